@@ -1,0 +1,69 @@
+/**
+ * The one door in: `worker --role=<name>` runs roles, `topology` declares the broker topology and
+ * prints what exists.
+ */
+import { Command, Option } from 'commander';
+import { config as loadDotenv } from 'dotenv';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger } from './log.js';
+import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from './roles/registry.js';
+import { startWorker } from './worker.js';
+import { printTopology } from './messaging/topology-report.js';
+
+function configuration(): Config {
+  loadDotenv({ quiet: true });
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+const program = new Command('ragmail').description('Answers customer-support email with retrieval-augmented generation, as RabbitMQ workers');
+
+program
+  .command('worker')
+  .description('run one role, or all of them, in this process')
+  .addOption(new Option('--role <role>', 'the role to run').choices([...ROLE_NAMES, 'all']).makeOptionMandatory())
+  .addHelpText('after', `\nRoles:\n${ROLE_NAMES.map((name) => `  ${name.padEnd(11)} ${ROLE_DESCRIPTIONS[name]}`).join('\n')}\n  all         every role above in one process\n\nOptions come from the environment or .env: see .env.example (AMQP_URL, CONCURRENCY_<ROLE>, MAX_ATTEMPTS, ...).`)
+  .action(async ({ role }: { role: RoleName | 'all' }) => {
+    const config = configuration();
+    const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role });
+    const roles: RoleName[] = role === 'all' ? [...ROLE_NAMES] : [role];
+    let worker;
+    try {
+      worker = await startWorker(roles, config, logger);
+    } catch (error) {
+      logger.error((error as Error).message);
+      process.exit(1);
+    }
+    const shutdown = (signal: string) => {
+      logger.info('shutting down', { signal, grace_ms: config.SHUTDOWN_GRACE_MS });
+      worker.stop().then(() => process.exit(0), (error: Error) => {
+        logger.error('shutdown failed', { error: error.message });
+        process.exit(1);
+      });
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    worker.broker.on('fatal', (error: Error) => {
+      logger.error(error.message);
+      worker.stop().finally(() => process.exit(1));
+    });
+    logger.info('worker running', { roles });
+  });
+
+program
+  .command('topology')
+  .description('declare the exchanges, queues and bindings, then print what exists on the broker')
+  .action(async () => {
+    const config = configuration();
+    const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'topology' });
+    process.exitCode = await printTopology(config, logger);
+  });
+
+await program.parseAsync(process.argv);

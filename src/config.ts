@@ -1,0 +1,152 @@
+/**
+ * Configuration, parsed once at boot from the environment (a `.env` file works too). Every option
+ * has its default here, once; `.env.example` lists the same variables. Nothing else reads
+ * `process.env`.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+const fraction = (fallback: number) => z.coerce.number().min(0).max(1).default(fallback);
+const text = (fallback: string) => z.string().default(fallback);
+
+export const SEND_MODES = ['auto', 'draft', 'review', 'shadow'] as const;
+export type SendMode = (typeof SEND_MODES)[number];
+
+/** The environment variables, their accepted values and defaults. */
+export const environmentSchema = z.object({
+  /** Broker URL; `amqps://` for TLS. The vhost is the URL's path. */
+  AMQP_URL: text('amqp://guest:guest@127.0.0.1:5672'),
+  /** RabbitMQ management API, used by the topology report, the dead-letter tools and the dashboard. */
+  RABBITMQ_MANAGEMENT_URL: text('http://guest:guest@127.0.0.1:15672'),
+  /** AMQP heartbeat. */
+  AMQP_HEARTBEAT_SECONDS: integer(15, 0, 600),
+  /** First reconnect delay; doubles with jitter on each failure up to AMQP_RECONNECT_MAX_MS. */
+  AMQP_RECONNECT_MIN_MS: integer(500, 10),
+  AMQP_RECONNECT_MAX_MS: integer(30_000, 10),
+  /** How long boot waits for the broker before giving up. */
+  AMQP_CONNECT_TIMEOUT_MS: integer(30_000, 100),
+  /** A publish not confirmed by the broker within this time fails. */
+  PUBLISH_TIMEOUT_MS: integer(10_000, 10),
+  /** Publishes waiting for a connection at most; beyond this a publish fails at once. */
+  PUBLISH_BUFFER_LIMIT: integer(1_000, 1),
+  /** Attempts per message before it is dead-lettered (first try included). */
+  MAX_ATTEMPTS: integer(3, 1, 10),
+  /** Delay before the second attempt; each later one doubles it. */
+  RETRY_BASE_DELAY_MS: integer(2_000, 10),
+  /** In-flight work may finish within this time on SIGTERM; the rest goes back to the queue. */
+  SHUTDOWN_GRACE_MS: integer(15_000, 0),
+  /** Messages handled at once per role (LLM-bound roles many, the ingester one). */
+  CONCURRENCY_CLASSIFIER: integer(32, 1, 1000),
+  CONCURRENCY_RESPONDER: integer(32, 1, 1000),
+  CONCURRENCY_SENDER: integer(8, 1, 1000),
+  CONCURRENCY_INGESTER: integer(1, 1, 1000),
+  /** Unacknowledged messages the broker may push per role; 0 means equal to its concurrency. */
+  PREFETCH_CLASSIFIER: integer(0, 0, 65535),
+  PREFETCH_RESPONDER: integer(0, 0, 65535),
+  PREFETCH_SENDER: integer(0, 0, 65535),
+  PREFETCH_INGESTER: integer(0, 0, 65535),
+  /** `events.audit` stream retention (RabbitMQ duration: 7D, 12h, ...). */
+  EVENTS_MAX_AGE: z.string().regex(/^\d+[YMDhms]$/, 'a number and a unit of Y, M, D, h, m or s, e.g. 7D').default('7D'),
+  /** `debug | info | warn | error` */
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** `auto` is JSON lines off a terminal and readable lines on one. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  /** Where the embedded defaults keep their files. */
+  DATA_DIR: text('./data'),
+  /** Maildir root: one Maildir per mailbox address below it. Default `<DATA_DIR>/maildir`. */
+  MAILDIR_ROOT: text(''),
+  /** SQLite activity log, documents and send ledger. Default `<DATA_DIR>/ragmail.db`. */
+  DATABASE_PATH: text(''),
+  /** SQLite vector store. Default `<DATA_DIR>/vectors.db`. */
+  VECTOR_DB_PATH: text(''),
+  /** Uploaded documents, read by the ingester. Default `<DATA_DIR>/uploads`. */
+  UPLOAD_DIR: text(''),
+  /** How often the poller looks for new mail, and how many emails it takes per look. */
+  POLL_INTERVAL_MS: integer(2_000, 50),
+  POLL_BATCH_SIZE: integer(50, 1, 1000),
+  /** Language models in fallback order, comma separated; `local` needs no key. */
+  LLM_PROVIDERS: z.string().regex(/^\s*(local|gemini|anthropic)(\s*,\s*(local|gemini|anthropic))*\s*$/, 'a comma-separated list of local, gemini, anthropic').default('local'),
+  /** Passages retrieved per email. */
+  RETRIEVAL_K: integer(3, 1, 50),
+  /** Below this retrieval score nothing is relevant: the reply becomes a hand-off. */
+  RELEVANCE_THRESHOLD: fraction(0.15),
+  CHUNK_SIZE: integer(800, 100, 20_000),
+  CHUNK_OVERLAP: integer(150, 0, 10_000),
+  /** Larger PDFs are refused before their text is read. */
+  MAX_PDF_PAGES: integer(2_000, 1),
+  /** Send policy of every mailbox: auto | draft | review | shadow. */
+  SEND_POLICY: z.enum(SEND_MODES).default('auto'),
+  /** Per-mailbox override, e.g. `support@a.example=draft,help@b.example=auto`. */
+  MAILBOX_POLICIES: z.string().regex(/^(\s*[^=,\s]+@[^=,\s]+\s*=\s*(auto|draft|review|shadow)\s*)?(,\s*[^=,\s]+@[^=,\s]+\s*=\s*(auto|draft|review|shadow)\s*)*$/, 'address=mode pairs separated by commas, mode one of auto, draft, review, shadow').default(''),
+  /** Auto mode sends only above both thresholds; otherwise it leaves a draft. */
+  AUTO_SEND_MIN_CONFIDENCE: fraction(0.7),
+  AUTO_SEND_MIN_SCORE: fraction(0.3),
+  /** Token bucket per mailbox: sends per minute and burst. */
+  SEND_RATE_PER_MINUTE: integer(60, 1),
+  SEND_BURST: integer(10, 1),
+  /** Replies per mailbox per UTC day (the specification's 250). */
+  DAILY_SEND_QUOTA: integer(250, 0),
+  /** How long a sender's claim on an email holds before another sender may take it over. */
+  SEND_LEASE_MS: integer(120_000, 1_000),
+});
+
+export type Environment = z.infer<typeof environmentSchema>;
+
+/** The typed configuration every part of the program receives. */
+export interface Config extends Environment {
+  MAILDIR_ROOT: string;
+  DATABASE_PATH: string;
+  VECTOR_DB_PATH: string;
+  UPLOAD_DIR: string;
+  /** LLM_PROVIDERS as a list. */
+  llmProviders: string[];
+  /** MAILBOX_POLICIES as a map. */
+  mailboxPolicies: Map<string, SendMode>;
+}
+
+/** A configuration error: names each variable and what it accepts. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>): string {
+  const name = String(issue.path[0] ?? '(unknown)');
+  return `${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+}
+
+/** Parses the environment into a Config, or throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", so a blank line in .env keeps the default.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = environmentSchema.safeParse(present);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => describeIssue(issue, env)));
+  const values = parsed.data;
+  if (values.CHUNK_OVERLAP >= values.CHUNK_SIZE) {
+    throw new ConfigError([`CHUNK_OVERLAP=${values.CHUNK_OVERLAP}: must be smaller than CHUNK_SIZE (${values.CHUNK_SIZE})`]);
+  }
+  const inData = (value: string, name: string) => value || path.join(values.DATA_DIR, name);
+  const mailboxPolicies = new Map<string, SendMode>();
+  for (const pair of values.MAILBOX_POLICIES.split(',').filter((entry) => entry.trim())) {
+    const [address, mode] = pair.split('=').map((part) => part.trim());
+    mailboxPolicies.set(address.toLowerCase(), mode as SendMode);
+  }
+  return {
+    ...values,
+    MAILDIR_ROOT: inData(values.MAILDIR_ROOT, 'maildir'),
+    DATABASE_PATH: inData(values.DATABASE_PATH, 'ragmail.db'),
+    VECTOR_DB_PATH: inData(values.VECTOR_DB_PATH, 'vectors.db'),
+    UPLOAD_DIR: inData(values.UPLOAD_DIR, 'uploads'),
+    llmProviders: values.LLM_PROVIDERS.split(',').map((name) => name.trim()),
+    mailboxPolicies,
+  };
+}
+
+/** The send mode of a mailbox. */
+export function sendModeOf(config: Config, agentEmail: string): SendMode {
+  return config.mailboxPolicies.get(agentEmail.toLowerCase()) ?? config.SEND_POLICY;
+}

@@ -1,0 +1,225 @@
+/**
+ * The broker connection: amqp-connection-manager with exponential reconnect backoff, the topology
+ * asserted on every (re)connect, publishes that always wait for the broker's confirm, and consumers
+ * that come back after a reconnect.
+ */
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import amqpConnectionManager, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
+import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { transientError } from '../errors.js';
+import { buildTopology, declareTopology, type Topology } from './topology.js';
+import { TopologyMismatchError, describeTopologyMismatch } from "./topology-mismatch.js";
+
+/**
+ * Broker reply codes that a reconnect cannot cure: the same request would fail again.
+ * 403 ACCESS_REFUSED (credentials, permissions), 404 NOT_FOUND (vhost, queue),
+ * 406 PRECONDITION_FAILED (a queue exists with other arguments), 530 NOT_ALLOWED (vhost).
+ */
+export const UNRECOVERABLE_REPLY_CODES = new Set([403, 404, 406, 530]);
+
+export interface PublishOptions {
+  /** AMQP `message_id`; defaults to the body's `message_id`, else a new UUID. */
+  messageId?: string;
+  priority?: number;
+  headers?: Record<string, unknown>;
+  /** Per-message TTL in milliseconds. */
+  expirationMs?: number;
+}
+
+/** A running consumer; `cancel` stops deliveries, `close` returns unacknowledged messages. */
+export interface ConsumerHandle {
+  cancel(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type DeliveryHandler = (message: ConsumeMessage, channel: Channel) => void;
+
+export class Broker extends EventEmitter {
+  readonly topology: Topology;
+  private readonly manager: AmqpConnectionManager;
+  private readonly publisher: ChannelWrapper;
+  private readonly consumers = new Set<ChannelWrapper>();
+  private pendingPublishes = 0;
+  private topologyAsserted = false;
+  private closed = false;
+
+  constructor(private readonly config: Config, private readonly logger: Logger) {
+    super();
+    this.topology = buildTopology({
+      maxAttempts: config.MAX_ATTEMPTS,
+      retryBaseDelayMs: config.RETRY_BASE_DELAY_MS,
+      eventsMaxAge: config.EVENTS_MAX_AGE,
+    });
+    this.manager = amqpConnectionManager.connect([config.AMQP_URL], {
+      heartbeatIntervalInSeconds: config.AMQP_HEARTBEAT_SECONDS,
+      reconnectTimeInSeconds: config.AMQP_RECONNECT_MIN_MS / 1000,
+      connectionOptions: { clientProperties: { connection_name: `ragmail ${logger.defaultMeta?.role ?? ''} ${process.pid}` } },
+    });
+    this.manager.on('connect', () => {
+      this.manager.reconnectTimeInSeconds = config.AMQP_RECONNECT_MIN_MS / 1000;
+      this.logger.info('broker connected');
+    });
+    this.manager.on('disconnect', ({ err }) => {
+      this.topologyAsserted = false;
+      if (!this.closed) this.logger.warn('broker connection lost, reconnecting', { reason: err?.message });
+      this.backOff();
+    });
+    this.manager.on('connectFailed', ({ err }) => {
+      this.logger.warn('broker connection failed', { reason: err?.message, retry_in_ms: Math.round(this.manager.reconnectTimeInSeconds * 1000) });
+      this.backOff();
+      if (err && /ACCESS_REFUSED|403/.test(err.message)) this.fail(new Error(`The broker refused the credentials of AMQP_URL: ${err.message}`));
+    });
+    this.manager.on('blocked', ({ reason }) => this.logger.warn('broker blocked publishing', { reason }));
+    this.publisher = this.manager.createChannel({
+      name: 'publisher',
+      confirm: true,
+      publishTimeout: config.PUBLISH_TIMEOUT_MS,
+      setup: (channel: ConfirmChannel) => this.assertTopology(channel),
+    });
+    this.publisher.on('error', (error) => this.logger.error('publisher channel error', { error: error.message }));
+  }
+
+  /** Connected and topology asserted on the current connection. */
+  get ready(): boolean {
+    return this.manager.isConnected() && this.topologyAsserted;
+  }
+
+  /** Resolves once connected with the topology asserted; rejects on a fatal error or timeout. */
+  async start(): Promise<void> {
+    if (this.ready) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`No RabbitMQ answered at ${redactUrl(this.config.AMQP_URL)} within ${this.config.AMQP_CONNECT_TIMEOUT_MS} ms (AMQP_URL, AMQP_CONNECT_TIMEOUT_MS)`));
+      }, this.config.AMQP_CONNECT_TIMEOUT_MS);
+      const onReady = () => { cleanup(); resolve(); };
+      const onFatal = (error: Error) => { cleanup(); reject(error); };
+      const cleanup = () => { clearTimeout(timer); this.off('topology', onReady); this.off('fatal', onFatal); };
+      this.on('topology', onReady);
+      this.on('fatal', onFatal);
+    });
+  }
+
+  /**
+   * Publishes a JSON body, persistent, and resolves when the broker confirmed it. Rejects (never
+   * drops silently) when the confirm does not come in time or the offline buffer is full.
+   */
+  async publish(exchange: string, routingKey: string, body: unknown, options: PublishOptions = {}): Promise<void> {
+    if (this.closed) throw transientError('broker_closed', 'publish after the broker connection was closed');
+    if (this.pendingPublishes >= this.config.PUBLISH_BUFFER_LIMIT) {
+      throw transientError('publish_buffer_full', `${this.pendingPublishes} publishes are waiting for the broker (PUBLISH_BUFFER_LIMIT); refusing more`);
+    }
+    const content = Buffer.from(JSON.stringify(body));
+    const bodyId = typeof body === 'object' && body !== null && 'message_id' in body ? String((body as { message_id: unknown }).message_id) : undefined;
+    this.pendingPublishes += 1;
+    try {
+      await this.publisher.publish(exchange, routingKey, content, {
+        persistent: true,
+        contentType: 'application/json',
+        messageId: options.messageId ?? bodyId ?? randomUUID(),
+        timestamp: Math.floor(Date.now() / 1000),
+        priority: options.priority,
+        headers: options.headers,
+        expiration: options.expirationMs === undefined ? undefined : String(Math.max(0, Math.round(options.expirationMs))),
+      });
+    } catch (error) {
+      throw transientError('publish_unconfirmed', `publish to ${exchange || '(default)'}/${routingKey} was not confirmed: ${(error as Error).message}`, error);
+    } finally {
+      this.pendingPublishes -= 1;
+    }
+  }
+
+  /** Publishes straight to a queue through the default exchange. */
+  async sendToQueue(queue: string, body: unknown, options: PublishOptions = {}): Promise<void> {
+    await this.publish('', queue, body, options);
+  }
+
+  /**
+   * Consumes a queue with manual acks on a channel of its own. After a reconnect the consumer is set
+   * up again; each delivery comes with the channel it arrived on, so it is acked there or not at all.
+   */
+  consume(queue: string, prefetch: number, onDelivery: DeliveryHandler, consumeArguments?: () => Record<string, unknown>): ConsumerHandle {
+    let active: { channel: Channel; consumerTag: string } | undefined;
+    let cancelled = false;
+    const wrapper = this.manager.createChannel({
+      name: `consumer ${queue}`,
+      confirm: false,
+      setup: async (channel: Channel) => {
+        await this.assertTopology(channel);
+        if (cancelled) return;
+        await channel.prefetch(prefetch);
+        const { consumerTag } = await channel.consume(queue, (message) => {
+          if (message) onDelivery(message, channel);
+        }, { noAck: false, arguments: consumeArguments?.() });
+        active = { channel, consumerTag };
+      },
+    });
+    wrapper.on('error', (error) => this.logger.error('consumer channel error', { queue, error: error.message }));
+    this.consumers.add(wrapper);
+    return {
+      cancel: async () => {
+        cancelled = true;
+        const current = active;
+        active = undefined;
+        if (current) await current.channel.cancel(current.consumerTag).catch(() => undefined);
+      },
+      close: async () => {
+        this.consumers.delete(wrapper);
+        await wrapper.close().catch(() => undefined);
+      },
+    };
+  }
+
+  /** Closes every channel and the connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.consumers].map((wrapper) => wrapper.close().catch(() => undefined)));
+    await this.publisher.close().catch(() => undefined);
+    await this.manager.close().catch(() => undefined);
+  }
+
+  private async assertTopology(channel: Channel): Promise<void> {
+    try {
+      await declareTopology(channel, this.topology);
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      if (code !== undefined && UNRECOVERABLE_REPLY_CODES.has(code)) {
+        const fatal = code === 406 ? await describeTopologyMismatch(error as Error, this.topology, this.config) : error as Error;
+        this.fail(fatal);
+      }
+      throw error;
+    }
+    if (!this.topologyAsserted) {
+      this.topologyAsserted = true;
+      this.emit('topology');
+    }
+  }
+
+  private backOff(): void {
+    const next = Math.min(this.manager.reconnectTimeInSeconds * 2, this.config.AMQP_RECONNECT_MAX_MS / 1000);
+    this.manager.reconnectTimeInSeconds = next * (0.8 + Math.random() * 0.2);
+  }
+
+  /** A failure no reconnect can cure: reported once as `fatal`; the process decides to stop. */
+  private fail(error: Error): void {
+    if (this.listenerCount('fatal') === 0) this.logger.error('fatal broker error', { error: error.message });
+    this.emit('fatal', error);
+  }
+}
+
+export { TopologyMismatchError };
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

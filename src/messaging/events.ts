@@ -1,0 +1,33 @@
+/**
+ * Stage outcomes on the `events` topic exchange (routing key `<email|document>.<stage>`), kept by
+ * the `events.audit` stream for the activity log, the dashboard and replay.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Broker } from './broker.js';
+import { EXCHANGES } from './topology.js';
+import type { PipelineEvent } from './schemas.js';
+
+/** What a role says about a stage; the rest of the event is filled in here. */
+export type EventFields = Partial<Omit<PipelineEvent, 'event_id' | 'timestamp' | 'role'>> & { stage: string };
+
+export function buildEvent(role: string, fields: EventFields): PipelineEvent {
+  return {
+    event_id: randomUUID(),
+    timestamp: new Date().toISOString(),
+    role,
+    email_id: null,
+    document_id: null,
+    agent_email: null,
+    duration_ms: null,
+    provider: null,
+    model: null,
+    detail: {},
+    ...fields,
+  };
+}
+
+export async function publishEvent(broker: Broker, role: string, fields: EventFields): Promise<void> {
+  const event = buildEvent(role, fields);
+  const subject = event.document_id && !event.email_id ? 'document' : 'email';
+  await broker.publish(EXCHANGES.events, `${subject}.${event.stage}`, event, { messageId: event.event_id });
+}

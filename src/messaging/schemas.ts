@@ -1,0 +1,134 @@
+/**
+ * Message bodies of DESIGN.md §3, validated at every consumer. `email_id` is the idempotency key
+ * of the whole flow; `original_message_id` chains each message to the one it came from.
+ */
+import { z } from 'zod';
+
+const envelope = {
+  /** Unique id of this message (also set as the AMQP `message_id` property). */
+  message_id: z.string().min(1),
+  /** ISO-8601 time the message was published. */
+  timestamp: z.string().datetime({ offset: true }),
+  /** `message_id` of the message this one was derived from; null for the first of a chain. */
+  original_message_id: z.string().nullable().default(null),
+};
+
+/** The email as the poller read it from the mailbox. */
+export const emailSchema = z.object({
+  /** Idempotency key: the RFC 5322 Message-ID, or the mailbox's own id when there is none. */
+  email_id: z.string().min(1).max(998),
+  /** Conversation id: the mailbox's thread id, or the root of `References`. */
+  thread_id: z.string().nullable().default(null),
+  /** The mailbox this email arrived in: namespace of everything it owns (tenant). */
+  agent_email: z.string().email(),
+  /** Where the email sits in its mailbox (Maildir file name, Gmail message id). */
+  mailbox_ref: z.string().min(1),
+  from: z.string().min(1),
+  /** Address of `Reply-To`, when the email has one: replies go there instead of `from`. */
+  reply_to: z.string().nullable().default(null),
+  to: z.array(z.string()).default([]),
+  subject: z.string().default(''),
+  body: z.string(),
+  /** RFC 5322 Message-ID header of the email (with angle brackets), for threading the reply. */
+  message_id_header: z.string().nullable().default(null),
+  references: z.array(z.string()).default([]),
+  received_at: z.string(),
+  /** Priority 1-10 (10 most urgent), also set as the AMQP priority. */
+  priority: z.number().int().min(1).max(10).default(5),
+});
+export type Email = z.infer<typeof emailSchema>;
+
+export const classificationSchema = z.object({
+  is_support_inquiry: z.boolean(),
+  category: z.string().min(1),
+  confidence: z.number().min(0).max(1),
+  reasoning: z.string(),
+  provider: z.string(),
+  model: z.string(),
+});
+export type Classification = z.infer<typeof classificationSchema>;
+
+/** One retrieved passage the reply was grounded on. */
+export const contextItemSchema = z.object({
+  document_id: z.string(),
+  /** Name of the source document (the uploaded file name). */
+  source: z.string(),
+  page: z.number().int().min(1),
+  chunk_index: z.number().int().min(0),
+  similarity_score: z.number(),
+  text: z.string(),
+});
+export type ContextItem = z.infer<typeof contextItemSchema>;
+
+export const generatedResponseSchema = z.object({
+  subject: z.string(),
+  body: z.string(),
+  /** True when retrieval found nothing relevant: the reply is a hand-off to a human. */
+  handoff: z.boolean(),
+  provider: z.string(),
+  model: z.string(),
+  /** Best retrieval score, compared with the send policy's threshold. */
+  top_score: z.number(),
+});
+export type GeneratedResponse = z.infer<typeof generatedResponseSchema>;
+
+/** `emails.to_classify` */
+export const toClassifySchema = z.object({ ...envelope, email: emailSchema });
+export type ToClassifyMessage = z.infer<typeof toClassifySchema>;
+
+/** `emails.to_respond` */
+export const toRespondSchema = toClassifySchema.extend({ classification: classificationSchema });
+export type ToRespondMessage = z.infer<typeof toRespondSchema>;
+
+/** `emails.to_send` */
+export const toSendSchema = toRespondSchema.extend({
+  generated_response: generatedResponseSchema,
+  context_used: z.array(contextItemSchema),
+});
+export type ToSendMessage = z.infer<typeof toSendSchema>;
+
+/** `documents.to_ingest` */
+export const toIngestSchema = z.object({
+  ...envelope,
+  document_id: z.string().min(1),
+  agent_email: z.string().email(),
+  /** The name the document was uploaded with; shown in citations. */
+  filename: z.string().min(1),
+  /** Path of the stored upload, readable by the ingester (a shared volume across hosts). */
+  path: z.string().min(1),
+});
+export type ToIngestMessage = z.infer<typeof toIngestSchema>;
+
+/** The record the runtime publishes to `dead_letter_exchange` (DESIGN.md §3). */
+export const deadLetterSchema = z.object({
+  message_id: z.string(),
+  timestamp: z.string(),
+  original_queue: z.string(),
+  /** The original body: parsed JSON when it was JSON, else the raw text. */
+  original_message: z.unknown(),
+  failure_info: z.object({
+    error_message: z.string(),
+    error_type: z.string(),
+    retry_count: z.number().int().min(0),
+    stack_trace: z.string().nullable(),
+    consumer_id: z.string(),
+  }),
+});
+export type DeadLetterRecord = z.infer<typeof deadLetterSchema>;
+
+/** Stage outcome published to the `events` topic exchange (routing key `email.<stage>`). */
+export const eventSchema = z.object({
+  event_id: z.string(),
+  timestamp: z.string(),
+  /** e.g. received, skipped, classified, ignored, retrieved, replied, sent, drafted, handed_off, dead_lettered, ingested */
+  stage: z.string(),
+  email_id: z.string().nullable().default(null),
+  document_id: z.string().nullable().default(null),
+  agent_email: z.string().nullable().default(null),
+  role: z.string(),
+  duration_ms: z.number().nullable().default(null),
+  provider: z.string().nullable().default(null),
+  model: z.string().nullable().default(null),
+  detail: z.record(z.string(), z.unknown()).default({}),
+});
+export type PipelineEvent = z.infer<typeof eventSchema>;

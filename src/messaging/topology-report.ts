@@ -1,0 +1,42 @@
+/** `npm run topology`: declares the topology, then prints what the broker holds. */
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { Broker } from './broker.js';
+import { ManagementClient } from './management.js';
+
+export async function printTopology(config: Config, logger: Logger): Promise<number> {
+  const broker = new Broker(config, logger);
+  try {
+    await broker.start();
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    await broker.close();
+  }
+  const management = new ManagementClient(config);
+  const out = (line = '') => process.stdout.write(`${line}\n`);
+  try {
+    const [exchanges, queues, bindings] = await Promise.all([management.exchanges(), management.queues(), management.bindings()]);
+    out(`Topology declared on vhost "${management.vhost}".`);
+    out('\nExchanges');
+    for (const exchange of exchanges.filter((candidate) => candidate.name && !candidate.name.startsWith('amq.'))) {
+      out(`  ${exchange.name.padEnd(24)} ${exchange.type.padEnd(7)} ${exchange.durable ? 'durable' : 'transient'}`);
+    }
+    out('\nQueues');
+    for (const queue of queues.sort((a, b) => a.name.localeCompare(b.name))) {
+      out(`  ${queue.name.padEnd(40)} ${String(queue.messages ?? 0).padStart(7)} msgs  ${JSON.stringify(queue.arguments)}`);
+    }
+    out('\nBindings');
+    for (const binding of bindings.filter((candidate) => candidate.source)) {
+      out(`  ${binding.source.padEnd(24)} --${binding.routing_key}--> ${binding.destination}`);
+    }
+  } catch (error) {
+    out('Topology declared. (The management API was not reachable, so what exists cannot be listed:');
+    out(`  ${(error as Error).message}; set RABBITMQ_MANAGEMENT_URL.)`);
+    out('\nDeclared:');
+    for (const exchange of broker.topology.exchanges) out(`  exchange ${exchange.name} (${exchange.type})`);
+    for (const queue of broker.topology.queues) out(`  queue ${queue.name} ${JSON.stringify(queue.arguments)}`);
+  }
+  return 0;
+}

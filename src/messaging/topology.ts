@@ -1,0 +1,180 @@
+/**
+ * The broker topology of DESIGN.md §2 as data, in one place, plus the delayed-retry wait queues
+ * and the audit stream this design adds. `declareTopology` asserts all of it (idempotent); it runs
+ * at boot and on every reconnect.
+ */
+import type { Channel } from 'amqplib';
+
+export const EXCHANGES = {
+  email: 'email_exchange',
+  document: 'document_exchange',
+  deadLetter: 'dead_letter_exchange',
+  events: 'events',
+} as const;
+
+export const QUEUES = {
+  toClassify: 'emails.to_classify',
+  toRespond: 'emails.to_respond',
+  toSend: 'emails.to_send',
+  toIngest: 'documents.to_ingest',
+  deadLetter: 'dead_letter_queue',
+  audit: 'events.audit',
+} as const;
+
+export const ROUTING_KEYS = {
+  classify: 'classify',
+  respond: 'respond',
+  send: 'send',
+  ingest: 'ingest',
+  failedEmails: 'failed_emails',
+  failedDocuments: 'failed_documents',
+} as const;
+
+export type QueueArguments = Record<string, string | number>;
+
+export interface ExchangeSpec {
+  name: string;
+  type: 'direct' | 'topic';
+}
+
+export interface QueueSpec {
+  name: string;
+  arguments: QueueArguments;
+  bindings: Array<{ exchange: string; routingKey: string }>;
+}
+
+/** A work queue: consumed by a role, retried through wait queues, dead-lettered with a key. */
+export interface WorkQueue {
+  name: string;
+  exchange: string;
+  routingKey: string;
+  /** Routing key on `dead_letter_exchange` for this queue's failures. */
+  deadLetterRoutingKey: string;
+}
+
+export const WORK_QUEUES: WorkQueue[] = [
+  { name: QUEUES.toClassify, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.classify, deadLetterRoutingKey: ROUTING_KEYS.failedEmails },
+  { name: QUEUES.toRespond, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.respond, deadLetterRoutingKey: ROUTING_KEYS.failedEmails },
+  { name: QUEUES.toSend, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.send, deadLetterRoutingKey: ROUTING_KEYS.failedEmails },
+  { name: QUEUES.toIngest, exchange: EXCHANGES.document, routingKey: ROUTING_KEYS.ingest, deadLetterRoutingKey: ROUTING_KEYS.failedDocuments },
+];
+
+const deadLetterTo = (routingKey: string): QueueArguments => ({
+  'x-dead-letter-exchange': EXCHANGES.deadLetter,
+  'x-dead-letter-routing-key': routingKey,
+});
+
+/** The exchanges and queues of DESIGN.md §2, names and arguments exact. */
+export const SPECIFIED_EXCHANGES: ExchangeSpec[] = [
+  { name: EXCHANGES.email, type: 'direct' },
+  { name: EXCHANGES.document, type: 'direct' },
+  { name: EXCHANGES.deadLetter, type: 'direct' },
+];
+
+export const SPECIFIED_QUEUES: QueueSpec[] = [
+  {
+    name: QUEUES.toClassify,
+    arguments: { 'x-max-priority': 10, 'x-message-ttl': 3_600_000, ...deadLetterTo(ROUTING_KEYS.failedEmails) },
+    bindings: [{ exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.classify }],
+  },
+  {
+    name: QUEUES.toRespond,
+    arguments: { 'x-message-ttl': 7_200_000, ...deadLetterTo(ROUTING_KEYS.failedEmails) },
+    bindings: [{ exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.respond }],
+  },
+  {
+    name: QUEUES.toSend,
+    arguments: { 'x-message-ttl': 3_600_000, ...deadLetterTo(ROUTING_KEYS.failedEmails) },
+    bindings: [{ exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.send }],
+  },
+  {
+    name: QUEUES.toIngest,
+    arguments: { 'x-message-ttl': 1_800_000, ...deadLetterTo(ROUTING_KEYS.failedDocuments) },
+    bindings: [{ exchange: EXCHANGES.document, routingKey: ROUTING_KEYS.ingest }],
+  },
+  {
+    name: QUEUES.deadLetter,
+    arguments: {},
+    bindings: [
+      { exchange: EXCHANGES.deadLetter, routingKey: ROUTING_KEYS.failedEmails },
+      { exchange: EXCHANGES.deadLetter, routingKey: ROUTING_KEYS.failedDocuments },
+    ],
+  },
+];
+
+export interface TopologyOptions {
+  /** Attempts per message; there is one wait queue per retry (attempts - 1). */
+  maxAttempts: number;
+  /** Delay before the second attempt; each later wait queue doubles it. */
+  retryBaseDelayMs: number;
+  /** Retention of the audit stream, e.g. `7D`. */
+  eventsMaxAge: string;
+}
+
+export interface Topology {
+  exchanges: ExchangeSpec[];
+  queues: QueueSpec[];
+}
+
+/** The delay before attempt `attempt + 1`, after `attempt` failed attempts (1-based). */
+export function retryDelayMs(options: Pick<TopologyOptions, 'retryBaseDelayMs'>, attempt: number): number {
+  return options.retryBaseDelayMs * 2 ** (attempt - 1);
+}
+
+/** Name of the wait queue that holds a message of `queue` before attempt `attempt + 1`. */
+export function waitQueueName(queue: string, delayMs: number): string {
+  return `${queue}.retry.${delayMs}ms`;
+}
+
+/**
+ * Wait queues: a message sits there for the queue's TTL, then the broker dead-letters it through
+ * the default exchange straight back to its work queue. No plugin, nothing lost when idle.
+ */
+export function waitQueues(options: TopologyOptions): QueueSpec[] {
+  return WORK_QUEUES.flatMap((workQueue) =>
+    Array.from({ length: Math.max(0, options.maxAttempts - 1) }, (_, index) => {
+      const delay = retryDelayMs(options, index + 1);
+      return {
+        name: waitQueueName(workQueue.name, delay),
+        arguments: { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': workQueue.name },
+        bindings: [],
+      };
+    }),
+  );
+}
+
+/** Everything a process declares at boot. */
+export function buildTopology(options: TopologyOptions): Topology {
+  return {
+    exchanges: [...SPECIFIED_EXCHANGES, { name: EXCHANGES.events, type: 'topic' }],
+    queues: [
+      ...SPECIFIED_QUEUES,
+      ...waitQueues(options),
+      {
+        name: QUEUES.audit,
+        arguments: { 'x-queue-type': 'stream', 'x-max-age': options.eventsMaxAge },
+        bindings: [{ exchange: EXCHANGES.events, routingKey: '#' }],
+      },
+    ],
+  };
+}
+
+/** The work queue a role consumes, by queue name. */
+export function workQueue(name: string): WorkQueue {
+  const found = WORK_QUEUES.find((queue) => queue.name === name);
+  if (!found) throw new Error(`${name} is not a work queue`);
+  return found;
+}
+
+/** Asserts every exchange, queue and binding. Throws the broker's error (406 on a mismatch). */
+export async function declareTopology(channel: Channel, topology: Topology): Promise<void> {
+  for (const exchange of topology.exchanges) {
+    await channel.assertExchange(exchange.name, exchange.type, { durable: true });
+  }
+  for (const queue of topology.queues) {
+    await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
+    for (const binding of queue.bindings) {
+      await channel.bindQueue(queue.name, binding.exchange, binding.routingKey);
+    }
+  }
+}

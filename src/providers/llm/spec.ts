@@ -1,0 +1,45 @@
+/** The language-model contract: task-level verbs, so the local fallback needs no prompt parsing. */
+import type { Classification, ContextItem } from '../../messaging/schemas.js';
+
+/** The part of an email a model may see; all of it is untrusted data. */
+export interface EmailText {
+  from: string;
+  subject: string;
+  body: string;
+}
+
+export interface ReplyInput {
+  email: EmailText;
+  /** Retrieved passages, best first; the reply cites them by document and page. */
+  passages: ContextItem[];
+}
+
+export interface GeneratedReply {
+  /** Plain-text reply body, citations included as `"<document>", page N`. */
+  body: string;
+}
+
+export interface TokenUsage {
+  input_tokens: number;
+  output_tokens: number;
+}
+
+/** What every call returns: the value and where it came from. */
+export interface ModelResult<T> {
+  value: T;
+  provider: string;
+  model: string;
+  usage: TokenUsage;
+  latency_ms: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface LanguageModel {
+  readonly provider: string;
+  readonly model: string;
+  classify(email: EmailText, options?: CallOptions): Promise<ModelResult<Omit<Classification, 'provider' | 'model'>>>;
+  reply(input: ReplyInput, options?: CallOptions): Promise<ModelResult<GeneratedReply>>;
+}

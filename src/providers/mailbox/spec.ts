@@ -1,0 +1,32 @@
+/** The mailbox contract: where mail comes from and where replies and drafts go. */
+import type { Email } from '../../messaging/schemas.js';
+
+/** A new email as read from the mailbox, before it is published. */
+export interface IncomingEmail {
+  email: Omit<Email, 'priority'> & { priority: number };
+  /** Why this email must not be answered (RFC 3834 automated mail), or null. */
+  automated: string | null;
+}
+
+/** A reply ready to go out in the thread of `email`. */
+export interface OutgoingReply {
+  email: Email;
+  /** Deterministic Message-ID of the reply (angle brackets included): detects a send that crashed. */
+  message_id: string;
+  subject: string;
+  body: string;
+}
+
+export interface Mailbox {
+  readonly provider: string;
+  /** The mailbox addresses (`agent_email`) this mailbox serves. */
+  addresses(): Promise<string[]>;
+  /** New emails not yet taken, oldest first, at most `limit`. Does not mark them taken. */
+  fetchNew(limit: number): Promise<IncomingEmail[]>;
+  /** Marks an email taken (Maildir: new/ → cur/; Gmail: label processed) so it is not fetched again. */
+  markTaken(email: Email): Promise<void>;
+  /** Whether a reply with this Message-ID was already sent or drafted. */
+  findReply(agentEmail: string, messageId: string): Promise<'sent' | 'draft' | null>;
+  send(reply: OutgoingReply): Promise<{ id: string }>;
+  saveDraft(reply: OutgoingReply): Promise<{ id: string }>;
+}

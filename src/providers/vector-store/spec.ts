@@ -1,0 +1,29 @@
+/** The vector-store contract: chunks live in one namespace per mailbox (`agent_email`). */
+
+export interface Chunk {
+  document_id: string;
+  /** Name of the source document, shown in citations. */
+  document_name: string;
+  /** 1-based page the chunk starts on. */
+  page: number;
+  /** Position of the chunk within its document, from 0. */
+  chunk_index: number;
+  text: string;
+}
+
+export interface ScoredChunk extends Chunk {
+  /** Relevance in [0, 1], higher is better; comparable with the configured relevance threshold. */
+  score: number;
+}
+
+export interface VectorStore {
+  readonly provider: string;
+  readonly name: string;
+  /** Adds chunks to a namespace; a chunk with the same document and index replaces the old one. */
+  upsert(namespace: string, chunks: Chunk[]): Promise<void>;
+  /** Removes every chunk of a document from a namespace. */
+  deleteDocument(namespace: string, documentId: string): Promise<void>;
+  /** The k most relevant chunks of one namespace, best first. Never returns another namespace's chunks. */
+  query(namespace: string, text: string, k: number): Promise<ScoredChunk[]>;
+  close(): Promise<void>;
+}

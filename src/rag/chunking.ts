@@ -1,0 +1,115 @@
+/**
+ * Splits the pages of a document into overlapping chunks for retrieval.
+ *
+ * Chunks never cross a page boundary: a chunk then holds text of exactly one page, so the page a
+ * reply cites is the page the fact is on. Within a page, chunks end at a sentence end where one
+ * falls in the second half of the window, else at a word boundary, and the next chunk starts
+ * `overlap` characters earlier (at a word boundary) so a fact cut by a boundary is whole in one
+ * of the two chunks.
+ */
+import type { Chunk } from '../providers/vector-store/spec.js';
+
+/** Options of {@link chunkPages}. */
+export interface ChunkPagesOptions {
+  /** Identifier of the document the chunks belong to. */
+  documentId: string;
+  /** Name of the document, shown in citations. */
+  documentName: string;
+  /** Largest chunk, in characters. Default 800. */
+  chunkSize?: number;
+  /** Characters repeated from the end of one chunk at the start of the next. Default 150. */
+  overlap?: number;
+}
+
+const defaultChunkSize = 800;
+const defaultOverlap = 150;
+
+/** A sentence ends at one of these characters followed by whitespace. */
+const sentenceEndSource = '[.!?](?=\\s)';
+
+/** Collapses runs of whitespace (newlines, tabs, non-breaking spaces) into single spaces. */
+export function normaliseWhitespace(text: string): string {
+  return text.replace(/\s+/gu, ' ').trim();
+}
+
+/** Where to end a chunk that starts at `start` and may run to `limit` (exclusive). */
+function findChunkEnd(text: string, start: number, limit: number): number {
+  const earliest = start + Math.floor((limit - start) / 2);
+  let sentenceEnd = -1;
+  const sentenceEndPattern = new RegExp(sentenceEndSource, 'g');
+  sentenceEndPattern.lastIndex = earliest;
+  for (let match = sentenceEndPattern.exec(text); match; match = sentenceEndPattern.exec(text)) {
+    const end = match.index + 1;
+    if (end > limit) {
+      break;
+    }
+    sentenceEnd = end;
+  }
+  if (sentenceEnd > 0) {
+    return sentenceEnd;
+  }
+  // The character at `limit` being a space means the window ends exactly on a word boundary.
+  const lastSpace = text.lastIndexOf(' ', limit);
+  return lastSpace > earliest ? lastSpace : limit;
+}
+
+/** Where the chunk after one ending at `end` starts: `overlap` back, moved to a word start. */
+function findNextStart(text: string, start: number, end: number, overlap: number): number {
+  if (overlap === 0) {
+    return end;
+  }
+  const candidate = Math.max(end - overlap, start + 1);
+  const previousSpace = text.lastIndexOf(' ', candidate - 1);
+  const wordStart = previousSpace >= start ? previousSpace + 1 : candidate;
+  // Moving back to the word start must not swallow much more than the overlap asked for.
+  const nextStart = end - wordStart <= overlap * 1.5 ? wordStart : text.indexOf(' ', candidate) + 1;
+  return nextStart > start && nextStart < end ? nextStart : end;
+}
+
+function splitPage(text: string, chunkSize: number, overlap: number): string[] {
+  const pieces: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    if (text.length - start <= chunkSize) {
+      pieces.push(text.slice(start).trim());
+      break;
+    }
+    const end = findChunkEnd(text, start, start + chunkSize);
+    pieces.push(text.slice(start, end).trim());
+    start = findNextStart(text, start, end, overlap);
+    while (text[start] === ' ') {
+      start += 1;
+    }
+  }
+  return pieces.filter((piece) => piece.length > 0);
+}
+
+/**
+ * Chunks the pages of one document. `pages[i]` is page i + 1. Empty pages give no chunk;
+ * `chunk_index` runs from 0 without gaps across the whole document.
+ *
+ * @throws RangeError when `chunkSize` is not positive or `overlap` is not in [0, chunkSize).
+ */
+export function chunkPages(pages: string[], options: ChunkPagesOptions): Chunk[] {
+  const chunkSize = options.chunkSize ?? defaultChunkSize;
+  const overlap = options.overlap ?? defaultOverlap;
+  if (!Number.isInteger(chunkSize) || chunkSize <= 0) {
+    throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
+  }
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= chunkSize) {
+    throw new RangeError(`overlap must be an integer in [0, chunkSize), got ${overlap}`);
+  }
+  const chunks: Chunk[] = [];
+  pages.forEach((pageText, pageIndex) => {
+    for (const text of splitPage(normaliseWhitespace(pageText), chunkSize, overlap)) {
+      chunks.push({
+        document_id: options.documentId,
+        document_name: options.documentName,
+        page: pageIndex + 1,
+        chunk_index: chunks.length,
+        text,
+      });
+    }
+  });
+  return chunks;
+}

@@ -1,0 +1,76 @@
+/**
+ * Text of a PDF, page by page, with every way a file can be unusable turned into a permanent
+ * error: retrying a bad PDF gives the same result, so it goes to the dead-letter queue at once.
+ */
+import { PDFParse } from 'pdf-parse';
+import { permanentError, RagmailError } from '../errors.js';
+
+/** Options of {@link extractPages}. */
+export interface ExtractPagesOptions {
+  /** Largest page count accepted; a longer document is refused before any text is read. */
+  maxPages: number;
+  /** Called after each page with the pages done so far and the page count. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+const pdfSignature = '%PDF-';
+
+/** Names of the pdf-parse exceptions that mean the file needs a password. */
+const passwordExceptionName = 'PasswordException';
+
+function checkSignature(data: Uint8Array): void {
+  if (data.byteLength === 0) {
+    throw permanentError('pdf_empty', 'The PDF file is empty (0 bytes).');
+  }
+  const head = Buffer.from(data.subarray(0, pdfSignature.length)).toString('latin1');
+  if (head !== pdfSignature) {
+    throw permanentError('not_a_pdf', `The file is not a PDF: it does not start with "${pdfSignature}".`);
+  }
+}
+
+function toExtractionError(error: unknown): RagmailError {
+  if (error instanceof RagmailError) {
+    return error;
+  }
+  const name = error instanceof Error ? error.name : '';
+  const detail = error instanceof Error ? error.message : String(error);
+  if (name === passwordExceptionName) {
+    return permanentError('pdf_encrypted', 'The PDF is password-protected; upload an unencrypted copy.', error);
+  }
+  return permanentError('pdf_corrupt', `The PDF cannot be parsed: ${detail}`, error);
+}
+
+/**
+ * Extracts the text of every page of a PDF. Page n (1-based) is at index n - 1; a page without
+ * text gives an empty string.
+ *
+ * @throws RagmailError (never retryable) with code `pdf_empty`, `not_a_pdf`, `pdf_encrypted`,
+ * `pdf_corrupt` or `pdf_too_many_pages`.
+ */
+export async function extractPages(data: Uint8Array, options: ExtractPagesOptions): Promise<string[]> {
+  checkSignature(data);
+  // A copy, because the PDF engine may take ownership of (detach) the buffer it is given.
+  const parser = new PDFParse({ data: new Uint8Array(data) });
+  try {
+    // Reading the page count loads only the page tree, so a document claiming 100,000 pages is
+    // refused here without touching the text of any of them.
+    const { total } = await parser.getInfo();
+    if (total > options.maxPages) {
+      throw permanentError(
+        'pdf_too_many_pages',
+        `The PDF has ${total} pages; at most ${options.maxPages} are accepted.`,
+      );
+    }
+    const pages: string[] = [];
+    for (let pageNumber = 1; pageNumber <= total; pageNumber += 1) {
+      const result = await parser.getText({ partial: [pageNumber] });
+      pages.push(result.getPageText(pageNumber).trim());
+      options.onProgress?.(pageNumber, total);
+    }
+    return pages;
+  } catch (error) {
+    throw toExtractionError(error);
+  } finally {
+    await parser.destroy();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * recorder: reads the `events.audit` stream into the SQLite activity log and document registry, so
+ * workers on other hosts need no shared file. It remembers the stream offset it reached; events
+ * are idempotent by `event_id`, so reading one twice changes nothing.
+ */
+import type { Database } from 'better-sqlite3';
+import type { Broker, ConsumerHandle } from '../messaging/broker.js';
+import { eventSchema, type PipelineEvent } from '../messaging/schemas.js';
+import { QUEUES } from '../messaging/topology.js';
+import type { Logger } from '../log.js';
+import type { ActivityLog } from '../store/activity-log.js';
+import type { DocumentRegistry } from '../store/documents.js';
+
+export interface RecorderDependencies {
+  broker: Broker;
+  database: Database;
+  activity: ActivityLog;
+  documents: DocumentRegistry;
+  logger: Logger;
+}
+
+/** Applies one event to the activity log and the document registry. */
+export function applyEvent(event: PipelineEvent, activity: ActivityLog, documents: DocumentRegistry): void {
+  if (event.email_id) {
+    activity.record(event);
+    return;
+  }
+  if (!event.document_id) return;
+  const detail = event.detail as Record<string, number | string | undefined>;
+  if (event.stage === 'ingest_progress') {
+    const document = documents.get(event.document_id);
+    if (!document || document.status === 'queued') documents.markProcessing(event.document_id, Number(detail.pages_total ?? 0));
+    documents.progress(event.document_id, Number(detail.pages_done ?? 0));
+  } else if (event.stage === 'ingested') {
+    documents.markIngested(event.document_id, { chunks: Number(detail.chunks ?? 0), pages: Number(detail.pages ?? 0) });
+  } else if (event.stage === 'dead_lettered') {
+    documents.markFailed(event.document_id, String(detail.error_message ?? 'failed'));
+  }
+}
+
+export function startRecorder({ broker, database, activity, documents, logger }: RecorderDependencies): ConsumerHandle {
+  database.exec('CREATE TABLE IF NOT EXISTS stream_offsets (stream TEXT PRIMARY KEY, next_offset INTEGER NOT NULL)');
+  const readOffset = database.prepare<[string], { next_offset: number }>('SELECT next_offset FROM stream_offsets WHERE stream = ?');
+  const writeOffset = database.prepare('INSERT INTO stream_offsets (stream, next_offset) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET next_offset = excluded.next_offset');
+  const apply = database.transaction((event: PipelineEvent, offset: number | undefined) => {
+    applyEvent(event, activity, documents);
+    if (offset !== undefined) writeOffset.run(QUEUES.audit, offset + 1);
+  });
+
+  return broker.consume(
+    QUEUES.audit,
+    500,
+    (message, channel) => {
+      const offset = message.properties.headers?.['x-stream-offset'] as number | undefined;
+      try {
+        const parsed = eventSchema.safeParse(JSON.parse(message.content.toString('utf8')));
+        if (parsed.success) apply(parsed.data, offset);
+        else logger.warn('event does not match its schema; skipped', { offset, error: parsed.error.message });
+      } catch (error) {
+        logger.warn('unreadable event skipped', { offset, error: (error as Error).message });
+      }
+      try {
+        channel.ack(message);
+      } catch {
+        // The channel closed; the stream is read again from the stored offset.
+      }
+    },
+    () => ({ 'x-stream-offset': readOffset.get(QUEUES.audit)?.next_offset ?? 'first' }),
+  );
+}

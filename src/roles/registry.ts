@@ -1,0 +1,97 @@
+/**
+ * Maps `--role` names to what each role runs. Consumer roles run their handler inside the shared
+ * consumer runtime; the poller and the recorder run loops of their own.
+ */
+import type { ZodType } from 'zod';
+import type { Config } from '../config.js';
+import type { Broker } from '../messaging/broker.js';
+import { ConsumerRuntime, type Handler } from '../messaging/consumer.js';
+import { toClassifySchema, toIngestSchema, toRespondSchema, toSendSchema } from '../messaging/schemas.js';
+import { QUEUES } from '../messaging/topology.js';
+import type { Logger } from '../log.js';
+import type { Services } from '../services.js';
+import { ActivityLog } from '../store/activity-log.js';
+import { DocumentRegistry } from '../store/documents.js';
+import { PublishedEmails } from '../store/published-emails.js';
+import { SendLedger } from '../store/send-ledger.js';
+import { createClassifierHandler } from './classifier.js';
+import { createResponderHandler } from './responder.js';
+import { createSenderHandler } from './sender.js';
+import { createIngesterHandler } from './ingester.js';
+import { runPoller } from './poller.js';
+import { startRecorder } from './recorder.js';
+
+export const ROLE_NAMES = ['classifier', 'responder', 'sender', 'ingester', 'poller', 'recorder'] as const;
+export type RoleName = (typeof ROLE_NAMES)[number];
+
+export const ROLE_DESCRIPTIONS: Record<RoleName, string> = {
+  classifier: 'emails.to_classify → LLM: support inquiry or not → emails.to_respond',
+  responder: 'emails.to_respond → retrieve passages, LLM reply with citations → emails.to_send',
+  sender: 'emails.to_send → send policy, rate limit, quota → reply or draft in the thread, exactly once',
+  ingester: 'documents.to_ingest → PDF pages → chunks → vector store (one document at a time)',
+  poller: 'mailbox → emails.to_classify, with a priority; automated mail skipped',
+  recorder: 'events.audit stream → SQLite activity log and document registry',
+};
+
+export interface RunningRole {
+  name: RoleName;
+  stop(): Promise<void>;
+  /** Present on consumer roles. */
+  runtime?: ConsumerRuntime<unknown>;
+}
+
+interface RoleEnvironment {
+  config: Config;
+  broker: Broker;
+  services: Services;
+  logger: Logger;
+}
+
+function consumerRole<T>(name: RoleName, queue: string, schema: ZodType<T>, handle: Handler<T>, concurrency: number, prefetch: number, environment: RoleEnvironment): RunningRole {
+  const { config, broker, logger } = environment;
+  const runtime = new ConsumerRuntime<T>({ role: name, queue, schema, handle, concurrency, prefetch: prefetch || concurrency }, broker, logger, {
+    maxAttempts: config.MAX_ATTEMPTS,
+    retryBaseDelayMs: config.RETRY_BASE_DELAY_MS,
+    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+  });
+  runtime.start();
+  return { name, stop: () => runtime.stop(), runtime: runtime as ConsumerRuntime<unknown> };
+}
+
+/** Starts one role in this process. */
+export function startRole(name: RoleName, environment: RoleEnvironment): RunningRole {
+  const { config, services, broker } = environment;
+  const logger = environment.logger.child({ role: name });
+  const scoped = { ...environment, logger };
+  switch (name) {
+    case 'classifier':
+      return consumerRole(name, QUEUES.toClassify, toClassifySchema, createClassifierHandler({ model: services.model }), config.CONCURRENCY_CLASSIFIER, config.PREFETCH_CLASSIFIER, scoped);
+    case 'responder':
+      return consumerRole(name, QUEUES.toRespond, toRespondSchema, createResponderHandler({
+        model: services.model, store: services.vectorStore, k: config.RETRIEVAL_K, relevanceThreshold: config.RELEVANCE_THRESHOLD,
+      }), config.CONCURRENCY_RESPONDER, config.PREFETCH_RESPONDER, scoped);
+    case 'sender':
+      return consumerRole(name, QUEUES.toSend, toSendSchema, createSenderHandler({
+        config, mailbox: services.mailbox, ledger: new SendLedger(services.database),
+      }), config.CONCURRENCY_SENDER, config.PREFETCH_SENDER, scoped);
+    case 'ingester':
+      return consumerRole(name, QUEUES.toIngest, toIngestSchema, createIngesterHandler({
+        store: services.vectorStore, chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP, maxPages: config.MAX_PDF_PAGES,
+      }), config.CONCURRENCY_INGESTER, config.PREFETCH_INGESTER, scoped);
+    case 'poller': {
+      const abort = new AbortController();
+      const loop = runPoller({
+        mailbox: services.mailbox, broker, published: new PublishedEmails(services.database), logger, batchSize: config.POLL_BATCH_SIZE,
+      }, config.POLL_INTERVAL_MS, abort.signal);
+      logger.info('polling', { every_ms: config.POLL_INTERVAL_MS, mailbox: services.mailbox.provider });
+      return { name, stop: async () => { abort.abort(); await loop; } };
+    }
+    case 'recorder': {
+      const handle = startRecorder({
+        broker, database: services.database, activity: new ActivityLog(services.database), documents: new DocumentRegistry(services.database), logger,
+      });
+      logger.info('recording events from the audit stream');
+      return { name, stop: async () => { await handle.cancel(); await handle.close(); } };
+    }
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * sender: applies the mailbox's send policy, rate limit and daily quota, and delivers the reply in
+ * the original thread exactly once. The claim on `email_id` stops two senders; the deterministic
+ * Message-ID finds a reply that a crashed sender already delivered.
+ */
+import { hostname } from 'node:os';
+import { sendModeOf, type Config } from '../config.js';
+import { transientError } from '../errors.js';
+import type { Handler, HandlerContext } from '../messaging/consumer.js';
+import type { ToSendMessage } from '../messaging/schemas.js';
+import type { Mailbox, OutgoingReply } from '../providers/mailbox/spec.js';
+import { replyMessageId } from '../providers/mailbox/mime.js';
+import type { SendLedger } from '../store/send-ledger.js';
+import { TokenBucket } from '../store/rate-limiter.js';
+
+export interface SenderDependencies {
+  config: Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
+  mailbox: Mailbox;
+  ledger: SendLedger;
+}
+
+/** What became of a reply. */
+type Decision = { action: 'send' } | { action: 'draft'; stage: 'drafted' | 'handed_off'; reason: string } | { action: 'shadow' };
+
+/** This process, as the owner of a claim. */
+const OWNER = `${hostname()}:${process.pid}`;
+
+function ownerIsDead(owner: string): boolean {
+  const [host, pid] = owner.split(':');
+  if (host !== hostname() || !pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+export function createSenderHandler({ config, mailbox, ledger }: SenderDependencies): Handler<ToSendMessage> {
+  const buckets = new Map<string, TokenBucket>();
+  const bucketOf = (agentEmail: string) => {
+    let bucket = buckets.get(agentEmail);
+    if (!bucket) {
+      bucket = new TokenBucket({ capacity: config.SEND_BURST, refillPerSecond: config.SEND_RATE_PER_MINUTE / 60 });
+      buckets.set(agentEmail, bucket);
+    }
+    return bucket;
+  };
+
+  function decide(message: ToSendMessage): Decision {
+    const mode = sendModeOf(config as Config, message.email.agent_email);
+    if (mode === 'shadow') return { action: 'shadow' };
+    if (message.generated_response.handoff) return { action: 'draft', stage: 'handed_off', reason: 'nothing relevant in the manuals' };
+    if (mode !== 'auto') return { action: 'draft', stage: 'drafted', reason: `${mode} mode` };
+    if (message.classification.confidence < config.AUTO_SEND_MIN_CONFIDENCE) {
+      return { action: 'draft', stage: 'drafted', reason: `classification confidence ${message.classification.confidence.toFixed(2)} below ${config.AUTO_SEND_MIN_CONFIDENCE}` };
+    }
+    if (message.generated_response.top_score < config.AUTO_SEND_MIN_SCORE) {
+      return { action: 'draft', stage: 'drafted', reason: `retrieval score ${message.generated_response.top_score.toFixed(2)} below ${config.AUTO_SEND_MIN_SCORE}` };
+    }
+    return { action: 'send' };
+  }
+
+  async function claim(emailId: string): Promise<'claimed' | 'done'> {
+    let result = ledger.claim(emailId, OWNER, config.SEND_LEASE_MS);
+    if (result === 'held') {
+      const holder = ledger.get(emailId)?.owner;
+      if (holder && ownerIsDead(holder)) {
+        ledger.release(emailId, holder);
+        result = ledger.claim(emailId, OWNER, config.SEND_LEASE_MS);
+      }
+    }
+    if (result === 'held') throw transientError('send_claim_held', `another sender is sending the reply to ${emailId}`);
+    return result;
+  }
+
+  async function deliver(message: ToSendMessage, reply: OutgoingReply, decision: Decision, context: HandlerContext): Promise<{ stage: string; detail: Record<string, unknown> }> {
+    const agentEmail = message.email.agent_email;
+    if (decision.action === 'shadow') return { stage: 'shadowed', detail: { mode: 'shadow' } };
+    if (decision.action === 'send') {
+      const quota = ledger.tryConsumeQuota(agentEmail, config.DAILY_SEND_QUOTA);
+      if (!quota.allowed) {
+        return deliver(message, reply, { action: 'draft', stage: 'drafted', reason: `daily quota of ${config.DAILY_SEND_QUOTA} replies used` }, context);
+      }
+      await bucketOf(agentEmail).take(context.signal);
+      const { id } = await mailbox.send(reply);
+      return { stage: 'sent', detail: { mode: 'auto', provider_id: id, quota_remaining: quota.remaining } };
+    }
+    const { id } = await mailbox.saveDraft(reply);
+    return { stage: decision.stage, detail: { mode: sendModeOf(config as Config, agentEmail), reason: decision.reason, provider_id: id } };
+  }
+
+  return async (message, context) => {
+    const { email } = message;
+    const reply: OutgoingReply = {
+      email,
+      message_id: replyMessageId(email.email_id, email.agent_email),
+      subject: message.generated_response.subject,
+      body: message.generated_response.body,
+    };
+    const already = await mailbox.findReply(email.agent_email, reply.message_id);
+    if (already) {
+      ledger.complete(email.email_id, { mode: already, message_id: reply.message_id });
+      context.logger.info('reply already delivered; not sending again', { found: already });
+      return { status: 'duplicate' };
+    }
+    if ((await claim(email.email_id)) === 'done') {
+      context.logger.info('reply already handled; not sending again');
+      return { status: 'duplicate' };
+    }
+    const started = Date.now();
+    let outcome: { stage: string; detail: Record<string, unknown> };
+    try {
+      outcome = await deliver(message, reply, decide(message), context);
+    } catch (error) {
+      ledger.release(email.email_id, OWNER);
+      throw error;
+    }
+    ledger.complete(email.email_id, { mode: outcome.stage, message_id: reply.message_id });
+    await context.emit({
+      stage: outcome.stage,
+      email_id: email.email_id,
+      agent_email: email.agent_email,
+      duration_ms: Date.now() - started,
+      provider: mailbox.provider,
+      detail: { ...outcome.detail, message_id: reply.message_id },
+    });
+    context.logger.info(`reply ${outcome.stage}`, { to: email.reply_to ?? email.from });
+    return { status: outcome.stage };
+  };
+}

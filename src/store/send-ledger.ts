@@ -1,0 +1,151 @@
+/**
+ * The sender's ledger: a reply is never sent twice. Before sending, a sender claims the email's id
+ * under a lease; when the send succeeds it records the result. A redelivered message finds the
+ * email `done`, or `held` while another live sender works on it. A sender that crashed mid-send
+ * leaves a lease that expires, after which another sender may take over — and, because the reply
+ * carries a deterministic Message-ID, check the mailbox before sending again.
+ *
+ * Also keeps each mailbox's daily send quota, counted per UTC day.
+ */
+import { immediate, type Database } from './database.js';
+
+/** Answer of {@link SendLedger.claim}. */
+export type ClaimResult =
+  /** The caller owns the email now and may send. */
+  | 'claimed'
+  /** A previous send completed: acknowledge the message without sending. */
+  | 'done'
+  /** Another owner holds an unexpired lease: try again later. */
+  | 'held';
+
+/** What the ledger knows about one email. */
+export interface SendRecord {
+  email_id: string;
+  /** `sending` while claimed, `released` after a failure before sending, `sent` once complete. */
+  status: 'sending' | 'released' | 'sent';
+  owner: string | null;
+  /** Epoch milliseconds after which another owner may take the claim over. */
+  lease_expires_ms: number;
+  /** How many times the email was claimed, takeovers included. */
+  attempts: number;
+  /** Send policy that was applied (auto, draft, review, shadow). */
+  mode: string | null;
+  /** Message-ID of the reply or draft. */
+  message_id: string | null;
+  claimed_at: string | null;
+  completed_at: string | null;
+}
+
+/** Answer of {@link SendLedger.tryConsumeQuota}. */
+export interface QuotaResult {
+  /** True when one send was counted against today's quota. */
+  allowed: boolean;
+  /** Sends counted today, this one included when allowed. */
+  used: number;
+  remaining: number;
+}
+
+/** Options of {@link SendLedger}. */
+export interface SendLedgerOptions {
+  /** The clock, in epoch milliseconds; tests inject one. Default: `Date.now`. */
+  now?: () => number;
+}
+
+/** The UTC calendar day of `moment`, e.g. `2024-05-01`: quotas reset at midnight UTC. */
+export function utcDay(moment: Date): string {
+  return moment.toISOString().slice(0, 10);
+}
+
+/** The sender's ledger over one open database, safe to share between processes. */
+export class SendLedger {
+  private readonly now: () => number;
+
+  constructor(private readonly database: Database, options: SendLedgerOptions = {}) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Claims `emailId` for `owner` for `leaseMs` milliseconds, atomically across processes. A claim
+   * by the owner that already holds the lease renews it; an expired or released claim is taken over.
+   */
+  claim(emailId: string, owner: string, leaseMs: number): ClaimResult {
+    return immediate(this.database, () => {
+      const now = this.now();
+      const record = this.get(emailId);
+      if (record?.status === 'sent') return 'done';
+      if (record?.status === 'sending' && record.owner !== owner && record.lease_expires_ms > now) return 'held';
+      this.database.prepare(`INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, claimed_at)
+        VALUES (@emailId, 'sending', @owner, @expires, 1, @claimedAt)
+        ON CONFLICT (email_id) DO UPDATE SET status = 'sending', owner = @owner, lease_expires_ms = @expires,
+          claimed_at = @claimedAt,
+          attempts = attempts + (CASE WHEN send_ledger.owner = @owner AND send_ledger.status = 'sending' THEN 0 ELSE 1 END)`)
+        .run({ emailId, owner, expires: now + leaseMs, claimedAt: new Date(now).toISOString() });
+      return 'claimed';
+    });
+  }
+
+  /**
+   * Records a completed send. Later claims answer `done`. Completing without a claim is allowed:
+   * a sender that found its reply already in the mailbox records that fact the same way.
+   */
+  complete(emailId: string, result: { mode: string; message_id: string }): void {
+    this.database.prepare(`INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, mode,
+        message_id, completed_at)
+      VALUES (@emailId, 'sent', NULL, 0, 0, @mode, @message_id, @completedAt)
+      ON CONFLICT (email_id) DO UPDATE SET status = 'sent', lease_expires_ms = 0, mode = @mode,
+        message_id = @message_id, completed_at = @completedAt`)
+      .run({ emailId, mode: result.mode, message_id: result.message_id, completedAt: new Date(this.now()).toISOString() });
+  }
+
+  /**
+   * Gives up a claim after a failure that happened before anything was sent, so a retry need not
+   * wait for the lease to expire. Only the owner can release; a completed send stays completed.
+   * @returns true when the claim was released.
+   */
+  release(emailId: string, owner: string): boolean {
+    const result = this.database.prepare(`UPDATE send_ledger SET status = 'released', owner = NULL, lease_expires_ms = 0
+      WHERE email_id = ? AND owner = ? AND status = 'sending'`).run(emailId, owner);
+    return result.changes > 0;
+  }
+
+  /** The ledger entry of one email, or undefined when it was never claimed. */
+  get(emailId: string): SendRecord | undefined {
+    return this.database.prepare('SELECT * FROM send_ledger WHERE email_id = ?').get(emailId) as SendRecord | undefined;
+  }
+
+  /**
+   * Counts one send against `agentEmail`'s quota for the UTC day of `now`, unless `limit` sends
+   * were already counted that day. Atomic across processes.
+   */
+  tryConsumeQuota(agentEmail: string, limit: number, now: Date = new Date(this.now())): QuotaResult {
+    const day = utcDay(now);
+    return immediate(this.database, () => {
+      const used = this.usedOn(agentEmail, day);
+      if (used >= limit) return { allowed: false, used, remaining: 0 };
+      this.database.prepare(`INSERT INTO send_quota (agent_email, day, used) VALUES (?, ?, 1)
+        ON CONFLICT (agent_email, day) DO UPDATE SET used = used + 1`).run(agentEmail, day);
+      return { allowed: true, used: used + 1, remaining: Math.max(limit - used - 1, 0) };
+    });
+  }
+
+  /**
+   * Gives back one send counted today, for a send that failed after its quota was consumed.
+   * @returns true when a send was given back.
+   */
+  refundQuota(agentEmail: string, now: Date = new Date(this.now())): boolean {
+    const result = this.database.prepare('UPDATE send_quota SET used = used - 1 WHERE agent_email = ? AND day = ? AND used > 0')
+      .run(agentEmail, utcDay(now));
+    return result.changes > 0;
+  }
+
+  /** Sends left today for `agentEmail` under `limit`, without consuming any. */
+  quotaRemaining(agentEmail: string, limit: number, now: Date = new Date(this.now())): number {
+    return Math.max(limit - this.usedOn(agentEmail, utcDay(now)), 0);
+  }
+
+  private usedOn(agentEmail: string, day: string): number {
+    const row = this.database.prepare('SELECT used FROM send_quota WHERE agent_email = ? AND day = ?')
+      .get(agentEmail, day) as { used: number } | undefined;
+    return row?.used ?? 0;
+  }
+}

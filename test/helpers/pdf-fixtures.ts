@@ -1,0 +1,99 @@
+/**
+ * PDFs built in memory for tests, so no binary fixture has to live in the tree.
+ * Each generator makes a real document with pdfkit, or a deliberately broken one.
+ */
+import PDFDocument from 'pdfkit';
+
+/** Options shared by the generators that build a real document. */
+interface DocumentOptions {
+  /** When set, the PDF is encrypted and needs this password to open. */
+  userPassword?: string;
+}
+
+function renderDocument(pages: string[], options: DocumentOptions = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const document = new PDFDocument({
+      autoFirstPage: false,
+      userPassword: options.userPassword,
+      ownerPassword: options.userPassword ? `${options.userPassword}-owner` : undefined,
+      pdfVersion: options.userPassword ? '1.7' : undefined,
+    });
+    const parts: Buffer[] = [];
+    document.on('data', (part: Buffer) => parts.push(part));
+    document.on('end', () => resolve(Buffer.concat(parts)));
+    document.on('error', reject);
+    for (const pageText of pages) {
+      document.addPage({ size: 'A4', margin: 50 });
+      document.fontSize(12).text(pageText);
+    }
+    document.end();
+  });
+}
+
+/** A PDF with one page per string, each page holding that text. */
+export function makePdf(pages: string[]): Promise<Buffer> {
+  return renderDocument(pages);
+}
+
+/** A one-page PDF that needs a user password to open. */
+export function makeEncryptedPdf(): Promise<Buffer> {
+  return renderDocument(['Secret page: only readable with the password.'], { userPassword: 'secret' });
+}
+
+/** A file that starts like a PDF and then holds nothing a parser can use. */
+export function makeCorruptPdf(): Buffer {
+  const garbage = Buffer.alloc(2048);
+  for (let index = 0; index < garbage.length; index += 1) {
+    // A fixed pseudo-random pattern keeps the fixture deterministic.
+    garbage[index] = (index * 197 + 31) % 251;
+  }
+  return Buffer.concat([Buffer.from('%PDF-1.4\n'), garbage]);
+}
+
+/** Serialises numbered PDF objects (1..n) with a correct cross-reference table. */
+function assemblePdf(objects: string[]): Buffer {
+  let body = '%PDF-1.4\n';
+  const offsets: number[] = [];
+  objects.forEach((object, index) => {
+    offsets.push(Buffer.byteLength(body, 'latin1'));
+    body += `${index + 1} 0 obj\n${object}\nendobj\n`;
+  });
+  const xrefOffset = Buffer.byteLength(body, 'latin1');
+  body += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const offset of offsets) {
+    body += `${String(offset).padStart(10, '0')} 00000 n \n`;
+  }
+  body += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xrefOffset}\n%%EOF\n`;
+  return Buffer.from(body, 'latin1');
+}
+
+/**
+ * A PDF of a few kilobytes whose page tree really resolves to `claimedPages` pages (a multiple of
+ * 1000, at least 2000). Parsers check a page count by fetching the last page and recount a tree
+ * that lies, so the tree is made consistent cheaply instead: the root lists one shared subtree of
+ * 1000 pages many times, then a last subtree whose 1000 kids are one shared page and a final
+ * distinct page. Used to prove that the page limit is enforced before any text is extracted.
+ */
+export function makePdfClaimingPages(claimedPages: number): Buffer {
+  const pagesPerSubtree = 1000;
+  if (!Number.isInteger(claimedPages / pagesPerSubtree) || claimedPages < 2 * pagesPerSubtree) {
+    throw new Error('makePdfClaimingPages: claimedPages must be a multiple of 1000, at least 2000');
+  }
+  const sharedSubtrees = claimedPages / pagesPerSubtree - 1;
+  // Objects: 1 catalog, 2 root, 3 shared subtree, 4 last subtree, 5 shared page, 6 last page,
+  // 7 content stream, 8 font.
+  const content = 'BT /F1 12 Tf 72 720 Td (A page tree of many pages.) Tj ET';
+  const pageDictionary = (parent: number): string =>
+    `<< /Type /Page /Parent ${parent} 0 R /MediaBox [0 0 595 842] /Contents 7 0 R ` +
+    '/Resources << /Font << /F1 8 0 R >> >> >>';
+  return assemblePdf([
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    `<< /Type /Pages /Count ${claimedPages} /Kids [${'3 0 R '.repeat(sharedSubtrees)}4 0 R] >>`,
+    `<< /Type /Pages /Parent 2 0 R /Count ${pagesPerSubtree} /Kids [${'5 0 R '.repeat(pagesPerSubtree)}] >>`,
+    `<< /Type /Pages /Parent 2 0 R /Count ${pagesPerSubtree} /Kids [${'5 0 R '.repeat(pagesPerSubtree - 1)}6 0 R] >>`,
+    pageDictionary(3),
+    pageDictionary(4),
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ]);
+}

@@ -1,0 +1,97 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chunkPages, normaliseWhitespace } from '../../src/rag/chunking.js';
+
+const document = { documentId: 'doc-1', documentName: 'manual.pdf' };
+
+/** Numbered sentences, so every chunk's position in the page can be read from its text. */
+function sentences(prefix: string, count: number): string {
+  return Array.from({ length: count }, (_, index) => `${prefix} sentence number ${index} ends here.`).join(' ');
+}
+
+test('whitespace is normalised: newlines, tabs and runs of spaces become one space', () => {
+  const chunks = chunkPages(['  Reset   the\n\nrouter:\thold   the button.  '], document);
+  assert.equal(chunks.length, 1);
+  assert.equal(chunks[0].text, 'Reset the router: hold the button.');
+  assert.equal(normaliseWhitespace('\u00a0a \n b\t'), 'a b');
+});
+
+test('chunks keep the page they start on, and empty pages give no chunks', () => {
+  const pages = [sentences('Alpha', 60), '', '   \n ', sentences('Delta', 60)];
+  const chunks = chunkPages(pages, { ...document, chunkSize: 400, overlap: 80 });
+  assert.ok(chunks.length > 4);
+  for (const chunk of chunks) {
+    const expectedPage = chunk.text.includes('Alpha') ? 1 : 4;
+    assert.equal(chunk.page, expectedPage, `chunk "${chunk.text.slice(0, 40)}" is on page ${expectedPage}`);
+    assert.equal(chunk.document_id, 'doc-1');
+    assert.equal(chunk.document_name, 'manual.pdf');
+  }
+  assert.deepEqual([...new Set(chunks.map((chunk) => chunk.page))], [1, 4]);
+});
+
+test('chunk_index runs from 0 without gaps across pages', () => {
+  const chunks = chunkPages([sentences('One', 40), sentences('Two', 40)], { ...document, chunkSize: 300 });
+  assert.deepEqual(
+    chunks.map((chunk) => chunk.chunk_index),
+    chunks.map((_, index) => index),
+  );
+});
+
+test('chunks respect the size limit and break at sentence ends when one is in reach', () => {
+  const chunks = chunkPages([sentences('Gamma', 80)], { ...document, chunkSize: 300, overlap: 60 });
+  for (const chunk of chunks) {
+    assert.ok(chunk.text.length <= 300, `chunk of ${chunk.text.length} chars exceeds 300`);
+  }
+  for (const chunk of chunks.slice(0, -1)) {
+    assert.ok(chunk.text.endsWith('ends here.'), `"${chunk.text.slice(-30)}" ends mid-sentence`);
+  }
+});
+
+test('consecutive chunks overlap, and together they cover every sentence', () => {
+  const text = sentences('Beta', 50);
+  const chunks = chunkPages([text], { ...document, chunkSize: 250, overlap: 100 });
+  assert.ok(chunks.length >= 5);
+  for (let index = 1; index < chunks.length; index += 1) {
+    const previous = chunks[index - 1].text;
+    const current = chunks[index].text;
+    // The start of each chunk repeats text from the end of the previous one.
+    const opening = current.slice(0, 20);
+    assert.ok(previous.includes(opening), `chunk ${index} does not overlap the one before it`);
+    assert.ok(text.indexOf(current) > text.indexOf(previous), 'chunks advance through the page');
+  }
+  for (let number = 0; number < 50; number += 1) {
+    const sentence = `Beta sentence number ${number} ends here.`;
+    assert.ok(
+      chunks.some((chunk) => chunk.text.includes(sentence)),
+      `sentence ${number} is whole in some chunk`,
+    );
+  }
+});
+
+test('without sentence ends, chunks break between words, never inside one', () => {
+  const words = Array.from({ length: 300 }, (_, index) => `word${index}`);
+  const chunks = chunkPages([words.join(' ')], { ...document, chunkSize: 120, overlap: 30 });
+  const known = new Set(words);
+  for (const chunk of chunks) {
+    for (const word of chunk.text.split(' ')) {
+      assert.ok(known.has(word), `"${word}" is a broken word`);
+    }
+  }
+  assert.ok(chunks.at(-1)?.text.endsWith('word299'));
+});
+
+test('a word longer than the chunk size is cut rather than looping forever', () => {
+  const chunks = chunkPages(['x'.repeat(2000)], { ...document, chunkSize: 500, overlap: 100 });
+  assert.ok(chunks.length >= 4 && chunks.length < 10);
+  assert.ok(chunks.every((chunk) => chunk.text.length <= 500));
+});
+
+test('no pages, or only blank pages, give no chunks', () => {
+  assert.deepEqual(chunkPages([], document), []);
+  assert.deepEqual(chunkPages(['', ' \n\t '], document), []);
+});
+
+test('invalid sizes are refused', () => {
+  assert.throws(() => chunkPages(['text'], { ...document, chunkSize: 0 }), RangeError);
+  assert.throws(() => chunkPages(['text'], { ...document, chunkSize: 100, overlap: 100 }), RangeError);
+});

@@ -1,0 +1,191 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import PostalMime from 'postal-mime';
+import { RagmailError } from '../../src/errors.js';
+import {
+  buildReply,
+  htmlToText,
+  parseEmail,
+  replyMessageId,
+  replySubject,
+} from '../../src/providers/mailbox/mime.js';
+import type { IncomingEmail } from '../../src/providers/mailbox/spec.js';
+import { makeEmail } from '../helpers/email-fixtures.js';
+
+const samples = path.resolve(import.meta.dirname, '../../samples/emails');
+const acme = 'support@acme.example';
+
+function parseSample(agentEmail: string, fileName: string): Promise<IncomingEmail> {
+  const raw = fs.readFileSync(path.join(samples, agentEmail, fileName));
+  return parseEmail(raw, { agentEmail, mailboxRef: fileName });
+}
+
+function headerOf(parsed: Awaited<ReturnType<typeof PostalMime.parse>>, name: string): string | undefined {
+  return parsed.headers.find((header) => header.key === name)?.value;
+}
+
+test('every sample email parses into a valid email addressed to its mailbox', async () => {
+  for (const agentEmail of fs.readdirSync(samples)) {
+    for (const fileName of fs.readdirSync(path.join(samples, agentEmail))) {
+      const { email } = await parseSample(agentEmail, fileName);
+      assert.ok(email.to.includes(agentEmail), `${fileName} is addressed to ${agentEmail}`);
+      assert.ok(email.body.trim().length > 20, `${fileName} has a body`);
+      assert.ok(email.message_id_header?.startsWith('<'), `${fileName} has a Message-ID`);
+      assert.equal(email.agent_email, agentEmail);
+      assert.equal(email.mailbox_ref, fileName);
+    }
+  }
+});
+
+test('a plain question: ids without brackets, lower-case sender, decoded text, Date in ISO', async () => {
+  const { email, automated } = await parseSample(acme, '01-router-reset.eml');
+  assert.equal(email.email_id, 'CAF3x9Lq7-reset.8812@mailbox.example');
+  assert.equal(email.message_id_header, '<CAF3x9Lq7-reset.8812@mailbox.example>');
+  assert.equal(email.thread_id, email.email_id);
+  assert.equal(email.from, 'jose.garcia@mailbox.example');
+  assert.deepEqual(email.to, [acme]);
+  assert.equal(email.reply_to, null);
+  assert.equal(email.subject, 'How do I reset my router admin password?');
+  assert.match(email.body, /no longer remember the admin password/);
+  assert.match(email.body, /José/);
+  assert.equal(email.received_at, '2026-11-16T08:12:44.000Z');
+  assert.equal(email.priority, 5);
+  assert.equal(automated, null);
+});
+
+test('a follow-up takes the root of References as its thread id', async () => {
+  const { email } = await parseSample(acme, '02-firmware-update.eml');
+  assert.equal(email.thread_id, '20261112081500.77c1@fastnet.example');
+  assert.deepEqual(email.references, [
+    '<20261112081500.77c1@fastnet.example>',
+    '<ragmail.0f6b2c1d9e8a7b6c5d4e3f2a1b0c9d8e@acme.example>',
+  ]);
+});
+
+test('In-Reply-To is the thread id when there are no References', async () => {
+  const raw = makeEmail({ headers: { 'In-Reply-To': '<parent.1@example.com>' } });
+  const { email } = await parseEmail(raw, { agentEmail: acme, mailboxRef: 'x' });
+  assert.equal(email.thread_id, 'parent.1@example.com');
+});
+
+test('urgent sample gets the highest priority; automated samples are flagged, spam is left to the classifier', async () => {
+  assert.equal((await parseSample(acme, '03-urgent-internet-down.eml')).email.priority, 10);
+  assert.match((await parseSample(acme, '07-newsletter.eml')).automated ?? '', /precedence|list/i);
+  assert.match((await parseSample(acme, '08-out-of-office.eml')).automated ?? '', /auto-replied/);
+  assert.equal((await parseSample(acme, '09-spam-prize.eml')).automated, null);
+});
+
+test('Reply-To is read apart from From', async () => {
+  const { email } = await parseSample(acme, '10-warranty-rma-reply-to.eml');
+  assert.equal(email.from, 'dana.whitfield@globalcorp-mail.example');
+  assert.equal(email.reply_to, 'dana@whitfield-home.example');
+});
+
+test('an HTML-only email gets a plain-text body without markup', async () => {
+  const { email } = await parseSample(acme, '11-cancel-subscription-html.eml');
+  assert.match(email.body, /cancel my Acme Care subscription/);
+  assert.match(email.body, /Thanks & best wishes,\nOlivia/);
+  assert.doesNotMatch(email.body, /<|font-family/);
+});
+
+test('htmlToText keeps paragraphs and list items on their own lines', () => {
+  assert.equal(htmlToText('<ul><li>one</li><li>two &lt;3</li></ul><p>x&#233;&#x21;</p>'), '- one\n- two <3\n\nxé!');
+});
+
+test('without a Message-ID the email id is a stable hash of mailbox and ref', async () => {
+  const raw = makeEmail({ messageId: '' });
+  const first = await parseEmail(raw, { agentEmail: acme, mailboxRef: 'ref-1' });
+  const again = await parseEmail(raw, { agentEmail: acme, mailboxRef: 'ref-1' });
+  const other = await parseEmail(raw, { agentEmail: acme, mailboxRef: 'ref-2' });
+  assert.match(first.email.email_id, /^[0-9a-f]{64}$/);
+  assert.equal(first.email.email_id, again.email.email_id);
+  assert.notEqual(first.email.email_id, other.email.email_id);
+  assert.equal(first.email.message_id_header, null);
+});
+
+test('mail from the mailbox itself is treated as automated (no loops)', async () => {
+  const { automated } = await parseEmail(makeEmail({ from: 'Support <SUPPORT@acme.example>' }), {
+    agentEmail: acme,
+    mailboxRef: 'x',
+  });
+  assert.match(automated ?? '', /mailbox itself/);
+});
+
+test('input that is not an email fails with a permanent email_unparseable error', async () => {
+  for (const raw of ['', 'garbage\u0000\u0001 not an email at all', Buffer.from([0xff, 0xfe, 0x00, 0x42])]) {
+    await assert.rejects(parseEmail(raw, { agentEmail: acme, mailboxRef: 'bad' }), (error: unknown) => {
+      assert.ok(error instanceof RagmailError);
+      assert.equal(error.code, 'email_unparseable');
+      assert.equal(error.retryable, false);
+      return true;
+    });
+  }
+});
+
+test('a message postal-mime refuses (MIME nested too deep) fails with email_unparseable', async () => {
+  let raw = 'From: a@example.com\r\nContent-Type: multipart/mixed; boundary="b0"\r\n\r\n';
+  for (let depth = 1; depth < 300; depth += 1) {
+    raw += `--b${depth - 1}\r\nContent-Type: multipart/mixed; boundary="b${depth}"\r\n\r\n`;
+  }
+  await assert.rejects(parseEmail(raw, { agentEmail: acme, mailboxRef: 'deep' }), (error: unknown) => {
+    assert.ok(error instanceof RagmailError);
+    assert.equal(error.code, 'email_unparseable');
+    assert.match(error.message, /nesting depth/);
+    return true;
+  });
+});
+
+test('replyMessageId is deterministic and differs per mailbox and per email', () => {
+  const id = replyMessageId('abc@example.com', acme);
+  assert.match(id, /^<ragmail\.[0-9a-f]{32}@acme\.example>$/);
+  assert.equal(replyMessageId('abc@example.com', acme), id);
+  assert.notEqual(replyMessageId('abc@example.com', 'support@globex.example'), id);
+  assert.notEqual(replyMessageId('abd@example.com', acme), id);
+});
+
+test('replySubject adds Re: once', () => {
+  assert.equal(replySubject('Router help'), 'Re: Router help');
+  assert.equal(replySubject('Re: Router help'), 'Re: Router help');
+  assert.equal(replySubject('RE: Router help'), 'RE: Router help');
+  assert.equal(replySubject('re:Router help'), 're:Router help');
+  assert.equal(replySubject('Regarding my router'), 'Re: Regarding my router');
+});
+
+test('a built reply goes to Reply-To, threads with the original and is marked auto-replied', async () => {
+  const { email } = await parseSample(acme, '10-warranty-rma-reply-to.eml');
+  const messageId = replyMessageId(email.email_id, acme);
+  const raw = await buildReply({
+    email,
+    message_id: messageId,
+    subject: replySubject(email.subject),
+    body: 'Your X200 has a 2-year warranty. Open an RMA in the support portal with serial number X200-4471-0931.',
+  });
+  const reply = await PostalMime.parse(raw);
+  assert.deepEqual(reply.to?.map((address) => address.address), ['dana@whitfield-home.example']);
+  assert.equal(reply.from?.address, acme);
+  assert.equal(reply.subject, 'Re: Warranty claim for a faulty X200 router');
+  assert.equal(reply.messageId, messageId);
+  assert.equal(reply.inReplyTo, email.message_id_header);
+  assert.equal(reply.references, email.message_id_header);
+  assert.equal(headerOf(reply, 'auto-submitted'), 'auto-replied');
+  assert.equal(headerOf(reply, 'x-ragmail-status'), undefined);
+  assert.ok(reply.date && !Number.isNaN(Date.parse(reply.date)));
+  assert.match(reply.text ?? '', /RMA in the support portal/);
+  assert.equal(reply.cc, undefined);
+});
+
+test('a reply without Reply-To goes to the sender and extends References; drafts are marked', async () => {
+  const { email } = await parseSample(acme, '02-firmware-update.eml');
+  const raw = await buildReply(
+    { email, message_id: replyMessageId(email.email_id, acme), subject: replySubject(email.subject), body: 'Ünïcode ok.' },
+    { draft: true },
+  );
+  const reply = await PostalMime.parse(raw);
+  assert.deepEqual(reply.to?.map((address) => address.address), ['priya.raman@fastnet.example']);
+  assert.equal(reply.subject, 'Re: Firmware update question');
+  assert.equal(reply.references, [...email.references, email.message_id_header].join(' '));
+  assert.equal(headerOf(reply, 'x-ragmail-status'), 'draft');
+  assert.equal(reply.text?.trim(), 'Ünïcode ok.');
+});

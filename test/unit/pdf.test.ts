@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { extractPages } from '../../src/rag/pdf.js';
+import { RagmailError } from '../../src/errors.js';
+import {
+  makeCorruptPdf,
+  makeEncryptedPdf,
+  makePdf,
+  makePdfClaimingPages,
+} from '../helpers/pdf-fixtures.js';
+
+async function assertPermanentError(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof RagmailError, `expected a RagmailError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    assert.equal(error.retryable, false);
+    assert.ok(error.message.length > 10, 'the message explains the problem');
+    return true;
+  });
+}
+
+test('extractPages returns the text of each page of a 3-page PDF in page order', async () => {
+  const pdf = await makePdf([
+    'Chapter one talks about routers.',
+    'Chapter two explains the reset button.',
+    'Chapter three covers the warranty.',
+  ]);
+  const pages = await extractPages(pdf, { maxPages: 10 });
+  assert.equal(pages.length, 3);
+  assert.match(pages[0], /Chapter one talks about routers\./);
+  assert.match(pages[1], /Chapter two explains the reset button\./);
+  assert.match(pages[2], /Chapter three covers the warranty\./);
+  assert.doesNotMatch(pages[0], /reset button/);
+});
+
+test('extractPages gives an empty string for a page without text', async () => {
+  const pages = await extractPages(await makePdf(['First page.', '', 'Third page.']), { maxPages: 10 });
+  assert.deepEqual(pages.map((page) => page.length > 0), [true, false, true]);
+});
+
+test('extractPages reports progress once per page, ending at the total', async () => {
+  const calls: Array<[number, number]> = [];
+  await extractPages(await makePdf(['one', 'two', 'three', 'four']), {
+    maxPages: 10,
+    onProgress: (done, total) => calls.push([done, total]),
+  });
+  assert.deepEqual(calls, [
+    [1, 4],
+    [2, 4],
+    [3, 4],
+    [4, 4],
+  ]);
+});
+
+test('extractPages leaves the caller buffer usable', async () => {
+  const pdf = await makePdf(['Reusable buffer.']);
+  const first = await extractPages(pdf, { maxPages: 1 });
+  const second = await extractPages(pdf, { maxPages: 1 });
+  assert.deepEqual(first, second);
+});
+
+test('an empty file is refused with pdf_empty', async () => {
+  await assertPermanentError(extractPages(new Uint8Array(0), { maxPages: 10 }), 'pdf_empty');
+});
+
+test('a file without the PDF signature is refused with not_a_pdf', async () => {
+  const text = new TextEncoder().encode('Hello, this is a plain text file, not a PDF.');
+  await assertPermanentError(extractPages(text, { maxPages: 10 }), 'not_a_pdf');
+});
+
+test('a password-protected PDF is refused with pdf_encrypted', async () => {
+  await assertPermanentError(extractPages(await makeEncryptedPdf(), { maxPages: 10 }), 'pdf_encrypted');
+});
+
+test('a PDF header followed by garbage is refused with pdf_corrupt', async () => {
+  await assertPermanentError(extractPages(makeCorruptPdf(), { maxPages: 10 }), 'pdf_corrupt');
+});
+
+test('a PDF longer than maxPages is refused with pdf_too_many_pages', async () => {
+  const pdf = await makePdf(['one', 'two', 'three']);
+  await assertPermanentError(extractPages(pdf, { maxPages: 2 }), 'pdf_too_many_pages');
+  assert.equal((await extractPages(pdf, { maxPages: 3 })).length, 3);
+});
+
+test('a PDF of 100,000 pages is refused from its page count, without reading its pages', async () => {
+  const pdf = makePdfClaimingPages(100_000);
+  const progress: number[] = [];
+  const started = Date.now();
+  await assertPermanentError(
+    extractPages(pdf, { maxPages: 500, onProgress: (done) => progress.push(done) }),
+    'pdf_too_many_pages',
+  );
+  assert.deepEqual(progress, [], 'no page was extracted before the refusal');
+  assert.ok(Date.now() - started < 10_000, 'the refusal is quick');
+});

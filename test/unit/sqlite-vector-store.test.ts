@@ -1,0 +1,237 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createSqliteVectorStore, extractQueryTerms } from '../../src/providers/vector-store/sqlite.js';
+import type { Chunk, VectorStore } from '../../src/providers/vector-store/spec.js';
+import type { Embedder } from '../../src/providers/embeddings/spec.js';
+
+/**
+ * A deterministic embedder: words hashed into 32 buckets, the counts normalised to length 1.
+ * Bucket 0 is kept for one concept written with different words, standing in for what a real
+ * model knows and FTS does not.
+ */
+const restartConcept = new Set(['reboot', 'restart']);
+
+class HashedBagOfWordsEmbedder implements Embedder {
+  readonly provider = 'test';
+  readonly model = 'hashed-bag-of-words';
+  readonly dimensions = 32;
+  calls = 0;
+
+  async embed(texts: string[]): Promise<number[][]> {
+    this.calls += 1;
+    return texts.map((text) => {
+      const vector = new Array<number>(this.dimensions).fill(0);
+      for (const word of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
+        if (restartConcept.has(word)) {
+          vector[0] += 1;
+          continue;
+        }
+        let hash = 2166136261;
+        for (const character of word) {
+          hash = Math.imul(hash ^ character.charCodeAt(0), 16777619) >>> 0;
+        }
+        vector[1 + (hash % (this.dimensions - 1))] += 1;
+      }
+      const length = Math.hypot(...vector) || 1;
+      return vector.map((value) => value / length);
+    });
+  }
+}
+
+const manual: Chunk[] = [
+  'To reset the admin password, hold the recessed RESET button on the back for 10 seconds until the power LED blinks amber.',
+  'Firmware update: open Settings > System > Firmware Update and click Check for updates. It takes about 5 minutes.',
+  'Warranty: the router has a 2 year warranty. Request an RMA in the support portal with the serial number.',
+  'LED indicators: solid green means online. Blinking red means no internet connection: check the WAN cable, then restart the modem.',
+].map((text, index) => ({
+  document_id: 'router-manual',
+  document_name: 'router-manual.pdf',
+  page: index + 1,
+  chunk_index: index,
+  text,
+}));
+
+function withStore(
+  name: string,
+  body: (store: VectorStore, file: string) => Promise<void>,
+  embedder?: Embedder,
+): void {
+  test(name, async () => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+    const file = path.join(directory, 'vectors.db');
+    const store = createSqliteVectorStore({ path: file, embedder });
+    try {
+      await body(store, file);
+    } finally {
+      await store.close();
+      fs.rmSync(directory, { recursive: true, force: true });
+    }
+  });
+}
+
+function assertScoresInRange(results: Array<{ score: number }>): void {
+  for (const { score } of results) {
+    assert.ok(score >= 0 && score <= 1, `score ${score} is outside [0, 1]`);
+  }
+}
+
+withStore('the relevant chunk ranks first and scores above the irrelevant ones', async (store) => {
+  await store.upsert('support@acme.example', manual);
+  const results = await store.query('support@acme.example', 'How do I reset my admin password?', 4);
+  assert.ok(results.length >= 1);
+  assert.equal(results[0].page, 1);
+  assert.equal(results[0].document_name, 'router-manual.pdf');
+  assert.ok(results[0].score > 0.5, `relevant score ${results[0].score} should be high`);
+  for (const other of results.slice(1)) {
+    assert.ok(other.score < results[0].score);
+  }
+  assertScoresInRange(results);
+  const firmware = await store.query('support@acme.example', 'firmware update', 2);
+  assert.equal(firmware[0].page, 2);
+});
+
+withStore('a query about something the chunks never mention scores nothing', async (store) => {
+  await store.upsert('support@acme.example', manual);
+  assert.deepEqual(await store.query('support@acme.example', 'Do you deliver pizza to Berlin?', 3), []);
+  // One shared word among many unrelated ones is weak evidence and must stay under a threshold.
+  const weak = await store.query(
+    'support@acme.example',
+    'My invoice shows a duplicate charge for the annual subscription, also the router',
+    3,
+  );
+  assert.ok(weak.every((result) => result.score < 0.15), `scores ${weak.map((r) => r.score)}`);
+});
+
+withStore('query text made of FTS operators and punctuation never throws', async (store) => {
+  await store.upsert('support@acme.example', manual);
+  const hostile = [
+    '"AND OR NOT * ( ) NEAR',
+    'NEAR(reset password, 2) AND "unterminated',
+    'text: ^reset* -password {col1 col2}: "" \'\' ; -- DROP TABLE chunks;',
+    '',
+    '   ',
+    '!!! ??? ...',
+    'ÄÖÜ résumé 東京 😀 reset',
+  ];
+  for (const query of hostile) {
+    const results = await store.query('support@acme.example', query, 3);
+    assertScoresInRange(results);
+  }
+  const unicode = await store.query('support@acme.example', 'ÄÖÜ résumé 東京 😀 reset', 3);
+  assert.equal(unicode[0]?.page, 1, 'the one real word still finds its chunk');
+  const terms = extractQueryTerms(hostile.join(' '));
+  assert.ok(terms.includes('reset') && terms.includes('unterminated'));
+  assert.ok(terms.every((term) => /^[\p{L}\p{N}]+$/u.test(term)), `unsafe term in ${terms.join(',')}`);
+});
+
+withStore('a namespace never sees the chunks of another namespace', async (store) => {
+  await store.upsert('support@acme.example', manual);
+  await store.upsert('support@globex.example', [
+    {
+      document_id: 'thermostat',
+      document_name: 'thermostat.pdf',
+      page: 3,
+      chunk_index: 0,
+      text: 'Battery replacement: the thermostat uses two AA batteries. Reset the schedule after replacement.',
+    },
+  ]);
+  const globex = await store.query('support@globex.example', 'reset admin password router warranty firmware', 10);
+  assert.deepEqual(
+    globex.map((result) => result.document_id),
+    ['thermostat'],
+  );
+  const acme = await store.query('support@acme.example', 'thermostat AA batteries', 10);
+  assert.deepEqual(acme, []);
+  assert.deepEqual(await store.query('nobody@example.com', 'reset', 10), []);
+});
+
+withStore('re-ingesting a document after deleteDocument leaves no duplicates', async (store) => {
+  await store.upsert('support@acme.example', manual);
+  await store.upsert('support@acme.example', manual);
+  const countWarranty = async (): Promise<number> =>
+    (await store.query('support@acme.example', 'warranty RMA serial', 50)).filter((result) =>
+      result.text.includes('Warranty'),
+    ).length;
+  assert.equal(await countWarranty(), 1, 'upsert of the same chunks replaces them');
+  await store.deleteDocument('support@acme.example', 'router-manual');
+  assert.deepEqual(await store.query('support@acme.example', 'warranty reset firmware', 50), []);
+  const shorter = manual.slice(0, 2).map((chunk) => ({ ...chunk, text: `${chunk.text} Revised edition.` }));
+  await store.upsert('support@acme.example', shorter);
+  const all = await store.query('support@acme.example', 'revised edition reset firmware warranty', 50);
+  assert.deepEqual(all.map((result) => result.chunk_index).sort(), [0, 1]);
+  assert.ok(all.every((result) => result.text.endsWith('Revised edition.')));
+});
+
+withStore('deleteDocument removes one document of one namespace only', async (store) => {
+  await store.upsert('support@acme.example', manual);
+  await store.upsert('support@other.example', manual);
+  await store.deleteDocument('support@acme.example', 'router-manual');
+  assert.deepEqual(await store.query('support@acme.example', 'warranty', 5), []);
+  assert.equal((await store.query('support@other.example', 'warranty', 5)).length, 1);
+});
+
+withStore('two connections to one file see each other\'s writes', async (store, file) => {
+  const second = createSqliteVectorStore({ path: file });
+  try {
+    await second.upsert('support@acme.example', manual);
+    assert.equal((await store.query('support@acme.example', 'warranty RMA', 1))[0]?.page, 3);
+  } finally {
+    await second.close();
+  }
+});
+
+const embedder = new HashedBagOfWordsEmbedder();
+withStore(
+  'with an embedder, hybrid retrieval ranks the relevant chunk first with scores in [0, 1]',
+  async (store) => {
+    await store.upsert('support@acme.example', manual);
+    const callsAfterUpsert = embedder.calls;
+    const results = await store.query('support@acme.example', 'reset the admin password with the button', 4);
+    assert.equal(embedder.calls, callsAfterUpsert + 1, 'the query is embedded');
+    assert.equal(results[0].page, 1);
+    assert.ok(results[0].score > 0.5);
+    assertScoresInRange(results);
+    assert.deepEqual(await store.query('support@globex.example', 'reset the admin password', 4), []);
+    await store.deleteDocument('support@acme.example', 'router-manual');
+    assert.deepEqual(await store.query('support@acme.example', 'reset the admin password', 4), []);
+    await store.upsert('support@acme.example', manual);
+    const again = await store.query('support@acme.example', 'warranty RMA serial number', 10);
+    assert.equal(again[0].page, 3);
+    assert.equal(new Set(again.map((result) => result.chunk_index)).size, again.length, 'no duplicates');
+    assertScoresInRange(again);
+  },
+  embedder,
+);
+
+test('with an embedder, a chunk sharing no word with the query is found through its vector', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+  const lexicalOnly = createSqliteVectorStore({ path: path.join(directory, 'lexical.db') });
+  const hybrid = createSqliteVectorStore({ path: path.join(directory, 'hybrid.db'), embedder, similarityFloor: 0 });
+  try {
+    await lexicalOnly.upsert('support@acme.example', manual);
+    await hybrid.upsert('support@acme.example', manual);
+    assert.deepEqual(await lexicalOnly.query('support@acme.example', 'reboot', 3), []);
+    const results = await hybrid.query('support@acme.example', 'reboot', 3);
+    assert.equal(results[0]?.page, 4, 'the chunk that says "restart" comes first');
+    assertScoresInRange(results);
+  } finally {
+    await lexicalOnly.close();
+    await hybrid.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('a file made with one embedding model refuses another', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+  const file = path.join(directory, 'vectors.db');
+  try {
+    await createSqliteVectorStore({ path: file, embedder }).close();
+    const other: Embedder = { provider: 'test', model: 'other', dimensions: 16, embed: async () => [] };
+    assert.throws(() => createSqliteVectorStore({ path: file, embedder: other }), /embedding|vectors/i);
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});

@@ -27,7 +27,9 @@ export function applyEvent(event: PipelineEvent, activity: ActivityLog, document
   }
   if (!event.document_id) return;
   const detail = event.detail as Record<string, number | string | undefined>;
-  if (event.stage === 'ingest_progress') {
+  if (event.stage === 'queued' && event.agent_email) {
+    documents.register({ document_id: event.document_id, agent_email: event.agent_email, filename: String(detail.filename ?? event.document_id), path: String(detail.path ?? '') });
+  } else if (event.stage === 'ingest_progress') {
     const document = documents.get(event.document_id);
     if (!document || document.status === 'queued') documents.markProcessing(event.document_id, Number(detail.pages_total ?? 0));
     documents.progress(event.document_id, Number(detail.pages_done ?? 0));

@@ -24,12 +24,12 @@ import { immediate, type Database } from './database.js';
 export const STAGE_RANK: Readonly<Record<string, number>> = {
   received: 1, classified: 2, retrieved: 3, replied: 4,
   dead_lettered: 5,
-  skipped: 6, ignored: 6, handed_off: 6, drafted: 6,
+  skipped: 6, ignored: 6, handed_off: 6, drafted: 6, shadowed: 6,
   sent: 7,
 };
 
 /** States after which nothing more happens to an email unless it is replayed. */
-export const FINAL_STATES = ['sent', 'drafted', 'handed_off', 'ignored', 'skipped', 'dead_lettered'] as const;
+export const FINAL_STATES = ['sent', 'drafted', 'handed_off', 'shadowed', 'ignored', 'skipped', 'dead_lettered'] as const;
 /** One of {@link FINAL_STATES}. */
 export type FinalState = (typeof FINAL_STATES)[number];
 
@@ -136,6 +136,7 @@ function stageColumns(stage: string, detail: Record<string, unknown>): Row {
     case 'sent':
     case 'drafted':
     case 'handed_off':
+    case 'shadowed':
       return { send_mode: text(detail.mode), sent_message_id: text(detail.message_id) };
     case 'dead_lettered':
       return { error_message: text(detail.error_message), error_type: text(detail.error_type) };
@@ -151,7 +152,10 @@ function outcomeOf(stage: string, detail: Record<string, unknown>): string {
     case 'ignored': return `ignored: ${text(detail.category) ?? 'not a support inquiry'}`;
     case 'dead_lettered':
       return `dead-lettered from ${text(detail.queue) ?? 'unknown queue'}: ${text(detail.error_type) ?? 'error'}`;
-    default: return mode === null ? stage : `${stage} (${mode})`;
+    default: {
+      const reason = text(detail.reason);
+      return `${mode === null ? stage : `${stage} (${mode})`}${reason ? `: ${reason}` : ''}`;
+    }
   }
 }
 

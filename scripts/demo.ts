@@ -1,0 +1,131 @@
+/**
+ * `npm run demo`: the whole pipeline on embedded defaults, no keys, no network. Ingests the sample
+ * manuals, drops the sample emails into the Maildir, runs every role in this process, waits until
+ * each email reaches a final state and prints what became of it.
+ */
+import { readFile, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { config as loadDotenv } from 'dotenv';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { ROLE_NAMES } from '../src/roles/registry.js';
+import { startWorker, type Worker } from '../src/worker.js';
+import { submitDocument } from '../src/rag/upload.js';
+import { deliverToMaildir } from '../src/providers/mailbox/maildir.js';
+import { parseEmail } from '../src/providers/mailbox/mime.js';
+import { ActivityLog, isFinal, type EmailSummary } from '../src/store/activity-log.js';
+import { DocumentRegistry } from '../src/store/documents.js';
+import { redactUrl } from '../src/messaging/broker.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const samples = path.join(root, 'samples');
+
+loadDotenv({ quiet: true });
+const dataDir = path.resolve(process.env.DEMO_DATA_DIR ?? path.join(root, 'data', 'demo'));
+const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', VECTOR_DB_PATH: '', UPLOAD_DIR: '', POLL_INTERVAL_MS: '300', AMQP_CONNECT_TIMEOUT_MS: process.env.AMQP_CONNECT_TIMEOUT_MS ?? '5000' });
+const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'demo' });
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+async function waitUntil(what: string, done: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (done()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  say(`  (gave up waiting for ${what} after ${timeoutMs / 1000} s)`);
+  return false;
+}
+
+async function filesIn(folder: string, extension: string): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true });
+  return entries.filter((entry) => entry.isFile() && entry.name.endsWith(extension)).map((entry) => path.join(folder, entry.name)).sort();
+}
+
+/** Folders below `folder` named like a mailbox address. */
+async function mailboxFolders(folder: string): Promise<string[]> {
+  return (await readdir(folder, { withFileTypes: true })).filter((entry) => entry.isDirectory() && entry.name.includes('@')).map((entry) => entry.name).sort();
+}
+
+function shorten(value: string | null | undefined, length: number): string {
+  const flat = (value ?? '').replace(/\s+/g, ' ').trim();
+  return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+}
+
+function printTable(rows: EmailSummary[], subjects: Map<string, string>): void {
+  for (const row of rows) {
+    const classification = row.category ? `${row.is_support_inquiry ? 'support' : 'not support'} / ${row.category} (${(row.confidence ?? 0).toFixed(2)})` : '—';
+    say(`■ ${shorten(subjects.get(row.email_id) ?? row.subject, 70)}`);
+    say(`    mailbox:        ${row.agent_email}   from: ${row.from ?? '?'}`);
+    say(`    classification: ${classification}`);
+    say(`    outcome:        ${row.outcome ?? row.state}`);
+    if (row.reply_excerpt) say(`    reply:          ${shorten(row.reply_excerpt.replace(/^Hello,\s*/, ''), 110)}`);
+    if (row.citations.length) say(`    citations:      ${[...new Set(row.citations.map((citation) => `"${citation.source}", page ${citation.page}`))].join('; ')}`);
+    say();
+  }
+}
+
+async function main(): Promise<number> {
+  say(`ragmail demo — broker ${redactUrl(config.AMQP_URL)}, data in ${path.relative(process.cwd(), dataDir) || '.'}`);
+  await rm(dataDir, { recursive: true, force: true });
+  let worker: Worker;
+  try {
+    worker = await startWorker([...ROLE_NAMES], config, logger);
+  } catch (error) {
+    say(`\nCannot start: ${(error as Error).message}`);
+    say('\nThe demo needs RabbitMQ on 127.0.0.1:5672 (guest/guest). Start one with either of:');
+    say('  docker compose -f docker-compose.rabbitmq.yml up -d rabbitmq');
+    say('  sudo apt-get install -y rabbitmq-server && sudo rabbitmq-server -detached');
+    say('or point AMQP_URL at yours (see .env.example).');
+    return 1;
+  }
+  try {
+    const activity = new ActivityLog(worker.services.database);
+    const documents = new DocumentRegistry(worker.services.database);
+
+    say('\n1. Ingesting the sample manuals');
+    const documentIds: string[] = [];
+    for (const mailbox of await mailboxFolders(path.join(samples, 'manuals'))) {
+      for (const file of await filesIn(path.join(samples, 'manuals', mailbox), '.pdf')) {
+        const message = await submitDocument(worker.broker, config.UPLOAD_DIR, { agentEmail: mailbox, filename: path.basename(file), data: await readFile(file) });
+        documentIds.push(message.document_id);
+      }
+    }
+    await waitUntil('the manuals', () => documentIds.every((id) => ['ingested', 'failed'].includes(documents.get(id)?.status ?? '')), 60_000);
+    for (const id of documentIds) {
+      const document = documents.get(id);
+      say(`   ${document?.status === 'ingested' ? '✓' : '✗'} ${document?.agent_email}  ${document?.filename}: ${document?.status}, ${document?.pages_total ?? '?'} pages, ${document?.chunks ?? 0} chunks${document?.error ? ` (${document.error})` : ''}`);
+    }
+
+    say('\n2. Delivering the sample emails to the Maildir');
+    const emailIds: string[] = [];
+    const subjects = new Map<string, string>();
+    for (const mailbox of await mailboxFolders(path.join(samples, 'emails'))) {
+      for (const file of await filesIn(path.join(samples, 'emails', mailbox), '.eml')) {
+        const raw = await readFile(file);
+        const name = await deliverToMaildir(config.MAILDIR_ROOT, mailbox, raw);
+        const { email } = await parseEmail(raw, { agentEmail: mailbox, mailboxRef: name });
+        emailIds.push(email.email_id);
+        subjects.set(email.email_id, email.subject);
+      }
+    }
+    say(`   ${emailIds.length} emails in ${path.relative(process.cwd(), config.MAILDIR_ROOT)}/<mailbox>/new`);
+
+    say('\n3. Waiting for every email to reach a final state');
+    const started = Date.now();
+    await waitUntil('the emails', () => emailIds.every((id) => isFinal(activity.getEmail(id)?.state ?? '')), 90_000);
+    say(`   done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+
+    const rows = emailIds.map((id) => activity.getEmail(id) ?? ({ email_id: id, state: 'not seen', citations: [] } as unknown as EmailSummary));
+    printTable(rows, subjects);
+    const counts = rows.reduce<Record<string, number>>((tally, row) => ({ ...tally, [row.state]: (tally[row.state] ?? 0) + 1 }), {});
+    say(`Summary: ${Object.entries(counts).map(([state, count]) => `${count} ${state}`).join(', ')}`);
+    say(`Replies sent:   ${path.relative(process.cwd(), config.MAILDIR_ROOT)}/<mailbox>/outbox/*.eml`);
+    say(`Drafts left:    ${path.relative(process.cwd(), config.MAILDIR_ROOT)}/<mailbox>/drafts/*.eml`);
+    return rows.every((row) => isFinal(row.state)) ? 0 : 1;
+  } finally {
+    await worker.stop();
+  }
+}
+
+process.exitCode = await main();

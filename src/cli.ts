@@ -9,6 +9,10 @@ import { createLogger } from './log.js';
 import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from './roles/registry.js';
 import { startWorker } from './worker.js';
 import { printTopology } from './messaging/topology-report.js';
+import { Broker } from './messaging/broker.js';
+import { submitDocument } from './rag/upload.js';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 
 function configuration(): Config {
   loadDotenv({ quiet: true });
@@ -55,6 +59,29 @@ program
       worker.stop().finally(() => process.exit(1));
     });
     logger.info('worker running', { roles });
+  });
+
+program
+  .command('ingest')
+  .description('upload PDF manuals for a mailbox: they go to documents.to_ingest for the ingester')
+  .requiredOption('--mailbox <address>', 'the mailbox (agent_email) the manuals belong to')
+  .argument('<files...>', 'PDF files')
+  .action(async (files: string[], { mailbox }: { mailbox: string }) => {
+    const config = configuration();
+    const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'ingest' });
+    const broker = new Broker(config, logger);
+    try {
+      await broker.start();
+      for (const file of files) {
+        const message = await submitDocument(broker, config.UPLOAD_DIR, { agentEmail: mailbox, filename: path.basename(file), data: await readFile(file) });
+        process.stdout.write(`queued ${message.filename} for ${message.agent_email} (document ${message.document_id})\n`);
+      }
+    } catch (error) {
+      process.stderr.write(`${(error as Error).message}\n`);
+      process.exitCode = 1;
+    } finally {
+      await broker.close();
+    }
   });
 
 program

@@ -43,7 +43,7 @@ const maxQueryTerms = 64;
 /** Texts per embedding request, within the batch limits of the hosted embedding APIs. */
 const embeddingBatchSize = 100;
 
-/** Words that carry no subject: English function words and email pleasantries. */
+/** Words that carry no subject: English function words, email pleasantries and filler. */
 const stopwords = new Set(
   (
     'a about above after again against all am an and any are as at be because been before being below ' +
@@ -53,7 +53,9 @@ const stopwords = new Set(
     'so some such than that the their theirs them themselves then there these they this those through to ' +
     'too under until up very was we were what when where which while who whom why will with would you your ' +
     'yours yourself yourselves near also get got im ive dont cant please thanks thank hi hello hey dear ' +
-    'regards best kind cheers sincerely team'
+    'regards best kind cheers sincerely team like want wanted need know tell ask asking wondering ' +
+    'question really much many anything something thing way already yet still just even maybe let ' +
+    'could might may must us one'
   ).split(' '),
 );
 

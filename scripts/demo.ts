@@ -17,13 +17,35 @@ import { parseEmail } from '../src/providers/mailbox/mime.js';
 import { ActivityLog, isFinal, type EmailSummary } from '../src/store/activity-log.js';
 import { DocumentRegistry } from '../src/store/documents.js';
 import { redactUrl } from '../src/messaging/broker.js';
+import { ManagementClient } from '../src/messaging/management.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const samples = path.join(root, 'samples');
 
 loadDotenv({ quiet: true });
 const dataDir = path.resolve(process.env.DEMO_DATA_DIR ?? path.join(root, 'data', 'demo'));
-const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', VECTOR_DB_PATH: '', UPLOAD_DIR: '', POLL_INTERVAL_MS: '300', AMQP_CONNECT_TIMEOUT_MS: process.env.AMQP_CONNECT_TIMEOUT_MS ?? '5000' });
+/** Vhost of the demo: made afresh each run, so nothing left in queues or the audit stream by an earlier run leaks in. */
+const DEMO_VHOST = 'ragmail-demo';
+
+/** The configured broker URL moved to the demo's own vhost, when the management API lets us make one. */
+async function demoBrokerUrl(amqpUrl: string, managementUrl: string): Promise<string> {
+  try {
+    const management = new ManagementClient({ RABBITMQ_MANAGEMENT_URL: managementUrl, AMQP_URL: amqpUrl });
+    const vhost = encodeURIComponent(DEMO_VHOST);
+    await management.request('DELETE', `vhosts/${vhost}`).catch(() => undefined);
+    await management.request('PUT', `vhosts/${vhost}`, {});
+    const user = decodeURIComponent(new URL(amqpUrl).username) || 'guest';
+    await management.request('PUT', `permissions/${vhost}/${encodeURIComponent(user)}`, { configure: '.*', write: '.*', read: '.*' });
+    const url = new URL(amqpUrl);
+    url.pathname = `/${vhost}`;
+    return url.toString();
+  } catch {
+    return amqpUrl;
+  }
+}
+
+const base = loadConfig({ ...process.env });
+const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, AMQP_URL: await demoBrokerUrl(base.AMQP_URL, base.RABBITMQ_MANAGEMENT_URL), DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', VECTOR_DB_PATH: '', UPLOAD_DIR: '', POLL_INTERVAL_MS: '300', AUDIT_STREAM_START: 'next', AMQP_CONNECT_TIMEOUT_MS: process.env.AMQP_CONNECT_TIMEOUT_MS ?? '5000' });
 const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'demo' });
 const say = (line = '') => process.stdout.write(`${line}\n`);
 

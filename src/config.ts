@@ -49,6 +49,8 @@ export const environmentSchema = z.object({
   PREFETCH_INGESTER: integer(0, 0, 65535),
   /** `events.audit` stream retention (RabbitMQ duration: 7D, 12h, ...). */
   EVENTS_MAX_AGE: z.string().regex(/^\d+[YMDhms]$/, 'a number and a unit of Y, M, D, h, m or s, e.g. 7D').default('7D'),
+  /** Where a recorder with no stored offset starts reading `events.audit`: its `first` event, or only `next` ones. */
+  AUDIT_STREAM_START: z.enum(['first', 'next']).default('first'),
   /** `debug | info | warn | error` */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** `auto` is JSON lines off a terminal and readable lines on one. */

@@ -17,6 +17,8 @@ export interface RecorderDependencies {
   activity: ActivityLog;
   documents: DocumentRegistry;
   logger: Logger;
+  /** Where to start when no offset is stored: `first` replays the retained history. */
+  start: 'first' | 'next';
 }
 
 /** Applies one event to the activity log and the document registry. */
@@ -40,7 +42,7 @@ export function applyEvent(event: PipelineEvent, activity: ActivityLog, document
   }
 }
 
-export function startRecorder({ broker, database, activity, documents, logger }: RecorderDependencies): ConsumerHandle {
+export function startRecorder({ broker, database, activity, documents, logger, start }: RecorderDependencies): ConsumerHandle {
   database.exec('CREATE TABLE IF NOT EXISTS stream_offsets (stream TEXT PRIMARY KEY, next_offset INTEGER NOT NULL)');
   const readOffset = database.prepare<[string], { next_offset: number }>('SELECT next_offset FROM stream_offsets WHERE stream = ?');
   const writeOffset = database.prepare('INSERT INTO stream_offsets (stream, next_offset) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET next_offset = excluded.next_offset');
@@ -67,6 +69,6 @@ export function startRecorder({ broker, database, activity, documents, logger }:
         // The channel closed; the stream is read again from the stored offset.
       }
     },
-    () => ({ 'x-stream-offset': readOffset.get(QUEUES.audit)?.next_offset ?? 'first' }),
+    () => ({ 'x-stream-offset': readOffset.get(QUEUES.audit)?.next_offset ?? start }),
   );
 }

@@ -88,7 +88,7 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
     }
     case 'recorder': {
       const handle = startRecorder({
-        broker, database: services.database, activity: new ActivityLog(services.database), documents: new DocumentRegistry(services.database), logger,
+        broker, database: services.database, activity: new ActivityLog(services.database), documents: new DocumentRegistry(services.database), logger, start: config.AUDIT_STREAM_START,
       });
       logger.info('recording events from the audit stream');
       return { name, stop: async () => { await handle.cancel(); await handle.close(); } };

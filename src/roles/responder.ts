@@ -9,6 +9,7 @@ import { EXCHANGES, ROUTING_KEYS } from '../messaging/topology.js';
 import type { LanguageModel } from '../providers/llm/spec.js';
 import type { VectorStore } from '../providers/vector-store/spec.js';
 import { replySubject } from '../providers/mailbox/mime.js';
+import { retrieveForEmail } from '../rag/retrieve.js';
 
 export interface ResponderDependencies {
   model: LanguageModel;
@@ -33,7 +34,7 @@ export function createResponderHandler({ model, store, k, relevanceThreshold }: 
   return async (message, context) => {
     const { email } = message;
     const retrievalStarted = Date.now();
-    const chunks = await store.query(email.agent_email, `${email.subject}\n${email.body}`, k);
+    const chunks = await retrieveForEmail(store, email.agent_email, email, k);
     const relevant = chunks.filter((chunk) => chunk.score >= relevanceThreshold);
     const topScore = chunks[0]?.score ?? 0;
     const contextUsed: ContextItem[] = relevant.map((chunk) => ({

@@ -3,6 +3,7 @@
  * the original thread exactly once. The claim on `email_id` stops two senders; the deterministic
  * Message-ID finds a reply that a crashed sender already delivered.
  */
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { sendModeOf, type Config } from '../config.js';
 import { transientError } from '../errors.js';
@@ -22,7 +23,11 @@ export interface SenderDependencies {
 /** What became of a reply. */
 type Decision = { action: 'send' } | { action: 'draft'; stage: 'drafted' | 'handed_off'; reason: string } | { action: 'shadow' };
 
-/** This process, as the owner of a claim. */
+/**
+ * This process, as the owner of a claim (`host:pid`). Each handling adds a unique suffix: the
+ * ledger renews a claim for the same owner, so two copies of one message handled at once in this
+ * process would otherwise both pass the claim and both send.
+ */
 const OWNER = `${hostname()}:${process.pid}`;
 
 function ownerIsDead(owner: string): boolean {
@@ -61,13 +66,13 @@ export function createSenderHandler({ config, mailbox, ledger }: SenderDependenc
     return { action: 'send' };
   }
 
-  async function claim(emailId: string): Promise<'claimed' | 'done'> {
-    let result = ledger.claim(emailId, OWNER, config.SEND_LEASE_MS);
+  async function claim(emailId: string, owner: string): Promise<'claimed' | 'done'> {
+    let result = ledger.claim(emailId, owner, config.SEND_LEASE_MS);
     if (result === 'held') {
       const holder = ledger.get(emailId)?.owner;
       if (holder && ownerIsDead(holder)) {
         ledger.release(emailId, holder);
-        result = ledger.claim(emailId, OWNER, config.SEND_LEASE_MS);
+        result = ledger.claim(emailId, owner, config.SEND_LEASE_MS);
       }
     }
     if (result === 'held') throw transientError('send_claim_held', `another sender is sending the reply to ${emailId}`);
@@ -104,7 +109,8 @@ export function createSenderHandler({ config, mailbox, ledger }: SenderDependenc
       context.logger.info('reply already delivered; not sending again', { found: already });
       return { status: 'duplicate' };
     }
-    if ((await claim(email.email_id)) === 'done') {
+    const owner = `${OWNER}:${randomUUID()}`;
+    if ((await claim(email.email_id, owner)) === 'done') {
       context.logger.info('reply already handled; not sending again');
       return { status: 'duplicate' };
     }
@@ -113,7 +119,7 @@ export function createSenderHandler({ config, mailbox, ledger }: SenderDependenc
     try {
       outcome = await deliver(message, reply, decide(message), context);
     } catch (error) {
-      ledger.release(email.email_id, OWNER);
+      ledger.release(email.email_id, owner);
       throw error;
     }
     ledger.complete(email.email_id, { mode: outcome.stage, message_id: reply.message_id });

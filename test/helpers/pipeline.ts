@@ -1,0 +1,223 @@
+/**
+ * Integration-test support for the pipeline: a test vhost with roles running in this process
+ * (`startWorker`), the sample manuals and emails, hand-made queue messages, reply files read back
+ * with postal-mime, and a raw AMQP channel to look into queues the running roles do not consume.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import amqplib, { type Channel, type ChannelModel } from 'amqplib';
+import PostalMime, { type Email as ParsedEmail } from 'postal-mime';
+import { createTestVhost, waitFor, type TestVhost } from './broker.js';
+import { PROJECT_ROOT } from './worker-process.js';
+import { startWorker, type Worker } from '../../src/worker.js';
+import type { RoleName } from '../../src/roles/registry.js';
+import type { SettledInfo } from '../../src/messaging/consumer.js';
+import type { Email, ToClassifyMessage, ToRespondMessage, ToSendMessage } from '../../src/messaging/schemas.js';
+import { deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
+import { parseEmail, replySubject } from '../../src/providers/mailbox/mime.js';
+import { submitDocument, type DocumentUpload } from '../../src/rag/upload.js';
+import { ActivityLog, isFinal, type EmailSummary } from '../../src/store/activity-log.js';
+import { DocumentRegistry } from '../../src/store/documents.js';
+
+export const SAMPLES = path.join(PROJECT_ROOT, 'samples');
+export const ACME = 'support@acme.example';
+export const GLOBEX = 'support@globex.example';
+
+/** Roles running in this process on a vhost of their own, plus what a test reads back. */
+export interface Pipeline {
+  vhost: TestVhost;
+  worker: Worker;
+  activity: ActivityLog;
+  documents: DocumentRegistry;
+  /** Every message each consumer role settled so far, in order (for statuses such as `duplicate`). */
+  settled: Map<RoleName, SettledInfo[]>;
+  /** Stops the roles, then deletes the vhost and the data folder. */
+  close(): Promise<void>;
+}
+
+/** Starts `roles` in this process on a fresh vhost; `overrides` are environment variables. */
+export async function startPipeline(roles: readonly RoleName[], overrides: Record<string, string> = {}): Promise<Pipeline> {
+  const vhost = await createTestVhost(overrides);
+  let worker: Worker;
+  try {
+    worker = await startWorker([...roles], vhost.config, vhost.logger);
+  } catch (error) {
+    await vhost.cleanup();
+    throw error;
+  }
+  const settled = new Map<RoleName, SettledInfo[]>();
+  for (const role of worker.roles) {
+    const list: SettledInfo[] = [];
+    settled.set(role.name, list);
+    role.runtime?.on('settled', (info: SettledInfo) => list.push(info));
+  }
+  return {
+    vhost,
+    worker,
+    activity: new ActivityLog(worker.services.database),
+    documents: new DocumentRegistry(worker.services.database),
+    settled,
+    close: async () => {
+      try {
+        await worker.stop();
+      } finally {
+        await vhost.cleanup();
+      }
+    },
+  };
+}
+
+/** Waits until `role` has settled at least `count` messages and returns them. */
+export async function waitForSettled(pipeline: Pipeline, role: RoleName, count: number, timeoutMs = 30_000): Promise<SettledInfo[]> {
+  const settled = await waitFor<SettledInfo[] | undefined>(() => {
+    const list = pipeline.settled.get(role) ?? [];
+    return list.length >= count ? [...list] : undefined;
+  }, { timeoutMs, what: `${count} messages settled by ${role} (so far ${pipeline.settled.get(role)?.length ?? 0})` });
+  return settled ?? [];
+}
+
+/** Files of `folder` ending with `extension`, full paths, sorted; none when the folder is missing. */
+export async function filesIn(folder: string, extension = ''): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isFile() && entry.name.endsWith(extension)).map((entry) => path.join(folder, entry.name)).sort();
+}
+
+/** Uploads a document and waits until the registry says it is ingested (or failed). */
+export async function submitAndWait(pipeline: Pipeline, upload: DocumentUpload, timeoutMs = 60_000): Promise<string> {
+  const message = await submitDocument(pipeline.worker.broker, pipeline.vhost.config.UPLOAD_DIR, upload);
+  await waitFor(() => ['ingested', 'failed'].includes(pipeline.documents.get(message.document_id)?.status ?? ''), {
+    timeoutMs, what: `document ${upload.filename} ingested`,
+  });
+  return message.document_id;
+}
+
+/** Uploads every sample manual (`samples/manuals/<mailbox>/*.pdf`) and waits until all are ingested. */
+export async function ingestSampleManuals(pipeline: Pipeline, timeoutMs = 90_000): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  for (const mailbox of [ACME, GLOBEX]) {
+    for (const file of await filesIn(path.join(SAMPLES, 'manuals', mailbox), '.pdf')) {
+      const message = await submitDocument(pipeline.worker.broker, pipeline.vhost.config.UPLOAD_DIR, { agentEmail: mailbox, filename: path.basename(file), data: await readFile(file) });
+      ids.set(path.basename(file), message.document_id);
+    }
+  }
+  await waitFor(() => [...ids.values()].every((id) => pipeline.documents.get(id)?.status === 'ingested'), {
+    timeoutMs, what: 'the sample manuals ingested',
+  });
+  return ids;
+}
+
+/** An email dropped into the Maildir, as the poller will read it. */
+export interface DeliveredEmail {
+  /** Sample file name, or `''` for a raw message. */
+  name: string;
+  raw: Buffer;
+  email: Email;
+  automated: string | null;
+}
+
+/** Drops a raw message into `<maildir>/<agentEmail>/new` and returns it parsed the poller's way. */
+export async function deliverEmail(pipeline: Pipeline, agentEmail: string, raw: Buffer | string, name = ''): Promise<DeliveredEmail> {
+  const data = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+  const mailboxRef = await deliverToMaildir(pipeline.vhost.config.MAILDIR_ROOT, agentEmail, data);
+  const { email, automated } = await parseEmail(data, { agentEmail, mailboxRef });
+  return { name, raw: data, email, automated };
+}
+
+/** Delivers every sample email (`samples/emails/<mailbox>/*.eml`), keyed by file name. */
+export async function deliverSampleEmails(pipeline: Pipeline): Promise<Map<string, DeliveredEmail>> {
+  const delivered = new Map<string, DeliveredEmail>();
+  for (const mailbox of [ACME, GLOBEX]) {
+    for (const file of await filesIn(path.join(SAMPLES, 'emails', mailbox), '.eml')) {
+      delivered.set(path.basename(file), await deliverEmail(pipeline, mailbox, await readFile(file), path.basename(file)));
+    }
+  }
+  return delivered;
+}
+
+/** Waits until every email id reached a final state in the activity log; returns their summaries. */
+export async function waitForFinalStates(pipeline: Pipeline, emailIds: string[], timeoutMs = 90_000): Promise<Map<string, EmailSummary>> {
+  await waitFor(() => emailIds.every((id) => isFinal(pipeline.activity.getEmail(id)?.state ?? '')), {
+    timeoutMs,
+    intervalMs: 100,
+    what: `final states (now: ${emailIds.map((id) => `${id}=${pipeline.activity.getEmail(id)?.state ?? 'unseen'}`).join(', ')})`,
+  });
+  return new Map(emailIds.map((id) => [id, pipeline.activity.getEmail(id)!]));
+}
+
+/** A reply or draft file read back from the Maildir. */
+export interface ReplyFile {
+  folder: 'outbox' | 'drafts';
+  file: string;
+  parsed: ParsedEmail;
+  /** Header values by lower-case name (first occurrence). */
+  headers: Record<string, string>;
+}
+
+/** Every `.eml` in the outbox and drafts of a mailbox, parsed with postal-mime. */
+export async function readReplies(pipeline: Pipeline, agentEmail: string): Promise<ReplyFile[]> {
+  const replies: ReplyFile[] = [];
+  for (const folder of ['outbox', 'drafts'] as const) {
+    for (const file of await filesIn(path.join(pipeline.vhost.config.MAILDIR_ROOT, agentEmail, folder), '.eml')) {
+      const parsed = await PostalMime.parse(await readFile(file));
+      const headers: Record<string, string> = {};
+      for (const header of parsed.headers) if (!(header.key in headers)) headers[header.key] = header.value;
+      replies.push({ folder, file, parsed, headers });
+    }
+  }
+  return replies;
+}
+
+/** Lower-case recipient addresses of a parsed message (To, Cc, Bcc). */
+export function recipientsOf(parsed: ParsedEmail): string[] {
+  return [parsed.to, parsed.cc, parsed.bcc].flatMap((list) => list ?? [])
+    .flatMap((entry) => (entry.group ? entry.group : [entry]))
+    .map((mailbox) => mailbox.address.toLowerCase());
+}
+
+/** A raw AMQP connection to the test vhost, for queues no running role consumes. */
+export interface RawChannel {
+  channel: Channel;
+  close(): Promise<void>;
+}
+
+export async function openChannel(pipeline: Pipeline): Promise<RawChannel> {
+  const connection: ChannelModel = await amqplib.connect(pipeline.vhost.config.AMQP_URL);
+  const channel = await connection.createChannel();
+  return { channel, close: async () => { await connection.close().catch(() => undefined); } };
+}
+
+/** Waits for one message in `queue` and returns its parsed body and priority (acked). */
+export async function getMessage<T>(channel: Channel, queue: string, timeoutMs = 20_000): Promise<{ body: T; priority: number | undefined }> {
+  const message = await waitFor(async () => (await channel.get(queue, { noAck: true })) || null, { timeoutMs, what: `a message in ${queue}` });
+  if (!message) throw new Error(`no message in ${queue}`);
+  return { body: JSON.parse(message.content.toString('utf8')) as T, priority: message.properties.priority };
+}
+
+/** A valid `emails.to_classify` message around a parsed test email. */
+export async function classifyMessage(agentEmail: string, raw: string): Promise<ToClassifyMessage> {
+  const { email } = await parseEmail(raw, { agentEmail, mailboxRef: `test-${randomUUID()}` });
+  return { message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null, email };
+}
+
+/** A valid `emails.to_respond` message: the email classified as support with `confidence`. */
+export async function respondMessage(agentEmail: string, raw: string, confidence = 0.95): Promise<ToRespondMessage> {
+  return {
+    ...(await classifyMessage(agentEmail, raw)),
+    classification: { is_support_inquiry: true, category: 'technical', confidence, reasoning: 'test', provider: 'test', model: 'test' },
+  };
+}
+
+/** A valid `emails.to_send` message with a grounded reply; thresholds of the send policy via the arguments. */
+export async function sendMessage(agentEmail: string, raw: string, options: { confidence?: number; topScore?: number; handoff?: boolean } = {}): Promise<ToSendMessage> {
+  const respond = await respondMessage(agentEmail, raw, options.confidence ?? 0.95);
+  const topScore = options.topScore ?? 0.9;
+  return {
+    ...respond,
+    generated_response: {
+      subject: replySubject(respond.email.subject), body: 'Hold the reset button for 10 seconds ("manual.pdf", page 3).',
+      handoff: options.handoff ?? false, provider: 'test', model: 'test', top_score: topScore,
+    },
+    context_used: options.handoff ? [] : [{ document_id: 'doc-1', source: 'manual.pdf', page: 3, chunk_index: 0, similarity_score: topScore, text: 'Hold the reset button for 10 seconds.' }],
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * The consumer runtime on the real RabbitMQ: retries through the wait queues with growing delays,
+ * the dead-letter record of DESIGN.md §3, permanent errors and poison messages dead-lettered at
+ * once, and a worker that goes on after them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import amqplib, { type Channel, type GetMessage } from 'amqplib';
+import { z } from 'zod';
+import { createTestVhost, waitFor, type TestVhost } from '../helpers/broker.js';
+import { Broker } from '../../src/messaging/broker.js';
+import { ConsumerRuntime, type Handler } from '../../src/messaging/consumer.js';
+import { QUEUES, waitQueueName } from '../../src/messaging/topology.js';
+import { deadLetterSchema, type DeadLetterRecord } from '../../src/messaging/schemas.js';
+import { permanentError } from '../../src/errors.js';
+
+const bodySchema = z.object({ n: z.number() });
+type Body = z.infer<typeof bodySchema>;
+
+/** The next message of `queue` (taken, no ack needed), waiting for it to arrive. */
+async function nextMessage(channel: Channel, queue: string, timeoutMs: number, what: string): Promise<GetMessage> {
+  const message = await waitFor(() => channel.get(queue, { noAck: true }), { timeoutMs, what });
+  if (!message) throw new Error(`no ${what}`);
+  return message;
+}
+
+interface Harness {
+  vhost: TestVhost;
+  broker: Broker;
+  /** A plain amqplib channel on the vhost, for reading queues directly. */
+  channel: Channel;
+}
+
+/** A vhost, a started Broker and a ConsumerRuntime on emails.to_classify (concurrency 1) around `body`. */
+async function withRuntime(handle: Handler<Body>, body: (harness: Harness) => Promise<void>): Promise<void> {
+  const vhost = await createTestVhost();
+  const broker = new Broker(vhost.config, vhost.logger);
+  const connection = await amqplib.connect(vhost.config.AMQP_URL);
+  const runtime = new ConsumerRuntime(
+    { role: 'test', queue: QUEUES.toClassify, schema: bodySchema, handle, concurrency: 1, prefetch: 1 },
+    broker,
+    vhost.logger,
+    { maxAttempts: vhost.config.MAX_ATTEMPTS, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, shutdownGraceMs: 1_000 },
+  );
+  try {
+    await broker.start();
+    runtime.start();
+    await body({ vhost, broker, channel: await connection.createChannel() });
+  } finally {
+    await runtime.stop();
+    await broker.close();
+    await connection.close();
+    await vhost.cleanup();
+  }
+}
+
+/** Waits for the next message in dead_letter_queue and returns it as a validated record. */
+async function nextDeadLetter(channel: Channel): Promise<DeadLetterRecord> {
+  const message = await nextMessage(channel, QUEUES.deadLetter, 20_000, 'record in dead_letter_queue');
+  assert.equal(message.fields.routingKey, 'failed_emails');
+  return deadLetterSchema.parse(JSON.parse(message.content.toString('utf8')));
+}
+
+async function readyCount(channel: Channel, queue: string): Promise<number> {
+  return (await channel.checkQueue(queue)).messageCount;
+}
+
+test('a retryable failure is attempted 3 times with growing delays, then dead-lettered with retry_count 3 and the original message', { timeout: 60_000 }, async () => {
+  const attempts: Array<{ at: number; attempt: number }> = [];
+  await withRuntime(async (_message, context) => {
+    attempts.push({ at: Date.now(), attempt: context.attempt });
+    throw new Error('upstream timed out');
+  }, async ({ vhost, broker, channel }) => {
+    assert.equal(vhost.config.MAX_ATTEMPTS, 3);
+    assert.equal(vhost.config.RETRY_BASE_DELAY_MS, 200);
+    const sent = { n: 7 };
+    await broker.publish('email_exchange', 'classify', sent);
+
+    const record = await nextDeadLetter(channel);
+    assert.deepEqual(attempts.map((entry) => entry.attempt), [1, 2, 3], 'handled exactly 3 times');
+    assert.equal(record.original_queue, QUEUES.toClassify);
+    assert.deepEqual(record.original_message, sent);
+    assert.equal(record.failure_info.retry_count, 3);
+    assert.equal(record.failure_info.error_message, 'upstream timed out');
+    assert.equal(record.failure_info.error_type, 'Error');
+
+    // Delays of 200 ms then 400 ms, each jittered down by at most a quarter, plus the broker's latency.
+    const firstGap = attempts[1].at - attempts[0].at;
+    const secondGap = attempts[2].at - attempts[1].at;
+    assert.ok(firstGap >= 140 && firstGap < 2_000, `first gap ${firstGap} ms is about 150-200 ms`);
+    assert.ok(secondGap >= 290 && secondGap < 3_000, `second gap ${secondGap} ms is about 300-400 ms`);
+    assert.ok(secondGap > firstGap, `the gaps grow: ${firstGap} ms then ${secondGap} ms`);
+
+    // Nothing is left anywhere that could bring the message back for a fourth attempt.
+    for (const queue of [QUEUES.toClassify, waitQueueName(QUEUES.toClassify, 200), waitQueueName(QUEUES.toClassify, 400), QUEUES.deadLetter]) {
+      assert.equal(await readyCount(channel, queue), 0, `${queue} is empty`);
+    }
+    assert.equal(attempts.length, 3);
+  });
+});
+
+test('a permanent error is dead-lettered after one attempt, with its code as error_type', { timeout: 60_000 }, async () => {
+  const attempts: number[] = [];
+  await withRuntime(async (message, context) => {
+    attempts.push(context.attempt);
+    throw permanentError('customer_unknown', `no customer for message ${message.n}`);
+  }, async ({ broker, channel }) => {
+    await broker.sendToQueue(QUEUES.toClassify, { n: 11 });
+    const record = await nextDeadLetter(channel);
+    assert.deepEqual(attempts, [1]);
+    assert.equal(record.failure_info.retry_count, 1);
+    assert.equal(record.failure_info.error_type, 'customer_unknown');
+    assert.equal(record.failure_info.error_message, 'no customer for message 11');
+    assert.deepEqual(record.original_message, { n: 11 });
+    assert.equal(record.original_queue, QUEUES.toClassify);
+    assert.equal(await readyCount(channel, waitQueueName(QUEUES.toClassify, 200)), 0, 'never parked for a retry');
+  });
+});
+
+test('a non-JSON body and a schema-invalid body are dead-lettered at once with the validation error, and the worker goes on', { timeout: 60_000 }, async () => {
+  const handled: number[] = [];
+  await withRuntime(async (message) => {
+    handled.push(message.n);
+    return { status: 'ok' };
+  }, async ({ broker, channel }) => {
+    channel.sendToQueue(QUEUES.toClassify, Buffer.from('{"n": 1,'), { persistent: true, contentType: 'application/json', messageId: 'not-json' });
+    await broker.sendToQueue(QUEUES.toClassify, { n: 'two' }, { messageId: 'bad-schema' });
+    await broker.sendToQueue(QUEUES.toClassify, { n: 3 }, { messageId: 'valid' });
+
+    const first = await nextDeadLetter(channel);
+    const second = await nextDeadLetter(channel);
+    const byType = new Map([first, second].map((record) => [record.failure_info.error_type, record]));
+
+    const notJson = byType.get('invalid_json');
+    assert.ok(notJson, `an invalid_json record among ${[...byType.keys()].join(', ')}`);
+    assert.match(notJson.failure_info.error_message, /not JSON/);
+    assert.equal(notJson.failure_info.retry_count, 0);
+    assert.equal(notJson.original_message, '{"n": 1,', 'the raw body is kept');
+
+    const invalid = byType.get('schema_invalid');
+    assert.ok(invalid, `a schema_invalid record among ${[...byType.keys()].join(', ')}`);
+    assert.match(invalid.failure_info.error_message, /\bn: /, 'the error names the bad field');
+    assert.equal(invalid.failure_info.retry_count, 0);
+    assert.deepEqual(invalid.original_message, { n: 'two' });
+
+    await waitFor(() => handled.includes(3), { timeoutMs: 20_000, what: 'the valid message to be handled' });
+    assert.deepEqual(handled, [3], 'only the valid message reached the handler');
+    assert.equal(await readyCount(channel, waitQueueName(QUEUES.toClassify, 200)), 0, 'poison is never retried');
+  });
+});

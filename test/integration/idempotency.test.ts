@@ -1,0 +1,119 @@
+/**
+ * At-least-once delivery without double replies (DESIGN.md §4): redelivered send messages, an
+ * email going through the pipeline twice, a sender that crashed between sending and acking, and
+ * our own replies coming back into the inbox.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { ROLE_NAMES } from '../../src/roles/registry.js';
+import { EXCHANGES, ROUTING_KEYS } from '../../src/messaging/topology.js';
+import type { ToClassifyMessage } from '../../src/messaging/schemas.js';
+import { replyMessageId } from '../../src/providers/mailbox/mime.js';
+import { SendLedger } from '../../src/store/send-ledger.js';
+import { makeEmail } from '../helpers/email-fixtures.js';
+import { waitFor } from '../helpers/broker.js';
+import {
+  deliverEmail, filesIn, readReplies, sendMessage, startPipeline, waitForFinalStates, type Pipeline,
+} from '../helpers/pipeline.js';
+import type { RoleName } from '../../src/roles/registry.js';
+
+const MAILBOX = 'support@widgets.example';
+const QUESTION = makeEmail({ from: 'customer@example.com', to: MAILBOX, subject: 'How do I reset my router?', body: 'Hello, how do I reset my X200 router to factory settings?\n' });
+
+async function withPipeline(roles: readonly RoleName[], body: (pipeline: Pipeline) => Promise<void>): Promise<void> {
+  const pipeline = await startPipeline(roles, { SEND_POLICY: 'auto' });
+  try {
+    await body(pipeline);
+  } finally {
+    await pipeline.close();
+  }
+}
+
+/** Statuses of the messages `role` finished (acked or dead-lettered), retries left out. */
+async function finishedStatuses(pipeline: Pipeline, role: RoleName, count: number): Promise<string[]> {
+  const finished = () => (pipeline.settled.get(role) ?? []).filter((info) => info.outcome !== 'retried');
+  await waitFor(() => finished().length >= count, { timeoutMs: 30_000, what: `${count} messages finished by ${role}` });
+  return finished().map((info) => info.status);
+}
+
+const outbox = (pipeline: Pipeline, folder: 'outbox' | 'drafts' = 'outbox') => filesIn(path.join(pipeline.vhost.config.MAILDIR_ROOT, MAILBOX, folder), '.eml');
+
+test('the same emails.to_send message delivered twice leaves exactly one .eml in the outbox', { timeout: 60_000 }, async () => {
+  await withPipeline(['sender', 'recorder'], async (pipeline) => {
+    const message = await sendMessage(MAILBOX, QUESTION);
+    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
+    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
+    assert.deepEqual((await finishedStatuses(pipeline, 'sender', 2)).sort(), ['duplicate', 'sent']);
+    assert.equal((await outbox(pipeline)).length, 1);
+    assert.equal((await outbox(pipeline, 'drafts')).length, 0);
+    await waitFor(() => pipeline.activity.getEmail(message.email.email_id)?.state === 'sent', { what: 'sent recorded' });
+    assert.equal(pipeline.activity.timeline(message.email.email_id).filter((event) => event.stage === 'sent').length, 1, 'one sent event');
+  });
+});
+
+test('the same email (same Message-ID) through the whole pipeline twice gets one reply', { timeout: 90_000 }, async () => {
+  await withPipeline(ROLE_NAMES, async (pipeline) => {
+    const first = await deliverEmail(pipeline, MAILBOX, QUESTION);
+    await waitForFinalStates(pipeline, [first.email.email_id], 30_000);
+    assert.equal((await readReplies(pipeline, MAILBOX)).length, 1);
+
+    // Once more through the inbox, and once more straight into the pipeline past the poller's record.
+    await deliverEmail(pipeline, MAILBOX, QUESTION);
+    await waitFor(async () => (await filesIn(path.join(pipeline.vhost.config.MAILDIR_ROOT, MAILBOX, 'new'))).length === 0, { what: 'second copy taken' });
+    const again: ToClassifyMessage = { message_id: 'replayed-1', timestamp: new Date().toISOString(), original_message_id: null, email: first.email };
+    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, again, { priority: first.email.priority });
+    const statuses = await finishedStatuses(pipeline, 'sender', 2);
+    assert.equal(statuses[1], 'duplicate', `sender statuses ${statuses}`);
+
+    const replies = await readReplies(pipeline, MAILBOX);
+    assert.equal(replies.length, 1, 'one reply');
+    assert.equal(replies[0].parsed.inReplyTo, first.email.message_id_header);
+    assert.equal(pipeline.activity.timeline(first.email.email_id).filter((event) => event.stage === 'received').length, 1, 'the poller published it once');
+  });
+});
+
+test('a sender killed between send and ack: the redelivered message finds the reply (duplicate) and the outbox keeps one file', { timeout: 60_000 }, async () => {
+  await withPipeline(['sender', 'recorder'], async (pipeline) => {
+    const message = await sendMessage(MAILBOX, QUESTION);
+    // What the crashed sender got done: the reply, under its deterministic Message-ID, is in the outbox.
+    const messageId = replyMessageId(message.email.email_id, MAILBOX);
+    await pipeline.worker.services.mailbox.send({ email: message.email, message_id: messageId, subject: message.generated_response.subject, body: message.generated_response.body });
+    const [file] = await outbox(pipeline);
+    const before = { content: await readFile(file), modified: (await stat(file)).mtimeMs };
+
+    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
+    assert.deepEqual(await finishedStatuses(pipeline, 'sender', 1), ['duplicate']);
+    assert.deepEqual(await outbox(pipeline), [file]);
+    assert.deepEqual(await outbox(pipeline, 'drafts'), []);
+    assert.deepEqual(await readFile(file), before.content);
+    assert.equal((await stat(file)).mtimeMs, before.modified);
+    const ledger = new SendLedger(pipeline.worker.services.database).get(message.email.email_id);
+    assert.equal(ledger?.status, 'sent');
+    assert.equal(ledger?.message_id, messageId);
+  });
+});
+
+test('loop prevention: our own reply dropped back into new/ is skipped, not answered', { timeout: 90_000 }, async () => {
+  await withPipeline(ROLE_NAMES, async (pipeline) => {
+    const question = await deliverEmail(pipeline, MAILBOX, QUESTION);
+    await waitForFinalStates(pipeline, [question.email.email_id], 30_000);
+    const [reply] = await readReplies(pipeline, MAILBOX);
+    assert.ok(reply, 'the question was answered');
+    assert.equal(reply.headers['auto-submitted'], 'auto-replied');
+    assert.equal(reply.parsed.from?.address, MAILBOX);
+
+    const echo = await deliverEmail(pipeline, MAILBOX, await readFile(reply.file));
+    // Even without the header, mail from the mailbox itself is never answered.
+    const self = await deliverEmail(pipeline, MAILBOX, makeEmail({ from: MAILBOX, to: MAILBOX, subject: 'Note to self: how do I reset the router?' }));
+    const summaries = await waitForFinalStates(pipeline, [echo.email.email_id, self.email.email_id], 30_000);
+    assert.equal(summaries.get(echo.email.email_id)?.state, 'skipped');
+    assert.match(summaries.get(echo.email.email_id)?.outcome ?? '', /Auto-Submitted/);
+    assert.equal(summaries.get(self.email.email_id)?.state, 'skipped');
+    assert.match(summaries.get(self.email.email_id)?.outcome ?? '', /sent by the mailbox itself/);
+
+    assert.equal((pipeline.settled.get('classifier') ?? []).length, 1, 'only the customer question reached the classifier');
+    assert.equal((await readReplies(pipeline, MAILBOX)).length, 1, 'no reply to our own mail');
+  });
+});

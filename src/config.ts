@@ -70,6 +70,47 @@ export const environmentSchema = z.object({
   POLL_BATCH_SIZE: integer(50, 1, 1000),
   /** Language models in fallback order, comma separated; `local` needs no key. */
   LLM_PROVIDERS: z.string().regex(/^\s*(local|gemini|anthropic)(\s*,\s*(local|gemini|anthropic))*\s*$/, 'a comma-separated list of local, gemini, anthropic').default('local'),
+  /** Gemini (`@google/genai`): key, models, and an optional endpoint (a proxy, or a test server). */
+  GEMINI_API_KEY: text(''),
+  GEMINI_MODEL: text('gemini-2.5-flash'),
+  GEMINI_EMBEDDING_MODEL: text('gemini-embedding-001'),
+  GEMINI_BASE_URL: text(''),
+  /** Claude (`@anthropic-ai/sdk`). */
+  ANTHROPIC_API_KEY: text(''),
+  ANTHROPIC_MODEL: text('claude-sonnet-4-5'),
+  ANTHROPIC_BASE_URL: text(''),
+  /** A model call slower than this counts as a timeout: the next provider in the chain is tried. */
+  LLM_TIMEOUT_MS: integer(30_000, 100),
+  /** `none` (lexical retrieval only) or `gemini`. */
+  EMBEDDING_PROVIDER: z.enum(['none', 'gemini']).default('none'),
+  EMBEDDING_DIMENSIONS: integer(768, 8, 4096),
+  /** `sqlite` (embedded) or `pinecone` (needs an embedding provider). */
+  VECTOR_STORE: z.enum(['sqlite', 'pinecone']).default('sqlite'),
+  PINECONE_API_KEY: text(''),
+  PINECONE_INDEX: text('ragmail'),
+  /** The index's data-plane host (from the Pinecone console); skips the lookup of the index. */
+  PINECONE_INDEX_HOST: text(''),
+  /** Control-plane URL, for a proxy or a test server. */
+  PINECONE_CONTROLLER_HOST: text(''),
+  /** `maildir` (embedded) or `gmail`. */
+  MAILBOX_PROVIDER: z.enum(['maildir', 'gmail']).default('maildir'),
+  /** The Gmail address served (`agent_email`); with a service account, the user impersonated. */
+  GMAIL_USER: text(''),
+  /** OAuth2 client with a refresh token ... */
+  GMAIL_CLIENT_ID: text(''),
+  GMAIL_CLIENT_SECRET: text(''),
+  GMAIL_REFRESH_TOKEN: text(''),
+  /** ... or a service account key file with domain-wide delegation. */
+  GMAIL_SERVICE_ACCOUNT_FILE: text(''),
+  /** Label put on an email once it is taken. */
+  GMAIL_PROCESSED_LABEL: text('ragmail/processed'),
+  /** Gmail API root and OAuth token endpoint, for a proxy or a test server. */
+  GMAIL_ROOT_URL: text(''),
+  GMAIL_TOKEN_URL: text(''),
+  /** Redis for the shared cache and cross-host send claims; empty = in-process cache, local claims. */
+  REDIS_URL: text(''),
+  /** How long cached query embeddings and retrieval results live. */
+  CACHE_TTL_SECONDS: integer(3_600, 1),
   /** Passages retrieved per email. */
   RETRIEVAL_K: integer(3, 1, 50),
   /** Below this retrieval score nothing is relevant: the reply becomes a hand-off. */

@@ -137,11 +137,13 @@ export async function deliverSampleEmails(pipeline: Pipeline): Promise<Map<strin
 
 /** Waits until every email id reached a final state in the activity log; returns their summaries. */
 export async function waitForFinalStates(pipeline: Pipeline, emailIds: string[], timeoutMs = 90_000): Promise<Map<string, EmailSummary>> {
-  await waitFor(() => emailIds.every((id) => isFinal(pipeline.activity.getEmail(id)?.state ?? '')), {
-    timeoutMs,
-    intervalMs: 100,
-    what: `final states (now: ${emailIds.map((id) => `${id}=${pipeline.activity.getEmail(id)?.state ?? 'unseen'}`).join(', ')})`,
-  });
+  try {
+    await waitFor(() => emailIds.every((id) => isFinal(pipeline.activity.getEmail(id)?.state ?? '')), { timeoutMs, intervalMs: 100, what: 'final states' });
+  } catch (error) {
+    // The states at the moment of giving up say which stage got stuck.
+    const states = emailIds.map((id) => `${id}=${pipeline.activity.getEmail(id)?.state ?? 'unseen'}`).join(', ');
+    throw new Error(`${(error as Error).message} (now: ${states})`);
+  }
   return new Map(emailIds.map((id) => [id, pipeline.activity.getEmail(id)!]));
 }
 

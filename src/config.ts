@@ -114,7 +114,7 @@ export const environmentSchema = z.object({
   /** Passages retrieved per email. */
   RETRIEVAL_K: integer(3, 1, 50),
   /** Below this retrieval score nothing is relevant: the reply becomes a hand-off. */
-  RELEVANCE_THRESHOLD: fraction(0.15),
+  RELEVANCE_THRESHOLD: fraction(0.25),
   CHUNK_SIZE: integer(800, 100, 20_000),
   CHUNK_OVERLAP: integer(150, 0, 10_000),
   /** Larger PDFs are refused before their text is read. */

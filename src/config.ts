@@ -77,7 +77,7 @@ export const environmentSchema = z.object({
   GEMINI_BASE_URL: text(''),
   /** Claude (`@anthropic-ai/sdk`). */
   ANTHROPIC_API_KEY: text(''),
-  ANTHROPIC_MODEL: text('claude-sonnet-4-5'),
+  ANTHROPIC_MODEL: text('claude-sonnet-4-6'),
   ANTHROPIC_BASE_URL: text(''),
   /** A model call slower than this counts as a timeout: the next provider in the chain is tried. */
   LLM_TIMEOUT_MS: integer(30_000, 100),

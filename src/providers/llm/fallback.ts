@@ -11,13 +11,17 @@ export function createFallbackModel(models: LanguageModel[], logger: Logger): La
   if (models.length === 0) throw new Error('a fallback chain needs at least one model');
   if (models.length === 1) return models[0];
 
-  async function firstThatAnswers<T>(call: (model: LanguageModel) => Promise<ModelResult<T>>): Promise<ModelResult<T>> {
+  async function firstThatAnswers<T>(
+    call: (model: LanguageModel) => Promise<ModelResult<T>>,
+    signal: AbortSignal | undefined,
+  ): Promise<ModelResult<T>> {
     const failures: string[] = [];
     for (const model of models) {
       try {
         return await call(model);
       } catch (error) {
-        if (!isRetryable(error)) throw error;
+        // The caller's abort (shutdown) ends the chain too: the next provider would only be aborted.
+        if (!isRetryable(error) || signal?.aborted) throw error;
         failures.push(`${model.provider}: ${(error as Error).message}`);
         logger.warn('language model failed, trying the next one', { provider: model.provider, error: (error as Error).message });
       }
@@ -28,7 +32,7 @@ export function createFallbackModel(models: LanguageModel[], logger: Logger): La
   return {
     provider: models.map((model) => model.provider).join('>'),
     model: models.map((model) => model.model).join('>'),
-    classify: (email: EmailText, options?: CallOptions) => firstThatAnswers((model) => model.classify(email, options)),
-    reply: (input: ReplyInput, options?: CallOptions) => firstThatAnswers((model) => model.reply(input, options)),
+    classify: (email: EmailText, options?: CallOptions) => firstThatAnswers((model) => model.classify(email, options), options?.signal),
+    reply: (input: ReplyInput, options?: CallOptions) => firstThatAnswers((model) => model.reply(input, options), options?.signal),
   };
 }

@@ -1,0 +1,28 @@
+/**
+ * Send claims in the local SQLite ledger: exclusive among every process that shares the database
+ * file, i.e. on one host. The embedded default, and the fallback of the Redis claims.
+ */
+import type { SendLedger } from '../../store/send-ledger.js';
+import type { SendClaimResult, SendClaims, SendCompletion } from './spec.js';
+
+/** Send claims backed by the sender's ledger. */
+export function createLocalClaims(ledger: SendLedger): SendClaims {
+  return {
+    provider: 'local',
+    async claim(emailId: string, owner: string, leaseMs: number): Promise<SendClaimResult> {
+      return ledger.claim(emailId, owner, leaseMs);
+    },
+    async complete(emailId: string, result: SendCompletion): Promise<void> {
+      ledger.complete(emailId, result);
+    },
+    async release(emailId: string, owner: string): Promise<boolean> {
+      return ledger.release(emailId, owner);
+    },
+    async holder(emailId: string): Promise<string | undefined> {
+      const record = ledger.get(emailId);
+      return record?.status === 'sending' ? record.owner ?? undefined : undefined;
+    },
+    // The ledger's database belongs to whoever opened it.
+    async close(): Promise<void> {},
+  };
+}

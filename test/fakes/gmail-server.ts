@@ -1,0 +1,268 @@
+/**
+ * A loopback Gmail: the OAuth2 token endpoint (`POST /token`) and the `gmail/v1` resources the
+ * mailbox uses (messages list/get/modify/send, drafts, labels, profile) on one node:http server,
+ * in Gmail's wire format and error bodies. Mail lives in memory; `deliver` drops a raw RFC 5322
+ * message into the inbox, and `sent()` / `drafts()` show what went out. A test can script the next
+ * API responses (`enqueue`) and inspect every request.
+ *
+ * Search (`q`) understands what the mailbox uses: `is:unread`, `in:inbox|sent|drafts`,
+ * `label:<name>`, `rfc822msgid:<id>`, each negatable with `-`; anything else is a 400, so a query
+ * the fake does not understand fails a test instead of matching everything.
+ */
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: http.IncomingHttpHeaders;
+  /** Parsed JSON body, the form fields of a token request, or undefined. */
+  body: unknown;
+}
+
+/** A scripted answer for the next request whose path matches. */
+export interface ScriptedResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Only a request whose path starts with this (or matches this pattern) takes it; default `/gmail/`. */
+  path?: string | RegExp;
+}
+
+export interface StoredMessage {
+  id: string;
+  threadId: string;
+  labelIds: Set<string>;
+  raw: string;
+  internalDate: number;
+}
+
+export interface FakeGmail {
+  /** Base URL; the Gmail root URL is `${url}/`, the token URL `${url}/token`. */
+  url: string;
+  requests: RecordedRequest[];
+  enqueue(response: ScriptedResponse): void;
+  /** Puts a raw message in the inbox, unread; returns its Gmail id. */
+  deliver(raw: string): string;
+  message(id: string): StoredMessage | undefined;
+  sent(): StoredMessage[];
+  drafts(): StoredMessage[];
+  /** User labels by name. */
+  userLabels(): Map<string, string>;
+  close(): Promise<void>;
+}
+
+export interface FakeGmailOptions {
+  /** The account; default `support@acme.example`. */
+  user?: string;
+  /** The one refresh token accepted; default `test-refresh-token`. */
+  refreshToken?: string;
+}
+
+/** Gmail's error body. */
+export function gmailErrorBody(code: number, reason: string, message: string, status: string): unknown {
+  return { error: { code, message, errors: [{ message, domain: reason.includes('RateLimit') ? 'usageLimits' : 'global', reason }], status } };
+}
+
+const notFound = { status: 404, body: gmailErrorBody(404, 'notFound', 'Requested entity was not found.', 'NOT_FOUND') };
+const badRequest = (message: string) => ({ status: 400, body: gmailErrorBody(400, 'invalidArgument', message, 'INVALID_ARGUMENT') });
+const systemLabels = ['INBOX', 'SENT', 'DRAFT', 'UNREAD', 'SPAM', 'TRASH', 'STARRED', 'IMPORTANT'];
+
+/** The Message-IDs a raw message names in a header, brackets removed. */
+function headerIds(raw: string, name: string): string[] {
+  const head = raw.split(/\r?\n\r?\n/)[0].replace(/\r?\n[ \t]+/g, ' ');
+  const line = head.split(/\r?\n/).find((candidate) => candidate.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+  return line ? [...line.slice(name.length + 1).matchAll(/<([^<>\s]+)>/g)].map((match) => match[1]) : [];
+}
+
+const searchName = (name: string) => name.trim().toLowerCase().replace(/[\s/]+/g, '-');
+
+export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<FakeGmail> {
+  const user = (options.user ?? 'support@acme.example').toLowerCase();
+  const refreshToken = options.refreshToken ?? 'test-refresh-token';
+  const requests: RecordedRequest[] = [];
+  const scripted: ScriptedResponse[] = [];
+  const messages = new Map<string, StoredMessage>();
+  const drafts = new Map<string, string>();
+  const labels = new Map<string, string>(); // name → id
+  const accessTokens = new Set<string>();
+  let lastDate = 0;
+  let url = '';
+
+  function store(raw: string, labelIds: string[], threadId?: string): StoredMessage {
+    const referenced = [...headerIds(raw, 'In-Reply-To'), ...headerIds(raw, 'References')];
+    const thread = threadId ?? [...messages.values()].find((stored) => referenced.some((id) => headerIds(stored.raw, 'Message-ID').includes(id)))?.threadId;
+    const id = randomBytes(8).toString('hex');
+    lastDate = Math.max(Date.now(), lastDate + 1);
+    const message = { id, threadId: thread ?? id, labelIds: new Set(labelIds), raw, internalDate: lastDate };
+    messages.set(id, message);
+    return message;
+  }
+
+  function matcher(query: string): ((message: StoredMessage) => boolean) | string {
+    const tests: Array<(message: StoredMessage) => boolean> = [];
+    for (const token of query.split(/\s+/).filter(Boolean)) {
+      const negated = token.startsWith('-');
+      const [operator, ...rest] = (negated ? token.slice(1) : token).split(':');
+      const value = rest.join(':');
+      let test: (message: StoredMessage) => boolean;
+      const system: Record<string, string> = { 'is:unread': 'UNREAD', 'in:inbox': 'INBOX', 'in:sent': 'SENT', 'in:drafts': 'DRAFT', 'in:draft': 'DRAFT' };
+      if (system[`${operator}:${value}`.toLowerCase()]) {
+        const label = system[`${operator}:${value}`.toLowerCase()];
+        test = (message) => message.labelIds.has(label);
+      } else if (operator === 'label') {
+        const id = [...labels].find(([name]) => searchName(name) === searchName(value))?.[1] ?? value.toUpperCase();
+        test = (message) => message.labelIds.has(id);
+      } else if (operator === 'rfc822msgid') {
+        test = (message) => headerIds(message.raw, 'Message-ID').includes(value.replace(/^<|>$/g, ''));
+      } else {
+        return `Invalid search query: ${token}`;
+      }
+      tests.push(negated ? (message) => !test(message) : test);
+    }
+    return (message) => tests.every((test) => test(message));
+  }
+
+  const resource = (message: StoredMessage) => ({ id: message.id, threadId: message.threadId, labelIds: [...message.labelIds] });
+
+  function api(method: string, parts: string[], request: RecordedRequest): { status: number; body: unknown } {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const route = `${method} ${parts.map((part, index) => (index === 1 && parts[0] !== 'profile' ? ':id' : part)).join('/')}`;
+    const target = parts[1] ? messages.get(parts[1]) : undefined;
+    switch (route) {
+      case 'GET profile':
+        return { status: 200, body: { emailAddress: user, messagesTotal: messages.size, threadsTotal: new Set([...messages.values()].map((m) => m.threadId)).size, historyId: '1000' } };
+      case 'GET messages': {
+        const test = matcher(request.query.q ?? '');
+        if (typeof test === 'string') return badRequest(test);
+        const spamTrash = request.query.includeSpamTrash === 'true';
+        const found = [...messages.values()]
+          .filter((message) => (spamTrash || !message.labelIds.has('TRASH')) && test(message))
+          .sort((left, right) => right.internalDate - left.internalDate);
+        const size = Math.min(Number(request.query.maxResults ?? 100), 500);
+        const start = Number(request.query.pageToken ?? 0);
+        const page = found.slice(start, start + size).map((message) => ({ id: message.id, threadId: message.threadId }));
+        const next = start + size < found.length ? { nextPageToken: String(start + size) } : {};
+        return { status: 200, body: { ...(page.length ? { messages: page } : {}), ...next, resultSizeEstimate: found.length } };
+      }
+      case 'GET messages/:id':
+        if (!target) return notFound;
+        if (request.query.format !== 'raw') return { status: 200, body: { ...resource(target), internalDate: String(target.internalDate) } };
+        return {
+          status: 200,
+          body: { ...resource(target), snippet: '', sizeEstimate: target.raw.length, historyId: '1001', internalDate: String(target.internalDate), raw: Buffer.from(target.raw).toString('base64url') },
+        };
+      case 'POST messages/:id/modify':
+        if (!target) return notFound;
+        for (const id of [...((body.addLabelIds ?? []) as string[]), ...((body.removeLabelIds ?? []) as string[])]) {
+          if (!systemLabels.includes(id) && ![...labels.values()].includes(id)) return badRequest(`Invalid label: ${id}`);
+        }
+        for (const id of (body.addLabelIds ?? []) as string[]) target.labelIds.add(id);
+        for (const id of (body.removeLabelIds ?? []) as string[]) target.labelIds.delete(id);
+        return { status: 200, body: resource(target) };
+      case 'POST messages/:id/send': // messages/send, routed as messages/-/send
+      case 'POST drafts': {
+        const message = (route === 'POST drafts' ? body.message : body) as { raw?: string; threadId?: string } | undefined;
+        const raw = Buffer.from(message?.raw ?? '', 'base64url').toString('utf8');
+        if (!/^to:/im.test(raw.split(/\r?\n\r?\n/)[0])) return badRequest('Invalid To header');
+        if (message?.threadId && ![...messages.values()].some((stored) => stored.threadId === message.threadId)) return notFound;
+        const stored = store(raw, [route === 'POST drafts' ? 'DRAFT' : 'SENT'], message?.threadId);
+        if (route !== 'POST drafts') return { status: 200, body: resource(stored) };
+        const draftId = `r${randomBytes(8).readBigUInt64BE().toString().slice(0, 19)}`;
+        drafts.set(draftId, stored.id);
+        return { status: 200, body: { id: draftId, message: resource(stored) } };
+      }
+      case 'GET drafts':
+        return { status: 200, body: { drafts: [...drafts].map(([id, messageId]) => ({ id, message: resource(messages.get(messageId) as StoredMessage) })), resultSizeEstimate: drafts.size } };
+      case 'GET labels':
+        return {
+          status: 200,
+          body: { labels: [...systemLabels.map((id) => ({ id, name: id, type: 'system' })), ...[...labels].map(([name, id]) => ({ id, name, type: 'user' }))] },
+        };
+      case 'POST labels': {
+        const name = String(body.name ?? '');
+        if ([...labels.keys(), ...systemLabels].some((existing) => existing.toLowerCase() === name.toLowerCase())) {
+          return { status: 409, body: gmailErrorBody(409, 'duplicate', 'Label name exists or conflicts', 'ALREADY_EXISTS') };
+        }
+        const id = `Label_${labels.size + 1}`;
+        labels.set(name, id);
+        return { status: 200, body: { id, name, type: 'user', labelListVisibility: body.labelListVisibility, messageListVisibility: body.messageListVisibility } };
+      }
+      default:
+        return notFound;
+    }
+  }
+
+  function answer(request: RecordedRequest): { status: number; body: unknown } {
+    if (request.method === 'POST' && request.path === '/token') {
+      const form = request.body as Record<string, string>;
+      const valid =
+        form.grant_type === 'refresh_token'
+          ? form.refresh_token === refreshToken
+          : form.grant_type === 'urn:ietf:params:oauth:grant-type:jwt-bearer' &&
+            (JSON.parse(Buffer.from(String(form.assertion).split('.')[1] ?? '', 'base64url').toString() || '{}') as { sub?: string }).sub?.toLowerCase() === user;
+      if (!valid) return { status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } };
+      const token = `ya29.${randomBytes(16).toString('hex')}`;
+      accessTokens.add(token);
+      return { status: 200, body: { access_token: token, expires_in: 3599, token_type: 'Bearer', scope: 'https://www.googleapis.com/auth/gmail.modify' } };
+    }
+    const match = /^\/gmail\/v1\/users\/([^/]+)\/(.+)$/.exec(request.path);
+    if (!match) return notFound;
+    const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
+    if (!bearer || !accessTokens.has(bearer)) {
+      return { status: 401, body: gmailErrorBody(401, 'authError', 'Request had invalid authentication credentials.', 'UNAUTHENTICATED') };
+    }
+    const userId = decodeURIComponent(match[1]).toLowerCase();
+    if (userId !== 'me' && userId !== user) return { status: 403, body: gmailErrorBody(403, 'forbidden', 'Delegation denied for ' + user, 'PERMISSION_DENIED') };
+    const parts = match[2].split('/').map(decodeURIComponent);
+    // `messages/send` has the shape of `messages/<id>`: route it on its own.
+    if (parts[0] === 'messages' && parts[1] === 'send') return api(request.method, ['messages', '-', 'send'], request);
+    return api(request.method, parts, request);
+  }
+
+  const server = http.createServer((incoming, outgoing) => {
+    const chunks: Buffer[] = [];
+    incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+    incoming.on('end', () => {
+      const parsed = new URL(incoming.url ?? '/', url);
+      const text = Buffer.concat(chunks).toString('utf8');
+      const form = String(incoming.headers['content-type']).includes('application/x-www-form-urlencoded');
+      const request: RecordedRequest = {
+        method: incoming.method ?? 'GET',
+        path: parsed.pathname,
+        query: Object.fromEntries(parsed.searchParams),
+        headers: incoming.headers,
+        body: !text ? undefined : form ? Object.fromEntries(new URLSearchParams(text)) : (JSON.parse(text) as unknown),
+      };
+      requests.push(request);
+      const position = scripted.findIndex((response) => {
+        const pattern = response.path ?? '/gmail/';
+        return typeof pattern === 'string' ? request.path.startsWith(pattern) : pattern.test(request.path);
+      });
+      const reply = position >= 0 ? scripted.splice(position, 1)[0] : answer(request);
+      outgoing.writeHead(reply.status, { 'content-type': 'application/json; charset=UTF-8', ...('headers' in reply ? reply.headers : {}) });
+      outgoing.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const labelled = (label: string) => [...messages.values()].filter((message) => message.labelIds.has(label));
+  return {
+    url,
+    requests,
+    enqueue: (response) => scripted.push(response),
+    deliver: (raw) => store(raw, ['INBOX', 'UNREAD']).id,
+    message: (id) => messages.get(id),
+    sent: () => labelled('SENT'),
+    drafts: () => labelled('DRAFT'),
+    userLabels: () => new Map(labels),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The "brain" of the fake model servers: reads the prompt the way a model would (the fenced email,
+ * the numbered passages) and answers with the deterministic local model, so the fakes answer like
+ * a well-behaved model without any network. It sees only the prompt text, as a real model does.
+ */
+import type { ContextItem } from '../../src/messaging/schemas.js';
+import { createLocalModel } from '../../src/providers/llm/local.js';
+import type { EmailText } from '../../src/providers/llm/spec.js';
+
+const localModel = createLocalModel({ name: 'fake-brain' });
+
+const FENCED_EMAIL = /<untrusted_email>\nFrom: (.*)\nSubject: (.*)\n\n([\s\S]*?)\n<\/untrusted_email>/;
+const PASSAGE_HEADER = /^\[(\d+)\] "(.+)", page (\d+)$/;
+
+/** Answers a prompt: classification JSON, or a reply that cites the numbered passages. */
+export async function answerPrompt(userText: string): Promise<string> {
+  const email = readFencedEmail(userText);
+  if (!email) return 'I could not find an email to work on.';
+  if (/classify this email/i.test(userText)) {
+    const { value } = await localModel.classify(email);
+    return JSON.stringify(value);
+  }
+  const { value } = await localModel.reply({ email, passages: readPassages(userText) });
+  return value.body;
+}
+
+/** Token count as the fakes report it: one token per word, at least one. */
+export function countTokens(text: string): number {
+  return Math.max(1, text.split(/\s+/).filter(Boolean).length);
+}
+
+function readFencedEmail(text: string): EmailText | undefined {
+  const match = FENCED_EMAIL.exec(text);
+  return match ? { from: match[1], subject: match[2], body: match[3] } : undefined;
+}
+
+function readPassages(text: string): ContextItem[] {
+  const start = text.indexOf('Documentation passages');
+  const end = text.indexOf('<untrusted_email>');
+  if (start < 0 || end < start) return [];
+  const passages: ContextItem[] = [];
+  for (const line of text.slice(start, end).split('\n')) {
+    const header = PASSAGE_HEADER.exec(line);
+    if (header) {
+      passages.push({
+        document_id: header[2],
+        source: header[2],
+        page: Number(header[3]),
+        chunk_index: Number(header[1]),
+        similarity_score: 1 / Number(header[1]),
+        text: '',
+      });
+    } else if (passages.length > 0 && !/^The email to answer:/.test(line)) {
+      const last = passages[passages.length - 1];
+      last.text = `${last.text}\n${line}`.trim();
+    }
+  }
+  return passages;
+}

@@ -11,6 +11,7 @@ import { startWorker } from './worker.js';
 import { printTopology } from './messaging/topology-report.js';
 import { Broker } from './messaging/broker.js';
 import { submitDocument } from './rag/upload.js';
+import { registerDeadLetterCommand } from './dlq-cli.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -92,5 +93,8 @@ program
     const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'topology' });
     process.exitCode = await printTopology(config, logger);
   });
+
+// dlq list | show | replay | purge: the dead-letter tools (src/dlq-cli.ts).
+registerDeadLetterCommand(program, configuration);
 
 await program.parseAsync(process.argv);

@@ -6,12 +6,15 @@ import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import type { LanguageModel } from './providers/llm/spec.js';
 import type { VectorStore } from './providers/vector-store/spec.js';
+import type { Embedder } from './providers/embeddings/spec.js';
 import type { Mailbox } from './providers/mailbox/spec.js';
-import { createLanguageModel, createMailbox, createVectorStore } from './providers/factory.js';
+import type { Cache } from './providers/cache/spec.js';
+import type { SendClaims } from './providers/claims/spec.js';
+import { createCache, createEmbedder, createLanguageModel, createMailbox, createSendClaims, createVectorStore } from './providers/factory.js';
 import { openDatabase } from './store/database.js';
 
 export class Services {
-  private cached = new Map<string, unknown>();
+  private readonly cached = new Map<string, unknown>();
 
   constructor(readonly config: Config, readonly logger: Logger) {}
 
@@ -24,22 +27,36 @@ export class Services {
     return this.once('database', () => openDatabase(this.config.DATABASE_PATH));
   }
 
+  get cache(): Cache {
+    return this.once('cache', () => createCache(this.config, this.logger));
+  }
+
   get model(): LanguageModel {
     return this.once('model', () => createLanguageModel(this.config, this.logger));
   }
 
+  get embedder(): Embedder | undefined {
+    return this.once('embedder', () => createEmbedder(this.config, this.cache));
+  }
+
   get vectorStore(): VectorStore {
-    return this.once('vectorStore', () => createVectorStore(this.config));
+    return this.once('vectorStore', () => createVectorStore(this.config, this.cache, this.embedder));
   }
 
   get mailbox(): Mailbox {
     return this.once('mailbox', () => createMailbox(this.config));
   }
 
+  get sendClaims(): SendClaims {
+    return this.once('sendClaims', () => createSendClaims(this.config, this.database, this.logger));
+  }
+
   async close(): Promise<void> {
-    const store = this.cached.get('vectorStore') as VectorStore | undefined;
-    await store?.close();
-    (this.cached.get('database') as Database | undefined)?.close();
+    const get = <T>(name: string) => this.cached.get(name) as T | undefined;
+    await get<VectorStore>('vectorStore')?.close();
+    await get<SendClaims>('sendClaims')?.close();
+    await get<Cache>('cache')?.close();
+    get<Database>('database')?.close();
     this.cached.clear();
   }
 }

@@ -10,6 +10,12 @@ import type { PipelineEvent } from './schemas.js';
 /** What a role says about a stage; the rest of the event is filled in here. */
 export type EventFields = Partial<Omit<PipelineEvent, 'event_id' | 'timestamp' | 'role'>> & { stage: string };
 
+/**
+ * Emitted on the Broker with the PipelineEvent once the broker confirmed it, so this process can
+ * observe its own stages (metrics) without reading the stream back.
+ */
+export const PIPELINE_EVENT = 'pipeline_event';
+
 export function buildEvent(role: string, fields: EventFields): PipelineEvent {
   return {
     event_id: randomUUID(),
@@ -30,4 +36,5 @@ export async function publishEvent(broker: Broker, role: string, fields: EventFi
   const event = buildEvent(role, fields);
   const subject = event.document_id && !event.email_id ? 'document' : 'email';
   await broker.publish(EXCHANGES.events, `${subject}.${event.stage}`, event, { messageId: event.event_id });
+  broker.emit(PIPELINE_EVENT, event);
 }

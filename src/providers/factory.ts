@@ -1,30 +1,110 @@
 /**
- * Chooses provider implementations from configuration. Roles receive the results and know only
- * the contracts in each `spec.ts`.
+ * Chooses provider implementations from configuration alone. Roles receive the results and know
+ * only the contracts in each `spec.ts`.
  */
+import type { Database } from 'better-sqlite3';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { permanentError } from '../errors.js';
 import type { LanguageModel } from './llm/spec.js';
 import { createLocalModel } from './llm/local.js';
+import { createGeminiModel } from './llm/gemini.js';
+import { createAnthropicModel } from './llm/anthropic.js';
 import { createFallbackModel } from './llm/fallback.js';
+import type { Embedder } from './embeddings/spec.js';
+import { createGeminiEmbedder } from './embeddings/gemini.js';
+import { createCachedEmbedder } from './embeddings/cached.js';
 import type { VectorStore } from './vector-store/spec.js';
 import { createSqliteVectorStore } from './vector-store/sqlite.js';
+import { createPineconeVectorStore } from './vector-store/pinecone.js';
+import { createCachedVectorStore } from './vector-store/cached.js';
 import type { Mailbox } from './mailbox/spec.js';
 import { createMaildirMailbox } from './mailbox/maildir.js';
+import { createGmailMailbox } from './mailbox/gmail.js';
+import type { Cache } from './cache/spec.js';
+import { createMemoryCache } from './cache/memory.js';
+import { createRedisCache } from './cache/redis.js';
+import type { SendClaims } from './claims/spec.js';
+import { createLocalClaims } from './claims/local.js';
+import { createRedisClaims } from './claims/redis.js';
+import { SendLedger } from '../store/send-ledger.js';
+
+/** A secret the configuration must hold for the provider it chose; the error names the variable. */
+export function requireSetting(config: Config, name: keyof Config, forWhat: string): string {
+  const value = config[name];
+  if (typeof value !== 'string' || value === '') {
+    throw permanentError('configuration_missing', `${forWhat} needs ${String(name)}: set it in the environment or .env`);
+  }
+  return value;
+}
+
+export function geminiSettings(config: Config) {
+  return { apiKey: requireSetting(config, 'GEMINI_API_KEY', 'the gemini provider'), baseUrl: config.GEMINI_BASE_URL || undefined, timeoutMs: config.LLM_TIMEOUT_MS };
+}
+
+export function anthropicSettings(config: Config) {
+  return { apiKey: requireSetting(config, 'ANTHROPIC_API_KEY', 'the anthropic provider'), model: config.ANTHROPIC_MODEL, baseUrl: config.ANTHROPIC_BASE_URL || undefined, timeoutMs: config.LLM_TIMEOUT_MS };
+}
 
 export function createLanguageModel(config: Config, logger: Logger): LanguageModel {
-  const models = config.llmProviders.map((name) => {
-    if (name === 'local') return createLocalModel();
-    throw permanentError('provider_unavailable', `LLM_PROVIDERS names ${name}, which this build does not include yet; use local`);
+  const models = config.llmProviders.map((name): LanguageModel => {
+    switch (name) {
+      case 'gemini': return createGeminiModel({ ...geminiSettings(config), model: config.GEMINI_MODEL });
+      case 'anthropic': return createAnthropicModel(anthropicSettings(config));
+      default: return createLocalModel();
+    }
   });
   return createFallbackModel(models, logger);
 }
 
-export function createVectorStore(config: Config): VectorStore {
-  return createSqliteVectorStore({ path: config.VECTOR_DB_PATH });
+export function createEmbedder(config: Config, cache: Cache): Embedder | undefined {
+  if (config.EMBEDDING_PROVIDER === 'none') return undefined;
+  const embedder = createGeminiEmbedder({ ...geminiSettings(config), model: config.GEMINI_EMBEDDING_MODEL, dimensions: config.EMBEDDING_DIMENSIONS });
+  return createCachedEmbedder(embedder, cache, config.CACHE_TTL_SECONDS);
+}
+
+export function pineconeSettings(config: Config, embedder: Embedder) {
+  return {
+    apiKey: requireSetting(config, 'PINECONE_API_KEY', 'VECTOR_STORE=pinecone'),
+    index: config.PINECONE_INDEX,
+    indexHost: config.PINECONE_INDEX_HOST || undefined,
+    controllerHost: config.PINECONE_CONTROLLER_HOST || undefined,
+    embedder,
+  };
+}
+
+export function createVectorStore(config: Config, cache: Cache, embedder: Embedder | undefined): VectorStore {
+  if (config.VECTOR_STORE === 'pinecone') {
+    if (!embedder) throw permanentError('configuration_missing', 'VECTOR_STORE=pinecone needs an embedding provider: set EMBEDDING_PROVIDER=gemini');
+    // Pinecone is eventually consistent: results right after a change are not cached.
+    return createCachedVectorStore(createPineconeVectorStore(pineconeSettings(config, embedder)), cache, config.CACHE_TTL_SECONDS, { freshnessLagMs: 10_000 });
+  }
+  const store = createSqliteVectorStore({ path: config.VECTOR_DB_PATH, embedder });
+  // A per-process cache cannot see another process's ingest: cache results only when shared.
+  return config.REDIS_URL ? createCachedVectorStore(store, cache, config.CACHE_TTL_SECONDS) : store;
+}
+
+export function gmailSettings(config: Config) {
+  const user = requireSetting(config, 'GMAIL_USER', 'MAILBOX_PROVIDER=gmail');
+  const auth = config.GMAIL_SERVICE_ACCOUNT_FILE
+    ? { serviceAccountKeyFile: config.GMAIL_SERVICE_ACCOUNT_FILE }
+    : {
+        clientId: requireSetting(config, 'GMAIL_CLIENT_ID', 'Gmail OAuth (or set GMAIL_SERVICE_ACCOUNT_FILE)'),
+        clientSecret: requireSetting(config, 'GMAIL_CLIENT_SECRET', 'Gmail OAuth'),
+        refreshToken: requireSetting(config, 'GMAIL_REFRESH_TOKEN', 'Gmail OAuth'),
+      };
+  return { user, auth, processedLabel: config.GMAIL_PROCESSED_LABEL, rootUrl: config.GMAIL_ROOT_URL || undefined, tokenUrl: config.GMAIL_TOKEN_URL || undefined };
 }
 
 export function createMailbox(config: Config): Mailbox {
-  return createMaildirMailbox({ root: config.MAILDIR_ROOT });
+  return config.MAILBOX_PROVIDER === 'gmail' ? createGmailMailbox(gmailSettings(config)) : createMaildirMailbox({ root: config.MAILDIR_ROOT });
+}
+
+export function createCache(config: Config, logger: Logger): Cache {
+  return config.REDIS_URL ? createRedisCache({ url: config.REDIS_URL, logger }) : createMemoryCache({ maxEntries: 10_000 });
+}
+
+export function createSendClaims(config: Config, database: Database, logger: Logger): SendClaims {
+  const local = createLocalClaims(new SendLedger(database));
+  return config.REDIS_URL ? createRedisClaims({ url: config.REDIS_URL, fallback: local, logger }) : local;
 }

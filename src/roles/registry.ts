@@ -72,7 +72,7 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
       }), config.CONCURRENCY_RESPONDER, config.PREFETCH_RESPONDER, scoped);
     case 'sender':
       return consumerRole(name, QUEUES.toSend, toSendSchema, createSenderHandler({
-        config, mailbox: services.mailbox, ledger: new SendLedger(services.database),
+        config, mailbox: services.mailbox, claims: services.sendClaims, ledger: new SendLedger(services.database),
       }), config.CONCURRENCY_SENDER, config.PREFETCH_SENDER, scoped);
     case 'ingester':
       return consumerRole(name, QUEUES.toIngest, toIngestSchema, createIngesterHandler({

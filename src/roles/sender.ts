@@ -11,13 +11,17 @@ import type { Handler, HandlerContext } from '../messaging/consumer.js';
 import type { ToSendMessage } from '../messaging/schemas.js';
 import type { Mailbox, OutgoingReply } from '../providers/mailbox/spec.js';
 import { replyMessageId } from '../providers/mailbox/mime.js';
+import type { SendClaims } from '../providers/claims/spec.js';
 import type { SendLedger } from '../store/send-ledger.js';
 import { TokenBucket } from '../store/rate-limiter.js';
 
 export interface SenderDependencies {
   config: Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
   mailbox: Mailbox;
-  ledger: SendLedger;
+  /** Who may send which reply: the local ledger, or Redis across hosts with the ledger as fallback. */
+  claims: SendClaims;
+  /** Keeps the daily send quota. */
+  ledger: Pick<SendLedger, 'tryConsumeQuota'>;
 }
 
 /** What became of a reply. */
@@ -41,7 +45,7 @@ function ownerIsDead(owner: string): boolean {
   }
 }
 
-export function createSenderHandler({ config, mailbox, ledger }: SenderDependencies): Handler<ToSendMessage> {
+export function createSenderHandler({ config, mailbox, claims, ledger }: SenderDependencies): Handler<ToSendMessage> {
   const buckets = new Map<string, TokenBucket>();
   const bucketOf = (agentEmail: string) => {
     let bucket = buckets.get(agentEmail);
@@ -67,12 +71,12 @@ export function createSenderHandler({ config, mailbox, ledger }: SenderDependenc
   }
 
   async function claim(emailId: string, owner: string): Promise<'claimed' | 'done'> {
-    let result = ledger.claim(emailId, owner, config.SEND_LEASE_MS);
+    let result = await claims.claim(emailId, owner, config.SEND_LEASE_MS);
     if (result === 'held') {
-      const holder = ledger.get(emailId)?.owner;
+      const holder = await claims.holder(emailId);
       if (holder && ownerIsDead(holder)) {
-        ledger.release(emailId, holder);
-        result = ledger.claim(emailId, owner, config.SEND_LEASE_MS);
+        await claims.release(emailId, holder);
+        result = await claims.claim(emailId, owner, config.SEND_LEASE_MS);
       }
     }
     if (result === 'held') throw transientError('send_claim_held', `another sender is sending the reply to ${emailId}`);
@@ -105,7 +109,7 @@ export function createSenderHandler({ config, mailbox, ledger }: SenderDependenc
     };
     const already = await mailbox.findReply(email.agent_email, reply.message_id);
     if (already) {
-      ledger.complete(email.email_id, { mode: already, message_id: reply.message_id });
+      await claims.complete(email.email_id, { mode: already, message_id: reply.message_id });
       context.logger.info('reply already delivered; not sending again', { found: already });
       return { status: 'duplicate' };
     }
@@ -119,10 +123,10 @@ export function createSenderHandler({ config, mailbox, ledger }: SenderDependenc
     try {
       outcome = await deliver(message, reply, decide(message), context);
     } catch (error) {
-      ledger.release(email.email_id, owner);
+      await claims.release(email.email_id, owner);
       throw error;
     }
-    ledger.complete(email.email_id, { mode: outcome.stage, message_id: reply.message_id });
+    await claims.complete(email.email_id, { mode: outcome.stage, message_id: reply.message_id });
     await context.emit({
       stage: outcome.stage,
       email_id: email.email_id,

@@ -145,7 +145,7 @@ export function createPineconeVectorStore(settings: PineconeVectorStoreSettings)
 
   async function namespaceOf(namespace: string, action: string): Promise<Index<ChunkMetadata>> {
     try {
-      return (await openIndex()).namespace(namespace);
+      return openIndex();
     } catch (error) {
       throw pineconeError(`${action} (describe index ${settings.index})`, error);
     }

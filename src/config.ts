@@ -51,6 +51,10 @@ export const environmentSchema = z.object({
   EVENTS_MAX_AGE: z.string().regex(/^\d+[YMDhms]$/, 'a number and a unit of Y, M, D, h, m or s, e.g. 7D').default('7D'),
   /** Where a recorder with no stored offset starts reading `events.audit`: its `first` event, or only `next` ones. */
   AUDIT_STREAM_START: z.enum(['first', 'next']).default('first'),
+  /** Port of the `/metrics`, `/healthz` and `/readyz` server; 0 picks a free port (the worker logs the one chosen). */
+  METRICS_PORT: integer(9464, 0, 65535),
+  /** Address that server listens on; 127.0.0.1 keeps it off the network. */
+  METRICS_HOST: text('0.0.0.0'),
   /** `debug | info | warn | error` */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** `auto` is JSON lines off a terminal and readable lines on one. */

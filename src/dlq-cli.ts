@@ -114,6 +114,11 @@ function usage(message: string): number {
 
 /** Runs a subcommand: its result is the exit code; an error is printed without a stack. */
 async function run(action: () => Promise<number>): Promise<void> {
+  // `dlq list | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   try {
     process.exitCode = await action();
   } catch (error) {

@@ -7,42 +7,87 @@ import type { Logger } from './log.js';
 import { Broker } from './messaging/broker.js';
 import { Services } from './services.js';
 import { startRole, type RoleName, type RunningRole } from './roles/registry.js';
+import { ManagementClient } from './messaging/management.js';
+import { SendLedger } from './store/send-ledger.js';
+import { createWorkerMetrics, registerQueueGauges, registerQuotaGauge, type WorkerMetrics } from './http/metrics.js';
+import { brokerReadiness, checkReadiness, phaseReadiness, type WorkerPhase } from './http/health.js';
+import { startHttpServer, type HttpServer } from './http/server.js';
 
 export interface Worker {
   broker: Broker;
   services: Services;
   roles: RunningRole[];
+  /** This process's metrics, served at `/metrics`. */
+  metrics: WorkerMetrics;
+  /** The `/metrics`, `/healthz`, `/readyz` server (METRICS_HOST, METRICS_PORT). */
+  http: HttpServer;
   /** Stops taking work, lets in-flight work finish within the grace time, closes everything. */
   stop(): Promise<void>;
 }
 
 export async function startWorker(roleNames: RoleName[], config: Config, logger: Logger): Promise<Worker> {
   const broker = new Broker(config, logger);
+  const metrics = createWorkerMetrics();
+  metrics.observeBroker(broker);
+  let phase: WorkerPhase = 'starting';
+  // Up before the broker connects, so /healthz answers (and /readyz says why not) during boot.
+  let http: HttpServer;
+  try {
+    http = await startHttpServer({
+      host: config.METRICS_HOST,
+      port: config.METRICS_PORT,
+      registry: metrics.registry,
+      readiness: () => checkReadiness({ broker: brokerReadiness(broker), roles: phaseReadiness(() => phase) }),
+      logger,
+    });
+  } catch (error) {
+    await broker.close();
+    throw new Error(`Cannot serve metrics on ${config.METRICS_HOST}:${config.METRICS_PORT} (METRICS_HOST, METRICS_PORT; 0 picks a free port): ${(error as Error).message}`);
+  }
+  logger.info('metrics and health endpoints listening', { url: http.url, paths: ['/metrics', '/healthz', '/readyz'] });
   try {
     await broker.start();
   } catch (error) {
     await broker.close();
+    await http.close();
     throw error;
   }
+  // A client per lookup: a bad RABBITMQ_MANAGEMENT_URL shows as ragmail_management_up 0, not a failed boot.
+  registerQueueGauges(metrics, { queues: () => new ManagementClient(config).queues() });
   const services = new Services(config, logger);
   const roles: RunningRole[] = [];
   let stopping: Promise<void> | undefined;
   const stop = () => {
+    phase = 'stopping';
     stopping ??= (async () => {
       // Producers first, so nothing new enters while the consumers drain.
       const ordered = [...roles].sort((a, b) => Number(b.name === 'poller') - Number(a.name === 'poller'));
       for (const role of ordered.filter((role) => role.name === 'poller')) await role.stop();
       await Promise.all(ordered.filter((role) => role.name !== 'poller').map((role) => role.stop()));
       await broker.close();
+      // Before the services: the quota gauge reads their database.
+      await http.close();
       await services.close();
     })();
     return stopping;
   };
   try {
-    for (const name of roleNames) roles.push(startRole(name, { config, broker, services, logger }));
+    for (const name of roleNames) {
+      const role = startRole(name, { config, broker, services, logger });
+      roles.push(role);
+      if (role.runtime) metrics.observeRuntime(role.runtime);
+    }
+    if (roleNames.includes('sender')) {
+      registerQuotaGauge(metrics, {
+        ledger: new SendLedger(services.database),
+        limit: config.DAILY_SEND_QUOTA,
+        mailboxes: () => [...config.mailboxPolicies.keys(), ...metrics.mailboxesSeen],
+      });
+    }
   } catch (error) {
     await stop();
     throw error;
   }
-  return { broker, services, roles, stop };
+  phase = 'running';
+  return { broker, services, roles, metrics, http, stop };
 }

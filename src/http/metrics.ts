@@ -51,6 +51,9 @@ export class WorkerMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ragmail_' });
+    // prom-client's `_total` gauges break the convention promtool checks (`_total` only on counters);
+    // each is the sum of the per-type gauge of the same name without it.
+    for (const kind of ['handles', 'requests', 'resources']) this.registry.removeSingleMetric(`ragmail_nodejs_active_${kind}_total`);
   }
 
   /** Records one `settled` event of the consumer runtime. */
@@ -169,9 +172,14 @@ export interface QueueGaugeOptions {
 export function registerQueueGauges(metrics: WorkerMetrics, options: QueueGaugeOptions): void {
   const timeoutMs = options.timeoutMs ?? 2_000;
   const cacheMs = options.cacheMs ?? 5_000;
-  let cached: { at: number; answer: Promise<QueueSnapshot[] | undefined> } | undefined;
+  // A lookup in flight is shared too, so the gauges of one scrape never ask twice.
+  let cached: { at: number; answer: Promise<QueueSnapshot[] | undefined>; done: boolean } | undefined;
   const snapshot = () => {
-    if (!cached || Date.now() - cached.at >= cacheMs) cached = { at: Date.now(), answer: fetchWithin(options.queues, timeoutMs) };
+    if (!cached || (cached.done && Date.now() - cached.at >= cacheMs)) {
+      const entry = { at: Date.now(), answer: fetchWithin(options.queues, timeoutMs), done: false };
+      void entry.answer.finally(() => { entry.done = true; });
+      cached = entry;
+    }
     return cached.answer;
   };
   const registers = [metrics.registry];

@@ -95,8 +95,8 @@ export async function replayDeadLetters(target: DeadLetterTarget, select: (entry
       const destination = workQueueOf(entry.originalQueue);
       const refusal = !destination
         ? `${entry.originalQueue ?? 'an unknown queue'} is not a work queue; nothing to replay to`
-        // Broker.publish sends JSON: a body that was not JSON cannot go back unchanged (and would fail again).
-        : (entry.kind === 'wrapped' ? entry.errorType === 'invalid_json' : !isJson(message.content.toString('utf8')))
+        // Broker.publish sends JSON: a body that was not JSON (or a bare JSON string) cannot go back unchanged.
+        : (entry.kind === 'wrapped' ? entry.errorType === 'invalid_json' : typeof parseJson(message.content.toString('utf8')) === 'string')
           ? 'the original body is not JSON; it cannot be replayed unchanged'
           : undefined;
       if (refusal || !destination) {
@@ -216,10 +216,8 @@ async function takeAll(channel: Channel, expected: number): Promise<ConsumeMessa
 /** Describes a message of dead_letter_queue, wrapped or not. */
 export function describeDeadLetter(message: Pick<ConsumeMessage, 'content' | 'properties'>, now = Date.now()): DeadLetterEntry {
   const headers = (message.properties.headers ?? {}) as Record<string, unknown>;
-  const text = message.content.toString('utf8');
-  const body = parseJson(text);
+  const body = parseJson(message.content.toString('utf8'));
   const wrapped = deadLetterSchema.safeParse(body);
-  const originalHeaders = { ...headers };
   if (wrapped.success) {
     const record = wrapped.data;
     const original = record.original_message;
@@ -230,7 +228,7 @@ export function describeDeadLetter(message: Pick<ConsumeMessage, 'content' | 'pr
       originalQueue: record.original_queue, retryCount: record.failure_info.retry_count,
       ...age(Date.parse(record.timestamp), now), ...idsOf(original), originalMessage: original,
       messageId: stringOr(field(original, 'message_id'), undefined),
-      priority, record, headers: originalHeaders,
+      priority, record, headers,
     };
   }
   const death = Array.isArray(headers['x-death']) ? (headers['x-death'][0] as Record<string, unknown> | undefined) : undefined;
@@ -244,7 +242,7 @@ export function describeDeadLetter(message: Pick<ConsumeMessage, 'content' | 'pr
     retryCount: Number(headers[ATTEMPTS_HEADER] ?? 0) || 0,
     ...age(Number.isFinite(seconds) ? seconds * 1000 : NaN, now), ...idsOf(body), originalMessage: body,
     messageId: message.properties.messageId ?? undefined, priority: message.properties.priority ?? undefined,
-    record: null, headers: originalHeaders,
+    record: null, headers,
   };
 }
 
@@ -267,15 +265,6 @@ function age(at: number, now: number): { deadLetteredAt: string | null; ageMs: n
 
 function idsOf(body: unknown): { emailId: string | null; documentId: string | null } {
   return { emailId: emailIdOf(body) ?? stringOr(field(body, 'email_id'), null), documentId: stringOr(field(body, 'document_id'), null) };
-}
-
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Parsed JSON, or the raw text when the body is not JSON (as the runtime records it). */

@@ -63,11 +63,15 @@ export interface FakeGmailOptions {
 
 /** Gmail's error body. */
 export function gmailErrorBody(code: number, reason: string, message: string, status: string): unknown {
-  return { error: { code, message, errors: [{ message, domain: reason.includes('RateLimit') ? 'usageLimits' : 'global', reason }], status } };
+  const domain = /ratelimit/i.test(reason) ? 'usageLimits' : 'global';
+  return { error: { code, message, errors: [{ message, domain, reason }], status } };
 }
 
 const notFound = { status: 404, body: gmailErrorBody(404, 'notFound', 'Requested entity was not found.', 'NOT_FOUND') };
-const badRequest = (message: string) => ({ status: 400, body: gmailErrorBody(400, 'invalidArgument', message, 'INVALID_ARGUMENT') });
+const badRequest = (message: string) => ({
+  status: 400,
+  body: gmailErrorBody(400, 'invalidArgument', message, 'INVALID_ARGUMENT'),
+});
 const systemLabels = ['INBOX', 'SENT', 'DRAFT', 'UNREAD', 'SPAM', 'TRASH', 'STARRED', 'IMPORTANT'];
 
 /** The Message-IDs a raw message names in a header, brackets removed. */
@@ -76,6 +80,10 @@ function headerIds(raw: string, name: string): string[] {
   const line = head.split(/\r?\n/).find((candidate) => candidate.toLowerCase().startsWith(`${name.toLowerCase()}:`));
   return line ? [...line.slice(name.length + 1).matchAll(/<([^<>\s]+)>/g)].map((match) => match[1]) : [];
 }
+
+const systemSearches: Record<string, string> = {
+  'is:unread': 'UNREAD', 'in:inbox': 'INBOX', 'in:sent': 'SENT', 'in:drafts': 'DRAFT', 'in:draft': 'DRAFT',
+};
 
 const searchName = (name: string) => name.trim().toLowerCase().replace(/[\s/]+/g, '-');
 
@@ -93,7 +101,11 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
 
   function store(raw: string, labelIds: string[], threadId?: string): StoredMessage {
     const referenced = [...headerIds(raw, 'In-Reply-To'), ...headerIds(raw, 'References')];
-    const thread = threadId ?? [...messages.values()].find((stored) => referenced.some((id) => headerIds(stored.raw, 'Message-ID').includes(id)))?.threadId;
+    // Gmail threads a message with the one it answers, as long as it was not told a thread.
+    const answered = [...messages.values()].find((stored) =>
+      referenced.some((id) => headerIds(stored.raw, 'Message-ID').includes(id)),
+    );
+    const thread = threadId ?? answered?.threadId;
     const id = randomBytes(8).toString('hex');
     lastDate = Math.max(Date.now(), lastDate + 1);
     const message = { id, threadId: thread ?? id, labelIds: new Set(labelIds), raw, internalDate: lastDate };
@@ -108,10 +120,9 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
       const [operator, ...rest] = (negated ? token.slice(1) : token).split(':');
       const value = rest.join(':');
       let test: (message: StoredMessage) => boolean;
-      const system: Record<string, string> = { 'is:unread': 'UNREAD', 'in:inbox': 'INBOX', 'in:sent': 'SENT', 'in:drafts': 'DRAFT', 'in:draft': 'DRAFT' };
-      if (system[`${operator}:${value}`.toLowerCase()]) {
-        const label = system[`${operator}:${value}`.toLowerCase()];
-        test = (message) => message.labelIds.has(label);
+      const systemLabel = systemSearches[`${operator}:${value}`.toLowerCase()];
+      if (systemLabel) {
+        test = (message) => message.labelIds.has(systemLabel);
       } else if (operator === 'label') {
         const id = [...labels].find(([name]) => searchName(name) === searchName(value))?.[1] ?? value.toUpperCase();
         test = (message) => message.labelIds.has(id);
@@ -132,8 +143,10 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     const route = `${method} ${parts.map((part, index) => (index === 1 && parts[0] !== 'profile' ? ':id' : part)).join('/')}`;
     const target = parts[1] ? messages.get(parts[1]) : undefined;
     switch (route) {
-      case 'GET profile':
-        return { status: 200, body: { emailAddress: user, messagesTotal: messages.size, threadsTotal: new Set([...messages.values()].map((m) => m.threadId)).size, historyId: '1000' } };
+      case 'GET profile': {
+        const threadsTotal = new Set([...messages.values()].map((message) => message.threadId)).size;
+        return { status: 200, body: { emailAddress: user, messagesTotal: messages.size, threadsTotal, historyId: '1000' } };
+      }
       case 'GET messages': {
         const test = matcher(request.query.q ?? '');
         if (typeof test === 'string') return badRequest(test);
@@ -149,10 +162,13 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
       }
       case 'GET messages/:id':
         if (!target) return notFound;
-        if (request.query.format !== 'raw') return { status: 200, body: { ...resource(target), internalDate: String(target.internalDate) } };
         return {
           status: 200,
-          body: { ...resource(target), snippet: '', sizeEstimate: target.raw.length, historyId: '1001', internalDate: String(target.internalDate), raw: Buffer.from(target.raw).toString('base64url') },
+          body: {
+            ...resource(target), snippet: '', sizeEstimate: target.raw.length, historyId: '1001',
+            internalDate: String(target.internalDate),
+            ...(request.query.format === 'raw' ? { raw: Buffer.from(target.raw).toString('base64url') } : {}),
+          },
         };
       case 'POST messages/:id/modify':
         if (!target) return notFound;
@@ -167,20 +183,26 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
         const message = (route === 'POST drafts' ? body.message : body) as { raw?: string; threadId?: string } | undefined;
         const raw = Buffer.from(message?.raw ?? '', 'base64url').toString('utf8');
         if (!/^to:/im.test(raw.split(/\r?\n\r?\n/)[0])) return badRequest('Invalid To header');
-        if (message?.threadId && ![...messages.values()].some((stored) => stored.threadId === message.threadId)) return notFound;
+        const threads = new Set([...messages.values()].map((stored) => stored.threadId));
+        if (message?.threadId && !threads.has(message.threadId)) return notFound;
         const stored = store(raw, [route === 'POST drafts' ? 'DRAFT' : 'SENT'], message?.threadId);
         if (route !== 'POST drafts') return { status: 200, body: resource(stored) };
         const draftId = `r${randomBytes(8).readBigUInt64BE().toString().slice(0, 19)}`;
         drafts.set(draftId, stored.id);
         return { status: 200, body: { id: draftId, message: resource(stored) } };
       }
-      case 'GET drafts':
-        return { status: 200, body: { drafts: [...drafts].map(([id, messageId]) => ({ id, message: resource(messages.get(messageId) as StoredMessage) })), resultSizeEstimate: drafts.size } };
-      case 'GET labels':
-        return {
-          status: 200,
-          body: { labels: [...systemLabels.map((id) => ({ id, name: id, type: 'system' })), ...[...labels].map(([name, id]) => ({ id, name, type: 'user' }))] },
-        };
+      case 'GET drafts': {
+        const listed = [...drafts].map(([id, messageId]) => ({
+          id,
+          message: resource(messages.get(messageId) as StoredMessage),
+        }));
+        return { status: 200, body: { drafts: listed, resultSizeEstimate: drafts.size } };
+      }
+      case 'GET labels': {
+        const system = systemLabels.map((id) => ({ id, name: id, type: 'system' }));
+        const own = [...labels].map(([name, id]) => ({ id, name, type: 'user' }));
+        return { status: 200, body: { labels: [...system, ...own] } };
+      }
       case 'POST labels': {
         const name = String(body.name ?? '');
         if ([...labels.keys(), ...systemLabels].some((existing) => existing.toLowerCase() === name.toLowerCase())) {
@@ -188,34 +210,44 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
         }
         const id = `Label_${labels.size + 1}`;
         labels.set(name, id);
-        return { status: 200, body: { id, name, type: 'user', labelListVisibility: body.labelListVisibility, messageListVisibility: body.messageListVisibility } };
+        const { labelListVisibility, messageListVisibility } = body;
+        return { status: 200, body: { id, name, type: 'user', labelListVisibility, messageListVisibility } };
       }
       default:
         return notFound;
     }
   }
 
-  function answer(request: RecordedRequest): { status: number; body: unknown } {
-    if (request.method === 'POST' && request.path === '/token') {
-      const form = request.body as Record<string, string>;
-      const valid =
-        form.grant_type === 'refresh_token'
-          ? form.refresh_token === refreshToken
-          : form.grant_type === 'urn:ietf:params:oauth:grant-type:jwt-bearer' &&
-            (JSON.parse(Buffer.from(String(form.assertion).split('.')[1] ?? '', 'base64url').toString() || '{}') as { sub?: string }).sub?.toLowerCase() === user;
-      if (!valid) return { status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } };
-      const token = `ya29.${randomBytes(16).toString('hex')}`;
-      accessTokens.add(token);
-      return { status: 200, body: { access_token: token, expires_in: 3599, token_type: 'Bearer', scope: 'https://www.googleapis.com/auth/gmail.modify' } };
+  /** The OAuth2 token endpoint: a refresh-token grant, or a service account's signed JWT for `user`. */
+  function token(form: Record<string, string>): { status: number; body: unknown } {
+    const claims = (assertion: string | undefined): { sub?: string } =>
+      JSON.parse(Buffer.from(String(assertion).split('.')[1] ?? '', 'base64url').toString() || '{}') as { sub?: string };
+    const valid =
+      form.grant_type === 'refresh_token'
+        ? form.refresh_token === refreshToken
+        : form.grant_type === 'urn:ietf:params:oauth:grant-type:jwt-bearer' && claims(form.assertion).sub?.toLowerCase() === user;
+    if (!valid) {
+      return { status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } };
     }
+    const accessToken = `ya29.${randomBytes(16).toString('hex')}`;
+    accessTokens.add(accessToken);
+    const scope = 'https://www.googleapis.com/auth/gmail.modify';
+    return { status: 200, body: { access_token: accessToken, expires_in: 3599, token_type: 'Bearer', scope } };
+  }
+
+  function answer(request: RecordedRequest): { status: number; body: unknown } {
+    if (request.method === 'POST' && request.path === '/token') return token(request.body as Record<string, string>);
     const match = /^\/gmail\/v1\/users\/([^/]+)\/(.+)$/.exec(request.path);
     if (!match) return notFound;
     const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
     if (!bearer || !accessTokens.has(bearer)) {
-      return { status: 401, body: gmailErrorBody(401, 'authError', 'Request had invalid authentication credentials.', 'UNAUTHENTICATED') };
+      const message = 'Request had invalid authentication credentials.';
+      return { status: 401, body: gmailErrorBody(401, 'authError', message, 'UNAUTHENTICATED') };
     }
     const userId = decodeURIComponent(match[1]).toLowerCase();
-    if (userId !== 'me' && userId !== user) return { status: 403, body: gmailErrorBody(403, 'forbidden', 'Delegation denied for ' + user, 'PERMISSION_DENIED') };
+    if (userId !== 'me' && userId !== user) {
+      return { status: 403, body: gmailErrorBody(403, 'forbidden', `Delegation denied for ${user}`, 'PERMISSION_DENIED') };
+    }
     const parts = match[2].split('/').map(decodeURIComponent);
     // `messages/send` has the shape of `messages/<id>`: route it on its own.
     if (parts[0] === 'messages' && parts[1] === 'send') return api(request.method, ['messages', '-', 'send'], request);
@@ -242,7 +274,8 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
         return typeof pattern === 'string' ? request.path.startsWith(pattern) : pattern.test(request.path);
       });
       const reply = position >= 0 ? scripted.splice(position, 1)[0] : answer(request);
-      outgoing.writeHead(reply.status, { 'content-type': 'application/json; charset=UTF-8', ...('headers' in reply ? reply.headers : {}) });
+      const headers = 'headers' in reply ? reply.headers : {};
+      outgoing.writeHead(reply.status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
       outgoing.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
     });
   });

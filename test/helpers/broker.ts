@@ -43,6 +43,9 @@ export async function createTestVhost(overrides: Record<string, string> = {}): P
     AMQP_RECONNECT_MAX_MS: '1000',
     AMQP_CONNECT_TIMEOUT_MS: '10000',
     POLL_INTERVAL_MS: '200',
+    // Workers of parallel tests would collide on the default 9464.
+    METRICS_PORT: '0',
+    METRICS_HOST: '127.0.0.1',
     ...overrides,
   });
   return {

@@ -70,14 +70,17 @@ test('fetchNew pages beyond the first list page and serves the oldest unread mai
   assert.equal(all[0].email.thread_id, gmailThread, 'thread_id is the Gmail thread');
 });
 
-test('429 is backed off and retried until it succeeds', async (context) => {
+test('429 is backed off and retried until it succeeds, waiting as long as Retry-After says', async (context) => {
   const { fake, mailbox } = await setup(context);
   fake.deliver(makeEmail({ to: user, subject: 'hello' }));
+  await mailbox.fetchNew(10); // loads the client and its token, so only the waiting is timed
+  fake.enqueue({ ...rateLimited(429, 'rateLimitExceeded'), headers: { 'retry-after': '1' } });
   fake.enqueue(rateLimited(429, 'rateLimitExceeded'));
-  fake.enqueue(rateLimited(429, 'rateLimitExceeded'));
+  const started = performance.now();
   const fetched = await mailbox.fetchNew(10);
   assert.equal(fetched.length, 1);
-  assert.equal(apiRequests(fake, 'GET', '').length, 3, 'two refusals, then the answer');
+  assert.equal(apiRequests(fake, 'GET', '').length, 1 + 3, 'two refusals, then the answer');
+  assert.ok(performance.now() - started >= 950, 'the Retry-After of 1 s was honoured');
 });
 
 test('403 rateLimitExceeded and userRateLimitExceeded are backed off too', async (context) => {

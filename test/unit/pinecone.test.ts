@@ -76,6 +76,15 @@ test('a query sends topK, includeMetadata and the namespace, and maps cosine sim
   assert.ok(Math.abs(best.score - 1) < 1e-9, `score ${best.score}`);
 });
 
+test('matches below the similarity floor score 0 and are dropped, as in the SQLite store', async (context) => {
+  const { fake, embedder, apiKey } = await withFake(context);
+  const store = createPineconeVectorStore({ apiKey, index: 'ragmail', controllerHost: fake.url, embedder, similarityFloor: 0.5 });
+  await store.upsert(acme, routerManual);
+  assert.deepEqual(await store.query(acme, 'Quarterly sales figures for Belgian chocolate exporters', 4), []);
+  const matches = fake.requests.filter((request) => request.path === '/query');
+  assert.equal(matches.length, 1, 'Pinecone was asked, and its low-scoring matches were dropped');
+});
+
 test('deleteDocument lists ids by prefix across pages and deletes exactly that document', async (context) => {
   const { fake, embedder, apiKey } = await withFake(context);
   const store = createPineconeVectorStore({ apiKey, index: 'ragmail', controllerHost: fake.url, embedder });

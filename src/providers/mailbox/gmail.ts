@@ -11,7 +11,7 @@
  * few times with exponential backoff, then surface as retryable RagmailErrors; the googleapis
  * client's own retries are off so the two do not multiply. 401 and other 403s are permanent.
  */
-import { google, type gmail_v1 } from 'googleapis';
+import type { gmail_v1 } from 'googleapis';
 import { RagmailError, isRetryableHttpStatus, permanentError, transientError } from '../../errors.js';
 import type { Email } from '../../messaging/schemas.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
@@ -42,7 +42,7 @@ export interface GmailMailboxSettings {
   rootUrl?: string;
   /** OAuth2 token endpoint (GMAIL_TOKEN_URL); default `https://oauth2.googleapis.com/token`. */
   tokenUrl?: string;
-  /** Messages per list request. Default 100 (Gmail allows up to 500). */
+  /** Ids per list request. Default 500, Gmail's maximum: a backlog is scanned in few requests. */
   pageSize?: number;
   /** At most this many unread ids are listed per poll to find the oldest. Default 2000. */
   scanLimit?: number;
@@ -86,9 +86,11 @@ function factsOf(error: unknown): FailureFacts {
       if (typeof detail.reason === 'string') reasons.push(detail.reason);
     }
   }
-  const headers = response?.headers;
-  const retryAfter = headers instanceof Headers ? headers.get('retry-after') : undefined;
-  const seconds = retryAfter ? Number(retryAfter) : NaN;
+  // gaxios hands back a Headers-like object that is not always this realm's `Headers`.
+  const headers = response?.headers as { get?: (name: string) => string | null } | Record<string, unknown> | undefined;
+  const retryAfter =
+    typeof headers?.get === 'function' ? headers.get('retry-after') : (headers as Record<string, unknown> | undefined)?.['retry-after'];
+  const seconds = typeof retryAfter === 'string' && retryAfter ? Number(retryAfter) : NaN;
   return {
     status: typeof status === 'number' ? status : undefined,
     reasons,
@@ -108,7 +110,9 @@ export function gmailError(action: string, error: unknown): RagmailError {
   const text = error instanceof Error ? error.message : String(error);
   const message = `gmail ${action} failed${facts.status ? ` (HTTP ${facts.status})` : ''}: ${facts.oauthError ?? text}`;
   if (isRateLimit(facts)) return transientError('mailbox_rate_limited', message, error);
-  if (facts.oauthError || facts.status === 401) return permanentError('mailbox_auth', message, error);
+  // An OAuth error from the token endpoint (`invalid_grant`, `invalid_client`) will not heal by retrying.
+  const refused = facts.oauthError !== undefined && (facts.status ?? 400) < 500;
+  if (refused || facts.status === 401) return permanentError('mailbox_auth', message, error);
   if (facts.status === 403) return permanentError('mailbox_forbidden', message, error);
   if (facts.status === undefined) return transientError('mailbox_unavailable', message, error);
   return isRetryableHttpStatus(facts.status)
@@ -116,10 +120,13 @@ export function gmailError(action: string, error: unknown): RagmailError {
     : permanentError('mailbox_rejected', message, error);
 }
 
+type Google = typeof import('googleapis')['google'];
+
 /** The authorised client for the settings; the token endpoint is moved when `tokenUrl` is set. */
-function authorise(settings: GmailMailboxSettings) {
+function authorise(google: Google, settings: GmailMailboxSettings) {
   if ('serviceAccountKeyFile' in settings.auth) {
-    const client = new google.auth.JWT({ keyFile: settings.auth.serviceAccountKeyFile, scopes: GMAIL_SCOPES, subject: settings.user });
+    const keyFile = settings.auth.serviceAccountKeyFile;
+    const client = new google.auth.JWT({ keyFile, scopes: GMAIL_SCOPES, subject: settings.user });
     const tokenUrl = settings.tokenUrl;
     if (tokenUrl) {
       // The service-account grant (gtoken) has the Google endpoint built in; its requests go
@@ -142,10 +149,15 @@ function authorise(settings: GmailMailboxSettings) {
   return client;
 }
 
-function gmailClient(settings: GmailMailboxSettings): gmail_v1.Gmail {
+/**
+ * The Gmail client. googleapis is loaded on first use: it takes most of a second to load, which
+ * processes that never touch Gmail should not pay.
+ */
+async function gmailClient(settings: GmailMailboxSettings): Promise<gmail_v1.Gmail> {
+  const { google } = await import('googleapis');
   return google.gmail({
     version: 'v1',
-    auth: authorise(settings),
+    auth: authorise(google, settings),
     rootUrl: settings.rootUrl || undefined,
     retry: false,
     timeout: settings.timeoutMs ?? 30_000,
@@ -163,17 +175,19 @@ function bareMessageId(messageId: string): string {
 
 /** Creates the Gmail mailbox; see the module comment. */
 export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
-  const gmail = gmailClient(settings);
+  let clientPromise: Promise<gmail_v1.Gmail> | undefined;
   const userId = settings.user;
   const agentEmail = settings.user.trim().toLowerCase();
   const retries = settings.retries ?? 3;
   const baseDelayMs = settings.retryBaseDelayMs ?? 1000;
   let labelPromise: Promise<string> | undefined;
 
-  async function call<T>(action: string, request: () => Promise<{ data: T }>): Promise<T> {
+  async function call<T>(action: string, request: (gmail: gmail_v1.Gmail) => Promise<{ data: T }>): Promise<T> {
+    clientPromise ??= gmailClient(settings);
+    const gmail = await clientPromise;
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return (await request()).data;
+        return (await request(gmail)).data;
       } catch (error) {
         const facts = factsOf(error);
         const worthWaiting = isRateLimit(facts) || (facts.status !== undefined && facts.status >= 500);
@@ -188,9 +202,9 @@ export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
     const found: gmail_v1.Schema$Message[] = [];
     let pageToken: string | undefined;
     do {
-      const page = await call('list messages', () =>
+      const page = await call('list messages', (gmail) =>
         gmail.users.messages.list({
-          userId, q: query, includeSpamTrash, pageToken, maxResults: Math.min(settings.pageSize ?? 100, cap - found.length),
+          userId, q: query, includeSpamTrash, pageToken, maxResults: Math.min(settings.pageSize ?? 500, cap - found.length),
         }),
       );
       found.push(...(page.messages ?? []));
@@ -202,16 +216,17 @@ export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
   async function processedLabelId(): Promise<string> {
     const wanted = settings.processedLabel.trim().toLowerCase();
     const existing = async () =>
-      (await call('list labels', () => gmail.users.labels.list({ userId }))).labels?.find(
+      (await call('list labels', (gmail) => gmail.users.labels.list({ userId }))).labels?.find(
         (label) => label.name?.toLowerCase() === wanted,
       )?.id;
     labelPromise ??= (async () => {
       const found = await existing();
       if (found) return found;
       try {
-        const created = await call('create label', () =>
+        const created = await call('create label', (gmail) =>
           gmail.users.labels.create({
-            userId, requestBody: { name: settings.processedLabel, labelListVisibility: 'labelShow', messageListVisibility: 'show' },
+            userId,
+            requestBody: { name: settings.processedLabel, labelListVisibility: 'labelShow', messageListVisibility: 'show' },
           }),
         );
         if (created.id) return created.id;
@@ -229,7 +244,8 @@ export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
 
   async function modify(id: string, addLabelIds: string[], removeLabelIds: string[]): Promise<void> {
     try {
-      await call('modify message', () => gmail.users.messages.modify({ userId, id, requestBody: { addLabelIds, removeLabelIds } }));
+      const requestBody = { addLabelIds, removeLabelIds };
+      await call('modify message', (gmail) => gmail.users.messages.modify({ userId, id, requestBody }));
     } catch (error) {
       // A message deleted meanwhile is not fetched again either: taking it twice is the same as once.
       if (!(error instanceof RagmailError && factsOf(error.cause).status === 404)) throw error;
@@ -239,7 +255,7 @@ export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
   async function readOne(id: string): Promise<{ incoming: IncomingEmail; receivedMs: number } | null> {
     let message: gmail_v1.Schema$Message;
     try {
-      message = await call('get message', () => gmail.users.messages.get({ userId, id, format: 'raw' }));
+      message = await call('get message', (gmail) => gmail.users.messages.get({ userId, id, format: 'raw' }));
     } catch (error) {
       if (error instanceof RagmailError && factsOf(error.cause).status === 404) return null;
       throw error;
@@ -293,12 +309,12 @@ export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
     findReply,
     async send(reply: OutgoingReply): Promise<{ id: string }> {
       const requestBody = await gmailMessage(reply, false);
-      const sent = await call('send', () => gmail.users.messages.send({ userId, requestBody }));
+      const sent = await call('send', (gmail) => gmail.users.messages.send({ userId, requestBody }));
       return { id: sent.id ?? '' };
     },
     async saveDraft(reply: OutgoingReply): Promise<{ id: string }> {
       const message = await gmailMessage(reply, true);
-      const draft = await call('create draft', () => gmail.users.drafts.create({ userId, requestBody: { message } }));
+      const draft = await call('create draft', (gmail) => gmail.users.drafts.create({ userId, requestBody: { message } }));
       return { id: draft.id ?? '' };
     },
   };
@@ -309,7 +325,7 @@ export async function checkGmail(settings: GmailMailboxSettings): Promise<Provid
   if (!settings.user) return { ok: false, latencyMs: 0, detail: 'GMAIL_USER is not set' };
   return runProviderCheck(
     async () => {
-      const { data } = await gmailClient(settings).users.getProfile({ userId: settings.user });
+      const { data } = await (await gmailClient(settings)).users.getProfile({ userId: settings.user });
       return `${data.emailAddress}: ${data.messagesTotal ?? 0} messages`;
     },
     (error) => {

@@ -61,29 +61,22 @@ export function pineconeRecordId(documentId: string, chunkIndex: number): string
   return `${documentId}#${chunkIndex}`;
 }
 
+/** The status each SDK error class stands for; the SDK maps 403 to its bad-request class too. */
+const statusByErrorName: Record<string, number> = {
+  PineconeBadRequestError: 400,
+  PineconeAuthorizationError: 401,
+  PineconeNotFoundError: 404,
+  PineconeConflictError: 409,
+  PineconeUnprocessableEntityError: 422,
+  PineconeInternalServerError: 500,
+  PineconeUnavailableError: 503,
+};
+
 /** The HTTP status behind a Pinecone SDK error, when it can be known. */
 function statusOf(error: Error): number | undefined {
-  switch (error.name) {
-    case 'PineconeBadRequestError': // 400, and 403 too: the SDK maps both to this class
-      return 400;
-    case 'PineconeAuthorizationError':
-      return 401;
-    case 'PineconeNotFoundError':
-      return 404;
-    case 'PineconeConflictError':
-      return 409;
-    case 'PineconeUnprocessableEntityError':
-      return 422;
-    case 'PineconeInternalServerError':
-      return 500;
-    case 'PineconeUnavailableError':
-      return 503;
-    default: {
-      // 429 and other unmapped statuses only appear in the message ("Status: 429.").
-      const match = /Status: (\d{3})/.exec(error.message);
-      return match ? Number(match[1]) : undefined;
-    }
-  }
+  // 429 and other unmapped statuses only appear in the message ("Status: 429.").
+  const unmapped = /Status: (\d{3})/.exec(error.message);
+  return statusByErrorName[error.name] ?? (unmapped ? Number(unmapped[1]) : undefined);
 }
 
 /**
@@ -92,7 +85,9 @@ function statusOf(error: Error): number | undefined {
  */
 export function pineconeError(action: string, error: unknown): RagmailError {
   if (error instanceof RagmailError) return error;
-  if (!(error instanceof Error)) return transientError('vector_store_unavailable', `pinecone ${action} failed: ${String(error)}`, error);
+  if (!(error instanceof Error)) {
+    return transientError('vector_store_unavailable', `pinecone ${action} failed: ${String(error)}`, error);
+  }
   const status = statusOf(error);
   const message = `pinecone ${action} failed${status ? ` (HTTP ${status})` : ''}: ${error.message}`;
   if (status === 401 || status === 403) return permanentError('vector_store_auth', message, error);
@@ -145,7 +140,7 @@ export function createPineconeVectorStore(settings: PineconeVectorStoreSettings)
 
   async function namespaceOf(namespace: string, action: string): Promise<Index<ChunkMetadata>> {
     try {
-      return openIndex();
+      return (await openIndex()).namespace(namespace);
     } catch (error) {
       throw pineconeError(`${action} (describe index ${settings.index})`, error);
     }

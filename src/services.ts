@@ -44,7 +44,7 @@ export class Services {
   }
 
   get mailbox(): Mailbox {
-    return this.once('mailbox', () => createMailbox(this.config));
+    return this.once('mailbox', () => createMailbox(this.config, this.logger));
   }
 
   get sendClaims(): SendClaims {

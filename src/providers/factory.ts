@@ -84,7 +84,7 @@ export function createVectorStore(config: Config, cache: Cache, embedder: Embedd
   return config.REDIS_URL ? createCachedVectorStore(store, cache, config.CACHE_TTL_SECONDS) : store;
 }
 
-export function gmailSettings(config: Config) {
+export function gmailSettings(config: Config, logger?: Logger) {
   const user = requireSetting(config, 'GMAIL_USER', 'MAILBOX_PROVIDER=gmail');
   const auth = config.GMAIL_SERVICE_ACCOUNT_FILE
     ? { serviceAccountKeyFile: config.GMAIL_SERVICE_ACCOUNT_FILE }
@@ -93,11 +93,11 @@ export function gmailSettings(config: Config) {
         clientSecret: requireSetting(config, 'GMAIL_CLIENT_SECRET', 'Gmail OAuth'),
         refreshToken: requireSetting(config, 'GMAIL_REFRESH_TOKEN', 'Gmail OAuth'),
       };
-  return { user, auth, processedLabel: config.GMAIL_PROCESSED_LABEL, rootUrl: config.GMAIL_ROOT_URL || undefined, tokenUrl: config.GMAIL_TOKEN_URL || undefined };
+  return { user, auth, processedLabel: config.GMAIL_PROCESSED_LABEL, rootUrl: config.GMAIL_ROOT_URL || undefined, tokenUrl: config.GMAIL_TOKEN_URL || undefined, logger };
 }
 
-export function createMailbox(config: Config): Mailbox {
-  return config.MAILBOX_PROVIDER === 'gmail' ? createGmailMailbox(gmailSettings(config)) : createMaildirMailbox({ root: config.MAILDIR_ROOT });
+export function createMailbox(config: Config, logger: Logger): Mailbox {
+  return config.MAILBOX_PROVIDER === 'gmail' ? createGmailMailbox(gmailSettings(config, logger)) : createMaildirMailbox({ root: config.MAILDIR_ROOT });
 }
 
 export function createCache(config: Config, logger: Logger): Cache {

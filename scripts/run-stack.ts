@@ -29,10 +29,14 @@ function parseReplicas(argv: string[]): Record<RoleName, number> {
   return replicas;
 }
 
-function start(name: string, role: RoleName): ChildProcess {
+/** Each process serves /metrics on its own port: METRICS_PORT (default 9464) + its position. */
+const firstMetricsPort = Number(process.env.METRICS_PORT ?? 9464);
+
+function start(name: string, role: RoleName, position: number): ChildProcess {
+  const metricsPort = firstMetricsPort === 0 ? 0 : firstMetricsPort + position;
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), 'worker', `--role=${role}`], {
     cwd: process.cwd(),
-    env: { ...process.env, LOG_FORMAT: process.env.LOG_FORMAT ?? 'json' },
+    env: { ...process.env, LOG_FORMAT: process.env.LOG_FORMAT ?? 'json', METRICS_PORT: String(metricsPort) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   for (const stream of [child.stdout!, child.stderr!]) {
@@ -44,7 +48,7 @@ function start(name: string, role: RoleName): ChildProcess {
 const replicas = parseReplicas(process.argv.slice(2));
 const children = new Map<string, ChildProcess>();
 for (const role of ROLE_NAMES) {
-  for (let index = 1; index <= replicas[role]; index++) children.set(`${role}-${index}`, start(`${role}-${index}`, role));
+  for (let index = 1; index <= replicas[role]; index++) children.set(`${role}-${index}`, start(`${role}-${index}`, role, children.size));
 }
 process.stdout.write(`stack: ${[...children.keys()].join(', ')}\n`);
 

@@ -12,11 +12,13 @@ import type { Cache } from './providers/cache/spec.js';
 import type { SendClaims } from './providers/claims/spec.js';
 import { createCache, createEmbedder, createLanguageModel, createMailbox, createSendClaims, createVectorStore } from './providers/factory.js';
 import { openDatabase } from './store/database.js';
+import { instrumentLanguageModel, instrumentVectorStore, type WorkerMetrics } from './http/metrics.js';
 
 export class Services {
   private readonly cached = new Map<string, unknown>();
 
-  constructor(readonly config: Config, readonly logger: Logger) {}
+  /** `metrics`, when given, times every model call and retrieval of this process. */
+  constructor(readonly config: Config, readonly logger: Logger, private readonly metrics?: WorkerMetrics) {}
 
   private once<T>(name: string, make: () => T): T {
     if (!this.cached.has(name)) this.cached.set(name, make());
@@ -32,7 +34,8 @@ export class Services {
   }
 
   get model(): LanguageModel {
-    return this.once('model', () => createLanguageModel(this.config, this.logger));
+    const metrics = this.metrics;
+    return this.once('model', () => createLanguageModel(this.config, this.logger, metrics && ((model) => instrumentLanguageModel(model, metrics))));
   }
 
   get embedder(): Embedder | undefined {
@@ -40,7 +43,10 @@ export class Services {
   }
 
   get vectorStore(): VectorStore {
-    return this.once('vectorStore', () => createVectorStore(this.config, this.cache, this.embedder));
+    return this.once('vectorStore', () => {
+      const store = createVectorStore(this.config, this.cache, this.embedder);
+      return this.metrics ? instrumentVectorStore(store, this.metrics) : store;
+    });
   }
 
   get mailbox(): Mailbox {

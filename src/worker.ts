@@ -54,7 +54,7 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
   }
   // A client per lookup: a bad RABBITMQ_MANAGEMENT_URL shows as ragmail_management_up 0, not a failed boot.
   registerQueueGauges(metrics, { queues: () => new ManagementClient(config).queues() });
-  const services = new Services(config, logger);
+  const services = new Services(config, logger, metrics);
   const roles: RunningRole[] = [];
   let stopping: Promise<void> | undefined;
   const stop = () => {

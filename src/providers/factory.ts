@@ -46,7 +46,8 @@ export function anthropicSettings(config: Config) {
   return { apiKey: requireSetting(config, 'ANTHROPIC_API_KEY', 'the anthropic provider'), model: config.ANTHROPIC_MODEL, baseUrl: config.ANTHROPIC_BASE_URL || undefined, timeoutMs: config.LLM_TIMEOUT_MS };
 }
 
-export function createLanguageModel(config: Config, logger: Logger): LanguageModel {
+/** The chain of LLM_PROVIDERS; `wrap` (e.g. metrics) goes around each provider, so each is seen apart. */
+export function createLanguageModel(config: Config, logger: Logger, wrap: (model: LanguageModel) => LanguageModel = (model) => model): LanguageModel {
   const models = config.llmProviders.map((name): LanguageModel => {
     switch (name) {
       case 'gemini': return createGeminiModel({ ...geminiSettings(config), model: config.GEMINI_MODEL });
@@ -54,7 +55,7 @@ export function createLanguageModel(config: Config, logger: Logger): LanguageMod
       default: return createLocalModel();
     }
   });
-  return createFallbackModel(models, logger);
+  return createFallbackModel(models.map(wrap), logger);
 }
 
 export function createEmbedder(config: Config, cache: Cache): Embedder | undefined {

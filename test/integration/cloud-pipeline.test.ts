@@ -1,0 +1,152 @@
+/**
+ * The whole pipeline on the production providers, chosen by configuration alone: Gmail, Gemini
+ * (with Claude and the local model behind it), Gemini embeddings, Pinecone and Redis, each driven
+ * through its official SDK against a loopback fake, with the real RabbitMQ and Redis. What became
+ * of each email is read back from the fake Gmail (sent mail, drafts, labels) and the activity log.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import PostalMime, { type Email as ParsedEmail } from 'postal-mime';
+import { ROLE_NAMES } from '../../src/roles/registry.js';
+import { HANDOFF_BODY } from '../../src/roles/responder.js';
+import { submitDocument } from '../../src/rag/upload.js';
+import { waitFor } from '../helpers/broker.js';
+import { filesIn, recipientsOf, startPipeline, waitForFinalStates, SAMPLES, type Pipeline } from '../helpers/pipeline.js';
+import { CLOUD_MAILBOX, deliverSampleEmailsToGmail, startCloudStack, type CloudStack } from '../helpers/cloud-stack.js';
+import { geminiErrorResponse } from '../fakes/gemini-server.js';
+import type { StoredMessage } from '../fakes/gmail-server.js';
+
+/** Gemini quota answers scripted for the first classification calls. */
+const GEMINI_QUOTA_ERRORS = 3;
+
+/** Uploads the sample manuals of the Gmail mailbox and waits until they are ingested. */
+async function ingestMailboxManuals(pipeline: Pipeline): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  for (const file of await filesIn(path.join(SAMPLES, 'manuals', CLOUD_MAILBOX), '.pdf')) {
+    const upload = { agentEmail: CLOUD_MAILBOX, filename: path.basename(file), data: await readFile(file) };
+    ids.set(upload.filename, (await submitDocument(pipeline.worker.broker, pipeline.vhost.config.UPLOAD_DIR, upload)).document_id);
+  }
+  await waitFor(() => [...ids.values()].every((id) => pipeline.documents.get(id)?.status === 'ingested'), {
+    timeoutMs: 30_000, what: 'the sample manuals ingested',
+  });
+  return ids;
+}
+
+async function parseStored(message: StoredMessage): Promise<ParsedEmail> {
+  return PostalMime.parse(message.raw);
+}
+
+test('the sample emails run through Gmail, Gemini (falling back to Claude on 429), Pinecone and Redis to the expected outcome', { timeout: 90_000 }, async () => {
+  const stack: CloudStack = await startCloudStack();
+  let pipeline: Pipeline | undefined;
+  try {
+    pipeline = await startPipeline(ROLE_NAMES, stack.environment);
+    const { config } = pipeline.vhost;
+    assert.equal(pipeline.worker.services.mailbox.provider, 'gmail');
+    assert.equal(pipeline.worker.services.vectorStore.provider, 'pinecone');
+    assert.equal(pipeline.worker.services.cache.provider, 'redis');
+
+    // Ingest: chunks embedded by Gemini land in the mailbox's Pinecone namespace with their metadata.
+    const manuals = await ingestMailboxManuals(pipeline);
+    assert.equal(manuals.size, 2);
+    const records = [...stack.pinecone.namespace(CLOUD_MAILBOX).values()];
+    assert.ok(records.length > 0, 'chunks upserted to Pinecone');
+    assert.ok(records.some((record) => record.metadata?.document_name === 'acme-router-x200-manual.pdf' && record.metadata.page === 3));
+    assert.ok(stack.gemini.requests.some((request) => request.path.endsWith(':batchEmbedContents')), 'chunks embedded by Gemini');
+
+    // Gemini's quota runs out for a while: the next Gemini calls, the first classifications, get 429.
+    const geminiCallsBefore = stack.gemini.requests.length;
+    for (let count = 0; count < GEMINI_QUOTA_ERRORS; count += 1) {
+      stack.gemini.enqueue(geminiErrorResponse(429, 'RESOURCE_EXHAUSTED', 'Resource has been exhausted (e.g. check quota).', { retryDelay: '7s' }));
+    }
+    const delivered = await deliverSampleEmailsToGmail(stack.gmail);
+    assert.equal(delivered.size, 11);
+    const idOf = (name: string) => {
+      const delivery = delivered.get(name);
+      assert.ok(delivery, `sample ${name} delivered`);
+      return delivery;
+    };
+    const emailIdOf = (name: string) => idOf(name).messageId.slice(1, -1);
+    const summaries = await waitForFinalStates(pipeline, [...delivered.keys()].map(emailIdOf), 45_000);
+    const stateOf = (name: string) => summaries.get(emailIdOf(name))!;
+
+    // Nothing lost: every email reached an outcome other than the dead-letter queue.
+    for (const name of delivered.keys()) {
+      assert.notEqual(stateOf(name).state, 'dead_lettered', `${name} was dead-lettered: ${stateOf(name).error_message}`);
+    }
+    assert.equal(stateOf('07-newsletter.eml').state, 'skipped');
+    assert.equal(stateOf('08-out-of-office.eml').state, 'skipped');
+    assert.equal(stateOf('09-spam-prize.eml').state, 'ignored');
+    assert.equal(stateOf('01-router-reset.eml').state, 'sent', stateOf('01-router-reset.eml').outcome ?? '');
+
+    // Classification: Gemini, except the emails that met the 429s, which Claude classified.
+    const classifiers = [...delivered.keys()]
+      .filter((name) => !['skipped'].includes(stateOf(name).state))
+      .map((name) => {
+        const stages = stateOf(name).stages;
+        return (stages.classified ?? stages.ignored)?.provider ?? `(no classification of ${name})`;
+      });
+    assert.equal(classifiers.length, 9);
+    assert.equal(classifiers.filter((provider) => provider === 'anthropic').length, GEMINI_QUOTA_ERRORS, classifiers.join(', '));
+    assert.equal(classifiers.filter((provider) => provider === 'gemini').length, 9 - GEMINI_QUOTA_ERRORS, classifiers.join(', '));
+    const quotaHit = stack.gemini.requests.slice(geminiCallsBefore, geminiCallsBefore + GEMINI_QUOTA_ERRORS);
+    assert.ok(quotaHit.every((request) => request.path.endsWith(':generateContent')), 'the 429s met classification calls');
+    assert.ok(stack.anthropic.requests.filter((request) => request.path === '/v1/messages').length >= GEMINI_QUOTA_ERRORS);
+
+    // The router question: answered through Gmail, in its thread, to its sender, citing page 3.
+    const router = idOf('01-router-reset.eml');
+    const original = stack.gmail.message(router.gmailId);
+    assert.ok(original, 'the original is in Gmail');
+    const sent = stack.gmail.sent();
+    const routerReplies: Array<{ message: StoredMessage; parsed: ParsedEmail }> = [];
+    for (const message of sent) {
+      const parsed = await parseStored(message);
+      if (parsed.inReplyTo === router.messageId) routerReplies.push({ message, parsed });
+    }
+    assert.equal(routerReplies.length, 1, 'exactly one reply to the router question was sent');
+    const [routerReply] = routerReplies;
+    assert.equal(routerReply.message.threadId, original.threadId, 'the reply is in the original Gmail thread');
+    assert.deepEqual(recipientsOf(routerReply.parsed), [router.from]);
+    assert.equal(routerReply.parsed.from?.address, CLOUD_MAILBOX);
+    assert.match(routerReply.parsed.subject ?? '', /^Re: /);
+    assert.ok(routerReply.parsed.text?.includes('"acme-router-x200-manual.pdf", page 3'), routerReply.parsed.text);
+    assert.equal(stateOf('01-router-reset.eml').stages.retrieved?.provider, 'pinecone');
+    assert.equal(stateOf('01-router-reset.eml').sent_message_id, routerReply.parsed.messageId);
+
+    // The Zigbee question the manuals do not answer: a hand-off draft in Gmail, nothing sent.
+    const zigbee = idOf('06-zigbee-question.eml');
+    assert.equal(stateOf('06-zigbee-question.eml').state, 'handed_off', stateOf('06-zigbee-question.eml').outcome ?? '');
+    const zigbeeDrafts: ParsedEmail[] = [];
+    for (const message of stack.gmail.drafts()) {
+      const parsed = await parseStored(message);
+      if (parsed.inReplyTo === zigbee.messageId) zigbeeDrafts.push(parsed);
+    }
+    assert.equal(zigbeeDrafts.length, 1, 'one hand-off draft for the Zigbee question');
+    assert.equal(zigbeeDrafts[0].text?.trim(), HANDOFF_BODY);
+    assert.deepEqual(recipientsOf(zigbeeDrafts[0]), [zigbee.from]);
+
+    // No reply of any kind to the automated mail or the spam.
+    const answeredIds = new Set<string>();
+    for (const message of [...sent, ...stack.gmail.drafts()]) answeredIds.add((await parseStored(message)).inReplyTo ?? '');
+    for (const name of ['07-newsletter.eml', '08-out-of-office.eml', '09-spam-prize.eml']) {
+      assert.ok(!answeredIds.has(idOf(name).messageId), `no reply to ${name}`);
+    }
+    // One reply or draft per answered email, none twice.
+    const answeredNames = [...delivered.keys()].filter((name) => ['sent', 'drafted', 'handed_off'].includes(stateOf(name).state));
+    assert.equal(sent.length + stack.gmail.drafts().length, answeredNames.length);
+
+    // Every email the poller took carries the processed label and is no longer unread.
+    const labelId = stack.gmail.userLabels().get(config.GMAIL_PROCESSED_LABEL);
+    assert.ok(labelId, `label ${config.GMAIL_PROCESSED_LABEL} created`);
+    for (const delivery of delivered.values()) {
+      const labels = stack.gmail.message(delivery.gmailId)?.labelIds ?? new Set<string>();
+      assert.ok(labels.has(labelId), `${delivery.name} labelled processed`);
+      assert.ok(!labels.has('UNREAD'), `${delivery.name} marked read`);
+    }
+  } finally {
+    await pipeline?.close();
+    await stack.close();
+  }
+});

@@ -18,6 +18,21 @@ export type SendMode = (typeof SEND_MODES)[number];
 export const environmentSchema = z.object({
   /** Broker URL; `amqps://` for TLS. The vhost is the URL's path. */
   AMQP_URL: text('amqp://guest:guest@127.0.0.1:5672'),
+  /** TLS (`amqps://` only): PEM file of the CA(s) that signed the broker's certificate; empty trusts Node's default CAs. */
+  AMQP_CA_FILE: text(''),
+  /** TLS client certificate (PEM) and its private key, for brokers that require one (`fail_if_no_peer_cert`). */
+  AMQP_CERT_FILE: text(''),
+  AMQP_KEY_FILE: text(''),
+  /** Passphrase of an encrypted AMQP_KEY_FILE. */
+  AMQP_KEY_PASSPHRASE: text(''),
+  /** Name the broker's certificate must carry when it differs from the URL's host (an IP, a load balancer). */
+  AMQP_TLS_SERVERNAME: text(''),
+  /**
+   * `declare`: assert every exchange, queue and binding at boot (needs configure permission on them).
+   * `verify`: only check they exist (no permission needed), for least-privilege role users; the
+   * admin declares the topology once with `npm run topology`.
+   */
+  AMQP_TOPOLOGY: z.enum(['declare', 'verify']).default('declare'),
   /** RabbitMQ management API, used by the topology report, the dead-letter tools and the dashboard. */
   RABBITMQ_MANAGEMENT_URL: text('http://guest:guest@127.0.0.1:15672'),
   /** AMQP heartbeat. */
@@ -85,6 +100,8 @@ export const environmentSchema = z.object({
   ANTHROPIC_BASE_URL: text(''),
   /** A model call slower than this counts as a timeout: the next provider in the chain is tried. */
   LLM_TIMEOUT_MS: integer(30_000, 100),
+  /** Card numbers, IBANs, keys and passwords in an email are replaced before it goes to gemini or anthropic (never needed for local). */
+  REDACT_BEFORE_LLM: z.enum(['true', 'false'], { error: 'true or false' }).default('true').transform((value) => value === 'true'),
   /** `none` (lexical retrieval only) or `gemini`. */
   EMBEDDING_PROVIDER: z.enum(['none', 'gemini']).default('none'),
   EMBEDDING_DIMENSIONS: integer(768, 8, 4096),

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import { transientError } from '../errors.js';
 import { buildTopology, declareTopology, type Topology } from './topology.js';
 import { TopologyMismatchError, describeTopologyMismatch } from "./topology-mismatch.js";
+import { buildConnectionOptions, connectionFailureHint, describeTlsFailure } from './connection-options.js';
 
 /**
  * Broker reply codes that a reconnect cannot cure: the same request would fail again.
@@ -45,6 +46,8 @@ export class Broker extends EventEmitter {
   private pendingPublishes = 0;
   private topologyAsserted = false;
   private closed = false;
+  /** Why the last connection attempt failed, for the boot timeout's message. */
+  private lastConnectFailure?: string;
 
   constructor(private readonly config: Config, private readonly logger: Logger) {
     super();
@@ -56,7 +59,8 @@ export class Broker extends EventEmitter {
     this.manager = amqpConnectionManager.connect([config.AMQP_URL], {
       heartbeatIntervalInSeconds: config.AMQP_HEARTBEAT_SECONDS,
       reconnectTimeInSeconds: config.AMQP_RECONNECT_MIN_MS / 1000,
-      connectionOptions: { clientProperties: { connection_name: `ragmail ${logger.defaultMeta?.role ?? ''} ${process.pid}` } },
+      // TLS files are read (and checked) here: a wrong one stops the boot with the variable's name.
+      connectionOptions: buildConnectionOptions(config, `ragmail ${logger.defaultMeta?.role ?? ''} ${process.pid}`),
     });
     this.manager.on('connect', () => {
       this.manager.reconnectTimeInSeconds = config.AMQP_RECONNECT_MIN_MS / 1000;
@@ -68,9 +72,13 @@ export class Broker extends EventEmitter {
       this.backOff();
     });
     this.manager.on('connectFailed', ({ err }) => {
-      this.logger.warn('broker connection failed', { reason: err?.message, retry_in_ms: Math.round(this.manager.reconnectTimeInSeconds * 1000) });
+      const hint = connectionFailureHint(config.AMQP_URL, err);
+      this.lastConnectFailure = [err?.message, hint].filter(Boolean).join('; ');
+      this.logger.warn('broker connection failed', { reason: err?.message, hint, retry_in_ms: Math.round(this.manager.reconnectTimeInSeconds * 1000) });
       this.backOff();
       if (err && /ACCESS_REFUSED|403/.test(err.message)) this.fail(new Error(`The broker refused the credentials of AMQP_URL: ${err.message}`));
+      const tlsFailure = describeTlsFailure(err);
+      if (tlsFailure) this.fail(new Error(`${tlsFailure} (AMQP_URL ${redactUrl(config.AMQP_URL)})`));
     });
     this.manager.on('blocked', ({ reason }) => this.logger.warn('broker blocked publishing', { reason }));
     this.publisher = this.manager.createChannel({
@@ -93,7 +101,8 @@ export class Broker extends EventEmitter {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`No RabbitMQ answered at ${redactUrl(this.config.AMQP_URL)} within ${this.config.AMQP_CONNECT_TIMEOUT_MS} ms (AMQP_URL, AMQP_CONNECT_TIMEOUT_MS)`));
+        const last = this.lastConnectFailure ? `; last failure: ${this.lastConnectFailure}` : '';
+        reject(new Error(`No RabbitMQ answered at ${redactUrl(this.config.AMQP_URL)} within ${this.config.AMQP_CONNECT_TIMEOUT_MS} ms (AMQP_URL, AMQP_CONNECT_TIMEOUT_MS)${last}`));
       }, this.config.AMQP_CONNECT_TIMEOUT_MS);
       const onReady = () => { cleanup(); resolve(); };
       const onFatal = (error: Error) => { cleanup(); reject(error); };
@@ -183,12 +192,17 @@ export class Broker extends EventEmitter {
   }
 
   private async assertTopology(channel: Channel): Promise<void> {
+    const verifyOnly = this.config.AMQP_TOPOLOGY === 'verify';
     try {
-      await declareTopology(channel, this.topology);
+      if (verifyOnly) await verifyTopology(channel, this.topology);
+      else await declareTopology(channel, this.topology);
     } catch (error) {
       const code = (error as { code?: number }).code;
       if (code !== undefined && UNRECOVERABLE_REPLY_CODES.has(code)) {
-        const fatal = code === 406 ? await describeTopologyMismatch(error as Error, this.topology, this.config) : error as Error;
+        const fatal = code === 406 ? await describeTopologyMismatch(error as Error, this.topology, this.config)
+          : code === 404 && verifyOnly ? new Error(`The topology is not declared on this vhost (AMQP_TOPOLOGY=verify): run \`npm run topology\` as the admin user first: ${(error as Error).message}`)
+            : code === 403 && !verifyOnly ? new Error(`This user may not declare the topology: set AMQP_TOPOLOGY=verify for least-privilege users (the admin declares it with \`npm run topology\`): ${(error as Error).message}`)
+              : error as Error;
         this.fail(fatal);
       }
       throw error;
@@ -212,6 +226,16 @@ export class Broker extends EventEmitter {
 }
 
 export { TopologyMismatchError };
+
+/**
+ * Checks that every exchange and queue exists, without declaring anything: passive declares need no
+ * permission, so least-privilege role users can run it. Bindings cannot be checked passively; they
+ * are the admin's `npm run topology`'s job. Throws the broker's 404 for the first missing one.
+ */
+async function verifyTopology(channel: Channel, topology: Topology): Promise<void> {
+  for (const exchange of topology.exchanges) await channel.checkExchange(exchange.name);
+  for (const queue of topology.queues) await channel.checkQueue(queue.name);
+}
 
 /** The URL without its password, for messages. */
 export function redactUrl(url: string): string {

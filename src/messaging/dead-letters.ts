@@ -19,12 +19,12 @@
  */
 import { createHash } from 'node:crypto';
 import amqplib, { type Channel, type ConsumeMessage } from 'amqplib';
-import type { Config } from '../config.js';
 import type { Broker } from './broker.js';
 import { ATTEMPTS_HEADER, emailIdOf } from './consumer.js';
 import { publishEvent } from './events.js';
 import { deadLetterSchema, type DeadLetterRecord } from './schemas.js';
 import { QUEUES, WORK_QUEUES, type WorkQueue } from './topology.js';
+import { buildConnectionOptions, type ConnectionSettings } from './connection-options.js';
 
 /** One dead letter, wrapped or broker-dead-lettered, described the same way. */
 export interface DeadLetterEntry {
@@ -58,8 +58,8 @@ export interface DeadLetterEntry {
 
 /** Where the dead letters are. */
 export interface DeadLetterSource {
-  /** The queue is read on a connection of its own to this URL (the vhost is its path). */
-  config: Pick<Config, 'AMQP_URL'>;
+  /** The queue is read on a connection of its own to this URL (the vhost is its path), with the same TLS options as the Broker. */
+  config: ConnectionSettings;
   /** At most this many entries are read at once (the consumer's prefetch). Default 10 000. */
   limit?: number;
 }
@@ -153,7 +153,7 @@ const IDLE_MS = 1_000;
 /** Holds every ready dead letter for `action`; whatever it did not ack returns to the queue. */
 async function withDeadLetters<T>(source: DeadLetterSource, action: (held: Held[], channel: Channel) => Promise<T>): Promise<T> {
   const limit = source.limit ?? 10_000;
-  const connection = await amqplib.connect(source.config.AMQP_URL);
+  const connection = await amqplib.connect(source.config.AMQP_URL, buildConnectionOptions(source.config, `ragmail dlq ${process.pid}`));
   connection.on('error', () => undefined);
   try {
     const channel = await connection.createChannel();

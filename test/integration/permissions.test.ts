@@ -1,0 +1,236 @@
+/**
+ * The least-privilege users of rabbitmq/definitions.json, loaded into a fresh vhost through the
+ * management API's definitions import (the code path `load_definitions` runs at boot), with the
+ * vhost and user names made unique and the example passwords replaced. Each role's user is shown,
+ * on real connections, to do its job and to be refused (403 ACCESS_REFUSED) everything else; then
+ * every role runs its real runtime as its own user (AMQP_TOPOLOGY=verify) on emails and a manual.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { Broker } from '../../src/messaging/broker.js';
+import { ManagementClient } from '../../src/messaging/management.js';
+import { EXCHANGES, QUEUES, ROUTING_KEYS, retryDelayMs, waitQueueName } from '../../src/messaging/topology.js';
+import { deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
+import { parseEmail } from '../../src/providers/mailbox/mime.js';
+import { submitDocument } from '../../src/rag/upload.js';
+import { startWorker, type Worker } from '../../src/worker.js';
+import type { RoleName } from '../../src/roles/registry.js';
+import { ActivityLog, isFinal } from '../../src/store/activity-log.js';
+import { DocumentRegistry } from '../../src/store/documents.js';
+import { AMQP_BASE, MANAGEMENT_URL, waitFor } from '../helpers/broker.js';
+import { PROJECT_ROOT } from '../helpers/worker-process.js';
+
+type Account = 'admin' | RoleName | 'uploader' | 'monitor';
+interface DefinitionUser { name: string; password: string; tags: string }
+interface DefinitionPermission { user: string; vhost: string; configure: string; write: string; read: string }
+
+const guest = new ManagementClient({ RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL, AMQP_URL: AMQP_BASE });
+const accountOf = (name: string): Account => (name === 'ragmail' ? 'admin' : name.replace(/^ragmail-/, '') as Account);
+
+/** A fresh vhost holding the users of definitions.json (renamed), with the topology declared by the admin. */
+interface Sandbox {
+  vhost: string;
+  suffix: string;
+  accounts: Map<Account, DefinitionUser>;
+  /** The admin's Broker, topology declared. */
+  admin: Broker;
+  /** The test configuration of one account; `verify` mode for everyone but the admin. */
+  configFor(account: Account, overrides?: Record<string, string>): Config;
+  /** Deletes the vhost, the users and the data folder. */
+  cleanup(): Promise<void>;
+}
+
+async function createSandbox(): Promise<Sandbox> {
+  const suffix = randomUUID().slice(0, 8);
+  const vhost = `test-permissions-${randomUUID()}`;
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'ragmail-permissions-'));
+  const accounts = new Map<Account, DefinitionUser>();
+  const definitions = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'rabbitmq', 'definitions.json'), 'utf8')) as { users: DefinitionUser[]; permissions: DefinitionPermission[] };
+  const rename = (name: string) => `${name}-test-${suffix}`;
+  // The example passwords of the file never reach the shared broker.
+  const users = definitions.users.map((user) => ({ ...user, name: rename(user.name), password: randomUUID() }));
+  for (const [index, user] of users.entries()) accounts.set(accountOf(definitions.users[index].name), user);
+  const permissions = definitions.permissions.map((permission) => ({ ...permission, user: rename(permission.user), vhost }));
+  const configFor = (account: Account, overrides: Record<string, string> = {}): Config => {
+    const user = accounts.get(account);
+    if (!user) throw new Error(`definitions.json has no user for ${account}`);
+    const url = new URL(AMQP_BASE);
+    url.username = encodeURIComponent(user.name);
+    url.password = encodeURIComponent(user.password);
+    url.pathname = `/${encodeURIComponent(vhost)}`;
+    return loadConfig({
+      AMQP_URL: url.toString(), RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL, DATA_DIR: dataDir, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
+      LOG_FORMAT: 'json', RETRY_BASE_DELAY_MS: '200', SHUTDOWN_GRACE_MS: '5000', AMQP_RECONNECT_MIN_MS: '100', AMQP_RECONNECT_MAX_MS: '1000',
+      AMQP_CONNECT_TIMEOUT_MS: '10000', POLL_INTERVAL_MS: '200', METRICS_PORT: '0', METRICS_HOST: '127.0.0.1',
+      AMQP_TOPOLOGY: account === 'admin' ? 'declare' : 'verify', ...overrides,
+    });
+  };
+  const cleanup = async () => {
+    await guest.request('DELETE', `vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
+    for (const user of accounts.values()) await guest.request('DELETE', `users/${encodeURIComponent(user.name)}`).catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  await guest.request('POST', 'definitions', { users, vhosts: [{ name: vhost }], permissions });
+  const admin = new Broker(configFor('admin'), createLogger({ level: 'error', format: 'json', role: 'admin' }));
+  try {
+    await admin.start();
+  } catch (error) {
+    await admin.close();
+    await cleanup();
+    throw error;
+  }
+  return { vhost, suffix, accounts, admin, configFor, cleanup: async () => { await admin.close(); await cleanup(); } };
+}
+
+/** The vhost the probing tests share; they only probe, so they cannot disturb one another. */
+let shared: Sandbox;
+before(async () => { shared = await createSandbox(); });
+after(async () => { await shared?.cleanup(); });
+
+/** One thing a user tries on a channel of its own. */
+type Probe = { consume: string } | { publish: [exchange: string, routingKey: string] } | { check: string } | { declare: string } | { delete: string };
+
+const describe = (probe: Probe) => Object.entries(probe).map(([verb, target]) => `${verb} ${JSON.stringify(target)}`).join('');
+
+/** `ok`, or the reply code the broker closed the channel with. */
+async function attempt(connection: ChannelModel, probe: Probe): Promise<'ok' | number | string> {
+  const channel: ConfirmChannel = await connection.createConfirmChannel();
+  let closedWith: { code?: number } | undefined;
+  channel.on('error', (error: { code?: number }) => { closedWith = error; });
+  try {
+    // A stream (events.audit) refuses consumers without a prefetch.
+    await channel.prefetch(10);
+    if ('consume' in probe) await channel.consume(probe.consume, () => undefined);
+    else if ('check' in probe) await channel.checkQueue(probe.check);
+    else if ('declare' in probe) await channel.assertQueue(probe.declare, { durable: false, autoDelete: true });
+    else if ('delete' in probe) await channel.deleteQueue(probe.delete);
+    else {
+      const [exchange, routingKey] = probe.publish;
+      await new Promise<void>((resolve, reject) => channel.publish(exchange, routingKey, Buffer.from('{"probe":true}'), { expiration: '1' }, (error) => (error ? reject(error) : resolve())));
+    }
+    await channel.close();
+    return 'ok';
+  } catch (error) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return closedWith?.code ?? (error as { code?: number }).code ?? (error as Error).message;
+  }
+}
+
+const waitQueue = (queue: string) => waitQueueName(queue, retryDelayMs({ retryBaseDelayMs: 200 }, 1));
+const everyQueue = [QUEUES.toClassify, QUEUES.toRespond, QUEUES.toSend, QUEUES.toIngest, QUEUES.deadLetter, QUEUES.audit];
+const publishTo = (exchange: string, routingKey: string): Probe => ({ publish: [exchange, routingKey] });
+/** Retry, dead letter and events: what the consumer runtime of every consumer role writes. */
+const runtimeWrites = (queue: string): Probe[] => [publishTo('', waitQueue(queue)), publishTo(EXCHANGES.deadLetter, ROUTING_KEYS.failedEmails), publishTo(EXCHANGES.events, 'email.probe')];
+
+/** What each role must be able to do, beyond the passive checks of AMQP_TOPOLOGY=verify. */
+const jobs: Record<Exclude<Account, 'admin'>, { reads: string[]; writes: Probe[] }> = {
+  poller: { reads: [], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.classify), publishTo(EXCHANGES.events, 'email.received')] },
+  classifier: { reads: [QUEUES.toClassify], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.respond), ...runtimeWrites(QUEUES.toClassify)] },
+  responder: { reads: [QUEUES.toRespond], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.send), ...runtimeWrites(QUEUES.toRespond)] },
+  sender: { reads: [QUEUES.toSend], writes: runtimeWrites(QUEUES.toSend) },
+  ingester: { reads: [QUEUES.toIngest], writes: [...runtimeWrites(QUEUES.toIngest), publishTo(EXCHANGES.deadLetter, ROUTING_KEYS.failedDocuments)] },
+  recorder: { reads: [QUEUES.audit], writes: [] },
+  uploader: { reads: [], writes: [publishTo(EXCHANGES.document, ROUTING_KEYS.ingest), publishTo(EXCHANGES.events, 'document.queued')] },
+  monitor: { reads: [], writes: [] },
+};
+const writableExchanges: Record<keyof typeof jobs, string[]> = {
+  poller: [EXCHANGES.email, EXCHANGES.events], classifier: [EXCHANGES.email, EXCHANGES.deadLetter, EXCHANGES.events, ''],
+  responder: [EXCHANGES.email, EXCHANGES.deadLetter, EXCHANGES.events, ''], sender: [EXCHANGES.deadLetter, EXCHANGES.events, ''],
+  ingester: [EXCHANGES.deadLetter, EXCHANGES.events, ''], recorder: [], uploader: [EXCHANGES.document, EXCHANGES.events], monitor: [],
+};
+
+for (const [role, job] of Object.entries(jobs) as Array<[keyof typeof jobs, (typeof jobs)[keyof typeof jobs]]>) {
+  test(`${role}: can ${[...job.reads.map((queue) => `read ${queue}`), ...job.writes.map(describe)].join(', ') || 'only check that the topology exists'}; is refused every other queue and exchange and any declare or delete`, async () => {
+    const connection = await amqplib.connect(shared.configFor(role).AMQP_URL);
+    connection.on('error', () => undefined);
+    try {
+      const allowed: Probe[] = [...everyQueue.map((queue) => ({ check: queue })), ...job.reads.map((queue) => ({ consume: queue })), ...job.writes];
+      const refused: Probe[] = [
+        ...everyQueue.filter((queue) => !job.reads.includes(queue)).map((queue) => ({ consume: queue })),
+        ...[EXCHANGES.email, EXCHANGES.document, EXCHANGES.deadLetter, EXCHANGES.events, ''].filter((exchange) => !writableExchanges[role].includes(exchange)).map((exchange) => publishTo(exchange, 'any')),
+        { declare: `scratch-${role}-${shared.suffix}` },
+        { delete: job.reads[0] ?? QUEUES.toClassify },
+      ];
+      for (const probe of allowed) assert.equal(await attempt(connection, probe), 'ok', `${role} may ${describe(probe)}`);
+      for (const probe of refused) assert.equal(await attempt(connection, probe), 403, `${role} may not ${describe(probe)}`);
+    } finally {
+      await connection.close().catch(() => undefined);
+    }
+  });
+}
+
+test('monitor: reads queue depths through the management API for the queue gauges of the workers but may not change anything there', async () => {
+  const user = shared.accounts.get('monitor')!;
+  const managementUrl = new URL(MANAGEMENT_URL);
+  managementUrl.username = encodeURIComponent(user.name);
+  managementUrl.password = encodeURIComponent(user.password);
+  const monitor = new ManagementClient({ RABBITMQ_MANAGEMENT_URL: managementUrl.toString(), AMQP_URL: shared.configFor('monitor').AMQP_URL });
+  const queues = (await monitor.queues()).map((queue) => queue.name);
+  assert.ok(queues.includes(QUEUES.toClassify), `monitor sees the queues: ${queues.join(', ')}`);
+  await assert.rejects(monitor.request('PUT', `vhosts/${encodeURIComponent(`${shared.vhost}-other`)}`, {}), /401|403/);
+  await assert.rejects(monitor.request('DELETE', `queues/${encodeURIComponent(shared.vhost)}/${encodeURIComponent(QUEUES.toClassify)}`), /401|403/);
+});
+
+test('a role user on AMQP_TOPOLOGY=declare is stopped with a message pointing at AMQP_TOPOLOGY=verify', async () => {
+  const broker = new Broker(shared.configFor('classifier', { AMQP_TOPOLOGY: 'declare' }), createLogger({ level: 'error', format: 'json', role: 'classifier' }));
+  try {
+    await assert.rejects(broker.start(), /AMQP_TOPOLOGY=verify.*ACCESS_REFUSED/s);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('every role runs its real runtime as its own user: a manual is ingested, support mail is answered, spam ignored, a bad body dead-lettered', async () => {
+  const { configFor, admin, suffix, cleanup } = await createSandbox();
+  const workers: Worker[] = [];
+  const uploader = new Broker(configFor('uploader'), createLogger({ level: 'error', format: 'json', role: 'uploader' }));
+  try {
+    for (const role of ['recorder', 'ingester', 'classifier', 'responder', 'sender', 'poller'] as const) {
+      workers.push(await startWorker([role], configFor(role), createLogger({ level: configFor(role).LOG_LEVEL, format: 'json', role })));
+    }
+    const recorder = workers[0];
+    const activity = new ActivityLog(recorder.services.database);
+    const documents = new DocumentRegistry(recorder.services.database);
+    await uploader.start();
+    const acme = 'support@acme.example';
+    const manual = path.join(PROJECT_ROOT, 'samples', 'manuals', acme, 'acme-router-x200-manual.pdf');
+    const { document_id: documentId } = await submitDocument(uploader, configFor('uploader').UPLOAD_DIR, { agentEmail: acme, filename: path.basename(manual), data: await readFile(manual) });
+    await waitFor(() => documents.get(documentId)?.status === 'ingested', { timeoutMs: 60_000, what: 'the manual ingested by the ingester user' });
+
+    const emailIds: Record<string, string> = {};
+    for (const name of ['01-router-reset.eml', '09-spam-prize.eml']) {
+      const raw = await readFile(path.join(PROJECT_ROOT, 'samples', 'emails', acme, name));
+      const mailboxRef = await deliverToMaildir(configFor('poller').MAILDIR_ROOT, acme, raw);
+      emailIds[name] = (await parseEmail(raw, { agentEmail: acme, mailboxRef })).email.email_id;
+    }
+    await admin.publish(EXCHANGES.email, ROUTING_KEYS.classify, { message_id: `bad-${suffix}`, not: 'an email' });
+    await waitFor(() => Object.values(emailIds).every((id) => isFinal(activity.getEmail(id)?.state ?? '')), { timeoutMs: 60_000, what: 'both emails in a final state' });
+    assert.ok(['sent', 'drafted'].includes(activity.getEmail(emailIds['01-router-reset.eml'])!.state), `router reset: ${activity.getEmail(emailIds['01-router-reset.eml'])!.state}`);
+    assert.equal(activity.getEmail(emailIds['09-spam-prize.eml'])!.state, 'ignored');
+    // The classifier's runtime wrapped it (DESIGN.md §3) and published it to dead_letter_exchange.
+    const inspector = await amqplib.connect(configFor('admin').AMQP_URL);
+    try {
+      const channel = await inspector.createChannel();
+      const record = await waitFor(async () => {
+        const message = await channel.get(QUEUES.deadLetter, { noAck: true });
+        const body = message ? JSON.parse(message.content.toString('utf8')) as { original_queue?: string; original_message?: { message_id?: string } } : undefined;
+        return body?.original_message?.message_id === `bad-${suffix}` ? body : undefined;
+      }, { timeoutMs: 20_000, what: 'the bad body dead-lettered by the classifier user' });
+      assert.equal(record?.original_queue, QUEUES.toClassify);
+    } finally {
+      await inspector.close();
+    }
+  } finally {
+    await uploader.close();
+    for (const worker of workers.reverse()) await worker.stop();
+    await cleanup();
+  }
+});

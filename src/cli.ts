@@ -12,6 +12,7 @@ import { printTopology } from './messaging/topology-report.js';
 import { Broker } from './messaging/broker.js';
 import { submitDocument } from './rag/upload.js';
 import { registerDeadLetterCommand } from './dlq-cli.js';
+import { registerReplayCommand } from './replay-cli.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -94,7 +95,21 @@ program
     process.exitCode = await printTopology(config, logger);
   });
 
+program
+  .command('check-providers')
+  .description('check the credentials and reachability of every configured provider and print a table; exits 1 when one failed')
+  .action(async () => {
+    const { checkProviders, printProviderTable } = await import('./check-providers.js');
+    const config = configuration();
+    const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'check-providers' });
+    const rows = await checkProviders(config, logger);
+    printProviderTable(rows);
+    process.exitCode = rows.some((row) => row.status === 'failed') ? 1 : 0;
+  });
+
 // dlq list | show | replay | purge: the dead-letter tools (src/dlq-cli.ts).
 registerDeadLetterCommand(program, configuration);
+// replay --stage ... --since ...: re-run a time window from the audit stream (src/replay-cli.ts).
+registerReplayCommand(program, configuration);
 
 await program.parseAsync(process.argv);

@@ -14,6 +14,8 @@ import type { Broker, ConsumerHandle } from './broker.js';
 import { EXCHANGES, retryDelayMs, waitQueueName, workQueue } from './topology.js';
 import type { DeadLetterRecord } from './schemas.js';
 import { publishEvent, type EventFields } from './events.js';
+import { withoutQuotedInput } from '../privacy/redact.js';
+import { forwardingReplay, markedAsReplay, replayMarkerOf, type ReplayMarker } from './audit-replay.js';
 
 /** Header carrying how many attempts a message has had so far. */
 export const ATTEMPTS_HEADER = 'x-ragmail-attempts';
@@ -31,6 +33,11 @@ export interface HandlerContext {
   broker: Broker;
   /** Publishes a stage outcome to the `events` exchange (and so to the audit stream). */
   emit(fields: EventFields): Promise<void>;
+  /**
+   * Set when the message is a replay from the audit stream (src/messaging/audit-replay.ts); then
+   * `broker` passes the replay on to what the stage publishes and `emit` marks the events.
+   */
+  replay?: ReplayMarker;
 }
 
 /** What a handler reports; `status` names the outcome for logs and metrics. */
@@ -155,7 +162,8 @@ export class ConsumerRuntime<T> extends EventEmitter {
       try {
         body = JSON.parse(message.content.toString('utf8'));
       } catch (error) {
-        throw permanentError('invalid_json', `body is not JSON: ${(error as Error).message}`);
+        // Without the quoted start of the body: this message reaches the error log.
+        throw permanentError('invalid_json', `body is not JSON: ${withoutQuotedInput((error as Error).message)}`);
       }
       logger = this.logger.child({ message_id: message.properties.messageId ?? messageIdOf(body), email_id: emailIdOf(body) });
       const validation = this.definition.schema.safeParse(body);
@@ -171,14 +179,16 @@ export class ConsumerRuntime<T> extends EventEmitter {
     }
 
     try {
+      const replay = replayMarkerOf(message.properties.headers);
       const context: HandlerContext = {
         role,
         logger,
         signal: this.abort.signal,
         attempt,
         priority: message.properties.priority,
-        broker: this.broker,
-        emit: (fields) => publishEvent(this.broker, role, fields),
+        broker: replay ? forwardingReplay(this.broker, replay) : this.broker,
+        emit: (fields) => publishEvent(this.broker, role, replay ? markedAsReplay(fields, replay) : fields),
+        replay,
       };
       const outcome = await this.definition.handle(parsed, context);
       safely(() => channel.ack(message));

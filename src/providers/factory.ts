@@ -11,6 +11,7 @@ import { createLocalModel } from './llm/local.js';
 import { createGeminiModel } from './llm/gemini.js';
 import { createAnthropicModel } from './llm/anthropic.js';
 import { createFallbackModel } from './llm/fallback.js';
+import { createRedactingModel } from '../privacy/redact.js';
 import type { Embedder } from './embeddings/spec.js';
 import { createGeminiEmbedder } from './embeddings/gemini.js';
 import { createCachedEmbedder } from './embeddings/cached.js';
@@ -48,10 +49,14 @@ export function anthropicSettings(config: Config) {
 
 /** The chain of LLM_PROVIDERS; `wrap` (e.g. metrics) goes around each provider, so each is seen apart. */
 export function createLanguageModel(config: Config, logger: Logger, wrap: (model: LanguageModel) => LanguageModel = (model) => model): LanguageModel {
+  // Only text leaving for an outside API is redacted; the local model runs in this process.
+  const redacted = (model: LanguageModel): LanguageModel => config.REDACT_BEFORE_LLM
+    ? createRedactingModel(model, { onRedacted: (findings, provider) => logger.debug('redacted the email before the language model', { provider, removed: Object.entries(findings).map(([kind, count]) => `${count} ${kind}`) }) })
+    : model;
   const models = config.llmProviders.map((name): LanguageModel => {
     switch (name) {
-      case 'gemini': return createGeminiModel({ ...geminiSettings(config), model: config.GEMINI_MODEL });
-      case 'anthropic': return createAnthropicModel(anthropicSettings(config));
+      case 'gemini': return redacted(createGeminiModel({ ...geminiSettings(config), model: config.GEMINI_MODEL }));
+      case 'anthropic': return redacted(createAnthropicModel(anthropicSettings(config)));
       default: return createLocalModel();
     }
   });

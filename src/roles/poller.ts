@@ -43,7 +43,8 @@ export async function pollOnce({ mailbox, broker, published, logger, batchSize }
       const message: ToClassifyMessage = { message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null, email };
       await broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, message, { priority: email.priority });
       published.add(email.email_id, email.agent_email);
-      await publishEvent(broker, 'poller', { stage: 'received', email_id: email.email_id, agent_email: email.agent_email, detail: summary });
+      // The published message itself rides along: replay from the audit stream re-publishes it (src/messaging/audit-replay.ts).
+      await publishEvent(broker, 'poller', { stage: 'received', email_id: email.email_id, agent_email: email.agent_email, detail: { ...summary, message } });
       result.published += 1;
       log.info('email published', { priority: email.priority, message_id: message.message_id });
     }

@@ -107,6 +107,12 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
       subject: message.generated_response.subject,
       body: message.generated_response.body,
     };
+    // A shadow replay sends nothing and claims nothing: the email's real reply, sent or not, stays as it is.
+    if (context.replay?.shadow) {
+      await context.emit({ stage: 'shadowed', email_id: email.email_id, agent_email: email.agent_email, provider: mailbox.provider, detail: { mode: 'shadow', reason: 'shadow replay', message_id: reply.message_id } });
+      context.logger.info('reply shadowed (shadow replay)');
+      return { status: 'shadowed' };
+    }
     const already = await mailbox.findReply(email.agent_email, reply.message_id);
     if (already) {
       await claims.complete(email.email_id, { mode: already, message_id: reply.message_id });

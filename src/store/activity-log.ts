@@ -181,6 +181,15 @@ function toSummary(row: Row): EmailSummary {
   };
 }
 
+/**
+ * The detail kept in the events table: the full message a `received` event carries for replay
+ * (email body included) stays in the audit stream only, not in the log.
+ */
+function storedDetail(detail: Record<string, unknown>): Record<string, unknown> {
+  const { message: _message, ...rest } = detail;
+  return rest;
+}
+
 /** The activity log over one open database (see `openDatabase`). */
 export class ActivityLog {
   constructor(private readonly database: Database) {}
@@ -201,9 +210,10 @@ export class ActivityLog {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
         event.event_id, event.timestamp, timestampMs, event.stage, event.email_id, event.document_id,
         event.agent_email, event.role, event.duration_ms, event.provider, event.model,
-        JSON.stringify(event.detail ?? {}), now);
+        JSON.stringify(storedDetail(event.detail ?? {})), now);
       if (inserted.changes === 0) return false;
-      if (event.email_id !== null && STAGE_RANK[event.stage] !== undefined) {
+      // A shadow replay is recorded in the timeline but does not rewrite how the email ended.
+      if (event.email_id !== null && STAGE_RANK[event.stage] !== undefined && !('replay' in (event.detail ?? {}))) {
         this.foldIntoSummary(event, event.email_id, timestampMs, now);
       }
       return true;

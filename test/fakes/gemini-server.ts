@@ -106,18 +106,29 @@ function batchEmbedContents(body: unknown): ScriptedResponse {
   return { status: 200, body: { embeddings } };
 }
 
+/** Words that say nothing about a text's topic; an embedding model all but ignores them. */
+const STOP_WORDS = new Set(
+  ('a an and are as at be been but by can could did do does for from get got has have hello hi how i if in into is it its just me my no not of on or our please regards so some than thank thanks that the their them then there these they this to too up was we what when which will with would you your')
+    .split(' '),
+);
+
 /**
  * A deterministic unit vector in which texts sharing words point in similar directions, so
- * semantic retrieval behaves sensibly against the fake.
+ * semantic retrieval behaves sensibly against the fake. Like a real embedding model's, its
+ * similarities sit well above 0 for unrelated texts (about 0.5, the stores' similarity floor):
+ * half of every vector is one shared direction (component 0), the other half a hashed bag of the
+ * text's content words, so the cosine of two texts is (1 + their bag-of-words cosine) / 2.
  */
 export function bagOfWordsVector(text: string, dimensions: number): number[] {
   const vector = new Array<number>(dimensions).fill(0);
+  const buckets = Math.max(1, dimensions - 1);
   for (const word of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
+    if (STOP_WORDS.has(word)) continue;
     let hash = 2166136261;
     for (const character of word) hash = Math.imul(hash ^ character.charCodeAt(0), 16777619) >>> 0;
-    vector[hash % dimensions] += (hash >>> 16) & 1 ? 1 : -1;
+    vector[(1 + (hash % buckets)) % dimensions] += (hash >>> 16) & 1 ? 1 : -1;
   }
-  const length = Math.hypot(...vector);
-  if (length === 0) vector[0] = 1;
-  return length === 0 ? vector : vector.map((value) => value / length);
+  const length = Math.hypot(...vector.slice(1));
+  if (length === 0) return vector.map((_value, index) => (index === 0 ? 1 : 0));
+  return vector.map((value, index) => (index === 0 ? 1 : value / length) / Math.SQRT2);
 }

@@ -11,5 +11,6 @@ WORKDIR /app
 ENV NODE_ENV=production DATA_DIR=/data
 COPY --from=build /app /app
 VOLUME /data
-ENTRYPOINT ["npx", "tsx", "src/cli.ts"]
+# node itself is PID 1's child under `init: true` and receives SIGTERM directly (npx would not pass it on).
+ENTRYPOINT ["node", "--import", "tsx", "src/cli.ts"]
 CMD ["worker", "--role=all"]

@@ -1,0 +1,223 @@
+/**
+ * The deployment files, checked by the tools that will read them: `docker-compose config` accepts
+ * the compose stack and gives every role a service running that role; `promtool` accepts the
+ * Prometheus configuration and every query of the Grafana dashboard, which names only metrics the
+ * workers export; the Kubernetes example has a Deployment per role and a KEDA ScaledObject per
+ * consumer role. A missing tool skips on a workstation and fails in CI (`CI=true`).
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ROLE_NAMES, type RoleName } from '../../src/roles/registry.js';
+import { QUEUES } from '../../src/messaging/topology.js';
+import { createWorkerMetrics, registerQueueGauges, registerQuotaGauge } from '../../src/http/metrics.js';
+import { PROJECT_ROOT } from '../helpers/worker-process.js';
+
+const COMPOSE_FILE = 'docker-compose.rabbitmq.yml';
+const INSTALL = {
+  'docker-compose': 'apt-get install -y --no-install-recommends docker-compose',
+  promtool: 'apt-get install -y --no-install-recommends prometheus',
+  kubectl: '',
+} as const;
+
+/** The queue each scaled consumer role reads. */
+const CONSUMED: Partial<Record<RoleName, string>> = {
+  classifier: QUEUES.toClassify, responder: QUEUES.toRespond, sender: QUEUES.toSend, ingester: QUEUES.toIngest,
+};
+
+/**
+ * Runs a tool from the project root; undefined (after skipping the test) when it is not installed,
+ * outside CI. kubectl is optional even in CI: Debian does not package it.
+ */
+function run(context: TestContext, tool: keyof typeof INSTALL, args: string[]): SpawnSyncReturns<string> | undefined {
+  const result = spawnSync(tool, args, { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 60_000 });
+  if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    const advice = `${tool} is not installed${INSTALL[tool] ? `: ${INSTALL[tool]}` : ''}`;
+    if (process.env.CI === 'true' && INSTALL[tool]) throw new Error(`${advice} (CI must install it)`);
+    context.skip(advice);
+    return undefined;
+  }
+  if (result.error) throw result.error;
+  return result;
+}
+
+const unquote = (value: string) => value.trim().replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1');
+
+/**
+ * The services of `docker-compose config` output, each as its lines. That output is PyYAML's block
+ * style: services two spaces in, their keys four, sequences at their key's indent.
+ */
+function serviceBlocks(output: string): Map<string, string[]> {
+  const lines = output.split('\n');
+  const start = lines.indexOf('services:');
+  assert.ok(start >= 0, `no services in:\n${output}`);
+  const blocks = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of lines.slice(start + 1)) {
+    if (/^\S/.test(line)) break;
+    const name = /^ {2}([^\s:]+):$/.exec(line)?.[1];
+    if (name) blocks.set(name, (current = []));
+    else current?.push(line);
+  }
+  return blocks;
+}
+
+/** The value of a service key: its sequence items, or its one scalar. */
+function valuesOf(block: string[], key: string): string[] {
+  const index = block.findIndex((line) => line.startsWith(`    ${key}:`));
+  if (index < 0) return [];
+  const inline = block[index].slice(`    ${key}:`.length).trim();
+  if (inline) return [unquote(inline)];
+  const items: string[] = [];
+  for (const line of block.slice(index + 1)) {
+    const item = /^ {4}- (.*)$/.exec(line);
+    if (!item) break;
+    items.push(unquote(item[1]));
+  }
+  return items;
+}
+
+interface BrokerUser {
+  name: string;
+  password?: string;
+  /** A comma-separated string in exported definitions, a list in newer ones. */
+  tags: string | string[];
+}
+
+const tagsOf = (user: BrokerUser) => (Array.isArray(user.tags) ? user.tags : user.tags.split(',')).map((tag) => tag.trim()).filter(Boolean);
+
+test('docker-compose config accepts the compose file: a service per role running that role as its own broker user, with /healthz checks, Prometheus and Grafana', (context) => {
+  const result = run(context, 'docker-compose', ['-f', COMPOSE_FILE, 'config']);
+  if (!result) return;
+  assert.equal(result.status, 0, `docker-compose config failed:\n${result.stderr}`);
+  const services = serviceBlocks(result.stdout);
+  for (const name of [...ROLE_NAMES, 'rabbitmq', 'redis', 'topology', 'prometheus', 'grafana']) assert.ok(services.has(name), `service ${name} in ${[...services.keys()].join(', ')}`);
+  const environment = (block: string[], name: string) => block.map((line) => new RegExp(`^ {6}${name}: (.*)$`).exec(line)?.[1]).find(Boolean);
+  const definitions = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'rabbitmq/definitions.json'), 'utf8')) as { users: BrokerUser[] };
+  const userOf = (url: string) => {
+    const parsed = new URL(url);
+    const user = definitions.users.find((candidate) => candidate.name === decodeURIComponent(parsed.username));
+    assert.ok(user, `${parsed.username} is a user of rabbitmq/definitions.json`);
+    assert.equal(user.password, decodeURIComponent(parsed.password), `the password of ${user.name} is the one of rabbitmq/definitions.json`);
+    return user;
+  };
+
+  const workers = [...services].filter(([, block]) => valuesOf(block, 'command')[0] === 'worker');
+  assert.deepEqual(workers.map(([name]) => name).sort(), [...ROLE_NAMES].sort(), 'the worker services are the roles');
+  for (const [name, block] of workers) {
+    assert.deepEqual(valuesOf(block, 'image'), ['ragmail:latest'], `${name} runs the ragmail image`);
+    assert.match(valuesOf(block, 'command').join(' '), new RegExp(`^worker --role[= ]${name}$`), `command of ${name}`);
+    assert.ok(block.some((line) => line.includes('/healthz')), `${name} has a /healthz healthcheck`);
+    assert.match(environment(block, 'METRICS_PORT') ?? '', /^'?9464'?$/, `${name} serves metrics on 9464, where Prometheus looks`);
+    assert.equal(valuesOf(block, 'ports').length, 0, `${name} publishes no port on the host`);
+    // Least privilege: each role connects as its own user and leaves declaring to the admin.
+    assert.equal(userOf(environment(block, 'AMQP_URL') ?? '').name, `ragmail-${name}`, `${name} connects as its own user`);
+    assert.equal(environment(block, 'AMQP_TOPOLOGY'), 'verify', `${name} only verifies the topology`);
+    assert.deepEqual(tagsOf(userOf(environment(block, 'RABBITMQ_MANAGEMENT_URL') ?? '')), ['monitoring'], `${name} reads queue depths as a monitoring user`);
+    assert.ok(block.join('\n').includes('topology:\n        condition: service_completed_successfully'), `${name} starts after the topology is declared`);
+  }
+  const topology = services.get('topology')!;
+  assert.deepEqual(valuesOf(topology, 'command'), ['topology']);
+  assert.ok(tagsOf(userOf(environment(topology, 'AMQP_URL') ?? '')).includes('administrator'), 'the topology is declared by the admin');
+
+  assert.ok(services.get('prometheus')!.some((line) => line.includes('prometheus/prometheus.yml:/etc/prometheus/prometheus.yml')), 'Prometheus gets prometheus/prometheus.yml');
+  assert.ok(services.get('grafana')!.some((line) => line.includes('grafana/provisioning:/etc/grafana/provisioning')), 'Grafana gets its provisioning');
+  assert.ok(services.get('grafana')!.some((line) => line.includes('grafana/dashboards:/etc/grafana/dashboards')), 'Grafana gets the dashboards');
+  for (const name of ['redis', 'rabbitmq', 'prometheus', 'grafana']) {
+    for (const port of valuesOf(services.get(name)!, 'ports')) assert.match(port, /^127\.0\.0\.1:/, `${name} publishes ${port} on loopback only`);
+  }
+});
+
+test('promtool accepts prometheus/prometheus.yml, which discovers every role by DNS on :9464 and scrapes RabbitMQ', (context) => {
+  const result = run(context, 'promtool', ['check', 'config', 'prometheus/prometheus.yml']);
+  if (!result) return;
+  assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+  const text = readFileSync(path.join(PROJECT_ROOT, 'prometheus/prometheus.yml'), 'utf8');
+  const discovered = [...text.matchAll(/names:\s*\[([^\]]*)\]\s*\n\s*type:\s*A\s*\n\s*port:\s*9464/g)].flatMap((match) => match[1].split(',').map(unquote));
+  assert.deepEqual([...discovered].sort(), [...ROLE_NAMES].sort(), 'one A-record discovery per role service');
+  assert.match(text, /targets:\s*\[\s*"rabbitmq:15692"\s*\]/);
+});
+
+interface DashboardPanel {
+  title?: string;
+  targets?: Array<{ expr?: string }>;
+  panels?: DashboardPanel[];
+}
+
+test('every query of the Grafana dashboard is valid PromQL and names only metrics the workers export', async (context) => {
+  const dashboard = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'grafana/dashboards/ragmail.json'), 'utf8')) as { uid: string; panels: DashboardPanel[] };
+  const panels = dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]);
+  const queries = panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ title: panel.title ?? '', expr: target.expr ?? '' })));
+  assert.ok(queries.length >= 15, `the dashboard has its queries (${queries.length})`);
+  const datasource = JSON.stringify(dashboard.panels);
+  assert.ok(!datasource.includes('${DS_'), 'no import-time datasource variables: the provisioned datasource is named by uid');
+  assert.match(readFileSync(path.join(PROJECT_ROOT, 'grafana/provisioning/datasources/prometheus.yml'), 'utf8'), /uid: ragmail-prometheus/);
+
+  // What the dashboard asks of the workers must exist, or its panels stay empty without a word.
+  const metrics = createWorkerMetrics();
+  registerQueueGauges(metrics, { queues: async () => [] });
+  registerQuotaGauge(metrics, { ledger: { quotaRemaining: () => 0 }, limit: 1, mailboxes: () => [] });
+  const exported = new Map((await metrics.registry.getMetricsAsJSON()).map((metric) => [metric.name, String(metric.type)]));
+  for (const { title, expr } of queries) {
+    for (const [name] of expr.matchAll(/\bragmail_[a-z0-9_]+/g)) {
+      const base = name.replace(/_(bucket|sum|count)$/, '');
+      const known = exported.has(name) || (base !== name && ['histogram', 'summary'].includes(exported.get(base) ?? ''));
+      assert.ok(known, `panel "${title}" queries ${name}, which no worker exports`);
+    }
+  }
+  for (const name of ['ragmail_stage_events_total', 'ragmail_stage_duration_seconds_bucket', 'ragmail_queue_messages', 'ragmail_llm_request_duration_seconds_bucket', 'ragmail_llm_tokens_total', 'ragmail_send_quota_remaining']) {
+    assert.ok(queries.some(({ expr }) => expr.includes(name)), `the dashboard shows ${name}`);
+  }
+  assert.ok(queries.some(({ expr }) => expr.includes('dead_letter')), 'the dashboard shows dead letters');
+
+  // promtool parses PromQL in rule files; JSON is YAML, and Grafana's interval variable becomes a duration.
+  const folder = mkdtempSync(path.join(tmpdir(), 'ragmail-'));
+  context.after(() => rmSync(folder, { recursive: true, force: true }));
+  const rules = path.join(folder, 'dashboard-rules.yml');
+  writeFileSync(rules, JSON.stringify({
+    groups: [{ name: 'dashboard', rules: queries.map(({ expr }, index) => ({ record: `ragmail_dashboard:query_${index}`, expr: expr.replaceAll('$__rate_interval', '5m') })) }],
+  }));
+  const result = run(context, 'promtool', ['check', 'rules', rules]);
+  if (!result) return;
+  assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+  assert.match(result.stdout, new RegExp(`SUCCESS: ${queries.length} rules found`));
+});
+
+test('deploy/ runs every role as a Deployment with probes and a grace period, and scales each consumer role with KEDA on its queue', () => {
+  const read = (file: string) => readFileSync(path.join(PROJECT_ROOT, 'deploy', file), 'utf8');
+  const grace = Number(/SHUTDOWN_GRACE_MS: "(\d+)"/.exec(read('config.yaml'))?.[1]);
+  assert.ok(grace > 0, 'config.yaml sets SHUTDOWN_GRACE_MS');
+  for (const role of ROLE_NAMES) {
+    const text = read(`${role}.yaml`);
+    assert.match(text, /^kind: Deployment$/m, `${role}.yaml is a Deployment`);
+    assert.match(text, new RegExp(`args: \\["worker", "--role=${role}"\\]`), `${role} runs its role`);
+    assert.match(text, /readinessProbe:\s*\n\s*httpGet:\s*\n\s*path: \/readyz/, `${role} readiness on /readyz`);
+    assert.match(text, /livenessProbe:\s*\n\s*httpGet:\s*\n\s*path: \/healthz/, `${role} liveness on /healthz`);
+    const seconds = Number(/terminationGracePeriodSeconds: (\d+)/.exec(text)?.[1]);
+    assert.ok(seconds * 1000 > grace, `${role}: terminationGracePeriodSeconds ${seconds} above SHUTDOWN_GRACE_MS ${grace}`);
+    assert.match(text, /resources:\s*\n\s*requests:/, `${role} states its resources`);
+    assert.match(text, new RegExp(`name: AMQP_URL\\s*\\n\\s*valueFrom:\\s*\\n\\s*secretKeyRef:\\s*\\n\\s*name: ragmail-broker\\s*\\n\\s*key: AMQP_URL_${role.toUpperCase()}\\n`), `${role} gets its own broker URL only`);
+    assert.match(read('config.yaml'), new RegExp(`AMQP_URL_${role.toUpperCase()}: amqp://ragmail-${role}:`), `AMQP_URL_${role.toUpperCase()} names the user ragmail-${role}`);
+  }
+  assert.match(read('config.yaml'), /AMQP_TOPOLOGY: verify/, 'role users only verify the topology');
+  assert.match(read('topology-job.yaml'), /args: \["topology"\][\s\S]*key: AMQP_URL_ADMIN/, 'the topology Job declares it as the admin');
+  const scaledObjects = read('keda.yaml').split(/^---$/m).filter((document) => /^kind: ScaledObject$/m.test(document));
+  const scaled = new Map(scaledObjects.map((document) => [/scaleTargetRef:\s*\n\s*name: ragmail-(\S+)/.exec(document)?.[1], document]));
+  assert.deepEqual([...scaled.keys()].sort(), Object.keys(CONSUMED).sort(), 'a ScaledObject per consumer role');
+  for (const [role, document] of scaled) {
+    assert.match(document, /type: rabbitmq/);
+    assert.match(document, /mode: QueueLength/);
+    assert.match(document, new RegExp(`queueName: ${CONSUMED[role as RoleName]!.replace('.', '\\.')}\\n`), `${role} scales on its own queue`);
+  }
+  assert.ok(Number(/maxReplicaCount: (\d+)/.exec(scaled.get('ingester')!)?.[1]) <= 2, 'at most two ingesters');
+});
+
+test('kustomize builds the Kubernetes example (where kubectl is installed; Debian does not package it)', (context) => {
+  const built = run(context, 'kubectl', ['kustomize', 'deploy']);
+  if (!built) return;
+  assert.equal(built.status, 0, built.stderr);
+  assert.equal([...built.stdout.matchAll(/^kind: Deployment$/gm)].length, ROLE_NAMES.length);
+});

@@ -53,9 +53,10 @@ for (const role of ROLE_NAMES) {
 process.stdout.write(`stack: ${[...children.keys()].join(', ')}\n`);
 
 let stopping = false;
-const exits = [...children].map(([name, child]) => new Promise<void>((resolve) => child.on('exit', (code, signal) => {
-  if (!stopping) process.stdout.write(`stack: ${name} exited (${signal ?? code})\n`);
-  resolve();
+/** Each process's exit: true when it ended cleanly (code 0). */
+const exits = [...children].map(([name, child]) => new Promise<boolean>((resolve) => child.on('exit', (code, signal) => {
+  if (!stopping || code !== 0) process.stdout.write(`stack: ${name} exited (${signal ?? code})\n`);
+  resolve(code === 0);
 })));
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -64,6 +65,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     stopping = true;
     process.stdout.write(`stack: ${signal}, stopping every process\n`);
     for (const child of children.values()) child.kill('SIGTERM');
-    void Promise.all(exits).then(() => process.exit(0));
+    void Promise.all(exits).then((clean) => process.exit(clean.every(Boolean) ? 0 : 1));
   });
 }

@@ -24,7 +24,7 @@ export const CLOUD_KEYS = {
   gmailRefreshToken: 'gmail-test-refresh-token',
 } as const;
 /** Embedding size used by the embedder and the fake index alike. */
-export const CLOUD_DIMENSIONS = 256;
+export const CLOUD_DIMENSIONS = 768;
 /** Where Redis is for these tests; the cache and the send claims use it. */
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -104,7 +104,7 @@ export interface GmailDelivery {
  */
 export async function deliverSampleEmailsToGmail(gmail: FakeGmail): Promise<Map<string, GmailDelivery>> {
   const run = randomUUID().slice(0, 8);
-  const delivered = new Map<string, GmailDelivery>();
+  const prepared: Array<Omit<GmailDelivery, 'gmailId'> & { raw: string }> = [];
   for (const file of await filesIn(path.join(SAMPLES, 'emails', CLOUD_MAILBOX), '.eml')) {
     const name = path.basename(file);
     let messageId = '';
@@ -114,7 +114,8 @@ export async function deliverSampleEmailsToGmail(gmail: FakeGmail): Promise<Map<
     });
     if (!messageId) throw new Error(`sample ${name} has no Message-ID`);
     const from = /^From:.*?<?([^\s<>]+@[^\s<>]+)>?\s*$/im.exec(raw)?.[1]?.toLowerCase() ?? '';
-    delivered.set(name, { name, gmailId: gmail.deliver(raw), messageId, from });
+    prepared.push({ name, messageId, from, raw });
   }
-  return delivered;
+  // All at once, with no await in between, so one poll sees the whole batch.
+  return new Map(prepared.map(({ raw, ...delivery }) => [delivery.name, { ...delivery, gmailId: gmail.deliver(raw) }]));
 }

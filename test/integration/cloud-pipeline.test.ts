@@ -15,7 +15,7 @@ import { submitDocument } from '../../src/rag/upload.js';
 import { waitFor } from '../helpers/broker.js';
 import { filesIn, recipientsOf, startPipeline, waitForFinalStates, SAMPLES, type Pipeline } from '../helpers/pipeline.js';
 import { CLOUD_MAILBOX, deliverSampleEmailsToGmail, startCloudStack, type CloudStack } from '../helpers/cloud-stack.js';
-import { geminiErrorResponse } from '../fakes/gemini-server.js';
+import { geminiErrorResponse, type RecordedRequest } from '../fakes/gemini-server.js';
 import type { StoredMessage } from '../fakes/gmail-server.js';
 
 /** Gemini quota answers scripted for the first classification calls. */
@@ -32,6 +32,15 @@ async function ingestMailboxManuals(pipeline: Pipeline): Promise<Map<string, str
     timeoutMs: 30_000, what: 'the sample manuals ingested',
   });
   return ids;
+}
+
+/** What a recorded Gemini request asked for, and about which email (by subject). */
+function describeGeminiCall(request: RecordedRequest): { task: 'classification' | 'reply' | 'embedding'; subject?: string } {
+  if (request.path.endsWith(':batchEmbedContents')) return { task: 'embedding' };
+  const body = request.body as { contents?: Array<{ parts?: Array<{ text?: string }> }> } | undefined;
+  const prompt = body?.contents?.[0]?.parts?.map((part) => part.text ?? '').join('') ?? '';
+  const subject = /<untrusted_email>\nFrom: .*\nSubject: (.*)\n/.exec(prompt)?.[1];
+  return { task: /^Classify this email\./.test(prompt) ? 'classification' : 'reply', subject };
 }
 
 async function parseStored(message: StoredMessage): Promise<ParsedEmail> {
@@ -81,19 +90,33 @@ test('the sample emails run through Gmail, Gemini (falling back to Claude on 429
     assert.equal(stateOf('09-spam-prize.eml').state, 'ignored');
     assert.equal(stateOf('01-router-reset.eml').state, 'sent', stateOf('01-router-reset.eml').outcome ?? '');
 
-    // Classification: Gemini, except the emails that met the 429s, which Claude classified.
-    const classifiers = [...delivered.keys()]
-      .filter((name) => !['skipped'].includes(stateOf(name).state))
-      .map((name) => {
-        const stages = stateOf(name).stages;
-        return (stages.classified ?? stages.ignored)?.provider ?? `(no classification of ${name})`;
-      });
-    assert.equal(classifiers.length, 9);
-    assert.equal(classifiers.filter((provider) => provider === 'anthropic').length, GEMINI_QUOTA_ERRORS, classifiers.join(', '));
-    assert.equal(classifiers.filter((provider) => provider === 'gemini').length, 9 - GEMINI_QUOTA_ERRORS, classifiers.join(', '));
-    const quotaHit = stack.gemini.requests.slice(geminiCallsBefore, geminiCallsBefore + GEMINI_QUOTA_ERRORS);
-    assert.ok(quotaHit.every((request) => request.path.endsWith(':generateContent')), 'the 429s met classification calls');
-    assert.ok(stack.anthropic.requests.filter((request) => request.path === '/v1/messages').length >= GEMINI_QUOTA_ERRORS);
+    // The 429s met the first Gemini calls after delivery: the first is always a classification
+    // (nothing else calls Gemini before one finishes), the others may be classifications or replies
+    // of emails already classified. Each met call moved on to Claude; every other call stayed on Gemini.
+    const quotaHits = stack.gemini.requests.slice(geminiCallsBefore, geminiCallsBefore + GEMINI_QUOTA_ERRORS).map(describeGeminiCall);
+    assert.equal(quotaHits[0]?.task, 'classification', 'the first 429 met a classification');
+    const nameOfSubject = (subject: string) => [...delivered.keys()].find((name) => stateOf(name).subject === subject);
+    const fellBack = new Map<string, Set<string>>(); // sample name → stages Claude did
+    for (const hit of quotaHits) {
+      const name = hit.subject === undefined ? undefined : nameOfSubject(hit.subject);
+      if (!name || hit.task === 'embedding') continue; // an embedding 429 is retried, not a fallback
+      fellBack.set(name, new Set([...(fellBack.get(name) ?? []), hit.task === 'classification' ? 'classification' : 'reply']));
+    }
+    const classifiedBy = new Map<string, string>();
+    for (const name of delivered.keys()) {
+      if (stateOf(name).state === 'skipped') continue;
+      const stages = stateOf(name).stages;
+      classifiedBy.set(name, (stages.classified ?? stages.ignored)?.provider ?? '(none)');
+      const classification = fellBack.get(name)?.has('classification') ? 'anthropic' : 'gemini';
+      assert.equal(classifiedBy.get(name), classification, `${name} classified by ${classification}`);
+      const replied = stages.replied?.provider;
+      if (replied && replied !== 'none') {
+        assert.equal(replied, fellBack.get(name)?.has('reply') ? 'anthropic' : 'gemini', `${name} replied by`);
+      }
+    }
+    assert.equal(classifiedBy.size, 9);
+    assert.ok([...classifiedBy.values()].includes('anthropic'), 'some classification came from Claude');
+    assert.ok([...classifiedBy.values()].filter((provider) => provider === 'gemini').length >= 9 - GEMINI_QUOTA_ERRORS);
 
     // The router question: answered through Gmail, in its thread, to its sender, citing page 3.
     const router = idOf('01-router-reset.eml');

@@ -5,8 +5,7 @@
  * A check never throws: whatever goes wrong, including a missing setting, becomes a `failed` row
  * whose detail says what to fix, so one bad provider does not hide the state of the others.
  */
-import { constants as fileModes } from 'node:fs';
-import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Config } from './config.js';
@@ -160,7 +159,6 @@ function checkMailbox(config: Config): Promise<Check> {
       const root = config.MAILDIR_ROOT;
       // The poller creates the folders on first use; a probe file proves it may write there.
       await mkdir(root, { recursive: true });
-      await access(root, fileModes.W_OK);
       const probe = path.join(root, `.check-${process.pid}-${Date.now()}`);
       await writeFile(probe, 'ragmail provider check\n');
       await rm(probe, { force: true });
@@ -196,24 +194,46 @@ function checkRedis(url: string): Promise<Check> {
   });
 }
 
+/** One check per model of LLM_PROVIDERS, started at once. */
+function languageModelChecks(config: Config, timeoutMs: number): Array<{ provider: string; kind: string; check: Promise<Check> }> {
+  return config.llmProviders.map((name) => ({
+    provider: name,
+    kind: 'llm',
+    check: name === 'gemini'
+      ? guarded(async () => fromProviderCheck(await checkGemini({ ...geminiSettings(config), model: config.GEMINI_MODEL, timeoutMs })))
+      : name === 'anthropic'
+        ? guarded(async () => fromProviderCheck(await checkAnthropic({ ...anthropicSettings(config), timeoutMs })))
+        : Promise.resolve<Check>({ status: 'ok', latencyMs: null, detail: 'deterministic rules in this process, no key, no network' }),
+  }));
+}
+
+/**
+ * At a worker's start: a model whose key is refused is reported loudly then, not only later in
+ * dead-letter reasons. The worker still starts, so the rest of the chain can answer.
+ */
+export async function reportLanguageModelProblems(config: Config, logger: Logger): Promise<void> {
+  if (config.llmProviders.every((name) => name === 'local')) return;
+  const checks = languageModelChecks(config, Math.min(config.LLM_TIMEOUT_MS, CHECK_TIMEOUT_MS));
+  for (const { provider, check } of checks) {
+    const result = await check;
+    if (result.status === 'failed') logger.error(`language model ${provider} failed its start-up check; calls to it will fail`, { provider, detail: result.detail });
+  }
+}
+
 /**
  * Checks every configured provider, all at once, and returns one row each in a fixed order.
  * Never throws.
  */
 export async function checkProviders(config: Config, logger: Logger): Promise<ProviderCheckRow[]> {
   const checkTimeoutMs = Math.min(config.LLM_TIMEOUT_MS, CHECK_TIMEOUT_MS);
+  // googleapis takes about a second to load, which would block the event loop during every
+  // concurrent check and count in all their latencies: loaded first, the latencies are the network's.
+  if (config.MAILBOX_PROVIDER === 'gmail') await import('googleapis').catch(() => undefined);
   const pending: Array<{ provider: string; kind: string; check: Promise<Check> }> = [
     { provider: 'rabbitmq', kind: 'broker', check: checkBroker(config, logger) },
     { provider: 'rabbitmq', kind: 'management api', check: checkManagement(config) },
   ];
-  for (const name of config.llmProviders) {
-    const check = name === 'gemini'
-      ? guarded(async () => fromProviderCheck(await checkGemini({ ...geminiSettings(config), model: config.GEMINI_MODEL, timeoutMs: checkTimeoutMs })))
-      : name === 'anthropic'
-        ? guarded(async () => fromProviderCheck(await checkAnthropic({ ...anthropicSettings(config), timeoutMs: checkTimeoutMs })))
-        : Promise.resolve<Check>({ status: 'ok', latencyMs: null, detail: 'deterministic rules in this process, no key, no network' });
-    pending.push({ provider: name, kind: 'llm', check });
-  }
+  pending.push(...languageModelChecks(config, checkTimeoutMs));
   pending.push({
     provider: config.EMBEDDING_PROVIDER,
     kind: 'embeddings',

@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { Broker } from './messaging/broker.js';
 import { Services } from './services.js';
+import { reportLanguageModelProblems } from './check-providers.js';
 import { startRole, type RoleName, type RunningRole } from './roles/registry.js';
 import { ManagementClient } from './messaging/management.js';
 import { SendLedger } from './store/send-ledger.js';
@@ -55,6 +56,7 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
   // A client per lookup: a bad RABBITMQ_MANAGEMENT_URL shows as ragmail_management_up 0, not a failed boot.
   registerQueueGauges(metrics, { queues: () => new ManagementClient(config).queues() });
   const services = new Services(config, logger, metrics);
+  if (roleNames.includes('classifier') || roleNames.includes('responder')) void reportLanguageModelProblems(config, logger);
   const roles: RunningRole[] = [];
   let stopping: Promise<void> | undefined;
   const stop = () => {

@@ -223,3 +223,13 @@ export async function sendMessage(agentEmail: string, raw: string, options: { co
     context_used: options.handoff ? [] : [{ document_id: 'doc-1', source: 'manual.pdf', page: 3, chunk_index: 0, similarity_score: topScore, text: 'Hold the reset button for 10 seconds.' }],
   };
 }
+
+/** Runs `body` on a pipeline of `roles` started with `overrides`, and always closes it. */
+export async function withPipeline(roles: readonly RoleName[], overrides: Record<string, string>, body: (pipeline: Pipeline) => Promise<void>): Promise<void> {
+  const pipeline = await startPipeline(roles, overrides);
+  try {
+    await body(pipeline);
+  } finally {
+    await pipeline.close();
+  }
+}

@@ -15,21 +15,11 @@ import { SendLedger } from '../../src/store/send-ledger.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
 import {
-  deliverEmail, filesIn, readReplies, sendMessage, startPipeline, waitForFinalStates, type Pipeline,
-} from '../helpers/pipeline.js';
+  deliverEmail, filesIn, readReplies, sendMessage, waitForFinalStates, type Pipeline, withPipeline } from '../helpers/pipeline.js';
 import type { RoleName } from '../../src/roles/registry.js';
 
 const MAILBOX = 'support@widgets.example';
 const QUESTION = makeEmail({ from: 'customer@example.com', to: MAILBOX, subject: 'How do I reset my router?', body: 'Hello, how do I reset my X200 router to factory settings?\n' });
-
-async function withPipeline(roles: readonly RoleName[], body: (pipeline: Pipeline) => Promise<void>): Promise<void> {
-  const pipeline = await startPipeline(roles, { SEND_POLICY: 'auto' });
-  try {
-    await body(pipeline);
-  } finally {
-    await pipeline.close();
-  }
-}
 
 /** Statuses of the messages `role` finished (acked or dead-lettered), retries left out. */
 async function finishedStatuses(pipeline: Pipeline, role: RoleName, count: number): Promise<string[]> {
@@ -41,7 +31,7 @@ async function finishedStatuses(pipeline: Pipeline, role: RoleName, count: numbe
 const outbox = (pipeline: Pipeline, folder: 'outbox' | 'drafts' = 'outbox') => filesIn(path.join(pipeline.vhost.config.MAILDIR_ROOT, MAILBOX, folder), '.eml');
 
 test('the same emails.to_send message delivered twice leaves exactly one .eml in the outbox', { timeout: 60_000 }, async () => {
-  await withPipeline(['sender', 'recorder'], async (pipeline) => {
+  await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'auto' }, async (pipeline) => {
     const message = await sendMessage(MAILBOX, QUESTION);
     await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
     await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
@@ -54,7 +44,7 @@ test('the same emails.to_send message delivered twice leaves exactly one .eml in
 });
 
 test('the same email (same Message-ID) through the whole pipeline twice gets one reply', { timeout: 90_000 }, async () => {
-  await withPipeline(ROLE_NAMES, async (pipeline) => {
+  await withPipeline(ROLE_NAMES, { SEND_POLICY: 'auto' }, async (pipeline) => {
     const first = await deliverEmail(pipeline, MAILBOX, QUESTION);
     await waitForFinalStates(pipeline, [first.email.email_id], 30_000);
     assert.equal((await readReplies(pipeline, MAILBOX)).length, 1);
@@ -75,7 +65,7 @@ test('the same email (same Message-ID) through the whole pipeline twice gets one
 });
 
 test('a sender killed between send and ack: the redelivered message finds the reply (duplicate) and the outbox keeps one file', { timeout: 60_000 }, async () => {
-  await withPipeline(['sender', 'recorder'], async (pipeline) => {
+  await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'auto' }, async (pipeline) => {
     const message = await sendMessage(MAILBOX, QUESTION);
     // What the crashed sender got done: the reply, under its deterministic Message-ID, is in the outbox.
     const messageId = replyMessageId(message.email.email_id, MAILBOX);
@@ -96,7 +86,7 @@ test('a sender killed between send and ack: the redelivered message finds the re
 });
 
 test('loop prevention: our own reply dropped back into new/ is skipped, not answered', { timeout: 90_000 }, async () => {
-  await withPipeline(ROLE_NAMES, async (pipeline) => {
+  await withPipeline(ROLE_NAMES, { SEND_POLICY: 'auto' }, async (pipeline) => {
     const question = await deliverEmail(pipeline, MAILBOX, QUESTION);
     await waitForFinalStates(pipeline, [question.email.email_id], 30_000);
     const [reply] = await readReplies(pipeline, MAILBOX);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { ROLE_NAMES, type RoleName } from '../../src/roles/registry.js';
+import { ROLE_NAMES } from '../../src/roles/registry.js';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
 import { publishEvent } from '../../src/messaging/events.js';
 import type { DeadLetterRecord, ToIngestMessage, ToSendMessage } from '../../src/messaging/schemas.js';
@@ -16,19 +16,10 @@ import { submitDocument } from '../../src/rag/upload.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { makeCorruptPdf, makeEncryptedPdf, makePdf, makePdfClaimingPages } from '../helpers/pdf-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
-import { deliverEmail, getMessage, openChannel, startPipeline, submitAndWait, waitForFinalStates, waitForSettled, type Pipeline } from '../helpers/pipeline.js';
+import { deliverEmail, getMessage, openChannel, submitAndWait, waitForFinalStates, waitForSettled, withPipeline } from '../helpers/pipeline.js';
 
 const ALPHA = 'support@alpha.example';
 const BETA = 'support@beta.example';
-
-async function withPipeline(roles: readonly RoleName[], overrides: Record<string, string>, body: (pipeline: Pipeline) => Promise<void>): Promise<void> {
-  const pipeline = await startPipeline(roles, overrides);
-  try {
-    await body(pipeline);
-  } finally {
-    await pipeline.close();
-  }
-}
 
 test('tenant isolation: mailbox A never retrieves mailbox B\'s chunks, in the pipeline or in the vector store', { timeout: 90_000 }, async () => {
   await withPipeline(ROLE_NAMES, {}, async (pipeline) => {

@@ -12,7 +12,7 @@ import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js
 import { startWorker } from '../../src/worker.js';
 import { createTestVhost, waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
-import { classifyMessage, startPipeline, waitForSettled, ACME, type Pipeline } from '../helpers/pipeline.js';
+import { classifyMessage, startPipeline, waitForSettled, ACME, type Pipeline, withPipeline } from '../helpers/pipeline.js';
 import { promtoolCheck, sampleValue } from '../helpers/prometheus.js';
 
 const SUPPORT_QUESTION = makeEmail({
@@ -24,15 +24,6 @@ async function scrape(pipeline: Pipeline): Promise<string> {
   const response = await fetch(`${pipeline.worker.http.url}/metrics`);
   assert.equal(response.status, 200);
   return response.text();
-}
-
-async function withPipeline(roles: Parameters<typeof startPipeline>[0], overrides: Record<string, string>, body: (pipeline: Pipeline) => Promise<void>): Promise<void> {
-  const pipeline = await startPipeline(roles, overrides);
-  try {
-    await body(pipeline);
-  } finally {
-    await pipeline.close();
-  }
 }
 
 /** Publishes one valid email and one body that fails validation; returns the valid one's status. */

@@ -14,8 +14,7 @@ import { makeEmail } from '../helpers/email-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
 import {
   classifyMessage, deliverEmail, filesIn, getMessage, openChannel, readReplies, respondMessage, sendMessage, startPipeline,
-  waitForSettled, SAMPLES, ACME, type Pipeline,
-} from '../helpers/pipeline.js';
+  waitForSettled, SAMPLES, ACME, withPipeline } from '../helpers/pipeline.js';
 
 /** A support question to `to`, with a Message-ID of its own each call. */
 const question = (to = 'support@widgets.example') => makeEmail({
@@ -23,15 +22,6 @@ const question = (to = 'support@widgets.example') => makeEmail({
   body: 'Hello, I forgot the admin password of my X200 router. How do I reset it? Thanks, José\n',
 });
 const SUPPORT_QUESTION = question();
-
-async function withPipeline(roles: Parameters<typeof startPipeline>[0], overrides: Record<string, string>, body: (pipeline: Pipeline) => Promise<void>): Promise<void> {
-  const pipeline = await startPipeline(roles, overrides);
-  try {
-    await body(pipeline);
-  } finally {
-    await pipeline.close();
-  }
-}
 
 test('classifier routes a support email to emails.to_respond and drops spam', { timeout: 60_000 }, async () => {
   await withPipeline(['classifier'], {}, async (pipeline) => {

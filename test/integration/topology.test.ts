@@ -128,15 +128,20 @@ test('the topology command declares the topology on an empty vhost, prints the q
   });
 });
 
+/** Declares emails.to_classify with arguments other than §2's, as an older deployment might have. */
+async function declareConflictingClassifyQueue(url: string): Promise<void> {
+  const connection = await amqplib.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    await channel.assertQueue(QUEUES.toClassify, { durable: true, arguments: { 'x-message-ttl': 5000 } });
+  } finally {
+    await connection.close();
+  }
+}
+
 test('a pre-existing emails.to_classify with other arguments makes start() reject with a TopologyMismatchError naming the queue and both argument sets', { timeout: 60_000 }, async () => {
   await withVhost({}, async (vhost) => {
-    const connection = await amqplib.connect(vhost.config.AMQP_URL);
-    try {
-      const channel = await connection.createChannel();
-      await channel.assertQueue(QUEUES.toClassify, { durable: true, arguments: { 'x-message-ttl': 5000 } });
-    } finally {
-      await connection.close();
-    }
+    await declareConflictingClassifyQueue(vhost.config.AMQP_URL);
     const broker = new Broker(vhost.config, vhost.logger);
     try {
       const error = await broker.start().then(() => undefined, (rejection: unknown) => rejection);
@@ -156,13 +161,7 @@ test('a pre-existing emails.to_classify with other arguments makes start() rejec
 
 test('the topology command reports a mismatching queue without a stack trace and exits non-zero within seconds', { timeout: 90_000 }, async () => {
   await withVhost({ LOG_LEVEL: 'warn' }, async (vhost) => {
-    const connection = await amqplib.connect(vhost.config.AMQP_URL);
-    try {
-      const channel = await connection.createChannel();
-      await channel.assertQueue(QUEUES.toClassify, { durable: true, arguments: { 'x-message-ttl': 5000 } });
-    } finally {
-      await connection.close();
-    }
+    await declareConflictingClassifyQueue(vhost.config.AMQP_URL);
     const result = await runTopologyCommand(vhost);
     assert.notEqual(result.code, 0, 'exit code');
     assert.equal(result.code, 1, `exit code 1, not a crash; stderr:\n${result.stderr}`);

@@ -14,6 +14,7 @@ import { checkGmail, createGmailMailbox, type GmailMailboxSettings } from '../..
 import { replyMessageId, replySubject } from '../../src/providers/mailbox/mime.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { gmailErrorBody, startFakeGmail, type FakeGmail } from '../fakes/gmail-server.js';
+import { rejection } from '../helpers/assertions.js';
 
 const user = 'support@acme.example';
 const messagesPath = `/gmail/v1/users/${encodeURIComponent(user)}/messages`;
@@ -37,16 +38,6 @@ async function setup(context: TestContext, overrides: Partial<GmailMailboxSettin
 
 const apiRequests = (fake: FakeGmail, method: string, suffix: string) =>
   fake.requests.filter((request) => request.method === method && request.path === `${messagesPath}${suffix}`);
-
-async function rejection(promise: Promise<unknown>): Promise<RagmailError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof RagmailError, `a RagmailError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a rejection');
-}
 
 const rateLimited = (status: 403 | 429, reason: string) => ({
   status, path: messagesPath, body: gmailErrorBody(status, reason, 'User-rate limit exceeded.', status === 429 ? 'RESOURCE_EXHAUSTED' : 'PERMISSION_DENIED'),

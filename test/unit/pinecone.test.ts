@@ -10,6 +10,7 @@ import type { Chunk } from '../../src/providers/vector-store/spec.js';
 import { checkPinecone, createPineconeVectorStore } from '../../src/providers/vector-store/pinecone.js';
 import { HashedBagOfWordsEmbedder, routerManual } from '../contracts/vector-store.js';
 import { startFakePinecone, type FakePinecone } from '../fakes/pinecone-server.js';
+import { rejection } from '../helpers/assertions.js';
 
 const acme = 'support@acme.example';
 
@@ -31,16 +32,6 @@ function manyChunks(documentId: string, count: number): Chunk[] {
     chunk_index: index,
     text: `Section ${index} of the manual describes feature number ${index}.`,
   }));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RagmailError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof RagmailError, `a RagmailError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a rejection');
 }
 
 test('250 chunks go up in 3 upsert requests of at most 100, with ids <document_id>#<chunk_index> and metadata', async (context) => {

@@ -80,10 +80,23 @@ export type ToClassifyMessage = z.infer<typeof toClassifySchema>;
 export const toRespondSchema = toClassifySchema.extend({ classification: classificationSchema });
 export type ToRespondMessage = z.infer<typeof toRespondSchema>;
 
+/** A person's approval of a drafted reply (dashboard review queue): the sender sends it whatever the mailbox's mode. */
+export const reviewApprovalSchema = z.object({
+  /** Who approved (the name of the API token used). */
+  approved_by: z.string().min(1),
+  /** ISO-8601 time of the approval. */
+  approved_at: z.string(),
+  /** True when the reviewer changed the generated body (the message carries the edited one). */
+  edited: z.boolean(),
+});
+export type ReviewApproval = z.infer<typeof reviewApprovalSchema>;
+
 /** `emails.to_send` */
 export const toSendSchema = toRespondSchema.extend({
   generated_response: generatedResponseSchema,
   context_used: z.array(contextItemSchema),
+  /** Present only on a reply a reviewer approved. */
+  review: reviewApprovalSchema.optional(),
 });
 export type ToSendMessage = z.infer<typeof toSendSchema>;
 

@@ -108,6 +108,25 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (agent_email, day)
   );
   `,
+  // 4: review queue of drafted replies (draft / review mode, hand-offs).
+  `
+  CREATE TABLE IF NOT EXISTS reviews (
+    email_id     TEXT PRIMARY KEY,
+    agent_email  TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    reason       TEXT,
+    message      TEXT NOT NULL,
+    reply_body   TEXT NOT NULL,
+    edited       INTEGER NOT NULL DEFAULT 0,
+    decided_by   TEXT,
+    decided_at   TEXT,
+    note         TEXT,
+    sent_at      TEXT,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS reviews_by_status ON reviews (status, agent_email, created_at);
+  `,
 ];
 
 /** The schema version this code writes: the length of the migration list. */

@@ -1,0 +1,157 @@
+/**
+ * The review queue: replies the sender left as drafts (draft / review mode, low confidence,
+ * hand-offs) wait here for a person. The recorder opens a review from the sender's `drafted` /
+ * `handed_off` event, which carries the whole `emails.to_send` message; the dashboard decides it
+ * (approve, with an optional edit, or reject); the recorder marks it sent when the `sent` event of
+ * the approved reply arrives. A decision is taken once: deciding a review twice is a conflict.
+ */
+import type { ToSendMessage } from '../messaging/schemas.js';
+import { immediate, type Database } from './database.js';
+
+/** pending → approved → sent, or pending → rejected. */
+export const REVIEW_STATUSES = ['pending', 'approved', 'rejected', 'sent'] as const;
+/** One of {@link REVIEW_STATUSES}. */
+export type ReviewStatus = (typeof REVIEW_STATUSES)[number];
+
+/** One drafted reply and what a person decided about it. */
+export interface Review {
+  email_id: string;
+  agent_email: string;
+  status: ReviewStatus;
+  /** Why the sender left a draft instead of sending (e.g. `review mode`, a threshold, a hand-off). */
+  reason: string | null;
+  /** The `emails.to_send` message as the sender received it: email, classification, reply, passages. */
+  message: ToSendMessage;
+  /** The body that is (or will be) sent: the generated one, or the reviewer's edit. */
+  reply_body: string;
+  /** True when the reviewer changed the generated body. */
+  edited: boolean;
+  /** Who approved or rejected, and when (ISO-8601); null while pending. */
+  decided_by: string | null;
+  decided_at: string | null;
+  /** The reviewer's note (a rejection's reason). */
+  note: string | null;
+  /** When the approved reply went out. */
+  sent_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A decision on a pending review. */
+export interface ReviewDecision {
+  action: 'approved' | 'rejected';
+  /** Who decides (the API token's name). */
+  by: string;
+  /** ISO-8601; default now. */
+  at?: string;
+  /** Approval only: the edited body; omitted or equal to the generated body means unedited. */
+  body?: string;
+  note?: string;
+}
+
+/** Filters of {@link ReviewQueue.list}. */
+export interface ReviewFilter {
+  agentEmail?: string;
+  status?: ReviewStatus;
+  /** Default 50, at most 500. */
+  limit?: number;
+  offset?: number;
+}
+
+/** The review does not exist. */
+export class ReviewNotFoundError extends Error {
+  readonly code = 'review_not_found';
+}
+
+/** The review was already decided (by someone else, or by an earlier click). */
+export class ReviewConflictError extends Error {
+  readonly code = 'review_conflict';
+  constructor(readonly review: Review) {
+    super(`the reply to ${review.email_id} was already ${review.status}${review.decided_by ? ` by ${review.decided_by}` : ''}`);
+  }
+}
+
+type Row = Record<string, string | number | null>;
+
+function toReview(row: Row): Review {
+  return {
+    ...(row as unknown as Review),
+    message: JSON.parse(String(row.message)) as ToSendMessage,
+    edited: row.edited === 1,
+  };
+}
+
+/** The review queue over one open database (see `openDatabase`). */
+export class ReviewQueue {
+  constructor(private readonly database: Database) {}
+
+  /**
+   * Opens a review for a drafted reply. A redelivered draft refreshes a pending review and leaves
+   * a decided one as it is. @returns true when a review was created or refreshed.
+   */
+  open(message: ToSendMessage, reason: string | null, at = new Date().toISOString()): boolean {
+    const result = this.database.prepare(`INSERT INTO reviews
+        (email_id, agent_email, status, reason, message, reply_body, edited, created_at, updated_at)
+      VALUES (@email_id, @agent_email, 'pending', @reason, @message, @reply_body, 0, @at, @at)
+      ON CONFLICT (email_id) DO UPDATE SET reason = excluded.reason, message = excluded.message,
+        reply_body = excluded.reply_body, updated_at = excluded.updated_at
+      WHERE reviews.status = 'pending'`).run({
+      email_id: message.email.email_id, agent_email: message.email.agent_email, reason,
+      message: JSON.stringify(message), reply_body: message.generated_response.body, at,
+    });
+    return result.changes > 0;
+  }
+
+  get(emailId: string): Review | undefined {
+    const row = this.database.prepare('SELECT * FROM reviews WHERE email_id = ?').get(emailId) as Row | undefined;
+    return row === undefined ? undefined : toReview(row);
+  }
+
+  /** Reviews matching `filter`, oldest first (the order a reviewer works through them). */
+  list(filter: ReviewFilter = {}): Review[] {
+    const { where, parameters } = whereClause(filter);
+    const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 500);
+    const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
+    const rows = this.database.prepare(`SELECT * FROM reviews ${where} ORDER BY created_at, email_id LIMIT ? OFFSET ?`)
+      .all(...parameters, limit, offset) as Row[];
+    return rows.map(toReview);
+  }
+
+  count(filter: ReviewFilter = {}): number {
+    const { where, parameters } = whereClause(filter);
+    return (this.database.prepare(`SELECT COUNT(*) AS total FROM reviews ${where}`).get(...parameters) as { total: number }).total;
+  }
+
+  /**
+   * Decides a pending review, atomically: of two reviewers clicking at once, one wins and the
+   * other gets {@link ReviewConflictError}.
+   */
+  decide(emailId: string, decision: ReviewDecision): Review {
+    return immediate(this.database, () => {
+      const review = this.get(emailId);
+      if (review === undefined) throw new ReviewNotFoundError(`no drafted reply to ${emailId} is waiting for review`);
+      if (review.status !== 'pending') throw new ReviewConflictError(review);
+      const at = decision.at ?? new Date().toISOString();
+      const generated = review.message.generated_response.body;
+      const body = decision.action === 'approved' && decision.body !== undefined ? decision.body : generated;
+      this.database.prepare(`UPDATE reviews SET status = ?, reply_body = ?, edited = ?, decided_by = ?, decided_at = ?,
+          note = ?, updated_at = ? WHERE email_id = ?`)
+        .run(decision.action, body, Number(body !== generated), decision.by, at, decision.note ?? null, at, emailId);
+      return this.get(emailId) as Review;
+    });
+  }
+
+  /** The approved reply went out. @returns false when no approved review of this email exists. */
+  markSent(emailId: string, at = new Date().toISOString()): boolean {
+    return this.database.prepare(`UPDATE reviews SET status = 'sent', sent_at = ?, updated_at = ?
+      WHERE email_id = ? AND status IN ('pending', 'approved')`).run(at, at, emailId).changes > 0;
+  }
+}
+
+function whereClause(filter: ReviewFilter): { where: string; parameters: string[] } {
+  const conditions: string[] = [];
+  const parameters: string[] = [];
+  if (filter.agentEmail !== undefined) { conditions.push('agent_email = ?'); parameters.push(filter.agentEmail); }
+  if (filter.status !== undefined) { conditions.push('status = ?'); parameters.push(filter.status); }
+  return { where: conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`, parameters };
+}

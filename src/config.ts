@@ -70,6 +70,17 @@ export const environmentSchema = z.object({
   METRICS_PORT: integer(9464, 0, 65535),
   /** Address that server listens on; 127.0.0.1 keeps it off the network. */
   METRICS_HOST: text('0.0.0.0'),
+  /** Address of the operator API and dashboard (`api` role); 127.0.0.1 keeps them off the network. */
+  API_HOST: text('0.0.0.0'),
+  /** Port of the operator API and dashboard; 0 picks a free port (the role logs the one chosen). */
+  API_PORT: integer(8080, 0, 65535),
+  /**
+   * Who may use the API: `name=token` pairs separated by commas; the name is recorded on review
+   * decisions. Empty: one token for `admin` is generated into `<DATA_DIR>/api-token` (mode 0600) and reused.
+   */
+  API_TOKENS: text(''),
+  /** Largest PDF the upload API accepts, in bytes (50 MiB). */
+  API_MAX_UPLOAD_BYTES: integer(52_428_800, 1),
   /** `debug | info | warn | error` */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** `auto` is JSON lines off a terminal and readable lines on one. */
@@ -168,6 +179,15 @@ export interface Config extends Environment {
   llmProviders: string[];
   /** MAILBOX_POLICIES as a map. */
   mailboxPolicies: Map<string, SendMode>;
+  /** API_TOKENS as a list; empty means the `api` role generates one (see API_TOKENS). */
+  apiTokens: ApiToken[];
+}
+
+/** One API token and the name it acts under. */
+export interface ApiToken {
+  /** Who uses the token: recorded as `decided_by` on review decisions. */
+  name: string;
+  token: string;
 }
 
 /** A configuration error: names each variable and what it accepts. */
@@ -199,6 +219,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const [address, mode] = pair.split('=').map((part) => part.trim());
     mailboxPolicies.set(address.toLowerCase(), mode as SendMode);
   }
+  const apiTokens = parseApiTokens(values.API_TOKENS);
   return {
     ...values,
     MAILDIR_ROOT: inData(values.MAILDIR_ROOT, 'maildir'),
@@ -207,7 +228,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     UPLOAD_DIR: inData(values.UPLOAD_DIR, 'uploads'),
     llmProviders: values.LLM_PROVIDERS.split(',').map((name) => name.trim()),
     mailboxPolicies,
+    apiTokens,
   };
+}
+
+/** API_TOKENS as a list. Problems never quote the value: it holds secrets. */
+function parseApiTokens(value: string): ApiToken[] {
+  const pairs = value.split(',').map((pair) => pair.trim());
+  if (pairs.length === 1 && pairs[0] === '') return [];
+  const tokens = pairs.map((pair, index) => {
+    const match = /^([A-Za-z0-9._@-]+)\s*=\s*(\S+)$/.exec(pair);
+    if (!match) throw new ConfigError([`API_TOKENS: entry ${index + 1} is not name=token (names: letters, digits, . _ @ -; pairs separated by commas)`]);
+    return { name: match[1], token: match[2] };
+  });
+  const names = tokens.map((entry) => entry.name);
+  const repeated = names.find((name, index) => names.indexOf(name) !== index);
+  if (repeated !== undefined) throw new ConfigError([`API_TOKENS: the name ${repeated} is given twice; one token per name`]);
+  return tokens;
 }
 
 /** The send mode of a mailbox. */

@@ -77,6 +77,7 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
     for (const name of roleNames) {
       const role = startRole(name, { config, broker, services, logger });
       roles.push(role);
+      await role.ready;
       if (role.runtime) metrics.observeRuntime(role.runtime);
     }
     if (roleNames.includes('sender')) {

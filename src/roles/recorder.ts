@@ -1,30 +1,38 @@
 /**
- * recorder: reads the `events.audit` stream into the SQLite activity log and document registry, so
- * workers on other hosts need no shared file. It remembers the stream offset it reached; events
- * are idempotent by `event_id`, so reading one twice changes nothing.
+ * recorder: reads the `events.audit` stream into the SQLite activity log, document registry and
+ * review queue, so workers on other hosts need no shared file. It remembers the stream offset it
+ * reached; events are idempotent by `event_id`, so reading one twice changes nothing.
  */
 import type { Database } from 'better-sqlite3';
 import type { Broker, ConsumerHandle } from '../messaging/broker.js';
-import { eventSchema, type PipelineEvent } from '../messaging/schemas.js';
+import { eventSchema, toSendSchema, type PipelineEvent } from '../messaging/schemas.js';
 import { QUEUES } from '../messaging/topology.js';
 import type { Logger } from '../log.js';
 import type { ActivityLog } from '../store/activity-log.js';
 import type { DocumentRegistry } from '../store/documents.js';
+import { ReviewConflictError, ReviewNotFoundError, type ReviewQueue } from '../store/reviews.js';
 
-export interface RecorderDependencies {
-  broker: Broker;
-  database: Database;
+/** Where {@link applyEvent} writes, and whom it tells about events it cannot use. */
+export interface RecorderStores {
   activity: ActivityLog;
   documents: DocumentRegistry;
+  reviews: ReviewQueue;
+  logger: { warn(message: string, fields?: Record<string, unknown>): void };
+}
+
+export interface RecorderDependencies extends RecorderStores {
+  broker: Broker;
+  database: Database;
   logger: Logger;
   /** Where to start when no offset is stored: `first` replays the retained history. */
   start: 'first' | 'next';
 }
 
-/** Applies one event to the activity log and the document registry. */
-export function applyEvent(event: PipelineEvent, activity: ActivityLog, documents: DocumentRegistry): void {
+/** Applies one event to the activity log, the document registry and the review queue. */
+export function applyEvent(event: PipelineEvent, { activity, documents, reviews, logger }: RecorderStores): void {
   if (event.email_id) {
-    activity.record(event);
+    // A redelivered event must not re-open or re-decide a review: only a first recording applies.
+    if (activity.record(event)) applyToReviews(event, event.email_id, reviews, logger);
     return;
   }
   if (!event.document_id) return;
@@ -42,12 +50,34 @@ export function applyEvent(event: PipelineEvent, activity: ActivityLog, document
   }
 }
 
-export function startRecorder({ broker, database, activity, documents, logger, start }: RecorderDependencies): ConsumerHandle {
+/** A drafted reply opens a review; the decisions and the approved reply's send move it along. */
+function applyToReviews(event: PipelineEvent, emailId: string, reviews: ReviewQueue, logger: RecorderStores['logger']): void {
+  const detail = event.detail;
+  if (event.stage === 'drafted' || event.stage === 'handed_off') {
+    const message = toSendSchema.safeParse(detail.message);
+    if (message.success) reviews.open(message.data, typeof detail.reason === 'string' ? detail.reason : null, event.timestamp);
+    else logger.warn('drafted reply without a valid message; no review opened', { email_id: emailId, error: message.error.issues[0]?.message });
+  } else if (event.stage === 'review_approved' || event.stage === 'review_rejected') {
+    const by = typeof detail.by === 'string' && detail.by ? detail.by : 'unknown';
+    const note = typeof detail.note === 'string' ? detail.note : undefined;
+    const body = typeof detail.body === 'string' ? detail.body : undefined;
+    try {
+      // Where the operator API shares this database the decision is in already: a conflict, ignored.
+      reviews.decide(emailId, { action: event.stage === 'review_approved' ? 'approved' : 'rejected', by, at: event.timestamp, body, note });
+    } catch (error) {
+      if (!(error instanceof ReviewConflictError || error instanceof ReviewNotFoundError)) throw error;
+    }
+  } else if (event.stage === 'sent') {
+    reviews.markSent(emailId, event.timestamp);
+  }
+}
+
+export function startRecorder({ broker, database, activity, documents, reviews, logger, start }: RecorderDependencies): ConsumerHandle {
   database.exec('CREATE TABLE IF NOT EXISTS stream_offsets (stream TEXT PRIMARY KEY, next_offset INTEGER NOT NULL)');
   const readOffset = database.prepare<[string], { next_offset: number }>('SELECT next_offset FROM stream_offsets WHERE stream = ?');
   const writeOffset = database.prepare('INSERT INTO stream_offsets (stream, next_offset) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET next_offset = excluded.next_offset');
   const apply = database.transaction((event: PipelineEvent, offset: number | undefined) => {
-    applyEvent(event, activity, documents);
+    applyEvent(event, { activity, documents, reviews, logger });
     if (offset !== undefined) writeOffset.run(QUEUES.audit, offset + 1);
   });
 

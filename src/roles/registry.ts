@@ -1,6 +1,6 @@
 /**
  * Maps `--role` names to what each role runs. Consumer roles run their handler inside the shared
- * consumer runtime; the poller and the recorder run loops of their own.
+ * consumer runtime; the poller and the recorder run loops of their own; the api serves HTTP.
  */
 import type { ZodType } from 'zod';
 import type { Config } from '../config.js';
@@ -14,14 +14,16 @@ import { ActivityLog } from '../store/activity-log.js';
 import { DocumentRegistry } from '../store/documents.js';
 import { PublishedEmails } from '../store/published-emails.js';
 import { SendLedger } from '../store/send-ledger.js';
+import { ReviewQueue } from '../store/reviews.js';
 import { createClassifierHandler } from './classifier.js';
 import { createResponderHandler } from './responder.js';
 import { createSenderHandler } from './sender.js';
 import { createIngesterHandler } from './ingester.js';
 import { runPoller } from './poller.js';
 import { startRecorder } from './recorder.js';
+import { startApiServer } from '../http/api/server.js';
 
-export const ROLE_NAMES = ['classifier', 'responder', 'sender', 'ingester', 'poller', 'recorder'] as const;
+export const ROLE_NAMES = ['classifier', 'responder', 'sender', 'ingester', 'poller', 'recorder', 'api'] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
 
 export const ROLE_DESCRIPTIONS: Record<RoleName, string> = {
@@ -30,7 +32,8 @@ export const ROLE_DESCRIPTIONS: Record<RoleName, string> = {
   sender: 'emails.to_send → send policy, rate limit, quota → reply or draft in the thread, exactly once',
   ingester: 'documents.to_ingest → PDF pages → chunks → vector store (one document at a time)',
   poller: 'mailbox → emails.to_classify, with a priority; automated mail skipped',
-  recorder: 'events.audit stream → SQLite activity log and document registry',
+  recorder: 'events.audit stream → SQLite activity log, document registry and review queue',
+  api: 'operator API and dashboard (API_HOST:API_PORT): uploads, timeline, review queue, dead letters',
 };
 
 export interface RunningRole {
@@ -38,6 +41,13 @@ export interface RunningRole {
   stop(): Promise<void>;
   /** Present on consumer roles. */
   runtime?: ConsumerRuntime<unknown>;
+  /**
+   * Settles once the role is up; rejects when it cannot start (e.g. the api's port is taken).
+   * Absent on roles that are up as soon as startRole returns.
+   */
+  ready?: Promise<void>;
+  /** The api role's `http://<API_HOST>:<port>`, set once `ready` resolved. */
+  url?: string;
 }
 
 interface RoleEnvironment {
@@ -88,10 +98,21 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
     }
     case 'recorder': {
       const handle = startRecorder({
-        broker, database: services.database, activity: new ActivityLog(services.database), documents: new DocumentRegistry(services.database), logger, start: config.AUDIT_STREAM_START,
+        broker, database: services.database, activity: new ActivityLog(services.database), documents: new DocumentRegistry(services.database),
+        reviews: new ReviewQueue(services.database), logger, start: config.AUDIT_STREAM_START,
       });
       logger.info('recording events from the audit stream');
       return { name, stop: async () => { await handle.cancel(); await handle.close(); } };
+    }
+    case 'api': {
+      const server = startApiServer({ config, broker, services, logger });
+      const role: RunningRole = {
+        name,
+        ready: server.then((started) => { role.url = started.url; }),
+        // A server that never started has nothing to close.
+        stop: async () => { await (await server.catch(() => undefined))?.close(); },
+      };
+      return role;
     }
   }
 }

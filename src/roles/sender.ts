@@ -2,6 +2,10 @@
  * sender: applies the mailbox's send policy, rate limit and daily quota, and delivers the reply in
  * the original thread exactly once. The claim on `email_id` stops two senders; the deterministic
  * Message-ID finds a reply that a crashed sender already delivered.
+ *
+ * A reply a reviewer approved (`message.review`, published by src/review/actions.ts) comes back
+ * here after its draft: it is sent whatever the policy (shadow mode excepted), under a claim of its
+ * own (`review:<email_id>`, the email's claim being done with the draft), and its draft is removed.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -59,6 +63,8 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
   function decide(message: ToSendMessage): Decision {
     const mode = sendModeOf(config as Config, message.email.agent_email);
     if (mode === 'shadow') return { action: 'shadow' };
+    // A person read this reply and approved it: the checks below only decided whether one had to.
+    if (message.review) return { action: 'send' };
     if (message.generated_response.handoff) return { action: 'draft', stage: 'handed_off', reason: 'nothing relevant in the manuals' };
     if (mode !== 'auto') return { action: 'draft', stage: 'drafted', reason: `${mode} mode` };
     if (message.classification.confidence < config.AUTO_SEND_MIN_CONFIDENCE) {
@@ -89,14 +95,36 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
     if (decision.action === 'send') {
       const quota = ledger.tryConsumeQuota(agentEmail, config.DAILY_SEND_QUOTA);
       if (!quota.allowed) {
+        // An approved reply is already a draft a person decided on: drafting it again would lose
+        // the decision. It waits (retries), and ends dead-lettered with this reason if the day is long.
+        if (message.review) {
+          throw transientError('daily_quota_exhausted', `the daily quota of ${config.DAILY_SEND_QUOTA} replies of ${agentEmail} is used; the approved reply waits`);
+        }
         return deliver(message, reply, { action: 'draft', stage: 'drafted', reason: `daily quota of ${config.DAILY_SEND_QUOTA} replies used` }, context);
       }
       await bucketOf(agentEmail).take(context.signal);
       const { id } = await mailbox.send(reply);
-      return { stage: 'sent', detail: { mode: 'auto', provider_id: id, quota_remaining: quota.remaining } };
+      const mode = message.review
+        ? { mode: 'review', approved_by: message.review.approved_by, edited: message.review.edited }
+        : { mode: 'auto' };
+      return { stage: 'sent', detail: { ...mode, provider_id: id, quota_remaining: quota.remaining } };
     }
     const { id } = await mailbox.saveDraft(reply);
-    return { stage: decision.stage, detail: { mode: sendModeOf(config as Config, agentEmail), reason: decision.reason, provider_id: id } };
+    // The whole message travels with the event: the recorder opens a review from it.
+    return { stage: decision.stage, detail: { mode: sendModeOf(config as Config, agentEmail), reason: decision.reason, provider_id: id, message } };
+  }
+
+  /**
+   * Removes the draft of a reply that went out. The reply is sent whatever happens here, so a
+   * failure is logged, not thrown: retrying would only find the reply sent. @returns null on failure.
+   */
+  async function removeDraft(agentEmail: string, messageId: string, context: HandlerContext): Promise<boolean | null> {
+    try {
+      return await mailbox.deleteDraft(agentEmail, messageId);
+    } catch (error) {
+      context.logger.warn('the approved reply was sent but its draft could not be removed', { message_id: messageId, error: (error as Error).message });
+      return null;
+    }
   }
 
   return async (message, context) => {
@@ -113,14 +141,20 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
       context.logger.info('reply shadowed (shadow replay)');
       return { status: 'shadowed' };
     }
+    const approved = message.review !== undefined;
+    // The email's own claim was completed by its draft; an approval is a send of its own.
+    const claimKey = approved ? `review:${email.email_id}` : email.email_id;
     const already = await mailbox.findReply(email.agent_email, reply.message_id);
-    if (already) {
-      await claims.complete(email.email_id, { mode: already, message_id: reply.message_id });
+    // For an approval the draft is expected: it is what was reviewed, not a reply already out.
+    if (already === 'sent' || (already === 'draft' && !approved)) {
+      await claims.complete(claimKey, { mode: already, message_id: reply.message_id });
+      // A sender that crashed after sending the approved reply may have left its draft behind.
+      if (approved) await removeDraft(email.agent_email, reply.message_id, context);
       context.logger.info('reply already delivered; not sending again', { found: already });
       return { status: 'duplicate' };
     }
     const owner = `${OWNER}:${randomUUID()}`;
-    if ((await claim(email.email_id, owner)) === 'done') {
+    if ((await claim(claimKey, owner)) === 'done') {
       context.logger.info('reply already handled; not sending again');
       return { status: 'duplicate' };
     }
@@ -129,10 +163,13 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
     try {
       outcome = await deliver(message, reply, decide(message), context);
     } catch (error) {
-      await claims.release(email.email_id, owner);
+      await claims.release(claimKey, owner);
       throw error;
     }
-    await claims.complete(email.email_id, { mode: outcome.stage, message_id: reply.message_id });
+    await claims.complete(claimKey, { mode: outcome.stage, message_id: reply.message_id });
+    if (approved && outcome.stage === 'sent') {
+      outcome.detail.draft_removed = await removeDraft(email.agent_email, reply.message_id, context);
+    }
     await context.emit({
       stage: outcome.stage,
       email_id: email.email_id,

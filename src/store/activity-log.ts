@@ -10,6 +10,7 @@
  * - replied: `{handoff, excerpt, citations: [{source, page}]}`
  * - sent, drafted, handed_off: `{mode, message_id}`
  * - dead_lettered: `{error_message, error_type, queue}`
+ * - review_rejected (state `rejected`): `{by, note}`
  */
 import type { PipelineEvent } from '../messaging/schemas.js';
 import { immediate, type Database } from './database.js';
@@ -24,12 +25,20 @@ import { immediate, type Database } from './database.js';
 export const STAGE_RANK: Readonly<Record<string, number>> = {
   received: 1, classified: 2, retrieved: 3, replied: 4,
   dead_lettered: 5,
-  skipped: 6, ignored: 6, handed_off: 6, drafted: 6, shadowed: 6,
+  skipped: 6, ignored: 6, handed_off: 6, drafted: 6, shadowed: 6, rejected: 6,
   sent: 7,
 };
 
+/** Stages whose event is named otherwise than the state it puts the email in. */
+const STATE_OF_STAGE: Readonly<Record<string, string>> = { review_rejected: 'rejected' };
+
+/** The state an event of `stage` moves its email to (when the state is in {@link STAGE_RANK}). */
+export function stateOfStage(stage: string): string {
+  return STATE_OF_STAGE[stage] ?? stage;
+}
+
 /** States after which nothing more happens to an email unless it is replayed. */
-export const FINAL_STATES = ['sent', 'drafted', 'handed_off', 'shadowed', 'ignored', 'skipped', 'dead_lettered'] as const;
+export const FINAL_STATES = ['sent', 'drafted', 'handed_off', 'shadowed', 'ignored', 'skipped', 'dead_lettered', 'rejected'] as const;
 /** One of {@link FINAL_STATES}. */
 export type FinalState = (typeof FINAL_STATES)[number];
 
@@ -152,6 +161,10 @@ function outcomeOf(stage: string, detail: Record<string, unknown>): string {
     case 'ignored': return `ignored: ${text(detail.category) ?? 'not a support inquiry'}`;
     case 'dead_lettered':
       return `dead-lettered from ${text(detail.queue) ?? 'unknown queue'}: ${text(detail.error_type) ?? 'error'}`;
+    case 'review_rejected': {
+      const note = text(detail.note);
+      return `rejected by ${text(detail.by) ?? 'a reviewer'}${note ? `: ${note}` : ''}`;
+    }
     default: {
       const reason = text(detail.reason);
       return `${mode === null ? stage : `${stage} (${mode})`}${reason ? `: ${reason}` : ''}`;
@@ -213,7 +226,7 @@ export class ActivityLog {
         JSON.stringify(storedDetail(event.detail ?? {})), now);
       if (inserted.changes === 0) return false;
       // A shadow replay is recorded in the timeline but does not rewrite how the email ended.
-      if (event.email_id !== null && STAGE_RANK[event.stage] !== undefined && !('replay' in (event.detail ?? {}))) {
+      if (event.email_id !== null && STAGE_RANK[stateOfStage(event.stage)] !== undefined && !('replay' in (event.detail ?? {}))) {
         this.foldIntoSummary(event, event.email_id, timestampMs, now);
       }
       return true;
@@ -221,9 +234,10 @@ export class ActivityLog {
   }
 
   private foldIntoSummary(event: PipelineEvent, emailId: string, timestampMs: number, now: string): void {
-    const rank = STAGE_RANK[event.stage];
+    const state = stateOfStage(event.stage);
+    const rank = STAGE_RANK[state];
     const existing = this.database.prepare('SELECT * FROM emails WHERE email_id = ?').get(emailId) as Row | undefined;
-    const row: Row = existing ?? { email_id: emailId, state: event.stage, state_rank: 0, state_at_ms: 0,
+    const row: Row = existing ?? { email_id: emailId, state, state_rank: 0, state_at_ms: 0,
       stages: '{}', first_seen_at: now };
     const stages = JSON.parse(String(row.stages)) as Record<string, StageRecord & { at_ms: number }>;
     const previous = stages[event.stage];
@@ -235,8 +249,8 @@ export class ActivityLog {
     }
     const stateRank = Number(row.state_rank);
     if (rank > stateRank || (rank === stateRank && timestampMs >= Number(row.state_at_ms))) {
-      Object.assign(row, { state: event.stage, state_rank: rank, state_at_ms: timestampMs });
-      if (isFinal(event.stage)) row.outcome = outcomeOf(event.stage, event.detail ?? {});
+      Object.assign(row, { state, state_rank: rank, state_at_ms: timestampMs });
+      if (isFinal(state)) row.outcome = outcomeOf(event.stage, event.detail ?? {});
     }
     row.agent_email = row.agent_email ?? event.agent_email;
     row.stages = JSON.stringify(stages);
@@ -276,7 +290,7 @@ export class ActivityLog {
     const rows = this.database.prepare(`SELECT event_id, timestamp, stage, email_id, document_id, agent_email, role,
       duration_ms, provider, model, detail, timestamp_ms, sequence FROM events WHERE email_id = ?`)
       .all(emailId) as Row[];
-    const rankOf = (row: Row): number => STAGE_RANK[String(row.stage)] ?? 0;
+    const rankOf = (row: Row): number => STAGE_RANK[stateOfStage(String(row.stage))] ?? 0;
     // Events stamped in the same millisecond are put in flow order rather than arrival order.
     rows.sort((left, right) => Number(left.timestamp_ms) - Number(right.timestamp_ms) || rankOf(left) - rankOf(right)
       || Number(left.sequence) - Number(right.sequence));

@@ -141,6 +141,21 @@ export class ReviewQueue {
     });
   }
 
+  /**
+   * Takes back a decision whose effect could not be carried out (the approved reply could not be
+   * published): the review is pending again, unedited, as if nobody had decided. Only the exact
+   * decision `decided` is undone, so a later one is never lost.
+   * @returns false when the review no longer holds that decision.
+   */
+  revertToPending(decided: Review): boolean {
+    const at = new Date().toISOString();
+    return this.database.prepare(`UPDATE reviews SET status = 'pending', reply_body = ?, edited = 0, decided_by = NULL,
+        decided_at = NULL, note = NULL, updated_at = ?
+      WHERE email_id = ? AND status = ? AND decided_by IS ? AND decided_at IS ?`)
+      .run(decided.message.generated_response.body, at, decided.email_id, decided.status, decided.decided_by, decided.decided_at)
+      .changes > 0;
+  }
+
   /** The approved reply went out. @returns false when no approved review of this email exists. */
   markSent(emailId: string, at = new Date().toISOString()): boolean {
     return this.database.prepare(`UPDATE reviews SET status = 'sent', sent_at = ?, updated_at = ?

@@ -112,6 +112,33 @@ export function mailboxContract(name: string, makeMailbox: () => Promise<Mailbox
       assert.ok(parsed.headers.some((header) => header.key === 'x-ragmail-status' && header.value === 'draft'));
     }));
 
+  test(`${name}: deleteDraft removes only that reply's draft, the sent reply stays, and a missing draft is no error`, () =>
+    withMailbox(async ({ mailbox, agentEmail, deliver, sent, drafts }) => {
+      await deliver(makeEmail({ from: 'lee@example.org', to: agentEmail, subject: 'Warranty', messageId: '<question-3@example.net>' }));
+      await deliver(makeEmail({ from: 'kim@example.org', to: agentEmail, subject: 'Firmware', messageId: '<question-4@example.net>' }));
+      const [first, second] = (await mailbox.fetchNew(10)).map((incoming) => incoming.email);
+      const approved = replyTo(first, 'Draft text.');
+      const other = replyTo(second, 'Another draft.');
+      await mailbox.saveDraft(approved);
+      await mailbox.saveDraft(other);
+      // A reviewer approved the first: its (edited) reply goes out under the same Message-ID, then its draft goes.
+      await mailbox.send({ ...approved, body: 'Approved text.' });
+      assert.equal(await mailbox.deleteDraft(agentEmail, approved.message_id), true);
+
+      assert.equal(await mailbox.findReply(agentEmail, approved.message_id), 'sent');
+      assert.equal(await mailbox.findReply(agentEmail, other.message_id), 'draft', 'the other draft is untouched');
+      const [remaining, ...moreDrafts] = await drafts();
+      assert.equal(moreDrafts.length, 0);
+      assert.match((await PostalMime.parse(remaining)).text ?? '', /Another draft/);
+      const outbox = await sent();
+      assert.equal(outbox.length, 1);
+      assert.match((await PostalMime.parse(outbox[0])).text ?? '', /Approved text/);
+
+      assert.equal(await mailbox.deleteDraft(agentEmail, approved.message_id), false, 'deleting again is no error');
+      assert.equal(await mailbox.deleteDraft(agentEmail, replyMessageId('never@example.net', agentEmail)), false);
+      assert.equal(await mailbox.findReply(agentEmail, approved.message_id), 'sent');
+    }));
+
   test(`${name}: automated mail is flagged with the reason`, () =>
     withMailbox(async ({ mailbox, agentEmail, deliver }) => {
       await deliver(makeEmail({ to: agentEmail, subject: 'Out of office', headers: { 'Auto-Submitted': 'auto-replied' } }));

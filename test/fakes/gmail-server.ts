@@ -1,9 +1,9 @@
 /**
  * A loopback Gmail: the OAuth2 token endpoint (`POST /token`) and the `gmail/v1` resources the
- * mailbox uses (messages list/get/modify/send, drafts, labels, profile) on one node:http server,
- * in Gmail's wire format and error bodies. Mail lives in memory; `deliver` drops a raw RFC 5322
- * message into the inbox, and `sent()` / `drafts()` show what went out. A test can script the next
- * API responses (`enqueue`) and inspect every request.
+ * mailbox uses (messages list/get/modify/send, drafts create/list/get/delete, labels, profile) on
+ * one node:http server, in Gmail's wire format and error bodies. Mail lives in memory; `deliver`
+ * drops a raw RFC 5322 message into the inbox, and `sent()` / `drafts()` show what went out. A test
+ * can script the next API responses (`enqueue`) and inspect every request.
  *
  * Search (`q`) understands what the mailbox uses: `is:unread`, `in:inbox|sent|drafts`,
  * `label:<name>`, `rfc822msgid:<id>`, each negatable with `-`; anything else is a 400, so a query
@@ -192,11 +192,30 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
         return { status: 200, body: { id: draftId, message: resource(stored) } };
       }
       case 'GET drafts': {
-        const listed = [...drafts].map(([id, messageId]) => ({
-          id,
-          message: resource(messages.get(messageId) as StoredMessage),
-        }));
-        return { status: 200, body: { drafts: listed, resultSizeEstimate: drafts.size } };
+        // Like messages.list: newest first, only ids in the message, no `drafts` key when none match.
+        const test = matcher(request.query.q ?? '');
+        if (typeof test === 'string') return badRequest(test);
+        const listed = [...drafts]
+          .map(([id, messageId]) => ({ id, message: messages.get(messageId) as StoredMessage }))
+          .filter(({ message }) => test(message))
+          .sort((left, right) => right.message.internalDate - left.message.internalDate)
+          .slice(0, Math.min(Number(request.query.maxResults ?? 100), 500))
+          .map(({ id, message }) => ({ id, message: { id: message.id, threadId: message.threadId } }));
+        return { status: 200, body: { ...(listed.length ? { drafts: listed } : {}), resultSizeEstimate: listed.length } };
+      }
+      case 'GET drafts/:id': {
+        const message = messages.get(drafts.get(parts[1]) ?? '');
+        if (!message) return notFound;
+        const raw = request.query.format === 'raw' ? { raw: Buffer.from(message.raw).toString('base64url') } : {};
+        return { status: 200, body: { id: parts[1], message: { ...resource(message), internalDate: String(message.internalDate), ...raw } } };
+      }
+      case 'DELETE drafts/:id': {
+        // Gmail deletes a draft for good (not to the trash) and answers 204 without a body.
+        const messageId = drafts.get(parts[1]);
+        if (messageId === undefined) return notFound;
+        drafts.delete(parts[1]);
+        messages.delete(messageId);
+        return { status: 204, body: undefined };
       }
       case 'GET labels': {
         const system = systemLabels.map((id) => ({ id, name: id, type: 'system' }));

@@ -3,7 +3,7 @@
  * (`startWorker`), the sample manuals and emails, hand-made queue messages, reply files read back
  * with postal-mime, and a raw AMQP channel to look into queues the running roles do not consume.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import amqplib, { type Channel, type ChannelModel } from 'amqplib';
@@ -19,6 +19,7 @@ import { parseEmail, replySubject } from '../../src/providers/mailbox/mime.js';
 import { submitDocument, type DocumentUpload } from '../../src/rag/upload.js';
 import { ActivityLog, isFinal, type EmailSummary } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
+import { tokenFileOf } from '../../src/http/api/tokens.js';
 
 export const SAMPLES = path.join(PROJECT_ROOT, 'samples');
 export const ACME = 'support@acme.example';
@@ -32,13 +33,22 @@ export interface Pipeline {
   documents: DocumentRegistry;
   /** Every message each consumer role settled so far, in order (for statuses such as `duplicate`). */
   settled: Map<RoleName, SettledInfo[]>;
+  /** With the `api` role: `http://127.0.0.1:<port>` of the operator API and dashboard. */
+  apiUrl?: string;
+  /** With the `api` role: a bearer token it accepts (the first of API_TOKENS, or the generated one). */
+  apiToken?: string;
   /** Stops the roles, then deletes the vhost and the data folder. */
   close(): Promise<void>;
 }
 
-/** Starts `roles` in this process on a fresh vhost; `overrides` are environment variables. */
+/**
+ * Starts `roles` in this process on a fresh vhost; `overrides` are environment variables. With the
+ * `api` role the server listens on a free port of 127.0.0.1 and accepts a random token for
+ * `tester`, unless the overrides say otherwise (`API_TOKENS: ''` tests the generated token).
+ */
 export async function startPipeline(roles: readonly RoleName[], overrides: Record<string, string> = {}): Promise<Pipeline> {
-  const vhost = await createTestVhost(overrides);
+  const apiDefaults: Record<string, string> = roles.includes('api') ? { API_PORT: '0', API_HOST: '127.0.0.1', API_TOKENS: `tester=${randomBytes(18).toString('base64url')}` } : {};
+  const vhost = await createTestVhost({ ...apiDefaults, ...overrides });
   let worker: Worker;
   try {
     worker = await startWorker([...roles], vhost.config, vhost.logger);
@@ -52,12 +62,16 @@ export async function startPipeline(roles: readonly RoleName[], overrides: Recor
     settled.set(role.name, list);
     role.runtime?.on('settled', (info: SettledInfo) => list.push(info));
   }
+  const api = worker.roles.find((role) => role.name === 'api');
+  const apiToken = api && (vhost.config.apiTokens[0]?.token ?? (await readFile(tokenFileOf(vhost.config), 'utf8')).trim());
   return {
     vhost,
     worker,
     activity: new ActivityLog(worker.services.database),
     documents: new DocumentRegistry(worker.services.database),
     settled,
+    apiUrl: api?.url && `http://127.0.0.1:${new URL(api.url).port}`,
+    apiToken,
     close: async () => {
       try {
         await worker.stop();

@@ -184,7 +184,7 @@ test('listEmails filters by mailbox, state, category and search, and pages', () 
 });
 
 test('isFinal and FINAL_STATES agree on the terminal states', () => {
-  assert.deepEqual([...FINAL_STATES].sort(), ['dead_lettered', 'drafted', 'handed_off', 'ignored', 'sent', 'shadowed', 'skipped']);
+  assert.deepEqual([...FINAL_STATES].sort(), ['dead_lettered', 'drafted', 'handed_off', 'ignored', 'rejected', 'sent', 'shadowed', 'skipped']);
   for (const state of FINAL_STATES) assert.equal(isFinal(state), true);
   for (const state of ['received', 'classified', 'retrieved', 'replied', 'unknown']) assert.equal(isFinal(state), false);
 });

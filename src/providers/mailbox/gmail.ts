@@ -56,7 +56,7 @@ export interface GmailMailboxSettings {
   logger?: { warn(message: string, fields?: Record<string, unknown>): void };
 }
 
-/** Read, label, send and draft; no permanent deletion. */
+/** Read, label, send and draft; the only deletion is of the mailbox's own drafts (drafts.delete). */
 const GMAIL_SCOPES = ['https://www.googleapis.com/auth/gmail.modify'];
 const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 const RATE_LIMIT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded']);
@@ -295,6 +295,25 @@ export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
     return null;
   }
 
+  async function deleteDraft(_agentEmail: string, messageId: string): Promise<boolean> {
+    // drafts.list takes the search box's query; a crashed, retried saveDraft may have left more than one.
+    const q = `rfc822msgid:${bareMessageId(messageId)}`;
+    const { drafts } = await call('list drafts', (gmail) => gmail.users.drafts.list({ userId, q, maxResults: 100 }));
+    let deleted = false;
+    for (const draft of drafts ?? []) {
+      if (!draft.id) continue;
+      const id = draft.id;
+      try {
+        await call('delete draft', (gmail) => gmail.users.drafts.delete({ userId, id }));
+        deleted = true;
+      } catch (error) {
+        // Deleted meanwhile (by a person, or a redelivered attempt): the same as deleting it now.
+        if (!(error instanceof RagmailError && factsOf(error.cause).status === 404)) throw error;
+      }
+    }
+    return deleted;
+  }
+
   /** The reply as Gmail takes it: base64url raw message, in the email's Gmail thread. */
   async function gmailMessage(reply: OutgoingReply, draft: boolean): Promise<gmail_v1.Schema$Message> {
     const raw = (await buildReply(reply, { draft })).toString('base64url');
@@ -317,6 +336,7 @@ export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
       const draft = await call('create draft', (gmail) => gmail.users.drafts.create({ userId, requestBody: { message } }));
       return { id: draft.id ?? '' };
     },
+    deleteDraft,
   };
 }
 

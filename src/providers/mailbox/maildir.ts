@@ -220,6 +220,18 @@ export function createMaildirMailbox(options: MaildirMailboxOptions): Mailbox {
     return { id: name };
   }
 
+  async function deleteDraft(agentEmail: string, messageId: string): Promise<boolean> {
+    const file = path.join(folderOf(agentEmail), 'drafts', replyFileName(messageId));
+    try {
+      await fs.unlink(file);
+      return true;
+    } catch (error) {
+      // Deleted already (by an earlier, redelivered attempt, or by a person): the same as deleting it now.
+      if (errorCodeOf(error) === 'ENOENT') return false;
+      throw transientError('mailbox_io', `cannot delete the draft ${file}`, error);
+    }
+  }
+
   return {
     provider: 'maildir',
     addresses,
@@ -228,5 +240,6 @@ export function createMaildirMailbox(options: MaildirMailboxOptions): Mailbox {
     findReply,
     send: (reply) => store(reply, 'outbox'),
     saveDraft: (reply) => store(reply, 'drafts'),
+    deleteDraft,
   };
 }

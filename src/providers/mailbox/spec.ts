@@ -29,4 +29,10 @@ export interface Mailbox {
   findReply(agentEmail: string, messageId: string): Promise<'sent' | 'draft' | null>;
   send(reply: OutgoingReply): Promise<{ id: string }>;
   saveDraft(reply: OutgoingReply): Promise<{ id: string }>;
+  /**
+   * Deletes the draft of the reply with this Message-ID (once a reviewer's approved version went
+   * out, the draft must not be sent by hand as well). A missing draft is not an error.
+   * @returns true when a draft was deleted.
+   */
+  deleteDraft(agentEmail: string, messageId: string): Promise<boolean>;
 }

@@ -1,0 +1,68 @@
+/**
+ * The operator API and dashboard as one fastify instance: the static page (no data, no auth) at
+ * `/`, and the JSON API under `/api`, where every route needs a bearer token.
+ */
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import fastifyStatic from '@fastify/static';
+import type { ApiToken } from '../../config.js';
+import { requireToken } from './auth.js';
+import type { ApiContext } from './context.js';
+import { errorHandler } from './errors.js';
+import { overviewRoutes } from './overview.js';
+import { documentRoutes } from './documents.js';
+import { uploadLimits, uploadRoutes } from './uploads.js';
+import { emailRoutes } from './emails.js';
+import { reviewRoutes } from './reviews.js';
+import { deadLetterRoutes } from './dead-letters.js';
+import { brokerRoutes } from './broker.js';
+
+/** The dashboard's files (index.html, app.js, style.css), served as they are. */
+export const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+
+const isApiPath = (url: string) => url === '/api' || url.startsWith('/api/') || url.startsWith('/api?');
+
+/** Builds the app; the caller listens (see server.ts). */
+export function buildApiApp(context: ApiContext, tokens: readonly ApiToken[]): FastifyInstance {
+  const { logger } = context;
+  const app = Fastify({ logger: false, bodyLimit: 1_048_576 });
+  const authenticate = requireToken(tokens);
+
+  app.decorateRequest('operator', '');
+  app.setErrorHandler(errorHandler(logger));
+  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer');
+    if (isApiPath(request.url)) reply.header('cache-control', 'no-store');
+  });
+  // Never the headers: they carry the token.
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    logger.debug('api request', { method: request.method, url: request.url, status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime), operator: request.operator || undefined });
+  });
+  app.setNotFoundHandler(async (request, reply) => {
+    // An unknown /api path says nothing to a caller without a token.
+    if (isApiPath(request.url)) {
+      await authenticate(request, reply);
+      if (reply.sent) return reply;
+    }
+    return reply.status(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, code: 'not_found' });
+  });
+
+  // The plugin's own default would cap files at bodyLimit (1 MiB).
+  void app.register(multipart, { limits: uploadLimits(context.config.API_MAX_UPLOAD_BYTES) });
+  void app.register(fastifyStatic, {
+    root: DASHBOARD_DIR,
+    prefix: '/',
+    index: 'index.html',
+    dotfiles: 'ignore',
+    // The API is not a folder of files: its unknown paths get the JSON 404 above.
+    allowedPath: (pathName) => !isApiPath(pathName),
+  });
+  void app.register(async (api) => {
+    api.addHook('onRequest', authenticate);
+    for (const routes of [overviewRoutes, documentRoutes, uploadRoutes, emailRoutes, reviewRoutes, deadLetterRoutes, brokerRoutes]) {
+      await api.register(routes(context));
+    }
+  }, { prefix: '/api' });
+  return app;
+}

@@ -1,0 +1,40 @@
+/**
+ * Who am I, which mailboxes exist, and how things stand: the dashboard's header and first screen.
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { DOCUMENT_STATUSES, type DocumentStatus } from '../../store/documents.js';
+import { parseInput, type ApiContext } from './context.js';
+
+const mailboxQuery = z.object({ agent_email: z.string().trim().toLowerCase().min(1).optional() });
+
+export function overviewRoutes(context: ApiContext) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.get('/me', async (request) => ({ name: request.operator }));
+
+    app.get('/mailboxes', async () => {
+      // A mailbox provider that cannot be reached (Gmail down) must not hide the mailboxes known locally.
+      const fromMailbox = await context.services.mailbox.addresses().catch((error: Error) => {
+        context.logger.warn('cannot list the mailbox addresses', { error: error.message });
+        return [];
+      });
+      // The activity log has no list of mailboxes; one distinct scan of its summary table is cheap.
+      const fromEmails = (context.services.database.prepare('SELECT DISTINCT agent_email FROM emails WHERE agent_email IS NOT NULL')
+        .all() as Array<{ agent_email: string }>).map((row) => row.agent_email);
+      const fromDocuments = context.documents.list().map((document) => document.agent_email);
+      const mailboxes = [...new Set([...fromMailbox, ...fromEmails, ...fromDocuments].map((address) => address.toLowerCase()))].sort();
+      return { mailboxes };
+    });
+
+    app.get('/overview', async (request) => {
+      const { agent_email: agentEmail } = parseInput(mailboxQuery, request.query);
+      const documents = Object.fromEntries(DOCUMENT_STATUSES.map((status) => [status, 0])) as Record<DocumentStatus, number>;
+      for (const document of context.documents.list(agentEmail)) documents[document.status] += 1;
+      return {
+        states: context.activity.countByState(agentEmail),
+        pending_reviews: context.reviews.count({ agentEmail, status: 'pending' }),
+        documents,
+      };
+    });
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * Starting and stopping the operator API server of the `api` role (API_HOST, API_PORT).
+ */
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../../config.js';
+import type { Logger } from '../../log.js';
+import type { Broker } from '../../messaging/broker.js';
+import type { Services } from '../../services.js';
+import { buildApiApp } from './app.js';
+import { createApiContext } from './context.js';
+import { loadTokens } from './tokens.js';
+
+/** What the API server needs from its worker. */
+export interface ApiServerOptions {
+  config: Config;
+  broker: Broker;
+  services: Services;
+  logger: Logger;
+}
+
+/** A listening API server. */
+export interface ApiServer {
+  /** The port actually bound (the free one chosen when API_PORT is 0). */
+  readonly port: number;
+  /** `http://<host>:<port>` as bound, for logs and tests. */
+  readonly url: string;
+  /** Stops taking requests, lets the running ones finish, closes. */
+  close(): Promise<void>;
+}
+
+/** Loads the tokens, listens, and logs where the dashboard is. Rejects when the address cannot be bound. */
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const { config, logger } = options;
+  const tokens = await loadTokens(config);
+  const app = buildApiApp(createApiContext(options), tokens.tokens);
+  try {
+    await app.listen({ host: config.API_HOST, port: config.API_PORT });
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw new Error(`Cannot serve the API on ${config.API_HOST}:${config.API_PORT} (API_HOST, API_PORT; 0 picks a free port): ${(error as Error).message}`);
+  }
+  const { port } = app.server.address() as AddressInfo;
+  const host = config.API_HOST.includes(':') ? `[${config.API_HOST}]` : config.API_HOST;
+  const dashboard = `http://localhost:${port}/`;
+  if (tokens.generated) {
+    // Straight to stderr, once: the log pipeline rightly removes tokens, and the operator needs this one.
+    process.stderr.write(`\nragmail dashboard: ${dashboard}#token=${tokens.tokens[0].token}\n(token for "${tokens.tokens[0].name}" saved in ${tokens.file}; set API_TOKENS to choose your own)\n\n`);
+  }
+  logger.info('operator API and dashboard listening', {
+    url: dashboard, operators: tokens.tokens.map((token) => token.name), ...(tokens.file ? { token_file: tokens.file } : {}),
+  });
+  return { port, url: `http://${host}:${port}`, close: () => app.close() };
+}

@@ -1,0 +1,223 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { buildEvent } from '../../src/messaging/events.js';
+import type { ToSendMessage } from '../../src/messaging/schemas.js';
+import { applyEvent } from '../../src/roles/recorder.js';
+import { ActivityLog } from '../../src/store/activity-log.js';
+import { openDatabase } from '../../src/store/database.js';
+import { DocumentRegistry } from '../../src/store/documents.js';
+import { ReviewConflictError, ReviewNotFoundError, ReviewQueue } from '../../src/store/reviews.js';
+
+const ACME = 'support@acme.example';
+const GLOBEX = 'support@globex.example';
+
+/** A drafted `emails.to_send` message of `emailId` in mailbox `agentEmail`. */
+function drafted(emailId: string, agentEmail = ACME, body = 'Hold the reset button for 10 seconds.'): ToSendMessage {
+  return {
+    message_id: `message-${emailId}`, timestamp: '2024-05-01T10:00:00.000Z', original_message_id: null,
+    email: {
+      email_id: emailId, thread_id: null, agent_email: agentEmail, mailbox_ref: `ref-${emailId}`, from: 'dana@example.net',
+      reply_to: null, to: [agentEmail], subject: 'Router', body: 'How do I reset it?', message_id_header: `<${emailId}>`,
+      references: [], received_at: '2024-05-01T09:59:00.000Z', priority: 5,
+    },
+    classification: { is_support_inquiry: true, category: 'technical', confidence: 0.6, reasoning: 'test', provider: 'test', model: 'test' },
+    generated_response: { subject: 'Re: Router', body, handoff: false, provider: 'test', model: 'test', top_score: 0.8 },
+    context_used: [{ document_id: 'doc-1', source: 'manual.pdf', page: 3, chunk_index: 0, similarity_score: 0.8, text: 'Hold the reset button.' }],
+  };
+}
+
+function temporaryFile(): { file: string; cleanup: () => void } {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+  return { file: path.join(directory, 'reviews.sqlite'), cleanup: () => fs.rmSync(directory, { recursive: true, force: true }) };
+}
+
+test('open creates a pending review; a redelivered draft refreshes it, a decided one stays as decided', () => {
+  const reviews = new ReviewQueue(openDatabase(':memory:'));
+  assert.equal(reviews.open(drafted('a@x'), 'review mode', '2024-05-01T10:00:01.000Z'), true);
+  const review = reviews.get('a@x');
+  assert.equal(review?.status, 'pending');
+  assert.equal(review?.reason, 'review mode');
+  assert.equal(review?.reply_body, 'Hold the reset button for 10 seconds.');
+  assert.deepEqual(review?.message, drafted('a@x'), 'the whole message is kept, passages included');
+  assert.equal(review?.edited, false);
+
+  assert.equal(reviews.open(drafted('a@x', ACME, 'A newer draft.'), 'review mode'), true, 'a pending review is refreshed');
+  assert.equal(reviews.get('a@x')?.reply_body, 'A newer draft.');
+  assert.equal(reviews.get('a@x')?.created_at, '2024-05-01T10:00:01.000Z', 'refreshing keeps when it was opened');
+  assert.equal(reviews.count(), 1);
+
+  reviews.decide('a@x', { action: 'rejected', by: 'alice', note: 'wrong product' });
+  assert.equal(reviews.open(drafted('a@x', ACME, 'Yet another.'), 'review mode'), false);
+  const decided = reviews.get('a@x');
+  assert.equal(decided?.status, 'rejected');
+  assert.equal(decided?.reply_body, 'A newer draft.', 'a decided review is not overwritten by a late draft');
+});
+
+test('decide records who, when and the edit; a second decision is a conflict; unknown ids are not found', () => {
+  const reviews = new ReviewQueue(openDatabase(':memory:'));
+  reviews.open(drafted('a@x'), 'review mode');
+  reviews.open(drafted('b@x'), 'review mode');
+  const approved = reviews.decide('a@x', { action: 'approved', by: 'alice', at: '2024-05-01T11:00:00.000Z', body: 'Edited reply.' });
+  assert.deepEqual([approved.status, approved.decided_by, approved.decided_at, approved.reply_body, approved.edited],
+    ['approved', 'alice', '2024-05-01T11:00:00.000Z', 'Edited reply.', true]);
+  const unedited = reviews.decide('b@x', { action: 'approved', by: 'bob', body: 'Hold the reset button for 10 seconds.' });
+  assert.equal(unedited.edited, false, 'the generated body sent back unchanged is not an edit');
+
+  assert.throws(() => reviews.decide('a@x', { action: 'rejected', by: 'bob' }), (error: unknown) => {
+    assert.ok(error instanceof ReviewConflictError);
+    assert.equal(error.code, 'review_conflict');
+    assert.equal(error.review.decided_by, 'alice');
+    assert.match(error.message, /already approved by alice/);
+    return true;
+  });
+  assert.equal(reviews.get('a@x')?.reply_body, 'Edited reply.', 'the losing decision changed nothing');
+  assert.throws(() => reviews.decide('missing@x', { action: 'approved', by: 'alice' }), ReviewNotFoundError);
+});
+
+test('revertToPending undoes exactly the given decision, not a later one', () => {
+  const reviews = new ReviewQueue(openDatabase(':memory:'));
+  reviews.open(drafted('a@x'), 'review mode');
+  const approved = reviews.decide('a@x', { action: 'approved', by: 'alice', body: 'Edited.' });
+  assert.equal(reviews.revertToPending(approved), true);
+  const pending = reviews.get('a@x');
+  assert.deepEqual([pending?.status, pending?.decided_by, pending?.decided_at, pending?.reply_body, pending?.edited],
+    ['pending', null, null, 'Hold the reset button for 10 seconds.', false]);
+  const later = reviews.decide('a@x', { action: 'rejected', by: 'bob' });
+  assert.equal(reviews.revertToPending(approved), false, 'a stale undo leaves the newer decision');
+  assert.equal(reviews.get('a@x')?.status, 'rejected');
+  assert.equal(later.decided_by, 'bob');
+});
+
+test('markSent moves an approved review to sent once; a rejected one and an unknown one are left alone', () => {
+  const reviews = new ReviewQueue(openDatabase(':memory:'));
+  reviews.open(drafted('a@x'), 'review mode');
+  reviews.open(drafted('b@x'), 'review mode');
+  reviews.decide('a@x', { action: 'approved', by: 'alice' });
+  reviews.decide('b@x', { action: 'rejected', by: 'alice' });
+  assert.equal(reviews.markSent('a@x', '2024-05-01T12:00:00.000Z'), true);
+  const sent = reviews.get('a@x');
+  assert.deepEqual([sent?.status, sent?.sent_at, sent?.decided_by], ['sent', '2024-05-01T12:00:00.000Z', 'alice']);
+  assert.equal(reviews.markSent('a@x'), false, 'a second sent event changes nothing');
+  assert.equal(reviews.get('a@x')?.sent_at, '2024-05-01T12:00:00.000Z');
+  assert.equal(reviews.markSent('b@x'), false);
+  assert.equal(reviews.get('b@x')?.status, 'rejected');
+  assert.equal(reviews.markSent('missing@x'), false);
+  assert.throws(() => reviews.decide('a@x', { action: 'approved', by: 'bob' }), ReviewConflictError, 'a sent review cannot be decided again');
+});
+
+test('list and count filter by mailbox and status, oldest first, with limit and offset', () => {
+  const reviews = new ReviewQueue(openDatabase(':memory:'));
+  reviews.open(drafted('a3@x'), 'review mode', '2024-05-01T10:03:00.000Z');
+  reviews.open(drafted('a1@x'), 'review mode', '2024-05-01T10:01:00.000Z');
+  reviews.open(drafted('g2@x', GLOBEX), 'nothing relevant', '2024-05-01T10:02:00.000Z');
+  reviews.open(drafted('a4@x'), 'review mode', '2024-05-01T10:04:00.000Z');
+  reviews.decide('a4@x', { action: 'rejected', by: 'alice' });
+
+  const ids = (list: { email_id: string }[]) => list.map((review) => review.email_id);
+  assert.deepEqual(ids(reviews.list()), ['a1@x', 'g2@x', 'a3@x', 'a4@x']);
+  assert.deepEqual(ids(reviews.list({ status: 'pending' })), ['a1@x', 'g2@x', 'a3@x']);
+  assert.deepEqual(ids(reviews.list({ status: 'pending', agentEmail: ACME })), ['a1@x', 'a3@x']);
+  assert.deepEqual(ids(reviews.list({ status: 'rejected' })), ['a4@x']);
+  assert.deepEqual(ids(reviews.list({ agentEmail: GLOBEX })), ['g2@x']);
+  assert.deepEqual(ids(reviews.list({ limit: 2, offset: 1 })), ['g2@x', 'a3@x']);
+  assert.deepEqual([reviews.count(), reviews.count({ status: 'pending' }), reviews.count({ status: 'pending', agentEmail: ACME }),
+    reviews.count({ status: 'sent' })], [4, 3, 2, 0]);
+});
+
+/** A worker thread with its own connection that decides every review as `by`, after all workers are ready. */
+const WORKER_SOURCE = `
+const { workerData, parentPort } = require('node:worker_threads');
+(async () => {
+  (await import(workerData.tsxModule)).register();
+  const { openDatabase } = await import(workerData.databaseModule);
+  const { ReviewQueue, ReviewConflictError } = await import(workerData.reviewsModule);
+  const reviews = new ReviewQueue(openDatabase(workerData.file));
+  const gate = new Int32Array(workerData.gate);
+  Atomics.add(gate, 0, 1);
+  while (Atomics.load(gate, 0) < workerData.workers) {}
+  const won = [];
+  let conflicts = 0;
+  for (let index = 0; index < workerData.count; index += 1) {
+    try {
+      reviews.decide('email-' + index + '@x', { action: workerData.action, by: workerData.by });
+      won.push(index);
+    } catch (error) {
+      if (!(error instanceof ReviewConflictError)) throw error;
+      conflicts += 1;
+    }
+  }
+  parentPort.postMessage({ won, conflicts });
+})().catch((error) => { throw error; });
+`;
+
+function runWorker(data: Record<string, unknown>): Promise<{ won: number[]; conflicts: number }> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: data });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+test('two reviewers deciding the same reviews at once from two threads: each review decided exactly once', async () => {
+  const { file, cleanup } = temporaryFile();
+  try {
+    const count = 200;
+    const setup = new ReviewQueue(openDatabase(file));
+    for (let index = 0; index < count; index += 1) setup.open(drafted(`email-${index}@x`), 'review mode');
+    const common = {
+      file, gate: new SharedArrayBuffer(4), workers: 2, count,
+      tsxModule: import.meta.resolve('tsx/esm/api'),
+      databaseModule: new URL('../../src/store/database.ts', import.meta.url).href,
+      reviewsModule: new URL('../../src/store/reviews.ts', import.meta.url).href,
+    };
+    const [alice, bob] = await Promise.all([
+      runWorker({ ...common, by: 'alice', action: 'approved' }),
+      runWorker({ ...common, by: 'bob', action: 'rejected' }),
+    ]);
+    const won = [...alice.won, ...bob.won].sort((left, right) => left - right);
+    assert.deepEqual(won, Array.from({ length: count }, (_, index) => index), 'every review won by exactly one reviewer');
+    assert.equal(alice.conflicts + bob.conflicts, count, 'the other reviewer got a conflict every time');
+    const reviews = new ReviewQueue(openDatabase(file));
+    for (const index of alice.won) assert.deepEqual([reviews.get(`email-${index}@x`)?.status, reviews.get(`email-${index}@x`)?.decided_by], ['approved', 'alice']);
+    for (const index of bob.won) assert.deepEqual([reviews.get(`email-${index}@x`)?.status, reviews.get(`email-${index}@x`)?.decided_by], ['rejected', 'bob']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('the recorder on a database of its own: drafted opens, review_approved decides, sent closes; events read twice change nothing', () => {
+  const database = openDatabase(':memory:');
+  const warnings: string[] = [];
+  const stores = {
+    activity: new ActivityLog(database), documents: new DocumentRegistry(database), reviews: new ReviewQueue(database),
+    logger: { warn: (message: string) => { warnings.push(message); } },
+  };
+  const message = drafted('a@x');
+  const at = (second: number) => `2024-05-01T10:00:0${second}.000Z`;
+  const email = { email_id: 'a@x', agent_email: ACME };
+  const events = [
+    { ...buildEvent('sender', { stage: 'drafted', ...email, detail: { mode: 'review', reason: 'review mode', message } }), timestamp: at(1) },
+    { ...buildEvent('api', { stage: 'review_approved', ...email, detail: { by: 'alice', edited: true, body: 'Edited.' } }), timestamp: at(2) },
+    { ...buildEvent('sender', { stage: 'sent', ...email, detail: { mode: 'review', approved_by: 'alice', edited: true } }), timestamp: at(3) },
+  ];
+  for (const event of [...events, ...events]) applyEvent(event, stores);
+  const review = stores.reviews.get('a@x');
+  assert.deepEqual([review?.status, review?.decided_by, review?.decided_at, review?.reply_body, review?.edited, review?.sent_at, review?.created_at],
+    ['sent', 'alice', at(2), 'Edited.', true, at(3), at(1)]);
+  assert.equal(stores.activity.getEmail('a@x')?.state, 'sent');
+  assert.equal(stores.activity.timeline('a@x').length, 3, 'each event recorded once');
+
+  // A rejection read from the stream ends the email as rejected; a draft event without its message opens nothing.
+  const other = { email_id: 'b@x', agent_email: ACME };
+  applyEvent({ ...buildEvent('sender', { stage: 'drafted', ...other, detail: { mode: 'review', reason: 'review mode', message: drafted('b@x') } }), timestamp: at(4) }, stores);
+  applyEvent({ ...buildEvent('api', { stage: 'review_rejected', ...other, detail: { by: 'bob', note: 'off topic' } }), timestamp: at(5) }, stores);
+  assert.deepEqual([stores.reviews.get('b@x')?.status, stores.reviews.get('b@x')?.note], ['rejected', 'off topic']);
+  assert.deepEqual([stores.activity.getEmail('b@x')?.state, stores.activity.getEmail('b@x')?.outcome], ['rejected', 'rejected by bob: off topic']);
+  applyEvent(buildEvent('sender', { stage: 'handed_off', email_id: 'c@x', agent_email: ACME, detail: { mode: 'review' } }), stores);
+  assert.equal(stores.reviews.get('c@x'), undefined);
+  assert.equal(warnings.length, 1);
+});

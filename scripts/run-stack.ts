@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { ROLE_NAMES, type RoleName } from '../src/roles/registry.js';
 
 /** Replicas per role, as in docker-compose.rabbitmq.yml. */
-export const DEFAULT_REPLICAS: Record<RoleName, number> = { poller: 1, classifier: 2, responder: 2, sender: 1, ingester: 1, recorder: 1 };
+export const DEFAULT_REPLICAS: Record<RoleName, number> = { poller: 1, classifier: 2, responder: 2, sender: 1, ingester: 1, recorder: 1, api: 1 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -112,7 +112,8 @@ test('docker-compose config accepts the compose file: a service per role running
     assert.match(valuesOf(block, 'command').join(' '), new RegExp(`^worker --role[= ]${name}$`), `command of ${name}`);
     assert.ok(block.some((line) => line.includes('/healthz')), `${name} has a /healthz healthcheck`);
     assert.match(environment(block, 'METRICS_PORT') ?? '', /^'?9464'?$/, `${name} serves metrics on 9464, where Prometheus looks`);
-    assert.equal(valuesOf(block, 'ports').length, 0, `${name} publishes no port on the host`);
+    // Only the dashboard is meant for people, and only on loopback; the workers publish nothing.
+    assert.deepEqual(valuesOf(block, 'ports'), name === 'api' ? ['127.0.0.1:8080:8080/tcp'] : [], `${name} publishes ${name === 'api' ? 'the dashboard on loopback' : 'no port on the host'}`);
     // Least privilege: each role connects as its own user and leaves declaring to the admin.
     assert.equal(userOf(environment(block, 'AMQP_URL') ?? '').name, `ragmail-${name}`, `${name} connects as its own user`);
     assert.equal(environment(block, 'AMQP_TOPOLOGY'), 'verify', `${name} only verifies the topology`);

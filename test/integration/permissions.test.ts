@@ -139,12 +139,15 @@ const jobs: Record<Exclude<Account, 'admin'>, { reads: string[]; writes: Probe[]
   ingester: { reads: [QUEUES.toIngest], writes: [...runtimeWrites(QUEUES.toIngest), publishTo(EXCHANGES.deadLetter, ROUTING_KEYS.failedDocuments)] },
   recorder: { reads: [QUEUES.audit], writes: [] },
   uploader: { reads: [], writes: [publishTo(EXCHANGES.document, ROUTING_KEYS.ingest), publishTo(EXCHANGES.events, 'document.queued')] },
+  /** The dashboard: uploads, approved replies, dead-letter replay (back to the work queues) and discard. */
+  api: { reads: [QUEUES.deadLetter], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.send), publishTo(EXCHANGES.document, ROUTING_KEYS.ingest), publishTo(EXCHANGES.events, 'email.review_approved')] },
   monitor: { reads: [], writes: [] },
 };
 const writableExchanges: Record<keyof typeof jobs, string[]> = {
   poller: [EXCHANGES.email, EXCHANGES.events], classifier: [EXCHANGES.email, EXCHANGES.deadLetter, EXCHANGES.events, ''],
   responder: [EXCHANGES.email, EXCHANGES.deadLetter, EXCHANGES.events, ''], sender: [EXCHANGES.deadLetter, EXCHANGES.events, ''],
   ingester: [EXCHANGES.deadLetter, EXCHANGES.events, ''], recorder: [], uploader: [EXCHANGES.document, EXCHANGES.events], monitor: [],
+  api: [EXCHANGES.email, EXCHANGES.document, EXCHANGES.events],
 };
 
 for (const [role, job] of Object.entries(jobs) as Array<[keyof typeof jobs, (typeof jobs)[keyof typeof jobs]]>) {

@@ -71,6 +71,9 @@ test('the stack as plain processes ingests the manuals, answers the acme sample 
       DATA_DIR: vhost.dataDir,
       METRICS_PORT: '0',
       METRICS_HOST: '127.0.0.1',
+      // The dashboard too, on a free port so a running ragmail on 8080 does not stop the test.
+      API_PORT: '0',
+      API_HOST: '127.0.0.1',
       POLL_INTERVAL_MS: '200',
       LOG_LEVEL: 'warn',
       LOG_FORMAT: 'json',

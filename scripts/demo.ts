@@ -2,8 +2,13 @@
  * `npm run demo`: the whole pipeline on embedded defaults, no keys, no network. Ingests the sample
  * manuals, drops the sample emails into the Maildir, runs every role in this process, waits until
  * each email reaches a final state and prints what became of it.
+ *
+ * `npm run demo -- --dashboard` then keeps running with the operator dashboard (the `api` role)
+ * until Ctrl-C, so the drafts it left can be reviewed and more manuals uploaded in the browser.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile, readdir, rm } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { config as loadDotenv } from 'dotenv';
@@ -22,13 +27,17 @@ import { ManagementClient } from '../src/messaging/management.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const samples = path.join(root, 'samples');
 
+const { values: options } = parseArgs({ options: { dashboard: { type: 'boolean', default: false } } });
 loadDotenv({ quiet: true });
 const dataDir = path.resolve(process.env.DEMO_DATA_DIR ?? path.join(root, 'data', 'demo'));
 /** Vhost of the demo: made afresh each run, so nothing left in queues or the audit stream by an earlier run leaks in. */
 const DEMO_VHOST = 'ragmail-demo';
 
-/** The configured broker URL moved to the demo's own vhost, when the management API lets us make one. */
-async function demoBrokerUrl(amqpUrl: string, managementUrl: string): Promise<string> {
+/**
+ * The configured broker URL moved to the demo's own fresh vhost, when the management API lets us
+ * make one; `fresh` says whether it did.
+ */
+async function demoBroker(amqpUrl: string, managementUrl: string): Promise<{ url: string; fresh: boolean }> {
   try {
     const management = new ManagementClient({ RABBITMQ_MANAGEMENT_URL: managementUrl, AMQP_URL: amqpUrl });
     const vhost = encodeURIComponent(DEMO_VHOST);
@@ -38,14 +47,24 @@ async function demoBrokerUrl(amqpUrl: string, managementUrl: string): Promise<st
     await management.request('PUT', `permissions/${vhost}/${encodeURIComponent(user)}`, { configure: '.*', write: '.*', read: '.*' });
     const url = new URL(amqpUrl);
     url.pathname = `/${vhost}`;
-    return url.toString();
+    return { url: url.toString(), fresh: true };
   } catch {
-    return amqpUrl;
+    return { url: amqpUrl, fresh: false };
   }
 }
 
 const base = loadConfig({ ...process.env });
-const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, AMQP_URL: await demoBrokerUrl(base.AMQP_URL, base.RABBITMQ_MANAGEMENT_URL), DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', VECTOR_DB_PATH: '', UPLOAD_DIR: '', POLL_INTERVAL_MS: '300', AUDIT_STREAM_START: 'next', AMQP_CONNECT_TIMEOUT_MS: process.env.AMQP_CONNECT_TIMEOUT_MS ?? '5000' });
+const broker = await demoBroker(base.AMQP_URL, base.RABBITMQ_MANAGEMENT_URL);
+// The dashboard's token: yours from API_TOKENS, or one made for this run and printed below.
+const demoToken = randomBytes(18).toString('base64url');
+const config = loadConfig({
+  LOG_LEVEL: 'warn', API_TOKENS: `demo=${demoToken}`, ...process.env,
+  AMQP_URL: broker.url, DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', VECTOR_DB_PATH: '', UPLOAD_DIR: '', POLL_INTERVAL_MS: '300',
+  // A fresh vhost's audit stream holds this run's events only: reading it from the first one means
+  // no event is missed while the recorder attaches. On a shared vhost, only new events count.
+  AUDIT_STREAM_START: broker.fresh ? 'first' : 'next',
+  AMQP_CONNECT_TIMEOUT_MS: process.env.AMQP_CONNECT_TIMEOUT_MS ?? '5000',
+});
 const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'demo' });
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -92,13 +111,14 @@ async function main(): Promise<number> {
   await rm(dataDir, { recursive: true, force: true });
   let worker: Worker;
   try {
-    worker = await startWorker([...ROLE_NAMES], config, logger);
+    worker = await startWorker(ROLE_NAMES.filter((role) => options.dashboard || role !== 'api'), config, logger);
   } catch (error) {
     say(`\nCannot start: ${(error as Error).message}`);
     say('\nThe demo needs RabbitMQ on 127.0.0.1:5672 (guest/guest). Start one with either of:');
     say('  docker compose -f docker-compose.rabbitmq.yml up -d rabbitmq');
     say('  sudo apt-get install -y rabbitmq-server && sudo rabbitmq-server -detached');
     say('or point AMQP_URL at yours (see .env.example).');
+    if (options.dashboard) say(`With --dashboard the demo also serves the dashboard on ${config.API_HOST}:${config.API_PORT}: free that port or set API_PORT.`);
     return 1;
   }
   try {
@@ -144,10 +164,24 @@ async function main(): Promise<number> {
     say(`Summary: ${Object.entries(counts).map(([state, count]) => `${count} ${state}`).join(', ')}`);
     say(`Replies sent:   ${path.relative(process.cwd(), config.MAILDIR_ROOT)}/<mailbox>/outbox/*.eml`);
     say(`Drafts left:    ${path.relative(process.cwd(), config.MAILDIR_ROOT)}/<mailbox>/drafts/*.eml`);
+    if (options.dashboard) await serveDashboard(worker);
     return rows.every((row) => isFinal(row.state)) ? 0 : 1;
   } finally {
     await worker.stop();
   }
+}
+
+/** Keeps every role running, with the dashboard, until Ctrl-C or SIGTERM. */
+async function serveDashboard(worker: Worker): Promise<void> {
+  const url = worker.roles.find((role) => role.name === 'api')?.url ?? `http://127.0.0.1:${config.API_PORT}`;
+  const token = config.apiTokens.find((entry) => entry.name === 'demo')?.token;
+  const browserUrl = url.replace('://0.0.0.0:', '://127.0.0.1:');
+  say(`\nDashboard: ${token ? `${browserUrl}/#token=${token}` : `${browserUrl}  (sign in with a token of API_TOKENS)`}`);
+  say('Review the drafts under "Review queue", upload manuals under "Manuals". Ctrl-C stops the demo.');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
 }
 
 process.exitCode = await main();

@@ -7,8 +7,12 @@ import type { Broker } from './broker.js';
 import { EXCHANGES } from './topology.js';
 import type { PipelineEvent } from './schemas.js';
 
-/** What a role says about a stage; the rest of the event is filled in here. */
-export type EventFields = Partial<Omit<PipelineEvent, 'event_id' | 'timestamp' | 'role'>> & { stage: string };
+/**
+ * What a role says about a stage; the rest of the event is filled in here. `timestamp` defaults to
+ * now; give it when the stage happened earlier than its event is published (a decision recorded
+ * before the work it started), so timelines read in the order things happened.
+ */
+export type EventFields = Partial<Omit<PipelineEvent, 'event_id' | 'role'>> & { stage: string };
 
 /**
  * Emitted on the Broker with the PipelineEvent once the broker confirmed it, so this process can

@@ -68,6 +68,8 @@ export async function approveReview(broker: Broker, reviews: ReviewQueue, emailI
   try {
     await publishEvent(broker, ROLE, {
       stage: 'review_approved',
+      // When it was decided, not published: the sender may already have sent it by now.
+      ...(review.decided_at === null ? {} : { timestamp: review.decided_at }),
       email_id: review.email_id,
       agent_email: review.agent_email,
       detail: {

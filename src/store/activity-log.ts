@@ -300,6 +300,12 @@ export class ActivityLog {
     }));
   }
 
+  /** The mailboxes (`agent_email`) any recorded email arrived in, sorted. */
+  mailboxes(): string[] {
+    return (this.database.prepare('SELECT DISTINCT agent_email FROM emails WHERE agent_email IS NOT NULL ORDER BY agent_email')
+      .all() as Array<{ agent_email: string }>).map((row) => row.agent_email);
+  }
+
   /** Number of emails in each state, for one mailbox or all of them. */
   countByState(agentEmail?: string): Record<string, number> {
     const rows = this.database.prepare(`SELECT state, COUNT(*) AS total FROM emails

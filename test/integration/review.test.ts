@@ -16,7 +16,7 @@ import { ReviewConflictError, ReviewQueue, type Review, type ReviewStatus } from
 import { waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import {
-  deliverEmail, getMessage, ingestSampleManuals, openChannel, readReplies, sendMessage, waitForSettled, withPipeline,
+  deliverEmail, getMessage, ingestSampleManuals, openChannel, readReplies, sendMessage, withPipeline,
   ACME, SAMPLES, type Pipeline, type ReplyFile,
 } from '../helpers/pipeline.js';
 
@@ -108,8 +108,9 @@ test('review mode: an approved, edited reply is sent once through the sender, a 
       assert.deepEqual(approvedMessage.review && { ...approvedMessage.review, approved_at: 'x' }, { approved_by: 'alice', approved_at: 'x', edited: true });
       const settledBefore = pipeline.settled.get('sender')?.length ?? 0;
       await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, approvedMessage, { priority: approvedMessage.email.priority });
-      const settled = await waitForSettled(pipeline, 'sender', settledBefore + 1);
-      assert.equal(settled.at(-1)?.status, 'duplicate');
+      // Other emails of this test may settle in between: look for the duplicate among what came after.
+      await waitFor(() => (pipeline.settled.get('sender') ?? []).slice(settledBefore).some((info) => info.status === 'duplicate'),
+        { timeoutMs: 30_000, what: 'the redelivered approval settled as a duplicate' });
       assert.equal((await repliesTo(pipeline, router.email_id)).length, 1, 'still one reply');
 
       // Rejected: nothing goes out, the email ends as rejected with who and why.

@@ -18,9 +18,7 @@ export function overviewRoutes(context: ApiContext) {
         context.logger.warn('cannot list the mailbox addresses', { error: error.message });
         return [];
       });
-      // The activity log has no list of mailboxes; one distinct scan of its summary table is cheap.
-      const fromEmails = (context.services.database.prepare('SELECT DISTINCT agent_email FROM emails WHERE agent_email IS NOT NULL')
-        .all() as Array<{ agent_email: string }>).map((row) => row.agent_email);
+      const fromEmails = context.activity.mailboxes();
       const fromDocuments = context.documents.list().map((document) => document.agent_email);
       const mailboxes = [...new Set([...fromMailbox, ...fromEmails, ...fromDocuments].map((address) => address.toLowerCase()))].sort();
       return { mailboxes };

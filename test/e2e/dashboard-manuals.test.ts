@@ -1,0 +1,88 @@
+/**
+ * The Manuals section in a real browser against a real pipeline (ingester + recorder + api on a
+ * test vhost): upload a PDF, watch it become ingested, refuse a non-PDF, re-ingest, delete.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { waitFor } from '../helpers/broker.js';
+import { apiOf, checkPhoneLayout, goToSection, launchBrowser, openDashboard, saveScreenshot } from '../helpers/browser.js';
+import { makePdf } from '../helpers/pdf-fixtures.js';
+import { startPipeline, type Pipeline } from '../helpers/pipeline.js';
+
+const MAILBOX = 'manuals@initech.example';
+let browser: Browser;
+let pipeline: Pipeline;
+let folder: string;
+
+before(async () => {
+  folder = await mkdtemp(path.join(tmpdir(), 'ragmail-e2e-'));
+  pipeline = await startPipeline(['ingester', 'recorder', 'api']);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await pipeline?.close();
+  await rm(folder, { recursive: true, force: true });
+});
+
+test('a PDF uploaded through the page becomes ingested, can be re-ingested and deleted; a non-PDF is refused', async () => {
+  const pdf = path.join(folder, 'initech-printer-manual.pdf');
+  await writeFile(pdf, await makePdf([
+    'Initech P100 printer. To clear a paper jam, open the rear door and pull the sheet gently.',
+    'Toner: replace the cartridge when the orange light blinks twice.',
+    'Warranty: two years from the date of purchase.',
+  ]));
+  const fake = path.join(folder, 'not-really.pdf');
+  // A PNG signature: the name says PDF, the bytes do not.
+  await writeFile(fake, Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'));
+
+  const api = apiOf(pipeline);
+  const session = await openDashboard(browser, api.url, { token: api.token });
+  try {
+    const { page } = session;
+    const section = await goToSection(page, 'Manuals', 'manuals');
+    await section.getByLabel('Mailbox').fill(MAILBOX);
+    await section.getByLabel('PDF manuals').setInputFiles(fake);
+    await section.getByRole('button', { name: 'Upload' }).click();
+    await page.locator('#status.error').filter({ hasText: /pdf/i }).waitFor();
+    assert.deepEqual(pipeline.documents.list(MAILBOX), []);
+
+    await section.getByLabel('PDF manuals').setInputFiles(pdf);
+    await section.getByRole('button', { name: 'Upload' }).click();
+    const row = section.locator('tr', { hasText: 'initech-printer-manual.pdf' });
+    await row.locator('.document-status', { hasText: 'ingested' }).waitFor({ timeout: 60_000 });
+
+    const documentId = await row.getAttribute('data-document-id');
+    assert.ok(documentId);
+    const record = pipeline.documents.get(documentId);
+    assert.equal(record?.status, 'ingested');
+    assert.equal(record?.agent_email, MAILBOX);
+    assert.equal(record?.pages_total, 3);
+    assert.ok((record?.chunks ?? 0) > 0);
+    assert.equal((await row.locator('td.number').textContent())?.trim(), String(record?.chunks));
+    // The new mailbox joined the selector.
+    assert.ok((await page.locator('#mailbox option').allTextContents()).includes(MAILBOX));
+    await saveScreenshot(page, 'manuals');
+    await checkPhoneLayout(page, 'manuals');
+
+    const before = record!.updated_at;
+    await row.getByRole('button', { name: /Re-ingest/ }).click();
+    await waitFor(() => {
+      const now = pipeline.documents.get(documentId);
+      return now?.status === 'ingested' && now.updated_at > before;
+    }, { timeoutMs: 60_000, what: 're-ingestion' });
+    await row.locator('.document-status', { hasText: 'ingested' }).waitFor();
+
+    await row.getByRole('button', { name: /Delete/ }).click();
+    await row.waitFor({ state: 'detached', timeout: 15_000 });
+    assert.equal(pipeline.documents.get(documentId), undefined);
+    assert.deepEqual(session.errors, []);
+  } finally {
+    await session.close();
+  }
+});

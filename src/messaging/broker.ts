@@ -198,7 +198,7 @@ export class Broker extends EventEmitter {
       else await declareTopology(channel, this.topology);
     } catch (error) {
       const code = (error as { code?: number }).code;
-      if (code !== undefined && UNRECOVERABLE_REPLY_CODES.has(code)) {
+      if (code !== undefined && UNRECOVERABLE_REPLY_CODES.has(code) && !isQueueStarting(error)) {
         const fatal = code === 406 ? await describeTopologyMismatch(error as Error, this.topology, this.config)
           : code === 404 && verifyOnly ? new Error(`The topology is not declared on this vhost (AMQP_TOPOLOGY=verify): run \`npm run topology\` as the admin user first: ${(error as Error).message}`)
             : code === 403 && !verifyOnly ? new Error(`This user may not declare the topology: set AMQP_TOPOLOGY=verify for least-privilege users (the admin declares it with \`npm run topology\`): ${(error as Error).message}`)
@@ -226,6 +226,16 @@ export class Broker extends EventEmitter {
 }
 
 export { TopologyMismatchError };
+
+/**
+ * A 404 saying the home node of a durable queue "is down or inaccessible" is not a missing queue:
+ * right after the broker (re)starts, the `events.audit` stream answers so until its member is up
+ * (seen in test/faults/broker-restart.test.ts), and so does any queue of a cluster node that is
+ * down. The next reconnect cures it; stopping the worker would not.
+ */
+function isQueueStarting(error: unknown): boolean {
+  return (error as { code?: number }).code === 404 && /is down or inaccessible/.test((error as Error).message ?? '');
+}
 
 /**
  * Checks that every exchange and queue exists, without declaring anything: passive declares need no

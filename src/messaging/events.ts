@@ -10,9 +10,11 @@ import type { PipelineEvent } from './schemas.js';
 /**
  * What a role says about a stage; the rest of the event is filled in here. `timestamp` defaults to
  * now; give it when the stage happened earlier than its event is published (a decision recorded
- * before the work it started), so timelines read in the order things happened.
+ * before the work it started), so timelines read in the order things happened. `event_id`
+ * defaults to a new id; give one of your own making (the same on every try of the same outcome)
+ * to say an outcome again that may or may not have been said: the activity log keeps one per id.
  */
-export type EventFields = Partial<Omit<PipelineEvent, 'event_id' | 'role'>> & { stage: string };
+export type EventFields = Partial<Omit<PipelineEvent, 'role'>> & { stage: string };
 
 /**
  * Emitted on the Broker with the PipelineEvent once the broker confirmed it, so this process can
@@ -20,9 +22,9 @@ export type EventFields = Partial<Omit<PipelineEvent, 'event_id' | 'role'>> & { 
  */
 export const PIPELINE_EVENT = 'pipeline_event';
 
-export function buildEvent(role: string, fields: EventFields): PipelineEvent {
+export function buildEvent(role: string, { event_id: eventId, ...fields }: EventFields): PipelineEvent {
   return {
-    event_id: randomUUID(),
+    event_id: eventId ?? randomUUID(),
     timestamp: new Date().toISOString(),
     role,
     email_id: null,

@@ -7,7 +7,7 @@
  * here after its draft: it is sent whatever the policy (shadow mode excepted), under a claim of its
  * own (`review:<email_id>`, the email's claim being done with the draft), and its draft is removed.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { sendModeOf, type Config } from '../config.js';
 import { transientError } from '../errors.js';
@@ -47,6 +47,15 @@ function ownerIsDead(owner: string): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
+}
+
+/**
+ * The id of a reply's stage event, the same on every try: a sender that finds its reply already in
+ * the mailbox says the outcome again (its predecessor may have died before saying it), and the
+ * activity log, which keeps one event per id, records it once either way.
+ */
+function replyEventId(emailId: string, stage: string, messageId: string): string {
+  return `reply-${createHash('sha256').update(`${emailId}\n${stage}\n${messageId}`).digest('hex').slice(0, 32)}`;
 }
 
 export function createSenderHandler({ config, mailbox, claims, ledger }: SenderDependencies): Handler<ToSendMessage> {
@@ -147,6 +156,17 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
     const already = await mailbox.findReply(email.agent_email, reply.message_id);
     // For an approval the draft is expected: it is what was reviewed, not a reply already out.
     if (already === 'sent' || (already === 'draft' && !approved)) {
+      // The sender that delivered it may have died, or lost the broker, before its event went out.
+      const decision = decide(message);
+      const stage = already === 'sent' ? 'sent' : decision.action === 'draft' ? decision.stage : 'drafted';
+      await context.emit({
+        event_id: replyEventId(email.email_id, stage, reply.message_id),
+        stage,
+        email_id: email.email_id,
+        agent_email: email.agent_email,
+        provider: mailbox.provider,
+        detail: { mode: sendModeOf(config as Config, email.agent_email), message_id: reply.message_id, found_in_mailbox: true, ...(already === 'draft' ? { message } : {}) },
+      });
       await claims.complete(claimKey, { mode: already, message_id: reply.message_id });
       // A sender that crashed after sending the approved reply may have left its draft behind.
       if (approved) await removeDraft(email.agent_email, reply.message_id, context);
@@ -171,6 +191,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
       outcome.detail.draft_removed = await removeDraft(email.agent_email, reply.message_id, context);
     }
     await context.emit({
+      event_id: replyEventId(email.email_id, outcome.stage, reply.message_id),
       stage: outcome.stage,
       email_id: email.email_id,
       agent_email: email.agent_email,

@@ -1,0 +1,43 @@
+/**
+ * Fault suite, issue 7: the narrowest window the kills and broker restarts hit — a sender that
+ * wrote the reply (or the draft) and died, or lost the broker, before its `sent` / `drafted` /
+ * `handed_off` event went out. The redelivered message finds the reply in the mailbox and does not
+ * send it again (test/integration/idempotency.test.ts proves that); here the activity log must
+ * show the reply too, exactly once, or the email stays `replied` forever and a draft never
+ * reaches anyone. Made deterministic by leaving the reply in the mailbox as the dying sender did.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EXCHANGES, ROUTING_KEYS } from '../../src/messaging/topology.js';
+import { replyMessageId } from '../../src/providers/mailbox/mime.js';
+import { waitFor } from '../helpers/broker.js';
+import { makeEmail } from '../helpers/email-fixtures.js';
+import { sendMessage, waitForSettled, withPipeline } from '../helpers/pipeline.js';
+
+const MAILBOX = 'support@widgets.example';
+
+for (const kind of ['sent', 'handed_off'] as const) {
+  test(`a sender that died after writing its reply but before its event: the redelivered message records the reply in the activity log as ${kind}, once`, { timeout: 60_000 }, async () => {
+    await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'auto' }, async (pipeline) => {
+      const raw = makeEmail({ to: MAILBOX, subject: 'How do I reset my router?', body: 'Hello, how do I reset my X200 router?\n' });
+      const message = await sendMessage(MAILBOX, raw, { handoff: kind === 'handed_off' });
+      const { email } = message;
+      // What the dying sender got done: the reply (or the hand-off draft) is in the mailbox, nothing else.
+      const reply = { email, message_id: replyMessageId(email.email_id, MAILBOX), subject: message.generated_response.subject, body: message.generated_response.body };
+      const { mailbox } = pipeline.worker.services;
+      await (kind === 'sent' ? mailbox.send(reply) : mailbox.saveDraft(reply));
+
+      await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
+      assert.deepEqual((await waitForSettled(pipeline, 'sender', 1)).map((info) => info.status), ['duplicate'], 'not sent again');
+      await waitFor(() => pipeline.activity.getEmail(email.email_id)?.state === kind, {
+        timeoutMs: 10_000, what: `the activity log to show the reply as ${kind} (it says ${pipeline.activity.getEmail(email.email_id)?.state ?? 'nothing'})`,
+      });
+
+      // A second redelivery of the same message adds nothing to the timeline.
+      await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
+      await waitForSettled(pipeline, 'sender', 2);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(pipeline.activity.timeline(email.email_id).filter((event) => event.stage === kind).length, 1, `one ${kind} event`);
+    });
+  });
+}

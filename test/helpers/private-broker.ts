@@ -1,0 +1,122 @@
+/**
+ * A RabbitMQ node of the test's own, so a test can stop and start the broker under running
+ * workers (`rabbitmqctl stop_app` / `start_app`) without touching the shared node on 5672 that
+ * other tests and people use. It runs from the Debian package's scripts with everything of its
+ * own: node name, AMQP and distribution ports, data and log folders, Erlang cookie (HOME), no
+ * plugins and no configuration file. `stop()` halts it and removes its folders.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { randomUUID } from 'node:crypto';
+import { waitFor } from './broker.js';
+
+const run = promisify(execFile);
+const SCRIPTS = '/usr/lib/rabbitmq/bin';
+
+export interface PrivateBroker {
+  /** `amqp://guest:guest@127.0.0.1:<port>` (default vhost). */
+  url: string;
+  node: string;
+  /** `rabbitmqctl stop_app`: connections close, queues and persistent messages stay. */
+  stopApp(): Promise<void>;
+  /** `rabbitmqctl start_app`, retried while the listener's port is still being released. */
+  startApp(): Promise<void>;
+  /** Halts the node and removes its folders. */
+  stop(): Promise<void>;
+}
+
+/** Why a private node cannot run here, or undefined when it can. */
+export function privateBrokerUnavailable(): string | undefined {
+  if (!existsSync(path.join(SCRIPTS, 'rabbitmq-server')) || !existsSync(path.join(SCRIPTS, 'rabbitmqctl'))) {
+    return `RabbitMQ's scripts are not in ${SCRIPTS} (Debian package rabbitmq-server)`;
+  }
+  return undefined;
+}
+
+/** A free TCP port on 127.0.0.1 (free now; the node binds it a moment later). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Starts a private node and resolves once it accepts AMQP connections. */
+export async function startPrivateBroker(): Promise<PrivateBroker> {
+  const base = mkdtempSync(path.join(tmpdir(), 'ragmail-rabbit-'));
+  const node = `ragmail-fault-${randomUUID().slice(0, 8)}@localhost`;
+  const [port, distributionPort] = [await freePort(), await freePort()];
+  for (const folder of ['home', 'mnesia', 'log']) mkdirSync(path.join(base, folder));
+  writeFileSync(path.join(base, 'enabled_plugins'), '[].\n');
+  writeFileSync(path.join(base, 'rabbitmq-env.conf'), '');
+  const environment = {
+    PATH: process.env.PATH ?? '',
+    HOME: path.join(base, 'home'),
+    RABBITMQ_NODENAME: node,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distributionPort),
+    RABBITMQ_MNESIA_BASE: path.join(base, 'mnesia'),
+    RABBITMQ_LOG_BASE: path.join(base, 'log'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(base, 'enabled_plugins'),
+    // Not the shared node's /etc/rabbitmq files: they name its node and its port.
+    RABBITMQ_CONF_ENV_FILE: path.join(base, 'rabbitmq-env.conf'),
+    RABBITMQ_CONFIG_FILE: path.join(base, 'none.conf'),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+  };
+  let output = '';
+  const server: ChildProcess = spawn(path.join(SCRIPTS, 'rabbitmq-server'), [], { env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+  server.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  const rabbitmqctl = (...args: string[]) => run(path.join(SCRIPTS, 'rabbitmqctl'), ['-n', node, ...args], { env: environment, timeout: 60_000 });
+  const stop = async () => {
+    await rabbitmqctl('stop').catch(() => undefined);
+    const timer = setTimeout(() => server.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(base, { recursive: true, force: true });
+  };
+  try {
+    await Promise.race([
+      waitFor(() => accepts(port), { timeoutMs: 60_000, intervalMs: 200, what: `the private RabbitMQ node ${node} on ${port}` }),
+      exited.then(() => { throw new Error(`the private RabbitMQ node ${node} exited while starting`); }),
+    ]);
+  } catch (error) {
+    await stop();
+    throw new Error(`${(error as Error).message}\n${output.slice(-3000)}`);
+  }
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    node,
+    stopApp: async () => { await rabbitmqctl('stop_app'); },
+    startApp: async () => {
+      // A client that connected during the stop can hold the port for a moment: stop and try again.
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await rabbitmqctl('start_app');
+          return;
+        } catch (error) {
+          if (attempt >= 5) throw error;
+          await rabbitmqctl('stop_app').catch(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
+      }
+    },
+    stop,
+  };
+}

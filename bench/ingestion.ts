@@ -14,24 +14,21 @@ import { withBenchVhost } from './lib/bench-vhost.js';
 import { measureReference } from './lib/broker-ceiling.js';
 import { benchEmailId, composeEmail } from './lib/emails.js';
 import { obtainManual } from './lib/manual.js';
-import { integerOption } from './lib/options.js';
+import { integerOption, withCommonOptions, type CommonOptions } from './lib/options.js';
 import { startPipeline, type IngestedDocument } from './lib/pipeline.js';
 import { printReport, progress } from './lib/report.js';
 import { median, percentile, round } from './lib/stats.js';
 
 const MAILBOX = 'support@freedombox.example';
 
-const options = new Command('ingestion')
+const options = withCommonOptions(new Command('ingestion')
   .description('ingestion pages/s and chunks/s, retrieval latency, and peak memory per role, on a real manual')
   .option('--pdf <path>', 'ingest this PDF instead of fetching freedombox-doc-en')
   .option('--runs <n>', 'ingestions of the manual (each replaces the previous one), and passes over the queries', integerOption, 3)
   .option('--queries <n>', 'retrieval queries, one from each of that many chunks spread over the manual', integerOption, 200)
-  .option('--emails <n>', 'emails about the manual answered while memory is watched', integerOption, 300)
-  .option('--log-level <level>', 'LOG_LEVEL of the workers', 'info')
-  .option('--ceiling-runs <n>', 'runs of the broker ceiling', integerOption, 3)
-  .option('--ceiling-messages <n>', 'messages per ceiling run', integerOption, 5000)
+  .option('--emails <n>', 'emails about the manual answered while memory is watched', integerOption, 300))
   .parse()
-  .opts<{ pdf?: string; runs: number; queries: number; emails: number; logLevel: string; ceilingRuns: number; ceilingMessages: number }>();
+  .opts<{ pdf?: string; runs: number; queries: number; emails: number } & CommonOptions>();
 
 interface ChunkText {
   chunk_index: number;

@@ -9,12 +9,12 @@ import { withBenchVhost } from './lib/bench-vhost.js';
 import { HOP_DEFINITION, measureReference } from './lib/broker-ceiling.js';
 import { benchEmailId, deliverOne, sampleManuals, sampleTemplates, withMessageId, type EmailTemplate, type OutgoingEmail } from './lib/emails.js';
 import { waitUntil } from './lib/activity.js';
-import { environmentOption, integerOption } from './lib/options.js';
+import { integerOption, withPipelineOptions, type PipelineOptions } from './lib/options.js';
 import { PIPELINE_MODES, startPipeline, type PipelineMode, type RunningPipeline } from './lib/pipeline.js';
 import { printReport, progress } from './lib/report.js';
 import { median, percentile, round } from './lib/stats.js';
 
-const options = new Command('latency')
+const options = withPipelineOptions(new Command('latency')
   .description('poll → sent latency percentiles at a steady fraction of the measured maximum load')
   .addOption(new Option('--mode <mode>', 'workers: one process per role, or all roles in one').choices([...PIPELINE_MODES]).default('per-role'))
   .option('--duration <s>', 'seconds of steady load per run', integerOption, 30)
@@ -22,14 +22,9 @@ const options = new Command('latency')
   .option('--runs <n>', 'runs of steady load', integerOption, 3)
   .option('--load-fraction <f>', 'load as a fraction of the measured maximum', Number, 0.5)
   .option('--rate <emails/s>', 'use this load instead of measuring the maximum', Number)
-  .option('--max-emails <n>', 'backlog used to measure the maximum', integerOption, 1000)
-  .option('--log-level <level>', 'LOG_LEVEL of the workers', 'info')
-  .option('--poll-interval <ms>', 'POLL_INTERVAL_MS of the poller', integerOption, 100)
-  .option('--env <NAME=VALUE>', 'worker environment override, repeatable (e.g. CONCURRENCY_SENDER=32)', environmentOption, {})
-  .option('--ceiling-runs <n>', 'runs of the broker ceiling', integerOption, 3)
-  .option('--ceiling-messages <n>', 'messages per ceiling run', integerOption, 5000)
+  .option('--max-emails <n>', 'backlog used to measure the maximum', integerOption, 1000))
   .parse()
-  .opts<{ mode: PipelineMode; duration: number; warmup: number; runs: number; loadFraction: number; rate?: number; maxEmails: number; logLevel: string; pollInterval: number; env: Record<string, string>; ceilingRuns: number; ceilingMessages: number }>();
+  .opts<{ mode: PipelineMode; duration: number; warmup: number; runs: number; loadFraction: number; rate?: number; maxEmails: number } & PipelineOptions>();
 
 function email(templates: EmailTemplate[], runId: string, index: number): OutgoingEmail {
   const template = templates[index % templates.length];

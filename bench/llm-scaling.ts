@@ -20,7 +20,7 @@ import { MANAGEMENT_URL, withBenchVhost, type BenchVhost } from './lib/bench-vho
 import { measureReference } from './lib/broker-ceiling.js';
 import { benchEmailId, sampleTemplates, withMessageId } from './lib/emails.js';
 import { startFixedLatencyModel, type FixedLatencyModel } from './lib/fixed-latency-gemini.js';
-import { integerListOption, integerOption } from './lib/options.js';
+import { integerListOption, integerOption, withCommonOptions, type CommonOptions } from './lib/options.js';
 import { printReport, progress } from './lib/report.js';
 import { median, round } from './lib/stats.js';
 import { spawnWorker, type WorkerProcess } from './lib/worker-processes.js';
@@ -29,18 +29,15 @@ import { spawnWorker, type WorkerProcess } from './lib/worker-processes.js';
 const TARGET_EFFICIENCY = 0.9;
 const TARGET_CONCURRENCY = 32;
 
-const options = new Command('llm-scaling')
+const options = withCommonOptions(new Command('llm-scaling')
   .description('emails per second of one classifier process against a fixed-latency model, by concurrency')
   .option('--latency <ms>', 'latency of every model call', integerOption, 500)
   .option('--concurrency <list>', 'CONCURRENCY_CLASSIFIER values', integerListOption, [1, 8, 32, 128])
   .option('--waves <n>', 'emails per run = concurrency × waves (at least 8 emails)', integerOption, 6)
   .option('--runs <n>', 'runs per concurrency', integerOption, 3)
-  .option('--prefetch <n>', 'PREFETCH_CLASSIFIER; 0 = equal to the concurrency (the default)', (value) => Number(value), 0)
-  .option('--log-level <level>', 'LOG_LEVEL of the worker', 'info')
-  .option('--ceiling-runs <n>', 'runs of the broker ceiling', integerOption, 3)
-  .option('--ceiling-messages <n>', 'messages per ceiling run', integerOption, 5000)
+  .option('--prefetch <n>', 'PREFETCH_CLASSIFIER; 0 = equal to the concurrency (the default)', (value) => Number(value), 0))
   .parse()
-  .opts<{ latency: number; concurrency: number[]; waves: number; runs: number; prefetch: number; logLevel: string; ceilingRuns: number; ceilingMessages: number }>();
+  .opts<{ latency: number; concurrency: number[]; waves: number; runs: number; prefetch: number } & CommonOptions>();
 
 interface RunResult {
   emails: number;

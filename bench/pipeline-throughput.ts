@@ -9,7 +9,7 @@ import { Command, Option } from 'commander';
 import { withBenchVhost } from './lib/bench-vhost.js';
 import { HOP_DEFINITION, measureReference } from './lib/broker-ceiling.js';
 import { benchEmailId, sampleManuals, sampleTemplates, withMessageId, type EmailTemplate, type OutgoingEmail } from './lib/emails.js';
-import { environmentOption, integerOption } from './lib/options.js';
+import { integerOption, withPipelineOptions, type PipelineOptions } from './lib/options.js';
 import { PIPELINE_MODES, startPipeline, type BacklogResult, type PipelineMode } from './lib/pipeline.js';
 import { printReport, progress, type Table } from './lib/report.js';
 import { median, round } from './lib/stats.js';
@@ -17,19 +17,14 @@ import { median, round } from './lib/stats.js';
 /** The issue's target: pipeline hops per second at least half the broker's. */
 const TARGET_RATIO = 0.5;
 
-const options = new Command('pipeline-throughput')
+const options = withPipelineOptions(new Command('pipeline-throughput')
   .description('emails per second Maildir → reply with zero-latency providers, vs the broker ceiling')
   .option('--emails <n>', 'emails per measured run', integerOption, 500)
   .option('--runs <n>', 'measured runs per mode', integerOption, 3)
   .option('--warmup <n>', 'emails of the unmeasured warm-up run per mode', integerOption, 100)
-  .addOption(new Option('--modes <list>', 'comma-separated: one-process, per-role').default('one-process,per-role'))
-  .option('--log-level <level>', 'LOG_LEVEL of the workers', 'info')
-  .option('--poll-interval <ms>', 'POLL_INTERVAL_MS of the poller', integerOption, 100)
-  .option('--env <NAME=VALUE>', 'worker environment override, repeatable (e.g. CONCURRENCY_SENDER=32)', environmentOption, {})
-  .option('--ceiling-runs <n>', 'runs of the broker ceiling', integerOption, 3)
-  .option('--ceiling-messages <n>', 'messages per ceiling run', integerOption, 5000)
+  .addOption(new Option('--modes <list>', 'comma-separated: one-process, per-role').default('one-process,per-role')))
   .parse()
-  .opts<{ emails: number; runs: number; warmup: number; modes: string; logLevel: string; pollInterval: number; env: Record<string, string>; ceilingRuns: number; ceilingMessages: number }>();
+  .opts<{ emails: number; runs: number; warmup: number; modes: string } & PipelineOptions>();
 
 const modes = options.modes.split(',').map((mode) => mode.trim()) as PipelineMode[];
 for (const mode of modes) if (!PIPELINE_MODES.includes(mode)) throw new Error(`unknown mode ${mode}; expected ${PIPELINE_MODES.join(', ')}`);

@@ -9,27 +9,10 @@
  * `label:<name>`, `rfc822msgid:<id>`, each negatable with `-`; anything else is a 400, so a query
  * the fake does not understand fails a test instead of matching everything.
  */
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { startScriptedServer, type RecordedRequest, type ScriptedResponse } from './scripted-http-server.js';
 
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  headers: http.IncomingHttpHeaders;
-  /** Parsed JSON body, the form fields of a token request, or undefined. */
-  body: unknown;
-}
-
-/** A scripted answer for the next request whose path matches. */
-export interface ScriptedResponse {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Only a request whose path starts with this (or matches this pattern) takes it; default `/gmail/`. */
-  path?: string | RegExp;
-}
+export type { RecordedRequest, ScriptedResponse };
 
 export interface StoredMessage {
   id: string;
@@ -43,6 +26,7 @@ export interface FakeGmail {
   /** Base URL; the Gmail root URL is `${url}/`, the token URL `${url}/token`. */
   url: string;
   requests: RecordedRequest[];
+  /** Scripts the next answer of the API; `response.path` defaults to `/gmail/`, so token requests are not taken. */
   enqueue(response: ScriptedResponse): void;
   /** Puts a raw message in the inbox, unread; returns its Gmail id. */
   deliver(raw: string): string;
@@ -90,14 +74,11 @@ const searchName = (name: string) => name.trim().toLowerCase().replace(/[\s/]+/g
 export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<FakeGmail> {
   const user = (options.user ?? 'support@acme.example').toLowerCase();
   const refreshToken = options.refreshToken ?? 'test-refresh-token';
-  const requests: RecordedRequest[] = [];
-  const scripted: ScriptedResponse[] = [];
   const messages = new Map<string, StoredMessage>();
   const drafts = new Map<string, string>();
   const labels = new Map<string, string>(); // name → id
   const accessTokens = new Set<string>();
   let lastDate = 0;
-  let url = '';
 
   function store(raw: string, labelIds: string[], threadId?: string): StoredMessage {
     const referenced = [...headerIds(raw, 'In-Reply-To'), ...headerIds(raw, 'References')];
@@ -273,48 +254,18 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     return api(request.method, parts, request);
   }
 
-  const server = http.createServer((incoming, outgoing) => {
-    const chunks: Buffer[] = [];
-    incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
-    incoming.on('end', () => {
-      const parsed = new URL(incoming.url ?? '/', url);
-      const text = Buffer.concat(chunks).toString('utf8');
-      const form = String(incoming.headers['content-type']).includes('application/x-www-form-urlencoded');
-      const request: RecordedRequest = {
-        method: incoming.method ?? 'GET',
-        path: parsed.pathname,
-        query: Object.fromEntries(parsed.searchParams),
-        headers: incoming.headers,
-        body: !text ? undefined : form ? Object.fromEntries(new URLSearchParams(text)) : (JSON.parse(text) as unknown),
-      };
-      requests.push(request);
-      const position = scripted.findIndex((response) => {
-        const pattern = response.path ?? '/gmail/';
-        return typeof pattern === 'string' ? request.path.startsWith(pattern) : pattern.test(request.path);
-      });
-      const reply = position >= 0 ? scripted.splice(position, 1)[0] : answer(request);
-      const headers = 'headers' in reply ? reply.headers : {};
-      outgoing.writeHead(reply.status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
-      outgoing.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await startScriptedServer(answer, { 'content-type': 'application/json; charset=UTF-8' });
 
   const labelled = (label: string) => [...messages.values()].filter((message) => message.labelIds.has(label));
   return {
-    url,
-    requests,
-    enqueue: (response) => scripted.push(response),
+    url: server.url,
+    requests: server.requests,
+    enqueue: (response) => server.enqueue({ path: '/gmail/', ...response }),
     deliver: (raw) => store(raw, ['INBOX', 'UNREAD']).id,
     message: (id) => messages.get(id),
     sent: () => labelled('SENT'),
     drafts: () => labelled('DRAFT'),
     userLabels: () => new Map(labels),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
+    close: () => server.close(),
   };
 }

@@ -7,27 +7,9 @@
  * One deviation from the real service: the described `host` carries the `http://` scheme, since the
  * fake speaks plain HTTP and the SDK only adds `https://` to hosts without one.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startScriptedServer, type RecordedRequest, type ScriptedResponse } from './scripted-http-server.js';
 
-/** A request as the fake received it. */
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  headers: http.IncomingHttpHeaders;
-  /** The parsed JSON body, or undefined when there was none. */
-  body: unknown;
-}
-
-/** A scripted answer for the next request whose path matches. */
-export interface ScriptedResponse {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Only a request whose path starts with this string (or matches this pattern) takes it; default any. */
-  path?: string | RegExp;
-}
+export type { RecordedRequest, ScriptedResponse };
 
 /** A stored record. */
 export interface StoredVector {
@@ -78,17 +60,10 @@ function cosine(left: number[], right: number[]): number {
   return leftNorm === 0 || rightNorm === 0 ? 0 : dot / Math.sqrt(leftNorm * rightNorm);
 }
 
-function matchesPath(scripted: ScriptedResponse, path: string): boolean {
-  if (scripted.path === undefined) return true;
-  return typeof scripted.path === 'string' ? path.startsWith(scripted.path) : scripted.path.test(path);
-}
-
 /** Starts the fake on 127.0.0.1 at a free port. */
 export async function startFakePinecone(options: FakePineconeOptions = {}): Promise<FakePinecone> {
   const indexName = options.indexName ?? 'ragmail';
   const dimension = options.dimension ?? 32;
-  const requests: RecordedRequest[] = [];
-  const scripted: ScriptedResponse[] = [];
   const namespaces = new Map<string, Map<string, StoredVector>>();
   let url = '';
 
@@ -183,45 +158,18 @@ export async function startFakePinecone(options: FakePineconeOptions = {}): Prom
     }
   }
 
-  const server = http.createServer((incoming, outgoing) => {
-    const chunks: Buffer[] = [];
-    incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
-    incoming.on('end', () => {
-      const parsed = new URL(incoming.url ?? '/', url);
-      const text = Buffer.concat(chunks).toString('utf8');
-      const request: RecordedRequest = {
-        method: incoming.method ?? 'GET',
-        path: parsed.pathname,
-        query: Object.fromEntries(parsed.searchParams),
-        headers: incoming.headers,
-        body: text ? (JSON.parse(text) as unknown) : undefined,
-      };
-      requests.push(request);
-      const position = scripted.findIndex((response) => matchesPath(response, request.path));
-      let reply: { status: number; body?: unknown; headers?: Record<string, string> };
-      if (position >= 0) {
-        reply = scripted.splice(position, 1)[0];
-      } else if (options.apiKey !== undefined && incoming.headers['api-key'] !== options.apiKey) {
-        reply = controlError(401, 'UNAUTHENTICATED', 'Invalid API Key');
-      } else {
-        reply = answer(request);
-      }
-      outgoing.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
-      outgoing.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // Scripted answers come first; then the key is checked, then the fake answers.
+  const server = await startScriptedServer((request) =>
+    options.apiKey !== undefined && request.headers['api-key'] !== options.apiKey
+      ? controlError(401, 'UNAUTHENTICATED', 'Invalid API Key')
+      : answer(request));
+  url = server.url;
 
   return {
     url,
-    requests,
-    enqueue: (response) => scripted.push(response),
+    requests: server.requests,
+    enqueue: server.enqueue,
     namespace,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
+    close: () => server.close(),
   };
 }

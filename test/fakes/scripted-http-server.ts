@@ -1,7 +1,8 @@
 /**
  * A loopback HTTP server for fakes of outside APIs: it records every request, answers with
- * responses a test scripted (`enqueue`, first in first out, whatever the path), and otherwise lets
- * the fake's own handler answer.
+ * responses a test scripted (`enqueue`, first in first out, for any path or only for the paths a
+ * response names), and otherwise lets the fake's own handler answer. Every fake in this folder
+ * runs on it.
  */
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,10 @@ export interface RecordedRequest {
   method: string;
   /** Path without the query string, e.g. `/v1/messages`. */
   path: string;
+  /** The query string's parameters. */
+  query: Record<string, string>;
   headers: IncomingHttpHeaders;
+  /** Parsed JSON, the fields of a form (`application/x-www-form-urlencoded`), the raw text, or undefined when empty. */
   body: unknown;
 }
 
@@ -22,6 +26,8 @@ export interface ScriptedResponse {
   headers?: Record<string, string>;
   /** Waits this long before answering, e.g. to outlast a client's timeout. */
   delayMs?: number;
+  /** Only a request whose path starts with this (or matches this pattern) takes it; default any path. */
+  path?: string | RegExp;
 }
 
 /** A running fake. */
@@ -30,7 +36,7 @@ export interface FakeServer {
   url: string;
   /** Every request received, oldest first. */
   requests: RecordedRequest[];
-  /** Scripts the answer to the next request that has no scripted answer yet. */
+  /** Scripts the answer to the next request (whose path matches `response.path`, when given). */
   enqueue(response: ScriptedResponse): void;
   close(): Promise<void>;
 }
@@ -49,14 +55,17 @@ export async function startScriptedServer(
     incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
     incoming.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
+      const url = new URL(incoming.url ?? '/', 'http://fake');
       const request: RecordedRequest = {
         method: incoming.method ?? 'GET',
-        path: new URL(incoming.url ?? '/', 'http://fake').pathname,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
         headers: incoming.headers,
-        body: parseBody(text),
+        body: parseBody(text, String(incoming.headers['content-type'] ?? '')),
       };
       requests.push(request);
-      const scripted = queue.shift();
+      const position = queue.findIndex((response) => matchesPath(response.path, request.path));
+      const scripted = position >= 0 ? queue.splice(position, 1)[0] : undefined;
       Promise.resolve(scripted ?? handle(request))
         .catch((error: unknown): ScriptedResponse => ({ status: 500, body: { fakeError: String(error) } }))
         .then((response) => {
@@ -92,8 +101,14 @@ export async function startScriptedServer(
   };
 }
 
-function parseBody(text: string): unknown {
+function matchesPath(pattern: string | RegExp | undefined, path: string): boolean {
+  if (pattern === undefined) return true;
+  return typeof pattern === 'string' ? path.startsWith(pattern) : pattern.test(path);
+}
+
+function parseBody(text: string, contentType: string): unknown {
   if (text === '') return undefined;
+  if (contentType.includes('application/x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(text));
   try {
     return JSON.parse(text) as unknown;
   } catch {

@@ -248,6 +248,6 @@ function parseApiTokens(value: string): ApiToken[] {
 }
 
 /** The send mode of a mailbox. */
-export function sendModeOf(config: Config, agentEmail: string): SendMode {
+export function sendModeOf(config: Pick<Config, 'mailboxPolicies' | 'SEND_POLICY'>, agentEmail: string): SendMode {
   return config.mailboxPolicies.get(agentEmail.toLowerCase()) ?? config.SEND_POLICY;
 }

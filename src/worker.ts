@@ -63,9 +63,8 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
     phase = 'stopping';
     stopping ??= (async () => {
       // Producers first, so nothing new enters while the consumers drain.
-      const ordered = [...roles].sort((a, b) => Number(b.name === 'poller') - Number(a.name === 'poller'));
-      for (const role of ordered.filter((role) => role.name === 'poller')) await role.stop();
-      await Promise.all(ordered.filter((role) => role.name !== 'poller').map((role) => role.stop()));
+      for (const role of roles.filter((role) => role.name === 'poller')) await role.stop();
+      await Promise.all(roles.filter((role) => role.name !== 'poller').map((role) => role.stop()));
       await broker.close();
       // Before the services: the quota gauge reads their database.
       await http.close();

@@ -7,6 +7,21 @@ export interface ManagementTarget {
   AMQP_URL: string;
 }
 
+/** A queue as the management API describes it (the fields ragmail reads). */
+export interface ManagementQueue {
+  name: string;
+  durable: boolean;
+  arguments: Record<string, unknown>;
+  type?: string;
+  /** Ready plus unacknowledged. */
+  messages?: number;
+  messages_ready?: number;
+  messages_unacknowledged?: number;
+  consumers?: number;
+  /** Rates; absent until the broker has sampled the queue. */
+  message_stats?: { publish_details?: { rate?: number }; deliver_get_details?: { rate?: number } };
+}
+
 export class ManagementClient {
   private readonly base: string;
   private readonly authorization: string;
@@ -42,7 +57,7 @@ export class ManagementClient {
     return this.request('GET', `exchanges/${this.encodedVhost}`);
   }
 
-  queues(): Promise<Array<{ name: string; durable: boolean; arguments: Record<string, unknown>; messages?: number; consumers?: number; type?: string }>> {
+  queues(): Promise<ManagementQueue[]> {
     return this.request('GET', `queues/${this.encodedVhost}`);
   }
 

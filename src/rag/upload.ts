@@ -24,29 +24,54 @@ export function documentIdFor(agentEmail: string, filename: string): string {
   return createHash('sha256').update(`${agentEmail.toLowerCase()}\n${filename}`).digest('hex').slice(0, 24);
 }
 
-/** A file name safe to store: no folders, no leading dots, no control characters. */
+/** A file name safe to store: no folders, no leading dots, no control characters, never `.` or `..`. */
 export function safeFileName(filename: string): string {
-  const base = path.basename(filename.replace(/\\/g, '/')).replace(/[\u0000-\u001f/]/g, '').replace(/^\.+/, '').trim();
+  const base = path.basename(filename.replace(/\\/g, '/')).replace(/[\u0000-\u001f/]/g, '').replace(/^[.\s]+/, '').trim();
   return base.slice(0, 200) || 'document.pdf';
 }
 
-export async function submitDocument(broker: Broker, uploadDir: string, upload: DocumentUpload): Promise<ToIngestMessage> {
+/** A stored upload, ready to be queued for ingestion. */
+export interface StoredDocument {
+  documentId: string;
+  agentEmail: string;
+  filename: string;
+  /** Where the file is, inside the upload folder. */
+  path: string;
+  bytes: number;
+}
+
+/** Where an upload is stored: `<uploadDir>/<document id>/<safe file name>`, never outside `uploadDir`. */
+export function storedDocumentOf(uploadDir: string, upload: Omit<DocumentUpload, 'data'>): Omit<StoredDocument, 'bytes'> {
   const filename = safeFileName(upload.filename);
   const documentId = upload.documentId ?? documentIdFor(upload.agentEmail, filename);
-  const folder = path.resolve(uploadDir, documentId);
-  await mkdir(folder, { recursive: true });
-  const filePath = path.join(folder, filename);
-  await writeFile(filePath, upload.data);
+  return { documentId, agentEmail: upload.agentEmail.toLowerCase(), filename, path: path.join(path.resolve(uploadDir, documentId), filename) };
+}
+
+/** Writes the upload's file where the ingester reads it. */
+export async function storeDocument(uploadDir: string, upload: DocumentUpload): Promise<StoredDocument> {
+  const stored = storedDocumentOf(uploadDir, upload);
+  await mkdir(path.dirname(stored.path), { recursive: true });
+  await writeFile(stored.path, upload.data);
+  return { ...stored, bytes: upload.data.byteLength };
+}
+
+/** Announces a stored document (`queued`, so the registry lists it at once) and publishes it to `documents.to_ingest`. */
+export async function queueDocument(broker: Broker, stored: StoredDocument): Promise<ToIngestMessage> {
   const message: ToIngestMessage = {
     message_id: randomUUID(),
     timestamp: new Date().toISOString(),
     original_message_id: null,
-    document_id: documentId,
-    agent_email: upload.agentEmail.toLowerCase(),
-    filename,
-    path: filePath,
+    document_id: stored.documentId,
+    agent_email: stored.agentEmail,
+    filename: stored.filename,
+    path: stored.path,
   };
-  await publishEvent(broker, 'upload', { stage: 'queued', document_id: documentId, agent_email: message.agent_email, detail: { filename, path: filePath, bytes: upload.data.byteLength } });
+  await publishEvent(broker, 'upload', { stage: 'queued', document_id: stored.documentId, agent_email: stored.agentEmail, detail: { filename: stored.filename, path: stored.path, bytes: stored.bytes } });
   await broker.publish(EXCHANGES.document, ROUTING_KEYS.ingest, message);
   return message;
+}
+
+/** Stores an upload and queues it for ingestion. */
+export async function submitDocument(broker: Broker, uploadDir: string, upload: DocumentUpload): Promise<ToIngestMessage> {
+  return queueDocument(broker, await storeDocument(uploadDir, upload));
 }

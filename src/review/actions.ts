@@ -10,7 +10,7 @@ import type { Broker } from '../messaging/broker.js';
 import { publishEvent } from '../messaging/events.js';
 import type { ToSendMessage } from '../messaging/schemas.js';
 import { EXCHANGES, ROUTING_KEYS } from '../messaging/topology.js';
-import type { Review, ReviewQueue } from '../store/reviews.js';
+import type { DecidedReview, Review, ReviewQueue } from '../store/reviews.js';
 
 /** The role named on the events of review actions: they are taken through the operator API. */
 const ROLE = 'api';
@@ -21,8 +21,6 @@ export interface ApproveOptions {
   by: string;
   /** The reply to send, edited by the reviewer; default the generated reply. Must not be blank. */
   body?: string;
-  /** An optional remark kept with the decision. */
-  note?: string;
 }
 
 /** Options of {@link rejectReview}. */
@@ -34,7 +32,7 @@ export interface RejectOptions {
 }
 
 /** The stored draft's message, approved: a new envelope chained to it, carrying the approved body. */
-function approvedMessage(review: Review): ToSendMessage {
+function approvedMessage(review: DecidedReview): ToSendMessage {
   const drafted = review.message;
   return {
     ...drafted,
@@ -42,7 +40,7 @@ function approvedMessage(review: Review): ToSendMessage {
     timestamp: new Date().toISOString(),
     original_message_id: drafted.message_id,
     generated_response: { ...drafted.generated_response, body: review.reply_body },
-    review: { approved_by: review.decided_by ?? '', approved_at: review.decided_at ?? new Date().toISOString(), edited: review.edited },
+    review: { approved_by: review.decided_by, approved_at: review.decided_at, edited: review.edited },
   };
 }
 
@@ -56,7 +54,7 @@ export async function approveReview(broker: Broker, reviews: ReviewQueue, emailI
   if (options.body !== undefined && options.body.trim() === '') {
     throw permanentError('review_body_empty', 'the approved reply is empty; write a reply or reject the draft');
   }
-  const review = reviews.decide(emailId, { action: 'approved', by: options.by, body: options.body, note: options.note });
+  const review = reviews.decide(emailId, { action: 'approved', by: options.by, body: options.body });
   const message = approvedMessage(review);
   try {
     await broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message, { priority: message.email.priority });
@@ -69,11 +67,11 @@ export async function approveReview(broker: Broker, reviews: ReviewQueue, emailI
     await publishEvent(broker, ROLE, {
       stage: 'review_approved',
       // When it was decided, not published: the sender may already have sent it by now.
-      ...(review.decided_at === null ? {} : { timestamp: review.decided_at }),
+      timestamp: review.decided_at,
       email_id: review.email_id,
       agent_email: review.agent_email,
       detail: {
-        by: review.decided_by, edited: review.edited, ...(review.note === null ? {} : { note: review.note }),
+        by: review.decided_by, edited: review.edited,
         // A recorder with a database of its own learns the edited text from the event alone.
         ...(review.edited ? { body: review.reply_body } : {}),
       },

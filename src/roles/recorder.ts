@@ -47,6 +47,8 @@ export function applyEvent(event: PipelineEvent, { activity, documents, reviews,
     documents.markIngested(event.document_id, { chunks: Number(detail.chunks ?? 0), pages: Number(detail.pages ?? 0) });
   } else if (event.stage === 'dead_lettered') {
     documents.markFailed(event.document_id, String(detail.error_message ?? 'failed'));
+  } else if (event.stage === 'deleted') {
+    documents.remove(event.document_id);
   }
 }
 
@@ -73,7 +75,6 @@ function applyToReviews(event: PipelineEvent, emailId: string, reviews: ReviewQu
 }
 
 export function startRecorder({ broker, database, activity, documents, reviews, logger, start }: RecorderDependencies): ConsumerHandle {
-  database.exec('CREATE TABLE IF NOT EXISTS stream_offsets (stream TEXT PRIMARY KEY, next_offset INTEGER NOT NULL)');
   const readOffset = database.prepare<[string], { next_offset: number }>('SELECT next_offset FROM stream_offsets WHERE stream = ?');
   const writeOffset = database.prepare('INSERT INTO stream_offsets (stream, next_offset) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET next_offset = excluded.next_offset');
   const apply = database.transaction((event: PipelineEvent, offset: number | undefined) => {

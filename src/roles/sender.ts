@@ -70,7 +70,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
   };
 
   function decide(message: ToSendMessage): Decision {
-    const mode = sendModeOf(config as Config, message.email.agent_email);
+    const mode = sendModeOf(config, message.email.agent_email);
     if (mode === 'shadow') return { action: 'shadow' };
     // A person read this reply and approved it: the checks below only decided whether one had to.
     if (message.review) return { action: 'send' };
@@ -120,7 +120,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
     }
     const { id } = await mailbox.saveDraft(reply);
     // The whole message travels with the event: the recorder opens a review from it.
-    return { stage: decision.stage, detail: { mode: sendModeOf(config as Config, agentEmail), reason: decision.reason, provider_id: id, message } };
+    return { stage: decision.stage, detail: { mode: sendModeOf(config, agentEmail), reason: decision.reason, provider_id: id, message } };
   }
 
   /**
@@ -165,7 +165,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
         email_id: email.email_id,
         agent_email: email.agent_email,
         provider: mailbox.provider,
-        detail: { mode: sendModeOf(config as Config, email.agent_email), message_id: reply.message_id, found_in_mailbox: true, ...(already === 'draft' ? { message } : {}) },
+        detail: { mode: sendModeOf(config, email.agent_email), message_id: reply.message_id, found_in_mailbox: true, ...(already === 'draft' ? { message } : {}) },
       });
       await claims.complete(claimKey, { mode: already, message_id: reply.message_id });
       // A sender that crashed after sending the approved reply may have left its draft behind.

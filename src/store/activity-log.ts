@@ -5,11 +5,10 @@
  * (src/store/email-summary.ts, which says which event fills in which column).
  */
 import type { PipelineEvent } from '../messaging/schemas.js';
-import type { Statement } from 'better-sqlite3';
-import { immediate, type Database } from './database.js';
+import { immediate, prepared, type Database } from './database.js';
 import { STAGE_RANK, isFinal, outcomeOf, stageColumns, stateOfStage, type Citation, type EmailSummary, type Row, type StageRecord } from './email-summary.js';
 
-export { FINAL_STATES, STAGE_RANK, isFinal, stateOfStage, type Citation, type EmailSummary, type FinalState, type StageRecord } from './email-summary.js';
+export { FINAL_STATES, isFinal, type EmailSummary } from './email-summary.js';
 
 /** Filters of {@link ActivityLog.listEmails}; all optional and combined with AND. */
 export interface EmailFilter {
@@ -56,19 +55,7 @@ function storedDetail(detail: Record<string, unknown>): Record<string, unknown> 
 
 /** The activity log over one open database (see `openDatabase`). */
 export class ActivityLog {
-  /** Compiled statements by SQL text: the recorder records several events per email (BENCHMARKS.md). */
-  private readonly statements = new Map<string, Statement>();
-
   constructor(private readonly database: Database) {}
-
-  private prepared(sql: string): Statement {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      statement = this.database.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
-  }
 
   /**
    * Records one event and folds it into its email's summary.
@@ -80,7 +67,7 @@ export class ActivityLog {
     // An unparseable timestamp still has to sort somewhere: arrival time is the best guess.
     const timestampMs = Number.isNaN(parsed) ? Date.now() : parsed;
     return immediate(this.database, () => {
-      const inserted = this.prepared(`INSERT OR IGNORE INTO events
+      const inserted = prepared(this.database, `INSERT OR IGNORE INTO events
         (event_id, timestamp, timestamp_ms, stage, email_id, document_id, agent_email, role,
          duration_ms, provider, model, detail, recorded_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
@@ -99,7 +86,7 @@ export class ActivityLog {
   private foldIntoSummary(event: PipelineEvent, emailId: string, timestampMs: number, now: string): void {
     const state = stateOfStage(event.stage);
     const rank = STAGE_RANK[state];
-    const existing = this.prepared('SELECT * FROM emails WHERE email_id = ?').get(emailId) as Row | undefined;
+    const existing = prepared(this.database, 'SELECT * FROM emails WHERE email_id = ?').get(emailId) as Row | undefined;
     const row: Row = existing ?? { email_id: emailId, state, state_rank: 0, state_at_ms: 0,
       stages: '{}', first_seen_at: now };
     const stages = JSON.parse(String(row.stages)) as Record<string, StageRecord & { at_ms: number }>;
@@ -119,13 +106,13 @@ export class ActivityLog {
     row.stages = JSON.stringify(stages);
     row.updated_at = now;
     const columns = Object.keys(row);
-    this.prepared(`INSERT OR REPLACE INTO emails (${columns.join(', ')})
+    prepared(this.database, `INSERT OR REPLACE INTO emails (${columns.join(', ')})
       VALUES (${columns.map((column) => `@${column}`).join(', ')})`).run(row);
   }
 
   /** The summary of one email, or undefined when no event about it was recorded. */
   getEmail(emailId: string): EmailSummary | undefined {
-    const row = this.prepared(`SELECT ${SUMMARY_COLUMNS} FROM emails WHERE email_id = ?`)
+    const row = prepared(this.database, `SELECT ${SUMMARY_COLUMNS} FROM emails WHERE email_id = ?`)
       .get(emailId) as Row | undefined;
     return row === undefined ? undefined : toSummary(row);
   }
@@ -135,7 +122,7 @@ export class ActivityLog {
     const { where, parameters } = whereClause(filter);
     const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 500);
     const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
-    const rows = this.prepared(`SELECT ${SUMMARY_COLUMNS} FROM emails ${where}
+    const rows = prepared(this.database, `SELECT ${SUMMARY_COLUMNS} FROM emails ${where}
       ORDER BY COALESCE(received_at, first_seen_at) DESC, email_id LIMIT ? OFFSET ?`)
       .all(...parameters, limit, offset) as Row[];
     return rows.map(toSummary);
@@ -144,13 +131,13 @@ export class ActivityLog {
   /** How many emails match `filter` (its limit and offset ignored), for paging. */
   countEmails(filter: EmailFilter = {}): number {
     const { where, parameters } = whereClause(filter);
-    const row = this.prepared(`SELECT COUNT(*) AS total FROM emails ${where}`).get(...parameters);
+    const row = prepared(this.database, `SELECT COUNT(*) AS total FROM emails ${where}`).get(...parameters);
     return (row as { total: number }).total;
   }
 
   /** Every event recorded about an email, in the order they happened (not the order they arrived). */
   timeline(emailId: string): PipelineEvent[] {
-    const rows = this.prepared(`SELECT event_id, timestamp, stage, email_id, document_id, agent_email, role,
+    const rows = prepared(this.database, `SELECT event_id, timestamp, stage, email_id, document_id, agent_email, role,
       duration_ms, provider, model, detail, timestamp_ms, sequence FROM events WHERE email_id = ?`)
       .all(emailId) as Row[];
     const rankOf = (row: Row): number => STAGE_RANK[stateOfStage(String(row.stage))] ?? 0;
@@ -165,13 +152,13 @@ export class ActivityLog {
 
   /** The mailboxes (`agent_email`) any recorded email arrived in, sorted. */
   mailboxes(): string[] {
-    return (this.prepared('SELECT DISTINCT agent_email FROM emails WHERE agent_email IS NOT NULL ORDER BY agent_email')
+    return (prepared(this.database, 'SELECT DISTINCT agent_email FROM emails WHERE agent_email IS NOT NULL ORDER BY agent_email')
       .all() as Array<{ agent_email: string }>).map((row) => row.agent_email);
   }
 
   /** Number of emails in each state, for one mailbox or all of them. */
   countByState(agentEmail?: string): Record<string, number> {
-    const rows = this.prepared(`SELECT state, COUNT(*) AS total FROM emails
+    const rows = prepared(this.database, `SELECT state, COUNT(*) AS total FROM emails
       ${agentEmail === undefined ? '' : 'WHERE agent_email = ?'} GROUP BY state`)
       .all(...(agentEmail === undefined ? [] : [agentEmail])) as { state: string; total: number }[];
     return Object.fromEntries(rows.map((row) => [row.state, row.total]));

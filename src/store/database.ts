@@ -127,7 +127,39 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX IF NOT EXISTS reviews_by_status ON reviews (status, agent_email, created_at);
   `,
+  // 5: the poller's published emails and the recorder's stream offset, created by those roles
+  // themselves until now (hence IF NOT EXISTS: files in the field already have them).
+  `
+  CREATE TABLE IF NOT EXISTS published_emails (
+    email_id TEXT PRIMARY KEY,
+    agent_email TEXT NOT NULL,
+    published_at TEXT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS stream_offsets (stream TEXT PRIMARY KEY, next_offset INTEGER NOT NULL);
+  `,
 ];
+
+/** Compiled statements per open database, by SQL text. */
+const statements = new WeakMap<Database, Map<string, BetterSqlite3.Statement>>();
+
+/**
+ * The compiled statement of `sql` on `database`, compiled once: the stores run the same few
+ * statements for every event and email, and compiling them each time cost the recorder a third
+ * of its CPU (BENCHMARKS.md).
+ */
+export function prepared(database: Database, sql: string): BetterSqlite3.Statement {
+  let cache = statements.get(database);
+  if (cache === undefined) {
+    cache = new Map();
+    statements.set(database, cache);
+  }
+  let statement = cache.get(sql);
+  if (statement === undefined) {
+    statement = database.prepare(sql);
+    cache.set(sql, statement);
+  }
+  return statement;
+}
 
 /** The schema version this code writes: the length of the migration list. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

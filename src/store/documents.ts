@@ -3,7 +3,7 @@
  * upload API registers a document before publishing it to `documents.to_ingest`; the ingester
  * reports progress here, and the dashboard shows it.
  */
-import type { Database } from './database.js';
+import { prepared, type Database } from './database.js';
 
 /** Lifecycle of an upload: queued → processing → ingested | failed. */
 export const DOCUMENT_STATUSES = ['queued', 'processing', 'ingested', 'failed'] as const;
@@ -48,7 +48,7 @@ export class DocumentRegistry {
    */
   register(registration: DocumentRegistration): DocumentRecord {
     const now = new Date().toISOString();
-    this.database.prepare(`INSERT INTO documents
+    prepared(this.database, `INSERT INTO documents
         (document_id, agent_email, filename, path, status, pages_total, pages_done, chunks, error, created_at, updated_at)
       VALUES (@document_id, @agent_email, @filename, @path, 'queued', NULL, 0, NULL, NULL, @now, @now)
       ON CONFLICT (document_id) DO UPDATE SET agent_email = excluded.agent_email, filename = excluded.filename,
@@ -80,7 +80,7 @@ export class DocumentRegistry {
 
   /** One document, or undefined when it is not registered. */
   get(documentId: string): DocumentRecord | undefined {
-    return this.database.prepare('SELECT * FROM documents WHERE document_id = ?').get(documentId) as
+    return prepared(this.database, 'SELECT * FROM documents WHERE document_id = ?').get(documentId) as
       | DocumentRecord
       | undefined;
   }
@@ -88,19 +88,18 @@ export class DocumentRegistry {
   /** Documents of one mailbox, or of all mailboxes, newest first. */
   list(agentEmail?: string): DocumentRecord[] {
     const statement = agentEmail === undefined
-      ? this.database.prepare('SELECT * FROM documents ORDER BY created_at DESC, document_id')
-      : this.database.prepare('SELECT * FROM documents WHERE agent_email = ? ORDER BY created_at DESC, document_id');
+      ? prepared(this.database, 'SELECT * FROM documents ORDER BY created_at DESC, document_id')
+      : prepared(this.database, 'SELECT * FROM documents WHERE agent_email = ? ORDER BY created_at DESC, document_id');
     return (agentEmail === undefined ? statement.all() : statement.all(agentEmail)) as DocumentRecord[];
   }
 
   /** Forgets a document. Its chunks in the vector store are the caller's to delete. */
   remove(documentId: string): boolean {
-    return this.database.prepare('DELETE FROM documents WHERE document_id = ?').run(documentId).changes > 0;
+    return prepared(this.database, 'DELETE FROM documents WHERE document_id = ?').run(documentId).changes > 0;
   }
 
   private update(documentId: string, assignments: string, ...values: (string | number)[]): boolean {
-    const result = this.database
-      .prepare(`UPDATE documents SET ${assignments}, updated_at = ? WHERE document_id = ?`)
+    const result = prepared(this.database, `UPDATE documents SET ${assignments}, updated_at = ? WHERE document_id = ?`)
       .run(...values, new Date().toISOString(), documentId);
     return result.changes > 0;
   }

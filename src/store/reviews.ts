@@ -6,7 +6,7 @@
  * the approved reply arrives. A decision is taken once: deciding a review twice is a conflict.
  */
 import type { ToSendMessage } from '../messaging/schemas.js';
-import { immediate, type Database } from './database.js';
+import { immediate, prepared, type Database } from './database.js';
 
 /** pending → approved → sent, or pending → rejected. */
 export const REVIEW_STATUSES = ['pending', 'approved', 'rejected', 'sent'] as const;
@@ -36,6 +36,9 @@ export interface Review {
   created_at: string;
   updated_at: string;
 }
+
+/** A review once decided: who and when are known. */
+export type DecidedReview = Review & { decided_by: string; decided_at: string };
 
 /** A decision on a pending review. */
 export interface ReviewDecision {
@@ -90,7 +93,7 @@ export class ReviewQueue {
    * a decided one as it is. @returns true when a review was created or refreshed.
    */
   open(message: ToSendMessage, reason: string | null, at = new Date().toISOString()): boolean {
-    const result = this.database.prepare(`INSERT INTO reviews
+    const result = prepared(this.database, `INSERT INTO reviews
         (email_id, agent_email, status, reason, message, reply_body, edited, created_at, updated_at)
       VALUES (@email_id, @agent_email, 'pending', @reason, @message, @reply_body, 0, @at, @at)
       ON CONFLICT (email_id) DO UPDATE SET reason = excluded.reason, message = excluded.message,
@@ -103,7 +106,7 @@ export class ReviewQueue {
   }
 
   get(emailId: string): Review | undefined {
-    const row = this.database.prepare('SELECT * FROM reviews WHERE email_id = ?').get(emailId) as Row | undefined;
+    const row = prepared(this.database, 'SELECT * FROM reviews WHERE email_id = ?').get(emailId) as Row | undefined;
     return row === undefined ? undefined : toReview(row);
   }
 
@@ -112,21 +115,21 @@ export class ReviewQueue {
     const { where, parameters } = whereClause(filter);
     const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 500);
     const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
-    const rows = this.database.prepare(`SELECT * FROM reviews ${where} ORDER BY created_at, email_id LIMIT ? OFFSET ?`)
+    const rows = prepared(this.database, `SELECT * FROM reviews ${where} ORDER BY created_at, email_id LIMIT ? OFFSET ?`)
       .all(...parameters, limit, offset) as Row[];
     return rows.map(toReview);
   }
 
   count(filter: ReviewFilter = {}): number {
     const { where, parameters } = whereClause(filter);
-    return (this.database.prepare(`SELECT COUNT(*) AS total FROM reviews ${where}`).get(...parameters) as { total: number }).total;
+    return (prepared(this.database, `SELECT COUNT(*) AS total FROM reviews ${where}`).get(...parameters) as { total: number }).total;
   }
 
   /**
    * Decides a pending review, atomically: of two reviewers clicking at once, one wins and the
    * other gets {@link ReviewConflictError}.
    */
-  decide(emailId: string, decision: ReviewDecision): Review {
+  decide(emailId: string, decision: ReviewDecision): DecidedReview {
     return immediate(this.database, () => {
       const review = this.get(emailId);
       if (review === undefined) throw new ReviewNotFoundError(`no drafted reply to ${emailId} is waiting for review`);
@@ -134,10 +137,10 @@ export class ReviewQueue {
       const at = decision.at ?? new Date().toISOString();
       const generated = review.message.generated_response.body;
       const body = decision.action === 'approved' && decision.body !== undefined ? decision.body : generated;
-      this.database.prepare(`UPDATE reviews SET status = ?, reply_body = ?, edited = ?, decided_by = ?, decided_at = ?,
+      prepared(this.database, `UPDATE reviews SET status = ?, reply_body = ?, edited = ?, decided_by = ?, decided_at = ?,
           note = ?, updated_at = ? WHERE email_id = ?`)
         .run(decision.action, body, Number(body !== generated), decision.by, at, decision.note ?? null, at, emailId);
-      return this.get(emailId) as Review;
+      return this.get(emailId) as DecidedReview;
     });
   }
 
@@ -149,7 +152,7 @@ export class ReviewQueue {
    */
   revertToPending(decided: Review): boolean {
     const at = new Date().toISOString();
-    return this.database.prepare(`UPDATE reviews SET status = 'pending', reply_body = ?, edited = 0, decided_by = NULL,
+    return prepared(this.database, `UPDATE reviews SET status = 'pending', reply_body = ?, edited = 0, decided_by = NULL,
         decided_at = NULL, note = NULL, updated_at = ?
       WHERE email_id = ? AND status = ? AND decided_by IS ? AND decided_at IS ?`)
       .run(decided.message.generated_response.body, at, decided.email_id, decided.status, decided.decided_by, decided.decided_at)
@@ -158,7 +161,7 @@ export class ReviewQueue {
 
   /** The approved reply went out. @returns false when no approved review of this email exists. */
   markSent(emailId: string, at = new Date().toISOString()): boolean {
-    return this.database.prepare(`UPDATE reviews SET status = 'sent', sent_at = ?, updated_at = ?
+    return prepared(this.database, `UPDATE reviews SET status = 'sent', sent_at = ?, updated_at = ?
       WHERE email_id = ? AND status IN ('pending', 'approved')`).run(at, at, emailId).changes > 0;
   }
 }

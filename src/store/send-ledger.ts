@@ -7,7 +7,7 @@
  *
  * Also keeps each mailbox's daily send quota, counted per UTC day.
  */
-import { immediate, type Database } from './database.js';
+import { immediate, prepared, type Database } from './database.js';
 
 /** Answer of {@link SendLedger.claim}. */
 export type ClaimResult =
@@ -74,7 +74,7 @@ export class SendLedger {
       const record = this.get(emailId);
       if (record?.status === 'sent') return 'done';
       if (record?.status === 'sending' && record.owner !== owner && record.lease_expires_ms > now) return 'held';
-      this.database.prepare(`INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, claimed_at)
+      prepared(this.database, `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, claimed_at)
         VALUES (@emailId, 'sending', @owner, @expires, 1, @claimedAt)
         ON CONFLICT (email_id) DO UPDATE SET status = 'sending', owner = @owner, lease_expires_ms = @expires,
           claimed_at = @claimedAt,
@@ -89,7 +89,7 @@ export class SendLedger {
    * a sender that found its reply already in the mailbox records that fact the same way.
    */
   complete(emailId: string, result: { mode: string; message_id: string }): void {
-    this.database.prepare(`INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, mode,
+    prepared(this.database, `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, mode,
         message_id, completed_at)
       VALUES (@emailId, 'sent', NULL, 0, 0, @mode, @message_id, @completedAt)
       ON CONFLICT (email_id) DO UPDATE SET status = 'sent', lease_expires_ms = 0, mode = @mode,
@@ -103,14 +103,14 @@ export class SendLedger {
    * @returns true when the claim was released.
    */
   release(emailId: string, owner: string): boolean {
-    const result = this.database.prepare(`UPDATE send_ledger SET status = 'released', owner = NULL, lease_expires_ms = 0
+    const result = prepared(this.database, `UPDATE send_ledger SET status = 'released', owner = NULL, lease_expires_ms = 0
       WHERE email_id = ? AND owner = ? AND status = 'sending'`).run(emailId, owner);
     return result.changes > 0;
   }
 
   /** The ledger entry of one email, or undefined when it was never claimed. */
   get(emailId: string): SendRecord | undefined {
-    return this.database.prepare('SELECT * FROM send_ledger WHERE email_id = ?').get(emailId) as SendRecord | undefined;
+    return prepared(this.database, 'SELECT * FROM send_ledger WHERE email_id = ?').get(emailId) as SendRecord | undefined;
   }
 
   /**
@@ -122,7 +122,7 @@ export class SendLedger {
     return immediate(this.database, () => {
       const used = this.usedOn(agentEmail, day);
       if (used >= limit) return { allowed: false, used, remaining: 0 };
-      this.database.prepare(`INSERT INTO send_quota (agent_email, day, used) VALUES (?, ?, 1)
+      prepared(this.database, `INSERT INTO send_quota (agent_email, day, used) VALUES (?, ?, 1)
         ON CONFLICT (agent_email, day) DO UPDATE SET used = used + 1`).run(agentEmail, day);
       return { allowed: true, used: used + 1, remaining: Math.max(limit - used - 1, 0) };
     });
@@ -133,7 +133,7 @@ export class SendLedger {
    * @returns true when a send was given back.
    */
   refundQuota(agentEmail: string, now: Date = new Date(this.now())): boolean {
-    const result = this.database.prepare('UPDATE send_quota SET used = used - 1 WHERE agent_email = ? AND day = ? AND used > 0')
+    const result = prepared(this.database, 'UPDATE send_quota SET used = used - 1 WHERE agent_email = ? AND day = ? AND used > 0')
       .run(agentEmail, utcDay(now));
     return result.changes > 0;
   }
@@ -144,7 +144,7 @@ export class SendLedger {
   }
 
   private usedOn(agentEmail: string, day: string): number {
-    const row = this.database.prepare('SELECT used FROM send_quota WHERE agent_email = ? AND day = ?')
+    const row = prepared(this.database, 'SELECT used FROM send_quota WHERE agent_email = ? AND day = ?')
       .get(agentEmail, day) as { used: number } | undefined;
     return row?.used ?? 0;
   }

@@ -19,7 +19,7 @@ import { deadLetterRoutes } from './dead-letters.js';
 import { brokerRoutes } from './broker.js';
 
 /** The dashboard's files (index.html, app.js, style.css), served as they are. */
-export const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
 
 const isApiPath = (url: string) => url === '/api' || url.startsWith('/api/') || url.startsWith('/api?');
 

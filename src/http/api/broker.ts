@@ -4,22 +4,12 @@
  * An unreachable management API is an answer (`reachable: false`), not an error, so the page can say so.
  */
 import type { FastifyInstance } from 'fastify';
-import { ManagementClient } from '../../messaging/management.js';
+import { ManagementClient, type ManagementQueue } from '../../messaging/management.js';
 import { QUEUES, WORK_QUEUES } from '../../messaging/topology.js';
 import type { ApiContext } from './context.js';
 
 /** The queues shown, in flow order; wait queues of delayed retries are left out. */
 const SHOWN_QUEUES = [...WORK_QUEUES.map((queue) => queue.name), QUEUES.deadLetter, QUEUES.audit];
-
-/** The fields read from the management API's queue objects. */
-interface ManagementQueue {
-  name: string;
-  messages?: number;
-  messages_ready?: number;
-  messages_unacknowledged?: number;
-  consumers?: number;
-  message_stats?: { publish_details?: { rate?: number }; deliver_get_details?: { rate?: number } };
-}
 
 /** One queue as the API answers it. */
 export interface QueueStatus {
@@ -50,8 +40,7 @@ export function brokerRoutes(context: ApiContext) {
     app.get('/broker', async () => {
       try {
         // A client per request, as for the queue gauges: a bad RABBITMQ_MANAGEMENT_URL must not break the API.
-        const management = new ManagementClient(context.config);
-        const queues = await management.request<ManagementQueue[]>('GET', `queues/${encodeURIComponent(management.vhost)}`);
+        const queues = await new ManagementClient(context.config).queues();
         const byName = new Map(queues.map((queue) => [queue.name, queue]));
         return {
           reachable: true,

@@ -2,12 +2,12 @@
  * The manuals of each mailbox: list them with their ingestion progress, delete one (chunks, file
  * and registry row), or ingest a stored one again. Uploading is in uploads.ts.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { publishEvent } from '../../messaging/events.js';
-import { submitDocument } from '../../rag/upload.js';
+import { queueDocument, type StoredDocument } from '../../rag/upload.js';
 import type { DocumentRecord } from '../../store/documents.js';
 import { parseInput, type ApiContext } from './context.js';
 import { ApiError } from './errors.js';
@@ -19,6 +19,21 @@ const documentParams = z.object({ document_id: z.string().min(1) });
 export function isInside(folder: string, file: string): boolean {
   const relative = path.relative(path.resolve(folder), path.resolve(file));
   return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+}
+
+/**
+ * Registers a stored document as `queued` and publishes it for ingestion; a publish that fails
+ * leaves it `failed` with the reason rather than queued for ever.
+ */
+export async function enqueueDocument(context: ApiContext, stored: StoredDocument): Promise<void> {
+  // Registered before the publish, so a fast ingester's progress is never reset to `queued` after the fact.
+  context.documents.register({ document_id: stored.documentId, agent_email: stored.agentEmail, filename: stored.filename, path: stored.path });
+  try {
+    await queueDocument(context.broker, stored);
+  } catch (error) {
+    context.documents.markFailed(stored.documentId, `not queued: ${(error as Error).message}`);
+    throw error;
+  }
 }
 
 export function documentRoutes(context: ApiContext) {
@@ -52,12 +67,10 @@ export function documentRoutes(context: ApiContext) {
 
     app.post('/documents/:document_id/reingest', async (request, reply) => {
       const document = existing(parseInput(documentParams, request.params).document_id);
-      const data = isInside(config.UPLOAD_DIR, document.path) ? await readFile(document.path).catch(() => undefined) : undefined;
-      if (!data) throw new ApiError(409, 'document_file_missing', `the stored file of ${document.filename} is gone; upload it again`);
-      // Registered before the publish, so a fast ingester's progress is never reset to `queued` after the fact.
-      documents.register({ document_id: document.document_id, agent_email: document.agent_email, filename: document.filename, path: document.path });
-      await submitDocument(context.broker, config.UPLOAD_DIR, {
-        agentEmail: document.agent_email, filename: document.filename, data, documentId: document.document_id,
+      const file = isInside(config.UPLOAD_DIR, document.path) ? await stat(document.path).catch(() => undefined) : undefined;
+      if (!file?.isFile()) throw new ApiError(409, 'document_file_missing', `the stored file of ${document.filename} is gone; upload it again`);
+      await enqueueDocument(context, {
+        documentId: document.document_id, agentEmail: document.agent_email, filename: document.filename, path: document.path, bytes: file.size,
       });
       return reply.status(202).send({ document: documents.get(document.document_id) });
     });

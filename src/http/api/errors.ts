@@ -31,7 +31,6 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
 
 /** Errors raised by fastify and @fastify/multipart, renamed to this API's codes. */
 const FASTIFY_ERRORS: Readonly<Record<string, { status: number; code: string; message?: string }>> = {
-  FST_REQ_FILE_TOO_LARGE: { status: 413, code: 'upload_too_large' },
   FST_FILES_LIMIT: { status: 413, code: 'upload_too_many_files', message: 'too many files in one upload' },
   FST_PARTS_LIMIT: { status: 413, code: 'upload_too_many_parts', message: 'too many parts in one upload' },
   FST_FIELDS_LIMIT: { status: 413, code: 'upload_too_many_fields', message: 'too many fields in one upload' },
@@ -43,7 +42,7 @@ const FASTIFY_ERRORS: Readonly<Record<string, { status: number; code: string; me
 };
 
 /** Status and body for any error thrown by a route. */
-export function describeError(error: unknown): { status: number; body: ErrorBody } {
+function describeError(error: unknown): { status: number; body: ErrorBody } {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof ApiError) return { status: error.status, body: { error: message, code: error.code } };
   const code = errorCode(error);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { ApiToken, Config } from '../../config.js';
 
 /** The name the generated token acts under. */
-export const GENERATED_TOKEN_NAME = 'admin';
+const GENERATED_TOKEN_NAME = 'admin';
 
 /** The tokens one API server accepts. */
 export interface TokenSet {

@@ -58,7 +58,9 @@ const broker = await demoBroker(base.AMQP_URL, base.RABBITMQ_MANAGEMENT_URL);
 // The dashboard's token: yours from API_TOKENS, or one made for this run and printed below.
 const demoToken = randomBytes(18).toString('base64url');
 const config = loadConfig({
-  LOG_LEVEL: 'warn', API_TOKENS: `demo=${demoToken}`, ...process.env,
+  LOG_LEVEL: 'warn', ...process.env,
+  // An empty API_TOKENS (as in .env.example) means "none of mine": the demo's own token then.
+  API_TOKENS: process.env.API_TOKENS || `demo=${demoToken}`,
   AMQP_URL: broker.url, DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', VECTOR_DB_PATH: '', UPLOAD_DIR: '', POLL_INTERVAL_MS: '300',
   // A fresh vhost's audit stream holds this run's events only: reading it from the first one means
   // no event is missed while the recorder attaches. On a shared vhost, only new events count.

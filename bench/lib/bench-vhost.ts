@@ -29,7 +29,9 @@ export async function createBenchVhost(label: string): Promise<BenchVhost> {
   const encoded = encodeURIComponent(name);
   const admin = new ManagementClient({ RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL, AMQP_URL: AMQP_BASE });
   await admin.request('PUT', `vhosts/${encoded}`, {});
-  await admin.request('PUT', `permissions/${encoded}/guest`, { configure: '.*', write: '.*', read: '.*' });
+  // The user of BENCH_AMQP_URL works in the new vhost.
+  const user = encodeURIComponent(decodeURIComponent(new URL(AMQP_BASE).username) || 'guest');
+  await admin.request('PUT', `permissions/${encoded}/${user}`, { configure: '.*', write: '.*', read: '.*' });
   const amqpUrl = `${AMQP_BASE}/${encoded}`;
   const dataDir = mkdtempSync(path.join(tmpdir(), `ragmail-bench-${label}-`));
   let cleaned = false;

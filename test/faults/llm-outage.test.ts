@@ -50,23 +50,21 @@ test('Gemini and Claude answering 429, 500 and timeouts for a while: every email
       let delivered = 0;
       let outage: Promise<void> | undefined;
       const report = await run.flow({
-        onDelivered: (count) => {
-          delivered = count;
-          // The last tenth of the mail arrives only once the models are back.
-          if (outage && count === size - Math.ceil(size / 10)) return outage;
-          if (outage || count < startsAfter) return;
-          outage = (async () => {
+        faults: [{
+          afterDelivered: startsAfter,
+          run: () => (outage = (async () => {
             for (const { kind, ms } of phases) {
               for (const front of fronts) front.outage = kind;
               await delay(ms);
             }
             for (const front of fronts) front.outage = null;
             recoveredAfter = delivered;
-          })();
-        },
-        during: async () => {
-          while (!outage) await delay(100);
-          await outage;
+          })()),
+        }],
+        onDelivered: (count) => {
+          delivered = count;
+          // The last tenth of the mail arrives only once the models are back.
+          if (count === size - Math.ceil(size / 10)) return outage;
         },
         describe: () => `models failing after ${startsAfter} delivered: ${phases.map(({ kind, ms }) => `${kind} ${(ms / 1000).toFixed(1)} s`).join(', ')}, `
           + `answered ${fronts.map((front) => `${front.counts.quota}×429 ${front.counts.server_error}×500 ${front.counts.timeout}×timeout`).join(' / ')}`,

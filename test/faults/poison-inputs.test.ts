@@ -17,7 +17,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import amqplib from 'amqplib';
 import { listDeadLetters } from '../../src/messaging/dead-letters.js';
 import { QUEUES } from '../../src/messaging/topology.js';
@@ -39,7 +38,6 @@ test('poison inputs mid-flow (5 MB body, invalid UTF-8, NUL bytes, non-JSON and 
     const poisons = poisonEmails(randomUUID().slice(0, 8));
     const injectAfter = Math.round(run.random.between(0.2, 0.6) * run.emails.length);
     const uploaded: { huge?: string; good?: string } = {};
-    let injected: Promise<void> | undefined;
     const inject = async () => {
       const connection = await amqplib.connect(run.config.AMQP_URL);
       try {
@@ -57,11 +55,7 @@ test('poison inputs mid-flow (5 MB body, invalid UTF-8, NUL bytes, non-JSON and 
     };
     const report = await run.flow({
       extra: poisons,
-      onDelivered: (count) => { if (count >= injectAfter && !injected) injected = inject(); },
-      during: async () => {
-        while (!injected) await delay(100);
-        await injected;
-      },
+      faults: [{ afterDelivered: injectAfter, run: inject }],
       describe: () => `poison queued after ${injectAfter} delivered`,
     });
 

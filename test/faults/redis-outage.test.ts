@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FULL } from '../helpers/faults.js';
 import { assertAccounted } from '../helpers/fault-accounting.js';
-import { withFaultRun } from '../helpers/fault-run.js';
+import { plannedOutages, withFaultRun } from '../helpers/fault-run.js';
 import { startPrivateRedis } from '../helpers/private-redis.js';
 
 const OUTAGES = FULL ? 2 : 1;
@@ -22,35 +22,10 @@ test('Redis gone for a while mid-flow, then back empty: cache and claims fall ba
   const redis = await startPrivateRedis();
   try {
     await withFaultRun({ name: 'redis-outage', processes: ['all', 'sender'], environment: { REDIS_URL: redis.url } }, async (run) => {
-      const size = run.emails.length;
-      const plan = Array.from({ length: OUTAGES }, (_, index) => ({
-        afterDelivered: Math.round(run.random.between((0.15 + index * 0.4) * size, (0.45 + index * 0.4) * size)),
-        downMs: Math.round(run.random.between(2_000, 5_000)),
-      }));
-      const outages: string[] = [];
-      let next = 0;
-      let outage: Promise<void> = Promise.resolve();
-      const report = await run.flow({
-        onDelivered: (count) => {
-          if (next < plan.length && count >= plan[next]!.afterDelivered) {
-            const { downMs } = plan[next]!;
-            next += 1;
-            outage = outage.then(async () => {
-              await redis.kill();
-              await new Promise((resolve) => setTimeout(resolve, downMs));
-              await redis.restart();
-              outages.push(`gone at ${count} delivered for ${(downMs / 1000).toFixed(1)} s`);
-            });
-          }
-        },
-        during: async () => {
-          while (next < plan.length) await new Promise((resolve) => setTimeout(resolve, 100));
-          await outage;
-        },
-        describe: () => `Redis ${outages.join(', ')}`,
-      });
+      const outages = plannedOutages(run, { count: OUTAGES, firstBetween: [0.15, 0.45], down: () => redis.kill(), up: () => redis.restart() });
+      const report = await run.flow({ faults: outages.faults, describe: () => `Redis gone ${outages.noted.join(', ')}` });
 
-      assert.equal(outages.length, OUTAGES, 'every planned outage happened');
+      assert.equal(outages.noted.length, OUTAGES, 'every planned outage happened');
       // The outage was felt where it matters: by the retrieval cache and by the send claims.
       assert.ok(run.fleet.countLines(/Redis unreachable; caching is off/) >= 1, `the cache noticed the outage\n${run.fleet.describe()}`);
       assert.ok(run.fleet.countLines(/Redis unreachable; send claims fall back to the local ledger/) >= 1, `the claims noticed the outage\n${run.fleet.describe()}`);

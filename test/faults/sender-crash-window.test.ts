@@ -8,6 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { publishEvent } from '../../src/messaging/events.js';
 import { EXCHANGES, ROUTING_KEYS } from '../../src/messaging/topology.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { waitFor } from '../helpers/broker.js';
@@ -36,7 +38,11 @@ for (const kind of ['sent', 'handed_off'] as const) {
       // A second redelivery of the same message adds nothing to the timeline.
       await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
       await waitForSettled(pipeline, 'sender', 2);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The stream keeps order: once a marker published after the handling is in the log, so is
+      // every event the handling published before its ack.
+      const marker = `marker.${randomUUID()}@tests.example`;
+      await publishEvent(pipeline.worker.broker, 'test', { stage: 'marker', email_id: marker, agent_email: MAILBOX });
+      await waitFor(() => pipeline.activity.timeline(marker).length === 1, { timeoutMs: 10_000, what: 'the marker event in the activity log' });
       assert.equal(pipeline.activity.timeline(email.email_id).filter((event) => event.stage === kind).length, 1, `one ${kind} event`);
     });
   });

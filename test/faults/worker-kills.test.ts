@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FULL } from '../helpers/faults.js';
 import { assertAccounted } from '../helpers/fault-accounting.js';
-import { withFaultRun, type FaultRun } from '../helpers/fault-run.js';
+import { withFaultRun, type FaultRun, type ScheduledFault } from '../helpers/fault-run.js';
 import type { FleetRole } from '../helpers/worker-fleet.js';
 
 const ROLES: FleetRole[] = ['recorder', 'ingester', 'poller', 'classifier', 'responder', 'sender'];
@@ -28,59 +28,58 @@ const RANDOM_KILLS = FULL ? 3 : 1;
 /** Sender kills the instant a reply is written. */
 const KILLS_AS_REPLY_WRITTEN = FULL ? 2 : 1;
 
-interface PlannedKill {
-  role: FleetRole;
-  /** Fired once this many emails were delivered. */
-  afterDelivered: number;
-  /** Fired at the next reply written after that, rather than at once. */
-  asReplyWritten: boolean;
-  /** The killed worker is started again this long after it died. */
-  restartAfterMs: number;
-}
+/** How long a kill due at the next reply waits for one before it gives up (and the case fails for want of it). */
+const REPLY_WAIT_MS = 60_000;
 
-function plan(run: FaultRun): PlannedKill[] {
+/**
+ * The kills of a run, each at a seeded point of the delivery and restarted after a seeded pause.
+ * Kills of one role happen one after the other (a worker is killed only once it is back); the
+ * books wait until the last one is restarted.
+ */
+function plannedKills(run: FaultRun): ScheduledFault[] {
   const size = run.emails.length;
-  const kill = (role: FleetRole, asReplyWritten: boolean): PlannedKill => ({
-    role,
-    asReplyWritten,
-    afterDelivered: Math.max(1, Math.round(run.random.between(0.05, 0.9) * size)),
-    restartAfterMs: Math.round(run.random.between(0, 800)),
-  });
+  const kill = (role: FleetRole, asReplyWritten: boolean): ScheduledFault => {
+    const afterDelivered = Math.max(1, Math.round(run.random.between(0.05, 0.9) * size));
+    const restartAfterMs = Math.round(run.random.between(0, 800));
+    return {
+      afterDelivered,
+      lane: role,
+      run: async (delivered) => {
+        if (!asReplyWritten) {
+          await run.fleet.killAndRestart(role, `@${delivered}`, restartAfterMs);
+          return;
+        }
+        const reply = await nextReplyWritten(run, role);
+        if (reply) await run.fleet.killAndRestart(role, `@${delivered} as it wrote ${reply.split('/')[1]}`, restartAfterMs);
+      },
+    };
+  };
   return [
     ...ROLES.flatMap((role) => Array.from({ length: RANDOM_KILLS }, () => kill(role, false))),
     ...Array.from({ length: KILLS_AS_REPLY_WRITTEN }, () => kill('sender', true)),
-  ].sort((left, right) => left.afterDelivered - right.afterDelivered);
+  ];
+}
+
+/** The next reply written while a worker of `role` is live, or undefined when none comes in time. */
+function nextReplyWritten(run: FaultRun, role: FleetRole): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { stop(); resolve(undefined); }, REPLY_WAIT_MS);
+    const stop = run.watch.onWrite((reply) => {
+      // A sender still restarting from an earlier kill wrote nothing: wait for the next reply.
+      if (!run.fleet.running(role)) return;
+      stop();
+      clearTimeout(timer);
+      resolve(reply);
+    });
+  });
 }
 
 test('SIGKILL of each role at random moments (and of the sender as it writes a reply), restarted by the test: every email replied exactly once or ended as it must, 0 lost, 0 sent twice', { timeout: 900_000 }, async () => {
   await withFaultRun({ name: 'worker-kills', processes: ROLES }, async (run) => {
-    const planned = plan(run);
-    // Kills of one role happen one after the other (a worker is killed only once it is back).
-    const chains = new Map<FleetRole, Promise<unknown>>();
-    const killLater = (role: FleetRole, moment: string, restartAfterMs: number) => {
-      chains.set(role, (chains.get(role) ?? Promise.resolve()).then(() => run.fleet.killAndRestart(role, moment, restartAfterMs)));
-    };
-    const pending = [...planned];
-    const onDelivered = (count: number) => {
-      while (pending.length > 0 && pending[0]!.afterDelivered <= count) {
-        const { role, asReplyWritten, restartAfterMs } = pending.shift()!;
-        if (!asReplyWritten) {
-          killLater(role, `@${count}`, restartAfterMs);
-          continue;
-        }
-        const stop = run.watch.onWrite((reply) => {
-          // A sender still restarting from an earlier kill wrote nothing: wait for the next reply.
-          if (!run.fleet.running(role)) return;
-          stop();
-          killLater(role, `@${count} as it wrote ${reply.split('/')[1]}`, restartAfterMs);
-        });
-      }
-    };
     const report = await run.flow({
-      onDelivered,
+      faults: plannedKills(run),
       describe: () => `kills: ${run.fleet.kills.map((kill) => `${kill.role} ${kill.moment}`).join(', ')}`,
     });
-    await Promise.all(chains.values());
 
     for (const role of ROLES) assert.ok(run.fleet.kills.some((kill) => kill.role === role), `${role} was killed`);
     assert.ok(run.fleet.kills.some((kill) => kill.moment.includes('as it wrote')), 'the sender was killed as it wrote a reply');

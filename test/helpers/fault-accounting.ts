@@ -37,7 +37,17 @@ export interface EmailAccount {
   problems: string[];
 }
 
+/** Whether the run had gone quiet when its evidence was read. */
+export interface Settlement {
+  /** True once every email ended and nothing moved (queues, reply files, activity log) for a while. */
+  quiet: boolean;
+  /** How long the wait took, or what was still moving when it gave up. */
+  detail: string;
+}
+
 export interface FaultReport {
+  /** Books made of a run still moving prove nothing: {@link assertAccounted} fails on them first. */
+  settlement: Settlement;
   accounts: EmailAccount[];
   counts: Record<EmailEnd, number>;
   /** Emails with no accounted end. */
@@ -70,7 +80,7 @@ export function rejectedReasons(root: string, mailboxes: readonly string[]): Map
 }
 
 /** Accounts for every email of the run from the reply files and their writes, the activity log, the dead letters and `rejected/`. */
-export function accountFor(emails: readonly CorpusEmail[], sources: { database: Database; maildirRoot: string; watch: ReplyWatch; deadLetters: readonly DeadLetterEntry[] }): FaultReport {
+export function accountFor(emails: readonly CorpusEmail[], sources: { database: Database; maildirRoot: string; watch: ReplyWatch; deadLetters: readonly DeadLetterEntry[]; settlement: Settlement }): FaultReport {
   const activity = new ActivityLog(sources.database);
   const mailboxes = [...new Set(emails.map((email) => email.mailbox))];
   const rejected = rejectedReasons(sources.maildirRoot, mailboxes);
@@ -115,6 +125,7 @@ export function accountFor(emails: readonly CorpusEmail[], sources: { database: 
     endsBySample.set(account.email.sample, (endsBySample.get(account.email.sample) ?? new Set()).add(account.end));
   }
   return {
+    settlement: sources.settlement,
     accounts,
     counts,
     lost: having('lost'),
@@ -132,7 +143,7 @@ export function accountFor(emails: readonly CorpusEmail[], sources: { database: 
 /** One line per case: how the emails ended, and the four numbers that must be 0. */
 export function summaryLine(caseName: string, report: FaultReport, extra = ''): string {
   const { counts } = report;
-  return `faults ${caseName}: ${report.accounts.length} emails — ${counts.sent} sent, ${counts.drafted} drafted, ${counts.handed_off} handed off, `
+  return `faults ${caseName}: ${report.settlement.quiet ? '' : 'NEVER QUIET, '}${report.accounts.length} emails — ${counts.sent} sent, ${counts.drafted} drafted, ${counts.handed_off} handed off, `
     + `${counts.ignored} ignored, ${counts.skipped} skipped, ${counts.dead_lettered} dead-lettered, ${counts.rejected} rejected | `
     + `lost ${report.lost.length}, sent twice ${report.duplicated.length}, reply missing from the log ${report.unlogged.length}, wrong end ${report.wrong.length}${extra ? ` | ${extra}` : ''}`;
 }
@@ -143,10 +154,13 @@ export interface AccountingExpectations {
   mayDeadLetter?: (account: EmailAccount) => boolean;
 }
 
-/** Fails with the emails concerned unless every email is accounted for, once. */
+/** Fails with the emails concerned unless the run went quiet and every email is accounted for, once. */
 export function assertAccounted(report: FaultReport, expectations: AccountingExpectations = {}): void {
   const describe = (accounts: EmailAccount[]) => accounts.slice(0, 10)
     .map((account) => `  ${account.email.emailId} (${account.email.sample}): ${account.problems.join('; ')}`).join('\n');
+  // Counted while messages still moved, the books could balance by luck or fail by chance.
+  assert.ok(report.settlement.quiet, `the run never went quiet, so its books prove nothing: ${report.settlement.detail}\n`
+    + `(books as they stood: lost ${report.lost.length}, sent twice ${report.duplicated.length}, wrong end ${report.wrong.length})\n${describe(report.lost)}`);
   assert.equal(report.lost.length, 0, `emails lost:\n${describe(report.lost)}`);
   assert.equal(report.duplicated.length, 0, `emails answered more than once:\n${describe(report.duplicated)}`);
   assert.deepEqual(report.strays, [], 'every reply written belongs to an email of the run');

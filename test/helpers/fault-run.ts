@@ -1,11 +1,12 @@
 /**
  * One case of the fault suite, start to end: worker processes on a broker of their own (a fresh
  * vhost of the shared RabbitMQ, or a private node), the sample manuals ingested, the emails dropped
- * into the Maildir at a steady pace while the case's fault runs, then — once every email has ended
- * and the queues are quiet — the books: {@link accountFor}, printed as one summary line.
+ * into the Maildir at a steady pace while the case's faults run, then — once every email has ended,
+ * the faults are over and nothing moves any more — the books: {@link accountFor}, printed as one
+ * summary line.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -15,18 +16,15 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { listDeadLetters } from '../../src/messaging/dead-letters.js';
-import { QUEUES, buildTopology } from '../../src/messaging/topology.js';
-import { submitDocument } from '../../src/rag/upload.js';
-import { replyFileName } from '../../src/providers/mailbox/maildir.js';
-import { replyMessageId } from '../../src/providers/mailbox/mime.js';
+import { QUEUES } from '../../src/messaging/topology.js';
 import { openDatabase } from '../../src/store/database.js';
-import { ActivityLog, isFinal } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { createTestVhost, waitFor } from './broker.js';
-import { ACME, GLOBEX, SAMPLES, filesIn } from './pipeline.js';
+import { ACME, GLOBEX, uploadSampleManuals } from './pipeline.js';
+import { waitUntilSettled } from './fault-settle.js';
 import { FAULT_WORKER_ENVIRONMENT, caseSeed, faultSize, DELIVERY_RATE_PER_SECOND, seconds, type SeededRandom } from './faults.js';
 import { buildCorpus, deliverAtPace, type CorpusEmail } from './fault-corpus.js';
-import { accountFor, rejectedReasons, summaryLine, type FaultReport } from './fault-accounting.js';
+import { accountFor, summaryLine, type FaultReport } from './fault-accounting.js';
 import { ReplyWatch } from './reply-watch.js';
 import { WorkerFleet, type FleetRole } from './worker-fleet.js';
 
@@ -37,8 +35,8 @@ export interface FaultCaseOptions {
   processes: FleetRole[];
   /** Worker environment on top of {@link FAULT_WORKER_ENVIRONMENT}. */
   environment?: Record<string, string>;
-  /** A broker of the case's own (`amqp://…/`); default a fresh vhost of the shared RabbitMQ. */
-  amqpUrl?: string;
+  /** A broker of the case's own, with its management API; default a fresh vhost of the shared RabbitMQ. */
+  broker?: { amqpUrl: string; managementUrl: string };
 }
 
 /** What a case's body works with. */
@@ -54,38 +52,54 @@ export interface FaultRun {
   random: SeededRandom;
   /** The run's emails (support questions and the rest), not yet delivered. */
   emails: CorpusEmail[];
-  /** Delivers `emails` (plus `extra`) while `during` runs, waits until all ended, and accounts for them. */
+  /** Delivers `emails` (plus `extra`) while the faults happen, waits until all ended and quiet, and accounts for them. */
   flow(options?: FlowOptions): Promise<FaultReport>;
+}
+
+/** A fault of the flow, started at a point of the delivery. */
+export interface ScheduledFault {
+  /** Started once this many emails were delivered. */
+  afterDelivered: number;
+  /** Faults of one lane run one after the other, in plan order; default one lane for all. */
+  lane?: string;
+  /** Does the fault, given the count delivered when it was due; the books wait until it ended. */
+  run(delivered: number): Promise<void>;
 }
 
 export interface FlowOptions {
   /** More emails to mix in (poison), each delivered after a seeded position of the run. */
   extra?: CorpusEmail[];
-  /** Called after each delivery with the count; a schedule of faults keys off it. */
+  /** The faults of the run; every one must fall within the delivery, and all have ended before the books are made. */
+  faults?: ScheduledFault[];
+  /** Called after each delivery (once the faults due were started) with the count; delivery waits for what it returns. */
   onDelivered?: (count: number) => void | Promise<void>;
-  /** A fault running beside the delivery; awaited before the books are made. */
-  during?: () => Promise<void>;
   /** Words for the summary line (kills, outage times, ...). */
   describe?: () => string;
 }
 
-/** Work and retry queues: all must be empty before the books are made. */
-function workQueues(config: Config): string[] {
-  const topology = buildTopology({ maxAttempts: config.MAX_ATTEMPTS, retryBaseDelayMs: config.RETRY_BASE_DELAY_MS, eventsMaxAge: config.EVENTS_MAX_AGE });
-  return topology.queues.map((queue) => queue.name).filter((name) => name !== QUEUES.deadLetter && name !== QUEUES.audit);
-}
-
-/** Messages waiting in the work and retry queues; a new connection each time, so a broker restart does not break it. */
-async function queuedMessages(config: Config): Promise<number> {
-  const connection = await amqplib.connect(config.AMQP_URL);
-  try {
-    const channel = await connection.createChannel();
-    let total = 0;
-    for (const queue of workQueues(config)) total += (await channel.checkQueue(queue)).messageCount;
-    return total;
-  } finally {
-    await connection.close().catch(() => undefined);
-  }
+/**
+ * `count` outages of a service, one after the other, each 2 to 5 s (seeded): the first after a seeded
+ * share of the mail within `firstBetween`, each next one 40 % of the mail later. `noted` says, for
+ * the summary, when each happened and how long the service was away.
+ */
+export function plannedOutages(run: FaultRun, options: { count: number; firstBetween: readonly [number, number]; down(): Promise<void>; up(): Promise<void> }): { faults: ScheduledFault[]; noted: string[] } {
+  const size = run.emails.length;
+  const noted: string[] = [];
+  const faults = Array.from({ length: options.count }, (_, index): ScheduledFault => {
+    const afterDelivered = Math.round(run.random.between((options.firstBetween[0] + index * 0.4) * size, (options.firstBetween[1] + index * 0.4) * size));
+    const downMs = Math.round(run.random.between(2_000, 5_000));
+    return {
+      afterDelivered,
+      run: async (delivered) => {
+        const wentDown = Date.now();
+        await options.down();
+        await delay(downMs);
+        await options.up();
+        noted.push(`at ${delivered} delivered for ${seconds(wentDown)}`);
+      },
+    };
+  });
+  return { faults, noted };
 }
 
 /** Waits until every consumer role of the fleet consumes its queue. */
@@ -106,47 +120,17 @@ async function waitForConsumers(config: Config, processes: FleetRole[], fleet: W
 
 /** Uploads the sample manuals and waits until the ingester process has ingested them all. */
 async function ingestManuals(run: FaultRun): Promise<void> {
-  const documents = new DocumentRegistry(run.database);
-  const ids: string[] = [];
-  for (const mailbox of [ACME, GLOBEX]) {
-    for (const file of await filesIn(path.join(SAMPLES, 'manuals', mailbox), '.pdf')) {
-      ids.push((await submitDocument(run.broker, run.config.UPLOAD_DIR, { agentEmail: mailbox, filename: path.basename(file), data: await readFile(file) })).document_id);
-    }
-  }
-  await waitFor(() => ids.every((id) => documents.get(id)?.status === 'ingested'), { timeoutMs: 90_000, intervalMs: 100, what: `the sample manuals ingested\n${run.fleet.describe()}` });
-}
-
-/** Waits until every email ended (final in the log, or rejected by the mailbox) and the queues stayed empty for a while. */
-async function waitUntilSettled(run: FaultRun, emails: readonly CorpusEmail[], timeoutMs: number): Promise<void> {
-  const activity = new ActivityLog(run.database);
-  const root = run.config.MAILDIR_ROOT;
-  // A reply on disk ends an email too, whatever the log says: the books tell a log that missed it.
-  const replied = (email: CorpusEmail) => ['outbox', 'drafts'].some((folder) => existsSync(path.join(root, email.mailbox, folder, replyFileName(replyMessageId(email.emailId, email.mailbox)))));
-  const ended = () => {
-    const rejected = rejectedReasons(root, [ACME, GLOBEX]);
-    return emails.every((email) => rejected.has(email.emailId) || isFinal(activity.getEmail(email.emailId)?.state ?? '') || replied(email));
-  };
-  const quiet = async () => ended() && (await queuedMessages(run.config)) === 0;
-  try {
-    await waitFor(quiet, { timeoutMs, intervalMs: 250, what: 'every email ended and the queues empty' });
-    // Late copies (a redelivery, a duplicate publish) would show now.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    await waitFor(quiet, { timeoutMs: 30_000, intervalMs: 250, what: 'the queues quiet again' });
-  } catch (error) {
-    // The books below say which emails are missing; the timeout alone says little.
-    process.stdout.write(`faults ${run.name}: ${(error as Error).message.split('\n')[0]}\n`);
-  }
+  await uploadSampleManuals({ broker: run.broker, uploadDir: run.config.UPLOAD_DIR, documents: new DocumentRegistry(run.database) },
+    90_000, `the sample manuals ingested\n${run.fleet.describe()}`);
 }
 
 /** Runs `body` on a fresh fault case and always tears it down (workers, broker, folders). */
 export async function withFaultRun(options: FaultCaseOptions, body: (run: FaultRun) => Promise<void>): Promise<void> {
   const random = caseSeed(options.name);
-  const vhost = options.amqpUrl ? undefined : await createTestVhost({ ...FAULT_WORKER_ENVIRONMENT, ...options.environment, LOG_LEVEL: 'error' });
+  const vhost = options.broker ? undefined : await createTestVhost({ ...FAULT_WORKER_ENVIRONMENT, ...options.environment, LOG_LEVEL: 'error' });
   const dataDir = vhost?.dataDir ?? mkdtempSync(path.join(tmpdir(), 'ragmail-faults-'));
   const config = vhost?.config ?? loadConfig({
-    ...FAULT_WORKER_ENVIRONMENT, ...options.environment, AMQP_URL: options.amqpUrl, DATA_DIR: dataDir, LOG_LEVEL: 'error',
-    // No management API on a private node: the queue gauges just read 0.
-    RABBITMQ_MANAGEMENT_URL: 'http://guest:guest@127.0.0.1:9',
+    ...FAULT_WORKER_ENVIRONMENT, ...options.environment, AMQP_URL: options.broker?.amqpUrl, RABBITMQ_MANAGEMENT_URL: options.broker?.managementUrl, DATA_DIR: dataDir, LOG_LEVEL: 'error',
   });
   // Opened (and migrated) before the workers start, so every process finds the schema in place.
   const database = openDatabase(config.DATABASE_PATH);
@@ -163,15 +147,30 @@ export async function withFaultRun(options: FaultCaseOptions, body: (run: FaultR
     const run: FaultRun = {
       name: options.name, config, fleet, broker, database, watch, random,
       emails: buildCorpus(faultSize(), random, randomUUID().slice(0, 8)),
-      flow: async ({ extra = [], onDelivered, during, describe } = {}) => {
+      flow: async ({ extra = [], faults = [], onDelivered, describe } = {}) => {
         const all = [...run.emails];
         for (const email of extra) all.splice(random.integer(0, all.length), 0, email);
+        const due = [...faults].sort((left, right) => left.afterDelivered - right.afterDelivered);
+        const lanes = new Map<string, Promise<void>>();
+        const delivered = async (count: number) => {
+          while (due.length > 0 && due[0]!.afterDelivered <= count) {
+            const fault = due.shift()!;
+            const lane = (lanes.get(fault.lane ?? '') ?? Promise.resolve()).then(() => fault.run(count));
+            // Awaited below; until then a failed fault must not count as an unhandled rejection.
+            lane.catch(() => undefined);
+            lanes.set(fault.lane ?? '', lane);
+          }
+          await onDelivered?.(count);
+        };
         const flowStarted = Date.now();
-        await Promise.all([deliverAtPace(config.MAILDIR_ROOT, all, DELIVERY_RATE_PER_SECOND, onDelivered), during?.()]);
+        await deliverAtPace(config.MAILDIR_ROOT, all, DELIVERY_RATE_PER_SECOND, delivered);
         const deliveredIn = seconds(flowStarted);
-        await waitUntilSettled(run, all, 60_000 + all.length * 150);
-        const report = accountFor(all, { database, maildirRoot: config.MAILDIR_ROOT, watch, deadLetters: await listDeadLetters({ config }) });
-        const timing = `set up ${((flowStarted - started) / 1000).toFixed(1)} s, delivered in ${deliveredIn}, ended and quiet ${seconds(flowStarted)} after the first delivery`;
+        if (due.length > 0) throw new Error(`faults planned after ${due.map((fault) => fault.afterDelivered).join(', ')} deliveries, but only ${all.length} emails were delivered`);
+        // The books wait for every fault to end (a broker back, a killed worker restarted).
+        await Promise.all(lanes.values());
+        const settlement = await waitUntilSettled(run, all, 90_000 + all.length * 150);
+        const report = accountFor(all, { database, maildirRoot: config.MAILDIR_ROOT, watch, deadLetters: await listDeadLetters({ config }), settlement });
+        const timing = `set up ${((flowStarted - started) / 1000).toFixed(1)} s, delivered in ${deliveredIn}, ${settlement.quiet ? 'ended and quiet' : 'given up on'} ${seconds(flowStarted)} after the first delivery`;
         process.stdout.write(`${summaryLine(options.name, report, [timing, describe?.()].filter(Boolean).join(' | '))}\n`);
         return report;
       },

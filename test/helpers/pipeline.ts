@@ -3,6 +3,7 @@
  * (`startWorker`), the sample manuals and emails, hand-made queue messages, reply files read back
  * with postal-mime, and a raw AMQP channel to look into queues the running roles do not consume.
  */
+import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import PostalMime, { type Email as ParsedEmail } from 'postal-mime';
 import { createTestVhost, waitFor, type TestVhost } from './broker.js';
 import { PROJECT_ROOT } from './worker-process.js';
 import { startWorker, type Worker } from '../../src/worker.js';
+import type { Broker } from '../../src/messaging/broker.js';
 import type { RoleName } from '../../src/roles/registry.js';
 import type { SettledInfo } from '../../src/messaging/consumer.js';
 import type { Email, ToClassifyMessage, ToRespondMessage, ToSendMessage } from '../../src/messaging/schemas.js';
@@ -106,19 +108,34 @@ export async function submitAndWait(pipeline: Pipeline, upload: DocumentUpload, 
   return message.document_id;
 }
 
-/** Uploads every sample manual (`samples/manuals/<mailbox>/*.pdf`) and waits until all are ingested. */
-export async function ingestSampleManuals(pipeline: Pipeline, timeoutMs = 90_000): Promise<Map<string, string>> {
+/** Where sample manuals are uploaded and their ingestion watched. */
+export interface ManualTarget {
+  broker: Broker;
+  uploadDir: string;
+  documents: DocumentRegistry;
+}
+
+/**
+ * Uploads every sample manual (`samples/manuals/<mailbox>/*.pdf`) and waits until all are
+ * ingested. @returns document ids by file name.
+ */
+export async function uploadSampleManuals(target: ManualTarget, timeoutMs = 90_000, what = 'the sample manuals ingested'): Promise<Map<string, string>> {
   const ids = new Map<string, string>();
   for (const mailbox of [ACME, GLOBEX]) {
     for (const file of await filesIn(path.join(SAMPLES, 'manuals', mailbox), '.pdf')) {
-      const message = await submitDocument(pipeline.worker.broker, pipeline.vhost.config.UPLOAD_DIR, { agentEmail: mailbox, filename: path.basename(file), data: await readFile(file) });
+      const message = await submitDocument(target.broker, target.uploadDir, { agentEmail: mailbox, filename: path.basename(file), data: await readFile(file) });
       ids.set(path.basename(file), message.document_id);
     }
   }
-  await waitFor(() => [...ids.values()].every((id) => pipeline.documents.get(id)?.status === 'ingested'), {
-    timeoutMs, what: 'the sample manuals ingested',
-  });
+  // An empty list would pass the wait below: the samples must be where they are expected.
+  assert.ok(ids.size > 0, `no sample manuals found in ${path.join(SAMPLES, 'manuals')}`);
+  await waitFor(() => [...ids.values()].every((id) => target.documents.get(id)?.status === 'ingested'), { timeoutMs, intervalMs: 100, what });
   return ids;
+}
+
+/** {@link uploadSampleManuals} into a pipeline. */
+export function ingestSampleManuals(pipeline: Pipeline, timeoutMs = 90_000): Promise<Map<string, string>> {
+  return uploadSampleManuals({ broker: pipeline.worker.broker, uploadDir: pipeline.vhost.config.UPLOAD_DIR, documents: pipeline.documents }, timeoutMs);
 }
 
 /** An email dropped into the Maildir, as the poller will read it. */

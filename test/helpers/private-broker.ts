@@ -2,8 +2,10 @@
  * A RabbitMQ node of the test's own, so a test can stop and start the broker under running
  * workers (`rabbitmqctl stop_app` / `start_app`) without touching the shared node on 5672 that
  * other tests and people use. It runs from the Debian package's scripts with everything of its
- * own: node name, AMQP and distribution ports, data and log folders, Erlang cookie (HOME), no
- * plugins and no configuration file. `stop()` halts it and removes its folders.
+ * own: node name, AMQP, distribution and management ports, data and log folders, Erlang cookie
+ * (HOME), and a configuration file of its own whose only plugin is the management API (the fault
+ * suite reads the queues' unacknowledged messages from it). `stop()` halts it and removes its
+ * folders.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -20,6 +22,8 @@ const SCRIPTS = '/usr/lib/rabbitmq/bin';
 export interface PrivateBroker {
   /** `amqp://guest:guest@127.0.0.1:<port>` (default vhost). */
   url: string;
+  /** `http://guest:guest@127.0.0.1:<port>` of the node's management API. */
+  managementUrl: string;
   node: string;
   /** `rabbitmqctl stop_app`: connections close, queues and persistent messages stay. */
   stopApp(): Promise<void>;
@@ -37,13 +41,23 @@ export function privateBrokerUnavailable(): string | undefined {
   return undefined;
 }
 
-/** A free TCP port on 127.0.0.1 (free now; the node binds it a moment later). */
+/**
+ * `count` distinct free TCP ports on 127.0.0.1 (free now; the server binds them a moment later).
+ * Every listener stays open until all ports are read, so no two of them can be the same port.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => net.createServer());
+  try {
+    for (const server of servers) await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+    return servers.map((server) => (server.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => (server.listening ? server.close(resolve) : resolve(undefined)))));
+  }
+}
+
+/** One free TCP port on 127.0.0.1 (see {@link freePorts}). */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return (await freePorts(1))[0]!;
 }
 
 function accepts(port: number): Promise<boolean> {
@@ -58,10 +72,12 @@ function accepts(port: number): Promise<boolean> {
 export async function startPrivateBroker(): Promise<PrivateBroker> {
   const base = mkdtempSync(path.join(tmpdir(), 'ragmail-rabbit-'));
   const node = `ragmail-fault-${randomUUID().slice(0, 8)}@localhost`;
-  const [port, distributionPort] = [await freePort(), await freePort()];
+  const [port, distributionPort, managementPort] = (await freePorts(3)) as [number, number, number];
   for (const folder of ['home', 'mnesia', 'log']) mkdirSync(path.join(base, folder));
-  writeFileSync(path.join(base, 'enabled_plugins'), '[].\n');
+  writeFileSync(path.join(base, 'enabled_plugins'), '[rabbitmq_management].\n');
   writeFileSync(path.join(base, 'rabbitmq-env.conf'), '');
+  writeFileSync(path.join(base, 'rabbitmq.conf'), `management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = ${managementPort}\n`);
+  const managementUrl = `http://guest:guest@127.0.0.1:${managementPort}`;
   const environment = {
     PATH: process.env.PATH ?? '',
     HOME: path.join(base, 'home'),
@@ -74,7 +90,7 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
     RABBITMQ_ENABLED_PLUGINS_FILE: path.join(base, 'enabled_plugins'),
     // Not the shared node's /etc/rabbitmq files: they name its node and its port.
     RABBITMQ_CONF_ENV_FILE: path.join(base, 'rabbitmq-env.conf'),
-    RABBITMQ_CONFIG_FILE: path.join(base, 'none.conf'),
+    RABBITMQ_CONFIG_FILE: path.join(base, 'rabbitmq.conf'),
     ERL_EPMD_ADDRESS: '127.0.0.1',
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
   };
@@ -93,7 +109,7 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
   };
   try {
     await Promise.race([
-      waitFor(() => accepts(port), { timeoutMs: 60_000, intervalMs: 200, what: `the private RabbitMQ node ${node} on ${port}` }),
+      waitFor(async () => (await accepts(port)) && (await accepts(managementPort)), { timeoutMs: 60_000, intervalMs: 200, what: `the private RabbitMQ node ${node} on ${port} (management on ${managementPort})` }),
       exited.then(() => { throw new Error(`the private RabbitMQ node ${node} exited while starting`); }),
     ]);
   } catch (error) {
@@ -102,6 +118,7 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
   }
   return {
     url: `amqp://guest:guest@127.0.0.1:${port}`,
+    managementUrl,
     node,
     stopApp: async () => { await rabbitmqctl('stop_app'); },
     startApp: async () => {

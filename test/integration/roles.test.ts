@@ -13,7 +13,7 @@ import { HANDOFF_BODY } from '../../src/roles/responder.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
 import {
-  classifyMessage, deliverEmail, filesIn, getMessage, openChannel, readReplies, respondMessage, sendMessage, startPipeline,
+  classifyMessage, deliverEmail, filesIn, getMessage, openChannel, readReplies, respondMessage, sendMessage,
   waitForSettled, SAMPLES, ACME, withPipeline } from '../helpers/pipeline.js';
 
 /** A support question to `to`, with a Message-ID of its own each call. */

@@ -9,7 +9,6 @@ import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RagmailError } from '../../src/errors.js';
 import { checkGmail, createGmailMailbox, type GmailMailboxSettings } from '../../src/providers/mailbox/gmail.js';
 import { replyMessageId, replySubject } from '../../src/providers/mailbox/mime.js';
 import { makeEmail } from '../helpers/email-fixtures.js';

@@ -5,7 +5,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { RagmailError } from '../../src/errors.js';
 import type { Chunk } from '../../src/providers/vector-store/spec.js';
 import { checkPinecone, createPineconeVectorStore } from '../../src/providers/vector-store/pinecone.js';
 import { HashedBagOfWordsEmbedder, routerManual } from '../contracts/vector-store.js';

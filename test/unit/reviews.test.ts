@@ -128,7 +128,11 @@ test('list and count filter by mailbox and status, oldest first, with limit and 
     reviews.count({ status: 'sent' })], [4, 3, 2, 0]);
 });
 
-/** A worker thread with its own connection that decides every review as `by`, after all workers are ready. */
+/**
+ * A worker thread with its own connection that decides every review as `by`, once all workers are
+ * ready. It waits at the gate on Atomics.wait, with a deadline, so a thread that died while loading
+ * fails the others instead of leaving them waiting forever.
+ */
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
 (async () => {
@@ -138,7 +142,12 @@ const { workerData, parentPort } = require('node:worker_threads');
   const reviews = new ReviewQueue(openDatabase(workerData.file));
   const gate = new Int32Array(workerData.gate);
   Atomics.add(gate, 0, 1);
-  while (Atomics.load(gate, 0) < workerData.workers) {}
+  Atomics.notify(gate, 0);
+  const deadline = Date.now() + workerData.gateTimeoutMs;
+  for (let ready = Atomics.load(gate, 0); ready < workerData.workers; ready = Atomics.load(gate, 0)) {
+    if (Date.now() >= deadline) throw new Error('only ' + ready + ' of ' + workerData.workers + ' workers got ready');
+    Atomics.wait(gate, 0, ready, deadline - Date.now());
+  }
   const won = [];
   let conflicts = 0;
   for (let index = 0; index < workerData.count; index += 1) {
@@ -154,30 +163,44 @@ const { workerData, parentPort } = require('node:worker_threads');
 })().catch((error) => { throw error; });
 `;
 
-function runWorker(data: Record<string, unknown>): Promise<{ won: number[]; conflicts: number }> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: data });
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
+/** What one reviewer thread won, and how often the other had got there first. */
+interface Decisions {
+  won: number[];
+  conflicts: number;
 }
 
-test('two reviewers deciding the same reviews at once from two threads: each review decided exactly once', async () => {
+interface ReviewerThread {
+  worker: Worker;
+  /** Its decisions; rejects when the thread fails or ends without answering. */
+  result: Promise<Decisions>;
+}
+
+function startReviewer(data: Record<string, unknown>): ReviewerThread {
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: data });
+  const result = new Promise<Decisions>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    // After a message this settles nothing; before one, the thread died or returned without answering.
+    worker.once('exit', (code) => reject(new Error(`reviewer thread ${String(data.by)} exited with code ${code} before answering`)));
+  });
+  return { worker, result };
+}
+
+test('two reviewers deciding the same reviews at once from two threads: each review decided exactly once', { timeout: 120_000 }, async () => {
   const { file, cleanup } = temporaryFile();
+  const threads: ReviewerThread[] = [];
   try {
     const count = 200;
     const setup = new ReviewQueue(openDatabase(file));
     for (let index = 0; index < count; index += 1) setup.open(drafted(`email-${index}@x`), 'review mode');
     const common = {
-      file, gate: new SharedArrayBuffer(4), workers: 2, count,
+      file, gate: new SharedArrayBuffer(4), workers: 2, count, gateTimeoutMs: 60_000,
       tsxModule: import.meta.resolve('tsx/esm/api'),
       databaseModule: new URL('../../src/store/database.ts', import.meta.url).href,
       reviewsModule: new URL('../../src/store/reviews.ts', import.meta.url).href,
     };
-    const [alice, bob] = await Promise.all([
-      runWorker({ ...common, by: 'alice', action: 'approved' }),
-      runWorker({ ...common, by: 'bob', action: 'rejected' }),
-    ]);
+    threads.push(startReviewer({ ...common, by: 'alice', action: 'approved' }), startReviewer({ ...common, by: 'bob', action: 'rejected' }));
+    const [alice, bob] = await Promise.all([threads[0]!.result, threads[1]!.result]);
     const won = [...alice.won, ...bob.won].sort((left, right) => left - right);
     assert.deepEqual(won, Array.from({ length: count }, (_, index) => index), 'every review won by exactly one reviewer');
     assert.equal(alice.conflicts + bob.conflicts, count, 'the other reviewer got a conflict every time');
@@ -185,6 +208,8 @@ test('two reviewers deciding the same reviews at once from two threads: each rev
     for (const index of alice.won) assert.deepEqual([reviews.get(`email-${index}@x`)?.status, reviews.get(`email-${index}@x`)?.decided_by], ['approved', 'alice']);
     for (const index of bob.won) assert.deepEqual([reviews.get(`email-${index}@x`)?.status, reviews.get(`email-${index}@x`)?.decided_by], ['rejected', 'bob']);
   } finally {
+    // A thread still loading or waiting at the gate would keep the file from ending.
+    await Promise.all(threads.map((thread) => thread.worker.terminate()));
     cleanup();
   }
 });

@@ -28,8 +28,12 @@ const isSecretField = (key: string) => SECRET_FIELDS.test(key.replace(/([a-z0-9]
 /** Fields winston itself sets; their values are not text to clean. */
 const WINSTON_FIELDS = new Set(['level', 'timestamp']);
 
-/** Credentials in a URL (`amqp://user:secret@host`), wherever the URL appears in a text. */
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*):[^\s@/]+@/gi;
+/**
+ * Credentials in a URL (`amqp://user:secret@host`), wherever the URL appears in a text. The match
+ * starts only where a run of scheme characters starts (`-amqp://` takes the dash along): with `\b`,
+ * every letter after a dot or dash in `a.a.a.…` started a scan of the rest of the run (quadratic).
+ */
+const URL_CREDENTIALS = /(?<![a-z0-9+.-])([a-z0-9+.-]+:\/\/[^\s:@/]*):[^\s@/]+@/gi;
 
 /** A text without URL passwords, card numbers, keys and `password: x` pairs. */
 export function cleanLogText(text: string): string {

@@ -3,6 +3,8 @@
  * goes to an outside language model (REDACT_BEFORE_LLM), and in every log line (src/log.ts).
  * Patterns are checked, not just matched (Luhn for cards, mod 97 for IBANs), so order numbers,
  * phone numbers and tracking codes survive and the model still sees the customer's question.
+ * The text is a sender's: every pattern runs in linear time (no start position rescans what an
+ * earlier one scanned), so a crafted body of hundreds of kilobytes costs milliseconds.
  */
 import type { CallOptions, EmailText, LanguageModel, ReplyInput } from '../providers/llm/spec.js';
 
@@ -43,14 +45,18 @@ const TOKEN_FORMATS = [
   /\bAIza[0-9A-Za-z_-]{35}\b/, // Google API key
   /\bxox[abposr]-[A-Za-z0-9-]{10,}\b/, // Slack
   /\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b/, // Stripe secret and restricted keys
-  /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/, // JSON Web Token
+  // JSON Web Token. It starts where a run of token characters starts, not at any `eyJ` after a dash:
+  // otherwise each `eyJ` of `eyJ-eyJ-eyJ-…` would scan the rest of the run again (quadratic).
+  /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/,
 ].map((pattern) => pattern.source).join('|');
 
 /** Order matters: labelled secrets and keys first, so their digits are not taken for cards. */
 const RULES: Rule[] = [
   {
     kind: 'private_key',
-    pattern: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
+    // The key's body holds no `-----`, so a BEGIN without an END stops at the next BEGIN instead of
+    // scanning to the end of the text from every BEGIN (quadratic on a text of BEGIN lines).
+    pattern: /-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[^-]|-(?!----))*-----END [A-Z ]*PRIVATE KEY-----/g,
     replace: whole('private_key'),
   },
   {
@@ -144,7 +150,12 @@ export function isValidIban(candidate: string): boolean {
  * valid JSON`); this keeps the reason and drops the quote, so a log line carries no body text.
  */
 export function withoutQuotedInput(message: string): string {
-  return message.replace(/"[\s\S]*"(?:\.\.\.)?(?=\s+is not valid JSON)/, '(input not shown)');
+  // Index arithmetic rather than one pattern: `"[\s\S]*"` would retry from every quote mark.
+  const reason = message.search(/(?<!\s)\s+is not valid JSON/);
+  const quoteEnd = message.startsWith('"...', reason - 4) ? reason - 4 : reason - 1;
+  const quoteStart = message.indexOf('"');
+  if (reason < 0 || message[quoteEnd] !== '"' || quoteStart < 0 || quoteStart >= quoteEnd) return message;
+  return `${message.slice(0, quoteStart)}(input not shown)${message.slice(reason)}`;
 }
 
 /** Options of {@link createRedactingModel}. */

@@ -9,6 +9,7 @@ import { EXCHANGES, ROUTING_KEYS } from '../messaging/topology.js';
 import type { LanguageModel } from '../providers/llm/spec.js';
 import type { VectorStore } from '../providers/vector-store/spec.js';
 import { replySubject } from '../providers/mailbox/mime.js';
+import { cutDetail, limitForModel } from '../rag/model-input.js';
 import { retrieveForEmail } from '../rag/retrieve.js';
 
 export interface ResponderDependencies {
@@ -33,8 +34,11 @@ export const HANDOFF_BODY = [
 export function createResponderHandler({ model, store, k, relevanceThreshold }: ResponderDependencies): Handler<ToRespondMessage> {
   return async (message, context) => {
     const { email } = message;
+    // Retrieval and the model read the same bounded text (src/rag/model-input.ts).
+    const input = limitForModel({ from: email.from, subject: email.subject, body: email.body });
+    if (cutDetail(input).input_cut) context.logger.info('email cut for the model', cutDetail(input));
     const retrievalStarted = Date.now();
-    const chunks = await retrieveForEmail(store, email.agent_email, email, k);
+    const chunks = await retrieveForEmail(store, email.agent_email, input.email, k);
     const relevant = chunks.filter((chunk) => chunk.score >= relevanceThreshold);
     const topScore = chunks[0]?.score ?? 0;
     const contextUsed: ContextItem[] = relevant.map((chunk) => ({
@@ -58,7 +62,7 @@ export function createResponderHandler({ model, store, k, relevanceThreshold }: 
     const replyStarted = Date.now();
     const generated = handoff
       ? { body: HANDOFF_BODY, provider: 'none', model: 'none' }
-      : await model.reply({ email: { from: email.from, subject: email.subject, body: email.body }, passages: contextUsed }, { signal: context.signal })
+      : await model.reply({ email: input.email, passages: contextUsed }, { signal: context.signal })
           .then((result) => ({ body: result.value.body, provider: result.provider, model: result.model }));
 
     const next: ToSendMessage = {
@@ -77,7 +81,7 @@ export function createResponderHandler({ model, store, k, relevanceThreshold }: 
       duration_ms: Date.now() - replyStarted,
       provider: generated.provider,
       model: generated.model,
-      detail: { handoff, excerpt: generated.body.slice(0, 280), citations: contextUsed.map(({ source, page }) => ({ source, page })) },
+      detail: { handoff, excerpt: generated.body.slice(0, 280), citations: contextUsed.map(({ source, page }) => ({ source, page })), ...cutDetail(input) },
     });
     context.logger.info(handoff ? 'nothing relevant found: hand-off' : 'reply generated', { top_score: topScore, passages: contextUsed.length });
     return { status: handoff ? 'handoff' : 'replied' };

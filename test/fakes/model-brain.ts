@@ -9,7 +9,9 @@ import type { EmailText } from '../../src/providers/llm/spec.js';
 
 const localModel = createLocalModel({ name: 'fake-brain' });
 
-const FENCED_EMAIL = /<untrusted_email>\nFrom: (.*)\nSubject: (.*)\n\n([\s\S]*?)\n<\/untrusted_email>/;
+/** The email inside its per-prompt fence `<untrusted_email_1a2b3c4d>` (src/rag/prompt.ts). */
+const FENCED_EMAIL = /<(untrusted_email_[0-9a-f]{8})>\nFrom: (.*)\nSubject: (.*)\n\n([\s\S]*?)\n<\/\1>/;
+const FENCE_OPEN = /<untrusted_email_[0-9a-f]{8}>/;
 const PASSAGE_HEADER = /^\[(\d+)\] "(.+)", page (\d+)$/;
 
 /** Answers a prompt: classification JSON, or a reply that cites the numbered passages. */
@@ -31,12 +33,12 @@ export function countTokens(text: string): number {
 
 function readFencedEmail(text: string): EmailText | undefined {
   const match = FENCED_EMAIL.exec(text);
-  return match ? { from: match[1], subject: match[2], body: match[3] } : undefined;
+  return match ? { from: match[2], subject: match[3], body: match[4] } : undefined;
 }
 
 function readPassages(text: string): ContextItem[] {
   const start = text.indexOf('Documentation passages');
-  const end = text.indexOf('<untrusted_email>');
+  const end = text.search(FENCE_OPEN);
   if (start < 0 || end < start) return [];
   const passages: ContextItem[] = [];
   for (const line of text.slice(start, end).split('\n')) {

@@ -39,7 +39,7 @@ function describeGeminiCall(request: RecordedRequest): { task: 'classification' 
   if (request.path.endsWith(':batchEmbedContents')) return { task: 'embedding' };
   const body = request.body as { contents?: Array<{ parts?: Array<{ text?: string }> }> } | undefined;
   const prompt = body?.contents?.[0]?.parts?.map((part) => part.text ?? '').join('') ?? '';
-  const subject = /<untrusted_email>\nFrom: .*\nSubject: (.*)\n/.exec(prompt)?.[1];
+  const subject = /<untrusted_email_[0-9a-f]{8}>\nFrom: .*\nSubject: (.*)\n/.exec(prompt)?.[1];
   return { task: /^Classify this email\./.test(prompt) ? 'classification' : 'reply', subject };
 }
 

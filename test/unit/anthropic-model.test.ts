@@ -40,7 +40,7 @@ test('classification posts /v1/messages with the key, a system prompt and the fe
   assert.ok(body.max_tokens > 0);
   assert.match(body.system, /JSON object/);
   assert.doesNotMatch(body.system, /Dana/, 'the email stays out of the system prompt');
-  assert.match(body.messages[0].content, /<untrusted_email>[\s\S]*reset my router password[\s\S]*<\/untrusted_email>/);
+  assert.match(body.messages[0].content, /<(untrusted_email_[0-9a-f]{8})>[\s\S]*reset my router password[\s\S]*<\/\1>/);
   assert.equal(result.provider, 'anthropic');
   assert.equal(result.model, MODEL);
   assert.equal(result.value.is_support_inquiry, true);

@@ -35,7 +35,7 @@ test('classification asks generateContent for JSON with a response schema, the e
   const body = request.body as GenerateContentRequest;
   assert.equal(body.generationConfig.responseMimeType, 'application/json');
   assert.deepEqual(body.generationConfig.responseSchema?.required, ['is_support_inquiry', 'category', 'confidence', 'reasoning']);
-  assert.match(body.contents[0].parts[0].text, /<untrusted_email>[\s\S]*reset my router password[\s\S]*<\/untrusted_email>/);
+  assert.match(body.contents[0].parts[0].text, /<(untrusted_email_[0-9a-f]{8})>[\s\S]*reset my router password[\s\S]*<\/\1>/);
   assert.doesNotMatch(body.systemInstruction.parts[0].text, /Dana/, 'the email stays out of the system instruction');
   assert.equal(result.provider, 'gemini');
   assert.equal(result.model, MODEL);
@@ -48,7 +48,7 @@ test('a reply request carries no JSON mode and gets the passages and the fenced 
   const body = fake.requests[0].body as GenerateContentRequest;
   assert.equal(body.generationConfig?.responseMimeType, undefined);
   assert.match(body.contents[0].parts[0].text, /\[1\] "router-manual.pdf", page 3/);
-  assert.match(body.contents[0].parts[0].text, /<untrusted_email>/);
+  assert.match(body.contents[0].parts[0].text, /<untrusted_email_[0-9a-f]{8}>/);
   assert.match(result.value.body, /"router-manual.pdf", page 3/);
 });
 
@@ -120,7 +120,7 @@ test('malformed output gets one repair request showing the bad answer and the er
   assert.deepEqual(repair.contents.map((content) => content.role), ['user', 'model', 'user']);
   assert.equal(repair.contents[1].parts[0].text, 'Sure! This looks like a support question.');
   assert.match(repair.contents[2].parts[0].text, /could not be used: model answer holds no JSON object/);
-  assert.match(repair.contents[0].parts[0].text, /<untrusted_email>/);
+  assert.match(repair.contents[0].parts[0].text, /<untrusted_email_[0-9a-f]{8}>/);
   assert.equal(result.value.is_support_inquiry, true);
   assert.ok(result.usage.output_tokens > 7, 'usage counts both attempts');
 });

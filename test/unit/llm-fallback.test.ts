@@ -47,7 +47,7 @@ test('Gemini 429 → Claude answers, after one Gemini request', async () => {
   assert.match(result.value.body, /"router-manual.pdf", page \d/);
   assert.equal(gemini.requests.length, 1);
   assert.equal(anthropic.requests.length, 1);
-  assert.match(JSON.stringify(anthropic.requests[0].body), /<untrusted_email>/);
+  assert.match(JSON.stringify(anthropic.requests[0].body), /<untrusted_email_[0-9a-f]{8}>/);
 });
 
 test('Gemini 429 and Claude 500 → the local model answers', async () => {

@@ -4,6 +4,7 @@ import type { ContextItem } from '../../src/messaging/schemas.js';
 import { createLocalModel } from '../../src/providers/llm/local.js';
 import type { EmailText } from '../../src/providers/llm/spec.js';
 import { languageModelContract, passages, supportEmail } from '../contracts/language-model.js';
+import { CRAFTED_INPUT_LIMIT_MS, withinTime } from '../helpers/time-limit.js';
 
 languageModelContract('local', () => createLocalModel());
 
@@ -178,4 +179,33 @@ test('reports provider local, model local-rules-v1, or the given name', async ()
   const result = await named.classify(supportEmail);
   assert.equal(result.model, 'local-test');
   assert.equal(result.provider, 'local');
+});
+
+// Crafted bodies of 200 KB: before the rules were made linear, `\d+\s?% off` alone rescanned a
+// run of digits from every digit (about 25 s for 200 KB of digits).
+const craftedBodies: Array<[string, string]> = [
+  ['digits', '1'.repeat(200_000)],
+  ['a dollar sign and digits', `$${'1'.repeat(200_000)}`],
+  ['digits and spaces', '1 '.repeat(100_000)],
+];
+
+for (const [label, body] of craftedBodies) {
+  test(`classifying 200 KB of ${label} takes well under 2 s`, async () => {
+    const { value } = await withinTime(CRAFTED_INPUT_LIMIT_MS, `classify ${label}`, () =>
+      createLocalModel().classify({ from: customer, subject: 'Order', body }));
+    assert.equal(value.is_support_inquiry, false, value.reasoning);
+  });
+
+  test(`replying to 200 KB of ${label} takes well under 2 s`, async () => {
+    const { value } = await withinTime(CRAFTED_INPUT_LIMIT_MS, `reply to ${label}`, () =>
+      createLocalModel().reply({ email: { from: customer, subject: 'Firmware update', body: `How do I update the firmware? ${body}` }, passages: manualPassages }));
+    assert.match(value.body, /page 4/);
+  });
+}
+
+test('"20% off" and "20 % off" still count as marketing', async () => {
+  for (const subject of ['20% off all routers', 'Save 20 % off today']) {
+    const { value } = await createLocalModel().classify({ from: 'Acme <news@acme.example>', subject, body: 'See the shop.' });
+    assert.match(value.reasoning, /percent off/, subject);
+  }
 });

@@ -4,8 +4,9 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { createLanguageModel } from '../../src/providers/factory.js';
 import { createGeminiModel } from '../../src/providers/llm/gemini.js';
-import { createRedactingModel, isValidIban, passesLuhn, redactSensitive, withoutQuotedInput } from '../../src/privacy/redact.js';
+import { createRedactingModel, isValidIban, passesLuhn, PLACEHOLDERS, redactSensitive, withoutQuotedInput } from '../../src/privacy/redact.js';
 import { startFakeGemini, type FakeServer } from '../fakes/gemini-server.js';
+import { CRAFTED_INPUT_LIMIT_MS, withinTime } from '../helpers/time-limit.js';
 
 const VISA = '4111 1111 1111 1111';
 const MASTERCARD = '5555-5555-5555-4444';
@@ -150,3 +151,38 @@ for (const setting of ['true', 'false'] as const) {
     assert.equal(receivedText(fake).includes(MASTERCARD), setting === 'false');
   });
 }
+
+// Crafted texts of about 250 KB. Before, every `eyJ` after a dash started a scan of the rest of
+// the run (14 to 50 s for 250 KB), and every BEGIN line without an END scanned to the end of the
+// text (1.5 s for 224 KB, growing with the square). The last three guard the card, IBAN and
+// password patterns, measured linear, against a change that would make them rescan.
+const craftedTexts: Array<[string, string]> = [
+  ['eyJ- repeated (JSON Web Token starts)', 'eyJ-'.repeat(62_500)],
+  ['BEGIN PRIVATE KEY lines without an END', '-----BEGIN PRIVATE KEY-----\n'.repeat(9_000)],
+  ['digits and spaces (card candidates)', '4 '.repeat(125_000)],
+  ['IBAN-like groups', 'DE89 '.repeat(50_000)],
+  ['password labels and quotes', 'pass:"'.repeat(42_000)],
+];
+
+for (const [label, text] of craftedTexts) {
+  test(`redacting ${label} takes well under 2 s and keeps the text`, async () => {
+    const { text: redacted } = await withinTime(CRAFTED_INPUT_LIMIT_MS, `redact ${label}`, () => redactSensitive(text));
+    assert.ok(redacted.length > 0);
+  });
+}
+
+test('a private key and a JSON Web Token are still removed', () => {
+  const key = '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17\n\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF0qx\n-----END RSA PRIVATE KEY-----';
+  const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U';
+  const { text, findings } = redactSensitive(`key:\n${key}\nand Authorization=${jwt} ok`);
+  assert.equal(text, `key:\n${PLACEHOLDERS.private_key}\nand Authorization=${PLACEHOLDERS.api_key} ok`);
+  assert.deepEqual(findings, { private_key: 1, api_key: 1 });
+});
+
+test('withoutQuotedInput takes well under 2 s on 200 KB of quote marks', async () => {
+  // Before, each of the 100,000 quote marks started a scan to the end (no quote just before the reason).
+  const unquoted = `Unexpected token 'x', ${'"a'.repeat(100_000)} is not valid JSON`;
+  assert.equal(await withinTime(CRAFTED_INPUT_LIMIT_MS, 'withoutQuotedInput', () => withoutQuotedInput(unquoted)), unquoted);
+  const quoted = `Unexpected token 'x', "${'"'.repeat(200_000)}"... is not valid JSON`;
+  assert.equal(await withinTime(CRAFTED_INPUT_LIMIT_MS, 'withoutQuotedInput', () => withoutQuotedInput(quoted)), "Unexpected token 'x', (input not shown) is not valid JSON");
+});

@@ -38,6 +38,18 @@ export interface ConsumerHandle {
 
 export type DeliveryHandler = (message: ConsumeMessage, channel: Channel) => void;
 
+/**
+ * Consumer channels that have closed. A delivery can only be acked on the channel it came on; once
+ * that channel is gone the broker has put the message back in the queue by itself, so whatever
+ * the runtime would publish for it (a retry copy, a dead-letter record) would be a second copy.
+ */
+const closedChannels = new WeakSet<Channel>();
+
+/** False once `channel` (a consumer channel of {@link Broker.consume}) has closed, its deliveries returned to the queue. */
+export function isChannelOpen(channel: Channel): boolean {
+  return !closedChannels.has(channel);
+}
+
 export class Broker extends EventEmitter {
   readonly topology: Topology;
   private readonly manager: AmqpConnectionManager;
@@ -113,16 +125,17 @@ export class Broker extends EventEmitter {
   }
 
   /**
-   * Publishes a JSON body, persistent, and resolves when the broker confirmed it. Rejects (never
-   * drops silently) when the confirm does not come in time or the offline buffer is full.
+   * Publishes a JSON body (a Buffer goes out byte for byte: a copy of a delivery), persistent, and
+   * resolves when the broker confirmed it. Rejects (never drops silently) when the confirm does
+   * not come in time or the offline buffer is full.
    */
   async publish(exchange: string, routingKey: string, body: unknown, options: PublishOptions = {}): Promise<void> {
     if (this.closed) throw transientError('broker_closed', 'publish after the broker connection was closed');
     if (this.pendingPublishes >= this.config.PUBLISH_BUFFER_LIMIT) {
       throw transientError('publish_buffer_full', `${this.pendingPublishes} publishes are waiting for the broker (PUBLISH_BUFFER_LIMIT); refusing more`);
     }
-    const content = Buffer.from(JSON.stringify(body));
-    const bodyId = typeof body === 'object' && body !== null && 'message_id' in body ? String((body as { message_id: unknown }).message_id) : undefined;
+    const content = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+    const bodyId = typeof body === 'object' && body !== null && !Buffer.isBuffer(body) && 'message_id' in body ? String((body as { message_id: unknown }).message_id) : undefined;
     this.pendingPublishes += 1;
     try {
       await this.publisher.publish(exchange, routingKey, content, {
@@ -157,6 +170,7 @@ export class Broker extends EventEmitter {
       name: `consumer ${queue}`,
       confirm: false,
       setup: async (channel: Channel) => {
+        channel.once('close', () => closedChannels.add(channel));
         await this.assertTopology(channel);
         if (cancelled) return;
         await channel.prefetch(prefetch);

@@ -1,24 +1,31 @@
 /**
  * The consumer runtime every role runs in: validation at the door, bounded concurrency, ack on
  * success, delayed retry with exponential backoff and jitter for retryable errors, the dead-letter
- * record of DESIGN.md §3 for everything else, and the graceful shutdown of §4.
+ * record of DESIGN.md §3 for everything else, a delivery limit for messages whose worker dies or
+ * freezes on them, and the graceful shutdown of §4.
+ *
+ * A delivery is settled only on the channel it came on. When that channel is gone (the broker
+ * dropped a connection whose worker held the event loop, a network cut) the broker has already put
+ * the message back; the runtime then publishes nothing for it, neither retry copy nor dead-letter
+ * record, or every such loss would add a copy (1 → 2 → 4 → 8).
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { ZodType } from 'zod';
 import type { Logger } from '../log.js';
 import { errorCode, isRetryable, permanentError } from '../errors.js';
-import type { Broker, ConsumerHandle } from './broker.js';
-import { EXCHANGES, retryDelayMs, waitQueueName, workQueue } from './topology.js';
-import type { DeadLetterRecord } from './schemas.js';
+import { isChannelOpen, type Broker, type ConsumerHandle } from './broker.js';
+import { EXCHANGES, REQUEUE_ROUTING_KEY, retryDelayMs, retryExchangeName, waitRoutingKey, workQueue } from './topology.js';
 import { publishEvent, type EventFields } from './events.js';
+import { buildDeadLetterRecord } from './dead-letter-record.js';
+import { DELIVERIES_HEADER, deliveryLimitError, lostDeliveries } from './delivery-limit.js';
 import { withoutQuotedInput } from '../privacy/redact.js';
 import { forwardingReplay, markedAsReplay, replayMarkerOf, type ReplayMarker } from './audit-replay.js';
 
 /** Header carrying how many attempts a message has had so far. */
 export const ATTEMPTS_HEADER = 'x-ragmail-attempts';
+export { DELIVERIES_HEADER };
 
 export interface HandlerContext {
   role: string;
@@ -62,6 +69,8 @@ export interface RuntimeOptions {
   maxAttempts: number;
   retryBaseDelayMs: number;
   shutdownGraceMs: number;
+  /** Deliveries that may end without an outcome before the message is dead-lettered (MAX_DELIVERIES); default 5. */
+  maxDeliveries?: number;
 }
 
 /** Emitted as `settled` after each message, for metrics. */
@@ -82,6 +91,8 @@ export class ConsumerRuntime<T> extends EventEmitter {
   private handle?: ConsumerHandle;
   private readonly waiting: Delivery[] = [];
   private readonly inFlight = new Set<Promise<void>>();
+  /** Unstarted deliveries being handed back at shutdown. */
+  private readonly returning = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   private readonly consumerId: string;
   private stopping = false;
@@ -105,7 +116,7 @@ export class ConsumerRuntime<T> extends EventEmitter {
     const { queue } = this.definition;
     this.handle = this.broker.consume(queue, Math.max(this.definition.prefetch, this.definition.concurrency), (message, channel) => {
       if (this.stopping) {
-        safely(() => channel.nack(message, false, true));
+        this.handBack({ message, channel });
         return;
       }
       this.waiting.push({ message, channel });
@@ -115,14 +126,15 @@ export class ConsumerRuntime<T> extends EventEmitter {
   }
 
   /**
-   * Stops taking work, lets in-flight messages finish within the grace time, then aborts them;
-   * whatever is unfinished is not acked and returns to the queue when the channel closes.
+   * Stops taking work, hands back what it had not started, lets in-flight messages finish within
+   * the grace time, then aborts them; whatever is unfinished is not acked and returns to the queue
+   * when the channel closes (and counts as a lost delivery: it was started).
    */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     await this.handle?.cancel();
-    for (const { message, channel } of this.waiting.splice(0)) safely(() => channel.nack(message, false, true));
+    for (const delivery of this.waiting.splice(0)) this.handBack(delivery);
     const drained = Promise.allSettled([...this.inFlight]);
     const timedOut = await Promise.race([
       drained.then(() => false),
@@ -133,12 +145,35 @@ export class ConsumerRuntime<T> extends EventEmitter {
       this.abort.abort(new Error('shutdown'));
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     }
+    await Promise.allSettled([...this.returning]);
     await this.handle?.close();
+  }
+
+  /**
+   * Returns a delivery this runtime never started. A nack would come back flagged `redelivered`
+   * and count against the delivery limit as if a worker had died on it; a copy with its headers
+   * unchanged does not. When the copy cannot be published, the nack is the fallback.
+   */
+  private handBack({ message, channel }: Delivery): void {
+    // A redelivery it did not get to count keeps its count all the same.
+    const headers = message.fields.redelivered ? { ...message.properties.headers, [DELIVERIES_HEADER]: lostDeliveries(message) } : message.properties.headers ?? {};
+    const task = (async () => {
+      if (!(await this.stillHeld(channel))) return;
+      try {
+        await this.republish(message, REQUEUE_ROUTING_KEY, headers);
+        safely(() => channel.ack(message));
+      } catch {
+        safely(() => channel.nack(message, false, true));
+      }
+    })().finally(() => this.returning.delete(task));
+    this.returning.add(task);
   }
 
   private pump(): void {
     while (this.inFlight.size < this.definition.concurrency && this.waiting.length > 0) {
       const delivery = this.waiting.shift()!;
+      // Its channel closed while it waited: the broker has put it back already.
+      if (!isChannelOpen(delivery.channel)) continue;
       const task = this.process(delivery).finally(() => {
         this.inFlight.delete(task);
         this.pump();
@@ -156,6 +191,12 @@ export class ConsumerRuntime<T> extends EventEmitter {
     let logger = this.logger.child({ message_id: message.properties.messageId ?? null, email_id: null });
     const settle = (outcome: SettledInfo['outcome'], status: string) =>
       this.emit('settled', { role, queue, outcome, status, durationMs: Date.now() - started } satisfies SettledInfo);
+
+    if (message.fields.redelivered) {
+      const counted = await this.countRedelivery(message, channel, logger);
+      settle(counted, counted === 'dead_lettered' ? 'delivery_limit_exceeded' : 'redelivered');
+      return;
+    }
 
     let parsed: T;
     try {
@@ -215,37 +256,85 @@ export class ConsumerRuntime<T> extends EventEmitter {
     // Jitter within the upper quarter keeps delays growing strictly from one attempt to the next.
     const jittered = Math.round(delay * (0.75 + Math.random() * 0.25));
     logger.warn('attempt failed, retrying later', { attempt, retry_in_ms: jittered, error: error.message, code: errorCode(error) });
+    if (!(await this.stillHeld(channel))) {
+      logger.warn('the delivery\'s channel closed during the attempt; the broker redelivers it, no retry copy published');
+      return;
+    }
     try {
-      await this.broker.sendToQueue(waitQueueName(this.definition.queue, delay), JSON.parse(message.content.toString('utf8')), {
-        messageId: message.properties.messageId,
-        priority: message.properties.priority,
-        headers: { ...stripDeathHeaders(message.properties.headers), [ATTEMPTS_HEADER]: attempt },
-        expirationMs: jittered,
-      });
-      safely(() => channel.ack(message));
+      await this.republish(message, waitRoutingKey(delay), { ...stripDeathHeaders(message.properties.headers), [ATTEMPTS_HEADER]: attempt }, jittered);
+      this.settleOn(channel, message, logger);
     } catch (publishError) {
       logger.error('could not schedule the retry; returning the message to the queue', { error: (publishError as Error).message });
       safely(() => channel.nack(message, false, true));
     }
   }
 
+  /**
+   * Counts a redelivery (DELIVERIES_HEADER): below the limit the message goes back to the queue as
+   * a copy carrying the count, so a worker that dies on it again leaves the count behind; at the
+   * limit it is dead-lettered.
+   */
+  private async countRedelivery(message: ConsumeMessage, channel: Channel, logger: Logger): Promise<'requeued' | 'dead_lettered'> {
+    const lost = lostDeliveries(message);
+    const maxDeliveries = this.options.maxDeliveries ?? 5;
+    if (lost >= maxDeliveries) {
+      await this.deadLetter(message, channel, parsedOrRaw(message), deliveryLimitError(lost), Number(message.properties.headers?.[ATTEMPTS_HEADER] ?? 0) || 0, logger);
+      return 'dead_lettered';
+    }
+    if (!(await this.stillHeld(channel))) return 'requeued';
+    logger.warn('message redelivered: a worker died or lost the broker while handling it', { deliveries_lost: lost, max_deliveries: maxDeliveries });
+    try {
+      await this.republish(message, REQUEUE_ROUTING_KEY, { ...message.properties.headers, [DELIVERIES_HEADER]: lost });
+      this.settleOn(channel, message, logger);
+    } catch (publishError) {
+      // Without the count stored the message is not handled: a worker it kills would leave no trace.
+      logger.error('could not record the redelivery; returning the message to the queue', { error: (publishError as Error).message });
+      safely(() => channel.nack(message, false, true));
+    }
+    return 'requeued';
+  }
+
+  /** Publishes a copy of the delivery to this queue's retry exchange (a wait queue, or `requeue` straight back). */
+  private async republish(message: ConsumeMessage, routingKey: string, headers: Record<string, unknown>, expirationMs?: number): Promise<void> {
+    await this.broker.publish(retryExchangeName(this.definition.queue), routingKey, message.content, {
+      messageId: message.properties.messageId,
+      priority: message.properties.priority,
+      headers,
+      expirationMs,
+    });
+  }
+
+  /**
+   * Whether the delivery is still this runtime's to settle. Two turns of the event loop first let
+   * the socket events that queued up while a handler held the loop be read (a broker that dropped
+   * the connection meanwhile shows now), then a round trip on the channel proves it is alive.
+   */
+  private async stillHeld(channel: Channel): Promise<boolean> {
+    for (let turn = 0; turn < 2; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    if (!isChannelOpen(channel)) return false;
+    try {
+      await channel.checkQueue(this.definition.queue);
+    } catch {
+      return false;
+    }
+    return isChannelOpen(channel);
+  }
+
+  /** Acks after a copy was published; a channel lost in between leaves two copies, which is logged. */
+  private settleOn(channel: Channel, message: ConsumeMessage, logger: Logger): void {
+    if (!isChannelOpen(channel)) logger.warn('the channel closed while a copy of the message was published; it may be handled twice');
+    safely(() => channel.ack(message));
+  }
+
   /** Publishes the dead-letter record (DESIGN.md §3), then acks; on failure the message returns to the queue. */
   private async deadLetter(message: ConsumeMessage, channel: Channel, body: unknown, error: Error, retryCount: number, logger: Logger): Promise<void> {
     const { deadLetterRoutingKey } = workQueue(this.definition.queue);
-    const record: DeadLetterRecord = {
-      message_id: randomUUID(),
-      timestamp: new Date().toISOString(),
-      original_queue: this.definition.queue,
-      original_message: body,
-      failure_info: {
-        error_message: error.message,
-        error_type: errorCode(error),
-        retry_count: retryCount,
-        stack_trace: error.stack ?? null,
-        consumer_id: this.consumerId,
-      },
-    };
+    const record = buildDeadLetterRecord({ queue: this.definition.queue, body, error, retryCount, consumerId: this.consumerId });
     logger.error('dead-lettering message', { error: error.message, code: errorCode(error), retry_count: retryCount });
+    if (!(await this.stillHeld(channel))) {
+      logger.warn('the delivery\'s channel closed during the attempt; the broker redelivers it, no dead-letter record published');
+      return;
+    }
     try {
       await this.broker.publish(EXCHANGES.deadLetter, deadLetterRoutingKey, record, { headers: { 'x-original-queue': this.definition.queue } });
       await publishEvent(this.broker, this.definition.role, {
@@ -253,9 +342,9 @@ export class ConsumerRuntime<T> extends EventEmitter {
         email_id: emailIdOf(body),
         document_id: documentIdOf(body),
         agent_email: agentEmailOf(body),
-        detail: { error_message: error.message, error_type: errorCode(error), queue: this.definition.queue, retry_count: retryCount },
+        detail: { error_message: record.failure_info.error_message, error_type: record.failure_info.error_type, queue: this.definition.queue, retry_count: retryCount },
       }).catch((eventError: Error) => logger.warn('could not publish the dead-letter event', { error: eventError.message }));
-      safely(() => channel.ack(message));
+      this.settleOn(channel, message, logger);
     } catch (publishError) {
       logger.error('could not dead-letter; returning the message to the queue', { error: (publishError as Error).message });
       safely(() => channel.nack(message, false, true));
@@ -282,6 +371,16 @@ function field(body: unknown, ...keys: string[]): string | null {
 }
 
 const messageIdOf = (body: unknown) => field(body, 'message_id');
+
+/** The body as JSON, or its raw text when it is not JSON (as the dead-letter record keeps it). */
+function parsedOrRaw(message: ConsumeMessage): unknown {
+  const text = message.content.toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
 export const emailIdOf = (body: unknown) => field(body, 'email', 'email_id');
 const documentIdOf = (body: unknown) => field(body, 'document_id');
 const agentEmailOf = (body: unknown) => field(body, 'email', 'agent_email') ?? field(body, 'agent_email');

@@ -2,7 +2,8 @@
  * The dead-letter tools behind `npm run dlq` (and, later, the dashboard): read `dead_letter_queue`
  * without losing anything, show the runtime's wrapped records (DESIGN.md §3) and the messages the
  * broker dead-lettered by itself (TTL expiry, queue limits; unwrapped, with `x-death`) the same
- * way, replay them to their original queue, or purge them.
+ * way, replay them to their original queue, or purge them. A wrapped record holds the original
+ * redacted (src/messaging/dead-letter-record.ts), so its replay carries the redacted text.
  *
  * How the queue is read, and why:
  * - One exclusive consumer on a connection of its own takes every ready message, unacked. A
@@ -20,7 +21,7 @@
 import { createHash } from 'node:crypto';
 import amqplib, { type Channel, type ConsumeMessage } from 'amqplib';
 import type { Broker } from './broker.js';
-import { ATTEMPTS_HEADER, emailIdOf } from './consumer.js';
+import { ATTEMPTS_HEADER, DELIVERIES_HEADER, emailIdOf } from './consumer.js';
 import { publishEvent } from './events.js';
 import { deadLetterSchema, type DeadLetterRecord } from './schemas.js';
 import { QUEUES, WORK_QUEUES, type WorkQueue } from './topology.js';
@@ -252,11 +253,11 @@ function workQueueOf(queue: string | null): WorkQueue | undefined {
   return WORK_QUEUES.find((candidate) => candidate.name === queue || queue.startsWith(`${candidate.name}.retry.`));
 }
 
-/** The original's own headers: no death history, no attempts (the replay starts afresh), nothing of ours. */
+/** The original's own headers: no death history, no attempts or lost deliveries (the replay starts afresh), nothing of ours. */
 function replayHeaders(entry: DeadLetterEntry): Record<string, unknown> {
   if (entry.kind === 'wrapped') return {};
   return Object.fromEntries(Object.entries(entry.headers).filter(([name]) =>
-    name !== ATTEMPTS_HEADER && name !== 'x-death' && !name.startsWith('x-first-death-') && !name.startsWith('x-last-death-')));
+    name !== ATTEMPTS_HEADER && name !== DELIVERIES_HEADER && name !== 'x-death' && !name.startsWith('x-first-death-') && !name.startsWith('x-last-death-')));
 }
 
 function age(at: number, now: number): { deadLetteredAt: string | null; ageMs: number | null } {

@@ -1,8 +1,12 @@
-/** `npm run topology`: declares the topology, then prints what the broker holds. */
+/**
+ * `npm run topology`: declares the topology, sets the dead-letter retention policy, then prints
+ * what the broker holds. Exits 1 when either could not be done.
+ */
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { Broker } from './broker.js';
 import { ManagementClient } from './management.js';
+import { applyDeadLetterRetention } from './dead-letter-retention.js';
 
 export async function printTopology(config: Config, logger: Logger): Promise<number> {
   const broker = new Broker(config, logger);
@@ -16,12 +20,20 @@ export async function printTopology(config: Config, logger: Logger): Promise<num
   }
   const management = new ManagementClient(config);
   const out = (line = '') => process.stdout.write(`${line}\n`);
+  let retained = true;
+  try {
+    const { messageTtlMs } = await applyDeadLetterRetention(config, config.DEAD_LETTER_MAX_AGE);
+    out(`Dead letters are kept for ${config.DEAD_LETTER_MAX_AGE} (operator policy, message-ttl ${messageTtlMs} ms).`);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    retained = false;
+  }
   try {
     const [exchanges, queues, bindings] = await Promise.all([management.exchanges(), management.queues(), management.bindings()]);
     out(`Topology declared on vhost "${management.vhost}".`);
     out('\nExchanges');
     for (const exchange of exchanges.filter((candidate) => candidate.name && !candidate.name.startsWith('amq.'))) {
-      out(`  ${exchange.name.padEnd(24)} ${exchange.type.padEnd(7)} ${exchange.durable ? 'durable' : 'transient'}`);
+      out(`  ${exchange.name.padEnd(28)} ${exchange.type.padEnd(7)} ${exchange.durable ? 'durable' : 'transient'}`);
     }
     out('\nQueues');
     for (const queue of queues.sort((a, b) => a.name.localeCompare(b.name))) {
@@ -29,7 +41,7 @@ export async function printTopology(config: Config, logger: Logger): Promise<num
     }
     out('\nBindings');
     for (const binding of bindings.filter((candidate) => candidate.source)) {
-      out(`  ${binding.source.padEnd(24)} --${binding.routing_key}--> ${binding.destination}`);
+      out(`  ${binding.source.padEnd(28)} --${binding.routing_key}--> ${binding.destination}`);
     }
   } catch (error) {
     out('Topology declared. (The management API was not reachable, so what exists cannot be listed:');
@@ -38,5 +50,5 @@ export async function printTopology(config: Config, logger: Logger): Promise<num
     for (const exchange of broker.topology.exchanges) out(`  exchange ${exchange.name} (${exchange.type})`);
     for (const queue of broker.topology.queues) out(`  queue ${queue.name} ${JSON.stringify(queue.arguments)}`);
   }
-  return 0;
+  return retained ? 0 : 1;
 }

@@ -1,7 +1,7 @@
 /**
- * The broker topology of DESIGN.md §2 as data, in one place, plus the delayed-retry wait queues
- * and the audit stream this design adds. `declareTopology` asserts all of it (idempotent); it runs
- * at boot and on every reconnect.
+ * The broker topology of DESIGN.md §2 as data, in one place, plus the delayed-retry wait queues,
+ * their retry exchanges and the audit stream this design adds. `declareTopology` asserts all of it
+ * (idempotent); it runs at boot and on every reconnect.
  */
 import type { Channel } from 'amqplib';
 
@@ -102,6 +102,24 @@ export const SPECIFIED_QUEUES: QueueSpec[] = [
   },
 ];
 
+/**
+ * The exchange a work queue's runtime publishes retries to: its wait queues are bound to it by
+ * delay, and the work queue itself by {@link REQUEUE_ROUTING_KEY}. One per work queue, so a role
+ * needs write on its own retry exchange only, never on the default exchange (which reaches every
+ * queue by name).
+ */
+export function retryExchangeName(queue: string): string {
+  return `${queue}.retry`;
+}
+
+/** Routing key of the wait queue with this delay on its retry exchange. */
+export function waitRoutingKey(delayMs: number): string {
+  return `${delayMs}ms`;
+}
+
+/** Routing key on a retry exchange that leads straight back to the work queue, with no delay. */
+export const REQUEUE_ROUTING_KEY = 'requeue';
+
 export interface TopologyOptions {
   /** Attempts per message; there is one wait queue per retry (attempts - 1). */
   maxAttempts: number;
@@ -127,8 +145,9 @@ export function waitQueueName(queue: string, delayMs: number): string {
 }
 
 /**
- * Wait queues: a message sits there for the queue's TTL, then the broker dead-letters it through
- * the default exchange straight back to its work queue. No plugin, nothing lost when idle.
+ * Wait queues: a message published to the retry exchange sits there for the queue's TTL, then the
+ * broker dead-letters it through the default exchange straight back to its work queue (the broker
+ * does that itself: no user needs write on the default exchange). No plugin, nothing lost when idle.
  */
 export function waitQueues(options: TopologyOptions): QueueSpec[] {
   return WORK_QUEUES.flatMap((workQueue) =>
@@ -137,18 +156,28 @@ export function waitQueues(options: TopologyOptions): QueueSpec[] {
       return {
         name: waitQueueName(workQueue.name, delay),
         arguments: { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': workQueue.name },
-        bindings: [],
+        bindings: [{ exchange: retryExchangeName(workQueue.name), routingKey: waitRoutingKey(delay) }],
       };
     }),
   );
 }
 
-/** Everything a process declares at boot. */
+/**
+ * Everything a process declares at boot. The retry exchanges and their bindings came after the
+ * first deployments: declaring them is additive (no queue changes its arguments), so an existing
+ * vhost takes them with the next `npm run topology`.
+ */
 export function buildTopology(options: TopologyOptions): Topology {
+  const requeueBinding = (queue: QueueSpec) => WORK_QUEUES.some((work) => work.name === queue.name)
+    ? [{ exchange: retryExchangeName(queue.name), routingKey: REQUEUE_ROUTING_KEY }] : [];
   return {
-    exchanges: [...SPECIFIED_EXCHANGES, { name: EXCHANGES.events, type: 'topic' }],
+    exchanges: [
+      ...SPECIFIED_EXCHANGES,
+      ...WORK_QUEUES.map((queue): ExchangeSpec => ({ name: retryExchangeName(queue.name), type: 'direct' })),
+      { name: EXCHANGES.events, type: 'topic' },
+    ],
     queues: [
-      ...SPECIFIED_QUEUES,
+      ...SPECIFIED_QUEUES.map((queue) => ({ ...queue, bindings: [...queue.bindings, ...requeueBinding(queue)] })),
       ...waitQueues(options),
       {
         name: QUEUES.audit,

@@ -5,8 +5,10 @@
  * does as JSON lines in RUNTIME_WORKER_RECORD_FILE, so the test can tell which process handled
  * which message and whether the handling completed.
  *
- * Body: `{ n: number, sleepMs?: number, hang?: boolean }`. With RUNTIME_WORKER_HANG=1, a `hang`
- * message never completes (it waits for a SIGKILL); without it, `hang` is ignored.
+ * Body: `{ n: number, sleepMs?: number, hang?: boolean, crash?: boolean }`. With
+ * RUNTIME_WORKER_HANG=1, a `hang` message never completes (it waits for a SIGKILL); without it,
+ * `hang` is ignored. A `crash` message exits the process mid-handling (exit code 70), as a worker
+ * killed by its input would.
  * On SIGTERM: `runtime.stop()`, `broker.close()`, exit 0 (DESIGN.md §4).
  */
 import { appendFileSync } from 'node:fs';
@@ -34,7 +36,7 @@ const hangOnMarker = process.env.RUNTIME_WORKER_HANG === '1';
 const record = (fields: Omit<WorkerRecord, 'pid' | 'at'>) =>
   appendFileSync(recordFile, `${JSON.stringify({ ...fields, pid: process.pid, at: Date.now() } satisfies WorkerRecord)}\n`);
 
-const bodySchema = z.object({ n: z.number(), sleepMs: z.number().optional(), hang: z.boolean().optional() });
+const bodySchema = z.object({ n: z.number(), sleepMs: z.number().optional(), hang: z.boolean().optional(), crash: z.boolean().optional() });
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, format: 'json', role: 'runtime-worker' });
@@ -49,6 +51,7 @@ const runtime = new ConsumerRuntime(
     handle: async (message, context) => {
       record({ event: 'started', n: message.n, attempt: context.attempt });
       if (message.hang && hangOnMarker) await new Promise(() => setInterval(() => undefined, 60_000));
+      if (message.crash) process.exit(70);
       if (message.sleepMs) await new Promise((resolve) => setTimeout(resolve, message.sleepMs));
       record({ event: 'completed', n: message.n, attempt: context.attempt });
       return { status: 'done' };
@@ -56,7 +59,7 @@ const runtime = new ConsumerRuntime(
   },
   broker,
   logger,
-  { maxAttempts: config.MAX_ATTEMPTS, retryBaseDelayMs: config.RETRY_BASE_DELAY_MS, shutdownGraceMs: config.SHUTDOWN_GRACE_MS },
+  { maxAttempts: config.MAX_ATTEMPTS, retryBaseDelayMs: config.RETRY_BASE_DELAY_MS, shutdownGraceMs: config.SHUTDOWN_GRACE_MS, maxDeliveries: config.MAX_DELIVERIES },
 );
 
 process.once('SIGTERM', () => {

@@ -112,6 +112,9 @@ test('docker-compose config accepts the compose file: a service per role running
     assert.match(valuesOf(block, 'command').join(' '), new RegExp(`^worker --role[= ]${name}$`), `command of ${name}`);
     assert.ok(block.some((line) => line.includes('/healthz')), `${name} has a /healthz healthcheck`);
     assert.match(environment(block, 'METRICS_PORT') ?? '', /^'?9464'?$/, `${name} serves metrics on 9464, where Prometheus looks`);
+    // Loopback is the default: Prometheus, on another container, needs the compose network address.
+    assert.equal(environment(block, 'METRICS_HOST'), '0.0.0.0', `${name} serves metrics beyond its own loopback`);
+    assert.equal(environment(block, 'API_HOST'), name === 'api' ? '0.0.0.0' : undefined, `${name}: API_HOST`);
     // Only the dashboard is meant for people, and only on loopback; the workers publish nothing.
     assert.deepEqual(valuesOf(block, 'ports'), name === 'api' ? ['127.0.0.1:8080:8080/tcp'] : [], `${name} publishes ${name === 'api' ? 'the dashboard on loopback' : 'no port on the host'}`);
     // Least privilege: each role connects as its own user and leaves declaring to the admin.
@@ -123,6 +126,7 @@ test('docker-compose config accepts the compose file: a service per role running
   const topology = services.get('topology')!;
   assert.deepEqual(valuesOf(topology, 'command'), ['topology']);
   assert.ok(tagsOf(userOf(environment(topology, 'AMQP_URL') ?? '')).includes('administrator'), 'the topology is declared by the admin');
+  assert.ok(tagsOf(userOf(environment(topology, 'RABBITMQ_MANAGEMENT_URL') ?? '')).includes('administrator'), 'the dead-letter retention policy is set by the admin');
 
   assert.ok(services.get('prometheus')!.some((line) => line.includes('prometheus/prometheus.yml:/etc/prometheus/prometheus.yml')), 'Prometheus gets prometheus/prometheus.yml');
   assert.ok(services.get('grafana')!.some((line) => line.includes('grafana/provisioning:/etc/grafana/provisioning')), 'Grafana gets its provisioning');
@@ -204,7 +208,12 @@ test('deploy/ runs every role as a Deployment with probes and a grace period, an
     assert.match(read('config.yaml'), new RegExp(`AMQP_URL_${role.toUpperCase()}: amqp://ragmail-${role}:`), `AMQP_URL_${role.toUpperCase()} names the user ragmail-${role}`);
   }
   assert.match(read('config.yaml'), /AMQP_TOPOLOGY: verify/, 'role users only verify the topology');
+  // Loopback is the default: probes, Prometheus and the api's Service reach the pod's address.
+  assert.match(read('config.yaml'), /^ {2}METRICS_HOST: 0\.0\.0\.0$/m, 'every role serves its probes beyond loopback');
+  assert.match(read('api.yaml'), /- name: API_HOST\s*\n\s*value: 0\.0\.0\.0\n/, 'the api listens where its Service reaches it');
   assert.match(read('topology-job.yaml'), /args: \["topology"\][\s\S]*key: AMQP_URL_ADMIN/, 'the topology Job declares it as the admin');
+  assert.match(read('topology-job.yaml'), /name: RABBITMQ_MANAGEMENT_URL\s*\n\s*valueFrom:\s*\n\s*secretKeyRef:\s*\n\s*name: ragmail-broker\s*\n\s*key: RABBITMQ_MANAGEMENT_URL_ADMIN\n/, 'the topology Job sets the dead-letter retention as the admin');
+  assert.match(read('config.yaml'), /RABBITMQ_MANAGEMENT_URL_ADMIN: http:\/\/ragmail:/, 'the admin management URL is in ragmail-broker');
   const scaledObjects = read('keda.yaml').split(/^---$/m).filter((document) => /^kind: ScaledObject$/m.test(document));
   const scaled = new Map(scaledObjects.map((document) => [/scaleTargetRef:\s*\n\s*name: ragmail-(\S+)/.exec(document)?.[1], document]));
   assert.deepEqual([...scaled.keys()].sort(), Object.keys(CONSUMED).sort(), 'a ScaledObject per consumer role');

@@ -148,3 +148,27 @@ test('a non-JSON body and a schema-invalid body are dead-lettered at once with t
     assert.equal(await readyCount(channel, waitQueueName(QUEUES.toClassify, 200)), 0, 'poison is never retried');
   });
 });
+
+test('a dead-letter record is redacted as log lines are: no card number or password from the email, no URL password in the error, no absolute file path in the stack', { timeout: 60_000 }, async () => {
+  await withRuntime(async () => {
+    throw permanentError('login_failed', 'could not log in to amqp://bob:s3cret-pass@mail.example.com with password: hunter2secret');
+  }, async ({ broker, channel }) => {
+    const text = 'Hello, my card is 4111 1111 1111 1111 and my password: hunter2secret, order 123456.';
+    await broker.publish('email_exchange', 'classify', { n: 5, email: { body: text, subject: 'api_key=sk-ant-abcdefghijklmnopqrstuvwx' } });
+    const record = await nextDeadLetter(channel);
+    const serialized = JSON.stringify(record);
+    for (const secret of ['4111 1111 1111 1111', 'hunter2secret', 's3cret-pass', 'sk-ant-abcdefghijklmnopqrstuvwx']) {
+      assert.ok(!serialized.includes(secret), `the record does not contain ${secret}`);
+    }
+    assert.deepEqual(record.original_message, {
+      n: 5,
+      email: { body: 'Hello, my card is [card number removed] and my password: [password removed], order 123456.', subject: 'api_key=[secret removed]' },
+    }, 'the rest of the email is kept as it was');
+    assert.equal(record.failure_info.error_message, 'could not log in to amqp://bob:***@mail.example.com with password: [password removed]');
+    assert.equal(record.failure_info.error_type, 'login_failed');
+    const stack = record.failure_info.stack_trace ?? '';
+    assert.match(stack, /^RagmailError: could not log in to amqp:\/\/bob:\*\*\*@/, 'the stack starts with the redacted message');
+    assert.match(stack, /\(test\/integration\/consumer-runtime\.test\.ts:\d+:\d+\)/, 'frames keep their place in the project');
+    assert.doesNotMatch(stack, /(^|[\s(])(file:\/\/)?\/[^\s]/m, 'no absolute path or file URL anywhere in the stack');
+  });
+});

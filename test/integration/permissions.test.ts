@@ -2,8 +2,12 @@
  * The least-privilege users of rabbitmq/definitions.json, loaded into a fresh vhost through the
  * management API's definitions import (the code path `load_definitions` runs at boot), with the
  * vhost and user names made unique and the example passwords replaced. Each role's user is shown,
- * on real connections, to do its job and to be refused (403 ACCESS_REFUSED) everything else; then
- * every role runs its real runtime as its own user (AMQP_TOPOLOGY=verify) on emails and a manual.
+ * on real connections, to do its job and to be refused (403 ACCESS_REFUSED) everything else: no
+ * consumer role may publish through the default exchange (which reaches every queue, e.g. straight
+ * into emails.to_send) or into another role's retry exchange, and on `events` each role may
+ * publish the stages it reports and no other (topic permissions), so none can forge a `drafted`
+ * or a `review_approved`. Then every role runs its real runtime as its own user
+ * (AMQP_TOPOLOGY=verify) on emails and a manual.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +21,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { ManagementClient } from '../../src/messaging/management.js';
-import { EXCHANGES, QUEUES, ROUTING_KEYS, retryDelayMs, waitQueueName } from '../../src/messaging/topology.js';
+import { EXCHANGES, QUEUES, ROUTING_KEYS, WORK_QUEUES, retryDelayMs, retryExchangeName, waitRoutingKey } from '../../src/messaging/topology.js';
 import { deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import { parseEmail } from '../../src/providers/mailbox/mime.js';
 import { submitDocument } from '../../src/rag/upload.js';
@@ -31,6 +35,7 @@ import { PROJECT_ROOT } from '../helpers/worker-process.js';
 type Account = 'admin' | RoleName | 'uploader' | 'monitor';
 interface DefinitionUser { name: string; password: string; tags: string }
 interface DefinitionPermission { user: string; vhost: string; configure: string; write: string; read: string }
+interface DefinitionTopicPermission { user: string; vhost: string; exchange: string; write: string; read: string }
 
 const guest = new ManagementClient({ RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL, AMQP_URL: AMQP_BASE });
 const accountOf = (name: string): Account => (name === 'ragmail' ? 'admin' : name.replace(/^ragmail-/, '') as Account);
@@ -53,12 +58,15 @@ async function createSandbox(): Promise<Sandbox> {
   const vhost = `test-permissions-${randomUUID()}`;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'ragmail-permissions-'));
   const accounts = new Map<Account, DefinitionUser>();
-  const definitions = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'rabbitmq', 'definitions.json'), 'utf8')) as { users: DefinitionUser[]; permissions: DefinitionPermission[] };
+  const definitions = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'rabbitmq', 'definitions.json'), 'utf8')) as {
+    users: DefinitionUser[]; permissions: DefinitionPermission[]; topic_permissions: DefinitionTopicPermission[];
+  };
   const rename = (name: string) => `${name}-test-${suffix}`;
   // The example passwords of the file never reach the shared broker.
   const users = definitions.users.map((user) => ({ ...user, name: rename(user.name), password: randomUUID() }));
   for (const [index, user] of users.entries()) accounts.set(accountOf(definitions.users[index].name), user);
   const permissions = definitions.permissions.map((permission) => ({ ...permission, user: rename(permission.user), vhost }));
+  const topicPermissions = definitions.topic_permissions.map((permission) => ({ ...permission, user: rename(permission.user), vhost }));
   const configFor = (account: Account, overrides: Record<string, string> = {}): Config => {
     const user = accounts.get(account);
     if (!user) throw new Error(`definitions.json has no user for ${account}`);
@@ -78,7 +86,7 @@ async function createSandbox(): Promise<Sandbox> {
     for (const user of accounts.values()) await guest.request('DELETE', `users/${encodeURIComponent(user.name)}`).catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
   };
-  await guest.request('POST', 'definitions', { users, vhosts: [{ name: vhost }], permissions });
+  await guest.request('POST', 'definitions', { users, vhosts: [{ name: vhost }], permissions, topic_permissions: topicPermissions });
   const admin = new Broker(configFor('admin'), createLogger({ level: 'error', format: 'json', role: 'admin' }));
   try {
     await admin.start();
@@ -124,41 +132,71 @@ async function attempt(connection: ChannelModel, probe: Probe): Promise<'ok' | n
   }
 }
 
-const waitQueue = (queue: string) => waitQueueName(queue, retryDelayMs({ retryBaseDelayMs: 200 }, 1));
+const firstWait = waitRoutingKey(retryDelayMs({ retryBaseDelayMs: 200 }, 1));
 const everyQueue = [QUEUES.toClassify, QUEUES.toRespond, QUEUES.toSend, QUEUES.toIngest, QUEUES.deadLetter, QUEUES.audit];
+const retryExchanges = WORK_QUEUES.map((queue) => retryExchangeName(queue.name));
 const publishTo = (exchange: string, routingKey: string): Probe => ({ publish: [exchange, routingKey] });
-/** Retry, dead letter and events: what the consumer runtime of every consumer role writes. */
-const runtimeWrites = (queue: string): Probe[] => [publishTo('', waitQueue(queue)), publishTo(EXCHANGES.deadLetter, ROUTING_KEYS.failedEmails), publishTo(EXCHANGES.events, 'email.probe')];
+/** Retry (a wait queue and straight back) and dead letter: what the consumer runtime of every consumer role writes (its `dead_lettered` events below). */
+const runtimeWrites = (queue: string): Probe[] => [
+  publishTo(retryExchangeName(queue), firstWait), publishTo(retryExchangeName(queue), 'requeue'),
+  publishTo(EXCHANGES.deadLetter, ROUTING_KEYS.failedEmails),
+];
+
+/**
+ * The routing keys on `events` each role publishes (`<email|document>.<stage>`, src/messaging/events.ts),
+ * from every emit/publishEvent call site: the topic permissions must allow these and nothing else.
+ */
+const eventKeys: Record<string, string[]> = {
+  poller: ['email.received', 'email.skipped'],
+  classifier: ['email.classified', 'email.ignored'],
+  responder: ['email.retrieved', 'email.replied'],
+  sender: ['email.drafted', 'email.handed_off', 'email.sent', 'email.shadowed'],
+  ingester: ['document.ingest_progress', 'document.ingested'],
+  uploader: ['document.queued'],
+  api: ['document.queued', 'document.deleted', 'email.review_approved', 'email.review_rejected', 'email.replayed', 'document.replayed'],
+};
+const consumerRoles = new Set(['classifier', 'responder', 'sender', 'ingester']);
+const deadLetteredKeys = ['email.dead_lettered', 'document.dead_lettered'];
+const everyEventKey = [...new Set([...Object.values(eventKeys).flat(), ...deadLetteredKeys, 'email.probe'])];
+const allowedEventKeys = (role: string) => [...(eventKeys[role] ?? []), ...(consumerRoles.has(role) ? deadLetteredKeys : [])];
 
 /** What each role must be able to do, beyond the passive checks of AMQP_TOPOLOGY=verify. */
 const jobs: Record<Exclude<Account, 'admin'>, { reads: string[]; writes: Probe[] }> = {
-  poller: { reads: [], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.classify), publishTo(EXCHANGES.events, 'email.received')] },
+  poller: { reads: [], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.classify)] },
   classifier: { reads: [QUEUES.toClassify], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.respond), ...runtimeWrites(QUEUES.toClassify)] },
   responder: { reads: [QUEUES.toRespond], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.send), ...runtimeWrites(QUEUES.toRespond)] },
   sender: { reads: [QUEUES.toSend], writes: runtimeWrites(QUEUES.toSend) },
   ingester: { reads: [QUEUES.toIngest], writes: [...runtimeWrites(QUEUES.toIngest), publishTo(EXCHANGES.deadLetter, ROUTING_KEYS.failedDocuments)] },
   recorder: { reads: [QUEUES.audit], writes: [] },
-  uploader: { reads: [], writes: [publishTo(EXCHANGES.document, ROUTING_KEYS.ingest), publishTo(EXCHANGES.events, 'document.queued')] },
+  uploader: { reads: [], writes: [publishTo(EXCHANGES.document, ROUTING_KEYS.ingest)] },
   /** The dashboard: uploads, approved replies, dead-letter replay (back to the work queues) and discard. */
-  api: { reads: [QUEUES.deadLetter], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.send), publishTo(EXCHANGES.document, ROUTING_KEYS.ingest), publishTo(EXCHANGES.events, 'email.review_approved')] },
+  api: { reads: [QUEUES.deadLetter], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.send), publishTo(EXCHANGES.document, ROUTING_KEYS.ingest)] },
   monitor: { reads: [], writes: [] },
 };
+/** No role writes to the default exchange (''): the broker dead-letters from the wait queues by itself. */
 const writableExchanges: Record<keyof typeof jobs, string[]> = {
-  poller: [EXCHANGES.email, EXCHANGES.events], classifier: [EXCHANGES.email, EXCHANGES.deadLetter, EXCHANGES.events, ''],
-  responder: [EXCHANGES.email, EXCHANGES.deadLetter, EXCHANGES.events, ''], sender: [EXCHANGES.deadLetter, EXCHANGES.events, ''],
-  ingester: [EXCHANGES.deadLetter, EXCHANGES.events, ''], recorder: [], uploader: [EXCHANGES.document, EXCHANGES.events], monitor: [],
+  poller: [EXCHANGES.email, EXCHANGES.events], classifier: [EXCHANGES.email, retryExchangeName(QUEUES.toClassify), EXCHANGES.deadLetter, EXCHANGES.events],
+  responder: [EXCHANGES.email, retryExchangeName(QUEUES.toRespond), EXCHANGES.deadLetter, EXCHANGES.events],
+  sender: [retryExchangeName(QUEUES.toSend), EXCHANGES.deadLetter, EXCHANGES.events],
+  ingester: [retryExchangeName(QUEUES.toIngest), EXCHANGES.deadLetter, EXCHANGES.events], recorder: [], uploader: [EXCHANGES.document, EXCHANGES.events], monitor: [],
   api: [EXCHANGES.email, EXCHANGES.document, EXCHANGES.events],
 };
+/** A forbidden publish to each exchange: into emails.to_send by name through the default exchange, a wait queue of a retry exchange. */
+const forbiddenKeyOn = (exchange: string) => (exchange === '' ? QUEUES.toSend : retryExchanges.includes(exchange) ? firstWait : exchange === EXCHANGES.events ? 'email.drafted' : 'any');
 
 for (const [role, job] of Object.entries(jobs) as Array<[keyof typeof jobs, (typeof jobs)[keyof typeof jobs]]>) {
-  test(`${role}: can ${[...job.reads.map((queue) => `read ${queue}`), ...job.writes.map(describe)].join(', ') || 'only check that the topology exists'}; is refused every other queue and exchange and any declare or delete`, async () => {
+  const eventWrites = writableExchanges[role].includes(EXCHANGES.events) ? allowedEventKeys(role).map((key) => publishTo(EXCHANGES.events, key)) : [];
+  test(`${role}: can ${[...job.reads.map((queue) => `read ${queue}`), ...job.writes.map(describe), ...eventWrites.map(describe)].join(', ') || 'only check that the topology exists'}; is refused every other queue, exchange and event, the default exchange, and any declare or delete`, async () => {
     const connection = await amqplib.connect(shared.configFor(role).AMQP_URL);
     connection.on('error', () => undefined);
     try {
-      const allowed: Probe[] = [...everyQueue.map((queue) => ({ check: queue })), ...job.reads.map((queue) => ({ consume: queue })), ...job.writes];
+      const allowed: Probe[] = [...everyQueue.map((queue) => ({ check: queue })), ...job.reads.map((queue) => ({ consume: queue })), ...job.writes, ...eventWrites];
       const refused: Probe[] = [
         ...everyQueue.filter((queue) => !job.reads.includes(queue)).map((queue) => ({ consume: queue })),
-        ...[EXCHANGES.email, EXCHANGES.document, EXCHANGES.deadLetter, EXCHANGES.events, ''].filter((exchange) => !writableExchanges[role].includes(exchange)).map((exchange) => publishTo(exchange, 'any')),
+        ...[EXCHANGES.email, EXCHANGES.document, EXCHANGES.deadLetter, EXCHANGES.events, '', ...retryExchanges]
+          .filter((exchange) => !writableExchanges[role].includes(exchange)).map((exchange) => publishTo(exchange, forbiddenKeyOn(exchange))),
+        // Topic permissions: on `events` only its own stages (a forged `drafted` made a review reply to a stranger).
+        ...(writableExchanges[role].includes(EXCHANGES.events) ? everyEventKey.filter((key) => !allowedEventKeys(role).includes(key)).map((key) => publishTo(EXCHANGES.events, key)) : []),
         { declare: `scratch-${role}-${shared.suffix}` },
         { delete: job.reads[0] ?? QUEUES.toClassify },
       ];

@@ -1,7 +1,8 @@
 /**
  * The broker topology of DESIGN.md §2 on the real RabbitMQ: what `broker.start()` declares (read
- * back through the management API), the `topology` command, a mismatching pre-existing queue, and
- * the two broker-side behaviours the arguments exist for: priorities and TTL dead-lettering.
+ * back through the management API), the `topology` command and the dead-letter retention it sets,
+ * a mismatching pre-existing queue, a vhost of the topology before retry exchanges, and the two
+ * broker-side behaviours the arguments exist for: priorities and TTL dead-lettering.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,8 @@ import amqplib, { type Channel, type GetMessage } from 'amqplib';
 import { createTestVhost, waitFor, type TestVhost } from '../helpers/broker.js';
 import { PROJECT_ROOT, workerEnvironment } from '../helpers/worker-process.js';
 import { Broker, TopologyMismatchError } from '../../src/messaging/broker.js';
-import { QUEUES, SPECIFIED_QUEUES, waitQueueName } from '../../src/messaging/topology.js';
+import { QUEUES, SPECIFIED_QUEUES, WORK_QUEUES, retryExchangeName, waitQueueName, waitQueues as buildWaitQueues } from '../../src/messaging/topology.js';
+import { DEAD_LETTER_RETENTION_POLICY } from '../../src/messaging/dead-letter-retention.js';
 
 const DEAD_LETTER = { 'x-dead-letter-exchange': 'dead_letter_exchange' };
 /** DESIGN.md §2 written out again by hand, so a wrong table in topology.ts fails here. */
@@ -61,7 +63,7 @@ function runTopologyCommand(vhost: TestVhost): Promise<{ code: number | null; st
   });
 }
 
-test('broker.start() declares the exchanges, queues (exact arguments), bindings, wait queues and audit stream of DESIGN.md §2', { timeout: 60_000 }, async () => {
+test('broker.start() declares the exchanges, queues (exact arguments), bindings, wait queues with their retry exchanges and audit stream of DESIGN.md §2', { timeout: 60_000 }, async () => {
   await withVhost({}, async (vhost) => {
     const broker = new Broker(vhost.config, vhost.logger);
     try {
@@ -94,7 +96,7 @@ test('broker.start() declares the exchanges, queues (exact arguments), bindings,
     assert.deepEqual(audit?.arguments, { 'x-queue-type': 'stream', 'x-max-age': '7D' });
 
     const exchanges = new Map((await management.exchanges()).map((exchange) => [exchange.name, exchange]));
-    for (const name of ['email_exchange', 'document_exchange', 'dead_letter_exchange']) {
+    for (const name of ['email_exchange', 'document_exchange', 'dead_letter_exchange', ...WORK_QUEUES.map((queue) => `${queue.name}.retry`)]) {
       assert.equal(exchanges.get(name)?.type, 'direct', `${name} is direct`);
       assert.equal(exchanges.get(name)?.durable, true, `${name} is durable`);
     }
@@ -113,7 +115,13 @@ test('broker.start() declares the exchanges, queues (exact arguments), bindings,
       'email_exchange --respond--> emails.to_respond',
       'email_exchange --send--> emails.to_send',
       'events --#--> events.audit',
-    ]);
+      // Retries go through each work queue's own exchange, never the default exchange.
+      ...['documents.to_ingest', 'emails.to_classify', 'emails.to_respond', 'emails.to_send'].flatMap((queue) => [
+        `${queue}.retry --200ms--> ${queue}.retry.200ms`,
+        `${queue}.retry --400ms--> ${queue}.retry.400ms`,
+        `${queue}.retry --requeue--> ${queue}`,
+      ]),
+    ].sort());
   });
 });
 
@@ -125,6 +133,53 @@ test('the topology command declares the topology on an empty vhost, prints the q
     assert.match(result.stdout, /events\.audit/);
     const declared = new Set((await vhost.management.queues()).map((queue) => queue.name));
     for (const queue of SPECIFIED_QUEUES) assert.ok(declared.has(queue.name), `${queue.name} exists after the command`);
+  });
+});
+
+test('the topology command sets the dead-letter retention as an operator policy on a dead_letter_queue declared without one, and a record older than DEAD_LETTER_MAX_AGE is gone', { timeout: 90_000 }, async () => {
+  await withVhost({ DEAD_LETTER_MAX_AGE: '2s' }, async (vhost) => {
+    // A deployment from before the retention: its dead_letter_queue has no arguments and must keep working.
+    const broker = new Broker(vhost.config, vhost.logger);
+    const connection = await amqplib.connect(vhost.config.AMQP_URL);
+    try {
+      await broker.start();
+      const result = await runTopologyCommand(vhost);
+      assert.equal(result.code, 0, `exit code; stderr:\n${result.stderr}`);
+      assert.match(result.stdout, /Dead letters are kept for 2s/);
+      const policy = await vhost.management.request<{ definition: Record<string, unknown>; pattern: string }>('GET', `operator-policies/${encodeURIComponent(vhost.name)}/${DEAD_LETTER_RETENTION_POLICY}`);
+      assert.deepEqual(policy.definition, { 'message-ttl': 2_000 });
+      const deadLetterQueue = (await vhost.management.queues()).find((queue) => queue.name === QUEUES.deadLetter);
+      assert.deepEqual(deadLetterQueue?.arguments, {}, 'the queue itself is unchanged: no 406 for existing deployments');
+
+      await broker.publish('dead_letter_exchange', 'failed_emails', { record: 'old' });
+      const channel = await connection.createChannel();
+      assert.equal((await channel.checkQueue(QUEUES.deadLetter)).messageCount, 1, 'the record arrived');
+      await waitFor(async () => (await channel.checkQueue(QUEUES.deadLetter)).messageCount === 0, { timeoutMs: 20_000, what: 'the record to expire after 2 s' });
+    } finally {
+      await connection.close();
+      await broker.close();
+    }
+  });
+});
+
+test('a vhost declared with the topology of before the retry exchanges takes the new one without a mismatch, and retries reach its old wait queues', { timeout: 60_000 }, async () => {
+  await withVhost({}, async (vhost) => {
+    const connection = await amqplib.connect(vhost.config.AMQP_URL);
+    const broker = new Broker(vhost.config, vhost.logger);
+    try {
+      // The old topology: the same queues and arguments, wait queues bound to nothing, no retry exchanges.
+      const channel = await connection.createChannel();
+      for (const queue of SPECIFIED_QUEUES) await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
+      const oldWaitQueues = buildWaitQueues({ maxAttempts: vhost.config.MAX_ATTEMPTS, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, eventsMaxAge: '7D' });
+      for (const queue of oldWaitQueues) await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
+      await broker.start();
+      await broker.publish(retryExchangeName(QUEUES.toClassify), '200ms', { n: 1 });
+      const message = await nextMessage(channel, QUEUES.toClassify, 15_000, 'the retried message back in its work queue');
+      assert.deepEqual(JSON.parse(message.content.toString('utf8')), { n: 1 });
+    } finally {
+      await broker.close();
+      await connection.close();
+    }
   });
 });
 

@@ -9,6 +9,10 @@ import { permanentError, RagmailError } from '../errors.js';
 export interface ExtractPagesOptions {
   /** Largest page count accepted; a longer document is refused before any text is read. */
   maxPages: number;
+  /** Most characters one page may hold; a page over it refuses the document (`pdf_too_large`). Default: no limit. */
+  maxPageChars?: number;
+  /** Most characters the whole document may hold, counted as pages are read (`pdf_too_large`). Default: no limit. */
+  maxDocumentChars?: number;
   /** Called after each page with the pages done so far and the page count. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -44,8 +48,12 @@ function toExtractionError(error: unknown): RagmailError {
  * Extracts the text of every page of a PDF. Page n (1-based) is at index n - 1; a page without
  * text gives an empty string.
  *
+ * Text limits are checked page by page, so extraction stops at the first page that crosses one.
+ * This bounds what comes out; what a hostile page costs to read is bounded by running this in a
+ * child process (see pdf-sandbox.ts).
+ *
  * @throws RagmailError (never retryable) with code `pdf_empty`, `not_a_pdf`, `pdf_encrypted`,
- * `pdf_corrupt` or `pdf_too_many_pages`.
+ * `pdf_corrupt`, `pdf_too_many_pages` or `pdf_too_large`.
  */
 export async function extractPages(data: Uint8Array, options: ExtractPagesOptions): Promise<string[]> {
   checkSignature(data);
@@ -61,10 +69,21 @@ export async function extractPages(data: Uint8Array, options: ExtractPagesOption
         `The PDF has ${total} pages; at most ${options.maxPages} are accepted.`,
       );
     }
+    const maxPageChars = options.maxPageChars ?? Number.POSITIVE_INFINITY;
+    const maxDocumentChars = options.maxDocumentChars ?? Number.POSITIVE_INFINITY;
     const pages: string[] = [];
+    let documentChars = 0;
     for (let pageNumber = 1; pageNumber <= total; pageNumber += 1) {
       const result = await parser.getText({ partial: [pageNumber] });
-      pages.push(result.getPageText(pageNumber).trim());
+      const text = result.getPageText(pageNumber).trim();
+      if (text.length > maxPageChars) {
+        throw permanentError('pdf_too_large', `Page ${pageNumber} of the PDF holds ${text.length} characters; at most ${maxPageChars} per page are accepted.`);
+      }
+      documentChars += text.length;
+      if (documentChars > maxDocumentChars) {
+        throw permanentError('pdf_too_large', `The PDF holds more than ${maxDocumentChars} characters (over the limit at page ${pageNumber}).`);
+      }
+      pages.push(text);
       options.onProgress?.(pageNumber, total);
     }
     return pages;

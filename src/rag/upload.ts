@@ -4,8 +4,10 @@
  * Used by the demo, the CLI and the upload API alike.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, realpath, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { permanentError } from '../errors.js';
 import type { Broker } from '../messaging/broker.js';
 import { publishEvent } from '../messaging/events.js';
 import type { ToIngestMessage } from '../messaging/schemas.js';
@@ -74,4 +76,51 @@ export async function queueDocument(broker: Broker, stored: StoredDocument): Pro
 /** Stores an upload and queues it for ingestion. */
 export async function submitDocument(broker: Broker, uploadDir: string, upload: DocumentUpload): Promise<ToIngestMessage> {
   return queueDocument(broker, await storeDocument(uploadDir, upload));
+}
+
+/** True when `file` is inside `folder` (both absolute and already resolved), never the folder itself. */
+export function isInsideFolder(folder: string, file: string): boolean {
+  const relative = path.relative(folder, file);
+  return relative !== '' && relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative);
+}
+
+/** Errors of a stored file that retrying will not change. */
+const unreadableCodes = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'ELOOP']);
+
+function unreadable(filePath: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code && unreadableCodes.has(code) ? permanentError('document_unreadable', `cannot read ${filePath}: ${code}`, error) : error;
+}
+
+/**
+ * Opens a stored document for reading, only if it really lies inside `uploadDir`: the path is
+ * checked as written (so `/etc/passwd` or `../` escapes touch nothing), then with every symbolic
+ * link resolved, so a link inside the folder cannot lead out of it. The last component is opened
+ * without following links (and without blocking on a FIFO), and the caller reads through the
+ * returned handle, so what is read is what was checked.
+ *
+ * @throws RagmailError `document_path_forbidden` (outside the folder) or `document_unreadable`
+ * (missing, not a file, not permitted), neither retryable.
+ */
+export async function openStoredDocument(uploadDir: string, filePath: string): Promise<FileHandle> {
+  const folder = path.resolve(uploadDir);
+  const requested = path.resolve(filePath);
+  const forbidden = () => permanentError('document_path_forbidden', `${filePath} is outside the upload folder; nothing was read.`);
+  if (!isInsideFolder(folder, requested)) throw forbidden();
+  let realFile: string;
+  let realFolder: string;
+  try {
+    [realFolder, realFile] = await Promise.all([realpath(folder), realpath(requested)]);
+  } catch (error) {
+    throw unreadable(filePath, error);
+  }
+  if (!isInsideFolder(realFolder, realFile)) throw forbidden();
+  const handle = await open(realFile, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((error: unknown) => {
+    throw unreadable(filePath, error);
+  });
+  if (!(await handle.stat()).isFile()) {
+    await handle.close();
+    throw permanentError('document_unreadable', `cannot read ${filePath}: not a regular file`);
+  }
+  return handle;
 }

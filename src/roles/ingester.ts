@@ -1,53 +1,62 @@
 /**
  * ingester: one document at a time, PDF → pages → overlapping chunks → vector store, under the
  * mailbox's namespace. Re-ingesting replaces the document's chunks. Progress goes out as events.
+ *
+ * Only files inside the upload folder are read (a message naming any other path is refused), and
+ * the PDF is read in a child process with a time and memory budget and text limits, so a hostile
+ * document is dead-lettered with its reason while this process keeps its memory and heartbeats.
  */
-import { readFile } from 'node:fs/promises';
 import type { Handler } from '../messaging/consumer.js';
 import type { ToIngestMessage } from '../messaging/schemas.js';
 import { permanentError } from '../errors.js';
 import type { VectorStore } from '../providers/vector-store/spec.js';
-import { extractPages } from '../rag/pdf.js';
 import { chunkPages } from '../rag/chunking.js';
+import { extractPagesInChild, type PdfLimits } from '../rag/pdf-sandbox.js';
+import { openStoredDocument } from '../rag/upload.js';
 
 export interface IngesterDependencies {
   store: VectorStore;
+  /** The only folder documents are read from (UPLOAD_DIR). */
+  uploadDir: string;
   chunkSize: number;
   chunkOverlap: number;
-  maxPages: number;
+  /** Limits on reading one PDF. */
+  pdfLimits: PdfLimits;
+  /** Most chunks one document may give (`pdf_too_large`). */
+  maxChunks: number;
 }
 
 /** Progress events at most this often, so a 1,000-page manual does not flood the audit stream. */
 const PROGRESS_INTERVAL_MS = 500;
 
-export function createIngesterHandler({ store, chunkSize, chunkOverlap, maxPages }: IngesterDependencies): Handler<ToIngestMessage> {
+export function createIngesterHandler({ store, uploadDir, chunkSize, chunkOverlap, pdfLimits, maxChunks }: IngesterDependencies): Handler<ToIngestMessage> {
   return async (message, context) => {
     const started = Date.now();
     const base = { document_id: message.document_id, agent_email: message.agent_email };
-    let data: Buffer;
-    try {
-      data = await readFile(message.path);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') {
-        throw permanentError('document_unreadable', `cannot read ${message.path}: ${code}`, error);
-      }
-      throw error;
-    }
+    const file = await openStoredDocument(uploadDir, message.path);
     let lastProgress = 0;
     const progress: Promise<void>[] = [];
-    const pages = await extractPages(data, {
-      maxPages,
-      onProgress: (done, total) => {
-        const now = Date.now();
-        if (done === total || now - lastProgress >= PROGRESS_INTERVAL_MS) {
-          lastProgress = now;
-          progress.push(context.emit({ stage: 'ingest_progress', ...base, detail: { pages_done: done, pages_total: total, filename: message.filename } }));
-        }
-      },
-    });
-    await Promise.all(progress);
+    let pages: string[];
+    try {
+      pages = await extractPagesInChild(file, {
+        limits: pdfLimits,
+        signal: context.signal,
+        onProgress: (done, total) => {
+          const now = Date.now();
+          if (done === total || now - lastProgress >= PROGRESS_INTERVAL_MS) {
+            lastProgress = now;
+            progress.push(context.emit({ stage: 'ingest_progress', ...base, detail: { pages_done: done, pages_total: total, filename: message.filename } }));
+          }
+        },
+      });
+    } finally {
+      await file.close();
+      await Promise.all(progress);
+    }
     const chunks = chunkPages(pages, { documentId: message.document_id, documentName: message.filename, chunkSize, overlap: chunkOverlap });
+    if (chunks.length > maxChunks) {
+      throw permanentError('pdf_too_large', `The PDF gives ${chunks.length} chunks; at most ${maxChunks} per document are accepted.`);
+    }
     await store.deleteDocument(message.agent_email, message.document_id);
     await store.upsert(message.agent_email, chunks);
     await context.emit({

@@ -102,7 +102,7 @@ test('re-ingesting a document id replaces its chunks: same content keeps the cou
   });
 });
 
-test('poison documents are dead-lettered with a clear reason, marked failed, and the ingester goes on with a good one', { timeout: 90_000 }, async () => {
+test('poison documents are dead-lettered with a clear reason, marked failed, and the ingester goes on with a good one', { timeout: 240_000 }, async () => {
   await withPipeline(['ingester', 'recorder'], { MAX_PDF_PAGES: '100' }, async (pipeline) => {
     const raw = await openChannel(pipeline);
     try {
@@ -130,7 +130,8 @@ test('poison documents are dead-lettered with a clear reason, marked failed, and
       expected.set(missing.document_id, { errorType: 'document_unreadable', message: /ENOENT/ });
       const good = await submitDocument(broker, UPLOAD_DIR, { agentEmail: ALPHA, filename: 'good.pdf', data: await makePdf(['The reset button is on the back of the router.']) });
 
-      const settled = await waitForSettled(pipeline, 'ingester', 7, 60_000);
+      // Each PDF is read in a child process of its own, which takes a few seconds to start on a busy machine.
+      const settled = await waitForSettled(pipeline, 'ingester', 7, 180_000);
       assert.deepEqual(settled.map((info) => info.outcome), [...Array(6).fill('dead_lettered'), 'processed']);
 
       const records = new Map<string, DeadLetterRecord>();

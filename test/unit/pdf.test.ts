@@ -93,3 +93,17 @@ test('a PDF of 100,000 pages is refused from its page count, without reading its
   assert.deepEqual(progress, [], 'no page was extracted before the refusal');
   assert.ok(Date.now() - started < 10_000, 'the refusal is quick');
 });
+
+test('a page over maxPageChars or a document over maxDocumentChars is refused with pdf_too_large, at the page that crosses it', async () => {
+  const page = 'Routers reset with the button on the back. '.repeat(30);
+  const pdf = await makePdf([page, page, page]);
+  const lengths = (await extractPages(pdf, { maxPages: 10 })).map((text) => text.length);
+  await assertPermanentError(extractPages(pdf, { maxPages: 10, maxPageChars: lengths[0] - 1 }), 'pdf_too_large');
+  const progress: number[] = [];
+  await assertPermanentError(
+    extractPages(pdf, { maxPages: 10, maxDocumentChars: lengths[0] + lengths[1] + 1, onProgress: (done) => progress.push(done) }),
+    'pdf_too_large',
+  );
+  assert.deepEqual(progress, [1, 2], 'stopped at page 3, the one over the limit');
+  assert.equal((await extractPages(pdf, { maxPages: 10, maxPageChars: lengths[0], maxDocumentChars: lengths[0] * 3 })).length, 3);
+});

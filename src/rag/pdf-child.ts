@@ -1,0 +1,44 @@
+/**
+ * Child side of the PDF sandbox (see pdf-sandbox.ts): reads the PDF from the file descriptor the
+ * parent handed over, extracts its text with the limits it was sent and reports progress and the
+ * outcome over IPC. It does nothing else, so a hostile PDF can only exhaust this process, which
+ * the parent measures and kills.
+ */
+import { readFileSync } from 'node:fs';
+import { errorCode, isRetryable } from '../errors.js';
+import { PDF_FILE_DESCRIPTOR, type ChildReply, type ExtractRequest } from './pdf-sandbox-protocol.js';
+
+// Under tsx source maps are on, and Node would parse the PDF engine's (megabytes of them) into
+// ~170 MB of heap as it loads it; this process reports errors by code, not by stack.
+process.setSourceMapsEnabled(false);
+const { extractPages } = await import('./pdf.js');
+
+/** Resolves once the message is written; a send that fails means the parent is gone (see below). */
+function reply(message: ChildReply): Promise<void> {
+  return new Promise((resolve) => {
+    process.send?.(message, undefined, undefined, () => resolve());
+  });
+}
+
+// Without its parent there is nobody to report to: stop rather than finish a parse no one reads.
+process.on('disconnect', () => process.exit(0));
+
+process.once('message', async (request: ExtractRequest) => {
+  try {
+    const data = readFileSync(PDF_FILE_DESCRIPTOR);
+    const pages = await extractPages(data, {
+      maxPages: request.maxPages,
+      maxPageChars: request.maxPageChars,
+      maxDocumentChars: request.maxDocumentChars,
+      onProgress: (done, total) => void reply({ type: 'progress', done, total }),
+    });
+    await reply({ type: 'pages', pages });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    await reply({ type: 'failed', code: errorCode(error), message, retryable: isRetryable(error) });
+  }
+  process.disconnect();
+});
+
+// Loaded: what this process holds now is its own cost, the parent measures the PDF's on top of it.
+await reply({ type: 'ready' });

@@ -13,6 +13,18 @@ const envelope = {
   original_message_id: z.string().nullable().default(null),
 };
 
+/** Longest mailbox address accepted as a reply's recipient (RFC 5321 path limit less the brackets). */
+export const MAX_ADDRESS_LENGTH = 254;
+
+/** One mailbox address (an addr-spec) and nothing else: no list, display name, brackets or quotes. */
+export const singleAddressSchema = z.string().max(MAX_ADDRESS_LENGTH).email();
+
+/**
+ * The recipient problem of an email published before the poller resolved recipients: its
+ * `reply_to`/`from` were never checked for a single address, so no reply may go out automatically.
+ */
+export const UNCHECKED_RECIPIENT = 'the email was read before replies were checked for a single recipient';
+
 /** The email as the poller read it from the mailbox. */
 export const emailSchema = z.object({
   /** Idempotency key: the RFC 5322 Message-ID, or the mailbox's own id when there is none. */
@@ -35,6 +47,17 @@ export const emailSchema = z.object({
   received_at: z.string(),
   /** Priority 1-10 (10 most urgent), also set as the AMQP priority. */
   priority: z.number().int().min(1).max(10).default(5),
+  /**
+   * The one address the reply goes to (the Reply-To, else the From), resolved by the poller; null
+   * when there is no single valid one, and then `recipient_problem` says why.
+   */
+  reply_recipient: singleAddressSchema.nullable().optional(),
+  /** Why no reply can go out automatically (e.g. `Reply-To names 200 addresses`); null when one can. */
+  recipient_problem: z.string().nullable().optional(),
+}).transform(({ reply_recipient: recipient, recipient_problem: problem, ...email }) => {
+  // An older message has neither field: its recipient was never checked, so it is not trusted.
+  const reason = problem ?? (recipient ? null : UNCHECKED_RECIPIENT);
+  return { ...email, reply_recipient: reason === null ? (recipient as string) : null, recipient_problem: reason };
 });
 export type Email = z.infer<typeof emailSchema>;
 
@@ -117,12 +140,14 @@ export const deadLetterSchema = z.object({
   message_id: z.string(),
   timestamp: z.string(),
   original_queue: z.string(),
-  /** The original body: parsed JSON when it was JSON, else the raw text. */
+  /** The original body: parsed JSON when it was JSON, else the raw text; every text in it redacted as logs are. */
   original_message: z.unknown(),
   failure_info: z.object({
+    /** Redacted as logs are. */
     error_message: z.string(),
     error_type: z.string(),
     retry_count: z.number().int().min(0),
+    /** Function names and project-relative locations; no absolute file path. */
     stack_trace: z.string().nullable(),
     consumer_id: z.string(),
   }),

@@ -44,15 +44,23 @@ function approvedMessage(review: DecidedReview): ToSendMessage {
   };
 }
 
+/** Why a review with no single valid recipient cannot be approved: only a person can answer it. */
+export const NO_RECIPIENT_MESSAGE = 'no single valid recipient; answer by hand';
+
 /**
  * Approves a pending review and hands the reply to the sender role.
- * @throws RagmailError `review_body_empty` for a blank body; the store's `ReviewNotFoundError` /
+ * @throws RagmailError `review_body_empty` for a blank body, `review_no_recipient` for an email
+ * without one valid recipient (e.g. a Reply-To of many addresses); the store's `ReviewNotFoundError` /
  * `ReviewConflictError` for an unknown or already decided review; the broker's error when the
  * reply could not be published (the review is then pending again).
  */
 export async function approveReview(broker: Broker, reviews: ReviewQueue, emailId: string, options: ApproveOptions): Promise<Review> {
   if (options.body !== undefined && options.body.trim() === '') {
     throw permanentError('review_body_empty', 'the approved reply is empty; write a reply or reject the draft');
+  }
+  const current = reviews.get(emailId);
+  if (current?.status === 'pending' && current.recipient === null) {
+    throw permanentError('review_no_recipient', `${NO_RECIPIENT_MESSAGE} (${current.recipient_problem})`);
   }
   const review = reviews.decide(emailId, { action: 'approved', by: options.by, body: options.body });
   const message = approvedMessage(review);

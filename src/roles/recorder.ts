@@ -5,7 +5,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import type { Broker, ConsumerHandle } from '../messaging/broker.js';
-import { eventSchema, toSendSchema, type PipelineEvent } from '../messaging/schemas.js';
+import { eventSchema, toSendSchema, type PipelineEvent, type ToSendMessage } from '../messaging/schemas.js';
 import { QUEUES } from '../messaging/topology.js';
 import type { Logger } from '../log.js';
 import type { ActivityLog } from '../store/activity-log.js';
@@ -52,13 +52,33 @@ export function applyEvent(event: PipelineEvent, { activity, documents, reviews,
   }
 }
 
+/**
+ * Why a `drafted` / `handed_off` event must not open a review, or null when it may. Only the sender
+ * leaves drafts, and the message it carries must be about the email the event is about: a forged
+ * event could otherwise show a reviewer one customer's email and send the reply to another.
+ */
+function draftEventProblem(event: PipelineEvent, message: ToSendMessage): string | null {
+  if (event.role !== 'sender') return `published by role ${JSON.stringify(event.role)}, not the sender`;
+  if (message.email.email_id !== event.email_id) return 'its message is about another email';
+  if (message.email.agent_email !== event.agent_email) return 'its message is about another mailbox';
+  return null;
+}
+
 /** A drafted reply opens a review; the decisions and the approved reply's send move it along. */
 function applyToReviews(event: PipelineEvent, emailId: string, reviews: ReviewQueue, logger: RecorderStores['logger']): void {
   const detail = event.detail;
   if (event.stage === 'drafted' || event.stage === 'handed_off') {
     const message = toSendSchema.safeParse(detail.message);
-    if (message.success) reviews.open(message.data, typeof detail.reason === 'string' ? detail.reason : null, event.timestamp);
-    else logger.warn('drafted reply without a valid message; no review opened', { email_id: emailId, error: message.error.issues[0]?.message });
+    if (!message.success) {
+      logger.warn('drafted reply without a valid message; no review opened', { email_id: emailId, error: message.error.issues[0]?.message });
+      return;
+    }
+    const problem = draftEventProblem(event, message.data);
+    if (problem) logger.warn(`drafted event ${problem}; no review opened`, { email_id: emailId, event_id: event.event_id, role: event.role });
+    else reviews.open(message.data, typeof detail.reason === 'string' ? detail.reason : null, event.timestamp);
+  } else if ((event.stage === 'review_approved' || event.stage === 'review_rejected') && event.role !== 'api') {
+    // Decisions are taken through the operator API only; another role's is forged.
+    logger.warn(`${event.stage} event from role ${JSON.stringify(event.role)}, not the api; ignored`, { email_id: emailId, event_id: event.event_id });
   } else if (event.stage === 'review_approved' || event.stage === 'review_rejected') {
     const by = typeof detail.by === 'string' && detail.by ? detail.by : 'unknown';
     const note = typeof detail.note === 'string' ? detail.note : undefined;

@@ -63,6 +63,7 @@ function consumerRole<T>(name: RoleName, queue: string, schema: ZodType<T>, hand
     maxAttempts: config.MAX_ATTEMPTS,
     retryBaseDelayMs: config.RETRY_BASE_DELAY_MS,
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+    maxDeliveries: config.MAX_DELIVERIES,
   });
   runtime.start();
   return { name, stop: () => runtime.stop(), runtime: runtime as ConsumerRuntime<unknown> };
@@ -83,10 +84,17 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
     case 'sender':
       return consumerRole(name, QUEUES.toSend, toSendSchema, createSenderHandler({
         config, mailbox: services.mailbox, claims: services.sendClaims, ledger: new SendLedger(services.database),
+        // The API's review queue: in one database with the api role (--role=all, or a shared data volume).
+        reviews: new ReviewQueue(services.database),
       }), config.CONCURRENCY_SENDER, config.PREFETCH_SENDER, scoped);
     case 'ingester':
       return consumerRole(name, QUEUES.toIngest, toIngestSchema, createIngesterHandler({
-        store: services.vectorStore, chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP, maxPages: config.MAX_PDF_PAGES,
+        store: services.vectorStore, uploadDir: config.UPLOAD_DIR, chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP,
+        pdfLimits: {
+          maxPages: config.MAX_PDF_PAGES, maxPageChars: config.PDF_MAX_PAGE_CHARS, maxDocumentChars: config.PDF_MAX_DOCUMENT_CHARS,
+          timeoutMs: config.PDF_PARSE_TIMEOUT_MS, maxMemoryMb: config.PDF_PARSE_MAX_MEMORY_MB,
+        },
+        maxChunks: config.PDF_MAX_CHUNKS,
       }), config.CONCURRENCY_INGESTER, config.PREFETCH_INGESTER, scoped);
     case 'poller': {
       const abort = new AbortController();

@@ -6,6 +6,11 @@
  * A reply a reviewer approved (`message.review`, published by src/review/actions.ts) comes back
  * here after its draft: it is sent whatever the policy (shadow mode excepted), under a claim of its
  * own (`review:<email_id>`, the email's claim being done with the draft), and its draft is removed.
+ * The `review` field is only a claim: the approval is verified against the review store first
+ * (src/review/verify.ts), so a forged message is dead-lettered as `review_unverified`.
+ *
+ * An email without one valid recipient (`reply_recipient` null) is never sent: it is left as a
+ * draft with the reason, whatever the policy, for a person to answer by hand.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -18,6 +23,8 @@ import { replyMessageId } from '../providers/mailbox/mime.js';
 import type { SendClaims } from '../providers/claims/spec.js';
 import type { SendLedger } from '../store/send-ledger.js';
 import { TokenBucket } from '../store/rate-limiter.js';
+import type { ReviewQueue } from '../store/reviews.js';
+import { verifyApproval } from '../review/verify.js';
 
 export interface SenderDependencies {
   config: Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
@@ -26,6 +33,8 @@ export interface SenderDependencies {
   claims: SendClaims;
   /** Keeps the daily send quota. */
   ledger: Pick<SendLedger, 'tryConsumeQuota'>;
+  /** The review store the API decides in: an approved reply is sent only when it holds the approval. */
+  reviews: Pick<ReviewQueue, 'get'>;
 }
 
 /** What became of a reply. */
@@ -58,7 +67,7 @@ function replyEventId(emailId: string, stage: string, messageId: string): string
   return `reply-${createHash('sha256').update(`${emailId}\n${stage}\n${messageId}`).digest('hex').slice(0, 32)}`;
 }
 
-export function createSenderHandler({ config, mailbox, claims, ledger }: SenderDependencies): Handler<ToSendMessage> {
+export function createSenderHandler({ config, mailbox, claims, ledger, reviews }: SenderDependencies): Handler<ToSendMessage> {
   const buckets = new Map<string, TokenBucket>();
   const bucketOf = (agentEmail: string) => {
     let bucket = buckets.get(agentEmail);
@@ -74,6 +83,10 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
     if (mode === 'shadow') return { action: 'shadow' };
     // A person read this reply and approved it: the checks below only decided whether one had to.
     if (message.review) return { action: 'send' };
+    if (message.email.reply_recipient === null) {
+      const stage = message.generated_response.handoff ? 'handed_off' : 'drafted';
+      return { action: 'draft', stage, reason: `no single valid recipient: ${message.email.recipient_problem}; answer by hand` };
+    }
     if (message.generated_response.handoff) return { action: 'draft', stage: 'handed_off', reason: 'nothing relevant in the manuals' };
     if (mode !== 'auto') return { action: 'draft', stage: 'drafted', reason: `${mode} mode` };
     if (message.classification.confidence < config.AUTO_SEND_MIN_CONFIDENCE) {
@@ -151,6 +164,8 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
       return { status: 'shadowed' };
     }
     const approved = message.review !== undefined;
+    // Before anything else, even the duplicate check: a forged approval must not be answered at all.
+    if (approved) verifyApproval(message, reviews);
     // The email's own claim was completed by its draft; an approval is a send of its own.
     const claimKey = approved ? `review:${email.email_id}` : email.email_id;
     const already = await mailbox.findReply(email.agent_email, reply.message_id);
@@ -199,7 +214,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger }: SenderD
       provider: mailbox.provider,
       detail: { ...outcome.detail, message_id: reply.message_id },
     });
-    context.logger.info(`reply ${outcome.stage}`, { to: email.reply_to ?? email.from });
+    context.logger.info(`reply ${outcome.stage}`, { to: email.reply_recipient, recipient_problem: email.recipient_problem ?? undefined });
     return { status: outcome.stage };
   };
 }

@@ -5,7 +5,7 @@
  * (approve, with an optional edit, or reject); the recorder marks it sent when the `sent` event of
  * the approved reply arrives. A decision is taken once: deciding a review twice is a conflict.
  */
-import type { ToSendMessage } from '../messaging/schemas.js';
+import { UNCHECKED_RECIPIENT, type ToSendMessage } from '../messaging/schemas.js';
 import { immediate, prepared, type Database } from './database.js';
 
 /** pending → approved → sent, or pending → rejected. */
@@ -24,6 +24,10 @@ export interface Review {
   message: ToSendMessage;
   /** The body that is (or will be) sent: the generated one, or the reviewer's edit. */
   reply_body: string;
+  /** The one address the reply goes to; null when the email has none (it cannot be approved). */
+  recipient: string | null;
+  /** Why there is no recipient (e.g. `Reply-To names 200 addresses`); null when there is one. */
+  recipient_problem: string | null;
   /** True when the reviewer changed the generated body. */
   edited: boolean;
   /** Who approved or rejected, and when (ISO-8601); null while pending. */
@@ -77,10 +81,16 @@ export class ReviewConflictError extends Error {
 type Row = Record<string, string | number | null>;
 
 function toReview(row: Row): Review {
+  const message = JSON.parse(String(row.message)) as ToSendMessage;
+  // A draft stored before recipients were resolved has neither field: its recipient is unchecked.
+  const recipient = message.email.reply_recipient ?? null;
+  const problem = message.email.recipient_problem ?? (recipient === null ? UNCHECKED_RECIPIENT : null);
   return {
     ...(row as unknown as Review),
-    message: JSON.parse(String(row.message)) as ToSendMessage,
+    message,
     edited: row.edited === 1,
+    recipient: problem === null ? recipient : null,
+    recipient_problem: problem,
   };
 }
 

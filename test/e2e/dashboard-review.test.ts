@@ -1,7 +1,9 @@
 /**
  * The review queue end to end: with SEND_POLICY=review, an email dropped into the Maildir becomes a
  * drafted reply; the operator reads it beside its passages in the page, edits it, approves it, and
- * the edited reply lands in the mailbox's outbox while the timeline shows the email as sent.
+ * the edited reply lands in the mailbox's outbox while the timeline shows the email as sent. Each
+ * card names the address the reply will go to (the Reply-To, not the From); a draft with no single
+ * valid recipient says why and offers no approval.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -9,7 +11,7 @@ import type { Browser } from 'playwright-core';
 import { waitFor } from '../helpers/broker.js';
 import { apiOf, checkPhoneLayout, goToSection, launchBrowser, openDashboard, saveScreenshot } from '../helpers/browser.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
-import { ACME, GLOBEX, deliverEmail, ingestSampleManuals, readReplies, startPipeline, type Pipeline } from '../helpers/pipeline.js';
+import { ACME, GLOBEX, deliverEmail, ingestSampleManuals, readReplies, recipientsOf, startPipeline, type Pipeline } from '../helpers/pipeline.js';
 import { ReviewQueue } from '../../src/store/reviews.js';
 
 let browser: Browser;
@@ -31,13 +33,18 @@ test('drafted replies are read beside their passages; one is edited and approved
   const subject = 'Router reset <b>help</b>';
   const delivered = await deliverEmail(pipeline, ACME, makeEmail({
     from: 'Dana Customer <dana@example.com>', subject, body: 'Hello, how do I reset my X200 router to factory settings?\n',
+    headers: { 'Reply-To': 'Dana at home <dana.home@example.net>' },
+  }));
+  const listed = await deliverEmail(pipeline, ACME, makeEmail({
+    from: 'kim@example.com', subject: 'Router lights', body: 'Hello, what do the lights of my X200 router mean?\n',
+    headers: { 'Reply-To': `<${Array.from({ length: 200 }, (_, index) => `victim${index}@strangers.example`).join(',')}>` },
   }));
   const declined = await deliverEmail(pipeline, ACME, makeEmail({
     from: 'lee@example.com', subject: 'Firmware question', body: 'Hello, how do I update the firmware of my X200 router?\n',
   }));
   const emailId = delivered.email.email_id;
   const reviews = new ReviewQueue(pipeline.worker.services.database);
-  await waitFor(() => reviews.get(emailId) && reviews.get(declined.email.email_id), { timeoutMs: 60_000, what: 'both drafted replies in the review queue' });
+  await waitFor(() => reviews.get(emailId) && reviews.get(declined.email.email_id) && reviews.get(listed.email.email_id), { timeoutMs: 60_000, what: 'the drafted replies in the review queue' });
   const review = reviews.get(emailId);
   assert.ok(review);
   assert.equal(review.status, 'pending');
@@ -58,12 +65,19 @@ test('drafted replies are read beside their passages; one is edited and approved
     assert.equal(await section.locator('article.review').count(), 0);
     await page.locator('#mailbox').selectOption('');
     await card.waitFor();
-    assert.equal(await section.locator('article.review').count(), 2);
+    assert.equal(await section.locator('article.review').count(), 3);
 
     assert.equal(await card.locator('h3').textContent(), subject);
     assert.equal(await card.locator('h3 b').count(), 0);
-    const textarea = card.getByLabel(/^Reply to /);
+    // The reply goes to the Reply-To, and the card says so.
+    const textarea = card.getByLabel('Reply to dana.home@example.net (you can edit it)');
     assert.equal(await textarea.inputValue(), review.reply_body);
+    // No single recipient: the card says why, and only rejecting is offered.
+    const unsendable = section.locator(`article[data-email-id="${listed.email.email_id}"]`);
+    assert.match((await unsendable.locator('.recipient-problem').textContent()) ?? '', /Reply-To names 200 addresses.*Answer by hand/);
+    assert.equal(await unsendable.getByRole('button', { name: 'Approve and send' }).count(), 0);
+    assert.equal(await unsendable.getByRole('button', { name: 'Reject' }).count(), 1);
+    assert.ok(await unsendable.locator('textarea').evaluate((element) => (element as HTMLTextAreaElement).readOnly));
     // Every passage the reply was built from is shown with its document, page and text.
     const passages = card.locator('.review-citations li');
     assert.equal(await passages.count(), review.message.context_used.length);
@@ -94,6 +108,7 @@ test('drafted replies are read beside their passages; one is edited and approved
     assert.equal(outbox.length, 1, 'the rejected reply was not sent');
     assert.ok(sent.parsed.text?.includes(marker), 'the outbox reply carries the edit');
     assert.equal(sent.headers['in-reply-to'], delivered.email.message_id_header);
+    assert.deepEqual(recipientsOf(sent.parsed), ['dana.home@example.net'], 'exactly the recipient the card showed');
 
     // Who decided, and when, in the list of sent replies.
     await section.getByLabel('Show').selectOption('sent');

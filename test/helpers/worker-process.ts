@@ -37,7 +37,7 @@ export interface SpawnWorkerOptions {
 export function workerEnvironment(config: Config): Record<string, string> {
   const names = [
     'AMQP_URL', 'RABBITMQ_MANAGEMENT_URL', 'DATA_DIR', 'LOG_LEVEL', 'MAX_ATTEMPTS', 'RETRY_BASE_DELAY_MS',
-    'SHUTDOWN_GRACE_MS', 'AMQP_RECONNECT_MIN_MS', 'AMQP_RECONNECT_MAX_MS', 'AMQP_CONNECT_TIMEOUT_MS',
+    'SHUTDOWN_GRACE_MS', 'AMQP_RECONNECT_MIN_MS', 'AMQP_RECONNECT_MAX_MS', 'AMQP_CONNECT_TIMEOUT_MS', 'MAX_DELIVERIES', 'DEAD_LETTER_MAX_AGE',
   ] as const;
   return Object.fromEntries(names.map((name) => [name, String(config[name])]));
 }

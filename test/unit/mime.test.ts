@@ -1,16 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import PostalMime from 'postal-mime';
 import { RagmailError } from '../../src/errors.js';
 import {
   buildReply,
   htmlToText,
+  MAX_BODY_CHARS,
   parseEmail,
   replyMessageId,
   replySubject,
 } from '../../src/providers/mailbox/mime.js';
+import { createMaildirMailbox, deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import type { IncomingEmail } from '../../src/providers/mailbox/spec.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 
@@ -47,6 +50,8 @@ test('a plain question: ids without brackets, lower-case sender, decoded text, D
   assert.equal(email.from, 'jose.garcia@mailbox.example');
   assert.deepEqual(email.to, [acme]);
   assert.equal(email.reply_to, null);
+  assert.equal(email.reply_recipient, 'jose.garcia@mailbox.example', 'no Reply-To: the reply goes to the sender');
+  assert.equal(email.recipient_problem, null);
   assert.equal(email.subject, 'How do I reset my router admin password?');
   assert.match(email.body, /no longer remember the admin password/);
   assert.match(email.body, /José/);
@@ -77,10 +82,12 @@ test('urgent sample gets the highest priority; automated samples are flagged, sp
   assert.equal((await parseSample(acme, '09-spam-prize.eml')).automated, null);
 });
 
-test('Reply-To is read apart from From', async () => {
+test('Reply-To is read apart from From, and is the reply\'s one recipient', async () => {
   const { email } = await parseSample(acme, '10-warranty-rma-reply-to.eml');
   assert.equal(email.from, 'dana.whitfield@globalcorp-mail.example');
   assert.equal(email.reply_to, 'dana@whitfield-home.example');
+  assert.equal(email.reply_recipient, 'dana@whitfield-home.example');
+  assert.equal(email.recipient_problem, null);
 });
 
 test('an HTML-only email gets a plain-text body without markup', async () => {
@@ -188,4 +195,65 @@ test('a reply without Reply-To goes to the sender and extends References; drafts
   assert.equal(reply.references, [...email.references, email.message_id_header].join(' '));
   assert.equal(headerOf(reply, 'x-ragmail-status'), 'draft');
   assert.equal(reply.text?.trim(), 'Ünïcode ok.');
+});
+
+/** Runs `work` and fails when it took `limitMs` or more: a crafted email must not stall the poller. */
+async function withinTime<T>(limitMs: number, what: string, work: () => Promise<T> | T): Promise<T> {
+  const started = performance.now();
+  const result = await work();
+  const took = performance.now() - started;
+  assert.ok(took < limitMs, `${what} took ${Math.round(took)} ms (limit ${limitMs} ms)`);
+  return result;
+}
+
+test('htmlToText is linear: 200-400 KB of crafted markup each convert in well under 2 s', async () => {
+  const crafted = ['<'.repeat(200_000), '<a '.repeat(130_000), '<!--'.repeat(100_000), '<br'.repeat(130_000), `<p>${'&#'.repeat(150_000)}`, '<style>'.repeat(50_000)];
+  for (const html of crafted) {
+    await withinTime(2_000, `htmlToText of ${JSON.stringify(html.slice(0, 8))}… (${html.length} chars)`, () => htmlToText(html));
+  }
+  assert.equal(htmlToText('<html><head><title>T</title><style>p{}</style></head><body><p>Hi&nbsp; there</p><!-- c --><script>x<y</script>Bye<br>now</body></html>'), 'Hi there\n\nBye\nnow');
+});
+
+test('an HTML email of 400 KB of "<" and a Message-ID of 200 KB of ">" parse in well under 2 s, the body cut with a note', async () => {
+  const html = `From: a@example.com\r\nTo: ${acme}\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n<p>Hello</p>${'<'.repeat(400_000)}\r\n`;
+  const { email } = await withinTime(2_000, 'parsing 400 KB of "<"', () => parseEmail(html, { agentEmail: acme, mailboxRef: 'lt' }));
+  assert.ok(email.body.length <= MAX_BODY_CHARS + 200, `the body is bounded (${email.body.length} chars)`);
+  assert.match(email.body, /^Hello\n/);
+  assert.match(email.body, /the rest of this email was cut/);
+
+  const messageId = `From: a@example.com\r\nTo: ${acme}\r\nMessage-ID: <a${'>'.repeat(200_000)}x\r\nReferences: <b${'>'.repeat(200_000)}x\r\n\r\nHello\r\n`;
+  const long = await withinTime(2_000, 'parsing a Message-ID of 200 KB of ">"', () => parseEmail(messageId, { agentEmail: acme, mailboxRef: 'gt' }));
+  // Too long to be an id: the email is known by its place instead, and still answered.
+  assert.match(long.email.email_id, /^[0-9a-f]{64}$/);
+  assert.equal(long.email.message_id_header, null);
+  const closing = `From: a@example.com\r\nTo: ${acme}\r\nMessage-ID: <abc@example.com${'>'.repeat(900)}\r\n\r\nHello\r\n`;
+  const trimmed = await withinTime(2_000, 'a Message-ID ending in many ">"', () => parseEmail(closing, { agentEmail: acme, mailboxRef: 'gt2' }));
+  assert.equal(trimmed.email.email_id, 'abc@example.com');
+});
+
+test('a long plain-text body is cut at MAX_BODY_CHARS with a note', async () => {
+  const { email } = await parseEmail(makeEmail({ body: `${'7'.repeat(250_000)}\n` }), { agentEmail: acme, mailboxRef: 'digits' });
+  assert.ok(email.body.length < MAX_BODY_CHARS + 200);
+  assert.match(email.body, /the rest of this email was cut: longer than 128 KB/);
+});
+
+test('the Maildir poller sets a crafted email aside or reads it quickly, and still reads the mail behind it', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-mime-'));
+  try {
+    const mailbox = createMaildirMailbox({ root });
+    await deliverToMaildir(root, acme, `From: a@example.com\r\nTo: ${acme}\r\nContent-Type: text/html\r\n\r\n${'<'.repeat(400_000)}\r\n`);
+    await deliverToMaildir(root, acme, `From: a@example.com\r\nTo: ${acme}\r\nMessage-ID: <a${'>'.repeat(200_000)}x\r\n\r\nHello\r\n`);
+    await deliverToMaildir(root, acme, makeEmail({ subject: 'After the bombs' }));
+    const read = await withinTime(4_000, 'one poll of three crafted emails', () => mailbox.fetchNew(10));
+    assert.ok(read.some((incoming) => incoming.email.subject === 'After the bombs'), 'the plain email behind them is read');
+    assert.equal(read.length, 3, 'each crafted email is read as an email, none stalls the poll');
+    // Mail the poller cannot read ends set aside (rejected/), not re-read on every poll.
+    await deliverToMaildir(root, acme, 'garbage\u0000 not an email');
+    const again = await withinTime(4_000, 'a poll with an unparseable email', () => mailbox.fetchNew(10));
+    assert.equal(again.length, 3, 'the unparseable email is not returned');
+    assert.equal(fs.readdirSync(path.join(root, acme, 'rejected')).filter((name) => !name.endsWith('.reason.txt')).length, 1);
+    assert.equal((await mailbox.fetchNew(10)).length, 3, 'and not read again on the next poll');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });

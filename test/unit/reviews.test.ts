@@ -11,6 +11,9 @@ import { ActivityLog } from '../../src/store/activity-log.js';
 import { openDatabase } from '../../src/store/database.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { ReviewConflictError, ReviewNotFoundError, ReviewQueue } from '../../src/store/reviews.js';
+import { UNCHECKED_RECIPIENT } from '../../src/messaging/schemas.js';
+import { RagmailError } from '../../src/errors.js';
+import { verifyApproval } from '../../src/review/verify.js';
 
 const ACME = 'support@acme.example';
 const GLOBEX = 'support@globex.example';
@@ -22,7 +25,7 @@ function drafted(emailId: string, agentEmail = ACME, body = 'Hold the reset butt
     email: {
       email_id: emailId, thread_id: null, agent_email: agentEmail, mailbox_ref: `ref-${emailId}`, from: 'dana@example.net',
       reply_to: null, to: [agentEmail], subject: 'Router', body: 'How do I reset it?', message_id_header: `<${emailId}>`,
-      references: [], received_at: '2024-05-01T09:59:00.000Z', priority: 5,
+      references: [], received_at: '2024-05-01T09:59:00.000Z', priority: 5, reply_recipient: 'dana@example.net', recipient_problem: null,
     },
     classification: { is_support_inquiry: true, category: 'technical', confidence: 0.6, reasoning: 'test', provider: 'test', model: 'test' },
     generated_response: { subject: 'Re: Router', body, handoff: false, provider: 'test', model: 'test', top_score: 0.8 },
@@ -245,4 +248,69 @@ test('the recorder on a database of its own: drafted opens, review_approved deci
   applyEvent(buildEvent('sender', { stage: 'handed_off', email_id: 'c@x', agent_email: ACME, detail: { mode: 'review' } }), stores);
   assert.equal(stores.reviews.get('c@x'), undefined);
   assert.equal(warnings.length, 1);
+});
+
+test('forged drafted events open no review: another role, another email or another mailbox in the message', () => {
+  const database = openDatabase(':memory:');
+  const warnings: string[] = [];
+  const stores = {
+    activity: new ActivityLog(database), documents: new DocumentRegistry(database), reviews: new ReviewQueue(database),
+    logger: { warn: (message: string) => { warnings.push(message); } },
+  };
+  // The event names one customer's email; its message replies to another's.
+  const forged = [
+    buildEvent('poller', { stage: 'drafted', email_id: 'a@x', agent_email: ACME, detail: { reason: 'review mode', message: drafted('a@x') } }),
+    buildEvent('sender', { stage: 'drafted', email_id: 'b@x', agent_email: ACME, detail: { reason: 'review mode', message: drafted('other@x') } }),
+    buildEvent('sender', { stage: 'handed_off', email_id: 'c@x', agent_email: ACME, detail: { reason: 'review mode', message: drafted('c@x', GLOBEX) } }),
+  ];
+  for (const event of forged) applyEvent(event, stores);
+  assert.deepEqual(['a@x', 'b@x', 'c@x', 'other@x'].map((id) => stores.reviews.get(id)), [undefined, undefined, undefined, undefined]);
+  assert.equal(warnings.length, 3);
+  assert.match(warnings[0], /role "poller", not the sender/);
+  assert.match(warnings[1], /another email/);
+  assert.match(warnings[2], /another mailbox/);
+
+  // A decision is the api's: one published under another role is ignored.
+  applyEvent(buildEvent('sender', { stage: 'drafted', email_id: 'd@x', agent_email: ACME, detail: { reason: 'review mode', message: drafted('d@x') } }), stores);
+  applyEvent(buildEvent('classifier', { stage: 'review_approved', email_id: 'd@x', agent_email: ACME, detail: { by: 'mallory' } }), stores);
+  assert.equal(stores.reviews.get('d@x')?.status, 'pending');
+  assert.match(warnings[3], /review_approved event from role "classifier"/);
+});
+
+test('a review shows the recipient the reply goes to, or why there is none (older drafts: unchecked)', () => {
+  const database = openDatabase(':memory:');
+  const reviews = new ReviewQueue(database);
+  reviews.open(drafted('a@x'), 'review mode');
+  assert.deepEqual([reviews.get('a@x')?.recipient, reviews.get('a@x')?.recipient_problem], ['dana@example.net', null]);
+  const listed = drafted('b@x');
+  listed.email = { ...listed.email, reply_recipient: null, recipient_problem: 'Reply-To names 200 addresses' };
+  reviews.open(listed, 'no single valid recipient');
+  assert.deepEqual([reviews.get('b@x')?.recipient, reviews.get('b@x')?.recipient_problem], [null, 'Reply-To names 200 addresses']);
+  const { reply_recipient: _recipient, recipient_problem: _problem, ...olderEmail } = drafted('c@x').email;
+  reviews.open({ ...drafted('c@x'), email: olderEmail as ToSendMessage['email'] }, 'review mode');
+  assert.deepEqual([reviews.get('c@x')?.recipient, reviews.get('c@x')?.recipient_problem], [null, UNCHECKED_RECIPIENT]);
+});
+
+test('verifyApproval: only a reply the store holds as approved, exactly as approved, passes', () => {
+  const reviews = new ReviewQueue(openDatabase(':memory:'));
+  const approval = { approved_by: 'alice', approved_at: '2024-05-01T10:01:00.000Z', edited: false };
+  const claim = (message: ToSendMessage): ToSendMessage => ({ ...message, review: approval });
+  const refused = (message: ToSendMessage, reason: RegExp) => assert.throws(() => verifyApproval(claim(message), reviews), (error: unknown) => {
+    assert.ok(error instanceof RagmailError);
+    assert.deepEqual([error.code, error.retryable], ['review_unverified', false]);
+    assert.match(error.message, reason);
+    return true;
+  });
+  refused(drafted('a@x'), /holds no review/);
+  reviews.open(drafted('a@x'), 'review mode');
+  refused(drafted('a@x'), /review is pending/);
+  reviews.decide('a@x', { action: 'approved', by: 'alice', body: 'Edited by Alice.' });
+  refused(drafted('a@x'), /body differs/);
+  const approved = drafted('a@x', ACME, 'Edited by Alice.');
+  assert.equal(verifyApproval(claim(approved), reviews).decided_by, 'alice');
+  refused({ ...approved, email: { ...approved.email, reply_recipient: 'mallory@evil.example' } }, /recipient differs/);
+  refused({ ...approved, generated_response: { ...approved.generated_response, subject: 'Your invoice' } }, /subject differs/);
+  reviews.open(drafted('b@x'), 'review mode');
+  reviews.decide('b@x', { action: 'rejected', by: 'bob' });
+  refused(drafted('b@x'), /review is rejected/);
 });

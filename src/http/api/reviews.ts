@@ -4,9 +4,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { RagmailError } from '../../errors.js';
 import { approveReview, rejectReview } from '../../review/actions.js';
 import { REVIEW_STATUSES } from '../../store/reviews.js';
 import { parseInput, type ApiContext } from './context.js';
+import { ApiError } from './errors.js';
 
 const listQuery = z.object({
   agent_email: z.string().trim().toLowerCase().min(1).optional(),
@@ -31,7 +33,11 @@ export function reviewRoutes(context: ApiContext) {
     app.post('/reviews/:email_id/approve', async (request, reply) => {
       const { email_id: emailId } = parseInput(reviewParams, request.params);
       const { body } = parseInput(approveBody, request.body);
-      const review = await approveReview(broker, reviews, emailId, { by: request.operator, body });
+      const review = await approveReview(broker, reviews, emailId, { by: request.operator, body }).catch((error: unknown) => {
+        // Nothing can be sent for such an email: the request cannot succeed as it is (422).
+        if (error instanceof RagmailError && error.code === 'review_no_recipient') throw new ApiError(422, error.code, error.message, error);
+        throw error;
+      });
       context.logger.info('review approved', { email_id: emailId, by: request.operator, edited: review.edited });
       return reply.status(202).send({ review });
     });

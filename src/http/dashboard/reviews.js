@@ -42,7 +42,10 @@ export function createReviews(section, context) {
     const { email, classification, context_used: passages = [] } = review.message;
     const id = `review-${(serial += 1)}`;
     const pending = review.status === 'pending';
-    const textarea = h('textarea', { id: `${id}-body`, rows: 12, readOnly: !pending, spellcheck: true });
+    // The address the sender will use (the Reply-To, else the From), or null with the reason.
+    const recipient = review.recipient;
+    const sendable = pending && recipient !== null;
+    const textarea = h('textarea', { id: `${id}-body`, rows: 12, readOnly: !sendable, spellcheck: true });
     textarea.defaultValue = review.reply_body;
     const note = h('input', { id: `${id}-note`, type: 'text', autocomplete: 'off' });
     const approve = h('button', { type: 'button', onclick: () => decide('approve', { body: textarea.value }) }, 'Approve and send');
@@ -57,7 +60,7 @@ export function createReviews(section, context) {
       approve.disabled = reject.disabled = true;
       try {
         await api(`reviews/${encodeURIComponent(review.email_id)}/${action}`, { json: payload });
-        context.announce(action === 'approve' ? `Approved the reply to ${email.from}; it is being sent.` : `Rejected the reply to ${email.from}.`);
+        context.announce(action === 'approve' ? `Approved the reply to ${recipient}; it is being sent.` : `Rejected the reply to ${email.from}.`);
         section.querySelector('h2').focus();
       } catch (error) {
         context.fail(error);
@@ -72,14 +75,18 @@ export function createReviews(section, context) {
       h('p', { class: 'meta' }, `From ${email.from} to ${review.agent_email} · `, classification.category, ` ${percent(classification.confidence)} · `,
         review.reason ? `${review.reason} · ` : '', 'drafted ', when(review.created_at)),
       review.status !== 'pending' ? decision(review) : null,
+      recipient === null
+        ? h('p', { class: 'recipient-problem error-text', role: 'note' }, 'No reply can be sent from here: ', h('strong', {}, review.recipient_problem ?? 'no single valid recipient'),
+          '. Answer by hand, then reject this draft.')
+        : null,
       h('div', { class: 'review-grid' },
         h('div', { class: 'review-reply' },
           h('details', { open: pending }, h('summary', {}, 'The customer’s email'), h('pre', { class: 'email-body' }, email.body)),
-          h('label', { for: textarea.id }, pending ? `Reply to ${email.from} (you can edit it)` : `Reply to ${email.from}`),
+          h('label', { for: textarea.id, class: 'reply-recipient' }, recipient === null ? 'Draft reply (no recipient)' : sendable ? `Reply to ${recipient} (you can edit it)` : `Reply to ${recipient}`),
           textarea,
           pending ? [
             h('div', { class: 'field' }, h('label', { for: note.id }, 'Note for a rejection (optional)'), note),
-            h('div', { class: 'actions' }, approve, reject),
+            h('div', { class: 'actions' }, sendable ? approve : null, reject),
           ] : null),
         h('section', { class: 'review-citations', 'aria-labelledby': `${id}-passages` },
           h('h4', { id: `${id}-passages` }, 'Passages the reply is based on'),

@@ -6,10 +6,29 @@
 import { createHash } from 'node:crypto';
 import PostalMime, { type Address, type Email as ParsedEmail } from 'postal-mime';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { permanentError } from '../../errors.js';
+import { RagmailError, permanentError } from '../../errors.js';
 import { emailSchema } from '../../messaging/schemas.js';
+import { htmlToText } from './html-text.js';
+import { addressesIn, isSingleAddress, resolveReplyRecipient } from './recipient.js';
 import type { IncomingEmail, OutgoingReply } from './spec.js';
 import { automatedReason, priorityOf } from './safety.js';
+
+export { htmlToText } from './html-text.js';
+
+/**
+ * Longest body kept, in characters. A support question needs far less, and every pattern after
+ * the poller (classifier, redaction, prompt) then runs on a bounded input, whatever was mailed.
+ */
+export const MAX_BODY_CHARS = 128 * 1024;
+/** Longest header value read, in characters (a long References list is ~100 ids of ~60). */
+const MAX_HEADER_CHARS = 8 * 1024;
+/** Longest subject kept, in characters (RFC 5322 lines stop at 998; a folded subject may run on). */
+const MAX_SUBJECT_CHARS = 2_000;
+/** Longest Message-ID taken as the email's id (an RFC 5322 line is at most 998 characters). */
+const MAX_MESSAGE_ID_CHARS = 998;
+/** Longest single address string (From) and most To addresses kept. */
+const MAX_ADDRESS_CHARS = 998;
+const MAX_TO_ADDRESSES = 100;
 
 /** Where an email was read from; part of its identity when it has no Message-ID. */
 export interface ParseEmailOptions {
@@ -29,8 +48,19 @@ function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** `value`, cut to `limit` characters before any pattern runs on it. */
+function bounded(value: string | undefined, limit: number): string | undefined {
+  return value !== undefined && value.length > limit ? value.slice(0, limit) : value;
+}
+
+/** The id without its angle brackets. A loop, not `/>+$/`, which is quadratic on many `>`. */
 function stripAngleBrackets(messageId: string): string {
-  return messageId.trim().replace(/^<+/, '').replace(/>+$/, '').trim();
+  const value = messageId.trim();
+  let start = 0;
+  let end = value.length;
+  while (start < end && value[start] === '<') start += 1;
+  while (end > start && value[end - 1] === '>') end -= 1;
+  return value.slice(start, end).trim();
 }
 
 /** Message-IDs of a References / In-Reply-To value, angle brackets kept, in order. */
@@ -42,46 +72,28 @@ function messageIdList(value: string | undefined): string[] {
   return value.split(/\s+/).filter(Boolean).map((id) => `<${id}>`);
 }
 
-/** Lower-case bare addresses, with groups unwrapped. */
+/** Lower-case bare addresses as postal-mime read them (one may still be a list), groups unwrapped. */
 function addressList(addresses: Address[] | Address | undefined): string[] {
   const list = addresses === undefined ? [] : Array.isArray(addresses) ? addresses : [addresses];
   return list
     .flatMap((entry) => (entry.group ? entry.group : [entry]))
-    .map((mailbox) => mailbox.address.trim().toLowerCase())
+    .map((mailbox) => (bounded(mailbox.address, MAX_ADDRESS_CHARS) ?? '').trim().toLowerCase())
     .filter((address) => address.includes('@'));
 }
 
-/** The email's headers keyed by lower-case name; the first of repeated headers wins. */
+/** The email's headers keyed by lower-case name, values bounded; the first of repeated headers wins. */
 function headerRecord(parsed: ParsedEmail): Record<string, string> {
   const record: Record<string, string> = {};
   for (const header of parsed.headers) {
-    if (!(header.key in record)) record[header.key] = header.value;
+    if (!(header.key in record)) record[header.key] = bounded(header.value, MAX_HEADER_CHARS) ?? '';
   }
   return record;
 }
 
-const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
-
-/**
- * Readable text of an HTML body, for HTML-only emails. postal-mime keeps its own converter
- * private, and a classifier needs words, not layout, so a small conversion is enough.
- */
-export function htmlToText(html: string): string {
-  return html
-    .replace(/<(head|style|script)\b[\s\S]*?<\/\1\s*>/gi, '')
-    .replace(/<!--[\s\S]*?-->/g, '')
-    .replace(/<br\b[^>]*>/gi, '\n')
-    .replace(/<li\b[^>]*>/gi, '\n- ')
-    .replace(/<\/(p|h[1-6]|table|ul|ol|blockquote)\s*>/gi, '\n\n')
-    .replace(/<\/(div|tr)\s*>/gi, '\n')
-    .replace(/<[^>]*>/g, '')
-    .replace(/&#x([0-9a-f]+);/gi, (_match, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
-    .replace(/&#(\d+);/g, (_match, decimal: string) => String.fromCodePoint(Number(decimal)))
-    .replace(/&([a-z]+);/gi, (match, name: string) => NAMED_ENTITIES[name.toLowerCase()] ?? match)
-    .replace(/[ \t\u00a0]+/g, ' ')
-    .replace(/ *\n */g, '\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
+/** The body text, cut at {@link MAX_BODY_CHARS} with a note a reader (and the model) can see. */
+function boundedBody(text: string): string {
+  if (text.length <= MAX_BODY_CHARS) return text;
+  return `${text.slice(0, MAX_BODY_CHARS)}\n\n[the rest of this email was cut: longer than ${MAX_BODY_CHARS / 1024} KB]`;
 }
 
 /** ISO time of a Date header; postal-mime hands back the raw value when it does not parse. */
@@ -103,20 +115,34 @@ export async function parseEmail(raw: Buffer | string, options: ParseEmailOption
   } catch (error) {
     throw permanentError('email_unparseable', `cannot parse email ${options.mailboxRef}: ${String(error)}`, error);
   }
+  try {
+    return readParsed(parsed, options);
+  } catch (error) {
+    // Whatever a crafted email breaks here, it breaks on every read: set aside, never retried.
+    if (error instanceof RagmailError) throw error;
+    throw permanentError('email_unparseable', `cannot read email ${options.mailboxRef}: ${String(error)}`, error);
+  }
+}
+
+/** The email the poller publishes, from postal-mime's parse. */
+function readParsed(parsed: ParsedEmail, options: ParseEmailOptions): IncomingEmail {
 
   const from = addressList(parsed.from)[0];
   if (!from) {
     throw permanentError('email_unparseable', `email ${options.mailboxRef} has no sender address in From`);
   }
   const headers = headerRecord(parsed);
-  const messageIdHeader = parsed.messageId ? `<${stripAngleBrackets(parsed.messageId)}>` : null;
+  // A Message-ID no header line can hold is no usable id: the email is then known by its place.
+  const messageId = parsed.messageId !== undefined && parsed.messageId.length <= MAX_MESSAGE_ID_CHARS ? parsed.messageId : undefined;
+  const messageIdHeader = messageId ? `<${stripAngleBrackets(messageId)}>` : null;
   const emailId = messageIdHeader
     ? stripAngleBrackets(messageIdHeader)
     : sha256Hex(options.agentEmail + options.mailboxRef);
-  const references = messageIdList(parsed.references);
-  const threadRoot = references[0] ?? messageIdList(parsed.inReplyTo)[0];
-  const subject = parsed.subject ?? '';
-  const body = parsed.text?.trim() ? parsed.text : htmlToText(parsed.html ?? '');
+  const references = messageIdList(bounded(parsed.references, MAX_HEADER_CHARS));
+  const threadRoot = references[0] ?? messageIdList(bounded(parsed.inReplyTo, MAX_HEADER_CHARS))[0];
+  const subject = bounded(parsed.subject, MAX_SUBJECT_CHARS) ?? '';
+  const body = boundedBody(parsed.text?.trim() ? parsed.text : htmlToText(parsed.html ?? '', MAX_BODY_CHARS + 1));
+  const { recipient, problem } = resolveReplyRecipient(parsed.from, parsed.replyTo, 'reply-to' in headers);
 
   const candidate = {
     email_id: emailId,
@@ -125,13 +151,15 @@ export async function parseEmail(raw: Buffer | string, options: ParseEmailOption
     mailbox_ref: options.mailboxRef,
     from,
     reply_to: addressList(parsed.replyTo)[0] ?? null,
-    to: addressList(parsed.to),
+    to: addressList(parsed.to).slice(0, MAX_TO_ADDRESSES),
     subject,
     body,
     message_id_header: messageIdHeader,
     references,
     received_at: receivedAt(parsed.date),
     priority: priorityOf(subject, headers),
+    reply_recipient: recipient,
+    recipient_problem: problem,
   };
   // Validate here so a message the consumers would reject never leaves the mailbox.
   const validated = emailSchema.safeParse(candidate);
@@ -139,9 +167,14 @@ export async function parseEmail(raw: Buffer | string, options: ParseEmailOption
     throw permanentError('email_unparseable', `email ${options.mailboxRef} is invalid: ${validated.error.message}`);
   }
 
-  // Mail from the mailbox itself would make the responder answer its own replies: a loop.
+  // Every address of From and Reply-To is checked: the reply may reach any of them.
+  const senders = addressesIn(parsed.from);
+  const replyTargets = addressesIn(parsed.replyTo);
+  const own = options.agentEmail.toLowerCase();
+  // Mail from (or replying to) the mailbox itself would make the responder answer its own replies: a loop.
   const automated =
-    automatedReason(headers, from) ?? (from === options.agentEmail.toLowerCase() ? 'sent by the mailbox itself' : null);
+    automatedReason(headers, [...senders, ...replyTargets]) ??
+    (senders.includes(own) ? 'sent by the mailbox itself' : replyTargets.includes(own) ? 'Reply-To names the mailbox itself' : null);
   return { email: validated.data, automated };
 }
 
@@ -162,12 +195,23 @@ export function replySubject(subject: string): string {
 }
 
 /**
- * Builds the raw RFC 5322 reply. It goes to the email's `Reply-To` or else its sender, and
- * nowhere else (DESIGN.md §7), carries `Auto-Submitted: auto-replied` so other responders do
- * not answer it (RFC 3834 §5), and threads with `In-Reply-To` and `References`.
+ * Builds the raw RFC 5322 reply. It goes to the email's one `reply_recipient` (its Reply-To or
+ * else its sender) and nowhere else (DESIGN.md §7), carries `Auto-Submitted: auto-replied` so
+ * other responders do not answer it (RFC 3834 §5), and threads with `In-Reply-To` and `References`.
+ * A draft of an email without a valid recipient has no `To`: a person answers it by hand.
+ *
+ * @throws RagmailError `reply_recipient_invalid` (permanent) for a reply, not a draft, without one
+ *   valid recipient.
  */
 export async function buildReply(reply: OutgoingReply, options: BuildReplyOptions = {}): Promise<Buffer> {
   const { email } = reply;
+  const recipient = email.reply_recipient;
+  if (recipient !== null && !isSingleAddress(recipient)) {
+    throw permanentError('reply_recipient_invalid', `the reply to ${email.email_id} has no single valid recipient`);
+  }
+  if (recipient === null && !options.draft) {
+    throw permanentError('reply_recipient_invalid', `the reply to ${email.email_id} cannot be sent: ${email.recipient_problem}`);
+  }
   const references = [...email.references];
   if (email.message_id_header && !references.includes(email.message_id_header)) {
     references.push(email.message_id_header);
@@ -177,10 +221,12 @@ export async function buildReply(reply: OutgoingReply, options: BuildReplyOption
     'X-Ragmail-Email-Id': email.email_id,
   };
   if (options.draft) headers['X-Ragmail-Status'] = 'draft';
+  if (recipient === null) headers['X-Ragmail-Recipient-Problem'] = (email.recipient_problem ?? 'no single valid recipient').replace(/[\x00-\x1f\x7f]/g, ' ');
 
   const composer = new MailComposer({
     from: email.agent_email,
-    to: email.reply_to ?? email.from,
+    // An address object, never a string: the composer splits a string at its commas.
+    to: recipient === null ? undefined : { name: '', address: recipient },
     subject: reply.subject,
     messageId: reply.message_id,
     inReplyTo: email.message_id_header ?? undefined,

@@ -51,9 +51,10 @@ function bareAddress(from: string): string {
  * Answering automated mail risks mail loops and replies to robots (RFC 3834 §2).
  *
  * @param headers The email's headers; names are matched case-insensitively.
- * @param from The sender, a bare address or `Name <address>`.
+ * @param senders The sender, a bare address or `Name <address>`, or every address of From and
+ *   Reply-To: one robot among them is enough, since the reply may reach it.
  */
-export function automatedReason(headers: Record<string, string>, from: string): string | null {
+export function automatedReason(headers: Record<string, string>, senders: string | readonly string[]): string | null {
   const byName = lowerCaseKeys(headers);
 
   const autoSubmitted = byName.get('auto-submitted');
@@ -72,10 +73,11 @@ export function automatedReason(headers: Record<string, string>, from: string): 
     if (byName.has(name)) return `${name} header present`;
   }
 
-  const address = bareAddress(from);
-  const localPart = address.includes('@') ? address.slice(0, address.lastIndexOf('@')) : address;
-  if (AUTOMATED_SENDER.test(localPart)) return `automated sender ${address}`;
-
+  for (const sender of typeof senders === 'string' ? [senders] : senders) {
+    const address = bareAddress(sender);
+    const localPart = address.includes('@') ? address.slice(0, address.lastIndexOf('@')) : address;
+    if (AUTOMATED_SENDER.test(localPart)) return `automated sender ${address}`;
+  }
   return null;
 }
 

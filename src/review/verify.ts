@@ -1,0 +1,45 @@
+/**
+ * The sender's check of an approved reply against the review store. The `review` field of an
+ * `emails.to_send` message only says "this claims to be approved"; anyone who can publish to the
+ * queue can write it. What a person approved is in the review store (the database the API decides
+ * in), so the reply goes out only when the store holds the approval and the reply is exactly the
+ * approved one: the same mailbox, recipient, subject, body and thread.
+ */
+import { permanentError } from '../errors.js';
+import type { ToSendMessage } from '../messaging/schemas.js';
+import type { Review, ReviewQueue } from '../store/reviews.js';
+
+/** Statuses of a review whose reply may go out (`sent`: a redelivered approval, found sent later). */
+const SENDABLE = new Set(['approved', 'sent']);
+
+/** What of `message` differs from the reply the reviewer approved, or null when nothing does. */
+function mismatchOf(message: ToSendMessage, review: Review): string | null {
+  const approved = review.message;
+  const checks: Array<[string, unknown, unknown]> = [
+    ['mailbox', message.email.agent_email, review.agent_email],
+    ['recipient', message.email.reply_recipient, approved.email.reply_recipient],
+    ['subject', message.generated_response.subject, approved.generated_response.subject],
+    ['body', message.generated_response.body, review.reply_body],
+    ['thread', message.email.message_id_header, approved.email.message_id_header],
+  ];
+  const differing = checks.filter(([, sending, approvedValue]) => sending !== approvedValue).map(([what]) => what);
+  return differing.length > 0 ? `its ${differing.join(', ')} differ${differing.length === 1 ? 's' : ''} from the approved reply` : null;
+}
+
+/**
+ * Verifies that a person approved exactly this reply.
+ *
+ * @throws RagmailError `review_unverified` (permanent: dead-lettered with the reason) when the
+ *   store holds no approval of this email, or the reply differs from the approved one.
+ */
+export function verifyApproval(message: ToSendMessage, reviews: Pick<ReviewQueue, 'get'>): Review {
+  const emailId = message.email.email_id;
+  const refuse = (why: string) => permanentError('review_unverified', `the approved reply to ${emailId} was not sent: ${why}`);
+  const review = reviews.get(emailId);
+  if (review === undefined) throw refuse('the review store holds no review of this email');
+  if (!SENDABLE.has(review.status)) throw refuse(`its review is ${review.status}, not approved`);
+  if (review.recipient === null) throw refuse(`the email has no single valid recipient (${review.recipient_problem})`);
+  const mismatch = mismatchOf(message, review);
+  if (mismatch) throw refuse(mismatch);
+  return review;
+}

@@ -11,6 +11,13 @@ const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
 const fraction = (fallback: number) => z.coerce.number().min(0).max(1).default(fallback);
 const text = (fallback: string) => z.string().default(fallback);
 
+/** Milliseconds per unit of a RabbitMQ duration (`7D`, `12h`); a month is 30 days, a year 365. */
+const DURATION_UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, D: 86_400_000, M: 2_592_000_000, Y: 31_536_000_000 };
+/** A duration such as `14D` in milliseconds. */
+export const durationMs = (value: string): number => Number(value.slice(0, -1)) * DURATION_UNIT_MS[value.slice(-1)]!;
+/** RabbitMQ refuses a larger message TTL. */
+const MAX_MESSAGE_TTL_MS = 2 ** 32 - 1;
+
 export const SEND_MODES = ['auto', 'draft', 'review', 'shadow'] as const;
 export type SendMode = (typeof SEND_MODES)[number];
 
@@ -52,6 +59,17 @@ export const environmentSchema = z.object({
   RETRY_BASE_DELAY_MS: integer(2_000, 10),
   /** In-flight work may finish within this time on SIGTERM; the rest goes back to the queue. */
   SHUTDOWN_GRACE_MS: integer(15_000, 0),
+  /**
+   * Deliveries of one message that may end without an outcome (its worker died, froze or lost the
+   * broker while handling it) before it is dead-lettered as `delivery_limit_exceeded`.
+   */
+  MAX_DELIVERIES: integer(5, 1, 100),
+  /**
+   * How long a record stays in `dead_letter_queue` (Y, M, D, h, m, s; at most 49D, RabbitMQ's
+   * largest message TTL). Applied by `npm run topology` as an operator policy.
+   */
+  DEAD_LETTER_MAX_AGE: z.string().regex(/^\d+[YMDhms]$/, 'a number and a unit of Y, M, D, h, m or s, e.g. 14D')
+    .refine((value) => !(durationMs(value) > MAX_MESSAGE_TTL_MS), 'at most 49D (RabbitMQ\'s largest message TTL is 2^32-1 ms)').default('14D'),
   /** Messages handled at once per role (LLM-bound roles many, the ingester one). */
   CONCURRENCY_CLASSIFIER: integer(32, 1, 1000),
   CONCURRENCY_RESPONDER: integer(32, 1, 1000),
@@ -68,19 +86,31 @@ export const environmentSchema = z.object({
   AUDIT_STREAM_START: z.enum(['first', 'next']).default('first'),
   /** Port of the `/metrics`, `/healthz` and `/readyz` server; 0 picks a free port (the worker logs the one chosen). */
   METRICS_PORT: integer(9464, 0, 65535),
-  /** Address that server listens on; 127.0.0.1 keeps it off the network. */
-  METRICS_HOST: text('0.0.0.0'),
-  /** Address of the operator API and dashboard (`api` role); 127.0.0.1 keeps them off the network. */
-  API_HOST: text('0.0.0.0'),
+  /**
+   * Address that server listens on. Loopback by default: plain HTTP stays off the network unless a
+   * deployment asks (the compose and Kubernetes files set 0.0.0.0 for their scrapers and probes).
+   */
+  METRICS_HOST: text('127.0.0.1'),
+  /**
+   * Address of the operator API and dashboard (`api` role). Loopback by default: it speaks plain
+   * HTTP, so reach it from elsewhere through a TLS proxy (the compose and Kubernetes files set 0.0.0.0).
+   */
+  API_HOST: text('127.0.0.1'),
   /** Port of the operator API and dashboard; 0 picks a free port (the role logs the one chosen). */
   API_PORT: integer(8080, 0, 65535),
   /**
    * Who may use the API: `name=token` pairs separated by commas; the name is recorded on review
-   * decisions. Empty: one token for `admin` is generated into `<DATA_DIR>/api-token` (mode 0600) and reused.
+   * decisions. Each token at least {@link MIN_API_TOKEN_LENGTH} characters and no example
+   * placeholder (`change-me…`). Empty: one token for `admin` is generated into
+   * `<DATA_DIR>/api-token` (mode 0600) and reused.
    */
   API_TOKENS: text(''),
+  /** Wrong tokens one client address may present per minute; beyond, its API requests get 429 until the minute is over. */
+  API_MAX_FAILED_SIGN_INS: integer(10, 1, 10_000),
   /** Largest PDF the upload API accepts, in bytes (50 MiB). */
   API_MAX_UPLOAD_BYTES: integer(52_428_800, 1),
+  /** Upload requests received at once; more get 503 with Retry-After (each streams to disk, so this bounds disk and CPU, not memory). */
+  API_MAX_CONCURRENT_UPLOADS: integer(2, 1, 100),
   /** `debug | info | warn | error` */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** `auto` is JSON lines off a terminal and readable lines on one. */
@@ -151,6 +181,16 @@ export const environmentSchema = z.object({
   CHUNK_OVERLAP: integer(150, 0, 10_000),
   /** Larger PDFs are refused before their text is read. */
   MAX_PDF_PAGES: integer(2_000, 1),
+  /** Most characters on one PDF page; a denser page (a bomb of nested forms) refuses the document. */
+  PDF_MAX_PAGE_CHARS: integer(100_000, 1_000),
+  /** Most characters in one document (a 300-page manual holds about 1 million). */
+  PDF_MAX_DOCUMENT_CHARS: integer(5_000_000, 1_000),
+  /** Most chunks one document may give. */
+  PDF_MAX_CHUNKS: integer(10_000, 1),
+  /** Time budget for reading one PDF (in a child process); past it the document is refused. */
+  PDF_PARSE_TIMEOUT_MS: integer(120_000, 100),
+  /** Memory budget for reading one PDF: the reading child's heap limit and its growth over its start-up size. */
+  PDF_PARSE_MAX_MEMORY_MB: integer(512, 64),
   /** Send policy of every mailbox: auto | draft | review | shadow. */
   SEND_POLICY: z.enum(SEND_MODES).default('auto'),
   /** Per-mailbox override, e.g. `support@a.example=draft,help@b.example=auto`. */
@@ -232,6 +272,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
+/** The shortest API token accepted: a guessable one makes the throttle of failed sign-ins moot. */
+export const MIN_API_TOKEN_LENGTH = 24;
+
+/** Example tokens of this repository's files (deploy/config.yaml and the like): never a real secret. */
+const PLACEHOLDER_TOKEN = /change-?me/i;
+
 /** API_TOKENS as a list. Problems never quote the value: it holds secrets. */
 function parseApiTokens(value: string): ApiToken[] {
   const pairs = value.split(',').map((pair) => pair.trim());
@@ -239,7 +285,11 @@ function parseApiTokens(value: string): ApiToken[] {
   const tokens = pairs.map((pair, index) => {
     const match = /^([A-Za-z0-9._@-]+)\s*=\s*(\S+)$/.exec(pair);
     if (!match) throw new ConfigError([`API_TOKENS: entry ${index + 1} is not name=token (names: letters, digits, . _ @ -; pairs separated by commas)`]);
-    return { name: match[1], token: match[2] };
+    const [, name, token] = match;
+    const advice = 'make one with `openssl rand -base64 32`, or leave API_TOKENS empty to have one generated';
+    if (PLACEHOLDER_TOKEN.test(token)) throw new ConfigError([`API_TOKENS: the token of ${name} is the example placeholder; ${advice}`]);
+    if (token.length < MIN_API_TOKEN_LENGTH) throw new ConfigError([`API_TOKENS: the token of ${name} is shorter than ${MIN_API_TOKEN_LENGTH} characters; ${advice}`]);
+    return { name, token };
   });
   const names = tokens.map((entry) => entry.name);
   const repeated = names.find((name, index) => names.indexOf(name) !== index);

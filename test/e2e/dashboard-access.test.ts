@@ -173,3 +173,31 @@ test('every section renders at 1280 and at 360 px wide without sideways scrollin
     }
   }
 });
+
+test('the Content-Security-Policy holds in the browser: the signed-in page runs without a violation, an injected inline script or style is blocked and reported', async () => {
+  const { url, token } = apiOf(pipeline);
+  const session = await openDashboard(browser, url, { token });
+  try {
+    const { page } = session;
+    await page.locator('#emails .summary:not(:empty), #emails .empty, #emails table').first().waitFor();
+    assert.deepEqual(session.errors, [], 'the page itself needs nothing the policy forbids');
+
+    // What a markup injection would try: an inline script and an inline style.
+    const ran = await page.evaluate(async () => {
+      const script = document.createElement('script');
+      script.textContent = 'window.injected = true;';
+      document.body.append(script);
+      const style = document.createElement('style');
+      style.textContent = 'body { display: none !important; }';
+      document.head.append(style);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return { script: (window as unknown as { injected?: boolean }).injected === true, hidden: getComputedStyle(document.body).display === 'none' };
+    });
+    assert.deepEqual(ran, { script: false, hidden: false }, 'the injected script and style did not apply');
+    await page.waitForTimeout(200);
+    assert.ok(session.errors.some((error) => /inline script/i.test(error)), `the script's violation is reported: ${session.errors.join(' | ')}`);
+    assert.ok(session.errors.some((error) => /inline style/i.test(error)), `the style's violation is reported: ${session.errors.join(' | ')}`);
+  } finally {
+    await session.close();
+  }
+});

@@ -31,7 +31,7 @@ export async function launchBrowser(): Promise<Browser> {
 
 /** Options of {@link openDashboard}. */
 export interface DashboardOptions {
-  /** API token put in the `#token=` fragment, as in the link the api role logs; none opens the page signed out. */
+  /** API token put in the `#token=` fragment, as in the link the demo prints; none opens the page signed out. */
   token?: string;
   /** Default 1280×900; 360 wide for the phone layout. */
   viewport?: { width: number; height: number };
@@ -41,7 +41,7 @@ export interface DashboardOptions {
 export interface DashboardSession {
   context: BrowserContext;
   page: Page;
-  /** Uncaught exceptions of the page's scripts: a test expects none. */
+  /** Uncaught exceptions of the page's scripts and Content-Security-Policy violations: a test expects none. */
   errors: string[];
   close(): Promise<void>;
 }
@@ -58,6 +58,10 @@ export async function openDashboard(browser: Browser, apiUrl: string, options: D
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
+  // Chromium reports what the page's Content-Security-Policy blocked on the console only.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) errors.push(message.text());
+  });
   // Delete buttons ask for confirmation; tests confirm.
   page.on('dialog', (dialog) => { void dialog.accept(); });
   const base = apiUrl.replace(/\/$/, '');

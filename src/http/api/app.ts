@@ -8,6 +8,7 @@ import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import type { ApiToken } from '../../config.js';
 import { requireToken } from './auth.js';
+import { SignInThrottle } from './sign-in-throttle.js';
 import type { ApiContext } from './context.js';
 import { errorHandler } from './errors.js';
 import { overviewRoutes } from './overview.js';
@@ -23,16 +24,23 @@ const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
 
 const isApiPath = (url: string) => url === '/api' || url.startsWith('/api/') || url.startsWith('/api?');
 
+/**
+ * The page loads only its own files: an injected `<script>`, inline handler or style, a foreign
+ * image or form target is refused by the browser. It is never framed (clickjacking).
+ */
+const CONTENT_SECURITY_POLICY = "default-src 'self'; base-uri 'none'; object-src 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /** Builds the app; the caller listens (see server.ts). */
 export function buildApiApp(context: ApiContext, tokens: readonly ApiToken[]): FastifyInstance {
   const { logger } = context;
   const app = Fastify({ logger: false, bodyLimit: 1_048_576 });
-  const authenticate = requireToken(tokens);
+  const authenticate = requireToken({ tokens, throttle: new SignInThrottle(context.config.API_MAX_FAILED_SIGN_INS), logger });
 
   app.decorateRequest('operator', '');
   app.setErrorHandler(errorHandler(logger));
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
-    reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer');
+    reply.header('content-security-policy', CONTENT_SECURITY_POLICY)
+      .header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer');
     if (isApiPath(request.url)) reply.header('cache-control', 'no-store');
   });
   // Never the headers: they carry the token.

@@ -1,9 +1,12 @@
 /**
  * Bearer-token authentication of every `/api/*` request. The token's name becomes
- * `request.operator`, recorded on review decisions.
+ * `request.operator`, recorded on review decisions. Wrong tokens are logged with the client's
+ * address (never the token) and throttled per address (sign-in-throttle.ts).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiToken } from '../../config.js';
+import type { Logger } from '../../log.js';
+import type { SignInThrottle } from './sign-in-throttle.js';
 import { nameOfToken } from './tokens.js';
 
 declare module 'fastify' {
@@ -13,12 +16,39 @@ declare module 'fastify' {
   }
 }
 
-/** An `onRequest` hook that answers 401 unless the request carries one of `tokens`. */
-export function requireToken(tokens: readonly ApiToken[]) {
+/** What {@link requireToken} checks against and reports to. */
+export interface TokenCheckOptions {
+  tokens: readonly ApiToken[];
+  throttle: SignInThrottle;
+  logger: Logger;
+}
+
+/**
+ * An `onRequest` hook that answers 401 unless the request carries one of `tokens`, and 429 with
+ * Retry-After, before looking at the token, to an address that presented too many wrong ones.
+ */
+export function requireToken({ tokens, throttle, logger }: TokenCheckOptions) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const address = request.ip;
+    const waitMs = await throttle.waitOf(address);
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      logger.debug('api sign-in throttled', { address, path: request.url.split('?')[0] });
+      await reply.status(429).header('retry-after', String(seconds))
+        .send({ error: `too many wrong API tokens from this address; try again in ${seconds} s`, code: 'too_many_sign_in_failures' });
+      return;
+    }
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
     const name = match ? nameOfToken(tokens, match[1]) : undefined;
     if (name === undefined) {
+      // Only a presented token is a guess; a request without one learns nothing.
+      if (match) {
+        const failures = await throttle.recordFailure(address);
+        const throttled = failures >= throttle.maxFailures;
+        logger.warn(throttled ? 'api sign-ins throttled: too many wrong tokens' : 'api sign-in refused: wrong token', {
+          address, path: request.url.split('?')[0], failures, ...(throttled ? { max_failures: throttle.maxFailures } : {}),
+        });
+      }
       const error = match ? 'the API token is not valid' : 'an API token is required: Authorization: Bearer <token>';
       await reply.status(401).header('www-authenticate', 'Bearer').send({ error, code: 'unauthorized' });
       return;

@@ -63,7 +63,9 @@ function describeError(error: unknown): { status: number; body: ErrorBody } {
 /** Fastify error handler: answers with {@link describeError}; only server faults are logged above debug. */
 export function errorHandler(logger: Logger) {
   return (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const { status, body } = describeError(error);
+    // A client that hung up mid-request (a dropped upload) is no server fault, and hears no answer.
+    const clientGone = request.raw.destroyed && !request.raw.complete;
+    const { status, body } = clientGone ? { status: 400, body: { error: 'the client closed the connection before the request was complete', code: 'request_aborted' } } : describeError(error);
     const fields = { method: request.method, path: request.routeOptions.url ?? request.url, status, code: body.code };
     if (status >= 500) logger.error('api request failed', { ...fields, error: error instanceof Error ? error.stack ?? error.message : String(error) });
     else logger.debug('api request refused', { ...fields, error: body.error });

@@ -43,8 +43,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const host = config.API_HOST.includes(':') ? `[${config.API_HOST}]` : config.API_HOST;
   const dashboard = `http://localhost:${port}/`;
   if (tokens.generated) {
-    // Straight to stderr, once: the log pipeline rightly removes tokens, and the operator needs this one.
-    process.stderr.write(`\nragmail dashboard: ${dashboard}#token=${tokens.tokens[0].token}\n(token for "${tokens.tokens[0].name}" saved in ${tokens.file}; set API_TOKENS to choose your own)\n\n`);
+    // Where the token is, never the token: stderr ends up in shipped logs, and reading them must not sign anyone in.
+    process.stderr.write(`\nragmail dashboard: ${dashboard}\nSign in with the token generated for "${tokens.tokens[0].name}", kept in ${tokens.file} (mode 0600):\n  cat ${tokens.file}\nand paste it into the sign-in form, or open ${dashboard}#token=<that token>. Set API_TOKENS to choose your own.\n\n`);
   }
   logger.info('operator API and dashboard listening', {
     url: dashboard, operators: tokens.tokens.map((token) => token.name), ...(tokens.file ? { token_file: tokens.file } : {}),

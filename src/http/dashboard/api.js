@@ -17,7 +17,7 @@ export function clearToken() {
 }
 
 /**
- * Takes a `#token=…` fragment (the link the api role logs at start) into sessionStorage and removes
+ * Takes a `#token=…` fragment (a link such as the demo prints) into sessionStorage and removes
  * it from the address bar and the history, so it is not bookmarked or shown on screen.
  */
 export function adoptTokenFromFragment(landing) {

@@ -16,6 +16,8 @@ import type { DeadLetterRecord, ToIngestMessage } from '../../src/messaging/sche
 import { submitDocument } from '../../src/rag/upload.js';
 import { makeCompressedStreamBomb, makeNestedFormBomb, makePdf } from '../helpers/pdf-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
+import { startProcessProbe } from '../helpers/process-probe.js';
+import { assertRefused } from '../helpers/ingest-assertions.js';
 import { getMessage, openChannel, SAMPLES, waitForSettled, withPipeline, type Pipeline } from '../helpers/pipeline.js';
 
 const ALPHA = 'support@alpha.example';
@@ -45,21 +47,6 @@ async function deadLetters(pipeline: Pipeline, count: number): Promise<Map<strin
   } finally {
     await raw.close();
   }
-}
-
-/** Checks a document was dead-lettered once (no retry) with `errorType`, and is marked failed with the reason. */
-async function assertRefused(pipeline: Pipeline, records: Map<string, DeadLetterRecord>, documentId: string, errorType: string, message: RegExp): Promise<void> {
-  const record = records.get(documentId);
-  assert.ok(record, `${documentId} dead-lettered`);
-  assert.equal(record.original_queue, QUEUES.toIngest);
-  assert.equal(record.failure_info.error_type, errorType, `${documentId}: ${record.failure_info.error_message}`);
-  assert.match(record.failure_info.error_message, message);
-  assert.ok(record.failure_info.retry_count <= 1, `retry_count ${record.failure_info.retry_count}`);
-  const registered = await waitFor(() => {
-    const document = pipeline.documents.get(documentId);
-    return document?.status === 'failed' ? document : undefined;
-  }, { what: `${documentId} marked failed` });
-  assert.equal(registered?.error, record.failure_info.error_message);
 }
 
 test('ingest paths are confined to the upload folder: /etc/passwd, ../ escapes and symlinks leading out are dead-lettered unread, a normal upload ingests', { timeout: 240_000 }, async () => {
@@ -110,17 +97,7 @@ test('hostile PDFs (stream bomb, nested forms, too many chunks) are dead-lettere
     ];
     assert.ok(hostile[0].data.length < 150_000 && hostile[1].data.length < 4_000, 'the bombs are small files');
 
-    const startRss = process.memoryUsage.rss();
-    let maxRss = startRss;
-    let lastTick = Date.now();
-    let maxGapMs = 0;
-    // A heartbeat-like probe: it only ticks when this process's event loop is free.
-    const probe = setInterval(() => {
-      const now = Date.now();
-      maxGapMs = Math.max(maxGapMs, now - lastTick);
-      lastTick = now;
-      maxRss = Math.max(maxRss, process.memoryUsage.rss());
-    }, 20);
+    const probe = startProcessProbe();
     const started = Date.now();
     try {
       const expected = new Map<string, (typeof hostile)[number]>();
@@ -138,12 +115,12 @@ test('hostile PDFs (stream bomb, nested forms, too many chunks) are dead-lettere
       await waitFor(() => pipeline.documents.get(good.document_id)?.status === 'ingested', { what: 'the real manual ingested' });
       assert.ok((await pipeline.worker.services.vectorStore.query(ALPHA, 'router reset', 5)).some((chunk) => chunk.document_id === good.document_id));
 
-      const growthMb = (maxRss - startRss) / 1024 / 1024;
-      assert.ok(growthMb < 150, `the ingester's process grew by ${growthMb.toFixed(0)} MB`);
+      const { rssGrowthMb, maxGapMs } = probe.stop();
+      assert.ok(rssGrowthMb < 150, `the ingester's process grew by ${rssGrowthMb.toFixed(0)} MB`);
       assert.ok(maxGapMs < 1_000, `the event loop was blocked for ${maxGapMs} ms`);
       assert.ok(elapsedMs < 200_000, `all settled in ${elapsedMs} ms`);
     } finally {
-      clearInterval(probe);
+      probe.stop();
     }
   });
 });

@@ -16,6 +16,7 @@ import { submitDocument } from '../../src/rag/upload.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { makeCorruptPdf, makeEncryptedPdf, makePdf, makePdfClaimingPages } from '../helpers/pdf-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
+import { assertRefused } from '../helpers/ingest-assertions.js';
 import { deliverEmail, getMessage, openChannel, submitAndWait, waitForFinalStates, waitForSettled, withPipeline } from '../helpers/pipeline.js';
 
 const ALPHA = 'support@alpha.example';
@@ -141,18 +142,8 @@ test('poison documents are dead-lettered with a clear reason, marked failed, and
       }
       assert.equal(await raw.channel.get(QUEUES.deadLetter), false, 'nothing else was dead-lettered');
       for (const [documentId, { errorType, message }] of expected) {
-        const record = records.get(documentId);
-        assert.ok(record, `${documentId} dead-lettered`);
-        assert.equal(record.original_queue, QUEUES.toIngest);
-        assert.equal(record.failure_info.error_type, errorType, `${documentId}: ${record.failure_info.error_message}`);
-        assert.match(record.failure_info.error_message, message);
         // Not retried: dead-lettered on its first attempt (the settled outcomes above show no retry).
-        assert.ok(record.failure_info.retry_count <= 1, `retry_count ${record.failure_info.retry_count}`);
-        const registered = await waitFor(() => {
-          const document = pipeline.documents.get(documentId);
-          return document?.status === 'failed' ? document : undefined;
-        }, { what: `${documentId} marked failed` });
-        assert.equal(registered?.error, record.failure_info.error_message);
+        await assertRefused(pipeline, records, documentId, errorType, message);
       }
       await waitFor(() => pipeline.documents.get(good.document_id)?.status === 'ingested', { what: 'the good document ingested' });
       assert.ok((await pipeline.worker.services.vectorStore.query(ALPHA, 'reset button', 5)).some((chunk) => chunk.document_id === good.document_id));

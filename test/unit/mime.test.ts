@@ -16,6 +16,7 @@ import {
 import { createMaildirMailbox, deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import type { IncomingEmail } from '../../src/providers/mailbox/spec.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
+import { withinTime } from '../helpers/time-limit.js';
 
 const samples = path.resolve(import.meta.dirname, '../../samples/emails');
 const acme = 'support@acme.example';
@@ -196,15 +197,6 @@ test('a reply without Reply-To goes to the sender and extends References; drafts
   assert.equal(headerOf(reply, 'x-ragmail-status'), 'draft');
   assert.equal(reply.text?.trim(), 'Ünïcode ok.');
 });
-
-/** Runs `work` and fails when it took `limitMs` or more: a crafted email must not stall the poller. */
-async function withinTime<T>(limitMs: number, what: string, work: () => Promise<T> | T): Promise<T> {
-  const started = performance.now();
-  const result = await work();
-  const took = performance.now() - started;
-  assert.ok(took < limitMs, `${what} took ${Math.round(took)} ms (limit ${limitMs} ms)`);
-  return result;
-}
 
 test('htmlToText is linear: 200-400 KB of crafted markup each convert in well under 2 s', async () => {
   const crafted = ['<'.repeat(200_000), '<a '.repeat(130_000), '<!--'.repeat(100_000), '<br'.repeat(130_000), `<p>${'&#'.repeat(150_000)}`, '<style>'.repeat(50_000)];

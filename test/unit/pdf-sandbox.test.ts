@@ -12,6 +12,7 @@ import { RagmailError } from '../../src/errors.js';
 import { extractPages } from '../../src/rag/pdf.js';
 import { extractPagesInChild, type PdfLimits } from '../../src/rag/pdf-sandbox.js';
 import { makeCompressedStreamBomb, makeNestedFormBomb, makePdf } from '../helpers/pdf-fixtures.js';
+import { startProcessProbe } from '../helpers/process-probe.js';
 
 const limits: PdfLimits = { maxPages: 100, maxPageChars: 100_000, maxDocumentChars: 5_000_000, timeoutMs: 60_000, maxMemoryMb: 128 };
 
@@ -21,24 +22,15 @@ async function readInChild(data: Buffer, overrides: Partial<PdfLimits> = {}, sig
   const file = path.join(folder, 'document.pdf');
   await writeFile(file, data);
   const handle = await open(file);
-  const startRss = process.memoryUsage.rss();
-  let maxRss = startRss;
-  let lastTick = Date.now();
-  let maxGapMs = 0;
-  const probe = setInterval(() => {
-    const now = Date.now();
-    maxGapMs = Math.max(maxGapMs, now - lastTick);
-    lastTick = now;
-    maxRss = Math.max(maxRss, process.memoryUsage.rss());
-  }, 20);
+  const probe = startProcessProbe();
   const started = Date.now();
   const progress: Array<[number, number]> = [];
   try {
     const result: { pages?: string[]; error?: unknown } = await extractPagesInChild(handle, { limits: { ...limits, ...overrides }, signal, onProgress: (done, total) => progress.push([done, total]) })
       .then((pages) => ({ pages }), (error: unknown) => ({ error }));
-    return { ...result, progress, elapsedMs: Date.now() - started, rssGrowthMb: (maxRss - startRss) / 1024 / 1024, maxGapMs };
+    return { ...result, progress, elapsedMs: Date.now() - started, ...probe.stop() };
   } finally {
-    clearInterval(probe);
+    probe.stop();
     await handle.close();
     await rm(folder, { recursive: true, force: true });
   }

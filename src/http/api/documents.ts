@@ -7,19 +7,13 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { publishEvent } from '../../messaging/events.js';
-import { queueDocument, type StoredDocument } from '../../rag/upload.js';
+import { isInsideFolder, queueDocument, type StoredDocument } from '../../rag/upload.js';
 import type { DocumentRecord } from '../../store/documents.js';
 import { parseInput, type ApiContext } from './context.js';
 import { ApiError } from './errors.js';
 
 const listQuery = z.object({ agent_email: z.string().trim().toLowerCase().min(1).optional() });
 const documentParams = z.object({ document_id: z.string().min(1) });
-
-/** True when `file` lies inside `folder` (never the folder itself). */
-export function isInside(folder: string, file: string): boolean {
-  const relative = path.relative(path.resolve(folder), path.resolve(file));
-  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
-}
 
 /**
  * Registers a stored document as `queued` and publishes it for ingestion; a publish that fails
@@ -56,7 +50,7 @@ export function documentRoutes(context: ApiContext) {
       await context.services.vectorStore.deleteDocument(document.agent_email, document.document_id);
       // Only a folder inside UPLOAD_DIR is ever removed, whatever the registry row says.
       const folder = path.dirname(document.path);
-      if (document.path && isInside(config.UPLOAD_DIR, folder)) await rm(folder, { recursive: true, force: true });
+      if (document.path && isInsideFolder(config.UPLOAD_DIR, folder)) await rm(folder, { recursive: true, force: true });
       documents.remove(document.document_id);
       await publishEvent(context.broker, 'api', {
         stage: 'deleted', document_id: document.document_id, agent_email: document.agent_email,
@@ -67,7 +61,7 @@ export function documentRoutes(context: ApiContext) {
 
     app.post('/documents/:document_id/reingest', async (request, reply) => {
       const document = existing(parseInput(documentParams, request.params).document_id);
-      const file = isInside(config.UPLOAD_DIR, document.path) ? await stat(document.path).catch(() => undefined) : undefined;
+      const file = isInsideFolder(config.UPLOAD_DIR, document.path) ? await stat(document.path).catch(() => undefined) : undefined;
       if (!file?.isFile()) throw new ApiError(409, 'document_file_missing', `the stored file of ${document.filename} is gone; upload it again`);
       await enqueueDocument(context, {
         documentId: document.document_id, agentEmail: document.agent_email, filename: document.filename, path: document.path, bytes: file.size,

@@ -3,6 +3,7 @@
  * has its default here, once; `.env.example` lists the same variables. Nothing else reads
  * `process.env`.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -105,8 +106,17 @@ export const environmentSchema = z.object({
    * `<DATA_DIR>/api-token` (mode 0600) and reused.
    */
   API_TOKENS: text(''),
-  /** Wrong tokens one client address may present per minute; beyond, its API requests get 429 until the minute is over. */
+  /** Wrong tokens one client address may present per minute; beyond, its wrong tokens get 429 until the minute is over. */
   API_MAX_FAILED_SIGN_INS: integer(10, 1, 10_000),
+  /**
+   * Which proxies' `X-Forwarded-For` names the client (fastify's `trustProxy`), so the sign-in
+   * throttle counts per real client and not per proxy: `false` (none: the connection's address
+   * counts), the proxies' addresses or CIDRs separated by commas (or `loopback`, `linklocal`,
+   * `uniquelocal`), or `true` (every hop: only when nothing but the proxy can reach the API, since
+   * a client then picks its own address). No hop count: fastify 5 ignores one (it cannot tell who
+   * wrote the header).
+   */
+  API_TRUST_PROXY: z.string().transform(parseTrustProxy).default(false),
   /** Largest PDF the upload API accepts, in bytes (50 MiB). */
   API_MAX_UPLOAD_BYTES: integer(52_428_800, 1),
   /** Upload requests received at once; more get 503 with Retry-After (each streams to disk, so this bounds disk and CPU, not memory). */
@@ -128,6 +138,10 @@ export const environmentSchema = z.object({
   /** How often the poller looks for new mail, and how many emails it takes per look. */
   POLL_INTERVAL_MS: integer(2_000, 50),
   POLL_BATCH_SIZE: integer(50, 1, 1000),
+  /** Largest raw email read, in bytes (25 MiB); a larger one is set aside unread (Maildir: `rejected/`). */
+  MAX_EMAIL_BYTES: integer(26_214_400, 1_024),
+  /** Time budget for parsing one email (in a worker thread); a slower one is set aside as `email_unparseable`. */
+  EMAIL_PARSE_TIMEOUT_MS: integer(10_000, 100),
   /** Language models in fallback order, comma separated; `local` needs no key. */
   LLM_PROVIDERS: z.string().regex(/^\s*(local|gemini|anthropic)(\s*,\s*(local|gemini|anthropic))*\s*$/, 'a comma-separated list of local, gemini, anthropic').default('local'),
   /** Gemini (`@google/genai`): key, models, and an optional endpoint (a proxy, or a test server). */
@@ -270,6 +284,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mailboxPolicies,
     apiTokens,
   };
+}
+
+/** Named address ranges fastify's trustProxy (proxy-addr) knows. */
+const TRUSTED_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** API_TRUST_PROXY as fastify's `trustProxy`: a boolean, or the addresses/CIDRs of the trusted proxies. */
+function parseTrustProxy(value: string, context: z.core.$RefinementCtx<string>): boolean | string[] {
+  const trimmed = value.trim().toLowerCase();
+  if (trimmed === 'true' || trimmed === 'false') return trimmed === 'true';
+  const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+  const isAddressOrRange = (entry: string) => {
+    const [address = '', prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    return rest.length === 0 && family !== 0 && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)));
+  };
+  const wrong = entries.find((entry) => !TRUSTED_RANGE_NAMES.has(entry) && !isAddressOrRange(entry));
+  if (entries.length === 0 || wrong !== undefined) {
+    const hops = /^\d+$/.test(trimmed) ? ' (a hop count is not accepted: fastify 5 ignores it, as it cannot tell who wrote X-Forwarded-For)' : '';
+    context.addIssue({ code: 'custom', message: `expected true, false, or proxy addresses/CIDRs separated by commas (or loopback, linklocal, uniquelocal); ${JSON.stringify(wrong ?? value)} is none of these${hops}` });
+    return z.NEVER;
+  }
+  return entries;
 }
 
 /** The shortest API token accepted: a guessable one makes the throttle of failed sign-ins moot. */

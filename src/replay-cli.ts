@@ -49,6 +49,7 @@ export function registerReplayCommand(program: Command, configuration: () => Con
         const verb = options.dryRun ? 'would replay' : 'replayed';
         for (const email of report.replayed) process.stdout.write(`${verb} ${email.email_id} (${email.agent_email}, received ${email.received_at})\n`);
         for (const { email_id, reason } of report.skipped) process.stdout.write(`skipped ${email_id}: ${reason}\n`);
+        for (const { event_id, reason } of report.refused) process.stderr.write(`warning: event ${event_id} not used: ${reason}\n`);
         const mode = options.shadow ? 'shadow' : 'live';
         process.stdout.write(`${verb} ${report.replayed.length} email(s) through ${options.stage} (${mode}, replay ${report.replay_id}), skipped ${report.skipped.length}, ${report.events_read} event(s) read\n`);
         process.exitCode = 0;

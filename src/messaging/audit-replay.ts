@@ -13,8 +13,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Broker, PublishOptions } from './broker.js';
+import { readEventDelivery } from './event-delivery.js';
 import { publishEvent, type EventFields } from './events.js';
-import { eventSchema, toClassifySchema, toRespondSchema, type PipelineEvent } from './schemas.js';
+import { toClassifySchema, toRespondSchema, type PipelineEvent } from './schemas.js';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from './topology.js';
 
 /** Header naming the replay a message belongs to (its id). */
@@ -85,6 +86,14 @@ export interface ReplayReport {
   /** Emails in the window that could not be replayed, and why. */
   skipped: Array<{ email_id: string; reason: string }>;
   events_read: number;
+  /** Events not used because they were not published under the routing key of their stage (forged), and why. */
+  refused: RefusedEvent[];
+}
+
+/** An event of the stream that a replay does not trust. */
+export interface RefusedEvent {
+  event_id: string | null;
+  reason: string;
 }
 
 /**
@@ -104,7 +113,9 @@ const CLOCK_MARGIN_MS = 5 * 60_000;
  * that time, so earlier events are filtered out here) until the stream is caught up — a marker
  * event published first comes back — or events are later than `until` plus `lookAheadMs`.
  */
-export async function readAuditWindow(broker: Broker, window: { since: Date; until: Date; lookAheadMs: number; idleTimeoutMs: number }, replayId: string): Promise<PipelineEvent[]> {
+export async function readAuditWindow(
+  broker: Broker, window: { since: Date; until: Date; lookAheadMs: number; idleTimeoutMs: number }, replayId: string, refused: RefusedEvent[] = [],
+): Promise<PipelineEvent[]> {
   await publishEvent(broker, 'replay', { stage: 'replay_started', detail: { replay_id: replayId, since: window.since.toISOString(), until: window.until.toISOString() } });
   const events: PipelineEvent[] = [];
   const stopAfter = window.until.getTime() + window.lookAheadMs;
@@ -132,12 +143,13 @@ export async function readAuditWindow(broker: Broker, window: { since: Date; unt
     }
     if (done) return;
     armIdle();
-    let event: PipelineEvent;
-    try {
-      event = eventSchema.parse(JSON.parse(message.content.toString('utf8')));
-    } catch {
+    const read = readEventDelivery(message);
+    if ('problem' in read) {
+      // Only a body under the routing key of its own stage is history: a forged `received` is never replayed.
+      if (read.event_id !== undefined && !refused.some((seen) => seen.event_id === read.event_id)) refused.push({ event_id: read.event_id, reason: read.problem });
       return;
     }
+    const { event } = read;
     if (event.stage === 'replay_started' && event.detail.replay_id === replayId) return finish();
     const at = Date.parse(event.timestamp);
     if (at > stopAfter) return finish();
@@ -157,14 +169,15 @@ export async function readAuditWindow(broker: Broker, window: { since: Date; unt
 export async function replayFromAudit(broker: Broker, options: ReplayOptions): Promise<ReplayReport> {
   const replayId = randomUUID();
   const marker: ReplayMarker = { replay_id: replayId, shadow: options.shadow };
+  const refused: RefusedEvent[] = [];
   const events = await readAuditWindow(broker, {
     since: options.since, until: options.until, lookAheadMs: LOOK_AHEAD_MS[options.stage], idleTimeoutMs: options.idleTimeoutMs ?? 15_000,
-  }, replayId);
-  const report: ReplayReport = { replay_id: replayId, replayed: [], skipped: [], events_read: events.length };
+  }, replayId, refused);
+  const report: ReplayReport = { replay_id: replayId, replayed: [], skipped: [], events_read: events.length, refused };
   const mailbox = options.mailbox?.toLowerCase();
   const received = new Map<string, PipelineEvent>();
   for (const event of events) {
-    if (event.stage !== 'received' || !event.email_id) continue;
+    if (event.stage !== 'received' || !event.email_id || event.role !== 'poller') continue;
     if (Date.parse(event.timestamp) >= options.until.getTime()) continue;
     if (mailbox && event.agent_email?.toLowerCase() !== mailbox) continue;
     if (!received.has(event.email_id)) received.set(event.email_id, event);

@@ -85,7 +85,8 @@ export async function listDeadLetters(source: DeadLetterSource): Promise<DeadLet
 }
 
 /**
- * Republishes the original of each selected entry to its work queue's exchange and routing key,
+ * Republishes the original of each selected entry to its work queue's exchange and routing key
+ * (WORK_QUEUES: an `emails.to_send` record goes back through `reply_exchange`),
  * persistent and confirmed, with its message_id and priority and no attempts header; records a
  * `dlq`/`replayed` event; then acks the dead letter.
  */

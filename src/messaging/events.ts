@@ -38,9 +38,18 @@ export function buildEvent(role: string, { event_id: eventId, ...fields }: Event
   };
 }
 
+/**
+ * The routing key an event is published with on `events`: `<email|document>.<stage>`. The topic
+ * permissions of each role's user allow only the keys of its own stages, so a reader that finds an
+ * event under its own key knows the stage was said by a role allowed to say it.
+ */
+export function eventRoutingKey(event: Pick<PipelineEvent, 'stage' | 'email_id' | 'document_id'>): string {
+  const subject = event.document_id && !event.email_id ? 'document' : 'email';
+  return `${subject}.${event.stage}`;
+}
+
 export async function publishEvent(broker: Broker, role: string, fields: EventFields): Promise<void> {
   const event = buildEvent(role, fields);
-  const subject = event.document_id && !event.email_id ? 'document' : 'email';
-  await broker.publish(EXCHANGES.events, `${subject}.${event.stage}`, event, { messageId: event.event_id });
+  await broker.publish(EXCHANGES.events, eventRoutingKey(event), event, { messageId: event.event_id });
   broker.emit(PIPELINE_EVENT, event);
 }

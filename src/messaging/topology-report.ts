@@ -1,6 +1,7 @@
 /**
- * `npm run topology`: declares the topology, sets the dead-letter retention policy, then prints
- * what the broker holds. Exits 1 when either could not be done.
+ * `npm run topology`: declares the topology (removing the retired bindings of earlier versions,
+ * see RETIRED_BINDINGS), sets the dead-letter retention policy, then prints what the broker holds.
+ * Exits 1 when either could not be done.
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -31,6 +32,9 @@ export async function printTopology(config: Config, logger: Logger): Promise<num
   try {
     const [exchanges, queues, bindings] = await Promise.all([management.exchanges(), management.queues(), management.bindings()]);
     out(`Topology declared on vhost "${management.vhost}".`);
+    for (const binding of broker.topology.retiredBindings) {
+      out(`Retired binding removed (if it was there): ${binding.exchange} --${binding.routingKey}--> ${binding.queue}`);
+    }
     out('\nExchanges');
     for (const exchange of exchanges.filter((candidate) => candidate.name && !candidate.name.startsWith('amq.'))) {
       out(`  ${exchange.name.padEnd(28)} ${exchange.type.padEnd(7)} ${exchange.durable ? 'durable' : 'transient'}`);

@@ -1,12 +1,19 @@
 /**
  * The broker topology of DESIGN.md §2 as data, in one place, plus the delayed-retry wait queues,
- * their retry exchanges and the audit stream this design adds. `declareTopology` asserts all of it
+ * their retry exchanges, the audit stream and the reply exchange (the send hop's own) this design
+ * adds. `declareTopology` asserts all of it
  * (idempotent); it runs at boot and on every reconnect.
  */
 import type { Channel } from 'amqplib';
 
 export const EXCHANGES = {
   email: 'email_exchange',
+  /**
+   * The last hop, into `emails.to_send`: an exchange of its own so that only the responder and the
+   * api may write it (write permission is per exchange, not per routing key; with `send` on
+   * `email_exchange`, the poller's credentials could queue any recipient and body for sending).
+   */
+  reply: 'reply_exchange',
   document: 'document_exchange',
   deadLetter: 'dead_letter_exchange',
   events: 'events',
@@ -55,7 +62,7 @@ export interface WorkQueue {
 export const WORK_QUEUES: WorkQueue[] = [
   { name: QUEUES.toClassify, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.classify, deadLetterRoutingKey: ROUTING_KEYS.failedEmails },
   { name: QUEUES.toRespond, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.respond, deadLetterRoutingKey: ROUTING_KEYS.failedEmails },
-  { name: QUEUES.toSend, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.send, deadLetterRoutingKey: ROUTING_KEYS.failedEmails },
+  { name: QUEUES.toSend, exchange: EXCHANGES.reply, routingKey: ROUTING_KEYS.send, deadLetterRoutingKey: ROUTING_KEYS.failedEmails },
   { name: QUEUES.toIngest, exchange: EXCHANGES.document, routingKey: ROUTING_KEYS.ingest, deadLetterRoutingKey: ROUTING_KEYS.failedDocuments },
 ];
 
@@ -64,9 +71,10 @@ const deadLetterTo = (routingKey: string): QueueArguments => ({
   'x-dead-letter-routing-key': routingKey,
 });
 
-/** The exchanges and queues of DESIGN.md §2, names and arguments exact. */
+/** The exchanges and queues of DESIGN.md §2, names and arguments exact; `emails.to_send` is fed by `reply_exchange`. */
 export const SPECIFIED_EXCHANGES: ExchangeSpec[] = [
   { name: EXCHANGES.email, type: 'direct' },
+  { name: EXCHANGES.reply, type: 'direct' },
   { name: EXCHANGES.document, type: 'direct' },
   { name: EXCHANGES.deadLetter, type: 'direct' },
 ];
@@ -85,7 +93,7 @@ export const SPECIFIED_QUEUES: QueueSpec[] = [
   {
     name: QUEUES.toSend,
     arguments: { 'x-message-ttl': 3_600_000, ...deadLetterTo(ROUTING_KEYS.failedEmails) },
-    bindings: [{ exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.send }],
+    bindings: [{ exchange: EXCHANGES.reply, routingKey: ROUTING_KEYS.send }],
   },
   {
     name: QUEUES.toIngest,
@@ -100,6 +108,22 @@ export const SPECIFIED_QUEUES: QueueSpec[] = [
       { exchange: EXCHANGES.deadLetter, routingKey: ROUTING_KEYS.failedDocuments },
     ],
   },
+];
+
+/** A binding of `queue` to `exchange` with `routingKey`. */
+export interface BindingSpec {
+  queue: string;
+  exchange: string;
+  routingKey: string;
+}
+
+/**
+ * Bindings of earlier versions that must not outlive an upgrade: `email_exchange --send-->
+ * emails.to_send` let every writer of `email_exchange` (the poller included) queue a reply for
+ * sending. Declaring the new topology does not remove a binding, so declaring unbinds these.
+ */
+export const RETIRED_BINDINGS: BindingSpec[] = [
+  { queue: QUEUES.toSend, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.send },
 ];
 
 /**
@@ -132,6 +156,8 @@ export interface TopologyOptions {
 export interface Topology {
   exchanges: ExchangeSpec[];
   queues: QueueSpec[];
+  /** Bindings removed when the topology is declared ({@link RETIRED_BINDINGS}). */
+  retiredBindings: BindingSpec[];
 }
 
 /** The delay before attempt `attempt + 1`, after `attempt` failed attempts (1-based). */
@@ -185,6 +211,7 @@ export function buildTopology(options: TopologyOptions): Topology {
         bindings: [{ exchange: EXCHANGES.events, routingKey: '#' }],
       },
     ],
+    retiredBindings: RETIRED_BINDINGS,
   };
 }
 
@@ -195,7 +222,11 @@ export function workQueue(name: string): WorkQueue {
   return found;
 }
 
-/** Asserts every exchange, queue and binding. Throws the broker's error (406 on a mismatch). */
+/**
+ * Asserts every exchange, queue and binding, then removes the retired bindings (`queue.unbind` of a
+ * binding that is not there succeeds, so this is idempotent too). Throws the broker's error (406 on
+ * a mismatch).
+ */
 export async function declareTopology(channel: Channel, topology: Topology): Promise<void> {
   for (const exchange of topology.exchanges) {
     await channel.assertExchange(exchange.name, exchange.type, { durable: true });
@@ -205,5 +236,8 @@ export async function declareTopology(channel: Channel, topology: Topology): Pro
     for (const binding of queue.bindings) {
       await channel.bindQueue(queue.name, binding.exchange, binding.routingKey);
     }
+  }
+  for (const binding of topology.retiredBindings) {
+    await channel.unbindQueue(binding.queue, binding.exchange, binding.routingKey);
   }
 }

@@ -22,6 +22,7 @@ import { createCachedVectorStore } from './vector-store/cached.js';
 import type { Mailbox } from './mailbox/spec.js';
 import { createMaildirMailbox } from './mailbox/maildir.js';
 import { createGmailMailbox } from './mailbox/gmail.js';
+import type { EmailParseLimits } from './mailbox/mime.js';
 import type { Cache } from './cache/spec.js';
 import { createMemoryCache } from './cache/memory.js';
 import { createRedisCache } from './cache/redis.js';
@@ -99,11 +100,16 @@ export function gmailSettings(config: Config, logger?: Logger) {
         clientSecret: requireSetting(config, 'GMAIL_CLIENT_SECRET', 'Gmail OAuth'),
         refreshToken: requireSetting(config, 'GMAIL_REFRESH_TOKEN', 'Gmail OAuth'),
       };
-  return { user, auth, processedLabel: config.GMAIL_PROCESSED_LABEL, rootUrl: config.GMAIL_ROOT_URL || undefined, tokenUrl: config.GMAIL_TOKEN_URL || undefined, logger };
+  return { user, auth, processedLabel: config.GMAIL_PROCESSED_LABEL, rootUrl: config.GMAIL_ROOT_URL || undefined, tokenUrl: config.GMAIL_TOKEN_URL || undefined, parseLimits: emailParseLimits(config), logger };
+}
+
+/** How large an email may be and how long its parse may take, for every mailbox provider. */
+export function emailParseLimits(config: Config): EmailParseLimits {
+  return { maxBytes: config.MAX_EMAIL_BYTES, timeoutMs: config.EMAIL_PARSE_TIMEOUT_MS };
 }
 
 export function createMailbox(config: Config, logger: Logger): Mailbox {
-  return config.MAILBOX_PROVIDER === 'gmail' ? createGmailMailbox(gmailSettings(config, logger)) : createMaildirMailbox({ root: config.MAILDIR_ROOT });
+  return config.MAILBOX_PROVIDER === 'gmail' ? createGmailMailbox(gmailSettings(config, logger)) : createMaildirMailbox({ root: config.MAILDIR_ROOT, parseLimits: emailParseLimits(config) });
 }
 
 export function createCache(config: Config, logger: Logger): Cache {

@@ -65,7 +65,7 @@ export async function approveReview(broker: Broker, reviews: ReviewQueue, emailI
   const review = reviews.decide(emailId, { action: 'approved', by: options.by, body: options.body });
   const message = approvedMessage(review);
   try {
-    await broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message, { priority: message.email.priority });
+    await broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message, { priority: message.email.priority });
   } catch (error) {
     // Nothing will be sent: the decision must not stand, or the reply would be stuck as approved.
     reviews.revertToPending(review);

@@ -7,10 +7,13 @@
  */
 import { permanentError } from '../errors.js';
 import type { ToSendMessage } from '../messaging/schemas.js';
-import type { Review, ReviewQueue } from '../store/reviews.js';
+import type { Review, ReviewQueue, ReviewStatus } from '../store/reviews.js';
 
-/** Statuses of a review whose reply may go out (`sent`: a redelivered approval, found sent later). */
-const SENDABLE = new Set(['approved', 'sent']);
+/**
+ * Statuses of a review whose reply may go out: an approval not yet carried out, nothing else. A
+ * redelivered approval of a reply already `sent` is answered by {@link approvalAlreadySent}.
+ */
+const SENDABLE: ReadonlySet<ReviewStatus> = new Set(['approved']);
 
 /** What of `message` differs from the reply the reviewer approved, or null when nothing does. */
 function mismatchOf(message: ToSendMessage, review: Review): string | null {
@@ -42,4 +45,14 @@ export function verifyApproval(message: ToSendMessage, reviews: Pick<ReviewQueue
   const mismatch = mismatchOf(message, review);
   if (mismatch) throw refuse(mismatch);
   return review;
+}
+
+/**
+ * True when the store says exactly this approved reply went out already (its review is `sent`): a
+ * redelivered approval, which the sender answers as a duplicate, neither sending it again nor
+ * dead-lettering it. A reply that differs from the sent one is not "already sent".
+ */
+export function approvalAlreadySent(message: ToSendMessage, reviews: Pick<ReviewQueue, 'get'>): boolean {
+  const review = reviews.get(message.email.email_id);
+  return review?.status === 'sent' && review.recipient !== null && mismatchOf(message, review) === null;
 }

@@ -2,10 +2,15 @@
  * recorder: reads the `events.audit` stream into the SQLite activity log, document registry and
  * review queue, so workers on other hosts need no shared file. It remembers the stream offset it
  * reached; events are idempotent by `event_id`, so reading one twice changes nothing.
+ *
+ * An event is applied only when it was published under the routing key of the stage it claims
+ * (src/messaging/event-delivery.ts): the topic permissions bound who may publish which key, not
+ * what a body says. The checks of the body (role, embedded message) are a second line.
  */
 import type { Database } from 'better-sqlite3';
 import type { Broker, ConsumerHandle } from '../messaging/broker.js';
-import { eventSchema, toSendSchema, type PipelineEvent, type ToSendMessage } from '../messaging/schemas.js';
+import { readEventDelivery } from '../messaging/event-delivery.js';
+import { toSendSchema, type PipelineEvent, type ToSendMessage } from '../messaging/schemas.js';
 import { QUEUES } from '../messaging/topology.js';
 import type { Logger } from '../log.js';
 import type { ActivityLog } from '../store/activity-log.js';
@@ -32,12 +37,15 @@ export interface RecorderDependencies extends RecorderStores {
 export function applyEvent(event: PipelineEvent, { activity, documents, reviews, logger }: RecorderStores): void {
   if (event.email_id) {
     // A redelivered event must not re-open or re-decide a review: only a first recording applies.
-    if (activity.record(event)) applyToReviews(event, event.email_id, reviews, logger);
+    if (activity.record(event)) applyToReviews(event, event.email_id, { activity, reviews, logger });
     return;
   }
   if (!event.document_id) return;
   const detail = event.detail as Record<string, number | string | undefined>;
-  if (event.stage === 'queued' && event.agent_email) {
+  if (event.stage === 'queued' && event.role !== 'upload') {
+    // The registry's path is what the API deletes: only the upload code (src/rag/upload.ts) names one.
+    logger.warn(`queued event from role ${JSON.stringify(event.role)}, not the uploader; ignored`, { document_id: event.document_id, event_id: event.event_id });
+  } else if (event.stage === 'queued' && event.agent_email) {
     documents.register({ document_id: event.document_id, agent_email: event.agent_email, filename: String(detail.filename ?? event.document_id), path: String(detail.path ?? '') });
   } else if (event.stage === 'ingest_progress') {
     const document = documents.get(event.document_id);
@@ -65,7 +73,7 @@ function draftEventProblem(event: PipelineEvent, message: ToSendMessage): string
 }
 
 /** A drafted reply opens a review; the decisions and the approved reply's send move it along. */
-function applyToReviews(event: PipelineEvent, emailId: string, reviews: ReviewQueue, logger: RecorderStores['logger']): void {
+function applyToReviews(event: PipelineEvent, emailId: string, { activity, reviews, logger }: Pick<RecorderStores, 'activity' | 'reviews' | 'logger'>): void {
   const detail = event.detail;
   if (event.stage === 'drafted' || event.stage === 'handed_off') {
     const message = toSendSchema.safeParse(detail.message);
@@ -89,7 +97,14 @@ function applyToReviews(event: PipelineEvent, emailId: string, reviews: ReviewQu
     } catch (error) {
       if (!(error instanceof ReviewConflictError || error instanceof ReviewNotFoundError)) throw error;
     }
+    // The API publishes the approved reply before its decision's event, so the sender's `sent` may
+    // be in the stream first; it only counts once the approval is recorded.
+    const sent = event.stage === 'review_approved' ? activity.timeline(emailId).find((earlier) => earlier.stage === 'sent') : undefined;
+    if (sent) reviews.markSent(emailId, sent.timestamp);
+  } else if (event.stage === 'sent' && event.role !== 'sender') {
+    logger.warn(`sent event from role ${JSON.stringify(event.role)}, not the sender; ignored`, { email_id: emailId, event_id: event.event_id });
   } else if (event.stage === 'sent') {
+    // Only an approved review becomes sent: a `sent` of a pending draft says nothing a reviewer decided.
     reviews.markSent(emailId, event.timestamp);
   }
 }
@@ -107,12 +122,15 @@ export function startRecorder({ broker, database, activity, documents, reviews, 
     500,
     (message, channel) => {
       const offset = message.properties.headers?.['x-stream-offset'] as number | undefined;
-      try {
-        const parsed = eventSchema.safeParse(JSON.parse(message.content.toString('utf8')));
-        if (parsed.success) apply(parsed.data, offset);
-        else logger.warn('event does not match its schema; skipped', { offset, error: parsed.error.message });
-      } catch (error) {
-        logger.warn('unreadable event skipped', { offset, error: (error as Error).message });
+      const read = readEventDelivery(message);
+      if ('problem' in read) {
+        logger.warn(`${read.problem}; skipped`, { offset, event_id: read.event_id });
+      } else {
+        try {
+          apply(read.event, offset);
+        } catch (error) {
+          logger.warn('event could not be recorded; skipped', { offset, event_id: read.event.event_id, error: (error as Error).message });
+        }
       }
       try {
         channel.ack(message);

@@ -73,7 +73,7 @@ export function createResponderHandler({ model, store, k, relevanceThreshold }: 
       generated_response: { subject: replySubject(email.subject), body: generated.body, handoff, provider: generated.provider, model: generated.model, top_score: topScore },
       context_used: contextUsed,
     };
-    await context.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, next, { priority: email.priority });
+    await context.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, next, { priority: email.priority });
     await context.emit({
       stage: 'replied',
       email_id: email.email_id,

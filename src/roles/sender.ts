@@ -24,7 +24,7 @@ import type { SendClaims } from '../providers/claims/spec.js';
 import type { SendLedger } from '../store/send-ledger.js';
 import { TokenBucket } from '../store/rate-limiter.js';
 import type { ReviewQueue } from '../store/reviews.js';
-import { verifyApproval } from '../review/verify.js';
+import { approvalAlreadySent, verifyApproval } from '../review/verify.js';
 
 export interface SenderDependencies {
   config: Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
@@ -164,7 +164,13 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
       return { status: 'shadowed' };
     }
     const approved = message.review !== undefined;
+    // The recorder marked the review sent: this approval was carried out (a redelivery), not a new one.
+    if (approved && approvalAlreadySent(message, reviews)) {
+      context.logger.info('approved reply already sent (its review says so); not sending again');
+      return { status: 'duplicate' };
+    }
     // Before anything else, even the duplicate check: a forged approval must not be answered at all.
+    // An approval whose send crashed before its `sent` event is still `approved` here: findReply below finds it sent.
     if (approved) verifyApproval(message, reviews);
     // The email's own claim was completed by its draft; an approval is a send of its own.
     const claimKey = approved ? `review:${email.email_id}` : email.email_id;

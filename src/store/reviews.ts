@@ -169,10 +169,14 @@ export class ReviewQueue {
       .changes > 0;
   }
 
-  /** The approved reply went out. @returns false when no approved review of this email exists. */
+  /**
+   * The approved reply went out. Only an approved review moves: a pending one was decided by
+   * nobody, and marking it sent would hide it from the reviewers.
+   * @returns false when no approved review of this email exists.
+   */
   markSent(emailId: string, at = new Date().toISOString()): boolean {
     return prepared(this.database, `UPDATE reviews SET status = 'sent', sent_at = ?, updated_at = ?
-      WHERE email_id = ? AND status IN ('pending', 'approved')`).run(at, at, emailId).changes > 0;
+      WHERE email_id = ? AND status = 'approved'`).run(at, at, emailId).changes > 0;
   }
 }
 

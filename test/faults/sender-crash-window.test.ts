@@ -29,14 +29,14 @@ for (const kind of ['sent', 'handed_off'] as const) {
       const { mailbox } = pipeline.worker.services;
       await (kind === 'sent' ? mailbox.send(reply) : mailbox.saveDraft(reply));
 
-      await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
+      await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
       assert.deepEqual((await waitForSettled(pipeline, 'sender', 1)).map((info) => info.status), ['duplicate'], 'not sent again');
       await waitFor(() => pipeline.activity.getEmail(email.email_id)?.state === kind, {
         timeoutMs: 10_000, what: `the activity log to show the reply as ${kind} (it says ${pipeline.activity.getEmail(email.email_id)?.state ?? 'nothing'})`,
       });
 
       // A second redelivery of the same message adds nothing to the timeline.
-      await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
+      await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
       await waitForSettled(pipeline, 'sender', 2);
       // The stream keeps order: once a marker published after the handling is in the log, so is
       // every event the handling published before its ack.

@@ -163,3 +163,26 @@ test('the dlq command: list prints the table, purge without --yes deletes nothin
     assert.deepEqual((await purgeDeadLetters({ config: vhost.config }, () => true)).done, []);
   });
 });
+
+test('replay of an emails.to_send dead letter goes back through reply_exchange (email_exchange no longer reaches emails.to_send) and lands in emails.to_send', { timeout: 60_000 }, async () => {
+  const vhost = await createTestVhost();
+  const broker = new Broker(vhost.config, vhost.logger);
+  const connection = await amqplib.connect(vhost.config.AMQP_URL);
+  try {
+    await broker.start();
+    const channel = await connection.createChannel();
+    const reply = { message_id: 'msg-reply', email: { email_id: '<reply@example.com>', priority: 4 } };
+    await broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, reply, { priority: 4, expirationMs: 50 });
+    await waitFor(async () => (await count(channel, QUEUES.deadLetter)) === 1, { what: 'the reply expired into dead_letter_queue' });
+    const outcome = await replayDeadLetters({ config: vhost.config, broker }, () => true);
+    assert.deepEqual(outcome.done.map((entry) => entry.originalQueue), [QUEUES.toSend]);
+    const replayed = await waitFor(() => channel.get(QUEUES.toSend, { noAck: true }), { what: 'the replayed reply in emails.to_send' });
+    assert.ok(replayed, 'a replay the broker confirmed but could not route would be lost');
+    assert.equal(replayed.fields.exchange, EXCHANGES.reply);
+    assert.deepEqual(JSON.parse(replayed.content.toString('utf8')), reply);
+  } finally {
+    await broker.close();
+    await connection.close();
+    await vhost.cleanup();
+  }
+});

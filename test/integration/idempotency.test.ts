@@ -33,8 +33,8 @@ const outbox = (pipeline: Pipeline, folder: 'outbox' | 'drafts' = 'outbox') => f
 test('the same emails.to_send message delivered twice leaves exactly one .eml in the outbox', { timeout: 60_000 }, async () => {
   await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'auto' }, async (pipeline) => {
     const message = await sendMessage(MAILBOX, QUESTION);
-    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
-    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
+    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
+    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
     assert.deepEqual((await finishedStatuses(pipeline, 'sender', 2)).sort(), ['duplicate', 'sent']);
     assert.equal((await outbox(pipeline)).length, 1);
     assert.equal((await outbox(pipeline, 'drafts')).length, 0);
@@ -73,7 +73,7 @@ test('a sender killed between send and ack: the redelivered message finds the re
     const [file] = await outbox(pipeline);
     const before = { content: await readFile(file), modified: (await stat(file)).mtimeMs };
 
-    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
+    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
     assert.deepEqual(await finishedStatuses(pipeline, 'sender', 1), ['duplicate']);
     assert.deepEqual(await outbox(pipeline), [file]);
     assert.deepEqual(await outbox(pipeline, 'drafts'), []);

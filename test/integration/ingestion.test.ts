@@ -27,7 +27,7 @@ test('tenant isolation: mailbox A never retrieves mailbox B\'s chunks, in the pi
     const raw = await openChannel(pipeline);
     try {
       const { queue: tap } = await raw.channel.assertQueue('', { exclusive: true });
-      await raw.channel.bindQueue(tap, EXCHANGES.email, ROUTING_KEYS.send);
+      await raw.channel.bindQueue(tap, EXCHANGES.reply, ROUTING_KEYS.send);
       // Both tenants document the same widget in the same words; only B's manual mentions the lever.
       const alphaId = await submitAndWait(pipeline, { agentEmail: ALPHA, filename: 'alpha-widget.pdf', data: await makePdf([
         'Widget W1 manual. Resetting the widget: press and hold the blue button for five seconds until the lamp flashes.',

@@ -6,18 +6,16 @@
  * consumer role may publish through the default exchange (which reaches every queue, e.g. straight
  * into emails.to_send) or into another role's retry exchange, and on `events` each role may
  * publish the stages it reports and no other (topic permissions), so none can forge a `drafted`
- * or a `review_approved`. Then every role runs its real runtime as its own user
+ * or a `review_approved`. Only the responder and the api may write `reply_exchange`, the one way
+ * into emails.to_send, and a `send` published on `email_exchange` (which the poller, classifier
+ * and api may write) is routed nowhere. Then every role runs its real runtime as its own user
  * (AMQP_TOPOLOGY=verify) on emails and a manual.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { ManagementClient } from '../../src/messaging/management.js';
@@ -26,77 +24,11 @@ import { deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import { parseEmail } from '../../src/providers/mailbox/mime.js';
 import { submitDocument } from '../../src/rag/upload.js';
 import { startWorker, type Worker } from '../../src/worker.js';
-import type { RoleName } from '../../src/roles/registry.js';
 import { ActivityLog, isFinal } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
-import { AMQP_BASE, MANAGEMENT_URL, waitFor } from '../helpers/broker.js';
+import { MANAGEMENT_URL, waitFor } from '../helpers/broker.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
-
-type Account = 'admin' | RoleName | 'uploader' | 'monitor';
-interface DefinitionUser { name: string; password: string; tags: string }
-interface DefinitionPermission { user: string; vhost: string; configure: string; write: string; read: string }
-interface DefinitionTopicPermission { user: string; vhost: string; exchange: string; write: string; read: string }
-
-const guest = new ManagementClient({ RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL, AMQP_URL: AMQP_BASE });
-const accountOf = (name: string): Account => (name === 'ragmail' ? 'admin' : name.replace(/^ragmail-/, '') as Account);
-
-/** A fresh vhost holding the users of definitions.json (renamed), with the topology declared by the admin. */
-interface Sandbox {
-  vhost: string;
-  suffix: string;
-  accounts: Map<Account, DefinitionUser>;
-  /** The admin's Broker, topology declared. */
-  admin: Broker;
-  /** The test configuration of one account; `verify` mode for everyone but the admin. */
-  configFor(account: Account, overrides?: Record<string, string>): Config;
-  /** Deletes the vhost, the users and the data folder. */
-  cleanup(): Promise<void>;
-}
-
-async function createSandbox(): Promise<Sandbox> {
-  const suffix = randomUUID().slice(0, 8);
-  const vhost = `test-permissions-${randomUUID()}`;
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'ragmail-permissions-'));
-  const accounts = new Map<Account, DefinitionUser>();
-  const definitions = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'rabbitmq', 'definitions.json'), 'utf8')) as {
-    users: DefinitionUser[]; permissions: DefinitionPermission[]; topic_permissions: DefinitionTopicPermission[];
-  };
-  const rename = (name: string) => `${name}-test-${suffix}`;
-  // The example passwords of the file never reach the shared broker.
-  const users = definitions.users.map((user) => ({ ...user, name: rename(user.name), password: randomUUID() }));
-  for (const [index, user] of users.entries()) accounts.set(accountOf(definitions.users[index].name), user);
-  const permissions = definitions.permissions.map((permission) => ({ ...permission, user: rename(permission.user), vhost }));
-  const topicPermissions = definitions.topic_permissions.map((permission) => ({ ...permission, user: rename(permission.user), vhost }));
-  const configFor = (account: Account, overrides: Record<string, string> = {}): Config => {
-    const user = accounts.get(account);
-    if (!user) throw new Error(`definitions.json has no user for ${account}`);
-    const url = new URL(AMQP_BASE);
-    url.username = encodeURIComponent(user.name);
-    url.password = encodeURIComponent(user.password);
-    url.pathname = `/${encodeURIComponent(vhost)}`;
-    return loadConfig({
-      AMQP_URL: url.toString(), RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL, DATA_DIR: dataDir, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
-      LOG_FORMAT: 'json', RETRY_BASE_DELAY_MS: '200', SHUTDOWN_GRACE_MS: '5000', AMQP_RECONNECT_MIN_MS: '100', AMQP_RECONNECT_MAX_MS: '1000',
-      AMQP_CONNECT_TIMEOUT_MS: '10000', POLL_INTERVAL_MS: '200', METRICS_PORT: '0', METRICS_HOST: '127.0.0.1',
-      AMQP_TOPOLOGY: account === 'admin' ? 'declare' : 'verify', ...overrides,
-    });
-  };
-  const cleanup = async () => {
-    await guest.request('DELETE', `vhosts/${encodeURIComponent(vhost)}`).catch(() => undefined);
-    for (const user of accounts.values()) await guest.request('DELETE', `users/${encodeURIComponent(user.name)}`).catch(() => undefined);
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  await guest.request('POST', 'definitions', { users, vhosts: [{ name: vhost }], permissions, topic_permissions: topicPermissions });
-  const admin = new Broker(configFor('admin'), createLogger({ level: 'error', format: 'json', role: 'admin' }));
-  try {
-    await admin.start();
-  } catch (error) {
-    await admin.close();
-    await cleanup();
-    throw error;
-  }
-  return { vhost, suffix, accounts, admin, configFor, cleanup: async () => { await admin.close(); await cleanup(); } };
-}
+import { createSandbox, guest, type Account, type Sandbox } from '../helpers/permission-sandbox.js';
 
 /** The vhost the probing tests share; they only probe, so they cannot disturb one another. */
 let shared: Sandbox;
@@ -164,25 +96,29 @@ const allowedEventKeys = (role: string) => [...(eventKeys[role] ?? []), ...(cons
 const jobs: Record<Exclude<Account, 'admin'>, { reads: string[]; writes: Probe[] }> = {
   poller: { reads: [], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.classify)] },
   classifier: { reads: [QUEUES.toClassify], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.respond), ...runtimeWrites(QUEUES.toClassify)] },
-  responder: { reads: [QUEUES.toRespond], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.send), ...runtimeWrites(QUEUES.toRespond)] },
+  responder: { reads: [QUEUES.toRespond], writes: [publishTo(EXCHANGES.reply, ROUTING_KEYS.send), ...runtimeWrites(QUEUES.toRespond)] },
   sender: { reads: [QUEUES.toSend], writes: runtimeWrites(QUEUES.toSend) },
   ingester: { reads: [QUEUES.toIngest], writes: [...runtimeWrites(QUEUES.toIngest), publishTo(EXCHANGES.deadLetter, ROUTING_KEYS.failedDocuments)] },
   recorder: { reads: [QUEUES.audit], writes: [] },
   uploader: { reads: [], writes: [publishTo(EXCHANGES.document, ROUTING_KEYS.ingest)] },
   /** The dashboard: uploads, approved replies, dead-letter replay (back to the work queues) and discard. */
-  api: { reads: [QUEUES.deadLetter], writes: [publishTo(EXCHANGES.email, ROUTING_KEYS.send), publishTo(EXCHANGES.document, ROUTING_KEYS.ingest)] },
+  api: {
+    reads: [QUEUES.deadLetter],
+    writes: [publishTo(EXCHANGES.reply, ROUTING_KEYS.send), publishTo(EXCHANGES.email, ROUTING_KEYS.classify), publishTo(EXCHANGES.email, ROUTING_KEYS.respond), publishTo(EXCHANGES.document, ROUTING_KEYS.ingest)],
+  },
   monitor: { reads: [], writes: [] },
 };
 /** No role writes to the default exchange (''): the broker dead-letters from the wait queues by itself. */
 const writableExchanges: Record<keyof typeof jobs, string[]> = {
   poller: [EXCHANGES.email, EXCHANGES.events], classifier: [EXCHANGES.email, retryExchangeName(QUEUES.toClassify), EXCHANGES.deadLetter, EXCHANGES.events],
-  responder: [EXCHANGES.email, retryExchangeName(QUEUES.toRespond), EXCHANGES.deadLetter, EXCHANGES.events],
+  responder: [EXCHANGES.reply, retryExchangeName(QUEUES.toRespond), EXCHANGES.deadLetter, EXCHANGES.events],
   sender: [retryExchangeName(QUEUES.toSend), EXCHANGES.deadLetter, EXCHANGES.events],
   ingester: [retryExchangeName(QUEUES.toIngest), EXCHANGES.deadLetter, EXCHANGES.events], recorder: [], uploader: [EXCHANGES.document, EXCHANGES.events], monitor: [],
-  api: [EXCHANGES.email, EXCHANGES.document, EXCHANGES.events],
+  api: [EXCHANGES.email, EXCHANGES.reply, EXCHANGES.document, EXCHANGES.events],
 };
-/** A forbidden publish to each exchange: into emails.to_send by name through the default exchange, a wait queue of a retry exchange. */
-const forbiddenKeyOn = (exchange: string) => (exchange === '' ? QUEUES.toSend : retryExchanges.includes(exchange) ? firstWait : exchange === EXCHANGES.events ? 'email.drafted' : 'any');
+/** A forbidden publish to each exchange: into emails.to_send by name through the default exchange or by `send` on reply_exchange, a wait queue of a retry exchange. */
+const forbiddenKeyOn = (exchange: string) => (exchange === '' ? QUEUES.toSend : exchange === EXCHANGES.reply ? ROUTING_KEYS.send
+  : retryExchanges.includes(exchange) ? firstWait : exchange === EXCHANGES.events ? 'email.drafted' : 'any');
 
 for (const [role, job] of Object.entries(jobs) as Array<[keyof typeof jobs, (typeof jobs)[keyof typeof jobs]]>) {
   const eventWrites = writableExchanges[role].includes(EXCHANGES.events) ? allowedEventKeys(role).map((key) => publishTo(EXCHANGES.events, key)) : [];
@@ -193,7 +129,7 @@ for (const [role, job] of Object.entries(jobs) as Array<[keyof typeof jobs, (typ
       const allowed: Probe[] = [...everyQueue.map((queue) => ({ check: queue })), ...job.reads.map((queue) => ({ consume: queue })), ...job.writes, ...eventWrites];
       const refused: Probe[] = [
         ...everyQueue.filter((queue) => !job.reads.includes(queue)).map((queue) => ({ consume: queue })),
-        ...[EXCHANGES.email, EXCHANGES.document, EXCHANGES.deadLetter, EXCHANGES.events, '', ...retryExchanges]
+        ...[EXCHANGES.email, EXCHANGES.reply, EXCHANGES.document, EXCHANGES.deadLetter, EXCHANGES.events, '', ...retryExchanges]
           .filter((exchange) => !writableExchanges[role].includes(exchange)).map((exchange) => publishTo(exchange, forbiddenKeyOn(exchange))),
         // Topic permissions: on `events` only its own stages (a forged `drafted` made a review reply to a stranger).
         ...(writableExchanges[role].includes(EXCHANGES.events) ? everyEventKey.filter((key) => !allowedEventKeys(role).includes(key)).map((key) => publishTo(EXCHANGES.events, key)) : []),
@@ -207,6 +143,34 @@ for (const [role, job] of Object.entries(jobs) as Array<[keyof typeof jobs, (typ
     }
   });
 }
+
+/** Publishes mandatory and confirmed as `account`; resolves with the broker's basic.return reply text, or undefined when the message was routed. */
+async function publishMandatory(account: Account, exchange: string, routingKey: string, body: unknown): Promise<string | undefined> {
+  const connection = await amqplib.connect(shared.configFor(account).AMQP_URL);
+  try {
+    const channel = await connection.createConfirmChannel();
+    let returned: string | undefined;
+    // The broker sends basic.return before the confirm of an unroutable mandatory message.
+    channel.on('return', (message: { fields: { replyText: string } }) => { returned = message.fields.replyText; });
+    await new Promise<void>((resolve, reject) => channel.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { mandatory: true, persistent: true }, (error) => (error ? reject(error) : resolve())));
+    await channel.close();
+    return returned;
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+test('a `send` published on email_exchange by a role that may write it (poller, classifier, api) is routed nowhere: emails.to_send is reached through reply_exchange only', async () => {
+  const forged = { message_id: `forged-${shared.suffix}`, email: { from: 'victim@stranger.example' }, generated_response: { body: 'spam' } };
+  for (const account of ['poller', 'classifier', 'api'] as const) {
+    assert.equal(await publishMandatory(account, EXCHANGES.email, ROUTING_KEYS.send, forged), 'NO_ROUTE', `${account}'s send on email_exchange is returned unroutable`);
+  }
+  const bindings = await guest.request<Array<{ source: string; destination: string; routing_key: string }>>('GET', `queues/${encodeURIComponent(shared.vhost)}/${encodeURIComponent(QUEUES.toSend)}/bindings`);
+  assert.deepEqual(bindings.filter((binding) => binding.source !== '').map((binding) => `${binding.source} --${binding.routing_key}--> ${binding.destination}`).sort(),
+    [`${retryExchangeName(QUEUES.toSend)} --requeue--> ${QUEUES.toSend}`, `${EXCHANGES.reply} --${ROUTING_KEYS.send}--> ${QUEUES.toSend}`].sort(), 'the only ways into emails.to_send');
+  // The control: the same publish through reply_exchange by the responder is routed.
+  assert.equal(await publishMandatory('responder', EXCHANGES.reply, ROUTING_KEYS.send, { ...forged, message_id: `control-${shared.suffix}` }), undefined, 'the responder reaches emails.to_send');
+});
 
 test('monitor: reads queue depths through the management API for the queue gauges of the workers but may not change anything there', async () => {
   const user = shared.accounts.get('monitor')!;

@@ -89,7 +89,7 @@ test('review mode: forged approvals published straight to emails.to_send are dea
     const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
     const emailId = drafted.email.email_id;
     const broker = pipeline.worker.broker;
-    await broker.publish(EXCHANGES.email, ROUTING_KEYS.send, drafted);
+    await broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, drafted);
     const reviews = new ReviewQueue(pipeline.worker.services.database);
     await waitFor(() => reviews.get(emailId)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review' });
 
@@ -105,7 +105,7 @@ test('review mode: forged approvals published straight to emails.to_send are dea
       // A forged approval of an email nobody drafted.
       const neverDrafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Never drafted' }));
       for (const forged of [forgedPending, { ...neverDrafted, review }]) {
-        await broker.publish(EXCHANGES.email, ROUTING_KEYS.send, forged);
+        await broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, forged);
         const { body: record } = await getMessage<DeadLetterRecord>(raw.channel, QUEUES.deadLetter, 30_000);
         // Dead-lettered after one attempt: it will never verify.
         assert.deepEqual([record.failure_info.error_type, record.failure_info.retry_count, (record.original_message as ToSendMessage).email.email_id],

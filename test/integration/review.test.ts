@@ -51,7 +51,7 @@ test('review mode: an approved, edited reply is sent once through the sender, a 
     try {
       // Our own queue on the send binding keeps a copy of every emails.to_send message, the approved one included.
       const { queue: tap } = await raw.channel.assertQueue('', { exclusive: true });
-      await raw.channel.bindQueue(tap, EXCHANGES.email, ROUTING_KEYS.send);
+      await raw.channel.bindQueue(tap, EXCHANGES.reply, ROUTING_KEYS.send);
       await ingestSampleManuals(pipeline);
       const router = (await deliverEmail(pipeline, ACME, await sample('01-router-reset.eml'))).email;
       const firmware = (await deliverEmail(pipeline, ACME, await sample('02-firmware-update.eml'))).email;
@@ -107,7 +107,7 @@ test('review mode: an approved, edited reply is sent once through the sender, a 
       assert.equal(approvedMessage.original_message_id, pending.message.message_id);
       assert.deepEqual(approvedMessage.review && { ...approvedMessage.review, approved_at: 'x' }, { approved_by: 'alice', approved_at: 'x', edited: true });
       const settledBefore = pipeline.settled.get('sender')?.length ?? 0;
-      await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, approvedMessage, { priority: approvedMessage.email.priority });
+      await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, approvedMessage, { priority: approvedMessage.email.priority });
       // Other emails of this test may settle in between: look for the duplicate among what came after.
       await waitFor(() => (pipeline.settled.get('sender') ?? []).slice(settledBefore).some((info) => info.status === 'duplicate'),
         { timeoutMs: 30_000, what: 'the redelivered approval settled as a duplicate' });
@@ -146,7 +146,7 @@ test('an approval that cannot be published leaves the review pending; an approve
   await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'review', DAILY_SEND_QUOTA: '0' }, async (pipeline) => {
     const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
     const emailId = drafted.email.email_id;
-    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, drafted);
+    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, drafted);
     await waitForReview(pipeline, emailId, 'pending', 30_000);
     const reviews = reviewsOf(pipeline);
 

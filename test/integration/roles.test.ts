@@ -89,7 +89,7 @@ test('sender: draft mode leaves a draft, shadow mode writes nothing, auto mode w
     const draft = await sendMessage('draft@widgets.example', question('draft@widgets.example'));
     const shadow = await sendMessage('shadow@widgets.example', question('shadow@widgets.example'));
     const unsure = await sendMessage('auto@widgets.example', question('auto@widgets.example'), { confidence: 0.4 });
-    for (const message of [draft, shadow, unsure]) await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, message);
+    for (const message of [draft, shadow, unsure]) await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
     const settled = await waitForSettled(pipeline, 'sender', 3);
     assert.deepEqual(settled.map((info) => info.status).sort(), ['drafted', 'drafted', 'shadowed']);
 
@@ -114,9 +114,9 @@ test('sender with DAILY_SEND_QUOTA=1 sends the first auto reply and drafts the s
   await withPipeline(['sender', 'recorder'], { DAILY_SEND_QUOTA: '1', SEND_POLICY: 'auto' }, async (pipeline) => {
     const first = await sendMessage('auto@widgets.example', question('auto@widgets.example'));
     const second = await sendMessage('auto@widgets.example', makeEmail({ to: 'auto@widgets.example', subject: 'Another question' }));
-    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, first);
+    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, first);
     assert.deepEqual((await waitForSettled(pipeline, 'sender', 1)).map((info) => info.status), ['sent']);
-    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.send, second);
+    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, second);
     assert.deepEqual((await waitForSettled(pipeline, 'sender', 2)).map((info) => info.status), ['sent', 'drafted']);
 
     const replies = await readReplies(pipeline, 'auto@widgets.example');

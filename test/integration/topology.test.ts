@@ -1,7 +1,8 @@
 /**
  * The broker topology of DESIGN.md §2 on the real RabbitMQ: what `broker.start()` declares (read
  * back through the management API), the `topology` command and the dead-letter retention it sets,
- * a mismatching pre-existing queue, a vhost of the topology before retry exchanges, and the two
+ * a mismatching pre-existing queue, a vhost of the topology before retry exchanges, a vhost whose
+ * emails.to_send is still bound to email_exchange (the binding goes), and the two
  * broker-side behaviours the arguments exist for: priorities and TTL dead-lettering.
  */
 import { test } from 'node:test';
@@ -96,7 +97,7 @@ test('broker.start() declares the exchanges, queues (exact arguments), bindings,
     assert.deepEqual(audit?.arguments, { 'x-queue-type': 'stream', 'x-max-age': '7D' });
 
     const exchanges = new Map((await management.exchanges()).map((exchange) => [exchange.name, exchange]));
-    for (const name of ['email_exchange', 'document_exchange', 'dead_letter_exchange', ...WORK_QUEUES.map((queue) => `${queue.name}.retry`)]) {
+    for (const name of ['email_exchange', 'reply_exchange', 'document_exchange', 'dead_letter_exchange', ...WORK_QUEUES.map((queue) => `${queue.name}.retry`)]) {
       assert.equal(exchanges.get(name)?.type, 'direct', `${name} is direct`);
       assert.equal(exchanges.get(name)?.durable, true, `${name} is durable`);
     }
@@ -113,7 +114,8 @@ test('broker.start() declares the exchanges, queues (exact arguments), bindings,
       'document_exchange --ingest--> documents.to_ingest',
       'email_exchange --classify--> emails.to_classify',
       'email_exchange --respond--> emails.to_respond',
-      'email_exchange --send--> emails.to_send',
+      // Only the responder and the api may write reply_exchange: email_exchange does not reach emails.to_send.
+      'reply_exchange --send--> emails.to_send',
       'events --#--> events.audit',
       // Retries go through each work queue's own exchange, never the default exchange.
       ...['documents.to_ingest', 'emails.to_classify', 'emails.to_respond', 'emails.to_send'].flatMap((queue) => [
@@ -178,6 +180,42 @@ test('a vhost declared with the topology of before the retry exchanges takes the
       assert.deepEqual(JSON.parse(message.content.toString('utf8')), { n: 1 });
     } finally {
       await broker.close();
+      await connection.close();
+    }
+  });
+});
+
+test('the topology command removes the binding email_exchange --send--> emails.to_send of an older vhost: a send there is routed nowhere, reply_exchange reaches the queue', { timeout: 90_000 }, async () => {
+  await withVhost({}, async (vhost) => {
+    const connection = await amqplib.connect(vhost.config.AMQP_URL);
+    try {
+      // The topology before reply_exchange: emails.to_send fed by email_exchange with `send`.
+      const channel = await connection.createChannel();
+      await channel.assertExchange('email_exchange', 'direct', { durable: true });
+      for (const queue of SPECIFIED_QUEUES) await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
+      await channel.bindQueue(QUEUES.toSend, 'email_exchange', 'send');
+      const bindingsOfToSend = async () => (await vhost.management.bindings())
+        .filter((binding) => binding.destination === QUEUES.toSend && binding.source !== '')
+        .map((binding) => `${binding.source} --${binding.routing_key}--> ${binding.destination}`).sort();
+      assert.ok((await bindingsOfToSend()).includes('email_exchange --send--> emails.to_send'), 'the old binding is there before the command');
+
+      const result = await runTopologyCommand(vhost);
+      assert.equal(result.code, 0, `exit code; stderr:\n${result.stderr}`);
+      assert.deepEqual(await bindingsOfToSend(), ['emails.to_send.retry --requeue--> emails.to_send', 'reply_exchange --send--> emails.to_send']);
+      assert.doesNotMatch(result.stdout, /^\s+email_exchange\s+--send-->/m, 'the printed bindings do not show it either');
+
+      const confirms = await connection.createConfirmChannel();
+      const returned: string[] = [];
+      confirms.on('return', (message: { fields: { exchange: string; replyText: string } }) => { returned.push(`${message.fields.exchange} ${message.fields.replyText}`); });
+      const publish = (exchange: string, n: number) => new Promise<void>((resolve, reject) =>
+        confirms.publish(exchange, 'send', Buffer.from(JSON.stringify({ n })), { mandatory: true }, (error) => (error ? reject(error) : resolve())));
+      await publish('email_exchange', 1);
+      await publish('reply_exchange', 2);
+      assert.deepEqual(returned, ['email_exchange NO_ROUTE'], 'only the send on email_exchange is unroutable');
+      const message = await nextMessage(channel, QUEUES.toSend, 10_000, 'the reply published on reply_exchange');
+      assert.deepEqual(JSON.parse(message.content.toString('utf8')), { n: 2 });
+      assert.equal((await channel.checkQueue(QUEUES.toSend)).messageCount, 0, 'nothing else reached emails.to_send');
+    } finally {
       await connection.close();
     }
   });

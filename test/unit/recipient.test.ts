@@ -10,7 +10,7 @@ import PostalMime from 'postal-mime';
 import { RagmailError } from '../../src/errors.js';
 import { emailSchema, UNCHECKED_RECIPIENT } from '../../src/messaging/schemas.js';
 import { buildReply, parseEmail, replyMessageId } from '../../src/providers/mailbox/mime.js';
-import { isSingleAddress } from '../../src/providers/mailbox/recipient.js';
+import { isOwnAddress, isSingleAddress } from '../../src/providers/mailbox/recipient.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 
 const acme = 'support@acme.example';
@@ -51,6 +51,21 @@ test('From variants: a hidden own address is mail from the mailbox, a hidden no-
   assert.match(ownReplyTo.automated ?? '', /Reply-To names the mailbox itself/);
   const list = await parse(makeEmail({ from: '<a@x.example,b@y.example>' }));
   assert.deepEqual([list.automated, list.email.reply_recipient, list.email.recipient_problem], [null, null, 'From names 2 addresses']);
+});
+
+test('a plus-address or another case of the mailbox is the mailbox itself, in From and in Reply-To', async () => {
+  for (const own of ['support+x@acme.example', 'Support@ACME.example', 'SUPPORT+loop.1@Acme.Example']) {
+    assert.match((await parse(makeEmail({ from: own }))).automated ?? '', /sent by the mailbox itself/, own);
+    assert.match((await parse(makeEmail({ headers: { 'Reply-To': own } }))).automated ?? '', /Reply-To names the mailbox itself/, own);
+    assert.match((await parse(makeEmail({ from: `<x@evil.example,${own}>` }))).automated ?? '', /mailbox itself/, own);
+  }
+  // Another mailbox of the same domain, or one that only starts alike, is a customer.
+  for (const other of ['support2@acme.example', 'supportx@acme.example', 'support@acme.example.evil.example', 'x+support@acme.example']) {
+    assert.equal((await parse(makeEmail({ from: other }))).automated, null, other);
+  }
+  assert.equal(isOwnAddress('Support+Tag@Acme.Example', 'support@acme.example'), true);
+  assert.equal(isOwnAddress('support@acme.example', 'Support+ragmail@acme.example'), true, 'a tagged mailbox address is the same mailbox');
+  assert.equal(isOwnAddress('sales@acme.example', 'support@acme.example'), false);
 });
 
 test('one address with a display name is the recipient, lower-cased', async () => {

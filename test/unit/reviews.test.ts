@@ -13,7 +13,7 @@ import { DocumentRegistry } from '../../src/store/documents.js';
 import { ReviewConflictError, ReviewNotFoundError, ReviewQueue } from '../../src/store/reviews.js';
 import { UNCHECKED_RECIPIENT } from '../../src/messaging/schemas.js';
 import { RagmailError } from '../../src/errors.js';
-import { verifyApproval } from '../../src/review/verify.js';
+import { approvalAlreadySent, verifyApproval } from '../../src/review/verify.js';
 
 const ACME = 'support@acme.example';
 const GLOBEX = 'support@globex.example';
@@ -95,10 +95,14 @@ test('revertToPending undoes exactly the given decision, not a later one', () =>
   assert.equal(later.decided_by, 'bob');
 });
 
-test('markSent moves an approved review to sent once; a rejected one and an unknown one are left alone', () => {
+test('markSent moves an approved review to sent once; a pending, a rejected and an unknown one are left alone', () => {
   const reviews = new ReviewQueue(openDatabase(':memory:'));
   reviews.open(drafted('a@x'), 'review mode');
   reviews.open(drafted('b@x'), 'review mode');
+  reviews.open(drafted('p@x'), 'review mode');
+  // Nobody decided it: a `sent` must not take it away from the reviewers (nor make it look sendable).
+  assert.equal(reviews.markSent('p@x'), false);
+  assert.deepEqual([reviews.get('p@x')?.status, reviews.get('p@x')?.sent_at], ['pending', null]);
   reviews.decide('a@x', { action: 'approved', by: 'alice' });
   reviews.decide('b@x', { action: 'rejected', by: 'alice' });
   assert.equal(reviews.markSent('a@x', '2024-05-01T12:00:00.000Z'), true);
@@ -313,4 +317,49 @@ test('verifyApproval: only a reply the store holds as approved, exactly as appro
   reviews.open(drafted('b@x'), 'review mode');
   reviews.decide('b@x', { action: 'rejected', by: 'bob' });
   refused(drafted('b@x'), /review is rejected/);
+
+  // Once sent, the approval is carried out: verifying it again refuses, and the sender sees it as already sent.
+  assert.equal(approvalAlreadySent(claim(approved), reviews), false, 'approved, not yet sent');
+  reviews.markSent('a@x');
+  refused(approved, /review is sent, not approved/);
+  assert.equal(approvalAlreadySent(claim(approved), reviews), true);
+  assert.equal(approvalAlreadySent(claim({ ...approved, email: { ...approved.email, reply_recipient: 'mallory@evil.example' } }), reviews), false, 'another reply is not the sent one');
+  assert.equal(approvalAlreadySent(claim(drafted('b@x')), reviews), false, 'a rejected review was never sent');
+});
+
+test('the recorder: a sent event never closes a pending review; one read before its approval closes it once approved', () => {
+  const database = openDatabase(':memory:');
+  const warnings: string[] = [];
+  const stores = {
+    activity: new ActivityLog(database), documents: new DocumentRegistry(database), reviews: new ReviewQueue(database),
+    logger: { warn: (message: string) => { warnings.push(message); } },
+  };
+  const at = (second: number) => `2024-05-01T10:00:0${second}.000Z`;
+  const email = { email_id: 'a@x', agent_email: ACME };
+  applyEvent({ ...buildEvent('sender', { stage: 'drafted', ...email, detail: { reason: 'review mode', message: drafted('a@x') } }), timestamp: at(1) }, stores);
+  applyEvent(buildEvent('poller', { stage: 'sent', ...email }), stores);
+  assert.equal(stores.reviews.get('a@x')?.status, 'pending', 'a sent from another role is ignored');
+  assert.match(warnings[0] ?? '', /sent event from role "poller", not the sender/);
+  // The API publishes the approved reply before its decision's event: the sender's `sent` can come first.
+  applyEvent({ ...buildEvent('sender', { stage: 'sent', ...email, detail: { mode: 'review' } }), timestamp: at(3) }, stores);
+  assert.equal(stores.reviews.get('a@x')?.status, 'pending', 'nobody approved it yet');
+  applyEvent({ ...buildEvent('api', { stage: 'review_approved', ...email, detail: { by: 'alice' } }), timestamp: at(2) }, stores);
+  assert.deepEqual([stores.reviews.get('a@x')?.status, stores.reviews.get('a@x')?.decided_by, stores.reviews.get('a@x')?.sent_at], ['sent', 'alice', at(3)]);
+});
+
+test('the recorder registers a document path only from the uploader\'s queued event', () => {
+  const database = openDatabase(':memory:');
+  const warnings: string[] = [];
+  const stores = {
+    activity: new ActivityLog(database), documents: new DocumentRegistry(database), reviews: new ReviewQueue(database),
+    logger: { warn: (message: string) => { warnings.push(message); } },
+  };
+  const queued = (role: string, documentId: string) => buildEvent(role, {
+    stage: 'queued', document_id: documentId, agent_email: ACME, detail: { filename: 'manual.pdf', path: '/srv/ragmail/uploads' },
+  });
+  applyEvent(queued('poller', 'forged'), stores);
+  assert.equal(stores.documents.get('forged'), undefined);
+  assert.match(warnings[0] ?? '', /queued event from role "poller", not the uploader/);
+  applyEvent(queued('upload', 'real'), stores);
+  assert.equal(stores.documents.get('real')?.status, 'queued');
 });

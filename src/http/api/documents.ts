@@ -30,6 +30,18 @@ export async function enqueueDocument(context: ApiContext, stored: StoredDocumen
   }
 }
 
+/**
+ * The folder the upload stored `document` in, when its registered file is inside it; undefined
+ * otherwise (a path that names another folder, the upload folder itself, or none).
+ */
+export function ownFolderOf(uploadDir: string, document: Pick<DocumentRecord, 'document_id' | 'path'>): string | undefined {
+  const root = path.resolve(uploadDir);
+  const folder = path.resolve(root, document.document_id);
+  // One path segment below the root: an id of `.`, `..` or `a/b` names no folder of its own.
+  if (path.dirname(folder) !== root || !document.path) return undefined;
+  return isInsideFolder(folder, path.resolve(document.path)) ? folder : undefined;
+}
+
 export function documentRoutes(context: ApiContext) {
   const { documents, config } = context;
 
@@ -48,9 +60,10 @@ export function documentRoutes(context: ApiContext) {
     app.delete('/documents/:document_id', async (request) => {
       const document = existing(parseInput(documentParams, request.params).document_id);
       await context.services.vectorStore.deleteDocument(document.agent_email, document.document_id);
-      // Only a folder inside UPLOAD_DIR is ever removed, whatever the registry row says.
-      const folder = path.dirname(document.path);
-      if (document.path && isInsideFolder(config.UPLOAD_DIR, folder)) await rm(folder, { recursive: true, force: true });
+      // Only the document's own folder (UPLOAD_DIR/<document_id>, see storedDocumentOf) is ever removed,
+      // and only when the registry's file is in it: never the upload folder, never another document's.
+      const folder = ownFolderOf(config.UPLOAD_DIR, document);
+      if (folder) await rm(folder, { recursive: true, force: true });
       documents.remove(document.document_id);
       await publishEvent(context.broker, 'api', {
         stage: 'deleted', document_id: document.document_id, agent_email: document.agent_email,

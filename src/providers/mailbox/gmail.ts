@@ -15,7 +15,7 @@ import type { gmail_v1 } from 'googleapis';
 import { RagmailError, isRetryableHttpStatus, permanentError, transientError } from '../../errors.js';
 import type { Email } from '../../messaging/schemas.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
-import { buildReply, parseEmail } from './mime.js';
+import { buildReply, parseEmail, type EmailParseLimits } from './mime.js';
 import type { IncomingEmail, Mailbox, OutgoingReply } from './spec.js';
 
 /** An installed-app or web OAuth2 client with a user's refresh token. */
@@ -52,6 +52,8 @@ export interface GmailMailboxSettings {
   retryBaseDelayMs?: number;
   /** Timeout of each HTTP request in ms. Default 30000. */
   timeoutMs?: number;
+  /** Largest message parsed and parse time budget (MAX_EMAIL_BYTES, EMAIL_PARSE_TIMEOUT_MS); default mime.ts's. */
+  parseLimits?: EmailParseLimits;
   /** Told about messages that can never be answered and are set aside. */
   logger?: { warn(message: string, fields?: Record<string, unknown>): void };
 }
@@ -261,7 +263,7 @@ export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
       throw error;
     }
     try {
-      const incoming = await parseEmail(Buffer.from(message.raw ?? '', 'base64url'), { agentEmail, mailboxRef: id });
+      const incoming = await parseEmail(Buffer.from(message.raw ?? '', 'base64url'), { agentEmail, mailboxRef: id, limits: settings.parseLimits });
       // The Gmail thread is what `send` needs to reply in the same conversation.
       incoming.email.thread_id = message.threadId ?? incoming.email.thread_id;
       return { incoming, receivedMs: Number(message.internalDate ?? 0) };

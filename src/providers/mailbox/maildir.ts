@@ -9,17 +9,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { RagmailError, permanentError, transientError } from '../../errors.js';
 import type { Email } from '../../messaging/schemas.js';
-import { buildReply, parseEmail } from './mime.js';
+import { DEFAULT_EMAIL_PARSE_LIMITS, buildReply, parseEmail, type EmailParseLimits } from './mime.js';
 import type { IncomingEmail, Mailbox, OutgoingReply } from './spec.js';
 
 /** Settings of the Maildir mailbox. */
 export interface MaildirMailboxOptions {
   /** Folder holding one subfolder per mailbox address. */
   root: string;
+  /** Largest message read and parse time budget (MAX_EMAIL_BYTES, EMAIL_PARSE_TIMEOUT_MS); a message past either goes to `rejected/`. */
+  parseLimits?: EmailParseLimits;
 }
-
-/** Messages larger than this are rejected unread: no support email needs more (25 MiB). */
-const MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
 
 /** A folder name that is a mailbox address. */
 const ADDRESS_FOLDER = /^[^@\s/\\]+@[^@\s/\\]+\.[^@\s/\\]+$/;
@@ -111,6 +110,7 @@ interface Waiting {
 /** Creates the Maildir mailbox over `options.root`. */
 export function createMaildirMailbox(options: MaildirMailboxOptions): Mailbox {
   const root = path.resolve(options.root);
+  const parseLimits = options.parseLimits ?? DEFAULT_EMAIL_PARSE_LIMITS;
   const folderOf = (agentEmail: string): string => path.join(root, safeSegment(agentEmail, 'agent email'));
 
   async function addresses(): Promise<string[]> {
@@ -152,8 +152,9 @@ export function createMaildirMailbox(options: MaildirMailboxOptions): Mailbox {
   }
 
   async function readOne(message: Waiting): Promise<IncomingEmail | null> {
-    if (message.size > MAX_MESSAGE_BYTES) {
-      await reject(message, `message of ${message.size} bytes exceeds the limit of ${MAX_MESSAGE_BYTES}`);
+    // Checked before reading, so a huge file is never loaded; parseEmail checks the bytes read again.
+    if (message.size > parseLimits.maxBytes) {
+      await reject(message, `message of ${message.size} bytes exceeds the limit of ${parseLimits.maxBytes}`);
       return null;
     }
     let raw: Buffer;
@@ -164,7 +165,7 @@ export function createMaildirMailbox(options: MaildirMailboxOptions): Mailbox {
       throw transientError('mailbox_io', `cannot read ${message.file}`, error);
     }
     try {
-      return await parseEmail(raw, { agentEmail: message.agentEmail, mailboxRef: message.name });
+      return await parseEmail(raw, { agentEmail: message.agentEmail, mailboxRef: message.name, limits: parseLimits });
     } catch (error) {
       // A permanent parse failure would fail on every poll: set it aside instead of crashing.
       if (error instanceof RagmailError && !error.retryable) {

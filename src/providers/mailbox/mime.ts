@@ -4,12 +4,13 @@
  * every mailbox provider, so Maildir and Gmail thread and guard replies the same way.
  */
 import { createHash } from 'node:crypto';
-import PostalMime, { type Address, type Email as ParsedEmail } from 'postal-mime';
+import type { Address, Email as ParsedEmail } from 'postal-mime';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { RagmailError, permanentError } from '../../errors.js';
 import { emailSchema } from '../../messaging/schemas.js';
 import { htmlToText } from './html-text.js';
-import { addressesIn, isSingleAddress, resolveReplyRecipient } from './recipient.js';
+import { EmailParseRefusal, parseMimeInWorker } from './mime-parser.js';
+import { addressesIn, isOwnAddress, isSingleAddress, resolveReplyRecipient } from './recipient.js';
 import type { IncomingEmail, OutgoingReply } from './spec.js';
 import { automatedReason, priorityOf } from './safety.js';
 
@@ -30,12 +31,25 @@ const MAX_MESSAGE_ID_CHARS = 998;
 const MAX_ADDRESS_CHARS = 998;
 const MAX_TO_ADDRESSES = 100;
 
+/** Bounds on reading one raw email (MAX_EMAIL_BYTES, EMAIL_PARSE_TIMEOUT_MS). */
+export interface EmailParseLimits {
+  /** Largest raw email parsed, in bytes; a larger one is refused unread. */
+  maxBytes: number;
+  /** Time budget of the MIME parse (in a worker thread); a slower email is refused. */
+  timeoutMs: number;
+}
+
+/** The limits when a mailbox is given none: the defaults of MAX_EMAIL_BYTES and EMAIL_PARSE_TIMEOUT_MS. */
+export const DEFAULT_EMAIL_PARSE_LIMITS: EmailParseLimits = { maxBytes: 25 * 1024 * 1024, timeoutMs: 10_000 };
+
 /** Where an email was read from; part of its identity when it has no Message-ID. */
 export interface ParseEmailOptions {
   /** The mailbox address the email arrived in (tenant namespace). */
   agentEmail: string;
   /** Where the email sits in its mailbox (Maildir file name, Gmail message id). */
   mailboxRef: string;
+  /** Size and time bounds; default {@link DEFAULT_EMAIL_PARSE_LIMITS}. */
+  limits?: EmailParseLimits;
 }
 
 /** Options of `buildReply`. */
@@ -103,17 +117,26 @@ function receivedAt(date: string | undefined): string {
 }
 
 /**
- * Parses a raw message into the email the poller publishes.
+ * Parses a raw message into the email the poller publishes. The MIME parse runs in a worker
+ * thread within `limits.timeoutMs`, so no email can hold this thread's event loop.
  *
- * @throws RagmailError `email_unparseable` (permanent) when the message cannot be parsed or has
- *   no usable sender: such mail can never be answered, however often it is retried.
+ * @throws RagmailError `email_unparseable` (permanent) when the message is larger than
+ *   `limits.maxBytes`, cannot be parsed in time or at all, or has no usable sender: such mail can
+ *   never be answered, however often it is retried. `email_parser_unavailable` (retryable) when
+ *   the parser's worker thread cannot start.
  */
 export async function parseEmail(raw: Buffer | string, options: ParseEmailOptions): Promise<IncomingEmail> {
+  const limits = options.limits ?? DEFAULT_EMAIL_PARSE_LIMITS;
+  const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.byteLength;
+  if (size > limits.maxBytes) {
+    throw permanentError('email_unparseable', `email ${options.mailboxRef} of ${size} bytes exceeds the limit of ${limits.maxBytes} bytes`);
+  }
   let parsed: ParsedEmail;
   try {
-    parsed = await PostalMime.parse(raw);
+    parsed = await parseMimeInWorker(raw, limits.timeoutMs);
   } catch (error) {
-    throw permanentError('email_unparseable', `cannot parse email ${options.mailboxRef}: ${String(error)}`, error);
+    if (!(error instanceof EmailParseRefusal)) throw error;
+    throw permanentError('email_unparseable', `cannot parse email ${options.mailboxRef}: ${error.message}`, error);
   }
   try {
     return readParsed(parsed, options);
@@ -170,11 +193,11 @@ function readParsed(parsed: ParsedEmail, options: ParseEmailOptions): IncomingEm
   // Every address of From and Reply-To is checked: the reply may reach any of them.
   const senders = addressesIn(parsed.from);
   const replyTargets = addressesIn(parsed.replyTo);
-  const own = options.agentEmail.toLowerCase();
+  const own = (address: string) => isOwnAddress(address, options.agentEmail);
   // Mail from (or replying to) the mailbox itself would make the responder answer its own replies: a loop.
   const automated =
     automatedReason(headers, [...senders, ...replyTargets]) ??
-    (senders.includes(own) ? 'sent by the mailbox itself' : replyTargets.includes(own) ? 'Reply-To names the mailbox itself' : null);
+    (senders.some(own) ? 'sent by the mailbox itself' : replyTargets.some(own) ? 'Reply-To names the mailbox itself' : null);
   return { email: validated.data, automated };
 }
 

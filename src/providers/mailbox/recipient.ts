@@ -30,6 +30,25 @@ export function addressesIn(addresses: Address[] | Address | undefined): string[
     .filter((address) => address.includes('@'));
 }
 
+/** `local+tag@domain` as `local@domain`, lower-case: the mailbox a sub-address delivers to (RFC 5233). */
+function mailboxOf(address: string): string {
+  const normalized = address.trim().toLowerCase();
+  const at = normalized.lastIndexOf('@');
+  if (at < 0) return normalized;
+  const local = normalized.slice(0, at);
+  const plus = local.indexOf('+');
+  return `${plus < 0 ? local : local.slice(0, plus)}${normalized.slice(at)}`;
+}
+
+/**
+ * Whether `address` reaches the mailbox `agentEmail` itself: compared without case and without a
+ * `+tag`, since `Support+x@acme.example` is delivered to `support@acme.example`, and answering it
+ * would make the mailbox answer its own replies.
+ */
+export function isOwnAddress(address: string, agentEmail: string): boolean {
+  return mailboxOf(address) === mailboxOf(agentEmail);
+}
+
 /** Whether `value` is one plain mailbox address (no list, name, brackets, quotes or spaces). */
 export function isSingleAddress(value: string): boolean {
   // The length first: no pattern runs on a string no address can be.

@@ -4,9 +4,18 @@
  * DEAD_LETTER_MAX_AGE, so it must not become the one place where a customer's card number or a
  * password quoted in an email, or the host's directory layout, is kept.
  *
- * - Every text of the original message, and the error message, goes through the log redaction
- *   (src/log.ts `cleanLogText`: URL passwords, card numbers, IBANs, keys, `password: x`). A replay
- *   of the record therefore sends the redacted text on; nothing downstream needs the secrets.
+ * - The free texts of the original message ({@link FREE_TEXT_FIELDS}: what a customer, a model or
+ *   a manual wrote), and the error message, go through the log redaction (src/log.ts
+ *   `cleanLogText`: URL passwords, card numbers, IBANs, keys, `password: x`). A replay sends the
+ *   redacted text on; nothing downstream needs the secrets.
+ * - Everything else is kept exactly: ids, Message-IDs, references, addresses, paths, numbers. A
+ *   replay must be the same email to the pipeline: a Message-ID `<4111111111111111@x>` redacted
+ *   to `<[card number removed]@x>` would be a new email_id, and the sender's duplicate check would
+ *   not find the reply already sent (the customer would get a second one).
+ * - An approved reply (`review` present) keeps its reply's subject and body: the sender sends it
+ *   only when it is exactly what the reviewer approved (src/review/verify.ts), and the review store
+ *   keeps that text anyway.
+ * - A body that is not JSON (or not an object) has no fields to tell apart: it is redacted whole.
  * - The stack trace is kept, since its function names and line numbers are what an operator needs
  *   to find the cause, but every absolute file location is cut to its path inside the project
  *   (`src/roles/classifier.ts:20:5`) or, outside it, to the file name: absolute paths tell an
@@ -27,6 +36,20 @@ const FRAME = /^\s+at\s/;
 /** An absolute location in a frame: a path or a `file://` URL after a space or `(`, up to `:line`. */
 const ABSOLUTE_LOCATION = /(?<=[\s(])(?:file:\/\/)?(\/[^\s():]+)/g;
 
+/**
+ * Where the free texts of a work-queue message are (schemas.ts): `*` is every item of an array.
+ * The email's subject and body, the model's reasoning, the reply, the retrieved passages.
+ */
+const FREE_TEXT_FIELDS: ReadonlyArray<readonly string[]> = [
+  ['email', 'subject'], ['email', 'body'],
+  ['classification', 'reasoning'],
+  ['generated_response', 'subject'], ['generated_response', 'body'],
+  ['context_used', '*', 'text'],
+];
+
+/** The reply's texts, kept in an approved reply (see the file's comment). */
+const APPROVED_TEXT_FIELDS = new Set(['generated_response']);
+
 /** What the runtime knows about a failure it dead-letters. */
 export interface DeadLetterFailure {
   queue: string;
@@ -43,7 +66,7 @@ export function buildDeadLetterRecord(failure: DeadLetterFailure): DeadLetterRec
     message_id: randomUUID(),
     timestamp: new Date().toISOString(),
     original_queue: failure.queue,
-    original_message: redactTexts(failure.body),
+    original_message: redactFreeTexts(failure.body),
     failure_info: {
       error_message: cleanLogText(failure.error.message),
       error_type: errorCode(failure.error),
@@ -67,12 +90,24 @@ function projectLocation(file: string): string {
   return relative.startsWith('..') || path.isAbsolute(relative) ? path.basename(file) : relative;
 }
 
-/** A copy of a JSON value with every string redacted; keys and non-text values are kept. */
-function redactTexts(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return cleanLogText(value);
-  if (!value || typeof value !== 'object') return value;
-  // Deeper than any message of ours: the rest is kept as redacted JSON text, not walked further.
-  if (depth > 64) return cleanLogText(JSON.stringify(value));
-  if (Array.isArray(value)) return value.map((item) => redactTexts(item, depth + 1));
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, redactTexts(item, depth + 1)]));
+/** A copy of a message with its free texts redacted and everything else as it was; a bare text redacted whole. */
+function redactFreeTexts(body: unknown): unknown {
+  if (typeof body === 'string') return cleanLogText(body);
+  if (!isRecord(body)) return body;
+  const approved = body.review !== undefined && body.review !== null;
+  return FREE_TEXT_FIELDS
+    .filter(([top]) => !(approved && APPROVED_TEXT_FIELDS.has(top!)))
+    .reduce<unknown>((message, field) => redactAt(message, field), body);
+}
+
+/** A copy of `value` with the string at `field` redacted; the rest shared, not copied. */
+function redactAt(value: unknown, [key, ...rest]: readonly string[]): unknown {
+  if (key === undefined) return typeof value === 'string' ? cleanLogText(value) : value;
+  if (key === '*') return Array.isArray(value) ? value.map((item) => redactAt(item, rest)) : value;
+  if (!isRecord(value) || !Object.hasOwn(value, key)) return value;
+  return { ...value, [key]: redactAt(value[key], rest) };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -140,7 +140,7 @@ export const deadLetterSchema = z.object({
   message_id: z.string(),
   timestamp: z.string(),
   original_queue: z.string(),
-  /** The original body: parsed JSON when it was JSON, else the raw text; every text in it redacted as logs are. */
+  /** The original body: parsed JSON when it was JSON, else the raw text; its free texts redacted as logs are, ids and addresses kept (dead-letter-record.ts). */
   original_message: z.unknown(),
   failure_info: z.object({
     /** Redacted as logs are. */

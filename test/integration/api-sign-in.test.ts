@@ -21,10 +21,14 @@ import { spawnApiProcess } from '../helpers/api-process.js';
 import { withPipeline } from '../helpers/pipeline.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
 
-/** GET `<url><route>` with `token`, from the local address `from` (127.0.0.0/8 is all loopback on Linux). */
-function getFrom(url: string, route: string, token: string, from = '127.0.0.1'): Promise<{ status: number; retryAfter?: string; body: Record<string, unknown> }> {
+/**
+ * GET `<url><route>` with `token`, from the local address `from` (127.0.0.0/8 is all loopback on
+ * Linux), saying it forwards for `forwardedFor` (X-Forwarded-For) when given.
+ */
+function getFrom(url: string, route: string, token: string, from = '127.0.0.1', forwardedFor?: string): Promise<{ status: number; retryAfter?: string; body: Record<string, unknown> }> {
+  const headers = { authorization: `Bearer ${token}`, ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) };
   return new Promise((resolve, reject) => {
-    const request = httpRequest(`${url}${route}`, { localAddress: from, headers: { authorization: `Bearer ${token}` }, agent: false }, (response) => {
+    const request = httpRequest(`${url}${route}`, { localAddress: from, headers, agent: false }, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => { text += chunk; });
@@ -49,7 +53,7 @@ function captureWarnings(logger: Logger): Array<Record<string, unknown>> {
   return lines;
 }
 
-test('a burst of wrong tokens is throttled per client address: 10 get 401 and a warning with the address (never the token), then 429 with Retry-After even for the right token; another address still signs in', { timeout: 120_000 }, async () => {
+test('a burst of wrong tokens is throttled per client address: 10 get 401 and a warning with the address (never the token), then 429 with Retry-After; the right token still gets in from that address and from another', { timeout: 120_000 }, async () => {
   await withPipeline(['api'], {}, async (pipeline) => {
     const { apiUrl: url = '', apiToken: token = '' } = pipeline;
     const warnings = captureWarnings(pipeline.vhost.logger);
@@ -62,8 +66,11 @@ test('a burst of wrong tokens is throttled per client address: 10 get 401 and a 
     assert.equal(throttled.body.code, 'too_many_sign_in_failures');
     assert.ok(Number(throttled.retryAfter) >= 1 && Number(throttled.retryAfter) <= 60, `Retry-After ${throttled.retryAfter}`);
 
-    // The address is shut out, whatever it sends; the right token from elsewhere still works.
-    assert.equal((await getFrom(url, '/api/me', token)).status, 429);
+    // Operators behind one proxy share the guesser's address: the right token still gets in, a wrong one does not.
+    const sameAddress = await getFrom(url, '/api/me', token);
+    assert.deepEqual([sameAddress.status, sameAddress.body], [200, { name: 'tester' }]);
+    assert.equal((await getFrom(url, '/api/me', 'still-wrong-and-long-enough-to-count')).status, 429);
+    assert.equal((await getFrom(url, '/api/me', `${token}x`)).status, 429, 'a near miss of the right token is still wrong');
     const elsewhere = await getFrom(url, '/api/me', token, '127.0.0.2');
     assert.deepEqual([elsewhere.status, elsewhere.body], [200, { name: 'tester' }]);
     assert.equal((await getFrom(url, '/api/me', 'wrong-but-long-enough-to-count', '127.0.0.3')).status, 401);
@@ -79,6 +86,55 @@ test('a burst of wrong tokens is throttled per client address: 10 get 401 and a 
     const written = JSON.stringify(refused);
     for (const guess of [...guesses, token]) assert.ok(!written.includes(guess), 'no token in the log');
   });
+});
+
+/** Ten wrong tokens from `from`, forwarded for `forwardedFor` when given: enough to throttle an address (the default limit). */
+async function throttle(url: string, from: string, forwardedFor?: string): Promise<void> {
+  const statuses = [];
+  for (let index = 0; index < 10; index += 1) statuses.push((await getFrom(url, '/api/me', `guess-${index}-${'y'.repeat(24)}`, from, forwardedFor)).status);
+  assert.deepEqual(statuses, Array(10).fill(401));
+  assert.equal((await getFrom(url, '/api/me', `guess-10-${'y'.repeat(24)}`, from, forwardedFor)).status, 429, 'throttled after 10');
+}
+
+test('with API_TRUST_PROXY naming the proxy, X-Forwarded-For tells clients apart: one client throttled, another behind the same proxy still answered 401, not 429, and the warning names the client', { timeout: 120_000 }, async () => {
+  await withPipeline(['api'], { API_TRUST_PROXY: '127.0.0.1' }, async (pipeline) => {
+    const { apiUrl: url = '', apiToken: token = '' } = pipeline;
+    const warnings = captureWarnings(pipeline.vhost.logger);
+    // 127.0.0.1 plays the TLS proxy; it appends the address of each client it forwards.
+    await throttle(url, '127.0.0.1', '203.0.113.7');
+    assert.equal((await getFrom(url, '/api/me', 'other-client-wrong-token-xxxxxxxx', '127.0.0.1', '203.0.113.8')).status, 401, 'the other client is not throttled');
+    assert.equal((await getFrom(url, '/api/me', token, '127.0.0.1', '203.0.113.8')).status, 200);
+    assert.equal((await getFrom(url, '/api/me', token, '127.0.0.1', '203.0.113.7')).status, 200, 'the right token gets in from the throttled client too');
+    // A forged entry before the real one is not believed: the proxy appended the real client last.
+    assert.equal((await getFrom(url, '/api/me', 'forged-wrong-token-xxxxxxxxxxxxxx', '127.0.0.1', '198.51.100.1, 203.0.113.7')).status, 429);
+    await waitFor(() => warnings.some((line) => line.message === 'api sign-ins throttled: too many wrong tokens'), { timeoutMs: 5_000, what: 'the throttling warning' });
+    assert.deepEqual([...new Set(warnings.map((line) => line.address))].sort(), ['203.0.113.7', '203.0.113.8']);
+  });
+});
+
+test('without API_TRUST_PROXY, X-Forwarded-For is ignored: a throttled client cannot escape by forging one, and all its requests count against its connection address', { timeout: 120_000 }, async () => {
+  await withPipeline(['api'], {}, async (pipeline) => {
+    const { apiUrl: url = '', apiToken: token = '' } = pipeline;
+    const warnings = captureWarnings(pipeline.vhost.logger);
+    // Each guess claims another client: all count against 127.0.0.1 anyway.
+    const statuses = [];
+    for (let index = 0; index < 11; index += 1) statuses.push((await getFrom(url, '/api/me', `guess-${index}-${'z'.repeat(24)}`, '127.0.0.1', `198.51.100.${index + 1}`)).status);
+    assert.deepEqual(statuses, [...Array(10).fill(401), 429]);
+    assert.equal((await getFrom(url, '/api/me', 'forged-wrong-token-xxxxxxxxxxxxxx', '127.0.0.1', '203.0.113.99')).status, 429);
+    assert.equal((await getFrom(url, '/api/me', token, '127.0.0.1', '203.0.113.99')).status, 200);
+    assert.equal((await getFrom(url, '/api/me', 'wrong-from-another-connection-xxxx', '127.0.0.2')).status, 401);
+    await waitFor(() => warnings.length >= 11, { timeoutMs: 5_000, what: 'the sign-in warnings' });
+    assert.deepEqual([...new Set(warnings.map((line) => line.address))].sort(), ['127.0.0.1', '127.0.0.2']);
+  });
+});
+
+test('API_TRUST_PROXY accepts false (the default), true, and addresses/CIDRs; a hop count or a host name is refused, naming the variable', () => {
+  assert.equal(loadConfig({}).API_TRUST_PROXY, false);
+  assert.equal(loadConfig({ API_TRUST_PROXY: 'true' }).API_TRUST_PROXY, true);
+  assert.deepEqual(loadConfig({ API_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,fd00::/8,loopback' }).API_TRUST_PROXY, ['10.0.0.0/8', '127.0.0.1', 'fd00::/8', 'loopback']);
+  for (const [value, reason] of [['2', /hop count is not accepted/], ['proxy.internal', /"proxy\.internal" is none of these/], ['10.0.0.0/40', /"10\.0\.0\.0\/40"/]] as const) {
+    assert.throws(() => loadConfig({ API_TRUST_PROXY: value }), (error: Error) => /API_TRUST_PROXY=/.test(error.message) && reason.test(error.message), value);
+  }
 });
 
 test(`API_TOKENS: tokens shorter than ${MIN_API_TOKEN_LENGTH} characters and the example placeholder of deploy/config.yaml are refused at boot, naming API_TOKENS and never quoting the token`, () => {

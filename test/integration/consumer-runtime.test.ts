@@ -123,7 +123,7 @@ test('a non-JSON body and a schema-invalid body are dead-lettered at once with t
     handled.push(message.n);
     return { status: 'ok' };
   }, async ({ broker, channel }) => {
-    channel.sendToQueue(QUEUES.toClassify, Buffer.from('{"n": 1,'), { persistent: true, contentType: 'application/json', messageId: 'not-json' });
+    channel.sendToQueue(QUEUES.toClassify, Buffer.from('{"n": 1, "card": "4111 1111 1111 1111",'), { persistent: true, contentType: 'application/json', messageId: 'not-json' });
     await broker.sendToQueue(QUEUES.toClassify, { n: 'two' }, { messageId: 'bad-schema' });
     await broker.sendToQueue(QUEUES.toClassify, { n: 3 }, { messageId: 'valid' });
 
@@ -135,7 +135,7 @@ test('a non-JSON body and a schema-invalid body are dead-lettered at once with t
     assert.ok(notJson, `an invalid_json record among ${[...byType.keys()].join(', ')}`);
     assert.match(notJson.failure_info.error_message, /not JSON/);
     assert.equal(notJson.failure_info.retry_count, 0);
-    assert.equal(notJson.original_message, '{"n": 1,', 'the raw body is kept');
+    assert.equal(notJson.original_message, '{"n": 1, "card": "[card number removed]",', 'the raw body is kept, redacted whole');
 
     const invalid = byType.get('schema_invalid');
     assert.ok(invalid, `a schema_invalid record among ${[...byType.keys()].join(', ')}`);
@@ -149,26 +149,66 @@ test('a non-JSON body and a schema-invalid body are dead-lettered at once with t
   });
 });
 
+/** Identifiers shaped like card numbers (16 digits passing Luhn): a replay needs them exactly as they were. */
+const CARD_SHAPED_IDS = {
+  email_id: '<4111111111111111@mail.example>',
+  message_id_header: '<4111111111111111@mail.example>',
+  thread_id: '<5500000000000004@mail.example>',
+  references: ['<5500000000000004@mail.example>'],
+  from: 'customer+4111111111111111@example.com',
+  reply_recipient: 'customer+4111111111111111@example.com',
+  mailbox_ref: '4111111111111111.eml',
+};
+
 test('a dead-letter record is redacted as log lines are: no card number or password from the email, no URL password in the error, no absolute file path in the stack', { timeout: 60_000 }, async () => {
   await withRuntime(async () => {
     throw permanentError('login_failed', 'could not log in to amqp://bob:s3cret-pass@mail.example.com with password: hunter2secret');
   }, async ({ broker, channel }) => {
     const text = 'Hello, my card is 4111 1111 1111 1111 and my password: hunter2secret, order 123456.';
-    await broker.publish('email_exchange', 'classify', { n: 5, email: { body: text, subject: 'api_key=sk-ant-abcdefghijklmnopqrstuvwx' } });
+    const passage = { document_id: 'doc-4111111111111111', source: '4111111111111111.pdf', page: 3, text: 'Card 5500 0000 0000 0004 is the test card.' };
+    await broker.publish('email_exchange', 'classify', {
+      n: 5,
+      email: { ...CARD_SHAPED_IDS, body: text, subject: 'api_key=sk-ant-abcdefghijklmnopqrstuvwx' },
+      classification: { category: 'billing', reasoning: 'the customer gave card 4111 1111 1111 1111' },
+      generated_response: { subject: 'Re: card 4111 1111 1111 1111', body: 'Your password: hunter2secret is reset.' },
+      context_used: [passage],
+    });
     const record = await nextDeadLetter(channel);
     const serialized = JSON.stringify(record);
-    for (const secret of ['4111 1111 1111 1111', 'hunter2secret', 's3cret-pass', 'sk-ant-abcdefghijklmnopqrstuvwx']) {
+    for (const secret of ['4111 1111 1111 1111', '5500 0000 0000 0004', 'hunter2secret', 's3cret-pass', 'sk-ant-abcdefghijklmnopqrstuvwx']) {
       assert.ok(!serialized.includes(secret), `the record does not contain ${secret}`);
     }
     assert.deepEqual(record.original_message, {
       n: 5,
-      email: { body: 'Hello, my card is [card number removed] and my password: [password removed], order 123456.', subject: 'api_key=[secret removed]' },
-    }, 'the rest of the email is kept as it was');
+      email: { ...CARD_SHAPED_IDS, body: 'Hello, my card is [card number removed] and my password: [password removed], order 123456.', subject: 'api_key=[secret removed]' },
+      classification: { category: 'billing', reasoning: 'the customer gave card [card number removed]' },
+      generated_response: { subject: 'Re: card [card number removed]', body: 'Your password: [password removed] is reset.' },
+      context_used: [{ ...passage, text: 'Card [card number removed] is the test card.' }],
+    }, 'free texts redacted; ids, Message-IDs, addresses, names and numbers kept exactly');
     assert.equal(record.failure_info.error_message, 'could not log in to amqp://bob:***@mail.example.com with password: [password removed]');
     assert.equal(record.failure_info.error_type, 'login_failed');
     const stack = record.failure_info.stack_trace ?? '';
     assert.match(stack, /^RagmailError: could not log in to amqp:\/\/bob:\*\*\*@/, 'the stack starts with the redacted message');
     assert.match(stack, /\(test\/integration\/consumer-runtime\.test\.ts:\d+:\d+\)/, 'frames keep their place in the project');
     assert.doesNotMatch(stack, /(^|[\s(])(file:\/\/)?\/[^\s]/m, 'no absolute path or file URL anywhere in the stack');
+  });
+});
+
+test('a dead-lettered approved reply keeps the reply text the reviewer approved (the sender checks it byte for byte) while the email itself is redacted', { timeout: 60_000 }, async () => {
+  await withRuntime(async () => {
+    throw permanentError('daily_quota_exhausted', 'the daily quota is used; the approved reply waits');
+  }, async ({ broker, channel }) => {
+    const reply = { subject: 'Re: your account', body: 'Log in with password: Welcome-2024 and change it.' };
+    await broker.publish('email_exchange', 'classify', {
+      n: 6,
+      email: { ...CARD_SHAPED_IDS, subject: 'account', body: 'My card 4111 1111 1111 1111 was charged twice.' },
+      generated_response: reply,
+      review: { approved_by: 'alice', approved_at: '2026-01-01T00:00:00.000Z', edited: true },
+    });
+    const record = await nextDeadLetter(channel);
+    const original = record.original_message as { email: Record<string, unknown>; generated_response: unknown };
+    assert.deepEqual(original.generated_response, reply);
+    assert.equal(original.email.body, 'My card [card number removed] was charged twice.');
+    assert.equal(original.email.email_id, CARD_SHAPED_IDS.email_id);
   });
 });

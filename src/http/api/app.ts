@@ -33,7 +33,8 @@ const CONTENT_SECURITY_POLICY = "default-src 'self'; base-uri 'none'; object-src
 /** Builds the app; the caller listens (see server.ts). */
 export function buildApiApp(context: ApiContext, tokens: readonly ApiToken[]): FastifyInstance {
   const { logger } = context;
-  const app = Fastify({ logger: false, bodyLimit: 1_048_576 });
+  // Behind a trusted proxy `request.ip` is the client it names, so the sign-in throttle counts per client, not per proxy.
+  const app = Fastify({ logger: false, bodyLimit: 1_048_576, trustProxy: context.config.API_TRUST_PROXY });
   const authenticate = requireToken({ tokens, throttle: new SignInThrottle(context.config.API_MAX_FAILED_SIGN_INS), logger });
 
   app.decorateRequest('operator', '');

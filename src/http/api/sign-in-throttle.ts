@@ -1,7 +1,11 @@
 /**
  * Failed sign-ins counted per client address: after API_MAX_FAILED_SIGN_INS wrong tokens within a
- * minute, that address gets 429 until the minute is over, whatever token it sends next (a correct
- * one let through would tell a guesser it had won). Other addresses are not affected.
+ * minute, that address's wrong tokens get 429 until the minute is over. A valid token still gets
+ * in (auth.ts): behind a proxy, a port-forward or a NAT many operators share one address, and one
+ * guesser must not lock them all out. Tokens of at least 24 random characters are what defeat
+ * guessing; the throttle makes a guesser visible (logged) and cheap to answer, not a locked door.
+ * Which address a request has is fastify's `request.ip`, so API_TRUST_PROXY decides whether a
+ * proxy's X-Forwarded-For counts.
  */
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 

@@ -21,6 +21,7 @@ import { publishEvent, type EventFields } from './events.js';
 import { buildDeadLetterRecord } from './dead-letter-record.js';
 import { DELIVERIES_HEADER, deliveryLimitError, lostDeliveries } from './delivery-limit.js';
 import { withoutQuotedInput } from '../privacy/redact.js';
+import { agentEmailOf, documentIdOf, emailIdOf, messageIdOf, parsedOrRaw, stripDeathHeaders } from './message-body.js';
 import { forwardingReplay, markedAsReplay, replayMarkerOf, type ReplayMarker } from './audit-replay.js';
 
 /** Header carrying how many attempts a message has had so far. */
@@ -359,34 +360,4 @@ function safely(action: () => void): void {
   } catch {
     // The channel is gone: the message is redelivered on the next connection.
   }
-}
-
-function field(body: unknown, ...keys: string[]): string | null {
-  let current: unknown = body;
-  for (const key of keys) {
-    if (!current || typeof current !== 'object' || !(key in current)) return null;
-    current = (current as Record<string, unknown>)[key];
-  }
-  return typeof current === 'string' ? current : null;
-}
-
-const messageIdOf = (body: unknown) => field(body, 'message_id');
-
-/** The body as JSON, or its raw text when it is not JSON (as the dead-letter record keeps it). */
-function parsedOrRaw(message: ConsumeMessage): unknown {
-  const text = message.content.toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-export const emailIdOf = (body: unknown) => field(body, 'email', 'email_id');
-const documentIdOf = (body: unknown) => field(body, 'document_id');
-const agentEmailOf = (body: unknown) => field(body, 'email', 'agent_email') ?? field(body, 'agent_email');
-
-/** `x-death` grows on every pass through a wait queue; the attempts header says all that is needed. */
-function stripDeathHeaders(headers: Record<string, unknown> | undefined): Record<string, unknown> {
-  const { 'x-death': _death, 'x-first-death-exchange': _exchange, 'x-first-death-queue': _queue, 'x-first-death-reason': _reason, ...rest } = headers ?? {};
-  return rest;
 }

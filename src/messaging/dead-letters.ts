@@ -21,7 +21,8 @@
 import { createHash } from 'node:crypto';
 import amqplib, { type Channel, type ConsumeMessage } from 'amqplib';
 import type { Broker } from './broker.js';
-import { ATTEMPTS_HEADER, DELIVERIES_HEADER, emailIdOf } from './consumer.js';
+import { ATTEMPTS_HEADER, DELIVERIES_HEADER } from './consumer.js';
+import { emailIdOf } from './message-body.js';
 import { publishEvent } from './events.js';
 import { deadLetterSchema, type DeadLetterRecord } from './schemas.js';
 import { QUEUES, WORK_QUEUES, type WorkQueue } from './topology.js';

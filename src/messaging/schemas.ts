@@ -21,7 +21,7 @@ export const singleAddressSchema = z.string().max(MAX_ADDRESS_LENGTH).email();
 
 /**
  * The recipient problem of an email published before the poller resolved recipients: its
- * `reply_to`/`from` were never checked for a single address, so no reply may go out automatically.
+ * `Reply-To`/`From` were never checked for a single address, so no reply may go out automatically.
  */
 export const UNCHECKED_RECIPIENT = 'the email was read before replies were checked for a single recipient';
 
@@ -36,8 +36,6 @@ export const emailSchema = z.object({
   /** Where the email sits in its mailbox (Maildir file name, Gmail message id). */
   mailbox_ref: z.string().min(1),
   from: z.string().min(1),
-  /** Address of `Reply-To`, when the email has one: replies go there instead of `from`. */
-  reply_to: z.string().nullable().default(null),
   to: z.array(z.string()).default([]),
   subject: z.string().default(''),
   body: z.string(),

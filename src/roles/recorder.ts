@@ -33,8 +33,24 @@ export interface RecorderDependencies extends RecorderStores {
   start: 'first' | 'next';
 }
 
+/**
+ * The one role that may report each stage that opens, decides or sends a review, or names a file
+ * the API deletes. The routing key already bounds who published an event (topic permissions); this
+ * is the second line, for a broker whose users share permissions (one user for every role).
+ */
+const STAGE_ROLES: Readonly<Record<string, string>> = {
+  drafted: 'sender', handed_off: 'sender', sent: 'sender',
+  review_approved: 'api', review_rejected: 'api',
+  queued: 'upload',
+};
+
 /** Applies one event to the activity log, the document registry and the review queue. */
 export function applyEvent(event: PipelineEvent, { activity, documents, reviews, logger }: RecorderStores): void {
+  const expectedRole = STAGE_ROLES[event.stage];
+  if (expectedRole !== undefined && event.role !== expectedRole) {
+    logger.warn(`${event.stage} event from role ${JSON.stringify(event.role)}, not the ${expectedRole}; ignored`, { email_id: event.email_id, document_id: event.document_id, event_id: event.event_id });
+    return;
+  }
   if (event.email_id) {
     // A redelivered event must not re-open or re-decide a review: only a first recording applies.
     if (activity.record(event)) applyToReviews(event, event.email_id, { activity, reviews, logger });
@@ -42,10 +58,7 @@ export function applyEvent(event: PipelineEvent, { activity, documents, reviews,
   }
   if (!event.document_id) return;
   const detail = event.detail as Record<string, number | string | undefined>;
-  if (event.stage === 'queued' && event.role !== 'upload') {
-    // The registry's path is what the API deletes: only the upload code (src/rag/upload.ts) names one.
-    logger.warn(`queued event from role ${JSON.stringify(event.role)}, not the uploader; ignored`, { document_id: event.document_id, event_id: event.event_id });
-  } else if (event.stage === 'queued' && event.agent_email) {
+  if (event.stage === 'queued' && event.agent_email) {
     documents.register({ document_id: event.document_id, agent_email: event.agent_email, filename: String(detail.filename ?? event.document_id), path: String(detail.path ?? '') });
   } else if (event.stage === 'ingest_progress') {
     const document = documents.get(event.document_id);
@@ -66,7 +79,6 @@ export function applyEvent(event: PipelineEvent, { activity, documents, reviews,
  * event could otherwise show a reviewer one customer's email and send the reply to another.
  */
 function draftEventProblem(event: PipelineEvent, message: ToSendMessage): string | null {
-  if (event.role !== 'sender') return `published by role ${JSON.stringify(event.role)}, not the sender`;
   if (message.email.email_id !== event.email_id) return 'its message is about another email';
   if (message.email.agent_email !== event.agent_email) return 'its message is about another mailbox';
   return null;
@@ -84,9 +96,6 @@ function applyToReviews(event: PipelineEvent, emailId: string, { activity, revie
     const problem = draftEventProblem(event, message.data);
     if (problem) logger.warn(`drafted event ${problem}; no review opened`, { email_id: emailId, event_id: event.event_id, role: event.role });
     else reviews.open(message.data, typeof detail.reason === 'string' ? detail.reason : null, event.timestamp);
-  } else if ((event.stage === 'review_approved' || event.stage === 'review_rejected') && event.role !== 'api') {
-    // Decisions are taken through the operator API only; another role's is forged.
-    logger.warn(`${event.stage} event from role ${JSON.stringify(event.role)}, not the api; ignored`, { email_id: emailId, event_id: event.event_id });
   } else if (event.stage === 'review_approved' || event.stage === 'review_rejected') {
     const by = typeof detail.by === 'string' && detail.by ? detail.by : 'unknown';
     const note = typeof detail.note === 'string' ? detail.note : undefined;
@@ -101,8 +110,6 @@ function applyToReviews(event: PipelineEvent, emailId: string, { activity, revie
     // be in the stream first; it only counts once the approval is recorded.
     const sent = event.stage === 'review_approved' ? activity.timeline(emailId).find((earlier) => earlier.stage === 'sent') : undefined;
     if (sent) reviews.markSent(emailId, sent.timestamp);
-  } else if (event.stage === 'sent' && event.role !== 'sender') {
-    logger.warn(`sent event from role ${JSON.stringify(event.role)}, not the sender; ignored`, { email_id: emailId, event_id: event.event_id });
   } else if (event.stage === 'sent') {
     // Only an approved review becomes sent: a `sent` of a pending draft says nothing a reviewer decided.
     reviews.markSent(emailId, event.timestamp);

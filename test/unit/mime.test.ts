@@ -50,7 +50,6 @@ test('a plain question: ids without brackets, lower-case sender, decoded text, D
   assert.equal(email.thread_id, email.email_id);
   assert.equal(email.from, 'jose.garcia@mailbox.example');
   assert.deepEqual(email.to, [acme]);
-  assert.equal(email.reply_to, null);
   assert.equal(email.reply_recipient, 'jose.garcia@mailbox.example', 'no Reply-To: the reply goes to the sender');
   assert.equal(email.recipient_problem, null);
   assert.equal(email.subject, 'How do I reset my router admin password?');
@@ -86,7 +85,6 @@ test('urgent sample gets the highest priority; automated samples are flagged, sp
 test('Reply-To is read apart from From, and is the reply\'s one recipient', async () => {
   const { email } = await parseSample(acme, '10-warranty-rma-reply-to.eml');
   assert.equal(email.from, 'dana.whitfield@globalcorp-mail.example');
-  assert.equal(email.reply_to, 'dana@whitfield-home.example');
   assert.equal(email.reply_recipient, 'dana@whitfield-home.example');
   assert.equal(email.recipient_problem, null);
 });

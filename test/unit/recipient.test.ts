@@ -101,7 +101,7 @@ test('the built reply has exactly one To address, as a structured address; no re
 });
 
 test('a message without the recipient fields (from an older version) validates with no recipient', () => {
-  const older = { email_id: 'e1', agent_email: acme, mailbox_ref: 'r', from: 'a@x.example', reply_to: null, body: 'x', received_at: new Date().toISOString() };
+  const older = { email_id: 'e1', agent_email: acme, mailbox_ref: 'r', from: 'a@x.example', body: 'x', received_at: new Date().toISOString() };
   const email = emailSchema.parse(older);
   assert.deepEqual([email.reply_recipient, email.recipient_problem], [null, UNCHECKED_RECIPIENT]);
   assert.ok(!emailSchema.safeParse({ ...older, reply_recipient: 'a@x.example,b@y.example' }).success, 'a list is not a recipient');

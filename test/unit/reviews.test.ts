@@ -24,7 +24,7 @@ function drafted(emailId: string, agentEmail = ACME, body = 'Hold the reset butt
     message_id: `message-${emailId}`, timestamp: '2024-05-01T10:00:00.000Z', original_message_id: null,
     email: {
       email_id: emailId, thread_id: null, agent_email: agentEmail, mailbox_ref: `ref-${emailId}`, from: 'dana@example.net',
-      reply_to: null, to: [agentEmail], subject: 'Router', body: 'How do I reset it?', message_id_header: `<${emailId}>`,
+      to: [agentEmail], subject: 'Router', body: 'How do I reset it?', message_id_header: `<${emailId}>`,
       references: [], received_at: '2024-05-01T09:59:00.000Z', priority: 5, reply_recipient: 'dana@example.net', recipient_problem: null,
     },
     classification: { is_support_inquiry: true, category: 'technical', confidence: 0.6, reasoning: 'test', provider: 'test', model: 'test' },
@@ -359,7 +359,7 @@ test('the recorder registers a document path only from the uploader\'s queued ev
   });
   applyEvent(queued('poller', 'forged'), stores);
   assert.equal(stores.documents.get('forged'), undefined);
-  assert.match(warnings[0] ?? '', /queued event from role "poller", not the uploader/);
+  assert.match(warnings[0] ?? '', /queued event from role "poller", not the upload; ignored/);
   applyEvent(queued('upload', 'real'), stores);
   assert.equal(stores.documents.get('real')?.status, 'queued');
 });

@@ -10,7 +10,7 @@ import { RagmailError, permanentError } from '../../errors.js';
 import { emailSchema } from '../../messaging/schemas.js';
 import { htmlToText } from './html-text.js';
 import { EmailParseRefusal, parseMimeInWorker } from './mime-parser.js';
-import { addressesIn, isOwnAddress, isSingleAddress, resolveReplyRecipient } from './recipient.js';
+import { addressesIn, isOwnAddress, isSingleAddress, mailboxesOf, resolveReplyRecipient } from './recipient.js';
 import type { IncomingEmail, OutgoingReply } from './spec.js';
 import { automatedReason, priorityOf } from './safety.js';
 
@@ -88,9 +88,7 @@ function messageIdList(value: string | undefined): string[] {
 
 /** Lower-case bare addresses as postal-mime read them (one may still be a list), groups unwrapped. */
 function addressList(addresses: Address[] | Address | undefined): string[] {
-  const list = addresses === undefined ? [] : Array.isArray(addresses) ? addresses : [addresses];
-  return list
-    .flatMap((entry) => (entry.group ? entry.group : [entry]))
+  return mailboxesOf(addresses)
     .map((mailbox) => (bounded(mailbox.address, MAX_ADDRESS_CHARS) ?? '').trim().toLowerCase())
     .filter((address) => address.includes('@'));
 }
@@ -149,7 +147,6 @@ export async function parseEmail(raw: Buffer | string, options: ParseEmailOption
 
 /** The email the poller publishes, from postal-mime's parse. */
 function readParsed(parsed: ParsedEmail, options: ParseEmailOptions): IncomingEmail {
-
   const from = addressList(parsed.from)[0];
   if (!from) {
     throw permanentError('email_unparseable', `email ${options.mailboxRef} has no sender address in From`);
@@ -173,7 +170,6 @@ function readParsed(parsed: ParsedEmail, options: ParseEmailOptions): IncomingEm
     agent_email: options.agentEmail,
     mailbox_ref: options.mailboxRef,
     from,
-    reply_to: addressList(parsed.replyTo)[0] ?? null,
     to: addressList(parsed.to).slice(0, MAX_TO_ADDRESSES),
     subject,
     body,

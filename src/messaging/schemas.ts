@@ -64,6 +64,13 @@ export const classificationSchema = z.object({
   category: z.string().min(1),
   confidence: z.number().min(0).max(1),
   reasoning: z.string(),
+  /** ISO 639-1 code of the email's language (`und` when it could not be told); absent in older messages. */
+  language: z.string().optional(),
+  /**
+   * Set when the classifier cannot vouch for its answer (unsure, or a language the model cannot
+   * judge): the email goes on to the responder, but its reply can only ever be a draft for review.
+   */
+  review_reason: z.string().optional(),
   provider: z.string(),
   model: z.string(),
 });
@@ -78,6 +85,12 @@ export const contextItemSchema = z.object({
   chunk_index: z.number().int().min(0),
   similarity_score: z.number(),
   text: z.string(),
+  /** The document's title (PDF metadata or first heading); absent in older messages. */
+  title: z.string().optional(),
+  /** The section heading the passage belongs to, when known. */
+  section: z.string().optional(),
+  /** A public link to the page, when the mailbox configures where its manuals are published. */
+  url: z.string().optional(),
 });
 export type ContextItem = z.infer<typeof contextItemSchema>;
 

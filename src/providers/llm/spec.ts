@@ -12,11 +12,26 @@ export interface ReplyInput {
   email: EmailText;
   /** Retrieved passages, best first; the reply cites them by document and page. */
   passages: ContextItem[];
+  /** ISO 639-1 code of the customer's language, from the classification; the reply is written in it. */
+  language?: string;
+  /** The mailbox's signature, which ends the reply; the model's default when absent. */
+  signature?: string;
 }
 
 export interface GeneratedReply {
   /** Plain-text reply body, citations included as `"<document>", page N`. */
   body: string;
+  /**
+   * The model's own judgement of its reply: whether the passages answer the question, how sure it
+   * is (0 to 1), and which passages (1-based numbers in `ReplyInput.passages`) the reply cites.
+   */
+  verdict?: ReplyVerdict;
+}
+
+export interface ReplyVerdict {
+  answerable: boolean;
+  confidence: number;
+  cited: number[];
 }
 
 export interface TokenUsage {

@@ -2,12 +2,15 @@
  * Splits the pages of a document into overlapping chunks for retrieval.
  *
  * Chunks never cross a page boundary: a chunk then holds text of exactly one page, so the page a
- * reply cites is the page the fact is on. Within a page, chunks end at a sentence end where one
+ * reply cites is the page the fact is on. Nor do they cross a heading of the document's outline,
+ * so each chunk belongs to one section, whose heading it carries. Within a section, chunks end at a sentence end where one
  * falls in the second half of the window, else at a word boundary, and the next chunk starts
  * `overlap` characters earlier (at a word boundary) so a fact cut by a boundary is whole in one
  * of the two chunks.
  */
 import type { Chunk } from '../providers/vector-store/spec.js';
+import { splitSections } from './document-structure.js';
+import type { OutlineEntry } from './pdf.js';
 
 /** Options of {@link chunkPages}. */
 export interface ChunkPagesOptions {
@@ -15,6 +18,10 @@ export interface ChunkPagesOptions {
   documentId: string;
   /** Name of the document, shown in citations. */
   documentName: string;
+  /** Title of the document, given to every chunk. */
+  documentTitle?: string;
+  /** The document's outline, whose headings start sections. Default: none. */
+  outline?: OutlineEntry[];
   /** Largest chunk, in characters. Default 800. */
   chunkSize?: number;
   /** Characters repeated from the end of one chunk at the start of the next. Default 150. */
@@ -84,6 +91,9 @@ function splitPage(text: string, chunkSize: number, overlap: number): string[] {
   return pieces.filter((piece) => piece.length > 0);
 }
 
+/** A section's name as stored with its chunks: the outline path down to it. */
+const sectionName = (path: string[]): string => path.join(' > ');
+
 /**
  * Chunks the pages of one document. `pages[i]` is page i + 1. Empty pages give no chunk;
  * `chunk_index` runs from 0 without gaps across the whole document.
@@ -100,15 +110,19 @@ export function chunkPages(pages: string[], options: ChunkPagesOptions): Chunk[]
     throw new RangeError(`overlap must be an integer in [0, chunkSize), got ${overlap}`);
   }
   const chunks: Chunk[] = [];
-  pages.forEach((pageText, pageIndex) => {
-    for (const text of splitPage(normaliseWhitespace(pageText), chunkSize, overlap)) {
-      chunks.push({
-        document_id: options.documentId,
-        document_name: options.documentName,
-        page: pageIndex + 1,
-        chunk_index: chunks.length,
-        text,
-      });
+  splitSections(pages, options.outline ?? []).forEach((parts, pageIndex) => {
+    for (const part of parts) {
+      for (const text of splitPage(normaliseWhitespace(part.text), chunkSize, overlap)) {
+        chunks.push({
+          document_id: options.documentId,
+          document_name: options.documentName,
+          page: pageIndex + 1,
+          chunk_index: chunks.length,
+          text,
+          ...(part.section ? { section: sectionName(part.section) } : {}),
+          ...(options.documentTitle ? { document_title: options.documentTitle } : {}),
+        });
+      }
     }
   });
   return chunks;

@@ -11,7 +11,7 @@ import { PDF_FILE_DESCRIPTOR, type ChildReply, type ExtractRequest } from './pdf
 // Under tsx source maps are on, and Node would parse the PDF engine's (megabytes of them) into
 // ~170 MB of heap as it loads it; this process reports errors by code, not by stack.
 process.setSourceMapsEnabled(false);
-const { extractPages } = await import('./pdf.js');
+const { extractText } = await import('./pdf.js');
 
 /** Resolves once the message is written; a send that fails means the parent is gone (see below). */
 function reply(message: ChildReply): Promise<void> {
@@ -26,13 +26,13 @@ process.on('disconnect', () => process.exit(0));
 process.once('message', async (request: ExtractRequest) => {
   try {
     const data = readFileSync(PDF_FILE_DESCRIPTOR);
-    const pages = await extractPages(data, {
+    const text = await extractText(data, {
       maxPages: request.maxPages,
       maxPageChars: request.maxPageChars,
       maxDocumentChars: request.maxDocumentChars,
       onProgress: (done, total) => void reply({ type: 'progress', done, total }),
     });
-    await reply({ type: 'pages', pages });
+    await reply({ type: 'text', text });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     await reply({ type: 'failed', code: errorCode(error), message, retryable: isRetryable(error) });

@@ -10,6 +10,7 @@ import { readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { permanentError, RagmailError, transientError } from '../errors.js';
+import type { PdfText } from './pdf.js';
 import type { ChildReply, ExtractRequest } from './pdf-sandbox-protocol.js';
 
 /** Limits on reading one PDF. */
@@ -71,14 +72,14 @@ function exitError(code: number | null, signal: NodeJS.Signals | null, stderrTai
 }
 
 /**
- * Extracts the text of every page of the PDF open in `file` in a child process (see pdf.ts,
- * `extractPages`, for the result and the errors). The file is handed over as a descriptor, so the
+ * Extracts the text, title and outline of the PDF open in `file` in a child process (see pdf.ts,
+ * `extractText`, for the result and the errors). The file is handed over as a descriptor, so the
  * child reads exactly the file the caller checked and opened.
  *
- * @throws RagmailError: everything `extractPages` throws, `pdf_parse_timeout` and
+ * @throws RagmailError: everything `extractText` throws, `pdf_parse_timeout` and
  * `pdf_parse_memory` (not retryable), `pdf_parse_crashed` (retryable).
  */
-export function extractPagesInChild(file: FileHandle, options: SandboxedExtractOptions): Promise<string[]> {
+export function extractTextInChild(file: FileHandle, options: SandboxedExtractOptions): Promise<PdfText> {
   const { limits, signal } = options;
   signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
@@ -98,14 +99,14 @@ export function extractPagesInChild(file: FileHandle, options: SandboxedExtractO
     }, limits.timeoutMs);
     const onAbort = () => settle(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
-    function settle(error: unknown, pages?: string[]): void {
+    function settle(error: unknown, text?: PdfText): void {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       clearInterval(memoryWatch);
       signal?.removeEventListener('abort', onAbort);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      if (pages) resolve(pages);
+      if (text) resolve(text);
       else reject(error);
     }
     /** Once the child is loaded: its size now is its own, the PDF may add `maxMemoryMb` to it. */
@@ -125,7 +126,7 @@ export function extractPagesInChild(file: FileHandle, options: SandboxedExtractO
     child.on('message', (reply: ChildReply) => {
       if (reply.type === 'ready') void startReading(child.pid ?? 0);
       else if (reply.type === 'progress') options.onProgress?.(reply.done, reply.total);
-      else if (reply.type === 'pages') settle(undefined, reply.pages);
+      else if (reply.type === 'text') settle(undefined, reply.text);
       else settle(new RagmailError(reply.message, { code: reply.code, retryable: reply.retryable }));
     });
     child.on('error', (error) => settle(transientError('pdf_parse_crashed', `The PDF reader could not run: ${error.message}`, error)));

@@ -1,6 +1,7 @@
 /**
- * Text of a PDF, page by page, with every way a file can be unusable turned into a permanent
- * error: retrying a bad PDF gives the same result, so it goes to the dead-letter queue at once.
+ * Text of a PDF, page by page, with its title and the headings of its outline (bookmarks), and
+ * every way a file can be unusable turned into a permanent error: retrying a bad PDF gives the
+ * same result, so it goes to the dead-letter queue at once.
  */
 import { PDFParse } from 'pdf-parse';
 import { permanentError, RagmailError } from '../errors.js';
@@ -17,7 +18,58 @@ export interface ExtractPagesOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** What a PDF holds for retrieval. */
+export interface PdfText {
+  /** Page n (1-based) is at index n - 1; a page without text is an empty string. */
+  pages: string[];
+  /** The title in the document's metadata, when it has a usable one. */
+  title?: string;
+  /** The outline's entries in document order, each with the titles of the entries above it. */
+  outline: OutlineEntry[];
+}
+
+/** One bookmark: its title and the path of titles from the top of the outline down to it. */
+export interface OutlineEntry {
+  title: string;
+  path: string[];
+}
+
 const pdfSignature = '%PDF-';
+
+/** Bounds on what a hostile outline can make us hold: entries, nesting and title length. */
+const maxOutlineEntries = 20_000;
+const maxOutlineDepth = 12;
+const maxTitleChars = 300;
+
+/** Titles that tools write when the author gave none. */
+const placeholderTitle = /^(untitled|document\d*|microsoft word - .*|.*\.(docx?|odt|pdf|tex|dvi))$/i;
+
+interface OutlineItem {
+  title?: unknown;
+  items?: unknown;
+}
+
+const cleanTitle = (title: unknown): string => (typeof title === 'string' ? title.replace(/\s+/gu, ' ').trim().slice(0, maxTitleChars) : '');
+
+/** The outline flattened in document order, within the bounds above. */
+function flattenOutline(items: unknown, parents: string[] = [], into: OutlineEntry[] = []): OutlineEntry[] {
+  if (!Array.isArray(items) || parents.length >= maxOutlineDepth) return into;
+  for (const item of items as OutlineItem[]) {
+    if (into.length >= maxOutlineEntries) break;
+    const title = cleanTitle(item?.title);
+    if (!title) continue;
+    const path = [...parents, title];
+    into.push({ title, path });
+    flattenOutline(item.items, path, into);
+  }
+  return into;
+}
+
+/** The metadata title, unless it is missing or a placeholder. */
+function metadataTitle(info: unknown): string | undefined {
+  const title = cleanTitle((info as { Title?: unknown } | undefined)?.Title);
+  return title && !placeholderTitle.test(title) ? title : undefined;
+}
 
 /** Names of the pdf-parse exceptions that mean the file needs a password. */
 const passwordExceptionName = 'PasswordException';
@@ -45,8 +97,7 @@ function toExtractionError(error: unknown): RagmailError {
 }
 
 /**
- * Extracts the text of every page of a PDF. Page n (1-based) is at index n - 1; a page without
- * text gives an empty string.
+ * Extracts the text of every page of a PDF, its metadata title and its outline.
  *
  * Text limits are checked page by page, so extraction stops at the first page that crosses one.
  * This bounds what comes out; what a hostile page costs to read is bounded by running this in a
@@ -55,14 +106,14 @@ function toExtractionError(error: unknown): RagmailError {
  * @throws RagmailError (never retryable) with code `pdf_empty`, `not_a_pdf`, `pdf_encrypted`,
  * `pdf_corrupt`, `pdf_too_many_pages` or `pdf_too_large`.
  */
-export async function extractPages(data: Uint8Array, options: ExtractPagesOptions): Promise<string[]> {
+export async function extractText(data: Uint8Array, options: ExtractPagesOptions): Promise<PdfText> {
   checkSignature(data);
   // A copy, because the PDF engine may take ownership of (detach) the buffer it is given.
   const parser = new PDFParse({ data: new Uint8Array(data) });
   try {
     // Reading the page count loads only the page tree, so a document claiming 100,000 pages is
     // refused here without touching the text of any of them.
-    const { total } = await parser.getInfo();
+    const { total, info, outline } = await parser.getInfo();
     if (total > options.maxPages) {
       throw permanentError(
         'pdf_too_many_pages',
@@ -86,10 +137,15 @@ export async function extractPages(data: Uint8Array, options: ExtractPagesOption
       pages.push(text);
       options.onProgress?.(pageNumber, total);
     }
-    return pages;
+    return { pages, title: metadataTitle(info), outline: flattenOutline(outline) };
   } catch (error) {
     throw toExtractionError(error);
   } finally {
     await parser.destroy();
   }
+}
+
+/** The text of every page of a PDF (see {@link extractText}, whose errors it throws). */
+export async function extractPages(data: Uint8Array, options: ExtractPagesOptions): Promise<string[]> {
+  return (await extractText(data, options)).pages;
 }

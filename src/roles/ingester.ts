@@ -11,7 +11,9 @@ import type { ToIngestMessage } from '../messaging/schemas.js';
 import { permanentError } from '../errors.js';
 import type { VectorStore } from '../providers/vector-store/spec.js';
 import { chunkPages } from '../rag/chunking.js';
-import { extractPagesInChild, type PdfLimits } from '../rag/pdf-sandbox.js';
+import { stripRunningLines } from '../rag/document-structure.js';
+import type { PdfText } from '../rag/pdf.js';
+import { extractTextInChild, type PdfLimits } from '../rag/pdf-sandbox.js';
 import { openStoredDocument } from '../rag/upload.js';
 
 export interface IngesterDependencies {
@@ -26,6 +28,15 @@ export interface IngesterDependencies {
   maxChunks: number;
 }
 
+/** The first line of text of a document: its title when neither metadata nor outline gives one. */
+function firstLine(pages: string[]): string | undefined {
+  for (const page of pages) {
+    const line = page.split('\n').find((text) => text.trim() !== '');
+    if (line) return line.replace(/\s+/g, ' ').trim().slice(0, 300);
+  }
+  return undefined;
+}
+
 /** Progress events at most this often, so a 1,000-page manual does not flood the audit stream. */
 const PROGRESS_INTERVAL_MS = 500;
 
@@ -36,9 +47,9 @@ export function createIngesterHandler({ store, uploadDir, chunkSize, chunkOverla
     const file = await openStoredDocument(uploadDir, message.path);
     let lastProgress = 0;
     const progress: Promise<void>[] = [];
-    let pages: string[];
+    let pdf: PdfText;
     try {
-      pages = await extractPagesInChild(file, {
+      pdf = await extractTextInChild(file, {
         limits: pdfLimits,
         signal: context.signal,
         onProgress: (done, total) => {
@@ -53,7 +64,15 @@ export function createIngesterHandler({ store, uploadDir, chunkSize, chunkOverla
       await file.close();
       await Promise.all(progress);
     }
-    const chunks = chunkPages(pages, { documentId: message.document_id, documentName: message.filename, chunkSize, overlap: chunkOverlap });
+    const pages = stripRunningLines(pdf.pages);
+    const chunks = chunkPages(pages, {
+      documentId: message.document_id,
+      documentName: message.filename,
+      documentTitle: pdf.title ?? pdf.outline[0]?.title ?? firstLine(pages),
+      outline: pdf.outline,
+      chunkSize,
+      overlap: chunkOverlap,
+    });
     if (chunks.length > maxChunks) {
       throw permanentError('pdf_too_large', `The PDF gives ${chunks.length} chunks; at most ${maxChunks} per document are accepted.`);
     }

@@ -9,8 +9,8 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RagmailError } from '../../src/errors.js';
-import { extractPages } from '../../src/rag/pdf.js';
-import { extractPagesInChild, type PdfLimits } from '../../src/rag/pdf-sandbox.js';
+import { extractText, type PdfText } from '../../src/rag/pdf.js';
+import { extractTextInChild, type PdfLimits } from '../../src/rag/pdf-sandbox.js';
 import { makeCompressedStreamBomb, makeNestedFormBomb, makePdf } from '../helpers/pdf-fixtures.js';
 import { startProcessProbe } from '../helpers/process-probe.js';
 
@@ -26,8 +26,8 @@ async function readInChild(data: Buffer, overrides: Partial<PdfLimits> = {}, sig
   const started = Date.now();
   const progress: Array<[number, number]> = [];
   try {
-    const result: { pages?: string[]; error?: unknown } = await extractPagesInChild(handle, { limits: { ...limits, ...overrides }, signal, onProgress: (done, total) => progress.push([done, total]) })
-      .then((pages) => ({ pages }), (error: unknown) => ({ error }));
+    const result: { text?: PdfText; error?: unknown } = await extractTextInChild(handle, { limits: { ...limits, ...overrides }, signal, onProgress: (done, total) => progress.push([done, total]) })
+      .then((text) => ({ text }), (error: unknown) => ({ error }));
     return { ...result, progress, elapsedMs: Date.now() - started, ...probe.stop() };
   } finally {
     probe.stop();
@@ -45,7 +45,7 @@ function assertCode(error: unknown, code: string): void {
 test('a normal PDF reads the same in the child as in process, with progress per page', { timeout: 120_000 }, async () => {
   const pdf = await makePdf(['Chapter one: routers.', 'Chapter two: the reset button.', 'Chapter three: warranty.']);
   const run = await readInChild(pdf);
-  assert.deepEqual(run.pages, await extractPages(pdf, { maxPages: 100 }));
+  assert.deepEqual(run.text, await extractText(pdf, { maxPages: 100 }));
   assert.deepEqual(run.progress, [[1, 3], [2, 3], [3, 3]]);
 });
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { extractPages } from '../../src/rag/pdf.js';
+import PDFDocument from 'pdfkit';
+import { extractPages, extractText } from '../../src/rag/pdf.js';
 import { RagmailError } from '../../src/errors.js';
 import {
   makeCorruptPdf,
@@ -106,4 +107,36 @@ test('a page over maxPageChars or a document over maxDocumentChars is refused wi
   );
   assert.deepEqual(progress, [1, 2], 'stopped at page 3, the one over the limit');
   assert.equal((await extractPages(pdf, { maxPages: 10, maxPageChars: lengths[0], maxDocumentChars: lengths[0] * 3 })).length, 3);
+});
+
+/** A two-page manual with a metadata title and a nested outline: Setup, and Reset under it. */
+function makeManualWithOutline(title: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const document = new PDFDocument({ autoFirstPage: false, info: { Title: title } });
+    const parts: Buffer[] = [];
+    document.on('data', (part: Buffer) => parts.push(part));
+    document.on('end', () => resolve(Buffer.concat(parts)));
+    document.on('error', reject);
+    document.addPage({ size: 'A4', margin: 50 }).text('Setup\nPlug the router in.');
+    const setup = document.outline.addItem('Setup');
+    document.addPage({ size: 'A4', margin: 50 }).text('Reset\nHold the button for 10 seconds.');
+    setup.addItem('Reset');
+    document.end();
+  });
+}
+
+test('extractText gives the metadata title and the outline in document order with each entry\'s path', async () => {
+  const text = await extractText(await makeManualWithOutline('Router handbook'), { maxPages: 10 });
+  assert.equal(text.title, 'Router handbook');
+  assert.deepEqual(text.outline, [
+    { title: 'Setup', path: ['Setup'] },
+    { title: 'Reset', path: ['Setup', 'Reset'] },
+  ]);
+  assert.equal(text.pages.length, 2);
+});
+
+test('extractText ignores a placeholder title and a document without an outline gives none', async () => {
+  const text = await extractText(await makeManualWithOutline('Microsoft Word - draft3.docx'), { maxPages: 10 });
+  assert.equal(text.title, undefined);
+  assert.deepEqual((await extractText(await makePdf(['plain']), { maxPages: 10 })).outline, []);
 });

@@ -51,7 +51,22 @@ test('250 chunks go up in 3 upsert requests of at most 100, with ids <document_i
   assert.equal(stored.get('manual#42')?.values.length, embedder.dimensions);
 });
 
-test('a query sends topK, includeMetadata and the namespace, and maps cosine similarity into [0, 1]', async (context) => {
+test('section and document title go up as metadata and come back; several chunks of one page give one result', async (context) => {
+  const { fake, embedder, apiKey } = await withFake(context);
+  const store = createPineconeVectorStore({ apiKey, index: 'ragmail', controllerHost: fake.url, embedder, similarityFloor: 0 });
+  const text = 'Hold the reset button for ten seconds.';
+  await store.upsert(acme, [
+    { document_id: 'm', document_name: 'm.pdf', page: 4, chunk_index: 0, text, section: 'Reset', document_title: 'Router handbook' },
+    { document_id: 'm', document_name: 'm.pdf', page: 4, chunk_index: 1, text: `${text} Then wait.` },
+  ]);
+  assert.equal(fake.namespace(acme).get('m#0')?.metadata?.section, 'Reset');
+  const results = await store.query(acme, text, 2);
+  assert.deepEqual(results.map(({ chunk_index, section, document_title }) => ({ chunk_index, section, document_title })), [
+    { chunk_index: 0, section: 'Reset', document_title: 'Router handbook' },
+  ]);
+});
+
+test('a query sends topK (3 matches per result wanted), includeMetadata and the namespace, and maps cosine similarity into [0, 1]', async (context) => {
   const { fake, embedder, apiKey } = await withFake(context);
   const store = createPineconeVectorStore({ apiKey, index: 'ragmail', controllerHost: fake.url, embedder, similarityFloor: 0 });
   await store.upsert(acme, routerManual);
@@ -59,7 +74,7 @@ test('a query sends topK, includeMetadata and the namespace, and maps cosine sim
   const query = fake.requests.find((request) => request.path === '/query');
   assert.deepEqual(
     { ...(query?.body as Record<string, unknown>), vector: undefined },
-    { namespace: acme, topK: 2, includeMetadata: true, vector: undefined },
+    { namespace: acme, topK: 6, includeMetadata: true, vector: undefined },
   );
   // The same text embeds to the same vector: cosine 1, the top of the scale.
   assert.equal(best.chunk_index, 1);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { createSqliteVectorStore, extractQueryTerms } from '../../src/providers/vector-store/sqlite.js';
 import type { Chunk, VectorStore } from '../../src/providers/vector-store/spec.js';
 import type { Embedder } from '../../src/providers/embeddings/spec.js';
@@ -232,6 +233,132 @@ test('a file made with one embedding model refuses another', async () => {
     const other: Embedder = { provider: 'test', model: 'other', dimensions: 16, embed: async () => [] };
     assert.throws(() => createSqliteVectorStore({ path: file, embedder: other }), /embedding|vectors/i);
   } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+const filler = (index: number) => ({
+  document_id: 'radio-manual', document_name: 'radio-manual.pdf', page: 10 + index, chunk_index: 10 + index,
+  text: `Chapter ${index}: configure the ${['clock', 'alarm', 'display', 'speaker', 'battery', 'remote'][index]} from the settings menu.`,
+});
+
+withStore('ranking is BM25 (frequency and rarity of terms), not the share of query terms, which is the score', async (store) => {
+  const dedicated = { document_id: 'radio-manual', document_name: 'radio-manual.pdf', page: 1, chunk_index: 0, text: 'Antenna gain. The antenna gain decides the range: a higher antenna gain reaches farther. Antenna gain is set with the dial.' };
+  const passing = { document_id: 'radio-manual', document_name: 'radio-manual.pdf', page: 2, chunk_index: 1, text: 'To configure the radio, read the chapters on the antenna and on gain before anything else.' };
+  await store.upsert('support@acme.example', [dedicated, passing, ...[0, 1, 2, 3, 4, 5].map(filler)]);
+  const results = await store.query('support@acme.example', 'How do I configure the antenna gain?', 2);
+  assert.deepEqual(results.map((result) => result.page), [1, 2], 'the page about antenna gain ranks first');
+  assert.ok(results[1].score > results[0].score, 'although the passing mention holds more of the query terms');
+  assert.ok(results[1].score === 1 && results[0].score < 1);
+});
+
+withStore('at most one chunk per page is returned, the page\'s best', async (store) => {
+  const page = (chunk_index: number, text: string) => ({ document_id: 'router-manual', document_name: 'router-manual.pdf', page: 7, chunk_index, text });
+  await store.upsert('support@acme.example', [...manual, page(10, 'Warranty claims need the receipt.'), page(11, 'Warranty: extend the warranty to 5 years with a warranty plan.')]);
+  const results = await store.query('support@acme.example', 'extend warranty', 5);
+  assert.deepEqual(results.map((result) => [result.page, result.chunk_index]), [[7, 11], [3, 2]]);
+});
+
+withStore('a chunk\'s section and document title are stored and returned, and the section heading is searched', async (store) => {
+  await store.upsert('support@acme.example', [
+    { ...manual[0], section: 'Administration > Password', document_title: 'Router handbook' },
+    { ...manual[1], text: 'Hold it pressed for ten seconds.', section: 'Reset button', document_title: 'Router handbook' },
+  ]);
+  const [first] = await store.query('support@acme.example', 'reset button', 1);
+  assert.equal(first.chunk_index, 1, 'found through its heading only');
+  assert.equal(first.section, 'Reset button');
+  assert.equal(first.document_title, 'Router handbook');
+});
+
+test('a file made before sections existed gets the new columns and keeps its chunks searchable', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+  const file = path.join(directory, 'vectors.db');
+  const old = new BetterSqlite3(file);
+  old.exec(`
+    CREATE TABLE chunks (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, document_id TEXT NOT NULL, document_name TEXT NOT NULL,
+      page INTEGER NOT NULL, chunk_index INTEGER NOT NULL, text TEXT NOT NULL, UNIQUE (namespace, document_id, chunk_index));
+    CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content = 'chunks', content_rowid = 'id', tokenize = 'porter unicode61 remove_diacritics 2');
+    CREATE TRIGGER chunks_after_insert AFTER INSERT ON chunks BEGIN INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;
+    CREATE TRIGGER chunks_after_delete AFTER DELETE ON chunks BEGIN INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
+    CREATE TRIGGER chunks_after_update AFTER UPDATE ON chunks BEGIN
+      INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;`);
+  const insert = old.prepare('INSERT INTO chunks (namespace, document_id, document_name, page, chunk_index, text) VALUES (?, ?, ?, ?, ?, ?)');
+  for (const chunk of manual) insert.run('support@acme.example', chunk.document_id, chunk.document_name, chunk.page, chunk.chunk_index, chunk.text);
+  old.close();
+  const store = createSqliteVectorStore({ path: file });
+  try {
+    assert.equal((await store.query('support@acme.example', 'warranty RMA', 1))[0]?.page, 3);
+    await store.upsert('support@acme.example', [{ ...manual[3], section: 'Lights' }]);
+    assert.equal((await store.query('support@acme.example', 'lights', 1))[0]?.section, 'Lights');
+    await store.deleteDocument('support@acme.example', 'router-manual');
+    assert.deepEqual(await store.query('support@acme.example', 'warranty lights', 5), []);
+  } finally {
+    await store.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+const japanese: Chunk[] = [
+  '現在までのバージョンでは、試験あたりの受験者数は 4,095 人まで、ページ数は 63 ページまでに限定されています。',
+  'スキャンは 300dpi のグレースケールで行うことをお勧めします。',
+  'Les copies sont scannées en niveaux de gris.',
+].map((text, index) => ({ document_id: 'amc-ja', document_name: 'amc.ja.pdf', page: index + 10, chunk_index: index, text }));
+
+withStore('Japanese text, written without spaces, is found by a Japanese question', async (store) => {
+  await store.upsert('support@acme.example', japanese);
+  const [first] = await store.query('support@acme.example', '受験者数の上限はありますか', 1);
+  assert.equal(first?.page, 10);
+  assert.equal((await store.query('support@acme.example', 'スキャンの解像度', 1))[0]?.page, 11);
+  await store.deleteDocument('support@acme.example', 'amc-ja');
+  assert.deepEqual(await store.query('support@acme.example', '受験者数', 3), [], 'a deleted chunk\'s bigrams leave the index');
+});
+
+test('Japanese query terms are bigrams without the ones of hiragana alone (particles, endings)', () => {
+  const terms = extractQueryTerms('受験者数の上限について');
+  assert.deepEqual(terms, ['受験', '験者', '者数', '数の', 'の上', '上限', '限に']);
+});
+
+withStore('pseudo-relevance feedback lifts a page that shares the vocabulary of the best ones', async (store) => {
+  const texts = [
+    'Reset the admin password: hold the recessed button until the amber light blinks.',
+    'Admin password reset uses the recessed button; the amber light blinks while it works.',
+    'Hold the recessed button until the amber light blinks, and the password goes back to its default.',
+    'Password rules: the password of the guest network holds eight characters.',
+    'Warranty: two years, with the serial number.',
+    'Firmware update: open Settings and click Check for updates.',
+    'Wall mounting: two screws, at least 40 cm above the floor.',
+    'The fan turns on above 60 degrees.',
+  ];
+  await store.upsert('support@acme.example', texts.map((text, index) => ({ document_id: 'router', document_name: 'router.pdf', page: index + 1, chunk_index: index, text })));
+  const results = await store.query('support@acme.example', 'reset password', 3);
+  assert.deepEqual(results.map((result) => result.page), [1, 2, 3], 'page 3 holds "password" once, page 4 twice, but page 3 speaks of the button and light');
+  assert.ok(results[2].score < results[0].score, 'the score stays the share of the query the chunk holds');
+});
+
+test('a file whose index predates CJK bigrams is indexed again on opening', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+  const file = path.join(directory, 'vectors.db');
+  const old = new BetterSqlite3(file);
+  old.exec(`
+    CREATE TABLE chunks (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, document_id TEXT NOT NULL, document_name TEXT NOT NULL,
+      page INTEGER NOT NULL, chunk_index INTEGER NOT NULL, text TEXT NOT NULL, section TEXT, document_title TEXT,
+      UNIQUE (namespace, document_id, chunk_index));
+    CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(text, section, content = 'chunks', content_rowid = 'id', tokenize = 'porter unicode61 remove_diacritics 2');
+    CREATE VIRTUAL TABLE chunks_terms USING fts5vocab(chunks_fts, instance);
+    CREATE TRIGGER chunks_after_insert AFTER INSERT ON chunks BEGIN
+      INSERT INTO chunks_fts (rowid, text, section) VALUES (new.id, new.text, new.section); END;`);
+  const insert = old.prepare('INSERT INTO chunks (namespace, document_id, document_name, page, chunk_index, text) VALUES (?, ?, ?, ?, ?, ?)');
+  for (const chunk of japanese) insert.run('support@acme.example', chunk.document_id, chunk.document_name, chunk.page, chunk.chunk_index, chunk.text);
+  old.close();
+  const store = createSqliteVectorStore({ path: file });
+  try {
+    assert.equal((await store.query('support@acme.example', '受験者数', 1))[0]?.page, 10);
+    await store.deleteDocument('support@acme.example', 'amc-ja');
+    assert.deepEqual(await store.query('support@acme.example', '受験者数 スキャン', 3), []);
+  } finally {
+    await store.close();
     fs.rmSync(directory, { recursive: true, force: true });
   }
 });

@@ -4,7 +4,8 @@
  *
  * Records: id `<document_id>#<chunk_index>`, so re-upserting a chunk replaces it and a document's
  * records can be listed by the prefix `<document_id>#` (serverless indexes cannot delete by
- * metadata filter). Metadata `{ document_id, document_name, page, chunk_index, text }`.
+ * metadata filter). Metadata `{ document_id, document_name, page, chunk_index, text }`, and
+ * `section` and `document_title` when the chunk has them (Pinecone metadata holds no nulls).
  *
  * Score, in [0, 1]: Pinecone returns the cosine similarity in [-1, 1]; it is rescaled above a floor
  * exactly like the SQLite store's semantic score, max(0, (cos - floor) / (1 - floor)), because
@@ -47,12 +48,16 @@ type ChunkMetadata = {
   page: number;
   chunk_index: number;
   text: string;
+  section?: string;
+  document_title?: string;
 };
 
 /** Vectors per upsert request: Pinecone's recommended batch size. */
 const upsertBatchSize = 100;
 /** Texts per embedding request, within the batch limits of the hosted embedding APIs. */
 const embeddingBatchSize = 100;
+/** Matches asked for per result wanted: several chunks of one page come back as one result. */
+const matchesPerResult = 3;
 /** Ids per delete request (Pinecone's limit is 1000). */
 const deleteBatchSize = 1000;
 
@@ -194,6 +199,8 @@ export function createPineconeVectorStore(settings: PineconeVectorStoreSettings)
           page: chunk.page,
           chunk_index: chunk.chunk_index,
           text: chunk.text,
+          ...(chunk.section === undefined ? {} : { section: chunk.section }),
+          ...(chunk.document_title === undefined ? {} : { document_title: chunk.document_title }),
         },
       }));
       for (let start = 0; start < records.length; start += upsertBatchSize) {
@@ -223,13 +230,18 @@ export function createPineconeVectorStore(settings: PineconeVectorStoreSettings)
       const index = await namespaceOf(namespace, 'query');
       let matches;
       try {
-        ({ matches } = await index.query({ vector, topK: Math.floor(k), includeMetadata: true }));
+        ({ matches } = await index.query({ vector, topK: Math.floor(k) * matchesPerResult, includeMetadata: true }));
       } catch (error) {
         throw pineconeError('query', error);
       }
+      const pages = new Set<string>();
       return (matches ?? []).flatMap((match) => {
         const metadata = match.metadata;
         if (!metadata || match.score === undefined) return [];
+        // Best first: a page's first match is its best chunk.
+        const page = `${String(metadata.document_id)}#${Number(metadata.page)}`;
+        if (pages.has(page)) return [];
+        pages.add(page);
         const score = Math.min(1, Math.max(0, (match.score - similarityFloor) / (1 - similarityFloor)));
         if (score <= 0) return [];
         return [{
@@ -238,9 +250,11 @@ export function createPineconeVectorStore(settings: PineconeVectorStoreSettings)
           page: Number(metadata.page),
           chunk_index: Number(metadata.chunk_index),
           text: String(metadata.text),
+          ...(typeof metadata.section === 'string' ? { section: metadata.section } : {}),
+          ...(typeof metadata.document_title === 'string' ? { document_title: metadata.document_title } : {}),
           score,
         }];
-      });
+      }).slice(0, Math.floor(k));
     },
 
     async close(): Promise<void> {

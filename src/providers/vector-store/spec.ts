@@ -9,10 +9,17 @@ export interface Chunk {
   /** Position of the chunk within its document, from 0. */
   chunk_index: number;
   text: string;
+  /** Heading of the section the chunk belongs to, when the document has headings. */
+  section?: string;
+  /** Title of the document, from its metadata or first heading. */
+  document_title?: string;
 }
 
 export interface ScoredChunk extends Chunk {
-  /** Relevance in [0, 1], higher is better; comparable with the configured relevance threshold. */
+  /**
+   * Relevance in [0, 1], higher is better; comparable with the configured relevance threshold.
+   * A figure of its own, not the sort key: results come in rank order.
+   */
   score: number;
 }
 
@@ -23,7 +30,10 @@ export interface VectorStore {
   upsert(namespace: string, chunks: Chunk[]): Promise<void>;
   /** Removes every chunk of a document from a namespace. */
   deleteDocument(namespace: string, documentId: string): Promise<void>;
-  /** The k most relevant chunks of one namespace, best first. Never returns another namespace's chunks. */
+  /**
+   * The k best-ranked chunks of one namespace, best first, at most one per page (the page's best
+   * chunk). Never returns another namespace's chunks.
+   */
   query(namespace: string, text: string, k: number): Promise<ScoredChunk[]>;
   close(): Promise<void>;
 }

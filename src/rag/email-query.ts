@@ -1,0 +1,42 @@
+/**
+ * The search query of an email: its subject, then what its sender wrote for this message. Quoted
+ * history, the signature, the greeting, the closing and a mailing list's footer are words about
+ * something else, and in a lexical query every word pulls towards pages that hold it.
+ */
+import EmailReplyParser from 'email-reply-parser';
+
+/** Reply and forward prefixes of a subject, in the languages mail clients commonly use. */
+const SUBJECT_PREFIX = /^\s*((re|fwd?|aw|wg|sv|vs|tr|rv|antw)\s*(\[\d+\])?\s*:\s*)+/i;
+
+/** A first line that only greets: "Hi team,", "Hello Anna!", "Dear support:". */
+const GREETING = /^\s*(hi|hello|hey|dear|good (morning|afternoon|evening)|greetings)\b[^.?\n]{0,40}[,!:]?\s*$/i;
+
+/** A line that closes the message; it and everything after it are left out. */
+const CLOSING = /^\s*(thanks?( you)?( (so|very) much)?( in advance)?|many thanks|regards|(best|kind|warm) (regards|wishes)|best|cheers|sincerely|yours( (truly|sincerely))?)\b[^.?!\n]{0,30}[,!.]?\s*$/i;
+
+/** How far from the end a closing line may be: a short sign-off, not a "Thanks!" mid-message. */
+const CLOSING_WINDOW_LINES = 6;
+
+/** A separator line of a mailing list footer ("____", "-----"), when the text after it says so. */
+const FOOTER_RULE = /^\s*[_-]{5,}\s*$/;
+const FOOTER_WORDS = /unsubscribe|mailing list|listinfo|list-/i;
+
+/** What the sender wrote for this message, without quoted history, signature, greeting, closing or list footer. */
+export function ownWords(body: string): string {
+  const visible = new EmailReplyParser().parseReply(body.replace(/\r\n?/g, '\n'));
+  let lines = visible.split('\n');
+  const rule = lines.findIndex((line, index) => FOOTER_RULE.test(line) && FOOTER_WORDS.test(lines.slice(index + 1).join('\n')));
+  if (rule >= 0) lines = lines.slice(0, rule);
+  while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
+  const closing = lines.findIndex((line, index) => index >= lines.length - CLOSING_WINDOW_LINES && CLOSING.test(line));
+  if (closing > 0) lines = lines.slice(0, closing);
+  const first = lines.findIndex((line) => line.trim() !== '');
+  if (first >= 0 && GREETING.test(lines[first])) lines.splice(first, 1);
+  return lines.join('\n').trim();
+}
+
+/** The text to search the manuals with for an email. */
+export function emailQuery(email: { subject: string; body: string }): string {
+  const subject = email.subject.replace(SUBJECT_PREFIX, '').trim();
+  return [subject, ownWords(email.body)].filter((part) => part !== '').join('\n');
+}

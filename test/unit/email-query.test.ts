@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { emailQuery } from '../../src/rag/email-query.js';
+
+test('the query is the subject without reply prefixes, then the question without greeting, closing, signature or quoted history', () => {
+  const body = [
+    'Hi team,',
+    '',
+    'How do I make the y axis logarithmic?',
+    'Thanks! It matters for our report.',
+    '',
+    'Kind regards,',
+    'Bob',
+    '',
+    '-- ',
+    'Bob Smith | Example Ltd | +1 555 0100',
+    '',
+    'On Mon, 1 Jan 2024 at 09:00, Support <support@example.com> wrote:',
+    '> Hello Bob, which version of the invoice portal do you use?',
+  ].join('\r\n');
+  assert.equal(
+    emailQuery({ subject: 'Re: Fwd: Log scale', body }),
+    'Log scale\nHow do I make the y axis logarithmic?\nThanks! It matters for our report.',
+  );
+});
+
+test('a mailing list footer is left out, and a body that is all greeting leaves the subject alone', () => {
+  const body = 'My plot has no legend. Why?\n_______________________\ngnuplot-info mailing list\nhttps://lists.example.org/listinfo/gnuplot-info';
+  assert.equal(emailQuery({ subject: 'Legend', body }), 'Legend\nMy plot has no legend. Why?');
+  assert.equal(emailQuery({ subject: 'Legend missing', body: 'Hello,\n\nThanks,\nAnn' }), 'Legend missing');
+});

@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import type { DecisionPolicy } from './rag/decide.js';
 
 const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -209,9 +210,37 @@ export const environmentSchema = z.object({
   SEND_POLICY: z.enum(SEND_MODES).default('auto'),
   /** Per-mailbox override, e.g. `support@a.example=draft,help@b.example=auto`. */
   MAILBOX_POLICIES: z.string().regex(/^(\s*[^=,\s]+@[^=,\s]+\s*=\s*(auto|draft|review|shadow)\s*)?(,\s*[^=,\s]+@[^=,\s]+\s*=\s*(auto|draft|review|shadow)\s*)*$/, 'address=mode pairs separated by commas, mode one of auto, draft, review, shadow').default(''),
-  /** Auto mode sends only above both thresholds; otherwise it leaves a draft. */
+  /**
+   * Auto mode sends a reply only when every signal passes its threshold (src/rag/decide.ts);
+   * otherwise it leaves a draft. Least classification confidence, and least relevance of the best passage.
+   */
   AUTO_SEND_MIN_CONFIDENCE: fraction(0.7),
   AUTO_SEND_MIN_SCORE: fraction(0.3),
+  /**
+   * Least lead of the best-ranked passage's relevance over the next one from another page; it can be
+   * negative (results come in rank order, relevance is a figure of its own). -1: not required.
+   * The best single signal of a right first citation on the dev set (EVALUATION.md).
+   */
+  AUTO_SEND_MIN_MARGIN: z.coerce.number().min(-1).max(1).default(0.1),
+  /** Least share of the question's content words found in the passages the reply cites. */
+  AUTO_SEND_MIN_COVERAGE: fraction(0),
+  /** Least confidence the model states for its own reply (models that state none are not judged on it). */
+  AUTO_SEND_MIN_MODEL_CONFIDENCE: fraction(0.5),
+  /** Least share of a claim's content words the passages it cites must hold; a claim below it makes the reply a draft. */
+  REPLY_MIN_SUPPORT: fraction(0.5),
+  /** Signature that ends every reply, after the closing ("Kind regards,"); `\n` starts a new line. MAILBOX_SETTINGS can set one per mailbox. */
+  REPLY_SIGNATURE: text('Customer Support'),
+  /**
+   * Public address of a page of the manuals, linked from the reply's sources: `{document}` is the
+   * uploaded file name, `{page}` the page number, e.g. `https://docs.example.com/manuals/{document}#page={page}`.
+   * Empty: no links. MAILBOX_SETTINGS can set one per mailbox.
+   */
+  MANUALS_PUBLIC_URL: z.string().refine((value) => value === '' || (/^https?:\/\//.test(value) && value.includes('{document}')), 'an http(s) URL containing {document} (and usually {page})').default(''),
+  /**
+   * Per-mailbox reply settings as JSON, e.g.
+   * `{"support@acme.example": {"signature": "Acme Support", "manuals_url": "https://acme.example/docs/{document}#page={page}"}}`.
+   */
+  MAILBOX_SETTINGS: z.string().transform(parseMailboxSettings).default(new Map()),
   /** Token bucket per mailbox: sends per minute and burst. */
   SEND_RATE_PER_MINUTE: integer(60, 1),
   SEND_BURST: integer(10, 1),
@@ -331,6 +360,55 @@ function parseApiTokens(value: string): ApiToken[] {
   const repeated = names.find((name, index) => names.indexOf(name) !== index);
   if (repeated !== undefined) throw new ConfigError([`API_TOKENS: the name ${repeated} is given twice; one token per name`]);
   return tokens;
+}
+
+/** What a mailbox may set for its replies (MAILBOX_SETTINGS). */
+export interface MailboxSettings {
+  signature?: string;
+  manuals_url?: string;
+}
+
+const mailboxSettingsSchema = z.record(
+  z.string().email(),
+  z.object({
+    signature: z.string().optional(),
+    manuals_url: z.string().regex(/^https?:\/\/.*\{document\}/, 'an http(s) URL containing {document}').optional(),
+  }).strict(),
+);
+
+/** MAILBOX_SETTINGS as a map keyed by the lower-cased address. */
+function parseMailboxSettings(value: string, context: z.core.$RefinementCtx<string>): Map<string, MailboxSettings> {
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    context.addIssue({ code: 'custom', message: 'a JSON object of address → {signature?, manuals_url?}' });
+    return z.NEVER;
+  }
+  const parsed = mailboxSettingsSchema.safeParse(json);
+  if (!parsed.success) {
+    context.addIssue({ code: 'custom', message: `a JSON object of address → {signature?, manuals_url?}: ${z.prettifyError(parsed.error)}` });
+    return z.NEVER;
+  }
+  return new Map(Object.entries(parsed.data).map(([address, settings]) => [address.toLowerCase(), settings]));
+}
+
+/** The signature and the manuals' public URL template of a mailbox, its own settings before the defaults. */
+export function replySettingsOf(config: Pick<Config, 'MAILBOX_SETTINGS' | 'REPLY_SIGNATURE' | 'MANUALS_PUBLIC_URL'>, agentEmail: string): { signature: string; manualsUrl: string | undefined } {
+  const own = config.MAILBOX_SETTINGS.get(agentEmail.toLowerCase());
+  const signature = (own?.signature ?? config.REPLY_SIGNATURE).replaceAll('\\n', '\n');
+  return { signature, manualsUrl: own?.manuals_url ?? (config.MANUALS_PUBLIC_URL || undefined) };
+}
+
+/** The decision thresholds (AUTO_SEND_*) as src/rag/decide.ts takes them. */
+export function decisionPolicyOf(config: Pick<Config, 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE'>): DecisionPolicy {
+  return {
+    minClassificationConfidence: config.AUTO_SEND_MIN_CONFIDENCE,
+    minRelevance: config.AUTO_SEND_MIN_SCORE,
+    minMargin: config.AUTO_SEND_MIN_MARGIN,
+    minCoverage: config.AUTO_SEND_MIN_COVERAGE,
+    minModelConfidence: config.AUTO_SEND_MIN_MODEL_CONFIDENCE,
+  };
 }
 
 /** The send mode of a mailbox. */

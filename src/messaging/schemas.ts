@@ -36,6 +36,8 @@ export const emailSchema = z.object({
   /** Where the email sits in its mailbox (Maildir file name, Gmail message id). */
   mailbox_ref: z.string().min(1),
   from: z.string().min(1),
+  /** The display name of From (`Ana Pérez` of `"Ana Pérez" <ana@example.org>`), for a greeting; null when none. */
+  from_name: z.string().max(200).nullish(),
   to: z.array(z.string()).default([]),
   subject: z.string().default(''),
   body: z.string(),
@@ -103,6 +105,14 @@ export const generatedResponseSchema = z.object({
   model: z.string(),
   /** Best retrieval score, compared with the send policy's threshold. */
   top_score: z.number(),
+  /**
+   * The responder's decision (src/rag/decide.ts) and its reasons; the sender follows it in auto
+   * mode. Absent in older messages: the sender then judges the classification and top score alone.
+   */
+  decision: z.object({
+    action: z.enum(['send', 'draft', 'handoff']),
+    reasons: z.array(z.string()),
+  }).optional(),
 });
 export type GeneratedResponse = z.infer<typeof generatedResponseSchema>;
 

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { permanentError } from '../errors.js';
 import type { Classification } from '../messaging/schemas.js';
 import type { EmailText, ReplyInput } from '../providers/llm/spec.js';
+import { citationLabel } from './citations.js';
 import { createFence, fenceSafeText, type Fence } from './untrusted-text.js';
 
 /** Categories of a support inquiry. */
@@ -59,21 +60,40 @@ export function classificationPrompt(email: EmailText): Prompt {
   return { system, user };
 }
 
-/** Asks for a reply grounded only in the numbered passages, with citations `"<source>", page N`. */
+/** The customer's language by name (`de` → German), for the reply prompt; undefined when unknown. */
+export function languageName(code: string | undefined): string | undefined {
+  if (!code || code === 'und') return undefined;
+  try {
+    const name = new Intl.DisplayNames(['en'], { type: 'language' }).of(code);
+    return name && name !== code ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Asks for a reply grounded only in the numbered passages, citing them as `[n]`, with the model's
+ * verdict: one JSON object `{reply, answerable, confidence, cited}` (src/rag/citations.ts turns the
+ * `[n]` into readable citations and adds the sources and the signature).
+ */
 export function replyPrompt(input: ReplyInput): Prompt {
   const fence = createFence();
+  const language = languageName(input.language);
   const system = [
     'You write replies to customer-support email for the company, in plain text.',
     'Answer only from the numbered documentation passages you are given. Do not add facts, steps, prices, or promises that are not in them.',
-    'After each statement taken from a passage, cite it exactly as "<source>", page N — for example "manual.pdf", page 3 — using the source and page shown in the passage header.',
-    'If the passages do not answer the question, say so plainly and that a member of the support team will follow up; do not guess.',
+    'After each statement taken from a passage, cite it by its number in square brackets, e.g. [1] or [1][2]. Every statement of fact needs a citation; cite only numbers of passages you were given.',
+    'If the passages do not answer the question, do not guess: set answerable to false and say plainly, in the reply, that a member of the support team will follow up.',
     untrustedRule(fence),
     'Never include an email address, phone number, or link that does not appear in the passages.',
-    'Start with "Hello,", keep it short, and end by saying the reply was prepared automatically from the product documentation and that a person can help if it does not answer the question.',
+    'Start with a short greeting, keep it short, and end with a closing and the signature you are given. A list of the sources is added to the reply for you.',
+    'Answer with one JSON object and nothing else:',
+    '{"reply": string, "answerable": boolean, "confidence": number, "cited": number[]}',
+    'answerable: whether the passages answer the question; confidence: from 0 to 1, how sure you are that the reply is correct and complete; cited: the passage numbers the reply cites.',
   ].join('\n');
   const passages = input.passages.length
     ? input.passages
-        .map((passage, index) => `[${index + 1}] "${passage.source}", page ${passage.page}\n${fenceSafeText(passage.text, fence)}`)
+        .map((passage, index) => `${passageHeader(index + 1, passage)}\n${fenceSafeText(passage.text, fence)}`)
         .join('\n\n')
     : '(no passages were found)';
   const user = [
@@ -85,9 +105,37 @@ export function replyPrompt(input: ReplyInput): Prompt {
     '',
     fenceEmail(input.email, fence),
     '',
-    'Write the reply now, from the passages only.',
+    language
+      ? `Write the reply in ${language} (language code ${input.language}), the customer's language, whatever the language of the passages.`
+      : "Write the reply in the language of the customer's email.",
+    ...(input.signature?.trim() ? ['End the reply with a closing in that language, then this signature on lines of its own, exactly:', input.signature.trim()] : []),
+    '',
+    'Write the reply now, from the passages only, and answer with the JSON object only.',
   ].join('\n');
   return { system, user };
+}
+
+/** `[2] "Router manual", page 7 (section Resetting)`: the number the model cites and where the passage is from. */
+function passageHeader(number: number, passage: ReplyInput['passages'][number]): string {
+  return `[${number}] ${citationLabel(passage)}${passage.section ? ` (section ${passage.section.replace(/\s+/g, ' ')})` : ''}`;
+}
+
+const replyAnswerSchema = z.object({
+  reply: z.string().trim().min(1, 'the reply is empty'),
+  answerable: z.boolean(),
+  confidence: z.number().min(0).max(1),
+  cited: z.array(z.number().int()).default([]),
+});
+
+/** A reply as a remote model gives it: text with `[n]` markers, and its verdict. */
+export type ReplyAnswer = z.infer<typeof replyAnswerSchema>;
+
+/**
+ * Extracts and validates the JSON reply from a model's answer, tolerating a ```json fence or prose
+ * around the object. Throws a permanent `llm_malformed_output` error otherwise.
+ */
+export function parseReplyAnswer(text: string): ReplyAnswer {
+  return parseAnswer(text, replyAnswerSchema, 'reply');
 }
 
 const classificationAnswerSchema = z
@@ -113,13 +161,17 @@ export type ClassificationAnswer = Omit<Classification, 'provider' | 'model'>;
  * fence or prose around the object. Throws a permanent `llm_malformed_output` error otherwise.
  */
 export function parseClassification(text: string): ClassificationAnswer {
+  return parseAnswer(text, classificationAnswerSchema, 'classification');
+}
+
+function parseAnswer<T>(text: string, schema: z.ZodType<T>, what: string): T {
   const json = extractJson(text);
   if (json === undefined) {
     throw permanentError('llm_malformed_output', `model answer holds no JSON object: ${preview(text)}`);
   }
-  const result = classificationAnswerSchema.safeParse(json);
+  const result = schema.safeParse(json);
   if (!result.success) {
-    throw permanentError('llm_malformed_output', `model classification is invalid: ${z.prettifyError(result.error)}`, result.error);
+    throw permanentError('llm_malformed_output', `model ${what} is invalid: ${z.prettifyError(result.error)}`, result.error);
   }
   return result.data;
 }

@@ -1,29 +1,62 @@
-/** classifier: asks the language model whether an email is a support inquiry. */
+/**
+ * classifier: asks the language model whether an email is a support inquiry, and routes it.
+ * Precision first, nothing dropped silently: an email goes to the responder when it is support; it
+ * goes there too, with a `review_reason` that makes its reply a draft for a person, when the model is
+ * unsure or cannot judge its language; only an email confidently judged not support is ignored.
+ */
 import { randomUUID } from 'node:crypto';
+import { classifierInput } from '../classify/input.js';
 import type { Handler } from '../messaging/consumer.js';
-import type { ToClassifyMessage, ToRespondMessage } from '../messaging/schemas.js';
+import type { Classification, ToClassifyMessage, ToRespondMessage } from '../messaging/schemas.js';
 import { EXCHANGES, ROUTING_KEYS } from '../messaging/topology.js';
 import type { LanguageModel } from '../providers/llm/spec.js';
-import { cutDetail, limitForModel } from '../rag/model-input.js';
+import { isOwnAddress } from '../providers/mailbox/recipient.js';
+import { cutDetail } from '../rag/model-input.js';
+
+/** A support verdict below this confidence is unsure: its reply can only be a draft for review. */
+export const MIN_SUPPORT_CONFIDENCE = 0.6;
+/**
+ * A "not support" verdict below this confidence is unsure too: rather a draft a person discards than
+ * a customer left without an answer.
+ */
+export const MIN_IGNORE_CONFIDENCE = 0.8;
 
 export interface ClassifierDependencies {
   model: LanguageModel;
+}
+
+/**
+ * Why the email's reply must be reviewed, or undefined when the verdict can stand alone.
+ * `addressed` is false when the mailbox is not among the To addresses (only Cc'd or Bcc'd): the
+ * sender wrote to someone else, who may be answering already.
+ */
+export function reviewReason(classification: Pick<Classification, 'is_support_inquiry' | 'confidence' | 'review_reason'>, addressed: boolean): string | undefined {
+  if (classification.review_reason) return classification.review_reason;
+  const { is_support_inquiry: isSupport, confidence } = classification;
+  if (isSupport && confidence < MIN_SUPPORT_CONFIDENCE) return `unsure: support at confidence ${confidence} (below ${MIN_SUPPORT_CONFIDENCE})`;
+  if (!isSupport && confidence < MIN_IGNORE_CONFIDENCE) return `unsure: not support at confidence ${confidence} only (below ${MIN_IGNORE_CONFIDENCE}), so not ignored`;
+  if (isSupport && !addressed) return 'the mailbox is only copied (not among the To addresses)';
+  return undefined;
 }
 
 export function createClassifierHandler({ model }: ClassifierDependencies): Handler<ToClassifyMessage> {
   return async (message, context) => {
     const { email } = message;
     const started = Date.now();
-    const input = limitForModel({ from: email.from, subject: email.subject, body: email.body });
-    if (cutDetail(input).input_cut) context.logger.info('email cut for the model', cutDetail(input));
-    const result = await model.classify(input.email, { signal: context.signal });
-    const classification = { ...result.value, provider: result.provider, model: result.model };
+    const { input, limited } = classifierInput(email);
+    if (cutDetail(limited).input_cut) context.logger.info('email cut for the model', cutDetail(limited));
+    const result = await model.classify(input, { signal: context.signal });
+    const addressed = email.to.length === 0 || email.to.some((address) => isOwnAddress(address, email.agent_email));
+    const review_reason = reviewReason(result.value, addressed);
+    // The role's language, whatever the model says: one detector for every provider.
+    const value = { ...result.value, language: input.language, ...(review_reason ? { review_reason } : {}) };
+    const classification: Classification = { ...value, provider: result.provider, model: result.model };
     const common = { email_id: email.email_id, agent_email: email.agent_email, duration_ms: Date.now() - started, provider: result.provider, model: result.model };
     // The event says what the model did not read, so a verdict on a cut email can be told apart.
-    const detail = { ...result.value, usage: result.usage, ...cutDetail(input) };
-    if (!classification.is_support_inquiry) {
+    const detail = { ...value, usage: result.usage, ...cutDetail(limited) };
+    if (!classification.is_support_inquiry && !review_reason) {
       await context.emit({ stage: 'ignored', ...common, detail });
-      context.logger.info('not a support inquiry', { category: classification.category, confidence: classification.confidence });
+      context.logger.info('not a support inquiry', { category: classification.category, confidence: classification.confidence, language: input.language });
       return { status: 'ignored' };
     }
     const next: ToRespondMessage = {
@@ -35,7 +68,7 @@ export function createClassifierHandler({ model }: ClassifierDependencies): Hand
     };
     await context.broker.publish(EXCHANGES.email, ROUTING_KEYS.respond, next, { priority: email.priority });
     await context.emit({ stage: 'classified', ...common, detail });
-    context.logger.info('classified as support', { category: classification.category, confidence: classification.confidence });
+    context.logger.info(review_reason ? 'classified for review' : 'classified as support', { category: classification.category, confidence: classification.confidence, language: input.language, review_reason });
     return { status: 'classified' };
   };
 }

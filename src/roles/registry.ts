@@ -79,7 +79,7 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
       return consumerRole(name, QUEUES.toClassify, toClassifySchema, createClassifierHandler({ model: services.model }), config.CONCURRENCY_CLASSIFIER, config.PREFETCH_CLASSIFIER, scoped);
     case 'responder':
       return consumerRole(name, QUEUES.toRespond, toRespondSchema, createResponderHandler({
-        model: services.model, store: services.vectorStore, k: config.RETRIEVAL_K, relevanceThreshold: config.RELEVANCE_THRESHOLD,
+        model: services.model, store: services.vectorStore, k: config.RETRIEVAL_K, relevanceThreshold: config.RELEVANCE_THRESHOLD, config,
       }), config.CONCURRENCY_RESPONDER, config.PREFETCH_RESPONDER, scoped);
     case 'sender':
       return consumerRole(name, QUEUES.toSend, toSendSchema, createSenderHandler({

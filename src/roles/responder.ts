@@ -1,15 +1,22 @@
 /**
- * responder: retrieves passages from the mailbox's own manuals and asks the model for a grounded
- * reply. When nothing relevant is found the outcome is a hand-off to a person, never a guess.
+ * responder: retrieves passages from the mailbox's own manuals, asks the model for a grounded
+ * reply, checks the reply against the passages it cites (src/rag/reply-check.ts) and decides, once,
+ * whether it may be sent, must wait as a draft, or is a hand-off to a person (src/rag/decide.ts).
+ * When nothing relevant is found the outcome is a hand-off, never a guess.
  */
 import { randomUUID } from 'node:crypto';
+import { decisionPolicyOf, replySettingsOf, type Config } from '../config.js';
 import type { Handler } from '../messaging/consumer.js';
 import type { ContextItem, ToRespondMessage, ToSendMessage } from '../messaging/schemas.js';
 import { EXCHANGES, ROUTING_KEYS } from '../messaging/topology.js';
-import type { LanguageModel } from '../providers/llm/spec.js';
-import type { VectorStore } from '../providers/vector-store/spec.js';
+import type { GeneratedReply, LanguageModel } from '../providers/llm/spec.js';
+import type { ScoredChunk, VectorStore } from '../providers/vector-store/spec.js';
 import { replySubject } from '../providers/mailbox/mime.js';
+import { pageUrl } from '../rag/citations.js';
+import { handoffBody } from '../rag/reply-framing.js';
+import { decideReply } from '../rag/decide.js';
 import { cutDetail, limitForModel } from '../rag/model-input.js';
+import { checkReply } from '../rag/reply-check.js';
 import { retrieveForEmail } from '../rag/retrieve.js';
 
 export interface ResponderDependencies {
@@ -19,36 +26,52 @@ export interface ResponderDependencies {
   k: number;
   /** Passages scoring below this are not relevant. */
   relevanceThreshold: number;
+  /** Decision thresholds, the claim-support threshold, signatures and the manuals' public URLs. */
+  config: Pick<Config,
+    'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE'
+    | 'REPLY_MIN_SUPPORT' | 'REPLY_SIGNATURE' | 'MANUALS_PUBLIC_URL' | 'MAILBOX_SETTINGS'>;
 }
 
-/** The reply body when the manuals hold no answer: a promise of a person, not an invented answer. */
-export const HANDOFF_BODY = [
-  'Hello,',
-  '',
-  'Thank you for your message. Our documentation does not answer your question, so a member of our support team will get back to you personally.',
-  '',
-  'Kind regards,',
-  'Customer Support',
-].join('\n');
+/** The sender as a From header would show it, display name included, so a reply can greet by name. */
+function fromLine(email: { from: string; from_name?: string | null }): string {
+  const name = email.from_name?.replace(/["\\\r\n<>]/g, ' ').trim();
+  return name ? `"${name}" <${email.from}>` : email.from;
+}
 
-export function createResponderHandler({ model, store, k, relevanceThreshold }: ResponderDependencies): Handler<ToRespondMessage> {
+/** How far the best passage leads the next one from another page: a near tie means the manuals are ambiguous. */
+function marginOf(chunks: ScoredChunk[]): number {
+  const [best, ...rest] = chunks;
+  if (!best) return 0;
+  const next = rest.find((chunk) => chunk.document_id !== best.document_id || chunk.page !== best.page);
+  return best.score - (next?.score ?? 0);
+}
+
+export function createResponderHandler({ model, store, k, relevanceThreshold, config }: ResponderDependencies): Handler<ToRespondMessage> {
+  const policy = decisionPolicyOf(config);
   return async (message, context) => {
-    const { email } = message;
+    const { email, classification } = message;
+    const { signature, manualsUrl } = replySettingsOf(config, email.agent_email);
     // Retrieval and the model read the same bounded text (src/rag/model-input.ts).
-    const input = limitForModel({ from: email.from, subject: email.subject, body: email.body });
+    const input = limitForModel({ from: fromLine(email), subject: email.subject, body: email.body });
     if (cutDetail(input).input_cut) context.logger.info('email cut for the model', cutDetail(input));
     const retrievalStarted = Date.now();
     const chunks = await retrieveForEmail(store, email.agent_email, input.email, k);
     const relevant = chunks.filter((chunk) => chunk.score >= relevanceThreshold);
     const topScore = chunks[0]?.score ?? 0;
-    const contextUsed: ContextItem[] = relevant.map((chunk) => ({
-      document_id: chunk.document_id,
-      source: chunk.document_name,
-      page: chunk.page,
-      chunk_index: chunk.chunk_index,
-      similarity_score: chunk.score,
-      text: chunk.text,
-    }));
+    const contextUsed: ContextItem[] = relevant.map((chunk) => {
+      const item: ContextItem = {
+        document_id: chunk.document_id,
+        source: chunk.document_name,
+        page: chunk.page,
+        chunk_index: chunk.chunk_index,
+        similarity_score: chunk.score,
+        text: chunk.text,
+        ...(chunk.document_title ? { title: chunk.document_title } : {}),
+        ...(chunk.section ? { section: chunk.section } : {}),
+      };
+      const url = pageUrl(manualsUrl, item);
+      return url ? { ...item, url } : item;
+    });
     await context.emit({
       stage: 'retrieved',
       email_id: email.email_id,
@@ -58,22 +81,37 @@ export function createResponderHandler({ model, store, k, relevanceThreshold }: 
       detail: { top_score: topScore, chunks: contextUsed.map(({ source, page, similarity_score }) => ({ source, page, score: similarity_score })) },
     });
 
-    const handoff = contextUsed.length === 0;
     const replyStarted = Date.now();
-    const generated = handoff
-      ? { body: HANDOFF_BODY, provider: 'none', model: 'none' }
-      : await model.reply({ email: input.email, passages: contextUsed }, { signal: context.signal })
-          .then((result) => ({ body: result.value.body, provider: result.provider, model: result.model }));
+    const generated: GeneratedReply & { provider: string; model: string } = contextUsed.length === 0
+      ? { body: handoffBody(input.email, classification.language, signature), provider: 'none', model: 'none' }
+      : await model.reply({ email: input.email, passages: contextUsed, language: classification.language, signature }, { signal: context.signal })
+          .then((result) => ({ ...result.value, provider: result.provider, model: result.model }));
+    const check = contextUsed.length === 0
+      ? undefined
+      : checkReply(generated.body, contextUsed, {
+        question: input.email, verdict: generated.verdict, minSupport: config.REPLY_MIN_SUPPORT, ownText: signature, language: classification.language,
+      });
+    const decision = decideReply({
+      relevantPassages: contextUsed.length,
+      topScore,
+      margin: marginOf(chunks),
+      coverage: check?.coverage,
+      verdict: generated.verdict,
+      problems: check?.problems,
+      classification,
+    }, policy);
+    const handoff = decision.action === 'handoff';
 
     const next: ToSendMessage = {
       ...message,
       message_id: randomUUID(),
       timestamp: new Date().toISOString(),
       original_message_id: message.message_id,
-      generated_response: { subject: replySubject(email.subject), body: generated.body, handoff, provider: generated.provider, model: generated.model, top_score: topScore },
+      generated_response: { subject: replySubject(email.subject), body: generated.body, handoff, provider: generated.provider, model: generated.model, top_score: topScore, decision },
       context_used: contextUsed,
     };
     await context.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, next, { priority: email.priority });
+    const cited = check?.cited.map((number) => contextUsed[number - 1]!) ?? [];
     await context.emit({
       stage: 'replied',
       email_id: email.email_id,
@@ -81,9 +119,17 @@ export function createResponderHandler({ model, store, k, relevanceThreshold }: 
       duration_ms: Date.now() - replyStarted,
       provider: generated.provider,
       model: generated.model,
-      detail: { handoff, excerpt: generated.body.slice(0, 280), citations: contextUsed.map(({ source, page }) => ({ source, page })), ...cutDetail(input) },
+      detail: {
+        handoff,
+        decision,
+        ...(generated.verdict ? { verdict: generated.verdict } : {}),
+        ...(check ? { coverage: check.coverage, claims: check.claims } : {}),
+        excerpt: generated.body.slice(0, 280),
+        citations: cited.map(({ source, title, page }) => ({ source, page, ...(title ? { title } : {}) })),
+        ...cutDetail(input),
+      },
     });
-    context.logger.info(handoff ? 'nothing relevant found: hand-off' : 'reply generated', { top_score: topScore, passages: contextUsed.length });
+    context.logger.info(`reply decided: ${decision.action}`, { top_score: topScore, passages: contextUsed.length, reasons: decision.reasons });
     return { status: handoff ? 'handoff' : 'replied' };
   };
 }

@@ -11,13 +11,17 @@
  *
  * An email without one valid recipient (`reply_recipient` null) is never sent: it is left as a
  * draft with the reason, whatever the policy, for a person to answer by hand.
+ *
+ * Whether a reply may go out unread is the responder's decision (`generated_response.decision`,
+ * src/rag/decide.ts); the sender only applies the mailbox's mode on top of it.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { sendModeOf, type Config } from '../config.js';
+import { decisionPolicyOf, sendModeOf, type Config } from '../config.js';
 import { transientError } from '../errors.js';
 import type { Handler, HandlerContext } from '../messaging/consumer.js';
 import type { ToSendMessage } from '../messaging/schemas.js';
+import { decideReply } from '../rag/decide.js';
 import type { Mailbox, OutgoingReply } from '../providers/mailbox/spec.js';
 import { replyMessageId } from '../providers/mailbox/mime.js';
 import type { SendClaims } from '../providers/claims/spec.js';
@@ -27,7 +31,8 @@ import type { ReviewQueue } from '../store/reviews.js';
 import { approvalAlreadySent, verifyApproval } from '../review/verify.js';
 
 export interface SenderDependencies {
-  config: Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
+  config: Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE'
+    | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
   mailbox: Mailbox;
   /** Who may send which reply: the local ledger, or Redis across hosts with the ledger as fallback. */
   claims: SendClaims;
@@ -83,18 +88,21 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     if (mode === 'shadow') return { action: 'shadow' };
     // A person read this reply and approved it: the checks below only decided whether one had to.
     if (message.review) return { action: 'send' };
+    const response = message.generated_response;
     if (message.email.reply_recipient === null) {
-      const stage = message.generated_response.handoff ? 'handed_off' : 'drafted';
+      const stage = response.handoff ? 'handed_off' : 'drafted';
       return { action: 'draft', stage, reason: `no single valid recipient: ${message.email.recipient_problem}; answer by hand` };
     }
-    if (message.generated_response.handoff) return { action: 'draft', stage: 'handed_off', reason: 'nothing relevant in the manuals' };
+    // The responder decided once, from every signal; a message from before it did is judged on
+    // what it carries (the classification and the best retrieval score), as it always was.
+    const decision = response.decision ?? decideReply({
+      relevantPassages: response.handoff ? 0 : message.context_used.length || 1,
+      topScore: response.top_score,
+      classification: message.classification,
+    }, decisionPolicyOf(config));
+    if (decision.action === 'handoff' || response.handoff) return { action: 'draft', stage: 'handed_off', reason: decision.reasons.join('; ') };
     if (mode !== 'auto') return { action: 'draft', stage: 'drafted', reason: `${mode} mode` };
-    if (message.classification.confidence < config.AUTO_SEND_MIN_CONFIDENCE) {
-      return { action: 'draft', stage: 'drafted', reason: `classification confidence ${message.classification.confidence.toFixed(2)} below ${config.AUTO_SEND_MIN_CONFIDENCE}` };
-    }
-    if (message.generated_response.top_score < config.AUTO_SEND_MIN_SCORE) {
-      return { action: 'draft', stage: 'drafted', reason: `retrieval score ${message.generated_response.top_score.toFixed(2)} below ${config.AUTO_SEND_MIN_SCORE}` };
-    }
+    if (decision.action === 'draft') return { action: 'draft', stage: 'drafted', reason: decision.reasons.join('; ') };
     return { action: 'send' };
   }
 

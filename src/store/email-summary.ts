@@ -6,7 +6,8 @@
  * - received, skipped: `{from, subject, received_at, priority, reason?}`
  * - classified, ignored: `{is_support_inquiry, category, confidence, reasoning}`
  * - retrieved: `{top_score, chunks}` (a count, or an array whose length is counted)
- * - replied: `{handoff, excerpt, citations: [{source, page}]}`
+ * - replied: `{handoff, excerpt, citations: [{source, page}]}` (its `decision: {action, reasons}` is
+ *   shown in the email's journey, and a draft's reasons reach the outcome line through the sender's `reason`)
  * - sent, drafted, handed_off: `{mode, message_id}`
  * - dead_lettered: `{error_message, error_type, queue}`
  * - review_rejected (state `rejected`): `{by, note}`
@@ -48,6 +49,8 @@ export function isFinal(state: string): state is FinalState {
 export interface Citation {
   source: string;
   page: number | null;
+  /** The document's title, shown instead of the file name when known. */
+  title?: string;
 }
 
 /** What one stage contributed: who did it and how long it took. */
@@ -104,7 +107,8 @@ function citationsOf(value: unknown): Citation[] {
     if (!item || typeof item !== 'object') return [];
     const record = item as Record<string, unknown>;
     const source = text(record.source);
-    return source === null ? [] : [{ source, page: number(record.page) }];
+    const title = text(record.title);
+    return source === null ? [] : [{ source, page: number(record.page), ...(title === null ? {} : { title }) }];
   });
 }
 

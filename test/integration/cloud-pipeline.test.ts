@@ -10,13 +10,17 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import PostalMime, { type Email as ParsedEmail } from 'postal-mime';
 import { ROLE_NAMES } from '../../src/roles/registry.js';
-import { HANDOFF_BODY } from '../../src/roles/responder.js';
+import { loadConfig, replySettingsOf } from '../../src/config.js';
+import { handoffBody } from '../../src/rag/reply-framing.js';
 import { submitDocument } from '../../src/rag/upload.js';
 import { waitFor } from '../helpers/broker.js';
 import { filesIn, recipientsOf, startPipeline, waitForFinalStates, SAMPLES, type Pipeline } from '../helpers/pipeline.js';
 import { CLOUD_MAILBOX, deliverSampleEmailsToGmail, startCloudStack, type CloudStack } from '../helpers/cloud-stack.js';
 import { geminiErrorResponse, type RecordedRequest } from '../fakes/gemini-server.js';
 import type { StoredMessage } from '../fakes/gmail-server.js';
+
+/** The hand-off reply with the default signature. */
+const HANDOFF_BODY = handoffBody({ from: 'customer@example.com', subject: '', body: '' }, undefined, replySettingsOf(loadConfig({}), 'support@example.com').signature);
 
 /** Gemini quota answers scripted for the first classification calls. */
 const GEMINI_QUOTA_ERRORS = 3;

@@ -6,13 +6,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ROLE_NAMES } from '../../src/roles/registry.js';
-import { HANDOFF_BODY } from '../../src/roles/responder.js';
+import { loadConfig, replySettingsOf } from '../../src/config.js';
+import { handoffBody } from '../../src/rag/reply-framing.js';
 import { EXCHANGES, ROUTING_KEYS } from '../../src/messaging/topology.js';
 import type { ToClassifyMessage } from '../../src/messaging/schemas.js';
 import {
   deliverSampleEmails, ingestSampleManuals, openChannel, readReplies, recipientsOf, startPipeline, waitForFinalStates,
   ACME, GLOBEX, type ReplyFile,
 } from '../helpers/pipeline.js';
+
+/** The hand-off reply with the default signature. */
+const HANDOFF_BODY = handoffBody({ from: 'customer@example.com', subject: '', body: '' }, undefined, replySettingsOf(loadConfig({}), 'support@example.com').signature);
 
 const ADDRESS = /[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+/gi;
 

@@ -10,7 +10,8 @@ import { readFile } from 'node:fs/promises';
 import { Broker } from '../../src/messaging/broker.js';
 import type { ToSendMessage } from '../../src/messaging/schemas.js';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
-import { HANDOFF_BODY } from '../../src/roles/responder.js';
+import { loadConfig, replySettingsOf } from '../../src/config.js';
+import { handoffBody } from '../../src/rag/reply-framing.js';
 import { approveReview, rejectReview } from '../../src/review/actions.js';
 import { ReviewConflictError, ReviewQueue, type Review, type ReviewStatus } from '../../src/store/reviews.js';
 import { waitFor } from '../helpers/broker.js';
@@ -19,6 +20,9 @@ import {
   deliverEmail, getMessage, ingestSampleManuals, openChannel, readReplies, sendMessage, withPipeline,
   ACME, SAMPLES, type Pipeline, type ReplyFile,
 } from '../helpers/pipeline.js';
+
+/** The hand-off reply with the default signature. */
+const HANDOFF_BODY = handoffBody({ from: 'customer@example.com', subject: '', body: '' }, undefined, replySettingsOf(loadConfig({}), 'support@example.com').signature);
 
 const FULL_FLOW = ['poller', 'classifier', 'responder', 'sender', 'recorder', 'ingester'] as const;
 

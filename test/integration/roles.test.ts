@@ -9,12 +9,16 @@ import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
 import type { ToRespondMessage, ToSendMessage } from '../../src/messaging/schemas.js';
-import { HANDOFF_BODY } from '../../src/roles/responder.js';
+import { loadConfig, replySettingsOf } from '../../src/config.js';
+import { handoffBody } from '../../src/rag/reply-framing.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
 import {
   classifyMessage, deliverEmail, filesIn, getMessage, openChannel, readReplies, respondMessage, sendMessage,
   waitForSettled, SAMPLES, ACME, withPipeline } from '../helpers/pipeline.js';
+
+/** The hand-off reply with the default signature. */
+const HANDOFF_BODY = handoffBody({ from: 'customer@example.com', subject: '', body: '' }, undefined, replySettingsOf(loadConfig({}), 'support@example.com').signature);
 
 /** A support question to `to`, with a Message-ID of its own each call. */
 const question = (to = 'support@widgets.example') => makeEmail({

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ConfigError, environmentSchema, loadConfig, sendModeOf } from '../../src/config.js';
+import { ConfigError, decisionPolicyOf, environmentSchema, loadConfig, replySettingsOf, sendModeOf } from '../../src/config.js';
 
 test('defaults apply when the environment is empty, and paths derive from DATA_DIR', () => {
   const config = loadConfig({ DATA_DIR: '/srv/ragmail' });
@@ -38,4 +38,23 @@ test('.env.example lists every variable with its default', () => {
   for (const [name, value] of listed) {
     if (value !== '') assert.equal(String(defaults[name as keyof typeof defaults]), value, `${name} default in .env.example`);
   }
+});
+
+test("reply settings: a mailbox's own signature and manuals URL before the defaults; bad settings are refused", () => {
+  const config = loadConfig({
+    REPLY_SIGNATURE: 'Kind regards,\\nThe Support Team',
+    MANUALS_PUBLIC_URL: 'https://docs.example.com/{document}#page={page}',
+    MAILBOX_SETTINGS: '{"Support@Acme.example": {"signature": "Acme Support", "manuals_url": "https://acme.example/m/{document}?p={page}"}}',
+  });
+  assert.deepEqual(replySettingsOf(config, 'support@acme.example'), { signature: 'Acme Support', manualsUrl: 'https://acme.example/m/{document}?p={page}' });
+  assert.deepEqual(replySettingsOf(config, 'help@globex.example'), { signature: 'Kind regards,\nThe Support Team', manualsUrl: 'https://docs.example.com/{document}#page={page}' });
+  assert.equal(replySettingsOf(loadConfig({}), 'a@b.example').manualsUrl, undefined);
+  assert.throws(() => loadConfig({ MAILBOX_SETTINGS: '{"support@acme.example": {"sig": "x"}}' }), /MAILBOX_SETTINGS=.*address → \{signature\?, manuals_url\?\}/);
+  assert.throws(() => loadConfig({ MAILBOX_SETTINGS: 'support@acme.example=Acme' }), /MAILBOX_SETTINGS=.*a JSON object/);
+  assert.throws(() => loadConfig({ MANUALS_PUBLIC_URL: 'https://docs.example.com/' }), /MANUALS_PUBLIC_URL=.*containing \{document\}/);
+});
+
+test('the decision thresholds come from the AUTO_SEND_* variables', () => {
+  const policy = decisionPolicyOf(loadConfig({ AUTO_SEND_MIN_CONFIDENCE: '0.8', AUTO_SEND_MIN_SCORE: '0.4', AUTO_SEND_MIN_MARGIN: '-0.1', AUTO_SEND_MIN_COVERAGE: '0.3', AUTO_SEND_MIN_MODEL_CONFIDENCE: '0.6' }));
+  assert.deepEqual(policy, { minClassificationConfidence: 0.8, minRelevance: 0.4, minMargin: -0.1, minCoverage: 0.3, minModelConfidence: 0.6 });
 });

@@ -42,14 +42,17 @@ test('classification asks generateContent for JSON with a response schema, the e
   assert.ok(result.usage.input_tokens > 20 && result.usage.output_tokens > 0, JSON.stringify(result.usage));
 });
 
-test('a reply request carries no JSON mode and gets the passages and the fenced email', async () => {
+test('a reply request asks for JSON with the reply schema, gets the passages and the fenced email, and returns the verdict', async () => {
   const { fake, model } = await fakeAndModel();
   const result = await model.reply({ email: supportEmail, passages });
   const body = fake.requests[0].body as GenerateContentRequest;
-  assert.equal(body.generationConfig?.responseMimeType, undefined);
+  assert.equal(body.generationConfig.responseMimeType, 'application/json');
+  assert.deepEqual(body.generationConfig.responseSchema?.required, ['reply', 'answerable', 'confidence', 'cited']);
   assert.match(body.contents[0].parts[0].text, /\[1\] "router-manual.pdf", page 3/);
   assert.match(body.contents[0].parts[0].text, /<untrusted_email_[0-9a-f]{8}>/);
   assert.match(result.value.body, /"router-manual.pdf", page 3/);
+  assert.equal(result.value.verdict?.answerable, true);
+  assert.deepEqual(result.value.verdict?.cited, [1]);
 });
 
 test('429 RESOURCE_EXHAUSTED with RetryInfo is a retryable llm_quota carrying the retry delay, not retried by the SDK', async () => {
@@ -142,12 +145,15 @@ test('two malformed answers throw a retryable llm_malformed_output after exactly
   assert.equal(fake.requests.length, 2);
 });
 
-test('an empty reply gets one repair request', async () => {
-  const { fake, model } = await fakeAndModel();
-  fake.enqueue(geminiTextResponse('   '));
-  const result = await model.reply({ email: supportEmail, passages });
-  assert.equal(fake.requests.length, 2);
-  assert.ok(result.value.body.startsWith('Hello'));
+test('an empty reply, or one that is not the JSON asked for, gets one repair request', async () => {
+  for (const bad of ['   ', '{"reply": "", "answerable": true, "confidence": 0.9, "cited": [1]}', 'Hello, hold the reset button [1].']) {
+    const { fake, model } = await fakeAndModel();
+    fake.enqueue(geminiTextResponse(bad));
+    const result = await model.reply({ email: supportEmail, passages });
+    assert.equal(fake.requests.length, 2, bad);
+    assert.match((fake.requests[1].body as GenerateContentRequest).contents[2].parts[0].text, /reply \(string.*answerable \(boolean\)/);
+    assert.ok(result.value.body.startsWith('Hello'));
+  }
 });
 
 test('checkGemini: ok with a good key, not ok with the reason for a wrong key, an unreachable server or no key', async () => {

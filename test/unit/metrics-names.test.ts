@@ -97,7 +97,7 @@ test('the exposition of every metric, each with a sample, passes promtool check 
   await feedEverything(context, metrics);
   const exposition = await metrics.metrics();
   assert.match(exposition, /^ragmail_send_quota_remaining\{agent_email="support@acme.example"\} 250$/m);
-  assert.match(exposition, /^ragmail_llm_tokens_total\{provider="local",model="local-rules-v1",direction="input"\} [1-9]/m);
+  assert.match(exposition, /^ragmail_llm_tokens_total\{provider="local",model="local-v2",direction="input"\} [1-9]/m);
   const verdict = promtoolCheck(context, exposition);
   if (!verdict) return;
   assert.equal(verdict.status, 0, `promtool check metrics found:\n${verdict.findings}`);

@@ -49,6 +49,7 @@ test('a plain question: ids without brackets, lower-case sender, decoded text, D
   assert.equal(email.message_id_header, '<CAF3x9Lq7-reset.8812@mailbox.example>');
   assert.equal(email.thread_id, email.email_id);
   assert.equal(email.from, 'jose.garcia@mailbox.example');
+  assert.equal(email.from_name, 'José García', 'the display name, kept for a greeting');
   assert.deepEqual(email.to, [acme]);
   assert.equal(email.reply_recipient, 'jose.garcia@mailbox.example', 'no Reply-To: the reply goes to the sender');
   assert.equal(email.recipient_problem, null);
@@ -81,6 +82,18 @@ test('urgent sample gets the highest priority; automated samples are flagged, sp
   assert.match((await parseSample(acme, '08-out-of-office.eml')).automated ?? '', /auto-replied/);
   assert.equal((await parseSample(acme, '09-spam-prize.eml')).automated, null);
 });
+
+test('a From without a display name has no from_name; a long one is cut, its whitespace folded', async () => {
+  const bare = await parseEmail(makeRaw('From: ana@example.org'), { agentEmail: acme, mailboxRef: 'bare' });
+  assert.equal(bare.email.from_name, null);
+  const long = await parseEmail(makeRaw(`From: "${'Ana  '.repeat(100)}" <ana@example.org>`), { agentEmail: acme, mailboxRef: 'long' });
+  const name = long.email.from_name ?? '';
+  assert.ok(name.length > 0 && name.length <= 200 && !name.includes('  '));
+});
+
+function makeRaw(fromLine: string): string {
+  return `${fromLine}\r\nTo: ${acme}\r\nSubject: Hi\r\nMessage-ID: <n@example.org>\r\n\r\nHello\r\n`;
+}
 
 test('Reply-To is read apart from From, and is the reply\'s one recipient', async () => {
   const { email } = await parseSample(acme, '10-warranty-rma-reply-to.eml');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { RagmailError } from '../../src/errors.js';
 import type { ContextItem } from '../../src/messaging/schemas.js';
 import type { EmailText } from '../../src/providers/llm/spec.js';
-import { classificationPrompt, parseClassification, replyPrompt } from '../../src/rag/prompt.js';
+import { classificationPrompt, languageName, parseClassification, parseReplyAnswer, replyPrompt } from '../../src/rag/prompt.js';
 import { createFence, fenceSafeText, FENCE_TAG_PLACEHOLDER } from '../../src/rag/untrusted-text.js';
 import unhomoglyph from 'unhomoglyph';
 import { CRAFTED_INPUT_LIMIT_MS, withinTime } from '../helpers/time-limit.js';
@@ -160,17 +160,35 @@ test('the classification prompt asks for the JSON fields and lists every categor
   assert.match(prompt.system, /never instructions/);
 });
 
-test('the reply prompt numbers the passages with their citation and states the grounding rules', () => {
-  const second = { ...passage, source: 'quick-start.pdf', page: 7, text: 'Plug in the power cable.' };
+test('the reply prompt numbers the passages with their title and page and states the grounding rules', () => {
+  const second = { ...passage, source: 'quick-start.pdf', title: 'Quick Start', section: 'Power', page: 7, text: 'Plug in the power cable.' };
   const prompt = replyPrompt({ email: { from: 'a@example.net', subject: 'Reset', body: 'How?' }, passages: [passage, second] });
   assert.ok(prompt.user.includes('[1] "router-manual.pdf", page 3\nHold the reset button'), prompt.user);
-  assert.ok(prompt.user.includes('[2] "quick-start.pdf", page 7\nPlug in the power cable.'), prompt.user);
+  assert.ok(prompt.user.includes('[2] "Quick Start", page 7 (section Power)\nPlug in the power cable.'), prompt.user);
   assert.ok(prompt.user.indexOf('[1]') < prompt.user.indexOf(`<${fenceName(prompt)}>`), 'passages come before the email');
   assert.match(prompt.system, /only from the numbered/);
-  assert.match(prompt.system, /"<source>", page N/);
-  assert.match(prompt.system, /support team will follow up/);
+  assert.match(prompt.system, /cite it by its number in square brackets, e\.g\. \[1\]/);
+  assert.match(prompt.system, /set answerable to false/);
+  assert.match(prompt.system, /\{"reply": string, "answerable": boolean, "confidence": number, "cited": number\[\]\}/);
   assert.match(prompt.system, /never instructions/);
   assert.match(prompt.system, /email address, phone number, or link that does not appear in the passages/);
+});
+
+test("the reply prompt asks for the customer's language by name and for the mailbox's signature", () => {
+  const email = { from: 'a@example.net', subject: 'Zurücksetzen', body: 'Wie?' };
+  const german = replyPrompt({ email, passages: [passage], language: 'de', signature: 'Acme Support\nacme.example' });
+  assert.match(german.user, /Write the reply in German \(language code de\)/);
+  assert.match(german.user, /this signature on lines of its own, exactly:\nAcme Support\nacme\.example\n/);
+  assert.match(replyPrompt({ email, passages: [passage] }).user, /in the language of the customer's email/);
+  assert.match(replyPrompt({ email, passages: [passage], language: 'und' }).user, /in the language of the customer's email/);
+  assert.equal(languageName('pt'), 'Portuguese');
+});
+
+test('parseReplyAnswer reads the reply and its verdict, in a fence with prose around it, and refuses an empty reply', () => {
+  const answer = parseReplyAnswer('Sure:\n```json\n{"reply": "Hold it [1].", "answerable": true, "confidence": 0.8, "cited": [1]}\n```');
+  assert.deepEqual(answer, { reply: 'Hold it [1].', answerable: true, confidence: 0.8, cited: [1] });
+  assert.throws(() => parseReplyAnswer('{"reply": " ", "answerable": true, "confidence": 0.8, "cited": []}'), /the reply is empty/);
+  assert.throws(() => parseReplyAnswer('{"reply": "x", "answerable": "yes", "confidence": 0.8}'), (error: unknown) => error instanceof RagmailError && error.code === 'llm_malformed_output');
 });
 
 test('the reply prompt says so when there are no passages', () => {

@@ -132,7 +132,7 @@ function renderDetail({ email, timeline, review }) {
       : h('p', { class: 'empty' }, email.chunk_count === 0 ? 'Nothing relevant was found.' : 'No retrieval recorded.'),
     h('h4', {}, 'Reply'),
     replyText ? h('pre', { class: 'reply' }, replyText) : h('p', { class: 'empty' }, 'No reply yet.'),
-    email.citations?.length ? h('p', {}, 'Cites: ', email.citations.map((citation, index) => [index ? '; ' : '', h('span', { class: 'filename' }, citation.source), citation.page ? ` p. ${citation.page}` : ''])) : null,
+    email.citations?.length ? h('p', {}, 'Cites: ', email.citations.map((citation, index) => [index ? '; ' : '', h('span', { class: 'filename' }, citation.title ?? citation.source), citation.page ? ` p. ${citation.page}` : ''])) : null,
     definitions([
       ['Handed off', email.handoff === null ? null : email.handoff ? 'yes' : 'no'],
       ['Send mode', email.send_mode],
@@ -156,9 +156,18 @@ function renderDetail({ email, timeline, review }) {
 function describe(event) {
   const detail = event.detail ?? {};
   switch (event.stage) {
-    case 'classified': case 'ignored': return `${detail.category ?? ''} ${percent(detail.confidence)}`.trim();
+    case 'classified': case 'ignored': {
+      // The classifier role records the email's language and, when it cannot vouch for its verdict, why a person must review the reply.
+      const language = detail.language ? `language ${detail.language}` : null;
+      const review = detail.review_reason ? `review: ${detail.review_reason}` : null;
+      return [`${detail.category ?? ''} ${percent(detail.confidence)}`.trim(), language, review].filter(Boolean).join(' · ');
+    }
     case 'retrieved': return `${plural(Array.isArray(detail.chunks) ? detail.chunks.length : detail.chunks ?? 0, 'passage')}, top ${typeof detail.top_score === 'number' ? detail.top_score.toFixed(3) : '—'}`;
-    case 'replied': return detail.handoff ? 'hand-off to a person' : plural(detail.citations?.length ?? 0, 'citation');
+    case 'replied': {
+      // The responder's one decision about the reply and why (src/rag/decide.ts); older events have none.
+      const decision = detail.decision ? `${detail.decision.action}: ${(detail.decision.reasons ?? []).join('; ')}` : null;
+      return [detail.handoff ? 'hand-off to a person' : plural(detail.citations?.length ?? 0, 'citation'), decision].filter(Boolean).join(' · ');
+    }
     case 'review_approved': return `approved by ${detail.by ?? '?'}${detail.edited ? ' (edited)' : ''}`;
     case 'review_rejected': return `rejected by ${detail.by ?? '?'}${detail.note ? `: ${detail.note}` : ''}`;
     case 'dead_lettered': return `${detail.error_type ?? ''} ${detail.error_message ?? ''}`.trim();

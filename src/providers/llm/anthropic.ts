@@ -27,8 +27,8 @@ export interface AnthropicSettings {
   timeoutMs: number;
 }
 
-/** Output budgets: a classification is one short JSON object, a reply a few paragraphs. */
-const MAX_OUTPUT_TOKENS = { classification: 512, reply: 1500 } as const;
+/** Output budgets: a classification is one short JSON object, a reply a few paragraphs inside one. */
+const MAX_OUTPUT_TOKENS = { classification: 512, reply: 2000 } as const;
 
 function createAnthropicClient(settings: AnthropicSettings): Anthropic {
   return new Anthropic({

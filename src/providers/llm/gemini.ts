@@ -56,6 +56,21 @@ const classificationSchema: Schema = {
   propertyOrdering: ['is_support_inquiry', 'category', 'confidence', 'reasoning'],
 };
 
+/** The shape Gemini must give a reply: its text with `[n]` citations, and its verdict. */
+const replySchema: Schema = {
+  type: Type.OBJECT,
+  properties: {
+    reply: { type: Type.STRING },
+    answerable: { type: Type.BOOLEAN },
+    confidence: { type: Type.NUMBER, minimum: 0, maximum: 1 },
+    cited: { type: Type.ARRAY, items: { type: Type.INTEGER } },
+  },
+  required: ['reply', 'answerable', 'confidence', 'cited'],
+  propertyOrdering: ['reply', 'answerable', 'confidence', 'cited'],
+};
+
+const responseSchemas = { classification: classificationSchema, reply: replySchema } as const;
+
 /** Creates the Gemini language model (provider `gemini`). */
 export function createGeminiModel(settings: GeminiSettings): LanguageModel {
   const client = createGeminiClient(settings);
@@ -72,7 +87,8 @@ export function createGeminiModel(settings: GeminiSettings): LanguageModel {
             systemInstruction: request.system,
             temperature: 0,
             abortSignal: request.signal,
-            ...(request.task === 'classification' ? { responseMimeType: 'application/json', responseSchema: classificationSchema } : {}),
+            responseMimeType: 'application/json',
+            responseSchema: responseSchemas[request.task],
           },
         });
       } catch (error) {

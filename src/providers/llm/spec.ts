@@ -8,6 +8,17 @@ export interface EmailText {
   body: string;
 }
 
+/**
+ * What the classifier reads: the email's text and what the classifier role knows about it besides.
+ * The fields beyond {@link EmailText} are optional, so a bare email can still be classified.
+ */
+export interface ClassifyInput extends EmailText {
+  /** ISO 639-1 code of the email's language (`und` when it could not be told), detected by the classifier role. */
+  language?: string;
+  /** True when the email answers an earlier message (it has References). */
+  is_reply?: boolean;
+}
+
 export interface ReplyInput {
   email: EmailText;
   /** Retrieved passages, best first; the reply cites them by document and page. */
@@ -55,6 +66,6 @@ export interface CallOptions {
 export interface LanguageModel {
   readonly provider: string;
   readonly model: string;
-  classify(email: EmailText, options?: CallOptions): Promise<ModelResult<Omit<Classification, 'provider' | 'model'>>>;
+  classify(email: ClassifyInput, options?: CallOptions): Promise<ModelResult<Omit<Classification, 'provider' | 'model'>>>;
   reply(input: ReplyInput, options?: CallOptions): Promise<ModelResult<GeneratedReply>>;
 }

@@ -30,6 +30,8 @@ const MAX_MESSAGE_ID_CHARS = 998;
 /** Longest single address string (From) and most To addresses kept. */
 const MAX_ADDRESS_CHARS = 998;
 const MAX_TO_ADDRESSES = 100;
+/** A display name longer than this is no name (the schema caps it too). */
+const MAX_NAME_CHARS = 200;
 
 /** Bounds on reading one raw email (MAX_EMAIL_BYTES, EMAIL_PARSE_TIMEOUT_MS). */
 export interface EmailParseLimits {
@@ -91,6 +93,12 @@ function addressList(addresses: Address[] | Address | undefined): string[] {
   return mailboxesOf(addresses)
     .map((mailbox) => (bounded(mailbox.address, MAX_ADDRESS_CHARS) ?? '').trim().toLowerCase())
     .filter((address) => address.includes('@'));
+}
+
+/** The display name of the first sender, bounded; null when it has none. */
+function displayName(addresses: Address[] | Address | undefined): string | null {
+  const name = (bounded(mailboxesOf(addresses)[0]?.name, MAX_NAME_CHARS) ?? '').replace(/\s+/g, ' ').trim();
+  return name || null;
 }
 
 /** The email's headers keyed by lower-case name, values bounded; the first of repeated headers wins. */
@@ -170,6 +178,7 @@ function readParsed(parsed: ParsedEmail, options: ParseEmailOptions): IncomingEm
     agent_email: options.agentEmail,
     mailbox_ref: options.mailboxRef,
     from,
+    from_name: displayName(parsed.from),
     to: addressList(parsed.to).slice(0, MAX_TO_ADDRESSES),
     subject,
     body,

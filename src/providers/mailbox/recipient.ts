@@ -14,7 +14,7 @@ export type ReplyRecipient = { recipient: string; problem: null } | { recipient:
 const SEPARATORS = /[,;\s]+/;
 
 /** The mailboxes of an address header, groups unwrapped. */
-export function mailboxesOf(addresses: Address[] | Address | undefined): Array<{ address: string }> {
+export function mailboxesOf(addresses: Address[] | Address | undefined): Array<{ address: string; name?: string }> {
   const list = addresses === undefined ? [] : Array.isArray(addresses) ? addresses : [addresses];
   return list.flatMap((entry) => (entry.group ? entry.group : [entry]));
 }

@@ -1,0 +1,117 @@
+/**
+ * Logistic regression over binary features, with Platt-scaled probabilities. Hand-written (about 60
+ * lines) because the job needs sparse named features and a small JSON of weights a worker loads
+ * without a numeric library: ml-logistic-regression trains on dense matrices (here about 1,000 emails
+ * × 20,000 words), natural's classifiers serialise every document they saw. Same data and options →
+ * same weights.
+ */
+
+/** A trained model as committed in classifier-model.json. */
+export interface LogisticModel {
+  bias: number;
+  /** Weight of each feature; a feature not listed weighs nothing. */
+  weights: Record<string, number>;
+  /** Platt scaling: P(positive) = sigmoid(a × score + b), fitted on examples the weights never saw. */
+  calibration: { a: number; b: number };
+}
+
+export interface Example {
+  features: string[];
+  /** 1 for the positive class (support), 0 otherwise. */
+  label: 0 | 1;
+}
+
+export interface TrainingOptions {
+  /** Passes of full-batch gradient descent. */
+  iterations: number;
+  learningRate: number;
+  /** L2 penalty per weight: keeps rare words from deciding alone. */
+  l2: number;
+  /** Features that get a weight; the others still count in an email's length (see `featureValue`). */
+  learns: (feature: string) => boolean;
+}
+
+/**
+ * Each feature counts 1/√n for an email of n features, so a long email does not shout by length; n
+ * is at least {@link MIN_NORMALISED_FEATURES}, so an email of a few features is little evidence.
+ */
+const featureValue = (count: number) => 1 / Math.sqrt(Math.max(count, MIN_NORMALISED_FEATURES));
+/** About the features of a one-line question (its words, pairs and structure). */
+const MIN_NORMALISED_FEATURES = 20;
+
+export const sigmoid = (value: number) => 1 / (1 + Math.exp(-value));
+
+/** The uncalibrated score and each known feature's share of it. */
+export function score(model: Pick<LogisticModel, 'bias' | 'weights'>, features: string[]): { score: number; contributions: Array<[string, number]> } {
+  const value = featureValue(features.length);
+  const contributions: Array<[string, number]> = [];
+  let total = model.bias;
+  for (const feature of features) {
+    const weight = model.weights[feature];
+    if (weight === undefined) continue;
+    contributions.push([feature, weight * value]);
+    total += weight * value;
+  }
+  return { score: total, contributions };
+}
+
+/** Calibrated probability of the positive class. */
+export function probability(model: LogisticModel, rawScore: number): number {
+  return sigmoid(model.calibration.a * rawScore + model.calibration.b);
+}
+
+/** Weights of a logistic regression over `examples`, by deterministic full-batch gradient descent. */
+export function train(examples: Example[], options: TrainingOptions): Pick<LogisticModel, 'bias' | 'weights'> {
+  const prepared = examples.map((example) => ({ ...example, learned: example.features.filter(options.learns) }));
+  const weights = new Map<string, number>();
+  let bias = 0;
+  for (let iteration = 0; iteration < options.iterations; iteration += 1) {
+    const gradient = new Map<string, number>();
+    let biasGradient = 0;
+    for (const { features, learned, label } of prepared) {
+      const value = featureValue(features.length);
+      let total = bias;
+      for (const feature of learned) total += (weights.get(feature) ?? 0) * value;
+      const error = sigmoid(total) - label;
+      biasGradient += error;
+      for (const feature of learned) gradient.set(feature, (gradient.get(feature) ?? 0) + error * value);
+    }
+    const step = options.learningRate / examples.length;
+    bias -= step * biasGradient;
+    for (const [feature, sum] of gradient) {
+      const weight = weights.get(feature) ?? 0;
+      weights.set(feature, weight - step * sum - options.learningRate * options.l2 * weight);
+    }
+  }
+  return { bias, weights: Object.fromEntries(weights) };
+}
+
+/** Platt's a and b: the logistic fit of labels on raw scores, by Newton's method. */
+export function fitPlatt(scores: number[], labels: Array<0 | 1>): LogisticModel['calibration'] {
+  // Platt's smoothed targets keep a perfectly separated calibration set from driving a to infinity.
+  const positives = labels.filter((label) => label === 1).length;
+  const negatives = labels.length - positives;
+  const targets = labels.map((label) => (label === 1 ? (positives + 1) / (positives + 2) : 1 / (negatives + 2)));
+  let a = 1;
+  let b = 0;
+  for (let iteration = 0; iteration < 100; iteration += 1) {
+    let [ga, gb, haa, hab, hbb] = [0, 0, 1e-9, 0, 1e-9];
+    scores.forEach((value, index) => {
+      const p = sigmoid(a * value + b);
+      const error = p - targets[index];
+      const curvature = p * (1 - p);
+      ga += error * value;
+      gb += error;
+      haa += curvature * value * value;
+      hab += curvature * value;
+      hbb += curvature;
+    });
+    const determinant = haa * hbb - hab * hab;
+    const da = (hbb * ga - hab * gb) / determinant;
+    const db = (haa * gb - hab * ga) / determinant;
+    a -= da;
+    b -= db;
+    if (Math.abs(da) < 1e-9 && Math.abs(db) < 1e-9) break;
+  }
+  return { a, b };
+}

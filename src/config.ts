@@ -206,8 +206,12 @@ export const environmentSchema = z.object({
   PDF_PARSE_TIMEOUT_MS: integer(120_000, 100),
   /** Memory budget for reading one PDF: the reading child's heap limit and its growth over its start-up size. */
   PDF_PARSE_MAX_MEMORY_MB: integer(512, 64),
-  /** Send policy of every mailbox: auto | draft | review | shadow. */
-  SEND_POLICY: z.enum(SEND_MODES).default('auto'),
+  /**
+   * Send policy of every mailbox: auto | draft | review | shadow. Unset: `draft` when the first
+   * language model is the local one (on the dev set its automatic replies are not right often
+   * enough to go out unread: EVALUATION.md), `auto` for Gemini or Claude.
+   */
+  SEND_POLICY: z.enum(SEND_MODES).optional(),
   /** Per-mailbox override, e.g. `support@a.example=draft,help@b.example=auto`. */
   MAILBOX_POLICIES: z.string().regex(/^(\s*[^=,\s]+@[^=,\s]+\s*=\s*(auto|draft|review|shadow)\s*)?(,\s*[^=,\s]+@[^=,\s]+\s*=\s*(auto|draft|review|shadow)\s*)*$/, 'address=mode pairs separated by commas, mode one of auto, draft, review, shadow').default(''),
   /**
@@ -254,6 +258,7 @@ export type Environment = z.infer<typeof environmentSchema>;
 
 /** The typed configuration every part of the program receives. */
 export interface Config extends Environment {
+  SEND_POLICY: SendMode;
   MAILDIR_ROOT: string;
   DATABASE_PATH: string;
   VECTOR_DB_PATH: string;
@@ -303,13 +308,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mailboxPolicies.set(address.toLowerCase(), mode as SendMode);
   }
   const apiTokens = parseApiTokens(values.API_TOKENS);
+  const llmProviders = values.LLM_PROVIDERS.split(',').map((name) => name.trim());
   return {
     ...values,
+    SEND_POLICY: values.SEND_POLICY ?? (llmProviders[0] === 'local' ? 'draft' : 'auto'),
     MAILDIR_ROOT: inData(values.MAILDIR_ROOT, 'maildir'),
     DATABASE_PATH: inData(values.DATABASE_PATH, 'ragmail.db'),
     VECTOR_DB_PATH: inData(values.VECTOR_DB_PATH, 'vectors.db'),
     UPLOAD_DIR: inData(values.UPLOAD_DIR, 'uploads'),
-    llmProviders: values.LLM_PROVIDERS.split(',').map((name) => name.trim()),
+    llmProviders,
     mailboxPolicies,
     apiTokens,
   };

@@ -58,3 +58,11 @@ test('the decision thresholds come from the AUTO_SEND_* variables', () => {
   const policy = decisionPolicyOf(loadConfig({ AUTO_SEND_MIN_CONFIDENCE: '0.8', AUTO_SEND_MIN_SCORE: '0.4', AUTO_SEND_MIN_MARGIN: '-0.1', AUTO_SEND_MIN_COVERAGE: '0.3', AUTO_SEND_MIN_MODEL_CONFIDENCE: '0.6' }));
   assert.deepEqual(policy, { minClassificationConfidence: 0.8, minRelevance: 0.4, minMargin: -0.1, minCoverage: 0.3, minModelConfidence: 0.6 });
 });
+
+test('SEND_POLICY unset: draft with the local model first, auto with a remote one; a set value wins', () => {
+  assert.equal(loadConfig({}).SEND_POLICY, 'draft');
+  assert.equal(loadConfig({ LLM_PROVIDERS: 'local,gemini' }).SEND_POLICY, 'draft');
+  assert.equal(loadConfig({ LLM_PROVIDERS: 'gemini,local' }).SEND_POLICY, 'auto');
+  assert.equal(loadConfig({ LLM_PROVIDERS: 'anthropic', SEND_POLICY: 'review' }).SEND_POLICY, 'review');
+  assert.equal(loadConfig({ SEND_POLICY: 'auto' }).SEND_POLICY, 'auto');
+});

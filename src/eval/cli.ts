@@ -135,7 +135,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, root: string,
   try {
     const { config } = harness;
     report.config = { LLM_PROVIDERS: config.LLM_PROVIDERS, VECTOR_STORE: config.VECTOR_STORE, EMBEDDING_PROVIDER: config.EMBEDDING_PROVIDER, RETRIEVAL_K: config.RETRIEVAL_K, RELEVANCE_THRESHOLD: config.RELEVANCE_THRESHOLD, AUTO_SEND_MIN_CONFIDENCE: config.AUTO_SEND_MIN_CONFIDENCE, AUTO_SEND_MIN_SCORE: config.AUTO_SEND_MIN_SCORE };
-    print(`ragmail eval (${options.mode}): mailbox ${options.mailbox}; model ${config.LLM_PROVIDERS}, store ${config.VECTOR_STORE}, k=${config.RETRIEVAL_K}, relevance threshold ${config.RELEVANCE_THRESHOLD}, auto-send min confidence ${config.AUTO_SEND_MIN_CONFIDENCE} / score ${config.AUTO_SEND_MIN_SCORE}; send policy forced to auto, nothing is sent`);
+    print(`ragmail eval (${options.mode}): mailbox ${options.mailbox}; model ${config.LLM_PROVIDERS}, store ${config.VECTOR_STORE}, k=${config.RETRIEVAL_K}, relevance threshold ${config.RELEVANCE_THRESHOLD}, auto-send at least: classification ${config.AUTO_SEND_MIN_CONFIDENCE}, score ${config.AUTO_SEND_MIN_SCORE}, margin ${config.AUTO_SEND_MIN_MARGIN}, coverage ${config.AUTO_SEND_MIN_COVERAGE}, model confidence ${config.AUTO_SEND_MIN_MODEL_CONFIDENCE}; send policy forced to auto, nothing is sent`);
     if (options.mode === 'dev') await ingestDevManuals(harness, questions!, root, print);
 
     if (questions) {

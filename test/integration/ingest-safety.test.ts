@@ -33,6 +33,15 @@ async function publishIngest(pipeline: Pipeline, documentId: string, filePath: s
   await broker.publish(EXCHANGES.document, ROUTING_KEYS.ingest, message);
 }
 
+/**
+ * Pages whose text differs in more than digits: a line like "Page 7 of a long manual." on every
+ * page is a running footer, which ingest strips, and the document would give no chunks at all.
+ */
+function distinctPages(count: number): string[] {
+  const word = (index: number) => String.fromCharCode(97 + (index % 26)).repeat(1 + Math.floor(index / 26)) + 'word';
+  return Array.from({ length: count }, (_, index) => `Page ${index + 1} of a long manual explains ${word(index)}.`);
+}
+
 /** Reads `count` dead-letter records, keyed by document id, and checks nothing else was dead-lettered. */
 async function deadLetters(pipeline: Pipeline, count: number): Promise<Map<string, DeadLetterRecord>> {
   const raw = await openChannel(pipeline);
@@ -93,7 +102,7 @@ test('hostile PDFs (stream bomb, nested forms, too many chunks) are dead-lettere
       { filename: 'stream-bomb.pdf', data: await makeCompressedStreamBomb(), errorType: 'pdf_parse_memory', message: /more than 128 MB of memory/ },
       { filename: 'nested-forms.pdf', data: makeNestedFormBomb(), errorType: 'pdf_parse_memory', message: /more than 128 MB of memory/ },
       { filename: 'dense-page.pdf', data: makeNestedFormBomb({ depth: 3, text: 'Nested text line. '.repeat(11) }), errorType: 'pdf_too_large', message: /Page 1 .* at most 100000 per page/ },
-      { filename: 'many-chunks.pdf', data: await makePdf(Array.from({ length: 30 }, (_, index) => `Page ${index + 1} of a long manual.`)), errorType: 'pdf_too_large', message: /30 chunks; at most 20/ },
+      { filename: 'many-chunks.pdf', data: await makePdf(distinctPages(30)), errorType: 'pdf_too_large', message: /30 chunks; at most 20/ },
     ];
     assert.ok(hostile[0].data.length < 150_000 && hostile[1].data.length < 4_000, 'the bombs are small files');
 

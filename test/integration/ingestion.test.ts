@@ -47,7 +47,10 @@ test('tenant isolation: mailbox A never retrieves mailbox B\'s chunks, in the pi
       assert.ok(fromAlpha.every((chunk) => chunk.document_id === alphaId && !chunk.text.includes('lever')), JSON.stringify(fromAlpha));
       assert.deepEqual(await store.query(ALPHA, 'lever calibration 7741', 10), [], 'terms only B has find nothing in A');
 
-      const email = await deliverEmail(pipeline, ALPHA, makeEmail({ to: ALPHA, subject: 'Resetting the widget', body: `${question}\n` }));
+      // The pipeline's question is one A's manual answers (a reply uses passages holding enough of
+      // its words: the one above is mostly about B's lever and code, so A would hand it off with no
+      // passage at all); it still names B's lever, so B's chunk would outrank A's if it leaked.
+      const email = await deliverEmail(pipeline, ALPHA, makeEmail({ to: ALPHA, subject: 'Resetting the widget', body: 'How do I reset the widget: with the button or with the lever?\n' }));
       const summaries = await waitForFinalStates(pipeline, [email.email.email_id], 60_000);
       const { body } = await getMessage<ToSendMessage>(raw.channel, tap);
       assert.equal(body.email.email_id, email.email.email_id);
@@ -115,6 +118,7 @@ test('poison documents are dead-lettered with a clear reason, marked failed, and
         { filename: 'corrupt.pdf', data: makeCorruptPdf(), errorType: 'pdf_corrupt', message: /cannot be parsed/i },
         { filename: 'locked.pdf', data: await makeEncryptedPdf(), errorType: 'pdf_encrypted', message: /password/i },
         { filename: 'huge.pdf', data: makePdfClaimingPages(2000), errorType: 'pdf_too_many_pages', message: /2000 pages; at most 100/ },
+        { filename: 'blank.pdf', data: await makePdf(['', '']), errorType: 'pdf_no_text', message: /no text could be read/i },
       ];
       const expected = new Map<string, { errorType: string; message: RegExp }>();
       for (const document of poison) {
@@ -132,11 +136,11 @@ test('poison documents are dead-lettered with a clear reason, marked failed, and
       const good = await submitDocument(broker, UPLOAD_DIR, { agentEmail: ALPHA, filename: 'good.pdf', data: await makePdf(['The reset button is on the back of the router.']) });
 
       // Each PDF is read in a child process of its own, which takes a few seconds to start on a busy machine.
-      const settled = await waitForSettled(pipeline, 'ingester', 7, 180_000);
-      assert.deepEqual(settled.map((info) => info.outcome), [...Array(6).fill('dead_lettered'), 'processed']);
+      const settled = await waitForSettled(pipeline, 'ingester', 8, 180_000);
+      assert.deepEqual(settled.map((info) => info.outcome), [...Array(7).fill('dead_lettered'), 'processed']);
 
       const records = new Map<string, DeadLetterRecord>();
-      for (let index = 0; index < 6; index += 1) {
+      for (let index = 0; index < 7; index += 1) {
         const { body } = await getMessage<DeadLetterRecord>(raw.channel, QUEUES.deadLetter);
         records.set((body.original_message as ToIngestMessage).document_id, body);
       }

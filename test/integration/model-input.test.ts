@@ -53,7 +53,7 @@ test('the responder retrieves and replies from the first part of a 120 KB body a
       message.email.body = LONG_BODY;
       await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.respond, message);
       const { body: reply } = await getMessage<ToSendMessage>(raw.channel, QUEUES.toSend);
-      assert.equal(reply.generated_response.handoff, false);
+      assert.equal(reply.generated_response.handoff, false, JSON.stringify(reply.generated_response.decision));
       assert.match(reply.generated_response.body, /"router-manual\.pdf", page 3/);
       assert.equal(reply.email.body, LONG_BODY, 'the message carries the email as it came; only the model reads less');
       const replied = await waitFor(() => events.find((event) => event.stage === 'replied'), { timeoutMs: 10_000, what: 'the replied event' });

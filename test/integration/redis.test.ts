@@ -71,7 +71,8 @@ test('an upsert on one host invalidates the cached retrieval results of every ho
     await hostA.query('support@acme.test', 'reset button', 3);
     await hostB.query('support@acme.test', 'reset button', 3);
     assert.equal(queries, 1, 'host B is answered from what host A cached');
-    await hostB.upsert('support@acme.test', [{ ...chunk, chunk_index: 1, text: 'The reset button is on the back.' }]);
+    // Another page: a query returns at most one chunk per page, so a second page makes the result grow.
+    await hostB.upsert('support@acme.test', [{ ...chunk, page: 2, chunk_index: 1, text: 'The reset button is on the back.' }]);
     assert.equal((await hostA.query('support@acme.test', 'reset button', 3)).length, 2);
     assert.equal(queries, 2, 'host A queries the store again after host B changed the namespace');
   } finally {

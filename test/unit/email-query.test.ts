@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emailQuery } from '../../src/rag/email-query.js';
+import { BODY_CUT_NOTE } from '../../src/rag/model-input.js';
 
 test('the query is the subject without reply prefixes, then the question without greeting, closing, signature or quoted history', () => {
   const body = [
@@ -28,4 +29,8 @@ test('a mailing list footer is left out, and a body that is all greeting leaves 
   const body = 'My plot has no legend. Why?\n_______________________\ngnuplot-info mailing list\nhttps://lists.example.org/listinfo/gnuplot-info';
   assert.equal(emailQuery({ subject: 'Legend', body }), 'Legend\nMy plot has no legend. Why?');
   assert.equal(emailQuery({ subject: 'Legend missing', body: 'Hello,\n\nThanks,\nAnn' }), 'Legend missing');
+});
+
+test('the note that says a long body was cut is not part of the query', () => {
+  assert.equal(emailQuery({ subject: 'Router', body: `How do I reset the router?${BODY_CUT_NOTE}` }), 'Router\nHow do I reset the router?');
 });

@@ -31,9 +31,24 @@ export function ownWords(body: string): string {
   while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
   const closing = lines.findIndex((line, index) => index >= lines.length - CLOSING_WINDOW_LINES && CLOSING.test(line));
   if (closing > 0) lines = lines.slice(0, closing);
+  else lines = withoutSignatureBlock(lines);
   const first = lines.findIndex((line) => line.trim() !== '');
   if (first >= 0 && GREETING.test(lines[first])) lines.splice(first, 1);
   return lines.join('\n').trim();
+}
+
+/** A sign-off block without a closing line: "Marcus Bell / Bell Bakery" under the last paragraph. */
+const SIGNATURE_LINE = /^\s*[^\s.?!:;,][^.?!:;]{0,40}\s*$/;
+const MAX_SIGNATURE_LINES = 3;
+const MAX_SIGNATURE_WORDS = 5;
+
+/** The lines without a last paragraph that only names its sender (a few short lines, no sentence). */
+function withoutSignatureBlock(lines: string[]): string[] {
+  const blank = lines.map((line) => line.trim()).lastIndexOf('');
+  const block = lines.slice(blank + 1);
+  const isSignature = blank > 0 && block.length <= MAX_SIGNATURE_LINES
+    && block.every((line) => SIGNATURE_LINE.test(line) && line.trim().split(/\s+/).length <= MAX_SIGNATURE_WORDS);
+  return isSignature ? lines.slice(0, blank) : lines;
 }
 
 /**

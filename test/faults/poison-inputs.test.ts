@@ -65,7 +65,8 @@ test('poison inputs mid-flow (5 MB body, invalid UTF-8, NUL bytes, non-JSON and 
       return `${poison.sample} ${account.end}${account.reasons.length ? ` (${account.reasons.join('; ')})` : ''}`;
     });
     process.stdout.write(`faults poison-inputs: poison emails ended ${ends.join(', ')}\n`);
-    assert.deepEqual(ends.filter((end) => !/ (sent|drafted)$/.test(end)), [], 'every poison email answered once');
+    // A hand-off (a draft for a person: the 5 MB body's question drowns in its log lines) is an answer too.
+    assert.deepEqual(ends.filter((end) => !/ (sent|drafted|handed_off)$/.test(end)), [], 'every poison email answered once');
     assertAccounted(report);
 
     // Every poison body: dead-lettered by the role whose queue it was put in, with the reason, never retried.

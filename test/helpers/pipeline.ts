@@ -22,10 +22,21 @@ import { submitDocument, type DocumentUpload } from '../../src/rag/upload.js';
 import { ActivityLog, isFinal, type EmailSummary } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { tokenFileOf } from '../../src/http/api/tokens.js';
+import { loadConfig, replySettingsOf } from '../../src/config.js';
+import { handoffBody } from '../../src/rag/reply-framing.js';
 
 export const SAMPLES = path.join(PROJECT_ROOT, 'samples');
 export const ACME = 'support@acme.example';
 export const GLOBEX = 'support@globex.example';
+
+/**
+ * The hand-off reply the responder writes to `email` with the default signature: it greets the
+ * sender by the name in their From header, as the responder does.
+ */
+export function handoffBodyFor(email: Pick<Email, 'from' | 'from_name'>): string {
+  const from = email.from_name ? `"${email.from_name}" <${email.from}>` : email.from;
+  return handoffBody({ from, subject: '', body: '' }, undefined, replySettingsOf(loadConfig({}), 'support@example.com').signature);
+}
 
 /** Roles running in this process on a vhost of their own, plus what a test reads back. */
 export interface Pipeline {

@@ -10,17 +10,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import PostalMime, { type Email as ParsedEmail } from 'postal-mime';
 import { ROLE_NAMES } from '../../src/roles/registry.js';
-import { loadConfig, replySettingsOf } from '../../src/config.js';
-import { handoffBody } from '../../src/rag/reply-framing.js';
 import { submitDocument } from '../../src/rag/upload.js';
 import { waitFor } from '../helpers/broker.js';
-import { filesIn, recipientsOf, startPipeline, waitForFinalStates, SAMPLES, type Pipeline } from '../helpers/pipeline.js';
+import { filesIn, handoffBodyFor, recipientsOf, startPipeline, waitForFinalStates, SAMPLES, type Pipeline } from '../helpers/pipeline.js';
 import { CLOUD_MAILBOX, deliverSampleEmailsToGmail, startCloudStack, type CloudStack } from '../helpers/cloud-stack.js';
 import { geminiErrorResponse, type RecordedRequest } from '../fakes/gemini-server.js';
 import type { StoredMessage } from '../fakes/gmail-server.js';
-
-/** The hand-off reply with the default signature. */
-const HANDOFF_BODY = handoffBody({ from: 'customer@example.com', subject: '', body: '' }, undefined, replySettingsOf(loadConfig({}), 'support@example.com').signature);
 
 /** Gemini quota answers scripted for the first classification calls. */
 const GEMINI_QUOTA_ERRORS = 3;
@@ -92,7 +87,10 @@ test('the sample emails run through Gmail, Gemini (falling back to Claude on 429
     assert.equal(stateOf('07-newsletter.eml').state, 'skipped');
     assert.equal(stateOf('08-out-of-office.eml').state, 'skipped');
     assert.equal(stateOf('09-spam-prize.eml').state, 'ignored');
-    assert.equal(stateOf('01-router-reset.eml').state, 'sent', stateOf('01-router-reset.eml').outcome ?? '');
+    // The cancellation question is answered by one page and nothing else: it goes out in auto mode.
+    assert.equal(stateOf('11-cancel-subscription-html.eml').state, 'sent', stateOf('11-cancel-subscription-html.eml').outcome ?? '');
+    // The router question has an answer too; the responder may send it or leave it as a draft (decide.ts).
+    assert.ok(['sent', 'drafted'].includes(stateOf('01-router-reset.eml').state), stateOf('01-router-reset.eml').outcome ?? '');
 
     // The 429s met the first Gemini calls after delivery: the first is always a classification
     // (nothing else calls Gemini before one finishes), the others may be classifications or replies
@@ -122,25 +120,25 @@ test('the sample emails run through Gmail, Gemini (falling back to Claude on 429
     assert.ok([...classifiedBy.values()].includes('anthropic'), 'some classification came from Claude');
     assert.ok([...classifiedBy.values()].filter((provider) => provider === 'gemini').length >= 9 - GEMINI_QUOTA_ERRORS);
 
-    // The router question: answered through Gmail, in its thread, to its sender, citing page 3.
-    const router = idOf('01-router-reset.eml');
-    const original = stack.gmail.message(router.gmailId);
+    // The cancellation question: answered through Gmail, in its thread, to its sender, citing the billing guide's page 3 by title.
+    const cancel = idOf('11-cancel-subscription-html.eml');
+    const original = stack.gmail.message(cancel.gmailId);
     assert.ok(original, 'the original is in Gmail');
     const sent = stack.gmail.sent();
-    const routerReplies: Array<{ message: StoredMessage; parsed: ParsedEmail }> = [];
+    const cancelReplies: Array<{ message: StoredMessage; parsed: ParsedEmail }> = [];
     for (const message of sent) {
       const parsed = await parseStored(message);
-      if (parsed.inReplyTo === router.messageId) routerReplies.push({ message, parsed });
+      if (parsed.inReplyTo === cancel.messageId) cancelReplies.push({ message, parsed });
     }
-    assert.equal(routerReplies.length, 1, 'exactly one reply to the router question was sent');
-    const [routerReply] = routerReplies;
-    assert.equal(routerReply.message.threadId, original.threadId, 'the reply is in the original Gmail thread');
-    assert.deepEqual(recipientsOf(routerReply.parsed), [router.from]);
-    assert.equal(routerReply.parsed.from?.address, CLOUD_MAILBOX);
-    assert.match(routerReply.parsed.subject ?? '', /^Re: /);
-    assert.ok(routerReply.parsed.text?.includes('"acme-router-x200-manual.pdf", page 3'), routerReply.parsed.text);
-    assert.equal(stateOf('01-router-reset.eml').stages.retrieved?.provider, 'pinecone');
-    assert.equal(stateOf('01-router-reset.eml').sent_message_id, routerReply.parsed.messageId);
+    assert.equal(cancelReplies.length, 1, 'exactly one reply to the cancellation question was sent');
+    const [cancelReply] = cancelReplies;
+    assert.equal(cancelReply.message.threadId, original.threadId, 'the reply is in the original Gmail thread');
+    assert.deepEqual(recipientsOf(cancelReply.parsed), [cancel.from]);
+    assert.equal(cancelReply.parsed.from?.address, CLOUD_MAILBOX);
+    assert.match(cancelReply.parsed.subject ?? '', /^Re: /);
+    assert.ok(cancelReply.parsed.text?.includes('"ACME Billing Guide", page 3'), cancelReply.parsed.text);
+    assert.equal(stateOf('11-cancel-subscription-html.eml').stages.retrieved?.provider, 'pinecone');
+    assert.equal(stateOf('11-cancel-subscription-html.eml').sent_message_id, cancelReply.parsed.messageId);
 
     // The Zigbee question the manuals do not answer: a hand-off draft in Gmail, nothing sent.
     const zigbee = idOf('06-zigbee-question.eml');
@@ -151,7 +149,8 @@ test('the sample emails run through Gmail, Gemini (falling back to Claude on 429
       if (parsed.inReplyTo === zigbee.messageId) zigbeeDrafts.push(parsed);
     }
     assert.equal(zigbeeDrafts.length, 1, 'one hand-off draft for the Zigbee question');
-    assert.equal(zigbeeDrafts[0].text?.trim(), HANDOFF_BODY);
+    const zigbeeOriginal = await parseStored(stack.gmail.message(zigbee.gmailId)!);
+    assert.equal(zigbeeDrafts[0].text?.trim(), handoffBodyFor({ from: zigbee.from, from_name: zigbeeOriginal.from?.name }));
     assert.deepEqual(recipientsOf(zigbeeDrafts[0]), [zigbee.from]);
 
     // No reply of any kind to the automated mail or the spam.

@@ -30,9 +30,12 @@ async function post(pipeline: Pipeline, route: string, json: unknown = {}): Prom
   return { status: response.status, body: await response.json() as { error?: string; code?: string; review?: Review } };
 }
 
-/** Sample 01 (a router question the manuals answer, sent in auto mode) with its From/Reply-To replaced. */
-async function routerQuestion(from: string, replyTo?: string): Promise<string> {
-  const sample = await readFile(path.join(SAMPLES, 'emails', ACME, '01-router-reset.eml'), 'utf8');
+/**
+ * Sample 11 (a cancellation question one page of the manuals answers, sent in auto mode) with its
+ * From/Reply-To replaced.
+ */
+async function cancelQuestion(from: string, replyTo?: string): Promise<string> {
+  const sample = await readFile(path.join(SAMPLES, 'emails', ACME, '11-cancel-subscription-html.eml'), 'utf8');
   const headers = [`From: ${from}`, ...(replyTo ? [`Reply-To: ${replyTo}`] : [])].join('\r\n');
   return sample.replace(/^From: .*$/m, headers).replace(/^Message-ID: .*$/m, `Message-ID: <${randomUUID()}@mailbox.example>`).replace(/\r?\n/g, '\r\n');
 }
@@ -42,11 +45,11 @@ test('auto mode: a 200-address Reply-To and the From variants send nothing; the 
     await ingestSampleManuals(pipeline);
     const victims = Array.from({ length: 200 }, (_, index) => `victim${index}@strangers.example`);
     // The control: the same question with one Reply-To goes out, so the others were stopped by their recipients.
-    const control = (await deliverEmail(pipeline, ACME, await routerQuestion('jose.garcia@mailbox.example', 'jose@home.example'))).email;
-    const listed = (await deliverEmail(pipeline, ACME, await routerQuestion('jose.garcia@mailbox.example', `<${victims.join(',')}>`))).email;
-    const fromList = (await deliverEmail(pipeline, ACME, await routerQuestion('<jose@mailbox.example,x@evil.example>'))).email;
-    const fromOwn = (await deliverEmail(pipeline, ACME, await routerQuestion(`<${ACME},x@evil.example>`))).email;
-    const fromRobot = (await deliverEmail(pipeline, ACME, await routerQuestion('<x@evil.example,noreply@victim.example>'))).email;
+    const control = (await deliverEmail(pipeline, ACME, await cancelQuestion('Olivia Martins <olivia.martins@inbox.example>', 'olivia@home.example'))).email;
+    const listed = (await deliverEmail(pipeline, ACME, await cancelQuestion('Olivia Martins <olivia.martins@inbox.example>', `<${victims.join(',')}>`))).email;
+    const fromList = (await deliverEmail(pipeline, ACME, await cancelQuestion('<olivia@inbox.example,x@evil.example>'))).email;
+    const fromOwn = (await deliverEmail(pipeline, ACME, await cancelQuestion(`<${ACME},x@evil.example>`))).email;
+    const fromRobot = (await deliverEmail(pipeline, ACME, await cancelQuestion('<x@evil.example,noreply@victim.example>'))).email;
     const states = await waitForFinalStates(pipeline, [control, listed, fromList, fromOwn, fromRobot].map((email) => email.email_id), 120_000);
 
     assert.equal(states.get(control.email_id)?.state, 'sent', 'the control question is sent in auto mode');
@@ -60,7 +63,7 @@ test('auto mode: a 200-address Reply-To and the From variants send nothing; the 
     const replies = await readReplies(pipeline, ACME);
     const outbox = replies.filter((reply) => reply.folder === 'outbox');
     assert.deepEqual(outbox.map((reply) => reply.headers['x-ragmail-email-id']), [control.email_id], 'only the control reply was sent');
-    assert.deepEqual(recipientsOf(outbox[0].parsed), ['jose@home.example'], 'the sent reply has exactly one recipient');
+    assert.deepEqual(recipientsOf(outbox[0].parsed), ['olivia@home.example'], 'the sent reply has exactly one recipient');
     const listedDraft = replies.find((reply) => reply.headers['x-ragmail-email-id'] === listed.email_id);
     assert.equal(listedDraft?.folder, 'drafts');
     assert.deepEqual(recipientsOf(listedDraft!.parsed), [], 'the draft addresses nobody: a person answers by hand');

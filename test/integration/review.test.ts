@@ -10,19 +10,15 @@ import { readFile } from 'node:fs/promises';
 import { Broker } from '../../src/messaging/broker.js';
 import type { ToSendMessage } from '../../src/messaging/schemas.js';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
-import { loadConfig, replySettingsOf } from '../../src/config.js';
-import { handoffBody } from '../../src/rag/reply-framing.js';
 import { approveReview, rejectReview } from '../../src/review/actions.js';
 import { ReviewConflictError, ReviewQueue, type Review, type ReviewStatus } from '../../src/store/reviews.js';
 import { waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import {
   deliverEmail, getMessage, ingestSampleManuals, openChannel, readReplies, sendMessage, withPipeline,
-  ACME, SAMPLES, type Pipeline, type ReplyFile,
+  handoffBodyFor, ACME, SAMPLES, type Pipeline, type ReplyFile,
 } from '../helpers/pipeline.js';
 
-/** The hand-off reply with the default signature. */
-const HANDOFF_BODY = handoffBody({ from: 'customer@example.com', subject: '', body: '' }, undefined, replySettingsOf(loadConfig({}), 'support@example.com').signature);
 
 const FULL_FLOW = ['poller', 'classifier', 'responder', 'sender', 'recorder', 'ingester'] as const;
 
@@ -65,7 +61,7 @@ test('review mode: an approved, edited reply is sent once through the sender, a 
       const pending = await waitForReview(pipeline, router.email_id, 'pending');
       assert.equal(pending.reason, 'review mode');
       assert.equal(pending.message.email.body, router.body);
-      assert.match(pending.reply_body, /"acme-router-x200-manual\.pdf", page 3/);
+      assert.match(pending.reply_body, /Source: "ACME Router X200 User Manual", page 3/);
       assert.ok(pending.message.context_used.some((item) => item.source === 'acme-router-x200-manual.pdf' && item.page === 3 && item.text.length > 0));
       await waitForState(pipeline, router.email_id, 'drafted');
       assert.deepEqual((await repliesTo(pipeline, router.email_id)).map((reply) => reply.folder), ['drafts']);
@@ -137,7 +133,7 @@ test('review mode: an approved, edited reply is sent once through the sender, a 
       await waitForState(pipeline, zigbee.email_id, 'sent');
       const handoffReplies = await repliesTo(pipeline, zigbee.email_id);
       assert.deepEqual(handoffReplies.map((file) => file.folder), ['outbox']);
-      assert.equal(handoffReplies[0].parsed.text?.trim(), HANDOFF_BODY);
+      assert.equal(handoffReplies[0].parsed.text?.trim(), handoffBodyFor(zigbee));
       assert.match(pipeline.activity.getEmail(zigbee.email_id)?.outcome ?? '', /^sent \(review\)/);
       assert.deepEqual(reviewsOf(pipeline).list({ status: 'pending' }), [], 'no review left waiting');
     } finally {

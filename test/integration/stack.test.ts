@@ -154,10 +154,17 @@ test('the stack as plain processes ingests the manuals, answers the acme sample 
     }
   }
   const replyTo = (name: string) => replies.get(emails.get(name)!.message_id_header ?? '');
-  for (const [name, manual] of [['01-router-reset.eml', 'acme-router-x200-manual.pdf'], ['04-refund-request.eml', 'acme-billing-guide.pdf'], ['05-invoice-download.eml', 'acme-billing-guide.pdf']]) {
-    assert.equal(stateOf(name)!.state, 'sent', `${name}: ${stateOf(name)!.outcome}`);
-    assert.equal(replyTo(name)?.folder, 'outbox', `the reply to ${name} is in the outbox`);
-    assert.ok(replyTo(name)!.text.includes(`"${manual}", page`), `the reply to ${name} cites ${manual}: ${replyTo(name)!.text}`);
+  // The cancellation question is answered by one page and nothing else: it goes out in auto mode.
+  assert.equal(stateOf('11-cancel-subscription-html.eml')!.state, 'sent', `11-cancel-subscription-html.eml: ${stateOf('11-cancel-subscription-html.eml')!.outcome}`);
+  assert.equal(replyTo('11-cancel-subscription-html.eml')?.folder, 'outbox');
+  assert.ok(replyTo('11-cancel-subscription-html.eml')!.text.includes('Source: "ACME Billing Guide", page 3'), replyTo('11-cancel-subscription-html.eml')!.text);
+  // The other answerable questions get a reply citing their manual (by its title); the responder may
+  // send it or leave it as a draft (decide.ts), and the folder must match what it decided.
+  for (const [name, title] of [['01-router-reset.eml', 'ACME Router X200 User Manual'], ['04-refund-request.eml', 'ACME Billing Guide'], ['05-invoice-download.eml', 'ACME Billing Guide']]) {
+    const { state, outcome } = stateOf(name)!;
+    assert.ok(state === 'sent' || state === 'drafted', `${name}: ${outcome}`);
+    assert.equal(replyTo(name)?.folder, state === 'sent' ? 'outbox' : 'drafts', `the reply to ${name} is where its decision puts it (${outcome})`);
+    assert.ok(replyTo(name)!.text.includes(`Source: "${title}", page`), `the reply to ${name} cites ${title}: ${replyTo(name)!.text}`);
   }
   assert.equal(stateOf('06-zigbee-question.eml')!.state, 'handed_off', 'nothing in the manuals about Zigbee: handed off');
   assert.equal(replyTo('06-zigbee-question.eml')?.folder, 'drafts');

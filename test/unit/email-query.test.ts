@@ -34,3 +34,10 @@ test('a mailing list footer is left out, and a body that is all greeting leaves 
 test('the note that says a long body was cut is not part of the query', () => {
   assert.equal(emailQuery({ subject: 'Router', body: `How do I reset the router?${BODY_CUT_NOTE}` }), 'Router\nHow do I reset the router?');
 });
+
+test('a sign-off block of short lines under the last paragraph is left out; a last paragraph that is a sentence stays', () => {
+  const body = 'The light on the router is blinking red. What do I do now?\n\nMarcus Bell\nBell Bakery';
+  assert.equal(emailQuery({ subject: 'Router', body }), 'Router\nThe light on the router is blinking red. What do I do now?');
+  const question = 'The light is red.\n\nWhat do I do now?';
+  assert.equal(emailQuery({ subject: 'Router', body: question }), `Router\n${question}`);
+});

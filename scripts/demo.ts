@@ -95,6 +95,12 @@ function shorten(value: string | null | undefined, length: number): string {
   return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
 }
 
+/** What a reply says, without its greeting: the quoted answer when there is one. */
+function replyGist(excerpt: string): string {
+  const quoted = excerpt.split('\n').filter((line) => line.startsWith('> ')).map((line) => line.slice(2));
+  return quoted.length ? quoted.join(' ') : excerpt.split('\n').slice(1).join(' ');
+}
+
 function printTable(rows: EmailSummary[], subjects: Map<string, string>): void {
   for (const row of rows) {
     const classification = row.category ? `${row.is_support_inquiry ? 'support' : 'not support'} / ${row.category} (${(row.confidence ?? 0).toFixed(2)})` : '—';
@@ -102,8 +108,8 @@ function printTable(rows: EmailSummary[], subjects: Map<string, string>): void {
     say(`    mailbox:        ${row.agent_email}   from: ${row.from ?? '?'}`);
     say(`    classification: ${classification}`);
     say(`    outcome:        ${row.outcome ?? row.state}`);
-    if (row.reply_excerpt) say(`    reply:          ${shorten(row.reply_excerpt.replace(/^Hello,\s*/, ''), 110)}`);
-    if (row.citations.length) say(`    citations:      ${[...new Set(row.citations.map((citation) => `"${citation.source}", page ${citation.page}`))].join('; ')}`);
+    if (row.reply_excerpt) say(`    reply:          ${shorten(replyGist(row.reply_excerpt), 110)}`);
+    if (row.citations.length) say(`    citations:      ${[...new Set(row.citations.map((citation) => `"${citation.title ?? citation.source}", page ${citation.page}`))].join('; ')}`);
     say();
   }
 }

@@ -87,16 +87,25 @@ for (const { email, support, category } of classificationTable) {
     const { value } = await createLocalModel().classify(email);
     assert.equal(value.is_support_inquiry, support, value.reasoning);
     assert.equal(value.category, category, value.reasoning);
-    assert.ok(value.confidence >= 0.5 && value.confidence <= 0.99, `confidence ${value.confidence}`);
     assert.match(value.reasoning, /P\(support\) \d\.\d\d; for support: .*; against: /);
+    // The confidence is that of the verdict given: P(support) for support, 1 − P(support) otherwise.
+    const supportProbability = Number(/P\(support\) (\d\.\d\d)/.exec(value.reasoning)?.[1]);
+    assert.ok(Math.abs(value.confidence - Math.min(0.99, support ? supportProbability : 1 - supportProbability)) <= 0.01, `confidence ${value.confidence}, ${value.reasoning}`);
   });
 }
 
-test('weak evidence gives confidence below 0.6, a clear case above 0.9', async () => {
+test('weak evidence is not classified confidently either way, a clear case is (above 0.9)', async () => {
   const model = createLocalModel();
-  // No question, few words: the outage report is support, but barely.
-  const outage = await model.classify(classificationTable[2].email);
-  assert.ok(outage.value.confidence < 0.6, `borderline confidence ${outage.value.confidence}`);
+  // A one-line note without a question or a greeting: an email of few features is little evidence
+  // (MIN_NORMALISED_FEATURES in src/classify/logistic.ts), whichever verdict it gets. Below 0.6 the
+  // classifier role sends either verdict for review rather than answering or ignoring it.
+  for (const terse of [
+    { from: customer, subject: 'Order', body: 'My order has not arrived yet.' },
+    { from: customer, subject: 'Printer', body: 'The printer is offline again.' },
+  ]) {
+    const { value } = await model.classify(terse);
+    assert.ok(value.confidence < 0.6, `"${terse.body}": confidence ${value.confidence} (${value.reasoning})`);
+  }
   const clear = await model.classify(classificationTable[0].email);
   assert.ok(clear.value.confidence > 0.9, `clear confidence ${clear.value.confidence}`);
 });

@@ -1,8 +1,11 @@
 /**
  * The local model's classifier: a logistic regression over words and structure, trained by
  * `npm run train:classifier` on the labelled corpus in eval/classify/ and shipped as
- * classifier-model.json. No keys, no network, same input → same output. Its confidence is a
- * calibrated probability, and the `reasoning` names the features that decided.
+ * classifier-model.json. No keys, no network, same input → same output. The verdict is support when
+ * the calibrated P(support) reaches the model's `support_threshold`; its confidence is the calibrated
+ * probability that the verdict given is right: P(support) for support, 1 − P(support) otherwise (so
+ * below 0.5 for "not support" when P(support) lies between 0.5 and the threshold, which the
+ * classifier role then sends for review). The `reasoning` names the features that decided.
  */
 import { readFileSync } from 'node:fs';
 import type { nonSupportCategories, supportCategories } from '../../rag/prompt.js';
@@ -17,6 +20,11 @@ export interface SupportModel extends LogisticModel {
   version: string;
   /** ISO 639-1 codes of the languages it saw enough labelled emails of to judge. */
   languages: string[];
+  /**
+   * P(support) from which the verdict is support: the smallest whose precision reached the target
+   * in 5-fold cross-validation over train and calibration (scripts/classifier-fit.ts).
+   */
+  support_threshold: number;
 }
 
 export const supportModel: SupportModel = JSON.parse(readFileSync(new URL('./classifier-model.json', import.meta.url), 'utf8'));
@@ -40,7 +48,7 @@ export function classifyLocally(email: ClassifyInput, model: SupportModel = supp
   const features = featuresOf(email);
   const { score: raw, contributions } = score(model, features);
   const supportProbability = probability(model, raw);
-  const isSupport = supportProbability >= 0.5;
+  const isSupport = supportProbability >= model.support_threshold;
   // Two decimals, at most 0.99: no model is certain.
   const confidence = Math.min(MAX_CONFIDENCE, Math.round((isSupport ? supportProbability : 1 - supportProbability) * 100) / 100);
   const review_reason = languageProblem(email.language, model);

@@ -9,11 +9,35 @@ import { BODY_CUT_NOTE } from './model-input.js';
 /** Reply and forward prefixes of a subject, in the languages mail clients commonly use. */
 const SUBJECT_PREFIX = /^\s*((re|fwd?|aw|wg|sv|vs|tr|rv|antw)\s*(\[\d+\])?\s*:\s*)+/i;
 
-/** A first line that only greets: "Hi team,", "Hello Anna!", "Dear support:". */
-const GREETING = /^\s*(hi|hello|hey|dear|good (morning|afternoon|evening)|greetings)\b[^.?\n]{0,40}[,!:]?\s*$/i;
+/**
+ * A first line that only greets, in English, French, German and Spanish (the languages replies are
+ * framed in, with Japanese, whose greetings are set phrases): "Hi team,", "Bonjour à toute
+ * l'équipe,", "Sehr geehrte Damen und Herren,", "Hola Ana:", "お世話になっております。".
+ */
+const GREETING = new RegExp(
+  String.raw`^\s*(` +
+    [
+      'hi', 'hello', 'hey', 'dear', 'good (morning|afternoon|evening)', 'greetings',
+      'bonjour', 'bonsoir', 'salut', 'madame', 'monsieur', 'ch[eè]re?s?',
+      'hallo', 'guten (tag|morgen|abend)', 'sehr geehrte[rs]?', 'liebe[rs]?',
+      'hola', 'buen[oa]s (d[ií]as|tardes|noches)', 'estimad[oa]s?',
+    ].join('|') +
+    String.raw`)(?![\p{L}\p{N}])[^.?\n]{0,40}[,!:]?\s*$|^\s*(いつも)?お世話になって[^\n]{0,12}$|^\s*こんにちは[。！]?\s*$`,
+  'iu',
+);
 
-/** A line that closes the message; it and everything after it are left out. */
-const CLOSING = /^\s*(thanks?( you)?( (so|very) much)?( in advance)?|many thanks|regards|(best|kind|warm) (regards|wishes)|best|cheers|sincerely|yours( (truly|sincerely))?)\b[^.?!\n]{0,30}[,!.]?\s*$/i;
+/** A line that closes the message, in the same languages; it and everything after it are left out. */
+const CLOSING = new RegExp(
+  String.raw`^\s*(` +
+    [
+      'thanks?( you)?( (so|very) much)?( in advance)?', 'many thanks', 'regards', '(best|kind|warm) (regards|wishes)', 'best', 'cheers', 'sincerely', 'yours( (truly|sincerely))?',
+      "merci( (d['’]avance|beaucoup|par avance))?", 'cordialement', 'bien (à vous|cordialement)', 'salutations( distinguées)?', 'bonne (journée|soirée)',
+      '(mit )?(freundliche[nm]?|beste[nm]?|herzliche[nm]?|viele[nm]?|liebe) grü(ß|ss)en?', 'danke( (schön|sehr|im voraus))?', 'vielen dank( im voraus)?',
+      '(muchas )?gracias( (de antemano|por adelantado))?', '(un )?(cordial )?saludos?( cordiales)?', 'atentamente',
+    ].join('|') +
+    String.raw`)(?![\p{L}\p{N}])[^.?!\n]{0,30}[,!.]?\s*$|^\s*(よろしく|宜しく)[^\n]{0,20}$`,
+  'iu',
+);
 
 /** How far from the end a closing line may be: a short sign-off, not a "Thanks!" mid-message. */
 const CLOSING_WINDOW_LINES = 6;

@@ -41,3 +41,13 @@ test('a sign-off block of short lines under the last paragraph is left out; a la
   const question = 'The light is red.\n\nWhat do I do now?';
   assert.equal(emailQuery({ subject: 'Router', body: question }), `Router\n${question}`);
 });
+
+test('greetings, closings and what follows them are left out in French, German, Spanish and Japanese too', () => {
+  const cases: Array<[string, string]> = [
+    ['Bonjour à toute l’équipe,\n\nComment imprimer le sujet une seule fois ?\n\nMerci d’avance,\nSalutations distinguées,\nMarc Lambert\nService des concours', 'Comment imprimer le sujet une seule fois ?'],
+    ['Sehr geehrte Damen und Herren,\n\nWie drucke ich die Antwortbögen?\n\nMit freundlichen Grüßen\nAnna Schmidt', 'Wie drucke ich die Antwortbögen?'],
+    ['Hola Ana:\n\n¿Cómo cambio la escala del eje y?\n\nUn saludo,\nLuis', '¿Cómo cambio la escala del eje y?'],
+    ['いつもお世話になっております。\n\n採点基準の変更方法を教えてください。\n\nよろしくお願いいたします。\n鈴木 一郎', '採点基準の変更方法を教えてください。'],
+  ];
+  for (const [body, question] of cases) assert.equal(emailQuery({ subject: 'Question', body }), `Question\n${question}`);
+});

@@ -362,3 +362,16 @@ test('a file whose index predates CJK bigrams is indexed again on opening', asyn
     fs.rmSync(directory, { recursive: true, force: true });
   }
 });
+
+withStore("a French query's function words count neither in its score nor in its feedback", async (store) => {
+  const texts = [
+    'Empêcher le mélange des réponses d’une question : possible avec la commande AMCnoShuffle.',
+    'Pour numériser les copies, nous vous conseillons une résolution de 300 dpi dans votre scanner.',
+    'Est-il possible de lire votre liste des étudiants ? Oui, dans un fichier CSV pour chaque classe.',
+  ];
+  await store.upsert('support@acme.example', texts.map((text, index) => ({ document_id: 'amc', document_name: 'amc.fr.pdf', page: index + 1, chunk_index: index, text })));
+  const [best] = await store.query('support@acme.example', 'Est-il possible, pour une question, d’empêcher dans votre logiciel le mélange des réponses ?', 3);
+  assert.equal(best.page, 1);
+  // Page 1 holds every word of the query but "logiciel" (0.62); counting "est", "il", "pour", "dans", "votre", which it lacks, gave 0.43.
+  assert.ok(best.score > 0.55, `score ${best.score}`);
+});

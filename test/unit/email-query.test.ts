@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emailQuery } from '../../src/rag/email-query.js';
 import { BODY_CUT_NOTE } from '../../src/rag/model-input.js';
+import { CRAFTED_INPUT_LIMIT_MS, withinTime } from '../helpers/time-limit.js';
 
 test('the query is the subject without reply prefixes, then the question without greeting, closing, signature or quoted history', () => {
   const body = [
@@ -50,4 +51,10 @@ test('greetings, closings and what follows them are left out in French, German, 
     ['いつもお世話になっております。\n\n採点基準の変更方法を教えてください。\n\nよろしくお願いいたします。\n鈴木 一郎', '採点基準の変更方法を教えてください。'],
   ];
   for (const [body, question] of cases) assert.equal(emailQuery({ subject: 'Question', body }), `Question\n${question}`);
+});
+
+test('the query of 200 KB on one line (digits, a dollar sign and digits) is built in well under 2 s', async () => {
+  for (const body of ['1'.repeat(200_000), '$1'.repeat(100_000)]) {
+    await withinTime(CRAFTED_INPUT_LIMIT_MS, `the query of ${body.slice(0, 4)}…`, () => emailQuery({ subject: 'Help', body }));
+  }
 });

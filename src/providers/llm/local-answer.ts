@@ -4,6 +4,7 @@
  * follows it in its section (the steps, list items or command syntax a matched sentence
  * introduces), because a manual states the topic first and the fix after it.
  */
+import { ownWords } from '../../rag/email-query.js';
 import type { ContextItem } from '../../messaging/schemas.js';
 import type { EmailText } from './spec.js';
 
@@ -58,7 +59,7 @@ interface Sentence {
 export function findAnswer(email: EmailText, passages: ContextItem[], ignoredWords: string[] = []): Answer | undefined {
   const ignored = new Set(ignoredWords.flatMap(contentWords));
   const subjectWords = new Set(contentWords(email.subject).filter((word) => !ignored.has(word)));
-  const questionWords = new Set([...subjectWords, ...contentWords(email.body).filter((word) => !ignored.has(word))]);
+  const questionWords = new Set([...subjectWords, ...contentWords(ownWords(email.body)).filter((word) => !ignored.has(word))]);
   const groups = joinAdjacentChunks(passages);
   const sentences = groups.flatMap((group, index) => splitSentences(withoutRunningHeader(group.text, group.first), index));
   // Words shared with the question weigh more the fewer sentences hold them (inverse document

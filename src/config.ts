@@ -259,6 +259,8 @@ export type Environment = z.infer<typeof environmentSchema>;
 /** The typed configuration every part of the program receives. */
 export interface Config extends Environment {
   SEND_POLICY: SendMode;
+  /** Whether SEND_POLICY was set, rather than derived from the first language model. */
+  sendPolicySet: boolean;
   MAILDIR_ROOT: string;
   DATABASE_PATH: string;
   VECTOR_DB_PATH: string;
@@ -312,6 +314,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     ...values,
     SEND_POLICY: values.SEND_POLICY ?? (llmProviders[0] === 'local' ? 'draft' : 'auto'),
+    sendPolicySet: values.SEND_POLICY !== undefined,
     MAILDIR_ROOT: inData(values.MAILDIR_ROOT, 'maildir'),
     DATABASE_PATH: inData(values.DATABASE_PATH, 'ragmail.db'),
     VECTOR_DB_PATH: inData(values.VECTOR_DB_PATH, 'vectors.db'),
@@ -408,8 +411,10 @@ export function replySettingsOf(config: Pick<Config, 'MAILBOX_SETTINGS' | 'REPLY
 }
 
 /** The decision thresholds (AUTO_SEND_*) as src/rag/decide.ts takes them. */
-export function decisionPolicyOf(config: Pick<Config, 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE'>): DecisionPolicy {
+export function decisionPolicyOf(config: Pick<Config, 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet'>): DecisionPolicy {
   return {
+    // SEND_POLICY unset means the local model's replies are drafts, also when it stands in for Gemini or Claude.
+    draftProviders: config.sendPolicySet ? [] : ['local'],
     minClassificationConfidence: config.AUTO_SEND_MIN_CONFIDENCE,
     minRelevance: config.AUTO_SEND_MIN_SCORE,
     minMargin: config.AUTO_SEND_MIN_MARGIN,

@@ -30,13 +30,17 @@ export interface FreshText {
   lines: number;
 }
 
-export function freshText(body: string): FreshText {
+/** `keepBlankLines`: keep the fresh text's empty lines, which mark its paragraphs (the classifier's features read it without). */
+export function freshText(body: string, { keepBlankLines = false } = {}): FreshText {
   const fresh: string[] = [];
   let quotedLines = 0;
   let lines = 0;
   let inHistory = false;
   for (const line of body.split('\n')) {
-    if (line.trim() === '') continue;
+    if (line.trim() === '') {
+      if (keepBlankLines && !inHistory) fresh.push('');
+      continue;
+    }
     lines += 1;
     if (inHistory || line.trimStart().startsWith('>')) {
       quotedLines += 1;

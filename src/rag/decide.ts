@@ -27,6 +27,8 @@ export interface DecisionPolicy {
   minCoverage: number;
   /** Least confidence the model gives its own reply. */
   minModelConfidence: number;
+  /** Providers whose replies are always drafts (the local model, as a fallback, when SEND_POLICY was left unset). */
+  draftProviders?: string[];
 }
 
 /** What is known about a reply. Signals an older message lacks are left out and not judged. */
@@ -41,6 +43,8 @@ export interface DecisionSignals {
   /** Problems the reply check found (reply-check.ts). */
   problems?: string[];
   classification: { confidence: number; review_reason?: string };
+  /** The provider that wrote the reply. */
+  provider?: string;
 }
 
 const figure = (value: number) => value.toFixed(2);
@@ -59,6 +63,9 @@ export function decideReply(signals: DecisionSignals, policy: DecisionPolicy): R
   };
   const { classification } = signals;
   if (classification.review_reason) failed.push(`the classifier asks for review: ${classification.review_reason}`);
+  if (signals.provider && policy.draftProviders?.includes(signals.provider)) {
+    failed.push(`written by the ${signals.provider} model, whose replies are drafts unless SEND_POLICY is set`);
+  }
   judge(classification.confidence, policy.minClassificationConfidence, 'classification confidence');
   judge(signals.topScore, policy.minRelevance, 'retrieval score');
   judge(signals.margin, policy.minMargin, 'margin to the next passage');

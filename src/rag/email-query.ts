@@ -3,7 +3,7 @@
  * history, the signature, the greeting, the closing and a mailing list's footer are words about
  * something else, and in a lexical query every word pulls towards pages that hold it.
  */
-import EmailReplyParser from 'email-reply-parser';
+import { freshText } from '../classify/fresh-text.js';
 import { BODY_CUT_NOTE } from './model-input.js';
 
 /** Reply and forward prefixes of a subject, in the languages mail clients commonly use. */
@@ -46,25 +46,9 @@ const CLOSING_WINDOW_LINES = 6;
 const FOOTER_RULE = /^\s*[_-]{5,}\s*$/;
 const FOOTER_WORDS = /unsubscribe|mailing list|listinfo|list-/i;
 
-/**
- * email-reply-parser's patterns take time quadratic in the length of a line (32 KB of digits on one
- * line: over a second). Lines no person writes are cut into pieces first, so any body parses in
- * time linear in its length.
- */
-const MAX_LINE_CHARS = 400;
-function wrapLongLines(text: string): string {
-  return text.split('\n').flatMap((line) => {
-    if (line.length <= MAX_LINE_CHARS) return [line];
-    const pieces: string[] = [];
-    for (let start = 0; start < line.length; start += MAX_LINE_CHARS) pieces.push(line.slice(start, start + MAX_LINE_CHARS));
-    return pieces;
-  }).join('\n');
-}
-
 /** What the sender wrote for this message, without quoted history, signature, greeting, closing or list footer. */
 export function ownWords(body: string): string {
-  const visible = new EmailReplyParser().parseReply(wrapLongLines(body.replace(/\r\n?/g, '\n')));
-  let lines = visible.split('\n');
+  let lines = freshText(body.replace(/\r\n?/g, '\n'), { keepBlankLines: true }).text.split('\n');
   const rule = lines.findIndex((line, index) => FOOTER_RULE.test(line) && FOOTER_WORDS.test(lines.slice(index + 1).join('\n')));
   if (rule >= 0) lines = lines.slice(0, rule);
   while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();

@@ -34,9 +34,12 @@ export interface ReplyCheckOptions {
   minSupport: number;
   /** Text the responder itself adds (the signature): not a claim, and its links are allowed. */
   ownText?: string;
+  /** Sentences of the mailbox's own framing in the reply's language (introduction, closing): no claims. */
+  frame?: string[];
   /**
    * ISO 639-1 code of the reply's language. The greetings and closings that are no claim are known
-   * in English only: in another language only the sentences that cite a passage are checked.
+   * in English only: in another language every uncited sentence of three words or more that is not
+   * in `frame` is a claim without a citation.
    */
   language?: string;
 }
@@ -65,6 +68,12 @@ const NOT_A_CLAIM = [
 
 /** Email addresses, links and phone numbers: what an injected instruction most often asks a reply to carry. */
 const CONTACT_DETAIL = /[\w.+-]+@[\w-]+(\.[\w-]+)+|\bhttps?:\/\/[^\s)>\]]+|\bwww\.[^\s)>\]]+|\+?\d[\d ().-]{7,}\d/gi;
+
+/**
+ * A bare domain ("evil-support.com"), which mail clients turn into a link: letters, digits and
+ * hyphens in dot-separated labels ending in a top-level domain. Bounded labels keep it linear.
+ */
+const BARE_DOMAIN = /(?<![\p{L}\d@./-])[\p{L}\d-]{1,63}(?:\.[\p{L}\d-]{1,63}){0,4}\.[a-z]{2,24}(?![\p{L}\d-])/giu;
 
 /** A citation written out, `"<something>", page N`, whether or not it names a passage. */
 const WRITTEN_CITATION = /"([^"\n]{1,200})",\s*page\s+(\d+)/g;
@@ -109,6 +118,8 @@ const preview = (sentence: string) => {
   return JSON.stringify(clean.length > 80 ? `${clean.slice(0, 80)}…` : clean);
 };
 
+const squeezeText = (value: string) => value.toLowerCase().replace(/\s+/g, ' ').trim();
+
 /** Checks `body` against `passages` (see the top of this file). */
 export function checkReply(body: string, passages: ContextItem[], options: ReplyCheckOptions): ReplyCheck {
   const problems: string[] = [];
@@ -129,6 +140,8 @@ export function checkReply(body: string, passages: ContextItem[], options: Reply
   const cited = new Set<number>();
   let claims = 0;
   const english = !options.language || options.language === 'en' || options.language === 'und';
+  const frame = squeezeText((options.frame ?? []).join('\n'));
+  const framed = (sentence: string) => frame.includes(squeezeText(sentence.replace(/⟦\d+⟧/g, '')));
   const paragraphs = sentencesByParagraph(marked);
   const wordsOfSentence = (sentence: string) => contentWords(sentence.replace(/⟦\d+⟧/g, '').replace(CONTACT_DETAIL, ''));
   // "Source: [1]" under a quoted block: a paragraph of citations and at most a heading word cites the one above it.
@@ -140,9 +153,11 @@ export function checkReply(body: string, passages: ContextItem[], options: Reply
       const own = citedIn(sentence);
       own.forEach((number) => cited.add(number));
       const words = wordsOfSentence(sentence);
+      // In another language the greetings and closings are not known: an uncited sentence that is
+      // not the mailbox's own framing counts as a claim, so a translated reply is a draft unless it cites.
       const isClaim = own.length > 0
         ? words.length > 1
-        : english && words.length >= 3 && !NOT_A_CLAIM.some((pattern) => pattern.test(sentence)) && !/:\s*$/.test(sentence);
+        : words.length >= 3 && !framed(sentence) && !/:\s*$/.test(sentence) && (!english || !NOT_A_CLAIM.some((pattern) => pattern.test(sentence)));
       if (!isClaim) continue;
       claims += 1;
       const sources = own.length > 0 ? own : paragraphCites;
@@ -158,8 +173,11 @@ export function checkReply(body: string, passages: ContextItem[], options: Reply
     }
   });
 
-  const squeeze = (value: string) => value.toLowerCase().replace(/\s+/g, ' ');
-  const allowed = squeeze(`${passages.map((passage) => `${passage.text} ${passage.url ?? ''}`).join(' ')} ${ownText}`);
+  const squeeze = squeezeText;
+  const allowed = squeeze(`${passages.map((passage) => `${passage.text} ${passage.url ?? ''} ${passage.source}`).join(' ')} ${ownText}`);
+  for (const domain of new Set(marked.replace(CONTACT_DETAIL, ' ').match(BARE_DOMAIN) ?? [])) {
+    if (!allowed.includes(squeeze(domain))) problems.push(`contains ${JSON.stringify(domain)}, which the passages do not hold`);
+  }
   for (const detail of new Set(text.match(CONTACT_DETAIL) ?? [])) {
     // A run of digits and dots is a phone number only when long enough: "version 5.4 (2020)" is not one.
     const isPhoneLike = !/[@/]|www\./i.test(detail);

@@ -31,7 +31,9 @@ export function senderName(from: string): { given: string; full: string } | unde
   const full = display.includes(',') ? display.split(',').reverse().map((part) => part.trim()).join(' ') : display;
   const words = full.split(/\s+/).filter(Boolean);
   if (full.length > MAX_NAME_CHARACTERS || words.length === 0 || words.length > MAX_NAME_WORDS) return undefined;
-  if (!words.every((word) => /^[\p{L}\p{M}][\p{L}\p{M}'’.-]*$/u.test(word))) return undefined;
+  // Letters with inner apostrophes or hyphens ("O'Brien", "Jean-Luc"), and a final dot only ("Dr."):
+  // an inner dot would let a domain ("evil-support.com") into the greeting, where it becomes a link.
+  if (!words.every((word) => /^[\p{L}\p{M}]+(?:['’-][\p{L}\p{M}]+)*\.?$/u.test(word))) return undefined;
   // "Dr. Ana Pérez": the given name is the first word that is not an abbreviated title.
   const given = words.find((word) => !word.endsWith('.'));
   return given ? { given, full: words.join(' ') } : undefined;

@@ -14,6 +14,7 @@ import type { ScoredChunk, VectorStore } from '../providers/vector-store/spec.js
 import { replySubject } from '../providers/mailbox/mime.js';
 import { pageUrl } from '../rag/citations.js';
 import { handoffBody } from '../rag/reply-framing.js';
+import { phrasesFor } from '../rag/reply-phrases.js';
 import { decideReply } from '../rag/decide.js';
 import { cutDetail, limitForModel } from '../rag/model-input.js';
 import { checkReply } from '../rag/reply-check.js';
@@ -28,7 +29,7 @@ export interface ResponderDependencies {
   relevanceThreshold: number;
   /** Decision thresholds, the claim-support threshold, signatures and the manuals' public URLs. */
   config: Pick<Config,
-    'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE'
+    'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet'
     | 'REPLY_MIN_SUPPORT' | 'REPLY_SIGNATURE' | 'MANUALS_PUBLIC_URL' | 'MAILBOX_SETTINGS'>;
 }
 
@@ -36,6 +37,11 @@ export interface ResponderDependencies {
 function fromLine(email: { from: string; from_name?: string | null }): string {
   const name = email.from_name?.replace(/["\\\r\n<>]/g, ' ').trim();
   return name ? `"${name}" <${email.from}>` : email.from;
+}
+
+/** The mailbox's own sentences of a reply in `language` (introduction, closing…): no claims to check. */
+function framePhrases(language: string | undefined): string[] {
+  return Object.values(phrasesFor(language) ?? {}).filter((phrase): phrase is string => typeof phrase === 'string');
 }
 
 /** How far the best passage leads the next one from another page: a near tie means the manuals are ambiguous. */
@@ -89,7 +95,7 @@ export function createResponderHandler({ model, store, k, relevanceThreshold, co
     const check = contextUsed.length === 0
       ? undefined
       : checkReply(generated.body, contextUsed, {
-        question: input.email, verdict: generated.verdict, minSupport: config.REPLY_MIN_SUPPORT, ownText: signature, language: classification.language,
+        question: input.email, verdict: generated.verdict, minSupport: config.REPLY_MIN_SUPPORT, ownText: signature, frame: framePhrases(classification.language), language: classification.language,
       });
     const decision = decideReply({
       relevantPassages: contextUsed.length,
@@ -99,15 +105,18 @@ export function createResponderHandler({ model, store, k, relevanceThreshold, co
       verdict: generated.verdict,
       problems: check?.problems,
       classification,
+      provider: generated.provider,
     }, policy);
     const handoff = decision.action === 'handoff';
+    // A hand-off promises a person; whatever the model wrote besides is not for the customer.
+    const body = handoff ? handoffBody(input.email, classification.language, signature) : generated.body;
 
     const next: ToSendMessage = {
       ...message,
       message_id: randomUUID(),
       timestamp: new Date().toISOString(),
       original_message_id: message.message_id,
-      generated_response: { subject: replySubject(email.subject), body: generated.body, handoff, provider: generated.provider, model: generated.model, top_score: topScore, decision },
+      generated_response: { subject: replySubject(email.subject), body, handoff, provider: generated.provider, model: generated.model, top_score: topScore, decision },
       context_used: contextUsed,
     };
     await context.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, next, { priority: email.priority });
@@ -124,7 +133,7 @@ export function createResponderHandler({ model, store, k, relevanceThreshold, co
         decision,
         ...(generated.verdict ? { verdict: generated.verdict } : {}),
         ...(check ? { coverage: check.coverage, claims: check.claims } : {}),
-        excerpt: generated.body.slice(0, 280),
+        excerpt: body.slice(0, 280),
         citations: cited.map(({ source, title, page }) => ({ source, page, ...(title ? { title } : {}) })),
         ...cutDetail(input),
       },

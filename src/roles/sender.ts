@@ -32,7 +32,7 @@ import { approvalAlreadySent, verifyApproval } from '../review/verify.js';
 
 export interface SenderDependencies {
   config: Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE'
-    | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
+    | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
   mailbox: Mailbox;
   /** Who may send which reply: the local ledger, or Redis across hosts with the ledger as fallback. */
   claims: SendClaims;
@@ -99,6 +99,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
       relevantPassages: response.handoff ? 0 : message.context_used.length || 1,
       topScore: response.top_score,
       classification: message.classification,
+      provider: response.provider,
     }, decisionPolicyOf(config));
     if (decision.action === 'handoff' || response.handoff) return { action: 'draft', stage: 'handed_off', reason: decision.reasons.join('; ') };
     if (mode !== 'auto') return { action: 'draft', stage: 'drafted', reason: `${mode} mode` };

@@ -56,7 +56,7 @@ test("reply settings: a mailbox's own signature and manuals URL before the defau
 
 test('the decision thresholds come from the AUTO_SEND_* variables', () => {
   const policy = decisionPolicyOf(loadConfig({ AUTO_SEND_MIN_CONFIDENCE: '0.8', AUTO_SEND_MIN_SCORE: '0.4', AUTO_SEND_MIN_MARGIN: '-0.1', AUTO_SEND_MIN_COVERAGE: '0.3', AUTO_SEND_MIN_MODEL_CONFIDENCE: '0.6' }));
-  assert.deepEqual(policy, { minClassificationConfidence: 0.8, minRelevance: 0.4, minMargin: -0.1, minCoverage: 0.3, minModelConfidence: 0.6 });
+  assert.deepEqual(policy, { draftProviders: ['local'], minClassificationConfidence: 0.8, minRelevance: 0.4, minMargin: -0.1, minCoverage: 0.3, minModelConfidence: 0.6 });
 });
 
 test('SEND_POLICY unset: draft with the local model first, auto with a remote one; a set value wins', () => {
@@ -65,4 +65,9 @@ test('SEND_POLICY unset: draft with the local model first, auto with a remote on
   assert.equal(loadConfig({ LLM_PROVIDERS: 'gemini,local' }).SEND_POLICY, 'auto');
   assert.equal(loadConfig({ LLM_PROVIDERS: 'anthropic', SEND_POLICY: 'review' }).SEND_POLICY, 'review');
   assert.equal(loadConfig({ SEND_POLICY: 'auto' }).SEND_POLICY, 'auto');
+});
+
+test('with SEND_POLICY unset the local model stays a drafter as a fallback; set, it is judged like any model', () => {
+  assert.deepEqual(decisionPolicyOf(loadConfig({ LLM_PROVIDERS: 'gemini,local' })).draftProviders, ['local']);
+  assert.deepEqual(decisionPolicyOf(loadConfig({ LLM_PROVIDERS: 'gemini,local', SEND_POLICY: 'auto' })).draftProviders, []);
 });

@@ -46,3 +46,11 @@ test('signals an older message lacks are not judged: classification and score al
   assert.deepEqual(decideReply(old, policy), { action: 'send', reasons: ['classification confidence 0.80 ≥ 0.7', 'retrieval score 0.50 ≥ 0.3'] });
   assert.equal(decideReply({ ...old, classification: { confidence: 0.4 } }, policy).action, 'draft');
 });
+
+test('a reply written by a provider whose replies are drafts (local, SEND_POLICY unset) is a draft; others are not', () => {
+  const local = decideReply({ ...good, provider: 'local' }, { ...policy, draftProviders: ['local'] });
+  assert.equal(local.action, 'draft');
+  assert.match(local.reasons.join(' | '), /written by the local model/);
+  assert.equal(decideReply({ ...good, provider: 'gemini' }, { ...policy, draftProviders: ['local'] }).action, 'send');
+  assert.equal(decideReply({ ...good, provider: 'local' }, policy).action, 'send');
+});

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ContextItem } from '../../src/messaging/schemas.js';
 import { createLocalModel } from '../../src/providers/llm/local.js';
+import { senderName } from '../../src/rag/reply-framing.js';
 import type { EmailText } from '../../src/providers/llm/spec.js';
 import { languageModelContract, passages, supportEmail } from '../contracts/language-model.js';
 import { CRAFTED_INPUT_LIMIT_MS, withinTime } from '../helpers/time-limit.js';
@@ -302,4 +303,11 @@ test('a sale announcement with an unsubscribe footer is marketing, not support',
     assert.equal(value.is_support_inquiry, false, value.reasoning);
     assert.equal(value.category, 'marketing', subject);
   }
+});
+
+test('a display name that is a domain or an address is no name: the reply greets without it', async () => {
+  for (const from of ['"evil-support.com" <a@example.org>', '"www.evil.example" <a@example.org>', '"ana@evil.example" <a@example.org>']) {
+    assert.equal(senderName(from), undefined, from);
+  }
+  assert.deepEqual(senderName('"Dr. Jean-Luc O\'Brien" <j@example.org>'), { given: 'Jean-Luc', full: "Dr. Jean-Luc O'Brien" });
 });

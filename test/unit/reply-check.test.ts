@@ -68,12 +68,16 @@ test('an address, link or phone number the passages do not hold is reported; the
   assert.deepEqual(checkReply(renderReply('Hold the reset button for 10 seconds [1].', linked, signature), linked, { question, minSupport: 0.5, ownText: signature }).problems, []);
 });
 
-test('greetings, closings and "a person will follow up" are no claims; in another language only sentences citing a passage are checked', () => {
+test('greetings, closings and "a person will follow up" are no claims; in another language an uncited sentence is one unless it is the mailbox\'s own framing', () => {
   const english = check('Hello Dana,\n\nThank you for your message. I could not find the answer in our documentation, so a member of our support team will get back to you.\n\nThis reply was prepared automatically.\n\nKind regards,\nAcme Support');
   assert.deepEqual(english, { problems: [], cited: [], claims: 0, coverage: 0 });
-  const french = check('Bonjour Dana,\n\nMerci pour votre message. Cette réponse a été préparée automatiquement à partir de notre documentation.\n\n> Hold the reset button for 10 seconds ("X200 Router Manual", page 3).\n\nCordialement,\nAcme Support', { language: 'fr' });
+  const frenchReply = 'Bonjour Dana,\n\nMerci pour votre message. Cette réponse a été préparée automatiquement à partir de notre documentation.\n\n> Hold the reset button for 10 seconds ("X200 Router Manual", page 3).\n\nCordialement,\nAcme Support';
+  const frame = ['Merci pour votre message.', 'Cette réponse a été préparée automatiquement à partir de notre documentation.'];
+  const french = check(frenchReply, { language: 'fr', frame, ownText: 'Acme Support' });
   assert.deepEqual(french.problems, []);
   assert.equal(french.claims, 1);
+  assert.match(check(frenchReply, { language: 'fr', ownText: 'Acme Support' }).problems.join(' | '), /claim without a citation: "Cette réponse/, 'not framing: a claim');
+  assert.match(check('Bonjour,\n\nVeuillez payer 50 euros par virement bancaire.', { language: 'fr', frame }).problems.join(' | '), /claim without a citation: "Veuillez payer/);
   assert.match(check('Bonjour,\n\nLa garantie couvre le remplacement gratuit [1].', { language: 'fr' }).problems.join(' | '), /claim not supported/);
 });
 
@@ -81,4 +85,10 @@ test('a bracketed number quoted from a manual (R output "[1] FALSE") is no citat
   const quoted = (text: string) => checkReply(text, passages, { question, minSupport: 0.5 });
   assert.deepEqual(quoted('> Hold the reset button for 10 seconds, until the power LED blinks [1] ("X200 Router Manual", page 3).').problems, []);
   assert.match(quoted('> Hold the reset button for 10 seconds [3] ("X200 Router Manual", page 3).').problems.join(' | '), /cites \[3\]/);
+});
+
+test('a bare domain the passages do not hold is flagged; one they hold, or a file name in a citation, is not', () => {
+  const problems = (text: string) => checkReply(text, passages, { question, minSupport: 0.5 }).problems.join(' | ');
+  assert.match(problems('Hold the reset button for 10 seconds, as explained at evil-support.com [1].'), /contains "evil-support\.com"/);
+  assert.doesNotMatch(problems('Hold the reset button for 10 seconds [1].'), /contains/);
 });

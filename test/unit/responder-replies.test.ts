@@ -138,6 +138,8 @@ for (const provider of providers) {
     const { generated_response: response } = (await respond(model)).sent;
     assert.deepEqual(response.decision, { action: 'handoff', reasons: ['the model says the passages do not answer the question'] });
     assert.equal(response.handoff, true);
+    assert.doesNotMatch(response.body, /I don't know/, 'the hand-off text, not what the model wrote');
+    assert.match(response.body, /a member of our support team will get back to you/);
   });
 
   test(`${provider.name}: a reply that obeys an instruction hidden in the email makes a draft, naming what it added`, async () => {

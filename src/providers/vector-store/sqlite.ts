@@ -140,10 +140,7 @@ function countQueryWords(text: string, functionWords: Set<string> = noWords): Ma
   return counts;
 }
 
-/**
- * The distinct searchable terms of arbitrary text: only letters and digits survive, so no input
- * can form FTS syntax.
- */
+/** The distinct searchable terms of arbitrary text (letters and digits only), as a query counts them. */
 export function extractQueryTerms(text: string): string[] {
   return [...countQueryWords(text).keys()];
 }
@@ -153,11 +150,11 @@ function inverseDocumentFrequency(chunkCount: number, documentFrequency: number)
 }
 
 /**
- * What the index holds of a chunk's fields (see cjk-bigrams.ts): the SQL function `search_text`,
- * which the triggers apply. Because the index holds this and not the columns themselves, it is
- * filled from SELECTs, never with FTS5's 'rebuild'.
+ * PRAGMA user_version of a file whose index holds `search_text` of both fields: what the index
+ * holds of a chunk's fields (see cjk-bigrams.ts), the SQL function the triggers apply. Because the
+ * index holds this and not the columns themselves, it is filled from SELECTs, never with FTS5's
+ * 'rebuild'.
  */
-/** PRAGMA user_version of a file whose index holds search_text of both fields. */
 const indexVersion = 2;
 
 const tokenizer = `tokenize = 'porter unicode61 remove_diacritics 2'`;

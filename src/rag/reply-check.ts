@@ -6,10 +6,11 @@
  * The support test is lexical (shared content words, stemmed): it cannot tell a paraphrase from a
  * fabrication that reuses the manual's words, but it catches a claim the passages never make.
  */
+import { stemmer } from 'stemmer';
+import { eng as englishStopwords } from 'stopword';
 import type { ContextItem } from '../messaging/schemas.js';
 import type { ReplyVerdict } from '../providers/llm/spec.js';
 import { citationLabel, MARKER_GROUP, markerNumbers } from './citations.js';
-import { contentWords } from './words.js';
 
 /** What the check found. */
 export interface ReplyCheck {
@@ -41,6 +42,15 @@ export interface ReplyCheckOptions {
    * in `frame` is a claim without a citation.
    */
   language?: string;
+}
+
+const STOPWORDS = new Set([...englishStopwords, 'also', 'can', 'may', 'will', 'just', 'please', 'thanks', 'thank', 'hello', 'hi', 'dear', 'regards']);
+
+/** Lower-cased, stemmed words that carry meaning ("resetting" and "reset" meet). */
+export function contentWords(text: string): string[] {
+  return (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [])
+    .filter((word) => (word.length > 1 || /\d/.test(word)) && !STOPWORDS.has(word))
+    .map((word) => stemmer(word));
 }
 
 /**

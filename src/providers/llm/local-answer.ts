@@ -6,9 +6,17 @@
  */
 import { ownWords } from '../../rag/email-query.js';
 import type { ContextItem } from '../../messaging/schemas.js';
-import { contentWords } from '../../rag/words.js';
 import type { EmailText } from './spec.js';
 
+/** Words that carry no topic, left out when matching passages to an email. */
+const STOPWORDS = new Set(
+  ('a an and are as at be been but by can could do does did for from had has have hello hi how i if in into is it its ' +
+    'me my no not of on or our please so that the their them then there these they this to too us was we were what when ' +
+    'where which who why will with would you your yours thanks thank regards dear hey am any just get got also about ' +
+    // Verbs too common to tie a sentence to a question on their own.
+    'take use need want know like make go see tell let try should one some all')
+    .split(' '),
+);
 
 /** The longest quote: a section's steps fit, a whole page does not. */
 const MAX_QUOTE_CHARACTERS = 700;
@@ -189,6 +197,21 @@ function shorten(sentence: string): string {
 
 function flat(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
+}
+
+/** Lower-cased words without stopwords, with plural and verb endings trimmed so "resetting" meets "reset". */
+export function contentWords(text: string): string[] {
+  return (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((word) => !STOPWORDS.has(word) && word.length > 1).map(stem);
+}
+
+/** Trims plural and verb endings: "updates", "updating" and "update" all become "updat". */
+function stem(word: string): string {
+  let root = word.length > 3 && word.endsWith('s') && !word.endsWith('ss') ? word.slice(0, -1) : word;
+  const ending = ['ing', 'ed'].find((suffix) => root.endsWith(suffix) && root.length - suffix.length >= 3);
+  if (ending) root = root.slice(0, -ending.length);
+  if (root.length > 3 && root.endsWith('e')) root = root.slice(0, -1);
+  // "resetting" → "resett" → "reset", and "installed" meets "install".
+  return root.length > 3 && root.at(-1) === root.at(-2) ? root.slice(0, -1) : root;
 }
 
 function sum(values: number[]): number {

@@ -7,6 +7,7 @@
 import { reviewReason } from '../src/roles/classifier.js';
 import { classifyLocally, supportModel, type SupportModel } from '../src/providers/llm/local-classifier.js';
 import type { CorpusEmail } from './classifier-corpus.js';
+import { confusionOf } from '../src/eval/metrics.js';
 
 export type Route = 'respond' | 'review' | 'ignored';
 
@@ -46,10 +47,7 @@ const ratio = (part: number, whole: number) => (whole === 0 ? 0 : part / whole);
 
 export function figures(judged: Judged[]): Figures {
   const isSupport = (entry: Judged) => entry.email.label === 'support';
-  const tp = judged.filter((entry) => entry.isSupport && isSupport(entry)).length;
-  const fp = judged.filter((entry) => entry.isSupport && !isSupport(entry)).length;
-  const fn = judged.filter((entry) => !entry.isSupport && isSupport(entry)).length;
-  const tn = judged.length - tp - fp - fn;
+  const { tp, fp, fn, tn } = confusionOf(judged.map((entry) => ({ predicted: entry.isSupport, actual: isSupport(entry) })));
   const confidentSupport = judged.filter((entry) => entry.isSupport && entry.confidence >= 0.9);
   const supportProbability = (entry: Judged) => (entry.isSupport ? entry.confidence : 1 - entry.confidence);
   const edges = [0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0001];

@@ -100,12 +100,17 @@ export interface ClassifierFigures {
   misclassified: Array<{ id: string; label: string; subject: string }>;
 }
 
-export function classifierFigures(results: Array<{ id: string; label: 'support' | 'not_support'; subject: string; is_support: boolean; review?: boolean; automated: string | null }>): ClassifierFigures {
+/** Support is the positive class: true/false positives and negatives of `predicted` against `actual`. */
+export function confusionOf(pairs: Array<{ predicted: boolean; actual: boolean }>): { tp: number; fp: number; fn: number; tn: number } {
   const confusion = { tp: 0, fp: 0, fn: 0, tn: 0 };
-  for (const r of results) {
-    const actual = r.label === 'support';
-    if (r.is_support && actual) confusion.tp++; else if (r.is_support) confusion.fp++; else if (actual) confusion.fn++; else confusion.tn++;
+  for (const { predicted, actual } of pairs) {
+    if (predicted && actual) confusion.tp++; else if (predicted) confusion.fp++; else if (actual) confusion.fn++; else confusion.tn++;
   }
+  return confusion;
+}
+
+export function classifierFigures(results: Array<{ id: string; label: 'support' | 'not_support'; subject: string; is_support: boolean; review?: boolean; automated: string | null }>): ClassifierFigures {
+  const confusion = confusionOf(results.map((r) => ({ predicted: r.is_support, actual: r.label === 'support' })));
   const { tp, fp, fn, tn } = confusion;
   return {
     emails: results.length,

@@ -270,11 +270,20 @@ withStore('a chunk\'s section and document title are stored and returned, and th
   assert.equal(first.document_title, 'Router handbook');
 });
 
-test('a file made before sections existed gets the new columns and keeps its chunks searchable', async () => {
+/** A store file as an older version left it: `schema`, then `chunks` inserted through its triggers. */
+function oldStoreFile(schema: string, chunks: Chunk[]): { directory: string; file: string } {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
   const file = path.join(directory, 'vectors.db');
   const old = new BetterSqlite3(file);
-  old.exec(`
+  old.exec(schema);
+  const insert = old.prepare('INSERT INTO chunks (namespace, document_id, document_name, page, chunk_index, text) VALUES (?, ?, ?, ?, ?, ?)');
+  for (const chunk of chunks) insert.run('support@acme.example', chunk.document_id, chunk.document_name, chunk.page, chunk.chunk_index, chunk.text);
+  old.close();
+  return { directory, file };
+}
+
+test('a file made before sections existed gets the new columns and keeps its chunks searchable', async () => {
+  const { directory, file } = oldStoreFile(`
     CREATE TABLE chunks (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, document_id TEXT NOT NULL, document_name TEXT NOT NULL,
       page INTEGER NOT NULL, chunk_index INTEGER NOT NULL, text TEXT NOT NULL, UNIQUE (namespace, document_id, chunk_index));
     CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -282,10 +291,7 @@ test('a file made before sections existed gets the new columns and keeps its chu
     CREATE TRIGGER chunks_after_insert AFTER INSERT ON chunks BEGIN INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;
     CREATE TRIGGER chunks_after_delete AFTER DELETE ON chunks BEGIN INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
     CREATE TRIGGER chunks_after_update AFTER UPDATE ON chunks BEGIN
-      INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;`);
-  const insert = old.prepare('INSERT INTO chunks (namespace, document_id, document_name, page, chunk_index, text) VALUES (?, ?, ?, ?, ?, ?)');
-  for (const chunk of manual) insert.run('support@acme.example', chunk.document_id, chunk.document_name, chunk.page, chunk.chunk_index, chunk.text);
-  old.close();
+      INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;`, manual);
   const store = createSqliteVectorStore({ path: file });
   try {
     assert.equal((await store.query('support@acme.example', 'warranty RMA', 1))[0]?.page, 3);
@@ -337,10 +343,7 @@ withStore('pseudo-relevance feedback lifts a page that shares the vocabulary of 
 });
 
 test('a file whose index predates CJK bigrams is indexed again on opening', async () => {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
-  const file = path.join(directory, 'vectors.db');
-  const old = new BetterSqlite3(file);
-  old.exec(`
+  const { directory, file } = oldStoreFile(`
     CREATE TABLE chunks (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, document_id TEXT NOT NULL, document_name TEXT NOT NULL,
       page INTEGER NOT NULL, chunk_index INTEGER NOT NULL, text TEXT NOT NULL, section TEXT, document_title TEXT,
       UNIQUE (namespace, document_id, chunk_index));
@@ -348,10 +351,7 @@ test('a file whose index predates CJK bigrams is indexed again on opening', asyn
     CREATE VIRTUAL TABLE chunks_fts USING fts5(text, section, content = 'chunks', content_rowid = 'id', tokenize = 'porter unicode61 remove_diacritics 2');
     CREATE VIRTUAL TABLE chunks_terms USING fts5vocab(chunks_fts, instance);
     CREATE TRIGGER chunks_after_insert AFTER INSERT ON chunks BEGIN
-      INSERT INTO chunks_fts (rowid, text, section) VALUES (new.id, new.text, new.section); END;`);
-  const insert = old.prepare('INSERT INTO chunks (namespace, document_id, document_name, page, chunk_index, text) VALUES (?, ?, ?, ?, ?, ?)');
-  for (const chunk of japanese) insert.run('support@acme.example', chunk.document_id, chunk.document_name, chunk.page, chunk.chunk_index, chunk.text);
-  old.close();
+      INSERT INTO chunks_fts (rowid, text, section) VALUES (new.id, new.text, new.section); END;`, japanese);
   const store = createSqliteVectorStore({ path: file });
   try {
     assert.equal((await store.query('support@acme.example', '受験者数', 1))[0]?.page, 10);

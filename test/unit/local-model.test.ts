@@ -185,6 +185,16 @@ test('a quote carries no running page header, and the source is the document tit
   assert.match(value.body, /Source: "ACME Router X200 User Manual", page 5: https:\/\/docs\.acme\.example\/x200\.pdf#page=5/);
 });
 
+test('a section heading run into the first quoted sentence is left out, also under an outline path', async () => {
+  const fitPage: ContextItem = {
+    document_id: 'doc-gnuplot', source: 'gnuplot.pdf', title: 'gnuplot documentation', page: 91, chunk_index: 400, similarity_score: 0.7, section: 'III Commands > Fit',
+    text: 'Fit The fit command fits a user-supplied real-valued expression to a set of data points. The basic use of fit is best explained by a simple example.',
+  };
+  const email = { from: customer, subject: 'Curve fitting', body: 'How do I fit a curve to my data points with the fit command?' };
+  const { value } = await createLocalModel().reply({ email, passages: [fitPage] });
+  assert.match(quotedLines(value.body)[0] ?? '', /^The fit command fits/, value.body);
+});
+
 test('greets the customer by the name in From, and plainly without one or with a name that is not a name', async () => {
   const model = createLocalModel();
   const greeting = async (from: string) => (await model.reply({ email: { ...outage, from }, passages: [ledPage] })).value.body.split('\n')[0];

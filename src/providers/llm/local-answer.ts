@@ -164,9 +164,10 @@ function withoutRunningHeader(text: string, passage: ContextItem): string {
   // The header names the page: its number before the title ("172 gnuplot") or after it ("… - page 5").
   const header = new RegExp(`^\\s*(?:(?:page\\s+)?${passage.page}\\s+(?:${name})|(?:${name})\\s*[-–—|,]?\\s*page\\s+${passage.page}\\b)[\\s:.-]*`, 'iu');
   let stripped = text.replace(header, '');
-  // The section's heading run into its first sentence ("Warranty The ACME Router …") goes too.
-  const section = passage.section?.trim();
-  if (section && stripped.trimStart().toLowerCase().startsWith(`${section.toLowerCase()} `)) stripped = stripped.trimStart().slice(section.length);
+  // The section's heading run into its first sentence ("Warranty The ACME Router …") goes too;
+  // `section` is the outline path ("III Commands > Fit"), whose last title is the heading.
+  const heading = passage.section?.split(' > ').at(-1)?.trim();
+  if (heading && stripped.trimStart().toLowerCase().startsWith(`${heading.toLowerCase()} `)) stripped = stripped.trimStart().slice(heading.length);
   // A page number alone also goes ("172 Xtics logscale …"), but not a number the sentence needs ("10 seconds").
   return stripped.replace(new RegExp(`^\\s*(?:page\\s+)?${passage.page}\\s+(?=\\p{Lu})`, 'u'), '');
 }

@@ -1,5 +1,6 @@
 /**
- * Splits the pages of a document into overlapping chunks for retrieval.
+ * Splits the pages of a document into overlapping chunks for retrieval. A chunk's text is on one
+ * line but for its headings, which keep lines of their own (see normaliseKeepingHeadings).
  *
  * Chunks never cross a page boundary: a chunk then holds text of exactly one page, so the page a
  * reply cites is the page the fact is on. Nor do they cross a heading of the document's outline,
@@ -39,6 +40,46 @@ export function normaliseWhitespace(text: string): string {
   return text.replace(/\s+/gu, ' ').trim();
 }
 
+/**
+ * A line that reads as a heading: short, a capital or a section number first, then words only
+ * (no sentence or clause punctuation, brackets or symbols, as code and table rows have), and a
+ * letter or digit last (not the hyphen of a word cut at the line's end).
+ */
+const headingLine = /^(?:\d+(?:\.\d+)*\.?\s+)?\p{Lu}[\p{L}\p{N} '’&/-]{0,58}[\p{L}\p{N}]$/u;
+const maxHeadingWords = 8;
+/**
+ * Labels of a note or a warning inside a section (DocBook's admonitions, in the languages the
+ * reply is framed in): what follows belongs to the section, so they are not headings.
+ */
+const admonitions = new Set(['note', 'notes', 'tip', 'hint', 'important', 'caution', 'warning', 'danger', 'attention', 'remarque', 'avertissement', 'astuce', 'hinweis', 'warnung', 'achtung', 'tipp', 'nota', 'advertencia', 'consejo', 'aviso']);
+
+/**
+ * The part's text with runs of whitespace collapsed, except that a heading keeps a line of its
+ * own ("Firmware update\nNew firmware brings …"): collapsed, it would read as the first words of
+ * the sentence after it, and a quote of that sentence would start with the heading run into it.
+ * A heading here is a heading-like line after the end of a sentence, the part's start or another
+ * heading-like line (a running header, a chapter's title), and before a line that starts with a
+ * capital, as a PDF's text gives it.
+ */
+export function normaliseKeepingHeadings(text: string): string {
+  const lines = text.split('\n').map(normaliseWhitespace).filter((line) => line !== '');
+  const heading = (index: number) => {
+    const line = lines[index];
+    return headingLine.test(line) && line.split(' ').length <= maxHeadingWords && !admonitions.has(line.toLowerCase()) &&
+      (index === 0 || /[.!?:]$/.test(lines[index - 1]) || headingLine.test(lines[index - 1])) && /^\p{Lu}/u.test(lines[index + 1] ?? '');
+  };
+  return lines.map((line, index) => (index === 0 ? line : `${heading(index - 1) || heading(index) ? '\n' : ' '}${line}`)).join('');
+}
+
+/** The last space or line break at or before `from`, or -1. */
+const lastBreak = (text: string, from: number): number => Math.max(text.lastIndexOf(' ', from), text.lastIndexOf('\n', from));
+
+/** The first space or line break at or after `from`, or -1. */
+function nextBreak(text: string, from: number): number {
+  const found = text.slice(from).search(/[ \n]/);
+  return found < 0 ? -1 : from + found;
+}
+
 /** Where to end a chunk that starts at `start` and may run to `limit` (exclusive). */
 function findChunkEnd(text: string, start: number, limit: number): number {
   const earliest = start + Math.floor((limit - start) / 2);
@@ -56,7 +97,7 @@ function findChunkEnd(text: string, start: number, limit: number): number {
     return sentenceEnd;
   }
   // The character at `limit` being a space means the window ends exactly on a word boundary.
-  const lastSpace = text.lastIndexOf(' ', limit);
+  const lastSpace = lastBreak(text, limit);
   return lastSpace > earliest ? lastSpace : limit;
 }
 
@@ -66,10 +107,10 @@ function findNextStart(text: string, start: number, end: number, overlap: number
     return end;
   }
   const candidate = Math.max(end - overlap, start + 1);
-  const previousSpace = text.lastIndexOf(' ', candidate - 1);
+  const previousSpace = lastBreak(text, candidate - 1);
   const wordStart = previousSpace >= start ? previousSpace + 1 : candidate;
   // Moving back to the word start must not swallow much more than the overlap asked for.
-  const nextStart = end - wordStart <= overlap * 1.5 ? wordStart : text.indexOf(' ', candidate) + 1;
+  const nextStart = end - wordStart <= overlap * 1.5 ? wordStart : nextBreak(text, candidate) + 1;
   return nextStart > start && nextStart < end ? nextStart : end;
 }
 
@@ -84,7 +125,7 @@ function splitPage(text: string, chunkSize: number, overlap: number): string[] {
     const end = findChunkEnd(text, start, start + chunkSize);
     pieces.push(text.slice(start, end).trim());
     start = findNextStart(text, start, end, overlap);
-    while (text[start] === ' ') {
+    while (text[start] === ' ' || text[start] === '\n') {
       start += 1;
     }
   }
@@ -112,7 +153,7 @@ export function chunkPages(pages: string[], options: ChunkPagesOptions): Chunk[]
   const chunks: Chunk[] = [];
   splitSections(pages, options.outline ?? []).forEach((parts, pageIndex) => {
     for (const part of parts) {
-      for (const text of splitPage(normaliseWhitespace(part.text), chunkSize, overlap)) {
+      for (const text of splitPage(normaliseKeepingHeadings(part.text), chunkSize, overlap)) {
         chunks.push({
           document_id: options.documentId,
           document_name: options.documentName,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chunkPages, normaliseWhitespace } from '../../src/rag/chunking.js';
+import { chunkPages, normaliseKeepingHeadings, normaliseWhitespace } from '../../src/rag/chunking.js';
 
 const document = { documentId: 'doc-1', documentName: 'manual.pdf' };
 
@@ -14,6 +14,20 @@ test('whitespace is normalised: newlines, tabs and runs of spaces become one spa
   assert.equal(chunks.length, 1);
   assert.equal(chunks[0].text, 'Reset the router: hold the button.');
   assert.equal(normaliseWhitespace('\u00a0a \n b\t'), 'a b');
+});
+
+test('a heading keeps a line of its own; lines wrapped inside a sentence are joined', () => {
+  const page = 'ACME Router X200 User Manual - page 4\nFirmware update\nNew firmware brings security fixes\nand improvements. To update, open the web admin.\n' +
+    '3.2 Resetting the admin password\nHold the RESET button for\n10 seconds. See the section\nAdvanced Settings\nfor details.';
+  assert.equal(chunkPages([page], document)[0].text,
+    'ACME Router X200 User Manual - page 4\nFirmware update\nNew firmware brings security fixes and improvements. To update, open the web admin.\n' +
+    '3.2 Resetting the admin password\nHold the RESET button for 10 seconds. See the section Advanced Settings for details.');
+  // Not headings: a line that ends a sentence, code, a label with a colon, a word cut by a hyphen,
+  // a table row, a note's label.
+  for (const text of ['Hold the button.\nThen release it.', 'set grid\nThe grid is drawn.', 'Syntax:\nSet it so.', 'The Wi-\nFi settings return.',
+    'Done.\nSTATS_max max(y) maximum value\nThe mean.', 'Done.\nNote\nScans are converted first.']) {
+    assert.ok(!normaliseKeepingHeadings(text).includes('\n'), text);
+  }
 });
 
 test('chunks keep the page they start on, and empty pages give no chunks', () => {

@@ -22,6 +22,8 @@ test('a heading keeps a line of its own; lines wrapped inside a sentence are joi
   assert.equal(chunkPages([page], document)[0].text,
     'ACME Router X200 User Manual - page 4\nFirmware update\nNew firmware brings security fixes and improvements. To update, open the web admin.\n' +
     '3.2 Resetting the admin password\nHold the RESET button for 10 seconds. See the section Advanced Settings for details.');
+  // A compound cut after its hyphen is joined; a word cut before a small letter is not (see chunking.ts).
+  assert.equal(normaliseKeepingHeadings('la créa-\ntion du fichier.\nYour Wi-\nFi settings.'), 'la créa- tion du fichier. Your Wi-Fi settings.');
   // Not headings: a line that ends a sentence, code, a label with a colon, a word cut by a hyphen,
   // a table row, a note's label.
   for (const text of ['Hold the button.\nThen release it.', 'set grid\nThe grid is drawn.', 'Syntax:\nSet it so.', 'The Wi-\nFi settings return.',

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ContextItem } from '../../src/messaging/schemas.js';
+import type { ContextItem } from '../../src/pipeline/messages.js';
 import { createLocalModel } from '../../src/providers/llm/local.js';
 import { senderName } from '../../src/rag/reply-framing.js';
 import type { EmailText } from '../../src/providers/llm/spec.js';
@@ -193,6 +193,16 @@ test('a section heading run into the first quoted sentence is left out, also und
   const email = { from: customer, subject: 'Curve fitting', body: 'How do I fit a curve to my data points with the fit command?' };
   const { value } = await createLocalModel().reply({ email, passages: [fitPage] });
   assert.match(quotedLines(value.body)[0] ?? '', /^The fit command fits/, value.body);
+});
+
+test('a heading on its own line is not quoted, and its words count for the sentence under it', async () => {
+  const page = (number: number, text: string): ContextItem => ({ document_id: 'doc-x200', source: 'x200.pdf', page: number, chunk_index: number, similarity_score: 0.5, text });
+  // The sample manual's pages 3 and 2 as the chunker gives them, headings on lines of their own.
+  const reset = page(3, 'Resetting the admin password\nIf you forgot the admin password of the web admin, reset the router to its factory settings. Hold the recessed RESET button on the back of the router for 10 seconds, for example with a paper clip, until the power LED blinks amber. Then release the button. The router restarts with the default admin password printed on the label under the router. Your Wi-Fi settings return to the defaults too.');
+  const setup = page(2, 'Setup and Wi-Fi\nConnect the WAN port of the router to your modem with the supplied cable, then plug in the power adapter. The router broadcasts a Wi-Fi network named ACME-X200-xxxx, where xxxx are the last four characters of the serial number. The Wi-Fi password is printed on the label under the router. To change the network name or password, connect to the router and open the web admin at http://192.168.8.1 in a browser. Sign in with the admin password printed on the same label.');
+  const email = { from: customer, subject: 'How do I reset my router admin password?', body: 'I bought an Acme X200 router last year and I no longer remember the admin password for the web interface. I can still browse the internet, I just cannot log in to change the Wi-Fi settings.\n\nHow do I reset the admin password? Will I lose my settings?' };
+  const { value } = await createLocalModel().reply({ email, passages: [reset, setup] });
+  assert.equal(quotedLines(value.body)[0], 'If you forgot the admin password of the web admin, reset the router to its factory settings.', value.body);
 });
 
 test('greets the customer by the name in From, and plainly without one or with a name that is not a name', async () => {

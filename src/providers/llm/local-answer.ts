@@ -5,7 +5,7 @@
  * introduces), because a manual states the topic first and the fix after it.
  */
 import { ownWords } from '../../rag/email-query.js';
-import type { ContextItem } from '../../messaging/schemas.js';
+import type { ContextItem } from '../../pipeline/messages.js';
 import type { EmailText } from './spec.js';
 
 /** Words that carry no topic, left out when matching passages to an email. */
@@ -172,15 +172,32 @@ function withoutRunningHeader(text: string, passage: ContextItem): string {
   return stripped.replace(new RegExp(`^\\s*(?:page\\s+)?${passage.page}\\s+(?=\\p{Lu})`, 'u'), '');
 }
 
+/**
+ * The sentences of a passage. A heading on a line of its own (the chunker keeps them so) is not
+ * quoted: its words count as words of the section's first sentence, which starts the section.
+ */
 function splitSentences(text: string, group: number): Sentence[] {
-  return text.split(/\n+/).flatMap((line) => {
-    const heading = isHeading(line);
+  const lines = text.split(/\n+/);
+  let headingWords: string[] = [];
+  return lines.flatMap((line, lineIndex) => {
+    if (isHeading(line) && lineIndex + 1 < lines.length) {
+      headingWords = [...headingWords, ...contentWords(line)];
+      return [];
+    }
+    const section = headingWords.length > 0 || (lineIndex === 0 && isHeading(line));
+    const inherited = headingWords;
+    headingWords = [];
     return flat(line)
       // Not after "(p." of a page reference, nor "e.g." or "i.e.".
       .split(/(?<=[.!?])(?<!\b(?:p|e\.g|i\.e|etc|vs)\.)\s+(?=[\p{Lu}\p{N}"“(])/u)
       .map((sentence) => sentence.trim())
       .filter((sentence) => /\p{L}{2}/u.test(sentence))
-      .map((sentence, index) => ({ text: shorten(sentence), words: new Set(contentWords(sentence)), group, startsSection: heading && index === 0 }));
+      .map((sentence, index) => ({
+        text: shorten(sentence),
+        words: new Set([...contentWords(sentence), ...(index === 0 ? inherited : [])]),
+        group,
+        startsSection: section && index === 0,
+      }));
   });
 }
 

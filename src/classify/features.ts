@@ -5,6 +5,7 @@
  * full of questions, a digest or an answer that quotes the question from a customer's first message.
  */
 import type { ClassifyInput } from '../providers/llm/spec.js';
+import { cjkBigrams } from '../providers/vector-store/cjk-bigrams.js';
 import { freshText } from './fresh-text.js';
 
 /** Structural features are named in brackets, so they never collide with a word. */
@@ -20,8 +21,9 @@ const MAX_WORD_CHARS = 24;
 const REPLY_SUBJECT = /^\s*(re|aw|sv|antw|r|rif|res|ré|回复|答复)\s*[:：]/i;
 const FORWARD_SUBJECT = /^\s*(fwd?|tr|wg|rv|enc|转发)\s*[:：]/i;
 /** Scripts written without spaces: read as overlapping character pairs instead of words. */
-const UNSPACED_SCRIPT = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Thai}]/u;
-const TOKEN = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Thai}]+|\p{L}[\p{L}\p{M}\p{N}'’]*/gu;
+const UNSPACED_SCRIPT = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Thai}ー々]/u;
+/** CJK runs arrive as the space-separated pairs of {@link cjkBigrams}; Thai runs are paired here. */
+const TOKEN = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Thai}ー々]+|\p{L}[\p{L}\p{M}\p{N}'’]*/gu;
 const LINK = /\bhttps?:\/\/|\bwww\./gi;
 const MONEY = /[$€£¥]\s?\d|\d\s?(€|usd|eur|gbp|dollars?)\b/i;
 /** A discussion list's footer: where to read the list, not a marketing opt-out. */
@@ -67,13 +69,18 @@ export function featuresOf(email: ClassifyInput): string[] {
 /** Links and addresses: their pieces ("http", "com", host names) are no words of the message. */
 const LINK_OR_ADDRESS = /\b(https?:\/\/|www\.)\S*|\S+@\S+/gi;
 
-/** Lower-case words; runs of an unspaced script become overlapping pairs of characters. */
+/**
+ * Lower-case words; runs of an unspaced script become overlapping pairs of characters — of code
+ * points, not UTF-16 units, so a character outside the BMP (𠮷) is never split into surrogates.
+ * CJK runs are paired as the full-text index pairs them (cjkBigrams, with the kana length mark).
+ */
 function words(text: string): string[] {
   const result: string[] = [];
-  for (const [token] of text.replace(LINK_OR_ADDRESS, ' ').normalize('NFKC').toLowerCase().matchAll(TOKEN)) {
-    if (UNSPACED_SCRIPT.test(token[0])) {
-      for (let index = 0; index < token.length - 1; index += 1) result.push(token.slice(index, index + 2));
-      if (token.length === 1) result.push(token);
+  for (const [token] of cjkBigrams(text.replace(LINK_OR_ADDRESS, ' ').normalize('NFKC').toLowerCase()).matchAll(TOKEN)) {
+    if (UNSPACED_SCRIPT.test(token)) {
+      const characters = [...token];
+      for (let index = 0; index < characters.length - 1; index += 1) result.push(characters[index] + characters[index + 1]);
+      if (characters.length === 1) result.push(token);
     } else if (token.length <= MAX_WORD_CHARS) {
       result.push(token);
     }

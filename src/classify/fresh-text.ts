@@ -5,10 +5,30 @@
  * its length (email-reply-parser, which does this job for English, took 21 s on 200 KB of digits).
  */
 
-/** An attribution line that opens quoted history: "On Mon, Anna wrote:", "Le … a écrit :", "Am … schrieb …:". */
-const ATTRIBUTION = /(\bwrote|a écrit|schrieb|escribió|ha scritto|escreveu|schreef)\s*:\s*$/i;
+/**
+ * An attribution line that opens quoted history: "On Mon, Anna wrote:", "Le … a écrit :", "Am … schrieb …:",
+ * news and list clients' "Anna <anna@example.com> writes:", "In message <…>, Anna writes:", and a
+ * line that names an address and ends in a bracket and a colon ("Quoting Anna <anna@…>:", mutt's
+ * "* Anna <anna@…> [2002-08-01]:", Gmail's Japanese "2024年1月1日(月) 9:00 Anna <anna@…>:"); a
+ * sentence that merely ends in a colon after an address stays prose.
+ */
+const ATTRIBUTION = /(\bwrote|\bwrites|\bsaid|a écrit|écrit|schrieb|schreibt|escribió|escribe|ha scritto|scrive|escreveu|escreve|schreef|書きました|写道)\s*[:：]\s*$|\S@[\w.-]+\.\w+\b.*[>)\]]\s*[:：]\s*$/i;
+/**
+ * The first line of an attribution that the client wrapped ("On Mon, 1 Jan 2024 at 09:00, Anna <" /
+ * "anna@example.com> wrote:"): an opening word, then a date or time somewhere on the line.
+ */
+const ATTRIBUTION_OPENING = /^\s*(on|le|am|el|il|em|op)\s.*\d/i;
 /** A separator after which an earlier message follows in full (Outlook, forwarding clients). */
-const HISTORY_SEPARATOR = /^\s*(-{2,}\s*(original message|forwarded message|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|mensagem original)|from:\s.+\s<?\S+@\S+>?\s*$)/i;
+const HISTORY_SEPARATOR = /^\s*(-{2,}\s*(original message|forwarded message|ursprüngliche nachricht|original nachricht|weitergeleitete nachricht|message d'origine|message transféré|mensaje original|mensaje reenviado|messaggio originale|messaggio inoltrato|mensagem original|mensagem encaminhada|oorspronkelijk bericht|元のメッセージ|原始邮件)|begin forwarded message\s*:|from:\s.+\s<?\S+@\S+>?\s*$)/i;
+/**
+ * The first line of a quoted header block (Outlook's "From: Anna / Sent: … / To: … / Subject: …", in
+ * the languages of the corpus), which pastes the earlier message below it unmarked; it counts only
+ * when one of the next lines is another such header, so a sentence starting "From:" stays prose.
+ */
+const HEADER_FROM = /^\s*\*?(from|von|de|da|van|差出人|发件人|寄件者)\s*\*?\s*[:：]\s*\S/i;
+const HEADER_OTHER = /^\s*\*?(sent|date|to|cc|subject|gesendet|datum|an|betreff|envoyé|à|objet|enviado|fecha|para|asunto|inviato|data|a|oggetto|enviada|assunto|verzonden|aan|onderwerp|送信日時|日付|宛先|件名|发送时间|收件人|主题)\s*\*?\s*[:：]/i;
+/** How many lines after a "From:" line the next header of its block may come. */
+const HEADER_BLOCK_LOOKAHEAD = 3;
 
 /** Attribution and separator lines are short; a longer line is prose. */
 const MAX_MARKER_LINE_CHARS = 200;
@@ -36,29 +56,46 @@ export function freshText(body: string, { keepBlankLines = false } = {}): FreshT
   let quotedLines = 0;
   let lines = 0;
   let inHistory = false;
-  for (const line of body.split('\n')) {
+  const bodyLines = body.split('\n');
+  bodyLines.forEach((line, index) => {
     if (line.trim() === '') {
       if (keepBlankLines && !inHistory) fresh.push('');
-      continue;
+      return;
     }
     lines += 1;
     if (inHistory || line.trimStart().startsWith('>')) {
       quotedLines += 1;
-      continue;
+      return;
     }
-    // Both patterns read the line's start only: a crafted 100 KB line costs no backtracking.
+    // Every pattern reads the line's start only: a crafted 100 KB line costs no backtracking.
     const start = line.slice(0, MAX_MARKER_LINE_CHARS);
     // An attribution introduces `>` lines, between which an inline reply may answer; a separator
-    // introduces an earlier message pasted whole, unmarked, to the end.
-    if (ATTRIBUTION.test(start) || HISTORY_SEPARATOR.test(start)) {
-      inHistory = HISTORY_SEPARATOR.test(start);
-      quotedLines += 1;
-      continue;
+    // or a quoted header block introduces an earlier message pasted whole, unmarked, to the end.
+    const opensHistory = HISTORY_SEPARATOR.test(start) || isHeaderBlock(bodyLines, index);
+    if (!opensHistory && !(line.length <= MAX_MARKER_LINE_CHARS && ATTRIBUTION.test(start))) {
+      fresh.push(line);
+      return;
     }
-    fresh.push(line);
-  }
+    inHistory = opensHistory;
+    quotedLines += 1;
+    // What introduces the history belongs to it: the start of an attribution the client wrapped
+    // onto the line above, the rule Outlook draws above a header block.
+    const above = fresh.length - 1;
+    if (above < 0 || bodyLines[index - 1] !== fresh[above]) return;
+    const wrappedAttribution = !ATTRIBUTION_OPENING.test(start) && ATTRIBUTION_OPENING.test(fresh[above]) && fresh[above].length <= MAX_MARKER_LINE_CHARS;
+    if (wrappedAttribution || (opensHistory && FOOTER_SEPARATOR.test(fresh[above]))) {
+      fresh.pop();
+      quotedLines += 1;
+    }
+  });
   // The earliest separator with a short tail opens the footer: a signature, then a list's blocks.
   const start = fresh.findIndex((line, index) => fresh.length - index <= MAX_FOOTER_LINES + 1 && FOOTER_SEPARATOR.test(line));
   const cut = start < 0 ? fresh.length : start;
   return { text: fresh.slice(0, cut).join('\n'), footer: fresh.slice(cut).join('\n'), quotedLines, lines };
+}
+
+/** A "From:" line followed closely by another header line: the top of a quoted message. */
+function isHeaderBlock(bodyLines: string[], index: number): boolean {
+  if (!HEADER_FROM.test(bodyLines[index].slice(0, MAX_MARKER_LINE_CHARS))) return false;
+  return bodyLines.slice(index + 1, index + 1 + HEADER_BLOCK_LOOKAHEAD).some((line) => HEADER_OTHER.test(line.slice(0, MAX_MARKER_LINE_CHARS)));
 }

@@ -13,8 +13,8 @@ import { Command } from 'commander';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { Broker } from '../src/messaging/broker.js';
-import type { ToClassifyMessage } from '../src/messaging/schemas.js';
-import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../src/messaging/topology.js';
+import type { ToClassifyMessage } from '../src/pipeline/messages.js';
+import { QUEUES } from '../src/messaging/topology.js';
 import { parseEmail } from '../src/providers/mailbox/mime.js';
 import { MANAGEMENT_URL, withBenchVhost, type BenchVhost } from './lib/bench-vhost.js';
 import { measureReference } from './lib/broker-ceiling.js';
@@ -24,6 +24,7 @@ import { integerListOption, integerOption, withCommonOptions, type CommonOptions
 import { printReport, progress } from './lib/report.js';
 import { median, round } from './lib/stats.js';
 import { spawnWorker, type WorkerProcess } from './lib/worker-processes.js';
+import { toClassify } from '../src/pipeline/stages.js';
 
 /** The issue's target: at least 90 % of concurrency ÷ latency at concurrency 32. */
 const TARGET_EFFICIENCY = 0.9;
@@ -55,7 +56,7 @@ async function preload(broker: Broker, runId: string, count: number): Promise<vo
     const template = templates[index % templates.length];
     const { email } = await parseEmail(withMessageId(template.raw, benchEmailId(runId, index)), { agentEmail: template.agentEmail, mailboxRef: `${runId}-${index}` });
     const message: ToClassifyMessage = { message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null, email };
-    await broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, message, { priority: email.priority });
+    await broker.publish(toClassify, message, { priority: email.priority });
   }));
 }
 

@@ -1,6 +1,6 @@
 /**
  * A worker process: connects, asserts the topology, runs the chosen roles, and shuts down
- * gracefully (DESIGN.md §4).
+ * gracefully (docs/ARCHITECTURE.md#shutdown).
  */
 import type { Config } from './config.js';
 import type { Logger } from './log.js';

@@ -3,7 +3,7 @@
  * in each email queue, and the events that say a document was ingested.
  */
 import amqp from 'amqplib';
-import type { PipelineEvent } from '../../src/messaging/schemas.js';
+import type { PipelineEvent } from '../../src/pipeline/events.js';
 import { EXCHANGES, QUEUES } from '../../src/messaging/topology.js';
 
 const EMAIL_QUEUES = [QUEUES.toClassify, QUEUES.toRespond, QUEUES.toSend];

@@ -3,7 +3,7 @@
  * language, and whether it answers an earlier message. The training script builds its examples with
  * the same function, so the model is trained on exactly what the worker will show it.
  */
-import type { Email } from '../messaging/schemas.js';
+import type { Email } from '../pipeline/messages.js';
 import type { ClassifyInput } from '../providers/llm/spec.js';
 import { limitForModel, type ModelInput } from '../rag/model-input.js';
 import { freshText } from './fresh-text.js';

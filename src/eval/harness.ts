@@ -16,8 +16,8 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { HandlerContext } from '../messaging/consumer.js';
-import type { EventFields } from '../messaging/events.js';
-import type { ToClassifyMessage, ToRespondMessage, ToSendMessage } from '../messaging/schemas.js';
+import type { EventFields } from '../pipeline/events.js';
+import type { ToClassifyMessage, ToRespondMessage, ToSendMessage } from '../pipeline/messages.js';
 import { parseEmail } from '../providers/mailbox/mime.js';
 import { emailParseLimits } from '../providers/factory.js';
 import type { ScoredChunk } from '../providers/vector-store/spec.js';
@@ -98,7 +98,7 @@ export async function openHarness({ agentEmail, env, freshStore, logger }: Harne
   let events: EventFields[] = [];
   const context: HandlerContext = {
     role: 'eval', logger, signal: new AbortController().signal, attempt: 1, priority: undefined,
-    broker: { publish: async (_exchange: string, _key: string, body: unknown) => { published.push(body); } } as unknown as HandlerContext['broker'],
+    broker: { publish: async (_stage: unknown, message: unknown) => { published.push(message); } } as unknown as HandlerContext['broker'],
     emit: async (fields) => { events.push(fields); },
   };
   const envelope = () => ({ message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null });

@@ -9,7 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { isRetryable } from '../errors.js';
 import type { SettledInfo } from '../messaging/consumer.js';
 import { PIPELINE_EVENT } from '../messaging/events.js';
-import type { PipelineEvent } from '../messaging/schemas.js';
+import type { PipelineEvent } from '../pipeline/events.js';
 import type { LanguageModel, ModelResult } from '../providers/llm/spec.js';
 import type { VectorStore } from '../providers/vector-store/spec.js';
 import type { SendLedger } from '../store/send-ledger.js';

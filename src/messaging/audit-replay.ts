@@ -14,24 +14,20 @@
 import { randomUUID } from 'node:crypto';
 import type { Broker, PublishOptions } from './broker.js';
 import { readEventDelivery } from './event-delivery.js';
-import { publishEvent, type EventFields } from './events.js';
-import { toClassifySchema, toRespondSchema, type PipelineEvent } from './schemas.js';
-import { EXCHANGES, QUEUES, ROUTING_KEYS } from './topology.js';
+import { publishEvent } from './events.js';
+import { isStage, type EventFields, type PipelineEvent, type ReplayMarker } from '../pipeline/events.js';
+import { toClassifySchema, toRespondSchema, type ToClassifyMessage, type ToRespondMessage } from '../pipeline/messages.js';
+import { toClassify, toRespond } from '../pipeline/stages.js';
+import { QUEUES } from './topology.js';
 
 /** Header naming the replay a message belongs to (its id). */
 export const REPLAY_HEADER = 'x-ragmail-replay';
 /** `shadow` (nothing is sent) or `live`. */
 export const REPLAY_MODE_HEADER = 'x-ragmail-replay-mode';
 
-/** Stages a replay can start at, and the routing key of each one's queue. */
-export const REPLAY_STAGES = { classify: ROUTING_KEYS.classify, respond: ROUTING_KEYS.respond } as const;
+/** Stages a replay can start at. */
+export const REPLAY_STAGES = { classify: toClassify, respond: toRespond } as const;
 export type ReplayStage = keyof typeof REPLAY_STAGES;
-
-/** What travels with a replayed message and everything derived from it. */
-export interface ReplayMarker {
-  replay_id: string;
-  shadow: boolean;
-}
 
 /** The replay marker of a message's headers, if it is a replay. */
 export function replayMarkerOf(headers: Record<string, unknown> | undefined): ReplayMarker | undefined {
@@ -47,14 +43,17 @@ export function replayHeaders(marker: ReplayMarker): Record<string, string> {
 /** A view of `broker` whose publishes carry the replay headers (what a stage publishes next is part of the replay). */
 export function forwardingReplay(broker: Broker, marker: ReplayMarker): Broker {
   const scoped = Object.create(broker) as Broker;
-  scoped.publish = (exchange: string, routingKey: string, body: unknown, options: PublishOptions = {}) =>
-    broker.publish(exchange, routingKey, body, { ...options, headers: { ...options.headers, ...replayHeaders(marker) } });
+  // The typed `publish` goes through `publishRaw` on `this`: both carry the headers.
+  scoped.publishRaw = (exchange: string, routingKey: string, body: unknown, options: PublishOptions = {}) =>
+    broker.publishRaw(exchange, routingKey, body, { ...options, headers: { ...options.headers, ...replayHeaders(marker) } });
   return scoped;
 }
 
 /** Event fields with `detail.replay`, so the audit trail tells a replay's outcomes from the originals. */
 export function markedAsReplay(fields: EventFields, marker: ReplayMarker): EventFields {
-  return { ...fields, detail: { ...fields.detail, replay: marker } };
+  // Every stage's detail may carry `replay` (src/pipeline/events.ts); TypeScript cannot pair the
+  // spread detail with its stage again.
+  return { ...fields, detail: { ...fields.detail, replay: marker } } as EventFields;
 }
 
 /** Options of {@link replayFromAudit}. */
@@ -150,7 +149,7 @@ export async function readAuditWindow(
       return;
     }
     const { event } = read;
-    if (event.stage === 'replay_started' && event.detail.replay_id === replayId) return finish();
+    if (isStage(event, 'replay_started') && event.detail.replay_id === replayId) return finish();
     const at = Date.parse(event.timestamp);
     if (at > stopAfter) return finish();
     if (at >= window.since.getTime() && !events.some((seen) => seen.event_id === event.event_id)) events.push(event);
@@ -192,7 +191,7 @@ export async function replayFromAudit(broker: Broker, options: ReplayOptions): P
     }
     const { email } = built.message;
     if (!options.dryRun) {
-      await broker.publish(EXCHANGES.email, REPLAY_STAGES[options.stage], built.message, { priority: email.priority, headers: replayHeaders(marker) });
+      await broker.publish(built.stage, built.message, { priority: email.priority, headers: replayHeaders(marker) });
       await publishEvent(broker, 'replay', markedAsReplay({
         stage: 'replayed', email_id: emailId, agent_email: email.agent_email,
         detail: { source: 'audit_stream', target_stage: options.stage, received_event_id: event.event_id },
@@ -203,20 +202,23 @@ export async function replayFromAudit(broker: Broker, options: ReplayOptions): P
   return report;
 }
 
-type Built = { message: { email: { agent_email: string; priority: number } } } | { reason: string };
+type Built =
+  | { stage: typeof toClassify; message: ToClassifyMessage }
+  | { stage: typeof toRespond; message: ToRespondMessage }
+  | { reason: string };
 
 /** The message for the stage's queue, a fresh envelope chained to the original. */
 function buildMessage(stage: ReplayStage, received: PipelineEvent, history: PipelineEvent[]): Built {
   const original = toClassifySchema.safeParse(received.detail.message);
   if (!original.success) return { reason: 'the received event holds no copy of the email (published before replay support, or not by the poller)' };
   const envelope = { ...original.data, message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: original.data.message_id };
-  if (stage === 'classify') return { message: envelope };
-  const classification = history.filter((event) => event.stage === 'classified' || event.stage === 'ignored').at(-1);
+  if (stage === 'classify') return { stage: REPLAY_STAGES.classify, message: envelope };
+  const classification = history.filter((event) => isStage(event, 'classified', 'ignored')).at(-1);
   if (!classification) return { reason: 'no classification of the email in the stream' };
   if (classification.stage === 'ignored') return { reason: 'classified as not a support inquiry' };
   const message = toRespondSchema.safeParse({
     ...envelope,
     classification: { ...classification.detail, provider: classification.provider ?? 'unknown', model: classification.model ?? 'unknown' },
   });
-  return message.success ? { message: message.data } : { reason: `the classified event is incomplete: ${message.error.issues[0]?.message ?? 'invalid'}` };
+  return message.success ? { stage: REPLAY_STAGES.respond, message: message.data } : { reason: `the classified event is incomplete: ${message.error.issues[0]?.message ?? 'invalid'}` };
 }

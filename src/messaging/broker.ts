@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { transientError } from '../errors.js';
 import { buildTopology, declareTopology, type Topology } from './topology.js';
+import type { MessageOf, WorkStage } from '../pipeline/stages.js';
 import { TopologyMismatchError, describeTopologyMismatch } from "./topology-mismatch.js";
 import { buildConnectionOptions, connectionFailureHint, describeTlsFailure } from './connection-options.js';
 
@@ -125,11 +126,24 @@ export class Broker extends EventEmitter {
   }
 
   /**
+   * Publishes a message of a work stage to its exchange with its routing key (src/pipeline/stages.ts):
+   * the message's type is the stage's, so it cannot go to the queue of another stage. Confirmed as
+   * {@link publishRaw} is.
+   */
+  async publish<Stage extends WorkStage>(stage: Stage, message: MessageOf<Stage>, options: PublishOptions = {}): Promise<void> {
+    await this.publishRaw(stage.exchange, stage.routingKey, message, options);
+  }
+
+  /**
    * Publishes a JSON body (a Buffer goes out byte for byte: a copy of a delivery), persistent, and
    * resolves when the broker confirmed it. Rejects (never drops silently) when the confirm does
    * not come in time or the offline buffer is full.
+   *
+   * Untyped, for what is not a stage's message: events, dead-letter records, and bodies that must
+   * go back unchanged (a delivery's copy, a dead letter's original, a test's invalid body).
+   * A stage's message goes through {@link publish}.
    */
-  async publish(exchange: string, routingKey: string, body: unknown, options: PublishOptions = {}): Promise<void> {
+  async publishRaw(exchange: string, routingKey: string, body: unknown, options: PublishOptions = {}): Promise<void> {
     if (this.closed) throw transientError('broker_closed', 'publish after the broker connection was closed');
     if (this.pendingPublishes >= this.config.PUBLISH_BUFFER_LIMIT) {
       throw transientError('publish_buffer_full', `${this.pendingPublishes} publishes are waiting for the broker (PUBLISH_BUFFER_LIMIT); refusing more`);
@@ -156,7 +170,7 @@ export class Broker extends EventEmitter {
 
   /** Publishes straight to a queue through the default exchange. */
   async sendToQueue(queue: string, body: unknown, options: PublishOptions = {}): Promise<void> {
-    await this.publish('', queue, body, options);
+    await this.publishRaw('', queue, body, options);
   }
 
   /**

@@ -1,8 +1,8 @@
 /**
  * The consumer runtime every role runs in: validation at the door, bounded concurrency, ack on
  * success, delayed retry with exponential backoff and jitter for retryable errors, the dead-letter
- * record of DESIGN.md §3 for everything else, a delivery limit for messages whose worker dies or
- * freezes on them, and the graceful shutdown of §4.
+ * record (docs/ARCHITECTURE.md#dead-letters) for everything else, a delivery limit for messages
+ * whose worker dies or freezes on them, and the graceful shutdown (docs/ARCHITECTURE.md#shutdown).
  *
  * A delivery is settled only on the channel it came on. When that channel is gone (the broker
  * dropped a connection whose worker held the event loop, a network cut) the broker has already put
@@ -12,17 +12,18 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Channel, ConsumeMessage } from 'amqplib';
-import type { ZodType } from 'zod';
 import type { Logger } from '../log.js';
 import { errorCode, isRetryable, permanentError } from '../errors.js';
 import { isChannelOpen, type Broker, type ConsumerHandle } from './broker.js';
-import { EXCHANGES, REQUEUE_ROUTING_KEY, retryDelayMs, retryExchangeName, waitRoutingKey, workQueue } from './topology.js';
-import { publishEvent, type EventFields } from './events.js';
+import { EXCHANGES, REQUEUE_ROUTING_KEY, retryDelayMs, retryExchangeName, waitRoutingKey } from './topology.js';
+import { publishEvent } from './events.js';
+import type { EventFields, ReplayMarker } from '../pipeline/events.js';
+import type { WorkStage } from '../pipeline/stages.js';
 import { buildDeadLetterRecord } from './dead-letter-record.js';
 import { DELIVERIES_HEADER, deliveryLimitError, lostDeliveries } from './delivery-limit.js';
 import { withoutQuotedInput } from '../privacy/redact.js';
 import { agentEmailOf, documentIdOf, emailIdOf, messageIdOf, parsedOrRaw, stripDeathHeaders } from './message-body.js';
-import { forwardingReplay, markedAsReplay, replayMarkerOf, type ReplayMarker } from './audit-replay.js';
+import { forwardingReplay, markedAsReplay, replayMarkerOf } from './audit-replay.js';
 
 /** Header carrying how many attempts a message has had so far. */
 export const ATTEMPTS_HEADER = 'x-ragmail-attempts';
@@ -55,11 +56,14 @@ export interface Outcome {
 
 export type Handler<T> = (message: T, context: HandlerContext) => Promise<Outcome>;
 
-/** A role's consumer: the queue it reads, the schema at its door, the handler behind it. */
+/**
+ * A role's consumer: the stage it works (its queue, and the schema at the queue's door), the handler
+ * behind it. The handler's message type is the stage's, so a handler cannot be put on a queue whose
+ * messages it does not read (test/unit/pipeline-types.test.ts).
+ */
 export interface ConsumerDefinition<T> {
   role: string;
-  queue: string;
-  schema: ZodType<T>;
+  stage: WorkStage<T>;
   handle: Handler<T>;
   concurrency: number;
   /** Broker prefetch; at least the concurrency. */
@@ -114,7 +118,7 @@ export class ConsumerRuntime<T> extends EventEmitter {
   }
 
   start(): void {
-    const { queue } = this.definition;
+    const { queue } = this.definition.stage;
     this.handle = this.broker.consume(queue, Math.max(this.definition.prefetch, this.definition.concurrency), (message, channel) => {
       if (this.stopping) {
         this.handBack({ message, channel });
@@ -185,7 +189,8 @@ export class ConsumerRuntime<T> extends EventEmitter {
 
   private async process({ message, channel }: Delivery): Promise<void> {
     const started = Date.now();
-    const { role, queue } = this.definition;
+    const { role } = this.definition;
+    const { queue } = this.definition.stage;
     const previousAttempts = Number(message.properties.headers?.[ATTEMPTS_HEADER] ?? 0) || 0;
     const attempt = previousAttempts + 1;
     let body: unknown = message.content.toString('utf8');
@@ -208,7 +213,7 @@ export class ConsumerRuntime<T> extends EventEmitter {
         throw permanentError('invalid_json', `body is not JSON: ${withoutQuotedInput((error as Error).message)}`);
       }
       logger = this.logger.child({ message_id: message.properties.messageId ?? messageIdOf(body), email_id: emailIdOf(body) });
-      const validation = this.definition.schema.safeParse(body);
+      const validation = this.definition.stage.schema.safeParse(body);
       if (!validation.success) {
         const problems = validation.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ');
         throw permanentError('schema_invalid', `body does not match the ${queue} schema: ${problems}`);
@@ -297,7 +302,8 @@ export class ConsumerRuntime<T> extends EventEmitter {
 
   /** Publishes a copy of the delivery to this queue's retry exchange (a wait queue, or `requeue` straight back). */
   private async republish(message: ConsumeMessage, routingKey: string, headers: Record<string, unknown>, expirationMs?: number): Promise<void> {
-    await this.broker.publish(retryExchangeName(this.definition.queue), routingKey, message.content, {
+    // The delivery's own bytes go back: a copy, not a new message of the stage, so the raw publish.
+    await this.broker.publishRaw(retryExchangeName(this.definition.stage.queue), routingKey, message.content, {
       messageId: message.properties.messageId,
       priority: message.properties.priority,
       headers,
@@ -314,7 +320,7 @@ export class ConsumerRuntime<T> extends EventEmitter {
     for (let turn = 0; turn < 2; turn += 1) await new Promise((resolve) => setImmediate(resolve));
     if (!isChannelOpen(channel)) return false;
     try {
-      await channel.checkQueue(this.definition.queue);
+      await channel.checkQueue(this.definition.stage.queue);
     } catch {
       return false;
     }
@@ -327,23 +333,24 @@ export class ConsumerRuntime<T> extends EventEmitter {
     safely(() => channel.ack(message));
   }
 
-  /** Publishes the dead-letter record (DESIGN.md §3), then acks; on failure the message returns to the queue. */
+  /** Publishes the dead-letter record (docs/ARCHITECTURE.md#dead-letters), then acks; on failure the message returns to the queue. */
   private async deadLetter(message: ConsumeMessage, channel: Channel, body: unknown, error: Error, retryCount: number, logger: Logger): Promise<void> {
-    const { deadLetterRoutingKey } = workQueue(this.definition.queue);
-    const record = buildDeadLetterRecord({ queue: this.definition.queue, body, error, retryCount, consumerId: this.consumerId });
+    const { deadLetterRoutingKey } = this.definition.stage;
+    const record = buildDeadLetterRecord({ queue: this.definition.stage.queue, body, error, retryCount, consumerId: this.consumerId });
     logger.error('dead-lettering message', { error: error.message, code: errorCode(error), retry_count: retryCount });
     if (!(await this.stillHeld(channel))) {
       logger.warn('the delivery\'s channel closed during the attempt; the broker redelivers it, no dead-letter record published');
       return;
     }
     try {
-      await this.broker.publish(EXCHANGES.deadLetter, deadLetterRoutingKey, record, { headers: { 'x-original-queue': this.definition.queue } });
+      // A dead-letter record is not a stage's message (its body is whatever failed): the raw publish.
+      await this.broker.publishRaw(EXCHANGES.deadLetter, deadLetterRoutingKey, record, { headers: { 'x-original-queue': this.definition.stage.queue } });
       await publishEvent(this.broker, this.definition.role, {
         stage: 'dead_lettered',
         email_id: emailIdOf(body),
         document_id: documentIdOf(body),
         agent_email: agentEmailOf(body),
-        detail: { error_message: record.failure_info.error_message, error_type: record.failure_info.error_type, queue: this.definition.queue, retry_count: retryCount },
+        detail: { error_message: record.failure_info.error_message, error_type: record.failure_info.error_type, queue: this.definition.stage.queue, retry_count: retryCount },
       }).catch((eventError: Error) => logger.warn('could not publish the dead-letter event', { error: eventError.message }));
       this.settleOn(channel, message, logger);
     } catch (publishError) {

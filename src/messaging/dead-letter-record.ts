@@ -1,5 +1,5 @@
 /**
- * The dead-letter record (DESIGN.md §3) the consumer runtime publishes, redacted as log lines are:
+ * The dead-letter record (docs/ARCHITECTURE.md#dead-letters) the consumer runtime publishes, redacted as log lines are:
  * `dead_letter_queue` is read by operators, shown on the dashboard and kept for
  * DEAD_LETTER_MAX_AGE, so it must not become the one place where a customer's card number or a
  * password quoted in an email, or the host's directory layout, is kept.
@@ -26,7 +26,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { cleanLogText } from '../log.js';
 import { errorCode } from '../errors.js';
-import type { DeadLetterRecord } from './schemas.js';
+import type { DeadLetterRecord } from '../pipeline/messages.js';
 
 /** The folder holding src/ (and node_modules/): stack locations inside it are shown relative to it. */
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -37,7 +37,7 @@ const FRAME = /^\s+at\s/;
 const ABSOLUTE_LOCATION = /(?<=[\s(])(?:file:\/\/)?(\/[^\s():]+)/g;
 
 /**
- * Where the free texts of a work-queue message are (schemas.ts): `*` is every item of an array.
+ * Where the free texts of a work-queue message are (src/pipeline/messages.ts): `*` is every item of an array.
  * The email's subject and body, the model's reasoning, the reply, the retrieved passages.
  */
 const FREE_TEXT_FIELDS: ReadonlyArray<readonly string[]> = [

@@ -1,6 +1,6 @@
 /**
  * The dead-letter tools behind `npm run dlq` (and, later, the dashboard): read `dead_letter_queue`
- * without losing anything, show the runtime's wrapped records (DESIGN.md §3) and the messages the
+ * without losing anything, show the runtime's wrapped records (docs/ARCHITECTURE.md#dead-letters) and the messages the
  * broker dead-lettered by itself (TTL expiry, queue limits; unwrapped, with `x-death`) the same
  * way, replay them to their original queue, or purge them. A wrapped record holds the original
  * redacted (src/messaging/dead-letter-record.ts), so its replay carries the redacted text.
@@ -24,7 +24,7 @@ import type { Broker } from './broker.js';
 import { ATTEMPTS_HEADER, DELIVERIES_HEADER } from './consumer.js';
 import { emailIdOf } from './message-body.js';
 import { publishEvent } from './events.js';
-import { deadLetterSchema, type DeadLetterRecord } from './schemas.js';
+import { deadLetterSchema, type DeadLetterRecord } from '../pipeline/messages.js';
 import { QUEUES, WORK_QUEUES, type WorkQueue } from './topology.js';
 import { buildConnectionOptions, type ConnectionSettings } from './connection-options.js';
 
@@ -107,7 +107,8 @@ export async function replayDeadLetters(target: DeadLetterTarget, select: (entry
         continue;
       }
       try {
-        await target.broker.publish(destination.exchange, destination.routingKey, entry.originalMessage, {
+        // The original body goes back unchanged, whatever it holds (it failed once): the raw publish.
+        await target.broker.publishRaw(destination.exchange, destination.routingKey, entry.originalMessage, {
           messageId: entry.messageId,
           priority: entry.priority,
           headers: replayHeaders(entry),

@@ -7,7 +7,8 @@
  */
 import type { ConsumeMessage } from 'amqplib';
 import { eventRoutingKey } from './events.js';
-import { eventSchema, type PipelineEvent } from './schemas.js';
+import { eventSchema } from '../pipeline/event-reading.js';
+import type { PipelineEvent } from '../pipeline/events.js';
 
 /** An event whose delivery vouches for its stage, or why it is not used. */
 export type ReadEvent = { event: PipelineEvent } | { problem: string; event_id?: string };

@@ -5,16 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Broker } from './broker.js';
 import { EXCHANGES } from './topology.js';
-import type { PipelineEvent } from './schemas.js';
-
-/**
- * What a role says about a stage; the rest of the event is filled in here. `timestamp` defaults to
- * now; give it when the stage happened earlier than its event is published (a decision recorded
- * before the work it started), so timelines read in the order things happened. `event_id`
- * defaults to a new id; give one of your own making (the same on every try of the same outcome)
- * to say an outcome again that may or may not have been said: the activity log keeps one per id.
- */
-export type EventFields = Partial<Omit<PipelineEvent, 'role'>> & { stage: string };
+import { readEvent } from '../pipeline/event-reading.js';
+import type { EmittedEvent, EventEnvelope, EventFields, PipelineEvent } from '../pipeline/events.js';
 
 /**
  * Emitted on the Broker with the PipelineEvent once the broker confirmed it, so this process can
@@ -22,20 +14,24 @@ export type EventFields = Partial<Omit<PipelineEvent, 'role'>> & { stage: string
  */
 export const PIPELINE_EVENT = 'pipeline_event';
 
-export function buildEvent(role: string, { event_id: eventId, ...fields }: EventFields): PipelineEvent {
-  return {
-    event_id: eventId ?? randomUUID(),
-    timestamp: new Date().toISOString(),
-    role,
-    email_id: null,
-    document_id: null,
-    agent_email: null,
-    duration_ms: null,
-    provider: null,
-    model: null,
-    detail: {},
-    ...fields,
-  };
+/** What an event has before its publisher fills in the rest. */
+const UNSET = { email_id: null, document_id: null, agent_email: null, duration_ms: null, provider: null, model: null, detail: {} } as const;
+
+/** The event a role publishes: its fields as the role gave them, the rest filled in. */
+function emittedEvent(role: string, fields: EventFields): EmittedEvent {
+  return { timestamp: new Date().toISOString(), role, ...UNSET, ...fields, event_id: fields.event_id ?? randomUUID() };
+}
+
+/** Fields of an event of any stage and any detail: an event as an older version, a forger or a test may have written it. */
+export type AnyEventFields = Partial<Omit<EventEnvelope, 'role'>> & { stage: string; detail?: Record<string, unknown> };
+
+/**
+ * An event built from fields that need not follow {@link EventFields}, read as one off the stream
+ * is (src/pipeline/event-reading.ts): for tests of readers, which must cope with partial and
+ * forged events. Roles publish with {@link publishEvent}, whose fields are typed by stage.
+ */
+export function buildEvent(role: string, fields: AnyEventFields): PipelineEvent {
+  return readEvent({ timestamp: new Date().toISOString(), role, ...UNSET, ...fields, event_id: fields.event_id ?? randomUUID() });
 }
 
 /**
@@ -48,8 +44,10 @@ export function eventRoutingKey(event: Pick<PipelineEvent, 'stage' | 'email_id' 
   return `${subject}.${event.stage}`;
 }
 
+/** Publishes a stage's outcome; `fields.detail` must be what {@link EventFields} says for its stage. */
 export async function publishEvent(broker: Broker, role: string, fields: EventFields): Promise<void> {
-  const event = buildEvent(role, fields);
-  await broker.publish(EXCHANGES.events, eventRoutingKey(event), event, { messageId: event.event_id });
+  const event = emittedEvent(role, fields);
+  // `events` is a topic exchange, not a work stage: the raw publish, with a body typed above.
+  await broker.publishRaw(EXCHANGES.events, eventRoutingKey(event), event, { messageId: event.event_id });
   broker.emit(PIPELINE_EVENT, event);
 }

@@ -1,40 +1,42 @@
 /**
- * The broker topology of DESIGN.md §2 as data, in one place, plus the delayed-retry wait queues,
+ * The broker topology of docs/ARCHITECTURE.md#topology as data, in one place, plus the delayed-retry wait queues,
  * their retry exchanges, the audit stream and the reply exchange (the send hop's own) this design
  * adds. `declareTopology` asserts all of it
  * (idempotent); it runs at boot and on every reconnect.
  */
 import type { Channel } from 'amqplib';
+import { FAILURE_ROUTING_KEYS, WORK_EXCHANGES, WORK_STAGES, toClassify, toIngest, toRespond, toSend } from '../pipeline/stages.js';
 
 export const EXCHANGES = {
-  email: 'email_exchange',
+  email: WORK_EXCHANGES.email,
   /**
    * The last hop, into `emails.to_send`: an exchange of its own so that only the responder and the
    * api may write it (write permission is per exchange, not per routing key; with `send` on
    * `email_exchange`, the poller's credentials could queue any recipient and body for sending).
    */
-  reply: 'reply_exchange',
-  document: 'document_exchange',
+  reply: WORK_EXCHANGES.reply,
+  document: WORK_EXCHANGES.document,
   deadLetter: 'dead_letter_exchange',
   events: 'events',
 } as const;
 
+/** Work queues by stage (src/pipeline/stages.ts), and the queues of failures and events. */
 export const QUEUES = {
-  toClassify: 'emails.to_classify',
-  toRespond: 'emails.to_respond',
-  toSend: 'emails.to_send',
-  toIngest: 'documents.to_ingest',
+  toClassify: toClassify.queue,
+  toRespond: toRespond.queue,
+  toSend: toSend.queue,
+  toIngest: toIngest.queue,
   deadLetter: 'dead_letter_queue',
   audit: 'events.audit',
 } as const;
 
 export const ROUTING_KEYS = {
-  classify: 'classify',
-  respond: 'respond',
-  send: 'send',
-  ingest: 'ingest',
-  failedEmails: 'failed_emails',
-  failedDocuments: 'failed_documents',
+  classify: toClassify.routingKey,
+  respond: toRespond.routingKey,
+  send: toSend.routingKey,
+  ingest: toIngest.routingKey,
+  failedEmails: FAILURE_ROUTING_KEYS.emails,
+  failedDocuments: FAILURE_ROUTING_KEYS.documents,
 } as const;
 
 export type QueueArguments = Record<string, string | number>;
@@ -59,19 +61,15 @@ export interface WorkQueue {
   deadLetterRoutingKey: string;
 }
 
-export const WORK_QUEUES: WorkQueue[] = [
-  { name: QUEUES.toClassify, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.classify, deadLetterRoutingKey: ROUTING_KEYS.failedEmails },
-  { name: QUEUES.toRespond, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.respond, deadLetterRoutingKey: ROUTING_KEYS.failedEmails },
-  { name: QUEUES.toSend, exchange: EXCHANGES.reply, routingKey: ROUTING_KEYS.send, deadLetterRoutingKey: ROUTING_KEYS.failedEmails },
-  { name: QUEUES.toIngest, exchange: EXCHANGES.document, routingKey: ROUTING_KEYS.ingest, deadLetterRoutingKey: ROUTING_KEYS.failedDocuments },
-];
+/** The work queues, one per stage of src/pipeline/stages.ts. */
+export const WORK_QUEUES: WorkQueue[] = WORK_STAGES.map(({ queue, exchange, routingKey, deadLetterRoutingKey }) => ({ name: queue, exchange, routingKey, deadLetterRoutingKey }));
 
 const deadLetterTo = (routingKey: string): QueueArguments => ({
   'x-dead-letter-exchange': EXCHANGES.deadLetter,
   'x-dead-letter-routing-key': routingKey,
 });
 
-/** The exchanges and queues of DESIGN.md §2, names and arguments exact; `emails.to_send` is fed by `reply_exchange`. */
+/** The exchanges and queues of docs/ARCHITECTURE.md#topology, names and arguments exact; `emails.to_send` is fed by `reply_exchange`. */
 export const SPECIFIED_EXCHANGES: ExchangeSpec[] = [
   { name: EXCHANGES.email, type: 'direct' },
   { name: EXCHANGES.reply, type: 'direct' },

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { permanentError } from '../errors.js';
-import type { Classification } from '../messaging/schemas.js';
+import type { Classification } from '../pipeline/messages.js';
 import type { EmailText, ReplyInput } from '../providers/llm/spec.js';
 import { citationLabel } from './citations.js';
 import { createFence, fenceSafeText, type Fence } from './untrusted-text.js';

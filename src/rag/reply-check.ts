@@ -8,7 +8,7 @@
  */
 import { stemmer } from 'stemmer';
 import { eng as englishStopwords } from 'stopword';
-import type { ContextItem } from '../messaging/schemas.js';
+import type { ContextItem } from '../pipeline/messages.js';
 import type { ReplyVerdict } from '../providers/llm/spec.js';
 import { citationLabel, MARKER_GROUP, markerNumbers } from './citations.js';
 

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { permanentError } from '../errors.js';
 import type { Broker } from '../messaging/broker.js';
 import { publishEvent } from '../messaging/events.js';
-import type { ToIngestMessage } from '../messaging/schemas.js';
-import { EXCHANGES, ROUTING_KEYS } from '../messaging/topology.js';
+import type { ToIngestMessage } from '../pipeline/messages.js';
+import { toIngest } from '../pipeline/stages.js';
 
 export interface DocumentUpload {
   agentEmail: string;
@@ -69,7 +69,7 @@ export async function queueDocument(broker: Broker, stored: StoredDocument): Pro
     path: stored.path,
   };
   await publishEvent(broker, 'upload', { stage: 'queued', document_id: stored.documentId, agent_email: stored.agentEmail, detail: { filename: stored.filename, path: stored.path, bytes: stored.bytes } });
-  await broker.publish(EXCHANGES.document, ROUTING_KEYS.ingest, message);
+  await broker.publish(toIngest, message);
   return message;
 }
 

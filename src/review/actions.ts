@@ -8,8 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { RagmailError, permanentError } from '../errors.js';
 import type { Broker } from '../messaging/broker.js';
 import { publishEvent } from '../messaging/events.js';
-import type { ToSendMessage } from '../messaging/schemas.js';
-import { EXCHANGES, ROUTING_KEYS } from '../messaging/topology.js';
+import type { ToSendMessage } from '../pipeline/messages.js';
+import { toSend } from '../pipeline/stages.js';
 import type { DecidedReview, Review, ReviewQueue } from '../store/reviews.js';
 
 /** The role named on the events of review actions: they are taken through the operator API. */
@@ -65,7 +65,7 @@ export async function approveReview(broker: Broker, reviews: ReviewQueue, emailI
   const review = reviews.decide(emailId, { action: 'approved', by: options.by, body: options.body });
   const message = approvedMessage(review);
   try {
-    await broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message, { priority: message.email.priority });
+    await broker.publish(toSend, message, { priority: message.email.priority });
   } catch (error) {
     // Nothing will be sent: the decision must not stand, or the reply would be stuck as approved.
     reviews.revertToPending(review);

@@ -6,7 +6,7 @@
  * approved one: the same mailbox, recipient, subject, body and thread.
  */
 import { permanentError } from '../errors.js';
-import type { ToSendMessage } from '../messaging/schemas.js';
+import type { ToSendMessage } from '../pipeline/messages.js';
 import type { Review, ReviewQueue, ReviewStatus } from '../store/reviews.js';
 
 /**

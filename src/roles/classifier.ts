@@ -7,8 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { classifierInput } from '../classify/input.js';
 import type { Handler } from '../messaging/consumer.js';
-import type { Classification, ToClassifyMessage, ToRespondMessage } from '../messaging/schemas.js';
-import { EXCHANGES, ROUTING_KEYS } from '../messaging/topology.js';
+import type { Classification, ToClassifyMessage, ToRespondMessage } from '../pipeline/messages.js';
+import { toRespond } from '../pipeline/stages.js';
 import type { LanguageModel } from '../providers/llm/spec.js';
 import { isOwnAddress } from '../providers/mailbox/recipient.js';
 import { cutDetail } from '../rag/model-input.js';
@@ -66,7 +66,7 @@ export function createClassifierHandler({ model }: ClassifierDependencies): Hand
       original_message_id: message.message_id,
       classification,
     };
-    await context.broker.publish(EXCHANGES.email, ROUTING_KEYS.respond, next, { priority: email.priority });
+    await context.broker.publish(toRespond, next, { priority: email.priority });
     await context.emit({ stage: 'classified', ...common, detail });
     context.logger.info(review_reason ? 'classified for review' : 'classified as support', { category: classification.category, confidence: classification.confidence, language: input.language, review_reason });
     return { status: 'classified' };

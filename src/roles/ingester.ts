@@ -7,7 +7,7 @@
  * document is dead-lettered with its reason while this process keeps its memory and heartbeats.
  */
 import type { Handler } from '../messaging/consumer.js';
-import type { ToIngestMessage } from '../messaging/schemas.js';
+import type { ToIngestMessage } from '../pipeline/messages.js';
 import { permanentError } from '../errors.js';
 import type { VectorStore } from '../providers/vector-store/spec.js';
 import { chunkPages } from '../rag/chunking.js';

@@ -1,13 +1,13 @@
 /**
  * poller: takes new mail from the mailbox and publishes it to `emails.to_classify` with a priority.
  * An email is marked taken only after its publish is confirmed, and is never published twice.
- * Automated mail (DESIGN.md §7) is skipped and recorded with the reason.
+ * Automated mail (docs/ARCHITECTURE.md#safety) is skipped and recorded with the reason.
  */
 import { randomUUID } from 'node:crypto';
 import type { Broker } from '../messaging/broker.js';
 import { publishEvent } from '../messaging/events.js';
-import type { ToClassifyMessage } from '../messaging/schemas.js';
-import { EXCHANGES, ROUTING_KEYS } from '../messaging/topology.js';
+import type { ToClassifyMessage } from '../pipeline/messages.js';
+import { toClassify } from '../pipeline/stages.js';
 import type { Logger } from '../log.js';
 import type { Mailbox } from '../providers/mailbox/spec.js';
 import type { PublishedEmails } from '../store/published-emails.js';
@@ -41,7 +41,7 @@ export async function pollOnce({ mailbox, broker, published, logger, batchSize }
       log.info('automated email skipped', { reason: automated });
     } else {
       const message: ToClassifyMessage = { message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null, email };
-      await broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, message, { priority: email.priority });
+      await broker.publish(toClassify, message, { priority: email.priority });
       published.add(email.email_id, email.agent_email);
       // The published message itself rides along: replay from the audit stream re-publishes it (src/messaging/audit-replay.ts).
       await publishEvent(broker, 'poller', { stage: 'received', email_id: email.email_id, agent_email: email.agent_email, detail: { ...summary, message } });

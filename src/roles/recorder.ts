@@ -10,7 +10,8 @@
 import type { Database } from 'better-sqlite3';
 import type { Broker, ConsumerHandle } from '../messaging/broker.js';
 import { readEventDelivery } from '../messaging/event-delivery.js';
-import { toSendSchema, type PipelineEvent, type ToSendMessage } from '../messaging/schemas.js';
+import { isStage, type PipelineEvent } from '../pipeline/events.js';
+import { toSendSchema, type ToSendMessage } from '../pipeline/messages.js';
 import { QUEUES } from '../messaging/topology.js';
 import type { Logger } from '../log.js';
 import type { ActivityLog } from '../store/activity-log.js';
@@ -57,17 +58,16 @@ export function applyEvent(event: PipelineEvent, { activity, documents, reviews,
     return;
   }
   if (!event.document_id) return;
-  const detail = event.detail as Record<string, number | string | undefined>;
-  if (event.stage === 'queued' && event.agent_email) {
-    documents.register({ document_id: event.document_id, agent_email: event.agent_email, filename: String(detail.filename ?? event.document_id), path: String(detail.path ?? '') });
-  } else if (event.stage === 'ingest_progress') {
+  if (isStage(event, 'queued') && event.agent_email) {
+    documents.register({ document_id: event.document_id, agent_email: event.agent_email, filename: event.detail.filename ?? event.document_id, path: event.detail.path ?? '' });
+  } else if (isStage(event, 'ingest_progress')) {
     const document = documents.get(event.document_id);
-    if (!document || document.status === 'queued') documents.markProcessing(event.document_id, Number(detail.pages_total ?? 0));
-    documents.progress(event.document_id, Number(detail.pages_done ?? 0));
-  } else if (event.stage === 'ingested') {
-    documents.markIngested(event.document_id, { chunks: Number(detail.chunks ?? 0), pages: Number(detail.pages ?? 0) });
-  } else if (event.stage === 'dead_lettered') {
-    documents.markFailed(event.document_id, String(detail.error_message ?? 'failed'));
+    if (!document || document.status === 'queued') documents.markProcessing(event.document_id, event.detail.pages_total ?? 0);
+    documents.progress(event.document_id, event.detail.pages_done ?? 0);
+  } else if (isStage(event, 'ingested')) {
+    documents.markIngested(event.document_id, { chunks: event.detail.chunks ?? 0, pages: event.detail.pages ?? 0 });
+  } else if (isStage(event, 'dead_lettered')) {
+    documents.markFailed(event.document_id, event.detail.error_message ?? 'failed');
   } else if (event.stage === 'deleted') {
     documents.remove(event.document_id);
   }
@@ -86,23 +86,21 @@ function draftEventProblem(event: PipelineEvent, message: ToSendMessage): string
 
 /** A drafted reply opens a review; the decisions and the approved reply's send move it along. */
 function applyToReviews(event: PipelineEvent, emailId: string, { activity, reviews, logger }: Pick<RecorderStores, 'activity' | 'reviews' | 'logger'>): void {
-  const detail = event.detail;
-  if (event.stage === 'drafted' || event.stage === 'handed_off') {
-    const message = toSendSchema.safeParse(detail.message);
+  if (isStage(event, 'drafted', 'handed_off')) {
+    // Checked with the message's own schema: the event's body is only a claim (src/pipeline/event-reading.ts).
+    const message = toSendSchema.safeParse(event.detail.message);
     if (!message.success) {
       logger.warn('drafted reply without a valid message; no review opened', { email_id: emailId, error: message.error.issues[0]?.message });
       return;
     }
     const problem = draftEventProblem(event, message.data);
     if (problem) logger.warn(`drafted event ${problem}; no review opened`, { email_id: emailId, event_id: event.event_id, role: event.role });
-    else reviews.open(message.data, typeof detail.reason === 'string' ? detail.reason : null, event.timestamp);
-  } else if (event.stage === 'review_approved' || event.stage === 'review_rejected') {
-    const by = typeof detail.by === 'string' && detail.by ? detail.by : 'unknown';
-    const note = typeof detail.note === 'string' ? detail.note : undefined;
-    const body = typeof detail.body === 'string' ? detail.body : undefined;
+    else reviews.open(message.data, event.detail.reason ?? null, event.timestamp);
+  } else if (isStage(event, 'review_approved', 'review_rejected')) {
+    const { by, note, body } = event.detail;
     try {
       // Where the operator API shares this database the decision is in already: a conflict, ignored.
-      reviews.decide(emailId, { action: event.stage === 'review_approved' ? 'approved' : 'rejected', by, at: event.timestamp, body, note });
+      reviews.decide(emailId, { action: event.stage === 'review_approved' ? 'approved' : 'rejected', by: by || 'unknown', at: event.timestamp, body, note: note ?? undefined });
     } catch (error) {
       if (!(error instanceof ReviewConflictError || error instanceof ReviewNotFoundError)) throw error;
     }

@@ -2,12 +2,10 @@
  * Maps `--role` names to what each role runs. Consumer roles run their handler inside the shared
  * consumer runtime; the poller and the recorder run loops of their own; the api serves HTTP.
  */
-import type { ZodType } from 'zod';
 import type { Config } from '../config.js';
 import type { Broker } from '../messaging/broker.js';
 import { ConsumerRuntime, type Handler } from '../messaging/consumer.js';
-import { toClassifySchema, toIngestSchema, toRespondSchema, toSendSchema } from '../messaging/schemas.js';
-import { QUEUES } from '../messaging/topology.js';
+import { toClassify, toIngest, toRespond, toSend, type WorkStage } from '../pipeline/stages.js';
 import type { Logger } from '../log.js';
 import type { Services } from '../services.js';
 import { ActivityLog } from '../store/activity-log.js';
@@ -57,9 +55,9 @@ interface RoleEnvironment {
   logger: Logger;
 }
 
-function consumerRole<T>(name: RoleName, queue: string, schema: ZodType<T>, handle: Handler<T>, concurrency: number, prefetch: number, environment: RoleEnvironment): RunningRole {
+function consumerRole<T>(name: RoleName, stage: WorkStage<T>, handle: Handler<T>, concurrency: number, prefetch: number, environment: RoleEnvironment): RunningRole {
   const { config, broker, logger } = environment;
-  const runtime = new ConsumerRuntime<T>({ role: name, queue, schema, handle, concurrency, prefetch: prefetch || concurrency }, broker, logger, {
+  const runtime = new ConsumerRuntime<T>({ role: name, stage, handle, concurrency, prefetch: prefetch || concurrency }, broker, logger, {
     maxAttempts: config.MAX_ATTEMPTS,
     retryBaseDelayMs: config.RETRY_BASE_DELAY_MS,
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
@@ -76,19 +74,19 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
   const scoped = { ...environment, logger };
   switch (name) {
     case 'classifier':
-      return consumerRole(name, QUEUES.toClassify, toClassifySchema, createClassifierHandler({ model: services.model }), config.CONCURRENCY_CLASSIFIER, config.PREFETCH_CLASSIFIER, scoped);
+      return consumerRole(name, toClassify, createClassifierHandler({ model: services.model }), config.CONCURRENCY_CLASSIFIER, config.PREFETCH_CLASSIFIER, scoped);
     case 'responder':
-      return consumerRole(name, QUEUES.toRespond, toRespondSchema, createResponderHandler({
+      return consumerRole(name, toRespond, createResponderHandler({
         model: services.model, store: services.vectorStore, k: config.RETRIEVAL_K, relevanceThreshold: config.RELEVANCE_THRESHOLD, config,
       }), config.CONCURRENCY_RESPONDER, config.PREFETCH_RESPONDER, scoped);
     case 'sender':
-      return consumerRole(name, QUEUES.toSend, toSendSchema, createSenderHandler({
+      return consumerRole(name, toSend, createSenderHandler({
         config, mailbox: services.mailbox, claims: services.sendClaims, ledger: new SendLedger(services.database),
         // The API's review queue: in one database with the api role (--role=all, or a shared data volume).
         reviews: new ReviewQueue(services.database),
       }), config.CONCURRENCY_SENDER, config.PREFETCH_SENDER, scoped);
     case 'ingester':
-      return consumerRole(name, QUEUES.toIngest, toIngestSchema, createIngesterHandler({
+      return consumerRole(name, toIngest, createIngesterHandler({
         store: services.vectorStore, uploadDir: config.UPLOAD_DIR, chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP,
         pdfLimits: {
           maxPages: config.MAX_PDF_PAGES, maxPageChars: config.PDF_MAX_PAGE_CHARS, maxDocumentChars: config.PDF_MAX_DOCUMENT_CHARS,

@@ -7,8 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { decisionPolicyOf, replySettingsOf, type Config } from '../config.js';
 import type { Handler } from '../messaging/consumer.js';
-import type { ContextItem, ToRespondMessage, ToSendMessage } from '../messaging/schemas.js';
-import { EXCHANGES, ROUTING_KEYS } from '../messaging/topology.js';
+import type { ContextItem, ToRespondMessage, ToSendMessage } from '../pipeline/messages.js';
+import { toSend } from '../pipeline/stages.js';
 import type { GeneratedReply, LanguageModel } from '../providers/llm/spec.js';
 import type { ScoredChunk, VectorStore } from '../providers/vector-store/spec.js';
 import { replySubject } from '../providers/mailbox/mime.js';
@@ -119,7 +119,7 @@ export function createResponderHandler({ model, store, k, relevanceThreshold, co
       generated_response: { subject: replySubject(email.subject), body, handoff, provider: generated.provider, model: generated.model, top_score: topScore, decision },
       context_used: contextUsed,
     };
-    await context.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, next, { priority: email.priority });
+    await context.broker.publish(toSend, next, { priority: email.priority });
     const cited = check?.cited.map((number) => contextUsed[number - 1]!) ?? [];
     await context.emit({
       stage: 'replied',

@@ -20,7 +20,8 @@ import { hostname } from 'node:os';
 import { decisionPolicyOf, sendModeOf, type Config } from '../config.js';
 import { transientError } from '../errors.js';
 import type { Handler, HandlerContext } from '../messaging/consumer.js';
-import type { ToSendMessage } from '../messaging/schemas.js';
+import type { StageDetails } from '../pipeline/events.js';
+import type { ToSendMessage } from '../pipeline/messages.js';
 import { decideReply } from '../rag/decide.js';
 import type { Mailbox, OutgoingReply } from '../providers/mailbox/spec.js';
 import { replyMessageId } from '../providers/mailbox/mime.js';
@@ -44,6 +45,10 @@ export interface SenderDependencies {
 
 /** What became of a reply. */
 type Decision = { action: 'send' } | { action: 'draft'; stage: 'drafted' | 'handed_off'; reason: string } | { action: 'shadow' };
+
+/** The stage a delivered reply ends in and its event's detail, but for the reply's Message-ID, which every outcome adds. */
+type Delivered<S extends 'sent' | 'drafted' | 'handed_off' | 'shadowed'> = { stage: S; detail: Omit<StageDetails[S], 'message_id'> };
+type Delivery = Delivered<'sent'> | Delivered<'drafted'> | Delivered<'handed_off'> | Delivered<'shadowed'>;
 
 /**
  * This process, as the owner of a claim (`host:pid`). Each handling adds a unique suffix: the
@@ -120,7 +125,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     return result;
   }
 
-  async function deliver(message: ToSendMessage, reply: OutgoingReply, decision: Decision, context: HandlerContext): Promise<{ stage: string; detail: Record<string, unknown> }> {
+  async function deliver(message: ToSendMessage, reply: OutgoingReply, decision: Decision, context: HandlerContext): Promise<Delivery> {
     const agentEmail = message.email.agent_email;
     if (decision.action === 'shadow') return { stage: 'shadowed', detail: { mode: 'shadow' } };
     if (decision.action === 'send') {
@@ -209,7 +214,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
       return { status: 'duplicate' };
     }
     const started = Date.now();
-    let outcome: { stage: string; detail: Record<string, unknown> };
+    let outcome: Delivery;
     try {
       outcome = await deliver(message, reply, decide(message), context);
     } catch (error) {

@@ -4,7 +4,8 @@
  * is idempotent by `event_id`, and the summary's state only moves forward along {@link STAGE_RANK}
  * (src/store/email-summary.ts, which says which event fills in which column).
  */
-import type { PipelineEvent } from '../messaging/schemas.js';
+import { readEvent } from '../pipeline/event-reading.js';
+import type { OtherStageEvent, PipelineEvent } from '../pipeline/events.js';
 import { immediate, prepared, type Database } from './database.js';
 import { STAGE_RANK, isFinal, outcomeOf, stageColumns, stateOfStage, type Citation, type EmailSummary, type Row, type StageRecord } from './email-summary.js';
 
@@ -93,14 +94,14 @@ export class ActivityLog {
     const previous = stages[event.stage];
     // A stage seen twice (a redelivery) keeps the newer run's data, whatever order they arrive in.
     if (previous === undefined || timestampMs >= previous.at_ms) {
-      Object.assign(row, stageColumns(event.stage, event.detail ?? {}));
+      Object.assign(row, stageColumns(event));
       stages[event.stage] = { timestamp: event.timestamp, at_ms: timestampMs, provider: event.provider,
         model: event.model, duration_ms: event.duration_ms };
     }
     const stateRank = Number(row.state_rank);
     if (rank > stateRank || (rank === stateRank && timestampMs >= Number(row.state_at_ms))) {
       Object.assign(row, { state, state_rank: rank, state_at_ms: timestampMs });
-      if (isFinal(state)) row.outcome = outcomeOf(event.stage, event.detail ?? {});
+      if (isFinal(state)) row.outcome = outcomeOf(event);
     }
     row.agent_email = row.agent_email ?? event.agent_email;
     row.stages = JSON.stringify(stages);
@@ -144,8 +145,9 @@ export class ActivityLog {
     // Events stamped in the same millisecond are put in flow order rather than arrival order.
     rows.sort((left, right) => Number(left.timestamp_ms) - Number(right.timestamp_ms) || rankOf(left) - rankOf(right)
       || Number(left.sequence) - Number(right.sequence));
-    return rows.map(({ timestamp_ms: _sortKey, sequence: _arrival, detail, ...event }) => ({
-      ...(event as unknown as Omit<PipelineEvent, 'detail'>),
+    // Read as events off the stream are: rows recorded by older versions get the same typed view.
+    return rows.map(({ timestamp_ms: _sortKey, sequence: _arrival, detail, ...event }) => readEvent({
+      ...(event as unknown as Omit<OtherStageEvent, 'detail'>),
       detail: JSON.parse(String(detail)) as Record<string, unknown>,
     }));
   }

@@ -2,7 +2,8 @@
  * What one email's summary row is made of, and how each stage's event fills it in: the order of
  * states ({@link STAGE_RANK}), the final states, and the columns and outcome line a stage sets.
  *
- * The summary reads these keys of `event.detail` (others are kept in the event only):
+ * The columns come from these fields of a stage's `detail` (src/pipeline/events.ts says what each
+ * stage writes, src/pipeline/event-reading.ts how they are read; others are kept in the event only):
  * - received, skipped: `{from, subject, received_at, priority, reason?}`
  * - classified, ignored: `{is_support_inquiry, category, confidence, reasoning}`
  * - retrieved: `{top_score, chunks}` (a count, or an array whose length is counted)
@@ -12,6 +13,7 @@
  * - dead_lettered: `{error_message, error_type, queue}`
  * - review_rejected (state `rejected`): `{by, note}`
  */
+import { isStage, type PipelineEvent } from '../pipeline/events.js';
 
 /**
  * Where each email stage sits in the flow; the single source of the state order. A stage becomes
@@ -97,66 +99,47 @@ const EXCERPT_LIMIT = 1000;
 
 export type Row = Record<string, string | number | null>;
 
-const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-const number = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
-const flag = (value: unknown): number | null => (typeof value === 'boolean' ? Number(value) : null);
-
-function citationsOf(value: unknown): Citation[] {
-  if (!Array.isArray(value)) return [];
-  return value.flatMap((item: unknown) => {
-    if (!item || typeof item !== 'object') return [];
-    const record = item as Record<string, unknown>;
-    const source = text(record.source);
-    const title = text(record.title);
-    return source === null ? [] : [{ source, page: number(record.page), ...(title === null ? {} : { title }) }];
-  });
+/** The summary columns an event's stage fills in from its `detail` (fields listed at the top of this file). */
+export function stageColumns(event: PipelineEvent): Row {
+  if (isStage(event, 'received', 'skipped')) {
+    const { from, subject, received_at: receivedAt, priority } = event.detail;
+    return { from_address: from ?? null, subject: subject ?? null, received_at: receivedAt ?? null, priority: priority ?? null };
+  }
+  if (isStage(event, 'classified', 'ignored')) {
+    const { is_support_inquiry: isSupport, category, confidence, reasoning } = event.detail;
+    return { is_support_inquiry: isSupport === undefined ? null : Number(isSupport), category: category ?? null,
+      confidence: confidence ?? null, reasoning: reasoning ?? null };
+  }
+  if (isStage(event, 'retrieved')) {
+    const { chunks, top_score: topScore } = event.detail;
+    return { top_score: topScore ?? null, chunk_count: Array.isArray(chunks) ? chunks.length : chunks ?? null };
+  }
+  if (isStage(event, 'replied')) {
+    const { handoff, excerpt, citations = [] } = event.detail;
+    const cited: Citation[] = citations.map(({ source, page, title }) => ({ source, page, ...(title === undefined ? {} : { title }) }));
+    return { handoff: handoff === undefined ? null : Number(handoff), reply_excerpt: excerpt?.slice(0, EXCERPT_LIMIT) ?? null,
+      citations: JSON.stringify(cited) };
+  }
+  if (isStage(event, 'sent', 'drafted', 'handed_off', 'shadowed')) {
+    return { send_mode: event.detail.mode ?? null, sent_message_id: event.detail.message_id ?? null };
+  }
+  if (isStage(event, 'dead_lettered')) {
+    return { error_message: event.detail.error_message ?? null, error_type: event.detail.error_type ?? null };
+  }
+  return {};
 }
 
-/** The summary columns a stage's `detail` fills in (keys listed at the top of this file). */
-export function stageColumns(stage: string, detail: Record<string, unknown>): Row {
-  switch (stage) {
-    case 'received':
-    case 'skipped':
-      return { from_address: text(detail.from), subject: text(detail.subject),
-        received_at: text(detail.received_at), priority: number(detail.priority) };
-    case 'classified':
-    case 'ignored':
-      return { is_support_inquiry: flag(detail.is_support_inquiry), category: text(detail.category),
-        confidence: number(detail.confidence), reasoning: text(detail.reasoning) };
-    case 'retrieved': {
-      const chunks = detail.chunks;
-      const chunkCount = Array.isArray(chunks) ? chunks.length : number(chunks);
-      return { top_score: number(detail.top_score), chunk_count: chunkCount };
-    }
-    case 'replied':
-      return { handoff: flag(detail.handoff), reply_excerpt: text(detail.excerpt)?.slice(0, EXCERPT_LIMIT) ?? null,
-        citations: JSON.stringify(citationsOf(detail.citations)) };
-    case 'sent':
-    case 'drafted':
-    case 'handed_off':
-    case 'shadowed':
-      return { send_mode: text(detail.mode), sent_message_id: text(detail.message_id) };
-    case 'dead_lettered':
-      return { error_message: text(detail.error_message), error_type: text(detail.error_type) };
-    default:
-      return {};
+/** The outcome line of an event that puts its email in a final state. */
+export function outcomeOf(event: PipelineEvent): string {
+  if (isStage(event, 'skipped')) return `skipped: ${event.detail.reason ?? 'automated or unsupported mail'}`;
+  if (isStage(event, 'ignored')) return `ignored: ${event.detail.category ?? 'not a support inquiry'}`;
+  if (isStage(event, 'dead_lettered')) {
+    return `dead-lettered from ${event.detail.queue ?? 'unknown queue'}: ${event.detail.error_type ?? 'error'}`;
   }
-}
-
-export function outcomeOf(stage: string, detail: Record<string, unknown>): string {
-  const mode = text(detail.mode);
-  switch (stage) {
-    case 'skipped': return `skipped: ${text(detail.reason) ?? 'automated or unsupported mail'}`;
-    case 'ignored': return `ignored: ${text(detail.category) ?? 'not a support inquiry'}`;
-    case 'dead_lettered':
-      return `dead-lettered from ${text(detail.queue) ?? 'unknown queue'}: ${text(detail.error_type) ?? 'error'}`;
-    case 'review_rejected': {
-      const note = text(detail.note);
-      return `rejected by ${text(detail.by) ?? 'a reviewer'}${note ? `: ${note}` : ''}`;
-    }
-    default: {
-      const reason = text(detail.reason);
-      return `${mode === null ? stage : `${stage} (${mode})`}${reason ? `: ${reason}` : ''}`;
-    }
+  if (isStage(event, 'review_rejected')) {
+    const { by, note } = event.detail;
+    return `rejected by ${by ?? 'a reviewer'}${note ? `: ${note}` : ''}`;
   }
+  const { mode, reason } = isStage(event, 'sent', 'drafted', 'handed_off', 'shadowed') ? event.detail : {};
+  return `${mode === undefined ? event.stage : `${event.stage} (${mode})`}${reason ? `: ${reason}` : ''}`;
 }

@@ -5,7 +5,7 @@
  * (approve, with an optional edit, or reject); the recorder marks it sent when the `sent` event of
  * the approved reply arrives. A decision is taken once: deciding a review twice is a conflict.
  */
-import { UNCHECKED_RECIPIENT, type ToSendMessage } from '../messaging/schemas.js';
+import { UNCHECKED_RECIPIENT, type ToSendMessage } from '../pipeline/messages.js';
 import { immediate, prepared, type Database } from './database.js';
 
 /** pending → approved → sent, or pending → rejected. */

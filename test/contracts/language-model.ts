@@ -5,7 +5,7 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classificationSchema, type ContextItem } from '../../src/messaging/schemas.js';
+import { classificationSchema, type ContextItem } from '../../src/pipeline/messages.js';
 import type { EmailText, LanguageModel, ModelResult } from '../../src/providers/llm/spec.js';
 
 /** A clear support question, exported so fakes can recognise it and answer accordingly. */

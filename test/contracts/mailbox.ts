@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import PostalMime from 'postal-mime';
-import type { Email } from '../../src/messaging/schemas.js';
+import type { Email } from '../../src/pipeline/messages.js';
 import { replyMessageId, replySubject } from '../../src/providers/mailbox/mime.js';
 import type { Mailbox, OutgoingReply } from '../../src/providers/mailbox/spec.js';
 import { makeEmail } from '../helpers/email-fixtures.js';

@@ -10,7 +10,7 @@ import type { Browser } from 'playwright-core';
 import { apiOf, checkPhoneLayout, goToSection, launchBrowser, openDashboard, saveScreenshot } from '../helpers/browser.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { ACME, classifyMessage, openChannel, startPipeline, waitForFinalStates, type Pipeline } from '../helpers/pipeline.js';
-import type { DeadLetterRecord, ToClassifyMessage } from '../../src/messaging/schemas.js';
+import type { DeadLetterRecord, ToClassifyMessage } from '../../src/pipeline/messages.js';
 import { QUEUES } from '../../src/messaging/topology.js';
 
 let browser: Browser;
@@ -26,7 +26,7 @@ after(async () => {
   await pipeline?.close();
 });
 
-/** The record the consumer runtime writes when a message failed for good (DESIGN.md §3). */
+/** The record the consumer runtime writes when a message failed for good (docs/ARCHITECTURE.md#dead-letters). */
 function deadLetterOf(original: ToClassifyMessage, errorMessage: string): DeadLetterRecord {
   return {
     message_id: randomUUID(), timestamp: new Date(Date.now() - 90_000).toISOString(), original_queue: QUEUES.toClassify, original_message: original,

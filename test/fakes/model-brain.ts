@@ -3,7 +3,7 @@
  * the numbered passages) and answers with the deterministic local model, so the fakes answer like
  * a well-behaved model without any network. It sees only the prompt text, as a real model does.
  */
-import type { ContextItem } from '../../src/messaging/schemas.js';
+import type { ContextItem } from '../../src/pipeline/messages.js';
 import { createLocalModel } from '../../src/providers/llm/local.js';
 import { citationLabel } from '../../src/rag/citations.js';
 import type { EmailText } from '../../src/providers/llm/spec.js';

@@ -22,7 +22,7 @@ test('an approved reply whose sender died before its sent event is not sent agai
     const { email } = drafted;
     const broker = pipeline.worker.broker;
     // Straight into the queue, whichever exchange feeds it.
-    await broker.publish('', QUEUES.toSend, drafted);
+    await broker.publishRaw('', QUEUES.toSend, drafted);
     const reviews = new ReviewQueue(pipeline.worker.services.database);
     await waitFor(() => reviews.get(email.email_id)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review' });
     const review = reviews.decide(email.email_id, { action: 'approved', by: 'alice' });
@@ -31,12 +31,12 @@ test('an approved reply whose sender died before its sent event is not sent agai
     const reply = { email, message_id: replyMessageId(email.email_id, ACME), subject: drafted.generated_response.subject, body: drafted.generated_response.body };
     await pipeline.worker.services.mailbox.send(reply);
 
-    await broker.publish('', QUEUES.toSend, approved);
+    await broker.publishRaw('', QUEUES.toSend, approved);
     const afterCrash = await waitForSettled(pipeline, 'sender', 2);
     assert.equal(afterCrash[1]?.status, 'duplicate', 'the redelivered approval finds its reply sent');
     await waitFor(() => reviews.get(email.email_id)?.status === 'sent', { timeoutMs: 30_000, what: 'the review marked sent from the sender\'s event' });
 
-    await broker.publish('', QUEUES.toSend, approved);
+    await broker.publishRaw('', QUEUES.toSend, approved);
     const afterSent = await waitForSettled(pipeline, 'sender', 3);
     assert.equal(afterSent[2]?.status, 'duplicate', 'a sent review\'s approval is a duplicate, not review_unverified');
     assert.equal((await filesIn(path.join(pipeline.vhost.config.MAILDIR_ROOT, ACME, 'outbox'), '.eml')).length, 1, 'one reply sent');

@@ -9,12 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { publishEvent } from '../../src/messaging/events.js';
-import { EXCHANGES, ROUTING_KEYS } from '../../src/messaging/topology.js';
+import { buildEvent, eventRoutingKey } from '../../src/messaging/events.js';
+import { EXCHANGES } from '../../src/messaging/topology.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { sendMessage, waitForSettled, withPipeline } from '../helpers/pipeline.js';
+import { toSend } from '../../src/pipeline/stages.js';
 
 const MAILBOX = 'support@widgets.example';
 
@@ -29,19 +30,21 @@ for (const kind of ['sent', 'handed_off'] as const) {
       const { mailbox } = pipeline.worker.services;
       await (kind === 'sent' ? mailbox.send(reply) : mailbox.saveDraft(reply));
 
-      await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
+      await pipeline.worker.broker.publish(toSend, message);
       assert.deepEqual((await waitForSettled(pipeline, 'sender', 1)).map((info) => info.status), ['duplicate'], 'not sent again');
       await waitFor(() => pipeline.activity.getEmail(email.email_id)?.state === kind, {
         timeoutMs: 10_000, what: `the activity log to show the reply as ${kind} (it says ${pipeline.activity.getEmail(email.email_id)?.state ?? 'nothing'})`,
       });
 
       // A second redelivery of the same message adds nothing to the timeline.
-      await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
+      await pipeline.worker.broker.publish(toSend, message);
       await waitForSettled(pipeline, 'sender', 2);
       // The stream keeps order: once a marker published after the handling is in the log, so is
       // every event the handling published before its ack.
       const marker = `marker.${randomUUID()}@tests.example`;
-      await publishEvent(pipeline.worker.broker, 'test', { stage: 'marker', email_id: marker, agent_email: MAILBOX });
+      // `marker` is no stage of the pipeline: published raw, it is recorded as an event of an unknown stage is.
+      const event = buildEvent('test', { stage: 'marker', email_id: marker, agent_email: MAILBOX });
+      await pipeline.worker.broker.publishRaw(EXCHANGES.events, eventRoutingKey(event), event);
       await waitFor(() => pipeline.activity.timeline(marker).length === 1, { timeoutMs: 10_000, what: 'the marker event in the activity log' });
       assert.equal(pipeline.activity.timeline(email.email_id).filter((event) => event.stage === kind).length, 1, `one ${kind} event`);
     });

@@ -1,7 +1,7 @@
 /** What a refused document looks like after the ingester is done with it. */
 import assert from 'node:assert/strict';
 import { QUEUES } from '../../src/messaging/topology.js';
-import type { DeadLetterRecord } from '../../src/messaging/schemas.js';
+import type { DeadLetterRecord } from '../../src/pipeline/messages.js';
 import { waitFor } from './broker.js';
 import type { Pipeline } from './pipeline.js';
 

@@ -15,7 +15,7 @@ import { startWorker, type Worker } from '../../src/worker.js';
 import type { Broker } from '../../src/messaging/broker.js';
 import type { RoleName } from '../../src/roles/registry.js';
 import type { SettledInfo } from '../../src/messaging/consumer.js';
-import type { Email, ToClassifyMessage, ToRespondMessage, ToSendMessage } from '../../src/messaging/schemas.js';
+import type { Email, ToClassifyMessage, ToRespondMessage, ToSendMessage } from '../../src/pipeline/messages.js';
 import { deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import { parseEmail, replySubject } from '../../src/providers/mailbox/mime.js';
 import { submitDocument, type DocumentUpload } from '../../src/rag/upload.js';

@@ -9,7 +9,7 @@
  * RUNTIME_WORKER_HANG=1, a `hang` message never completes (it waits for a SIGKILL); without it,
  * `hang` is ignored. A `crash` message exits the process mid-handling (exit code 70), as a worker
  * killed by its input would.
- * On SIGTERM: `runtime.stop()`, `broker.close()`, exit 0 (DESIGN.md §4).
+ * On SIGTERM: `runtime.stop()`, `broker.close()`, exit 0 (docs/ARCHITECTURE.md#shutdown).
  */
 import { appendFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -17,7 +17,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { ConsumerRuntime } from '../../src/messaging/consumer.js';
-import { QUEUES } from '../../src/messaging/topology.js';
+import { toClassify } from '../../src/pipeline/stages.js';
 
 /** One line of the record file. */
 export interface WorkerRecord {
@@ -44,8 +44,8 @@ const broker = new Broker(config, logger);
 const runtime = new ConsumerRuntime(
   {
     role: 'runtime-worker',
-    queue: QUEUES.toClassify,
-    schema: bodySchema,
+    // The classifier's queue, with a body of this test's own.
+    stage: { ...toClassify, schema: bodySchema },
     concurrency: 1,
     prefetch: 1,
     handle: async (message, context) => {

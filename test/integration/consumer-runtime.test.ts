@@ -1,6 +1,6 @@
 /**
  * The consumer runtime on the real RabbitMQ: retries through the wait queues with growing delays,
- * the dead-letter record of DESIGN.md §3, permanent errors and poison messages dead-lettered at
+ * the dead-letter record of docs/ARCHITECTURE.md#dead-letters, permanent errors and poison messages dead-lettered at
  * once, and a worker that goes on after them.
  */
 import { test } from 'node:test';
@@ -11,8 +11,9 @@ import { createTestVhost, waitFor, type TestVhost } from '../helpers/broker.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { ConsumerRuntime, type Handler } from '../../src/messaging/consumer.js';
 import { QUEUES, waitQueueName } from '../../src/messaging/topology.js';
-import { deadLetterSchema, type DeadLetterRecord } from '../../src/messaging/schemas.js';
+import { deadLetterSchema, type DeadLetterRecord } from '../../src/pipeline/messages.js';
 import { permanentError } from '../../src/errors.js';
+import { toClassify } from '../../src/pipeline/stages.js';
 
 const bodySchema = z.object({ n: z.number() });
 type Body = z.infer<typeof bodySchema>;
@@ -37,7 +38,7 @@ async function withRuntime(handle: Handler<Body>, body: (harness: Harness) => Pr
   const broker = new Broker(vhost.config, vhost.logger);
   const connection = await amqplib.connect(vhost.config.AMQP_URL);
   const runtime = new ConsumerRuntime(
-    { role: 'test', queue: QUEUES.toClassify, schema: bodySchema, handle, concurrency: 1, prefetch: 1 },
+    { role: 'test', stage: { ...toClassify, schema: bodySchema }, handle, concurrency: 1, prefetch: 1 },
     broker,
     vhost.logger,
     { maxAttempts: vhost.config.MAX_ATTEMPTS, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, shutdownGraceMs: 1_000 },
@@ -74,7 +75,7 @@ test('a retryable failure is attempted 3 times with growing delays, then dead-le
     assert.equal(vhost.config.MAX_ATTEMPTS, 3);
     assert.equal(vhost.config.RETRY_BASE_DELAY_MS, 200);
     const sent = { n: 7 };
-    await broker.publish('email_exchange', 'classify', sent);
+    await broker.publishRaw('email_exchange', 'classify', sent);
 
     const record = await nextDeadLetter(channel);
     assert.deepEqual(attempts.map((entry) => entry.attempt), [1, 2, 3], 'handled exactly 3 times');
@@ -166,7 +167,7 @@ test('a dead-letter record is redacted as log lines are: no card number or passw
   }, async ({ broker, channel }) => {
     const text = 'Hello, my card is 4111 1111 1111 1111 and my password: hunter2secret, order 123456.';
     const passage = { document_id: 'doc-4111111111111111', source: '4111111111111111.pdf', page: 3, text: 'Card 5500 0000 0000 0004 is the test card.' };
-    await broker.publish('email_exchange', 'classify', {
+    await broker.publishRaw('email_exchange', 'classify', {
       n: 5,
       email: { ...CARD_SHAPED_IDS, body: text, subject: 'api_key=sk-ant-abcdefghijklmnopqrstuvwx' },
       classification: { category: 'billing', reasoning: 'the customer gave card 4111 1111 1111 1111' },
@@ -199,7 +200,7 @@ test('a dead-lettered approved reply keeps the reply text the reviewer approved 
     throw permanentError('daily_quota_exhausted', 'the daily quota is used; the approved reply waits');
   }, async ({ broker, channel }) => {
     const reply = { subject: 'Re: your account', body: 'Log in with password: Welcome-2024 and change it.' };
-    await broker.publish('email_exchange', 'classify', {
+    await broker.publishRaw('email_exchange', 'classify', {
       n: 6,
       email: { ...CARD_SHAPED_IDS, subject: 'account', body: 'My card 4111 1111 1111 1111 was charged twice.' },
       generated_response: reply,

@@ -10,13 +10,13 @@ import amqplib from 'amqplib';
 import { Broker } from '../../src/messaging/broker.js';
 import { ConsumerRuntime, type SettledInfo } from '../../src/messaging/consumer.js';
 import { replayDeadLetters } from '../../src/messaging/dead-letters.js';
-import { toSendSchema } from '../../src/messaging/schemas.js';
 import { QUEUES, WORK_QUEUES } from '../../src/messaging/topology.js';
 import { permanentError } from '../../src/errors.js';
 import { startWorker } from '../../src/worker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { createTestVhost, waitFor } from '../helpers/broker.js';
 import { filesIn, sendMessage } from '../helpers/pipeline.js';
+import { toSend } from '../../src/pipeline/stages.js';
 
 const MAILBOX = 'support@acme.example';
 /** Where an `emails.to_send` message is published (the topology's own entry, so the test follows it). */
@@ -39,12 +39,12 @@ test('a dead-lettered emails.to_send message with a card-shaped Message-ID, repl
     await broker.start();
     brokerOpen = true;
     const failing = new ConsumerRuntime(
-      { role: 'sender', queue: QUEUES.toSend, schema: toSendSchema, concurrency: 1, prefetch: 1,
+      { role: 'sender', stage: toSend, concurrency: 1, prefetch: 1,
         handle: async () => { throw permanentError('mailbox_unavailable', 'the mailbox refused the connection'); } },
       broker, vhost.logger, { maxAttempts: 1, retryBaseDelayMs: 100, shutdownGraceMs: 1_000 },
     );
     failing.start();
-    await broker.publish(TO_SEND.exchange, TO_SEND.routingKey, message);
+    await broker.publishRaw(TO_SEND.exchange, TO_SEND.routingKey, message);
     const connection = await amqplib.connect(vhost.config.AMQP_URL);
     const channel = await connection.createChannel();
     await waitFor(async () => (await channel.checkQueue(QUEUES.deadLetter)).messageCount === 1, { timeoutMs: 20_000, what: 'the dead letter' });
@@ -56,7 +56,7 @@ test('a dead-lettered emails.to_send message with a card-shaped Message-ID, repl
     worker = await startWorker(['sender'], vhost.config, vhost.logger);
     const settled: SettledInfo[] = [];
     worker.roles.find((role) => role.name === 'sender')!.runtime!.on('settled', (info: SettledInfo) => settled.push(info));
-    await worker.broker.publish(TO_SEND.exchange, TO_SEND.routingKey, message);
+    await worker.broker.publishRaw(TO_SEND.exchange, TO_SEND.routingKey, message);
     await waitFor(() => settled.length >= 1, { timeoutMs: 30_000, what: 'the first copy sent' });
     assert.equal(settled[0]!.status, 'sent');
     const outbox = () => filesIn(path.join(vhost.config.MAILDIR_ROOT, MAILBOX, 'outbox'), '.eml');

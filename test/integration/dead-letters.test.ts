@@ -17,6 +17,7 @@ import {
   DeadLetterQueueBusyError, listDeadLetters, purgeDeadLetters, reasonContains, replayDeadLetters,
 } from '../../src/messaging/dead-letters.js';
 import { permanentError } from '../../src/errors.js';
+import { toClassify } from '../../src/pipeline/stages.js';
 
 const run = promisify(execFile);
 
@@ -45,15 +46,15 @@ async function withDeadLetters(body: (fixture: Fixture) => Promise<void>): Promi
     await broker.start();
     const channel = await connection.createChannel();
     const runtime = new ConsumerRuntime(
-      { role: 'classifier', queue: QUEUES.toClassify, schema: bodySchema, concurrency: 1, prefetch: 1,
+      { role: 'classifier', stage: { ...toClassify, schema: bodySchema }, concurrency: 1, prefetch: 1,
         handle: async () => { throw permanentError('unknown_customer', 'the sender is not a customer'); } },
       broker, vhost.logger, { maxAttempts: 3, retryBaseDelayMs: 200, shutdownGraceMs: 1_000 },
     );
     runtime.start();
-    await broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, refused, { priority: refused.email.priority });
+    await broker.publishRaw(EXCHANGES.email, ROUTING_KEYS.classify, refused, { priority: refused.email.priority });
     await waitFor(async () => (await channel.checkQueue(QUEUES.deadLetter)).messageCount === 1, { what: 'the wrapped dead letter' });
     await runtime.stop();
-    await broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, expiring, { priority: 7, expirationMs: 50, headers: { [ATTEMPTS_HEADER]: 2, 'x-trace': 'kept' } });
+    await broker.publishRaw(EXCHANGES.email, ROUTING_KEYS.classify, expiring, { priority: 7, expirationMs: 50, headers: { [ATTEMPTS_HEADER]: 2, 'x-trace': 'kept' } });
     await waitFor(async () => (await channel.checkQueue(QUEUES.deadLetter)).messageCount === 2, { what: 'the expired dead letter' });
     await body({ vhost, broker, channel });
   } finally {
@@ -172,7 +173,7 @@ test('replay of an emails.to_send dead letter goes back through reply_exchange (
     await broker.start();
     const channel = await connection.createChannel();
     const reply = { message_id: 'msg-reply', email: { email_id: '<reply@example.com>', priority: 4 } };
-    await broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, reply, { priority: 4, expirationMs: 50 });
+    await broker.publishRaw(EXCHANGES.reply, ROUTING_KEYS.send, reply, { priority: 4, expirationMs: 50 });
     await waitFor(async () => (await count(channel, QUEUES.deadLetter)) === 1, { what: 'the reply expired into dead_letter_queue' });
     const outcome = await replayDeadLetters({ config: vhost.config, broker }, () => true);
     assert.deepEqual(outcome.done.map((entry) => entry.originalQueue), [QUEUES.toSend]);

@@ -15,8 +15,9 @@ import { createTestVhost, waitFor } from '../helpers/broker.js';
 import { readRecords, spawnRuntimeWorker, stopWorker, type WorkerProcess } from '../helpers/worker-process.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { ConsumerRuntime, DELIVERIES_HEADER } from '../../src/messaging/consumer.js';
-import { deadLetterSchema } from '../../src/messaging/schemas.js';
+import { deadLetterSchema } from '../../src/pipeline/messages.js';
 import { QUEUES } from '../../src/messaging/topology.js';
+import { toClassify } from '../../src/pipeline/stages.js';
 
 test('a message that kills its worker is dead-lettered as delivery_limit_exceeded after MAX_DELIVERIES deliveries, and the other messages are handled', { timeout: 180_000 }, async () => {
   const vhost = await createTestVhost({ MAX_DELIVERIES: '3' });
@@ -29,9 +30,9 @@ test('a message that kills its worker is dead-lettered as delivery_limit_exceede
   try {
     await broker.start();
     const channel = await connection.createChannel();
-    await broker.publish('email_exchange', 'classify', { n: 1, crash: true });
-    await broker.publish('email_exchange', 'classify', { n: 2 });
-    await broker.publish('email_exchange', 'classify', { n: 3 });
+    await broker.publishRaw('email_exchange', 'classify', { n: 1, crash: true });
+    await broker.publishRaw('email_exchange', 'classify', { n: 2 });
+    await broker.publishRaw('email_exchange', 'classify', { n: 3 });
 
     // A supervisor's restart loop (Docker's restart policy, a Kubernetes Deployment), bounded:
     // without a delivery limit it would go on for ever.
@@ -76,7 +77,7 @@ test('a graceful shutdown hands back the messages it never started unflagged and
   const started: number[] = [];
   const runtime = new ConsumerRuntime(
     {
-      role: 'graceful', queue: QUEUES.toClassify, schema: z.object({ n: z.number() }), concurrency: 1, prefetch: 3,
+      role: 'graceful', stage: { ...toClassify, schema: z.object({ n: z.number() }) }, concurrency: 1, prefetch: 3,
       handle: async ({ n }) => {
         started.push(n);
         await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -87,7 +88,7 @@ test('a graceful shutdown hands back the messages it never started unflagged and
   );
   try {
     await broker.start();
-    for (const n of [1, 2, 3]) await broker.publish('email_exchange', 'classify', { n });
+    for (const n of [1, 2, 3]) await broker.publishRaw('email_exchange', 'classify', { n });
     runtime.start();
     await waitFor(() => started.length === 1, { what: 'the first message started' });
     // The other two are prefetched by now, waiting for the one slot.

@@ -15,7 +15,8 @@ import amqplib, { type ConfirmChannel } from 'amqplib';
 import { createLogger } from '../../src/log.js';
 import { replayFromAudit } from '../../src/messaging/audit-replay.js';
 import { buildEvent } from '../../src/messaging/events.js';
-import type { DeadLetterRecord, PipelineEvent, ToSendMessage } from '../../src/messaging/schemas.js';
+import type { PipelineEvent } from '../../src/pipeline/events.js';
+import type { DeadLetterRecord, ToSendMessage } from '../../src/pipeline/messages.js';
 import { EXCHANGES, QUEUES } from '../../src/messaging/topology.js';
 import { ActivityLog } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
@@ -53,7 +54,7 @@ test('the poller\'s user forges sent, drafted, review_approved and document.queu
     // A real draft: the sender user leaves it and says so under email.drafted; the recorder opens a pending review.
     const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
     const draftedId = drafted.email.email_id;
-    await sandbox.admin.publish('', QUEUES.toSend, drafted);
+    await sandbox.admin.publishRaw('', QUEUES.toSend, drafted);
     await waitFor(() => reviews.get(draftedId)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review of the real draft' });
 
     // Chain B's draft: another customer's email, replying to a stranger, with a body of the forger's.
@@ -90,7 +91,7 @@ test('the poller\'s user forges sent, drafted, review_approved and document.queu
     const approval = { approved_by: 'admin', approved_at: new Date().toISOString(), edited: false };
     const channel = await inspector.createChannel();
     for (const claimed of [{ ...drafted, message_id: randomUUID(), review: approval }, { ...evil, message_id: randomUUID(), review: approval }]) {
-      await sandbox.admin.publish('', QUEUES.toSend, claimed);
+      await sandbox.admin.publishRaw('', QUEUES.toSend, claimed);
       const { body: record } = await getMessage<DeadLetterRecord>(channel, QUEUES.deadLetter, 30_000);
       assert.deepEqual([record.failure_info.error_type, (record.original_message as ToSendMessage).email.email_id], ['review_unverified', claimed.email.email_id], record.failure_info.error_message);
     }

@@ -1,5 +1,5 @@
 /**
- * At-least-once delivery without double replies (DESIGN.md §4): redelivered send messages, an
+ * At-least-once delivery without double replies (docs/ARCHITECTURE.md#idempotency): redelivered send messages, an
  * email going through the pipeline twice, a sender that crashed between sending and acking, and
  * our own replies coming back into the inbox.
  */
@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFile, stat } from 'node:fs/promises';
 import { ROLE_NAMES } from '../../src/roles/registry.js';
-import { EXCHANGES, ROUTING_KEYS } from '../../src/messaging/topology.js';
-import type { ToClassifyMessage } from '../../src/messaging/schemas.js';
+import type { ToClassifyMessage } from '../../src/pipeline/messages.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { SendLedger } from '../../src/store/send-ledger.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
@@ -17,6 +16,7 @@ import { waitFor } from '../helpers/broker.js';
 import {
   deliverEmail, filesIn, readReplies, sendMessage, waitForFinalStates, type Pipeline, withPipeline } from '../helpers/pipeline.js';
 import type { RoleName } from '../../src/roles/registry.js';
+import { toClassify, toSend } from '../../src/pipeline/stages.js';
 
 const MAILBOX = 'support@widgets.example';
 const QUESTION = makeEmail({ from: 'customer@example.com', to: MAILBOX, subject: 'How do I reset my router?', body: 'Hello, how do I reset my X200 router to factory settings?\n' });
@@ -33,8 +33,8 @@ const outbox = (pipeline: Pipeline, folder: 'outbox' | 'drafts' = 'outbox') => f
 test('the same emails.to_send message delivered twice leaves exactly one .eml in the outbox', { timeout: 60_000 }, async () => {
   await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'auto' }, async (pipeline) => {
     const message = await sendMessage(MAILBOX, QUESTION);
-    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
-    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
+    await pipeline.worker.broker.publish(toSend, message);
+    await pipeline.worker.broker.publish(toSend, message);
     assert.deepEqual((await finishedStatuses(pipeline, 'sender', 2)).sort(), ['duplicate', 'sent']);
     assert.equal((await outbox(pipeline)).length, 1);
     assert.equal((await outbox(pipeline, 'drafts')).length, 0);
@@ -53,7 +53,7 @@ test('the same email (same Message-ID) through the whole pipeline twice gets one
     await deliverEmail(pipeline, MAILBOX, QUESTION);
     await waitFor(async () => (await filesIn(path.join(pipeline.vhost.config.MAILDIR_ROOT, MAILBOX, 'new'))).length === 0, { what: 'second copy taken' });
     const again: ToClassifyMessage = { message_id: 'replayed-1', timestamp: new Date().toISOString(), original_message_id: null, email: first.email };
-    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, again, { priority: first.email.priority });
+    await pipeline.worker.broker.publish(toClassify, again, { priority: first.email.priority });
     const statuses = await finishedStatuses(pipeline, 'sender', 2);
     assert.equal(statuses[1], 'duplicate', `sender statuses ${statuses}`);
 
@@ -73,7 +73,7 @@ test('a sender killed between send and ack: the redelivered message finds the re
     const [file] = await outbox(pipeline);
     const before = { content: await readFile(file), modified: (await stat(file)).mtimeMs };
 
-    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
+    await pipeline.worker.broker.publish(toSend, message);
     assert.deepEqual(await finishedStatuses(pipeline, 'sender', 1), ['duplicate']);
     assert.deepEqual(await outbox(pipeline), [file]);
     assert.deepEqual(await outbox(pipeline, 'drafts'), []);

@@ -10,15 +10,16 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
+import { QUEUES } from '../../src/messaging/topology.js';
 import { publishEvent } from '../../src/messaging/events.js';
-import type { DeadLetterRecord, ToIngestMessage } from '../../src/messaging/schemas.js';
+import type { DeadLetterRecord, ToIngestMessage } from '../../src/pipeline/messages.js';
 import { submitDocument } from '../../src/rag/upload.js';
 import { makeCompressedStreamBomb, makeNestedFormBomb, makePdf } from '../helpers/pdf-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
 import { startProcessProbe } from '../helpers/process-probe.js';
 import { assertRefused } from '../helpers/ingest-assertions.js';
 import { getMessage, openChannel, SAMPLES, waitForSettled, withPipeline, type Pipeline } from '../helpers/pipeline.js';
+import { toIngest } from '../../src/pipeline/stages.js';
 
 const ALPHA = 'support@alpha.example';
 
@@ -29,8 +30,8 @@ async function publishIngest(pipeline: Pipeline, documentId: string, filePath: s
     message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null,
     document_id: documentId, agent_email: ALPHA, filename: path.basename(filePath), path: filePath,
   };
-  await publishEvent(broker, 'upload', { stage: 'queued', document_id: documentId, agent_email: ALPHA, detail: { filename: message.filename, path: filePath } });
-  await broker.publish(EXCHANGES.document, ROUTING_KEYS.ingest, message);
+  await publishEvent(broker, 'upload', { stage: 'queued', document_id: documentId, agent_email: ALPHA, detail: { filename: message.filename, path: filePath, bytes: 0 } });
+  await broker.publish(toIngest, message);
 }
 
 /**

@@ -11,13 +11,14 @@ import BetterSqlite3 from 'better-sqlite3';
 import { ROLE_NAMES } from '../../src/roles/registry.js';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
 import { publishEvent } from '../../src/messaging/events.js';
-import type { DeadLetterRecord, ToIngestMessage, ToSendMessage } from '../../src/messaging/schemas.js';
+import type { DeadLetterRecord, ToIngestMessage, ToSendMessage } from '../../src/pipeline/messages.js';
 import { submitDocument } from '../../src/rag/upload.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { makeCorruptPdf, makeEncryptedPdf, makePdf, makePdfClaimingPages } from '../helpers/pdf-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
 import { assertRefused } from '../helpers/ingest-assertions.js';
 import { deliverEmail, getMessage, openChannel, submitAndWait, waitForFinalStates, waitForSettled, withPipeline } from '../helpers/pipeline.js';
+import { toIngest } from '../../src/pipeline/stages.js';
 
 const ALPHA = 'support@alpha.example';
 const BETA = 'support@beta.example';
@@ -130,8 +131,8 @@ test('poison documents are dead-lettered with a clear reason, marked failed, and
         message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null,
         document_id: 'missing-document', agent_email: ALPHA, filename: 'missing.pdf', path: path.join(UPLOAD_DIR, 'missing-document', 'missing.pdf'),
       };
-      await publishEvent(broker, 'upload', { stage: 'queued', document_id: missing.document_id, agent_email: ALPHA, detail: { filename: missing.filename, path: missing.path } });
-      await broker.publish(EXCHANGES.document, ROUTING_KEYS.ingest, missing);
+      await publishEvent(broker, 'upload', { stage: 'queued', document_id: missing.document_id, agent_email: ALPHA, detail: { filename: missing.filename, path: missing.path, bytes: 0 } });
+      await broker.publish(toIngest, missing);
       expected.set(missing.document_id, { errorType: 'document_unreadable', message: /ENOENT/ });
       const good = await submitDocument(broker, UPLOAD_DIR, { agentEmail: ALPHA, filename: 'good.pdf', data: await makePdf(['The reset button is on the back of the router.']) });
 

@@ -13,6 +13,7 @@ import { createTestVhost, waitFor, type TestVhost } from '../helpers/broker.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { ConsumerRuntime, type Handler } from '../../src/messaging/consumer.js';
 import { QUEUES, buildTopology } from '../../src/messaging/topology.js';
+import { toClassify } from '../../src/pipeline/stages.js';
 
 const bodySchema = z.object({ n: z.number() });
 type Body = z.infer<typeof bodySchema>;
@@ -50,12 +51,12 @@ async function runLosingFirstAttempt(overrides: Record<string, string>, firstAtt
     completions.push(context.attempt);
     return { status: 'ok' };
   };
-  const runtime = new ConsumerRuntime({ role: 'lost-channel', queue: QUEUES.toClassify, schema: bodySchema, handle, concurrency: 1, prefetch: 1 }, broker, vhost.logger,
+  const runtime = new ConsumerRuntime({ role: 'lost-channel', stage: { ...toClassify, schema: bodySchema }, handle, concurrency: 1, prefetch: 1 }, broker, vhost.logger,
     { maxAttempts: 3, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, shutdownGraceMs: 1_000 });
   try {
     await broker.start();
     runtime.start();
-    await broker.publish('email_exchange', 'classify', { n: 1 });
+    await broker.publishRaw('email_exchange', 'classify', { n: 1 });
     await waitFor(() => completions.length >= 1, { timeoutMs: 60_000, what: 'the message handled after the lost attempt' });
     // A retry copy would come back from its 200 ms wait queue well within this.
     await new Promise((resolve) => setTimeout(resolve, 3_000));

@@ -14,6 +14,7 @@ import { createTestVhost, waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { classifyMessage, startPipeline, waitForSettled, ACME, type Pipeline, withPipeline } from '../helpers/pipeline.js';
 import { promtoolCheck, sampleValue } from '../helpers/prometheus.js';
+import { toClassify } from '../../src/pipeline/stages.js';
 
 const SUPPORT_QUESTION = makeEmail({
   from: 'jose@mailbox.example', to: ACME, subject: 'How do I reset my router admin password?',
@@ -29,8 +30,8 @@ async function scrape(pipeline: Pipeline): Promise<string> {
 /** Publishes one valid email and one body that fails validation; returns the valid one's status. */
 async function pushValidAndInvalid(pipeline: Pipeline): Promise<string> {
   const valid = await classifyMessage(ACME, SUPPORT_QUESTION);
-  await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, valid);
-  await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, { message_id: 'not-an-email', hello: 'world' });
+  await pipeline.worker.broker.publish(toClassify, valid);
+  await pipeline.worker.broker.publishRaw(EXCHANGES.email, ROUTING_KEYS.classify, { message_id: 'not-an-email', hello: 'world' });
   const settled = await waitForSettled(pipeline, 'classifier', 2);
   const processed = settled.find((info) => info.outcome === 'processed');
   assert.ok(processed, `one message processed: ${JSON.stringify(settled)}`);

@@ -6,13 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PIPELINE_EVENT } from '../../src/messaging/events.js';
-import type { PipelineEvent, ToSendMessage } from '../../src/messaging/schemas.js';
-import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
+import type { PipelineEvent } from '../../src/pipeline/events.js';
+import type { ToSendMessage } from '../../src/pipeline/messages.js';
+import { QUEUES } from '../../src/messaging/topology.js';
 import { MODEL_INPUT_LIMITS } from '../../src/rag/model-input.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
 import { classifyMessage, getMessage, openChannel, respondMessage, waitForSettled, withPipeline, type Pipeline } from '../helpers/pipeline.js';
 import { CRAFTED_INPUT_LIMIT_MS } from '../helpers/time-limit.js';
+import { toClassify, toRespond } from '../../src/pipeline/stages.js';
 
 const AGENT = 'support@widgets.example';
 const QUESTION = makeEmail({ from: 'jose@mailbox.example', to: AGENT, subject: 'How do I reset my router admin password?', body: 'Hello, how do I reset it?\n' });
@@ -31,7 +33,7 @@ test('the classifier reads the first 32,000 characters of a 120 KB body, quickly
     const events = recordEvents(pipeline);
     const message = await classifyMessage(AGENT, QUESTION);
     message.email.body = LONG_BODY;
-    await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, message);
+    await pipeline.worker.broker.publish(toClassify, message);
     const [settled] = await waitForSettled(pipeline, 'classifier', 1);
     assert.equal(settled.status, 'classified');
     const classified = await waitFor(() => events.find((event) => event.stage === 'classified'), { timeoutMs: 10_000, what: 'the classified event' });
@@ -51,7 +53,7 @@ test('the responder retrieves and replies from the first part of a 120 KB body a
       ]);
       const message = await respondMessage(AGENT, QUESTION);
       message.email.body = LONG_BODY;
-      await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.respond, message);
+      await pipeline.worker.broker.publish(toRespond, message);
       const { body: reply } = await getMessage<ToSendMessage>(raw.channel, QUEUES.toSend);
       assert.equal(reply.generated_response.handoff, false, JSON.stringify(reply.generated_response.decision));
       assert.match(reply.generated_response.body, /"router-manual\.pdf", page 3/);

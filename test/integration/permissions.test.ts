@@ -216,11 +216,11 @@ test('every role runs its real runtime as its own user: a manual is ingested, su
       const mailboxRef = await deliverToMaildir(configFor('poller').MAILDIR_ROOT, acme, raw);
       emailIds[name] = (await parseEmail(raw, { agentEmail: acme, mailboxRef })).email.email_id;
     }
-    await admin.publish(EXCHANGES.email, ROUTING_KEYS.classify, { message_id: `bad-${suffix}`, not: 'an email' });
+    await admin.publishRaw(EXCHANGES.email, ROUTING_KEYS.classify, { message_id: `bad-${suffix}`, not: 'an email' });
     await waitFor(() => Object.values(emailIds).every((id) => isFinal(activity.getEmail(id)?.state ?? '')), { timeoutMs: 60_000, what: 'both emails in a final state' });
     assert.ok(['sent', 'drafted'].includes(activity.getEmail(emailIds['01-router-reset.eml'])!.state), `router reset: ${activity.getEmail(emailIds['01-router-reset.eml'])!.state}`);
     assert.equal(activity.getEmail(emailIds['09-spam-prize.eml'])!.state, 'ignored');
-    // The classifier's runtime wrapped it (DESIGN.md §3) and published it to dead_letter_exchange.
+    // The classifier's runtime wrapped it (docs/ARCHITECTURE.md#dead-letters) and published it to dead_letter_exchange.
     const inspector = await amqplib.connect(configFor('admin').AMQP_URL);
     try {
       const channel = await inspector.createChannel();

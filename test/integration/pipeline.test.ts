@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ROLE_NAMES } from '../../src/roles/registry.js';
 import { EXCHANGES, ROUTING_KEYS } from '../../src/messaging/topology.js';
-import type { ToClassifyMessage } from '../../src/messaging/schemas.js';
+import type { ToClassifyMessage } from '../../src/pipeline/messages.js';
 import {
   deliverSampleEmails, ingestSampleManuals, openChannel, readReplies, recipientsOf, startPipeline, waitForFinalStates,
   handoffBodyFor, ACME, GLOBEX, type ReplyFile,

@@ -1,5 +1,5 @@
 /**
- * What DESIGN.md §4 promises when things go wrong, on the real RabbitMQ: a killed worker loses
+ * What docs/ARCHITECTURE.md#failures promises when things go wrong, on the real RabbitMQ: a killed worker loses
  * nothing, SIGTERM lets in-flight work finish, a connection the broker closes is re-established
  * without losing messages, and a publish never succeeds silently when the broker is not there.
  */
@@ -17,6 +17,7 @@ import { createLogger } from '../../src/log.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { ConsumerRuntime } from '../../src/messaging/consumer.js';
 import { QUEUES } from '../../src/messaging/topology.js';
+import { toClassify } from '../../src/pipeline/stages.js';
 
 /** A vhost with the topology declared, a record file, a plain channel for checks; all removed afterwards. */
 async function withWorkerSetup(body: (setup: { vhost: TestVhost; broker: Broker; channel: Channel; recordFile: string; workers: WorkerProcess[] }) => Promise<void>): Promise<void> {
@@ -112,8 +113,7 @@ test('when the broker force-closes the connection mid-stream the worker reconnec
   const runtime = new ConsumerRuntime(
     {
       role: 'reconnecting-consumer',
-      queue: QUEUES.toClassify,
-      schema: z.object({ n: z.number() }),
+      stage: { ...toClassify, schema: z.object({ n: z.number() }) },
       concurrency,
       prefetch: concurrency,
       handle: async ({ n }) => {
@@ -182,9 +182,9 @@ test('with the broker unreachable a publish rejects after PUBLISH_TIMEOUT_MS, an
       () => ({ resolved: true as const, at: Date.now() - started, error: undefined }),
       (error: { code?: string; retryable?: boolean }) => ({ resolved: false as const, at: Date.now() - started, error }),
     );
-    const first = settle(broker.publish('email_exchange', 'classify', { n: 1 }));
-    const second = settle(broker.publish('email_exchange', 'classify', { n: 2 }));
-    const third = await settle(broker.publish('email_exchange', 'classify', { n: 3 }));
+    const first = settle(broker.publishRaw('email_exchange', 'classify', { n: 1 }));
+    const second = settle(broker.publishRaw('email_exchange', 'classify', { n: 2 }));
+    const third = await settle(broker.publishRaw('email_exchange', 'classify', { n: 3 }));
     assert.equal(third.resolved, false);
     assert.equal(third.error?.code, 'publish_buffer_full');
     assert.equal(third.error?.retryable, true);
@@ -197,7 +197,7 @@ test('with the broker unreachable a publish rejects after PUBLISH_TIMEOUT_MS, an
       assert.ok(outcome.at >= 250 && outcome.at < 10_000, `rejected after about PUBLISH_TIMEOUT_MS (${outcome.at} ms)`);
     }
     // The buffer frees up as publishes fail: the next one is accepted into it (and then times out too).
-    const fourth = await settle(broker.publish('email_exchange', 'classify', { n: 4 }));
+    const fourth = await settle(broker.publishRaw('email_exchange', 'classify', { n: 4 }));
     assert.equal(fourth.error?.code, 'publish_unconfirmed');
   } finally {
     await broker.close();

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import type { DeadLetterRecord, ToSendMessage } from '../../src/messaging/schemas.js';
-import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
+import type { DeadLetterRecord, ToSendMessage } from '../../src/pipeline/messages.js';
+import { QUEUES } from '../../src/messaging/topology.js';
 import { ReviewQueue, type Review } from '../../src/store/reviews.js';
 import { waitFor } from '../helpers/broker.js';
 import {
@@ -19,6 +19,7 @@ import {
   ACME, SAMPLES, type Pipeline,
 } from '../helpers/pipeline.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
+import { toSend } from '../../src/pipeline/stages.js';
 
 const FULL_FLOW = ['poller', 'classifier', 'responder', 'sender', 'recorder', 'ingester', 'api'] as const;
 
@@ -92,7 +93,7 @@ test('review mode: forged approvals published straight to emails.to_send are dea
     const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
     const emailId = drafted.email.email_id;
     const broker = pipeline.worker.broker;
-    await broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, drafted);
+    await broker.publish(toSend, drafted);
     const reviews = new ReviewQueue(pipeline.worker.services.database);
     await waitFor(() => reviews.get(emailId)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review' });
 
@@ -108,7 +109,7 @@ test('review mode: forged approvals published straight to emails.to_send are dea
       // A forged approval of an email nobody drafted.
       const neverDrafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Never drafted' }));
       for (const forged of [forgedPending, { ...neverDrafted, review }]) {
-        await broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, forged);
+        await broker.publish(toSend, forged);
         const { body: record } = await getMessage<DeadLetterRecord>(raw.channel, QUEUES.deadLetter, 30_000);
         // Dead-lettered after one attempt: it will never verify.
         assert.deepEqual([record.failure_info.error_type, record.failure_info.retry_count, (record.original_message as ToSendMessage).email.email_id],

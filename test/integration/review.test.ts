@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { Broker } from '../../src/messaging/broker.js';
-import type { ToSendMessage } from '../../src/messaging/schemas.js';
+import type { ToSendMessage } from '../../src/pipeline/messages.js';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
 import { approveReview, rejectReview } from '../../src/review/actions.js';
 import { ReviewConflictError, ReviewQueue, type Review, type ReviewStatus } from '../../src/store/reviews.js';
 import { waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
+import { toSend } from '../../src/pipeline/stages.js';
 import {
   deliverEmail, getMessage, ingestSampleManuals, openChannel, readReplies, sendMessage, withPipeline,
   handoffBodyFor, ACME, SAMPLES, type Pipeline, type ReplyFile,
@@ -107,7 +108,7 @@ test('review mode: an approved, edited reply is sent once through the sender, a 
       assert.equal(approvedMessage.original_message_id, pending.message.message_id);
       assert.deepEqual(approvedMessage.review && { ...approvedMessage.review, approved_at: 'x' }, { approved_by: 'alice', approved_at: 'x', edited: true });
       const settledBefore = pipeline.settled.get('sender')?.length ?? 0;
-      await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, approvedMessage, { priority: approvedMessage.email.priority });
+      await pipeline.worker.broker.publish(toSend, approvedMessage, { priority: approvedMessage.email.priority });
       // Other emails of this test may settle in between: look for the duplicate among what came after.
       await waitFor(() => (pipeline.settled.get('sender') ?? []).slice(settledBefore).some((info) => info.status === 'duplicate'),
         { timeoutMs: 30_000, what: 'the redelivered approval settled as a duplicate' });
@@ -146,7 +147,7 @@ test('an approval that cannot be published leaves the review pending; an approve
   await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'review', DAILY_SEND_QUOTA: '0' }, async (pipeline) => {
     const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
     const emailId = drafted.email.email_id;
-    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, drafted);
+    await pipeline.worker.broker.publish(toSend, drafted);
     await waitForReview(pipeline, emailId, 'pending', 30_000);
     const reviews = reviewsOf(pipeline);
 

@@ -7,11 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
-import type { ToRespondMessage, ToSendMessage } from '../../src/messaging/schemas.js';
+import { QUEUES } from '../../src/messaging/topology.js';
+import type { ToRespondMessage, ToSendMessage } from '../../src/pipeline/messages.js';
 import { loadConfig, replySettingsOf } from '../../src/config.js';
 import { handoffBody } from '../../src/rag/reply-framing.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
+import { toClassify, toRespond, toSend } from '../../src/pipeline/stages.js';
 import { waitFor } from '../helpers/broker.js';
 import {
   classifyMessage, deliverEmail, filesIn, getMessage, openChannel, readReplies, respondMessage, sendMessage,
@@ -33,8 +34,8 @@ test('classifier routes a support email to emails.to_respond and drops spam', { 
     try {
       const support = await classifyMessage('support@widgets.example', SUPPORT_QUESTION);
       const spam = await classifyMessage(ACME, await readFile(path.join(SAMPLES, 'emails', ACME, '09-spam-prize.eml'), 'utf8'));
-      await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, spam, { priority: spam.email.priority });
-      await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, support, { priority: support.email.priority });
+      await pipeline.worker.broker.publish(toClassify, spam, { priority: spam.email.priority });
+      await pipeline.worker.broker.publish(toClassify, support, { priority: support.email.priority });
       const settled = await waitForSettled(pipeline, 'classifier', 2);
       assert.deepEqual(settled.map((info) => info.status).sort(), ['classified', 'ignored']);
 
@@ -59,7 +60,7 @@ test('responder attaches context_used with source, page and score, and hands off
         { document_id: 'router-manual', document_name: 'router-manual.pdf', page: 3, chunk_index: 1, text: 'Reset the admin password: hold the reset button on the back of the router for 10 seconds. The admin password returns to the default printed on the label.' },
       ]);
       const grounded = await respondMessage('support@widgets.example', SUPPORT_QUESTION);
-      await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.respond, grounded);
+      await pipeline.worker.broker.publish(toRespond, grounded);
       const { body: reply } = await getMessage<ToSendMessage>(raw.channel, QUEUES.toSend);
       assert.equal(reply.email.email_id, grounded.email.email_id);
       assert.equal(reply.generated_response.handoff, false);
@@ -75,7 +76,7 @@ test('responder attaches context_used with source, page and score, and hands off
 
       // Same question, a mailbox that uploaded nothing: nothing to ground on, so a hand-off.
       const orphan = await respondMessage('support@empty.example', question('support@empty.example'));
-      await pipeline.worker.broker.publish(EXCHANGES.email, ROUTING_KEYS.respond, orphan);
+      await pipeline.worker.broker.publish(toRespond, orphan);
       const { body: handoff } = await getMessage<ToSendMessage>(raw.channel, QUEUES.toSend);
       assert.equal(handoff.email.email_id, orphan.email.email_id);
       assert.equal(handoff.generated_response.handoff, true);
@@ -93,7 +94,7 @@ test('sender: draft mode leaves a draft, shadow mode writes nothing, auto mode w
     const draft = await sendMessage('draft@widgets.example', question('draft@widgets.example'));
     const shadow = await sendMessage('shadow@widgets.example', question('shadow@widgets.example'));
     const unsure = await sendMessage('auto@widgets.example', question('auto@widgets.example'), { confidence: 0.4 });
-    for (const message of [draft, shadow, unsure]) await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, message);
+    for (const message of [draft, shadow, unsure]) await pipeline.worker.broker.publish(toSend, message);
     const settled = await waitForSettled(pipeline, 'sender', 3);
     assert.deepEqual(settled.map((info) => info.status).sort(), ['drafted', 'drafted', 'shadowed']);
 
@@ -118,9 +119,9 @@ test('sender with DAILY_SEND_QUOTA=1 sends the first auto reply and drafts the s
   await withPipeline(['sender', 'recorder'], { DAILY_SEND_QUOTA: '1', SEND_POLICY: 'auto' }, async (pipeline) => {
     const first = await sendMessage('auto@widgets.example', question('auto@widgets.example'));
     const second = await sendMessage('auto@widgets.example', makeEmail({ to: 'auto@widgets.example', subject: 'Another question' }));
-    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, first);
+    await pipeline.worker.broker.publish(toSend, first);
     assert.deepEqual((await waitForSettled(pipeline, 'sender', 1)).map((info) => info.status), ['sent']);
-    await pipeline.worker.broker.publish(EXCHANGES.reply, ROUTING_KEYS.send, second);
+    await pipeline.worker.broker.publish(toSend, second);
     assert.deepEqual((await waitForSettled(pipeline, 'sender', 2)).map((info) => info.status), ['sent', 'drafted']);
 
     const replies = await readReplies(pipeline, 'auto@widgets.example');

@@ -22,7 +22,7 @@ import { parseEmail } from '../../src/providers/mailbox/mime.js';
 import { openDatabase } from '../../src/store/database.js';
 import { ActivityLog, isFinal } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
-import type { Email } from '../../src/messaging/schemas.js';
+import type { Email } from '../../src/pipeline/messages.js';
 
 /** Worker processes (`cli.ts worker`) whose parent is `parentPid`, read from /proc: field 4 of `stat` is the parent. */
 function workersOf(parentPid: number): number[] {

@@ -64,7 +64,7 @@ test('amqps:// with AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE connects thro
       channel.ack(message);
     });
     const body = { message_id: `tls-${Date.now()}`, note: 'over TLS' };
-    await broker.publish(EXCHANGES.email, ROUTING_KEYS.classify, body, { priority: 5 });
+    await broker.publishRaw(EXCHANGES.email, ROUTING_KEYS.classify, body, { priority: 5 });
     await waitFor(() => received.length === 1, { what: 'the message consumed over TLS' });
     assert.deepEqual(received[0], body);
     await consumer.close();

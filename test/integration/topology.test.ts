@@ -1,5 +1,5 @@
 /**
- * The broker topology of DESIGN.md §2 on the real RabbitMQ: what `broker.start()` declares (read
+ * The broker topology of docs/ARCHITECTURE.md#topology on the real RabbitMQ: what `broker.start()` declares (read
  * back through the management API), the `topology` command and the dead-letter retention it sets,
  * a mismatching pre-existing queue, a vhost of the topology before retry exchanges, a vhost whose
  * emails.to_send is still bound to email_exchange (the binding goes), and the two
@@ -17,7 +17,7 @@ import { QUEUES, SPECIFIED_QUEUES, WORK_QUEUES, retryExchangeName, waitQueueName
 import { DEAD_LETTER_RETENTION_POLICY } from '../../src/messaging/dead-letter-retention.js';
 
 const DEAD_LETTER = { 'x-dead-letter-exchange': 'dead_letter_exchange' };
-/** DESIGN.md §2 written out again by hand, so a wrong table in topology.ts fails here. */
+/** docs/ARCHITECTURE.md#topology written out again by hand, so a wrong table in topology.ts fails here. */
 const SPECIFIED_ARGUMENTS: Record<string, Record<string, unknown>> = {
   'emails.to_classify': { 'x-max-priority': 10, 'x-message-ttl': 3_600_000, ...DEAD_LETTER, 'x-dead-letter-routing-key': 'failed_emails' },
   'emails.to_respond': { 'x-message-ttl': 7_200_000, ...DEAD_LETTER, 'x-dead-letter-routing-key': 'failed_emails' },
@@ -64,7 +64,7 @@ function runTopologyCommand(vhost: TestVhost): Promise<{ code: number | null; st
   });
 }
 
-test('broker.start() declares the exchanges, queues (exact arguments), bindings, wait queues with their retry exchanges and audit stream of DESIGN.md §2', { timeout: 60_000 }, async () => {
+test('broker.start() declares the exchanges, queues (exact arguments), bindings, wait queues with their retry exchanges and audit stream of docs/ARCHITECTURE.md#topology', { timeout: 60_000 }, async () => {
   await withVhost({}, async (vhost) => {
     const broker = new Broker(vhost.config, vhost.logger);
     try {
@@ -87,7 +87,7 @@ test('broker.start() declares the exchanges, queues (exact arguments), bindings,
       const queue = byName.get(name);
       assert.ok(queue, `queue ${name} exists`);
       assert.equal(queue.durable, true, `${name} is durable`);
-      assert.deepEqual(queue.arguments, expected, `${name} has exactly the arguments of DESIGN.md §2`);
+      assert.deepEqual(queue.arguments, expected, `${name} has exactly the arguments of docs/ARCHITECTURE.md#topology`);
     }
     for (const wait of waitQueues) {
       assert.deepEqual(byName.get(wait.name)?.arguments, { 'x-message-ttl': wait.ttl, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': wait.target }, `${wait.name} dead-letters back to ${wait.target}`);
@@ -153,7 +153,7 @@ test('the topology command sets the dead-letter retention as an operator policy 
       const deadLetterQueue = (await vhost.management.queues()).find((queue) => queue.name === QUEUES.deadLetter);
       assert.deepEqual(deadLetterQueue?.arguments, {}, 'the queue itself is unchanged: no 406 for existing deployments');
 
-      await broker.publish('dead_letter_exchange', 'failed_emails', { record: 'old' });
+      await broker.publishRaw('dead_letter_exchange', 'failed_emails', { record: 'old' });
       const channel = await connection.createChannel();
       assert.equal((await channel.checkQueue(QUEUES.deadLetter)).messageCount, 1, 'the record arrived');
       await waitFor(async () => (await channel.checkQueue(QUEUES.deadLetter)).messageCount === 0, { timeoutMs: 20_000, what: 'the record to expire after 2 s' });
@@ -175,7 +175,7 @@ test('a vhost declared with the topology of before the retry exchanges takes the
       const oldWaitQueues = buildWaitQueues({ maxAttempts: vhost.config.MAX_ATTEMPTS, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, eventsMaxAge: '7D' });
       for (const queue of oldWaitQueues) await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
       await broker.start();
-      await broker.publish(retryExchangeName(QUEUES.toClassify), '200ms', { n: 1 });
+      await broker.publishRaw(retryExchangeName(QUEUES.toClassify), '200ms', { n: 1 });
       const message = await nextMessage(channel, QUEUES.toClassify, 15_000, 'the retried message back in its work queue');
       assert.deepEqual(JSON.parse(message.content.toString('utf8')), { n: 1 });
     } finally {
@@ -221,7 +221,7 @@ test('the topology command removes the binding email_exchange --send--> emails.t
   });
 });
 
-/** Declares emails.to_classify with arguments other than §2's, as an older deployment might have. */
+/** Declares emails.to_classify with arguments other than those of docs/ARCHITECTURE.md#topology, as an older deployment might have. */
 async function declareConflictingClassifyQueue(url: string): Promise<void> {
   const connection = await amqplib.connect(url);
   try {

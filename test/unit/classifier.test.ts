@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HandlerContext } from '../../src/messaging/consumer.js';
-import { toClassifySchema, type ToRespondMessage } from '../../src/messaging/schemas.js';
+import { toClassifySchema, type ToRespondMessage } from '../../src/pipeline/messages.js';
 import { createLogger } from '../../src/log.js';
 import { createLocalModel } from '../../src/providers/llm/local.js';
 import { parseEmail } from '../../src/providers/mailbox/mime.js';
@@ -23,7 +23,7 @@ async function classify(headers: Record<string, string>, body: string) {
   const events: Array<{ stage: string; detail?: Record<string, unknown> }> = [];
   const context = {
     role: 'classifier', logger: createLogger({ level: 'error', format: 'json', role: 'test' }), signal: new AbortController().signal, attempt: 1, priority: undefined,
-    broker: { publish: async (_exchange: string, _key: string, body: ToRespondMessage) => { published.push(body); } },
+    broker: { publish: async (_stage: unknown, message: ToRespondMessage) => { published.push(message); } },
     emit: async (fields: { stage: string; detail?: Record<string, unknown> }) => { events.push(fields); },
   } as unknown as HandlerContext;
   const message = toClassifySchema.parse({ message_id: 'm-1', timestamp: new Date().toISOString(), email });

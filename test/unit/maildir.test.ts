@@ -7,7 +7,7 @@ import PostalMime from 'postal-mime';
 import { createMaildirMailbox, deliverToMaildir, replyFileName } from '../../src/providers/mailbox/maildir.js';
 import { replyMessageId, replySubject } from '../../src/providers/mailbox/mime.js';
 import type { OutgoingReply } from '../../src/providers/mailbox/spec.js';
-import type { Email } from '../../src/messaging/schemas.js';
+import type { Email } from '../../src/pipeline/messages.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 
 const acme = 'support@acme.example';

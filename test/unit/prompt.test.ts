@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RagmailError } from '../../src/errors.js';
-import type { ContextItem } from '../../src/messaging/schemas.js';
+import type { ContextItem } from '../../src/pipeline/messages.js';
 import type { EmailText } from '../../src/providers/llm/spec.js';
 import { classificationPrompt, languageName, parseClassification, parseReplyAnswer, replyPrompt } from '../../src/rag/prompt.js';
 import { createFence, fenceSafeText, FENCE_TAG_PLACEHOLDER } from '../../src/rag/untrusted-text.js';

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import PostalMime from 'postal-mime';
 import { RagmailError } from '../../src/errors.js';
-import { emailSchema, UNCHECKED_RECIPIENT } from '../../src/messaging/schemas.js';
+import { emailSchema, UNCHECKED_RECIPIENT } from '../../src/pipeline/messages.js';
 import { buildReply, parseEmail, replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { isOwnAddress, isSingleAddress } from '../../src/providers/mailbox/recipient.js';
 import { makeEmail } from '../helpers/email-fixtures.js';

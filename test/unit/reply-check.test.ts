@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ContextItem } from '../../src/messaging/schemas.js';
+import type { ContextItem } from '../../src/pipeline/messages.js';
 import { citationLabel, pageUrl, renderReply } from '../../src/rag/citations.js';
 import { checkReply } from '../../src/rag/reply-check.js';
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import type { HandlerContext } from '../../src/messaging/consumer.js';
-import { toRespondSchema, type ToSendMessage } from '../../src/messaging/schemas.js';
+import { toRespondSchema, type ToSendMessage } from '../../src/pipeline/messages.js';
 import { createAnthropicModel } from '../../src/providers/llm/anthropic.js';
 import { createGeminiModel } from '../../src/providers/llm/gemini.js';
 import type { LanguageModel } from '../../src/providers/llm/spec.js';
@@ -84,7 +84,7 @@ async function respond(model: LanguageModel, email: { subject: string; body: str
   const events: Array<{ stage: string; detail?: Record<string, unknown> }> = [];
   const context = {
     role: 'responder', logger: createLogger({ level: 'error', format: 'json', role: 'test' }), signal: new AbortController().signal, attempt: 1, priority: undefined,
-    broker: { publish: async (_exchange: string, _key: string, body: ToSendMessage) => { published.push(body); } },
+    broker: { publish: async (_stage: unknown, message: ToSendMessage) => { published.push(message); } },
     emit: async (fields: { stage: string; detail?: Record<string, unknown> }) => { events.push(fields); },
   } as unknown as HandlerContext;
   const message = toRespondSchema.parse({

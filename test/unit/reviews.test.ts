@@ -5,13 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { buildEvent } from '../../src/messaging/events.js';
-import type { ToSendMessage } from '../../src/messaging/schemas.js';
+import type { ToSendMessage } from '../../src/pipeline/messages.js';
 import { applyEvent } from '../../src/roles/recorder.js';
 import { ActivityLog } from '../../src/store/activity-log.js';
 import { openDatabase } from '../../src/store/database.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { ReviewConflictError, ReviewNotFoundError, ReviewQueue } from '../../src/store/reviews.js';
-import { UNCHECKED_RECIPIENT } from '../../src/messaging/schemas.js';
+import { UNCHECKED_RECIPIENT } from '../../src/pipeline/messages.js';
 import { RagmailError } from '../../src/errors.js';
 import { approvalAlreadySent, verifyApproval } from '../../src/review/verify.js';
 

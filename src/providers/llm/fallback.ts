@@ -1,5 +1,5 @@
 /**
- * A fallback chain of language models (DESIGN.md §4): a retryable failure of one provider (quota,
+ * A fallback chain of language models (docs/ARCHITECTURE.md#failures): a retryable failure of one provider (quota,
  * timeout, 5xx) moves on to the next before the message itself is retried; a permanent failure
  * (bad key, bad request) stops the chain so it surfaces at once.
  */

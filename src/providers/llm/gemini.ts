@@ -127,7 +127,7 @@ interface GoogleErrorBody {
 export function toGeminiError(error: unknown, context: ProviderCallContext, timeoutMs: number): RagmailError {
   if (error instanceof ApiError) {
     // The SDK puts the whole JSON error body in the message.
-    let body: GoogleErrorBody = {};
+    let body: GoogleErrorBody;
     try {
       body = JSON.parse(error.message) as GoogleErrorBody;
     } catch {

@@ -1,5 +1,5 @@
 /** The language-model contract: task-level verbs, so the local fallback needs no prompt parsing. */
-import type { Classification, ContextItem } from '../../messaging/schemas.js';
+import type { Classification, ContextItem } from '../../pipeline/messages.js';
 
 /** The part of an email a model may see; all of it is untrusted data. */
 export interface EmailText {

@@ -13,7 +13,7 @@
  */
 import type { gmail_v1 } from 'googleapis';
 import { RagmailError, isRetryableHttpStatus, permanentError, transientError } from '../../errors.js';
-import type { Email } from '../../messaging/schemas.js';
+import type { Email } from '../../pipeline/messages.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
 import { buildReply, parseEmail, type EmailParseLimits } from './mime.js';
 import type { IncomingEmail, Mailbox, OutgoingReply } from './spec.js';

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Address, Email as ParsedEmail } from 'postal-mime';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { RagmailError, permanentError } from '../../errors.js';
-import { emailSchema } from '../../messaging/schemas.js';
+import { emailSchema } from '../../pipeline/messages.js';
 import { htmlToText } from './html-text.js';
 import { EmailParseRefusal, parseMimeInWorker } from './mime-parser.js';
 import { addressesIn, isOwnAddress, isSingleAddress, mailboxesOf, resolveReplyRecipient } from './recipient.js';
@@ -208,7 +208,7 @@ function readParsed(parsed: ParsedEmail, options: ParseEmailOptions): IncomingEm
 
 /**
  * The deterministic Message-ID of the reply to an email: the same email always gets the same
- * reply id, so a send that crashed before its ack is found instead of repeated (DESIGN.md §4).
+ * reply id, so a send that crashed before its ack is found instead of repeated (docs/ARCHITECTURE.md#idempotency).
  * Its shape is `<ragmail.<32 hex of sha256(agentEmail + emailId)>@<domain of agentEmail>>`.
  */
 export function replyMessageId(emailId: string, agentEmail: string): string {
@@ -224,7 +224,7 @@ export function replySubject(subject: string): string {
 
 /**
  * Builds the raw RFC 5322 reply. It goes to the email's one `reply_recipient` (its Reply-To or
- * else its sender) and nowhere else (DESIGN.md §7), carries `Auto-Submitted: auto-replied` so
+ * else its sender) and nowhere else (docs/ARCHITECTURE.md#safety), carries `Auto-Submitted: auto-replied` so
  * other responders do not answer it (RFC 3834 §5), and threads with `In-Reply-To` and `References`.
  * A draft of an email without a valid recipient has no `To`: a person answers it by hand.
  *

@@ -5,7 +5,7 @@
  * addr-spec is ever a recipient. Anything else is a problem a person must look at.
  */
 import type { Address } from 'postal-mime';
-import { MAX_ADDRESS_LENGTH, singleAddressSchema } from '../../messaging/schemas.js';
+import { MAX_ADDRESS_LENGTH, singleAddressSchema } from '../../pipeline/messages.js';
 
 /** The reply's one recipient, or why there is none (exactly one of the two is set). */
 export type ReplyRecipient = { recipient: string; problem: null } | { recipient: null; problem: string };

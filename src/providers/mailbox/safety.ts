@@ -1,5 +1,5 @@
 /**
- * Safety rules of an auto-responder (DESIGN.md §7, RFC 3834): which mail must never be answered,
+ * Safety rules of an auto-responder (docs/ARCHITECTURE.md#safety, RFC 3834): which mail must never be answered,
  * and how urgent an email looks. Pure functions over headers, shared by every mailbox provider.
  */
 

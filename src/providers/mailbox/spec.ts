@@ -1,5 +1,5 @@
 /** The mailbox contract: where mail comes from and where replies and drafts go. */
-import type { Email } from '../../messaging/schemas.js';
+import type { Email } from '../../pipeline/messages.js';
 
 /** A new email as read from the mailbox, before it is published. */
 export interface IncomingEmail {

@@ -1,5 +1,5 @@
 /**
- * Message bodies of DESIGN.md §3, validated at every consumer. `email_id` is the idempotency key
+ * Message bodies of docs/ARCHITECTURE.md#messages, validated at every consumer. `email_id` is the idempotency key
  * of the whole flow; `original_message_id` chains each message to the one it came from.
  */
 import { z } from 'zod';
@@ -156,7 +156,7 @@ export const toIngestSchema = z.object({
 });
 export type ToIngestMessage = z.infer<typeof toIngestSchema>;
 
-/** The record the runtime publishes to `dead_letter_exchange` (DESIGN.md §3). */
+/** The record the runtime publishes to `dead_letter_exchange` (docs/ARCHITECTURE.md#dead-letters). */
 export const deadLetterSchema = z.object({
   message_id: z.string(),
   timestamp: z.string(),
@@ -174,20 +174,3 @@ export const deadLetterSchema = z.object({
   }),
 });
 export type DeadLetterRecord = z.infer<typeof deadLetterSchema>;
-
-/** Stage outcome published to the `events` topic exchange (routing key `email.<stage>`). */
-export const eventSchema = z.object({
-  event_id: z.string(),
-  timestamp: z.string(),
-  /** e.g. received, skipped, classified, ignored, retrieved, replied, sent, drafted, handed_off, dead_lettered, ingested */
-  stage: z.string(),
-  email_id: z.string().nullable().default(null),
-  document_id: z.string().nullable().default(null),
-  agent_email: z.string().nullable().default(null),
-  role: z.string(),
-  duration_ms: z.number().nullable().default(null),
-  provider: z.string().nullable().default(null),
-  model: z.string().nullable().default(null),
-  detail: z.record(z.string(), z.unknown()).default({}),
-});
-export type PipelineEvent = z.infer<typeof eventSchema>;

@@ -12,5 +12,5 @@ ENV NODE_ENV=production DATA_DIR=/data
 COPY --from=build /app /app
 VOLUME /data
 # node itself is PID 1's child under `init: true` and receives SIGTERM directly (npx would not pass it on).
-ENTRYPOINT ["node", "--import", "tsx", "src/cli.ts"]
+ENTRYPOINT ["node", "--import", "tsx", "src/cli/index.ts"]
 CMD ["worker", "--role=all"]

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { ROLE_NAMES, type RoleName } from '../src/roles/registry.js';
+import { ROLE_NAMES, type RoleName } from '../src/app/registry.js';
 
 /** Replicas per role, as in docker-compose.rabbitmq.yml. */
 export const DEFAULT_REPLICAS: Record<RoleName, number> = { poller: 1, classifier: 2, responder: 2, sender: 1, ingester: 1, recorder: 1, api: 1 };
@@ -34,7 +34,7 @@ const firstMetricsPort = Number(process.env.METRICS_PORT ?? 9464);
 
 function start(name: string, role: RoleName, position: number): ChildProcess {
   const metricsPort = firstMetricsPort === 0 ? 0 : firstMetricsPort + position;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), 'worker', `--role=${role}`], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/index.ts'), 'worker', `--role=${role}`], {
     cwd: process.cwd(),
     env: { ...process.env, LOG_FORMAT: process.env.LOG_FORMAT ?? 'json', METRICS_PORT: String(metricsPort) },
     stdio: ['ignore', 'pipe', 'pipe'],

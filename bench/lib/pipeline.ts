@@ -6,10 +6,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfig, type Config } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
+import { loadConfig, type Config } from '../../src/app/config.js';
+import { createLogger } from '../../src/lib/log.js';
 import { Broker } from '../../src/messaging/broker.js';
-import { submitDocument } from '../../src/rag/upload.js';
+import { submitDocument } from '../../src/features/documents.js';
 import { ActivityReader, REPLIED_STATES, waitUntil, type EmailPassage } from './activity.js';
 import { MANAGEMENT_URL, type BenchVhost } from './bench-vhost.js';
 import { deliverBacklog, type OutgoingEmail } from './emails.js';

@@ -1,5 +1,5 @@
 /**
- * Worker processes as deployed: the real CLI (`node --import tsx src/cli.ts worker --role=...`),
+ * Worker processes as deployed: the real CLI (`node --import tsx src/cli/index.ts worker --role=...`),
  * one process per role or one for all, each serving /readyz on a port chosen here. Their output
  * goes to a log file in the benchmark's data folder; their peak memory and CPU time are read from
  * /proc while they run.
@@ -49,7 +49,7 @@ export async function spawnWorker(role: string, env: Record<string, string>, log
   const port = await freePort();
   const logFile = path.join(logDir, `${role}-${Date.now()}.log`);
   const output = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'src/cli.ts'), 'worker', `--role=${role}`], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'src/cli/index.ts'), 'worker', `--role=${role}`], {
     cwd: PROJECT_ROOT,
     // The operator API (part of `--role=all`) gets a free port too, so runs never collide on 8080.
     env: { ...process.env, LOG_FORMAT: 'json', ...env, METRICS_HOST: '127.0.0.1', METRICS_PORT: String(port), API_HOST: '127.0.0.1', API_PORT: '0' },

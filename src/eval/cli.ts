@@ -12,7 +12,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../log.js';
+import { createLogger } from '../lib/log.js';
 import { DatasetError, labelledEmailSchema, questionSchema, readJsonl, type LabelledEmail, type Question } from './dataset.js';
 import { openHarness, RECALL_DEPTH, type Harness } from './harness.js';
 import { fetchDevManual, readDevManuals } from './manuals.js';

@@ -13,8 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, type Config } from '../config.js';
-import type { Logger } from '../log.js';
+import { loadConfig, type Config } from '../app/config.js';
+import type { Logger } from '../lib/log.js';
 import type { HandlerContext } from '../messaging/consumer.js';
 import type { EventFields } from '../pipeline/events.js';
 import type { ToClassifyMessage, ToRespondMessage, ToSendMessage } from '../pipeline/messages.js';
@@ -26,7 +26,7 @@ import { createClassifierHandler } from '../roles/classifier.js';
 import { createIngesterHandler } from '../roles/ingester.js';
 import { createResponderHandler } from '../roles/responder.js';
 import { createSenderHandler } from '../roles/sender.js';
-import { Services } from '../services.js';
+import { Services } from '../app/services.js';
 import { SendLedger } from '../store/send-ledger.js';
 
 /** Depth of retrieval for recall@1/3/5, independent of RETRIEVAL_K. */
@@ -103,7 +103,7 @@ export async function openHarness({ agentEmail, env, freshStore, logger }: Harne
   };
   const envelope = () => ({ message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null });
 
-  // Dependencies as src/roles/registry.ts builds them for the workers.
+  // Dependencies as src/app/registry.ts builds them for the workers.
   const classifier = createClassifierHandler({ model: services.model });
   const responder = createResponderHandler({ model: services.model, store: services.vectorStore, k: config.RETRIEVAL_K, relevanceThreshold: config.RELEVANCE_THRESHOLD, config });
   const sender = createSenderHandler({ config, mailbox: services.mailbox, claims: services.sendClaims, ledger: new SendLedger(services.database), reviews: { get: () => undefined } });

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import type { Config } from '../config.js';
+import type { Config } from '../app/config.js';
 
 /** The variables the connection options come from; the TLS ones are optional for callers that only have a URL. */
 export type ConnectionSettings = Pick<Config, 'AMQP_URL'> &

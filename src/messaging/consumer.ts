@@ -12,8 +12,8 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Channel, ConsumeMessage } from 'amqplib';
-import type { Logger } from '../log.js';
-import { errorCode, isRetryable, permanentError } from '../errors.js';
+import type { Logger } from '../lib/log.js';
+import { errorCode, isRetryable, permanentError } from '../lib/errors.js';
 import { isChannelOpen, type Broker, type ConsumerHandle } from './broker.js';
 import { EXCHANGES, REQUEUE_ROUTING_KEY, retryDelayMs, retryExchangeName, waitRoutingKey } from './topology.js';
 import { publishEvent } from './events.js';
@@ -21,7 +21,7 @@ import type { EventFields, ReplayMarker } from '../pipeline/events.js';
 import type { WorkStage } from '../pipeline/stages.js';
 import { buildDeadLetterRecord } from './dead-letter-record.js';
 import { DELIVERIES_HEADER, deliveryLimitError, lostDeliveries } from './delivery-limit.js';
-import { withoutQuotedInput } from '../privacy/redact.js';
+import { withoutQuotedInput } from '../lib/redact.js';
 import { agentEmailOf, documentIdOf, emailIdOf, messageIdOf, parsedOrRaw, stripDeathHeaders } from './message-body.js';
 import { forwardingReplay, markedAsReplay, replayMarkerOf } from './audit-replay.js';
 

@@ -24,8 +24,8 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { cleanLogText } from '../log.js';
-import { errorCode } from '../errors.js';
+import { cleanLogText } from '../lib/log.js';
+import { errorCode } from '../lib/errors.js';
 import type { DeadLetterRecord } from '../pipeline/messages.js';
 
 /** The folder holding src/ (and node_modules/): stack locations inside it are shown relative to it. */

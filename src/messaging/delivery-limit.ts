@@ -14,7 +14,7 @@
  * never push a message towards the limit.
  */
 import type { ConsumeMessage } from 'amqplib';
-import { permanentError, type RagmailError } from '../errors.js';
+import { permanentError, type RagmailError } from '../lib/errors.js';
 
 /** Header carrying how many deliveries of a message ended without an outcome. */
 export const DELIVERIES_HEADER = 'x-ragmail-deliveries';

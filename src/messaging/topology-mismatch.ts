@@ -3,7 +3,7 @@
  * be fixed by reconnecting. This turns the broker's terse reply into an error that names the queue
  * and both argument sets, so an operator knows what to delete or reconfigure.
  */
-import type { Config } from '../config.js';
+import type { Config } from '../app/config.js';
 import type { Topology } from './topology.js';
 
 export class TopologyMismatchError extends Error {

@@ -3,8 +3,8 @@
  * see RETIRED_BINDINGS), sets the dead-letter retention policy, then prints what the broker holds.
  * Exits 1 when either could not be done.
  */
-import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
+import type { Config } from '../app/config.js';
+import type { Logger } from '../lib/log.js';
 import { Broker } from './broker.js';
 import { ManagementClient } from './management.js';
 import { applyDeadLetterRetention } from './dead-letter-retention.js';

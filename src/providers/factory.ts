@@ -3,15 +3,15 @@
  * only the contracts in each `spec.ts`.
  */
 import type { Database } from 'better-sqlite3';
-import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
-import { permanentError } from '../errors.js';
+import type { Config } from '../app/config.js';
+import type { Logger } from '../lib/log.js';
+import { permanentError } from '../lib/errors.js';
 import type { LanguageModel } from './llm/spec.js';
 import { createLocalModel } from './llm/local.js';
 import { createGeminiModel } from './llm/gemini.js';
 import { createAnthropicModel } from './llm/anthropic.js';
 import { createFallbackModel } from './llm/fallback.js';
-import { createRedactingModel } from '../privacy/redact.js';
+import { createRedactingModel } from './llm/redacting.js';
 import type { Embedder } from './embeddings/spec.js';
 import { createGeminiEmbedder } from './embeddings/gemini.js';
 import { createCachedEmbedder } from './embeddings/cached.js';

@@ -5,7 +5,7 @@
  * the parent measures and kills.
  */
 import { readFileSync } from 'node:fs';
-import { errorCode, isRetryable } from '../errors.js';
+import { errorCode, isRetryable } from '../lib/errors.js';
 import { PDF_FILE_DESCRIPTOR, type ChildReply, type ExtractRequest } from './pdf-sandbox-protocol.js';
 
 // Under tsx source maps are on, and Node would parse the PDF engine's (megabytes of them) into

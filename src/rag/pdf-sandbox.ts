@@ -9,7 +9,7 @@ import { fork } from 'node:child_process';
 import { readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { permanentError, RagmailError, transientError } from '../errors.js';
+import { permanentError, RagmailError, transientError } from '../lib/errors.js';
 import type { PdfText } from './pdf.js';
 import type { ChildReply, ExtractRequest } from './pdf-sandbox-protocol.js';
 

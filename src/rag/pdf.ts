@@ -4,7 +4,7 @@
  * same result, so it goes to the dead-letter queue at once.
  */
 import { PDFParse } from 'pdf-parse';
-import { permanentError, RagmailError } from '../errors.js';
+import { permanentError, RagmailError } from '../lib/errors.js';
 
 /** Options of {@link extractPages}. */
 export interface ExtractPagesOptions {

@@ -6,7 +6,7 @@
  * inside is to be obeyed.
  */
 import { z } from 'zod';
-import { permanentError } from '../errors.js';
+import { permanentError } from '../lib/errors.js';
 import type { Classification } from '../pipeline/messages.js';
 import type { EmailText, ReplyInput } from '../providers/llm/spec.js';
 import { citationLabel } from './citations.js';

@@ -8,13 +8,13 @@
  */
 import type { Handler } from '../messaging/consumer.js';
 import type { ToIngestMessage } from '../pipeline/messages.js';
-import { permanentError } from '../errors.js';
+import { permanentError } from '../lib/errors.js';
 import type { VectorStore } from '../providers/vector-store/spec.js';
 import { chunkPages } from '../rag/chunking.js';
 import { stripRunningLines } from '../rag/document-structure.js';
 import type { PdfText } from '../rag/pdf.js';
 import { extractTextInChild, type PdfLimits } from '../rag/pdf-sandbox.js';
-import { openStoredDocument } from '../rag/upload.js';
+import { openStoredDocument } from '../features/documents.js';
 
 export interface IngesterDependencies {
   store: VectorStore;

@@ -8,7 +8,7 @@ import type { Broker } from '../messaging/broker.js';
 import { publishEvent } from '../messaging/events.js';
 import type { ToClassifyMessage } from '../pipeline/messages.js';
 import { toClassify } from '../pipeline/stages.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../lib/log.js';
 import type { Mailbox } from '../providers/mailbox/spec.js';
 import type { PublishedEmails } from '../store/published-emails.js';
 

@@ -13,7 +13,7 @@ import { readEventDelivery } from '../messaging/event-delivery.js';
 import { isStage, type PipelineEvent } from '../pipeline/events.js';
 import { toSendSchema, type ToSendMessage } from '../pipeline/messages.js';
 import { QUEUES } from '../messaging/topology.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../lib/log.js';
 import type { ActivityLog } from '../store/activity-log.js';
 import type { DocumentRegistry } from '../store/documents.js';
 import { ReviewConflictError, ReviewNotFoundError, type ReviewQueue } from '../store/reviews.js';

@@ -5,7 +5,7 @@
  * When nothing relevant is found the outcome is a hand-off, never a guess.
  */
 import { randomUUID } from 'node:crypto';
-import { decisionPolicyOf, replySettingsOf, type Config } from '../config.js';
+import { decisionPolicyOf, replySettingsOf, type Config } from '../app/config.js';
 import type { Handler } from '../messaging/consumer.js';
 import type { ContextItem, ToRespondMessage, ToSendMessage } from '../pipeline/messages.js';
 import { toSend } from '../pipeline/stages.js';

@@ -3,7 +3,7 @@
  * the original thread exactly once. The claim on `email_id` stops two senders; the deterministic
  * Message-ID finds a reply that a crashed sender already delivered.
  *
- * A reply a reviewer approved (`message.review`, published by src/review/actions.ts) comes back
+ * A reply a reviewer approved (`message.review`, published by src/features/reviews/actions.ts) comes back
  * here after its draft: it is sent whatever the policy (shadow mode excepted), under a claim of its
  * own (`review:<email_id>`, the email's claim being done with the draft), and its draft is removed.
  * The `review` field is only a claim: the approval is verified against the review store first
@@ -17,8 +17,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { decisionPolicyOf, sendModeOf, type Config } from '../config.js';
-import { transientError } from '../errors.js';
+import { decisionPolicyOf, sendModeOf, type Config } from '../app/config.js';
+import { transientError } from '../lib/errors.js';
 import type { Handler, HandlerContext } from '../messaging/consumer.js';
 import type { StageDetails } from '../pipeline/events.js';
 import type { ToSendMessage } from '../pipeline/messages.js';
@@ -29,7 +29,7 @@ import type { SendClaims } from '../providers/claims/spec.js';
 import type { SendLedger } from '../store/send-ledger.js';
 import { TokenBucket } from '../store/rate-limiter.js';
 import type { ReviewQueue } from '../store/reviews.js';
-import { approvalAlreadySent, verifyApproval } from '../review/verify.js';
+import { approvalAlreadySent, verifyApproval } from '../features/reviews/verify.js';
 
 export interface SenderDependencies {
   config: Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE'

@@ -20,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import { listDeadLetters } from '../../src/messaging/dead-letters.js';
 import { QUEUES } from '../../src/messaging/topology.js';
-import { submitDocument } from '../../src/rag/upload.js';
+import { submitDocument } from '../../src/features/documents.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { waitFor } from '../helpers/broker.js';
 import { assertAccounted } from '../helpers/fault-accounting.js';

@@ -3,7 +3,7 @@
  * each killed worker restarted by the test. Every email must still end accounted for: replied
  * exactly once or ended without a reply as it must, none lost, none answered twice, none
  * dead-lettered (a kill is not a failure of the message), and the activity log agreeing with the
- * outbox. One process per role, as in production (`cli.ts worker --role=<role>`).
+ * outbox. One process per role, as in production (`src/cli/index.ts worker --role=<role>`).
  *
  * Besides the random moments, the sender is also killed at the worst one: the instant a reply file
  * lands in the outbox, between its send and its `sent` event and ack.

@@ -1,5 +1,5 @@
 /**
- * The `api` role as a child process (`src/cli.ts worker --role=api`) on a test vhost, for what only
+ * The `api` role as a child process (`src/cli/index.ts worker --role=api`) on a test vhost, for what only
  * a process of its own shows: its memory (VmRSS / VmHWM from /proc) and what it prints at start.
  * Also a raw multipart upload over node:http that streams its files from a small buffer, so a
  * test can send hundreds of MiB without holding them, and hold an upload open half-sent.
@@ -25,7 +25,7 @@ export interface ApiProcess {
 
 /** Starts the api role of `vhost` in a child process with `env` on top; resolves once it listens. */
 export async function spawnApiProcess(vhost: TestVhost, env: Record<string, string>): Promise<ApiProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker', '--role=api'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'worker', '--role=api'], {
     cwd: PROJECT_ROOT,
     env: {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '',

@@ -1,6 +1,6 @@
 /** Assertions shared by tests. */
 import assert from 'node:assert/strict';
-import { RagmailError } from '../../src/errors.js';
+import { RagmailError } from '../../src/lib/errors.js';
 
 /** The RagmailError `promise` rejects with; fails the test when it resolves or rejects with anything else. */
 export async function rejection(promise: Promise<unknown>): Promise<RagmailError> {

@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, type Config } from '../../src/config.js';
-import { createLogger, type Logger } from '../../src/log.js';
+import { loadConfig, type Config } from '../../src/app/config.js';
+import { createLogger, type Logger } from '../../src/lib/log.js';
 import { ManagementClient } from '../../src/messaging/management.js';
 
 export const AMQP_BASE = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';

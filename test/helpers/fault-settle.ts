@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import amqplib from 'amqplib';
-import type { Config } from '../../src/config.js';
+import type { Config } from '../../src/app/config.js';
 import { ManagementClient } from '../../src/messaging/management.js';
 import { QUEUES, buildTopology } from '../../src/messaging/topology.js';
 import { replyFileName } from '../../src/providers/mailbox/maildir.js';

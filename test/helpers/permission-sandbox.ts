@@ -8,11 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, type Config } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
+import { loadConfig, type Config } from '../../src/app/config.js';
+import { createLogger } from '../../src/lib/log.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { ManagementClient } from '../../src/messaging/management.js';
-import type { RoleName } from '../../src/roles/registry.js';
+import type { RoleName } from '../../src/app/registry.js';
 import { AMQP_BASE, MANAGEMENT_URL } from './broker.js';
 import { PROJECT_ROOT } from './worker-process.js';
 

@@ -13,8 +13,8 @@
  */
 import { appendFileSync } from 'node:fs';
 import { z } from 'zod';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
+import { loadConfig } from '../../src/app/config.js';
+import { createLogger } from '../../src/lib/log.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { ConsumerRuntime } from '../../src/messaging/consumer.js';
 import { toClassify } from '../../src/pipeline/stages.js';

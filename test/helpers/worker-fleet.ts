@@ -1,10 +1,10 @@
 /**
- * Real worker processes for the fault suite: each is `node --import tsx src/cli.ts worker
+ * Real worker processes for the fault suite: each is `node --import tsx src/cli/index.ts worker
  * --role=<role>`, as in production, so a SIGKILL is a real one. The fleet restarts what it killed,
  * keeps every process's output for failure messages, and notices a worker that died on its own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { RoleName } from '../../src/roles/registry.js';
+import type { RoleName } from '../../src/app/registry.js';
 import { PROJECT_ROOT } from './worker-process.js';
 
 /** A role, or `all` roles in one process. */
@@ -53,7 +53,7 @@ export class WorkerFleet {
 
   /** Starts one worker process running `role`. */
   start(role: FleetRole): FleetProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker', `--role=${role}`], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'worker', `--role=${role}`], {
       cwd: PROJECT_ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.environment },
       stdio: ['ignore', 'pipe', 'pipe'],

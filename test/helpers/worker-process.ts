@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../../src/config.js';
+import type { Config } from '../../src/app/config.js';
 import type { WorkerRecord } from './runtime-worker.js';
 
 export type { WorkerRecord };

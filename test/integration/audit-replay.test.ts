@@ -68,7 +68,7 @@ test('a shadow replay of a time window re-classifies its emails only, and sends 
 
     // The command, in a dry run for one mailbox: it lists the window's emails of that mailbox and publishes nothing.
     const cli = await run(path.join(PROJECT_ROOT, 'node_modules/.bin/tsx'), [
-      'src/cli.ts', 'replay', '--stage', 'classify', '--since', since.toISOString(), '--until', until.toISOString(), '--mailbox', ACME, '--dry-run',
+      'src/cli/index.ts', 'replay', '--stage', 'classify', '--since', since.toISOString(), '--until', until.toISOString(), '--mailbox', ACME, '--dry-run',
     ], { cwd: PROJECT_ROOT, env: { ...process.env, AMQP_URL: pipeline.vhost.config.AMQP_URL, LOG_LEVEL: 'error' } });
     const listed = [...cli.stdout.matchAll(/^would replay (\S+) \(/gm)].map((match) => match[1]).sort();
     assert.deepEqual(listed, inWindow.filter((id) => pipeline.activity.getEmail(id)!.agent_email === ACME).sort());

@@ -10,9 +10,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { checkProviders, formatProviderTable, type ProviderCheckRow } from '../../src/check-providers.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
+import { checkProviders, formatProviderTable, type ProviderCheckRow } from '../../src/cli/check-providers.js';
+import { loadConfig } from '../../src/app/config.js';
+import { createLogger } from '../../src/lib/log.js';
 import { createTestVhost, type TestVhost } from '../helpers/broker.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
 import { CLOUD_MAILBOX, startCloudStack } from '../helpers/cloud-stack.js';
@@ -24,10 +24,10 @@ function vhostEnvironment(vhost: TestVhost): Record<string, string> {
   return { AMQP_URL: vhost.config.AMQP_URL, RABBITMQ_MANAGEMENT_URL: vhost.config.RABBITMQ_MANAGEMENT_URL, DATA_DIR: vhost.dataDir };
 }
 
-/** Runs `tsx src/cli.ts check-providers` with only `environment` (plus PATH and HOME). */
+/** Runs `tsx src/cli/index.ts check-providers` with only `environment` (plus PATH and HOME). */
 function runCheckProviders(environment: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(PROJECT_ROOT, 'node_modules/.bin/tsx'), ['src/cli.ts', 'check-providers'], {
+    const child = spawn(path.join(PROJECT_ROOT, 'node_modules/.bin/tsx'), ['src/cli/index.ts', 'check-providers'], {
       cwd: PROJECT_ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'error', LOG_FORMAT: 'json', ...environment },
       stdio: ['ignore', 'pipe', 'pipe'],

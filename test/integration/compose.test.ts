@@ -11,9 +11,9 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ROLE_NAMES, type RoleName } from '../../src/roles/registry.js';
+import { ROLE_NAMES, type RoleName } from '../../src/app/registry.js';
 import { QUEUES } from '../../src/messaging/topology.js';
-import { createWorkerMetrics, registerQueueGauges, registerQuotaGauge } from '../../src/http/metrics.js';
+import { createWorkerMetrics, registerQueueGauges, registerQuotaGauge } from '../../src/observability/metrics.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
 
 const COMPOSE_FILE = 'docker-compose.rabbitmq.yml';

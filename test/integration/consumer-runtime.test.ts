@@ -12,7 +12,7 @@ import { Broker } from '../../src/messaging/broker.js';
 import { ConsumerRuntime, type Handler } from '../../src/messaging/consumer.js';
 import { QUEUES, waitQueueName } from '../../src/messaging/topology.js';
 import { deadLetterSchema, type DeadLetterRecord } from '../../src/pipeline/messages.js';
-import { permanentError } from '../../src/errors.js';
+import { permanentError } from '../../src/lib/errors.js';
 import { toClassify } from '../../src/pipeline/stages.js';
 
 const bodySchema = z.object({ n: z.number() });

@@ -16,7 +16,7 @@ import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js
 import {
   DeadLetterQueueBusyError, listDeadLetters, purgeDeadLetters, reasonContains, replayDeadLetters,
 } from '../../src/messaging/dead-letters.js';
-import { permanentError } from '../../src/errors.js';
+import { permanentError } from '../../src/lib/errors.js';
 import { toClassify } from '../../src/pipeline/stages.js';
 
 const run = promisify(execFile);
@@ -144,7 +144,7 @@ test('a second reader of dead_letter_queue is refused, not shown an empty queue'
 
 test('the dlq command: list prints the table, purge without --yes deletes nothing, purge --yes empties the queue', { timeout: 90_000 }, async () => {
   await withDeadLetters(async ({ vhost, channel }) => {
-    const dlq = (...args: string[]) => run('node_modules/.bin/tsx', ['src/cli.ts', 'dlq', ...args], {
+    const dlq = (...args: string[]) => run('node_modules/.bin/tsx', ['src/cli/index.ts', 'dlq', ...args], {
       env: { ...process.env, AMQP_URL: vhost.config.AMQP_URL, RABBITMQ_MANAGEMENT_URL: vhost.config.RABBITMQ_MANAGEMENT_URL, LOG_LEVEL: 'error' },
     });
     const list = await dlq('list');

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFile, stat } from 'node:fs/promises';
-import { ROLE_NAMES } from '../../src/roles/registry.js';
+import { ROLE_NAMES } from '../../src/app/registry.js';
 import type { ToClassifyMessage } from '../../src/pipeline/messages.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { SendLedger } from '../../src/store/send-ledger.js';
@@ -15,7 +15,7 @@ import { makeEmail } from '../helpers/email-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
 import {
   deliverEmail, filesIn, readReplies, sendMessage, waitForFinalStates, type Pipeline, withPipeline } from '../helpers/pipeline.js';
-import type { RoleName } from '../../src/roles/registry.js';
+import type { RoleName } from '../../src/app/registry.js';
 import { toClassify, toSend } from '../../src/pipeline/stages.js';
 
 const MAILBOX = 'support@widgets.example';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { QUEUES } from '../../src/messaging/topology.js';
 import { publishEvent } from '../../src/messaging/events.js';
 import type { DeadLetterRecord, ToIngestMessage } from '../../src/pipeline/messages.js';
-import { submitDocument } from '../../src/rag/upload.js';
+import { submitDocument } from '../../src/features/documents.js';
 import { makeCompressedStreamBomb, makeNestedFormBomb, makePdf } from '../helpers/pdf-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
 import { startProcessProbe } from '../helpers/process-probe.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
-import { startWorker } from '../../src/worker.js';
+import { startWorker } from '../../src/app/worker.js';
 import { createTestVhost, waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { classifyMessage, startPipeline, waitForSettled, ACME, type Pipeline, withPipeline } from '../helpers/pipeline.js';

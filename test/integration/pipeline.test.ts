@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ROLE_NAMES } from '../../src/roles/registry.js';
+import { ROLE_NAMES } from '../../src/app/registry.js';
 import { EXCHANGES, ROUTING_KEYS } from '../../src/messaging/topology.js';
 import type { ToClassifyMessage } from '../../src/pipeline/messages.js';
 import {

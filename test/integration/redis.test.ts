@@ -15,7 +15,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import winston from 'winston';
-import type { Logger } from '../../src/log.js';
+import type { Logger } from '../../src/lib/log.js';
 import { createRedisCache } from '../../src/providers/cache/redis.js';
 import { createLocalClaims } from '../../src/providers/claims/local.js';
 import { createRedisClaims } from '../../src/providers/claims/redis.js';

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { Broker } from '../../src/messaging/broker.js';
 import type { ToSendMessage } from '../../src/pipeline/messages.js';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
-import { approveReview, rejectReview } from '../../src/review/actions.js';
+import { approveReview, rejectReview } from '../../src/features/reviews/actions.js';
 import { ReviewConflictError, ReviewQueue, type Review, type ReviewStatus } from '../../src/store/reviews.js';
 import { waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';

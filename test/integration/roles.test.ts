@@ -9,7 +9,7 @@ import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { QUEUES } from '../../src/messaging/topology.js';
 import type { ToRespondMessage, ToSendMessage } from '../../src/pipeline/messages.js';
-import { loadConfig, replySettingsOf } from '../../src/config.js';
+import { loadConfig, replySettingsOf } from '../../src/app/config.js';
 import { handoffBody } from '../../src/rag/reply-framing.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { toClassify, toRespond, toSend } from '../../src/pipeline/stages.js';

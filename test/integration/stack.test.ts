@@ -16,7 +16,7 @@ import { ACME, SAMPLES, filesIn } from '../helpers/pipeline.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { QUEUES } from '../../src/messaging/topology.js';
-import { submitDocument } from '../../src/rag/upload.js';
+import { submitDocument } from '../../src/features/documents.js';
 import { deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import { parseEmail } from '../../src/providers/mailbox/mime.js';
 import { openDatabase } from '../../src/store/database.js';
@@ -24,7 +24,7 @@ import { ActivityLog, isFinal } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import type { Email } from '../../src/pipeline/messages.js';
 
-/** Worker processes (`cli.ts worker`) whose parent is `parentPid`, read from /proc: field 4 of `stat` is the parent. */
+/** Worker processes (`src/cli/index.ts worker`) whose parent is `parentPid`, read from /proc: field 4 of `stat` is the parent. */
 function workersOf(parentPid: number): number[] {
   const workers: number[] = [];
   for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
@@ -34,7 +34,7 @@ function workersOf(parentPid: number): number[] {
       const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       // tsx's esbuild service is a child too; only the workers count.
       const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (parent === parentPid && command.some((part) => part.endsWith('src/cli.ts')) && command.includes('worker')) workers.push(Number(entry));
+      if (parent === parentPid && command.some((part) => part.endsWith('src/cli/index.ts')) && command.includes('worker')) workers.push(Number(entry));
     } catch {
       // The process ended while we looked.
     }

@@ -43,10 +43,10 @@ async function withVhost(overrides: Record<string, string>, body: (vhost: TestVh
   }
 }
 
-/** Runs `tsx src/cli.ts topology` (what `npm run topology` runs) against the vhost. */
+/** Runs `tsx src/cli/index.ts topology` (what `npm run topology` runs) against the vhost. */
 function runTopologyCommand(vhost: TestVhost): Promise<{ code: number | null; stdout: string; stderr: string; elapsedMs: number }> {
   const started = Date.now();
-  const child = spawn(path.join(PROJECT_ROOT, 'node_modules/.bin/tsx'), [path.join(PROJECT_ROOT, 'src/cli.ts'), 'topology'], {
+  const child = spawn(path.join(PROJECT_ROOT, 'node_modules/.bin/tsx'), [path.join(PROJECT_ROOT, 'src/cli/index.ts'), 'topology'], {
     cwd: vhost.dataDir, // no .env of the developer's in the way
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...workerEnvironment(vhost.config), LOG_FORMAT: 'json' },
     stdio: ['ignore', 'pipe', 'pipe'],

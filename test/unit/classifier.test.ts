@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HandlerContext } from '../../src/messaging/consumer.js';
 import { toClassifySchema, type ToRespondMessage } from '../../src/pipeline/messages.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/lib/log.js';
 import { createLocalModel } from '../../src/providers/llm/local.js';
 import { parseEmail } from '../../src/providers/mailbox/mime.js';
 import { createClassifierHandler } from '../../src/roles/classifier.js';

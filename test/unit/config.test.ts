@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ConfigError, decisionPolicyOf, environmentSchema, loadConfig, replySettingsOf, sendModeOf } from '../../src/config.js';
+import { ConfigError, decisionPolicyOf, environmentSchema, loadConfig, replySettingsOf, sendModeOf } from '../../src/app/config.js';
 
 test('defaults apply when the environment is empty, and paths derive from DATA_DIR', () => {
   const config = loadConfig({ DATA_DIR: '/srv/ragmail' });

@@ -48,7 +48,7 @@ test('pages are cut at outline headings found in order, run-in headings included
 test('chunks carry their section and the document title, and never span two sections', () => {
   const chunks = chunkPages(['Setup\nPlug it in.\nReset\nHold the button.'], { documentId: 'd', documentName: 'd.pdf', documentTitle: 'Router handbook', outline });
   assert.deepEqual(chunks.map(({ text, section, document_title }) => ({ text, section, document_title })), [
-    { text: 'Setup Plug it in.', section: 'Setup', document_title: 'Router handbook' },
-    { text: 'Reset Hold the button.', section: 'Reset', document_title: 'Router handbook' },
+    { text: 'Setup\nPlug it in.', section: 'Setup', document_title: 'Router handbook' },
+    { text: 'Reset\nHold the button.', section: 'Reset', document_title: 'Router handbook' },
   ]);
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RagmailError } from '../../src/errors.js';
+import { RagmailError } from '../../src/lib/errors.js';
 import { parseEmail, type EmailParseLimits } from '../../src/providers/mailbox/mime.js';
 import { createMaildirMailbox, deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import { makeEmail } from '../helpers/email-fixtures.js';

@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/lib/log.js';
 import { createAnthropicModel } from '../../src/providers/llm/anthropic.js';
 import { createFallbackModel } from '../../src/providers/llm/fallback.js';
 import { createGeminiModel } from '../../src/providers/llm/gemini.js';

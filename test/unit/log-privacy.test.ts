@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import winston from 'winston';
-import { cleanLogText, createLogger, type LoggerOptions } from '../../src/log.js';
+import { cleanLogText, createLogger, type LoggerOptions } from '../../src/lib/log.js';
 import { CRAFTED_INPUT_LIMIT_MS, withinTime } from '../helpers/time-limit.js';
 
 /** A logger made by createLogger whose formatted lines are also captured, as they would be printed. */

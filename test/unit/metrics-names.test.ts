@@ -17,12 +17,12 @@ import { createLocalModel } from '../../src/providers/llm/local.js';
 import { createSqliteVectorStore } from '../../src/providers/vector-store/sqlite.js';
 import { openDatabase } from '../../src/store/database.js';
 import { SendLedger } from '../../src/store/send-ledger.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/lib/log.js';
 import {
   createWorkerMetrics, instrumentLanguageModel, instrumentVectorStore, registerQueueGauges, registerQuotaGauge, type WorkerMetrics,
-} from '../../src/http/metrics.js';
-import { brokerReadiness, checkReadiness } from '../../src/http/health.js';
-import { startHttpServer } from '../../src/http/server.js';
+} from '../../src/observability/metrics.js';
+import { brokerReadiness, checkReadiness } from '../../src/observability/health.js';
+import { startHttpServer } from '../../src/observability/server.js';
 import { promtoolCheck, sampleValue } from '../helpers/prometheus.js';
 
 const logger = createLogger({ level: 'error', format: 'json', role: 'test' });

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import PostalMime from 'postal-mime';
-import { RagmailError } from '../../src/errors.js';
+import { RagmailError } from '../../src/lib/errors.js';
 import {
   buildReply,
   htmlToText,

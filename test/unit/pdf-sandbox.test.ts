@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { RagmailError } from '../../src/errors.js';
+import { RagmailError } from '../../src/lib/errors.js';
 import { extractText, type PdfText } from '../../src/rag/pdf.js';
 import { extractTextInChild, type PdfLimits } from '../../src/rag/pdf-sandbox.js';
 import { makeCompressedStreamBomb, makeNestedFormBomb, makePdf } from '../helpers/pdf-fixtures.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import PDFDocument from 'pdfkit';
 import { extractPages, extractText } from '../../src/rag/pdf.js';
-import { RagmailError } from '../../src/errors.js';
+import { RagmailError } from '../../src/lib/errors.js';
 import {
   makeCorruptPdf,
   makeEncryptedPdf,

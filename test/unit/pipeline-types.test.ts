@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { Logger } from '../../src/log.js';
+import type { Logger } from '../../src/lib/log.js';
 import type { Broker } from '../../src/messaging/broker.js';
 import { ConsumerRuntime, type Handler, type HandlerContext, type RuntimeOptions } from '../../src/messaging/consumer.js';
 import { publishEvent } from '../../src/messaging/events.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RagmailError } from '../../src/errors.js';
+import { RagmailError } from '../../src/lib/errors.js';
 import type { ContextItem } from '../../src/pipeline/messages.js';
 import type { EmailText } from '../../src/providers/llm/spec.js';
 import { classificationPrompt, languageName, parseClassification, parseReplyAnswer, replyPrompt } from '../../src/rag/prompt.js';

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import PostalMime from 'postal-mime';
-import { RagmailError } from '../../src/errors.js';
+import { RagmailError } from '../../src/lib/errors.js';
 import { emailSchema, UNCHECKED_RECIPIENT } from '../../src/pipeline/messages.js';
 import { buildReply, parseEmail, replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { isOwnAddress, isSingleAddress } from '../../src/providers/mailbox/recipient.js';

@@ -1,10 +1,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
+import { loadConfig } from '../../src/app/config.js';
+import { createLogger } from '../../src/lib/log.js';
 import { createLanguageModel } from '../../src/providers/factory.js';
 import { createGeminiModel } from '../../src/providers/llm/gemini.js';
-import { createRedactingModel, isValidIban, passesLuhn, PLACEHOLDERS, redactSensitive, withoutQuotedInput } from '../../src/privacy/redact.js';
+import { isValidIban, passesLuhn, PLACEHOLDERS, redactSensitive, withoutQuotedInput } from '../../src/lib/redact.js';
+import { createRedactingModel } from '../../src/providers/llm/redacting.js';
 import { startFakeGemini, type FakeServer } from '../fakes/gemini-server.js';
 import { CRAFTED_INPUT_LIMIT_MS, withinTime } from '../helpers/time-limit.js';
 

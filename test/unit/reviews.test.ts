@@ -12,8 +12,8 @@ import { openDatabase } from '../../src/store/database.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { ReviewConflictError, ReviewNotFoundError, ReviewQueue } from '../../src/store/reviews.js';
 import { UNCHECKED_RECIPIENT } from '../../src/pipeline/messages.js';
-import { RagmailError } from '../../src/errors.js';
-import { approvalAlreadySent, verifyApproval } from '../../src/review/verify.js';
+import { RagmailError } from '../../src/lib/errors.js';
+import { approvalAlreadySent, verifyApproval } from '../../src/features/reviews/verify.js';
 
 const ACME = 'support@acme.example';
 const GLOBEX = 'support@globex.example';

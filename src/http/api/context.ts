@@ -3,10 +3,10 @@
  * reading requests.
  */
 import type { ZodType } from 'zod';
-import type { Config } from '../../config.js';
-import type { Logger } from '../../log.js';
+import type { Config } from '../../app/config.js';
+import type { Logger } from '../../lib/log.js';
 import type { Broker } from '../../messaging/broker.js';
-import type { Services } from '../../services.js';
+import type { Services } from '../../app/services.js';
 import { ActivityLog } from '../../store/activity-log.js';
 import { DocumentRegistry } from '../../store/documents.js';
 import { ReviewQueue } from '../../store/reviews.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { publishEvent } from '../../messaging/events.js';
-import { isInsideFolder, queueDocument, type StoredDocument } from '../../rag/upload.js';
+import { isInsideFolder, queueDocument, type StoredDocument } from '../../features/documents.js';
 import type { DocumentRecord } from '../../store/documents.js';
 import { parseInput, type ApiContext } from './context.js';
 import { ApiError } from './errors.js';

@@ -3,8 +3,8 @@
  * `{ "error": "<sentence>", "code": "<stable_code>" }` with a status that says whose fault it is.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { errorCode, isRetryableHttpStatus, RagmailError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { errorCode, isRetryableHttpStatus, RagmailError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 
 /** An error the API answers with `status` and a stable `code`. */
 export class ApiError extends RagmailError {

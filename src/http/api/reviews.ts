@@ -1,11 +1,11 @@
 /**
  * The review queue: drafted replies waiting for a person, approved (optionally edited) or
- * rejected under the name of the caller's API token. The decisions themselves are src/review/actions.ts.
+ * rejected under the name of the caller's API token. The decisions themselves are src/features/reviews/actions.ts.
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { RagmailError } from '../../errors.js';
-import { approveReview, rejectReview } from '../../review/actions.js';
+import { RagmailError } from '../../lib/errors.js';
+import { approveReview, rejectReview } from '../../features/reviews/actions.js';
 import { REVIEW_STATUSES } from '../../store/reviews.js';
 import { parseInput, type ApiContext } from './context.js';
 import { ApiError } from './errors.js';

@@ -2,10 +2,10 @@
  * Starting and stopping the operator API server of the `api` role (API_HOST, API_PORT).
  */
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../../config.js';
-import type { Logger } from '../../log.js';
+import type { Config } from '../../app/config.js';
+import type { Logger } from '../../lib/log.js';
 import type { Broker } from '../../messaging/broker.js';
-import type { Services } from '../../services.js';
+import type { Services } from '../../app/services.js';
 import { buildApiApp } from './app.js';
 import { createApiContext } from './context.js';
 import { loadTokens } from './tokens.js';

@@ -6,7 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ApiToken, Config } from '../../config.js';
+import type { ApiToken, Config } from '../../app/config.js';
 
 /** The name the generated token acts under. */
 const GENERATED_TOKEN_NAME = 'admin';

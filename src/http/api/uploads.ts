@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
 import { z } from 'zod';
-import { storedDocumentOf } from '../../rag/upload.js';
+import { storedDocumentOf } from '../../features/documents.js';
 import { parseInput, type ApiContext } from './context.js';
 import { enqueueDocument } from './documents.js';
 import { ApiError } from './errors.js';

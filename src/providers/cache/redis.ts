@@ -6,7 +6,7 @@
  * {@link connectRedis} holds the connection policy that the Redis send claims use as well.
  */
 import { Redis, ReplyError } from 'ioredis';
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../lib/log.js';
 import { ttlMilliseconds, type Cache } from './spec.js';
 
 /** Connection settings shared by the Redis cache and the Redis send claims. */

@@ -2,7 +2,7 @@
  * Gemini embeddings through `@google/genai` (`models.embedContent`, which the Gemini API serves
  * as `:batchEmbedContents`). Texts go in batches of at most 100, the API's limit per request.
  */
-import { permanentError } from '../../errors.js';
+import { permanentError } from '../../lib/errors.js';
 import { abortedError } from '../llm/errors.js';
 import { createGeminiClient, toGeminiError } from '../llm/gemini.js';
 import type { EmbedOptions, Embedder } from './spec.js';

@@ -3,7 +3,7 @@
  * runtime own retries, so a 429 or a 529 moves on to the next provider at once.
  */
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
-import type { RagmailError } from '../../errors.js';
+import type { RagmailError } from '../../lib/errors.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
 import { createChatLanguageModel, type ChatAnswer, type ChatRequest } from './chat-model.js';
 import {

@@ -4,7 +4,7 @@
  * with the model's verdict; its `[n]` citations are written out for the customer (citations.ts). A provider file only says
  * how to send one conversation to its API and how to read the answer.
  */
-import { transientError } from '../../errors.js';
+import { transientError } from '../../lib/errors.js';
 import { renderReply } from '../../rag/citations.js';
 import { classificationPrompt, parseClassification, parseReplyAnswer, replyPrompt } from '../../rag/prompt.js';
 import { abortedError } from './errors.js';

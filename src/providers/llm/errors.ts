@@ -4,7 +4,7 @@
  * and server errors (5xx, 529 overloaded) are retryable; a bad request, a bad key or a missing
  * model (400/401/403/404) is permanent, so it fails loudly instead of feeding a retry storm.
  */
-import { isRetryableHttpStatus, RagmailError } from '../../errors.js';
+import { isRetryableHttpStatus, RagmailError } from '../../lib/errors.js';
 
 /** Which kind of call failed; it prefixes the error code (`llm_quota`, `embedding_quota`). */
 export type ProviderCallKind = 'llm' | 'embedding';

@@ -3,8 +3,8 @@
  * timeout, 5xx) moves on to the next before the message itself is retried; a permanent failure
  * (bad key, bad request) stops the chain so it surfaces at once.
  */
-import type { Logger } from '../../log.js';
-import { isRetryable, transientError } from '../../errors.js';
+import type { Logger } from '../../lib/log.js';
+import { isRetryable, transientError } from '../../lib/errors.js';
 import type { CallOptions, EmailText, LanguageModel, ModelResult, ReplyInput } from './spec.js';
 
 export function createFallbackModel(models: LanguageModel[], logger: Logger): LanguageModel {

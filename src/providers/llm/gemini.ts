@@ -4,7 +4,7 @@
  * on to the next provider at once instead of sleeping inside one call.
  */
 import { ApiError, GoogleGenAI, Type, type GenerateContentResponse, type Schema } from '@google/genai';
-import type { RagmailError } from '../../errors.js';
+import type { RagmailError } from '../../lib/errors.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
 import { nonSupportCategories, supportCategories } from '../../rag/prompt.js';
 import { createChatLanguageModel, type ChatAnswer, type ChatRequest } from './chat-model.js';

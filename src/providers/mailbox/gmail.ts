@@ -12,7 +12,7 @@
  * client's own retries are off so the two do not multiply. 401 and other 403s are permanent.
  */
 import type { gmail_v1 } from 'googleapis';
-import { RagmailError, isRetryableHttpStatus, permanentError, transientError } from '../../errors.js';
+import { RagmailError, isRetryableHttpStatus, permanentError, transientError } from '../../lib/errors.js';
 import type { Email } from '../../pipeline/messages.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
 import { buildReply, parseEmail, type EmailParseLimits } from './mime.js';

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Email as ParsedEmail } from 'postal-mime';
-import { transientError } from '../../errors.js';
+import { transientError } from '../../lib/errors.js';
 import type { ParseReply, ParseRequest } from './mime-worker.js';
 
 /** An email the parser refused: it would be refused on every read (too slow, malformed, crashed the parser). */

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Address, Email as ParsedEmail } from 'postal-mime';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { RagmailError, permanentError } from '../../errors.js';
+import { RagmailError, permanentError } from '../../lib/errors.js';
 import { emailSchema } from '../../pipeline/messages.js';
 import { htmlToText } from './html-text.js';
 import { EmailParseRefusal, parseMimeInWorker } from './mime-parser.js';

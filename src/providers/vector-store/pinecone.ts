@@ -13,7 +13,7 @@
  * mean the same thing by a score and the relevance threshold applies to either.
  */
 import { Pinecone, type Index } from '@pinecone-database/pinecone';
-import { RagmailError, isRetryableHttpStatus, permanentError, transientError } from '../../errors.js';
+import { RagmailError, isRetryableHttpStatus, permanentError, transientError } from '../../lib/errors.js';
 import type { Embedder } from '../embeddings/spec.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
 import type { Chunk, ScoredChunk, VectorStore } from './spec.js';

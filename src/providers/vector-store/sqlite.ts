@@ -34,7 +34,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import * as sqliteVec from 'sqlite-vec';
 import * as stopwordLists from 'stopword';
 import { detectLanguage } from '../../classify/language.js';
-import { permanentError } from '../../errors.js';
+import { permanentError } from '../../lib/errors.js';
 import type { Embedder } from '../embeddings/spec.js';
 import { cjkBigrams } from './cjk-bigrams.js';
 import type { Chunk, ScoredChunk, VectorStore } from './spec.js';

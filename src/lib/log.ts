@@ -2,11 +2,11 @@
  * Logging with winston: JSON lines off a terminal, readable lines on one. Lines about a message
  * carry `role`, `message_id` and `email_id` (use `logger.child({ message_id, email_id })`).
  * Whatever the level, a line never carries secrets: fields named like one are `[redacted]`, and
- * URL passwords, card numbers and keys inside texts are replaced (src/privacy/redact.ts). Email
+ * URL passwords, card numbers and keys inside texts are replaced (src/lib/redact.ts). Email
  * bodies are logged at debug only; that is up to each call.
  */
 import winston from 'winston';
-import { redactSensitive } from './privacy/redact.js';
+import { redactSensitive } from './redact.js';
 
 export type Logger = winston.Logger;
 

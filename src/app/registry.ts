@@ -2,23 +2,23 @@
  * Maps `--role` names to what each role runs. Consumer roles run their handler inside the shared
  * consumer runtime; the poller and the recorder run loops of their own; the api serves HTTP.
  */
-import type { Config } from '../config.js';
+import type { Config } from './config.js';
 import type { Broker } from '../messaging/broker.js';
 import { ConsumerRuntime, type Handler } from '../messaging/consumer.js';
 import { toClassify, toIngest, toRespond, toSend, type WorkStage } from '../pipeline/stages.js';
-import type { Logger } from '../log.js';
-import type { Services } from '../services.js';
+import type { Logger } from '../lib/log.js';
+import type { Services } from './services.js';
 import { ActivityLog } from '../store/activity-log.js';
 import { DocumentRegistry } from '../store/documents.js';
 import { PublishedEmails } from '../store/published-emails.js';
 import { SendLedger } from '../store/send-ledger.js';
 import { ReviewQueue } from '../store/reviews.js';
-import { createClassifierHandler } from './classifier.js';
-import { createResponderHandler } from './responder.js';
-import { createSenderHandler } from './sender.js';
-import { createIngesterHandler } from './ingester.js';
-import { runPoller } from './poller.js';
-import { startRecorder } from './recorder.js';
+import { createClassifierHandler } from '../roles/classifier.js';
+import { createResponderHandler } from '../roles/responder.js';
+import { createSenderHandler } from '../roles/sender.js';
+import { createIngesterHandler } from '../roles/ingester.js';
+import { runPoller } from '../roles/poller.js';
+import { startRecorder } from '../roles/recorder.js';
 import { startApiServer } from '../http/api/server.js';
 
 export const ROLE_NAMES = ['classifier', 'responder', 'sender', 'ingester', 'poller', 'recorder', 'api'] as const;

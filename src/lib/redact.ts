@@ -1,13 +1,11 @@
 /**
  * Redaction of payment cards and credentials from text that leaves this system: before an email
- * goes to an outside language model (REDACT_BEFORE_LLM), and in every log line (src/log.ts).
+ * goes to an outside language model (REDACT_BEFORE_LLM), and in every log line (src/lib/log.ts).
  * Patterns are checked, not just matched (Luhn for cards, mod 97 for IBANs), so order numbers,
  * phone numbers and tracking codes survive and the model still sees the customer's question.
  * The text is a sender's: every pattern runs in linear time (no start position rescans what an
  * earlier one scanned), so a crafted body of hundreds of kilobytes costs milliseconds.
  */
-import type { CallOptions, EmailText, LanguageModel, ReplyInput } from '../providers/llm/spec.js';
-
 /** Redacted text and how many of each kind were removed (never the values themselves). */
 export interface RedactionResult {
   text: string;
@@ -156,32 +154,4 @@ export function withoutQuotedInput(message: string): string {
   const quoteStart = message.indexOf('"');
   if (reason < 0 || message[quoteEnd] !== '"' || quoteStart < 0 || quoteStart >= quoteEnd) return message;
   return `${message.slice(0, quoteStart)}(input not shown)${message.slice(reason)}`;
-}
-
-/** Options of {@link createRedactingModel}. */
-export interface RedactingModelOptions {
-  /** Called with the counts whenever something was removed (for a debug log line or a metric). */
-  onRedacted?: (findings: Record<string, number>, provider: string) => void;
-}
-
-/**
- * Wraps a language model so the email's subject and body are redacted before the model sees
- * them. Passages are not touched: they come from the mailbox owner's own manuals. Provider and
- * model names stay those of the wrapped model.
- */
-export function createRedactingModel(model: LanguageModel, options: RedactingModelOptions = {}): LanguageModel {
-  const redactEmail = (email: EmailText): EmailText => {
-    const subject = redactSensitive(email.subject);
-    const body = redactSensitive(email.body);
-    const findings = { ...subject.findings };
-    for (const [kind, count] of Object.entries(body.findings)) findings[kind] = (findings[kind] ?? 0) + count;
-    if (Object.keys(findings).length > 0) options.onRedacted?.(findings, model.provider);
-    return { ...email, subject: subject.text, body: body.text };
-  };
-  return {
-    provider: model.provider,
-    model: model.model,
-    classify: (email: EmailText, callOptions?: CallOptions) => model.classify(redactEmail(email), callOptions),
-    reply: (input: ReplyInput, callOptions?: CallOptions) => model.reply({ ...input, email: redactEmail(input.email) }, callOptions),
-  };
 }

@@ -3,16 +3,16 @@
  */
 import type { Database } from 'better-sqlite3';
 import type { Config } from './config.js';
-import type { Logger } from './log.js';
-import type { LanguageModel } from './providers/llm/spec.js';
-import type { VectorStore } from './providers/vector-store/spec.js';
-import type { Embedder } from './providers/embeddings/spec.js';
-import type { Mailbox } from './providers/mailbox/spec.js';
-import type { Cache } from './providers/cache/spec.js';
-import type { SendClaims } from './providers/claims/spec.js';
-import { createCache, createEmbedder, createLanguageModel, createMailbox, createSendClaims, createVectorStore } from './providers/factory.js';
-import { openDatabase } from './store/database.js';
-import { instrumentLanguageModel, instrumentVectorStore, type WorkerMetrics } from './http/metrics.js';
+import type { Logger } from '../lib/log.js';
+import type { LanguageModel } from '../providers/llm/spec.js';
+import type { VectorStore } from '../providers/vector-store/spec.js';
+import type { Embedder } from '../providers/embeddings/spec.js';
+import type { Mailbox } from '../providers/mailbox/spec.js';
+import type { Cache } from '../providers/cache/spec.js';
+import type { SendClaims } from '../providers/claims/spec.js';
+import { createCache, createEmbedder, createLanguageModel, createMailbox, createSendClaims, createVectorStore } from '../providers/factory.js';
+import { openDatabase } from '../store/database.js';
+import { instrumentLanguageModel, instrumentVectorStore, type WorkerMetrics } from '../observability/metrics.js';
 
 export class Services {
   private readonly cached = new Map<string, unknown>();

@@ -3,16 +3,16 @@
  * gracefully (docs/ARCHITECTURE.md#shutdown).
  */
 import type { Config } from './config.js';
-import type { Logger } from './log.js';
-import { Broker } from './messaging/broker.js';
+import type { Logger } from '../lib/log.js';
+import { Broker } from '../messaging/broker.js';
 import { Services } from './services.js';
-import { reportLanguageModelProblems } from './check-providers.js';
-import { startRole, type RoleName, type RunningRole } from './roles/registry.js';
-import { ManagementClient } from './messaging/management.js';
-import { SendLedger } from './store/send-ledger.js';
-import { createWorkerMetrics, registerQueueGauges, registerQuotaGauge, type WorkerMetrics } from './http/metrics.js';
-import { brokerReadiness, checkReadiness, phaseReadiness, type WorkerPhase } from './http/health.js';
-import { startHttpServer, type HttpServer } from './http/server.js';
+import { reportLanguageModelProblems } from '../cli/check-providers.js';
+import { startRole, type RoleName, type RunningRole } from './registry.js';
+import { ManagementClient } from '../messaging/management.js';
+import { SendLedger } from '../store/send-ledger.js';
+import { createWorkerMetrics, registerQueueGauges, registerQuotaGauge, type WorkerMetrics } from '../observability/metrics.js';
+import { brokerReadiness, checkReadiness, phaseReadiness, type WorkerPhase } from '../observability/health.js';
+import { startHttpServer, type HttpServer } from '../observability/server.js';
 
 export interface Worker {
   broker: Broker;

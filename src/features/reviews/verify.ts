@@ -5,9 +5,9 @@
  * in), so the reply goes out only when the store holds the approval and the reply is exactly the
  * approved one: the same mailbox, recipient, subject, body and thread.
  */
-import { permanentError } from '../errors.js';
-import type { ToSendMessage } from '../pipeline/messages.js';
-import type { Review, ReviewQueue, ReviewStatus } from '../store/reviews.js';
+import { permanentError } from '../../lib/errors.js';
+import type { ToSendMessage } from '../../pipeline/messages.js';
+import type { Review, ReviewQueue, ReviewStatus } from '../../store/reviews.js';
 
 /**
  * Statuses of a review whose reply may go out: an approval not yet carried out, nothing else. A

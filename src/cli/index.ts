@@ -4,15 +4,15 @@
  */
 import { Command, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger } from './log.js';
-import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from './roles/registry.js';
-import { startWorker } from './worker.js';
-import { printTopology } from './messaging/topology-report.js';
-import { Broker } from './messaging/broker.js';
-import { submitDocument } from './rag/upload.js';
-import { registerDeadLetterCommand } from './dlq-cli.js';
-import { registerReplayCommand } from './replay-cli.js';
+import { ConfigError, loadConfig, type Config } from '../app/config.js';
+import { createLogger } from '../lib/log.js';
+import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from '../app/registry.js';
+import { startWorker } from '../app/worker.js';
+import { printTopology } from '../messaging/topology-report.js';
+import { Broker } from '../messaging/broker.js';
+import { submitDocument } from '../features/documents.js';
+import { registerDeadLetterCommand } from './dlq.js';
+import { registerReplayCommand } from './replay.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -107,9 +107,9 @@ program
     process.exitCode = rows.some((row) => row.status === 'failed') ? 1 : 0;
   });
 
-// dlq list | show | replay | purge: the dead-letter tools (src/dlq-cli.ts).
+// dlq list | show | replay | purge: the dead-letter tools (src/cli/dlq.ts).
 registerDeadLetterCommand(program, configuration);
-// replay --stage ... --since ...: re-run a time window from the audit stream (src/replay-cli.ts).
+// replay --stage ... --since ...: re-run a time window from the audit stream (src/cli/replay.ts).
 registerReplayCommand(program, configuration);
 
 await program.parseAsync(process.argv);

@@ -6,7 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { isRetryable } from '../errors.js';
+import { isRetryable } from '../lib/errors.js';
 import type { SettledInfo } from '../messaging/consumer.js';
 import { PIPELINE_EVENT } from '../messaging/events.js';
 import type { PipelineEvent } from '../pipeline/events.js';

@@ -4,10 +4,10 @@
  * (src/messaging/audit-replay.ts). Output goes to stdout, logs and errors to stderr.
  */
 import { Option, type Command } from 'commander';
-import type { Config } from './config.js';
-import { createLogger } from './log.js';
-import { Broker } from './messaging/broker.js';
-import { REPLAY_STAGES, replayFromAudit, type ReplayStage } from './messaging/audit-replay.js';
+import type { Config } from '../app/config.js';
+import { createLogger } from '../lib/log.js';
+import { Broker } from '../messaging/broker.js';
+import { REPLAY_STAGES, replayFromAudit, type ReplayStage } from '../messaging/audit-replay.js';
 
 interface ReplayCommandOptions {
   stage: ReplayStage;

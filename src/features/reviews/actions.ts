@@ -5,12 +5,12 @@
  * an event (`review_approved` / `review_rejected`) so the audit stream says who did what, when.
  */
 import { randomUUID } from 'node:crypto';
-import { RagmailError, permanentError } from '../errors.js';
-import type { Broker } from '../messaging/broker.js';
-import { publishEvent } from '../messaging/events.js';
-import type { ToSendMessage } from '../pipeline/messages.js';
-import { toSend } from '../pipeline/stages.js';
-import type { DecidedReview, Review, ReviewQueue } from '../store/reviews.js';
+import { RagmailError, permanentError } from '../../lib/errors.js';
+import type { Broker } from '../../messaging/broker.js';
+import { publishEvent } from '../../messaging/events.js';
+import type { ToSendMessage } from '../../pipeline/messages.js';
+import { toSend } from '../../pipeline/stages.js';
+import type { DecidedReview, Review, ReviewQueue } from '../../store/reviews.js';
 
 /** The role named on the events of review actions: they are taken through the operator API. */
 const ROLE = 'api';

@@ -4,13 +4,13 @@
  * to stdout, logs and errors to stderr; the exit code is 1 when anything failed.
  */
 import type { Command } from 'commander';
-import type { Config } from './config.js';
-import { createLogger } from './log.js';
-import { Broker } from './messaging/broker.js';
+import type { Config } from '../app/config.js';
+import { createLogger } from '../lib/log.js';
+import { Broker } from '../messaging/broker.js';
 import {
   listDeadLetters, purgeDeadLetters, reasonContains, replayDeadLetters,
   type DeadLetterEntry, type DeadLetterOutcome,
-} from './messaging/dead-letters.js';
+} from '../messaging/dead-letters.js';
 
 type Selector = (entry: DeadLetterEntry) => boolean;
 

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../log.js';
+import type { Logger } from '../lib/log.js';
 import { LIVENESS, type ReadinessReport } from './health.js';
 
 /** Options of {@link startHttpServer}. */

@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, realpath, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { permanentError } from '../errors.js';
+import { permanentError } from '../lib/errors.js';
 import type { Broker } from '../messaging/broker.js';
 import { publishEvent } from '../messaging/events.js';
 import type { ToIngestMessage } from '../pipeline/messages.js';

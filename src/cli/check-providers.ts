@@ -8,20 +8,20 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import type { Config } from './config.js';
-import type { Logger } from './log.js';
-import { RagmailError } from './errors.js';
-import { Broker, redactUrl } from './messaging/broker.js';
-import { ManagementClient } from './messaging/management.js';
-import { anthropicSettings, geminiSettings, gmailSettings, requireSetting } from './providers/factory.js';
-import { runProviderCheck, type ProviderCheck } from './providers/provider-check.js';
-import { checkGemini } from './providers/llm/gemini.js';
-import { checkAnthropic } from './providers/llm/anthropic.js';
-import { createGeminiEmbedder } from './providers/embeddings/gemini.js';
-import type { Embedder } from './providers/embeddings/spec.js';
-import { checkPinecone } from './providers/vector-store/pinecone.js';
-import { createSqliteVectorStore } from './providers/vector-store/sqlite.js';
-import { checkGmail } from './providers/mailbox/gmail.js';
+import type { Config } from '../app/config.js';
+import type { Logger } from '../lib/log.js';
+import { RagmailError } from '../lib/errors.js';
+import { Broker, redactUrl } from '../messaging/broker.js';
+import { ManagementClient } from '../messaging/management.js';
+import { anthropicSettings, geminiSettings, gmailSettings, requireSetting } from '../providers/factory.js';
+import { runProviderCheck, type ProviderCheck } from '../providers/provider-check.js';
+import { checkGemini } from '../providers/llm/gemini.js';
+import { checkAnthropic } from '../providers/llm/anthropic.js';
+import { createGeminiEmbedder } from '../providers/embeddings/gemini.js';
+import type { Embedder } from '../providers/embeddings/spec.js';
+import { checkPinecone } from '../providers/vector-store/pinecone.js';
+import { createSqliteVectorStore } from '../providers/vector-store/sqlite.js';
+import { checkGmail } from '../providers/mailbox/gmail.js';
 
 /** What the check of one provider found: one row of the table. */
 export interface ProviderCheckRow {

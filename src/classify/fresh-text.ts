@@ -12,7 +12,7 @@
  * "* Anna <anna@…> [2002-08-01]:", Gmail's Japanese "2024年1月1日(月) 9:00 Anna <anna@…>:"); a
  * sentence that merely ends in a colon after an address stays prose.
  */
-const ATTRIBUTION = /(\bwrote|\bwrites|\bsaid|a écrit|écrit|schrieb|schreibt|escribió|escribe|ha scritto|scrive|escreveu|escreve|schreef|書きました|写道)\s*[:：]\s*$|\S@[\w.-]+\.\w+\b.*[>)\]]\s*[:：]\s*$/i;
+const ATTRIBUTION = /(\bwrote|\bwrites|a écrit|écrit|schrieb|schreibt|escribió|escribe|ha scritto|scrive|escreveu|escreve|schreef|書きました|写道)\s*[:：]\s*$|\S@[\w.-]+\.\w+\b.*[>)\]]\s*[:：]\s*$/i;
 /**
  * The first line of an attribution that the client wrapped ("On Mon, 1 Jan 2024 at 09:00, Anna <" /
  * "anna@example.com> wrote:"): an opening word, then a date or time somewhere on the line.
@@ -72,7 +72,7 @@ export function freshText(body: string, { keepBlankLines = false } = {}): FreshT
     // An attribution introduces `>` lines, between which an inline reply may answer; a separator
     // or a quoted header block introduces an earlier message pasted whole, unmarked, to the end.
     const opensHistory = HISTORY_SEPARATOR.test(start) || isHeaderBlock(bodyLines, index);
-    if (!opensHistory && !(line.length <= MAX_MARKER_LINE_CHARS && ATTRIBUTION.test(start))) {
+    if (!opensHistory && !(line.length <= MAX_MARKER_LINE_CHARS && ATTRIBUTION.test(start) && introducesQuote(bodyLines, index))) {
       fresh.push(line);
       return;
     }
@@ -94,8 +94,25 @@ export function freshText(body: string, { keepBlankLines = false } = {}): FreshT
   return { text: fresh.slice(0, cut).join('\n'), footer: fresh.slice(cut).join('\n'), quotedLines, lines };
 }
 
-/** A "From:" line followed closely by another header line: the top of a quoted message. */
+/**
+ * An attribution is one when it names an address or `>` lines follow it: "The agent said:" or
+ * "Der Techniker schreibt:" in a customer's own story introduces no quoted history.
+ */
+function introducesQuote(bodyLines: string[], index: number): boolean {
+  if (/\S@[\w.-]+\.\w/.test(bodyLines[index].slice(0, MAX_MARKER_LINE_CHARS))) return true;
+  const next = bodyLines.slice(index + 1).find((line) => line.trim() !== '');
+  return next !== undefined && next.trimStart().startsWith('>');
+}
+
+/**
+ * A "From:" line that names an address or is followed closely by two other header lines (To and
+ * Subject, Sent and To…): the top of a quoted message. "From: port 8080 / To: port 80" is prose.
+ */
 function isHeaderBlock(bodyLines: string[], index: number): boolean {
-  if (!HEADER_FROM.test(bodyLines[index].slice(0, MAX_MARKER_LINE_CHARS))) return false;
-  return bodyLines.slice(index + 1, index + 1 + HEADER_BLOCK_LOOKAHEAD).some((line) => HEADER_OTHER.test(line.slice(0, MAX_MARKER_LINE_CHARS)));
+  const first = bodyLines[index].slice(0, MAX_MARKER_LINE_CHARS);
+  if (!HEADER_FROM.test(first)) return false;
+  const headers = new Set(bodyLines.slice(index + 1, index + 1 + HEADER_BLOCK_LOOKAHEAD)
+    .map((line) => HEADER_OTHER.exec(line.slice(0, MAX_MARKER_LINE_CHARS))?.[1]?.toLowerCase())
+    .filter((name) => name !== undefined));
+  return headers.size >= (/\S@[\w.-]+\.\w/.test(first) ? 1 : 2);
 }

@@ -213,13 +213,6 @@ export function buildTopology(options: TopologyOptions): Topology {
   };
 }
 
-/** The work queue a role consumes, by queue name. */
-export function workQueue(name: string): WorkQueue {
-  const found = WORK_QUEUES.find((queue) => queue.name === name);
-  if (!found) throw new Error(`${name} is not a work queue`);
-  return found;
-}
-
 /**
  * Asserts every exchange, queue and binding, then removes the retired bindings (`queue.unbind` of a
  * binding that is not there succeeds, so this is idempotent too). Throws the broker's error (406 on

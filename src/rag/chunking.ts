@@ -57,16 +57,17 @@ const admonitions = new Set(['note', 'notes', 'tip', 'hint', 'important', 'cauti
  * The part's text with runs of whitespace collapsed, except that a heading keeps a line of its
  * own ("Firmware update\nNew firmware brings …"): collapsed, it would read as the first words of
  * the sentence after it, and a quote of that sentence would start with the heading run into it.
- * A heading here is a heading-like line after the end of a sentence, the part's start or another
- * heading-like line (a running header, a chapter's title), and before a line that starts with a
- * capital, as a PDF's text gives it.
+ * A heading here is a heading-like line after the end of a sentence or at the part's start, and
+ * before a line that starts with a capital and is not heading-like itself: the items of a list
+ * ("To reset it:" / "Unplug the cable" / "Hold the button") are runs of such lines, or follow a
+ * colon, and stay the text they are.
  */
 export function normaliseKeepingHeadings(text: string): string {
   const lines = text.split('\n').map(normaliseWhitespace).filter((line) => line !== '');
   const heading = (index: number) => {
     const line = lines[index];
     return headingLine.test(line) && line.split(' ').length <= maxHeadingWords && !admonitions.has(line.toLowerCase()) &&
-      (index === 0 || /[.!?:]$/.test(lines[index - 1]) || headingLine.test(lines[index - 1])) && /^\p{Lu}/u.test(lines[index + 1] ?? '');
+      (index === 0 || /[.!?]$/.test(lines[index - 1])) && /^\p{Lu}/u.test(lines[index + 1] ?? '') && !headingLine.test(lines[index + 1]);
   };
   return lines.map((line, index) => {
     if (index === 0) return line;

@@ -58,3 +58,12 @@ test('"writes:", "In message …, X writes:", mutt\'s "* X <address> [date]:" an
 test('an inline reply between quoted lines stays fresh text', () => {
   assert.equal(freshText(`On Mon, 1 Jan 2024, Anna wrote:\n> ${QUESTION}\nHold the power button for ten seconds.\n> Thanks`).text, 'Hold the power button for ten seconds.');
 });
+
+test('a customer\'s own story that says "said:" or "schreibt:", or "From: … To: …", stays fresh text', () => {
+  const told = 'On Monday at 9 I called your hotline about my router.\nThe agent said:\nReset it and wait.\nThat did not help.';
+  assert.equal(freshText(told).text, told);
+  const german = 'Am 3. Mai habe ich den Router neu gestartet.\nDer Techniker schreibt:\nBitte warten.';
+  assert.equal(freshText(german).text, german);
+  const ports = 'I set up port forwarding\nFrom: port 8080\nTo: port 80\nbut it does not work. How do I fix it?';
+  assert.equal(freshText(ports).text, ports);
+});

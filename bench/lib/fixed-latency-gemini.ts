@@ -26,10 +26,10 @@ export interface FixedLatencyModel {
 export async function startFixedLatencyModel(latencyMs: number): Promise<FixedLatencyModel> {
   let first: number | undefined;
   let count = 0;
-  let server: FakeServer | undefined;
-  server = await startScriptedServer((request: RecordedRequest) => {
+  // Requests come only after the server is started and assigned.
+  const server: FakeServer = await startScriptedServer((request: RecordedRequest) => {
     // Only the timing matters: the recorded requests would only grow.
-    server?.requests.splice(0);
+    server.requests.splice(0);
     // The worker's start-up check asks for the model's info: answered at once, not counted.
     if (!request.path.endsWith(':generateContent')) {
       return { status: 200, body: { name: request.path.replace(/^\/v1beta\//, ''), displayName: 'fixed latency', inputTokenLimit: 1_048_576, outputTokenLimit: 65_536 } };

@@ -70,9 +70,6 @@ const sectionWeight = 2;
 const feedbackChunks = 10;
 const feedbackTerms = 10;
 const feedbackWeight = 0.2;
-/** FTS5 column numbers of the two fields. */
-const textColumn = 0;
-const sectionColumn = 1;
 
 /** Words that carry no subject: English function words, email pleasantries and filler. */
 const stopwords = new Set(
@@ -118,11 +115,6 @@ interface ChunkRow {
   text: string;
   section: string | null;
   document_title: string | null;
-}
-
-interface RankedChunk {
-  row: ChunkRow;
-  score: number;
 }
 
 /**

@@ -27,14 +27,24 @@ const result = await withBenchVhost('ceiling', async (vhost) => {
 });
 
 printReport(
-  { bench: 'broker-ceiling', ...result.options, hops_per_second_median: round(result.medianHopsPerSecond), runs_hops_per_second: result.hopsPerSecond.map((rate) => round(rate)) },
-  [{
-    title: `Broker ceiling (median of ${options.runs} runs)`,
-    columns: ['figure', 'value'],
-    rows: [
-      ['hops/s median', round(result.medianHopsPerSecond)],
-      ['hops/s per run', result.hopsPerSecond.map((rate) => round(rate)).join(', ')],
-    ],
-    notes: [HOP_DEFINITION, `${options.messages} messages of ${options.bodyBytes} bytes per run, confirms awaited every ${options.window} publishes, prefetch ${options.window}`],
-  }],
+  {
+    bench: 'broker-ceiling',
+    ...result.options,
+    hops_per_second_median: round(result.medianHopsPerSecond),
+    runs_hops_per_second: result.hopsPerSecond.map((rate) => round(rate)),
+  },
+  [
+    {
+      title: `Broker ceiling (median of ${options.runs} runs)`,
+      columns: ['figure', 'value'],
+      rows: [
+        ['hops/s median', round(result.medianHopsPerSecond)],
+        ['hops/s per run', result.hopsPerSecond.map((rate) => round(rate)).join(', ')],
+      ],
+      notes: [
+        HOP_DEFINITION,
+        `${options.messages} messages of ${options.bodyBytes} bytes per run, confirms awaited every ${options.window} publishes, prefetch ${options.window}`,
+      ],
+    },
+  ],
 );

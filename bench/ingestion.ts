@@ -21,12 +21,14 @@ import { median, percentile, round } from './lib/stats.js';
 
 const MAILBOX = 'support@freedombox.example';
 
-const options = withCommonOptions(new Command('ingestion')
-  .description('ingestion pages/s and chunks/s, retrieval latency, and peak memory per role, on a real manual')
-  .option('--pdf <path>', 'ingest this PDF instead of fetching freedombox-doc-en')
-  .option('--runs <n>', 'ingestions of the manual (each replaces the previous one), and passes over the queries', integerOption, 3)
-  .option('--queries <n>', 'retrieval queries, one from each of that many chunks spread over the manual', integerOption, 200)
-  .option('--emails <n>', 'emails about the manual answered while memory is watched', integerOption, 300))
+const options = withCommonOptions(
+  new Command('ingestion')
+    .description('ingestion pages/s and chunks/s, retrieval latency, and peak memory per role, on a real manual')
+    .option('--pdf <path>', 'ingest this PDF instead of fetching freedombox-doc-en')
+    .option('--runs <n>', 'ingestions of the manual (each replaces the previous one), and passes over the queries', integerOption, 3)
+    .option('--queries <n>', 'retrieval queries, one from each of that many chunks spread over the manual', integerOption, 200)
+    .option('--emails <n>', 'emails about the manual answered while memory is watched', integerOption, 300),
+)
   .parse()
   .opts<{ pdf?: string; runs: number; queries: number; emails: number } & CommonOptions>();
 
@@ -41,7 +43,10 @@ function questionFrom(chunk: ChunkText): { subject: string; body: string } {
   const words = chunk.text.split(/\s+/).filter((word) => /[a-z]{3,}/i.test(word));
   const start = Math.max(0, Math.floor(words.length / 2) - 6);
   const phrase = words.slice(start, start + 12).join(' ');
-  return { subject: `Question about ${words.slice(start, start + 5).join(' ')}`, body: `Hello,\n\nI have a problem with my FreedomBox: ${phrase}\nHow do I fix this?\n\nThanks,\nSam` };
+  return {
+    subject: `Question about ${words.slice(start, start + 5).join(' ')}`,
+    body: `Hello,\n\nI have a problem with my FreedomBox: ${phrase}\nHow do I fix this?\n\nThanks,\nSam`,
+  };
 }
 
 /** `count` items spread evenly over `items` (repeating some when there are fewer). */
@@ -89,10 +94,22 @@ const result = await withBenchVhost('ingestion', async (vhost) => {
     }
 
     progress(`answering ${options.emails} emails about the manual`);
-    const emails = spread(chunks, options.emails).map((chunk, index) => ({ agentEmail: MAILBOX, raw: composeEmail({ agentEmail: MAILBOX, messageId: benchEmailId('manual', index), ...questionFrom(chunk) }) }));
+    const emails = spread(chunks, options.emails).map((chunk, index) => ({
+      agentEmail: MAILBOX,
+      raw: composeEmail({ agentEmail: MAILBOX, messageId: benchEmailId('manual', index), ...questionFrom(chunk) }),
+    }));
     const backlog = await pipeline.runBacklog(emails, 'bench-manual-');
     const retrievalInResponder = pipeline.activity.stageDurations('bench-manual-', 'retrieved');
-    return { ingestions, chunkCount: chunks.length, queries: sample.length, k: pipeline.config.RETRIEVAL_K, passes, backlog, retrievalInResponder, memory: Object.fromEntries(pipeline.processes.map((worker) => [worker.role, worker.memory()])) };
+    return {
+      ingestions,
+      chunkCount: chunks.length,
+      queries: sample.length,
+      k: pipeline.config.RETRIEVAL_K,
+      passes,
+      backlog,
+      retrievalInResponder,
+      memory: Object.fromEntries(pipeline.processes.map((worker) => [worker.role, worker.memory()])),
+    };
   } finally {
     await pipeline.stop();
   }
@@ -102,7 +119,10 @@ function percentiles(passes: Array<{ p50: number; p99: number }>) {
   return { p50: median(passes.map((pass) => pass.p50)), p99: median(passes.map((pass) => pass.p99)) };
 }
 
-const perRun = result.ingestions.map((ingested) => ({ pagesPerSecond: ingested.pages / (ingested.handlerMs / 1000), chunksPerSecond: ingested.chunks / (ingested.handlerMs / 1000) }));
+const perRun = result.ingestions.map((ingested) => ({
+  pagesPerSecond: ingested.pages / (ingested.handlerMs / 1000),
+  chunksPerSecond: ingested.chunks / (ingested.handlerMs / 1000),
+}));
 const retrieval = percentiles(result.passes);
 const figures = {
   pages: result.ingestions[0].pages,
@@ -111,40 +131,60 @@ const figures = {
   chunks_per_second_median: round(median(perRun.map((run) => run.chunksPerSecond)), 1),
   ingest_seconds_median: round(median(result.ingestions.map((ingested) => ingested.handlerMs)) / 1000, 2),
   runs_pages_per_second: perRun.map((run) => round(run.pagesPerSecond, 1)),
-  retrieval_ms: { p50: round(retrieval.p50, 2), p99: round(retrieval.p99, 2), queries: result.queries, k: result.k, recall_at_k: round(median(result.passes.map((pass) => pass.hitRate)), 3) },
+  retrieval_ms: {
+    p50: round(retrieval.p50, 2),
+    p99: round(retrieval.p99, 2),
+    queries: result.queries,
+    k: result.k,
+    recall_at_k: round(median(result.passes.map((pass) => pass.hitRate)), 3),
+  },
   retrieval_in_responder_ms: { p50: percentile(result.retrievalInResponder, 0.5), p99: percentile(result.retrievalInResponder, 0.99) },
   emails_per_second: round(result.backlog.emailsPerSecond, 1),
   email_states: result.backlog.states,
   peak_memory_mib: Object.fromEntries(Object.entries(result.memory).map(([role, memory]) => [role, round(memory.peakMiB)])),
 };
 
-printReport({ bench: 'ingestion', manual: manual.source, manual_bytes: manual.bytes, runs: options.runs, ceiling_hops_per_second_median: round(ceiling.medianHopsPerSecond), ...figures }, [
+printReport(
   {
-    title: `Ingestion of ${manual.source} (${figures.pages} pages → ${figures.chunks} chunks), median of ${options.runs} runs`,
-    columns: ['figure', 'median', 'runs'],
-    rows: [
-      ['pages/s', figures.pages_per_second_median, figures.runs_pages_per_second.join(', ')],
-      ['chunks/s', figures.chunks_per_second_median, perRun.map((run) => round(run.chunksPerSecond, 1)).join(', ')],
-      ['seconds per ingestion', figures.ingest_seconds_median, result.ingestions.map((ingested) => round(ingested.handlerMs / 1000, 2)).join(', ')],
-    ],
-    notes: ['time = the ingester\'s `ingested` event duration: read the file, PDF text of every page, chunking, replace the chunks in the SQLite store',
-      `upload → ingested, queueing included: ${result.ingestions.map((ingested) => round(ingested.endToEndMs / 1000, 2)).join(', ')} s`],
+    bench: 'ingestion',
+    manual: manual.source,
+    manual_bytes: manual.bytes,
+    runs: options.runs,
+    ceiling_hops_per_second_median: round(ceiling.medianHopsPerSecond),
+    ...figures,
   },
-  {
-    title: `Retrieval over the manual's ${result.chunkCount} chunks (${figures.retrieval_ms.queries} queries × ${options.runs} passes)`,
-    columns: ['where', 'p50 (ms)', 'p99 (ms)'],
-    rows: [
-      ['retrieveForEmail in this process', figures.retrieval_ms.p50, figures.retrieval_ms.p99],
-      [`responder, under ${figures.emails_per_second} emails/s`, figures.retrieval_in_responder_ms.p50, figures.retrieval_in_responder_ms.p99],
-    ],
-    notes: [`each query: a dozen words from the middle of one chunk, as an email subject and body (two store queries, as the responder does);`,
-      `the source chunk was among the top ${result.k} in ${round(figures.retrieval_ms.recall_at_k * 100, 1)} % of queries`,
-      'responder: the `retrieved` events\' duration_ms while the emails below were answered'],
-  },
-  {
-    title: `Peak memory per role process (VmHWM) after ${options.runs} ingestions and ${options.emails} emails (${figures.emails_per_second} emails/s)`,
-    columns: ['process', 'peak RSS (MiB)'],
-    rows: Object.entries(figures.peak_memory_mib).map(([role, mib]) => [role, mib]),
-    notes: [`email final states: ${JSON.stringify(figures.email_states)}; broker ceiling in this run ${round(ceiling.medianHopsPerSecond)} hops/s`],
-  },
-]);
+  [
+    {
+      title: `Ingestion of ${manual.source} (${figures.pages} pages → ${figures.chunks} chunks), median of ${options.runs} runs`,
+      columns: ['figure', 'median', 'runs'],
+      rows: [
+        ['pages/s', figures.pages_per_second_median, figures.runs_pages_per_second.join(', ')],
+        ['chunks/s', figures.chunks_per_second_median, perRun.map((run) => round(run.chunksPerSecond, 1)).join(', ')],
+        ['seconds per ingestion', figures.ingest_seconds_median, result.ingestions.map((ingested) => round(ingested.handlerMs / 1000, 2)).join(', ')],
+      ],
+      notes: [
+        "time = the ingester's `ingested` event duration: read the file, PDF text of every page, chunking, replace the chunks in the SQLite store",
+        `upload → ingested, queueing included: ${result.ingestions.map((ingested) => round(ingested.endToEndMs / 1000, 2)).join(', ')} s`,
+      ],
+    },
+    {
+      title: `Retrieval over the manual's ${result.chunkCount} chunks (${figures.retrieval_ms.queries} queries × ${options.runs} passes)`,
+      columns: ['where', 'p50 (ms)', 'p99 (ms)'],
+      rows: [
+        ['retrieveForEmail in this process', figures.retrieval_ms.p50, figures.retrieval_ms.p99],
+        [`responder, under ${figures.emails_per_second} emails/s`, figures.retrieval_in_responder_ms.p50, figures.retrieval_in_responder_ms.p99],
+      ],
+      notes: [
+        `each query: a dozen words from the middle of one chunk, as an email subject and body (two store queries, as the responder does);`,
+        `the source chunk was among the top ${result.k} in ${round(figures.retrieval_ms.recall_at_k * 100, 1)} % of queries`,
+        "responder: the `retrieved` events' duration_ms while the emails below were answered",
+      ],
+    },
+    {
+      title: `Peak memory per role process (VmHWM) after ${options.runs} ingestions and ${options.emails} emails (${figures.emails_per_second} emails/s)`,
+      columns: ['process', 'peak RSS (MiB)'],
+      rows: Object.entries(figures.peak_memory_mib).map(([role, mib]) => [role, mib]),
+      notes: [`email final states: ${JSON.stringify(figures.email_states)}; broker ceiling in this run ${round(ceiling.medianHopsPerSecond)} hops/s`],
+    },
+  ],
+);

@@ -14,15 +14,17 @@ import { PIPELINE_MODES, startPipeline, type PipelineMode, type RunningPipeline 
 import { printReport, progress } from './lib/report.js';
 import { median, percentile, round } from './lib/stats.js';
 
-const options = withPipelineOptions(new Command('latency')
-  .description('poll → sent latency percentiles at a steady fraction of the measured maximum load')
-  .addOption(new Option('--mode <mode>', 'workers: one process per role, or all roles in one').choices([...PIPELINE_MODES]).default('per-role'))
-  .option('--duration <s>', 'seconds of steady load per run', integerOption, 30)
-  .option('--warmup <s>', 'first seconds of each run left out of the percentiles', integerOption, 5)
-  .option('--runs <n>', 'runs of steady load', integerOption, 3)
-  .option('--load-fraction <f>', 'load as a fraction of the measured maximum', Number, 0.5)
-  .option('--rate <emails/s>', 'use this load instead of measuring the maximum', Number)
-  .option('--max-emails <n>', 'backlog used to measure the maximum', integerOption, 1000))
+const options = withPipelineOptions(
+  new Command('latency')
+    .description('poll → sent latency percentiles at a steady fraction of the measured maximum load')
+    .addOption(new Option('--mode <mode>', 'workers: one process per role, or all roles in one').choices([...PIPELINE_MODES]).default('per-role'))
+    .option('--duration <s>', 'seconds of steady load per run', integerOption, 30)
+    .option('--warmup <s>', 'first seconds of each run left out of the percentiles', integerOption, 5)
+    .option('--runs <n>', 'runs of steady load', integerOption, 3)
+    .option('--load-fraction <f>', 'load as a fraction of the measured maximum', Number, 0.5)
+    .option('--rate <emails/s>', 'use this load instead of measuring the maximum', Number)
+    .option('--max-emails <n>', 'backlog used to measure the maximum', integerOption, 1000),
+)
   .parse()
   .opts<{ mode: PipelineMode; duration: number; warmup: number; runs: number; loadFraction: number; rate?: number; maxEmails: number } & PipelineOptions>();
 
@@ -89,10 +91,16 @@ const { maximum, rate, runs } = await withBenchVhost(`latency-${options.mode}`, 
   try {
     await pipeline.ingest(await sampleManuals());
     const templates = await sampleTemplates();
-    await pipeline.runBacklog(Array.from({ length: 100 }, (_unused, index) => email(templates, 'warmup', index)), 'bench-warmup-');
+    await pipeline.runBacklog(
+      Array.from({ length: 100 }, (_unused, index) => email(templates, 'warmup', index)),
+      'bench-warmup-',
+    );
     let maximum: number | undefined;
     if (options.rate === undefined) {
-      const backlog = await pipeline.runBacklog(Array.from({ length: options.maxEmails }, (_unused, index) => email(templates, 'max', index)), 'bench-max-');
+      const backlog = await pipeline.runBacklog(
+        Array.from({ length: options.maxEmails }, (_unused, index) => email(templates, 'max', index)),
+        'bench-max-',
+      );
       maximum = backlog.emailsPerSecond;
       progress(`maximum: ${round(maximum, 1)} emails/s (backlog of ${options.maxEmails})`);
     }
@@ -100,7 +108,9 @@ const { maximum, rate, runs } = await withBenchVhost(`latency-${options.mode}`, 
     const runs: LoadRun[] = [];
     for (let run = 1; run <= options.runs; run++) {
       const result = await steadyLoad(pipeline, templates, `load${run}`, rate);
-      progress(`run ${run}: ${round(result.completedPerSecond, 1)} emails/s, poll → sent p50 ${result.pollToSent.p50} ms, p95 ${result.pollToSent.p95} ms, p99 ${result.pollToSent.p99} ms`);
+      progress(
+        `run ${run}: ${round(result.completedPerSecond, 1)} emails/s, poll → sent p50 ${result.pollToSent.p50} ms, p95 ${result.pollToSent.p95} ms, p99 ${result.pollToSent.p99} ms`,
+      );
       runs.push(result);
     }
     return { maximum, rate, runs };
@@ -112,34 +122,61 @@ const { maximum, rate, runs } = await withBenchVhost(`latency-${options.mode}`, 
 const medianOf = (pick: (run: LoadRun) => number) => round(median(runs.map(pick)));
 const figures = {
   poll_to_sent_ms: { p50: medianOf((run) => run.pollToSent.p50), p95: medianOf((run) => run.pollToSent.p95), p99: medianOf((run) => run.pollToSent.p99) },
-  delivery_to_sent_ms: { p50: medianOf((run) => run.deliveryToSent.p50), p95: medianOf((run) => run.deliveryToSent.p95), p99: medianOf((run) => run.deliveryToSent.p99) },
+  delivery_to_sent_ms: {
+    p50: medianOf((run) => run.deliveryToSent.p50),
+    p95: medianOf((run) => run.deliveryToSent.p95),
+    p99: medianOf((run) => run.deliveryToSent.p99),
+  },
 };
-printReport({
-  bench: 'latency',
-  mode: options.mode,
-  poll_interval_ms: options.pollInterval,
-  env: options.env,
-  maximum_emails_per_second: maximum === undefined ? null : round(maximum, 1),
-  load_emails_per_second: round(rate, 1),
-  load_hops_per_second: round(rate * 3),
-  ceiling_hops_per_second_median: round(ceiling.medianHopsPerSecond),
-  load_ratio_to_ceiling: round((rate * 3) / ceiling.medianHopsPerSecond, 4),
-  duration_s: options.duration,
-  runs: options.runs,
-  ...figures,
-  runs_detail: runs.map((run) => ({ delivered: run.delivered, measured: run.measured, completed_per_second: round(run.completedPerSecond, 1), poll_to_sent_ms: run.pollToSent, states: run.states })),
-}, [{
-  title: `Latency at ${round(rate, 1)} emails/s (${maximum === undefined ? 'given rate' : `${options.loadFraction} × the measured maximum of ${round(maximum, 1)}`}), ${options.mode}, median of ${options.runs} runs of ${options.duration} s`,
-  columns: ['span', 'p50 (ms)', 'p95 (ms)', 'p99 (ms)', 'runs p99 (ms)'],
-  rows: [
-    ['poll → sent', figures.poll_to_sent_ms.p50, figures.poll_to_sent_ms.p95, figures.poll_to_sent_ms.p99, runs.map((run) => run.pollToSent.p99).join(', ')],
-    ['delivery → sent', figures.delivery_to_sent_ms.p50, figures.delivery_to_sent_ms.p95, figures.delivery_to_sent_ms.p99, runs.map((run) => run.deliveryToSent.p99).join(', ')],
+printReport(
+  {
+    bench: 'latency',
+    mode: options.mode,
+    poll_interval_ms: options.pollInterval,
+    env: options.env,
+    maximum_emails_per_second: maximum === undefined ? null : round(maximum, 1),
+    load_emails_per_second: round(rate, 1),
+    load_hops_per_second: round(rate * 3),
+    ceiling_hops_per_second_median: round(ceiling.medianHopsPerSecond),
+    load_ratio_to_ceiling: round((rate * 3) / ceiling.medianHopsPerSecond, 4),
+    duration_s: options.duration,
+    runs: options.runs,
+    ...figures,
+    runs_detail: runs.map((run) => ({
+      delivered: run.delivered,
+      measured: run.measured,
+      completed_per_second: round(run.completedPerSecond, 1),
+      poll_to_sent_ms: run.pollToSent,
+      states: run.states,
+    })),
+  },
+  [
+    {
+      title: `Latency at ${round(rate, 1)} emails/s (${maximum === undefined ? 'given rate' : `${options.loadFraction} × the measured maximum of ${round(maximum, 1)}`}), ${options.mode}, median of ${options.runs} runs of ${options.duration} s`,
+      columns: ['span', 'p50 (ms)', 'p95 (ms)', 'p99 (ms)', 'runs p99 (ms)'],
+      rows: [
+        [
+          'poll → sent',
+          figures.poll_to_sent_ms.p50,
+          figures.poll_to_sent_ms.p95,
+          figures.poll_to_sent_ms.p99,
+          runs.map((run) => run.pollToSent.p99).join(', '),
+        ],
+        [
+          'delivery → sent',
+          figures.delivery_to_sent_ms.p50,
+          figures.delivery_to_sent_ms.p95,
+          figures.delivery_to_sent_ms.p99,
+          runs.map((run) => run.deliveryToSent.p99).join(', '),
+        ],
+      ],
+      notes: [
+        "poll → sent: from the poller's `received` event (stamped once the email's publish to emails.to_classify is confirmed)",
+        "  to the sender's final event (`sent`, or `drafted` when the send policy keeps a draft), both stamped by the roles",
+        `delivery → sent adds the wait for the next poll (POLL_INTERVAL_MS=${options.pollInterval})`,
+        `the first ${options.warmup} s of each run are left out; completed rate per run: ${runs.map((run) => round(run.completedPerSecond, 1)).join(', ')} emails/s`,
+        `load = ${round(rate * 3)} hops/s = ${round((rate * 3) / ceiling.medianHopsPerSecond, 4)} of the broker ceiling (${round(ceiling.medianHopsPerSecond)} hops/s; ${HOP_DEFINITION})`,
+      ],
+    },
   ],
-  notes: [
-    'poll → sent: from the poller\'s `received` event (stamped once the email\'s publish to emails.to_classify is confirmed)',
-    '  to the sender\'s final event (`sent`, or `drafted` when the send policy keeps a draft), both stamped by the roles',
-    `delivery → sent adds the wait for the next poll (POLL_INTERVAL_MS=${options.pollInterval})`,
-    `the first ${options.warmup} s of each run are left out; completed rate per run: ${runs.map((run) => round(run.completedPerSecond, 1)).join(', ')} emails/s`,
-    `load = ${round(rate * 3)} hops/s = ${round((rate * 3) / ceiling.medianHopsPerSecond, 4)} of the broker ceiling (${round(ceiling.medianHopsPerSecond)} hops/s; ${HOP_DEFINITION})`,
-  ],
-}]);
+);

@@ -30,13 +30,15 @@ import { toClassify } from '../src/pipeline/stages.js';
 const TARGET_EFFICIENCY = 0.9;
 const TARGET_CONCURRENCY = 32;
 
-const options = withCommonOptions(new Command('llm-scaling')
-  .description('emails per second of one classifier process against a fixed-latency model, by concurrency')
-  .option('--latency <ms>', 'latency of every model call', integerOption, 500)
-  .option('--concurrency <list>', 'CONCURRENCY_CLASSIFIER values', integerListOption, [1, 8, 32, 128])
-  .option('--waves <n>', 'emails per run = concurrency × waves (at least 8 emails)', integerOption, 6)
-  .option('--runs <n>', 'runs per concurrency', integerOption, 3)
-  .option('--prefetch <n>', 'PREFETCH_CLASSIFIER; 0 = equal to the concurrency (the default)', (value) => Number(value), 0))
+const options = withCommonOptions(
+  new Command('llm-scaling')
+    .description('emails per second of one classifier process against a fixed-latency model, by concurrency')
+    .option('--latency <ms>', 'latency of every model call', integerOption, 500)
+    .option('--concurrency <list>', 'CONCURRENCY_CLASSIFIER values', integerListOption, [1, 8, 32, 128])
+    .option('--waves <n>', 'emails per run = concurrency × waves (at least 8 emails)', integerOption, 6)
+    .option('--runs <n>', 'runs per concurrency', integerOption, 3)
+    .option('--prefetch <n>', 'PREFETCH_CLASSIFIER; 0 = equal to the concurrency (the default)', (value) => Number(value), 0),
+)
   .parse()
   .opts<{ latency: number; concurrency: number[]; waves: number; runs: number; prefetch: number } & CommonOptions>();
 
@@ -52,12 +54,17 @@ interface RunResult {
 /** Fills `emails.to_classify` with `count` emails (fresh ids) before the worker starts. */
 async function preload(broker: Broker, runId: string, count: number): Promise<void> {
   const templates = await sampleTemplates();
-  await Promise.all(Array.from({ length: count }, async (_unused, index) => {
-    const template = templates[index % templates.length];
-    const { email } = await parseEmail(withMessageId(template.raw, benchEmailId(runId, index)), { agentEmail: template.agentEmail, mailboxRef: `${runId}-${index}` });
-    const message: ToClassifyMessage = { message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null, email };
-    await broker.publish(toClassify, message, { priority: email.priority });
-  }));
+  await Promise.all(
+    Array.from({ length: count }, async (_unused, index) => {
+      const template = templates[index % templates.length];
+      const { email } = await parseEmail(withMessageId(template.raw, benchEmailId(runId, index)), {
+        agentEmail: template.agentEmail,
+        mailboxRef: `${runId}-${index}`,
+      });
+      const message: ToClassifyMessage = { message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null, email };
+      await broker.publish(toClassify, message, { priority: email.priority });
+    }),
+  );
 }
 
 /** Counts the classified emails arriving in `emails.to_respond`, per run (by email id prefix). */
@@ -82,13 +89,26 @@ async function startCollector(url: string): Promise<Collector> {
     if (current.seen.size === current.count) current.finish(performance.now());
   });
   return {
-    expect: (prefix, count) => new Promise<number>((resolve) => { current = { prefix, count, seen: new Set(), finish: resolve }; }),
-    close: async () => { await connection.close().catch(() => undefined); },
+    expect: (prefix, count) =>
+      new Promise<number>((resolve) => {
+        current = { prefix, count, seen: new Set(), finish: resolve };
+      }),
+    close: async () => {
+      await connection.close().catch(() => undefined);
+    },
   };
 }
 
 /** One measured batch on a running (warm) worker: `emails` preloaded at once, timed from the first model request. */
-async function oneRun(collector: Collector, broker: Broker, model: FixedLatencyModel, worker: WorkerProcess, concurrency: number, emails: number, runId: string): Promise<RunResult> {
+async function oneRun(
+  collector: Collector,
+  broker: Broker,
+  model: FixedLatencyModel,
+  worker: WorkerProcess,
+  concurrency: number,
+  emails: number,
+  runId: string,
+): Promise<RunResult> {
   const done = collector.expect(`bench-${runId}-`, emails);
   model.reset();
   const benchCpuBefore = process.cpuUsage();
@@ -111,18 +131,28 @@ async function oneRun(collector: Collector, broker: Broker, model: FixedLatencyM
 }
 
 /** A classifier process with `concurrency`, started once per concurrency and warmed up before it is measured. */
-async function measureConcurrency(vhost: BenchVhost, collector: Collector, broker: Broker, model: FixedLatencyModel, concurrency: number): Promise<RunResult[]> {
-  const worker = await spawnWorker('classifier', {
-    AMQP_URL: vhost.amqpUrl,
-    RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL,
-    DATA_DIR: path.join(vhost.dataDir, `c${concurrency}`),
-    LOG_LEVEL: options.logLevel,
-    LLM_PROVIDERS: 'gemini',
-    GEMINI_API_KEY: 'bench-key',
-    GEMINI_BASE_URL: model.url,
-    CONCURRENCY_CLASSIFIER: String(concurrency),
-    PREFETCH_CLASSIFIER: String(options.prefetch),
-  }, vhost.dataDir);
+async function measureConcurrency(
+  vhost: BenchVhost,
+  collector: Collector,
+  broker: Broker,
+  model: FixedLatencyModel,
+  concurrency: number,
+): Promise<RunResult[]> {
+  const worker = await spawnWorker(
+    'classifier',
+    {
+      AMQP_URL: vhost.amqpUrl,
+      RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL,
+      DATA_DIR: path.join(vhost.dataDir, `c${concurrency}`),
+      LOG_LEVEL: options.logLevel,
+      LLM_PROVIDERS: 'gemini',
+      GEMINI_API_KEY: 'bench-key',
+      GEMINI_BASE_URL: model.url,
+      CONCURRENCY_CLASSIFIER: String(concurrency),
+      PREFETCH_CLASSIFIER: String(options.prefetch),
+    },
+    vhost.dataDir,
+  );
   try {
     await worker.ready();
     const emails = Math.max(8, concurrency * options.waves);
@@ -177,28 +207,41 @@ const rows = [...results].map(([concurrency, runs]) => {
 });
 const atTarget = rows.find((row) => row.concurrency === TARGET_CONCURRENCY);
 
-printReport({
-  bench: 'llm-scaling',
-  role: 'classifier',
-  latency_ms: options.latency,
-  runs: options.runs,
-  waves: options.waves,
-  ceiling_hops_per_second_median: round(ceiling.medianHopsPerSecond),
-  prefetch: options.prefetch || 'concurrency',
-  target: { concurrency: TARGET_CONCURRENCY, efficiency: TARGET_EFFICIENCY, met: atTarget ? atTarget.efficiency_median >= TARGET_EFFICIENCY : null },
-  results: rows,
-}, [{
-  title: `LLM-bound scaling: one classifier process, model latency ${options.latency} ms (median of ${options.runs} runs)`,
-  columns: ['concurrency', 'emails/run', 'emails/s', 'ideal', 'efficiency', 'runs', 'worker CPU', 'fake CPU'],
-  rows: rows.map((row) => [row.concurrency, row.emails_per_run, row.emails_per_second_median, row.ideal_emails_per_second, row.efficiency_median,
-    row.runs_efficiency.join(', '), row.worker_cpu_cores_median, row.fake_and_bench_cpu_cores_median]),
-  notes: [
-    'ideal = concurrency ÷ latency; efficiency = emails/s ÷ ideal',
-    'emails/s = emails ÷ (time the last classified email reached emails.to_respond − time of the first model request),',
-    '  on a warm worker (one process per concurrency, a warm-up batch first); emails per run = concurrency × waves',
-    'the model: @google/genai in the worker → loopback Gemini fake in this process, fixed answer after the latency',
-    `target: efficiency ≥ ${TARGET_EFFICIENCY} at concurrency ${TARGET_CONCURRENCY}: ${atTarget ? (atTarget.efficiency_median >= TARGET_EFFICIENCY ? 'met' : 'not met') : 'not measured'}`,
-    'CPU in cores over the measured time: the worker process, and this process (the fake model and the output counter)',
-    `broker ceiling in this run: ${round(ceiling.medianHopsPerSecond)} hops/s; one classified email = 1 hop, so its ratio is emails/s ÷ ceiling (${rows.map((row) => row.ratio_to_ceiling).join(', ')})`,
+printReport(
+  {
+    bench: 'llm-scaling',
+    role: 'classifier',
+    latency_ms: options.latency,
+    runs: options.runs,
+    waves: options.waves,
+    ceiling_hops_per_second_median: round(ceiling.medianHopsPerSecond),
+    prefetch: options.prefetch || 'concurrency',
+    target: { concurrency: TARGET_CONCURRENCY, efficiency: TARGET_EFFICIENCY, met: atTarget ? atTarget.efficiency_median >= TARGET_EFFICIENCY : null },
+    results: rows,
+  },
+  [
+    {
+      title: `LLM-bound scaling: one classifier process, model latency ${options.latency} ms (median of ${options.runs} runs)`,
+      columns: ['concurrency', 'emails/run', 'emails/s', 'ideal', 'efficiency', 'runs', 'worker CPU', 'fake CPU'],
+      rows: rows.map((row) => [
+        row.concurrency,
+        row.emails_per_run,
+        row.emails_per_second_median,
+        row.ideal_emails_per_second,
+        row.efficiency_median,
+        row.runs_efficiency.join(', '),
+        row.worker_cpu_cores_median,
+        row.fake_and_bench_cpu_cores_median,
+      ]),
+      notes: [
+        'ideal = concurrency ÷ latency; efficiency = emails/s ÷ ideal',
+        'emails/s = emails ÷ (time the last classified email reached emails.to_respond − time of the first model request),',
+        '  on a warm worker (one process per concurrency, a warm-up batch first); emails per run = concurrency × waves',
+        'the model: @google/genai in the worker → loopback Gemini fake in this process, fixed answer after the latency',
+        `target: efficiency ≥ ${TARGET_EFFICIENCY} at concurrency ${TARGET_CONCURRENCY}: ${atTarget ? (atTarget.efficiency_median >= TARGET_EFFICIENCY ? 'met' : 'not met') : 'not measured'}`,
+        'CPU in cores over the measured time: the worker process, and this process (the fake model and the output counter)',
+        `broker ceiling in this run: ${round(ceiling.medianHopsPerSecond)} hops/s; one classified email = 1 hop, so its ratio is emails/s ÷ ceiling (${rows.map((row) => row.ratio_to_ceiling).join(', ')})`,
+      ],
+    },
   ],
-}]);
+);

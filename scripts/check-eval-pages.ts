@@ -23,8 +23,14 @@ const problems: string[] = [];
 let checked = 0;
 for (const q of questions.filter((question) => question.answerable)) {
   const manual = manuals.find((m) => m.name === q.manual);
-  if (!manual) { problems.push(`${q.id}: manual ${q.manual} is not in eval/manuals.json`); continue; }
-  if (!q.evidence) { problems.push(`${q.id}: no evidence phrase`); continue; }
+  if (!manual) {
+    problems.push(`${q.id}: manual ${q.manual} is not in eval/manuals.json`);
+    continue;
+  }
+  if (!q.evidence) {
+    problems.push(`${q.id}: no evidence phrase`);
+    continue;
+  }
   if (!pagesOf.has(manual.name)) {
     const pdf = await readFile(await fetchDevManual(manual, path.join(root, 'data', 'eval-cache')));
     pagesOf.set(manual.name, (await extractPages(pdf, { maxPages: 5000 })).map(squash));
@@ -32,10 +38,14 @@ for (const q of questions.filter((question) => question.answerable)) {
   const pages = pagesOf.get(manual.name)!;
   const found = q.answer_pages.filter((page) => pages[page - 1]?.includes(squash(q.evidence!)));
   if (found.length === 0) {
-    const elsewhere = pages.flatMap((text, index) => text.includes(squash(q.evidence!)) ? [index + 1] : []);
-    problems.push(`${q.id}: "${q.evidence}" is not on page ${q.answer_pages.join(', ')} of ${manual.name}${elsewhere.length ? ` (it is on ${elsewhere.join(', ')})` : ''}`);
+    const elsewhere = pages.flatMap((text, index) => (text.includes(squash(q.evidence!)) ? [index + 1] : []));
+    problems.push(
+      `${q.id}: "${q.evidence}" is not on page ${q.answer_pages.join(', ')} of ${manual.name}${elsewhere.length ? ` (it is on ${elsewhere.join(', ')})` : ''}`,
+    );
   } else checked++;
 }
 for (const line of problems) console.log(`FAIL ${line}`);
-console.log(`${checked} answerable questions: evidence found on an answer page; ${problems.length} problem(s); ${questions.length - questions.filter((q) => q.answerable).length} unanswerable`);
+console.log(
+  `${checked} answerable questions: evidence found on an answer page; ${problems.length} problem(s); ${questions.length - questions.filter((q) => q.answerable).length} unanswerable`,
+);
 process.exitCode = problems.length ? 1 : 0;

@@ -36,11 +36,24 @@ export interface CorpusEmail {
   input: ClassifyInput;
 }
 
-interface SpamAssassinRow { file: string; md5: string; label: Label }
-interface WrittenRow { id: string; label: Label; from: string; subject: string; body: string }
+interface SpamAssassinRow {
+  file: string;
+  md5: string;
+  label: Label;
+}
+interface WrittenRow {
+  id: string;
+  label: Label;
+  from: string;
+  subject: string;
+  body: string;
+}
 
 const readJsonl = <T>(file: string): T[] =>
-  readFileSync(path.join(CORPUS_DIR, file), 'utf8').split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as T);
+  readFileSync(path.join(CORPUS_DIR, file), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line) as T);
 
 /**
  * Headers a mailing list adds, removed as in issue 12's trial, so that the classifier (not the
@@ -72,15 +85,26 @@ export function deliveredToMailbox(raw: string): string {
 function writtenToRaw(row: WrittenRow): string {
   const reply = /^\s*(re|aw|r|rv)\s*:/i.test(row.subject);
   const headers = [
-    `From: ${row.from}`, `To: ${CORPUS_MAILBOX}`, `Subject: ${row.subject}`, `Message-ID: <${row.id}@classify-corpus.example>`,
+    `From: ${row.from}`,
+    `To: ${CORPUS_MAILBOX}`,
+    `Subject: ${row.subject}`,
+    `Message-ID: <${row.id}@classify-corpus.example>`,
     ...(reply ? [`In-Reply-To: <earlier-${row.id}@classify-corpus.example>`, `References: <earlier-${row.id}@classify-corpus.example>`] : []),
-    'Date: Mon, 01 Jan 2024 09:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit',
+    'Date: Mon, 01 Jan 2024 09:00:00 +0000',
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
   ];
   return `${headers.join('\r\n')}\r\n\r\n${row.body.replace(/\n/g, '\r\n')}\r\n`;
 }
 
 function reservedFiles(): Set<string> {
-  return new Set(readFileSync(RESERVED_IDS, 'utf8').split('\n').filter((line) => line.trim() && !line.startsWith('#')).map((line) => line.split(/\s+/)[0]));
+  return new Set(
+    readFileSync(RESERVED_IDS, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() && !line.startsWith('#'))
+      .map((line) => line.split(/\s+/)[0]),
+  );
 }
 
 /** 60 % train, 20 % calibration, 20 % held out, by a seeded hash of the id. */
@@ -93,7 +117,9 @@ function drawSplit(id: string): Split {
 export function corpusSplit(ids: string[]): Map<string, Split> {
   const split = new Map<string, Split>();
   if (existsSync(SPLIT_FILE)) {
-    for (const line of readFileSync(SPLIT_FILE, 'utf8').split('\n').filter((entry) => entry.trim() && !entry.startsWith('#'))) {
+    for (const line of readFileSync(SPLIT_FILE, 'utf8')
+      .split('\n')
+      .filter((entry) => entry.trim() && !entry.startsWith('#'))) {
       const [id, part] = line.split('\t');
       split.set(id, part as Split);
     }
@@ -126,10 +152,12 @@ export async function loadCorpus(): Promise<Array<CorpusEmail & { split: Split }
   const split = corpusSplit(sources.map((source) => source.id));
   const corpus: Array<CorpusEmail & { split: Split }> = [];
   for (const { id, label, source, raw } of sources) {
-    const parsed = await parseEmail(Buffer.from(raw, source === 'written' ? 'utf8' : 'latin1'), { agentEmail: CORPUS_MAILBOX, mailboxRef: id }).catch((error: unknown) => {
-      if (error instanceof RagmailError && error.code === 'email_unparseable') return null;
-      throw error;
-    });
+    const parsed = await parseEmail(Buffer.from(raw, source === 'written' ? 'utf8' : 'latin1'), { agentEmail: CORPUS_MAILBOX, mailboxRef: id }).catch(
+      (error: unknown) => {
+        if (error instanceof RagmailError && error.code === 'email_unparseable') return null;
+        throw error;
+      },
+    );
     if (!parsed) continue;
     const { email, automated } = parsed;
     corpus.push({ id, label, source, automated, input: classifierInput(email).input, split: split.get(id)! });

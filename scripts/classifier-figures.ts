@@ -63,7 +63,11 @@ export function figures(judged: Judged[]): Figures {
     precision: ratio(tp, tp + fp),
     recall: ratio(tp, tp + fn),
     confusion: { tp, fp, fn, tn },
-    confident: { count: confidentSupport.length, support: confidentSupport.filter(isSupport).length, precision: ratio(confidentSupport.filter(isSupport).length, confidentSupport.length) },
+    confident: {
+      count: confidentSupport.length,
+      support: confidentSupport.filter(isSupport).length,
+      precision: ratio(confidentSupport.filter(isSupport).length, confidentSupport.length),
+    },
     calibration,
     routes,
     spamAnsweredAutomatically: judged.filter((entry) => entry.route === 'respond' && entry.email.id.startsWith('spamassassin:spam-')).length,
@@ -81,7 +85,9 @@ export function formatFigures(title: string, result: Figures): string {
     `  (tp ${tp}, fp ${fp}, fn ${fn}, tn ${tn})`,
     `  support at conf >= 0.9 ${result.confident.support}/${result.confident.count} are support (${pct(result.confident.precision)})`,
     '  calibration, P(support) bucket: emails, labelled support',
-    ...result.calibration.map(({ bucket, count, support }) => `    ${bucket}  ${String(count).padStart(4)}  ${String(support).padStart(4)} (${pct(ratio(support, count))})`),
+    ...result.calibration.map(
+      ({ bucket, count, support }) => `    ${bucket}  ${String(count).padStart(4)}  ${String(support).padStart(4)} (${pct(ratio(support, count))})`,
+    ),
     `  routes of support emails: respond ${result.routes.support.respond}, review ${result.routes.support.review}, ignored ${result.routes.support.ignored}`,
     `  routes of other emails:   respond ${result.routes.other.respond}, review ${result.routes.other.review}, ignored ${result.routes.other.ignored}`,
     `  spam answered without review: ${result.spamAnsweredAutomatically}`,

@@ -40,11 +40,17 @@ export function fit(trainSet: CorpusEmail[], calibrationSet: CorpusEmail[], opti
   const { iterations, learningRate, l2 } = options;
   const trained = train(trainExamples, { iterations, learningRate, l2, learns: known });
   const weights = Object.fromEntries(
-    Object.entries(trained.weights).filter(([, weight]) => Math.abs(weight) >= MIN_KEPT_WEIGHT).sort(([a], [b]) => a.localeCompare(b)).map(([feature, weight]) => [feature, round(weight)]),
+    Object.entries(trained.weights)
+      .filter(([, weight]) => Math.abs(weight) >= MIN_KEPT_WEIGHT)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([feature, weight]) => [feature, round(weight)]),
   );
   const pruned = { bias: round(trained.bias), weights };
   const calibrationExamples = examples(calibrationSet);
-  const calibration = fitPlatt(calibrationExamples.map((example) => score(pruned, example.features).score), calibrationExamples.map((example) => example.label));
+  const calibration = fitPlatt(
+    calibrationExamples.map((example) => score(pruned, example.features).score),
+    calibrationExamples.map((example) => example.label),
+  );
   return { ...pruned, calibration: { a: round(calibration.a), b: round(calibration.b) } };
 }
 
@@ -54,7 +60,14 @@ export const THRESHOLDS = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8];
 /** The precision the chosen threshold must reach in cross-validation: a margin over issue 12's 0.90. */
 export const TARGET_PRECISION = 0.92;
 
-export interface ThresholdPoint { threshold: number; precision: number; recall: number; tp: number; fp: number; fn: number }
+export interface ThresholdPoint {
+  threshold: number;
+  precision: number;
+  recall: number;
+  tp: number;
+  fp: number;
+  fn: number;
+}
 
 /**
  * P(support) of every email of `emails` (train and calibration, never held out) by a model that did
@@ -65,8 +78,13 @@ export function crossValidate(emails: CorpusEmail[], options: FitOptions = FIT_O
   const foldOf = (email: CorpusEmail) => createHash('sha256').update(`cv-fold:${email.id}`).digest().readUInt32BE(0) % FOLDS;
   return Array.from({ length: FOLDS }, (_, fold) => {
     const calibrationFold = (fold + 1) % FOLDS;
-    const model = fit(emails.filter((email) => ![fold, calibrationFold].includes(foldOf(email))), emails.filter((email) => foldOf(email) === calibrationFold), options);
-    return emails.filter((email) => foldOf(email) === fold)
+    const model = fit(
+      emails.filter((email) => ![fold, calibrationFold].includes(foldOf(email))),
+      emails.filter((email) => foldOf(email) === calibrationFold),
+      options,
+    );
+    return emails
+      .filter((email) => foldOf(email) === fold)
       .map((email) => ({ email, supportProbability: probability(model, score(model, featuresOf(email.input)).score) }));
   }).flat();
 }

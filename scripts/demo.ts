@@ -58,10 +58,17 @@ const broker = await demoBroker(base.AMQP_URL, base.RABBITMQ_MANAGEMENT_URL);
 // The dashboard's token: yours from API_TOKENS, or one made for this run and printed below.
 const demoToken = randomBytes(18).toString('base64url');
 const config = loadConfig({
-  LOG_LEVEL: 'warn', ...process.env,
+  LOG_LEVEL: 'warn',
+  ...process.env,
   // An empty API_TOKENS (as in .env.example) means "none of mine": the demo's own token then.
   API_TOKENS: process.env.API_TOKENS || `demo=${demoToken}`,
-  AMQP_URL: broker.url, DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', VECTOR_DB_PATH: '', UPLOAD_DIR: '', POLL_INTERVAL_MS: '300',
+  AMQP_URL: broker.url,
+  DATA_DIR: dataDir,
+  MAILDIR_ROOT: '',
+  DATABASE_PATH: '',
+  VECTOR_DB_PATH: '',
+  UPLOAD_DIR: '',
+  POLL_INTERVAL_MS: '300',
   // A fresh vhost's audit stream holds this run's events only: reading it from the first one means
   // no event is missed while the recorder attaches. On a shared vhost, only new events count.
   AUDIT_STREAM_START: broker.fresh ? 'first' : 'next',
@@ -82,12 +89,18 @@ async function waitUntil(what: string, done: () => boolean, timeoutMs: number): 
 
 async function filesIn(folder: string, extension: string): Promise<string[]> {
   const entries = await readdir(folder, { withFileTypes: true });
-  return entries.filter((entry) => entry.isFile() && entry.name.endsWith(extension)).map((entry) => path.join(folder, entry.name)).sort();
+  return entries
+    .filter((entry) => entry.isFile() && entry.name.endsWith(extension))
+    .map((entry) => path.join(folder, entry.name))
+    .sort();
 }
 
 /** Folders below `folder` named like a mailbox address. */
 async function mailboxFolders(folder: string): Promise<string[]> {
-  return (await readdir(folder, { withFileTypes: true })).filter((entry) => entry.isDirectory() && entry.name.includes('@')).map((entry) => entry.name).sort();
+  return (await readdir(folder, { withFileTypes: true }))
+    .filter((entry) => entry.isDirectory() && entry.name.includes('@'))
+    .map((entry) => entry.name)
+    .sort();
 }
 
 function shorten(value: string | null | undefined, length: number): string {
@@ -97,7 +110,10 @@ function shorten(value: string | null | undefined, length: number): string {
 
 /** What a reply says, without its greeting: the quoted answer when there is one. */
 function replyGist(excerpt: string): string {
-  const quoted = excerpt.split('\n').filter((line) => line.startsWith('> ')).map((line) => line.slice(2));
+  const quoted = excerpt
+    .split('\n')
+    .filter((line) => line.startsWith('> '))
+    .map((line) => line.slice(2));
   return quoted.length ? quoted.join(' ') : excerpt.split('\n').slice(1).join(' ');
 }
 
@@ -109,7 +125,8 @@ function printTable(rows: EmailSummary[], subjects: Map<string, string>): void {
     say(`    classification: ${classification}`);
     say(`    outcome:        ${row.outcome ?? row.state}`);
     if (row.reply_excerpt) say(`    reply:          ${shorten(replyGist(row.reply_excerpt), 110)}`);
-    if (row.citations.length) say(`    citations:      ${[...new Set(row.citations.map((citation) => `"${citation.title ?? citation.source}", page ${citation.page}`))].join('; ')}`);
+    if (row.citations.length)
+      say(`    citations:      ${[...new Set(row.citations.map((citation) => `"${citation.title ?? citation.source}", page ${citation.page}`))].join('; ')}`);
     say();
   }
 }
@@ -119,7 +136,11 @@ async function main(): Promise<number> {
   await rm(dataDir, { recursive: true, force: true });
   let worker: Worker;
   try {
-    worker = await startWorker(ROLE_NAMES.filter((role) => options.dashboard || role !== 'api'), config, logger);
+    worker = await startWorker(
+      ROLE_NAMES.filter((role) => options.dashboard || role !== 'api'),
+      config,
+      logger,
+    );
   } catch (error) {
     say(`\nCannot start: ${(error as Error).message}`);
     say('\nThe demo needs RabbitMQ on 127.0.0.1:5672 (guest/guest). Start one with either of:');
@@ -137,14 +158,20 @@ async function main(): Promise<number> {
     const documentIds: string[] = [];
     for (const mailbox of await mailboxFolders(path.join(samples, 'manuals'))) {
       for (const file of await filesIn(path.join(samples, 'manuals', mailbox), '.pdf')) {
-        const message = await submitDocument(worker.broker, config.UPLOAD_DIR, { agentEmail: mailbox, filename: path.basename(file), data: await readFile(file) });
+        const message = await submitDocument(worker.broker, config.UPLOAD_DIR, {
+          agentEmail: mailbox,
+          filename: path.basename(file),
+          data: await readFile(file),
+        });
         documentIds.push(message.document_id);
       }
     }
     await waitUntil('the manuals', () => documentIds.every((id) => ['ingested', 'failed'].includes(documents.get(id)?.status ?? '')), 60_000);
     for (const id of documentIds) {
       const document = documents.get(id);
-      say(`   ${document?.status === 'ingested' ? '✓' : '✗'} ${document?.agent_email}  ${document?.filename}: ${document?.status}, ${document?.pages_total ?? '?'} pages, ${document?.chunks ?? 0} chunks${document?.error ? ` (${document.error})` : ''}`);
+      say(
+        `   ${document?.status === 'ingested' ? '✓' : '✗'} ${document?.agent_email}  ${document?.filename}: ${document?.status}, ${document?.pages_total ?? '?'} pages, ${document?.chunks ?? 0} chunks${document?.error ? ` (${document.error})` : ''}`,
+      );
     }
 
     say('\n2. Delivering the sample emails to the Maildir');
@@ -169,7 +196,11 @@ async function main(): Promise<number> {
     const rows = emailIds.map((id) => activity.getEmail(id) ?? ({ email_id: id, state: 'not seen', citations: [] } as unknown as EmailSummary));
     printTable(rows, subjects);
     const counts = rows.reduce<Record<string, number>>((tally, row) => ({ ...tally, [row.state]: (tally[row.state] ?? 0) + 1 }), {});
-    say(`Summary: ${Object.entries(counts).map(([state, count]) => `${count} ${state}`).join(', ')}`);
+    say(
+      `Summary: ${Object.entries(counts)
+        .map(([state, count]) => `${count} ${state}`)
+        .join(', ')}`,
+    );
     say(`Replies sent:   ${path.relative(process.cwd(), config.MAILDIR_ROOT)}/<mailbox>/outbox/*.eml`);
     say(`Drafts left:    ${path.relative(process.cwd(), config.MAILDIR_ROOT)}/<mailbox>/drafts/*.eml`);
     if (options.dashboard) await serveDashboard(worker);

@@ -54,10 +54,15 @@ process.stdout.write(`stack: ${[...children.keys()].join(', ')}\n`);
 
 let stopping = false;
 /** Each process's exit: true when it ended cleanly (code 0). */
-const exits = [...children].map(([name, child]) => new Promise<boolean>((resolve) => child.on('exit', (code, signal) => {
-  if (!stopping || code !== 0) process.stdout.write(`stack: ${name} exited (${signal ?? code})\n`);
-  resolve(code === 0);
-})));
+const exits = [...children].map(
+  ([name, child]) =>
+    new Promise<boolean>((resolve) =>
+      child.on('exit', (code, signal) => {
+        if (!stopping || code !== 0) process.stdout.write(`stack: ${name} exited (${signal ?? code})\n`);
+        resolve(code === 0);
+      }),
+    ),
+);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

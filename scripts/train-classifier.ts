@@ -26,8 +26,10 @@ const MIN_LANGUAGE_EXAMPLES = 3;
 
 const corpus = await loadCorpus();
 const part = (name: string) => corpus.filter((email) => email.split === name);
-console.log(`corpus: ${corpus.length} emails (${corpus.filter((email) => email.label === 'support').length} support); ` +
-  `train ${part('train').length}, calibration ${part('calibration').length}, held out ${part('heldout').length}`);
+console.log(
+  `corpus: ${corpus.length} emails (${corpus.filter((email) => email.label === 'support').length} support); ` +
+    `train ${part('train').length}, calibration ${part('calibration').length}, held out ${part('heldout').length}`,
+);
 
 let model: SupportModel = supportModel;
 if (!process.argv.includes('--check')) {
@@ -35,9 +37,14 @@ if (!process.argv.includes('--check')) {
   // The support threshold by 5-fold cross-validation over train and calibration, never held out.
   const curve = thresholdCurve(crossValidate(corpus.filter((email) => email.split !== 'heldout')));
   const supportThreshold = chooseThreshold(curve);
-  console.log(`cross-validated over train + calibration, P(support) threshold: precision, recall\n${curve.map(({ threshold, precision, recall, tp, fp, fn }) =>
-    `  ${threshold.toFixed(2)}  ${(100 * precision).toFixed(1)}%  ${(100 * recall).toFixed(1)}%  (tp ${tp}, fp ${fp}, fn ${fn})`).join('\n')}\n` +
-    `  support threshold ${supportThreshold}: the smallest with precision >= ${TARGET_PRECISION}`);
+  console.log(
+    `cross-validated over train + calibration, P(support) threshold: precision, recall\n${curve
+      .map(
+        ({ threshold, precision, recall, tp, fp, fn }) =>
+          `  ${threshold.toFixed(2)}  ${(100 * precision).toFixed(1)}%  ${(100 * recall).toFixed(1)}%  (tp ${tp}, fp ${fp}, fn ${fn})`,
+      )
+      .join('\n')}\n` + `  support threshold ${supportThreshold}: the smallest with precision >= ${TARGET_PRECISION}`,
+  );
   const languageCounts = new Map<string, { support: number; other: number }>();
   for (const email of corpus.filter((entry) => entry.split !== 'heldout')) {
     const language = email.input.language ?? 'und';
@@ -47,7 +54,8 @@ if (!process.argv.includes('--check')) {
   }
   const languages = [...languageCounts]
     .filter(([language, { support, other }]) => language !== 'und' && support >= MIN_LANGUAGE_EXAMPLES && other >= MIN_LANGUAGE_EXAMPLES)
-    .map(([language]) => language).sort();
+    .map(([language]) => language)
+    .sort();
   model = {
     version: `support-lr-${new Date().toISOString().slice(0, 10)}`,
     languages,
@@ -60,16 +68,24 @@ if (!process.argv.includes('--check')) {
   const { weights: _weights, ...head } = model;
   const weightLines = Object.entries(model.weights).map(([feature, weight]) => `    ${JSON.stringify(feature)}: ${weight}`);
   writeFileSync(MODEL_FILE, `${JSON.stringify(head, null, 2).slice(0, -2)},\n  "weights": {\n${weightLines.join(',\n')}\n  }\n}\n`);
-  console.log(`model: ${Object.keys(model.weights).length} weights, languages ${languages.join(' ')} (of ${[...languageCounts].map(([language, { support, other }]) => `${language}:${support}/${other}`).join(' ')}), calibration a=${model.calibration.a} b=${model.calibration.b}; written to ${path.relative(root, MODEL_FILE)}`);
+  console.log(
+    `model: ${Object.keys(model.weights).length} weights, languages ${languages.join(' ')} (of ${[...languageCounts].map(([language, { support, other }]) => `${language}:${support}/${other}`).join(' ')}), calibration a=${model.calibration.a} b=${model.calibration.b}; written to ${path.relative(root, MODEL_FILE)}`,
+  );
 }
 
 if (process.argv.includes('--export-heldout')) {
   // The held-out split as `npm run eval -- --classify` reads it (src/eval/dataset.ts): the text the
   // parser read, a reply's References kept. SpamAssassin contents are CC0 (eval/classify/README.md).
-  const lines = part('heldout').map(({ id, label, input }) => JSON.stringify({
-    id, label: label === 'support' ? 'support' : 'not_support', from: input.from, subject: input.subject, body: input.body,
-    ...(input.is_reply ? { headers: { References: `<earlier-${createHash('sha256').update(id).digest('hex').slice(0, 16)}@classify-corpus.example>` } } : {}),
-  }));
+  const lines = part('heldout').map(({ id, label, input }) =>
+    JSON.stringify({
+      id,
+      label: label === 'support' ? 'support' : 'not_support',
+      from: input.from,
+      subject: input.subject,
+      body: input.body,
+      ...(input.is_reply ? { headers: { References: `<earlier-${createHash('sha256').update(id).digest('hex').slice(0, 16)}@classify-corpus.example>` } } : {}),
+    }),
+  );
   writeFileSync(HELD_OUT_FILE, `${lines.join('\n')}\n`);
   console.log(`held-out split written to ${path.relative(root, HELD_OUT_FILE)} (${lines.length} emails)`);
 }
@@ -80,7 +96,13 @@ if (process.env.SHOW_CALIBRATION) {
 }
 const heldOut = part('heldout').map((email) => judge(email, model));
 console.log(formatFigures('held-out split', figures(heldOut)));
-for (const source of ['spamassassin', 'written'] as const) console.log(formatFigures(`  held out, ${source} only`, figures(heldOut.filter((entry) => entry.email.source === source))).split('\n').slice(0, 5).join('\n'));
+for (const source of ['spamassassin', 'written'] as const)
+  console.log(
+    formatFigures(`  held out, ${source} only`, figures(heldOut.filter((entry) => entry.email.source === source)))
+      .split('\n')
+      .slice(0, 5)
+      .join('\n'),
+  );
 console.log(`  (the poller would skip ${heldOut.filter((entry) => entry.email.automated).length} of them as automated mail before the classifier)`);
 for (const entry of heldOut.filter((item) => item.isSupport !== (item.email.label === 'support'))) {
   console.log(`  wrong: ${entry.email.id} (${entry.email.label}, ${entry.route}) ${entry.email.input.subject.slice(0, 60)} | ${entry.reasoning.slice(0, 220)}`);

@@ -30,8 +30,10 @@ export class ActivityReader {
 
   /** Emails whose id starts with `prefix`, counted by state. */
   statesOf(prefix: string): Record<string, number> {
-    const rows = this.database.prepare('SELECT state, COUNT(*) AS total FROM emails WHERE email_id LIKE ? GROUP BY state')
-      .all(`${prefix}%`) as Array<{ state: string; total: number }>;
+    const rows = this.database.prepare('SELECT state, COUNT(*) AS total FROM emails WHERE email_id LIKE ? GROUP BY state').all(`${prefix}%`) as Array<{
+      state: string;
+      total: number;
+    }>;
     return Object.fromEntries(rows.map((row) => [row.state, row.total]));
   }
 
@@ -43,24 +45,35 @@ export class ActivityReader {
 
   /** Received and final timestamps of every finished email of `prefix`. */
   passages(prefix: string): EmailPassage[] {
-    const rows = this.database.prepare(`SELECT e.email_id AS emailId, e.state AS state,
+    const rows = this.database
+      .prepare(
+        `SELECT e.email_id AS emailId, e.state AS state,
         (SELECT MIN(timestamp_ms) FROM events WHERE email_id = e.email_id AND stage = 'received') AS receivedMs,
         (SELECT MAX(timestamp_ms) FROM events WHERE email_id = e.email_id AND stage = e.state) AS finalMs
-      FROM emails e WHERE e.email_id LIKE ?`).all(`${prefix}%`) as EmailPassage[];
+      FROM emails e WHERE e.email_id LIKE ?`,
+      )
+      .all(`${prefix}%`) as EmailPassage[];
     return rows.filter((row) => (FINAL_STATES as readonly string[]).includes(row.state) && row.receivedMs !== null && row.finalMs !== null);
   }
 
   /** Longest wait between an event being stamped and recorded, in ms, for `prefix`. */
   recorderLagMs(prefix: string): number {
-    const row = this.database.prepare(`SELECT MAX((julianday(recorded_at) - 2440587.5) * 86400000.0 - timestamp_ms) AS lag
-      FROM events WHERE email_id LIKE ?`).get(`${prefix}%`) as { lag: number | null };
+    const row = this.database
+      .prepare(
+        `SELECT MAX((julianday(recorded_at) - 2440587.5) * 86400000.0 - timestamp_ms) AS lag
+      FROM events WHERE email_id LIKE ?`,
+      )
+      .get(`${prefix}%`) as { lag: number | null };
     return row.lag ?? 0;
   }
 
   /** `duration_ms` of every `stage` event of the emails of `prefix`. */
   stageDurations(prefix: string, stage: string): number[] {
-    return (this.database.prepare('SELECT duration_ms FROM events WHERE email_id LIKE ? AND stage = ? AND duration_ms IS NOT NULL')
-      .all(`${prefix}%`, stage) as Array<{ duration_ms: number }>).map((row) => row.duration_ms);
+    return (
+      this.database
+        .prepare('SELECT duration_ms FROM events WHERE email_id LIKE ? AND stage = ? AND duration_ms IS NOT NULL')
+        .all(`${prefix}%`, stage) as Array<{ duration_ms: number }>
+    ).map((row) => row.duration_ms);
   }
 
   close(): void {

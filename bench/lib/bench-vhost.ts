@@ -52,7 +52,9 @@ export async function createBenchVhost(label: string): Promise<BenchVhost> {
 /** Runs `body` with a fresh vhost and always cleans up, also on Ctrl-C. */
 export async function withBenchVhost<T>(label: string, body: (vhost: BenchVhost) => Promise<T>): Promise<T> {
   const vhost = await createBenchVhost(label);
-  const interrupted = () => { void vhost.cleanup().finally(() => process.exit(130)); };
+  const interrupted = () => {
+    void vhost.cleanup().finally(() => process.exit(130));
+  };
   process.once('SIGINT', interrupted);
   try {
     return await body(vhost);

@@ -34,36 +34,45 @@ export async function sampleQueueDepths(url: string): Promise<{ maxDepth: Record
 }
 
 /** Waits for the `ingested` (or `dead_lettered`) event of documents, on a queue of its own bound to the events exchange. */
-export async function listenForDocumentEvents(url: string): Promise<{ next(documentId: string, timeoutMs: number): Promise<PipelineEvent>; close(): Promise<void> }> {
+export async function listenForDocumentEvents(
+  url: string,
+): Promise<{ next(documentId: string, timeoutMs: number): Promise<PipelineEvent>; close(): Promise<void> }> {
   const connection = await amqp.connect(url);
   const channel = await connection.createChannel();
   const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
   for (const stage of ['ingested', 'dead_lettered']) await channel.bindQueue(queue, EXCHANGES.events, `document.${stage}`);
   const arrived = new Map<string, PipelineEvent>();
   const waiting = new Map<string, (event: PipelineEvent) => void>();
-  await channel.consume(queue, (message) => {
-    if (!message) return;
-    const event = JSON.parse(message.content.toString('utf8')) as PipelineEvent;
-    if (!event.document_id) return;
-    const waiter = waiting.get(event.document_id);
-    if (waiter) waiter(event);
-    else arrived.set(event.document_id, event);
-  }, { noAck: true });
+  await channel.consume(
+    queue,
+    (message) => {
+      if (!message) return;
+      const event = JSON.parse(message.content.toString('utf8')) as PipelineEvent;
+      if (!event.document_id) return;
+      const waiter = waiting.get(event.document_id);
+      if (waiter) waiter(event);
+      else arrived.set(event.document_id, event);
+    },
+    { noAck: true },
+  );
   return {
-    next: (documentId, timeoutMs) => new Promise<PipelineEvent>((resolve, reject) => {
-      const early = arrived.get(documentId);
-      if (early) {
-        arrived.delete(documentId);
-        resolve(early);
-        return;
-      }
-      const timer = setTimeout(() => reject(new Error(`document ${documentId} not ingested within ${timeoutMs} ms`)), timeoutMs);
-      waiting.set(documentId, (event) => {
-        clearTimeout(timer);
-        waiting.delete(documentId);
-        resolve(event);
-      });
-    }),
-    close: async () => { await connection.close().catch(() => undefined); },
+    next: (documentId, timeoutMs) =>
+      new Promise<PipelineEvent>((resolve, reject) => {
+        const early = arrived.get(documentId);
+        if (early) {
+          arrived.delete(documentId);
+          resolve(early);
+          return;
+        }
+        const timer = setTimeout(() => reject(new Error(`document ${documentId} not ingested within ${timeoutMs} ms`)), timeoutMs);
+        waiting.set(documentId, (event) => {
+          clearTimeout(timer);
+          waiting.delete(documentId);
+          resolve(event);
+        });
+      }),
+    close: async () => {
+      await connection.close().catch(() => undefined);
+    },
   };
 }

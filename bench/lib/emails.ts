@@ -39,11 +39,13 @@ export async function sampleManuals(): Promise<Array<{ agentEmail: string; file:
 
 /** The raw files of {@link ANSWERED_SAMPLES}. */
 export async function sampleTemplates(): Promise<EmailTemplate[]> {
-  return Promise.all(ANSWERED_SAMPLES.map(async ([agentEmail, name]) => ({
-    agentEmail,
-    name,
-    raw: await readFile(path.join(PROJECT_ROOT, 'samples/emails', agentEmail, name), 'utf8'),
-  })));
+  return Promise.all(
+    ANSWERED_SAMPLES.map(async ([agentEmail, name]) => ({
+      agentEmail,
+      name,
+      raw: await readFile(path.join(PROJECT_ROOT, 'samples/emails', agentEmail, name), 'utf8'),
+    })),
+  );
 }
 
 /** The Message-ID (hence `email_id`) of benchmark email `index` of run `runId`. */
@@ -59,18 +61,20 @@ export function withMessageId(raw: string, messageId: string): Buffer {
 
 /** A plain-text question from a customer to `agentEmail`. */
 export function composeEmail(options: { agentEmail: string; messageId: string; subject: string; body: string }): Buffer {
-  return Buffer.from([
-    'From: Sam Customer <sam.customer@customer.example>',
-    `To: Support <${options.agentEmail}>`,
-    `Subject: ${options.subject}`,
-    `Date: ${new Date().toUTCString()}`,
-    `Message-ID: <${options.messageId}>`,
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=UTF-8',
-    '',
-    options.body,
-    '',
-  ].join('\r\n'));
+  return Buffer.from(
+    [
+      'From: Sam Customer <sam.customer@customer.example>',
+      `To: Support <${options.agentEmail}>`,
+      `Subject: ${options.subject}`,
+      `Date: ${new Date().toUTCString()}`,
+      `Message-ID: <${options.messageId}>`,
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=UTF-8',
+      '',
+      options.body,
+      '',
+    ].join('\r\n'),
+  );
 }
 
 /** An email ready for delivery. */

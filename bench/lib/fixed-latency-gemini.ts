@@ -32,7 +32,10 @@ export async function startFixedLatencyModel(latencyMs: number): Promise<FixedLa
     server.requests.splice(0);
     // The worker's start-up check asks for the model's info: answered at once, not counted.
     if (!request.path.endsWith(':generateContent')) {
-      return { status: 200, body: { name: request.path.replace(/^\/v1beta\//, ''), displayName: 'fixed latency', inputTokenLimit: 1_048_576, outputTokenLimit: 65_536 } };
+      return {
+        status: 200,
+        body: { name: request.path.replace(/^\/v1beta\//, ''), displayName: 'fixed latency', inputTokenLimit: 1_048_576, outputTokenLimit: 65_536 },
+      };
     }
     first ??= performance.now();
     count += 1;
@@ -44,7 +47,10 @@ export async function startFixedLatencyModel(latencyMs: number): Promise<FixedLa
     url: server.url,
     firstRequestAt: () => first,
     requestCount: () => count,
-    reset: () => { first = undefined; count = 0; },
+    reset: () => {
+      first = undefined;
+      count = 0;
+    },
     close: () => server!.close(),
   };
 }

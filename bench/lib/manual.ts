@@ -24,10 +24,12 @@ export interface ManualFile {
 /** Every file below `folder`, recursively. */
 async function filesBelow(folder: string): Promise<string[]> {
   const entries = await readdir(folder, { withFileTypes: true });
-  const nested = await Promise.all(entries.map((entry) => {
-    const full = path.join(folder, entry.name);
-    return entry.isDirectory() ? filesBelow(full) : Promise.resolve(entry.isFile() ? [full] : []);
-  }));
+  const nested = await Promise.all(
+    entries.map((entry) => {
+      const full = path.join(folder, entry.name);
+      return entry.isDirectory() ? filesBelow(full) : Promise.resolve(entry.isFile() ? [full] : []);
+    }),
+  );
   return nested.flat();
 }
 
@@ -41,8 +43,9 @@ export async function obtainManual(pdf?: string): Promise<ManualFile> {
     const debs = (await readdir(folder)).filter((name) => name.endsWith('.deb'));
     if (debs.length === 0) throw new Error(`apt-get download ${MANUAL_PACKAGE} left no .deb`);
     await run('dpkg', ['-x', path.join(folder, debs[0]), path.join(folder, 'unpacked')]);
-    const pdfs = await Promise.all((await filesBelow(path.join(folder, 'unpacked'))).filter((file) => file.endsWith('.pdf'))
-      .map(async (file) => ({ file, bytes: (await stat(file)).size })));
+    const pdfs = await Promise.all(
+      (await filesBelow(path.join(folder, 'unpacked'))).filter((file) => file.endsWith('.pdf')).map(async (file) => ({ file, bytes: (await stat(file)).size })),
+    );
     if (pdfs.length === 0) throw new Error(`${debs[0]} holds no PDF`);
     const largest = pdfs.sort((left, right) => right.bytes - left.bytes)[0];
     return { ...largest, source: debs[0], cleanup };

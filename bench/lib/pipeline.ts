@@ -118,7 +118,9 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
   const config = loadConfig(env);
   const roles = settings.mode === 'one-process' ? ['all'] : [...PER_ROLE_ORDER];
   const processes: WorkerProcess[] = [];
-  const stopAll = async () => { await Promise.all(processes.map((worker) => worker.stop())); };
+  const stopAll = async () => {
+    await Promise.all(processes.map((worker) => worker.stop()));
+  };
   let activity: ActivityReader;
   let broker: Broker | undefined;
   try {
@@ -150,12 +152,20 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
           const message = await submitDocument(broker, config.UPLOAD_DIR, { agentEmail: manual.agentEmail, filename: path.basename(manual.file), data });
           submitted.push({ documentId: message.document_id, submittedAtMs });
         }
-        return await Promise.all(submitted.map(async ({ documentId, submittedAtMs }) => {
-          const event = await listener.next(documentId, timeoutMs);
-          if (event.stage !== 'ingested') throw new Error(`ingestion of ${documentId} failed: ${JSON.stringify(event.detail)}`);
-          const detail = event.detail as { pages?: number; chunks?: number };
-          return { documentId, pages: detail.pages ?? 0, chunks: detail.chunks ?? 0, handlerMs: event.duration_ms ?? Number.NaN, endToEndMs: Date.parse(event.timestamp) - submittedAtMs };
-        }));
+        return await Promise.all(
+          submitted.map(async ({ documentId, submittedAtMs }) => {
+            const event = await listener.next(documentId, timeoutMs);
+            if (event.stage !== 'ingested') throw new Error(`ingestion of ${documentId} failed: ${JSON.stringify(event.detail)}`);
+            const detail = event.detail as { pages?: number; chunks?: number };
+            return {
+              documentId,
+              pages: detail.pages ?? 0,
+              chunks: detail.chunks ?? 0,
+              handlerMs: event.duration_ms ?? Number.NaN,
+              endToEndMs: Date.parse(event.timestamp) - submittedAtMs,
+            };
+          }),
+        );
       } finally {
         await listener.close();
       }

@@ -16,7 +16,11 @@ export function formatTable(table: Table): string {
   const cells = [table.columns, ...table.rows.map((row) => row.map(String))];
   const widths = table.columns.map((_column, index) => Math.max(...cells.map((row) => (row[index] ?? '').length)));
   const numeric = table.columns.map((_column, index) => table.rows.length > 0 && table.rows.every((row) => typeof row[index] === 'number'));
-  const line = (row: string[]) => row.map((cell, index) => (numeric[index] ? cell.padStart(widths[index]) : cell.padEnd(widths[index]))).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((cell, index) => (numeric[index] ? cell.padStart(widths[index]) : cell.padEnd(widths[index])))
+      .join('  ')
+      .trimEnd();
   return [
     table.title,
     line(cells[0]),

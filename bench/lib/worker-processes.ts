@@ -59,10 +59,12 @@ export async function spawnWorker(role: string, env: Record<string, string>, log
   if (child.pid === undefined) throw new Error(`could not start the ${role} worker`);
   const pid = child.pid;
   let exitedWith: string | undefined;
-  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
-    exitedWith = signal ?? String(code);
-    resolve();
-  }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exitedWith = signal ?? String(code);
+      resolve();
+    }),
+  );
   const tail = () => readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
 
   return {
@@ -73,7 +75,10 @@ export async function spawnWorker(role: string, env: Record<string, string>, log
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         if (exitedWith !== undefined) throw new Error(`the ${role} worker exited (${exitedWith}) before it was ready:\n${tail()}`);
-        const status = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1_000) }).then((response) => response.status, () => 0);
+        const status = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1_000) }).then(
+          (response) => response.status,
+          () => 0,
+        );
         if (status === 200) return;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -8,8 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { DecisionPolicy } from '../rag/decide.js';
 
-const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
 const fraction = (fallback: number) => z.coerce.number().min(0).max(1).default(fallback);
 const text = (fallback: string) => z.string().default(fallback);
 
@@ -70,8 +69,11 @@ export const environmentSchema = z.object({
    * How long a record stays in `dead_letter_queue` (Y, M, D, h, m, s; at most 49D, RabbitMQ's
    * largest message TTL). Applied by `npm run topology` as an operator policy.
    */
-  DEAD_LETTER_MAX_AGE: z.string().regex(/^\d+[YMDhms]$/, 'a number and a unit of Y, M, D, h, m or s, e.g. 14D')
-    .refine((value) => !(durationMs(value) > MAX_MESSAGE_TTL_MS), 'at most 49D (RabbitMQ\'s largest message TTL is 2^32-1 ms)').default('14D'),
+  DEAD_LETTER_MAX_AGE: z
+    .string()
+    .regex(/^\d+[YMDhms]$/, 'a number and a unit of Y, M, D, h, m or s, e.g. 14D')
+    .refine((value) => !(durationMs(value) > MAX_MESSAGE_TTL_MS), "at most 49D (RabbitMQ's largest message TTL is 2^32-1 ms)")
+    .default('14D'),
   /** Messages handled at once per role (LLM-bound roles many, the ingester one). */
   CONCURRENCY_CLASSIFIER: integer(32, 1, 1000),
   CONCURRENCY_RESPONDER: integer(32, 1, 1000),
@@ -83,7 +85,10 @@ export const environmentSchema = z.object({
   PREFETCH_SENDER: integer(0, 0, 65535),
   PREFETCH_INGESTER: integer(0, 0, 65535),
   /** `events.audit` stream retention (RabbitMQ duration: 7D, 12h, ...). */
-  EVENTS_MAX_AGE: z.string().regex(/^\d+[YMDhms]$/, 'a number and a unit of Y, M, D, h, m or s, e.g. 7D').default('7D'),
+  EVENTS_MAX_AGE: z
+    .string()
+    .regex(/^\d+[YMDhms]$/, 'a number and a unit of Y, M, D, h, m or s, e.g. 7D')
+    .default('7D'),
   /** Where a recorder with no stored offset starts reading `events.audit`: its `first` event, or only `next` ones. */
   AUDIT_STREAM_START: z.enum(['first', 'next']).default('first'),
   /** Port of the `/metrics`, `/healthz` and `/readyz` server; 0 picks a free port (the worker logs the one chosen). */
@@ -144,7 +149,10 @@ export const environmentSchema = z.object({
   /** Time budget for parsing one email (in a worker thread); a slower one is set aside as `email_unparseable`. */
   EMAIL_PARSE_TIMEOUT_MS: integer(10_000, 100),
   /** Language models in fallback order, comma separated; `local` needs no key. */
-  LLM_PROVIDERS: z.string().regex(/^\s*(local|gemini|anthropic)(\s*,\s*(local|gemini|anthropic))*\s*$/, 'a comma-separated list of local, gemini, anthropic').default('local'),
+  LLM_PROVIDERS: z
+    .string()
+    .regex(/^\s*(local|gemini|anthropic)(\s*,\s*(local|gemini|anthropic))*\s*$/, 'a comma-separated list of local, gemini, anthropic')
+    .default('local'),
   /** Gemini (`@google/genai`): key, models, and an optional endpoint (a proxy, or a test server). */
   GEMINI_API_KEY: text(''),
   GEMINI_MODEL: text('gemini-2.5-flash'),
@@ -157,7 +165,10 @@ export const environmentSchema = z.object({
   /** A model call slower than this counts as a timeout: the next provider in the chain is tried. */
   LLM_TIMEOUT_MS: integer(30_000, 100),
   /** Card numbers, IBANs, keys and passwords in an email are replaced before it goes to gemini or anthropic (never needed for local). */
-  REDACT_BEFORE_LLM: z.enum(['true', 'false'], { error: 'true or false' }).default('true').transform((value) => value === 'true'),
+  REDACT_BEFORE_LLM: z
+    .enum(['true', 'false'], { error: 'true or false' })
+    .default('true')
+    .transform((value) => value === 'true'),
   /** `none` (lexical retrieval only) or `gemini`. */
   EMBEDDING_PROVIDER: z.enum(['none', 'gemini']).default('none'),
   EMBEDDING_DIMENSIONS: integer(768, 8, 4096),
@@ -213,7 +224,13 @@ export const environmentSchema = z.object({
    */
   SEND_POLICY: z.enum(SEND_MODES).optional(),
   /** Per-mailbox override, e.g. `support@a.example=draft,help@b.example=auto`. */
-  MAILBOX_POLICIES: z.string().regex(/^(\s*[^=,\s]+@[^=,\s]+\s*=\s*(auto|draft|review|shadow)\s*)?(,\s*[^=,\s]+@[^=,\s]+\s*=\s*(auto|draft|review|shadow)\s*)*$/, 'address=mode pairs separated by commas, mode one of auto, draft, review, shadow').default(''),
+  MAILBOX_POLICIES: z
+    .string()
+    .regex(
+      /^(\s*[^=,\s]+@[^=,\s]+\s*=\s*(auto|draft|review|shadow)\s*)?(,\s*[^=,\s]+@[^=,\s]+\s*=\s*(auto|draft|review|shadow)\s*)*$/,
+      'address=mode pairs separated by commas, mode one of auto, draft, review, shadow',
+    )
+    .default(''),
   /**
    * Auto mode sends a reply only when every signal passes its threshold (src/rag/decide.ts);
    * otherwise it leaves a draft. Least classification confidence, and least relevance of the best passage.
@@ -239,7 +256,13 @@ export const environmentSchema = z.object({
    * uploaded file name, `{page}` the page number, e.g. `https://docs.example.com/manuals/{document}#page={page}`.
    * Empty: no links. MAILBOX_SETTINGS can set one per mailbox.
    */
-  MANUALS_PUBLIC_URL: z.string().refine((value) => value === '' || (/^https?:\/\//.test(value) && value.includes('{document}')), 'an http(s) URL containing {document} (and usually {page})').default(''),
+  MANUALS_PUBLIC_URL: z
+    .string()
+    .refine(
+      (value) => value === '' || (/^https?:\/\//.test(value) && value.includes('{document}')),
+      'an http(s) URL containing {document} (and usually {page})',
+    )
+    .default(''),
   /**
    * Per-mailbox reply settings as JSON, e.g.
    * `{"support@acme.example": {"signature": "Acme Support", "manuals_url": "https://acme.example/docs/{document}#page={page}"}}`.
@@ -332,7 +355,10 @@ const TRUSTED_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 function parseTrustProxy(value: string, context: z.core.$RefinementCtx<string>): boolean | string[] {
   const trimmed = value.trim().toLowerCase();
   if (trimmed === 'true' || trimmed === 'false') return trimmed === 'true';
-  const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
   const isAddressOrRange = (entry: string) => {
     const [address = '', prefix, ...rest] = entry.split('/');
     const family = isIP(address);
@@ -341,7 +367,10 @@ function parseTrustProxy(value: string, context: z.core.$RefinementCtx<string>):
   const wrong = entries.find((entry) => !TRUSTED_RANGE_NAMES.has(entry) && !isAddressOrRange(entry));
   if (entries.length === 0 || wrong !== undefined) {
     const hops = /^\d+$/.test(trimmed) ? ' (a hop count is not accepted: fastify 5 ignores it, as it cannot tell who wrote X-Forwarded-For)' : '';
-    context.addIssue({ code: 'custom', message: `expected true, false, or proxy addresses/CIDRs separated by commas (or loopback, linklocal, uniquelocal); ${JSON.stringify(wrong ?? value)} is none of these${hops}` });
+    context.addIssue({
+      code: 'custom',
+      message: `expected true, false, or proxy addresses/CIDRs separated by commas (or loopback, linklocal, uniquelocal); ${JSON.stringify(wrong ?? value)} is none of these${hops}`,
+    });
     return z.NEVER;
   }
   return entries;
@@ -363,7 +392,8 @@ function parseApiTokens(value: string): ApiToken[] {
     const [, name, token] = match;
     const advice = 'make one with `openssl rand -base64 32`, or leave API_TOKENS empty to have one generated';
     if (PLACEHOLDER_TOKEN.test(token)) throw new ConfigError([`API_TOKENS: the token of ${name} is the example placeholder; ${advice}`]);
-    if (token.length < MIN_API_TOKEN_LENGTH) throw new ConfigError([`API_TOKENS: the token of ${name} is shorter than ${MIN_API_TOKEN_LENGTH} characters; ${advice}`]);
+    if (token.length < MIN_API_TOKEN_LENGTH)
+      throw new ConfigError([`API_TOKENS: the token of ${name} is shorter than ${MIN_API_TOKEN_LENGTH} characters; ${advice}`]);
     return { name, token };
   });
   const names = tokens.map((entry) => entry.name);
@@ -380,10 +410,15 @@ export interface MailboxSettings {
 
 const mailboxSettingsSchema = z.record(
   z.string().email(),
-  z.object({
-    signature: z.string().optional(),
-    manuals_url: z.string().regex(/^https?:\/\/.*\{document\}/, 'an http(s) URL containing {document}').optional(),
-  }).strict(),
+  z
+    .object({
+      signature: z.string().optional(),
+      manuals_url: z
+        .string()
+        .regex(/^https?:\/\/.*\{document\}/, 'an http(s) URL containing {document}')
+        .optional(),
+    })
+    .strict(),
 );
 
 /** MAILBOX_SETTINGS as a map keyed by the lower-cased address. */
@@ -404,14 +439,22 @@ function parseMailboxSettings(value: string, context: z.core.$RefinementCtx<stri
 }
 
 /** The signature and the manuals' public URL template of a mailbox, its own settings before the defaults. */
-export function replySettingsOf(config: Pick<Config, 'MAILBOX_SETTINGS' | 'REPLY_SIGNATURE' | 'MANUALS_PUBLIC_URL'>, agentEmail: string): { signature: string; manualsUrl: string | undefined } {
+export function replySettingsOf(
+  config: Pick<Config, 'MAILBOX_SETTINGS' | 'REPLY_SIGNATURE' | 'MANUALS_PUBLIC_URL'>,
+  agentEmail: string,
+): { signature: string; manualsUrl: string | undefined } {
   const own = config.MAILBOX_SETTINGS.get(agentEmail.toLowerCase());
   const signature = (own?.signature ?? config.REPLY_SIGNATURE).replaceAll('\\n', '\n');
   return { signature, manualsUrl: own?.manuals_url ?? (config.MANUALS_PUBLIC_URL || undefined) };
 }
 
 /** The decision thresholds (AUTO_SEND_*) as src/rag/decide.ts takes them. */
-export function decisionPolicyOf(config: Pick<Config, 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet'>): DecisionPolicy {
+export function decisionPolicyOf(
+  config: Pick<
+    Config,
+    'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet'
+  >,
+): DecisionPolicy {
   return {
     // SEND_POLICY unset means the local model's replies are drafts, also when it stands in for Gemini or Claude.
     draftProviders: config.sendPolicySet ? [] : ['local'],

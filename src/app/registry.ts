@@ -55,7 +55,14 @@ interface RoleEnvironment {
   logger: Logger;
 }
 
-function consumerRole<T>(name: RoleName, stage: WorkStage<T>, handle: Handler<T>, concurrency: number, prefetch: number, environment: RoleEnvironment): RunningRole {
+function consumerRole<T>(
+  name: RoleName,
+  stage: WorkStage<T>,
+  handle: Handler<T>,
+  concurrency: number,
+  prefetch: number,
+  environment: RoleEnvironment,
+): RunningRole {
   const { config, broker, logger } = environment;
   const runtime = new ConsumerRuntime<T>({ role: name, stage, handle, concurrency, prefetch: prefetch || concurrency }, broker, logger, {
     maxAttempts: config.MAX_ATTEMPTS,
@@ -74,49 +81,119 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
   const scoped = { ...environment, logger };
   switch (name) {
     case 'classifier':
-      return consumerRole(name, toClassify, createClassifierHandler({ model: services.model }), config.CONCURRENCY_CLASSIFIER, config.PREFETCH_CLASSIFIER, scoped);
+      return consumerRole(
+        name,
+        toClassify,
+        createClassifierHandler({ model: services.model }),
+        config.CONCURRENCY_CLASSIFIER,
+        config.PREFETCH_CLASSIFIER,
+        scoped,
+      );
     case 'responder':
-      return consumerRole(name, toRespond, createResponderHandler({
-        model: services.model, store: services.vectorStore, k: config.RETRIEVAL_K, relevanceThreshold: config.RELEVANCE_THRESHOLD, config,
-      }), config.CONCURRENCY_RESPONDER, config.PREFETCH_RESPONDER, scoped);
+      return consumerRole(
+        name,
+        toRespond,
+        createResponderHandler({
+          model: services.model,
+          store: services.vectorStore,
+          k: config.RETRIEVAL_K,
+          relevanceThreshold: config.RELEVANCE_THRESHOLD,
+          config,
+        }),
+        config.CONCURRENCY_RESPONDER,
+        config.PREFETCH_RESPONDER,
+        scoped,
+      );
     case 'sender':
-      return consumerRole(name, toSend, createSenderHandler({
-        config, mailbox: services.mailbox, claims: services.sendClaims, ledger: new SendLedger(services.database),
-        // The API's review queue: in one database with the api role (--role=all, or a shared data volume).
-        reviews: new ReviewQueue(services.database),
-      }), config.CONCURRENCY_SENDER, config.PREFETCH_SENDER, scoped);
+      return consumerRole(
+        name,
+        toSend,
+        createSenderHandler({
+          config,
+          mailbox: services.mailbox,
+          claims: services.sendClaims,
+          ledger: new SendLedger(services.database),
+          // The API's review queue: in one database with the api role (--role=all, or a shared data volume).
+          reviews: new ReviewQueue(services.database),
+        }),
+        config.CONCURRENCY_SENDER,
+        config.PREFETCH_SENDER,
+        scoped,
+      );
     case 'ingester':
-      return consumerRole(name, toIngest, createIngesterHandler({
-        store: services.vectorStore, uploadDir: config.UPLOAD_DIR, chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP,
-        pdfLimits: {
-          maxPages: config.MAX_PDF_PAGES, maxPageChars: config.PDF_MAX_PAGE_CHARS, maxDocumentChars: config.PDF_MAX_DOCUMENT_CHARS,
-          timeoutMs: config.PDF_PARSE_TIMEOUT_MS, maxMemoryMb: config.PDF_PARSE_MAX_MEMORY_MB,
-        },
-        maxChunks: config.PDF_MAX_CHUNKS,
-      }), config.CONCURRENCY_INGESTER, config.PREFETCH_INGESTER, scoped);
+      return consumerRole(
+        name,
+        toIngest,
+        createIngesterHandler({
+          store: services.vectorStore,
+          uploadDir: config.UPLOAD_DIR,
+          chunkSize: config.CHUNK_SIZE,
+          chunkOverlap: config.CHUNK_OVERLAP,
+          pdfLimits: {
+            maxPages: config.MAX_PDF_PAGES,
+            maxPageChars: config.PDF_MAX_PAGE_CHARS,
+            maxDocumentChars: config.PDF_MAX_DOCUMENT_CHARS,
+            timeoutMs: config.PDF_PARSE_TIMEOUT_MS,
+            maxMemoryMb: config.PDF_PARSE_MAX_MEMORY_MB,
+          },
+          maxChunks: config.PDF_MAX_CHUNKS,
+        }),
+        config.CONCURRENCY_INGESTER,
+        config.PREFETCH_INGESTER,
+        scoped,
+      );
     case 'poller': {
       const abort = new AbortController();
-      const loop = runPoller({
-        mailbox: services.mailbox, broker, published: new PublishedEmails(services.database), logger, batchSize: config.POLL_BATCH_SIZE,
-      }, config.POLL_INTERVAL_MS, abort.signal);
+      const loop = runPoller(
+        {
+          mailbox: services.mailbox,
+          broker,
+          published: new PublishedEmails(services.database),
+          logger,
+          batchSize: config.POLL_BATCH_SIZE,
+        },
+        config.POLL_INTERVAL_MS,
+        abort.signal,
+      );
       logger.info('polling', { every_ms: config.POLL_INTERVAL_MS, mailbox: services.mailbox.provider });
-      return { name, stop: async () => { abort.abort(); await loop; } };
+      return {
+        name,
+        stop: async () => {
+          abort.abort();
+          await loop;
+        },
+      };
     }
     case 'recorder': {
       const handle = startRecorder({
-        broker, database: services.database, activity: new ActivityLog(services.database), documents: new DocumentRegistry(services.database),
-        reviews: new ReviewQueue(services.database), logger, start: config.AUDIT_STREAM_START,
+        broker,
+        database: services.database,
+        activity: new ActivityLog(services.database),
+        documents: new DocumentRegistry(services.database),
+        reviews: new ReviewQueue(services.database),
+        logger,
+        start: config.AUDIT_STREAM_START,
       });
       logger.info('recording events from the audit stream');
-      return { name, stop: async () => { await handle.cancel(); await handle.close(); } };
+      return {
+        name,
+        stop: async () => {
+          await handle.cancel();
+          await handle.close();
+        },
+      };
     }
     case 'api': {
       const server = startApiServer({ config, broker, services, logger });
       const role: RunningRole = {
         name,
-        ready: server.then((started) => { role.url = started.url; }),
+        ready: server.then((started) => {
+          role.url = started.url;
+        }),
         // A server that never started has nothing to close.
-        stop: async () => { await (await server.catch(() => undefined))?.close(); },
+        stop: async () => {
+          await (await server.catch(() => undefined))?.close();
+        },
       };
       return role;
     }

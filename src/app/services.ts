@@ -18,7 +18,11 @@ export class Services {
   private readonly cached = new Map<string, unknown>();
 
   /** `metrics`, when given, times every model call and retrieval of this process. */
-  constructor(readonly config: Config, readonly logger: Logger, private readonly metrics?: WorkerMetrics) {}
+  constructor(
+    readonly config: Config,
+    readonly logger: Logger,
+    private readonly metrics?: WorkerMetrics,
+  ) {}
 
   private once<T>(name: string, make: () => T): T {
     if (!this.cached.has(name)) this.cached.set(name, make());

@@ -43,7 +43,9 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
     });
   } catch (error) {
     await broker.close();
-    throw new Error(`Cannot serve metrics on ${config.METRICS_HOST}:${config.METRICS_PORT} (METRICS_HOST, METRICS_PORT; 0 picks a free port): ${(error as Error).message}`);
+    throw new Error(
+      `Cannot serve metrics on ${config.METRICS_HOST}:${config.METRICS_PORT} (METRICS_HOST, METRICS_PORT; 0 picks a free port): ${(error as Error).message}`,
+    );
   }
   logger.info('metrics and health endpoints listening', { url: http.url, paths: ['/metrics', '/healthz', '/readyz'] });
   try {

@@ -29,7 +29,8 @@ const MONEY = /[$€£¥]\s?\d|\d\s?(€|usd|eur|gbp|dollars?)\b/i;
 /** A discussion list's footer: where to read the list, not a marketing opt-out. */
 const LIST_FOOTER = /mailing list|listinfo|mailman|\(un\)subscri/i;
 /** Words of a marketing or bulk-mail opt-out, in the languages of the training corpus. */
-const OPT_OUT = /unsubscri|opt[- ]?out|to be removed|remove me|email preferences|désabonn|désinscri|abmeld|abbestell|darse de baja|date de baja|annullare l'iscrizione|cancel(e|ar) a inscrição|配信停止|配信解除/i;
+const OPT_OUT =
+  /unsubscri|opt[- ]?out|to be removed|remove me|email preferences|désabonn|désinscri|abmeld|abbestell|darse de baja|date de baja|annullare l'iscrizione|cancel(e|ar) a inscrição|配信停止|配信解除/i;
 
 /** The distinct features of an email, words first, then structure. */
 export function featuresOf(email: ClassifyInput): string[] {

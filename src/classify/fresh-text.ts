@@ -12,21 +12,24 @@
  * "* Anna <anna@…> [2002-08-01]:", Gmail's Japanese "2024年1月1日(月) 9:00 Anna <anna@…>:"); a
  * sentence that merely ends in a colon after an address stays prose.
  */
-const ATTRIBUTION = /(\bwrote|\bwrites|a écrit|écrit|schrieb|schreibt|escribió|escribe|ha scritto|scrive|escreveu|escreve|schreef|書きました|写道)\s*[:：]\s*$|\S@[\w.-]+\.\w+\b.*[>)\]]\s*[:：]\s*$/i;
+const ATTRIBUTION =
+  /(\bwrote|\bwrites|a écrit|écrit|schrieb|schreibt|escribió|escribe|ha scritto|scrive|escreveu|escreve|schreef|書きました|写道)\s*[:：]\s*$|\S@[\w.-]+\.\w+\b.*[>)\]]\s*[:：]\s*$/i;
 /**
  * The first line of an attribution that the client wrapped ("On Mon, 1 Jan 2024 at 09:00, Anna <" /
  * "anna@example.com> wrote:"): an opening word, then a date or time somewhere on the line.
  */
 const ATTRIBUTION_OPENING = /^\s*(on|le|am|el|il|em|op)\s.*\d/i;
 /** A separator after which an earlier message follows in full (Outlook, forwarding clients). */
-const HISTORY_SEPARATOR = /^\s*(-{2,}\s*(original message|forwarded message|ursprüngliche nachricht|original nachricht|weitergeleitete nachricht|message d'origine|message transféré|mensaje original|mensaje reenviado|messaggio originale|messaggio inoltrato|mensagem original|mensagem encaminhada|oorspronkelijk bericht|元のメッセージ|原始邮件)|begin forwarded message\s*:|from:\s.+\s<?\S+@\S+>?\s*$)/i;
+const HISTORY_SEPARATOR =
+  /^\s*(-{2,}\s*(original message|forwarded message|ursprüngliche nachricht|original nachricht|weitergeleitete nachricht|message d'origine|message transféré|mensaje original|mensaje reenviado|messaggio originale|messaggio inoltrato|mensagem original|mensagem encaminhada|oorspronkelijk bericht|元のメッセージ|原始邮件)|begin forwarded message\s*:|from:\s.+\s<?\S+@\S+>?\s*$)/i;
 /**
  * The first line of a quoted header block (Outlook's "From: Anna / Sent: … / To: … / Subject: …", in
  * the languages of the corpus), which pastes the earlier message below it unmarked; it counts only
  * when one of the next lines is another such header, so a sentence starting "From:" stays prose.
  */
 const HEADER_FROM = /^\s*\*?(from|von|de|da|van|差出人|发件人|寄件者)\s*\*?\s*[:：]\s*\S/i;
-const HEADER_OTHER = /^\s*\*?(sent|date|to|cc|subject|gesendet|datum|an|betreff|envoyé|à|objet|enviado|fecha|para|asunto|inviato|data|a|oggetto|enviada|assunto|verzonden|aan|onderwerp|送信日時|日付|宛先|件名|发送时间|收件人|主题)\s*\*?\s*[:：]/i;
+const HEADER_OTHER =
+  /^\s*\*?(sent|date|to|cc|subject|gesendet|datum|an|betreff|envoyé|à|objet|enviado|fecha|para|asunto|inviato|data|a|oggetto|enviada|assunto|verzonden|aan|onderwerp|送信日時|日付|宛先|件名|发送时间|收件人|主题)\s*\*?\s*[:：]/i;
 /** How many lines after a "From:" line the next header of its block may come. */
 const HEADER_BLOCK_LOOKAHEAD = 3;
 
@@ -111,8 +114,11 @@ function introducesQuote(bodyLines: string[], index: number): boolean {
 function isHeaderBlock(bodyLines: string[], index: number): boolean {
   const first = bodyLines[index].slice(0, MAX_MARKER_LINE_CHARS);
   if (!HEADER_FROM.test(first)) return false;
-  const headers = new Set(bodyLines.slice(index + 1, index + 1 + HEADER_BLOCK_LOOKAHEAD)
-    .map((line) => HEADER_OTHER.exec(line.slice(0, MAX_MARKER_LINE_CHARS))?.[1]?.toLowerCase())
-    .filter((name) => name !== undefined));
+  const headers = new Set(
+    bodyLines
+      .slice(index + 1, index + 1 + HEADER_BLOCK_LOOKAHEAD)
+      .map((line) => HEADER_OTHER.exec(line.slice(0, MAX_MARKER_LINE_CHARS))?.[1]?.toLowerCase())
+      .filter((name) => name !== undefined),
+  );
   return headers.size >= (/\S@[\w.-]+\.\w/.test(first) ? 1 : 2);
 }

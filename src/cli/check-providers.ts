@@ -131,14 +131,16 @@ function checkVectorStore(config: Config): Promise<Check> {
       if (config.EMBEDDING_PROVIDER === 'none') {
         return { status: 'failed', latencyMs: null, detail: 'VECTOR_STORE=pinecone needs an embedding provider: set EMBEDDING_PROVIDER=gemini' };
       }
-      return fromProviderCheck(await checkPinecone({
-        apiKey,
-        index: config.PINECONE_INDEX,
-        indexHost: config.PINECONE_INDEX_HOST || undefined,
-        controllerHost: config.PINECONE_CONTROLLER_HOST || undefined,
-        embedder: embedderIdentity(config),
-        timeoutMs: CHECK_TIMEOUT_MS,
-      }));
+      return fromProviderCheck(
+        await checkPinecone({
+          apiKey,
+          index: config.PINECONE_INDEX,
+          indexHost: config.PINECONE_INDEX_HOST || undefined,
+          controllerHost: config.PINECONE_CONTROLLER_HOST || undefined,
+          embedder: embedderIdentity(config),
+          timeoutMs: CHECK_TIMEOUT_MS,
+        }),
+      );
     }
     return timed(async () => {
       // Opening the store is the check: the file, its schema, sqlite-vec and the embedding model it was built with.
@@ -199,11 +201,12 @@ function languageModelChecks(config: Config, timeoutMs: number): Array<{ provide
   return config.llmProviders.map((name) => ({
     provider: name,
     kind: 'llm',
-    check: name === 'gemini'
-      ? guarded(async () => fromProviderCheck(await checkGemini({ ...geminiSettings(config), model: config.GEMINI_MODEL, timeoutMs })))
-      : name === 'anthropic'
-        ? guarded(async () => fromProviderCheck(await checkAnthropic({ ...anthropicSettings(config), timeoutMs })))
-        : Promise.resolve<Check>({ status: 'ok', latencyMs: null, detail: 'deterministic rules in this process, no key, no network' }),
+    check:
+      name === 'gemini'
+        ? guarded(async () => fromProviderCheck(await checkGemini({ ...geminiSettings(config), model: config.GEMINI_MODEL, timeoutMs })))
+        : name === 'anthropic'
+          ? guarded(async () => fromProviderCheck(await checkAnthropic({ ...anthropicSettings(config), timeoutMs })))
+          : Promise.resolve<Check>({ status: 'ok', latencyMs: null, detail: 'deterministic rules in this process, no key, no network' }),
   }));
 }
 
@@ -216,7 +219,8 @@ export async function reportLanguageModelProblems(config: Config, logger: Logger
   const checks = languageModelChecks(config, Math.min(config.LLM_TIMEOUT_MS, CHECK_TIMEOUT_MS));
   for (const { provider, check } of checks) {
     const result = await check;
-    if (result.status === 'failed') logger.error(`language model ${provider} failed its start-up check; calls to it will fail`, { provider, detail: result.detail });
+    if (result.status === 'failed')
+      logger.error(`language model ${provider} failed its start-up check; calls to it will fail`, { provider, detail: result.detail });
   }
 }
 
@@ -237,9 +241,10 @@ export async function checkProviders(config: Config, logger: Logger): Promise<Pr
   pending.push({
     provider: config.EMBEDDING_PROVIDER,
     kind: 'embeddings',
-    check: config.EMBEDDING_PROVIDER === 'none'
-      ? Promise.resolve<Check>({ status: 'skipped', latencyMs: null, detail: 'EMBEDDING_PROVIDER=none: lexical retrieval only' })
-      : checkEmbedder(config),
+    check:
+      config.EMBEDDING_PROVIDER === 'none'
+        ? Promise.resolve<Check>({ status: 'skipped', latencyMs: null, detail: 'EMBEDDING_PROVIDER=none: lexical retrieval only' })
+        : checkEmbedder(config),
   });
   pending.push({ provider: config.VECTOR_STORE, kind: 'vector store', check: checkVectorStore(config) });
   pending.push({ provider: config.MAILBOX_PROVIDER, kind: 'mailbox', check: checkMailbox(config) });
@@ -259,7 +264,11 @@ export function formatProviderTable(rows: ProviderCheckRow[]): string {
   const header = ['PROVIDER', 'KIND', 'STATUS', 'LATENCY', 'DETAIL'];
   const cells = rows.map((row) => [row.provider, row.kind, row.status, row.latencyMs === null ? '-' : `${row.latencyMs} ms`, row.detail]);
   const widths = header.slice(0, -1).map((title, column) => Math.max(title.length, ...cells.map((line) => line[column].length)));
-  const line = (values: string[]) => values.map((value, column) => (column < widths.length ? value.padEnd(widths[column]) : value)).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((value, column) => (column < widths.length ? value.padEnd(widths[column]) : value))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...cells.map(line)].join('\n');
 }
 

@@ -8,8 +8,12 @@ import type { Config } from '../app/config.js';
 import { createLogger } from '../lib/log.js';
 import { Broker } from '../messaging/broker.js';
 import {
-  listDeadLetters, purgeDeadLetters, reasonContains, replayDeadLetters,
-  type DeadLetterEntry, type DeadLetterOutcome,
+  listDeadLetters,
+  purgeDeadLetters,
+  reasonContains,
+  replayDeadLetters,
+  type DeadLetterEntry,
+  type DeadLetterOutcome,
 } from '../messaging/dead-letters.js';
 
 type Selector = (entry: DeadLetterEntry) => boolean;
@@ -24,32 +28,39 @@ export function registerDeadLetterCommand(program: Command, configuration: () =>
   const dlq = program
     .command('dlq')
     .description('list, show, replay or purge the dead letters in dead_letter_queue')
-    .addHelpText('after', '\nReplay republishes the original message to its work queue with its attempts reset;\nonly one dlq command at a time holds the queue (a second one is refused).');
+    .addHelpText(
+      'after',
+      '\nReplay republishes the original message to its work queue with its attempts reset;\nonly one dlq command at a time holds the queue (a second one is refused).',
+    );
 
   dlq
     .command('list')
     .description('a table of every dead letter (the queue is left as it was)')
     .option('--json', 'one JSON object per line instead of the table')
-    .action(async ({ json }: { json?: boolean }) => run(async () => {
-      const entries = await listDeadLetters({ config: configuration() });
-      if (json) for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
-      else process.stdout.write(formatTable(entries));
-      return 0;
-    }));
+    .action(async ({ json }: { json?: boolean }) =>
+      run(async () => {
+        const entries = await listDeadLetters({ config: configuration() });
+        if (json) for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
+        else process.stdout.write(formatTable(entries));
+        return 0;
+      }),
+    );
 
   dlq
     .command('show')
     .description('one dead letter in full: record, original message and headers, as JSON')
     .argument('<id>', 'the id shown by `dlq list`')
-    .action(async (id: string) => run(async () => {
-      const entry = (await listDeadLetters({ config: configuration() })).find((candidate) => candidate.id === id);
-      if (!entry) {
-        process.stderr.write(`no dead letter with id ${id}\n`);
-        return 1;
-      }
-      process.stdout.write(`${JSON.stringify(entry, null, 2)}\n`);
-      return 0;
-    }));
+    .action(async (id: string) =>
+      run(async () => {
+        const entry = (await listDeadLetters({ config: configuration() })).find((candidate) => candidate.id === id);
+        if (!entry) {
+          process.stderr.write(`no dead letter with id ${id}\n`);
+          return 1;
+        }
+        process.stdout.write(`${JSON.stringify(entry, null, 2)}\n`);
+        return 0;
+      }),
+    );
 
   dlq
     .command('replay')
@@ -57,20 +68,22 @@ export function registerDeadLetterCommand(program: Command, configuration: () =>
     .argument('[id]', 'the id shown by `dlq list`')
     .option('--all', 'every dead letter')
     .option('--reason <text>', 'dead letters whose reason or error type contains the text (case-insensitive)')
-    .action(async (id: string | undefined, options: SelectOptions) => run(async () => {
-      const select = selector(id, options);
-      if (!select) return usage('replay needs an <id>, --all or --reason <text>');
-      const config = configuration();
-      const broker = new Broker(config, createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'dlq' }));
-      try {
-        await broker.start();
-        const outcome = await replayDeadLetters({ config, broker }, select);
-        for (const entry of outcome.done) process.stdout.write(`replayed ${entry.id} to ${entry.originalQueue}\n`);
-        return report(outcome, 'replayed');
-      } finally {
-        await broker.close();
-      }
-    }));
+    .action(async (id: string | undefined, options: SelectOptions) =>
+      run(async () => {
+        const select = selector(id, options);
+        if (!select) return usage('replay needs an <id>, --all or --reason <text>');
+        const config = configuration();
+        const broker = new Broker(config, createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'dlq' }));
+        try {
+          await broker.start();
+          const outcome = await replayDeadLetters({ config, broker }, select);
+          for (const entry of outcome.done) process.stdout.write(`replayed ${entry.id} to ${entry.originalQueue}\n`);
+          return report(outcome, 'replayed');
+        } finally {
+          await broker.close();
+        }
+      }),
+    );
 
   dlq
     .command('purge')
@@ -78,19 +91,21 @@ export function registerDeadLetterCommand(program: Command, configuration: () =>
     .argument('[id]', 'the id shown by `dlq list`')
     .option('--reason <text>', 'dead letters whose reason or error type contains the text (case-insensitive)')
     .option('--yes', 'really delete; without it the command only prints what it would delete')
-    .action(async (id: string | undefined, options: SelectOptions & { yes?: boolean }) => run(async () => {
-      const select = selector(id, { ...options, all: id === undefined && options.reason === undefined });
-      const config = configuration();
-      if (!options.yes) {
-        const entries = (await listDeadLetters({ config })).filter(select!);
-        process.stdout.write(formatTable(entries));
-        process.stdout.write(`would delete ${entries.length} dead letter(s); run again with --yes to delete them\n`);
-        return 0;
-      }
-      const outcome = await purgeDeadLetters({ config }, select!);
-      for (const entry of outcome.done) process.stdout.write(`deleted ${entry.id}\n`);
-      return report(outcome, 'deleted');
-    }));
+    .action(async (id: string | undefined, options: SelectOptions & { yes?: boolean }) =>
+      run(async () => {
+        const select = selector(id, { ...options, all: id === undefined && options.reason === undefined });
+        const config = configuration();
+        if (!options.yes) {
+          const entries = (await listDeadLetters({ config })).filter(select!);
+          process.stdout.write(formatTable(entries));
+          process.stdout.write(`would delete ${entries.length} dead letter(s); run again with --yes to delete them\n`);
+          return 0;
+        }
+        const outcome = await purgeDeadLetters({ config }, select!);
+        for (const entry of outcome.done) process.stdout.write(`deleted ${entry.id}\n`);
+        return report(outcome, 'deleted');
+      }),
+    );
 }
 
 /** The entries an id, --all or --reason selects; undefined when none was given. */
@@ -142,7 +157,11 @@ export function formatTable(entries: DeadLetterEntry[]): string {
     cut(entry.emailId ?? entry.documentId ?? '', 40),
   ]);
   const widths = COLUMNS.map((title, index) => Math.max(title.length, ...rows.map((row) => row[index]!.length)));
-  const line = (cells: readonly string[]) => `${cells.map((cell, index) => cell.padEnd(widths[index]!)).join('  ').trimEnd()}\n`;
+  const line = (cells: readonly string[]) =>
+    `${cells
+      .map((cell, index) => cell.padEnd(widths[index]!))
+      .join('  ')
+      .trimEnd()}\n`;
   return [line(COLUMNS), ...rows.map(line), `${entries.length} dead letter(s)\n`].join('');
 }
 

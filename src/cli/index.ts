@@ -35,7 +35,10 @@ program
   .command('worker')
   .description('run one role, or all of them, in this process')
   .addOption(new Option('--role <role>', 'the role to run').choices([...ROLE_NAMES, 'all']).makeOptionMandatory())
-  .addHelpText('after', `\nRoles:\n${ROLE_NAMES.map((name) => `  ${name.padEnd(11)} ${ROLE_DESCRIPTIONS[name]}`).join('\n')}\n  all         every role above in one process\n\nOptions come from the environment or .env: see .env.example (AMQP_URL, CONCURRENCY_<ROLE>, MAX_ATTEMPTS, ...).`)
+  .addHelpText(
+    'after',
+    `\nRoles:\n${ROLE_NAMES.map((name) => `  ${name.padEnd(11)} ${ROLE_DESCRIPTIONS[name]}`).join('\n')}\n  all         every role above in one process\n\nOptions come from the environment or .env: see .env.example (AMQP_URL, CONCURRENCY_<ROLE>, MAX_ATTEMPTS, ...).`,
+  )
   .action(async ({ role }: { role: RoleName | 'all' }) => {
     const config = configuration();
     const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role });
@@ -49,10 +52,13 @@ program
     }
     const shutdown = (signal: string) => {
       logger.info('shutting down', { signal, grace_ms: config.SHUTDOWN_GRACE_MS });
-      worker.stop().then(() => process.exit(0), (error: Error) => {
-        logger.error('shutdown failed', { error: error.message });
-        process.exit(1);
-      });
+      worker.stop().then(
+        () => process.exit(0),
+        (error: Error) => {
+          logger.error('shutdown failed', { error: error.message });
+          process.exit(1);
+        },
+      );
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));

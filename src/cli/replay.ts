@@ -29,12 +29,15 @@ export function registerReplayCommand(program: Command, configuration: () => Con
     .option('--mailbox <address>', 'only the emails of this mailbox (agent_email)')
     .option('--shadow', 'send nothing: replies are recorded as shadowed, the real ones stay as they are')
     .option('--dry-run', 'only list the emails that would be replayed')
-    .addHelpText('after', [
-      '',
-      'Only emails whose copy is in the stream can be replayed: EVENTS_MAX_AGE bounds how far back.',
-      'Without --shadow the replay is live, but the sender still never sends a second reply to an email.',
-      'classify re-runs everything from classification on; respond uses the original classification.',
-    ].join('\n'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Only emails whose copy is in the stream can be replayed: EVENTS_MAX_AGE bounds how far back.',
+        'Without --shadow the replay is live, but the sender still never sends a second reply to an email.',
+        'classify re-runs everything from classification on; respond uses the original classification.',
+      ].join('\n'),
+    )
     .action(async (options: ReplayCommandOptions) => {
       const since = parseTime(options.since, '--since');
       const until = options.until === undefined ? new Date() : parseTime(options.until, '--until');
@@ -45,13 +48,22 @@ export function registerReplayCommand(program: Command, configuration: () => Con
       const broker = new Broker(config, createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'replay' }));
       try {
         await broker.start();
-        const report = await replayFromAudit(broker, { stage: options.stage, since, until, mailbox: options.mailbox, shadow: options.shadow === true, dryRun: options.dryRun });
+        const report = await replayFromAudit(broker, {
+          stage: options.stage,
+          since,
+          until,
+          mailbox: options.mailbox,
+          shadow: options.shadow === true,
+          dryRun: options.dryRun,
+        });
         const verb = options.dryRun ? 'would replay' : 'replayed';
         for (const email of report.replayed) process.stdout.write(`${verb} ${email.email_id} (${email.agent_email}, received ${email.received_at})\n`);
         for (const { email_id, reason } of report.skipped) process.stdout.write(`skipped ${email_id}: ${reason}\n`);
         for (const { event_id, reason } of report.refused) process.stderr.write(`warning: event ${event_id} not used: ${reason}\n`);
         const mode = options.shadow ? 'shadow' : 'live';
-        process.stdout.write(`${verb} ${report.replayed.length} email(s) through ${options.stage} (${mode}, replay ${report.replay_id}), skipped ${report.skipped.length}, ${report.events_read} event(s) read\n`);
+        process.stdout.write(
+          `${verb} ${report.replayed.length} email(s) through ${options.stage} (${mode}, replay ${report.replay_id}), skipped ${report.skipped.length}, ${report.events_read} event(s) read\n`,
+        );
         process.exitCode = 0;
       } catch (error) {
         fail((error as Error).message, 1);

@@ -28,7 +28,11 @@ export function documentIdFor(agentEmail: string, filename: string): string {
 
 /** A file name safe to store: no folders, no leading dots, no control characters, never `.` or `..`. */
 export function safeFileName(filename: string): string {
-  const base = path.basename(filename.replace(/\\/g, '/')).replace(/[\u0000-\u001f/]/g, '').replace(/^[.\s]+/, '').trim();
+  const base = path
+    .basename(filename.replace(/\\/g, '/'))
+    .replace(/[\u0000-\u001f/]/g, '')
+    .replace(/^[.\s]+/, '')
+    .trim();
   return base.slice(0, 200) || 'document.pdf';
 }
 
@@ -68,7 +72,12 @@ export async function queueDocument(broker: Broker, stored: StoredDocument): Pro
     filename: stored.filename,
     path: stored.path,
   };
-  await publishEvent(broker, 'upload', { stage: 'queued', document_id: stored.documentId, agent_email: stored.agentEmail, detail: { filename: stored.filename, path: stored.path, bytes: stored.bytes } });
+  await publishEvent(broker, 'upload', {
+    stage: 'queued',
+    document_id: stored.documentId,
+    agent_email: stored.agentEmail,
+    detail: { filename: stored.filename, path: stored.path, bytes: stored.bytes },
+  });
   await broker.publish(toIngest, message);
   return message;
 }

@@ -46,7 +46,9 @@ const TOKEN_FORMATS = [
   // JSON Web Token. It starts where a run of token characters starts, not at any `eyJ` after a dash:
   // otherwise each `eyJ` of `eyJ-eyJ-eyJ-…` would scan the rest of the run again (quadratic).
   /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/,
-].map((pattern) => pattern.source).join('|');
+]
+  .map((pattern) => pattern.source)
+  .join('|');
 
 /** Order matters: labelled secrets and keys first, so their digits are not taken for cards. */
 const RULES: Rule[] = [
@@ -65,7 +67,8 @@ const RULES: Rule[] = [
   },
   {
     kind: 'secret',
-    pattern: /\b((?:api[_ -]?key|access[_ -]?key|secret(?:[_ -]?key)?|client[_ -]?secret|(?:access|auth|refresh|bearer)?[_ -]?token)[ \t]*[:=][ \t]*)("[^"\n]{8,}"|'[^'\n]{8,}'|[^\s"',;]{8,})/gi,
+    pattern:
+      /\b((?:api[_ -]?key|access[_ -]?key|secret(?:[_ -]?key)?|client[_ -]?secret|(?:access|auth|refresh|bearer)?[_ -]?token)[ \t]*[:=][ \t]*)("[^"\n]{8,}"|'[^'\n]{8,}'|[^\s"',;]{8,})/gi,
     replace: (_match, label) => `${label}${PLACEHOLDERS.secret}`,
   },
   {

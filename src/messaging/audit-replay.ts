@@ -113,9 +113,15 @@ const CLOCK_MARGIN_MS = 5 * 60_000;
  * event published first comes back — or events are later than `until` plus `lookAheadMs`.
  */
 export async function readAuditWindow(
-  broker: Broker, window: { since: Date; until: Date; lookAheadMs: number; idleTimeoutMs: number }, replayId: string, refused: RefusedEvent[] = [],
+  broker: Broker,
+  window: { since: Date; until: Date; lookAheadMs: number; idleTimeoutMs: number },
+  replayId: string,
+  refused: RefusedEvent[] = [],
 ): Promise<PipelineEvent[]> {
-  await publishEvent(broker, 'replay', { stage: 'replay_started', detail: { replay_id: replayId, since: window.since.toISOString(), until: window.until.toISOString() } });
+  await publishEvent(broker, 'replay', {
+    stage: 'replay_started',
+    detail: { replay_id: replayId, since: window.since.toISOString(), until: window.until.toISOString() },
+  });
   const events: PipelineEvent[] = [];
   const stopAfter = window.until.getTime() + window.lookAheadMs;
   let done = false;
@@ -134,26 +140,32 @@ export async function readAuditWindow(
     idle = setTimeout(() => finish(new Error(`events.audit sent nothing for ${window.idleTimeoutMs} ms before the replay caught up`)), window.idleTimeoutMs);
   };
   armIdle();
-  const handle = broker.consume(QUEUES.audit, 500, (message, channel) => {
-    try {
-      channel.ack(message);
-    } catch {
-      // A closed channel is set up again by the broker connection and reads from `since` once more.
-    }
-    if (done) return;
-    armIdle();
-    const read = readEventDelivery(message);
-    if ('problem' in read) {
-      // Only a body under the routing key of its own stage is history: a forged `received` is never replayed.
-      if (read.event_id !== undefined && !refused.some((seen) => seen.event_id === read.event_id)) refused.push({ event_id: read.event_id, reason: read.problem });
-      return;
-    }
-    const { event } = read;
-    if (isStage(event, 'replay_started') && event.detail.replay_id === replayId) return finish();
-    const at = Date.parse(event.timestamp);
-    if (at > stopAfter) return finish();
-    if (at >= window.since.getTime() && !events.some((seen) => seen.event_id === event.event_id)) events.push(event);
-  }, () => ({ 'x-stream-offset': { '!': 'timestamp', value: Math.floor((window.since.getTime() - CLOCK_MARGIN_MS) / 1000) } }));
+  const handle = broker.consume(
+    QUEUES.audit,
+    500,
+    (message, channel) => {
+      try {
+        channel.ack(message);
+      } catch {
+        // A closed channel is set up again by the broker connection and reads from `since` once more.
+      }
+      if (done) return;
+      armIdle();
+      const read = readEventDelivery(message);
+      if ('problem' in read) {
+        // Only a body under the routing key of its own stage is history: a forged `received` is never replayed.
+        if (read.event_id !== undefined && !refused.some((seen) => seen.event_id === read.event_id))
+          refused.push({ event_id: read.event_id, reason: read.problem });
+        return;
+      }
+      const { event } = read;
+      if (isStage(event, 'replay_started') && event.detail.replay_id === replayId) return finish();
+      const at = Date.parse(event.timestamp);
+      if (at > stopAfter) return finish();
+      if (at >= window.since.getTime() && !events.some((seen) => seen.event_id === event.event_id)) events.push(event);
+    },
+    () => ({ 'x-stream-offset': { '!': 'timestamp', value: Math.floor((window.since.getTime() - CLOCK_MARGIN_MS) / 1000) } }),
+  );
   try {
     await finished;
   } finally {
@@ -169,9 +181,17 @@ export async function replayFromAudit(broker: Broker, options: ReplayOptions): P
   const replayId = randomUUID();
   const marker: ReplayMarker = { replay_id: replayId, shadow: options.shadow };
   const refused: RefusedEvent[] = [];
-  const events = await readAuditWindow(broker, {
-    since: options.since, until: options.until, lookAheadMs: LOOK_AHEAD_MS[options.stage], idleTimeoutMs: options.idleTimeoutMs ?? 15_000,
-  }, replayId, refused);
+  const events = await readAuditWindow(
+    broker,
+    {
+      since: options.since,
+      until: options.until,
+      lookAheadMs: LOOK_AHEAD_MS[options.stage],
+      idleTimeoutMs: options.idleTimeoutMs ?? 15_000,
+    },
+    replayId,
+    refused,
+  );
   const report: ReplayReport = { replay_id: replayId, replayed: [], skipped: [], events_read: events.length, refused };
   const mailbox = options.mailbox?.toLowerCase();
   const received = new Map<string, PipelineEvent>();
@@ -184,7 +204,11 @@ export async function replayFromAudit(broker: Broker, options: ReplayOptions): P
   // Outcomes of earlier replays are not the email's history: a respond replay uses the original classification.
   const originals = events.filter((event) => event.detail.replay === undefined);
   for (const [emailId, event] of received) {
-    const built = buildMessage(options.stage, event, originals.filter((candidate) => candidate.email_id === emailId));
+    const built = buildMessage(
+      options.stage,
+      event,
+      originals.filter((candidate) => candidate.email_id === emailId),
+    );
     if ('reason' in built) {
       report.skipped.push({ email_id: emailId, reason: built.reason });
       continue;
@@ -192,20 +216,26 @@ export async function replayFromAudit(broker: Broker, options: ReplayOptions): P
     const { email } = built.message;
     if (!options.dryRun) {
       await broker.publish(built.stage, built.message, { priority: email.priority, headers: replayHeaders(marker) });
-      await publishEvent(broker, 'replay', markedAsReplay({
-        stage: 'replayed', email_id: emailId, agent_email: email.agent_email,
-        detail: { source: 'audit_stream', target_stage: options.stage, received_event_id: event.event_id },
-      }, marker));
+      await publishEvent(
+        broker,
+        'replay',
+        markedAsReplay(
+          {
+            stage: 'replayed',
+            email_id: emailId,
+            agent_email: email.agent_email,
+            detail: { source: 'audit_stream', target_stage: options.stage, received_event_id: event.event_id },
+          },
+          marker,
+        ),
+      );
     }
     report.replayed.push({ email_id: emailId, agent_email: email.agent_email, received_at: event.timestamp });
   }
   return report;
 }
 
-type Built =
-  | { stage: typeof toClassify; message: ToClassifyMessage }
-  | { stage: typeof toRespond; message: ToRespondMessage }
-  | { reason: string };
+type Built = { stage: typeof toClassify; message: ToClassifyMessage } | { stage: typeof toRespond; message: ToRespondMessage } | { reason: string };
 
 /** The message for the stage's queue, a fresh envelope chained to the original. */
 function buildMessage(stage: ReplayStage, received: PipelineEvent, history: PipelineEvent[]): Built {
@@ -220,5 +250,7 @@ function buildMessage(stage: ReplayStage, received: PipelineEvent, history: Pipe
     ...envelope,
     classification: { ...classification.detail, provider: classification.provider ?? 'unknown', model: classification.model ?? 'unknown' },
   });
-  return message.success ? { stage: REPLAY_STAGES.respond, message: message.data } : { reason: `the classified event is incomplete: ${message.error.issues[0]?.message ?? 'invalid'}` };
+  return message.success
+    ? { stage: REPLAY_STAGES.respond, message: message.data }
+    : { reason: `the classified event is incomplete: ${message.error.issues[0]?.message ?? 'invalid'}` };
 }

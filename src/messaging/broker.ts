@@ -12,7 +12,7 @@ import type { Logger } from '../lib/log.js';
 import { transientError } from '../lib/errors.js';
 import { buildTopology, declareTopology, type Topology } from './topology.js';
 import type { MessageOf, WorkStage } from '../pipeline/stages.js';
-import { TopologyMismatchError, describeTopologyMismatch } from "./topology-mismatch.js";
+import { TopologyMismatchError, describeTopologyMismatch } from './topology-mismatch.js';
 import { buildConnectionOptions, connectionFailureHint, describeTlsFailure } from './connection-options.js';
 
 /**
@@ -62,7 +62,10 @@ export class Broker extends EventEmitter {
   /** Why the last connection attempt failed, for the boot timeout's message. */
   private lastConnectFailure?: string;
 
-  constructor(private readonly config: Config, private readonly logger: Logger) {
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+  ) {
     super();
     this.topology = buildTopology({
       maxAttempts: config.MAX_ATTEMPTS,
@@ -115,11 +118,25 @@ export class Broker extends EventEmitter {
       const timer = setTimeout(() => {
         cleanup();
         const last = this.lastConnectFailure ? `; last failure: ${this.lastConnectFailure}` : '';
-        reject(new Error(`No RabbitMQ answered at ${redactUrl(this.config.AMQP_URL)} within ${this.config.AMQP_CONNECT_TIMEOUT_MS} ms (AMQP_URL, AMQP_CONNECT_TIMEOUT_MS)${last}`));
+        reject(
+          new Error(
+            `No RabbitMQ answered at ${redactUrl(this.config.AMQP_URL)} within ${this.config.AMQP_CONNECT_TIMEOUT_MS} ms (AMQP_URL, AMQP_CONNECT_TIMEOUT_MS)${last}`,
+          ),
+        );
       }, this.config.AMQP_CONNECT_TIMEOUT_MS);
-      const onReady = () => { cleanup(); resolve(); };
-      const onFatal = (error: Error) => { cleanup(); reject(error); };
-      const cleanup = () => { clearTimeout(timer); this.off('topology', onReady); this.off('fatal', onFatal); };
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const onFatal = (error: Error) => {
+        cleanup();
+        reject(error);
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.off('topology', onReady);
+        this.off('fatal', onFatal);
+      };
       this.on('topology', onReady);
       this.on('fatal', onFatal);
     });
@@ -149,7 +166,10 @@ export class Broker extends EventEmitter {
       throw transientError('publish_buffer_full', `${this.pendingPublishes} publishes are waiting for the broker (PUBLISH_BUFFER_LIMIT); refusing more`);
     }
     const content = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-    const bodyId = typeof body === 'object' && body !== null && !Buffer.isBuffer(body) && 'message_id' in body ? String((body as { message_id: unknown }).message_id) : undefined;
+    const bodyId =
+      typeof body === 'object' && body !== null && !Buffer.isBuffer(body) && 'message_id' in body
+        ? String((body as { message_id: unknown }).message_id)
+        : undefined;
     this.pendingPublishes += 1;
     try {
       await this.publisher.publish(exchange, routingKey, content, {
@@ -188,9 +208,13 @@ export class Broker extends EventEmitter {
         await this.assertTopology(channel);
         if (cancelled) return;
         await channel.prefetch(prefetch);
-        const { consumerTag } = await channel.consume(queue, (message) => {
-          if (message) onDelivery(message, channel);
-        }, { noAck: false, arguments: consumeArguments?.() });
+        const { consumerTag } = await channel.consume(
+          queue,
+          (message) => {
+            if (message) onDelivery(message, channel);
+          },
+          { noAck: false, arguments: consumeArguments?.() },
+        );
         active = { channel, consumerTag };
       },
     });
@@ -227,10 +251,18 @@ export class Broker extends EventEmitter {
     } catch (error) {
       const code = (error as { code?: number }).code;
       if (code !== undefined && UNRECOVERABLE_REPLY_CODES.has(code) && !isQueueStarting(error)) {
-        const fatal = code === 406 ? await describeTopologyMismatch(error as Error, this.topology, this.config)
-          : code === 404 && verifyOnly ? new Error(`The topology is not declared on this vhost (AMQP_TOPOLOGY=verify): run \`npm run topology\` as the admin user first: ${(error as Error).message}`)
-            : code === 403 && !verifyOnly ? new Error(`This user may not declare the topology: set AMQP_TOPOLOGY=verify for least-privilege users (the admin declares it with \`npm run topology\`): ${(error as Error).message}`)
-              : error as Error;
+        const fatal =
+          code === 406
+            ? await describeTopologyMismatch(error as Error, this.topology, this.config)
+            : code === 404 && verifyOnly
+              ? new Error(
+                  `The topology is not declared on this vhost (AMQP_TOPOLOGY=verify): run \`npm run topology\` as the admin user first: ${(error as Error).message}`,
+                )
+              : code === 403 && !verifyOnly
+                ? new Error(
+                    `This user may not declare the topology: set AMQP_TOPOLOGY=verify for least-privilege users (the admin declares it with \`npm run topology\`): ${(error as Error).message}`,
+                  )
+                : (error as Error);
         this.fail(fatal);
       }
       throw error;

@@ -61,8 +61,9 @@ function isTls(url: string): boolean {
  */
 export function buildConnectionOptions(settings: ConnectionSettings, connectionName?: string): AmqpSocketOptions {
   const options: AmqpSocketOptions = { noDelay: true, ...(connectionName ? { clientProperties: { connection_name: connectionName } } : {}) };
-  const tlsVariables = (['AMQP_CA_FILE', 'AMQP_CERT_FILE', 'AMQP_KEY_FILE', 'AMQP_KEY_PASSPHRASE', 'AMQP_TLS_SERVERNAME'] as const)
-    .filter((name) => settings[name]);
+  const tlsVariables = (['AMQP_CA_FILE', 'AMQP_CERT_FILE', 'AMQP_KEY_FILE', 'AMQP_KEY_PASSPHRASE', 'AMQP_TLS_SERVERNAME'] as const).filter(
+    (name) => settings[name],
+  );
   if (!isTls(settings.AMQP_URL)) {
     if (tlsVariables.length > 0) {
       throw new ConnectionSettingsError(`${tlsVariables.join(', ')} set, but AMQP_URL is not an amqps:// URL: the connection would not use TLS`);
@@ -84,8 +85,10 @@ export function buildConnectionOptions(settings: ConnectionSettings, connectionN
     tls.createSecureContext({ ca: options.ca, cert: options.cert, key: options.key, passphrase: options.passphrase });
   } catch (error) {
     const reason = (error as Error).message;
-    const culprit = /decrypt|passphrase|bad password/i.test(reason) ? 'AMQP_KEY_FILE / AMQP_KEY_PASSPHRASE (the key does not open with this passphrase)'
-      : /key values mismatch|KEY_VALUES_MISMATCH/i.test(reason) ? 'AMQP_KEY_FILE (the key does not belong to AMQP_CERT_FILE)'
+    const culprit = /decrypt|passphrase|bad password/i.test(reason)
+      ? 'AMQP_KEY_FILE / AMQP_KEY_PASSPHRASE (the key does not open with this passphrase)'
+      : /key values mismatch|KEY_VALUES_MISMATCH/i.test(reason)
+        ? 'AMQP_KEY_FILE (the key does not belong to AMQP_CERT_FILE)'
         : 'AMQP_CA_FILE, AMQP_CERT_FILE, AMQP_KEY_FILE (PEM expected)';
     throw new ConnectionSettingsError(`TLS settings refused: ${culprit}: ${reason}`);
   }
@@ -94,16 +97,30 @@ export function buildConnectionOptions(settings: ConnectionSettings, connectionN
 
 /** Node's codes for a broker certificate this client does not trust. */
 const UNTRUSTED_BROKER_CODES = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
-  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'INVALID_CA', 'ERR_TLS_CERT_ALTNAME_INVALID',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 /** TLS alerts from a broker that refused this client's certificate (or its absence). */
 const REFUSED_CLIENT_CODES = new Set([
-  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
-  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN', 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED', 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED',
-  'ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE', 'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED',
+  'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED',
+  'ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE',
+  'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR',
 ]);
 
 /**
@@ -134,7 +151,12 @@ export function describeTlsFailure(error: unknown): string | undefined {
  */
 export function connectionFailureHint(url: string, error: unknown): string | undefined {
   const reason = (error as Error | undefined)?.message ?? '';
-  if (isTls(url) && /closed abruptly during opening handshake|ECONNRESET|socket disconnected before secure TLS/i.test(`${reason} ${(error as NodeJS.ErrnoException | undefined)?.code ?? ''}`)) {
+  if (
+    isTls(url) &&
+    /closed abruptly during opening handshake|ECONNRESET|socket disconnected before secure TLS/i.test(
+      `${reason} ${(error as NodeJS.ErrnoException | undefined)?.code ?? ''}`,
+    )
+  ) {
     return 'the broker closed the TLS connection during the handshake; if it requires client certificates, check that AMQP_CERT_FILE and AMQP_KEY_FILE hold one signed by a CA it trusts';
   }
   return undefined;

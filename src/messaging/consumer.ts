@@ -161,7 +161,9 @@ export class ConsumerRuntime<T> extends EventEmitter {
    */
   private handBack({ message, channel }: Delivery): void {
     // A redelivery it did not get to count keeps its count all the same.
-    const headers = message.fields.redelivered ? { ...message.properties.headers, [DELIVERIES_HEADER]: lostDeliveries(message) } : message.properties.headers ?? {};
+    const headers = message.fields.redelivered
+      ? { ...message.properties.headers, [DELIVERIES_HEADER]: lostDeliveries(message) }
+      : (message.properties.headers ?? {});
     const task = (async () => {
       if (!(await this.stillHeld(channel))) return;
       try {
@@ -263,7 +265,7 @@ export class ConsumerRuntime<T> extends EventEmitter {
     const jittered = Math.round(delay * (0.75 + Math.random() * 0.25));
     logger.warn('attempt failed, retrying later', { attempt, retry_in_ms: jittered, error: error.message, code: errorCode(error) });
     if (!(await this.stillHeld(channel))) {
-      logger.warn('the delivery\'s channel closed during the attempt; the broker redelivers it, no retry copy published');
+      logger.warn("the delivery's channel closed during the attempt; the broker redelivers it, no retry copy published");
       return;
     }
     try {
@@ -284,7 +286,14 @@ export class ConsumerRuntime<T> extends EventEmitter {
     const lost = lostDeliveries(message);
     const maxDeliveries = this.options.maxDeliveries ?? 5;
     if (lost >= maxDeliveries) {
-      await this.deadLetter(message, channel, parsedOrRaw(message), deliveryLimitError(lost), Number(message.properties.headers?.[ATTEMPTS_HEADER] ?? 0) || 0, logger);
+      await this.deadLetter(
+        message,
+        channel,
+        parsedOrRaw(message),
+        deliveryLimitError(lost),
+        Number(message.properties.headers?.[ATTEMPTS_HEADER] ?? 0) || 0,
+        logger,
+      );
       return 'dead_lettered';
     }
     if (!(await this.stillHeld(channel))) return 'requeued';
@@ -339,7 +348,7 @@ export class ConsumerRuntime<T> extends EventEmitter {
     const record = buildDeadLetterRecord({ queue: this.definition.stage.queue, body, error, retryCount, consumerId: this.consumerId });
     logger.error('dead-lettering message', { error: error.message, code: errorCode(error), retry_count: retryCount });
     if (!(await this.stillHeld(channel))) {
-      logger.warn('the delivery\'s channel closed during the attempt; the broker redelivers it, no dead-letter record published');
+      logger.warn("the delivery's channel closed during the attempt; the broker redelivers it, no dead-letter record published");
       return;
     }
     try {
@@ -350,7 +359,12 @@ export class ConsumerRuntime<T> extends EventEmitter {
         email_id: emailIdOf(body),
         document_id: documentIdOf(body),
         agent_email: agentEmailOf(body),
-        detail: { error_message: record.failure_info.error_message, error_type: record.failure_info.error_type, queue: this.definition.stage.queue, retry_count: retryCount },
+        detail: {
+          error_message: record.failure_info.error_message,
+          error_type: record.failure_info.error_type,
+          queue: this.definition.stage.queue,
+          retry_count: retryCount,
+        },
       }).catch((eventError: Error) => logger.warn('could not publish the dead-letter event', { error: eventError.message }));
       this.settleOn(channel, message, logger);
     } catch (publishError) {

@@ -41,9 +41,11 @@ const ABSOLUTE_LOCATION = /(?<=[\s(])(?:file:\/\/)?(\/[^\s():]+)/g;
  * The email's subject and body, the model's reasoning, the reply, the retrieved passages.
  */
 const FREE_TEXT_FIELDS: ReadonlyArray<readonly string[]> = [
-  ['email', 'subject'], ['email', 'body'],
+  ['email', 'subject'],
+  ['email', 'body'],
   ['classification', 'reasoning'],
-  ['generated_response', 'subject'], ['generated_response', 'body'],
+  ['generated_response', 'subject'],
+  ['generated_response', 'body'],
   ['context_used', '*', 'text'],
 ];
 
@@ -95,9 +97,7 @@ function redactFreeTexts(body: unknown): unknown {
   if (typeof body === 'string') return cleanLogText(body);
   if (!isRecord(body)) return body;
   const approved = body.review !== undefined && body.review !== null;
-  return FREE_TEXT_FIELDS
-    .filter(([top]) => !(approved && APPROVED_TEXT_FIELDS.has(top!)))
-    .reduce<unknown>((message, field) => redactAt(message, field), body);
+  return FREE_TEXT_FIELDS.filter(([top]) => !(approved && APPROVED_TEXT_FIELDS.has(top!))).reduce<unknown>((message, field) => redactAt(message, field), body);
 }
 
 /** A copy of `value` with the string at `field` redacted; the rest shared, not copied. */

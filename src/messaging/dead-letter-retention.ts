@@ -28,11 +28,16 @@ export async function applyDeadLetterRetention(target: ManagementTarget, maxAge:
   const pattern = `^${QUEUES.deadLetter.replaceAll('.', '\\.')}$`;
   try {
     await management.request('PUT', `operator-policies/${encodeURIComponent(management.vhost)}/${DEAD_LETTER_RETENTION_POLICY}`, {
-      pattern, definition: { 'message-ttl': messageTtlMs }, priority: 0, 'apply-to': 'queues',
+      pattern,
+      definition: { 'message-ttl': messageTtlMs },
+      priority: 0,
+      'apply-to': 'queues',
     });
   } catch (error) {
-    throw new Error(`Could not set the retention of ${QUEUES.deadLetter} (DEAD_LETTER_MAX_AGE=${maxAge}) through the management API: ` +
-      `${(error as Error).message}. RABBITMQ_MANAGEMENT_URL must name an administrator of the broker for \`npm run topology\`.`);
+    throw new Error(
+      `Could not set the retention of ${QUEUES.deadLetter} (DEAD_LETTER_MAX_AGE=${maxAge}) through the management API: ` +
+        `${(error as Error).message}. RABBITMQ_MANAGEMENT_URL must name an administrator of the broker for \`npm run topology\`.`,
+    );
   }
   return { vhost: management.vhost, messageTtlMs };
 }

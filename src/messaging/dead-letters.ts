@@ -98,8 +98,8 @@ export async function replayDeadLetters(target: DeadLetterTarget, select: (entry
       const destination = workQueueOf(entry.originalQueue);
       const refusal = !destination
         ? `${entry.originalQueue ?? 'an unknown queue'} is not a work queue; nothing to replay to`
-        // Broker.publish sends JSON: a body that was not JSON (or a bare JSON string) cannot go back unchanged.
-        : (entry.kind === 'wrapped' ? entry.errorType === 'invalid_json' : typeof parseJson(message.content.toString('utf8')) === 'string')
+        : // Broker.publish sends JSON: a body that was not JSON (or a bare JSON string) cannot go back unchanged.
+          (entry.kind === 'wrapped' ? entry.errorType === 'invalid_json' : typeof parseJson(message.content.toString('utf8')) === 'string')
           ? 'the original body is not JSON; it cannot be replayed unchanged'
           : undefined;
       if (refusal || !destination) {
@@ -181,7 +181,11 @@ async function withDeadLetters<T>(source: DeadLetterSource, action: (held: Held[
       return await action(held, channel);
     } finally {
       // Everything not acked goes back, in place; a closed channel has returned it already.
-      try { channel.nackAll(true); } catch { /* channel closed */ }
+      try {
+        channel.nackAll(true);
+      } catch {
+        /* channel closed */
+      }
       await channel.close().catch(() => undefined);
     }
   } finally {
@@ -194,19 +198,29 @@ async function takeAll(channel: Channel, expected: number): Promise<ConsumeMessa
   const messages: ConsumeMessage[] = [];
   let idle: NodeJS.Timeout | undefined;
   let finish = () => {};
-  const complete = new Promise<void>((resolve) => { finish = resolve; });
-  const waitIdle = () => { clearTimeout(idle); idle = setTimeout(finish, IDLE_MS); };
+  const complete = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  const waitIdle = () => {
+    clearTimeout(idle);
+    idle = setTimeout(finish, IDLE_MS);
+  };
   let consumerTag: string;
   try {
-    ({ consumerTag } = await channel.consume(QUEUES.deadLetter, (message) => {
-      if (!message) return finish();
-      messages.push(message);
-      if (messages.length >= expected) finish();
-      else waitIdle();
-    }, { noAck: false, exclusive: true }));
+    ({ consumerTag } = await channel.consume(
+      QUEUES.deadLetter,
+      (message) => {
+        if (!message) return finish();
+        messages.push(message);
+        if (messages.length >= expected) finish();
+        else waitIdle();
+      },
+      { noAck: false, exclusive: true },
+    ));
   } catch (error) {
     const code = (error as { code?: number }).code;
-    if (code === 403) throw new DeadLetterQueueBusyError(`${QUEUES.deadLetter} is in use by another consumer (another dlq command?); try again when it has finished`);
+    if (code === 403)
+      throw new DeadLetterQueueBusyError(`${QUEUES.deadLetter} is in use by another consumer (another dlq command?); try again when it has finished`);
     throw error;
   }
   if (messages.length >= expected) finish();
@@ -228,11 +242,19 @@ export function describeDeadLetter(message: Pick<ConsumeMessage, 'content' | 'pr
     // The record keeps the body, not the AMQP properties; producers set both from the body.
     const priority = numberOr(field(original, 'email', 'priority'), undefined);
     return {
-      id: record.message_id, kind: 'wrapped', reason: record.failure_info.error_message, errorType: record.failure_info.error_type,
-      originalQueue: record.original_queue, retryCount: record.failure_info.retry_count,
-      ...age(Date.parse(record.timestamp), now), ...idsOf(original), originalMessage: original,
+      id: record.message_id,
+      kind: 'wrapped',
+      reason: record.failure_info.error_message,
+      errorType: record.failure_info.error_type,
+      originalQueue: record.original_queue,
+      retryCount: record.failure_info.retry_count,
+      ...age(Date.parse(record.timestamp), now),
+      ...idsOf(original),
+      originalMessage: original,
       messageId: stringOr(field(original, 'message_id'), undefined),
-      priority, record, headers,
+      priority,
+      record,
+      headers,
     };
   }
   const death = Array.isArray(headers['x-death']) ? (headers['x-death'][0] as Record<string, unknown> | undefined) : undefined;
@@ -241,12 +263,18 @@ export function describeDeadLetter(message: Pick<ConsumeMessage, 'content' | 'pr
   const seconds = typeof deathTime === 'number' ? deathTime : Number(deathTime?.value);
   return {
     id: message.properties.messageId ?? createHash('sha256').update(message.content).digest('hex').slice(0, 16),
-    kind: 'broker', reason, errorType: reason,
+    kind: 'broker',
+    reason,
+    errorType: reason,
     originalQueue: stringOr(death?.queue, stringOr(headers['x-first-death-queue'], null)),
     retryCount: Number(headers[ATTEMPTS_HEADER] ?? 0) || 0,
-    ...age(Number.isFinite(seconds) ? seconds * 1000 : NaN, now), ...idsOf(body), originalMessage: body,
-    messageId: message.properties.messageId ?? undefined, priority: message.properties.priority ?? undefined,
-    record: null, headers,
+    ...age(Number.isFinite(seconds) ? seconds * 1000 : NaN, now),
+    ...idsOf(body),
+    originalMessage: body,
+    messageId: message.properties.messageId ?? undefined,
+    priority: message.properties.priority ?? undefined,
+    record: null,
+    headers,
   };
 }
 
@@ -259,8 +287,12 @@ function workQueueOf(queue: string | null): WorkQueue | undefined {
 /** The original's own headers: no death history, no attempts or lost deliveries (the replay starts afresh), nothing of ours. */
 function replayHeaders(entry: DeadLetterEntry): Record<string, unknown> {
   if (entry.kind === 'wrapped') return {};
-  return Object.fromEntries(Object.entries(entry.headers).filter(([name]) =>
-    name !== ATTEMPTS_HEADER && name !== DELIVERIES_HEADER && name !== 'x-death' && !name.startsWith('x-first-death-') && !name.startsWith('x-last-death-')));
+  return Object.fromEntries(
+    Object.entries(entry.headers).filter(
+      ([name]) =>
+        name !== ATTEMPTS_HEADER && name !== DELIVERIES_HEADER && name !== 'x-death' && !name.startsWith('x-first-death-') && !name.startsWith('x-last-death-'),
+    ),
+  );
 }
 
 function age(at: number, now: number): { deadLetteredAt: string | null; ageMs: number | null } {

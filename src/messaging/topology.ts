@@ -62,7 +62,12 @@ export interface WorkQueue {
 }
 
 /** The work queues, one per stage of src/pipeline/stages.ts. */
-export const WORK_QUEUES: WorkQueue[] = WORK_STAGES.map(({ queue, exchange, routingKey, deadLetterRoutingKey }) => ({ name: queue, exchange, routingKey, deadLetterRoutingKey }));
+export const WORK_QUEUES: WorkQueue[] = WORK_STAGES.map(({ queue, exchange, routingKey, deadLetterRoutingKey }) => ({
+  name: queue,
+  exchange,
+  routingKey,
+  deadLetterRoutingKey,
+}));
 
 const deadLetterTo = (routingKey: string): QueueArguments => ({
   'x-dead-letter-exchange': EXCHANGES.deadLetter,
@@ -120,9 +125,7 @@ export interface BindingSpec {
  * emails.to_send` let every writer of `email_exchange` (the poller included) queue a reply for
  * sending. Declaring the new topology does not remove a binding, so declaring unbinds these.
  */
-export const RETIRED_BINDINGS: BindingSpec[] = [
-  { queue: QUEUES.toSend, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.send },
-];
+export const RETIRED_BINDINGS: BindingSpec[] = [{ queue: QUEUES.toSend, exchange: EXCHANGES.email, routingKey: ROUTING_KEYS.send }];
 
 /**
  * The exchange a work queue's runtime publishes retries to: its wait queues are bound to it by
@@ -192,8 +195,8 @@ export function waitQueues(options: TopologyOptions): QueueSpec[] {
  * vhost takes them with the next `npm run topology`.
  */
 export function buildTopology(options: TopologyOptions): Topology {
-  const requeueBinding = (queue: QueueSpec) => WORK_QUEUES.some((work) => work.name === queue.name)
-    ? [{ exchange: retryExchangeName(queue.name), routingKey: REQUEUE_ROUTING_KEY }] : [];
+  const requeueBinding = (queue: QueueSpec) =>
+    WORK_QUEUES.some((work) => work.name === queue.name) ? [{ exchange: retryExchangeName(queue.name), routingKey: REQUEUE_ROUTING_KEY }] : [];
   return {
     exchanges: [
       ...SPECIFIED_EXCHANGES,

@@ -21,13 +21,15 @@ export const LIVENESS = { status: 'ok' } as const;
 
 /** Runs every check (a throwing check counts as not ready) and sums them up. */
 export async function checkReadiness(checks: Record<string, ReadinessCheck>): Promise<ReadinessReport> {
-  const entries = await Promise.all(Object.entries(checks).map(async ([name, check]) => {
-    try {
-      return [name, (await check()) ?? 'ok'] as const;
-    } catch (error) {
-      return [name, `check failed: ${(error as Error).message}`] as const;
-    }
-  }));
+  const entries = await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => {
+      try {
+        return [name, (await check()) ?? 'ok'] as const;
+      } catch (error) {
+        return [name, `check failed: ${(error as Error).message}`] as const;
+      }
+    }),
+  );
   const reasons = entries.filter(([, result]) => result !== 'ok').map(([name, result]) => `${name}: ${result}`);
   return { status: reasons.length === 0 ? 'ready' : 'not_ready', checks: Object.fromEntries(entries), reasons };
 }
@@ -44,9 +46,12 @@ export type WorkerPhase = 'starting' | 'running' | 'stopping';
 export function phaseReadiness(phase: () => WorkerPhase): ReadinessCheck {
   return () => {
     switch (phase()) {
-      case 'running': return undefined;
-      case 'starting': return 'roles are starting';
-      case 'stopping': return 'shutting down';
+      case 'running':
+        return undefined;
+      case 'starting':
+        return 'roles are starting';
+      case 'stopping':
+        return 'shutting down';
     }
   };
 }

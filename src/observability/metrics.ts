@@ -36,16 +36,71 @@ const usable = (value: unknown): value is number => typeof value === 'number' &&
 export class WorkerMetrics {
   readonly registry = new Registry();
   private readonly registers = [this.registry];
-  readonly messages = new Counter({ name: 'ragmail_messages_total', help: 'Messages settled by a consumer role, by outcome (processed, retried, dead_lettered, requeued).', labelNames: ['role', 'queue', 'outcome'] as const, registers: this.registers });
-  readonly messageStatuses = new Counter({ name: 'ragmail_message_status_total', help: 'Messages settled by a consumer role, by the handler status or error code.', labelNames: ['role', 'status'] as const, registers: this.registers });
-  readonly messageDuration = new Histogram({ name: 'ragmail_message_duration_seconds', help: 'Time from delivery to settlement of a message.', labelNames: ['role', 'outcome'] as const, buckets: DURATION_BUCKETS, registers: this.registers });
-  readonly stageEvents = new Counter({ name: 'ragmail_stage_events_total', help: 'Stage outcomes published to the events exchange by this process.', labelNames: ['role', 'stage'] as const, registers: this.registers });
-  readonly stageDuration = new Histogram({ name: 'ragmail_stage_duration_seconds', help: 'Duration of a pipeline stage, as reported by its event.', labelNames: ['stage'] as const, buckets: DURATION_BUCKETS, registers: this.registers });
-  readonly llmDuration = new Histogram({ name: 'ragmail_llm_request_duration_seconds', help: 'Latency of successful language-model calls.', labelNames: ['provider', 'model', 'operation'] as const, buckets: LLM_BUCKETS, registers: this.registers });
-  readonly llmTokens = new Counter({ name: 'ragmail_llm_tokens_total', help: 'Language-model tokens, by direction (input, output).', labelNames: ['provider', 'model', 'direction'] as const, registers: this.registers });
-  readonly llmErrors = new Counter({ name: 'ragmail_llm_errors_total', help: 'Failed language-model calls.', labelNames: ['provider', 'model', 'operation', 'retryable'] as const, registers: this.registers });
-  readonly retrievalDuration = new Histogram({ name: 'ragmail_retrieval_duration_seconds', help: 'Latency of vector-store queries.', labelNames: ['provider'] as const, buckets: RETRIEVAL_BUCKETS, registers: this.registers });
-  readonly retrievalTopScore = new Histogram({ name: 'ragmail_retrieval_top_score', help: 'Best relevance score (0 to 1) of each vector-store query; 0 when nothing was found.', labelNames: ['provider'] as const, buckets: SCORE_BUCKETS, registers: this.registers });
+  readonly messages = new Counter({
+    name: 'ragmail_messages_total',
+    help: 'Messages settled by a consumer role, by outcome (processed, retried, dead_lettered, requeued).',
+    labelNames: ['role', 'queue', 'outcome'] as const,
+    registers: this.registers,
+  });
+  readonly messageStatuses = new Counter({
+    name: 'ragmail_message_status_total',
+    help: 'Messages settled by a consumer role, by the handler status or error code.',
+    labelNames: ['role', 'status'] as const,
+    registers: this.registers,
+  });
+  readonly messageDuration = new Histogram({
+    name: 'ragmail_message_duration_seconds',
+    help: 'Time from delivery to settlement of a message.',
+    labelNames: ['role', 'outcome'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: this.registers,
+  });
+  readonly stageEvents = new Counter({
+    name: 'ragmail_stage_events_total',
+    help: 'Stage outcomes published to the events exchange by this process.',
+    labelNames: ['role', 'stage'] as const,
+    registers: this.registers,
+  });
+  readonly stageDuration = new Histogram({
+    name: 'ragmail_stage_duration_seconds',
+    help: 'Duration of a pipeline stage, as reported by its event.',
+    labelNames: ['stage'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: this.registers,
+  });
+  readonly llmDuration = new Histogram({
+    name: 'ragmail_llm_request_duration_seconds',
+    help: 'Latency of successful language-model calls.',
+    labelNames: ['provider', 'model', 'operation'] as const,
+    buckets: LLM_BUCKETS,
+    registers: this.registers,
+  });
+  readonly llmTokens = new Counter({
+    name: 'ragmail_llm_tokens_total',
+    help: 'Language-model tokens, by direction (input, output).',
+    labelNames: ['provider', 'model', 'direction'] as const,
+    registers: this.registers,
+  });
+  readonly llmErrors = new Counter({
+    name: 'ragmail_llm_errors_total',
+    help: 'Failed language-model calls.',
+    labelNames: ['provider', 'model', 'operation', 'retryable'] as const,
+    registers: this.registers,
+  });
+  readonly retrievalDuration = new Histogram({
+    name: 'ragmail_retrieval_duration_seconds',
+    help: 'Latency of vector-store queries.',
+    labelNames: ['provider'] as const,
+    buckets: RETRIEVAL_BUCKETS,
+    registers: this.registers,
+  });
+  readonly retrievalTopScore = new Histogram({
+    name: 'ragmail_retrieval_top_score',
+    help: 'Best relevance score (0 to 1) of each vector-store query; 0 when nothing was found.',
+    labelNames: ['provider'] as const,
+    buckets: SCORE_BUCKETS,
+    registers: this.registers,
+  });
   /** Mailboxes the sender has reported on in this process, for the send-quota gauge. */
   readonly mailboxesSeen = new Set<string>();
 
@@ -177,7 +232,9 @@ export function registerQueueGauges(metrics: WorkerMetrics, options: QueueGaugeO
   const snapshot = () => {
     if (!cached || (cached.done && Date.now() - cached.at >= cacheMs)) {
       const entry = { at: Date.now(), answer: fetchWithin(options.queues, timeoutMs), done: false };
-      void entry.answer.finally(() => { entry.done = true; });
+      void entry.answer.finally(() => {
+        entry.done = true;
+      });
       cached = entry;
     }
     return cached.answer;
@@ -185,7 +242,10 @@ export function registerQueueGauges(metrics: WorkerMetrics, options: QueueGaugeO
   const registers = [metrics.registry];
   const perQueue = (name: string, help: string, field: 'messages' | 'consumers') => {
     const gauge: Gauge<'queue'> = new Gauge({
-      name, help, labelNames: ['queue'] as const, registers,
+      name,
+      help,
+      labelNames: ['queue'] as const,
+      registers,
       async collect() {
         const queues = await snapshot();
         gauge.reset();
@@ -196,7 +256,9 @@ export function registerQueueGauges(metrics: WorkerMetrics, options: QueueGaugeO
   perQueue('ragmail_queue_messages', 'Messages in a queue of this vhost (ready and unacknowledged), from the management API.', 'messages');
   perQueue('ragmail_queue_consumers', 'Consumers of a queue of this vhost, from the management API.', 'consumers');
   const up: Gauge = new Gauge({
-    name: 'ragmail_management_up', help: '1 when the RabbitMQ management API answered the last queue lookup in time, else 0.', registers,
+    name: 'ragmail_management_up',
+    help: '1 when the RabbitMQ management API answered the last queue lookup in time, else 0.',
+    registers,
     async collect() {
       up.set((await snapshot()) ? 1 : 0);
     },
@@ -206,7 +268,9 @@ export function registerQueueGauges(metrics: WorkerMetrics, options: QueueGaugeO
 /** The queues, or undefined when the lookup failed or did not answer within `timeoutMs`. */
 async function fetchWithin(queues: () => Promise<QueueSnapshot[]>, timeoutMs: number): Promise<QueueSnapshot[] | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(resolve, timeoutMs, undefined); });
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs, undefined);
+  });
   try {
     return await Promise.race([queues().catch(() => undefined), timeout]);
   } finally {
@@ -226,7 +290,9 @@ export interface QuotaGaugeOptions {
 /** Adds `ragmail_send_quota_remaining{agent_email}`, read from the send ledger when scraped. */
 export function registerQuotaGauge(metrics: WorkerMetrics, options: QuotaGaugeOptions): void {
   const gauge: Gauge<'agent_email'> = new Gauge({
-    name: 'ragmail_send_quota_remaining', help: 'Replies a mailbox may still send today (UTC) under DAILY_SEND_QUOTA.', labelNames: ['agent_email'] as const,
+    name: 'ragmail_send_quota_remaining',
+    help: 'Replies a mailbox may still send today (UTC) under DAILY_SEND_QUOTA.',
+    labelNames: ['agent_email'] as const,
     registers: [metrics.registry],
     collect() {
       gauge.reset();

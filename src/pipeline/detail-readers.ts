@@ -15,10 +15,14 @@ const embeddedMessage = z.unknown().optional();
 
 /** A cited source; a citation without one is dropped, a page that is not a number reads as null. */
 const citation = z.looseObject({ source: z.string(), page: z.number().nullable().catch(null), title: text });
-const citations = lenient(z.array(z.unknown()).transform((items) => items.flatMap((item) => {
-  const read = citation.safeParse(item);
-  return read.success ? [read.data] : [];
-})));
+const citations = lenient(
+  z.array(z.unknown()).transform((items) =>
+    items.flatMap((item) => {
+      const read = citation.safeParse(item);
+      return read.success ? [read.data] : [];
+    }),
+  ),
+);
 
 const headline = { from: text, subject: text, received_at: text, priority: number };
 const classification = { is_support_inquiry: flag, category: text, confidence: number, reasoning: text, language: text, review_reason: text };

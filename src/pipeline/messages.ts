@@ -26,39 +26,41 @@ export const singleAddressSchema = z.string().max(MAX_ADDRESS_LENGTH).email();
 export const UNCHECKED_RECIPIENT = 'the email was read before replies were checked for a single recipient';
 
 /** The email as the poller read it from the mailbox. */
-export const emailSchema = z.object({
-  /** Idempotency key: the RFC 5322 Message-ID, or the mailbox's own id when there is none. */
-  email_id: z.string().min(1).max(998),
-  /** Conversation id: the mailbox's thread id, or the root of `References`. */
-  thread_id: z.string().nullable().default(null),
-  /** The mailbox this email arrived in: namespace of everything it owns (tenant). */
-  agent_email: z.string().email(),
-  /** Where the email sits in its mailbox (Maildir file name, Gmail message id). */
-  mailbox_ref: z.string().min(1),
-  from: z.string().min(1),
-  /** The display name of From (`Ana Pérez` of `"Ana Pérez" <ana@example.org>`), for a greeting; null when none. */
-  from_name: z.string().max(200).nullish(),
-  to: z.array(z.string()).default([]),
-  subject: z.string().default(''),
-  body: z.string(),
-  /** RFC 5322 Message-ID header of the email (with angle brackets), for threading the reply. */
-  message_id_header: z.string().nullable().default(null),
-  references: z.array(z.string()).default([]),
-  received_at: z.string(),
-  /** Priority 1-10 (10 most urgent), also set as the AMQP priority. */
-  priority: z.number().int().min(1).max(10).default(5),
-  /**
-   * The one address the reply goes to (the Reply-To, else the From), resolved by the poller; null
-   * when there is no single valid one, and then `recipient_problem` says why.
-   */
-  reply_recipient: singleAddressSchema.nullable().optional(),
-  /** Why no reply can go out automatically (e.g. `Reply-To names 200 addresses`); null when one can. */
-  recipient_problem: z.string().nullable().optional(),
-}).transform(({ reply_recipient: recipient, recipient_problem: problem, ...email }) => {
-  // An older message has neither field: its recipient was never checked, so it is not trusted.
-  const reason = problem ?? (recipient ? null : UNCHECKED_RECIPIENT);
-  return { ...email, reply_recipient: reason === null ? (recipient as string) : null, recipient_problem: reason };
-});
+export const emailSchema = z
+  .object({
+    /** Idempotency key: the RFC 5322 Message-ID, or the mailbox's own id when there is none. */
+    email_id: z.string().min(1).max(998),
+    /** Conversation id: the mailbox's thread id, or the root of `References`. */
+    thread_id: z.string().nullable().default(null),
+    /** The mailbox this email arrived in: namespace of everything it owns (tenant). */
+    agent_email: z.string().email(),
+    /** Where the email sits in its mailbox (Maildir file name, Gmail message id). */
+    mailbox_ref: z.string().min(1),
+    from: z.string().min(1),
+    /** The display name of From (`Ana Pérez` of `"Ana Pérez" <ana@example.org>`), for a greeting; null when none. */
+    from_name: z.string().max(200).nullish(),
+    to: z.array(z.string()).default([]),
+    subject: z.string().default(''),
+    body: z.string(),
+    /** RFC 5322 Message-ID header of the email (with angle brackets), for threading the reply. */
+    message_id_header: z.string().nullable().default(null),
+    references: z.array(z.string()).default([]),
+    received_at: z.string(),
+    /** Priority 1-10 (10 most urgent), also set as the AMQP priority. */
+    priority: z.number().int().min(1).max(10).default(5),
+    /**
+     * The one address the reply goes to (the Reply-To, else the From), resolved by the poller; null
+     * when there is no single valid one, and then `recipient_problem` says why.
+     */
+    reply_recipient: singleAddressSchema.nullable().optional(),
+    /** Why no reply can go out automatically (e.g. `Reply-To names 200 addresses`); null when one can. */
+    recipient_problem: z.string().nullable().optional(),
+  })
+  .transform(({ reply_recipient: recipient, recipient_problem: problem, ...email }) => {
+    // An older message has neither field: its recipient was never checked, so it is not trusted.
+    const reason = problem ?? (recipient ? null : UNCHECKED_RECIPIENT);
+    return { ...email, reply_recipient: reason === null ? (recipient as string) : null, recipient_problem: reason };
+  });
 export type Email = z.infer<typeof emailSchema>;
 
 export const classificationSchema = z.object({
@@ -109,10 +111,12 @@ export const generatedResponseSchema = z.object({
    * The responder's decision (src/rag/decide.ts) and its reasons; the sender follows it in auto
    * mode. Absent in older messages: the sender then judges the classification and top score alone.
    */
-  decision: z.object({
-    action: z.enum(['send', 'draft', 'handoff']),
-    reasons: z.array(z.string()),
-  }).optional(),
+  decision: z
+    .object({
+      action: z.enum(['send', 'draft', 'handoff']),
+      reasons: z.array(z.string()),
+    })
+    .optional(),
 });
 export type GeneratedResponse = z.infer<typeof generatedResponseSchema>;
 

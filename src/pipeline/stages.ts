@@ -47,26 +47,38 @@ export function stage<const Definition extends WorkStage>(definition: Definition
 
 /** The poller's emails, waiting for the classifier. */
 export const toClassify = stage({
-  queue: 'emails.to_classify', exchange: WORK_EXCHANGES.email, routingKey: 'classify',
-  deadLetterRoutingKey: FAILURE_ROUTING_KEYS.emails, schema: toClassifySchema,
+  queue: 'emails.to_classify',
+  exchange: WORK_EXCHANGES.email,
+  routingKey: 'classify',
+  deadLetterRoutingKey: FAILURE_ROUTING_KEYS.emails,
+  schema: toClassifySchema,
 });
 
 /** Support inquiries with their classification, waiting for the responder. */
 export const toRespond = stage({
-  queue: 'emails.to_respond', exchange: WORK_EXCHANGES.email, routingKey: 'respond',
-  deadLetterRoutingKey: FAILURE_ROUTING_KEYS.emails, schema: toRespondSchema,
+  queue: 'emails.to_respond',
+  exchange: WORK_EXCHANGES.email,
+  routingKey: 'respond',
+  deadLetterRoutingKey: FAILURE_ROUTING_KEYS.emails,
+  schema: toRespondSchema,
 });
 
 /** Generated replies (or a reviewer's approved one), waiting for the sender. */
 export const toSend = stage({
-  queue: 'emails.to_send', exchange: WORK_EXCHANGES.reply, routingKey: 'send',
-  deadLetterRoutingKey: FAILURE_ROUTING_KEYS.emails, schema: toSendSchema,
+  queue: 'emails.to_send',
+  exchange: WORK_EXCHANGES.reply,
+  routingKey: 'send',
+  deadLetterRoutingKey: FAILURE_ROUTING_KEYS.emails,
+  schema: toSendSchema,
 });
 
 /** Uploaded documents, waiting for the ingester. */
 export const toIngest = stage({
-  queue: 'documents.to_ingest', exchange: WORK_EXCHANGES.document, routingKey: 'ingest',
-  deadLetterRoutingKey: FAILURE_ROUTING_KEYS.documents, schema: toIngestSchema,
+  queue: 'documents.to_ingest',
+  exchange: WORK_EXCHANGES.document,
+  routingKey: 'ingest',
+  deadLetterRoutingKey: FAILURE_ROUTING_KEYS.documents,
+  schema: toIngestSchema,
 });
 
 /** Every work stage, in the order of the flow. */

@@ -41,24 +41,43 @@ export function requireSetting(config: Config, name: keyof Config, forWhat: stri
 }
 
 export function geminiSettings(config: Config) {
-  return { apiKey: requireSetting(config, 'GEMINI_API_KEY', 'the gemini provider'), baseUrl: config.GEMINI_BASE_URL || undefined, timeoutMs: config.LLM_TIMEOUT_MS };
+  return {
+    apiKey: requireSetting(config, 'GEMINI_API_KEY', 'the gemini provider'),
+    baseUrl: config.GEMINI_BASE_URL || undefined,
+    timeoutMs: config.LLM_TIMEOUT_MS,
+  };
 }
 
 export function anthropicSettings(config: Config) {
-  return { apiKey: requireSetting(config, 'ANTHROPIC_API_KEY', 'the anthropic provider'), model: config.ANTHROPIC_MODEL, baseUrl: config.ANTHROPIC_BASE_URL || undefined, timeoutMs: config.LLM_TIMEOUT_MS };
+  return {
+    apiKey: requireSetting(config, 'ANTHROPIC_API_KEY', 'the anthropic provider'),
+    model: config.ANTHROPIC_MODEL,
+    baseUrl: config.ANTHROPIC_BASE_URL || undefined,
+    timeoutMs: config.LLM_TIMEOUT_MS,
+  };
 }
 
 /** The chain of LLM_PROVIDERS; `wrap` (e.g. metrics) goes around each provider, so each is seen apart. */
 export function createLanguageModel(config: Config, logger: Logger, wrap: (model: LanguageModel) => LanguageModel = (model) => model): LanguageModel {
   // Only text leaving for an outside API is redacted; the local model runs in this process.
-  const redacted = (model: LanguageModel): LanguageModel => config.REDACT_BEFORE_LLM
-    ? createRedactingModel(model, { onRedacted: (findings, provider) => logger.debug('redacted the email before the language model', { provider, removed: Object.entries(findings).map(([kind, count]) => `${count} ${kind}`) }) })
-    : model;
+  const redacted = (model: LanguageModel): LanguageModel =>
+    config.REDACT_BEFORE_LLM
+      ? createRedactingModel(model, {
+          onRedacted: (findings, provider) =>
+            logger.debug('redacted the email before the language model', {
+              provider,
+              removed: Object.entries(findings).map(([kind, count]) => `${count} ${kind}`),
+            }),
+        })
+      : model;
   const models = config.llmProviders.map((name): LanguageModel => {
     switch (name) {
-      case 'gemini': return redacted(createGeminiModel({ ...geminiSettings(config), model: config.GEMINI_MODEL }));
-      case 'anthropic': return redacted(createAnthropicModel(anthropicSettings(config)));
-      default: return createLocalModel();
+      case 'gemini':
+        return redacted(createGeminiModel({ ...geminiSettings(config), model: config.GEMINI_MODEL }));
+      case 'anthropic':
+        return redacted(createAnthropicModel(anthropicSettings(config)));
+      default:
+        return createLocalModel();
     }
   });
   return createFallbackModel(models.map(wrap), logger);
@@ -100,7 +119,15 @@ export function gmailSettings(config: Config, logger?: Logger) {
         clientSecret: requireSetting(config, 'GMAIL_CLIENT_SECRET', 'Gmail OAuth'),
         refreshToken: requireSetting(config, 'GMAIL_REFRESH_TOKEN', 'Gmail OAuth'),
       };
-  return { user, auth, processedLabel: config.GMAIL_PROCESSED_LABEL, rootUrl: config.GMAIL_ROOT_URL || undefined, tokenUrl: config.GMAIL_TOKEN_URL || undefined, parseLimits: emailParseLimits(config), logger };
+  return {
+    user,
+    auth,
+    processedLabel: config.GMAIL_PROCESSED_LABEL,
+    rootUrl: config.GMAIL_ROOT_URL || undefined,
+    tokenUrl: config.GMAIL_TOKEN_URL || undefined,
+    parseLimits: emailParseLimits(config),
+    logger,
+  };
 }
 
 /** How large an email may be and how long its parse may take, for every mailbox provider. */
@@ -109,7 +136,9 @@ export function emailParseLimits(config: Config): EmailParseLimits {
 }
 
 export function createMailbox(config: Config, logger: Logger): Mailbox {
-  return config.MAILBOX_PROVIDER === 'gmail' ? createGmailMailbox(gmailSettings(config, logger)) : createMaildirMailbox({ root: config.MAILDIR_ROOT, parseLimits: emailParseLimits(config) });
+  return config.MAILBOX_PROVIDER === 'gmail'
+    ? createGmailMailbox(gmailSettings(config, logger))
+    : createMaildirMailbox({ root: config.MAILDIR_ROOT, parseLimits: emailParseLimits(config) });
 }
 
 export function createCache(config: Config, logger: Logger): Cache {

@@ -51,7 +51,28 @@ const maxHeadingWords = 8;
  * Labels of a note or a warning inside a section (DocBook's admonitions, in the languages the
  * reply is framed in): what follows belongs to the section, so they are not headings.
  */
-const admonitions = new Set(['note', 'notes', 'tip', 'hint', 'important', 'caution', 'warning', 'danger', 'attention', 'remarque', 'avertissement', 'astuce', 'hinweis', 'warnung', 'achtung', 'tipp', 'nota', 'advertencia', 'consejo', 'aviso']);
+const admonitions = new Set([
+  'note',
+  'notes',
+  'tip',
+  'hint',
+  'important',
+  'caution',
+  'warning',
+  'danger',
+  'attention',
+  'remarque',
+  'avertissement',
+  'astuce',
+  'hinweis',
+  'warnung',
+  'achtung',
+  'tipp',
+  'nota',
+  'advertencia',
+  'consejo',
+  'aviso',
+]);
 
 /**
  * The part's text with runs of whitespace collapsed, except that a heading keeps a line of its
@@ -63,21 +84,32 @@ const admonitions = new Set(['note', 'notes', 'tip', 'hint', 'important', 'cauti
  * colon, and stay the text they are.
  */
 export function normaliseKeepingHeadings(text: string): string {
-  const lines = text.split('\n').map(normaliseWhitespace).filter((line) => line !== '');
+  const lines = text
+    .split('\n')
+    .map(normaliseWhitespace)
+    .filter((line) => line !== '');
   const heading = (index: number) => {
     const line = lines[index];
-    return headingLine.test(line) && line.split(' ').length <= maxHeadingWords && !admonitions.has(line.toLowerCase()) &&
-      (index === 0 || /[.!?]$/.test(lines[index - 1])) && /^\p{Lu}/u.test(lines[index + 1] ?? '') && !headingLine.test(lines[index + 1]);
+    return (
+      headingLine.test(line) &&
+      line.split(' ').length <= maxHeadingWords &&
+      !admonitions.has(line.toLowerCase()) &&
+      (index === 0 || /[.!?]$/.test(lines[index - 1])) &&
+      /^\p{Lu}/u.test(lines[index + 1] ?? '') &&
+      !headingLine.test(lines[index + 1])
+    );
   };
-  return lines.map((line, index) => {
-    if (index === 0) return line;
-    const previous = lines[index - 1];
-    // A compound cut after its hyphen ("Wi-" + "Fi") is one word again. A word cut by a hyphen
-    // before a small letter ("créa-" + "tion") stays apart: joining those lost recall@3 on the
-    // dev set (59 → 58 of 68), as "well-known" and the like lose their hyphen with them.
-    if (/\p{L}-$/u.test(previous) && /^\p{Lu}/u.test(line)) return line;
-    return `${heading(index - 1) || heading(index) ? '\n' : ' '}${line}`;
-  }).join('');
+  return lines
+    .map((line, index) => {
+      if (index === 0) return line;
+      const previous = lines[index - 1];
+      // A compound cut after its hyphen ("Wi-" + "Fi") is one word again. A word cut by a hyphen
+      // before a small letter ("créa-" + "tion") stays apart: joining those lost recall@3 on the
+      // dev set (59 → 58 of 68), as "well-known" and the like lose their hyphen with them.
+      if (/\p{L}-$/u.test(previous) && /^\p{Lu}/u.test(line)) return line;
+      return `${heading(index - 1) || heading(index) ? '\n' : ' '}${line}`;
+    })
+    .join('');
 }
 
 /** The last space or line break at or before `from`, or -1. */

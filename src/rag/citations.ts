@@ -36,19 +36,23 @@ export function renderReply(text: string, passages: ContextItem[], signature?: s
     });
     return `(${parts.join('; ')})`;
   });
-  const sources = [...new Map([...cited].sort((a, b) => a - b).map((number) => {
-    const passage = passages[number - 1]!;
-    const label = citationLabel(passage);
-    return [label, passage.url ? `- ${label}: ${passage.url}` : `- ${label}`] as const;
-  })).values()];
+  const sources = [
+    ...new Map(
+      [...cited]
+        .sort((a, b) => a - b)
+        .map((number) => {
+          const passage = passages[number - 1]!;
+          const label = citationLabel(passage);
+          return [label, passage.url ? `- ${label}: ${passage.url}` : `- ${label}`] as const;
+        }),
+    ).values(),
+  ];
   const sourceList = sources.length ? ['Sources:', ...sources].join('\n') : '';
   // The sources go above the sign-off when the model signed as asked; else the signature is added.
   const paragraphs = body.split(/\n\s*\n/);
   const ownSignature = signature?.trim() ?? '';
   const signedAt = ownSignature ? paragraphs.map((paragraph) => paragraph.includes(ownSignature)).lastIndexOf(true) : -1;
-  const parts = signedAt >= 0
-    ? [...paragraphs.slice(0, signedAt), sourceList, ...paragraphs.slice(signedAt)]
-    : [...paragraphs, sourceList, ownSignature];
+  const parts = signedAt >= 0 ? [...paragraphs.slice(0, signedAt), sourceList, ...paragraphs.slice(signedAt)] : [...paragraphs, sourceList, ownSignature];
   return parts.filter((part) => part.trim().length > 0).join('\n\n');
 }
 

@@ -50,7 +50,11 @@ export function stripRunningLines(pages: string[]): string[] {
 
 /** A heading as compared with a line: a leading section number dropped, case and spacing ignored. */
 const headingShape = (text: string): string =>
-  text.toLowerCase().replace(/\s+/g, ' ').trim().replace(/^((\d+|[ivxlc]+)(\.\d+)*\.?) /, '');
+  text
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^((\d+|[ivxlc]+)(\.\d+)*\.?) /, '');
 
 /** Text of one page under one section heading. */
 export interface PageSection {
@@ -64,9 +68,9 @@ const contentsEntryTail = /^[\s.]*\d+$/;
 
 /** Which of the next headings a line starts, or -1. */
 function headingAt(line: string, headings: string[]): number {
-  return headings.findIndex((heading, index) =>
-    line === heading ||
-    (index < runInLookahead && line.startsWith(`${heading} `) && !contentsEntryTail.test(line.slice(heading.length))));
+  return headings.findIndex(
+    (heading, index) => line === heading || (index < runInLookahead && line.startsWith(`${heading} `) && !contentsEntryTail.test(line.slice(heading.length))),
+  );
 }
 
 /**

@@ -17,10 +17,25 @@ const SUBJECT_PREFIX = /^\s*((re|fwd?|aw|wg|sv|vs|tr|rv|antw)\s*(\[\d+\])?\s*:\s
 const GREETING = new RegExp(
   String.raw`^\s*(` +
     [
-      'hi', 'hello', 'hey', 'dear', 'good (morning|afternoon|evening)', 'greetings',
-      'bonjour', 'bonsoir', 'salut', 'madame', 'monsieur', 'ch[eè]re?s?',
-      'hallo', 'guten (tag|morgen|abend)', 'sehr geehrte[rs]?', 'liebe[rs]?',
-      'hola', 'buen[oa]s (d[ií]as|tardes|noches)', 'estimad[oa]s?',
+      'hi',
+      'hello',
+      'hey',
+      'dear',
+      'good (morning|afternoon|evening)',
+      'greetings',
+      'bonjour',
+      'bonsoir',
+      'salut',
+      'madame',
+      'monsieur',
+      'ch[eè]re?s?',
+      'hallo',
+      'guten (tag|morgen|abend)',
+      'sehr geehrte[rs]?',
+      'liebe[rs]?',
+      'hola',
+      'buen[oa]s (d[ií]as|tardes|noches)',
+      'estimad[oa]s?',
     ].join('|') +
     String.raw`)(?![\p{L}\p{N}])[^.?\n]{0,40}[,!:]?\s*$|^\s*(いつも)?お世話になって[^\n]{0,12}$|^\s*こんにちは[。！]?\s*$`,
   'iu',
@@ -30,10 +45,25 @@ const GREETING = new RegExp(
 const CLOSING = new RegExp(
   String.raw`^\s*(` +
     [
-      'thanks?( you)?( (so|very) much)?( in advance)?', 'many thanks', 'regards', '(best|kind|warm) (regards|wishes)', 'best', 'cheers', 'sincerely', 'yours( (truly|sincerely))?',
-      "merci( (d['’]avance|beaucoup|par avance))?", 'cordialement', 'bien (à vous|cordialement)', 'salutations( distinguées)?', 'bonne (journée|soirée)',
-      '(mit )?(freundliche[nm]?|beste[nm]?|herzliche[nm]?|viele[nm]?|liebe) grü(ß|ss)en?', 'danke( (schön|sehr|im voraus))?', 'vielen dank( im voraus)?',
-      '(muchas )?gracias( (de antemano|por adelantado))?', '(un )?(cordial )?saludos?( cordiales)?', 'atentamente',
+      'thanks?( you)?( (so|very) much)?( in advance)?',
+      'many thanks',
+      'regards',
+      '(best|kind|warm) (regards|wishes)',
+      'best',
+      'cheers',
+      'sincerely',
+      'yours( (truly|sincerely))?',
+      "merci( (d['’]avance|beaucoup|par avance))?",
+      'cordialement',
+      'bien (à vous|cordialement)',
+      'salutations( distinguées)?',
+      'bonne (journée|soirée)',
+      '(mit )?(freundliche[nm]?|beste[nm]?|herzliche[nm]?|viele[nm]?|liebe) grü(ß|ss)en?',
+      'danke( (schön|sehr|im voraus))?',
+      'vielen dank( im voraus)?',
+      '(muchas )?gracias( (de antemano|por adelantado))?',
+      '(un )?(cordial )?saludos?( cordiales)?',
+      'atentamente',
     ].join('|') +
     String.raw`)(?![\p{L}\p{N}])[^.?!\n]{0,30}[,!.]?\s*$|^\s*(よろしく|宜しく)[^\n]{0,20}$`,
   'iu',
@@ -69,8 +99,10 @@ const MAX_SIGNATURE_WORDS = 5;
 function withoutSignatureBlock(lines: string[]): string[] {
   const blank = lines.map((line) => line.trim()).lastIndexOf('');
   const block = lines.slice(blank + 1);
-  const isSignature = blank > 0 && block.length <= MAX_SIGNATURE_LINES
-    && block.every((line) => SIGNATURE_LINE.test(line) && line.trim().split(/\s+/).length <= MAX_SIGNATURE_WORDS);
+  const isSignature =
+    blank > 0 &&
+    block.length <= MAX_SIGNATURE_LINES &&
+    block.every((line) => SIGNATURE_LINE.test(line) && line.trim().split(/\s+/).length <= MAX_SIGNATURE_WORDS);
   return isSignature ? lines.slice(0, blank) : lines;
 }
 

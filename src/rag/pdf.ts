@@ -115,10 +115,7 @@ export async function extractText(data: Uint8Array, options: ExtractPagesOptions
     // refused here without touching the text of any of them.
     const { total, info, outline } = await parser.getInfo();
     if (total > options.maxPages) {
-      throw permanentError(
-        'pdf_too_many_pages',
-        `The PDF has ${total} pages; at most ${options.maxPages} are accepted.`,
-      );
+      throw permanentError('pdf_too_many_pages', `The PDF has ${total} pages; at most ${options.maxPages} are accepted.`);
     }
     const maxPageChars = options.maxPageChars ?? Number.POSITIVE_INFINITY;
     const maxDocumentChars = options.maxDocumentChars ?? Number.POSITIVE_INFINITY;

@@ -92,9 +92,7 @@ export function replyPrompt(input: ReplyInput): Prompt {
     'answerable: whether the passages answer the question; confidence: from 0 to 1, how sure you are that the reply is correct and complete; cited: the passage numbers the reply cites.',
   ].join('\n');
   const passages = input.passages.length
-    ? input.passages
-        .map((passage, index) => `${passageHeader(index + 1, passage)}\n${fenceSafeText(passage.text, fence)}`)
-        .join('\n\n')
+    ? input.passages.map((passage, index) => `${passageHeader(index + 1, passage)}\n${fenceSafeText(passage.text, fence)}`).join('\n\n')
     : '(no passages were found)';
   const user = [
     'Documentation passages, best match first:',
@@ -108,7 +106,9 @@ export function replyPrompt(input: ReplyInput): Prompt {
     language
       ? `Write the reply in ${language} (language code ${input.language}), the customer's language, whatever the language of the passages.`
       : "Write the reply in the language of the customer's email.",
-    ...(input.signature?.trim() ? ['End the reply with a closing in that language, then this signature on lines of its own, exactly:', input.signature.trim()] : []),
+    ...(input.signature?.trim()
+      ? ['End the reply with a closing in that language, then this signature on lines of its own, exactly:', input.signature.trim()]
+      : []),
     '',
     'Write the reply now, from the passages only, and answer with the JSON object only.',
   ].join('\n');
@@ -148,10 +148,9 @@ const classificationAnswerSchema = z
     confidence: z.number().min(0).max(1),
     reasoning: z.string().default(''),
   })
-  .refine(
-    (answer) => (supportCategories as readonly string[]).includes(answer.category) === answer.is_support_inquiry,
-    { message: 'category does not agree with is_support_inquiry' },
-  );
+  .refine((answer) => (supportCategories as readonly string[]).includes(answer.category) === answer.is_support_inquiry, {
+    message: 'category does not agree with is_support_inquiry',
+  });
 
 /** A classification as a model gives it, before provider and model are attached. */
 export type ClassificationAnswer = Omit<Classification, 'provider' | 'model'>;

@@ -110,11 +110,19 @@ function sentencesByParagraph(text: string): string[][] {
     .split(/\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)/)
     .map((paragraph) => paragraph.replace(/\s+/g, ' ').trim())
     .filter(Boolean)
-    .map((paragraph) => paragraph.split(/(?<=[.!?])\s+(?=[\p{Lu}\p{N}"“(⟦])/u).map((sentence) => sentence.trim()).filter(Boolean));
+    .map((paragraph) =>
+      paragraph
+        .split(/(?<=[.!?])\s+(?=[\p{Lu}\p{N}"“(⟦])/u)
+        .map((sentence) => sentence.trim())
+        .filter(Boolean),
+    );
 }
 
 const preview = (sentence: string) => {
-  const clean = sentence.replace(/\s*⟦\d+⟧\s*/g, ' ').replace(/\s+/g, ' ').trim();
+  const clean = sentence
+    .replace(/\s*⟦\d+⟧\s*/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return JSON.stringify(clean.length > 80 ? `${clean.slice(0, 80)}…` : clean);
 };
 
@@ -155,9 +163,10 @@ export function checkReply(body: string, passages: ContextItem[], options: Reply
       const words = wordsOfSentence(sentence);
       // In another language the greetings and closings are not known: an uncited sentence that is
       // not the mailbox's own framing counts as a claim, so a translated reply is a draft unless it cites.
-      const isClaim = own.length > 0
-        ? words.length > 1
-        : words.length >= 3 && !framed(sentence) && !/:\s*$/.test(sentence) && (!english || !NOT_A_CLAIM.some((pattern) => pattern.test(sentence)));
+      const isClaim =
+        own.length > 0
+          ? words.length > 1
+          : words.length >= 3 && !framed(sentence) && !/:\s*$/.test(sentence) && (!english || !NOT_A_CLAIM.some((pattern) => pattern.test(sentence)));
       if (!isClaim) continue;
       claims += 1;
       const sources = own.length > 0 ? own : paragraphCites;

@@ -28,7 +28,13 @@ export function signOff(phrases: ReplyPhrases, signature: string | undefined): s
 export function senderName(from: string): { given: string; full: string } | undefined {
   const display = addressParser(from)[0]?.name?.trim() ?? '';
   // "Pérez, Ana" is "Ana Pérez".
-  const full = display.includes(',') ? display.split(',').reverse().map((part) => part.trim()).join(' ') : display;
+  const full = display.includes(',')
+    ? display
+        .split(',')
+        .reverse()
+        .map((part) => part.trim())
+        .join(' ')
+    : display;
   const words = full.split(/\s+/).filter(Boolean);
   if (full.length > MAX_NAME_CHARACTERS || words.length === 0 || words.length > MAX_NAME_WORDS) return undefined;
   // Letters with inner apostrophes or hyphens ("O'Brien", "Jean-Luc"), and a final dot only ("Dr."):

@@ -26,10 +26,10 @@ const english: ReplyPhrases = {
   greeting: (name) => (name ? `Hello ${name.given},` : 'Hello,'),
   introduction: 'Thank you for your message. Here is what our product documentation says about this:',
   source: 'Source:',
-  closing: 'This reply was prepared automatically from our product documentation. If it does not solve your problem, ' +
+  closing:
+    'This reply was prepared automatically from our product documentation. If it does not solve your problem, ' +
     'reply to this email and a member of our support team will help you.',
-  handoff: 'Thank you for your message. Our documentation does not answer your question, so a member of our support team ' +
-    'will get back to you personally.',
+  handoff: 'Thank you for your message. Our documentation does not answer your question, so a member of our support team ' + 'will get back to you personally.',
   signOff: 'Kind regards,',
   signature: 'Customer Support',
 };
@@ -41,9 +41,11 @@ export const REPLY_PHRASES: Readonly<Record<string, ReplyPhrases>> = {
     greeting: (name) => (name ? `Bonjour ${name.given},` : 'Bonjour,'),
     introduction: 'Merci pour votre message. Voici ce que dit la documentation de nos produits à ce sujet :',
     source: 'Source :',
-    closing: 'Cette réponse a été préparée automatiquement à partir de la documentation de nos produits. Si elle ne résout pas ' +
+    closing:
+      'Cette réponse a été préparée automatiquement à partir de la documentation de nos produits. Si elle ne résout pas ' +
       'votre problème, répondez à cet e-mail et un membre de notre équipe d’assistance vous aidera.',
-    handoff: 'Merci pour votre message. Notre documentation ne répond pas à votre question ; un membre de notre équipe ' +
+    handoff:
+      'Merci pour votre message. Notre documentation ne répond pas à votre question ; un membre de notre équipe ' +
       'd’assistance reviendra vers vous personnellement.',
     signOff: 'Cordialement,',
     signature: 'Le service client',
@@ -53,9 +55,11 @@ export const REPLY_PHRASES: Readonly<Record<string, ReplyPhrases>> = {
     greeting: (name) => (name ? `Hallo ${name.given},` : 'Guten Tag,'),
     introduction: 'vielen Dank für Ihre Nachricht. Unsere Produktdokumentation sagt dazu Folgendes:',
     source: 'Quelle:',
-    closing: 'Diese Antwort wurde automatisch aus unserer Produktdokumentation erstellt. Falls sie Ihr Problem nicht löst, ' +
+    closing:
+      'Diese Antwort wurde automatisch aus unserer Produktdokumentation erstellt. Falls sie Ihr Problem nicht löst, ' +
       'antworten Sie einfach auf diese E-Mail, und ein Mitglied unseres Support-Teams hilft Ihnen weiter.',
-    handoff: 'vielen Dank für Ihre Nachricht. Unsere Dokumentation beantwortet Ihre Frage nicht, daher meldet sich ein ' +
+    handoff:
+      'vielen Dank für Ihre Nachricht. Unsere Dokumentation beantwortet Ihre Frage nicht, daher meldet sich ein ' +
       'Mitglied unseres Support-Teams persönlich bei Ihnen.',
     signOff: 'Mit freundlichen Grüßen',
     signature: 'Ihr Kundenservice',
@@ -64,9 +68,11 @@ export const REPLY_PHRASES: Readonly<Record<string, ReplyPhrases>> = {
     greeting: (name) => (name ? `Hola, ${name.given}:` : 'Hola:'),
     introduction: 'Gracias por su mensaje. Esto es lo que dice la documentación de nuestros productos al respecto:',
     source: 'Fuente:',
-    closing: 'Esta respuesta se ha preparado automáticamente a partir de la documentación de nuestros productos. Si no ' +
+    closing:
+      'Esta respuesta se ha preparado automáticamente a partir de la documentación de nuestros productos. Si no ' +
       'resuelve su problema, responda a este correo y un miembro de nuestro equipo de soporte le ayudará.',
-    handoff: 'Gracias por su mensaje. Nuestra documentación no responde a su pregunta, por lo que un miembro de nuestro ' +
+    handoff:
+      'Gracias por su mensaje. Nuestra documentación no responde a su pregunta, por lo que un miembro de nuestro ' +
       'equipo de soporte se pondrá en contacto con usted personalmente.',
     signOff: 'Atentamente,',
     signature: 'Atención al cliente',
@@ -76,9 +82,10 @@ export const REPLY_PHRASES: Readonly<Record<string, ReplyPhrases>> = {
     greeting: (name) => (name ? `${name.full} 様` : 'お客様'),
     introduction: 'お問い合わせいただき、ありがとうございます。製品ドキュメントには次のように記載されています。',
     source: '出典:',
-    closing: 'この返信は製品ドキュメントをもとに自動で作成されました。問題が解決しない場合は、このメールにご返信ください。' +
-      'サポート担当者が対応いたします。',
-    handoff: 'お問い合わせいただき、ありがとうございます。製品ドキュメントではご質問への回答が見つかりませんでしたので、' +
+    closing:
+      'この返信は製品ドキュメントをもとに自動で作成されました。問題が解決しない場合は、このメールにご返信ください。' + 'サポート担当者が対応いたします。',
+    handoff:
+      'お問い合わせいただき、ありがとうございます。製品ドキュメントではご質問への回答が見つかりませんでしたので、' +
       'サポート担当者より改めてご連絡いたします。',
     signOff: 'よろしくお願いいたします。',
     signature: 'カスタマーサポート',

@@ -137,5 +137,7 @@ function fenceTagEnd(text: string, start: number): number {
  */
 function skeleton(text: string): string {
   const bare = text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase();
-  return unhomoglyph(bare).toLowerCase().replace(/[^a-z0-9]/g, '');
+  return unhomoglyph(bare)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '');
 }

@@ -30,11 +30,15 @@ export interface ClassifierDependencies {
  * `addressed` is false when the mailbox is not among the To addresses (only Cc'd or Bcc'd): the
  * sender wrote to someone else, who may be answering already.
  */
-export function reviewReason(classification: Pick<Classification, 'is_support_inquiry' | 'confidence' | 'review_reason'>, addressed: boolean): string | undefined {
+export function reviewReason(
+  classification: Pick<Classification, 'is_support_inquiry' | 'confidence' | 'review_reason'>,
+  addressed: boolean,
+): string | undefined {
   if (classification.review_reason) return classification.review_reason;
   const { is_support_inquiry: isSupport, confidence } = classification;
   if (isSupport && confidence < MIN_SUPPORT_CONFIDENCE) return `unsure: support at confidence ${confidence} (below ${MIN_SUPPORT_CONFIDENCE})`;
-  if (!isSupport && confidence < MIN_IGNORE_CONFIDENCE) return `unsure: not support at confidence ${confidence} only (below ${MIN_IGNORE_CONFIDENCE}), so not ignored`;
+  if (!isSupport && confidence < MIN_IGNORE_CONFIDENCE)
+    return `unsure: not support at confidence ${confidence} only (below ${MIN_IGNORE_CONFIDENCE}), so not ignored`;
   if (isSupport && !addressed) return 'the mailbox is only copied (not among the To addresses)';
   return undefined;
 }
@@ -51,7 +55,13 @@ export function createClassifierHandler({ model }: ClassifierDependencies): Hand
     // The role's language, whatever the model says: one detector for every provider.
     const value = { ...result.value, language: input.language, ...(review_reason ? { review_reason } : {}) };
     const classification: Classification = { ...value, provider: result.provider, model: result.model };
-    const common = { email_id: email.email_id, agent_email: email.agent_email, duration_ms: Date.now() - started, provider: result.provider, model: result.model };
+    const common = {
+      email_id: email.email_id,
+      agent_email: email.agent_email,
+      duration_ms: Date.now() - started,
+      provider: result.provider,
+      model: result.model,
+    };
     // The event says what the model did not read, so a verdict on a cut email can be told apart.
     const detail = { ...value, usage: result.usage, ...cutDetail(limited) };
     if (!classification.is_support_inquiry && !review_reason) {
@@ -68,7 +78,12 @@ export function createClassifierHandler({ model }: ClassifierDependencies): Hand
     };
     await context.broker.publish(toRespond, next, { priority: email.priority });
     await context.emit({ stage: 'classified', ...common, detail });
-    context.logger.info(review_reason ? 'classified for review' : 'classified as support', { category: classification.category, confidence: classification.confidence, language: input.language, review_reason });
+    context.logger.info(review_reason ? 'classified for review' : 'classified as support', {
+      category: classification.category,
+      confidence: classification.confidence,
+      language: input.language,
+      review_reason,
+    });
     return { status: 'classified' };
   };
 }

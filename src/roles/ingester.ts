@@ -75,7 +75,10 @@ export function createIngesterHandler({ store, uploadDir, chunkSize, chunkOverla
     });
     // A scanned manual (images, no text layer) would otherwise be "ingested" and answer nothing.
     if (chunks.length === 0) {
-      throw permanentError('pdf_no_text', 'No text could be read from the PDF: it may hold scanned images only. Upload a PDF with a text layer (run OCR on it first).');
+      throw permanentError(
+        'pdf_no_text',
+        'No text could be read from the PDF: it may hold scanned images only. Upload a PDF with a text layer (run OCR on it first).',
+      );
     }
     if (chunks.length > maxChunks) {
       throw permanentError('pdf_too_large', `The PDF gives ${chunks.length} chunks; at most ${maxChunks} per document are accepted.`);

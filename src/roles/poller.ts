@@ -36,7 +36,12 @@ export async function pollOnce({ mailbox, broker, published, logger, batchSize }
       result.duplicates += 1;
       log.info('email already published; marking it taken');
     } else if (automated) {
-      await publishEvent(broker, 'poller', { stage: 'skipped', email_id: email.email_id, agent_email: email.agent_email, detail: { ...summary, reason: automated } });
+      await publishEvent(broker, 'poller', {
+        stage: 'skipped',
+        email_id: email.email_id,
+        agent_email: email.agent_email,
+        detail: { ...summary, reason: automated },
+      });
       result.skipped += 1;
       log.info('automated email skipped', { reason: automated });
     } else {

@@ -40,8 +40,11 @@ export interface RecorderDependencies extends RecorderStores {
  * is the second line, for a broker whose users share permissions (one user for every role).
  */
 const STAGE_ROLES: Readonly<Record<string, string>> = {
-  drafted: 'sender', handed_off: 'sender', sent: 'sender',
-  review_approved: 'api', review_rejected: 'api',
+  drafted: 'sender',
+  handed_off: 'sender',
+  sent: 'sender',
+  review_approved: 'api',
+  review_rejected: 'api',
   queued: 'upload',
 };
 
@@ -49,7 +52,11 @@ const STAGE_ROLES: Readonly<Record<string, string>> = {
 export function applyEvent(event: PipelineEvent, { activity, documents, reviews, logger }: RecorderStores): void {
   const expectedRole = STAGE_ROLES[event.stage];
   if (expectedRole !== undefined && event.role !== expectedRole) {
-    logger.warn(`${event.stage} event from role ${JSON.stringify(event.role)}, not the ${expectedRole}; ignored`, { email_id: event.email_id, document_id: event.document_id, event_id: event.event_id });
+    logger.warn(`${event.stage} event from role ${JSON.stringify(event.role)}, not the ${expectedRole}; ignored`, {
+      email_id: event.email_id,
+      document_id: event.document_id,
+      event_id: event.event_id,
+    });
     return;
   }
   if (event.email_id) {
@@ -59,7 +66,12 @@ export function applyEvent(event: PipelineEvent, { activity, documents, reviews,
   }
   if (!event.document_id) return;
   if (isStage(event, 'queued') && event.agent_email) {
-    documents.register({ document_id: event.document_id, agent_email: event.agent_email, filename: event.detail.filename ?? event.document_id, path: event.detail.path ?? '' });
+    documents.register({
+      document_id: event.document_id,
+      agent_email: event.agent_email,
+      filename: event.detail.filename ?? event.document_id,
+      path: event.detail.path ?? '',
+    });
   } else if (isStage(event, 'ingest_progress')) {
     const document = documents.get(event.document_id);
     if (!document || document.status === 'queued') documents.markProcessing(event.document_id, event.detail.pages_total ?? 0);
@@ -100,7 +112,13 @@ function applyToReviews(event: PipelineEvent, emailId: string, { activity, revie
     const { by, note, body } = event.detail;
     try {
       // Where the operator API shares this database the decision is in already: a conflict, ignored.
-      reviews.decide(emailId, { action: event.stage === 'review_approved' ? 'approved' : 'rejected', by: by || 'unknown', at: event.timestamp, body, note: note ?? undefined });
+      reviews.decide(emailId, {
+        action: event.stage === 'review_approved' ? 'approved' : 'rejected',
+        by: by || 'unknown',
+        at: event.timestamp,
+        body,
+        note: note ?? undefined,
+      });
     } catch (error) {
       if (!(error instanceof ReviewConflictError || error instanceof ReviewNotFoundError)) throw error;
     }
@@ -116,7 +134,9 @@ function applyToReviews(event: PipelineEvent, emailId: string, { activity, revie
 
 export function startRecorder({ broker, database, activity, documents, reviews, logger, start }: RecorderDependencies): ConsumerHandle {
   const readOffset = database.prepare<[string], { next_offset: number }>('SELECT next_offset FROM stream_offsets WHERE stream = ?');
-  const writeOffset = database.prepare('INSERT INTO stream_offsets (stream, next_offset) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET next_offset = excluded.next_offset');
+  const writeOffset = database.prepare(
+    'INSERT INTO stream_offsets (stream, next_offset) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET next_offset = excluded.next_offset',
+  );
   const apply = database.transaction((event: PipelineEvent, offset: number | undefined) => {
     applyEvent(event, { activity, documents, reviews, logger });
     if (offset !== undefined) writeOffset.run(QUEUES.audit, offset + 1);

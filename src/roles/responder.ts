@@ -28,9 +28,19 @@ export interface ResponderDependencies {
   /** Passages scoring below this are not relevant. */
   relevanceThreshold: number;
   /** Decision thresholds, the claim-support threshold, signatures and the manuals' public URLs. */
-  config: Pick<Config,
-    'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet'
-    | 'REPLY_MIN_SUPPORT' | 'REPLY_SIGNATURE' | 'MANUALS_PUBLIC_URL' | 'MAILBOX_SETTINGS'>;
+  config: Pick<
+    Config,
+    | 'AUTO_SEND_MIN_CONFIDENCE'
+    | 'AUTO_SEND_MIN_SCORE'
+    | 'AUTO_SEND_MIN_MARGIN'
+    | 'AUTO_SEND_MIN_COVERAGE'
+    | 'AUTO_SEND_MIN_MODEL_CONFIDENCE'
+    | 'sendPolicySet'
+    | 'REPLY_MIN_SUPPORT'
+    | 'REPLY_SIGNATURE'
+    | 'MANUALS_PUBLIC_URL'
+    | 'MAILBOX_SETTINGS'
+  >;
 }
 
 /** The sender as a From header would show it, display name included, so a reply can greet by name. */
@@ -88,25 +98,36 @@ export function createResponderHandler({ model, store, k, relevanceThreshold, co
     });
 
     const replyStarted = Date.now();
-    const generated: GeneratedReply & { provider: string; model: string } = contextUsed.length === 0
-      ? { body: handoffBody(input.email, classification.language, signature), provider: 'none', model: 'none' }
-      : await model.reply({ email: input.email, passages: contextUsed, language: classification.language, signature }, { signal: context.signal })
-          .then((result) => ({ ...result.value, provider: result.provider, model: result.model }));
-    const check = contextUsed.length === 0
-      ? undefined
-      : checkReply(generated.body, contextUsed, {
-        question: input.email, verdict: generated.verdict, minSupport: config.REPLY_MIN_SUPPORT, ownText: signature, frame: framePhrases(classification.language), language: classification.language,
-      });
-    const decision = decideReply({
-      relevantPassages: contextUsed.length,
-      topScore,
-      margin: marginOf(chunks),
-      coverage: check?.coverage,
-      verdict: generated.verdict,
-      problems: check?.problems,
-      classification,
-      provider: generated.provider,
-    }, policy);
+    const generated: GeneratedReply & { provider: string; model: string } =
+      contextUsed.length === 0
+        ? { body: handoffBody(input.email, classification.language, signature), provider: 'none', model: 'none' }
+        : await model
+            .reply({ email: input.email, passages: contextUsed, language: classification.language, signature }, { signal: context.signal })
+            .then((result) => ({ ...result.value, provider: result.provider, model: result.model }));
+    const check =
+      contextUsed.length === 0
+        ? undefined
+        : checkReply(generated.body, contextUsed, {
+            question: input.email,
+            verdict: generated.verdict,
+            minSupport: config.REPLY_MIN_SUPPORT,
+            ownText: signature,
+            frame: framePhrases(classification.language),
+            language: classification.language,
+          });
+    const decision = decideReply(
+      {
+        relevantPassages: contextUsed.length,
+        topScore,
+        margin: marginOf(chunks),
+        coverage: check?.coverage,
+        verdict: generated.verdict,
+        problems: check?.problems,
+        classification,
+        provider: generated.provider,
+      },
+      policy,
+    );
     const handoff = decision.action === 'handoff';
     // A hand-off promises a person; whatever the model wrote besides is not for the customer.
     const body = handoff ? handoffBody(input.email, classification.language, signature) : generated.body;
@@ -116,7 +137,15 @@ export function createResponderHandler({ model, store, k, relevanceThreshold, co
       message_id: randomUUID(),
       timestamp: new Date().toISOString(),
       original_message_id: message.message_id,
-      generated_response: { subject: replySubject(email.subject), body, handoff, provider: generated.provider, model: generated.model, top_score: topScore, decision },
+      generated_response: {
+        subject: replySubject(email.subject),
+        body,
+        handoff,
+        provider: generated.provider,
+        model: generated.model,
+        top_score: topScore,
+        decision,
+      },
       context_used: contextUsed,
     };
     await context.broker.publish(toSend, next, { priority: email.priority });

@@ -32,8 +32,21 @@ import type { ReviewQueue } from '../store/reviews.js';
 import { approvalAlreadySent, verifyApproval } from '../features/reviews/verify.js';
 
 export interface SenderDependencies {
-  config: Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE'
-    | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
+  config: Pick<
+    Config,
+    | 'SEND_POLICY'
+    | 'mailboxPolicies'
+    | 'AUTO_SEND_MIN_CONFIDENCE'
+    | 'AUTO_SEND_MIN_SCORE'
+    | 'AUTO_SEND_MIN_MARGIN'
+    | 'AUTO_SEND_MIN_COVERAGE'
+    | 'AUTO_SEND_MIN_MODEL_CONFIDENCE'
+    | 'sendPolicySet'
+    | 'SEND_RATE_PER_MINUTE'
+    | 'SEND_BURST'
+    | 'DAILY_SEND_QUOTA'
+    | 'SEND_LEASE_MS'
+  >;
   mailbox: Mailbox;
   /** Who may send which reply: the local ledger, or Redis across hosts with the ledger as fallback. */
   claims: SendClaims;
@@ -100,12 +113,17 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     }
     // The responder decided once, from every signal; a message from before it did is judged on
     // what it carries (the classification and the best retrieval score), as it always was.
-    const decision = response.decision ?? decideReply({
-      relevantPassages: response.handoff ? 0 : message.context_used.length || 1,
-      topScore: response.top_score,
-      classification: message.classification,
-      provider: response.provider,
-    }, decisionPolicyOf(config));
+    const decision =
+      response.decision ??
+      decideReply(
+        {
+          relevantPassages: response.handoff ? 0 : message.context_used.length || 1,
+          topScore: response.top_score,
+          classification: message.classification,
+          provider: response.provider,
+        },
+        decisionPolicyOf(config),
+      );
     if (decision.action === 'handoff' || response.handoff) return { action: 'draft', stage: 'handed_off', reason: decision.reasons.join('; ') };
     if (mode !== 'auto') return { action: 'draft', stage: 'drafted', reason: `${mode} mode` };
     if (decision.action === 'draft') return { action: 'draft', stage: 'drafted', reason: decision.reasons.join('; ') };
@@ -134,15 +152,16 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
         // An approved reply is already a draft a person decided on: drafting it again would lose
         // the decision. It waits (retries), and ends dead-lettered with this reason if the day is long.
         if (message.review) {
-          throw transientError('daily_quota_exhausted', `the daily quota of ${config.DAILY_SEND_QUOTA} replies of ${agentEmail} is used; the approved reply waits`);
+          throw transientError(
+            'daily_quota_exhausted',
+            `the daily quota of ${config.DAILY_SEND_QUOTA} replies of ${agentEmail} is used; the approved reply waits`,
+          );
         }
         return deliver(message, reply, { action: 'draft', stage: 'drafted', reason: `daily quota of ${config.DAILY_SEND_QUOTA} replies used` }, context);
       }
       await bucketOf(agentEmail).take(context.signal);
       const { id } = await mailbox.send(reply);
-      const mode = message.review
-        ? { mode: 'review', approved_by: message.review.approved_by, edited: message.review.edited }
-        : { mode: 'auto' };
+      const mode = message.review ? { mode: 'review', approved_by: message.review.approved_by, edited: message.review.edited } : { mode: 'auto' };
       return { stage: 'sent', detail: { ...mode, provider_id: id, quota_remaining: quota.remaining } };
     }
     const { id } = await mailbox.saveDraft(reply);
@@ -173,7 +192,13 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     };
     // A shadow replay sends nothing and claims nothing: the email's real reply, sent or not, stays as it is.
     if (context.replay?.shadow) {
-      await context.emit({ stage: 'shadowed', email_id: email.email_id, agent_email: email.agent_email, provider: mailbox.provider, detail: { mode: 'shadow', reason: 'shadow replay', message_id: reply.message_id } });
+      await context.emit({
+        stage: 'shadowed',
+        email_id: email.email_id,
+        agent_email: email.agent_email,
+        provider: mailbox.provider,
+        detail: { mode: 'shadow', reason: 'shadow replay', message_id: reply.message_id },
+      });
       context.logger.info('reply shadowed (shadow replay)');
       return { status: 'shadowed' };
     }
@@ -200,7 +225,12 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
         email_id: email.email_id,
         agent_email: email.agent_email,
         provider: mailbox.provider,
-        detail: { mode: sendModeOf(config, email.agent_email), message_id: reply.message_id, found_in_mailbox: true, ...(already === 'draft' ? { message } : {}) },
+        detail: {
+          mode: sendModeOf(config, email.agent_email),
+          message_id: reply.message_id,
+          found_in_mailbox: true,
+          ...(already === 'draft' ? { message } : {}),
+        },
       });
       await claims.complete(claimKey, { mode: already, message_id: reply.message_id });
       // A sender that crashed after sending the approved reply may have left its draft behind.

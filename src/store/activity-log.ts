@@ -68,13 +68,27 @@ export class ActivityLog {
     // An unparseable timestamp still has to sort somewhere: arrival time is the best guess.
     const timestampMs = Number.isNaN(parsed) ? Date.now() : parsed;
     return immediate(this.database, () => {
-      const inserted = prepared(this.database, `INSERT OR IGNORE INTO events
+      const inserted = prepared(
+        this.database,
+        `INSERT OR IGNORE INTO events
         (event_id, timestamp, timestamp_ms, stage, email_id, document_id, agent_email, role,
          duration_ms, provider, model, detail, recorded_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
-        event.event_id, event.timestamp, timestampMs, event.stage, event.email_id, event.document_id,
-        event.agent_email, event.role, event.duration_ms, event.provider, event.model,
-        JSON.stringify(storedDetail(event.detail ?? {})), now);
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        event.event_id,
+        event.timestamp,
+        timestampMs,
+        event.stage,
+        event.email_id,
+        event.document_id,
+        event.agent_email,
+        event.role,
+        event.duration_ms,
+        event.provider,
+        event.model,
+        JSON.stringify(storedDetail(event.detail ?? {})),
+        now,
+      );
       if (inserted.changes === 0) return false;
       // A shadow replay is recorded in the timeline but does not rewrite how the email ended.
       if (event.email_id !== null && STAGE_RANK[stateOfStage(event.stage)] !== undefined && !('replay' in (event.detail ?? {}))) {
@@ -88,15 +102,13 @@ export class ActivityLog {
     const state = stateOfStage(event.stage);
     const rank = STAGE_RANK[state];
     const existing = prepared(this.database, 'SELECT * FROM emails WHERE email_id = ?').get(emailId) as Row | undefined;
-    const row: Row = existing ?? { email_id: emailId, state, state_rank: 0, state_at_ms: 0,
-      stages: '{}', first_seen_at: now };
+    const row: Row = existing ?? { email_id: emailId, state, state_rank: 0, state_at_ms: 0, stages: '{}', first_seen_at: now };
     const stages = JSON.parse(String(row.stages)) as Record<string, StageRecord & { at_ms: number }>;
     const previous = stages[event.stage];
     // A stage seen twice (a redelivery) keeps the newer run's data, whatever order they arrive in.
     if (previous === undefined || timestampMs >= previous.at_ms) {
       Object.assign(row, stageColumns(event));
-      stages[event.stage] = { timestamp: event.timestamp, at_ms: timestampMs, provider: event.provider,
-        model: event.model, duration_ms: event.duration_ms };
+      stages[event.stage] = { timestamp: event.timestamp, at_ms: timestampMs, provider: event.provider, model: event.model, duration_ms: event.duration_ms };
     }
     const stateRank = Number(row.state_rank);
     if (rank > stateRank || (rank === stateRank && timestampMs >= Number(row.state_at_ms))) {
@@ -107,14 +119,16 @@ export class ActivityLog {
     row.stages = JSON.stringify(stages);
     row.updated_at = now;
     const columns = Object.keys(row);
-    prepared(this.database, `INSERT OR REPLACE INTO emails (${columns.join(', ')})
-      VALUES (${columns.map((column) => `@${column}`).join(', ')})`).run(row);
+    prepared(
+      this.database,
+      `INSERT OR REPLACE INTO emails (${columns.join(', ')})
+      VALUES (${columns.map((column) => `@${column}`).join(', ')})`,
+    ).run(row);
   }
 
   /** The summary of one email, or undefined when no event about it was recorded. */
   getEmail(emailId: string): EmailSummary | undefined {
-    const row = prepared(this.database, `SELECT ${SUMMARY_COLUMNS} FROM emails WHERE email_id = ?`)
-      .get(emailId) as Row | undefined;
+    const row = prepared(this.database, `SELECT ${SUMMARY_COLUMNS} FROM emails WHERE email_id = ?`).get(emailId) as Row | undefined;
     return row === undefined ? undefined : toSummary(row);
   }
 
@@ -123,9 +137,11 @@ export class ActivityLog {
     const { where, parameters } = whereClause(filter);
     const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 500);
     const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
-    const rows = prepared(this.database, `SELECT ${SUMMARY_COLUMNS} FROM emails ${where}
-      ORDER BY COALESCE(received_at, first_seen_at) DESC, email_id LIMIT ? OFFSET ?`)
-      .all(...parameters, limit, offset) as Row[];
+    const rows = prepared(
+      this.database,
+      `SELECT ${SUMMARY_COLUMNS} FROM emails ${where}
+      ORDER BY COALESCE(received_at, first_seen_at) DESC, email_id LIMIT ? OFFSET ?`,
+    ).all(...parameters, limit, offset) as Row[];
     return rows.map(toSummary);
   }
 
@@ -138,31 +154,41 @@ export class ActivityLog {
 
   /** Every event recorded about an email, in the order they happened (not the order they arrived). */
   timeline(emailId: string): PipelineEvent[] {
-    const rows = prepared(this.database, `SELECT event_id, timestamp, stage, email_id, document_id, agent_email, role,
-      duration_ms, provider, model, detail, timestamp_ms, sequence FROM events WHERE email_id = ?`)
-      .all(emailId) as Row[];
+    const rows = prepared(
+      this.database,
+      `SELECT event_id, timestamp, stage, email_id, document_id, agent_email, role,
+      duration_ms, provider, model, detail, timestamp_ms, sequence FROM events WHERE email_id = ?`,
+    ).all(emailId) as Row[];
     const rankOf = (row: Row): number => STAGE_RANK[stateOfStage(String(row.stage))] ?? 0;
     // Events stamped in the same millisecond are put in flow order rather than arrival order.
-    rows.sort((left, right) => Number(left.timestamp_ms) - Number(right.timestamp_ms) || rankOf(left) - rankOf(right)
-      || Number(left.sequence) - Number(right.sequence));
+    rows.sort(
+      (left, right) => Number(left.timestamp_ms) - Number(right.timestamp_ms) || rankOf(left) - rankOf(right) || Number(left.sequence) - Number(right.sequence),
+    );
     // Read as events off the stream are: rows recorded by older versions get the same typed view.
-    return rows.map(({ timestamp_ms: _sortKey, sequence: _arrival, detail, ...event }) => readEvent({
-      ...(event as unknown as Omit<OtherStageEvent, 'detail'>),
-      detail: JSON.parse(String(detail)) as Record<string, unknown>,
-    }));
+    return rows.map(({ timestamp_ms: _sortKey, sequence: _arrival, detail, ...event }) =>
+      readEvent({
+        ...(event as unknown as Omit<OtherStageEvent, 'detail'>),
+        detail: JSON.parse(String(detail)) as Record<string, unknown>,
+      }),
+    );
   }
 
   /** The mailboxes (`agent_email`) any recorded email arrived in, sorted. */
   mailboxes(): string[] {
-    return (prepared(this.database, 'SELECT DISTINCT agent_email FROM emails WHERE agent_email IS NOT NULL ORDER BY agent_email')
-      .all() as Array<{ agent_email: string }>).map((row) => row.agent_email);
+    return (
+      prepared(this.database, 'SELECT DISTINCT agent_email FROM emails WHERE agent_email IS NOT NULL ORDER BY agent_email').all() as Array<{
+        agent_email: string;
+      }>
+    ).map((row) => row.agent_email);
   }
 
   /** Number of emails in each state, for one mailbox or all of them. */
   countByState(agentEmail?: string): Record<string, number> {
-    const rows = prepared(this.database, `SELECT state, COUNT(*) AS total FROM emails
-      ${agentEmail === undefined ? '' : 'WHERE agent_email = ?'} GROUP BY state`)
-      .all(...(agentEmail === undefined ? [] : [agentEmail])) as { state: string; total: number }[];
+    const rows = prepared(
+      this.database,
+      `SELECT state, COUNT(*) AS total FROM emails
+      ${agentEmail === undefined ? '' : 'WHERE agent_email = ?'} GROUP BY state`,
+    ).all(...(agentEmail === undefined ? [] : [agentEmail])) as { state: string; total: number }[];
     return Object.fromEntries(rows.map((row) => [row.state, row.total]));
   }
 }
@@ -170,15 +196,23 @@ export class ActivityLog {
 function whereClause(filter: EmailFilter): { where: string; parameters: string[] } {
   const conditions: string[] = [];
   const parameters: string[] = [];
-  if (filter.agentEmail !== undefined) { conditions.push('agent_email = ?'); parameters.push(filter.agentEmail); }
-  if (filter.state !== undefined) { conditions.push('state = ?'); parameters.push(filter.state); }
-  if (filter.category !== undefined) { conditions.push('category = ?'); parameters.push(filter.category); }
+  if (filter.agentEmail !== undefined) {
+    conditions.push('agent_email = ?');
+    parameters.push(filter.agentEmail);
+  }
+  if (filter.state !== undefined) {
+    conditions.push('state = ?');
+    parameters.push(filter.state);
+  }
+  if (filter.category !== undefined) {
+    conditions.push('category = ?');
+    parameters.push(filter.category);
+  }
   const search = filter.search?.trim();
   if (search) {
     // Escape LIKE's wildcards so a search for "50%" means the text, not a pattern.
     const pattern = `%${search.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
-    conditions.push(`(${['subject', 'from_address', 'email_id', 'reply_excerpt']
-      .map((column) => `${column} LIKE ? ESCAPE '\\'`).join(' OR ')})`);
+    conditions.push(`(${['subject', 'from_address', 'email_id', 'reply_excerpt'].map((column) => `${column} LIKE ? ESCAPE '\\'`).join(' OR ')})`);
     parameters.push(pattern, pattern, pattern, pattern);
   }
   return { where: conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`, parameters };

@@ -179,9 +179,7 @@ export function migrate(database: Database): void {
     const current = Number(database.pragma('user_version', { simple: true }));
     if (current > SCHEMA_VERSION) {
       // A newer release wrote this file; running older code against it could corrupt it.
-      throw new Error(
-        `database schema version ${current} is newer than this release understands (${SCHEMA_VERSION})`,
-      );
+      throw new Error(`database schema version ${current} is newer than this release understands (${SCHEMA_VERSION})`);
     }
     for (let version = current + 1; version <= SCHEMA_VERSION; version += 1) {
       database.exec(MIGRATIONS[version - 1]);

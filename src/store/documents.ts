@@ -48,12 +48,15 @@ export class DocumentRegistry {
    */
   register(registration: DocumentRegistration): DocumentRecord {
     const now = new Date().toISOString();
-    prepared(this.database, `INSERT INTO documents
+    prepared(
+      this.database,
+      `INSERT INTO documents
         (document_id, agent_email, filename, path, status, pages_total, pages_done, chunks, error, created_at, updated_at)
       VALUES (@document_id, @agent_email, @filename, @path, 'queued', NULL, 0, NULL, NULL, @now, @now)
       ON CONFLICT (document_id) DO UPDATE SET agent_email = excluded.agent_email, filename = excluded.filename,
         path = excluded.path, status = 'queued', pages_total = NULL, pages_done = 0, chunks = NULL, error = NULL,
-        updated_at = excluded.updated_at`).run({ ...registration, now });
+        updated_at = excluded.updated_at`,
+    ).run({ ...registration, now });
     return this.get(registration.document_id) as DocumentRecord;
   }
 
@@ -69,8 +72,7 @@ export class DocumentRegistry {
 
   /** Ingestion finished: `chunks` chunks from `pages` pages are searchable. */
   markIngested(documentId: string, result: { chunks: number; pages: number }): boolean {
-    return this.update(documentId, "status = 'ingested', chunks = ?, pages_total = ?, pages_done = ?, error = NULL",
-      result.chunks, result.pages, result.pages);
+    return this.update(documentId, "status = 'ingested', chunks = ?, pages_total = ?, pages_done = ?, error = NULL", result.chunks, result.pages, result.pages);
   }
 
   /** Ingestion failed for good (the message was dead-lettered). */
@@ -80,16 +82,15 @@ export class DocumentRegistry {
 
   /** One document, or undefined when it is not registered. */
   get(documentId: string): DocumentRecord | undefined {
-    return prepared(this.database, 'SELECT * FROM documents WHERE document_id = ?').get(documentId) as
-      | DocumentRecord
-      | undefined;
+    return prepared(this.database, 'SELECT * FROM documents WHERE document_id = ?').get(documentId) as DocumentRecord | undefined;
   }
 
   /** Documents of one mailbox, or of all mailboxes, newest first. */
   list(agentEmail?: string): DocumentRecord[] {
-    const statement = agentEmail === undefined
-      ? prepared(this.database, 'SELECT * FROM documents ORDER BY created_at DESC, document_id')
-      : prepared(this.database, 'SELECT * FROM documents WHERE agent_email = ? ORDER BY created_at DESC, document_id');
+    const statement =
+      agentEmail === undefined
+        ? prepared(this.database, 'SELECT * FROM documents ORDER BY created_at DESC, document_id')
+        : prepared(this.database, 'SELECT * FROM documents WHERE agent_email = ? ORDER BY created_at DESC, document_id');
     return (agentEmail === undefined ? statement.all() : statement.all(agentEmail)) as DocumentRecord[];
   }
 
@@ -99,8 +100,11 @@ export class DocumentRegistry {
   }
 
   private update(documentId: string, assignments: string, ...values: (string | number)[]): boolean {
-    const result = prepared(this.database, `UPDATE documents SET ${assignments}, updated_at = ? WHERE document_id = ?`)
-      .run(...values, new Date().toISOString(), documentId);
+    const result = prepared(this.database, `UPDATE documents SET ${assignments}, updated_at = ? WHERE document_id = ?`).run(
+      ...values,
+      new Date().toISOString(),
+      documentId,
+    );
     return result.changes > 0;
   }
 }

@@ -23,9 +23,17 @@ import { isStage, type PipelineEvent } from '../pipeline/events.js';
  * later ends as `sent`.
  */
 export const STAGE_RANK: Readonly<Record<string, number>> = {
-  received: 1, classified: 2, retrieved: 3, replied: 4,
+  received: 1,
+  classified: 2,
+  retrieved: 3,
+  replied: 4,
   dead_lettered: 5,
-  skipped: 6, ignored: 6, handed_off: 6, drafted: 6, shadowed: 6, rejected: 6,
+  skipped: 6,
+  ignored: 6,
+  handed_off: 6,
+  drafted: 6,
+  shadowed: 6,
+  rejected: 6,
   sent: 7,
 };
 
@@ -107,18 +115,25 @@ export function stageColumns(event: PipelineEvent): Row {
   }
   if (isStage(event, 'classified', 'ignored')) {
     const { is_support_inquiry: isSupport, category, confidence, reasoning } = event.detail;
-    return { is_support_inquiry: isSupport === undefined ? null : Number(isSupport), category: category ?? null,
-      confidence: confidence ?? null, reasoning: reasoning ?? null };
+    return {
+      is_support_inquiry: isSupport === undefined ? null : Number(isSupport),
+      category: category ?? null,
+      confidence: confidence ?? null,
+      reasoning: reasoning ?? null,
+    };
   }
   if (isStage(event, 'retrieved')) {
     const { chunks, top_score: topScore } = event.detail;
-    return { top_score: topScore ?? null, chunk_count: Array.isArray(chunks) ? chunks.length : chunks ?? null };
+    return { top_score: topScore ?? null, chunk_count: Array.isArray(chunks) ? chunks.length : (chunks ?? null) };
   }
   if (isStage(event, 'replied')) {
     const { handoff, excerpt, citations = [] } = event.detail;
     const cited: Citation[] = citations.map(({ source, page, title }) => ({ source, page, ...(title === undefined ? {} : { title }) }));
-    return { handoff: handoff === undefined ? null : Number(handoff), reply_excerpt: excerpt?.slice(0, EXCERPT_LIMIT) ?? null,
-      citations: JSON.stringify(cited) };
+    return {
+      handoff: handoff === undefined ? null : Number(handoff),
+      reply_excerpt: excerpt?.slice(0, EXCERPT_LIMIT) ?? null,
+      citations: JSON.stringify(cited),
+    };
   }
   if (isStage(event, 'sent', 'drafted', 'handed_off', 'shadowed')) {
     return { send_mode: event.detail.mode ?? null, sent_message_id: event.detail.message_id ?? null };

@@ -12,7 +12,10 @@ export class PublishedEmails {
   }
 
   add(emailId: string, agentEmail: string): void {
-    prepared(this.database, 'INSERT OR IGNORE INTO published_emails (email_id, agent_email, published_at) VALUES (?, ?, ?)')
-      .run(emailId, agentEmail, new Date().toISOString());
+    prepared(this.database, 'INSERT OR IGNORE INTO published_emails (email_id, agent_email, published_at) VALUES (?, ?, ?)').run(
+      emailId,
+      agentEmail,
+      new Date().toISOString(),
+    );
   }
 }

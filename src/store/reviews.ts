@@ -103,14 +103,21 @@ export class ReviewQueue {
    * a decided one as it is. @returns true when a review was created or refreshed.
    */
   open(message: ToSendMessage, reason: string | null, at = new Date().toISOString()): boolean {
-    const result = prepared(this.database, `INSERT INTO reviews
+    const result = prepared(
+      this.database,
+      `INSERT INTO reviews
         (email_id, agent_email, status, reason, message, reply_body, edited, created_at, updated_at)
       VALUES (@email_id, @agent_email, 'pending', @reason, @message, @reply_body, 0, @at, @at)
       ON CONFLICT (email_id) DO UPDATE SET reason = excluded.reason, message = excluded.message,
         reply_body = excluded.reply_body, updated_at = excluded.updated_at
-      WHERE reviews.status = 'pending'`).run({
-      email_id: message.email.email_id, agent_email: message.email.agent_email, reason,
-      message: JSON.stringify(message), reply_body: message.generated_response.body, at,
+      WHERE reviews.status = 'pending'`,
+    ).run({
+      email_id: message.email.email_id,
+      agent_email: message.email.agent_email,
+      reason,
+      message: JSON.stringify(message),
+      reply_body: message.generated_response.body,
+      at,
     });
     return result.changes > 0;
   }
@@ -125,8 +132,11 @@ export class ReviewQueue {
     const { where, parameters } = whereClause(filter);
     const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 500);
     const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
-    const rows = prepared(this.database, `SELECT * FROM reviews ${where} ORDER BY created_at, email_id LIMIT ? OFFSET ?`)
-      .all(...parameters, limit, offset) as Row[];
+    const rows = prepared(this.database, `SELECT * FROM reviews ${where} ORDER BY created_at, email_id LIMIT ? OFFSET ?`).all(
+      ...parameters,
+      limit,
+      offset,
+    ) as Row[];
     return rows.map(toReview);
   }
 
@@ -147,9 +157,11 @@ export class ReviewQueue {
       const at = decision.at ?? new Date().toISOString();
       const generated = review.message.generated_response.body;
       const body = decision.action === 'approved' && decision.body !== undefined ? decision.body : generated;
-      prepared(this.database, `UPDATE reviews SET status = ?, reply_body = ?, edited = ?, decided_by = ?, decided_at = ?,
-          note = ?, updated_at = ? WHERE email_id = ?`)
-        .run(decision.action, body, Number(body !== generated), decision.by, at, decision.note ?? null, at, emailId);
+      prepared(
+        this.database,
+        `UPDATE reviews SET status = ?, reply_body = ?, edited = ?, decided_by = ?, decided_at = ?,
+          note = ?, updated_at = ? WHERE email_id = ?`,
+      ).run(decision.action, body, Number(body !== generated), decision.by, at, decision.note ?? null, at, emailId);
       return this.get(emailId) as DecidedReview;
     });
   }
@@ -162,11 +174,14 @@ export class ReviewQueue {
    */
   revertToPending(decided: Review): boolean {
     const at = new Date().toISOString();
-    return prepared(this.database, `UPDATE reviews SET status = 'pending', reply_body = ?, edited = 0, decided_by = NULL,
+    return (
+      prepared(
+        this.database,
+        `UPDATE reviews SET status = 'pending', reply_body = ?, edited = 0, decided_by = NULL,
         decided_at = NULL, note = NULL, updated_at = ?
-      WHERE email_id = ? AND status = ? AND decided_by IS ? AND decided_at IS ?`)
-      .run(decided.message.generated_response.body, at, decided.email_id, decided.status, decided.decided_by, decided.decided_at)
-      .changes > 0;
+      WHERE email_id = ? AND status = ? AND decided_by IS ? AND decided_at IS ?`,
+      ).run(decided.message.generated_response.body, at, decided.email_id, decided.status, decided.decided_by, decided.decided_at).changes > 0
+    );
   }
 
   /**
@@ -175,15 +190,26 @@ export class ReviewQueue {
    * @returns false when no approved review of this email exists.
    */
   markSent(emailId: string, at = new Date().toISOString()): boolean {
-    return prepared(this.database, `UPDATE reviews SET status = 'sent', sent_at = ?, updated_at = ?
-      WHERE email_id = ? AND status = 'approved'`).run(at, at, emailId).changes > 0;
+    return (
+      prepared(
+        this.database,
+        `UPDATE reviews SET status = 'sent', sent_at = ?, updated_at = ?
+      WHERE email_id = ? AND status = 'approved'`,
+      ).run(at, at, emailId).changes > 0
+    );
   }
 }
 
 function whereClause(filter: ReviewFilter): { where: string; parameters: string[] } {
   const conditions: string[] = [];
   const parameters: string[] = [];
-  if (filter.agentEmail !== undefined) { conditions.push('agent_email = ?'); parameters.push(filter.agentEmail); }
-  if (filter.status !== undefined) { conditions.push('status = ?'); parameters.push(filter.status); }
+  if (filter.agentEmail !== undefined) {
+    conditions.push('agent_email = ?');
+    parameters.push(filter.agentEmail);
+  }
+  if (filter.status !== undefined) {
+    conditions.push('status = ?');
+    parameters.push(filter.status);
+  }
   return { where: conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`, parameters };
 }

@@ -60,7 +60,10 @@ export function utcDay(moment: Date): string {
 export class SendLedger {
   private readonly now: () => number;
 
-  constructor(private readonly database: Database, options: SendLedgerOptions = {}) {
+  constructor(
+    private readonly database: Database,
+    options: SendLedgerOptions = {},
+  ) {
     this.now = options.now ?? Date.now;
   }
 
@@ -74,12 +77,14 @@ export class SendLedger {
       const record = this.get(emailId);
       if (record?.status === 'sent') return 'done';
       if (record?.status === 'sending' && record.owner !== owner && record.lease_expires_ms > now) return 'held';
-      prepared(this.database, `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, claimed_at)
+      prepared(
+        this.database,
+        `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, claimed_at)
         VALUES (@emailId, 'sending', @owner, @expires, 1, @claimedAt)
         ON CONFLICT (email_id) DO UPDATE SET status = 'sending', owner = @owner, lease_expires_ms = @expires,
           claimed_at = @claimedAt,
-          attempts = attempts + (CASE WHEN send_ledger.owner = @owner AND send_ledger.status = 'sending' THEN 0 ELSE 1 END)`)
-        .run({ emailId, owner, expires: now + leaseMs, claimedAt: new Date(now).toISOString() });
+          attempts = attempts + (CASE WHEN send_ledger.owner = @owner AND send_ledger.status = 'sending' THEN 0 ELSE 1 END)`,
+      ).run({ emailId, owner, expires: now + leaseMs, claimedAt: new Date(now).toISOString() });
       return 'claimed';
     });
   }
@@ -89,12 +94,14 @@ export class SendLedger {
    * a sender that found its reply already in the mailbox records that fact the same way.
    */
   complete(emailId: string, result: { mode: string; message_id: string }): void {
-    prepared(this.database, `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, mode,
+    prepared(
+      this.database,
+      `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, mode,
         message_id, completed_at)
       VALUES (@emailId, 'sent', NULL, 0, 0, @mode, @message_id, @completedAt)
       ON CONFLICT (email_id) DO UPDATE SET status = 'sent', lease_expires_ms = 0, mode = @mode,
-        message_id = @message_id, completed_at = @completedAt`)
-      .run({ emailId, mode: result.mode, message_id: result.message_id, completedAt: new Date(this.now()).toISOString() });
+        message_id = @message_id, completed_at = @completedAt`,
+    ).run({ emailId, mode: result.mode, message_id: result.message_id, completedAt: new Date(this.now()).toISOString() });
   }
 
   /**
@@ -103,8 +110,11 @@ export class SendLedger {
    * @returns true when the claim was released.
    */
   release(emailId: string, owner: string): boolean {
-    const result = prepared(this.database, `UPDATE send_ledger SET status = 'released', owner = NULL, lease_expires_ms = 0
-      WHERE email_id = ? AND owner = ? AND status = 'sending'`).run(emailId, owner);
+    const result = prepared(
+      this.database,
+      `UPDATE send_ledger SET status = 'released', owner = NULL, lease_expires_ms = 0
+      WHERE email_id = ? AND owner = ? AND status = 'sending'`,
+    ).run(emailId, owner);
     return result.changes > 0;
   }
 
@@ -122,8 +132,11 @@ export class SendLedger {
     return immediate(this.database, () => {
       const used = this.usedOn(agentEmail, day);
       if (used >= limit) return { allowed: false, used, remaining: 0 };
-      prepared(this.database, `INSERT INTO send_quota (agent_email, day, used) VALUES (?, ?, 1)
-        ON CONFLICT (agent_email, day) DO UPDATE SET used = used + 1`).run(agentEmail, day);
+      prepared(
+        this.database,
+        `INSERT INTO send_quota (agent_email, day, used) VALUES (?, ?, 1)
+        ON CONFLICT (agent_email, day) DO UPDATE SET used = used + 1`,
+      ).run(agentEmail, day);
       return { allowed: true, used: used + 1, remaining: Math.max(limit - used - 1, 0) };
     });
   }
@@ -133,8 +146,7 @@ export class SendLedger {
    * @returns true when a send was given back.
    */
   refundQuota(agentEmail: string, now: Date = new Date(this.now())): boolean {
-    const result = prepared(this.database, 'UPDATE send_quota SET used = used - 1 WHERE agent_email = ? AND day = ? AND used > 0')
-      .run(agentEmail, utcDay(now));
+    const result = prepared(this.database, 'UPDATE send_quota SET used = used - 1 WHERE agent_email = ? AND day = ? AND used > 0').run(agentEmail, utcDay(now));
     return result.changes > 0;
   }
 
@@ -144,8 +156,7 @@ export class SendLedger {
   }
 
   private usedOn(agentEmail: string, day: string): number {
-    const row = prepared(this.database, 'SELECT used FROM send_quota WHERE agent_email = ? AND day = ?')
-      .get(agentEmail, day) as { used: number } | undefined;
+    const row = prepared(this.database, 'SELECT used FROM send_quota WHERE agent_email = ? AND day = ?').get(agentEmail, day) as { used: number } | undefined;
     return row?.used ?? 0;
   }
 }

@@ -42,10 +42,15 @@ export function mailboxContract(name: string, makeMailbox: () => Promise<Mailbox
 
   test(`${name}: new mail is fetched parsed, and once taken is not fetched again`, () =>
     withMailbox(async ({ mailbox, agentEmail, deliver }) => {
-      await deliver(makeEmail({
-        from: 'Dana Customer <dana@example.net>', to: agentEmail, subject: 'Router password',
-        body: 'How do I reset my router password?\n', messageId: '<question-1@example.net>',
-      }));
+      await deliver(
+        makeEmail({
+          from: 'Dana Customer <dana@example.net>',
+          to: agentEmail,
+          subject: 'Router password',
+          body: 'How do I reset my router password?\n',
+          messageId: '<question-1@example.net>',
+        }),
+      );
       assert.ok((await mailbox.addresses()).includes(agentEmail), 'the mailbox serves its address');
       const [incoming, ...more] = await mailbox.fetchNew(10);
       assert.equal(more.length, 0);
@@ -69,16 +74,27 @@ export function mailboxContract(name: string, makeMailbox: () => Promise<Mailbox
   test(`${name}: fetchNew returns the oldest first, at most limit`, () =>
     withMailbox(async ({ mailbox, agentEmail, deliver }) => {
       for (const subject of ['first', 'second', 'third']) await deliver(makeEmail({ to: agentEmail, subject }));
-      assert.deepEqual((await mailbox.fetchNew(2)).map((incoming) => incoming.email.subject), ['first', 'second']);
-      assert.deepEqual((await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject), ['first', 'second', 'third']);
+      assert.deepEqual(
+        (await mailbox.fetchNew(2)).map((incoming) => incoming.email.subject),
+        ['first', 'second'],
+      );
+      assert.deepEqual(
+        (await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject),
+        ['first', 'second', 'third'],
+      );
     }));
 
   test(`${name}: a sent reply threads, goes to Reply-To, and findReply then says 'sent'`, () =>
     withMailbox(async ({ mailbox, agentEmail, deliver, sent, drafts }) => {
-      await deliver(makeEmail({
-        from: 'dana@example.net', to: agentEmail, subject: 'Router password', messageId: '<question-2@example.net>',
-        headers: { 'Reply-To': 'Dana Desk <desk@example.net>' },
-      }));
+      await deliver(
+        makeEmail({
+          from: 'dana@example.net',
+          to: agentEmail,
+          subject: 'Router password',
+          messageId: '<question-2@example.net>',
+          headers: { 'Reply-To': 'Dana Desk <desk@example.net>' },
+        }),
+      );
       const [{ email }] = await mailbox.fetchNew(10);
       const reply = replyTo(email);
       assert.equal(await mailbox.findReply(agentEmail, reply.message_id), null, 'nothing sent yet');
@@ -90,7 +106,11 @@ export function mailboxContract(name: string, makeMailbox: () => Promise<Mailbox
 
       const [raw] = await sent();
       const parsed = await PostalMime.parse(raw);
-      assert.deepEqual(parsed.to?.map((address) => address.address), ['desk@example.net'], 'Reply-To wins over From');
+      assert.deepEqual(
+        parsed.to?.map((address) => address.address),
+        ['desk@example.net'],
+        'Reply-To wins over From',
+      );
       assert.equal(parsed.from?.address, agentEmail);
       assert.equal(`<${parsed.messageId?.replace(/^<|>$/g, '')}>`, reply.message_id);
       assert.equal(parsed.inReplyTo, '<question-2@example.net>');
@@ -108,7 +128,10 @@ export function mailboxContract(name: string, makeMailbox: () => Promise<Mailbox
       assert.deepEqual(await sent(), [], 'a draft is not sent');
       const [raw] = await drafts();
       const parsed = await PostalMime.parse(raw);
-      assert.deepEqual(parsed.to?.map((address) => address.address), ['lee@example.org']);
+      assert.deepEqual(
+        parsed.to?.map((address) => address.address),
+        ['lee@example.org'],
+      );
       assert.ok(parsed.headers.some((header) => header.key === 'x-ragmail-status' && header.value === 'draft'));
     }));
 
@@ -147,7 +170,11 @@ export function mailboxContract(name: string, makeMailbox: () => Promise<Mailbox
       const fetched = await mailbox.fetchNew(10);
       assert.deepEqual(
         fetched.map((incoming) => [incoming.email.subject, incoming.automated !== null]),
-        [['Out of office', true], ['Your order', true], ['A real question', false]],
+        [
+          ['Out of office', true],
+          ['Your order', true],
+          ['A real question', false],
+        ],
       );
       assert.match(fetched[0].automated ?? '', /Auto-Submitted/);
     }));

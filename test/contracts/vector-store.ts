@@ -16,9 +16,7 @@ export interface VectorStoreFixture {
 }
 
 /** Words that carry no subject; the test embedder leaves them out, as a real model weighs them little. */
-const fillerWords = new Set(
-  'a an and are at be by can do does for from how i in is it my of on or the this to what when with you your'.split(' '),
-);
+const fillerWords = new Set('a an and are at be by can do does for from how i in is it my of on or the this to what when with you your'.split(' '));
 
 /**
  * A deterministic embedder for tests: content words hashed (FNV-1a) into `dimensions` buckets,
@@ -113,9 +111,15 @@ export function vectorStoreContract(name: string, makeStore: () => Promise<Vecto
       await store.upsert(acme, routerManual);
       await store.upsert(globex, billingGuide);
       const fromGlobex = await store.query(globex, passwordQuestion, 10);
-      assert.ok(fromGlobex.every((result) => result.document_id === 'billing-guide'), 'only globex chunks');
+      assert.ok(
+        fromGlobex.every((result) => result.document_id === 'billing-guide'),
+        'only globex chunks',
+      );
       const fromAcme = await store.query(acme, invoiceQuestion, 10);
-      assert.ok(fromAcme.every((result) => result.document_id === 'router-manual'), 'only acme chunks');
+      assert.ok(
+        fromAcme.every((result) => result.document_id === 'router-manual'),
+        'only acme chunks',
+      );
       assert.equal(key((await store.query(globex, invoiceQuestion, 1))[0]), key(billingGuide[0]));
     }));
 
@@ -128,7 +132,10 @@ export function vectorStoreContract(name: string, makeStore: () => Promise<Vecto
 
       await store.deleteDocument(acme, 'router-manual');
       results = await store.query(acme, passwordQuestion, 20);
-      assert.ok(results.every((result) => result.document_id !== 'router-manual'), 'the deleted document is gone');
+      assert.ok(
+        results.every((result) => result.document_id !== 'router-manual'),
+        'the deleted document is gone',
+      );
       assert.equal(key((await store.query(acme, invoiceQuestion, 1))[0]), key(billingGuide[0]), 'the other document stays');
 
       const revised = routerManual.map((chunk) => ({ ...chunk, text: chunk.text.replace('10 seconds', '15 seconds') }));

@@ -148,11 +148,20 @@ test('the keyboard alone reaches the navigation, the mailbox selector and the ma
 
 test('every section renders at 1280 and at 360 px wide without sideways scrolling; the broker view shows live queues', async () => {
   const { url, token } = apiOf(pipeline);
-  for (const viewport of [{ width: 1280, height: 900 }, { width: 360, height: 740 }]) {
+  for (const viewport of [
+    { width: 1280, height: 900 },
+    { width: 360, height: 740 },
+  ]) {
     const session = await openDashboard(browser, url, { token, viewport });
     try {
       const { page } = session;
-      for (const [link, id] of [['Manuals', 'manuals'], ['Email timeline', 'emails'], ['Review queue', 'reviews'], ['Dead letters', 'dead-letters'], ['Broker', 'broker']]) {
+      for (const [link, id] of [
+        ['Manuals', 'manuals'],
+        ['Email timeline', 'emails'],
+        ['Review queue', 'reviews'],
+        ['Dead letters', 'dead-letters'],
+        ['Broker', 'broker'],
+      ]) {
         const section = await goToSection(page, link, id);
         // Each section says something once its first answer came: a summary, a table or an empty note.
         await section.locator('.summary:not(:empty), .empty, table').first().waitFor();
@@ -161,7 +170,7 @@ test('every section renders at 1280 and at 360 px wide without sideways scrollin
           await classify.waitFor();
           // The classifier of this pipeline consumes: the management API's live numbers reach the page.
           await section.locator('tr[data-queue="emails.to_classify"] td:nth-child(5)', { hasText: /^1$/ }).waitFor({ timeout: 15_000 });
-          assert.ok(await section.locator('tr[data-queue="dead_letter_queue"]').count() === 1);
+          assert.ok((await section.locator('tr[data-queue="dead_letter_queue"]').count()) === 1);
         }
         await saveScreenshot(page, `${id}-${viewport.width}px`);
         const overflow = await sidewaysOverflow(page);
@@ -195,8 +204,14 @@ test('the Content-Security-Policy holds in the browser: the signed-in page runs 
     });
     assert.deepEqual(ran, { script: false, hidden: false }, 'the injected script and style did not apply');
     await page.waitForTimeout(200);
-    assert.ok(session.errors.some((error) => /inline script/i.test(error)), `the script's violation is reported: ${session.errors.join(' | ')}`);
-    assert.ok(session.errors.some((error) => /inline style/i.test(error)), `the style's violation is reported: ${session.errors.join(' | ')}`);
+    assert.ok(
+      session.errors.some((error) => /inline script/i.test(error)),
+      `the script's violation is reported: ${session.errors.join(' | ')}`,
+    );
+    assert.ok(
+      session.errors.some((error) => /inline style/i.test(error)),
+      `the style's violation is reported: ${session.errors.join(' | ')}`,
+    );
   } finally {
     await session.close();
   }

@@ -29,7 +29,10 @@ after(async () => {
 /** The record the consumer runtime writes when a message failed for good (docs/ARCHITECTURE.md#dead-letters). */
 function deadLetterOf(original: ToClassifyMessage, errorMessage: string): DeadLetterRecord {
   return {
-    message_id: randomUUID(), timestamp: new Date(Date.now() - 90_000).toISOString(), original_queue: QUEUES.toClassify, original_message: original,
+    message_id: randomUUID(),
+    timestamp: new Date(Date.now() - 90_000).toISOString(),
+    original_queue: QUEUES.toClassify,
+    original_message: original,
     failure_info: { error_message: errorMessage, error_type: 'llm_unavailable', retry_count: 3, stack_trace: null, consumer_id: 'classifier@e2e' },
   };
 }
@@ -41,7 +44,11 @@ test('a dead letter replayed from the page reaches a final state; another one is
   const raw = await openChannel(pipeline);
   try {
     for (const record of records) {
-      raw.channel.sendToQueue(QUEUES.deadLetter, Buffer.from(JSON.stringify(record)), { persistent: true, contentType: 'application/json', messageId: record.message_id });
+      raw.channel.sendToQueue(QUEUES.deadLetter, Buffer.from(JSON.stringify(record)), {
+        persistent: true,
+        contentType: 'application/json',
+        messageId: record.message_id,
+      });
     }
     await raw.channel.checkQueue(QUEUES.deadLetter);
   } finally {
@@ -93,7 +100,10 @@ test('a dead letter replayed from the page reaches a final state; another one is
     // The timeline shows where the replayed email ended, and the replay itself.
     await page.goto(`${url}/#/emails/${encodeURIComponent(emailId)}`);
     const detail = page.locator('#emails article.detail');
-    await detail.locator('.facts .badge', { hasText: final.state.replace(/_/g, ' ') }).first().waitFor({ timeout: 15_000 });
+    await detail
+      .locator('.facts .badge', { hasText: final.state.replace(/_/g, ' ') })
+      .first()
+      .waitFor({ timeout: 15_000 });
     assert.match((await detail.locator('table').textContent()) ?? '', /replayed/);
     assert.deepEqual(session.errors, []);
   } finally {

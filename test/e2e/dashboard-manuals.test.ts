@@ -35,11 +35,14 @@ after(async () => {
 
 test('a PDF uploaded through the page becomes ingested, can be re-ingested and deleted; a non-PDF is refused', async () => {
   const pdf = path.join(folder, 'initech-printer-manual.pdf');
-  await writeFile(pdf, await makePdf([
-    'Initech P100 printer. To clear a paper jam, open the rear door and pull the sheet gently.',
-    'Toner: replace the cartridge when the orange light blinks twice.',
-    'Warranty: two years from the date of purchase.',
-  ]));
+  await writeFile(
+    pdf,
+    await makePdf([
+      'Initech P100 printer. To clear a paper jam, open the rear door and pull the sheet gently.',
+      'Toner: replace the cartridge when the orange light blinks twice.',
+      'Warranty: two years from the date of purchase.',
+    ]),
+  );
   const fake = path.join(folder, 'not-really.pdf');
   // A PNG signature: the name says PDF, the bytes do not.
   await writeFile(fake, Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'));
@@ -75,10 +78,13 @@ test('a PDF uploaded through the page becomes ingested, can be re-ingested and d
 
     const before = record!.updated_at;
     await row.getByRole('button', { name: /Re-ingest/ }).click();
-    await waitFor(() => {
-      const now = pipeline.documents.get(documentId);
-      return now?.status === 'ingested' && now.updated_at > before;
-    }, { timeoutMs: 60_000, what: 're-ingestion' });
+    await waitFor(
+      () => {
+        const now = pipeline.documents.get(documentId);
+        return now?.status === 'ingested' && now.updated_at > before;
+      },
+      { timeoutMs: 60_000, what: 're-ingestion' },
+    );
     await row.locator('.document-status', { hasText: 'ingested' }).waitFor();
 
     await row.getByRole('button', { name: /Delete/ }).click();
@@ -102,7 +108,10 @@ test('a PDF over API_MAX_UPLOAD_BYTES is refused with a message the page shows, 
     await section.getByLabel('Mailbox').fill('oversize@initech.example');
     await section.getByLabel('PDF manuals').setInputFiles(huge);
     await section.getByRole('button', { name: 'Upload' }).click();
-    await page.locator('#status.error').filter({ hasText: /larger than 2000000 bytes/ }).waitFor({ timeout: 20_000 });
+    await page
+      .locator('#status.error')
+      .filter({ hasText: /larger than 2000000 bytes/ })
+      .waitFor({ timeout: 20_000 });
     assert.deepEqual(pipeline.documents.list('oversize@initech.example'), []);
     assert.deepEqual(session.errors, []);
   } finally {

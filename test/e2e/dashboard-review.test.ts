@@ -31,20 +31,41 @@ test('drafted replies are read beside their passages; one is edited and approved
   await ingestSampleManuals(pipeline);
   // Markup in the subject must show as text, never become elements.
   const subject = 'Router reset <b>help</b>';
-  const delivered = await deliverEmail(pipeline, ACME, makeEmail({
-    from: 'Dana Customer <dana@example.com>', subject, body: 'Hello, how do I reset my X200 router to factory settings?\n',
-    headers: { 'Reply-To': 'Dana at home <dana.home@example.net>' },
-  }));
-  const listed = await deliverEmail(pipeline, ACME, makeEmail({
-    from: 'kim@example.com', subject: 'Router lights', body: 'Hello, what do the lights of my X200 router mean?\n',
-    headers: { 'Reply-To': `<${Array.from({ length: 200 }, (_, index) => `victim${index}@strangers.example`).join(',')}>` },
-  }));
-  const declined = await deliverEmail(pipeline, ACME, makeEmail({
-    from: 'lee@example.com', subject: 'Firmware question', body: 'Hello, how do I update the firmware of my X200 router?\n',
-  }));
+  const delivered = await deliverEmail(
+    pipeline,
+    ACME,
+    makeEmail({
+      from: 'Dana Customer <dana@example.com>',
+      subject,
+      body: 'Hello, how do I reset my X200 router to factory settings?\n',
+      headers: { 'Reply-To': 'Dana at home <dana.home@example.net>' },
+    }),
+  );
+  const listed = await deliverEmail(
+    pipeline,
+    ACME,
+    makeEmail({
+      from: 'kim@example.com',
+      subject: 'Router lights',
+      body: 'Hello, what do the lights of my X200 router mean?\n',
+      headers: { 'Reply-To': `<${Array.from({ length: 200 }, (_, index) => `victim${index}@strangers.example`).join(',')}>` },
+    }),
+  );
+  const declined = await deliverEmail(
+    pipeline,
+    ACME,
+    makeEmail({
+      from: 'lee@example.com',
+      subject: 'Firmware question',
+      body: 'Hello, how do I update the firmware of my X200 router?\n',
+    }),
+  );
   const emailId = delivered.email.email_id;
   const reviews = new ReviewQueue(pipeline.worker.services.database);
-  await waitFor(() => reviews.get(emailId) && reviews.get(declined.email.email_id) && reviews.get(listed.email.email_id), { timeoutMs: 60_000, what: 'the drafted replies in the review queue' });
+  await waitFor(() => reviews.get(emailId) && reviews.get(declined.email.email_id) && reviews.get(listed.email.email_id), {
+    timeoutMs: 60_000,
+    what: 'the drafted replies in the review queue',
+  });
   const review = reviews.get(emailId);
   assert.ok(review);
   assert.equal(review.status, 'pending');
@@ -101,8 +122,10 @@ test('drafted replies are read beside their passages; one is edited and approved
     await card.getByRole('button', { name: 'Approve and send' }).click();
     await card.waitFor({ state: 'detached', timeout: 15_000 });
 
-    const sent = await waitFor(async () => (await readReplies(pipeline, ACME)).find((reply) => reply.folder === 'outbox'),
-      { timeoutMs: 30_000, what: 'the approved reply in the outbox' });
+    const sent = await waitFor(async () => (await readReplies(pipeline, ACME)).find((reply) => reply.folder === 'outbox'), {
+      timeoutMs: 30_000,
+      what: 'the approved reply in the outbox',
+    });
     assert.ok(sent);
     const outbox = (await readReplies(pipeline, ACME)).filter((reply) => reply.folder === 'outbox');
     assert.equal(outbox.length, 1, 'the rejected reply was not sent');
@@ -116,7 +139,7 @@ test('drafted replies are read beside their passages; one is edited and approved
     await decided.waitFor({ timeout: 15_000 });
     assert.equal((await decided.locator('.decided-by').textContent())?.trim(), operator);
     assert.match((await decided.locator('.decision').textContent()) ?? '', /edited/);
-    assert.ok(await decided.locator('.decision time').count() >= 1);
+    assert.ok((await decided.locator('.decision time').count()) >= 1);
     await section.getByLabel('Show').selectOption('rejected');
     const rejected = section.locator(`article[data-email-id="${declined.email.email_id}"]`);
     await rejected.waitFor({ timeout: 15_000 });
@@ -135,8 +158,9 @@ test('drafted replies are read beside their passages; one is edited and approved
     const detail = timeline.locator('article.detail');
     await detail.locator('h3', { hasText: subject }).waitFor();
     const journey = (await detail.locator('table').textContent()) ?? '';
-    for (const stage of ['received', 'classified', 'retrieved', 'replied', 'drafted', 'review approved', 'sent']) assert.ok(journey.includes(stage), `the journey shows ${stage}`);
-    assert.ok(await detail.locator('.passages li').count() > 0, 'the retrieved passages are listed');
+    for (const stage of ['received', 'classified', 'retrieved', 'replied', 'drafted', 'review approved', 'sent'])
+      assert.ok(journey.includes(stage), `the journey shows ${stage}`);
+    assert.ok((await detail.locator('.passages li').count()) > 0, 'the retrieved passages are listed');
     await saveScreenshot(page, 'email-detail');
     await checkPhoneLayout(page, 'email-detail');
     assert.deepEqual(session.errors, []);

@@ -40,12 +40,7 @@ export function startFakeAnthropic(options: FakeAnthropicOptions = {}): Promise<
  * An Anthropic error answer, e.g. `anthropicErrorResponse(429, 'rate_limit_error', '…', { retryAfter: '7' })`;
  * 529 is `overloaded_error`.
  */
-export function anthropicErrorResponse(
-  status: number,
-  type: string,
-  message: string,
-  extra: { retryAfter?: string; delayMs?: number } = {},
-): ScriptedResponse {
+export function anthropicErrorResponse(status: number, type: string, message: string, extra: { retryAfter?: string; delayMs?: number } = {}): ScriptedResponse {
   return {
     status,
     body: { type: 'error', error: { type, message } },

@@ -101,15 +101,19 @@ function batchEmbedContents(body: unknown): ScriptedResponse {
     return geminiErrorResponse(400, 'INVALID_ARGUMENT', '* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch');
   }
   const embeddings = requests.map((request) => ({
-    values: bagOfWordsVector((request.content?.parts ?? []).map((part) => part.text ?? '').join(' '), request.outputDimensionality ?? DEFAULT_EMBEDDING_DIMENSIONS),
+    values: bagOfWordsVector(
+      (request.content?.parts ?? []).map((part) => part.text ?? '').join(' '),
+      request.outputDimensionality ?? DEFAULT_EMBEDDING_DIMENSIONS,
+    ),
   }));
   return { status: 200, body: { embeddings } };
 }
 
 /** Words that say nothing about a text's topic; an embedding model all but ignores them. */
 const STOP_WORDS = new Set(
-  ('a an and are as at be been but by can could did do does for from get got has have hello hi how i if in into is it its just me my no not of on or our please regards so some than thank thanks that the their them then there these they this to too up was we what when which will with would you your')
-    .split(' '),
+  'a an and are as at be been but by can could did do does for from get got has have hello hi how i if in into is it its just me my no not of on or our please regards so some than thank thanks that the their them then there these they this to too up was we what when which will with would you your'.split(
+    ' ',
+  ),
 );
 
 /**

@@ -66,10 +66,18 @@ function headerIds(raw: string, name: string): string[] {
 }
 
 const systemSearches: Record<string, string> = {
-  'is:unread': 'UNREAD', 'in:inbox': 'INBOX', 'in:sent': 'SENT', 'in:drafts': 'DRAFT', 'in:draft': 'DRAFT',
+  'is:unread': 'UNREAD',
+  'in:inbox': 'INBOX',
+  'in:sent': 'SENT',
+  'in:drafts': 'DRAFT',
+  'in:draft': 'DRAFT',
 };
 
-const searchName = (name: string) => name.trim().toLowerCase().replace(/[\s/]+/g, '-');
+const searchName = (name: string) =>
+  name
+    .trim()
+    .toLowerCase()
+    .replace(/[\s/]+/g, '-');
 
 export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<FakeGmail> {
   const user = (options.user ?? 'support@acme.example').toLowerCase();
@@ -83,9 +91,7 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
   function store(raw: string, labelIds: string[], threadId?: string): StoredMessage {
     const referenced = [...headerIds(raw, 'In-Reply-To'), ...headerIds(raw, 'References')];
     // Gmail threads a message with the one it answers, as long as it was not told a thread.
-    const answered = [...messages.values()].find((stored) =>
-      referenced.some((id) => headerIds(stored.raw, 'Message-ID').includes(id)),
-    );
+    const answered = [...messages.values()].find((stored) => referenced.some((id) => headerIds(stored.raw, 'Message-ID').includes(id)));
     const thread = threadId ?? answered?.threadId;
     const id = randomBytes(8).toString('hex');
     lastDate = Math.max(Date.now(), lastDate + 1);
@@ -146,7 +152,10 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
         return {
           status: 200,
           body: {
-            ...resource(target), snippet: '', sizeEstimate: target.raw.length, historyId: '1001',
+            ...resource(target),
+            snippet: '',
+            sizeEstimate: target.raw.length,
+            historyId: '1001',
             internalDate: String(target.internalDate),
             ...(request.query.format === 'raw' ? { raw: Buffer.from(target.raw).toString('base64url') } : {}),
           },

@@ -48,7 +48,12 @@ function citingByNumber(body: string, passages: ContextItem[]): string {
   return paragraphs
     .map((paragraph, index) => {
       const markers = /^[^\s\d[]+:?\s*((?:\[\d+\]\s*)+)$/.exec(paragraphs[index + 1]?.trim() ?? '')?.[1]?.trim();
-      return markers ? paragraph.split('\n').map((line) => `${line} ${markers}`).join('\n') : paragraph;
+      return markers
+        ? paragraph
+            .split('\n')
+            .map((line) => `${line} ${markers}`)
+            .join('\n')
+        : paragraph;
     })
     .filter((paragraph) => !/^[^\s\d[]+:?\s*(\[\d+\]\s*)+$/.test(paragraph.trim()) && !/^sources:/i.test(paragraph.trim()))
     .join('\n\n');

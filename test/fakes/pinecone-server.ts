@@ -84,7 +84,13 @@ export async function startFakePinecone(options: FakePineconeOptions = {}): Prom
       return {
         status: 200,
         body: {
-          name, dimension, metric: 'cosine', host: url, vector_type: 'dense', deletion_protection: 'disabled', tags: null,
+          name,
+          dimension,
+          metric: 'cosine',
+          host: url,
+          vector_type: 'dense',
+          deletion_protection: 'disabled',
+          tags: null,
           spec: { serverless: { cloud: 'aws', region: 'us-east-1' } },
           status: { ready: true, state: 'Ready' },
         },
@@ -160,9 +166,8 @@ export async function startFakePinecone(options: FakePineconeOptions = {}): Prom
 
   // Scripted answers come first; then the key is checked, then the fake answers.
   const server = await startScriptedServer((request) =>
-    options.apiKey !== undefined && request.headers['api-key'] !== options.apiKey
-      ? controlError(401, 'UNAUTHENTICATED', 'Invalid API Key')
-      : answer(request));
+    options.apiKey !== undefined && request.headers['api-key'] !== options.apiKey ? controlError(401, 'UNAUTHENTICATED', 'Invalid API Key') : answer(request),
+  );
   url = server.url;
 
   return {

@@ -39,10 +39,20 @@ test('the fault books name every kind of damage: lost, sent twice (two writes, t
       return email;
     };
     const replyKey = (emailId: string, folder = 'outbox') => `${MAILBOX}/${folder}/${replyFileName(replyMessageId(emailId, MAILBOX))}`;
-    const log = (name: string, stage: string) => activity.record({
-      event_id: randomUUID(), timestamp: new Date().toISOString(), stage, email_id: emails.get(name)!.emailId, document_id: null,
-      agent_email: MAILBOX, role: 'test', duration_ms: null, provider: null, model: null, detail: {},
-    });
+    const log = (name: string, stage: string) =>
+      activity.record({
+        event_id: randomUUID(),
+        timestamp: new Date().toISOString(),
+        stage,
+        email_id: emails.get(name)!.emailId,
+        document_id: null,
+        agent_email: MAILBOX,
+        role: 'test',
+        duration_ms: null,
+        provider: null,
+        model: null,
+        detail: {},
+      });
     const send = async (name: string, as: 'send' | 'saveDraft' = 'send') => {
       const email = emails.get(name)!;
       const { email: parsed } = await parseEmail(email.raw, { agentEmail: MAILBOX, mailboxRef: name });
@@ -77,8 +87,18 @@ test('the fault books name every kind of damage: lost, sent twice (two writes, t
     emails.delete('stranger');
     await waitFor(() => watch.seen().includes(replyKey('stranger@elsewhere.example')), { timeoutMs: 5_000, what: 'the watch to see the stray reply' });
 
-    const deadLetter = { emailId: emails.get('dead-lettered')!.emailId, errorType: 'llm_unavailable', reason: 'every language model failed' } as DeadLetterEntry;
-    const report = accountFor([...emails.values()], { database, maildirRoot: path.join(root, 'maildir'), watch, deadLetters: [deadLetter], settlement: { quiet: true, detail: 'made by hand' } });
+    const deadLetter = {
+      emailId: emails.get('dead-lettered')!.emailId,
+      errorType: 'llm_unavailable',
+      reason: 'every language model failed',
+    } as DeadLetterEntry;
+    const report = accountFor([...emails.values()], {
+      database,
+      maildirRoot: path.join(root, 'maildir'),
+      watch,
+      deadLetters: [deadLetter],
+      settlement: { quiet: true, detail: 'made by hand' },
+    });
     const endOf = (name: string) => report.accounts.find((account) => account.email === emails.get(name))!;
     const names = (accounts: typeof report.lost) => accounts.map((account) => account.email.sample).sort();
 
@@ -100,7 +120,13 @@ test('the fault books name every kind of damage: lost, sent twice (two writes, t
     // Each check on its own: a report with every kind of damage blanked passes, and putting back
     // any one kind (or a run that never went quiet) fails it, with that kind's message.
     const clean: FaultReport = {
-      ...report, lost: [], duplicated: [], strays: [], wrong: [], inconsistentSamples: [], unlogged: [],
+      ...report,
+      lost: [],
+      duplicated: [],
+      strays: [],
+      wrong: [],
+      inconsistentSamples: [],
+      unlogged: [],
       accounts: report.accounts.filter((account) => account.end !== 'dead_lettered'),
     };
     assert.doesNotThrow(() => assertAccounted(clean));
@@ -111,7 +137,12 @@ test('the fault books name every kind of damage: lost, sent twice (two writes, t
     assert.throws(() => assertAccounted({ ...clean, wrong: report.wrong }), /ended the wrong way/);
     assert.throws(() => assertAccounted({ ...clean, inconsistentSamples: report.inconsistentSamples }), /copies of one sample end alike/);
     assert.throws(() => assertAccounted({ ...clean, accounts: report.accounts }), /dead letters this fault must not cause/);
-    assert.doesNotThrow(() => assertAccounted({ ...clean, accounts: report.accounts }, { mayDeadLetter: (account) => account.reasons.every((reason) => reason.startsWith('llm_unavailable:')) }));
+    assert.doesNotThrow(() =>
+      assertAccounted(
+        { ...clean, accounts: report.accounts },
+        { mayDeadLetter: (account) => account.reasons.every((reason) => reason.startsWith('llm_unavailable:')) },
+      ),
+    );
     assert.throws(() => assertAccounted({ ...clean, unlogged: report.unlogged }), /activity log does not show/);
   } finally {
     watch.close();

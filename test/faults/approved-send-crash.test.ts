@@ -16,29 +16,38 @@ import { waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { ACME, filesIn, sendMessage, waitForSettled, withPipeline } from '../helpers/pipeline.js';
 
-test('an approved reply whose sender died before its sent event is not sent again, and neither is its approval redelivered once the review is sent', { timeout: 90_000 }, async () => {
-  await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'review' }, async (pipeline) => {
-    const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
-    const { email } = drafted;
-    const broker = pipeline.worker.broker;
-    // Straight into the queue, whichever exchange feeds it.
-    await broker.publishRaw('', QUEUES.toSend, drafted);
-    const reviews = new ReviewQueue(pipeline.worker.services.database);
-    await waitFor(() => reviews.get(email.email_id)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review' });
-    const review = reviews.decide(email.email_id, { action: 'approved', by: 'alice' });
-    const approved = { ...drafted, message_id: randomUUID(), review: { approved_by: 'alice', approved_at: review.decided_at, edited: false } };
-    // What the dying sender got done: the approved reply is in the outbox, no `sent` event went out.
-    const reply = { email, message_id: replyMessageId(email.email_id, ACME), subject: drafted.generated_response.subject, body: drafted.generated_response.body };
-    await pipeline.worker.services.mailbox.send(reply);
+test(
+  'an approved reply whose sender died before its sent event is not sent again, and neither is its approval redelivered once the review is sent',
+  { timeout: 90_000 },
+  async () => {
+    await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'review' }, async (pipeline) => {
+      const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
+      const { email } = drafted;
+      const broker = pipeline.worker.broker;
+      // Straight into the queue, whichever exchange feeds it.
+      await broker.publishRaw('', QUEUES.toSend, drafted);
+      const reviews = new ReviewQueue(pipeline.worker.services.database);
+      await waitFor(() => reviews.get(email.email_id)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review' });
+      const review = reviews.decide(email.email_id, { action: 'approved', by: 'alice' });
+      const approved = { ...drafted, message_id: randomUUID(), review: { approved_by: 'alice', approved_at: review.decided_at, edited: false } };
+      // What the dying sender got done: the approved reply is in the outbox, no `sent` event went out.
+      const reply = {
+        email,
+        message_id: replyMessageId(email.email_id, ACME),
+        subject: drafted.generated_response.subject,
+        body: drafted.generated_response.body,
+      };
+      await pipeline.worker.services.mailbox.send(reply);
 
-    await broker.publishRaw('', QUEUES.toSend, approved);
-    const afterCrash = await waitForSettled(pipeline, 'sender', 2);
-    assert.equal(afterCrash[1]?.status, 'duplicate', 'the redelivered approval finds its reply sent');
-    await waitFor(() => reviews.get(email.email_id)?.status === 'sent', { timeoutMs: 30_000, what: 'the review marked sent from the sender\'s event' });
+      await broker.publishRaw('', QUEUES.toSend, approved);
+      const afterCrash = await waitForSettled(pipeline, 'sender', 2);
+      assert.equal(afterCrash[1]?.status, 'duplicate', 'the redelivered approval finds its reply sent');
+      await waitFor(() => reviews.get(email.email_id)?.status === 'sent', { timeoutMs: 30_000, what: "the review marked sent from the sender's event" });
 
-    await broker.publishRaw('', QUEUES.toSend, approved);
-    const afterSent = await waitForSettled(pipeline, 'sender', 3);
-    assert.equal(afterSent[2]?.status, 'duplicate', 'a sent review\'s approval is a duplicate, not review_unverified');
-    assert.equal((await filesIn(path.join(pipeline.vhost.config.MAILDIR_ROOT, ACME, 'outbox'), '.eml')).length, 1, 'one reply sent');
-  });
-});
+      await broker.publishRaw('', QUEUES.toSend, approved);
+      const afterSent = await waitForSettled(pipeline, 'sender', 3);
+      assert.equal(afterSent[2]?.status, 'duplicate', "a sent review's approval is a duplicate, not review_unverified");
+      assert.equal((await filesIn(path.join(pipeline.vhost.config.MAILDIR_ROOT, ACME, 'outbox'), '.eml')).length, 1, 'one reply sent');
+    });
+  },
+);

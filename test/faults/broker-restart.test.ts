@@ -20,9 +20,11 @@ const ROLES: FleetRole[] = ['recorder', 'ingester', 'poller', 'classifier', 'res
 const RESTARTS = FULL ? 2 : 1;
 const unavailable = privateBrokerUnavailable();
 
-test('the broker stopped and started mid-flow (stop_app / start_app): every worker reconnects, every email replied exactly once or ended as it must, 0 lost, 0 sent twice',
+test(
+  'the broker stopped and started mid-flow (stop_app / start_app): every worker reconnects, every email replied exactly once or ended as it must, 0 lost, 0 sent twice',
   // Skipped on a machine without the scripts, but never in CI: there the case must run, or fail.
-  { timeout: 900_000, skip: unavailable && !process.env.CI ? `no private RabbitMQ node can run here: ${unavailable}` : false }, async () => {
+  { timeout: 900_000, skip: unavailable && !process.env.CI ? `no private RabbitMQ node can run here: ${unavailable}` : false },
+  async () => {
     if (unavailable) assert.fail(`CI may not skip the broker-restart case: ${unavailable}`);
     const broker = await startPrivateBroker();
     try {
@@ -48,4 +50,5 @@ test('the broker stopped and started mid-flow (stop_app / start_app): every work
     } finally {
       await broker.stop();
     }
-  });
+  },
+);

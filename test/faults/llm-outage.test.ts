@@ -25,61 +25,77 @@ import { startOutageProxy, type OutageKind } from '../helpers/outage-proxy.js';
 /** The workers give up on a model call after this long; a `timeout` outage answers later than that. */
 const LLM_TIMEOUT_MS = 1_000;
 
-test('Gemini and Claude answering 429, 500 and timeouts for a while: every email replied exactly once, ended as it must, or dead-lettered with the reason; 0 lost, 0 sent twice', { timeout: 900_000 }, async () => {
-  const [gemini, anthropic] = [await startFakeGemini(), await startFakeAnthropic()];
-  const fronts = [await startOutageProxy(gemini.url, 'gemini', LLM_TIMEOUT_MS * 3), await startOutageProxy(anthropic.url, 'anthropic', LLM_TIMEOUT_MS * 3)];
-  try {
-    const environment = {
-      LLM_PROVIDERS: 'gemini,anthropic',
-      GEMINI_API_KEY: 'fault-test-key',
-      GEMINI_BASE_URL: fronts[0]!.url,
-      ANTHROPIC_API_KEY: 'fault-test-key',
-      ANTHROPIC_BASE_URL: fronts[1]!.url,
-      LLM_TIMEOUT_MS: String(LLM_TIMEOUT_MS),
-    };
-    await withFaultRun({ name: 'llm-outage', processes: ['all'], environment }, async (run) => {
-      const size = run.emails.length;
-      // Scaled to the delivery: the outage takes a good part of it.
-      const deliveryMs = (size * 1000) / DELIVERY_RATE_PER_SECOND;
-      const startsAfter = Math.round(run.random.between(0.15, 0.3) * size);
-      const phases: Array<{ kind: OutageKind; ms: number }> = (['quota', 'server_error', 'timeout'] as const)
-        // Each phase lasts a second at least, and a timeout phase outlasts two model timeouts, so
-        // Claude times out too after Gemini did.
-        .map((kind) => ({ kind, ms: Math.round(Math.max(run.random.between(0.08, 0.15) * deliveryMs, kind === 'timeout' ? 3 * LLM_TIMEOUT_MS : 1_000)) }));
-      let recoveredAfter: number | undefined;
-      let delivered = 0;
-      let outage: Promise<void> | undefined;
-      const report = await run.flow({
-        faults: [{
-          afterDelivered: startsAfter,
-          run: () => (outage = (async () => {
-            for (const { kind, ms } of phases) {
-              for (const front of fronts) front.outage = kind;
-              await delay(ms);
-            }
-            for (const front of fronts) front.outage = null;
-            recoveredAfter = delivered;
-          })()),
-        }],
-        onDelivered: (count) => {
-          delivered = count;
-          // The last tenth of the mail arrives only once the models are back.
-          if (count === size - Math.ceil(size / 10)) return outage;
-        },
-        describe: () => `models failing after ${startsAfter} delivered: ${phases.map(({ kind, ms }) => `${kind} ${(ms / 1000).toFixed(1)} s`).join(', ')}, `
-          + `answered ${fronts.map((front) => `${front.counts.quota}×429 ${front.counts.server_error}×500 ${front.counts.timeout}×timeout`).join(' / ')}`,
-      });
+test(
+  'Gemini and Claude answering 429, 500 and timeouts for a while: every email replied exactly once, ended as it must, or dead-lettered with the reason; 0 lost, 0 sent twice',
+  { timeout: 900_000 },
+  async () => {
+    const [gemini, anthropic] = [await startFakeGemini(), await startFakeAnthropic()];
+    const fronts = [await startOutageProxy(gemini.url, 'gemini', LLM_TIMEOUT_MS * 3), await startOutageProxy(anthropic.url, 'anthropic', LLM_TIMEOUT_MS * 3)];
+    try {
+      const environment = {
+        LLM_PROVIDERS: 'gemini,anthropic',
+        GEMINI_API_KEY: 'fault-test-key',
+        GEMINI_BASE_URL: fronts[0]!.url,
+        ANTHROPIC_API_KEY: 'fault-test-key',
+        ANTHROPIC_BASE_URL: fronts[1]!.url,
+        LLM_TIMEOUT_MS: String(LLM_TIMEOUT_MS),
+      };
+      await withFaultRun({ name: 'llm-outage', processes: ['all'], environment }, async (run) => {
+        const size = run.emails.length;
+        // Scaled to the delivery: the outage takes a good part of it.
+        const deliveryMs = (size * 1000) / DELIVERY_RATE_PER_SECOND;
+        const startsAfter = Math.round(run.random.between(0.15, 0.3) * size);
+        const phases: Array<{ kind: OutageKind; ms: number }> = (['quota', 'server_error', 'timeout'] as const)
+          // Each phase lasts a second at least, and a timeout phase outlasts two model timeouts, so
+          // Claude times out too after Gemini did.
+          .map((kind) => ({ kind, ms: Math.round(Math.max(run.random.between(0.08, 0.15) * deliveryMs, kind === 'timeout' ? 3 * LLM_TIMEOUT_MS : 1_000)) }));
+        let recoveredAfter: number | undefined;
+        let delivered = 0;
+        let outage: Promise<void> | undefined;
+        const report = await run.flow({
+          faults: [
+            {
+              afterDelivered: startsAfter,
+              run: () =>
+                (outage = (async () => {
+                  for (const { kind, ms } of phases) {
+                    for (const front of fronts) front.outage = kind;
+                    await delay(ms);
+                  }
+                  for (const front of fronts) front.outage = null;
+                  recoveredAfter = delivered;
+                })()),
+            },
+          ],
+          onDelivered: (count) => {
+            delivered = count;
+            // The last tenth of the mail arrives only once the models are back.
+            if (count === size - Math.ceil(size / 10)) return outage;
+          },
+          describe: () =>
+            `models failing after ${startsAfter} delivered: ${phases.map(({ kind, ms }) => `${kind} ${(ms / 1000).toFixed(1)} s`).join(', ')}, ` +
+            `answered ${fronts.map((front) => `${front.counts.quota}×429 ${front.counts.server_error}×500 ${front.counts.timeout}×timeout`).join(' / ')}`,
+        });
 
-      for (const kind of ['quota', 'server_error', 'timeout'] as const) {
-        assert.ok(fronts.every((front) => front.counts[kind] > 0), `both models answered with ${kind} during the outage`);
-      }
-      assertAccounted(report, { mayDeadLetter: (account) => account.reasons.every((reason) => /^llm_unavailable: every language model failed/.test(reason)) });
-      // Emails that arrived once the models were back were answered as usual, none dead-lettered.
-      assert.ok(recoveredAfter !== undefined && recoveredAfter < size, 'the models recovered while mail still arrived');
-      const afterRecovery = report.accounts.filter((account) => run.emails.indexOf(account.email) >= recoveredAfter!);
-      assert.deepEqual(afterRecovery.filter((account) => account.end === 'dead_lettered').map((account) => account.email.emailId), []);
-    });
-  } finally {
-    await Promise.all([...fronts, gemini, anthropic].map((server) => server.close()));
-  }
-});
+        for (const kind of ['quota', 'server_error', 'timeout'] as const) {
+          assert.ok(
+            fronts.every((front) => front.counts[kind] > 0),
+            `both models answered with ${kind} during the outage`,
+          );
+        }
+        assertAccounted(report, {
+          mayDeadLetter: (account) => account.reasons.every((reason) => /^llm_unavailable: every language model failed/.test(reason)),
+        });
+        // Emails that arrived once the models were back were answered as usual, none dead-lettered.
+        assert.ok(recoveredAfter !== undefined && recoveredAfter < size, 'the models recovered while mail still arrived');
+        const afterRecovery = report.accounts.filter((account) => run.emails.indexOf(account.email) >= recoveredAfter!);
+        assert.deepEqual(
+          afterRecovery.filter((account) => account.end === 'dead_lettered').map((account) => account.email.emailId),
+          [],
+        );
+      });
+    } finally {
+      await Promise.all([...fronts, gemini, anthropic].map((server) => server.close()));
+    }
+  },
+);

@@ -33,61 +33,91 @@ const WORK_QUEUES = [QUEUES.toClassify, QUEUES.toRespond, QUEUES.toSend, QUEUES.
 /** Not JSON, and not UTF-8 either: a lone continuation byte, 0xFF, a truncated sequence. */
 const NOT_JSON = Buffer.concat([Buffer.from('{"message_id": "'), Buffer.from([0x80, 0xff, 0xfe, 0xe2, 0x82]), Buffer.from('",')]);
 
-test('poison inputs mid-flow (5 MB body, invalid UTF-8, NUL bytes, non-JSON and wrong-schema bodies in every queue, a PDF claiming 100,000 pages): each replied once or dead-lettered with its reason; 0 lost, 0 sent twice', { timeout: 900_000 }, async () => {
-  await withFaultRun({ name: 'poison-inputs', processes: ['all'] }, async (run) => {
-    const poisons = poisonEmails(randomUUID().slice(0, 8));
-    const injectAfter = Math.round(run.random.between(0.2, 0.6) * run.emails.length);
-    const uploaded: { huge?: string; good?: string } = {};
-    const inject = async () => {
-      const connection = await amqplib.connect(run.config.AMQP_URL);
-      try {
-        const channel = await connection.createConfirmChannel();
-        for (const queue of WORK_QUEUES) {
-          channel.sendToQueue(queue, NOT_JSON, { persistent: true, contentType: 'application/json', messageId: `not-json-${queue}` });
-          channel.sendToQueue(queue, Buffer.from(JSON.stringify({ message_id: `wrong-schema-${queue}`, email: { email_id: 42 }, document_id: [] })), { persistent: true, contentType: 'application/json' });
+test(
+  'poison inputs mid-flow (5 MB body, invalid UTF-8, NUL bytes, non-JSON and wrong-schema bodies in every queue, a PDF claiming 100,000 pages): each replied once or dead-lettered with its reason; 0 lost, 0 sent twice',
+  { timeout: 900_000 },
+  async () => {
+    await withFaultRun({ name: 'poison-inputs', processes: ['all'] }, async (run) => {
+      const poisons = poisonEmails(randomUUID().slice(0, 8));
+      const injectAfter = Math.round(run.random.between(0.2, 0.6) * run.emails.length);
+      const uploaded: { huge?: string; good?: string } = {};
+      const inject = async () => {
+        const connection = await amqplib.connect(run.config.AMQP_URL);
+        try {
+          const channel = await connection.createConfirmChannel();
+          for (const queue of WORK_QUEUES) {
+            channel.sendToQueue(queue, NOT_JSON, { persistent: true, contentType: 'application/json', messageId: `not-json-${queue}` });
+            channel.sendToQueue(queue, Buffer.from(JSON.stringify({ message_id: `wrong-schema-${queue}`, email: { email_id: 42 }, document_id: [] })), {
+              persistent: true,
+              contentType: 'application/json',
+            });
+          }
+          await channel.waitForConfirms();
+        } finally {
+          await connection.close();
         }
-        await channel.waitForConfirms();
-      } finally {
-        await connection.close();
-      }
-      uploaded.huge = (await submitDocument(run.broker, run.config.UPLOAD_DIR, { agentEmail: ACME, filename: 'claims-100000-pages.pdf', data: makePdfClaimingPages(100_000) })).document_id;
-      uploaded.good = (await submitDocument(run.broker, run.config.UPLOAD_DIR, { agentEmail: ACME, filename: 'after-the-poison.pdf', data: await makePdf(['Wall mounting: the X200 hangs on two screws 12 cm apart.']) })).document_id;
-    };
-    const report = await run.flow({
-      extra: poisons,
-      faults: [{ afterDelivered: injectAfter, run: inject }],
-      describe: () => `poison queued after ${injectAfter} delivered`,
-    });
+        uploaded.huge = (
+          await submitDocument(run.broker, run.config.UPLOAD_DIR, {
+            agentEmail: ACME,
+            filename: 'claims-100000-pages.pdf',
+            data: makePdfClaimingPages(100_000),
+          })
+        ).document_id;
+        uploaded.good = (
+          await submitDocument(run.broker, run.config.UPLOAD_DIR, {
+            agentEmail: ACME,
+            filename: 'after-the-poison.pdf',
+            data: await makePdf(['Wall mounting: the X200 hangs on two screws 12 cm apart.']),
+          })
+        ).document_id;
+      };
+      const report = await run.flow({
+        extra: poisons,
+        faults: [{ afterDelivered: injectAfter, run: inject }],
+        describe: () => `poison queued after ${injectAfter} delivered`,
+      });
 
-    // The poison emails: each answered exactly once, like any other email.
-    const ends = poisons.map((poison) => {
-      const account = report.accounts.find((entry) => entry.email === poison)!;
-      return `${poison.sample} ${account.end}${account.reasons.length ? ` (${account.reasons.join('; ')})` : ''}`;
-    });
-    process.stdout.write(`faults poison-inputs: poison emails ended ${ends.join(', ')}\n`);
-    // A hand-off (a draft for a person: the 5 MB body's question drowns in its log lines) is an answer too.
-    assert.deepEqual(ends.filter((end) => !/ (sent|drafted|handed_off)$/.test(end)), [], 'every poison email answered once');
-    assertAccounted(report);
+      // The poison emails: each answered exactly once, like any other email.
+      const ends = poisons.map((poison) => {
+        const account = report.accounts.find((entry) => entry.email === poison)!;
+        return `${poison.sample} ${account.end}${account.reasons.length ? ` (${account.reasons.join('; ')})` : ''}`;
+      });
+      process.stdout.write(`faults poison-inputs: poison emails ended ${ends.join(', ')}\n`);
+      // A hand-off (a draft for a person: the 5 MB body's question drowns in its log lines) is an answer too.
+      assert.deepEqual(
+        ends.filter((end) => !/ (sent|drafted|handed_off)$/.test(end)),
+        [],
+        'every poison email answered once',
+      );
+      assertAccounted(report);
 
-    // Every poison body: dead-lettered by the role whose queue it was put in, with the reason, never retried.
-    const deadLetters = await listDeadLetters({ config: run.config });
-    for (const queue of WORK_QUEUES) {
-      const found = deadLetters.filter((entry) => entry.originalQueue === queue && entry.kind === 'wrapped');
-      const types = found.map((entry) => entry.errorType);
-      assert.equal(types.filter((type) => type === 'invalid_json').length, 1, `${queue}: one invalid_json dead letter (have ${types.join(', ')})`);
-      assert.equal(types.filter((type) => type === 'schema_invalid').length, 1, `${queue}: one schema_invalid dead letter (have ${types.join(', ')})`);
-      for (const entry of found.filter((candidate) => candidate.errorType !== 'pdf_too_many_pages')) {
-        assert.match(entry.reason, entry.errorType === 'invalid_json' ? /not JSON/ : new RegExp(`does not match the ${queue.replace('.', '\\.')} schema`));
-        assert.equal(entry.retryCount, 0, `${queue}: ${entry.errorType} not retried`);
+      // Every poison body: dead-lettered by the role whose queue it was put in, with the reason, never retried.
+      const deadLetters = await listDeadLetters({ config: run.config });
+      for (const queue of WORK_QUEUES) {
+        const found = deadLetters.filter((entry) => entry.originalQueue === queue && entry.kind === 'wrapped');
+        const types = found.map((entry) => entry.errorType);
+        assert.equal(types.filter((type) => type === 'invalid_json').length, 1, `${queue}: one invalid_json dead letter (have ${types.join(', ')})`);
+        assert.equal(types.filter((type) => type === 'schema_invalid').length, 1, `${queue}: one schema_invalid dead letter (have ${types.join(', ')})`);
+        for (const entry of found.filter((candidate) => candidate.errorType !== 'pdf_too_many_pages')) {
+          assert.match(entry.reason, entry.errorType === 'invalid_json' ? /not JSON/ : new RegExp(`does not match the ${queue.replace('.', '\\.')} schema`));
+          assert.equal(entry.retryCount, 0, `${queue}: ${entry.errorType} not retried`);
+        }
       }
-    }
-    // The PDF that claims 100,000 pages: refused at the default page limit; the next manual still ingested.
-    const huge = deadLetters.find((entry) => entry.documentId === uploaded.huge);
-    assert.equal(huge?.errorType, 'pdf_too_many_pages', `the 100,000-page PDF dead-lettered: ${huge?.reason}`);
-    assert.match(huge!.reason, /100000 pages; at most 2000/);
-    const registry = new DocumentRegistry(run.database);
-    await waitFor(() => registry.get(uploaded.huge!)?.status === 'failed' && registry.get(uploaded.good!)?.status === 'ingested', { timeoutMs: 30_000, what: 'the huge PDF failed and the next one ingested' });
-    assert.equal(deadLetters.length, 2 * WORK_QUEUES.length + 1, `nothing else dead-lettered: ${deadLetters.map((entry) => `${entry.originalQueue} ${entry.errorType}`).join(', ')}`);
-    assert.deepEqual(run.fleet.unexpectedExits, [], 'the worker survived every poison');
-  });
-});
+      // The PDF that claims 100,000 pages: refused at the default page limit; the next manual still ingested.
+      const huge = deadLetters.find((entry) => entry.documentId === uploaded.huge);
+      assert.equal(huge?.errorType, 'pdf_too_many_pages', `the 100,000-page PDF dead-lettered: ${huge?.reason}`);
+      assert.match(huge!.reason, /100000 pages; at most 2000/);
+      const registry = new DocumentRegistry(run.database);
+      await waitFor(() => registry.get(uploaded.huge!)?.status === 'failed' && registry.get(uploaded.good!)?.status === 'ingested', {
+        timeoutMs: 30_000,
+        what: 'the huge PDF failed and the next one ingested',
+      });
+      assert.equal(
+        deadLetters.length,
+        2 * WORK_QUEUES.length + 1,
+        `nothing else dead-lettered: ${deadLetters.map((entry) => `${entry.originalQueue} ${entry.errorType}`).join(', ')}`,
+      );
+      assert.deepEqual(run.fleet.unexpectedExits, [], 'the worker survived every poison');
+    });
+  },
+);

@@ -20,33 +20,47 @@ import { toSend } from '../../src/pipeline/stages.js';
 const MAILBOX = 'support@widgets.example';
 
 for (const kind of ['sent', 'handed_off'] as const) {
-  test(`a sender that died after writing its reply but before its event: the redelivered message records the reply in the activity log as ${kind}, once`, { timeout: 60_000 }, async () => {
-    await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'auto' }, async (pipeline) => {
-      const raw = makeEmail({ to: MAILBOX, subject: 'How do I reset my router?', body: 'Hello, how do I reset my X200 router?\n' });
-      const message = await sendMessage(MAILBOX, raw, { handoff: kind === 'handed_off' });
-      const { email } = message;
-      // What the dying sender got done: the reply (or the hand-off draft) is in the mailbox, nothing else.
-      const reply = { email, message_id: replyMessageId(email.email_id, MAILBOX), subject: message.generated_response.subject, body: message.generated_response.body };
-      const { mailbox } = pipeline.worker.services;
-      await (kind === 'sent' ? mailbox.send(reply) : mailbox.saveDraft(reply));
+  test(
+    `a sender that died after writing its reply but before its event: the redelivered message records the reply in the activity log as ${kind}, once`,
+    { timeout: 60_000 },
+    async () => {
+      await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'auto' }, async (pipeline) => {
+        const raw = makeEmail({ to: MAILBOX, subject: 'How do I reset my router?', body: 'Hello, how do I reset my X200 router?\n' });
+        const message = await sendMessage(MAILBOX, raw, { handoff: kind === 'handed_off' });
+        const { email } = message;
+        // What the dying sender got done: the reply (or the hand-off draft) is in the mailbox, nothing else.
+        const reply = {
+          email,
+          message_id: replyMessageId(email.email_id, MAILBOX),
+          subject: message.generated_response.subject,
+          body: message.generated_response.body,
+        };
+        const { mailbox } = pipeline.worker.services;
+        await (kind === 'sent' ? mailbox.send(reply) : mailbox.saveDraft(reply));
 
-      await pipeline.worker.broker.publish(toSend, message);
-      assert.deepEqual((await waitForSettled(pipeline, 'sender', 1)).map((info) => info.status), ['duplicate'], 'not sent again');
-      await waitFor(() => pipeline.activity.getEmail(email.email_id)?.state === kind, {
-        timeoutMs: 10_000, what: `the activity log to show the reply as ${kind} (it says ${pipeline.activity.getEmail(email.email_id)?.state ?? 'nothing'})`,
+        await pipeline.worker.broker.publish(toSend, message);
+        assert.deepEqual(
+          (await waitForSettled(pipeline, 'sender', 1)).map((info) => info.status),
+          ['duplicate'],
+          'not sent again',
+        );
+        await waitFor(() => pipeline.activity.getEmail(email.email_id)?.state === kind, {
+          timeoutMs: 10_000,
+          what: `the activity log to show the reply as ${kind} (it says ${pipeline.activity.getEmail(email.email_id)?.state ?? 'nothing'})`,
+        });
+
+        // A second redelivery of the same message adds nothing to the timeline.
+        await pipeline.worker.broker.publish(toSend, message);
+        await waitForSettled(pipeline, 'sender', 2);
+        // The stream keeps order: once a marker published after the handling is in the log, so is
+        // every event the handling published before its ack.
+        const marker = `marker.${randomUUID()}@tests.example`;
+        // `marker` is no stage of the pipeline: published raw, it is recorded as an event of an unknown stage is.
+        const event = buildEvent('test', { stage: 'marker', email_id: marker, agent_email: MAILBOX });
+        await pipeline.worker.broker.publishRaw(EXCHANGES.events, eventRoutingKey(event), event);
+        await waitFor(() => pipeline.activity.timeline(marker).length === 1, { timeoutMs: 10_000, what: 'the marker event in the activity log' });
+        assert.equal(pipeline.activity.timeline(email.email_id).filter((event) => event.stage === kind).length, 1, `one ${kind} event`);
       });
-
-      // A second redelivery of the same message adds nothing to the timeline.
-      await pipeline.worker.broker.publish(toSend, message);
-      await waitForSettled(pipeline, 'sender', 2);
-      // The stream keeps order: once a marker published after the handling is in the log, so is
-      // every event the handling published before its ack.
-      const marker = `marker.${randomUUID()}@tests.example`;
-      // `marker` is no stage of the pipeline: published raw, it is recorded as an event of an unknown stage is.
-      const event = buildEvent('test', { stage: 'marker', email_id: marker, agent_email: MAILBOX });
-      await pipeline.worker.broker.publishRaw(EXCHANGES.events, eventRoutingKey(event), event);
-      await waitFor(() => pipeline.activity.timeline(marker).length === 1, { timeoutMs: 10_000, what: 'the marker event in the activity log' });
-      assert.equal(pipeline.activity.timeline(email.email_id).filter((event) => event.stage === kind).length, 1, `one ${kind} event`);
-    });
-  });
+    },
+  );
 }

@@ -63,7 +63,10 @@ function plannedKills(run: FaultRun): ScheduledFault[] {
 /** The next reply written while a worker of `role` is live, or undefined when none comes in time. */
 function nextReplyWritten(run: FaultRun, role: FleetRole): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => { stop(); resolve(undefined); }, REPLY_WAIT_MS);
+    const timer = setTimeout(() => {
+      stop();
+      resolve(undefined);
+    }, REPLY_WAIT_MS);
     const stop = run.watch.onWrite((reply) => {
       // A sender still restarting from an earlier kill wrote nothing: wait for the next reply.
       if (!run.fleet.running(role)) return;
@@ -74,16 +77,27 @@ function nextReplyWritten(run: FaultRun, role: FleetRole): Promise<string | unde
   });
 }
 
-test('SIGKILL of each role at random moments (and of the sender as it writes a reply), restarted by the test: every email replied exactly once or ended as it must, 0 lost, 0 sent twice', { timeout: 900_000 }, async () => {
-  await withFaultRun({ name: 'worker-kills', processes: ROLES }, async (run) => {
-    const report = await run.flow({
-      faults: plannedKills(run),
-      describe: () => `kills: ${run.fleet.kills.map((kill) => `${kill.role} ${kill.moment}`).join(', ')}`,
-    });
+test(
+  'SIGKILL of each role at random moments (and of the sender as it writes a reply), restarted by the test: every email replied exactly once or ended as it must, 0 lost, 0 sent twice',
+  { timeout: 900_000 },
+  async () => {
+    await withFaultRun({ name: 'worker-kills', processes: ROLES }, async (run) => {
+      const report = await run.flow({
+        faults: plannedKills(run),
+        describe: () => `kills: ${run.fleet.kills.map((kill) => `${kill.role} ${kill.moment}`).join(', ')}`,
+      });
 
-    for (const role of ROLES) assert.ok(run.fleet.kills.some((kill) => kill.role === role), `${role} was killed`);
-    assert.ok(run.fleet.kills.some((kill) => kill.moment.includes('as it wrote')), 'the sender was killed as it wrote a reply');
-    assert.deepEqual(run.fleet.unexpectedExits, [], 'no worker died except by the test');
-    assertAccounted(report);
-  });
-});
+      for (const role of ROLES)
+        assert.ok(
+          run.fleet.kills.some((kill) => kill.role === role),
+          `${role} was killed`,
+        );
+      assert.ok(
+        run.fleet.kills.some((kill) => kill.moment.includes('as it wrote')),
+        'the sender was killed as it wrote a reply',
+      );
+      assert.deepEqual(run.fleet.unexpectedExits, [], 'no worker died except by the test');
+      assertAccounted(report);
+    });
+  },
+);

@@ -28,16 +28,27 @@ export async function spawnApiProcess(vhost: TestVhost, env: Record<string, stri
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'worker', '--role=api'], {
     cwd: PROJECT_ROOT,
     env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '',
-      AMQP_URL: vhost.config.AMQP_URL, RABBITMQ_MANAGEMENT_URL: vhost.config.RABBITMQ_MANAGEMENT_URL, DATA_DIR: vhost.dataDir,
-      LOG_LEVEL: 'info', LOG_FORMAT: 'json', METRICS_PORT: '0', API_PORT: '0', API_HOST: '127.0.0.1',
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      AMQP_URL: vhost.config.AMQP_URL,
+      RABBITMQ_MANAGEMENT_URL: vhost.config.RABBITMQ_MANAGEMENT_URL,
+      DATA_DIR: vhost.dataDir,
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+      METRICS_PORT: '0',
+      API_PORT: '0',
+      API_HOST: '127.0.0.1',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -49,11 +60,14 @@ export async function spawnApiProcess(vhost: TestVhost, env: Record<string, stri
   };
   try {
     // waitFor returns only a truthy value: the URL.
-    const url = await waitFor<string | undefined>(() => {
-      if (child.exitCode !== null) throw new Error(`the api process exited with ${child.exitCode}:\n${output}`);
-      const line = output.split('\n').find((candidate) => candidate.includes('"operator API and dashboard listening"'));
-      return line ? `http://127.0.0.1:${new URL((JSON.parse(line) as { url: string }).url).port}` : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 100, what: 'the api process to listen' });
+    const url = await waitFor<string | undefined>(
+      () => {
+        if (child.exitCode !== null) throw new Error(`the api process exited with ${child.exitCode}:\n${output}`);
+        const line = output.split('\n').find((candidate) => candidate.includes('"operator API and dashboard listening"'));
+        return line ? `http://127.0.0.1:${new URL((JSON.parse(line) as { url: string }).url).port}` : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100, what: 'the api process to listen' },
+    );
     return { child, pid: child.pid!, url: url!, output: () => output, stop };
   } catch (error) {
     await stop();
@@ -117,13 +131,17 @@ export function rawUpload(url: string, token: string, agentEmail: string, files:
     headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
   });
   let release: () => void = () => undefined;
-  const released = new Promise<void>((resolve) => { release = resolve; });
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
   const response = new Promise<{ status: number; headers: IncomingMessage['headers']; body: Record<string, unknown> }>((resolve, reject) => {
     request.once('error', reject);
     request.once('response', (answer) => {
       let text = '';
       answer.setEncoding('utf8');
-      answer.on('data', (chunk: string) => { text += chunk; });
+      answer.on('data', (chunk: string) => {
+        text += chunk;
+      });
       answer.once('end', () => resolve({ status: answer.statusCode ?? 0, headers: answer.headers, body: JSON.parse(text || '{}') as Record<string, unknown> }));
       answer.once('error', reject);
     });

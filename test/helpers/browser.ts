@@ -17,8 +17,16 @@ export const SCREENSHOT_DIR = path.join(PROJECT_ROOT, 'artifacts', 'screenshots'
  * The machine's network is closed: without these flags Chromium keeps trying to reach Google's
  * services (updates, sync, QUIC probes) and floods the log with refused connections.
  */
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** Starts headless Chromium; the error names CHROMIUM_PATH when the binary is missing. */
 export async function launchBrowser(): Promise<Browser> {
@@ -63,7 +71,9 @@ export async function openDashboard(browser: Browser, apiUrl: string, options: D
     if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) errors.push(message.text());
   });
   // Delete buttons ask for confirmation; tests confirm.
-  page.on('dialog', (dialog) => { void dialog.accept(); });
+  page.on('dialog', (dialog) => {
+    void dialog.accept();
+  });
   const base = apiUrl.replace(/\/$/, '');
   await page.goto(options.token ? `${base}/#token=${encodeURIComponent(options.token)}` : `${base}/`);
   // The page either signs in (the navigation shows) or offers the sign-in form.
@@ -91,8 +101,14 @@ export async function saveScreenshot(page: Page, name: string): Promise<string> 
 export async function sidewaysOverflow(page: Page): Promise<{ pixels: number; culprits: string }> {
   return page.evaluate(() => ({
     pixels: Math.max(0, document.documentElement.scrollWidth - window.innerWidth),
-    culprits: [...document.querySelectorAll<HTMLElement>('body *')].filter((element) => element.getBoundingClientRect().right > window.innerWidth)
-      .slice(0, 5).map((element) => `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''}${element.className ? `.${String(element.className).replace(/ /g, '.')}` : ''}`).join(' '),
+    culprits: [...document.querySelectorAll<HTMLElement>('body *')]
+      .filter((element) => element.getBoundingClientRect().right > window.innerWidth)
+      .slice(0, 5)
+      .map(
+        (element) =>
+          `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''}${element.className ? `.${String(element.className).replace(/ /g, '.')}` : ''}`,
+      )
+      .join(' '),
   }));
 }
 

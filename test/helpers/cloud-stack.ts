@@ -73,7 +73,11 @@ export async function startCloudStack(): Promise<CloudStack> {
       REDIS_URL: TEST_REDIS_URL,
     };
     return {
-      gmail, gemini, anthropic, pinecone, environment,
+      gmail,
+      gemini,
+      anthropic,
+      pinecone,
+      environment,
       close: async () => {
         await Promise.all(started.map((fake) => fake.close().catch(() => undefined)));
       },

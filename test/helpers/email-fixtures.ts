@@ -39,6 +39,9 @@ export function makeEmail(fields: EmailFields = {}): string {
   lines.push('MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: base64', '');
   const body = fields.body ?? 'Hello, how do I reset my router?\n';
   // Base64 in 76-character lines keeps any body (non-ASCII, long lines) valid.
-  const encoded = Buffer.from(body, 'utf8').toString('base64').match(/.{1,76}/g) ?? [];
+  const encoded =
+    Buffer.from(body, 'utf8')
+      .toString('base64')
+      .match(/.{1,76}/g) ?? [];
   return [...lines, ...encoded, ''].join('\r\n');
 }

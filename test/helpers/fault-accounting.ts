@@ -80,7 +80,10 @@ export function rejectedReasons(root: string, mailboxes: readonly string[]): Map
 }
 
 /** Accounts for every email of the run from the reply files and their writes, the activity log, the dead letters and `rejected/`. */
-export function accountFor(emails: readonly CorpusEmail[], sources: { database: Database; maildirRoot: string; watch: ReplyWatch; deadLetters: readonly DeadLetterEntry[]; settlement: Settlement }): FaultReport {
+export function accountFor(
+  emails: readonly CorpusEmail[],
+  sources: { database: Database; maildirRoot: string; watch: ReplyWatch; deadLetters: readonly DeadLetterEntry[]; settlement: Settlement },
+): FaultReport {
   const activity = new ActivityLog(sources.database);
   const mailboxes = [...new Set(emails.map((email) => email.mailbox))];
   const rejected = rejectedReasons(sources.maildirRoot, mailboxes);
@@ -94,13 +97,17 @@ export function accountFor(emails: readonly CorpusEmail[], sources: { database: 
     const logState = activity.getEmail(email.emailId)?.state ?? 'unseen';
     const replyEvents = activity.timeline(email.emailId).filter((event) => REPLY_STAGES.includes(event.stage)).length;
     const deadLetters = sources.deadLetters.filter((entry) => entry.emailId === email.emailId);
-    const reasons = [...deadLetters.map((entry) => `${entry.errorType}: ${entry.reason}`), ...(rejected.has(email.emailId) ? [`rejected: ${rejected.get(email.emailId)}`] : [])];
+    const reasons = [
+      ...deadLetters.map((entry) => `${entry.errorType}: ${entry.reason}`),
+      ...(rejected.has(email.emailId) ? [`rejected: ${rejected.get(email.emailId)}`] : []),
+    ];
     const problems: string[] = [];
     let end: EmailEnd;
     if (inOutbox || inDrafts) {
       end = inOutbox ? 'sent' : logState === 'handed_off' ? 'handed_off' : 'drafted';
       if (inOutbox && inDrafts) problems.push('duplicated: a reply in outbox/ and a draft in drafts/');
-      if (!(inOutbox ? ['sent'] : ['drafted', 'handed_off']).includes(logState)) problems.push(`unlogged: its ${inOutbox ? 'reply is in outbox/' : 'draft is in drafts/'} but the activity log says ${logState}`);
+      if (!(inOutbox ? ['sent'] : ['drafted', 'handed_off']).includes(logState))
+        problems.push(`unlogged: its ${inOutbox ? 'reply is in outbox/' : 'draft is in drafts/'} but the activity log says ${logState}`);
       if (!email.expectsReply) problems.push(`wrong: answered, but ${email.sample} must get no reply`);
       if (reasons.length > 0) problems.push(`wrong: answered and dead-lettered too (${reasons.join('; ')})`);
     } else if (reasons.length > 0) {
@@ -117,7 +124,9 @@ export function accountFor(emails: readonly CorpusEmail[], sources: { database: 
     if (replyEvents > 1) problems.push(`duplicated: ${replyEvents} sent/drafted/handed_off events in the activity log`);
     return { email, end, logState, writes, replyEvents, reasons, problems };
   });
-  const counts = Object.fromEntries(['sent', 'drafted', 'handed_off', 'ignored', 'skipped', 'dead_lettered', 'rejected', 'lost'].map((end) => [end, 0])) as Record<EmailEnd, number>;
+  const counts = Object.fromEntries(
+    ['sent', 'drafted', 'handed_off', 'ignored', 'skipped', 'dead_lettered', 'rejected', 'lost'].map((end) => [end, 0]),
+  ) as Record<EmailEnd, number>;
   for (const account of accounts) counts[account.end] += 1;
   const having = (kind: string) => accounts.filter((account) => account.problems.some((problem) => problem.startsWith(`${kind}:`)));
   const endsBySample = new Map<string, Set<EmailEnd>>();
@@ -134,7 +143,10 @@ export function accountFor(emails: readonly CorpusEmail[], sources: { database: 
     wrong: having('wrong'),
     inconsistentSamples: [...endsBySample].filter(([, ends]) => ends.size > 1).map(([sample, ends]) => `${sample}: ${[...ends].join(' / ')}`),
     strays: [
-      ...sources.watch.seen().filter((key) => !known.has(key)).map((key) => `a reply that answers no email of the run: ${key}`),
+      ...sources.watch
+        .seen()
+        .filter((key) => !known.has(key))
+        .map((key) => `a reply that answers no email of the run: ${key}`),
       ...sources.watch.errors(),
     ],
   };
@@ -143,9 +155,11 @@ export function accountFor(emails: readonly CorpusEmail[], sources: { database: 
 /** One line per case: how the emails ended, and the four numbers that must be 0. */
 export function summaryLine(caseName: string, report: FaultReport, extra = ''): string {
   const { counts } = report;
-  return `faults ${caseName}: ${report.settlement.quiet ? '' : 'NEVER QUIET, '}${report.accounts.length} emails — ${counts.sent} sent, ${counts.drafted} drafted, ${counts.handed_off} handed off, `
-    + `${counts.ignored} ignored, ${counts.skipped} skipped, ${counts.dead_lettered} dead-lettered, ${counts.rejected} rejected | `
-    + `lost ${report.lost.length}, sent twice ${report.duplicated.length}, reply missing from the log ${report.unlogged.length}, wrong end ${report.wrong.length}${extra ? ` | ${extra}` : ''}`;
+  return (
+    `faults ${caseName}: ${report.settlement.quiet ? '' : 'NEVER QUIET, '}${report.accounts.length} emails — ${counts.sent} sent, ${counts.drafted} drafted, ${counts.handed_off} handed off, ` +
+    `${counts.ignored} ignored, ${counts.skipped} skipped, ${counts.dead_lettered} dead-lettered, ${counts.rejected} rejected | ` +
+    `lost ${report.lost.length}, sent twice ${report.duplicated.length}, reply missing from the log ${report.unlogged.length}, wrong end ${report.wrong.length}${extra ? ` | ${extra}` : ''}`
+  );
 }
 
 /** Options of {@link assertAccounted}. */
@@ -156,11 +170,17 @@ export interface AccountingExpectations {
 
 /** Fails with the emails concerned unless the run went quiet and every email is accounted for, once. */
 export function assertAccounted(report: FaultReport, expectations: AccountingExpectations = {}): void {
-  const describe = (accounts: EmailAccount[]) => accounts.slice(0, 10)
-    .map((account) => `  ${account.email.emailId} (${account.email.sample}): ${account.problems.join('; ')}`).join('\n');
+  const describe = (accounts: EmailAccount[]) =>
+    accounts
+      .slice(0, 10)
+      .map((account) => `  ${account.email.emailId} (${account.email.sample}): ${account.problems.join('; ')}`)
+      .join('\n');
   // Counted while messages still moved, the books could balance by luck or fail by chance.
-  assert.ok(report.settlement.quiet, `the run never went quiet, so its books prove nothing: ${report.settlement.detail}\n`
-    + `(books as they stood: lost ${report.lost.length}, sent twice ${report.duplicated.length}, wrong end ${report.wrong.length})\n${describe(report.lost)}`);
+  assert.ok(
+    report.settlement.quiet,
+    `the run never went quiet, so its books prove nothing: ${report.settlement.detail}\n` +
+      `(books as they stood: lost ${report.lost.length}, sent twice ${report.duplicated.length}, wrong end ${report.wrong.length})\n${describe(report.lost)}`,
+  );
   assert.equal(report.lost.length, 0, `emails lost:\n${describe(report.lost)}`);
   assert.equal(report.duplicated.length, 0, `emails answered more than once:\n${describe(report.duplicated)}`);
   assert.deepEqual(report.strays, [], 'every reply written belongs to an email of the run');
@@ -168,6 +188,13 @@ export function assertAccounted(report: FaultReport, expectations: AccountingExp
   assert.deepEqual(report.inconsistentSamples, [], 'copies of one sample end alike');
   const deadLettered = report.accounts.filter((account) => account.end === 'dead_lettered');
   const unexpected = deadLettered.filter((account) => !expectations.mayDeadLetter?.(account));
-  assert.equal(unexpected.length, 0, `dead letters this fault must not cause:\n${unexpected.slice(0, 10).map((account) => `  ${account.email.emailId}: ${account.reasons.join('; ')}`).join('\n')}`);
+  assert.equal(
+    unexpected.length,
+    0,
+    `dead letters this fault must not cause:\n${unexpected
+      .slice(0, 10)
+      .map((account) => `  ${account.email.emailId}: ${account.reasons.join('; ')}`)
+      .join('\n')}`,
+  );
   assert.equal(report.unlogged.length, 0, `replies the activity log does not show:\n${describe(report.unlogged)}`);
 }

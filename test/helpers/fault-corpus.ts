@@ -35,7 +35,9 @@ interface Sample {
 function loadSamples(): Sample[] {
   return [ACME, GLOBEX].flatMap((mailbox) => {
     const folder = path.join(SAMPLES, 'emails', mailbox);
-    return readdirSync(folder).filter((name) => name.endsWith('.eml')).sort()
+    return readdirSync(folder)
+      .filter((name) => name.endsWith('.eml'))
+      .sort()
       .map((name) => ({ name, mailbox, raw: readFileSync(path.join(folder, name), 'utf8') }));
   });
 }
@@ -63,7 +65,12 @@ export function buildCorpus(size: number, random: SeededRandom, run: string): Co
  * Drops the emails into the Maildir under `root`, `ratePerSecond` of them per second, and calls
  * `onDelivered` with the count after each one (the fault schedules key off it).
  */
-export async function deliverAtPace(root: string, emails: readonly CorpusEmail[], ratePerSecond: number, onDelivered: (count: number) => void | Promise<void> = () => undefined): Promise<void> {
+export async function deliverAtPace(
+  root: string,
+  emails: readonly CorpusEmail[],
+  ratePerSecond: number,
+  onDelivered: (count: number) => void | Promise<void> = () => undefined,
+): Promise<void> {
   const started = Date.now();
   for (const [index, email] of emails.entries()) {
     const due = started + (index * 1000) / ratePerSecond;

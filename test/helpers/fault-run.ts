@@ -82,7 +82,10 @@ export interface FlowOptions {
  * share of the mail within `firstBetween`, each next one 40 % of the mail later. `noted` says, for
  * the summary, when each happened and how long the service was away.
  */
-export function plannedOutages(run: FaultRun, options: { count: number; firstBetween: readonly [number, number]; down(): Promise<void>; up(): Promise<void> }): { faults: ScheduledFault[]; noted: string[] } {
+export function plannedOutages(
+  run: FaultRun,
+  options: { count: number; firstBetween: readonly [number, number]; down(): Promise<void>; up(): Promise<void> },
+): { faults: ScheduledFault[]; noted: string[] } {
   const size = run.emails.length;
   const noted: string[] = [];
   const faults = Array.from({ length: options.count }, (_, index): ScheduledFault => {
@@ -106,22 +109,28 @@ export function plannedOutages(run: FaultRun, options: { count: number; firstBet
 async function waitForConsumers(config: Config, processes: FleetRole[], fleet: WorkerFleet): Promise<void> {
   const queueOf: Record<string, string> = { classifier: QUEUES.toClassify, responder: QUEUES.toRespond, sender: QUEUES.toSend, ingester: QUEUES.toIngest };
   const queues = processes.includes('all') ? Object.values(queueOf) : processes.map((role) => queueOf[role]).filter(Boolean);
-  await waitFor(async () => {
-    const connection = await amqplib.connect(config.AMQP_URL);
-    try {
-      const channel = await connection.createChannel();
-      for (const queue of queues) if ((await channel.checkQueue(queue)).consumerCount === 0) return false;
-      return true;
-    } finally {
-      await connection.close().catch(() => undefined);
-    }
-  }, { timeoutMs: 90_000, intervalMs: 250, what: `consumers on ${queues.join(', ')}\n${fleet.describe()}` });
+  await waitFor(
+    async () => {
+      const connection = await amqplib.connect(config.AMQP_URL);
+      try {
+        const channel = await connection.createChannel();
+        for (const queue of queues) if ((await channel.checkQueue(queue)).consumerCount === 0) return false;
+        return true;
+      } finally {
+        await connection.close().catch(() => undefined);
+      }
+    },
+    { timeoutMs: 90_000, intervalMs: 250, what: `consumers on ${queues.join(', ')}\n${fleet.describe()}` },
+  );
 }
 
 /** Uploads the sample manuals and waits until the ingester process has ingested them all. */
 async function ingestManuals(run: FaultRun): Promise<void> {
-  await uploadSampleManuals({ broker: run.broker, uploadDir: run.config.UPLOAD_DIR, documents: new DocumentRegistry(run.database) },
-    90_000, `the sample manuals ingested\n${run.fleet.describe()}`);
+  await uploadSampleManuals(
+    { broker: run.broker, uploadDir: run.config.UPLOAD_DIR, documents: new DocumentRegistry(run.database) },
+    90_000,
+    `the sample manuals ingested\n${run.fleet.describe()}`,
+  );
 }
 
 /** Runs `body` on a fresh fault case and always tears it down (workers, broker, folders). */
@@ -129,14 +138,24 @@ export async function withFaultRun(options: FaultCaseOptions, body: (run: FaultR
   const random = caseSeed(options.name);
   const vhost = options.broker ? undefined : await createTestVhost({ ...FAULT_WORKER_ENVIRONMENT, ...options.environment, LOG_LEVEL: 'error' });
   const dataDir = vhost?.dataDir ?? mkdtempSync(path.join(tmpdir(), 'ragmail-faults-'));
-  const config = vhost?.config ?? loadConfig({
-    ...FAULT_WORKER_ENVIRONMENT, ...options.environment, AMQP_URL: options.broker?.amqpUrl, RABBITMQ_MANAGEMENT_URL: options.broker?.managementUrl, DATA_DIR: dataDir, LOG_LEVEL: 'error',
-  });
+  const config =
+    vhost?.config ??
+    loadConfig({
+      ...FAULT_WORKER_ENVIRONMENT,
+      ...options.environment,
+      AMQP_URL: options.broker?.amqpUrl,
+      RABBITMQ_MANAGEMENT_URL: options.broker?.managementUrl,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'error',
+    });
   // Opened (and migrated) before the workers start, so every process finds the schema in place.
   const database = openDatabase(config.DATABASE_PATH);
   const fleet = new WorkerFleet({
-    ...FAULT_WORKER_ENVIRONMENT, ...options.environment,
-    AMQP_URL: config.AMQP_URL, RABBITMQ_MANAGEMENT_URL: config.RABBITMQ_MANAGEMENT_URL, DATA_DIR: dataDir,
+    ...FAULT_WORKER_ENVIRONMENT,
+    ...options.environment,
+    AMQP_URL: config.AMQP_URL,
+    RABBITMQ_MANAGEMENT_URL: config.RABBITMQ_MANAGEMENT_URL,
+    DATA_DIR: dataDir,
   });
   const broker = new Broker(config, createLogger({ level: 'error', format: 'json', role: `faults-${options.name}` }));
   const watch = new ReplyWatch(config.MAILDIR_ROOT, [ACME, GLOBEX]);
@@ -145,7 +164,13 @@ export async function withFaultRun(options: FaultCaseOptions, body: (run: FaultR
     await broker.start();
     for (const role of options.processes) fleet.start(role);
     const run: FaultRun = {
-      name: options.name, config, fleet, broker, database, watch, random,
+      name: options.name,
+      config,
+      fleet,
+      broker,
+      database,
+      watch,
+      random,
       emails: buildCorpus(faultSize(), random, randomUUID().slice(0, 8)),
       flow: async ({ extra = [], faults = [], onDelivered, describe } = {}) => {
         const all = [...run.emails];
@@ -165,7 +190,10 @@ export async function withFaultRun(options: FaultCaseOptions, body: (run: FaultR
         const flowStarted = Date.now();
         await deliverAtPace(config.MAILDIR_ROOT, all, DELIVERY_RATE_PER_SECOND, delivered);
         const deliveredIn = seconds(flowStarted);
-        if (due.length > 0) throw new Error(`faults planned after ${due.map((fault) => fault.afterDelivered).join(', ')} deliveries, but only ${all.length} emails were delivered`);
+        if (due.length > 0)
+          throw new Error(
+            `faults planned after ${due.map((fault) => fault.afterDelivered).join(', ')} deliveries, but only ${all.length} emails were delivered`,
+          );
         // The books wait for every fault to end (a broker back, a killed worker restarted).
         await Promise.all(lanes.values());
         const settlement = await waitUntilSettled(run, all, 90_000 + all.length * 150);

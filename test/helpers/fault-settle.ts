@@ -75,7 +75,8 @@ export async function waitUntilSettled(run: FaultRun, emails: readonly CorpusEma
   const countEvents = run.database.prepare('SELECT COUNT(*) FROM events').pluck();
   const root = run.config.MAILDIR_ROOT;
   // A reply on disk ends an email too, whatever the log says: the books tell a log that missed it.
-  const replied = (email: CorpusEmail) => ['outbox', 'drafts'].some((folder) => existsSync(path.join(root, email.mailbox, folder, replyFileName(replyMessageId(email.emailId, email.mailbox)))));
+  const replied = (email: CorpusEmail) =>
+    ['outbox', 'drafts'].some((folder) => existsSync(path.join(root, email.mailbox, folder, replyFileName(replyMessageId(email.emailId, email.mailbox)))));
   const measure = async (): Promise<Motion> => {
     const rejected = rejectedReasons(root, [ACME, GLOBEX]);
     const notEnded = emails.filter((email) => !rejected.has(email.emailId) && !isFinal(activity.getEmail(email.emailId)?.state ?? '') && !replied(email));
@@ -83,7 +84,13 @@ export async function waitUntilSettled(run: FaultRun, emails: readonly CorpusEma
       const [mailbox, folder, file] = key.split('/') as [string, ReplyFolder, string];
       return total + run.watch.writesOf(mailbox, folder, file);
     }, 0);
-    return { notEnded: notEnded.map((email) => email.emailId), ready: await readyMessages(run.config, queues), inQueues: await sampledMessages(management, queues), replyWrites, events: countEvents.get() as number };
+    return {
+      notEnded: notEnded.map((email) => email.emailId),
+      ready: await readyMessages(run.config, queues),
+      inQueues: await sampledMessages(management, queues),
+      replyWrites,
+      events: countEvents.get() as number,
+    };
   };
   const started = Date.now();
   let last: Motion | undefined;
@@ -99,7 +106,8 @@ export async function waitUntilSettled(run: FaultRun, emails: readonly CorpusEma
       const idle = motion.notEnded.length === 0 && motion.ready === 0 && motion.inQueues === 0;
       if (!idle || JSON.stringify(motion) !== JSON.stringify(last)) stillSince = now;
       last = motion;
-      if (idle && now - stillSince >= QUIET_MS && now - emptySince! >= SAMPLED_ZERO_MS) return { quiet: true, detail: `quiet after ${seconds(started)} of waiting` };
+      if (idle && now - stillSince >= QUIET_MS && now - emptySince! >= SAMPLED_ZERO_MS)
+        return { quiet: true, detail: `quiet after ${seconds(started)} of waiting` };
     } catch (error) {
       // A broker still coming back: nothing is known, so nothing counts as still.
       failure = `; last reading failed: ${(error as Error).message}`;
@@ -107,7 +115,8 @@ export async function waitUntilSettled(run: FaultRun, emails: readonly CorpusEma
     }
     await delay(250);
   }
-  const moving = last && `${last.notEnded.length} emails not ended (${last.notEnded.slice(0, 5).join(', ')}), ${last.ready} messages ready and ${last.inQueues ?? 'an unknown number of'} in the work queues (ready + in flight), ${last.replyWrites} reply writes and ${last.events} events logged`;
+  const moving =
+    last &&
+    `${last.notEnded.length} emails not ended (${last.notEnded.slice(0, 5).join(', ')}), ${last.ready} messages ready and ${last.inQueues ?? 'an unknown number of'} in the work queues (ready + in flight), ${last.replyWrites} reply writes and ${last.events} events logged`;
   return { quiet: false, detail: `still moving after ${(timeoutMs / 1000).toFixed(0)} s of waiting: ${moving ?? 'nothing could be read'}${failure}` };
 }
-

@@ -67,7 +67,9 @@ export function seededRandom(seed: number): SeededRandom {
 export function caseSeed(caseName: string): SeededRandom {
   const given = Number(process.env.RAGMAIL_FAULTS_SEED);
   const seed = Number.isInteger(given) && given >= 0 ? given : Math.floor(Math.random() * 2 ** 31);
-  process.stdout.write(`faults ${caseName}: seed ${seed}, ${faultSize()} emails (rerun with RAGMAIL_FAULTS_SEED=${seed}${FULL ? ' RAGMAIL_FAULTS_FULL=1' : ''})\n`);
+  process.stdout.write(
+    `faults ${caseName}: seed ${seed}, ${faultSize()} emails (rerun with RAGMAIL_FAULTS_SEED=${seed}${FULL ? ' RAGMAIL_FAULTS_FULL=1' : ''})\n`,
+  );
   return seededRandom(seed);
 }
 

@@ -6,16 +6,25 @@ import { waitFor } from './broker.js';
 import type { Pipeline } from './pipeline.js';
 
 /** Checks a document was dead-lettered once (no retry) with `errorType`, and is marked failed with the reason. */
-export async function assertRefused(pipeline: Pipeline, records: Map<string, DeadLetterRecord>, documentId: string, errorType: string, message: RegExp): Promise<void> {
+export async function assertRefused(
+  pipeline: Pipeline,
+  records: Map<string, DeadLetterRecord>,
+  documentId: string,
+  errorType: string,
+  message: RegExp,
+): Promise<void> {
   const record = records.get(documentId);
   assert.ok(record, `${documentId} dead-lettered`);
   assert.equal(record.original_queue, QUEUES.toIngest);
   assert.equal(record.failure_info.error_type, errorType, `${documentId}: ${record.failure_info.error_message}`);
   assert.match(record.failure_info.error_message, message);
   assert.ok(record.failure_info.retry_count <= 1, `retry_count ${record.failure_info.retry_count}`);
-  const registered = await waitFor(() => {
-    const document = pipeline.documents.get(documentId);
-    return document?.status === 'failed' ? document : undefined;
-  }, { what: `${documentId} marked failed` });
+  const registered = await waitFor(
+    () => {
+      const document = pipeline.documents.get(documentId);
+      return document?.status === 'failed' ? document : undefined;
+    },
+    { what: `${documentId} marked failed` },
+  );
   assert.equal(registered?.error, record.failure_info.error_message);
 }

@@ -24,10 +24,12 @@ export interface OutageProxy {
 const FORWARDED_HEADERS = ['content-type', 'x-goog-api-key', 'x-api-key', 'authorization', 'anthropic-version'];
 
 async function forward(upstream: string, request: RecordedRequest, delayMs?: number): Promise<ScriptedResponse> {
-  const headers = Object.fromEntries(FORWARDED_HEADERS.flatMap((name) => {
-    const value = request.headers[name];
-    return typeof value === 'string' ? [[name, value]] : [];
-  }));
+  const headers = Object.fromEntries(
+    FORWARDED_HEADERS.flatMap((name) => {
+      const value = request.headers[name];
+      return typeof value === 'string' ? [[name, value]] : [];
+    }),
+  );
   const response = await fetch(`${upstream}${request.path}`, {
     method: request.method,
     headers,
@@ -53,7 +55,11 @@ export async function startOutageProxy(upstream: string, api: 'gemini' | 'anthro
     if (api === 'gemini') {
       return kind === 'quota'
         ? geminiErrorResponse(429, 'RESOURCE_EXHAUSTED', 'Resource has been exhausted (e.g. check quota).', { retryDelay: '1s' })
-        : geminiErrorResponse(500, 'INTERNAL', 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting');
+        : geminiErrorResponse(
+            500,
+            'INTERNAL',
+            'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting',
+          );
     }
     return kind === 'quota'
       ? anthropicErrorResponse(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit', { retryAfter: '1' })

@@ -85,8 +85,7 @@ export function makePdfClaimingPages(claimedPages: number): Buffer {
   // 7 content stream, 8 font.
   const content = 'BT /F1 12 Tf 72 720 Td (A page tree of many pages.) Tj ET';
   const pageDictionary = (parent: number): string =>
-    `<< /Type /Page /Parent ${parent} 0 R /MediaBox [0 0 595 842] /Contents 7 0 R ` +
-    '/Resources << /Font << /F1 8 0 R >> >> >>';
+    `<< /Type /Page /Parent ${parent} 0 R /MediaBox [0 0 595 842] /Contents 7 0 R ` + '/Resources << /Font << /F1 8 0 R >> >> >>';
   return assemblePdf([
     '<< /Type /Catalog /Pages 2 0 R >>',
     `<< /Type /Pages /Count ${claimedPages} /Kids [${'3 0 R '.repeat(sharedSubtrees)}4 0 R] >>`,
@@ -190,7 +189,9 @@ export function makeNestedFormBomb(options: NestedFormBombOptions = {}): Buffer 
   for (let level = 0; level <= depth; level += 1) {
     const content = level === 0 ? `BT /F1 12 Tf 72 720 Td (${options.text ?? 'Nested form text.'}) Tj ET` : 'q /X Do Q\n'.repeat(fanOut);
     const below = level === 0 ? '' : `/XObject << /X ${formNumber(level - 1)} 0 R >>`;
-    forms.push(streamObject(`/Type /XObject /Subtype /Form /BBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> ${below} >>`, Buffer.from(content, 'latin1')));
+    forms.push(
+      streamObject(`/Type /XObject /Subtype /Form /BBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> ${below} >>`, Buffer.from(content, 'latin1')),
+    );
   }
   const pageContent = Buffer.from('/X Do', 'latin1');
   return assembleBinaryPdf([

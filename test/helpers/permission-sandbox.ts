@@ -18,13 +18,29 @@ import { PROJECT_ROOT } from './worker-process.js';
 
 /** A user of definitions.json by role (`ragmail` is the admin). */
 export type Account = 'admin' | RoleName | 'uploader' | 'monitor';
-export interface DefinitionUser { name: string; password: string; tags: string }
-interface DefinitionPermission { user: string; vhost: string; configure: string; write: string; read: string }
-interface DefinitionTopicPermission { user: string; vhost: string; exchange: string; write: string; read: string }
+export interface DefinitionUser {
+  name: string;
+  password: string;
+  tags: string;
+}
+interface DefinitionPermission {
+  user: string;
+  vhost: string;
+  configure: string;
+  write: string;
+  read: string;
+}
+interface DefinitionTopicPermission {
+  user: string;
+  vhost: string;
+  exchange: string;
+  write: string;
+  read: string;
+}
 
 /** The management API as the broker's guest, who creates and deletes the sandboxes. */
 export const guest = new ManagementClient({ RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL, AMQP_URL: AMQP_BASE });
-const accountOf = (name: string): Account => (name === 'ragmail' ? 'admin' : name.replace(/^ragmail-/, '') as Account);
+const accountOf = (name: string): Account => (name === 'ragmail' ? 'admin' : (name.replace(/^ragmail-/, '') as Account));
 
 /** A fresh vhost holding the users of definitions.json (renamed), with the topology declared by the admin. */
 export interface Sandbox {
@@ -45,7 +61,9 @@ export async function createSandbox(): Promise<Sandbox> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'ragmail-permissions-'));
   const accounts = new Map<Account, DefinitionUser>();
   const definitions = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'rabbitmq', 'definitions.json'), 'utf8')) as {
-    users: DefinitionUser[]; permissions: DefinitionPermission[]; topic_permissions: DefinitionTopicPermission[];
+    users: DefinitionUser[];
+    permissions: DefinitionPermission[];
+    topic_permissions: DefinitionTopicPermission[];
   };
   const rename = (name: string) => `${name}-test-${suffix}`;
   // The example passwords of the file never reach the shared broker.
@@ -61,10 +79,21 @@ export async function createSandbox(): Promise<Sandbox> {
     url.password = encodeURIComponent(user.password);
     url.pathname = `/${encodeURIComponent(vhost)}`;
     return loadConfig({
-      AMQP_URL: url.toString(), RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL, DATA_DIR: dataDir, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
-      LOG_FORMAT: 'json', RETRY_BASE_DELAY_MS: '200', SHUTDOWN_GRACE_MS: '5000', AMQP_RECONNECT_MIN_MS: '100', AMQP_RECONNECT_MAX_MS: '1000',
-      AMQP_CONNECT_TIMEOUT_MS: '10000', POLL_INTERVAL_MS: '200', METRICS_PORT: '0', METRICS_HOST: '127.0.0.1',
-      AMQP_TOPOLOGY: account === 'admin' ? 'declare' : 'verify', ...overrides,
+      AMQP_URL: url.toString(),
+      RABBITMQ_MANAGEMENT_URL: MANAGEMENT_URL,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
+      LOG_FORMAT: 'json',
+      RETRY_BASE_DELAY_MS: '200',
+      SHUTDOWN_GRACE_MS: '5000',
+      AMQP_RECONNECT_MIN_MS: '100',
+      AMQP_RECONNECT_MAX_MS: '1000',
+      AMQP_CONNECT_TIMEOUT_MS: '10000',
+      POLL_INTERVAL_MS: '200',
+      METRICS_PORT: '0',
+      METRICS_HOST: '127.0.0.1',
+      AMQP_TOPOLOGY: account === 'admin' ? 'declare' : 'verify',
+      ...overrides,
     });
   };
   const cleanup = async () => {
@@ -81,5 +110,15 @@ export async function createSandbox(): Promise<Sandbox> {
     await cleanup();
     throw error;
   }
-  return { vhost, suffix, accounts, admin, configFor, cleanup: async () => { await admin.close(); await cleanup(); } };
+  return {
+    vhost,
+    suffix,
+    accounts,
+    admin,
+    configFor,
+    cleanup: async () => {
+      await admin.close();
+      await cleanup();
+    },
+  };
 }

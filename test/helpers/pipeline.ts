@@ -60,7 +60,9 @@ export interface Pipeline {
  * `tester`, unless the overrides say otherwise (`API_TOKENS: ''` tests the generated token).
  */
 export async function startPipeline(roles: readonly RoleName[], overrides: Record<string, string> = {}): Promise<Pipeline> {
-  const apiDefaults: Record<string, string> = roles.includes('api') ? { API_PORT: '0', API_HOST: '127.0.0.1', API_TOKENS: `tester=${randomBytes(18).toString('base64url')}` } : {};
+  const apiDefaults: Record<string, string> = roles.includes('api')
+    ? { API_PORT: '0', API_HOST: '127.0.0.1', API_TOKENS: `tester=${randomBytes(18).toString('base64url')}` }
+    : {};
   const vhost = await createTestVhost({ ...apiDefaults, ...overrides });
   let worker: Worker;
   try {
@@ -97,24 +99,31 @@ export async function startPipeline(roles: readonly RoleName[], overrides: Recor
 
 /** Waits until `role` has settled at least `count` messages and returns them. */
 export async function waitForSettled(pipeline: Pipeline, role: RoleName, count: number, timeoutMs = 30_000): Promise<SettledInfo[]> {
-  const settled = await waitFor<SettledInfo[] | undefined>(() => {
-    const list = pipeline.settled.get(role) ?? [];
-    return list.length >= count ? [...list] : undefined;
-  }, { timeoutMs, what: `${count} messages settled by ${role} (so far ${pipeline.settled.get(role)?.length ?? 0})` });
+  const settled = await waitFor<SettledInfo[] | undefined>(
+    () => {
+      const list = pipeline.settled.get(role) ?? [];
+      return list.length >= count ? [...list] : undefined;
+    },
+    { timeoutMs, what: `${count} messages settled by ${role} (so far ${pipeline.settled.get(role)?.length ?? 0})` },
+  );
   return settled ?? [];
 }
 
 /** Files of `folder` ending with `extension`, full paths, sorted; none when the folder is missing. */
 export async function filesIn(folder: string, extension = ''): Promise<string[]> {
   const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
-  return entries.filter((entry) => entry.isFile() && entry.name.endsWith(extension)).map((entry) => path.join(folder, entry.name)).sort();
+  return entries
+    .filter((entry) => entry.isFile() && entry.name.endsWith(extension))
+    .map((entry) => path.join(folder, entry.name))
+    .sort();
 }
 
 /** Uploads a document and waits until the registry says it is ingested (or failed). */
 export async function submitAndWait(pipeline: Pipeline, upload: DocumentUpload, timeoutMs = 60_000): Promise<string> {
   const message = await submitDocument(pipeline.worker.broker, pipeline.vhost.config.UPLOAD_DIR, upload);
   await waitFor(() => ['ingested', 'failed'].includes(pipeline.documents.get(message.document_id)?.status ?? ''), {
-    timeoutMs, what: `document ${upload.filename} ingested`,
+    timeoutMs,
+    what: `document ${upload.filename} ingested`,
   });
   return message.document_id;
 }
@@ -214,7 +223,8 @@ export async function readReplies(pipeline: Pipeline, agentEmail: string): Promi
 
 /** Lower-case recipient addresses of a parsed message (To, Cc, Bcc). */
 export function recipientsOf(parsed: ParsedEmail): string[] {
-  return [parsed.to, parsed.cc, parsed.bcc].flatMap((list) => list ?? [])
+  return [parsed.to, parsed.cc, parsed.bcc]
+    .flatMap((list) => list ?? [])
     .flatMap((entry) => (entry.group ? entry.group : [entry]))
     .map((mailbox) => mailbox.address.toLowerCase());
 }
@@ -228,7 +238,12 @@ export interface RawChannel {
 export async function openChannel(pipeline: Pipeline): Promise<RawChannel> {
   const connection: ChannelModel = await amqplib.connect(pipeline.vhost.config.AMQP_URL);
   const channel = await connection.createChannel();
-  return { channel, close: async () => { await connection.close().catch(() => undefined); } };
+  return {
+    channel,
+    close: async () => {
+      await connection.close().catch(() => undefined);
+    },
+  };
 }
 
 /** Waits for one message in `queue` and returns its parsed body and priority (acked). */
@@ -253,16 +268,26 @@ export async function respondMessage(agentEmail: string, raw: string, confidence
 }
 
 /** A valid `emails.to_send` message with a grounded reply; thresholds of the send policy via the arguments. */
-export async function sendMessage(agentEmail: string, raw: string, options: { confidence?: number; topScore?: number; handoff?: boolean } = {}): Promise<ToSendMessage> {
+export async function sendMessage(
+  agentEmail: string,
+  raw: string,
+  options: { confidence?: number; topScore?: number; handoff?: boolean } = {},
+): Promise<ToSendMessage> {
   const respond = await respondMessage(agentEmail, raw, options.confidence ?? 0.95);
   const topScore = options.topScore ?? 0.9;
   return {
     ...respond,
     generated_response: {
-      subject: replySubject(respond.email.subject), body: 'Hold the reset button for 10 seconds ("manual.pdf", page 3).',
-      handoff: options.handoff ?? false, provider: 'test', model: 'test', top_score: topScore,
+      subject: replySubject(respond.email.subject),
+      body: 'Hold the reset button for 10 seconds ("manual.pdf", page 3).',
+      handoff: options.handoff ?? false,
+      provider: 'test',
+      model: 'test',
+      top_score: topScore,
     },
-    context_used: options.handoff ? [] : [{ document_id: 'doc-1', source: 'manual.pdf', page: 3, chunk_index: 0, similarity_score: topScore, text: 'Hold the reset button for 10 seconds.' }],
+    context_used: options.handoff
+      ? []
+      : [{ document_id: 'doc-1', source: 'manual.pdf', page: 3, chunk_index: 0, similarity_score: topScore, text: 'Hold the reset button for 10 seconds.' }],
   };
 }
 

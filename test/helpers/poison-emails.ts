@@ -19,7 +19,12 @@ function poison(name: string, run: string, build: (messageId: string) => Buffer,
 
 /** A raw message with an 8-bit body: headers as given, then the body bytes exactly. */
 function eightBit(headers: Buffer[], body: Buffer): Buffer {
-  const lines = [...headers, Buffer.from('MIME-Version: 1.0'), Buffer.from('Content-Type: text/plain; charset=utf-8'), Buffer.from('Content-Transfer-Encoding: 8bit')];
+  const lines = [
+    ...headers,
+    Buffer.from('MIME-Version: 1.0'),
+    Buffer.from('Content-Type: text/plain; charset=utf-8'),
+    Buffer.from('Content-Transfer-Encoding: 8bit'),
+  ];
   return Buffer.concat([...lines.flatMap((line) => [line, Buffer.from('\r\n')]), Buffer.from('\r\n'), body, Buffer.from('\r\n')]);
 }
 
@@ -33,22 +38,65 @@ const header = (text: string) => Buffer.from(text, 'latin1');
 export function poisonEmails(run: string): CorpusEmail[] {
   return [
     // 5 MB of filler after the question (base64 on the wire: about 6.8 MB).
-    poison('5mb-body', run, (messageId) => Buffer.from(makeEmail({
-      messageId, from: 'big.body@customers.example', subject: 'How do I reset my router admin password?',
-      body: `${QUESTION}\n\n${'Log line: the router restarted at night and the lights blinked again. '.repeat(Math.ceil((5 * 1024 * 1024) / 70))}`,
-    })), true),
-    poison('invalid-utf8-body', run, (messageId) => eightBit(
-      [header('From: Broken Bytes <broken.bytes@customers.example>'), header('To: support@acme.example'), header('Subject: How do I reset my router admin password?'), header(`Message-ID: ${messageId}`), header('Date: Mon, 16 Nov 2026 10:00:00 +0000')],
-      Buffer.concat([Buffer.from(`${QUESTION} `), INVALID_UTF8, Buffer.from(' Thanks '), INVALID_UTF8]),
-    ), true),
-    poison('invalid-utf8-headers', run, (messageId) => eightBit(
-      [Buffer.concat([header('From: '), INVALID_UTF8, header(' <bad.header@customers.example>')]), header('To: support@acme.example'),
-        Buffer.concat([header('Subject: How do I reset my router admin password? '), INVALID_UTF8]), header(`Message-ID: ${messageId}`), header('Date: Mon, 16 Nov 2026 10:00:00 +0000')],
-      Buffer.from(QUESTION),
-    ), true),
-    poison('nul-and-control-characters', run, (messageId) => Buffer.from(makeEmail({
-      messageId, from: 'control.chars@customers.example', subject: 'How do I reset my router admin password?',
-      body: `${QUESTION}\u0000\u0001\u0002\u001b[31m\u0007\u0000 ${'\u0000'.repeat(64)} end`,
-    })), true),
+    poison(
+      '5mb-body',
+      run,
+      (messageId) =>
+        Buffer.from(
+          makeEmail({
+            messageId,
+            from: 'big.body@customers.example',
+            subject: 'How do I reset my router admin password?',
+            body: `${QUESTION}\n\n${'Log line: the router restarted at night and the lights blinked again. '.repeat(Math.ceil((5 * 1024 * 1024) / 70))}`,
+          }),
+        ),
+      true,
+    ),
+    poison(
+      'invalid-utf8-body',
+      run,
+      (messageId) =>
+        eightBit(
+          [
+            header('From: Broken Bytes <broken.bytes@customers.example>'),
+            header('To: support@acme.example'),
+            header('Subject: How do I reset my router admin password?'),
+            header(`Message-ID: ${messageId}`),
+            header('Date: Mon, 16 Nov 2026 10:00:00 +0000'),
+          ],
+          Buffer.concat([Buffer.from(`${QUESTION} `), INVALID_UTF8, Buffer.from(' Thanks '), INVALID_UTF8]),
+        ),
+      true,
+    ),
+    poison(
+      'invalid-utf8-headers',
+      run,
+      (messageId) =>
+        eightBit(
+          [
+            Buffer.concat([header('From: '), INVALID_UTF8, header(' <bad.header@customers.example>')]),
+            header('To: support@acme.example'),
+            Buffer.concat([header('Subject: How do I reset my router admin password? '), INVALID_UTF8]),
+            header(`Message-ID: ${messageId}`),
+            header('Date: Mon, 16 Nov 2026 10:00:00 +0000'),
+          ],
+          Buffer.from(QUESTION),
+        ),
+      true,
+    ),
+    poison(
+      'nul-and-control-characters',
+      run,
+      (messageId) =>
+        Buffer.from(
+          makeEmail({
+            messageId,
+            from: 'control.chars@customers.example',
+            subject: 'How do I reset my router admin password?',
+            body: `${QUESTION}\u0000\u0001\u0002\u001b[31m\u0007\u0000 ${'\u0000'.repeat(64)} end`,
+          }),
+        ),
+      true,
+    ),
   ];
 }

@@ -63,7 +63,10 @@ export async function freePort(): Promise<number> {
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }
@@ -96,8 +99,12 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
   };
   let output = '';
   const server: ChildProcess = spawn(path.join(SCRIPTS, 'rabbitmq-server'), [], { env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
-  server.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+  server.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  server.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   const rabbitmqctl = (...args: string[]) => run(path.join(SCRIPTS, 'rabbitmqctl'), ['-n', node, ...args], { env: environment, timeout: 60_000 });
   const stop = async () => {
@@ -109,8 +116,14 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
   };
   try {
     await Promise.race([
-      waitFor(async () => (await accepts(port)) && (await accepts(managementPort)), { timeoutMs: 60_000, intervalMs: 200, what: `the private RabbitMQ node ${node} on ${port} (management on ${managementPort})` }),
-      exited.then(() => { throw new Error(`the private RabbitMQ node ${node} exited while starting`); }),
+      waitFor(async () => (await accepts(port)) && (await accepts(managementPort)), {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        what: `the private RabbitMQ node ${node} on ${port} (management on ${managementPort})`,
+      }),
+      exited.then(() => {
+        throw new Error(`the private RabbitMQ node ${node} exited while starting`);
+      }),
     ]);
   } catch (error) {
     await stop();
@@ -120,7 +133,9 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     managementUrl,
     node,
-    stopApp: async () => { await rabbitmqctl('stop_app'); },
+    stopApp: async () => {
+      await rabbitmqctl('stop_app');
+    },
     startApp: async () => {
       // A client that connected during the stop can hold the port for a moment: stop and try again.
       for (let attempt = 1; ; attempt += 1) {

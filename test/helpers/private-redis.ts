@@ -19,7 +19,11 @@ export interface PrivateRedis {
 }
 
 function launch(port: number, directory: string): Promise<ChildProcess> {
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', directory], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', directory],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port}: ${output}`)), 15_000);
@@ -30,8 +34,14 @@ function launch(port: number, directory: string): Promise<ChildProcess> {
         resolve(server);
       }
     });
-    server.once('error', (error) => { clearTimeout(timer); reject(error); });
-    server.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited with ${code}: ${output}`)); });
+    server.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    server.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited with ${code}: ${output}`));
+    });
   });
 }
 
@@ -48,8 +58,13 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   let server: ChildProcess | undefined = await launch(port, directory);
   return {
     url: `redis://127.0.0.1:${port}`,
-    kill: async () => { await kill(server); server = undefined; },
-    restart: async () => { server = await launch(port, directory); },
+    kill: async () => {
+      await kill(server);
+      server = undefined;
+    },
+    restart: async () => {
+      server = await launch(port, directory);
+    },
     stop: async () => {
       await kill(server);
       rmSync(directory, { recursive: true, force: true });

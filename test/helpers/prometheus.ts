@@ -52,6 +52,6 @@ export function parseExposition(exposition: string): Sample[] {
 
 /** The value of the sample `name` whose labels include `labels`, or undefined when there is none. */
 export function sampleValue(exposition: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  return parseExposition(exposition)
-    .find((sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value))?.value;
+  return parseExposition(exposition).find((sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value))
+    ?.value;
 }

@@ -21,7 +21,10 @@ export class ReplyWatch {
   private readonly listeners = new Set<(key: string) => void>();
 
   /** Watches `outbox/` and `drafts/` of each mailbox under `root`, creating them first. */
-  constructor(private readonly root: string, mailboxes: readonly string[]) {
+  constructor(
+    private readonly root: string,
+    mailboxes: readonly string[],
+  ) {
     for (const mailbox of mailboxes) {
       for (const folder of ['outbox', 'drafts'] as const) {
         const directory = path.join(root, mailbox, folder);

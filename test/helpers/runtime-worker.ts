@@ -59,7 +59,12 @@ const runtime = new ConsumerRuntime(
   },
   broker,
   logger,
-  { maxAttempts: config.MAX_ATTEMPTS, retryBaseDelayMs: config.RETRY_BASE_DELAY_MS, shutdownGraceMs: config.SHUTDOWN_GRACE_MS, maxDeliveries: config.MAX_DELIVERIES },
+  {
+    maxAttempts: config.MAX_ATTEMPTS,
+    retryBaseDelayMs: config.RETRY_BASE_DELAY_MS,
+    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+    maxDeliveries: config.MAX_DELIVERIES,
+  },
 );
 
 process.once('SIGTERM', () => {

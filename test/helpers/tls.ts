@@ -51,8 +51,24 @@ function newLeaf(dir: string, name: string, ca: string, commonName: string, exte
   newKey(dir, `${name}.key`);
   openssl(dir, 'req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${commonName}`);
   writeFileSync(path.join(dir, `${name}.ext`), extensions);
-  openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial',
-    '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  );
 }
 
 /** Generates the whole PKI in a fresh temp dir (about a second). */
@@ -61,7 +77,13 @@ export function createTestPki(): TestPki {
   const file = (name: string) => path.join(dir, name);
   const passphrase = `pass-${process.pid}-${Date.now()}`;
   newCa(dir, 'ca', 'ragmail test CA');
-  newLeaf(dir, 'server', 'ca', 'localhost', 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  newLeaf(
+    dir,
+    'server',
+    'ca',
+    'localhost',
+    'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n',
+  );
   newLeaf(dir, 'client', 'ca', 'ragmail-worker', 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
   openssl(dir, 'pkey', '-in', 'client.key', '-out', 'client-encrypted.key', '-aes256', '-passout', `pass:${passphrase}`);
   newCa(dir, 'foreign-ca', 'some other CA');
@@ -100,27 +122,37 @@ export async function startTlsProxy(pki: TestPki, target: { host: string; port: 
   const sockets = new Set<net.Socket>();
   const clientErrors: string[] = [];
   let forwarded = 0;
-  const server = tls.createServer({
-    key: readFileSync(pki.serverKey),
-    cert: readFileSync(pki.serverCert),
-    ca: readFileSync(pki.caCert),
-    requestCert: true,
-    rejectUnauthorized: true,
-  }, (client) => {
-    forwarded += 1;
-    const upstream = net.connect(target);
-    sockets.add(client).add(upstream);
-    const forget = () => { sockets.delete(client); sockets.delete(upstream); client.destroy(); upstream.destroy(); };
-    client.on('error', forget).on('close', forget);
-    upstream.on('error', forget).on('close', forget);
-    client.pipe(upstream).pipe(client);
-  });
+  const server = tls.createServer(
+    {
+      key: readFileSync(pki.serverKey),
+      cert: readFileSync(pki.serverCert),
+      ca: readFileSync(pki.caCert),
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    (client) => {
+      forwarded += 1;
+      const upstream = net.connect(target);
+      sockets.add(client).add(upstream);
+      const forget = () => {
+        sockets.delete(client);
+        sockets.delete(upstream);
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', forget).on('close', forget);
+      upstream.on('error', forget).on('close', forget);
+      client.pipe(upstream).pipe(client);
+    },
+  );
   server.on('tlsClientError', (error) => clientErrors.push((error as NodeJS.ErrnoException).code ?? error.message));
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as net.AddressInfo;
   return {
     port,
-    get forwarded() { return forwarded; },
+    get forwarded() {
+      return forwarded;
+    },
     clientErrors,
     close: async () => {
       for (const socket of sockets) socket.destroy();

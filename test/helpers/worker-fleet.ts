@@ -43,7 +43,9 @@ export class WorkerFleet {
   private readonly started = Date.now();
   private reportDeath: (error: Error) => void = () => undefined;
   /** Rejects when a worker dies by itself: race a long wait against it to fail at once. */
-  readonly died: Promise<never> = new Promise<never>((_resolve, reject) => { this.reportDeath = reject; });
+  readonly died: Promise<never> = new Promise<never>((_resolve, reject) => {
+    this.reportDeath = reject;
+  });
 
   /** `environment` is the whole environment of every worker (plus PATH and HOME). */
   constructor(private readonly environment: Record<string, string>) {
@@ -60,7 +62,11 @@ export class WorkerFleet {
     });
     if (child.pid === undefined) throw new Error(`could not spawn a ${role} worker`);
     const worker: FleetProcess = {
-      role, child, pid: child.pid, ending: false, output: '',
+      role,
+      child,
+      pid: child.pid,
+      ending: false,
+      output: '',
       exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
     };
     const keep = (chunk: Buffer) => {
@@ -106,11 +112,13 @@ export class WorkerFleet {
       worker.ending = true;
       worker.child.kill('SIGTERM');
     }
-    await Promise.all(live.map(async (worker) => {
-      const timer = setTimeout(() => worker.child.kill('SIGKILL'), graceMs);
-      await worker.exited;
-      clearTimeout(timer);
-    }));
+    await Promise.all(
+      live.map(async (worker) => {
+        const timer = setTimeout(() => worker.child.kill('SIGKILL'), graceMs);
+        await worker.exited;
+        clearTimeout(timer);
+      }),
+    );
   }
 
   /** How many output lines of all workers, restarts included, match `pattern`. */

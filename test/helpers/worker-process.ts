@@ -36,8 +36,18 @@ export interface SpawnWorkerOptions {
 /** The environment that points a child worker at the same broker, vhost and timings as `config`. */
 export function workerEnvironment(config: Config): Record<string, string> {
   const names = [
-    'AMQP_URL', 'RABBITMQ_MANAGEMENT_URL', 'DATA_DIR', 'LOG_LEVEL', 'MAX_ATTEMPTS', 'RETRY_BASE_DELAY_MS',
-    'SHUTDOWN_GRACE_MS', 'AMQP_RECONNECT_MIN_MS', 'AMQP_RECONNECT_MAX_MS', 'AMQP_CONNECT_TIMEOUT_MS', 'MAX_DELIVERIES', 'DEAD_LETTER_MAX_AGE',
+    'AMQP_URL',
+    'RABBITMQ_MANAGEMENT_URL',
+    'DATA_DIR',
+    'LOG_LEVEL',
+    'MAX_ATTEMPTS',
+    'RETRY_BASE_DELAY_MS',
+    'SHUTDOWN_GRACE_MS',
+    'AMQP_RECONNECT_MIN_MS',
+    'AMQP_RECONNECT_MAX_MS',
+    'AMQP_CONNECT_TIMEOUT_MS',
+    'MAX_DELIVERIES',
+    'DEAD_LETTER_MAX_AGE',
   ] as const;
   return Object.fromEntries(names.map((name) => [name, String(config[name])]));
 }
@@ -58,8 +68,12 @@ export function spawnRuntimeWorker(config: Config, options: SpawnWorkerOptions):
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });

@@ -23,7 +23,10 @@ import { ACME, GLOBEX, classifyMessage, deliverEmail, openChannel, readReplies, 
 
 /** A 1×1 PNG: the bytes of an image, whatever its name says. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
-const MANUAL_PAGES = ['X200 router manual. Reset the admin password: hold the reset button on the back for 10 seconds.', 'Page two: the default password is printed on the label under the router.'];
+const MANUAL_PAGES = [
+  'X200 router manual. Reset the admin password: hold the reset button on the back for 10 seconds.',
+  'Page two: the default password is printed on the label under the router.',
+];
 
 interface Answer<T = Record<string, unknown>> {
   status: number;
@@ -32,16 +35,27 @@ interface Answer<T = Record<string, unknown>> {
 }
 
 /** One API call; the pipeline's token unless `token` says otherwise (null: no Authorization header). */
-async function call<T = Record<string, unknown>>(pipeline: Pipeline, method: string, route: string, options: { token?: string | null; json?: unknown; form?: FormData } = {}): Promise<Answer<T>> {
+async function call<T = Record<string, unknown>>(
+  pipeline: Pipeline,
+  method: string,
+  route: string,
+  options: { token?: string | null; json?: unknown; form?: FormData } = {},
+): Promise<Answer<T>> {
   const token = options.token === undefined ? pipeline.apiToken : options.token;
   const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
   if (options.json !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(`${pipeline.apiUrl}${route}`, {
-    method, headers, body: options.form ?? (options.json === undefined ? undefined : JSON.stringify(options.json)),
+    method,
+    headers,
+    body: options.form ?? (options.json === undefined ? undefined : JSON.stringify(options.json)),
   });
   const text = await response.text();
   let body: unknown = text;
-  try { body = JSON.parse(text); } catch { /* not JSON: a static file */ }
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* not JSON: a static file */
+  }
   return { status: response.status, body: body as T, headers: response.headers };
 }
 
@@ -67,18 +81,28 @@ async function documentOf(pipeline: Pipeline, documentId: string): Promise<Docum
 }
 
 async function waitForStatus(pipeline: Pipeline, documentId: string, status: string): Promise<DocumentRecord> {
-  return eventually(async () => {
-    const document = await documentOf(pipeline, documentId);
-    return document?.status === status ? document : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 200, what: `document ${documentId} ${status}` });
+  return eventually(
+    async () => {
+      const document = await documentOf(pipeline, documentId);
+      return document?.status === status ? document : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 200, what: `document ${documentId} ${status}` },
+  );
 }
 
 test('every /api route needs a valid bearer token (401 with www-authenticate otherwise) and /api/me names its holder', async () => {
   // 14 wrong tokens below: more than the default throttle of failed sign-ins lets through as 401s.
   await withPipeline(['api'], { API_MAX_FAILED_SIGN_INS: '100' }, async (pipeline) => {
     assert.match(pipeline.apiUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
-    const routes: Array<[string, string]> = [['GET', '/api/me'], ['GET', '/api/documents'], ['GET', '/api/emails'], ['GET', '/api/dead-letters'],
-      ['POST', '/api/reviews/x/approve'], ['DELETE', '/api/documents/x'], ['GET', '/api/no-such-route']];
+    const routes: Array<[string, string]> = [
+      ['GET', '/api/me'],
+      ['GET', '/api/documents'],
+      ['GET', '/api/emails'],
+      ['GET', '/api/dead-letters'],
+      ['POST', '/api/reviews/x/approve'],
+      ['DELETE', '/api/documents/x'],
+      ['GET', '/api/no-such-route'],
+    ];
     for (const [method, route] of routes) {
       for (const token of [null, 'wrong-token', `${pipeline.apiToken}x`]) {
         const answer = await call(pipeline, method, route, { token });
@@ -116,8 +140,14 @@ test('without API_TOKENS a token for admin is generated into <DATA_DIR>/api-toke
 
 test('API_TOKENS: name=token pairs; a malformed or repeated entry is refused without quoting the secret', () => {
   const secret = 's3cret-1-of-24-characters';
-  assert.deepEqual(loadConfig({ API_TOKENS: `alice=${secret}, bob.k@acme = dG9rZW4tb2YtYm9iLWF0LWFjbWU==` }).apiTokens, [{ name: 'alice', token: secret }, { name: 'bob.k@acme', token: 'dG9rZW4tb2YtYm9iLWF0LWFjbWU==' }]);
-  assert.throws(() => loadConfig({ API_TOKENS: `alice=${secret},just-a-secret` }), (error: Error) => /API_TOKENS: entry 2 is not name=token/.test(error.message) && !error.message.includes('just-a-secret'));
+  assert.deepEqual(loadConfig({ API_TOKENS: `alice=${secret}, bob.k@acme = dG9rZW4tb2YtYm9iLWF0LWFjbWU==` }).apiTokens, [
+    { name: 'alice', token: secret },
+    { name: 'bob.k@acme', token: 'dG9rZW4tb2YtYm9iLWF0LWFjbWU==' },
+  ]);
+  assert.throws(
+    () => loadConfig({ API_TOKENS: `alice=${secret},just-a-secret` }),
+    (error: Error) => /API_TOKENS: entry 2 is not name=token/.test(error.message) && !error.message.includes('just-a-secret'),
+  );
   assert.throws(() => loadConfig({ API_TOKENS: `alice=${secret},alice=${secret}-2` }), /the name alice is given twice/);
 });
 
@@ -145,22 +175,39 @@ test('uploads are checked: size limit 413, content sniffed (PNG as .pdf 415, PDF
     assert.deepEqual([png.status, png.body.code], [415, 'upload_not_pdf']);
     const empty = await upload(ACME, [{ name: 'empty.pdf', data: Buffer.alloc(0) }]);
     assert.deepEqual([empty.status, empty.body.code], [400, 'upload_empty']);
-    for (const [agentEmail, emailLast] of [[undefined, false], ['not-an-address', false], [ACME, true]] as const) {
+    for (const [agentEmail, emailLast] of [
+      [undefined, false],
+      ['not-an-address', false],
+      [ACME, true],
+    ] as const) {
       const refused = await upload(agentEmail, [{ name: 'manual.pdf', data: pdf }], emailLast);
       assert.deepEqual([refused.status, refused.body.code], [400, 'invalid_request'], `agent_email ${agentEmail} ${emailLast ? 'after' : 'before'} the file`);
     }
     const notMultipart = await call(pipeline, 'POST', '/api/documents', { json: { agent_email: ACME } });
     assert.deepEqual([notMultipart.status, notMultipart.body.code], [415, 'not_multipart']);
     // Taken whole or refused whole: the good file of a refused upload is not kept either.
-    const mixed = await upload(ACME, [{ name: 'good.pdf', data: pdf }, { name: 'bad.pdf', data: PNG }]);
+    const mixed = await upload(ACME, [
+      { name: 'good.pdf', data: pdf },
+      { name: 'bad.pdf', data: PNG },
+    ]);
     assert.equal(mixed.status, 415);
     assert.deepEqual((await call<{ documents: DocumentRecord[] }>(pipeline, 'GET', '/api/documents')).body.documents, []);
 
-    const accepted = await upload('Support@Acme.example', [{ name: 'manual.bin', data: pdf }, { name: '../../etc/passwd.pdf', data: pdf }, { name: '..\\..\\evil.pdf', data: pdf }]);
+    const accepted = await upload('Support@Acme.example', [
+      { name: 'manual.bin', data: pdf },
+      { name: '../../etc/passwd.pdf', data: pdf },
+      { name: '..\\..\\evil.pdf', data: pdf },
+    ]);
     assert.equal(accepted.status, 202);
     const documents = accepted.body.documents ?? [];
-    assert.deepEqual(documents.map((document) => [document.filename, document.agent_email, document.status]),
-      [['manual.bin', ACME, 'queued'], ['passwd.pdf', ACME, 'queued'], ['evil.pdf', ACME, 'queued']]);
+    assert.deepEqual(
+      documents.map((document) => [document.filename, document.agent_email, document.status]),
+      [
+        ['manual.bin', ACME, 'queued'],
+        ['passwd.pdf', ACME, 'queued'],
+        ['evil.pdf', ACME, 'queued'],
+      ],
+    );
     const uploadDir = path.resolve(pipeline.vhost.config.UPLOAD_DIR);
     for (const document of documents) {
       const stored = pipeline.documents.get(document.document_id);
@@ -178,7 +225,9 @@ test('uploads are checked: size limit 413, content sniffed (PNG as .pdf 415, PDF
 
 test('an uploaded manual is ingested with live progress, can be ingested again, and deleting it removes chunks, file and row', async () => {
   await withPipeline(['api', 'ingester', 'recorder'], {}, async (pipeline) => {
-    const uploaded = await call<{ documents: DocumentRecord[] }>(pipeline, 'POST', '/api/documents', { form: uploadForm(ACME, [{ name: 'x200.pdf', data: await makePdf(MANUAL_PAGES) }]) });
+    const uploaded = await call<{ documents: DocumentRecord[] }>(pipeline, 'POST', '/api/documents', {
+      form: uploadForm(ACME, [{ name: 'x200.pdf', data: await makePdf(MANUAL_PAGES) }]),
+    });
     assert.equal(uploaded.status, 202);
     const id = uploaded.body.documents[0].document_id;
     const ingested = await waitForStatus(pipeline, id, 'ingested');
@@ -194,11 +243,16 @@ test('an uploaded manual is ingested with live progress, can be ingested again, 
     assert.deepEqual([deleted.status, deleted.body], [200, { deleted: id }]);
     assert.equal(await documentOf(pipeline, id), undefined);
     assert.equal(existsSync(ingested.path), false, 'the stored file is gone');
-    assert.equal((await pipeline.worker.services.vectorStore.query(ACME, 'reset admin password', 3)).some((chunk) => chunk.document_id === id), false);
+    assert.equal(
+      (await pipeline.worker.services.vectorStore.query(ACME, 'reset admin password', 3)).some((chunk) => chunk.document_id === id),
+      false,
+    );
     assert.equal((await call(pipeline, 'DELETE', `/api/documents/${id}`)).status, 404);
     assert.equal((await call(pipeline, 'POST', `/api/documents/${id}/reingest`)).status, 404);
 
-    const other = await call<{ documents: DocumentRecord[] }>(pipeline, 'POST', '/api/documents', { form: uploadForm(ACME, [{ name: 'other.pdf', data: await makePdf(['Another manual.']) }]) });
+    const other = await call<{ documents: DocumentRecord[] }>(pipeline, 'POST', '/api/documents', {
+      form: uploadForm(ACME, [{ name: 'other.pdf', data: await makePdf(['Another manual.']) }]),
+    });
     const otherId = other.body.documents[0].document_id;
     const otherDocument = await waitForStatus(pipeline, otherId, 'ingested');
     await rm(otherDocument.path);
@@ -212,9 +266,20 @@ test('emails: filters by mailbox, state, category and text with a total for pagi
     const record = (emailId: string, agentEmail: string, subject: string, stages: Array<[string, Record<string, unknown>]>) => {
       for (const [stage, detail] of stages) pipeline.activity.record(buildEvent('test', { stage, email_id: emailId, agent_email: agentEmail, detail }));
     };
-    const received = (subject: string, minutes: number) => ['received', { from: 'customer@example.com', subject, received_at: new Date(Date.UTC(2025, 0, 1, 10, minutes)).toISOString(), priority: 5 }] as [string, Record<string, unknown>];
-    record('<one/1@example.com>', ACME, 'Router reset', [received('Router reset', 1), ['classified', { is_support_inquiry: true, category: 'technical', confidence: 0.9, reasoning: 'r' }], ['sent', { mode: 'auto', message_id: '<r1@acme.example>' }]]);
-    record('<two@example.com>', ACME, 'Invoice question', [received('Invoice question', 2), ['classified', { is_support_inquiry: true, category: 'billing', confidence: 0.8, reasoning: 'r' }]]);
+    const received = (subject: string, minutes: number) =>
+      ['received', { from: 'customer@example.com', subject, received_at: new Date(Date.UTC(2025, 0, 1, 10, minutes)).toISOString(), priority: 5 }] as [
+        string,
+        Record<string, unknown>,
+      ];
+    record('<one/1@example.com>', ACME, 'Router reset', [
+      received('Router reset', 1),
+      ['classified', { is_support_inquiry: true, category: 'technical', confidence: 0.9, reasoning: 'r' }],
+      ['sent', { mode: 'auto', message_id: '<r1@acme.example>' }],
+    ]);
+    record('<two@example.com>', ACME, 'Invoice question', [
+      received('Invoice question', 2),
+      ['classified', { is_support_inquiry: true, category: 'billing', confidence: 0.8, reasoning: 'r' }],
+    ]);
     record('<three@example.com>', GLOBEX, 'Router again', [received('Router again', 3)]);
 
     const list = async (query: string) => (await call<{ total: number; emails: Array<{ email_id: string }> }>(pipeline, 'GET', `/api/emails${query}`)).body;
@@ -228,10 +293,17 @@ test('emails: filters by mailbox, state, category and text with a total for pagi
     assert.deepEqual([page.total, ids(page)], [3, ['<two@example.com>']]);
     assert.equal((await call(pipeline, 'GET', '/api/emails?limit=0')).status, 400);
 
-    const detail = await call<{ email: { state: string; subject: string }; timeline: Array<{ stage: string }>; review: Review | null }>(pipeline, 'GET', `/api/emails/${encodeURIComponent('<one/1@example.com>')}`);
+    const detail = await call<{ email: { state: string; subject: string }; timeline: Array<{ stage: string }>; review: Review | null }>(
+      pipeline,
+      'GET',
+      `/api/emails/${encodeURIComponent('<one/1@example.com>')}`,
+    );
     assert.equal(detail.status, 200);
     assert.deepEqual([detail.body.email.state, detail.body.email.subject, detail.body.review], ['sent', 'Router reset', null]);
-    assert.deepEqual(detail.body.timeline.map((event) => event.stage), ['received', 'classified', 'sent']);
+    assert.deepEqual(
+      detail.body.timeline.map((event) => event.stage),
+      ['received', 'classified', 'sent'],
+    );
     const unknown = await call(pipeline, 'GET', `/api/emails/${encodeURIComponent('<nobody@example.com>')}`);
     assert.deepEqual([unknown.status, unknown.body.code], [404, 'email_not_found']);
 
@@ -243,16 +315,30 @@ test('emails: filters by mailbox, state, category and text with a total for pagi
 
 test('reviews (SEND_POLICY=review): an approved, edited reply is sent exactly as edited, a rejected one is not; a second decision is a 409', async () => {
   await withPipeline(ROLE_NAMES, { SEND_POLICY: 'review' }, async (pipeline) => {
-    const uploaded = await call<{ documents: DocumentRecord[] }>(pipeline, 'POST', '/api/documents', { form: uploadForm(ACME, [{ name: 'x200.pdf', data: await makePdf(MANUAL_PAGES) }]) });
+    const uploaded = await call<{ documents: DocumentRecord[] }>(pipeline, 'POST', '/api/documents', {
+      form: uploadForm(ACME, [{ name: 'x200.pdf', data: await makePdf(MANUAL_PAGES) }]),
+    });
     await waitForStatus(pipeline, uploaded.body.documents[0].document_id, 'ingested');
-    const question = (from: string) => makeEmail({ from, to: ACME, subject: 'How do I reset my router admin password?', body: 'Hello, I forgot the admin password of my X200 router. How do I reset it?\n' });
+    const question = (from: string) =>
+      makeEmail({
+        from,
+        to: ACME,
+        subject: 'How do I reset my router admin password?',
+        body: 'Hello, I forgot the admin password of my X200 router. How do I reset it?\n',
+      });
     const approved = await deliverEmail(pipeline, ACME, question('jose@mailbox.example'));
     const rejected = await deliverEmail(pipeline, ACME, question('ana@mailbox.example'));
-    const pending = await eventually(async () => {
-      const { body } = await call<{ total: number; reviews: Review[] }>(pipeline, 'GET', `/api/reviews?agent_email=${encodeURIComponent(ACME)}`);
-      return body.total === 2 ? body.reviews : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 200, what: 'two pending reviews' });
-    assert.deepEqual(pending.map((review) => review.status), ['pending', 'pending']);
+    const pending = await eventually(
+      async () => {
+        const { body } = await call<{ total: number; reviews: Review[] }>(pipeline, 'GET', `/api/reviews?agent_email=${encodeURIComponent(ACME)}`);
+        return body.total === 2 ? body.reviews : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 200, what: 'two pending reviews' },
+    );
+    assert.deepEqual(
+      pending.map((review) => review.status),
+      ['pending', 'pending'],
+    );
     const approvedId = approved.email.email_id;
     const detail = await call<{ review: Review | null }>(pipeline, 'GET', `/api/emails/${encodeURIComponent(approvedId)}`);
     assert.equal(detail.body.review?.status, 'pending');
@@ -263,7 +349,10 @@ test('reviews (SEND_POLICY=review): an approved, edited reply is sent exactly as
     const approval = await call<{ review: Review }>(pipeline, 'POST', `/api/reviews/${encodeURIComponent(approvedId)}/approve`, { json: { body: edited } });
     assert.equal(approval.status, 202);
     assert.deepEqual([approval.body.review.status, approval.body.review.edited, approval.body.review.decided_by], ['approved', true, 'tester']);
-    const reply = await eventually(async () => (await readReplies(pipeline, ACME)).find((file) => file.folder === 'outbox'), { timeoutMs: 30_000, what: 'the approved reply in the outbox' });
+    const reply = await eventually(async () => (await readReplies(pipeline, ACME)).find((file) => file.folder === 'outbox'), {
+      timeoutMs: 30_000,
+      what: 'the approved reply in the outbox',
+    });
     assert.match(reply.parsed.text ?? '', /Edited by a person\./);
     assert.equal(reply.headers['in-reply-to'], approved.email.message_id_header);
 
@@ -273,15 +362,27 @@ test('reviews (SEND_POLICY=review): an approved, edited reply is sent exactly as
     const unknown = await call(pipeline, 'POST', `/api/reviews/${encodeURIComponent('<nobody@example.com>')}/approve`, { json: {} });
     assert.deepEqual([unknown.status, unknown.body.code], [404, 'review_not_found']);
 
-    const rejection = await call<{ review: Review }>(pipeline, 'POST', `/api/reviews/${encodeURIComponent(rejected.email.email_id)}/reject`, { json: { note: 'wrong product' } });
+    const rejection = await call<{ review: Review }>(pipeline, 'POST', `/api/reviews/${encodeURIComponent(rejected.email.email_id)}/reject`, {
+      json: { note: 'wrong product' },
+    });
     assert.equal(rejection.status, 200);
     assert.deepEqual([rejection.body.review.status, rejection.body.review.note, rejection.body.review.decided_by], ['rejected', 'wrong product', 'tester']);
-    const timeline = await eventually(async () => {
-      const { body } = await call<{ timeline: Array<{ stage: string; detail: Record<string, unknown> }> }>(pipeline, 'GET', `/api/emails/${encodeURIComponent(rejected.email.email_id)}`);
-      return body.timeline.find((event) => event.stage === 'review_rejected');
-    }, { what: 'the review_rejected event in the timeline' });
+    const timeline = await eventually(
+      async () => {
+        const { body } = await call<{ timeline: Array<{ stage: string; detail: Record<string, unknown> }> }>(
+          pipeline,
+          'GET',
+          `/api/emails/${encodeURIComponent(rejected.email.email_id)}`,
+        );
+        return body.timeline.find((event) => event.stage === 'review_rejected');
+      },
+      { what: 'the review_rejected event in the timeline' },
+    );
     assert.deepEqual(timeline.detail, { by: 'tester', note: 'wrong product' });
-    await waitFor(async () => (await call<{ total: number }>(pipeline, 'GET', '/api/reviews?status=sent')).body.total === 1, { timeoutMs: 30_000, what: 'the approved review marked sent' });
+    await waitFor(async () => (await call<{ total: number }>(pipeline, 'GET', '/api/reviews?status=sent')).body.total === 1, {
+      timeoutMs: 30_000,
+      what: 'the approved review marked sent',
+    });
     assert.equal((await readReplies(pipeline, ACME)).filter((file) => file.folder === 'outbox').length, 1, 'only the approved reply went out');
   });
 });
@@ -293,24 +394,45 @@ test('dead letters: listed, replayed to their work queue or discarded by id; unk
       // Nobody consumes emails.to_classify here: a message that expires is dead-lettered by the broker.
       const messages = await Promise.all([1, 2, 3].map(() => classifyMessage(ACME, makeEmail())));
       for (const message of messages) {
-        raw.channel.publish(EXCHANGES.email, ROUTING_KEYS.classify, Buffer.from(JSON.stringify(message)), { messageId: message.message_id, expiration: '1', persistent: true, contentType: 'application/json' });
+        raw.channel.publish(EXCHANGES.email, ROUTING_KEYS.classify, Buffer.from(JSON.stringify(message)), {
+          messageId: message.message_id,
+          expiration: '1',
+          persistent: true,
+          contentType: 'application/json',
+        });
       }
       const [first, second, third] = messages.map((message) => message.message_id);
-      const entries = await eventually(async () => {
-        const { body } = await call<{ entries: Array<{ id: string; kind: string; originalQueue: string; emailId: string }> }>(pipeline, 'GET', '/api/dead-letters');
-        return body.entries.length === 3 ? body.entries : undefined;
-      }, { timeoutMs: 30_000, intervalMs: 200, what: 'three dead letters' });
-      assert.deepEqual(entries.map((entry) => [entry.id, entry.kind, entry.originalQueue]).sort(), [first, second, third].map((id) => [id, 'broker', QUEUES.toClassify]).sort());
+      const entries = await eventually(
+        async () => {
+          const { body } = await call<{ entries: Array<{ id: string; kind: string; originalQueue: string; emailId: string }> }>(
+            pipeline,
+            'GET',
+            '/api/dead-letters',
+          );
+          return body.entries.length === 3 ? body.entries : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200, what: 'three dead letters' },
+      );
+      assert.deepEqual(
+        entries.map((entry) => [entry.id, entry.kind, entry.originalQueue]).sort(),
+        [first, second, third].map((id) => [id, 'broker', QUEUES.toClassify]).sort(),
+      );
 
       const replay = await call(pipeline, 'POST', '/api/dead-letters/replay', { json: { ids: [first, 'no-such-id'] } });
       assert.equal(replay.status, 200);
       assert.deepEqual(replay.body.replayed, [first]);
-      assert.deepEqual((replay.body.failed as Array<{ id: string }>).map((failure) => failure.id), ['no-such-id']);
+      assert.deepEqual(
+        (replay.body.failed as Array<{ id: string }>).map((failure) => failure.id),
+        ['no-such-id'],
+      );
       assert.equal((await raw.channel.checkQueue(QUEUES.toClassify)).messageCount, 1, 'the replayed message is back in its queue');
       const discard = await call(pipeline, 'POST', '/api/dead-letters/discard', { json: { ids: [second] } });
       assert.deepEqual([discard.status, discard.body.discarded, discard.body.failed], [200, [second], []]);
       const left = await call<{ entries: Array<{ id: string }> }>(pipeline, 'GET', '/api/dead-letters');
-      assert.deepEqual(left.body.entries.map((entry) => entry.id), [third]);
+      assert.deepEqual(
+        left.body.entries.map((entry) => entry.id),
+        [third],
+      );
       assert.equal((await call(pipeline, 'POST', '/api/dead-letters/replay', { json: { ids: [] } })).status, 400);
 
       await raw.channel.consume(QUEUES.deadLetter, () => undefined);
@@ -327,9 +449,20 @@ test('/api/broker shows the work queues, dead_letter_queue and events.audit with
     const { status, body } = await call<{ reachable: boolean; queues: Array<Record<string, unknown>> }>(pipeline, 'GET', '/api/broker');
     assert.equal(status, 200);
     assert.equal(body.reachable, true);
-    assert.deepEqual(body.queues.map((queue) => queue.name), [QUEUES.toClassify, QUEUES.toRespond, QUEUES.toSend, QUEUES.toIngest, QUEUES.deadLetter, QUEUES.audit]);
+    assert.deepEqual(
+      body.queues.map((queue) => queue.name),
+      [QUEUES.toClassify, QUEUES.toRespond, QUEUES.toSend, QUEUES.toIngest, QUEUES.deadLetter, QUEUES.audit],
+    );
     for (const queue of body.queues) {
-      assert.deepEqual(Object.keys(queue).sort(), ['consumers', 'deliver_rate', 'messages', 'messages_ready', 'messages_unacknowledged', 'name', 'publish_rate']);
+      assert.deepEqual(Object.keys(queue).sort(), [
+        'consumers',
+        'deliver_rate',
+        'messages',
+        'messages_ready',
+        'messages_unacknowledged',
+        'name',
+        'publish_rate',
+      ]);
       for (const [key, value] of Object.entries(queue)) if (key !== 'name') assert.equal(typeof value, 'number', `${queue.name} ${key}`);
     }
   });

@@ -11,7 +11,16 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '../helpers/broker.js';
 import {
-  ACME, GLOBEX, SAMPLES, deliverEmail, filesIn, startPipeline, submitAndWait, waitForFinalStates, waitForSettled, type Pipeline,
+  ACME,
+  GLOBEX,
+  SAMPLES,
+  deliverEmail,
+  filesIn,
+  startPipeline,
+  submitAndWait,
+  waitForFinalStates,
+  waitForSettled,
+  type Pipeline,
 } from '../helpers/pipeline.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
 import { replayFromAudit } from '../../src/messaging/audit-replay.js';
@@ -47,13 +56,20 @@ test('a shadow replay of a time window re-classifies its emails only, and sends 
   try {
     // The thermostat manual answers the battery question on one page: its reply is sent, so the
     // window holds an email the replay would send again if it were not shadowed.
-    for (const [agentEmail, filename] of [[ACME, 'acme-router-x200-manual.pdf'], [GLOBEX, 'globex-thermostat-t9-manual.pdf']]) {
+    for (const [agentEmail, filename] of [
+      [ACME, 'acme-router-x200-manual.pdf'],
+      [GLOBEX, 'globex-thermostat-t9-manual.pdf'],
+    ]) {
       await submitAndWait(pipeline, { agentEmail, filename, data: await readFile(path.join(SAMPLES, 'manuals', agentEmail, filename)) });
     }
     const before = await runBatch(pipeline, [[ACME, '01-router-reset.eml']]);
     await pause(1_100);
     const since = new Date();
-    const inWindow = await runBatch(pipeline, [[ACME, '03-urgent-internet-down.eml'], [ACME, '09-spam-prize.eml'], [GLOBEX, 'battery.eml']]);
+    const inWindow = await runBatch(pipeline, [
+      [ACME, '03-urgent-internet-down.eml'],
+      [ACME, '09-spam-prize.eml'],
+      [GLOBEX, 'battery.eml'],
+    ]);
     const until = new Date();
     await pause(1_100);
     const after = await runBatch(pipeline, [[ACME, '02-firmware-update.eml']]);
@@ -67,9 +83,11 @@ test('a shadow replay of a time window re-classifies its emails only, and sends 
     const sentBefore = pipeline.settled.get('sender')!.length;
 
     // The command, in a dry run for one mailbox: it lists the window's emails of that mailbox and publishes nothing.
-    const cli = await run(path.join(PROJECT_ROOT, 'node_modules/.bin/tsx'), [
-      'src/cli/index.ts', 'replay', '--stage', 'classify', '--since', since.toISOString(), '--until', until.toISOString(), '--mailbox', ACME, '--dry-run',
-    ], { cwd: PROJECT_ROOT, env: { ...process.env, AMQP_URL: pipeline.vhost.config.AMQP_URL, LOG_LEVEL: 'error' } });
+    const cli = await run(
+      path.join(PROJECT_ROOT, 'node_modules/.bin/tsx'),
+      ['src/cli/index.ts', 'replay', '--stage', 'classify', '--since', since.toISOString(), '--until', until.toISOString(), '--mailbox', ACME, '--dry-run'],
+      { cwd: PROJECT_ROOT, env: { ...process.env, AMQP_URL: pipeline.vhost.config.AMQP_URL, LOG_LEVEL: 'error' } },
+    );
     const listed = [...cli.stdout.matchAll(/^would replay (\S+) \(/gm)].map((match) => match[1]).sort();
     assert.deepEqual(listed, inWindow.filter((id) => pipeline.activity.getEmail(id)!.agent_email === ACME).sort());
     assert.match(cli.stdout, /would replay 2 email\(s\) through classify \(live/);
@@ -77,7 +95,10 @@ test('a shadow replay of a time window re-classifies its emails only, and sends 
     // Through respond, a dry run: the support emails with their original classification; the others are skipped.
     const respond = await replayFromAudit(pipeline.worker.broker, { stage: 'respond', since, until, shadow: true, dryRun: true });
     assert.deepEqual(respond.replayed.map((email) => email.email_id).sort(), [...reachingSender].sort());
-    assert.deepEqual(respond.skipped.map(({ reason }) => reason), inWindow.filter((id) => !reachingSender.includes(id)).map(() => 'classified as not a support inquiry'));
+    assert.deepEqual(
+      respond.skipped.map(({ reason }) => reason),
+      inWindow.filter((id) => !reachingSender.includes(id)).map(() => 'classified as not a support inquiry'),
+    );
 
     const report = await replayFromAudit(pipeline.worker.broker, { stage: 'classify', since, until, shadow: true });
     assert.deepEqual(report.replayed.map((email) => email.email_id).sort(), [...inWindow].sort(), 'exactly the emails received in the window');
@@ -85,15 +106,24 @@ test('a shadow replay of a time window re-classifies its emails only, and sends 
 
     await waitForSettled(pipeline, 'classifier', classifiedBefore + inWindow.length);
     const senderSettled = await waitForSettled(pipeline, 'sender', sentBefore + reachingSender.length);
-    assert.deepEqual(senderSettled.slice(sentBefore).map((info) => info.status), reachingSender.map(() => 'shadowed'), 'the sender shadowed the replayed replies');
-    await waitFor(() => inWindow.every((id) => classifications(pipeline, id).length === 2), { what: 'the replay\'s classifications recorded' });
+    assert.deepEqual(
+      senderSettled.slice(sentBefore).map((info) => info.status),
+      reachingSender.map(() => 'shadowed'),
+      'the sender shadowed the replayed replies',
+    );
+    await waitFor(() => inWindow.every((id) => classifications(pipeline, id).length === 2), { what: "the replay's classifications recorded" });
     for (const id of inWindow) {
       const replayed = classifications(pipeline, id)[1]!;
-      assert.deepEqual(replayed.detail.replay, { replay_id: report.replay_id, shadow: true }, 'the new classification is marked as the replay\'s');
-      assert.ok(pipeline.activity.timeline(id).some((event) => event.stage === 'replayed'), 'the replay is recorded');
+      assert.deepEqual(replayed.detail.replay, { replay_id: report.replay_id, shadow: true }, "the new classification is marked as the replay's");
+      assert.ok(
+        pipeline.activity.timeline(id).some((event) => event.stage === 'replayed'),
+        'the replay is recorded',
+      );
     }
     for (const id of reachingSender) {
-      await waitFor(() => pipeline.activity.timeline(id).some((event) => event.stage === 'shadowed' && event.detail.replay !== undefined), { what: 'shadowed events' });
+      await waitFor(() => pipeline.activity.timeline(id).some((event) => event.stage === 'shadowed' && event.detail.replay !== undefined), {
+        what: 'shadowed events',
+      });
     }
 
     await pause(1_000);

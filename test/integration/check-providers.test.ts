@@ -47,7 +47,10 @@ function runCheckProviders(environment: Record<string, string>): Promise<{ code:
 
 /** The table's row for `provider` and `kind`, split on the column gaps. */
 function tableRow(stdout: string, provider: string, kind: string): string[] | undefined {
-  return stdout.split('\n').map((line) => line.split(/\s{2,}/)).find((cells) => cells[0] === provider && cells[1] === kind);
+  return stdout
+    .split('\n')
+    .map((line) => line.split(/\s{2,}/))
+    .find((cells) => cells[0] === provider && cells[1] === kind);
 }
 
 test('with the fakes and good keys every configured provider is checked and ok', { timeout: 60_000 }, async () => {
@@ -56,8 +59,15 @@ test('with the fakes and good keys every configured provider is checked and ok',
   try {
     const rows = await checkProviders(vhost.config, vhost.logger);
     assert.deepEqual(rows.map(rowKey), [
-      'rabbitmq broker', 'rabbitmq management api', 'gemini llm', 'anthropic llm', 'local llm',
-      'gemini embeddings', 'pinecone vector store', 'gmail mailbox', 'redis cache, send claims',
+      'rabbitmq broker',
+      'rabbitmq management api',
+      'gemini llm',
+      'anthropic llm',
+      'local llm',
+      'gemini embeddings',
+      'pinecone vector store',
+      'gmail mailbox',
+      'redis cache, send claims',
     ]);
     for (const row of rows) assert.equal(row.status, 'ok', `${rowKey(row)}: ${row.detail}`);
     for (const row of rows.filter((row) => row.provider !== 'local')) assert.ok(typeof row.latencyMs === 'number' && row.latencyMs >= 0, rowKey(row));
@@ -67,10 +77,22 @@ test('with the fakes and good keys every configured provider is checked and ok',
     assert.match(detailOf('gemini embeddings'), /768-dimension/);
     assert.match(detailOf('redis cache, send claims'), /PONG/);
     // Each check really reached its service.
-    assert.ok(stack.gmail.requests.some((request) => request.path.endsWith('/profile')), 'Gmail profile read');
-    assert.ok(stack.pinecone.requests.some((request) => request.path === '/indexes/ragmail'), 'Pinecone index described');
-    assert.ok(stack.anthropic.requests.some((request) => request.path.startsWith('/v1/models/')), 'Claude model looked up');
-    assert.ok(stack.gemini.requests.some((request) => request.path.endsWith(':batchEmbedContents')), 'Gemini embedding made');
+    assert.ok(
+      stack.gmail.requests.some((request) => request.path.endsWith('/profile')),
+      'Gmail profile read',
+    );
+    assert.ok(
+      stack.pinecone.requests.some((request) => request.path === '/indexes/ragmail'),
+      'Pinecone index described',
+    );
+    assert.ok(
+      stack.anthropic.requests.some((request) => request.path.startsWith('/v1/models/')),
+      'Claude model looked up',
+    );
+    assert.ok(
+      stack.gemini.requests.some((request) => request.path.endsWith(':batchEmbedContents')),
+      'Gemini embedding made',
+    );
     assert.match(formatProviderTable(rows), /^PROVIDER\s+KIND\s+STATUS\s+LATENCY\s+DETAIL\n/);
   } finally {
     await vhost.cleanup();
@@ -90,7 +112,13 @@ test('a refused Gemini key fails the gemini rows with the reason, and the comman
     assert.equal(gemini[2], 'failed');
     assert.match(gemini.slice(4).join('  '), /llm_\w+: .*API key not valid/, 'the provider says why');
     assert.equal(tableRow(result.stdout, 'gemini', 'embeddings')?.[2], 'failed', 'the embedder uses the same key');
-    for (const [provider, kind] of [['rabbitmq', 'broker'], ['anthropic', 'llm'], ['pinecone', 'vector store'], ['gmail', 'mailbox'], ['redis', 'cache, send claims']]) {
+    for (const [provider, kind] of [
+      ['rabbitmq', 'broker'],
+      ['anthropic', 'llm'],
+      ['pinecone', 'vector store'],
+      ['gmail', 'mailbox'],
+      ['redis', 'cache, send claims'],
+    ]) {
       assert.equal(tableRow(result.stdout, provider, kind)?.[2], 'ok', `${provider} ${kind} is unaffected`);
     }
     assert.doesNotMatch(result.stdout + result.stderr, /^\s+at /m, 'no stack trace');
@@ -126,10 +154,19 @@ test('the embedded defaults need no key: every configured provider ok, the rest 
   const vhost = await createTestVhost();
   try {
     const rows = await checkProviders(vhost.config, vhost.logger);
-    assert.deepEqual(rows.map((row) => `${rowKey(row)}: ${row.status}`), [
-      'rabbitmq broker: ok', 'rabbitmq management api: ok', 'local llm: ok', 'none embeddings: skipped',
-      'sqlite vector store: ok', 'maildir mailbox: ok', 'redis cache, send claims: skipped',
-    ], JSON.stringify(rows, null, 1));
+    assert.deepEqual(
+      rows.map((row) => `${rowKey(row)}: ${row.status}`),
+      [
+        'rabbitmq broker: ok',
+        'rabbitmq management api: ok',
+        'local llm: ok',
+        'none embeddings: skipped',
+        'sqlite vector store: ok',
+        'maildir mailbox: ok',
+        'redis cache, send claims: skipped',
+      ],
+      JSON.stringify(rows, null, 1),
+    );
     const result = await runCheckProviders(vhostEnvironment(vhost));
     assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
     assert.equal(tableRow(result.stdout, 'maildir', 'mailbox')?.[2], 'ok');

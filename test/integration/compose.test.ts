@@ -25,7 +25,10 @@ const INSTALL = {
 
 /** The queue each scaled consumer role reads. */
 const CONSUMED: Partial<Record<RoleName, string>> = {
-  classifier: QUEUES.toClassify, responder: QUEUES.toRespond, sender: QUEUES.toSend, ingester: QUEUES.toIngest,
+  classifier: QUEUES.toClassify,
+  responder: QUEUES.toRespond,
+  sender: QUEUES.toSend,
+  ingester: QUEUES.toIngest,
 };
 
 /**
@@ -44,7 +47,11 @@ function run(context: TestContext, tool: keyof typeof INSTALL, args: string[]): 
   return result;
 }
 
-const unquote = (value: string) => value.trim().replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1');
+const unquote = (value: string) =>
+  value
+    .trim()
+    .replace(/^'(.*)'$/, '$1')
+    .replace(/^"(.*)"$/, '$1');
 
 /**
  * The services of `docker-compose config` output, each as its lines. That output is PyYAML's block
@@ -94,7 +101,8 @@ test('docker-compose config accepts the compose file: a service per role running
   if (!result) return;
   assert.equal(result.status, 0, `docker-compose config failed:\n${result.stderr}`);
   const services = serviceBlocks(result.stdout);
-  for (const name of [...ROLE_NAMES, 'rabbitmq', 'redis', 'topology', 'prometheus', 'grafana']) assert.ok(services.has(name), `service ${name} in ${[...services.keys()].join(', ')}`);
+  for (const name of [...ROLE_NAMES, 'rabbitmq', 'redis', 'topology', 'prometheus', 'grafana'])
+    assert.ok(services.has(name), `service ${name} in ${[...services.keys()].join(', ')}`);
   const environment = (block: string[], name: string) => block.map((line) => new RegExp(`^ {6}${name}: (.*)$`).exec(line)?.[1]).find(Boolean);
   const definitions = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'rabbitmq/definitions.json'), 'utf8')) as { users: BrokerUser[] };
   const userOf = (url: string) => {
@@ -110,13 +118,20 @@ test('docker-compose config accepts the compose file: a service per role running
   for (const [name, block] of workers) {
     assert.deepEqual(valuesOf(block, 'image'), ['ragmail:latest'], `${name} runs the ragmail image`);
     assert.match(valuesOf(block, 'command').join(' '), new RegExp(`^worker --role[= ]${name}$`), `command of ${name}`);
-    assert.ok(block.some((line) => line.includes('/healthz')), `${name} has a /healthz healthcheck`);
+    assert.ok(
+      block.some((line) => line.includes('/healthz')),
+      `${name} has a /healthz healthcheck`,
+    );
     assert.match(environment(block, 'METRICS_PORT') ?? '', /^'?9464'?$/, `${name} serves metrics on 9464, where Prometheus looks`);
     // Loopback is the default: Prometheus, on another container, needs the compose network address.
     assert.equal(environment(block, 'METRICS_HOST'), '0.0.0.0', `${name} serves metrics beyond its own loopback`);
     assert.equal(environment(block, 'API_HOST'), name === 'api' ? '0.0.0.0' : undefined, `${name}: API_HOST`);
     // Only the dashboard is meant for people, and only on loopback; the workers publish nothing.
-    assert.deepEqual(valuesOf(block, 'ports'), name === 'api' ? ['127.0.0.1:8080:8080/tcp'] : [], `${name} publishes ${name === 'api' ? 'the dashboard on loopback' : 'no port on the host'}`);
+    assert.deepEqual(
+      valuesOf(block, 'ports'),
+      name === 'api' ? ['127.0.0.1:8080:8080/tcp'] : [],
+      `${name} publishes ${name === 'api' ? 'the dashboard on loopback' : 'no port on the host'}`,
+    );
     // Least privilege: each role connects as its own user and leaves declaring to the admin.
     assert.equal(userOf(environment(block, 'AMQP_URL') ?? '').name, `ragmail-${name}`, `${name} connects as its own user`);
     assert.equal(environment(block, 'AMQP_TOPOLOGY'), 'verify', `${name} only verifies the topology`);
@@ -126,11 +141,23 @@ test('docker-compose config accepts the compose file: a service per role running
   const topology = services.get('topology')!;
   assert.deepEqual(valuesOf(topology, 'command'), ['topology']);
   assert.ok(tagsOf(userOf(environment(topology, 'AMQP_URL') ?? '')).includes('administrator'), 'the topology is declared by the admin');
-  assert.ok(tagsOf(userOf(environment(topology, 'RABBITMQ_MANAGEMENT_URL') ?? '')).includes('administrator'), 'the dead-letter retention policy is set by the admin');
+  assert.ok(
+    tagsOf(userOf(environment(topology, 'RABBITMQ_MANAGEMENT_URL') ?? '')).includes('administrator'),
+    'the dead-letter retention policy is set by the admin',
+  );
 
-  assert.ok(services.get('prometheus')!.some((line) => line.includes('prometheus/prometheus.yml:/etc/prometheus/prometheus.yml')), 'Prometheus gets prometheus/prometheus.yml');
-  assert.ok(services.get('grafana')!.some((line) => line.includes('grafana/provisioning:/etc/grafana/provisioning')), 'Grafana gets its provisioning');
-  assert.ok(services.get('grafana')!.some((line) => line.includes('grafana/dashboards:/etc/grafana/dashboards')), 'Grafana gets the dashboards');
+  assert.ok(
+    services.get('prometheus')!.some((line) => line.includes('prometheus/prometheus.yml:/etc/prometheus/prometheus.yml')),
+    'Prometheus gets prometheus/prometheus.yml',
+  );
+  assert.ok(
+    services.get('grafana')!.some((line) => line.includes('grafana/provisioning:/etc/grafana/provisioning')),
+    'Grafana gets its provisioning',
+  );
+  assert.ok(
+    services.get('grafana')!.some((line) => line.includes('grafana/dashboards:/etc/grafana/dashboards')),
+    'Grafana gets the dashboards',
+  );
   for (const name of ['redis', 'rabbitmq', 'prometheus', 'grafana']) {
     for (const port of valuesOf(services.get(name)!, 'ports')) assert.match(port, /^127\.0\.0\.1:/, `${name} publishes ${port} on loopback only`);
   }
@@ -173,18 +200,39 @@ test('every query of the Grafana dashboard is valid PromQL and names only metric
       assert.ok(known, `panel "${title}" queries ${name}, which no worker exports`);
     }
   }
-  for (const name of ['ragmail_stage_events_total', 'ragmail_stage_duration_seconds_bucket', 'ragmail_queue_messages', 'ragmail_llm_request_duration_seconds_bucket', 'ragmail_llm_tokens_total', 'ragmail_send_quota_remaining']) {
-    assert.ok(queries.some(({ expr }) => expr.includes(name)), `the dashboard shows ${name}`);
+  for (const name of [
+    'ragmail_stage_events_total',
+    'ragmail_stage_duration_seconds_bucket',
+    'ragmail_queue_messages',
+    'ragmail_llm_request_duration_seconds_bucket',
+    'ragmail_llm_tokens_total',
+    'ragmail_send_quota_remaining',
+  ]) {
+    assert.ok(
+      queries.some(({ expr }) => expr.includes(name)),
+      `the dashboard shows ${name}`,
+    );
   }
-  assert.ok(queries.some(({ expr }) => expr.includes('dead_letter')), 'the dashboard shows dead letters');
+  assert.ok(
+    queries.some(({ expr }) => expr.includes('dead_letter')),
+    'the dashboard shows dead letters',
+  );
 
   // promtool parses PromQL in rule files; JSON is YAML, and Grafana's interval variable becomes a duration.
   const folder = mkdtempSync(path.join(tmpdir(), 'ragmail-'));
   context.after(() => rmSync(folder, { recursive: true, force: true }));
   const rules = path.join(folder, 'dashboard-rules.yml');
-  writeFileSync(rules, JSON.stringify({
-    groups: [{ name: 'dashboard', rules: queries.map(({ expr }, index) => ({ record: `ragmail_dashboard:query_${index}`, expr: expr.replaceAll('$__rate_interval', '5m') })) }],
-  }));
+  writeFileSync(
+    rules,
+    JSON.stringify({
+      groups: [
+        {
+          name: 'dashboard',
+          rules: queries.map(({ expr }, index) => ({ record: `ragmail_dashboard:query_${index}`, expr: expr.replaceAll('$__rate_interval', '5m') })),
+        },
+      ],
+    }),
+  );
   const result = run(context, 'promtool', ['check', 'rules', rules]);
   if (!result) return;
   assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
@@ -204,17 +252,31 @@ test('deploy/ runs every role as a Deployment with probes and a grace period, an
     const seconds = Number(/terminationGracePeriodSeconds: (\d+)/.exec(text)?.[1]);
     assert.ok(seconds * 1000 > grace, `${role}: terminationGracePeriodSeconds ${seconds} above SHUTDOWN_GRACE_MS ${grace}`);
     assert.match(text, /resources:\s*\n\s*requests:/, `${role} states its resources`);
-    assert.match(text, new RegExp(`name: AMQP_URL\\s*\\n\\s*valueFrom:\\s*\\n\\s*secretKeyRef:\\s*\\n\\s*name: ragmail-broker\\s*\\n\\s*key: AMQP_URL_${role.toUpperCase()}\\n`), `${role} gets its own broker URL only`);
-    assert.match(read('config.yaml'), new RegExp(`AMQP_URL_${role.toUpperCase()}: amqp://ragmail-${role}:`), `AMQP_URL_${role.toUpperCase()} names the user ragmail-${role}`);
+    assert.match(
+      text,
+      new RegExp(`name: AMQP_URL\\s*\\n\\s*valueFrom:\\s*\\n\\s*secretKeyRef:\\s*\\n\\s*name: ragmail-broker\\s*\\n\\s*key: AMQP_URL_${role.toUpperCase()}\\n`),
+      `${role} gets its own broker URL only`,
+    );
+    assert.match(
+      read('config.yaml'),
+      new RegExp(`AMQP_URL_${role.toUpperCase()}: amqp://ragmail-${role}:`),
+      `AMQP_URL_${role.toUpperCase()} names the user ragmail-${role}`,
+    );
   }
   assert.match(read('config.yaml'), /AMQP_TOPOLOGY: verify/, 'role users only verify the topology');
   // Loopback is the default: probes, Prometheus and the api's Service reach the pod's address.
   assert.match(read('config.yaml'), /^ {2}METRICS_HOST: 0\.0\.0\.0$/m, 'every role serves its probes beyond loopback');
   assert.match(read('api.yaml'), /- name: API_HOST\s*\n\s*value: 0\.0\.0\.0\n/, 'the api listens where its Service reaches it');
   assert.match(read('topology-job.yaml'), /args: \["topology"\][\s\S]*key: AMQP_URL_ADMIN/, 'the topology Job declares it as the admin');
-  assert.match(read('topology-job.yaml'), /name: RABBITMQ_MANAGEMENT_URL\s*\n\s*valueFrom:\s*\n\s*secretKeyRef:\s*\n\s*name: ragmail-broker\s*\n\s*key: RABBITMQ_MANAGEMENT_URL_ADMIN\n/, 'the topology Job sets the dead-letter retention as the admin');
+  assert.match(
+    read('topology-job.yaml'),
+    /name: RABBITMQ_MANAGEMENT_URL\s*\n\s*valueFrom:\s*\n\s*secretKeyRef:\s*\n\s*name: ragmail-broker\s*\n\s*key: RABBITMQ_MANAGEMENT_URL_ADMIN\n/,
+    'the topology Job sets the dead-letter retention as the admin',
+  );
   assert.match(read('config.yaml'), /RABBITMQ_MANAGEMENT_URL_ADMIN: http:\/\/ragmail:/, 'the admin management URL is in ragmail-broker');
-  const scaledObjects = read('keda.yaml').split(/^---$/m).filter((document) => /^kind: ScaledObject$/m.test(document));
+  const scaledObjects = read('keda.yaml')
+    .split(/^---$/m)
+    .filter((document) => /^kind: ScaledObject$/m.test(document));
   const scaled = new Map(scaledObjects.map((document) => [/scaleTargetRef:\s*\n\s*name: ragmail-(\S+)/.exec(document)?.[1], document]));
   assert.deepEqual([...scaled.keys()].sort(), Object.keys(CONSUMED).sort(), 'a ScaledObject per consumer role');
   for (const [role, document] of scaled) {

@@ -66,88 +66,109 @@ async function readyCount(channel: Channel, queue: string): Promise<number> {
   return (await channel.checkQueue(queue)).messageCount;
 }
 
-test('a retryable failure is attempted 3 times with growing delays, then dead-lettered with retry_count 3 and the original message', { timeout: 60_000 }, async () => {
-  const attempts: Array<{ at: number; attempt: number }> = [];
-  await withRuntime(async (_message, context) => {
-    attempts.push({ at: Date.now(), attempt: context.attempt });
-    throw new Error('upstream timed out');
-  }, async ({ vhost, broker, channel }) => {
-    assert.equal(vhost.config.MAX_ATTEMPTS, 3);
-    assert.equal(vhost.config.RETRY_BASE_DELAY_MS, 200);
-    const sent = { n: 7 };
-    await broker.publishRaw('email_exchange', 'classify', sent);
+test(
+  'a retryable failure is attempted 3 times with growing delays, then dead-lettered with retry_count 3 and the original message',
+  { timeout: 60_000 },
+  async () => {
+    const attempts: Array<{ at: number; attempt: number }> = [];
+    await withRuntime(
+      async (_message, context) => {
+        attempts.push({ at: Date.now(), attempt: context.attempt });
+        throw new Error('upstream timed out');
+      },
+      async ({ vhost, broker, channel }) => {
+        assert.equal(vhost.config.MAX_ATTEMPTS, 3);
+        assert.equal(vhost.config.RETRY_BASE_DELAY_MS, 200);
+        const sent = { n: 7 };
+        await broker.publishRaw('email_exchange', 'classify', sent);
 
-    const record = await nextDeadLetter(channel);
-    assert.deepEqual(attempts.map((entry) => entry.attempt), [1, 2, 3], 'handled exactly 3 times');
-    assert.equal(record.original_queue, QUEUES.toClassify);
-    assert.deepEqual(record.original_message, sent);
-    assert.equal(record.failure_info.retry_count, 3);
-    assert.equal(record.failure_info.error_message, 'upstream timed out');
-    assert.equal(record.failure_info.error_type, 'Error');
+        const record = await nextDeadLetter(channel);
+        assert.deepEqual(
+          attempts.map((entry) => entry.attempt),
+          [1, 2, 3],
+          'handled exactly 3 times',
+        );
+        assert.equal(record.original_queue, QUEUES.toClassify);
+        assert.deepEqual(record.original_message, sent);
+        assert.equal(record.failure_info.retry_count, 3);
+        assert.equal(record.failure_info.error_message, 'upstream timed out');
+        assert.equal(record.failure_info.error_type, 'Error');
 
-    // Delays of 200 ms then 400 ms, each jittered down by at most a quarter, plus the broker's latency.
-    const firstGap = attempts[1].at - attempts[0].at;
-    const secondGap = attempts[2].at - attempts[1].at;
-    assert.ok(firstGap >= 140 && firstGap < 2_000, `first gap ${firstGap} ms is about 150-200 ms`);
-    assert.ok(secondGap >= 290 && secondGap < 3_000, `second gap ${secondGap} ms is about 300-400 ms`);
-    assert.ok(secondGap > firstGap, `the gaps grow: ${firstGap} ms then ${secondGap} ms`);
+        // Delays of 200 ms then 400 ms, each jittered down by at most a quarter, plus the broker's latency.
+        const firstGap = attempts[1].at - attempts[0].at;
+        const secondGap = attempts[2].at - attempts[1].at;
+        assert.ok(firstGap >= 140 && firstGap < 2_000, `first gap ${firstGap} ms is about 150-200 ms`);
+        assert.ok(secondGap >= 290 && secondGap < 3_000, `second gap ${secondGap} ms is about 300-400 ms`);
+        assert.ok(secondGap > firstGap, `the gaps grow: ${firstGap} ms then ${secondGap} ms`);
 
-    // Nothing is left anywhere that could bring the message back for a fourth attempt.
-    for (const queue of [QUEUES.toClassify, waitQueueName(QUEUES.toClassify, 200), waitQueueName(QUEUES.toClassify, 400), QUEUES.deadLetter]) {
-      assert.equal(await readyCount(channel, queue), 0, `${queue} is empty`);
-    }
-    assert.equal(attempts.length, 3);
-  });
-});
+        // Nothing is left anywhere that could bring the message back for a fourth attempt.
+        for (const queue of [QUEUES.toClassify, waitQueueName(QUEUES.toClassify, 200), waitQueueName(QUEUES.toClassify, 400), QUEUES.deadLetter]) {
+          assert.equal(await readyCount(channel, queue), 0, `${queue} is empty`);
+        }
+        assert.equal(attempts.length, 3);
+      },
+    );
+  },
+);
 
 test('a permanent error is dead-lettered after one attempt, with its code as error_type', { timeout: 60_000 }, async () => {
   const attempts: number[] = [];
-  await withRuntime(async (message, context) => {
-    attempts.push(context.attempt);
-    throw permanentError('customer_unknown', `no customer for message ${message.n}`);
-  }, async ({ broker, channel }) => {
-    await broker.sendToQueue(QUEUES.toClassify, { n: 11 });
-    const record = await nextDeadLetter(channel);
-    assert.deepEqual(attempts, [1]);
-    assert.equal(record.failure_info.retry_count, 1);
-    assert.equal(record.failure_info.error_type, 'customer_unknown');
-    assert.equal(record.failure_info.error_message, 'no customer for message 11');
-    assert.deepEqual(record.original_message, { n: 11 });
-    assert.equal(record.original_queue, QUEUES.toClassify);
-    assert.equal(await readyCount(channel, waitQueueName(QUEUES.toClassify, 200)), 0, 'never parked for a retry');
-  });
+  await withRuntime(
+    async (message, context) => {
+      attempts.push(context.attempt);
+      throw permanentError('customer_unknown', `no customer for message ${message.n}`);
+    },
+    async ({ broker, channel }) => {
+      await broker.sendToQueue(QUEUES.toClassify, { n: 11 });
+      const record = await nextDeadLetter(channel);
+      assert.deepEqual(attempts, [1]);
+      assert.equal(record.failure_info.retry_count, 1);
+      assert.equal(record.failure_info.error_type, 'customer_unknown');
+      assert.equal(record.failure_info.error_message, 'no customer for message 11');
+      assert.deepEqual(record.original_message, { n: 11 });
+      assert.equal(record.original_queue, QUEUES.toClassify);
+      assert.equal(await readyCount(channel, waitQueueName(QUEUES.toClassify, 200)), 0, 'never parked for a retry');
+    },
+  );
 });
 
 test('a non-JSON body and a schema-invalid body are dead-lettered at once with the validation error, and the worker goes on', { timeout: 60_000 }, async () => {
   const handled: number[] = [];
-  await withRuntime(async (message) => {
-    handled.push(message.n);
-    return { status: 'ok' };
-  }, async ({ broker, channel }) => {
-    channel.sendToQueue(QUEUES.toClassify, Buffer.from('{"n": 1, "card": "4111 1111 1111 1111",'), { persistent: true, contentType: 'application/json', messageId: 'not-json' });
-    await broker.sendToQueue(QUEUES.toClassify, { n: 'two' }, { messageId: 'bad-schema' });
-    await broker.sendToQueue(QUEUES.toClassify, { n: 3 }, { messageId: 'valid' });
+  await withRuntime(
+    async (message) => {
+      handled.push(message.n);
+      return { status: 'ok' };
+    },
+    async ({ broker, channel }) => {
+      channel.sendToQueue(QUEUES.toClassify, Buffer.from('{"n": 1, "card": "4111 1111 1111 1111",'), {
+        persistent: true,
+        contentType: 'application/json',
+        messageId: 'not-json',
+      });
+      await broker.sendToQueue(QUEUES.toClassify, { n: 'two' }, { messageId: 'bad-schema' });
+      await broker.sendToQueue(QUEUES.toClassify, { n: 3 }, { messageId: 'valid' });
 
-    const first = await nextDeadLetter(channel);
-    const second = await nextDeadLetter(channel);
-    const byType = new Map([first, second].map((record) => [record.failure_info.error_type, record]));
+      const first = await nextDeadLetter(channel);
+      const second = await nextDeadLetter(channel);
+      const byType = new Map([first, second].map((record) => [record.failure_info.error_type, record]));
 
-    const notJson = byType.get('invalid_json');
-    assert.ok(notJson, `an invalid_json record among ${[...byType.keys()].join(', ')}`);
-    assert.match(notJson.failure_info.error_message, /not JSON/);
-    assert.equal(notJson.failure_info.retry_count, 0);
-    assert.equal(notJson.original_message, '{"n": 1, "card": "[card number removed]",', 'the raw body is kept, redacted whole');
+      const notJson = byType.get('invalid_json');
+      assert.ok(notJson, `an invalid_json record among ${[...byType.keys()].join(', ')}`);
+      assert.match(notJson.failure_info.error_message, /not JSON/);
+      assert.equal(notJson.failure_info.retry_count, 0);
+      assert.equal(notJson.original_message, '{"n": 1, "card": "[card number removed]",', 'the raw body is kept, redacted whole');
 
-    const invalid = byType.get('schema_invalid');
-    assert.ok(invalid, `a schema_invalid record among ${[...byType.keys()].join(', ')}`);
-    assert.match(invalid.failure_info.error_message, /\bn: /, 'the error names the bad field');
-    assert.equal(invalid.failure_info.retry_count, 0);
-    assert.deepEqual(invalid.original_message, { n: 'two' });
+      const invalid = byType.get('schema_invalid');
+      assert.ok(invalid, `a schema_invalid record among ${[...byType.keys()].join(', ')}`);
+      assert.match(invalid.failure_info.error_message, /\bn: /, 'the error names the bad field');
+      assert.equal(invalid.failure_info.retry_count, 0);
+      assert.deepEqual(invalid.original_message, { n: 'two' });
 
-    await waitFor(() => handled.includes(3), { timeoutMs: 20_000, what: 'the valid message to be handled' });
-    assert.deepEqual(handled, [3], 'only the valid message reached the handler');
-    assert.equal(await readyCount(channel, waitQueueName(QUEUES.toClassify, 200)), 0, 'poison is never retried');
-  });
+      await waitFor(() => handled.includes(3), { timeoutMs: 20_000, what: 'the valid message to be handled' });
+      assert.deepEqual(handled, [3], 'only the valid message reached the handler');
+      assert.equal(await readyCount(channel, waitQueueName(QUEUES.toClassify, 200)), 0, 'poison is never retried');
+    },
+  );
 });
 
 /** Identifiers shaped like card numbers (16 digits passing Luhn): a replay needs them exactly as they were. */
@@ -161,55 +182,77 @@ const CARD_SHAPED_IDS = {
   mailbox_ref: '4111111111111111.eml',
 };
 
-test('a dead-letter record is redacted as log lines are: no card number or password from the email, no URL password in the error, no absolute file path in the stack', { timeout: 60_000 }, async () => {
-  await withRuntime(async () => {
-    throw permanentError('login_failed', 'could not log in to amqp://bob:s3cret-pass@mail.example.com with password: hunter2secret');
-  }, async ({ broker, channel }) => {
-    const text = 'Hello, my card is 4111 1111 1111 1111 and my password: hunter2secret, order 123456.';
-    const passage = { document_id: 'doc-4111111111111111', source: '4111111111111111.pdf', page: 3, text: 'Card 5500 0000 0000 0004 is the test card.' };
-    await broker.publishRaw('email_exchange', 'classify', {
-      n: 5,
-      email: { ...CARD_SHAPED_IDS, body: text, subject: 'api_key=sk-ant-abcdefghijklmnopqrstuvwx' },
-      classification: { category: 'billing', reasoning: 'the customer gave card 4111 1111 1111 1111' },
-      generated_response: { subject: 'Re: card 4111 1111 1111 1111', body: 'Your password: hunter2secret is reset.' },
-      context_used: [passage],
-    });
-    const record = await nextDeadLetter(channel);
-    const serialized = JSON.stringify(record);
-    for (const secret of ['4111 1111 1111 1111', '5500 0000 0000 0004', 'hunter2secret', 's3cret-pass', 'sk-ant-abcdefghijklmnopqrstuvwx']) {
-      assert.ok(!serialized.includes(secret), `the record does not contain ${secret}`);
-    }
-    assert.deepEqual(record.original_message, {
-      n: 5,
-      email: { ...CARD_SHAPED_IDS, body: 'Hello, my card is [card number removed] and my password: [password removed], order 123456.', subject: 'api_key=[secret removed]' },
-      classification: { category: 'billing', reasoning: 'the customer gave card [card number removed]' },
-      generated_response: { subject: 'Re: card [card number removed]', body: 'Your password: [password removed] is reset.' },
-      context_used: [{ ...passage, text: 'Card [card number removed] is the test card.' }],
-    }, 'free texts redacted; ids, Message-IDs, addresses, names and numbers kept exactly');
-    assert.equal(record.failure_info.error_message, 'could not log in to amqp://bob:***@mail.example.com with password: [password removed]');
-    assert.equal(record.failure_info.error_type, 'login_failed');
-    const stack = record.failure_info.stack_trace ?? '';
-    assert.match(stack, /^RagmailError: could not log in to amqp:\/\/bob:\*\*\*@/, 'the stack starts with the redacted message');
-    assert.match(stack, /\(test\/integration\/consumer-runtime\.test\.ts:\d+:\d+\)/, 'frames keep their place in the project');
-    assert.doesNotMatch(stack, /(^|[\s(])(file:\/\/)?\/[^\s]/m, 'no absolute path or file URL anywhere in the stack');
-  });
-});
+test(
+  'a dead-letter record is redacted as log lines are: no card number or password from the email, no URL password in the error, no absolute file path in the stack',
+  { timeout: 60_000 },
+  async () => {
+    await withRuntime(
+      async () => {
+        throw permanentError('login_failed', 'could not log in to amqp://bob:s3cret-pass@mail.example.com with password: hunter2secret');
+      },
+      async ({ broker, channel }) => {
+        const text = 'Hello, my card is 4111 1111 1111 1111 and my password: hunter2secret, order 123456.';
+        const passage = { document_id: 'doc-4111111111111111', source: '4111111111111111.pdf', page: 3, text: 'Card 5500 0000 0000 0004 is the test card.' };
+        await broker.publishRaw('email_exchange', 'classify', {
+          n: 5,
+          email: { ...CARD_SHAPED_IDS, body: text, subject: 'api_key=sk-ant-abcdefghijklmnopqrstuvwx' },
+          classification: { category: 'billing', reasoning: 'the customer gave card 4111 1111 1111 1111' },
+          generated_response: { subject: 'Re: card 4111 1111 1111 1111', body: 'Your password: hunter2secret is reset.' },
+          context_used: [passage],
+        });
+        const record = await nextDeadLetter(channel);
+        const serialized = JSON.stringify(record);
+        for (const secret of ['4111 1111 1111 1111', '5500 0000 0000 0004', 'hunter2secret', 's3cret-pass', 'sk-ant-abcdefghijklmnopqrstuvwx']) {
+          assert.ok(!serialized.includes(secret), `the record does not contain ${secret}`);
+        }
+        assert.deepEqual(
+          record.original_message,
+          {
+            n: 5,
+            email: {
+              ...CARD_SHAPED_IDS,
+              body: 'Hello, my card is [card number removed] and my password: [password removed], order 123456.',
+              subject: 'api_key=[secret removed]',
+            },
+            classification: { category: 'billing', reasoning: 'the customer gave card [card number removed]' },
+            generated_response: { subject: 'Re: card [card number removed]', body: 'Your password: [password removed] is reset.' },
+            context_used: [{ ...passage, text: 'Card [card number removed] is the test card.' }],
+          },
+          'free texts redacted; ids, Message-IDs, addresses, names and numbers kept exactly',
+        );
+        assert.equal(record.failure_info.error_message, 'could not log in to amqp://bob:***@mail.example.com with password: [password removed]');
+        assert.equal(record.failure_info.error_type, 'login_failed');
+        const stack = record.failure_info.stack_trace ?? '';
+        assert.match(stack, /^RagmailError: could not log in to amqp:\/\/bob:\*\*\*@/, 'the stack starts with the redacted message');
+        assert.match(stack, /\(test\/integration\/consumer-runtime\.test\.ts:\d+:\d+\)/, 'frames keep their place in the project');
+        assert.doesNotMatch(stack, /(^|[\s(])(file:\/\/)?\/[^\s]/m, 'no absolute path or file URL anywhere in the stack');
+      },
+    );
+  },
+);
 
-test('a dead-lettered approved reply keeps the reply text the reviewer approved (the sender checks it byte for byte) while the email itself is redacted', { timeout: 60_000 }, async () => {
-  await withRuntime(async () => {
-    throw permanentError('daily_quota_exhausted', 'the daily quota is used; the approved reply waits');
-  }, async ({ broker, channel }) => {
-    const reply = { subject: 'Re: your account', body: 'Log in with password: Welcome-2024 and change it.' };
-    await broker.publishRaw('email_exchange', 'classify', {
-      n: 6,
-      email: { ...CARD_SHAPED_IDS, subject: 'account', body: 'My card 4111 1111 1111 1111 was charged twice.' },
-      generated_response: reply,
-      review: { approved_by: 'alice', approved_at: '2026-01-01T00:00:00.000Z', edited: true },
-    });
-    const record = await nextDeadLetter(channel);
-    const original = record.original_message as { email: Record<string, unknown>; generated_response: unknown };
-    assert.deepEqual(original.generated_response, reply);
-    assert.equal(original.email.body, 'My card [card number removed] was charged twice.');
-    assert.equal(original.email.email_id, CARD_SHAPED_IDS.email_id);
-  });
-});
+test(
+  'a dead-lettered approved reply keeps the reply text the reviewer approved (the sender checks it byte for byte) while the email itself is redacted',
+  { timeout: 60_000 },
+  async () => {
+    await withRuntime(
+      async () => {
+        throw permanentError('daily_quota_exhausted', 'the daily quota is used; the approved reply waits');
+      },
+      async ({ broker, channel }) => {
+        const reply = { subject: 'Re: your account', body: 'Log in with password: Welcome-2024 and change it.' };
+        await broker.publishRaw('email_exchange', 'classify', {
+          n: 6,
+          email: { ...CARD_SHAPED_IDS, subject: 'account', body: 'My card 4111 1111 1111 1111 was charged twice.' },
+          generated_response: reply,
+          review: { approved_by: 'alice', approved_at: '2026-01-01T00:00:00.000Z', edited: true },
+        });
+        const record = await nextDeadLetter(channel);
+        const original = record.original_message as { email: Record<string, unknown>; generated_response: unknown };
+        assert.deepEqual(original.generated_response, reply);
+        assert.equal(original.email.body, 'My card [card number removed] was charged twice.');
+        assert.equal(original.email.email_id, CARD_SHAPED_IDS.email_id);
+      },
+    );
+  },
+);

@@ -32,100 +32,139 @@ async function eventPublisher(sandbox: Sandbox, account: Account) {
   const connection = await amqplib.connect(sandbox.configFor(account).AMQP_URL);
   connection.on('error', () => undefined);
   const channel: ConfirmChannel = await connection.createConfirmChannel();
-  const publish = (routingKey: string, event: PipelineEvent) => new Promise<void>((resolve, reject) => {
-    channel.publish(EXCHANGES.events, routingKey, Buffer.from(JSON.stringify(event)), { messageId: event.event_id }, (error) => (error ? reject(error) : resolve()));
-  });
+  const publish = (routingKey: string, event: PipelineEvent) =>
+    new Promise<void>((resolve, reject) => {
+      channel.publish(EXCHANGES.events, routingKey, Buffer.from(JSON.stringify(event)), { messageId: event.event_id }, (error) =>
+        error ? reject(error) : resolve(),
+      );
+    });
   return { publish, close: () => connection.close().catch(() => undefined) };
 }
 
-test('the poller\'s user forges sent, drafted, review_approved and document.queued bodies under email.received: nothing is applied, nothing is sent', { timeout: 180_000 }, async () => {
-  const sandbox = await createSandbox();
-  const workers: Worker[] = [];
-  const poller = await eventPublisher(sandbox, 'poller');
-  const inspector = await amqplib.connect(sandbox.configFor('admin').AMQP_URL);
-  try {
-    for (const role of ['recorder', 'sender'] as const) {
-      const config = sandbox.configFor(role, { SEND_POLICY: 'review' });
-      workers.push(await startWorker([role], config, createLogger({ level: config.LOG_LEVEL, format: 'json', role })));
+test(
+  "the poller's user forges sent, drafted, review_approved and document.queued bodies under email.received: nothing is applied, nothing is sent",
+  { timeout: 180_000 },
+  async () => {
+    const sandbox = await createSandbox();
+    const workers: Worker[] = [];
+    const poller = await eventPublisher(sandbox, 'poller');
+    const inspector = await amqplib.connect(sandbox.configFor('admin').AMQP_URL);
+    try {
+      for (const role of ['recorder', 'sender'] as const) {
+        const config = sandbox.configFor(role, { SEND_POLICY: 'review' });
+        workers.push(await startWorker([role], config, createLogger({ level: config.LOG_LEVEL, format: 'json', role })));
+      }
+      const { database } = workers[0].services;
+      const [reviews, documents, activity] = [new ReviewQueue(database), new DocumentRegistry(database), new ActivityLog(database)];
+
+      // A real draft: the sender user leaves it and says so under email.drafted; the recorder opens a pending review.
+      const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
+      const draftedId = drafted.email.email_id;
+      await sandbox.admin.publishRaw('', QUEUES.toSend, drafted);
+      await waitFor(() => reviews.get(draftedId)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review of the real draft' });
+
+      // Chain B's draft: another customer's email, replying to a stranger, with a body of the forger's.
+      const other = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Invoice' }));
+      const evil: ToSendMessage = {
+        ...other,
+        email: { ...other.email, reply_recipient: 'victim@strangers.example' },
+        generated_response: { ...other.generated_response, body: 'PAY HERE: https://evil.example' },
+      };
+      const evilId = evil.email.email_id;
+      const uploadDir = sandbox.configFor('admin').UPLOAD_DIR;
+      const documentId = `forged-${randomUUID()}`;
+      const email = (emailId: string) => ({ email_id: emailId, agent_email: ACME });
+      const forged = [
+        buildEvent('sender', { stage: 'sent', ...email(draftedId), detail: { mode: 'review', approved_by: 'mallory', edited: false } }),
+        buildEvent('api', { stage: 'review_approved', ...email(draftedId), detail: { by: 'admin', edited: true, body: 'PAY HERE: https://evil.example' } }),
+        buildEvent('sender', { stage: 'drafted', ...email(evilId), detail: { mode: 'review', reason: 'review mode', message: evil } }),
+        buildEvent('api', { stage: 'review_approved', ...email(evilId), detail: { by: 'admin', edited: false } }),
+        buildEvent('upload', {
+          stage: 'queued',
+          document_id: documentId,
+          agent_email: ACME,
+          detail: { filename: 'manual.pdf', path: path.join(uploadDir, 'manual.pdf') },
+        }),
+      ];
+      // The broker accepts every one of them: the poller's user may publish email.received.
+      for (const event of forged) await poller.publish('email.received', event);
+      // The poller's real stage last: once the recorder has it, it has read every forgery before it.
+      const marker = buildEvent('poller', { stage: 'received', ...email(`marker-${randomUUID()}`), detail: {} });
+      await poller.publish('email.received', marker);
+      await waitFor(() => activity.getEmail(marker.email_id!), { timeoutMs: 30_000, what: "the poller's own event recorded" });
+
+      assert.deepEqual(
+        [reviews.get(draftedId)?.status, reviews.get(draftedId)?.decided_by, reviews.get(draftedId)?.sent_at],
+        ['pending', null, null],
+        'the real draft is still waiting for a reviewer',
+      );
+      assert.equal(reviews.get(evilId), undefined, 'no review opened for the forged draft');
+      assert.equal(documents.get(documentId), undefined, 'the document registry is untouched');
+      const recorded = new Set([...activity.timeline(draftedId), ...activity.timeline(evilId)].map((event) => event.event_id));
+      assert.deepEqual(
+        forged.filter((event) => recorded.has(event.event_id)).map((event) => event.stage),
+        [],
+        'no forged event is in the activity log',
+      );
+
+      // Approvals that only the forgeries would have backed: one of the pending draft exactly as drafted, one of the stranger's.
+      const approval = { approved_by: 'admin', approved_at: new Date().toISOString(), edited: false };
+      const channel = await inspector.createChannel();
+      for (const claimed of [
+        { ...drafted, message_id: randomUUID(), review: approval },
+        { ...evil, message_id: randomUUID(), review: approval },
+      ]) {
+        await sandbox.admin.publishRaw('', QUEUES.toSend, claimed);
+        const { body: record } = await getMessage<DeadLetterRecord>(channel, QUEUES.deadLetter, 30_000);
+        assert.deepEqual(
+          [record.failure_info.error_type, (record.original_message as ToSendMessage).email.email_id],
+          ['review_unverified', claimed.email.email_id],
+          record.failure_info.error_message,
+        );
+      }
+      const maildir = path.join(sandbox.configFor('sender').MAILDIR_ROOT, ACME);
+      assert.deepEqual(await filesIn(path.join(maildir, 'outbox'), '.eml'), [], 'nothing was sent');
+      assert.equal(reviews.get(draftedId)?.status, 'pending');
+    } finally {
+      await poller.close();
+      await inspector.close().catch(() => undefined);
+      for (const worker of workers.reverse()) await worker.stop();
+      await sandbox.cleanup();
     }
-    const { database } = workers[0].services;
-    const [reviews, documents, activity] = [new ReviewQueue(database), new DocumentRegistry(database), new ActivityLog(database)];
+  },
+);
 
-    // A real draft: the sender user leaves it and says so under email.drafted; the recorder opens a pending review.
-    const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
-    const draftedId = drafted.email.email_id;
-    await sandbox.admin.publishRaw('', QUEUES.toSend, drafted);
-    await waitFor(() => reviews.get(draftedId)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review of the real draft' });
+test(
+  "a replay takes a received email only from the poller's key: a received body the classifier's user published is not replayed",
+  { timeout: 120_000 },
+  async () => {
+    const sandbox = await createSandbox();
+    const classifier = await eventPublisher(sandbox, 'classifier');
+    const poller = await eventPublisher(sandbox, 'poller');
+    try {
+      const since = new Date(Date.now() - 1_000);
+      const stranger = await classifyMessage(ACME, makeEmail({ to: ACME, subject: 'Forged' }));
+      stranger.email = { ...stranger.email, reply_recipient: 'victim@strangers.example' };
+      const forged = buildEvent('poller', { stage: 'received', email_id: stranger.email.email_id, agent_email: ACME, detail: { message: stranger } });
+      await classifier.publish('email.classified', forged);
+      const real = await classifyMessage(ACME, makeEmail({ to: ACME, subject: 'Real' }));
+      await poller.publish(
+        'email.received',
+        buildEvent('poller', { stage: 'received', email_id: real.email.email_id, agent_email: ACME, detail: { message: real } }),
+      );
 
-    // Chain B's draft: another customer's email, replying to a stranger, with a body of the forger's.
-    const other = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Invoice' }));
-    const evil: ToSendMessage = {
-      ...other, email: { ...other.email, reply_recipient: 'victim@strangers.example' },
-      generated_response: { ...other.generated_response, body: 'PAY HERE: https://evil.example' },
-    };
-    const evilId = evil.email.email_id;
-    const uploadDir = sandbox.configFor('admin').UPLOAD_DIR;
-    const documentId = `forged-${randomUUID()}`;
-    const email = (emailId: string) => ({ email_id: emailId, agent_email: ACME });
-    const forged = [
-      buildEvent('sender', { stage: 'sent', ...email(draftedId), detail: { mode: 'review', approved_by: 'mallory', edited: false } }),
-      buildEvent('api', { stage: 'review_approved', ...email(draftedId), detail: { by: 'admin', edited: true, body: 'PAY HERE: https://evil.example' } }),
-      buildEvent('sender', { stage: 'drafted', ...email(evilId), detail: { mode: 'review', reason: 'review mode', message: evil } }),
-      buildEvent('api', { stage: 'review_approved', ...email(evilId), detail: { by: 'admin', edited: false } }),
-      buildEvent('upload', { stage: 'queued', document_id: documentId, agent_email: ACME, detail: { filename: 'manual.pdf', path: path.join(uploadDir, 'manual.pdf') } }),
-    ];
-    // The broker accepts every one of them: the poller's user may publish email.received.
-    for (const event of forged) await poller.publish('email.received', event);
-    // The poller's real stage last: once the recorder has it, it has read every forgery before it.
-    const marker = buildEvent('poller', { stage: 'received', ...email(`marker-${randomUUID()}`), detail: {} });
-    await poller.publish('email.received', marker);
-    await waitFor(() => activity.getEmail(marker.email_id!), { timeoutMs: 30_000, what: 'the poller\'s own event recorded' });
-
-    assert.deepEqual([reviews.get(draftedId)?.status, reviews.get(draftedId)?.decided_by, reviews.get(draftedId)?.sent_at], ['pending', null, null], 'the real draft is still waiting for a reviewer');
-    assert.equal(reviews.get(evilId), undefined, 'no review opened for the forged draft');
-    assert.equal(documents.get(documentId), undefined, 'the document registry is untouched');
-    const recorded = new Set([...activity.timeline(draftedId), ...activity.timeline(evilId)].map((event) => event.event_id));
-    assert.deepEqual(forged.filter((event) => recorded.has(event.event_id)).map((event) => event.stage), [], 'no forged event is in the activity log');
-
-    // Approvals that only the forgeries would have backed: one of the pending draft exactly as drafted, one of the stranger's.
-    const approval = { approved_by: 'admin', approved_at: new Date().toISOString(), edited: false };
-    const channel = await inspector.createChannel();
-    for (const claimed of [{ ...drafted, message_id: randomUUID(), review: approval }, { ...evil, message_id: randomUUID(), review: approval }]) {
-      await sandbox.admin.publishRaw('', QUEUES.toSend, claimed);
-      const { body: record } = await getMessage<DeadLetterRecord>(channel, QUEUES.deadLetter, 30_000);
-      assert.deepEqual([record.failure_info.error_type, (record.original_message as ToSendMessage).email.email_id], ['review_unverified', claimed.email.email_id], record.failure_info.error_message);
+      const report = await replayFromAudit(sandbox.admin, { stage: 'classify', since, until: new Date(Date.now() + 1_000), shadow: true, dryRun: true });
+      assert.deepEqual(
+        report.replayed.map((entry) => entry.email_id),
+        [real.email.email_id],
+        "only the poller's email is replayed",
+      );
+      const refused = report.refused.find((entry) => entry.event_id === forged.event_id);
+      assert.match(refused?.reason ?? '', /claims stage "received" \(routing key email\.received\) but was published as "email\.classified"/);
+    } finally {
+      await classifier.close();
+      await poller.close();
+      await sandbox.cleanup();
     }
-    const maildir = path.join(sandbox.configFor('sender').MAILDIR_ROOT, ACME);
-    assert.deepEqual(await filesIn(path.join(maildir, 'outbox'), '.eml'), [], 'nothing was sent');
-    assert.equal(reviews.get(draftedId)?.status, 'pending');
-  } finally {
-    await poller.close();
-    await inspector.close().catch(() => undefined);
-    for (const worker of workers.reverse()) await worker.stop();
-    await sandbox.cleanup();
-  }
-});
-
-test('a replay takes a received email only from the poller\'s key: a received body the classifier\'s user published is not replayed', { timeout: 120_000 }, async () => {
-  const sandbox = await createSandbox();
-  const classifier = await eventPublisher(sandbox, 'classifier');
-  const poller = await eventPublisher(sandbox, 'poller');
-  try {
-    const since = new Date(Date.now() - 1_000);
-    const stranger = await classifyMessage(ACME, makeEmail({ to: ACME, subject: 'Forged' }));
-    stranger.email = { ...stranger.email, reply_recipient: 'victim@strangers.example' };
-    const forged = buildEvent('poller', { stage: 'received', email_id: stranger.email.email_id, agent_email: ACME, detail: { message: stranger } });
-    await classifier.publish('email.classified', forged);
-    const real = await classifyMessage(ACME, makeEmail({ to: ACME, subject: 'Real' }));
-    await poller.publish('email.received', buildEvent('poller', { stage: 'received', email_id: real.email.email_id, agent_email: ACME, detail: { message: real } }));
-
-    const report = await replayFromAudit(sandbox.admin, { stage: 'classify', since, until: new Date(Date.now() + 1_000), shadow: true, dryRun: true });
-    assert.deepEqual(report.replayed.map((entry) => entry.email_id), [real.email.email_id], 'only the poller\'s email is replayed');
-    const refused = report.refused.find((entry) => entry.event_id === forged.event_id);
-    assert.match(refused?.reason ?? '', /claims stage "received" \(routing key email\.received\) but was published as "email\.classified"/);
-  } finally {
-    await classifier.close();
-    await poller.close();
-    await sandbox.cleanup();
-  }
-});
+  },
+);

@@ -13,13 +13,17 @@ import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { SendLedger } from '../../src/store/send-ledger.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { waitFor } from '../helpers/broker.js';
-import {
-  deliverEmail, filesIn, readReplies, sendMessage, waitForFinalStates, type Pipeline, withPipeline } from '../helpers/pipeline.js';
+import { deliverEmail, filesIn, readReplies, sendMessage, waitForFinalStates, type Pipeline, withPipeline } from '../helpers/pipeline.js';
 import type { RoleName } from '../../src/app/registry.js';
 import { toClassify, toSend } from '../../src/pipeline/stages.js';
 
 const MAILBOX = 'support@widgets.example';
-const QUESTION = makeEmail({ from: 'customer@example.com', to: MAILBOX, subject: 'How do I reset my router?', body: 'Hello, how do I reset my X200 router to factory settings?\n' });
+const QUESTION = makeEmail({
+  from: 'customer@example.com',
+  to: MAILBOX,
+  subject: 'How do I reset my router?',
+  body: 'Hello, how do I reset my X200 router to factory settings?\n',
+});
 
 /** Statuses of the messages `role` finished (acked or dead-lettered), retries left out. */
 async function finishedStatuses(pipeline: Pipeline, role: RoleName, count: number): Promise<string[]> {
@@ -64,26 +68,35 @@ test('the same email (same Message-ID) through the whole pipeline twice gets one
   });
 });
 
-test('a sender killed between send and ack: the redelivered message finds the reply (duplicate) and the outbox keeps one file', { timeout: 60_000 }, async () => {
-  await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'auto' }, async (pipeline) => {
-    const message = await sendMessage(MAILBOX, QUESTION);
-    // What the crashed sender got done: the reply, under its deterministic Message-ID, is in the outbox.
-    const messageId = replyMessageId(message.email.email_id, MAILBOX);
-    await pipeline.worker.services.mailbox.send({ email: message.email, message_id: messageId, subject: message.generated_response.subject, body: message.generated_response.body });
-    const [file] = await outbox(pipeline);
-    const before = { content: await readFile(file), modified: (await stat(file)).mtimeMs };
+test(
+  'a sender killed between send and ack: the redelivered message finds the reply (duplicate) and the outbox keeps one file',
+  { timeout: 60_000 },
+  async () => {
+    await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'auto' }, async (pipeline) => {
+      const message = await sendMessage(MAILBOX, QUESTION);
+      // What the crashed sender got done: the reply, under its deterministic Message-ID, is in the outbox.
+      const messageId = replyMessageId(message.email.email_id, MAILBOX);
+      await pipeline.worker.services.mailbox.send({
+        email: message.email,
+        message_id: messageId,
+        subject: message.generated_response.subject,
+        body: message.generated_response.body,
+      });
+      const [file] = await outbox(pipeline);
+      const before = { content: await readFile(file), modified: (await stat(file)).mtimeMs };
 
-    await pipeline.worker.broker.publish(toSend, message);
-    assert.deepEqual(await finishedStatuses(pipeline, 'sender', 1), ['duplicate']);
-    assert.deepEqual(await outbox(pipeline), [file]);
-    assert.deepEqual(await outbox(pipeline, 'drafts'), []);
-    assert.deepEqual(await readFile(file), before.content);
-    assert.equal((await stat(file)).mtimeMs, before.modified);
-    const ledger = new SendLedger(pipeline.worker.services.database).get(message.email.email_id);
-    assert.equal(ledger?.status, 'sent');
-    assert.equal(ledger?.message_id, messageId);
-  });
-});
+      await pipeline.worker.broker.publish(toSend, message);
+      assert.deepEqual(await finishedStatuses(pipeline, 'sender', 1), ['duplicate']);
+      assert.deepEqual(await outbox(pipeline), [file]);
+      assert.deepEqual(await outbox(pipeline, 'drafts'), []);
+      assert.deepEqual(await readFile(file), before.content);
+      assert.equal((await stat(file)).mtimeMs, before.modified);
+      const ledger = new SendLedger(pipeline.worker.services.database).get(message.email.email_id);
+      assert.equal(ledger?.status, 'sent');
+      assert.equal(ledger?.message_id, messageId);
+    });
+  },
+);
 
 test('loop prevention: our own reply dropped back into new/ is skipped, not answered', { timeout: 90_000 }, async () => {
   await withPipeline(ROLE_NAMES, { SEND_POLICY: 'auto' }, async (pipeline) => {

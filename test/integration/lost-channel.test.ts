@@ -37,7 +37,10 @@ async function copiesInQueues(vhost: TestVhost): Promise<number> {
  * a retryable error) and whose later deliveries complete at once; returns the completions and the
  * copies left in the queues once nothing moved for a while.
  */
-async function runLosingFirstAttempt(overrides: Record<string, string>, firstAttempt: (vhost: TestVhost, broker: Broker) => Promise<void>): Promise<{ completions: number[]; leftover: number }> {
+async function runLosingFirstAttempt(
+  overrides: Record<string, string>,
+  firstAttempt: (vhost: TestVhost, broker: Broker) => Promise<void>,
+): Promise<{ completions: number[]; leftover: number }> {
   const vhost = await createTestVhost(overrides);
   const broker = new Broker(vhost.config, vhost.logger);
   const completions: number[] = [];
@@ -51,8 +54,12 @@ async function runLosingFirstAttempt(overrides: Record<string, string>, firstAtt
     completions.push(context.attempt);
     return { status: 'ok' };
   };
-  const runtime = new ConsumerRuntime({ role: 'lost-channel', stage: { ...toClassify, schema: bodySchema }, handle, concurrency: 1, prefetch: 1 }, broker, vhost.logger,
-    { maxAttempts: 3, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, shutdownGraceMs: 1_000 });
+  const runtime = new ConsumerRuntime(
+    { role: 'lost-channel', stage: { ...toClassify, schema: bodySchema }, handle, concurrency: 1, prefetch: 1 },
+    broker,
+    vhost.logger,
+    { maxAttempts: 3, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, shutdownGraceMs: 1_000 },
+  );
   try {
     await broker.start();
     runtime.start();
@@ -68,28 +75,43 @@ async function runLosingFirstAttempt(overrides: Record<string, string>, firstAtt
   }
 }
 
-test('a handler that fails after the broker closed its connection leaves exactly one copy: the original, redelivered; no retry copy', { timeout: 120_000 }, async () => {
-  const outcome = await runLosingFirstAttempt({}, async (vhost) => {
-    const connection = await waitFor(async () => (await vhost.management.connections()).find((candidate) =>
-      candidate.vhost === vhost.name && String(candidate.client_properties?.connection_name ?? '').startsWith('ragmail')), { timeoutMs: 30_000, what: 'the worker connection in the management API' });
-    if (!connection) throw new Error('no worker connection');
-    await vhost.management.closeConnection(connection.name);
-    // Let the close reach this process before the handler gives up.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  });
-  assert.deepEqual(outcome.completions, [1], 'handled once more, as the first attempt again (the retry copy would be attempt 2)');
-  assert.equal(outcome.leftover, 0, 'no copy left in any queue');
-});
+test(
+  'a handler that fails after the broker closed its connection leaves exactly one copy: the original, redelivered; no retry copy',
+  { timeout: 120_000 },
+  async () => {
+    const outcome = await runLosingFirstAttempt({}, async (vhost) => {
+      const connection = await waitFor(
+        async () =>
+          (await vhost.management.connections()).find(
+            (candidate) => candidate.vhost === vhost.name && String(candidate.client_properties?.connection_name ?? '').startsWith('ragmail'),
+          ),
+        { timeoutMs: 30_000, what: 'the worker connection in the management API' },
+      );
+      if (!connection) throw new Error('no worker connection');
+      await vhost.management.closeConnection(connection.name);
+      // Let the close reach this process before the handler gives up.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    });
+    assert.deepEqual(outcome.completions, [1], 'handled once more, as the first attempt again (the retry copy would be attempt 2)');
+    assert.equal(outcome.leftover, 0, 'no copy left in any queue');
+  },
+);
 
-test('a handler that holds the event loop past the heartbeat timeout (the broker drops the connection), then fails, leaves exactly one copy', { timeout: 120_000 }, async () => {
-  const outcome = await runLosingFirstAttempt({ AMQP_HEARTBEAT_SECONDS: '1' }, async () => {
-    // What a regex bomb does: nothing else in the process runs, heartbeats included.
-    const until = Date.now() + 6_000;
-    while (Date.now() < until) { /* busy */ }
-    // Then the handler goes on with some I/O (a model call) before it fails: by then the lost
-    // connection has shown, and amqp-connection-manager would hold a publish for the next one.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  });
-  assert.deepEqual(outcome.completions, [1], 'handled once more, as the first attempt again (the retry copy would be attempt 2)');
-  assert.equal(outcome.leftover, 0, 'no copy left in any queue');
-});
+test(
+  'a handler that holds the event loop past the heartbeat timeout (the broker drops the connection), then fails, leaves exactly one copy',
+  { timeout: 120_000 },
+  async () => {
+    const outcome = await runLosingFirstAttempt({ AMQP_HEARTBEAT_SECONDS: '1' }, async () => {
+      // What a regex bomb does: nothing else in the process runs, heartbeats included.
+      const until = Date.now() + 6_000;
+      while (Date.now() < until) {
+        /* busy */
+      }
+      // Then the handler goes on with some I/O (a model call) before it fails: by then the lost
+      // connection has shown, and amqp-connection-manager would hold a publish for the next one.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    });
+    assert.deepEqual(outcome.completions, [1], 'handled once more, as the first attempt again (the retry copy would be attempt 2)');
+    assert.equal(outcome.leftover, 0, 'no copy left in any queue');
+  },
+);

@@ -17,7 +17,9 @@ import { promtoolCheck, sampleValue } from '../helpers/prometheus.js';
 import { toClassify } from '../../src/pipeline/stages.js';
 
 const SUPPORT_QUESTION = makeEmail({
-  from: 'jose@mailbox.example', to: ACME, subject: 'How do I reset my router admin password?',
+  from: 'jose@mailbox.example',
+  to: ACME,
+  subject: 'How do I reset my router admin password?',
   body: 'Hello, I forgot the admin password of my X200 router. How do I reset it? Thanks, José\n',
 });
 
@@ -57,12 +59,18 @@ test('a worker counts a processed and a dead-lettered message with role, queue, 
     assert.ok((sampleValue(text, 'ragmail_process_cpu_user_seconds_total') ?? 0) > 0, 'Node process metrics, prefixed');
 
     // Queue gauges come from the management API, whose statistics lag a few seconds behind.
-    const gauges = await waitFor(async () => {
-      const current = await scrape(pipeline);
-      return sampleValue(current, 'ragmail_queue_consumers', { queue }) === 1
-        && sampleValue(current, 'ragmail_queue_messages', { queue }) === 0
-        && sampleValue(current, 'ragmail_queue_messages', { queue: QUEUES.deadLetter }) === 1 ? current : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 500, what: 'queue gauges from the management API' }) ?? '';
+    const gauges =
+      (await waitFor(
+        async () => {
+          const current = await scrape(pipeline);
+          return sampleValue(current, 'ragmail_queue_consumers', { queue }) === 1 &&
+            sampleValue(current, 'ragmail_queue_messages', { queue }) === 0 &&
+            sampleValue(current, 'ragmail_queue_messages', { queue: QUEUES.deadLetter }) === 1
+            ? current
+            : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: 'queue gauges from the management API' },
+      )) ?? '';
     assert.equal(sampleValue(gauges, 'ragmail_management_up'), 1);
   });
 });
@@ -84,19 +92,24 @@ test('/readyz is 503 while the broker connection is down and 200 again after the
   const { url } = pipeline.worker.http;
   const readiness = async () => {
     const response = await fetch(`${url}/readyz`);
-    return { status: response.status, body: await response.json() as { status: string; reasons: string[] } };
+    return { status: response.status, body: (await response.json()) as { status: string; reasons: string[] } };
   };
   try {
     assert.deepEqual(await readiness(), { status: 200, body: { status: 'ready', checks: { broker: 'ok', roles: 'ok' }, reasons: [] } });
-    const connection = await waitFor(async () => (await pipeline.vhost.management.connections()).find((entry) => entry.vhost === pipeline.vhost.name),
-      { timeoutMs: 15_000, what: 'the worker connection in the management API' });
+    const connection = await waitFor(async () => (await pipeline.vhost.management.connections()).find((entry) => entry.vhost === pipeline.vhost.name), {
+      timeoutMs: 15_000,
+      what: 'the worker connection in the management API',
+    });
     assert.ok(connection);
     await pipeline.vhost.management.closeConnection(connection.name);
 
-    const down = await waitFor(async () => {
-      const answer = await readiness();
-      return answer.status === 503 ? answer : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 25, what: '/readyz 503 after the connection was closed' });
+    const down = await waitFor(
+      async () => {
+        const answer = await readiness();
+        return answer.status === 503 ? answer : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 25, what: '/readyz 503 after the connection was closed' },
+    );
     assert.ok(down);
     assert.equal(down.body.status, 'not_ready');
     assert.match(down.body.reasons.join('\n'), /^broker: /m);

@@ -17,7 +17,12 @@ import { CRAFTED_INPUT_LIMIT_MS } from '../helpers/time-limit.js';
 import { toClassify, toRespond } from '../../src/pipeline/stages.js';
 
 const AGENT = 'support@widgets.example';
-const QUESTION = makeEmail({ from: 'jose@mailbox.example', to: AGENT, subject: 'How do I reset my router admin password?', body: 'Hello, how do I reset it?\n' });
+const QUESTION = makeEmail({
+  from: 'jose@mailbox.example',
+  to: AGENT,
+  subject: 'How do I reset my router admin password?',
+  body: 'Hello, how do I reset it?\n',
+});
 /** A support question followed by a long run of digits, as a crafted or pasted body would be. */
 const LONG_BODY = `Hello, I forgot the admin password of my router. How do I reset the password?\n${'1'.repeat(120_000)}`;
 
@@ -49,7 +54,13 @@ test('the responder retrieves and replies from the first part of a 120 KB body a
     const raw = await openChannel(pipeline);
     try {
       await pipeline.worker.services.vectorStore.upsert(AGENT, [
-        { document_id: 'manual', document_name: 'router-manual.pdf', page: 3, chunk_index: 0, text: 'Reset the admin password: hold the reset button on the back of the router for 10 seconds.' },
+        {
+          document_id: 'manual',
+          document_name: 'router-manual.pdf',
+          page: 3,
+          chunk_index: 0,
+          text: 'Reset the admin password: hold the reset button on the back of the router for 10 seconds.',
+        },
       ]);
       const message = await respondMessage(AGENT, QUESTION);
       message.email.body = LONG_BODY;

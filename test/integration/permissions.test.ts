@@ -32,19 +32,28 @@ import { createSandbox, guest, type Account, type Sandbox } from '../helpers/per
 
 /** The vhost the probing tests share; they only probe, so they cannot disturb one another. */
 let shared: Sandbox;
-before(async () => { shared = await createSandbox(); });
-after(async () => { await shared?.cleanup(); });
+before(async () => {
+  shared = await createSandbox();
+});
+after(async () => {
+  await shared?.cleanup();
+});
 
 /** One thing a user tries on a channel of its own. */
 type Probe = { consume: string } | { publish: [exchange: string, routingKey: string] } | { check: string } | { declare: string } | { delete: string };
 
-const describe = (probe: Probe) => Object.entries(probe).map(([verb, target]) => `${verb} ${JSON.stringify(target)}`).join('');
+const describe = (probe: Probe) =>
+  Object.entries(probe)
+    .map(([verb, target]) => `${verb} ${JSON.stringify(target)}`)
+    .join('');
 
 /** `ok`, or the reply code the broker closed the channel with. */
 async function attempt(connection: ChannelModel, probe: Probe): Promise<'ok' | number | string> {
   const channel: ConfirmChannel = await connection.createConfirmChannel();
   let closedWith: { code?: number } | undefined;
-  channel.on('error', (error: { code?: number }) => { closedWith = error; });
+  channel.on('error', (error: { code?: number }) => {
+    closedWith = error;
+  });
   try {
     // A stream (events.audit) refuses consumers without a prefetch.
     await channel.prefetch(10);
@@ -54,7 +63,9 @@ async function attempt(connection: ChannelModel, probe: Probe): Promise<'ok' | n
     else if ('delete' in probe) await channel.deleteQueue(probe.delete);
     else {
       const [exchange, routingKey] = probe.publish;
-      await new Promise<void>((resolve, reject) => channel.publish(exchange, routingKey, Buffer.from('{"probe":true}'), { expiration: '1' }, (error) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        channel.publish(exchange, routingKey, Buffer.from('{"probe":true}'), { expiration: '1' }, (error) => (error ? reject(error) : resolve())),
+      );
     }
     await channel.close();
     return 'ok';
@@ -70,7 +81,8 @@ const retryExchanges = WORK_QUEUES.map((queue) => retryExchangeName(queue.name))
 const publishTo = (exchange: string, routingKey: string): Probe => ({ publish: [exchange, routingKey] });
 /** Retry (a wait queue and straight back) and dead letter: what the consumer runtime of every consumer role writes (its `dead_lettered` events below). */
 const runtimeWrites = (queue: string): Probe[] => [
-  publishTo(retryExchangeName(queue), firstWait), publishTo(retryExchangeName(queue), 'requeue'),
+  publishTo(retryExchangeName(queue), firstWait),
+  publishTo(retryExchangeName(queue), 'requeue'),
   publishTo(EXCHANGES.deadLetter, ROUTING_KEYS.failedEmails),
 ];
 
@@ -104,21 +116,38 @@ const jobs: Record<Exclude<Account, 'admin'>, { reads: string[]; writes: Probe[]
   /** The dashboard: uploads, approved replies, dead-letter replay (back to the work queues) and discard. */
   api: {
     reads: [QUEUES.deadLetter],
-    writes: [publishTo(EXCHANGES.reply, ROUTING_KEYS.send), publishTo(EXCHANGES.email, ROUTING_KEYS.classify), publishTo(EXCHANGES.email, ROUTING_KEYS.respond), publishTo(EXCHANGES.document, ROUTING_KEYS.ingest)],
+    writes: [
+      publishTo(EXCHANGES.reply, ROUTING_KEYS.send),
+      publishTo(EXCHANGES.email, ROUTING_KEYS.classify),
+      publishTo(EXCHANGES.email, ROUTING_KEYS.respond),
+      publishTo(EXCHANGES.document, ROUTING_KEYS.ingest),
+    ],
   },
   monitor: { reads: [], writes: [] },
 };
 /** No role writes to the default exchange (''): the broker dead-letters from the wait queues by itself. */
 const writableExchanges: Record<keyof typeof jobs, string[]> = {
-  poller: [EXCHANGES.email, EXCHANGES.events], classifier: [EXCHANGES.email, retryExchangeName(QUEUES.toClassify), EXCHANGES.deadLetter, EXCHANGES.events],
+  poller: [EXCHANGES.email, EXCHANGES.events],
+  classifier: [EXCHANGES.email, retryExchangeName(QUEUES.toClassify), EXCHANGES.deadLetter, EXCHANGES.events],
   responder: [EXCHANGES.reply, retryExchangeName(QUEUES.toRespond), EXCHANGES.deadLetter, EXCHANGES.events],
   sender: [retryExchangeName(QUEUES.toSend), EXCHANGES.deadLetter, EXCHANGES.events],
-  ingester: [retryExchangeName(QUEUES.toIngest), EXCHANGES.deadLetter, EXCHANGES.events], recorder: [], uploader: [EXCHANGES.document, EXCHANGES.events], monitor: [],
+  ingester: [retryExchangeName(QUEUES.toIngest), EXCHANGES.deadLetter, EXCHANGES.events],
+  recorder: [],
+  uploader: [EXCHANGES.document, EXCHANGES.events],
+  monitor: [],
   api: [EXCHANGES.email, EXCHANGES.reply, EXCHANGES.document, EXCHANGES.events],
 };
 /** A forbidden publish to each exchange: into emails.to_send by name through the default exchange or by `send` on reply_exchange, a wait queue of a retry exchange. */
-const forbiddenKeyOn = (exchange: string) => (exchange === '' ? QUEUES.toSend : exchange === EXCHANGES.reply ? ROUTING_KEYS.send
-  : retryExchanges.includes(exchange) ? firstWait : exchange === EXCHANGES.events ? 'email.drafted' : 'any');
+const forbiddenKeyOn = (exchange: string) =>
+  exchange === ''
+    ? QUEUES.toSend
+    : exchange === EXCHANGES.reply
+      ? ROUTING_KEYS.send
+      : retryExchanges.includes(exchange)
+        ? firstWait
+        : exchange === EXCHANGES.events
+          ? 'email.drafted'
+          : 'any';
 
 for (const [role, job] of Object.entries(jobs) as Array<[keyof typeof jobs, (typeof jobs)[keyof typeof jobs]]>) {
   const eventWrites = writableExchanges[role].includes(EXCHANGES.events) ? allowedEventKeys(role).map((key) => publishTo(EXCHANGES.events, key)) : [];
@@ -126,13 +155,21 @@ for (const [role, job] of Object.entries(jobs) as Array<[keyof typeof jobs, (typ
     const connection = await amqplib.connect(shared.configFor(role).AMQP_URL);
     connection.on('error', () => undefined);
     try {
-      const allowed: Probe[] = [...everyQueue.map((queue) => ({ check: queue })), ...job.reads.map((queue) => ({ consume: queue })), ...job.writes, ...eventWrites];
+      const allowed: Probe[] = [
+        ...everyQueue.map((queue) => ({ check: queue })),
+        ...job.reads.map((queue) => ({ consume: queue })),
+        ...job.writes,
+        ...eventWrites,
+      ];
       const refused: Probe[] = [
         ...everyQueue.filter((queue) => !job.reads.includes(queue)).map((queue) => ({ consume: queue })),
         ...[EXCHANGES.email, EXCHANGES.reply, EXCHANGES.document, EXCHANGES.deadLetter, EXCHANGES.events, '', ...retryExchanges]
-          .filter((exchange) => !writableExchanges[role].includes(exchange)).map((exchange) => publishTo(exchange, forbiddenKeyOn(exchange))),
+          .filter((exchange) => !writableExchanges[role].includes(exchange))
+          .map((exchange) => publishTo(exchange, forbiddenKeyOn(exchange))),
         // Topic permissions: on `events` only its own stages (a forged `drafted` made a review reply to a stranger).
-        ...(writableExchanges[role].includes(EXCHANGES.events) ? everyEventKey.filter((key) => !allowedEventKeys(role).includes(key)).map((key) => publishTo(EXCHANGES.events, key)) : []),
+        ...(writableExchanges[role].includes(EXCHANGES.events)
+          ? everyEventKey.filter((key) => !allowedEventKeys(role).includes(key)).map((key) => publishTo(EXCHANGES.events, key))
+          : []),
         { declare: `scratch-${role}-${shared.suffix}` },
         { delete: job.reads[0] ?? QUEUES.toClassify },
       ];
@@ -151,8 +188,14 @@ async function publishMandatory(account: Account, exchange: string, routingKey: 
     const channel = await connection.createConfirmChannel();
     let returned: string | undefined;
     // The broker sends basic.return before the confirm of an unroutable mandatory message.
-    channel.on('return', (message: { fields: { replyText: string } }) => { returned = message.fields.replyText; });
-    await new Promise<void>((resolve, reject) => channel.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { mandatory: true, persistent: true }, (error) => (error ? reject(error) : resolve())));
+    channel.on('return', (message: { fields: { replyText: string } }) => {
+      returned = message.fields.replyText;
+    });
+    await new Promise<void>((resolve, reject) =>
+      channel.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { mandatory: true, persistent: true }, (error) =>
+        error ? reject(error) : resolve(),
+      ),
+    );
     await channel.close();
     return returned;
   } finally {
@@ -163,13 +206,30 @@ async function publishMandatory(account: Account, exchange: string, routingKey: 
 test('a `send` published on email_exchange by a role that may write it (poller, classifier, api) is routed nowhere: emails.to_send is reached through reply_exchange only', async () => {
   const forged = { message_id: `forged-${shared.suffix}`, email: { from: 'victim@stranger.example' }, generated_response: { body: 'spam' } };
   for (const account of ['poller', 'classifier', 'api'] as const) {
-    assert.equal(await publishMandatory(account, EXCHANGES.email, ROUTING_KEYS.send, forged), 'NO_ROUTE', `${account}'s send on email_exchange is returned unroutable`);
+    assert.equal(
+      await publishMandatory(account, EXCHANGES.email, ROUTING_KEYS.send, forged),
+      'NO_ROUTE',
+      `${account}'s send on email_exchange is returned unroutable`,
+    );
   }
-  const bindings = await guest.request<Array<{ source: string; destination: string; routing_key: string }>>('GET', `queues/${encodeURIComponent(shared.vhost)}/${encodeURIComponent(QUEUES.toSend)}/bindings`);
-  assert.deepEqual(bindings.filter((binding) => binding.source !== '').map((binding) => `${binding.source} --${binding.routing_key}--> ${binding.destination}`).sort(),
-    [`${retryExchangeName(QUEUES.toSend)} --requeue--> ${QUEUES.toSend}`, `${EXCHANGES.reply} --${ROUTING_KEYS.send}--> ${QUEUES.toSend}`].sort(), 'the only ways into emails.to_send');
+  const bindings = await guest.request<Array<{ source: string; destination: string; routing_key: string }>>(
+    'GET',
+    `queues/${encodeURIComponent(shared.vhost)}/${encodeURIComponent(QUEUES.toSend)}/bindings`,
+  );
+  assert.deepEqual(
+    bindings
+      .filter((binding) => binding.source !== '')
+      .map((binding) => `${binding.source} --${binding.routing_key}--> ${binding.destination}`)
+      .sort(),
+    [`${retryExchangeName(QUEUES.toSend)} --requeue--> ${QUEUES.toSend}`, `${EXCHANGES.reply} --${ROUTING_KEYS.send}--> ${QUEUES.toSend}`].sort(),
+    'the only ways into emails.to_send',
+  );
   // The control: the same publish through reply_exchange by the responder is routed.
-  assert.equal(await publishMandatory('responder', EXCHANGES.reply, ROUTING_KEYS.send, { ...forged, message_id: `control-${shared.suffix}` }), undefined, 'the responder reaches emails.to_send');
+  assert.equal(
+    await publishMandatory('responder', EXCHANGES.reply, ROUTING_KEYS.send, { ...forged, message_id: `control-${shared.suffix}` }),
+    undefined,
+    'the responder reaches emails.to_send',
+  );
 });
 
 test('monitor: reads queue depths through the management API for the queue gauges of the workers but may not change anything there', async () => {
@@ -207,7 +267,11 @@ test('every role runs its real runtime as its own user: a manual is ingested, su
     await uploader.start();
     const acme = 'support@acme.example';
     const manual = path.join(PROJECT_ROOT, 'samples', 'manuals', acme, 'acme-router-x200-manual.pdf');
-    const { document_id: documentId } = await submitDocument(uploader, configFor('uploader').UPLOAD_DIR, { agentEmail: acme, filename: path.basename(manual), data: await readFile(manual) });
+    const { document_id: documentId } = await submitDocument(uploader, configFor('uploader').UPLOAD_DIR, {
+      agentEmail: acme,
+      filename: path.basename(manual),
+      data: await readFile(manual),
+    });
     await waitFor(() => documents.get(documentId)?.status === 'ingested', { timeoutMs: 60_000, what: 'the manual ingested by the ingester user' });
 
     const emailIds: Record<string, string> = {};
@@ -217,18 +281,29 @@ test('every role runs its real runtime as its own user: a manual is ingested, su
       emailIds[name] = (await parseEmail(raw, { agentEmail: acme, mailboxRef })).email.email_id;
     }
     await admin.publishRaw(EXCHANGES.email, ROUTING_KEYS.classify, { message_id: `bad-${suffix}`, not: 'an email' });
-    await waitFor(() => Object.values(emailIds).every((id) => isFinal(activity.getEmail(id)?.state ?? '')), { timeoutMs: 60_000, what: 'both emails in a final state' });
-    assert.ok(['sent', 'drafted'].includes(activity.getEmail(emailIds['01-router-reset.eml'])!.state), `router reset: ${activity.getEmail(emailIds['01-router-reset.eml'])!.state}`);
+    await waitFor(() => Object.values(emailIds).every((id) => isFinal(activity.getEmail(id)?.state ?? '')), {
+      timeoutMs: 60_000,
+      what: 'both emails in a final state',
+    });
+    assert.ok(
+      ['sent', 'drafted'].includes(activity.getEmail(emailIds['01-router-reset.eml'])!.state),
+      `router reset: ${activity.getEmail(emailIds['01-router-reset.eml'])!.state}`,
+    );
     assert.equal(activity.getEmail(emailIds['09-spam-prize.eml'])!.state, 'ignored');
     // The classifier's runtime wrapped it (docs/ARCHITECTURE.md#dead-letters) and published it to dead_letter_exchange.
     const inspector = await amqplib.connect(configFor('admin').AMQP_URL);
     try {
       const channel = await inspector.createChannel();
-      const record = await waitFor(async () => {
-        const message = await channel.get(QUEUES.deadLetter, { noAck: true });
-        const body = message ? JSON.parse(message.content.toString('utf8')) as { original_queue?: string; original_message?: { message_id?: string } } : undefined;
-        return body?.original_message?.message_id === `bad-${suffix}` ? body : undefined;
-      }, { timeoutMs: 20_000, what: 'the bad body dead-lettered by the classifier user' });
+      const record = await waitFor(
+        async () => {
+          const message = await channel.get(QUEUES.deadLetter, { noAck: true });
+          const body = message
+            ? (JSON.parse(message.content.toString('utf8')) as { original_queue?: string; original_message?: { message_id?: string } })
+            : undefined;
+          return body?.original_message?.message_id === `bad-${suffix}` ? body : undefined;
+        },
+        { timeoutMs: 20_000, what: 'the bad body dead-lettered by the classifier user' },
+      );
       assert.equal(record?.original_queue, QUEUES.toClassify);
     } finally {
       await inspector.close();

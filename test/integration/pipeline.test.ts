@@ -9,10 +9,18 @@ import { ROLE_NAMES } from '../../src/app/registry.js';
 import { EXCHANGES, ROUTING_KEYS } from '../../src/messaging/topology.js';
 import type { ToClassifyMessage } from '../../src/pipeline/messages.js';
 import {
-  deliverSampleEmails, ingestSampleManuals, openChannel, readReplies, recipientsOf, startPipeline, waitForFinalStates,
-  handoffBodyFor, ACME, GLOBEX, type ReplyFile,
+  deliverSampleEmails,
+  ingestSampleManuals,
+  openChannel,
+  readReplies,
+  recipientsOf,
+  startPipeline,
+  waitForFinalStates,
+  handoffBodyFor,
+  ACME,
+  GLOBEX,
+  type ReplyFile,
 } from '../helpers/pipeline.js';
-
 
 const ADDRESS = /[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+/gi;
 
@@ -35,7 +43,11 @@ test('the sample emails run through every role to the expected outcome, with thr
       assert.ok(email, `sample ${name} delivered`);
       return email.email;
     };
-    const summaries = await waitForFinalStates(pipeline, [...delivered.values()].map(({ email }) => email.email_id), 120_000);
+    const summaries = await waitForFinalStates(
+      pipeline,
+      [...delivered.values()].map(({ email }) => email.email_id),
+      120_000,
+    );
     const stateOf = (name: string) => summaries.get(byName(name).email_id)!;
 
     for (const [name, summary] of [...delivered].map(([name, { email }]) => [name, summaries.get(email.email_id)!] as const)) {
@@ -82,14 +94,20 @@ test('the sample emails run through every role to the expected outcome, with thr
     }
 
     // The grounded answers cite the manual page that holds the answer, by the title in the PDF's metadata.
-    assert.ok(replyTo('01-router-reset.eml').parsed.text?.includes('Source: "ACME Router X200 User Manual", page 3'), replyTo('01-router-reset.eml').parsed.text);
+    assert.ok(
+      replyTo('01-router-reset.eml').parsed.text?.includes('Source: "ACME Router X200 User Manual", page 3'),
+      replyTo('01-router-reset.eml').parsed.text,
+    );
     assert.ok(stateOf('01-router-reset.eml').citations.some((citation) => citation.source === 'acme-router-x200-manual.pdf' && citation.page === 3));
     assert.ok(replyTo('04-refund-request.eml').parsed.text?.includes('Source: "ACME Billing Guide", page 2'), replyTo('04-refund-request.eml').parsed.text);
 
     // The question the manuals do not answer gets a hand-off draft, not an invented answer.
     const zigbeeSummary = stateOf('06-zigbee-question.eml');
-    assert.equal(zigbeeSummary.state, 'handed_off',
-      `Zigbee question: ${zigbeeSummary.outcome}; top score ${zigbeeSummary.top_score}, cited ${JSON.stringify(zigbeeSummary.citations)}`);
+    assert.equal(
+      zigbeeSummary.state,
+      'handed_off',
+      `Zigbee question: ${zigbeeSummary.outcome}; top score ${zigbeeSummary.top_score}, cited ${JSON.stringify(zigbeeSummary.citations)}`,
+    );
     const zigbee = replyTo('06-zigbee-question.eml');
     assert.equal(zigbee.folder, 'drafts');
     assert.equal(zigbee.headers['x-ragmail-status'], 'draft');

@@ -61,7 +61,13 @@ cacheContract('redis', () => createRedisCache({ url: SHARED_REDIS, keyPrefix: `$
 test('an upsert on one host invalidates the cached retrieval results of every host', async () => {
   const vectors = createSqliteVectorStore({ path: path.join(directory, 'vectors.sqlite') });
   let queries = 0;
-  const counted = { ...vectors, query: (namespace: string, text: string, k: number) => { queries += 1; return vectors.query(namespace, text, k); } };
+  const counted = {
+    ...vectors,
+    query: (namespace: string, text: string, k: number) => {
+      queries += 1;
+      return vectors.query(namespace, text, k);
+    },
+  };
   const [cacheA, cacheB] = [1, 2].map(() => createRedisCache({ url: SHARED_REDIS, keyPrefix: `${prefix}retrieval:`, logger: capturingLogger().logger }));
   const hostA = createCachedVectorStore(counted, cacheA, 60);
   const hostB = createCachedVectorStore(counted, cacheB, 60);
@@ -102,7 +108,11 @@ function sendClaimsContract(name: string, makeHosts: () => { first: SendClaims; 
       const id = email();
       assert.equal(await first.claim(id, 'owner-1', 60_000), 'claimed');
       await first.complete(id, { mode: 'sent', message_id: '<reply@acme.test>' });
-      for (const [claims, owner] of [[first, 'owner-1'], [second, 'owner-2'], [second, 'owner-3']] as const) {
+      for (const [claims, owner] of [
+        [first, 'owner-1'],
+        [second, 'owner-2'],
+        [second, 'owner-3'],
+      ] as const) {
         assert.equal(await claims.claim(id, owner, 60_000), 'done');
       }
       const unclaimed = email();
@@ -137,7 +147,8 @@ sendClaimsContract('local (two processes, one ledger file)', () => {
 });
 
 sendClaimsContract('redis (two hosts, two ledgers, two connections)', () => {
-  const make = (host: string) => createRedisClaims({ url: SHARED_REDIS, keyPrefix: `${prefix}send:`, fallback: localClaimsOf(host), logger: capturingLogger().logger });
+  const make = (host: string) =>
+    createRedisClaims({ url: SHARED_REDIS, keyPrefix: `${prefix}send:`, fallback: localClaimsOf(host), logger: capturingLogger().logger });
   return { first: make('host-a'), second: make('host-b') };
 });
 
@@ -170,7 +181,11 @@ async function freePort(): Promise<number> {
 
 /** A private redis-server on `port`, resolved once it accepts connections. */
 async function startRedisServer(port: number): Promise<ChildProcess> {
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', directory], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', directory],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
@@ -227,11 +242,16 @@ test('Redis killed mid-run: the cache degrades to misses, claims fall back to th
     assert.equal(await hostA.claim('<email-2@x>', 'a-4', 60_000), 'done');
     assert.equal(await hostALedger.claim('<email-2@x>', 'a-5', 60_000), 'done', 'the completion is in the local ledger');
     // Host B made no call during the outage: its connection learns of it from the socket, a moment later.
-    const claimWarnings = () => lines.filter((line) => line.level === 'warn' && /unreachable; send claims fall back to the local ledger/.test(line.message)).length;
+    const claimWarnings = () =>
+      lines.filter((line) => line.level === 'warn' && /unreachable; send claims fall back to the local ledger/.test(line.message)).length;
     for (const until = Date.now() + 3000; claimWarnings() < 2 && Date.now() < until;) await delay(20);
     const warnings = lines.filter((line) => line.level === 'warn').map((line) => line.message);
     assert.equal(warnings.filter((message) => /unreachable; caching is off/.test(message)).length, 1, `one cache warning: ${warnings.join(' | ')}`);
-    assert.equal(warnings.filter((message) => /unreachable; send claims fall back to the local ledger/.test(message)).length, 2, 'one claims warning per host connection');
+    assert.equal(
+      warnings.filter((message) => /unreachable; send claims fall back to the local ledger/.test(message)).length,
+      2,
+      'one claims warning per host connection',
+    );
 
     server = await startRedisServer(port);
     const deadline = Date.now() + 8000;

@@ -20,7 +20,9 @@ import { QUEUES } from '../../src/messaging/topology.js';
 import { toClassify } from '../../src/pipeline/stages.js';
 
 /** A vhost with the topology declared, a record file, a plain channel for checks; all removed afterwards. */
-async function withWorkerSetup(body: (setup: { vhost: TestVhost; broker: Broker; channel: Channel; recordFile: string; workers: WorkerProcess[] }) => Promise<void>): Promise<void> {
+async function withWorkerSetup(
+  body: (setup: { vhost: TestVhost; broker: Broker; channel: Channel; recordFile: string; workers: WorkerProcess[] }) => Promise<void>,
+): Promise<void> {
   const vhost = await createTestVhost();
   const broker = new Broker(vhost.config, vhost.logger);
   const connection = await amqplib.connect(vhost.config.AMQP_URL);
@@ -47,29 +49,46 @@ async function nextMessage(channel: Channel, queue: string, timeoutMs: number, w
   return message;
 }
 
-test('a worker killed with SIGKILL mid-message loses nothing: a second worker gets the message again and completes it exactly once', { timeout: 120_000 }, async () => {
-  await withWorkerSetup(async ({ vhost, broker, channel, recordFile, workers }) => {
-    await broker.sendToQueue(QUEUES.toClassify, { n: 1, hang: true });
-    const first = spawnRuntimeWorker(vhost.config, { recordFile, hang: true });
-    workers.push(first);
-    await waitFor(() => readRecords(recordFile).some((record) => record.event === 'started' && record.pid === first.pid), { timeoutMs: 60_000, what: `the first worker to start the message\n${describeOutput(workers)}` });
+test(
+  'a worker killed with SIGKILL mid-message loses nothing: a second worker gets the message again and completes it exactly once',
+  { timeout: 120_000 },
+  async () => {
+    await withWorkerSetup(async ({ vhost, broker, channel, recordFile, workers }) => {
+      await broker.sendToQueue(QUEUES.toClassify, { n: 1, hang: true });
+      const first = spawnRuntimeWorker(vhost.config, { recordFile, hang: true });
+      workers.push(first);
+      await waitFor(() => readRecords(recordFile).some((record) => record.event === 'started' && record.pid === first.pid), {
+        timeoutMs: 60_000,
+        what: `the first worker to start the message\n${describeOutput(workers)}`,
+      });
 
-    first.child.kill('SIGKILL');
-    assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
+      first.child.kill('SIGKILL');
+      assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
 
-    const second = spawnRuntimeWorker(vhost.config, { recordFile });
-    workers.push(second);
-    await waitFor(() => readRecords(recordFile).some((record) => record.event === 'completed' && record.pid === second.pid), { timeoutMs: 60_000, what: `the second worker to complete the message\n${describeOutput(workers)}` });
+      const second = spawnRuntimeWorker(vhost.config, { recordFile });
+      workers.push(second);
+      await waitFor(() => readRecords(recordFile).some((record) => record.event === 'completed' && record.pid === second.pid), {
+        timeoutMs: 60_000,
+        what: `the second worker to complete the message\n${describeOutput(workers)}`,
+      });
 
-    // Stopping the second worker closes its channel: anything it had not acked would be back in the queue.
-    second.child.kill('SIGTERM');
-    assert.equal((await second.exited).code, 0, describeOutput([second]));
-    const records = readRecords(recordFile).filter((record) => record.n === 1);
-    assert.deepEqual(records.map((record) => [record.event, record.pid]), [['started', first.pid], ['started', second.pid], ['completed', second.pid]]);
-    assert.equal((await channel.checkQueue(QUEUES.toClassify)).messageCount, 0, 'acked once, not returned');
-    assert.equal((await channel.checkQueue(QUEUES.deadLetter)).messageCount, 0, 'not dead-lettered');
-  });
-});
+      // Stopping the second worker closes its channel: anything it had not acked would be back in the queue.
+      second.child.kill('SIGTERM');
+      assert.equal((await second.exited).code, 0, describeOutput([second]));
+      const records = readRecords(recordFile).filter((record) => record.n === 1);
+      assert.deepEqual(
+        records.map((record) => [record.event, record.pid]),
+        [
+          ['started', first.pid],
+          ['started', second.pid],
+          ['completed', second.pid],
+        ],
+      );
+      assert.equal((await channel.checkQueue(QUEUES.toClassify)).messageCount, 0, 'acked once, not returned');
+      assert.equal((await channel.checkQueue(QUEUES.deadLetter)).messageCount, 0, 'not dead-lettered');
+    });
+  },
+);
 
 test('on SIGTERM a worker stops taking work, finishes its in-flight message, acks it and exits 0 within the grace time', { timeout: 120_000 }, async () => {
   await withWorkerSetup(async ({ vhost, broker, channel, recordFile, workers }) => {
@@ -77,7 +96,10 @@ test('on SIGTERM a worker stops taking work, finishes its in-flight message, ack
     await broker.sendToQueue(QUEUES.toClassify, { n: 2 });
     const worker = spawnRuntimeWorker(vhost.config, { recordFile });
     workers.push(worker);
-    await waitFor(() => readRecords(recordFile).some((record) => record.event === 'started' && record.n === 1), { timeoutMs: 60_000, what: `the worker to start message 1\n${describeOutput(workers)}` });
+    await waitFor(() => readRecords(recordFile).some((record) => record.event === 'started' && record.n === 1), {
+      timeoutMs: 60_000,
+      what: `the worker to start message 1\n${describeOutput(workers)}`,
+    });
 
     const signalledAt = Date.now();
     worker.child.kill('SIGTERM');
@@ -100,106 +122,139 @@ test('on SIGTERM a worker stops taking work, finishes its in-flight message, ack
   });
 });
 
-test('when the broker force-closes the connection mid-stream the worker reconnects, re-asserts the topology and handles all 200 messages; only the in-flight ones twice', { timeout: 120_000 }, async () => {
-  const vhost = await createTestVhost();
-  const consumerLogger = createLogger({ level: vhost.config.LOG_LEVEL, format: 'json', role: 'reconnecting-consumer' });
-  const broker = new Broker(vhost.config, consumerLogger);
-  const concurrency = 4;
-  const completions = new Map<number, number>();
-  const blocked = new Set<number>();
-  let releaseGate: () => void = () => undefined;
-  const gate = new Promise<void>((resolve) => { releaseGate = resolve; });
-  let gateOpen = false;
-  const runtime = new ConsumerRuntime(
-    {
-      role: 'reconnecting-consumer',
-      stage: { ...toClassify, schema: z.object({ n: z.number() }) },
-      concurrency,
-      prefetch: concurrency,
-      handle: async ({ n }) => {
-        // After 50 completions the next handlers wait until the connection is gone: they are the in-flight ones.
-        if (!gateOpen && completions.size >= 50) {
-          blocked.add(n);
-          await gate;
-        } else {
-          await new Promise((resolve) => setTimeout(resolve, 2));
-        }
-        completions.set(n, (completions.get(n) ?? 0) + 1);
-        return { status: 'ok' };
-      },
-    },
-    broker,
-    consumerLogger,
-    { maxAttempts: 3, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, shutdownGraceMs: 1_000 },
-  );
-  let topologyEvents = 0;
-  broker.on('topology', () => { topologyEvents += 1; });
-  try {
-    const publisher = new Broker(vhost.config, vhost.logger);
-    try {
-      await publisher.start();
-      await Promise.all(Array.from({ length: 200 }, (_, index) => publisher.sendToQueue(QUEUES.toClassify, { n: index + 1 })));
-    } finally {
-      await publisher.close();
-    }
-    await broker.start();
-    assert.equal(topologyEvents, 1);
-    runtime.start();
-
-    await waitFor(() => blocked.size === concurrency, { timeoutMs: 30_000, what: `${concurrency} handlers waiting at the gate` });
-    const connection = await waitFor(async () => (await vhost.management.connections()).find((candidate) =>
-      candidate.vhost === vhost.name && String(candidate.client_properties?.connection_name ?? '').includes('reconnecting-consumer')), { timeoutMs: 30_000, what: 'the consumer connection in the management API' });
-    if (!connection) throw new Error('no consumer connection');
-    await vhost.management.closeConnection(connection.name);
-
-    await waitFor(() => topologyEvents >= 2, { timeoutMs: 30_000, what: 'the broker to reconnect and assert the topology again' });
-    assert.equal(broker.ready, true);
-    gateOpen = true;
-    releaseGate();
-
-    // A redelivered message goes back to the end of the queue as a counted copy (the delivery limit):
-    // the in-flight ones are handled a second time after the rest.
-    await waitFor(() => completions.size === 200 && [...blocked].every((n) => completions.get(n) === 2), {
-      timeoutMs: 60_000, what: `all 200 messages handled and the ${concurrency} in-flight ones twice (have ${completions.size})`,
+test(
+  'when the broker force-closes the connection mid-stream the worker reconnects, re-asserts the topology and handles all 200 messages; only the in-flight ones twice',
+  { timeout: 120_000 },
+  async () => {
+    const vhost = await createTestVhost();
+    const consumerLogger = createLogger({ level: vhost.config.LOG_LEVEL, format: 'json', role: 'reconnecting-consumer' });
+    const broker = new Broker(vhost.config, consumerLogger);
+    const concurrency = 4;
+    const completions = new Map<number, number>();
+    const blocked = new Set<number>();
+    let releaseGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      releaseGate = resolve;
     });
-    for (let n = 1; n <= 200; n += 1) assert.ok(completions.has(n), `message ${n} handled`);
-    const duplicates = [...completions].filter(([, count]) => count > 1).map(([n]) => n).sort((a, b) => a - b);
-    assert.deepEqual(duplicates, [...blocked].sort((a, b) => a - b), 'exactly the messages in flight at the close were handled twice');
-    assert.ok([...completions.values()].every((count) => count <= 2));
-  } finally {
-    await runtime.stop();
-    await broker.close();
-    await vhost.cleanup();
-  }
-});
-
-test('with the broker unreachable a publish rejects after PUBLISH_TIMEOUT_MS, and one beyond PUBLISH_BUFFER_LIMIT is refused at once', { timeout: 60_000 }, async () => {
-  const config = loadConfig({ AMQP_URL: 'amqp://guest:guest@127.0.0.1:1', PUBLISH_TIMEOUT_MS: '300', PUBLISH_BUFFER_LIMIT: '2', AMQP_RECONNECT_MIN_MS: '100', LOG_LEVEL: 'error', LOG_FORMAT: 'json' });
-  const broker = new Broker(config, createLogger({ level: 'error', format: 'json', role: 'unreachable' }));
-  try {
-    const started = Date.now();
-    const settle = (promise: Promise<void>) => promise.then(
-      () => ({ resolved: true as const, at: Date.now() - started, error: undefined }),
-      (error: { code?: string; retryable?: boolean }) => ({ resolved: false as const, at: Date.now() - started, error }),
+    let gateOpen = false;
+    const runtime = new ConsumerRuntime(
+      {
+        role: 'reconnecting-consumer',
+        stage: { ...toClassify, schema: z.object({ n: z.number() }) },
+        concurrency,
+        prefetch: concurrency,
+        handle: async ({ n }) => {
+          // After 50 completions the next handlers wait until the connection is gone: they are the in-flight ones.
+          if (!gateOpen && completions.size >= 50) {
+            blocked.add(n);
+            await gate;
+          } else {
+            await new Promise((resolve) => setTimeout(resolve, 2));
+          }
+          completions.set(n, (completions.get(n) ?? 0) + 1);
+          return { status: 'ok' };
+        },
+      },
+      broker,
+      consumerLogger,
+      { maxAttempts: 3, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, shutdownGraceMs: 1_000 },
     );
-    const first = settle(broker.publishRaw('email_exchange', 'classify', { n: 1 }));
-    const second = settle(broker.publishRaw('email_exchange', 'classify', { n: 2 }));
-    const third = await settle(broker.publishRaw('email_exchange', 'classify', { n: 3 }));
-    assert.equal(third.resolved, false);
-    assert.equal(third.error?.code, 'publish_buffer_full');
-    assert.equal(third.error?.retryable, true);
-    assert.ok(third.at < 250, `refused at once (${third.at} ms), not after the publish timeout`);
+    let topologyEvents = 0;
+    broker.on('topology', () => {
+      topologyEvents += 1;
+    });
+    try {
+      const publisher = new Broker(vhost.config, vhost.logger);
+      try {
+        await publisher.start();
+        await Promise.all(Array.from({ length: 200 }, (_, index) => publisher.sendToQueue(QUEUES.toClassify, { n: index + 1 })));
+      } finally {
+        await publisher.close();
+      }
+      await broker.start();
+      assert.equal(topologyEvents, 1);
+      runtime.start();
 
-    for (const outcome of await Promise.all([first, second])) {
-      assert.equal(outcome.resolved, false, 'never resolves without a confirm');
-      assert.equal(outcome.error?.code, 'publish_unconfirmed');
-      assert.equal(outcome.error?.retryable, true);
-      assert.ok(outcome.at >= 250 && outcome.at < 10_000, `rejected after about PUBLISH_TIMEOUT_MS (${outcome.at} ms)`);
+      await waitFor(() => blocked.size === concurrency, { timeoutMs: 30_000, what: `${concurrency} handlers waiting at the gate` });
+      const connection = await waitFor(
+        async () =>
+          (await vhost.management.connections()).find(
+            (candidate) => candidate.vhost === vhost.name && String(candidate.client_properties?.connection_name ?? '').includes('reconnecting-consumer'),
+          ),
+        { timeoutMs: 30_000, what: 'the consumer connection in the management API' },
+      );
+      if (!connection) throw new Error('no consumer connection');
+      await vhost.management.closeConnection(connection.name);
+
+      await waitFor(() => topologyEvents >= 2, { timeoutMs: 30_000, what: 'the broker to reconnect and assert the topology again' });
+      assert.equal(broker.ready, true);
+      gateOpen = true;
+      releaseGate();
+
+      // A redelivered message goes back to the end of the queue as a counted copy (the delivery limit):
+      // the in-flight ones are handled a second time after the rest.
+      await waitFor(() => completions.size === 200 && [...blocked].every((n) => completions.get(n) === 2), {
+        timeoutMs: 60_000,
+        what: `all 200 messages handled and the ${concurrency} in-flight ones twice (have ${completions.size})`,
+      });
+      for (let n = 1; n <= 200; n += 1) assert.ok(completions.has(n), `message ${n} handled`);
+      const duplicates = [...completions]
+        .filter(([, count]) => count > 1)
+        .map(([n]) => n)
+        .sort((a, b) => a - b);
+      assert.deepEqual(
+        duplicates,
+        [...blocked].sort((a, b) => a - b),
+        'exactly the messages in flight at the close were handled twice',
+      );
+      assert.ok([...completions.values()].every((count) => count <= 2));
+    } finally {
+      await runtime.stop();
+      await broker.close();
+      await vhost.cleanup();
     }
-    // The buffer frees up as publishes fail: the next one is accepted into it (and then times out too).
-    const fourth = await settle(broker.publishRaw('email_exchange', 'classify', { n: 4 }));
-    assert.equal(fourth.error?.code, 'publish_unconfirmed');
-  } finally {
-    await broker.close();
-  }
-});
+  },
+);
+
+test(
+  'with the broker unreachable a publish rejects after PUBLISH_TIMEOUT_MS, and one beyond PUBLISH_BUFFER_LIMIT is refused at once',
+  { timeout: 60_000 },
+  async () => {
+    const config = loadConfig({
+      AMQP_URL: 'amqp://guest:guest@127.0.0.1:1',
+      PUBLISH_TIMEOUT_MS: '300',
+      PUBLISH_BUFFER_LIMIT: '2',
+      AMQP_RECONNECT_MIN_MS: '100',
+      LOG_LEVEL: 'error',
+      LOG_FORMAT: 'json',
+    });
+    const broker = new Broker(config, createLogger({ level: 'error', format: 'json', role: 'unreachable' }));
+    try {
+      const started = Date.now();
+      const settle = (promise: Promise<void>) =>
+        promise.then(
+          () => ({ resolved: true as const, at: Date.now() - started, error: undefined }),
+          (error: { code?: string; retryable?: boolean }) => ({ resolved: false as const, at: Date.now() - started, error }),
+        );
+      const first = settle(broker.publishRaw('email_exchange', 'classify', { n: 1 }));
+      const second = settle(broker.publishRaw('email_exchange', 'classify', { n: 2 }));
+      const third = await settle(broker.publishRaw('email_exchange', 'classify', { n: 3 }));
+      assert.equal(third.resolved, false);
+      assert.equal(third.error?.code, 'publish_buffer_full');
+      assert.equal(third.error?.retryable, true);
+      assert.ok(third.at < 250, `refused at once (${third.at} ms), not after the publish timeout`);
+
+      for (const outcome of await Promise.all([first, second])) {
+        assert.equal(outcome.resolved, false, 'never resolves without a confirm');
+        assert.equal(outcome.error?.code, 'publish_unconfirmed');
+        assert.equal(outcome.error?.retryable, true);
+        assert.ok(outcome.at >= 250 && outcome.at < 10_000, `rejected after about PUBLISH_TIMEOUT_MS (${outcome.at} ms)`);
+      }
+      // The buffer frees up as publishes fail: the next one is accepted into it (and then times out too).
+      const fourth = await settle(broker.publishRaw('email_exchange', 'classify', { n: 4 }));
+      assert.equal(fourth.error?.code, 'publish_unconfirmed');
+    } finally {
+      await broker.close();
+    }
+  },
+);

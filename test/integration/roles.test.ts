@@ -15,17 +15,35 @@ import { makeEmail } from '../helpers/email-fixtures.js';
 import { toClassify, toRespond, toSend } from '../../src/pipeline/stages.js';
 import { waitFor } from '../helpers/broker.js';
 import {
-  classifyMessage, deliverEmail, filesIn, getMessage, openChannel, readReplies, respondMessage, sendMessage,
-  waitForSettled, SAMPLES, ACME, withPipeline } from '../helpers/pipeline.js';
+  classifyMessage,
+  deliverEmail,
+  filesIn,
+  getMessage,
+  openChannel,
+  readReplies,
+  respondMessage,
+  sendMessage,
+  waitForSettled,
+  SAMPLES,
+  ACME,
+  withPipeline,
+} from '../helpers/pipeline.js';
 
 /** The hand-off reply with the default signature. */
-const HANDOFF_BODY = handoffBody({ from: 'customer@example.com', subject: '', body: '' }, undefined, replySettingsOf(loadConfig({}), 'support@example.com').signature);
+const HANDOFF_BODY = handoffBody(
+  { from: 'customer@example.com', subject: '', body: '' },
+  undefined,
+  replySettingsOf(loadConfig({}), 'support@example.com').signature,
+);
 
 /** A support question to `to`, with a Message-ID of its own each call. */
-const question = (to = 'support@widgets.example') => makeEmail({
-  from: 'jose@mailbox.example', to, subject: 'How do I reset my router admin password?',
-  body: 'Hello, I forgot the admin password of my X200 router. How do I reset it? Thanks, José\n',
-});
+const question = (to = 'support@widgets.example') =>
+  makeEmail({
+    from: 'jose@mailbox.example',
+    to,
+    subject: 'How do I reset my router admin password?',
+    body: 'Hello, I forgot the admin password of my X200 router. How do I reset it? Thanks, José\n',
+  });
 const SUPPORT_QUESTION = question();
 
 test('classifier routes a support email to emails.to_respond and drops spam', { timeout: 60_000 }, async () => {
@@ -56,8 +74,20 @@ test('responder attaches context_used with source, page and score, and hands off
     const raw = await openChannel(pipeline);
     try {
       await pipeline.worker.services.vectorStore.upsert('support@widgets.example', [
-        { document_id: 'router-manual', document_name: 'router-manual.pdf', page: 1, chunk_index: 0, text: 'Welcome to the X200 router. This manual covers setup and safety.' },
-        { document_id: 'router-manual', document_name: 'router-manual.pdf', page: 3, chunk_index: 1, text: 'Reset the admin password: hold the reset button on the back of the router for 10 seconds. The admin password returns to the default printed on the label.' },
+        {
+          document_id: 'router-manual',
+          document_name: 'router-manual.pdf',
+          page: 1,
+          chunk_index: 0,
+          text: 'Welcome to the X200 router. This manual covers setup and safety.',
+        },
+        {
+          document_id: 'router-manual',
+          document_name: 'router-manual.pdf',
+          page: 3,
+          chunk_index: 1,
+          text: 'Reset the admin password: hold the reset button on the back of the router for 10 seconds. The admin password returns to the default printed on the label.',
+        },
       ]);
       const grounded = await respondMessage('support@widgets.example', SUPPORT_QUESTION);
       await pipeline.worker.broker.publish(toRespond, grounded);
@@ -120,13 +150,24 @@ test('sender with DAILY_SEND_QUOTA=1 sends the first auto reply and drafts the s
     const first = await sendMessage('auto@widgets.example', question('auto@widgets.example'));
     const second = await sendMessage('auto@widgets.example', makeEmail({ to: 'auto@widgets.example', subject: 'Another question' }));
     await pipeline.worker.broker.publish(toSend, first);
-    assert.deepEqual((await waitForSettled(pipeline, 'sender', 1)).map((info) => info.status), ['sent']);
+    assert.deepEqual(
+      (await waitForSettled(pipeline, 'sender', 1)).map((info) => info.status),
+      ['sent'],
+    );
     await pipeline.worker.broker.publish(toSend, second);
-    assert.deepEqual((await waitForSettled(pipeline, 'sender', 2)).map((info) => info.status), ['sent', 'drafted']);
+    assert.deepEqual(
+      (await waitForSettled(pipeline, 'sender', 2)).map((info) => info.status),
+      ['sent', 'drafted'],
+    );
 
     const replies = await readReplies(pipeline, 'auto@widgets.example');
-    assert.deepEqual(replies.map((reply) => [reply.folder, reply.headers['x-ragmail-email-id']]).sort(),
-      [['drafts', second.email.email_id], ['outbox', first.email.email_id]].sort());
+    assert.deepEqual(
+      replies.map((reply) => [reply.folder, reply.headers['x-ragmail-email-id']]).sort(),
+      [
+        ['drafts', second.email.email_id],
+        ['outbox', first.email.email_id],
+      ].sort(),
+    );
     const outcome = await waitFor(() => pipeline.activity.getEmail(second.email.email_id)?.outcome, { what: 'outcome of the second' });
     assert.match(outcome ?? '', /daily quota of 1/);
   });
@@ -140,13 +181,26 @@ test('poller skips automated mail with the reason, marks every email taken and n
       const first = await deliverEmail(pipeline, 'support@widgets.example', question);
       const again = await deliverEmail(pipeline, 'support@widgets.example', question);
       assert.equal(first.email.email_id, again.email.email_id);
-      const newsletter = await deliverEmail(pipeline, 'support@widgets.example', makeEmail({
-        to: 'support@widgets.example', subject: 'Weekly news', headers: { 'List-Id': 'News <news.example>', Precedence: 'list' },
-      }));
-      const bounce = await deliverEmail(pipeline, 'support@widgets.example', makeEmail({ from: 'MAILER-DAEMON@mx.example', to: 'support@widgets.example', subject: 'Undelivered Mail' }));
+      const newsletter = await deliverEmail(
+        pipeline,
+        'support@widgets.example',
+        makeEmail({
+          to: 'support@widgets.example',
+          subject: 'Weekly news',
+          headers: { 'List-Id': 'News <news.example>', Precedence: 'list' },
+        }),
+      );
+      const bounce = await deliverEmail(
+        pipeline,
+        'support@widgets.example',
+        makeEmail({ from: 'MAILER-DAEMON@mx.example', to: 'support@widgets.example', subject: 'Undelivered Mail' }),
+      );
 
       const folder = path.join(pipeline.vhost.config.MAILDIR_ROOT, 'support@widgets.example');
-      await waitFor(async () => (await filesIn(path.join(folder, 'new'))).length === 0 && (await filesIn(path.join(folder, 'cur'))).length === 4, { timeoutMs: 20_000, what: 'new/ emptied into cur/' });
+      await waitFor(async () => (await filesIn(path.join(folder, 'new'))).length === 0 && (await filesIn(path.join(folder, 'cur'))).length === 4, {
+        timeoutMs: 20_000,
+        what: 'new/ emptied into cur/',
+      });
       for (const file of await filesIn(path.join(folder, 'cur'))) assert.match(path.basename(file), /:2,S$/);
 
       for (const skipped of [newsletter, bounce]) {

@@ -28,7 +28,11 @@ after(async () => {
 /** The vhost's configuration with AMQP_URL through the TLS proxy and the given TLS variables. */
 function tlsConfig(vhost: TestVhost, variables: Record<string, string>): Config {
   return loadConfig({
-    ...Object.fromEntries(Object.entries(vhost.config).filter(([, value]) => typeof value === 'string' || typeof value === 'number').map(([name, value]) => [name, String(value)])),
+    ...Object.fromEntries(
+      Object.entries(vhost.config)
+        .filter(([, value]) => typeof value === 'string' || typeof value === 'number')
+        .map(([name, value]) => [name, String(value)]),
+    ),
     AMQP_URL: `amqps://guest:guest@localhost:${proxy.port}/${encodeURIComponent(vhost.name)}`,
     ...variables,
   });
@@ -77,9 +81,15 @@ test('amqps:// with AMQP_CA_FILE, AMQP_CERT_FILE and AMQP_KEY_FILE connects thro
 test('an encrypted client key opens with AMQP_KEY_PASSPHRASE; a wrong passphrase stops the Broker at once, naming the variables', async () => {
   const vhost = await createTestVhost();
   try {
-    const broker = new Broker(tlsConfig(vhost, {
-      AMQP_CA_FILE: pki.caCert, AMQP_CERT_FILE: pki.clientCert, AMQP_KEY_FILE: pki.clientKeyEncrypted, AMQP_KEY_PASSPHRASE: pki.clientKeyPassphrase,
-    }), vhost.logger);
+    const broker = new Broker(
+      tlsConfig(vhost, {
+        AMQP_CA_FILE: pki.caCert,
+        AMQP_CERT_FILE: pki.clientCert,
+        AMQP_KEY_FILE: pki.clientKeyEncrypted,
+        AMQP_KEY_PASSPHRASE: pki.clientKeyPassphrase,
+      }),
+      vhost.logger,
+    );
     try {
       await broker.start();
       assert.ok(broker.ready);
@@ -87,7 +97,16 @@ test('an encrypted client key opens with AMQP_KEY_PASSPHRASE; a wrong passphrase
       await broker.close();
     }
     assert.throws(
-      () => new Broker(tlsConfig(vhost, { AMQP_CA_FILE: pki.caCert, AMQP_CERT_FILE: pki.clientCert, AMQP_KEY_FILE: pki.clientKeyEncrypted, AMQP_KEY_PASSPHRASE: 'not the passphrase' }), vhost.logger),
+      () =>
+        new Broker(
+          tlsConfig(vhost, {
+            AMQP_CA_FILE: pki.caCert,
+            AMQP_CERT_FILE: pki.clientCert,
+            AMQP_KEY_FILE: pki.clientKeyEncrypted,
+            AMQP_KEY_PASSPHRASE: 'not the passphrase',
+          }),
+          vhost.logger,
+        ),
       (error: unknown) => error instanceof ConnectionSettingsError && /AMQP_KEY_PASSPHRASE/.test(error.message),
     );
   } finally {
@@ -117,7 +136,12 @@ test('a client certificate from another CA is refused and nothing reaches the br
   const errorsBefore = proxy.clientErrors.length;
   try {
     // TLS 1.3 checks the client certificate after the client's handshake: the refusal shows as a closed socket.
-    const foreign = tlsConfig(vhost, { AMQP_CA_FILE: pki.caCert, AMQP_CERT_FILE: pki.foreignClientCert, AMQP_KEY_FILE: pki.foreignClientKey, AMQP_CONNECT_TIMEOUT_MS: '1500' });
+    const foreign = tlsConfig(vhost, {
+      AMQP_CA_FILE: pki.caCert,
+      AMQP_CERT_FILE: pki.foreignClientCert,
+      AMQP_KEY_FILE: pki.foreignClientKey,
+      AMQP_CONNECT_TIMEOUT_MS: '1500',
+    });
     const refused = await failingStart(foreign, vhost);
     assert.match(refused.error.message, /No RabbitMQ answered .* within 1500 ms/);
     assert.match(refused.error.message, /last failure: .*AMQP_CERT_FILE and AMQP_KEY_FILE/);
@@ -136,12 +160,22 @@ test('a client certificate from another CA is refused and nothing reaches the br
 test('an amqps:// URL on the plain AMQP port, or a certificate for another name, stops the boot at once with the variable to fix', async () => {
   const vhost = await createTestVhost();
   try {
-    const plainPort = loadConfig({ AMQP_URL: `amqps://guest:guest@localhost:5672/${encodeURIComponent(vhost.name)}`, AMQP_CONNECT_TIMEOUT_MS: '10000', LOG_LEVEL: 'error' });
+    const plainPort = loadConfig({
+      AMQP_URL: `amqps://guest:guest@localhost:5672/${encodeURIComponent(vhost.name)}`,
+      AMQP_CONNECT_TIMEOUT_MS: '10000',
+      LOG_LEVEL: 'error',
+    });
     const wrongPort = await failingStart(plainPort, vhost);
     assert.match(wrongPort.error.message, /does not speak TLS \(ERR_SSL_WRONG_VERSION_NUMBER\)/);
     assert.ok(wrongPort.elapsedMs < 5_000, `failed after ${wrongPort.elapsedMs} ms`);
 
-    const otherName = tlsConfig(vhost, { AMQP_CA_FILE: pki.caCert, AMQP_CERT_FILE: pki.clientCert, AMQP_KEY_FILE: pki.clientKey, AMQP_TLS_SERVERNAME: 'rabbitmq.internal', AMQP_CONNECT_TIMEOUT_MS: '10000' });
+    const otherName = tlsConfig(vhost, {
+      AMQP_CA_FILE: pki.caCert,
+      AMQP_CERT_FILE: pki.clientCert,
+      AMQP_KEY_FILE: pki.clientKey,
+      AMQP_TLS_SERVERNAME: 'rabbitmq.internal',
+      AMQP_CONNECT_TIMEOUT_MS: '10000',
+    });
     const wrongName = await failingStart(otherName, vhost);
     assert.match(wrongName.error.message, /not valid for this host name.*AMQP_TLS_SERVERNAME/);
   } finally {
@@ -150,9 +184,18 @@ test('an amqps:// URL on the plain AMQP port, or a certificate for another name,
 });
 
 test('TLS variables on a plain amqp:// URL are refused, so nobody believes a plaintext link is encrypted', () => {
-  assert.throws(() => buildConnectionOptions({ AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672', AMQP_CA_FILE: pki.caCert }), /AMQP_CA_FILE set, but AMQP_URL is not an amqps:\/\/ URL/);
-  assert.throws(() => buildConnectionOptions({ AMQP_URL: 'amqps://127.0.0.1', AMQP_CERT_FILE: pki.clientCert }), /AMQP_CERT_FILE and AMQP_KEY_FILE go together/);
-  assert.throws(() => buildConnectionOptions({ AMQP_URL: 'amqps://127.0.0.1', AMQP_CA_FILE: `${pki.dir}/missing.pem` }), /AMQP_CA_FILE=.*missing\.pem: cannot read the file \(ENOENT\)/);
+  assert.throws(
+    () => buildConnectionOptions({ AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672', AMQP_CA_FILE: pki.caCert }),
+    /AMQP_CA_FILE set, but AMQP_URL is not an amqps:\/\/ URL/,
+  );
+  assert.throws(
+    () => buildConnectionOptions({ AMQP_URL: 'amqps://127.0.0.1', AMQP_CERT_FILE: pki.clientCert }),
+    /AMQP_CERT_FILE and AMQP_KEY_FILE go together/,
+  );
+  assert.throws(
+    () => buildConnectionOptions({ AMQP_URL: 'amqps://127.0.0.1', AMQP_CA_FILE: `${pki.dir}/missing.pem` }),
+    /AMQP_CA_FILE=.*missing\.pem: cannot read the file \(ENOENT\)/,
+  );
   const options = buildConnectionOptions({ AMQP_URL: 'amqps://127.0.0.1', AMQP_CA_FILE: pki.caCert, AMQP_TLS_SERVERNAME: 'localhost' });
   assert.equal(options.servername, 'localhost');
   assert.match(options.ca?.toString('utf8') ?? '', /BEGIN CERTIFICATE/);

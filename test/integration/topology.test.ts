@@ -53,8 +53,12 @@ function runTopologyCommand(vhost: TestVhost): Promise<{ code: number | null; st
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
   const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   return new Promise((resolve) => {
     child.once('exit', (code) => {
@@ -64,162 +68,211 @@ function runTopologyCommand(vhost: TestVhost): Promise<{ code: number | null; st
   });
 }
 
-test('broker.start() declares the exchanges, queues (exact arguments), bindings, wait queues with their retry exchanges and audit stream of docs/ARCHITECTURE.md#topology', { timeout: 60_000 }, async () => {
-  await withVhost({}, async (vhost) => {
-    const broker = new Broker(vhost.config, vhost.logger);
-    try {
-      await broker.start();
-    } finally {
-      await broker.close();
-    }
-    const { management } = vhost;
-    const waitQueues = ['emails.to_classify', 'emails.to_respond', 'emails.to_send', 'documents.to_ingest'].flatMap((queue) => [
-      { name: waitQueueName(queue, 200), ttl: 200, target: queue },
-      { name: waitQueueName(queue, 400), ttl: 400, target: queue },
-    ]);
-    const expectedQueueCount = Object.keys(SPECIFIED_ARGUMENTS).length + waitQueues.length + 1;
-    await waitFor(async () => (await management.queues()).length >= expectedQueueCount, { timeoutMs: 20_000, what: 'the declared queues in the management API' });
-    const queues = await management.queues();
-    const byName = new Map(queues.map((queue) => [queue.name, queue]));
-    assert.equal(queues.length, expectedQueueCount, `queues: ${[...byName.keys()].join(', ')}`);
+test(
+  'broker.start() declares the exchanges, queues (exact arguments), bindings, wait queues with their retry exchanges and audit stream of docs/ARCHITECTURE.md#topology',
+  { timeout: 60_000 },
+  async () => {
+    await withVhost({}, async (vhost) => {
+      const broker = new Broker(vhost.config, vhost.logger);
+      try {
+        await broker.start();
+      } finally {
+        await broker.close();
+      }
+      const { management } = vhost;
+      const waitQueues = ['emails.to_classify', 'emails.to_respond', 'emails.to_send', 'documents.to_ingest'].flatMap((queue) => [
+        { name: waitQueueName(queue, 200), ttl: 200, target: queue },
+        { name: waitQueueName(queue, 400), ttl: 400, target: queue },
+      ]);
+      const expectedQueueCount = Object.keys(SPECIFIED_ARGUMENTS).length + waitQueues.length + 1;
+      await waitFor(async () => (await management.queues()).length >= expectedQueueCount, {
+        timeoutMs: 20_000,
+        what: 'the declared queues in the management API',
+      });
+      const queues = await management.queues();
+      const byName = new Map(queues.map((queue) => [queue.name, queue]));
+      assert.equal(queues.length, expectedQueueCount, `queues: ${[...byName.keys()].join(', ')}`);
 
-    for (const [name, expected] of Object.entries(SPECIFIED_ARGUMENTS)) {
-      const queue = byName.get(name);
-      assert.ok(queue, `queue ${name} exists`);
-      assert.equal(queue.durable, true, `${name} is durable`);
-      assert.deepEqual(queue.arguments, expected, `${name} has exactly the arguments of docs/ARCHITECTURE.md#topology`);
-    }
-    for (const wait of waitQueues) {
-      assert.deepEqual(byName.get(wait.name)?.arguments, { 'x-message-ttl': wait.ttl, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': wait.target }, `${wait.name} dead-letters back to ${wait.target}`);
-    }
-    const audit = byName.get(QUEUES.audit);
-    assert.equal(audit?.type, 'stream');
-    assert.deepEqual(audit?.arguments, { 'x-queue-type': 'stream', 'x-max-age': '7D' });
+      for (const [name, expected] of Object.entries(SPECIFIED_ARGUMENTS)) {
+        const queue = byName.get(name);
+        assert.ok(queue, `queue ${name} exists`);
+        assert.equal(queue.durable, true, `${name} is durable`);
+        assert.deepEqual(queue.arguments, expected, `${name} has exactly the arguments of docs/ARCHITECTURE.md#topology`);
+      }
+      for (const wait of waitQueues) {
+        assert.deepEqual(
+          byName.get(wait.name)?.arguments,
+          { 'x-message-ttl': wait.ttl, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': wait.target },
+          `${wait.name} dead-letters back to ${wait.target}`,
+        );
+      }
+      const audit = byName.get(QUEUES.audit);
+      assert.equal(audit?.type, 'stream');
+      assert.deepEqual(audit?.arguments, { 'x-queue-type': 'stream', 'x-max-age': '7D' });
 
-    const exchanges = new Map((await management.exchanges()).map((exchange) => [exchange.name, exchange]));
-    for (const name of ['email_exchange', 'reply_exchange', 'document_exchange', 'dead_letter_exchange', ...WORK_QUEUES.map((queue) => `${queue.name}.retry`)]) {
-      assert.equal(exchanges.get(name)?.type, 'direct', `${name} is direct`);
-      assert.equal(exchanges.get(name)?.durable, true, `${name} is durable`);
-    }
-    assert.equal(exchanges.get('events')?.type, 'topic');
-    assert.equal(exchanges.get('events')?.durable, true);
+      const exchanges = new Map((await management.exchanges()).map((exchange) => [exchange.name, exchange]));
+      for (const name of [
+        'email_exchange',
+        'reply_exchange',
+        'document_exchange',
+        'dead_letter_exchange',
+        ...WORK_QUEUES.map((queue) => `${queue.name}.retry`),
+      ]) {
+        assert.equal(exchanges.get(name)?.type, 'direct', `${name} is direct`);
+        assert.equal(exchanges.get(name)?.durable, true, `${name} is durable`);
+      }
+      assert.equal(exchanges.get('events')?.type, 'topic');
+      assert.equal(exchanges.get('events')?.durable, true);
 
-    const bindings = (await management.bindings())
-      .filter((binding) => binding.source !== '')
-      .map((binding) => `${binding.source} --${binding.routing_key}--> ${binding.destination}`)
-      .sort();
-    assert.deepEqual(bindings, [
-      'dead_letter_exchange --failed_documents--> dead_letter_queue',
-      'dead_letter_exchange --failed_emails--> dead_letter_queue',
-      'document_exchange --ingest--> documents.to_ingest',
-      'email_exchange --classify--> emails.to_classify',
-      'email_exchange --respond--> emails.to_respond',
-      // Only the responder and the api may write reply_exchange: email_exchange does not reach emails.to_send.
-      'reply_exchange --send--> emails.to_send',
-      'events --#--> events.audit',
-      // Retries go through each work queue's own exchange, never the default exchange.
-      ...['documents.to_ingest', 'emails.to_classify', 'emails.to_respond', 'emails.to_send'].flatMap((queue) => [
-        `${queue}.retry --200ms--> ${queue}.retry.200ms`,
-        `${queue}.retry --400ms--> ${queue}.retry.400ms`,
-        `${queue}.retry --requeue--> ${queue}`,
-      ]),
-    ].sort());
-  });
-});
+      const bindings = (await management.bindings())
+        .filter((binding) => binding.source !== '')
+        .map((binding) => `${binding.source} --${binding.routing_key}--> ${binding.destination}`)
+        .sort();
+      assert.deepEqual(
+        bindings,
+        [
+          'dead_letter_exchange --failed_documents--> dead_letter_queue',
+          'dead_letter_exchange --failed_emails--> dead_letter_queue',
+          'document_exchange --ingest--> documents.to_ingest',
+          'email_exchange --classify--> emails.to_classify',
+          'email_exchange --respond--> emails.to_respond',
+          // Only the responder and the api may write reply_exchange: email_exchange does not reach emails.to_send.
+          'reply_exchange --send--> emails.to_send',
+          'events --#--> events.audit',
+          // Retries go through each work queue's own exchange, never the default exchange.
+          ...['documents.to_ingest', 'emails.to_classify', 'emails.to_respond', 'emails.to_send'].flatMap((queue) => [
+            `${queue}.retry --200ms--> ${queue}.retry.200ms`,
+            `${queue}.retry --400ms--> ${queue}.retry.400ms`,
+            `${queue}.retry --requeue--> ${queue}`,
+          ]),
+        ].sort(),
+      );
+    });
+  },
+);
 
 test('the topology command declares the topology on an empty vhost, prints the queues and exits 0', { timeout: 90_000 }, async () => {
   await withVhost({}, async (vhost) => {
     const result = await runTopologyCommand(vhost);
     assert.equal(result.code, 0, `exit code; stderr:\n${result.stderr}`);
-    for (const queue of SPECIFIED_QUEUES) assert.match(result.stdout, new RegExp(`^\\s+${queue.name.replaceAll('.', '\\.')}\\s`, 'm'), `${queue.name} is printed`);
+    for (const queue of SPECIFIED_QUEUES)
+      assert.match(result.stdout, new RegExp(`^\\s+${queue.name.replaceAll('.', '\\.')}\\s`, 'm'), `${queue.name} is printed`);
     assert.match(result.stdout, /events\.audit/);
     const declared = new Set((await vhost.management.queues()).map((queue) => queue.name));
     for (const queue of SPECIFIED_QUEUES) assert.ok(declared.has(queue.name), `${queue.name} exists after the command`);
   });
 });
 
-test('the topology command sets the dead-letter retention as an operator policy on a dead_letter_queue declared without one, and a record older than DEAD_LETTER_MAX_AGE is gone', { timeout: 90_000 }, async () => {
-  await withVhost({ DEAD_LETTER_MAX_AGE: '2s' }, async (vhost) => {
-    // A deployment from before the retention: its dead_letter_queue has no arguments and must keep working.
-    const broker = new Broker(vhost.config, vhost.logger);
-    const connection = await amqplib.connect(vhost.config.AMQP_URL);
-    try {
-      await broker.start();
-      const result = await runTopologyCommand(vhost);
-      assert.equal(result.code, 0, `exit code; stderr:\n${result.stderr}`);
-      assert.match(result.stdout, /Dead letters are kept for 2s/);
-      const policy = await vhost.management.request<{ definition: Record<string, unknown>; pattern: string }>('GET', `operator-policies/${encodeURIComponent(vhost.name)}/${DEAD_LETTER_RETENTION_POLICY}`);
-      assert.deepEqual(policy.definition, { 'message-ttl': 2_000 });
-      const deadLetterQueue = (await vhost.management.queues()).find((queue) => queue.name === QUEUES.deadLetter);
-      assert.deepEqual(deadLetterQueue?.arguments, {}, 'the queue itself is unchanged: no 406 for existing deployments');
+test(
+  'the topology command sets the dead-letter retention as an operator policy on a dead_letter_queue declared without one, and a record older than DEAD_LETTER_MAX_AGE is gone',
+  { timeout: 90_000 },
+  async () => {
+    await withVhost({ DEAD_LETTER_MAX_AGE: '2s' }, async (vhost) => {
+      // A deployment from before the retention: its dead_letter_queue has no arguments and must keep working.
+      const broker = new Broker(vhost.config, vhost.logger);
+      const connection = await amqplib.connect(vhost.config.AMQP_URL);
+      try {
+        await broker.start();
+        const result = await runTopologyCommand(vhost);
+        assert.equal(result.code, 0, `exit code; stderr:\n${result.stderr}`);
+        assert.match(result.stdout, /Dead letters are kept for 2s/);
+        const policy = await vhost.management.request<{ definition: Record<string, unknown>; pattern: string }>(
+          'GET',
+          `operator-policies/${encodeURIComponent(vhost.name)}/${DEAD_LETTER_RETENTION_POLICY}`,
+        );
+        assert.deepEqual(policy.definition, { 'message-ttl': 2_000 });
+        const deadLetterQueue = (await vhost.management.queues()).find((queue) => queue.name === QUEUES.deadLetter);
+        assert.deepEqual(deadLetterQueue?.arguments, {}, 'the queue itself is unchanged: no 406 for existing deployments');
 
-      await broker.publishRaw('dead_letter_exchange', 'failed_emails', { record: 'old' });
-      const channel = await connection.createChannel();
-      assert.equal((await channel.checkQueue(QUEUES.deadLetter)).messageCount, 1, 'the record arrived');
-      await waitFor(async () => (await channel.checkQueue(QUEUES.deadLetter)).messageCount === 0, { timeoutMs: 20_000, what: 'the record to expire after 2 s' });
-    } finally {
-      await connection.close();
-      await broker.close();
-    }
-  });
-});
+        await broker.publishRaw('dead_letter_exchange', 'failed_emails', { record: 'old' });
+        const channel = await connection.createChannel();
+        assert.equal((await channel.checkQueue(QUEUES.deadLetter)).messageCount, 1, 'the record arrived');
+        await waitFor(async () => (await channel.checkQueue(QUEUES.deadLetter)).messageCount === 0, {
+          timeoutMs: 20_000,
+          what: 'the record to expire after 2 s',
+        });
+      } finally {
+        await connection.close();
+        await broker.close();
+      }
+    });
+  },
+);
 
-test('a vhost declared with the topology of before the retry exchanges takes the new one without a mismatch, and retries reach its old wait queues', { timeout: 60_000 }, async () => {
-  await withVhost({}, async (vhost) => {
-    const connection = await amqplib.connect(vhost.config.AMQP_URL);
-    const broker = new Broker(vhost.config, vhost.logger);
-    try {
-      // The old topology: the same queues and arguments, wait queues bound to nothing, no retry exchanges.
-      const channel = await connection.createChannel();
-      for (const queue of SPECIFIED_QUEUES) await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
-      const oldWaitQueues = buildWaitQueues({ maxAttempts: vhost.config.MAX_ATTEMPTS, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, eventsMaxAge: '7D' });
-      for (const queue of oldWaitQueues) await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
-      await broker.start();
-      await broker.publishRaw(retryExchangeName(QUEUES.toClassify), '200ms', { n: 1 });
-      const message = await nextMessage(channel, QUEUES.toClassify, 15_000, 'the retried message back in its work queue');
-      assert.deepEqual(JSON.parse(message.content.toString('utf8')), { n: 1 });
-    } finally {
-      await broker.close();
-      await connection.close();
-    }
-  });
-});
+test(
+  'a vhost declared with the topology of before the retry exchanges takes the new one without a mismatch, and retries reach its old wait queues',
+  { timeout: 60_000 },
+  async () => {
+    await withVhost({}, async (vhost) => {
+      const connection = await amqplib.connect(vhost.config.AMQP_URL);
+      const broker = new Broker(vhost.config, vhost.logger);
+      try {
+        // The old topology: the same queues and arguments, wait queues bound to nothing, no retry exchanges.
+        const channel = await connection.createChannel();
+        for (const queue of SPECIFIED_QUEUES) await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
+        const oldWaitQueues = buildWaitQueues({
+          maxAttempts: vhost.config.MAX_ATTEMPTS,
+          retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS,
+          eventsMaxAge: '7D',
+        });
+        for (const queue of oldWaitQueues) await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
+        await broker.start();
+        await broker.publishRaw(retryExchangeName(QUEUES.toClassify), '200ms', { n: 1 });
+        const message = await nextMessage(channel, QUEUES.toClassify, 15_000, 'the retried message back in its work queue');
+        assert.deepEqual(JSON.parse(message.content.toString('utf8')), { n: 1 });
+      } finally {
+        await broker.close();
+        await connection.close();
+      }
+    });
+  },
+);
 
-test('the topology command removes the binding email_exchange --send--> emails.to_send of an older vhost: a send there is routed nowhere, reply_exchange reaches the queue', { timeout: 90_000 }, async () => {
-  await withVhost({}, async (vhost) => {
-    const connection = await amqplib.connect(vhost.config.AMQP_URL);
-    try {
-      // The topology before reply_exchange: emails.to_send fed by email_exchange with `send`.
-      const channel = await connection.createChannel();
-      await channel.assertExchange('email_exchange', 'direct', { durable: true });
-      for (const queue of SPECIFIED_QUEUES) await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
-      await channel.bindQueue(QUEUES.toSend, 'email_exchange', 'send');
-      const bindingsOfToSend = async () => (await vhost.management.bindings())
-        .filter((binding) => binding.destination === QUEUES.toSend && binding.source !== '')
-        .map((binding) => `${binding.source} --${binding.routing_key}--> ${binding.destination}`).sort();
-      assert.ok((await bindingsOfToSend()).includes('email_exchange --send--> emails.to_send'), 'the old binding is there before the command');
+test(
+  'the topology command removes the binding email_exchange --send--> emails.to_send of an older vhost: a send there is routed nowhere, reply_exchange reaches the queue',
+  { timeout: 90_000 },
+  async () => {
+    await withVhost({}, async (vhost) => {
+      const connection = await amqplib.connect(vhost.config.AMQP_URL);
+      try {
+        // The topology before reply_exchange: emails.to_send fed by email_exchange with `send`.
+        const channel = await connection.createChannel();
+        await channel.assertExchange('email_exchange', 'direct', { durable: true });
+        for (const queue of SPECIFIED_QUEUES) await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
+        await channel.bindQueue(QUEUES.toSend, 'email_exchange', 'send');
+        const bindingsOfToSend = async () =>
+          (await vhost.management.bindings())
+            .filter((binding) => binding.destination === QUEUES.toSend && binding.source !== '')
+            .map((binding) => `${binding.source} --${binding.routing_key}--> ${binding.destination}`)
+            .sort();
+        assert.ok((await bindingsOfToSend()).includes('email_exchange --send--> emails.to_send'), 'the old binding is there before the command');
 
-      const result = await runTopologyCommand(vhost);
-      assert.equal(result.code, 0, `exit code; stderr:\n${result.stderr}`);
-      assert.deepEqual(await bindingsOfToSend(), ['emails.to_send.retry --requeue--> emails.to_send', 'reply_exchange --send--> emails.to_send']);
-      assert.doesNotMatch(result.stdout, /^\s+email_exchange\s+--send-->/m, 'the printed bindings do not show it either');
+        const result = await runTopologyCommand(vhost);
+        assert.equal(result.code, 0, `exit code; stderr:\n${result.stderr}`);
+        assert.deepEqual(await bindingsOfToSend(), ['emails.to_send.retry --requeue--> emails.to_send', 'reply_exchange --send--> emails.to_send']);
+        assert.doesNotMatch(result.stdout, /^\s+email_exchange\s+--send-->/m, 'the printed bindings do not show it either');
 
-      const confirms = await connection.createConfirmChannel();
-      const returned: string[] = [];
-      confirms.on('return', (message: { fields: { exchange: string; replyText: string } }) => { returned.push(`${message.fields.exchange} ${message.fields.replyText}`); });
-      const publish = (exchange: string, n: number) => new Promise<void>((resolve, reject) =>
-        confirms.publish(exchange, 'send', Buffer.from(JSON.stringify({ n })), { mandatory: true }, (error) => (error ? reject(error) : resolve())));
-      await publish('email_exchange', 1);
-      await publish('reply_exchange', 2);
-      assert.deepEqual(returned, ['email_exchange NO_ROUTE'], 'only the send on email_exchange is unroutable');
-      const message = await nextMessage(channel, QUEUES.toSend, 10_000, 'the reply published on reply_exchange');
-      assert.deepEqual(JSON.parse(message.content.toString('utf8')), { n: 2 });
-      assert.equal((await channel.checkQueue(QUEUES.toSend)).messageCount, 0, 'nothing else reached emails.to_send');
-    } finally {
-      await connection.close();
-    }
-  });
-});
+        const confirms = await connection.createConfirmChannel();
+        const returned: string[] = [];
+        confirms.on('return', (message: { fields: { exchange: string; replyText: string } }) => {
+          returned.push(`${message.fields.exchange} ${message.fields.replyText}`);
+        });
+        const publish = (exchange: string, n: number) =>
+          new Promise<void>((resolve, reject) =>
+            confirms.publish(exchange, 'send', Buffer.from(JSON.stringify({ n })), { mandatory: true }, (error) => (error ? reject(error) : resolve())),
+          );
+        await publish('email_exchange', 1);
+        await publish('reply_exchange', 2);
+        assert.deepEqual(returned, ['email_exchange NO_ROUTE'], 'only the send on email_exchange is unroutable');
+        const message = await nextMessage(channel, QUEUES.toSend, 10_000, 'the reply published on reply_exchange');
+        assert.deepEqual(JSON.parse(message.content.toString('utf8')), { n: 2 });
+        assert.equal((await channel.checkQueue(QUEUES.toSend)).messageCount, 0, 'nothing else reached emails.to_send');
+      } finally {
+        await connection.close();
+      }
+    });
+  },
+);
 
 /** Declares emails.to_classify with arguments other than those of docs/ARCHITECTURE.md#topology, as an older deployment might have. */
 async function declareConflictingClassifyQueue(url: string): Promise<void> {
@@ -232,25 +285,32 @@ async function declareConflictingClassifyQueue(url: string): Promise<void> {
   }
 }
 
-test('a pre-existing emails.to_classify with other arguments makes start() reject with a TopologyMismatchError naming the queue and both argument sets', { timeout: 60_000 }, async () => {
-  await withVhost({}, async (vhost) => {
-    await declareConflictingClassifyQueue(vhost.config.AMQP_URL);
-    const broker = new Broker(vhost.config, vhost.logger);
-    try {
-      const error = await broker.start().then(() => undefined, (rejection: unknown) => rejection);
-      assert.ok(error instanceof TopologyMismatchError, `start() rejects with a TopologyMismatchError, got ${String(error)}`);
-      assert.equal(error.queue, QUEUES.toClassify);
-      assert.equal(error.retryable, false);
-      assert.deepEqual(error.declared, SPECIFIED_ARGUMENTS[QUEUES.toClassify]);
-      assert.deepEqual(error.existing, { 'x-message-ttl': 5000 });
-      assert.match(error.message, /emails\.to_classify/);
-      assert.ok(error.message.includes(JSON.stringify(SPECIFIED_ARGUMENTS[QUEUES.toClassify])), 'the message shows the declared arguments');
-      assert.ok(error.message.includes('{"x-message-ttl":5000}'), 'the message shows the existing arguments');
-    } finally {
-      await broker.close();
-    }
-  });
-});
+test(
+  'a pre-existing emails.to_classify with other arguments makes start() reject with a TopologyMismatchError naming the queue and both argument sets',
+  { timeout: 60_000 },
+  async () => {
+    await withVhost({}, async (vhost) => {
+      await declareConflictingClassifyQueue(vhost.config.AMQP_URL);
+      const broker = new Broker(vhost.config, vhost.logger);
+      try {
+        const error = await broker.start().then(
+          () => undefined,
+          (rejection: unknown) => rejection,
+        );
+        assert.ok(error instanceof TopologyMismatchError, `start() rejects with a TopologyMismatchError, got ${String(error)}`);
+        assert.equal(error.queue, QUEUES.toClassify);
+        assert.equal(error.retryable, false);
+        assert.deepEqual(error.declared, SPECIFIED_ARGUMENTS[QUEUES.toClassify]);
+        assert.deepEqual(error.existing, { 'x-message-ttl': 5000 });
+        assert.match(error.message, /emails\.to_classify/);
+        assert.ok(error.message.includes(JSON.stringify(SPECIFIED_ARGUMENTS[QUEUES.toClassify])), 'the message shows the declared arguments');
+        assert.ok(error.message.includes('{"x-message-ttl":5000}'), 'the message shows the existing arguments');
+      } finally {
+        await broker.close();
+      }
+    });
+  },
+);
 
 test('the topology command reports a mismatching queue without a stack trace and exits non-zero within seconds', { timeout: 90_000 }, async () => {
   await withVhost({ LOG_LEVEL: 'warn' }, async (vhost) => {
@@ -290,26 +350,30 @@ test('emails.to_classify delivers a priority 9 message before earlier priority 1
   });
 });
 
-test('a message whose per-message TTL expires in emails.to_classify lands in dead_letter_queue with x-death reason "expired"', { timeout: 60_000 }, async () => {
-  await withVhost({}, async (vhost) => {
-    const broker = new Broker(vhost.config, vhost.logger);
-    const connection = await amqplib.connect(vhost.config.AMQP_URL);
-    try {
-      await broker.start();
-      await broker.sendToQueue(QUEUES.toClassify, { n: 42 }, { messageId: 'expiring-42', expirationMs: 100 });
-      const channel = await connection.createChannel();
-      const dead = await nextMessage(channel, QUEUES.deadLetter, 15_000, 'expired message in dead_letter_queue');
-      assert.equal(dead.properties.messageId, 'expiring-42');
-      assert.deepEqual(JSON.parse(dead.content.toString('utf8')), { n: 42 });
-      assert.equal(dead.fields.routingKey, 'failed_emails');
-      const deaths = dead.properties.headers?.['x-death'] as Array<{ reason: string; queue: string }> | undefined;
-      assert.ok(Array.isArray(deaths) && deaths.length > 0, 'x-death header present');
-      assert.equal(deaths[0].reason, 'expired');
-      assert.equal(deaths[0].queue, QUEUES.toClassify);
-      assert.equal((await channel.checkQueue(QUEUES.toClassify)).messageCount, 0);
-    } finally {
-      await connection.close();
-      await broker.close();
-    }
-  });
-});
+test(
+  'a message whose per-message TTL expires in emails.to_classify lands in dead_letter_queue with x-death reason "expired"',
+  { timeout: 60_000 },
+  async () => {
+    await withVhost({}, async (vhost) => {
+      const broker = new Broker(vhost.config, vhost.logger);
+      const connection = await amqplib.connect(vhost.config.AMQP_URL);
+      try {
+        await broker.start();
+        await broker.sendToQueue(QUEUES.toClassify, { n: 42 }, { messageId: 'expiring-42', expirationMs: 100 });
+        const channel = await connection.createChannel();
+        const dead = await nextMessage(channel, QUEUES.deadLetter, 15_000, 'expired message in dead_letter_queue');
+        assert.equal(dead.properties.messageId, 'expiring-42');
+        assert.deepEqual(JSON.parse(dead.content.toString('utf8')), { n: 42 });
+        assert.equal(dead.fields.routingKey, 'failed_emails');
+        const deaths = dead.properties.headers?.['x-death'] as Array<{ reason: string; queue: string }> | undefined;
+        assert.ok(Array.isArray(deaths) && deaths.length > 0, 'x-death header present');
+        assert.equal(deaths[0].reason, 'expired');
+        assert.equal(deaths[0].queue, QUEUES.toClassify);
+        assert.equal((await channel.checkQueue(QUEUES.toClassify)).messageCount, 0);
+      } finally {
+        await connection.close();
+        await broker.close();
+      }
+    });
+  },
+);

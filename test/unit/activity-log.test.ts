@@ -29,14 +29,15 @@ function event(stage: string, emailId: string | null, second: number, extra: Par
 function received(emailId: string, second: number, detail: Record<string, unknown> = {}, agent = AGENT): PipelineEvent {
   return event('received', emailId, second, {
     agent_email: agent,
-    detail: { from: 'ann@customer.test', subject: 'Cannot log in', received_at: new Date(BASE + second * 1000).toISOString(),
-      priority: 5, ...detail },
+    detail: { from: 'ann@customer.test', subject: 'Cannot log in', received_at: new Date(BASE + second * 1000).toISOString(), priority: 5, ...detail },
   });
 }
 
 function classified(emailId: string, second: number, category = 'account'): PipelineEvent {
   return event('classified', emailId, second, {
-    provider: 'local', model: 'rules-v1', duration_ms: 12,
+    provider: 'local',
+    model: 'rules-v1',
+    duration_ms: 12,
     detail: { is_support_inquiry: true, category, confidence: 0.9, reasoning: 'asks for help' },
   });
 }
@@ -91,8 +92,9 @@ test('a late classified after sent keeps state sent and still fills the classifi
   const log = new ActivityLog(openDatabase(':memory:'));
   const id = '<late@x>';
   log.record(event('sent', id, 40, { provider: 'maildir', detail: { mode: 'auto', message_id: '<reply@acme>' } }));
-  log.record(event('replied', id, 30, { detail: { handoff: false, excerpt: 'Reset it here',
-    citations: [{ source: 'faq.pdf', page: 3 }, { source: 'bad' }] } }));
+  log.record(
+    event('replied', id, 30, { detail: { handoff: false, excerpt: 'Reset it here', citations: [{ source: 'faq.pdf', page: 3 }, { source: 'bad' }] } }),
+  );
   log.record(classified(id, 10));
   log.record(received(id, 0));
   log.record(event('retrieved', id, 20, { duration_ms: 7, detail: { top_score: 0.82, chunks: [{}, {}, {}] } }));
@@ -109,12 +111,17 @@ test('a late classified after sent keeps state sent and still fills the classifi
   assert.equal(email.chunk_count, 3);
   assert.equal(email.handoff, false);
   assert.equal(email.reply_excerpt, 'Reset it here');
-  assert.deepEqual(email.citations, [{ source: 'faq.pdf', page: 3 }, { source: 'bad', page: null }]);
+  assert.deepEqual(email.citations, [
+    { source: 'faq.pdf', page: 3 },
+    { source: 'bad', page: null },
+  ]);
   assert.equal(email.sent_message_id, '<reply@acme>');
-  assert.deepEqual(email.stages.classified, { timestamp: new Date(BASE + 10_000).toISOString(), provider: 'local',
-    model: 'rules-v1', duration_ms: 12 });
+  assert.deepEqual(email.stages.classified, { timestamp: new Date(BASE + 10_000).toISOString(), provider: 'local', model: 'rules-v1', duration_ms: 12 });
   assert.equal(email.stages.retrieved.duration_ms, 7);
-  assert.deepEqual(log.timeline(id).map((item) => item.stage), ['received', 'classified', 'retrieved', 'replied', 'sent']);
+  assert.deepEqual(
+    log.timeline(id).map((item) => item.stage),
+    ['received', 'classified', 'retrieved', 'replied', 'sent'],
+  );
 });
 
 test('final states: sent outranks drafted and a late dead-letter; a replay may end a dead-lettered email', () => {
@@ -124,8 +131,7 @@ test('final states: sent outranks drafted and a late dead-letter; a replay may e
   log.record(event('drafted', '<review@x>', 30, { detail: { mode: 'review', message_id: '<d2@acme>' } }));
   assert.equal(log.getEmail('<review@x>')?.state, 'sent');
 
-  log.record(event('dead_lettered', '<replay@x>', 10, { detail: { error_message: 'boom', error_type: 'Error',
-    queue: 'emails.to_respond' } }));
+  log.record(event('dead_lettered', '<replay@x>', 10, { detail: { error_message: 'boom', error_type: 'Error', queue: 'emails.to_respond' } }));
   log.record(received('<replay@x>', 20));
   let email = log.getEmail('<replay@x>');
   assert.equal(email?.state, 'dead_lettered', 'an intermediate stage does not undo a final state');
@@ -150,7 +156,10 @@ test('events without an email id or with an unknown stage are kept but touch no 
   assert.equal(log.record(event('ingested', null, 0, { document_id: 'doc-1', detail: { chunks: 4 } })), true);
   assert.equal(log.record(event('retrying', '<odd@x>', 0)), true);
   assert.equal(log.getEmail('<odd@x>'), undefined);
-  assert.deepEqual(log.timeline('<odd@x>').map((item) => item.stage), ['retrying']);
+  assert.deepEqual(
+    log.timeline('<odd@x>').map((item) => item.stage),
+    ['retrying'],
+  );
   assert.deepEqual(log.countByState(), {});
 });
 
@@ -163,11 +172,11 @@ test('listEmails filters by mailbox, state, category and search, and pages', () 
   log.record(classified('<2@x>', 4, 'account'));
   log.record(event('sent', '<2@x>', 5, { detail: { mode: 'auto', message_id: '<r2@acme>' } }));
   log.record(received('<3@x>', 6, { subject: 'Newsletter' }, other));
-  log.record(event('ignored', '<3@x>', 7, { agent_email: other, detail: { is_support_inquiry: false, category: 'spam',
-    confidence: 0.99, reasoning: 'marketing' } }));
+  log.record(
+    event('ignored', '<3@x>', 7, { agent_email: other, detail: { is_support_inquiry: false, category: 'spam', confidence: 0.99, reasoning: 'marketing' } }),
+  );
 
-  const ids = (filter: Parameters<ActivityLog['listEmails']>[0]): string[] =>
-    log.listEmails(filter).map((email) => email.email_id);
+  const ids = (filter: Parameters<ActivityLog['listEmails']>[0]): string[] => log.listEmails(filter).map((email) => email.email_id);
   assert.deepEqual(ids({}), ['<3@x>', '<2@x>', '<1@x>'], 'newest received first');
   assert.deepEqual(ids({ agentEmail: AGENT }), ['<2@x>', '<1@x>']);
   assert.deepEqual(ids({ state: 'sent' }), ['<2@x>']);
@@ -206,7 +215,10 @@ test('document registry follows an upload from queued to ingested or failed', ()
   registry.register({ ...registration, document_id: 'doc-2', agent_email: 'sales@acme.test' });
   assert.equal(registry.markFailed('doc-2', 'not a PDF'), true);
   assert.equal(registry.get('doc-2')?.error, 'not a PDF');
-  assert.deepEqual(registry.list(AGENT).map((record) => record.document_id), ['doc-1']);
+  assert.deepEqual(
+    registry.list(AGENT).map((record) => record.document_id),
+    ['doc-1'],
+  );
   assert.equal(registry.list().length, 2);
 
   const again = registry.register(registration);

@@ -50,7 +50,10 @@ test('classification posts /v1/messages with the key, a system prompt and the fe
 test('429 rate_limit_error with retry-after is a retryable llm_quota carrying the delay, not retried by the SDK', async () => {
   const { fake, model } = await fakeAndModel();
   fake.enqueue(anthropicErrorResponse(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit', { retryAfter: '7' }));
-  const error = await model.classify(supportEmail).then(() => assert.fail('should reject'), (caught: unknown) => caught);
+  const error = await model.classify(supportEmail).then(
+    () => assert.fail('should reject'),
+    (caught: unknown) => caught,
+  );
   assert.ok(error instanceof ProviderCallError, String(error));
   assert.equal(error.code, 'llm_quota');
   assert.equal(error.retryable, true);
@@ -108,7 +111,10 @@ test('malformed output gets one repair turn showing the bad answer and the error
   const result = await model.classify(supportEmail);
   assert.equal(fake.requests.length, 2);
   const repair = fake.requests[1].body as MessagesRequest;
-  assert.deepEqual(repair.messages.map((message) => message.role), ['user', 'assistant', 'user']);
+  assert.deepEqual(
+    repair.messages.map((message) => message.role),
+    ['user', 'assistant', 'user'],
+  );
   assert.equal(repair.messages[1].content, 'I think this is a support request about a router.');
   assert.match(repair.messages[2].content, /could not be used: model answer holds no JSON object/);
   assert.equal(result.value.is_support_inquiry, true);

@@ -70,7 +70,11 @@ class CountingStore implements VectorStore {
 }
 
 const chunk = (documentId: string, index: number, text: string): Chunk => ({
-  document_id: documentId, document_name: `${documentId}.pdf`, page: index + 1, chunk_index: index, text,
+  document_id: documentId,
+  document_name: `${documentId}.pdf`,
+  page: index + 1,
+  chunk_index: index,
+  text,
 });
 
 describe('cached vector store', () => {

@@ -17,19 +17,28 @@ test('whitespace is normalised: newlines, tabs and runs of spaces become one spa
 });
 
 test('a heading keeps a line of its own; lines wrapped inside a sentence are joined', () => {
-  const page = 'Firmware update\nNew firmware brings security fixes, and\nimprovements. To update, open the web admin.\n' +
+  const page =
+    'Firmware update\nNew firmware brings security fixes, and\nimprovements. To update, open the web admin.\n' +
     '3.2 Resetting the admin password\nHold the RESET button, for\n10 seconds. See the section\nAdvanced Settings\nfor details.';
-  assert.equal(chunkPages([page], document)[0].text,
+  assert.equal(
+    chunkPages([page], document)[0].text,
     'Firmware update\nNew firmware brings security fixes, and improvements. To update, open the web admin.\n' +
-    '3.2 Resetting the admin password\nHold the RESET button, for 10 seconds. See the section Advanced Settings for details.');
+      '3.2 Resetting the admin password\nHold the RESET button, for 10 seconds. See the section Advanced Settings for details.',
+  );
   // A compound cut after its hyphen is joined; a word cut before a small letter is not (see chunking.ts).
   assert.equal(normaliseKeepingHeadings('la créa-\ntion du fichier.\nYour Wi-\nFi settings.'), 'la créa- tion du fichier. Your Wi-Fi settings.');
   // Not headings: a line that ends a sentence, code, a label with a colon, a word cut by a hyphen,
   // a table row, a note's label.
-  for (const text of ['Hold the button.\nThen release it.', 'set grid\nThe grid is drawn.', 'Syntax:\nSet it so.', 'The Wi-\nFi settings return.',
-    'Done.\nSTATS_max max(y) maximum value\nThe mean.', 'Done.\nNote\nScans are converted first.',
+  for (const text of [
+    'Hold the button.\nThen release it.',
+    'set grid\nThe grid is drawn.',
+    'Syntax:\nSet it so.',
+    'The Wi-\nFi settings return.',
+    'Done.\nSTATS_max max(y) maximum value\nThe mean.',
+    'Done.\nNote\nScans are converted first.',
     'To reset the router:\nUnplug the power cable\nHold the reset button with a pin\nThe lights blink green.',
-    'Done.\nUnplug the power cable\nHold the reset button with a pin\nThe lights blink green.']) {
+    'Done.\nUnplug the power cable\nHold the reset button with a pin\nThe lights blink green.',
+  ]) {
     assert.ok(!normaliseKeepingHeadings(text).includes('\n'), text);
   }
 });

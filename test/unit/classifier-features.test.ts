@@ -14,7 +14,10 @@ test('a CJK character outside the BMP (𠮷) is paired whole, never split into s
   const features = featuresOf(email('𠮷野家の予約', '𠮷野家の予約を変更できますか'));
   assert.ok(features.includes('𠮷野'), features.join(' '));
   assert.ok(features.includes('subject:𠮷野'));
-  assert.deepEqual(features.filter((feature) => LONE_SURROGATE.test(feature)), []);
+  assert.deepEqual(
+    features.filter((feature) => LONE_SURROGATE.test(feature)),
+    [],
+  );
 });
 
 test('a katakana word keeps its length mark: パスワード gives ワー and ード', () => {

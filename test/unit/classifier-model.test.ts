@@ -16,9 +16,14 @@ const heldOut = figures(corpus.filter((email) => email.split === 'heldout').map(
 test('the corpus holds at least 400 labelled emails and none of the reserved SpamAssassin messages', () => {
   assert.ok(corpus.length >= 400, `${corpus.length} emails`);
   const reserved = readFileSync(new URL('../../../shared/eval/reserved-spamassassin-ids.txt', import.meta.url), 'utf8')
-    .split('\n').filter((line) => line.trim() && !line.startsWith('#')).map((line) => `spamassassin:${line.split(/\s+/)[0]}`);
+    .split('\n')
+    .filter((line) => line.trim() && !line.startsWith('#'))
+    .map((line) => `spamassassin:${line.split(/\s+/)[0]}`);
   const ids = new Set(corpus.map((email) => email.id));
-  assert.deepEqual(reserved.filter((id) => ids.has(id)), []);
+  assert.deepEqual(
+    reserved.filter((id) => ids.has(id)),
+    [],
+  );
 });
 
 test('of the held-out emails called support at confidence >= 0.9, at least 90 % are support', () => {

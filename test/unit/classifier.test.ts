@@ -16,15 +16,27 @@ const MAILBOX = 'support@acme.example';
 
 /** Classifies one raw email with the local model; what the role published and emitted. */
 async function classify(headers: Record<string, string>, body: string) {
-  const raw = Object.entries({ To: MAILBOX, 'Message-ID': `<${Math.random()}@example.net>`, 'Content-Type': 'text/plain; charset=utf-8', ...headers })
-    .map(([name, value]) => `${name}: ${value}`).join('\r\n') + `\r\n\r\n${body}\r\n`;
+  const raw =
+    Object.entries({ To: MAILBOX, 'Message-ID': `<${Math.random()}@example.net>`, 'Content-Type': 'text/plain; charset=utf-8', ...headers })
+      .map(([name, value]) => `${name}: ${value}`)
+      .join('\r\n') + `\r\n\r\n${body}\r\n`;
   const { email } = await parseEmail(Buffer.from(raw, 'utf8'), { agentEmail: MAILBOX, mailboxRef: 'test' });
   const published: ToRespondMessage[] = [];
   const events: Array<{ stage: string; detail?: Record<string, unknown> }> = [];
   const context = {
-    role: 'classifier', logger: createLogger({ level: 'error', format: 'json', role: 'test' }), signal: new AbortController().signal, attempt: 1, priority: undefined,
-    broker: { publish: async (_stage: unknown, message: ToRespondMessage) => { published.push(message); } },
-    emit: async (fields: { stage: string; detail?: Record<string, unknown> }) => { events.push(fields); },
+    role: 'classifier',
+    logger: createLogger({ level: 'error', format: 'json', role: 'test' }),
+    signal: new AbortController().signal,
+    attempt: 1,
+    priority: undefined,
+    broker: {
+      publish: async (_stage: unknown, message: ToRespondMessage) => {
+        published.push(message);
+      },
+    },
+    emit: async (fields: { stage: string; detail?: Record<string, unknown> }) => {
+      events.push(fields);
+    },
   } as unknown as HandlerContext;
   const message = toClassifySchema.parse({ message_id: 'm-1', timestamp: new Date().toISOString(), email });
   const outcome = await createClassifierHandler({ model: createLocalModel() })(message, context);

@@ -10,7 +10,7 @@ import { ownFolderOf } from '../../src/http/api/documents.js';
 
 const uploads = path.resolve('/srv/ragmail/uploads');
 
-test('a document\'s own folder is removed; the upload folder, another document\'s and outside paths never', () => {
+test("a document's own folder is removed; the upload folder, another document's and outside paths never", () => {
   assert.equal(ownFolderOf(uploads, { document_id: 'doc-1', path: path.join(uploads, 'doc-1', 'manual.pdf') }), path.join(uploads, 'doc-1'));
   const refused: Array<[string, string]> = [
     ['doc-1', path.join(uploads, 'manual.pdf')],

@@ -39,16 +39,30 @@ test('pages are cut at outline headings found in order, run-in headings included
   const sections = splitSections(pages, outline).map((parts) => parts.map((part) => [part.section?.join(' > '), part.text.trim()]));
   assert.deepEqual(sections, [
     [[undefined, 'Contents\nSetup . . . . 2\nReset 3']],
-    [['Setup', 'Setup\nPlug it in.'], ['Setup > Examples', 'Examples\nplug router']],
-    [['Setup > Examples', 'more examples'], ['Reset', 'Reset Hold the button for ten seconds.']],
+    [
+      ['Setup', 'Setup\nPlug it in.'],
+      ['Setup > Examples', 'Examples\nplug router'],
+    ],
+    [
+      ['Setup > Examples', 'more examples'],
+      ['Reset', 'Reset Hold the button for ten seconds.'],
+    ],
     [['Reset > Examples', 'Examples\nreset now']],
   ]);
 });
 
 test('chunks carry their section and the document title, and never span two sections', () => {
-  const chunks = chunkPages(['Setup\nPlug it in.\nReset\nHold the button.'], { documentId: 'd', documentName: 'd.pdf', documentTitle: 'Router handbook', outline });
-  assert.deepEqual(chunks.map(({ text, section, document_title }) => ({ text, section, document_title })), [
-    { text: 'Setup\nPlug it in.', section: 'Setup', document_title: 'Router handbook' },
-    { text: 'Reset\nHold the button.', section: 'Reset', document_title: 'Router handbook' },
-  ]);
+  const chunks = chunkPages(['Setup\nPlug it in.\nReset\nHold the button.'], {
+    documentId: 'd',
+    documentName: 'd.pdf',
+    documentTitle: 'Router handbook',
+    outline,
+  });
+  assert.deepEqual(
+    chunks.map(({ text, section, document_title }) => ({ text, section, document_title })),
+    [
+      { text: 'Setup\nPlug it in.', section: 'Setup', document_title: 'Router handbook' },
+      { text: 'Reset\nHold the button.', section: 'Reset', document_title: 'Router handbook' },
+    ],
+  );
 });

@@ -53,9 +53,15 @@ function isRefusal(pattern: RegExp) {
 
 test('emails of many short lines are refused as email_unparseable within the budget, the event loop never stalls', async () => {
   const before = await parseEmail(sample, { agentEmail: acme, mailboxRef: 'sample', limits });
-  for (const [name, raw] of [['800k CRLF lines', manyLines], ['400 KB of " \\n" in HTML', spacedHtml]] as const) {
-    const maxGapMs = await longestStall(() => withinTime(REFUSED_WITHIN_MS, `refusing ${name}`, () =>
-      assert.rejects(parseEmail(raw, { agentEmail: acme, mailboxRef: name, limits }), isRefusal(/parsing took longer than 1000 ms/))));
+  for (const [name, raw] of [
+    ['800k CRLF lines', manyLines],
+    ['400 KB of " \\n" in HTML', spacedHtml],
+  ] as const) {
+    const maxGapMs = await longestStall(() =>
+      withinTime(REFUSED_WITHIN_MS, `refusing ${name}`, () =>
+        assert.rejects(parseEmail(raw, { agentEmail: acme, mailboxRef: name, limits }), isRefusal(/parsing took longer than 1000 ms/)),
+      ),
+    );
     assert.ok(maxGapMs < MAX_EVENT_LOOP_GAP_MS, `the event loop stalled for ${maxGapMs} ms while ${name} was parsed`);
   }
   // The worker that ran out of time was replaced: a normal email parses as it did before.
@@ -66,7 +72,10 @@ test('emails of many short lines are refused as email_unparseable within the bud
 test('emails parsed at once are queued; a slow one among them fails alone', async () => {
   const raws = [makeEmail({ subject: 'one' }), manyLines, makeEmail({ subject: 'two' }), sample, makeEmail({ subject: 'three' })];
   const results = await Promise.allSettled(raws.map((raw, index) => parseEmail(raw, { agentEmail: acme, mailboxRef: `m${index}`, limits })));
-  assert.deepEqual(results.map((result) => result.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+  assert.deepEqual(
+    results.map((result) => result.status),
+    ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled'],
+  );
   const subjects = results.map((result) => (result.status === 'fulfilled' ? result.value.email.subject : null));
   assert.deepEqual(subjects, ['one', null, 'two', 'How do I reset my router admin password?', 'three']);
   isRefusal(/parsing took longer than 1000 ms/)((results[1] as PromiseRejectedResult).reason);
@@ -96,9 +105,18 @@ test('the Maildir sets a slow email and an oversized one aside in rejected/ with
     read = await withinTime(REFUSED_WITHIN_MS + 1_000, 'one poll with a slow email', () => mailbox.fetchNew(10));
   });
   assert.ok(maxGapMs < MAX_EVENT_LOOP_GAP_MS, `the poller's event loop stalled for ${maxGapMs} ms`);
-  assert.deepEqual(read.map((incoming) => incoming.email.subject), ['behind the slow one']);
+  assert.deepEqual(
+    read.map((incoming) => incoming.email.subject),
+    ['behind the slow one'],
+  );
   const rejected = path.join(root, acme, 'rejected');
-  assert.deepEqual(fs.readdirSync(rejected).filter((name) => !name.endsWith('.reason.txt')).sort(), [slow, oversized].sort());
+  assert.deepEqual(
+    fs
+      .readdirSync(rejected)
+      .filter((name) => !name.endsWith('.reason.txt'))
+      .sort(),
+    [slow, oversized].sort(),
+  );
   assert.match(fs.readFileSync(path.join(rejected, `${slow}.reason.txt`), 'utf8'), /^email_unparseable: .*parsing took longer than 1000 ms/);
   assert.match(fs.readFileSync(path.join(rejected, `${oversized}.reason.txt`), 'utf8'), /exceeds the limit of 2097152/);
   assert.equal((await mailbox.fetchNew(10)).length, 1, 'nothing set aside is read again');

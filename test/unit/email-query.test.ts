@@ -20,10 +20,7 @@ test('the query is the subject without reply prefixes, then the question without
     'On Mon, 1 Jan 2024 at 09:00, Support <support@example.com> wrote:',
     '> Hello Bob, which version of the invoice portal do you use?',
   ].join('\r\n');
-  assert.equal(
-    emailQuery({ subject: 'Re: Fwd: Log scale', body }),
-    'Log scale\nHow do I make the y axis logarithmic?\nThanks! It matters for our report.',
-  );
+  assert.equal(emailQuery({ subject: 'Re: Fwd: Log scale', body }), 'Log scale\nHow do I make the y axis logarithmic?\nThanks! It matters for our report.');
 });
 
 test('a mailing list footer is left out, and a body that is all greeting leaves the subject alone', () => {
@@ -45,7 +42,10 @@ test('a sign-off block of short lines under the last paragraph is left out; a la
 
 test('greetings, closings and what follows them are left out in French, German, Spanish and Japanese too', () => {
   const cases: Array<[string, string]> = [
-    ['Bonjour à toute l’équipe,\n\nComment imprimer le sujet une seule fois ?\n\nMerci d’avance,\nSalutations distinguées,\nMarc Lambert\nService des concours', 'Comment imprimer le sujet une seule fois ?'],
+    [
+      'Bonjour à toute l’équipe,\n\nComment imprimer le sujet une seule fois ?\n\nMerci d’avance,\nSalutations distinguées,\nMarc Lambert\nService des concours',
+      'Comment imprimer le sujet une seule fois ?',
+    ],
     ['Sehr geehrte Damen und Herren,\n\nWie drucke ich die Antwortbögen?\n\nMit freundlichen Grüßen\nAnna Schmidt', 'Wie drucke ich die Antwortbögen?'],
     ['Hola Ana:\n\n¿Cómo cambio la escala del eje y?\n\nUn saludo,\nLuis', '¿Cómo cambio la escala del eje y?'],
     ['いつもお世話になっております。\n\n採点基準の変更方法を教えてください。\n\nよろしくお願いいたします。\n鈴木 一郎', '採点基準の変更方法を教えてください。'],

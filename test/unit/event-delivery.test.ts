@@ -42,7 +42,10 @@ test('a body claiming another stage than its routing key is refused with the rea
     const read = readEventDelivery(delivery(event, 'email.received'));
     assert.ok('problem' in read, `${event.stage} under email.received must be refused`);
     assert.equal(read.event_id, event.event_id);
-    assert.match(read.problem, new RegExp(`claims stage "${event.stage}" \\(routing key ${eventRoutingKey(event).replace('.', '\\.')}\\) but was published as "email\\.received"`));
+    assert.match(
+      read.problem,
+      new RegExp(`claims stage "${event.stage}" \\(routing key ${eventRoutingKey(event).replace('.', '\\.')}\\) but was published as "email\\.received"`),
+    );
   }
   // The subject counts too: an email event under the document key of the same stage, and a message put
   // straight into the stream through the default exchange (its key is the stream's name).

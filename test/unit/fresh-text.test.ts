@@ -17,17 +17,31 @@ function assertOnlyReply(body: string, reply: string) {
 }
 
 test('an Outlook header block (From / Sent / To / Subject), with or without an address, opens quoted history', () => {
-  assertOnlyReply(`Thanks, that fixed it.\n\nFrom: Anna Smith [mailto:anna@example.com]\nSent: Monday, January 1, 2024 9:00 AM\nTo: Support\nSubject: Printer\n\n${QUESTION}`, 'Thanks, that fixed it.');
-  assertOnlyReply(`Thanks, that fixed it.\n\nFrom: Anna Smith\nSent: Monday, January 1, 2024 9:00 AM\nTo: Support\nSubject: Printer\n\n${QUESTION}`, 'Thanks, that fixed it.');
+  assertOnlyReply(
+    `Thanks, that fixed it.\n\nFrom: Anna Smith [mailto:anna@example.com]\nSent: Monday, January 1, 2024 9:00 AM\nTo: Support\nSubject: Printer\n\n${QUESTION}`,
+    'Thanks, that fixed it.',
+  );
+  assertOnlyReply(
+    `Thanks, that fixed it.\n\nFrom: Anna Smith\nSent: Monday, January 1, 2024 9:00 AM\nTo: Support\nSubject: Printer\n\n${QUESTION}`,
+    'Thanks, that fixed it.',
+  );
 });
 
 test('a German and a French Outlook header block open quoted history', () => {
-  assertOnlyReply(`Danke!\n\nVon: Anna Schmidt\nGesendet: Montag, 1. Januar 2024 09:00\nAn: Support\nBetreff: Drucker\n\nWie setze ich den Drucker zurück?`, 'Danke!');
-  assertOnlyReply(`Merci !\n\nDe : Anna\nEnvoyé : lundi 1 janvier 2024 09:00\nÀ : Support\nObjet : Imprimante\n\nComment réinitialiser l'imprimante ?`, 'Merci !');
+  assertOnlyReply(
+    `Danke!\n\nVon: Anna Schmidt\nGesendet: Montag, 1. Januar 2024 09:00\nAn: Support\nBetreff: Drucker\n\nWie setze ich den Drucker zurück?`,
+    'Danke!',
+  );
+  assertOnlyReply(
+    `Merci !\n\nDe : Anna\nEnvoyé : lundi 1 janvier 2024 09:00\nÀ : Support\nObjet : Imprimante\n\nComment réinitialiser l'imprimante ?`,
+    'Merci !',
+  );
 });
 
 test('Outlook on the web: the rule above the header block is history, not a footer', () => {
-  const fresh = freshText(`Thanks!\n\n________________________________\nFrom: Anna Smith <anna@example.com>\nSent: Monday\nTo: Support\nSubject: Printer\n\n${QUESTION}`);
+  const fresh = freshText(
+    `Thanks!\n\n________________________________\nFrom: Anna Smith <anna@example.com>\nSent: Monday\nTo: Support\nSubject: Printer\n\n${QUESTION}`,
+  );
   assert.equal(fresh.text, 'Thanks!');
   assert.equal(fresh.footer, '');
 });
@@ -56,7 +70,10 @@ test('"writes:", "In message …, X writes:", mutt\'s "* X <address> [date]:" an
 });
 
 test('an inline reply between quoted lines stays fresh text', () => {
-  assert.equal(freshText(`On Mon, 1 Jan 2024, Anna wrote:\n> ${QUESTION}\nHold the power button for ten seconds.\n> Thanks`).text, 'Hold the power button for ten seconds.');
+  assert.equal(
+    freshText(`On Mon, 1 Jan 2024, Anna wrote:\n> ${QUESTION}\nHold the power button for ten seconds.\n> Thanks`).text,
+    'Hold the power button for ten seconds.',
+  );
 });
 
 test('a customer\'s own story that says "said:" or "schreibt:", or "From: … To: …", stays fresh text', () => {

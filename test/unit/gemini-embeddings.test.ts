@@ -23,17 +23,29 @@ test('250 texts go out as 3 batchEmbedContents requests (100, 100, 50) and come 
   const texts = Array.from({ length: 250 }, (_, index) => `passage number ${index} about router firmware ${index % 7}`);
   const vectors = await embedder.embed(texts);
   assert.equal(fake.requests.length, 3);
-  assert.deepEqual(fake.requests.map((request) => request.path), Array(3).fill(`/v1beta/models/${MODEL}:batchEmbedContents`));
+  assert.deepEqual(
+    fake.requests.map((request) => request.path),
+    Array(3).fill(`/v1beta/models/${MODEL}:batchEmbedContents`),
+  );
   const batches = fake.requests.map((request) => (request.body as BatchEmbedRequest).requests);
-  assert.deepEqual(batches.map((batch) => batch.length), [100, 100, 50]);
-  assert.ok(batches.flat().every((request) => request.outputDimensionality === 64), 'outputDimensionality is the configured size');
+  assert.deepEqual(
+    batches.map((batch) => batch.length),
+    [100, 100, 50],
+  );
+  assert.ok(
+    batches.flat().every((request) => request.outputDimensionality === 64),
+    'outputDimensionality is the configured size',
+  );
   assert.equal(batches[2][49].content.parts[0].text, texts[249]);
   assert.equal(vectors.length, 250);
   for (const [index, vector] of vectors.entries()) {
     assert.equal(vector.length, 64);
     assert.ok(Math.abs(Math.hypot(...vector) - 1) < 1e-9, 'unit length');
     const expected = bagOfWordsVector(texts[index], 64);
-    assert.ok(vector.every((value, position) => Math.abs(value - expected[position]) < 1e-9), `vector ${index} belongs to text ${index}`);
+    assert.ok(
+      vector.every((value, position) => Math.abs(value - expected[position]) < 1e-9),
+      `vector ${index} belongs to text ${index}`,
+    );
   }
 });
 

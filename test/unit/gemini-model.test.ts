@@ -58,7 +58,10 @@ test('a reply request asks for JSON with the reply schema, gets the passages and
 test('429 RESOURCE_EXHAUSTED with RetryInfo is a retryable llm_quota carrying the retry delay, not retried by the SDK', async () => {
   const { fake, model } = await fakeAndModel();
   fake.enqueue(geminiErrorResponse(429, 'RESOURCE_EXHAUSTED', 'You exceeded your current quota. Please retry in 7.5s.', { retryDelay: '7s' }));
-  const error = await model.classify(supportEmail).then(() => assert.fail('should reject'), (caught: unknown) => caught);
+  const error = await model.classify(supportEmail).then(
+    () => assert.fail('should reject'),
+    (caught: unknown) => caught,
+  );
   assert.ok(error instanceof ProviderCallError, String(error));
   assert.equal(error.code, 'llm_quota');
   assert.equal(error.retryable, true);
@@ -120,7 +123,10 @@ test('malformed output gets one repair request showing the bad answer and the er
   const result = await model.classify(supportEmail);
   assert.equal(fake.requests.length, 2);
   const repair = fake.requests[1].body as GenerateContentRequest;
-  assert.deepEqual(repair.contents.map((content) => content.role), ['user', 'model', 'user']);
+  assert.deepEqual(
+    repair.contents.map((content) => content.role),
+    ['user', 'model', 'user'],
+  );
   assert.equal(repair.contents[1].parts[0].text, 'Sure! This looks like a support question.');
   assert.match(repair.contents[2].parts[0].text, /could not be used: model answer holds no JSON object/);
   assert.match(repair.contents[0].parts[0].text, /<untrusted_email_[0-9a-f]{8}>/);

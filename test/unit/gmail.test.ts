@@ -39,7 +39,9 @@ const apiRequests = (fake: FakeGmail, method: string, suffix: string) =>
   fake.requests.filter((request) => request.method === method && request.path === `${messagesPath}${suffix}`);
 
 const rateLimited = (status: 403 | 429, reason: string) => ({
-  status, path: messagesPath, body: gmailErrorBody(status, reason, 'User-rate limit exceeded.', status === 429 ? 'RESOURCE_EXHAUSTED' : 'PERMISSION_DENIED'),
+  status,
+  path: messagesPath,
+  body: gmailErrorBody(status, reason, 'User-rate limit exceeded.', status === 429 ? 'RESOURCE_EXHAUSTED' : 'PERMISSION_DENIED'),
 });
 
 test('fetchNew pages beyond the first list page and serves the oldest unread mail first', async (context) => {
@@ -47,15 +49,25 @@ test('fetchNew pages beyond the first list page and serves the oldest unread mai
   for (let index = 1; index <= 7; index += 1) fake.deliver(makeEmail({ to: user, subject: `mail ${index}` }));
 
   const oldest = await mailbox.fetchNew(2);
-  assert.deepEqual(oldest.map((incoming) => incoming.email.subject), ['mail 1', 'mail 2'], 'not the newest page');
+  assert.deepEqual(
+    oldest.map((incoming) => incoming.email.subject),
+    ['mail 1', 'mail 2'],
+    'not the newest page',
+  );
   const lists = apiRequests(fake, 'GET', '');
   assert.equal(lists.length, 3, '7 ids in pages of 3');
-  assert.deepEqual(lists.map((request) => request.query.pageToken), [undefined, '3', '6']);
+  assert.deepEqual(
+    lists.map((request) => request.query.pageToken),
+    [undefined, '3', '6'],
+  );
   assert.equal(lists[0].query.q, 'is:unread in:inbox -label:ragmail-processed');
   assert.ok(apiRequests(fake, 'GET', `/${oldest[0].email.mailbox_ref}`).every((request) => request.query.format === 'raw'));
 
   const all = await mailbox.fetchNew(50);
-  assert.deepEqual(all.map((incoming) => incoming.email.subject), [1, 2, 3, 4, 5, 6, 7].map((index) => `mail ${index}`));
+  assert.deepEqual(
+    all.map((incoming) => incoming.email.subject),
+    [1, 2, 3, 4, 5, 6, 7].map((index) => `mail ${index}`),
+  );
   const gmailThread = fake.message(all[0].email.mailbox_ref)?.threadId;
   assert.equal(all[0].email.thread_id, gmailThread, 'thread_id is the Gmail thread');
 });
@@ -115,9 +127,14 @@ test('a revoked refresh token fails permanently at the token endpoint', async (c
 
 test('send posts the raw reply with In-Reply-To and References, in the Gmail thread', async (context) => {
   const { fake, mailbox } = await setup(context);
-  const original = fake.deliver(makeEmail({
-    to: user, subject: 'Router', messageId: '<q-3@example.net>', headers: { References: '<q-1@example.net> <q-2@example.net>' },
-  }));
+  const original = fake.deliver(
+    makeEmail({
+      to: user,
+      subject: 'Router',
+      messageId: '<q-3@example.net>',
+      headers: { References: '<q-1@example.net> <q-2@example.net>' },
+    }),
+  );
   const [{ email }] = await mailbox.fetchNew(10);
   const message_id = replyMessageId(email.email_id, email.agent_email);
   await mailbox.send({ email, message_id, subject: replySubject(email.subject), body: 'Hold reset for 10 seconds.' });
@@ -156,10 +173,16 @@ test('a message that can never be parsed is labelled aside, left unread, and not
   const { fake, mailbox } = await setup(context);
   const bad = fake.deliver('Subject: no sender\r\n\r\nbody\r\n');
   fake.deliver(makeEmail({ to: user, subject: 'good' }));
-  assert.deepEqual((await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject), ['good']);
+  assert.deepEqual(
+    (await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject),
+    ['good'],
+  );
   assert.ok(fake.message(bad)?.labelIds.has('UNREAD'));
   assert.ok(fake.message(bad)?.labelIds.has(fake.userLabels().get('ragmail/processed') ?? '?'));
-  assert.deepEqual((await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject), ['good']);
+  assert.deepEqual(
+    (await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject),
+    ['good'],
+  );
 });
 
 test('a service account with domain-wide delegation authorises as the user', async (context) => {
@@ -167,13 +190,22 @@ test('a service account with domain-wide delegation authorises as the user', asy
   context.after(() => fs.rmSync(directory, { recursive: true, force: true }));
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyFile = path.join(directory, 'service-account.json');
-  fs.writeFileSync(keyFile, JSON.stringify({
-    type: 'service_account', client_email: 'ragmail@project.iam.gserviceaccount.com', private_key_id: 'key-1',
-    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }), token_uri: 'https://oauth2.googleapis.com/token',
-  }));
+  fs.writeFileSync(
+    keyFile,
+    JSON.stringify({
+      type: 'service_account',
+      client_email: 'ragmail@project.iam.gserviceaccount.com',
+      private_key_id: 'key-1',
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      token_uri: 'https://oauth2.googleapis.com/token',
+    }),
+  );
   const { fake, mailbox } = await setup(context, { auth: { serviceAccountKeyFile: keyFile } });
   fake.deliver(makeEmail({ to: user, subject: 'delegated' }));
-  assert.deepEqual((await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject), ['delegated']);
+  assert.deepEqual(
+    (await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject),
+    ['delegated'],
+  );
   const [token] = fake.requests.filter((request) => request.path === '/token');
   const form = token.body as { grant_type: string; assertion: string };
   assert.equal(form.grant_type, 'urn:ietf:params:oauth:grant-type:jwt-bearer');

@@ -91,7 +91,10 @@ for (const { email, support, category } of classificationTable) {
     assert.match(value.reasoning, /P\(support\) \d\.\d\d; for support: .*; against: /);
     // The confidence is that of the verdict given: P(support) for support, 1 − P(support) otherwise.
     const supportProbability = Number(/P\(support\) (\d\.\d\d)/.exec(value.reasoning)?.[1]);
-    assert.ok(Math.abs(value.confidence - Math.min(0.99, support ? supportProbability : 1 - supportProbability)) <= 0.01, `confidence ${value.confidence}, ${value.reasoning}`);
+    assert.ok(
+      Math.abs(value.confidence - Math.min(0.99, support ? supportProbability : 1 - supportProbability)) <= 0.01,
+      `confidence ${value.confidence}, ${value.reasoning}`,
+    );
   });
 }
 
@@ -118,7 +121,12 @@ test('reasoning names the features that decided, words and structure', async () 
 });
 
 test('an email in a language the model was not trained on is marked for review', async () => {
-  const { value } = await createLocalModel().classify({ from: customer, subject: 'Заказ', body: 'Здравствуйте, мой заказ не пришёл. Что мне делать?', language: 'ru' });
+  const { value } = await createLocalModel().classify({
+    from: customer,
+    subject: 'Заказ',
+    body: 'Здравствуйте, мой заказ не пришёл. Что мне делать?',
+    language: 'ru',
+  });
   assert.equal(value.review_reason, 'language ru: the local model cannot judge it');
 });
 
@@ -137,7 +145,10 @@ test('is deterministic: the same input gives the same classification, reply and 
 
 /** The quoted lines of a reply: the block of `> ` lines. */
 function quotedLines(body: string): string[] {
-  return body.split('\n').filter((line) => line.startsWith('> ')).map((line) => line.slice(2));
+  return body
+    .split('\n')
+    .filter((line) => line.startsWith('> '))
+    .map((line) => line.slice(2));
 }
 
 /** Reset on page 3 and firmware on page 4, deliberately listed firmware first. */
@@ -145,12 +156,22 @@ const manualPassages: ContextItem[] = [passages[1], passages[0]];
 
 /** A troubleshooting page as the ingester gives it, its running header left in. */
 const ledPage: ContextItem = {
-  document_id: 'doc-x200', source: 'acme-router-x200-manual.pdf', title: 'ACME Router X200 User Manual', page: 5, chunk_index: 9, similarity_score: 0.7,
-  text: 'ACME Router X200 User Manual - page 5 LED indicators and troubleshooting Solid green: the router is online and working normally. ' +
+  document_id: 'doc-x200',
+  source: 'acme-router-x200-manual.pdf',
+  title: 'ACME Router X200 User Manual',
+  page: 5,
+  chunk_index: 9,
+  similarity_score: 0.7,
+  text:
+    'ACME Router X200 User Manual - page 5 LED indicators and troubleshooting Solid green: the router is online and working normally. ' +
     'Blinking red: no internet connection. Check the WAN cable between the router and the modem, restart the modem, then restart the router. ' +
     'Solid red: hardware fault. Do not try to repair the router yourself; contact ACME support.',
 };
-const outage = { from: '"Marcus Bell" <marcus@bell-bakery.example>', subject: 'URGENT: internet down, router LED blinking red', body: 'The light on the router is blinking red. What do I do now?' };
+const outage = {
+  from: '"Marcus Bell" <marcus@bell-bakery.example>',
+  subject: 'URGENT: internet down, router LED blinking red',
+  body: 'The light on the router is blinking red. What do I do now?',
+};
 
 test('a firmware question quotes the firmware passage and cites page 4', async () => {
   const email = { from: customer, subject: 'Firmware update', body: 'How do I update the firmware of my router?' };
@@ -170,10 +191,11 @@ test('a reset question quotes the reset passage even when retrieval ranked it se
 
 test('the quote goes on with the fix that follows the matched sentence, and stops at the next list item', async () => {
   const { value } = await createLocalModel().reply({ email: outage, passages: [ledPage] });
-  assert.deepEqual(quotedLines(value.body), [
-    'Blinking red: no internet connection.',
-    'Check the WAN cable between the router and the modem, restart the modem, then restart the router.',
-  ], value.body);
+  assert.deepEqual(
+    quotedLines(value.body),
+    ['Blinking red: no internet connection.', 'Check the WAN cable between the router and the modem, restart the modem, then restart the router.'],
+    value.body,
+  );
 });
 
 test('a quote carries no running page header, and the source is the document title, page N, with its link', async () => {
@@ -187,7 +209,13 @@ test('a quote carries no running page header, and the source is the document tit
 
 test('a section heading run into the first quoted sentence is left out, also under an outline path', async () => {
   const fitPage: ContextItem = {
-    document_id: 'doc-gnuplot', source: 'gnuplot.pdf', title: 'gnuplot documentation', page: 91, chunk_index: 400, similarity_score: 0.7, section: 'III Commands > Fit',
+    document_id: 'doc-gnuplot',
+    source: 'gnuplot.pdf',
+    title: 'gnuplot documentation',
+    page: 91,
+    chunk_index: 400,
+    similarity_score: 0.7,
+    section: 'III Commands > Fit',
     text: 'Fit The fit command fits a user-supplied real-valued expression to a set of data points. The basic use of fit is best explained by a simple example.',
   };
   const email = { from: customer, subject: 'Curve fitting', body: 'How do I fit a curve to my data points with the fit command?' };
@@ -196,11 +224,28 @@ test('a section heading run into the first quoted sentence is left out, also und
 });
 
 test('a heading on its own line is not quoted, and its words count for the sentence under it', async () => {
-  const page = (number: number, text: string): ContextItem => ({ document_id: 'doc-x200', source: 'x200.pdf', page: number, chunk_index: number, similarity_score: 0.5, text });
+  const page = (number: number, text: string): ContextItem => ({
+    document_id: 'doc-x200',
+    source: 'x200.pdf',
+    page: number,
+    chunk_index: number,
+    similarity_score: 0.5,
+    text,
+  });
   // The sample manual's pages 3 and 2 as the chunker gives them, headings on lines of their own.
-  const reset = page(3, 'Resetting the admin password\nIf you forgot the admin password of the web admin, reset the router to its factory settings. Hold the recessed RESET button on the back of the router for 10 seconds, for example with a paper clip, until the power LED blinks amber. Then release the button. The router restarts with the default admin password printed on the label under the router. Your Wi-Fi settings return to the defaults too.');
-  const setup = page(2, 'Setup and Wi-Fi\nConnect the WAN port of the router to your modem with the supplied cable, then plug in the power adapter. The router broadcasts a Wi-Fi network named ACME-X200-xxxx, where xxxx are the last four characters of the serial number. The Wi-Fi password is printed on the label under the router. To change the network name or password, connect to the router and open the web admin at http://192.168.8.1 in a browser. Sign in with the admin password printed on the same label.');
-  const email = { from: customer, subject: 'How do I reset my router admin password?', body: 'I bought an Acme X200 router last year and I no longer remember the admin password for the web interface. I can still browse the internet, I just cannot log in to change the Wi-Fi settings.\n\nHow do I reset the admin password? Will I lose my settings?' };
+  const reset = page(
+    3,
+    'Resetting the admin password\nIf you forgot the admin password of the web admin, reset the router to its factory settings. Hold the recessed RESET button on the back of the router for 10 seconds, for example with a paper clip, until the power LED blinks amber. Then release the button. The router restarts with the default admin password printed on the label under the router. Your Wi-Fi settings return to the defaults too.',
+  );
+  const setup = page(
+    2,
+    'Setup and Wi-Fi\nConnect the WAN port of the router to your modem with the supplied cable, then plug in the power adapter. The router broadcasts a Wi-Fi network named ACME-X200-xxxx, where xxxx are the last four characters of the serial number. The Wi-Fi password is printed on the label under the router. To change the network name or password, connect to the router and open the web admin at http://192.168.8.1 in a browser. Sign in with the admin password printed on the same label.',
+  );
+  const email = {
+    from: customer,
+    subject: 'How do I reset my router admin password?',
+    body: 'I bought an Acme X200 router last year and I no longer remember the admin password for the web interface. I can still browse the internet, I just cannot log in to change the Wi-Fi settings.\n\nHow do I reset the admin password? Will I lose my settings?',
+  };
   const { value } = await createLocalModel().reply({ email, passages: [reset, setup] });
   assert.equal(quotedLines(value.body)[0], 'If you forgot the admin password of the web admin, reset the router to its factory settings.', value.body);
 });
@@ -268,7 +313,11 @@ test('the reply is built only from the passages, with greeting, source and an ho
   assert.match(value.body, /member of our support team/);
   const quotes = quotedLines(value.body);
   assert.ok(quotes.length > 0, value.body);
-  for (const quoted of quotes) assert.ok(passages.some((passage) => passage.text.includes(quoted)), `quoted text is not in a passage: ${quoted}`);
+  for (const quoted of quotes)
+    assert.ok(
+      passages.some((passage) => passage.text.includes(quoted)),
+      `quoted text is not in a passage: ${quoted}`,
+    );
 });
 
 test('with no passages the reply is a hand-off to a person, without citations', async () => {
@@ -305,13 +354,18 @@ const craftedBodies: Array<[string, string]> = [
 for (const [label, body] of craftedBodies) {
   test(`classifying 200 KB of ${label} takes well under 2 s`, async () => {
     const { value } = await withinTime(CRAFTED_INPUT_LIMIT_MS, `classify ${label}`, () =>
-      createLocalModel().classify({ from: customer, subject: 'Order', body }));
+      createLocalModel().classify({ from: customer, subject: 'Order', body }),
+    );
     assert.equal(value.is_support_inquiry, false, value.reasoning);
   });
 
   test(`replying to 200 KB of ${label} takes well under 2 s`, async () => {
     const { value } = await withinTime(CRAFTED_INPUT_LIMIT_MS, `reply to ${label}`, () =>
-      createLocalModel().reply({ email: { from: customer, subject: 'Firmware update', body: `How do I update the firmware? ${body}` }, passages: manualPassages }));
+      createLocalModel().reply({
+        email: { from: customer, subject: 'Firmware update', body: `How do I update the firmware? ${body}` },
+        passages: manualPassages,
+      }),
+    );
     assert.match(value.body, /page 4/);
   });
 }

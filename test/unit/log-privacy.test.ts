@@ -60,7 +60,10 @@ for (const format of ['json', 'pretty'] as const) {
 
 test('card numbers and keys inside logged texts are replaced, whatever the field', async () => {
   const { logger, flushed } = capturedLogger('json');
-  logger.error('dead-lettering message', { error: 'model answer holds no JSON object: "refund card 4111 1111 1111 1111 please"', key: 'ghp_0123456789abcdefghijklmnopqrstuvwxyzAB' });
+  logger.error('dead-lettering message', {
+    error: 'model answer holds no JSON object: "refund card 4111 1111 1111 1111 please"',
+    key: 'ghp_0123456789abcdefghijklmnopqrstuvwxyzAB',
+  });
   const output = await flushed();
   assert.ok(!output.includes('4111 1111 1111 1111'));
   assert.ok(!output.includes('ghp_0123456789'));
@@ -94,7 +97,10 @@ test('debug lines are dropped at info level (where bodies may be logged)', async
 
 // Before, `\b` let every letter after a dot or dash start a scan for `://` over the rest of the run
 // (about 20 s for 200 KB of `a.a.a.…`).
-for (const [label, text] of [['a.a.a.…', 'a.'.repeat(100_000)], ['sk-sk-sk-…', 'sk-'.repeat(70_000)]] as const) {
+for (const [label, text] of [
+  ['a.a.a.…', 'a.'.repeat(100_000)],
+  ['sk-sk-sk-…', 'sk-'.repeat(70_000)],
+] as const) {
   test(`a 200 KB log text of ${label} is cleaned in well under 2 s`, async () => {
     const cleaned = await withinTime(CRAFTED_INPUT_LIMIT_MS, `cleanLogText ${label}`, () => cleanLogText(text));
     assert.equal(cleaned.length > 0, true);

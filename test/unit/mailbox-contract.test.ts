@@ -14,7 +14,10 @@ const agentEmail = 'support@acme.example';
 
 function readAll(folder: string): string[] {
   if (!fs.existsSync(folder)) return [];
-  return fs.readdirSync(folder).sort().map((name) => fs.readFileSync(path.join(folder, name), 'utf8'));
+  return fs
+    .readdirSync(folder)
+    .sort()
+    .map((name) => fs.readFileSync(path.join(folder, name), 'utf8'));
 }
 
 mailboxContract('maildir', async () => {

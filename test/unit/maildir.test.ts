@@ -57,17 +57,32 @@ test('deliver, fetch oldest first across mailboxes, mark taken, and it is not fe
   assert.ok(fs.readdirSync(path.join(root, acme, 'tmp')).length === 0, 'nothing left in tmp/');
 
   const fetched = await mailbox.fetchNew(10);
-  assert.deepEqual(fetched.map((incoming) => incoming.email.subject), ['first', 'second', 'third']);
-  assert.deepEqual(fetched.map((incoming) => incoming.email.mailbox_ref), [first, second, third]);
-  assert.deepEqual(fetched.map((incoming) => incoming.email.agent_email), [acme, globex, acme]);
-  assert.deepEqual((await mailbox.fetchNew(2)).map((incoming) => incoming.email.subject), ['first', 'second']);
+  assert.deepEqual(
+    fetched.map((incoming) => incoming.email.subject),
+    ['first', 'second', 'third'],
+  );
+  assert.deepEqual(
+    fetched.map((incoming) => incoming.email.mailbox_ref),
+    [first, second, third],
+  );
+  assert.deepEqual(
+    fetched.map((incoming) => incoming.email.agent_email),
+    [acme, globex, acme],
+  );
+  assert.deepEqual(
+    (await mailbox.fetchNew(2)).map((incoming) => incoming.email.subject),
+    ['first', 'second'],
+  );
   assert.equal((await mailbox.fetchNew(10)).length, 3, 'fetchNew does not take mail by itself');
 
   await mailbox.markTaken(fetched[0].email);
   await mailbox.markTaken(fetched[0].email); // redelivered: marking again is harmless
   assert.ok(fs.existsSync(path.join(root, acme, 'cur', `${first}:2,S`)));
   assert.ok(!fs.existsSync(path.join(root, acme, 'new', first)));
-  assert.deepEqual((await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject), ['second', 'third']);
+  assert.deepEqual(
+    (await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject),
+    ['second', 'third'],
+  );
 });
 
 test('send and saveDraft write the reply where findReply finds it, once', async (context) => {
@@ -91,7 +106,10 @@ test('send and saveDraft write the reply where findReply finds it, once', async 
   const written = await PostalMime.parse(fs.readFileSync(outboxFile));
   assert.equal(written.messageId, sent.message_id);
   assert.equal(written.inReplyTo, '<ask-1@example.com>');
-  assert.deepEqual(written.to?.map((address) => address.address), ['customer@example.com']);
+  assert.deepEqual(
+    written.to?.map((address) => address.address),
+    ['customer@example.com'],
+  );
 
   const before = fs.statSync(outboxFile).mtimeMs;
   await mailbox.send({ ...sent, body: 'a second, different body' });
@@ -111,7 +129,10 @@ test('an unparseable file is moved to rejected/ with its reason and the poll goe
   fs.utimesSync(path.join(root, acme, 'new', good), base + 1, base + 1);
 
   const fetched = await mailbox.fetchNew(1);
-  assert.deepEqual(fetched.map((incoming) => incoming.email.mailbox_ref), [good]);
+  assert.deepEqual(
+    fetched.map((incoming) => incoming.email.mailbox_ref),
+    [good],
+  );
   assert.ok(fs.existsSync(path.join(root, acme, 'rejected', bad)));
   assert.match(fs.readFileSync(path.join(root, acme, 'rejected', `${bad}.reason.txt`), 'utf8'), /email_unparseable/);
   assert.deepEqual(fs.readdirSync(path.join(root, acme, 'new')), [good]);

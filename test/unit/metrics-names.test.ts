@@ -19,7 +19,12 @@ import { openDatabase } from '../../src/store/database.js';
 import { SendLedger } from '../../src/store/send-ledger.js';
 import { createLogger } from '../../src/lib/log.js';
 import {
-  createWorkerMetrics, instrumentLanguageModel, instrumentVectorStore, registerQueueGauges, registerQuotaGauge, type WorkerMetrics,
+  createWorkerMetrics,
+  instrumentLanguageModel,
+  instrumentVectorStore,
+  registerQueueGauges,
+  registerQuotaGauge,
+  type WorkerMetrics,
 } from '../../src/observability/metrics.js';
 import { brokerReadiness, checkReadiness } from '../../src/observability/health.js';
 import { startHttpServer } from '../../src/observability/server.js';
@@ -42,9 +47,18 @@ async function managementServer(context: TestContext, answer: (response: ServerR
     answer(response);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  context.after(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  context.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
   const { port } = server.address() as AddressInfo;
-  return { requests, client: new ManagementClient({ RABBITMQ_MANAGEMENT_URL: `http://monitor:secret@127.0.0.1:${port}`, AMQP_URL: 'amqp://127.0.0.1/ragmail-test' }) };
+  return {
+    requests,
+    client: new ManagementClient({ RABBITMQ_MANAGEMENT_URL: `http://monitor:secret@127.0.0.1:${port}`, AMQP_URL: 'amqp://127.0.0.1/ragmail-test' }),
+  };
 }
 
 const QUEUES_ANSWER = [
@@ -75,11 +89,22 @@ test('every ragmail metric follows the Prometheus naming conventions', async (co
   const families = await metrics.registry.getMetricsAsJSON();
   const names = families.map((family) => family.name);
   for (const expected of [
-    'ragmail_messages_total', 'ragmail_message_status_total', 'ragmail_message_duration_seconds', 'ragmail_stage_duration_seconds',
-    'ragmail_llm_request_duration_seconds', 'ragmail_llm_tokens_total', 'ragmail_retrieval_duration_seconds', 'ragmail_retrieval_top_score',
-    'ragmail_queue_messages', 'ragmail_queue_consumers', 'ragmail_management_up', 'ragmail_send_quota_remaining',
-    'ragmail_process_cpu_user_seconds_total', 'ragmail_nodejs_eventloop_lag_seconds',
-  ]) assert.ok(names.includes(expected), `${expected} is registered`);
+    'ragmail_messages_total',
+    'ragmail_message_status_total',
+    'ragmail_message_duration_seconds',
+    'ragmail_stage_duration_seconds',
+    'ragmail_llm_request_duration_seconds',
+    'ragmail_llm_tokens_total',
+    'ragmail_retrieval_duration_seconds',
+    'ragmail_retrieval_top_score',
+    'ragmail_queue_messages',
+    'ragmail_queue_consumers',
+    'ragmail_management_up',
+    'ragmail_send_quota_remaining',
+    'ragmail_process_cpu_user_seconds_total',
+    'ragmail_nodejs_eventloop_lag_seconds',
+  ])
+    assert.ok(names.includes(expected), `${expected} is registered`);
   for (const family of families) {
     assert.match(family.name, /^ragmail_[a-z][a-z0-9]*(_[a-z0-9]+)*$/, `${family.name}: ragmail_ prefix, snake_case`);
     assert.ok(family.help.trim().length > 0, `${family.name} has help text`);
@@ -121,7 +146,11 @@ test('instrumentLanguageModel counts latency and tokens under the answering prov
   assert.equal(sampleValue(text, 'ragmail_llm_request_duration_seconds_count', { ...labels, operation: 'reply' }), 1);
   const seconds = sampleValue(text, 'ragmail_llm_request_duration_seconds_sum', { ...labels, operation: 'reply' });
   assert.ok(seconds !== undefined && Math.abs(seconds - result.latency_ms / 1000) < 1e-9, `latency ${seconds} s is the result's ${result.latency_ms} ms`);
-  assert.equal(sampleValue(text, 'ragmail_llm_request_duration_seconds_count', { ...labels, operation: 'classify' }), undefined, 'a failed call has no latency sample');
+  assert.equal(
+    sampleValue(text, 'ragmail_llm_request_duration_seconds_count', { ...labels, operation: 'classify' }),
+    undefined,
+    'a failed call has no latency sample',
+  );
   assert.equal(sampleValue(text, 'ragmail_llm_errors_total', { ...labels, operation: 'classify' }), 1);
 });
 
@@ -203,7 +232,10 @@ test('the HTTP server serves /metrics, /healthz and /readyz, and refuses anythin
   metrics.observeSettled({ role: 'sender', queue: 'emails.to_send', outcome: 'retried', status: 'send_claim_held', durationMs: 5 });
   const broker = { ready: false };
   const server = await startHttpServer({
-    host: '127.0.0.1', port: 0, registry: metrics.registry, logger,
+    host: '127.0.0.1',
+    port: 0,
+    registry: metrics.registry,
+    logger,
     readiness: () => checkReadiness({ broker: brokerReadiness(broker), roles: () => undefined }),
   });
   context.after(() => server.close());
@@ -221,10 +253,13 @@ test('the HTTP server serves /metrics, /healthz and /readyz, and refuses anythin
 
   const notReady = await fetch(`${server.url}/readyz`);
   assert.equal(notReady.status, 503);
-  const report = await notReady.json() as { status: string; reasons: string[]; checks: Record<string, string> };
+  const report = (await notReady.json()) as { status: string; reasons: string[]; checks: Record<string, string> };
   assert.equal(report.status, 'not_ready');
   assert.equal(report.checks.roles, 'ok');
-  assert.deepEqual(report.reasons.map((reason) => reason.split(':')[0]), ['broker']);
+  assert.deepEqual(
+    report.reasons.map((reason) => reason.split(':')[0]),
+    ['broker'],
+  );
 
   broker.ready = true;
   const ready = await fetch(`${server.url}/readyz`);
@@ -238,7 +273,12 @@ test('the HTTP server serves /metrics, /healthz and /readyz, and refuses anythin
 });
 
 test('a readiness check that throws reads as not ready with its message', async () => {
-  const report = await checkReadiness({ providers: () => { throw new Error('no key'); }, broker: async () => undefined });
+  const report = await checkReadiness({
+    providers: () => {
+      throw new Error('no key');
+    },
+    broker: async () => undefined,
+  });
   assert.equal(report.status, 'not_ready');
   assert.deepEqual(report.reasons, ['providers: check failed: no key']);
 });

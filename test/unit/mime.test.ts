@@ -5,14 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import PostalMime from 'postal-mime';
 import { RagmailError } from '../../src/lib/errors.js';
-import {
-  buildReply,
-  htmlToText,
-  MAX_BODY_CHARS,
-  parseEmail,
-  replyMessageId,
-  replySubject,
-} from '../../src/providers/mailbox/mime.js';
+import { buildReply, htmlToText, MAX_BODY_CHARS, parseEmail, replyMessageId, replySubject } from '../../src/providers/mailbox/mime.js';
 import { createMaildirMailbox, deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import type { IncomingEmail } from '../../src/providers/mailbox/spec.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
@@ -64,10 +57,7 @@ test('a plain question: ids without brackets, lower-case sender, decoded text, D
 test('a follow-up takes the root of References as its thread id', async () => {
   const { email } = await parseSample(acme, '02-firmware-update.eml');
   assert.equal(email.thread_id, '20261112081500.77c1@fastnet.example');
-  assert.deepEqual(email.references, [
-    '<20261112081500.77c1@fastnet.example>',
-    '<ragmail.0f6b2c1d9e8a7b6c5d4e3f2a1b0c9d8e@acme.example>',
-  ]);
+  assert.deepEqual(email.references, ['<20261112081500.77c1@fastnet.example>', '<ragmail.0f6b2c1d9e8a7b6c5d4e3f2a1b0c9d8e@acme.example>']);
 });
 
 test('In-Reply-To is the thread id when there are no References', async () => {
@@ -95,7 +85,7 @@ function makeRaw(fromLine: string): string {
   return `${fromLine}\r\nTo: ${acme}\r\nSubject: Hi\r\nMessage-ID: <n@example.org>\r\n\r\nHello\r\n`;
 }
 
-test('Reply-To is read apart from From, and is the reply\'s one recipient', async () => {
+test("Reply-To is read apart from From, and is the reply's one recipient", async () => {
   const { email } = await parseSample(acme, '10-warranty-rma-reply-to.eml');
   assert.equal(email.from, 'dana.whitfield@globalcorp-mail.example');
   assert.equal(email.reply_recipient, 'dana@whitfield-home.example');
@@ -182,7 +172,10 @@ test('a built reply goes to Reply-To, threads with the original and is marked au
     body: 'Your X200 has a 2-year warranty. Open an RMA in the support portal with serial number X200-4471-0931.',
   });
   const reply = await PostalMime.parse(raw);
-  assert.deepEqual(reply.to?.map((address) => address.address), ['dana@whitfield-home.example']);
+  assert.deepEqual(
+    reply.to?.map((address) => address.address),
+    ['dana@whitfield-home.example'],
+  );
   assert.equal(reply.from?.address, acme);
   assert.equal(reply.subject, 'Re: Warranty claim for a faulty X200 router');
   assert.equal(reply.messageId, messageId);
@@ -202,7 +195,10 @@ test('a reply without Reply-To goes to the sender and extends References; drafts
     { draft: true },
   );
   const reply = await PostalMime.parse(raw);
-  assert.deepEqual(reply.to?.map((address) => address.address), ['priya.raman@fastnet.example']);
+  assert.deepEqual(
+    reply.to?.map((address) => address.address),
+    ['priya.raman@fastnet.example'],
+  );
   assert.equal(reply.subject, 'Re: Firmware update question');
   assert.equal(reply.references, [...email.references, email.message_id_header].join(' '));
   assert.equal(headerOf(reply, 'x-ragmail-status'), 'draft');
@@ -210,11 +206,21 @@ test('a reply without Reply-To goes to the sender and extends References; drafts
 });
 
 test('htmlToText is linear: 200-400 KB of crafted markup each convert in well under 2 s', async () => {
-  const crafted = ['<'.repeat(200_000), '<a '.repeat(130_000), '<!--'.repeat(100_000), '<br'.repeat(130_000), `<p>${'&#'.repeat(150_000)}`, '<style>'.repeat(50_000)];
+  const crafted = [
+    '<'.repeat(200_000),
+    '<a '.repeat(130_000),
+    '<!--'.repeat(100_000),
+    '<br'.repeat(130_000),
+    `<p>${'&#'.repeat(150_000)}`,
+    '<style>'.repeat(50_000),
+  ];
   for (const html of crafted) {
     await withinTime(2_000, `htmlToText of ${JSON.stringify(html.slice(0, 8))}… (${html.length} chars)`, () => htmlToText(html));
   }
-  assert.equal(htmlToText('<html><head><title>T</title><style>p{}</style></head><body><p>Hi&nbsp; there</p><!-- c --><script>x<y</script>Bye<br>now</body></html>'), 'Hi there\n\nBye\nnow');
+  assert.equal(
+    htmlToText('<html><head><title>T</title><style>p{}</style></head><body><p>Hi&nbsp; there</p><!-- c --><script>x<y</script>Bye<br>now</body></html>'),
+    'Hi there\n\nBye\nnow',
+  );
 });
 
 test('an HTML email of 400 KB of "<" and a Message-ID of 200 KB of ">" parse in well under 2 s, the body cut with a note', async () => {
@@ -248,7 +254,10 @@ test('the Maildir poller sets a crafted email aside or reads it quickly, and sti
     await deliverToMaildir(root, acme, `From: a@example.com\r\nTo: ${acme}\r\nMessage-ID: <a${'>'.repeat(200_000)}x\r\n\r\nHello\r\n`);
     await deliverToMaildir(root, acme, makeEmail({ subject: 'After the bombs' }));
     const read = await withinTime(4_000, 'one poll of three crafted emails', () => mailbox.fetchNew(10));
-    assert.ok(read.some((incoming) => incoming.email.subject === 'After the bombs'), 'the plain email behind them is read');
+    assert.ok(
+      read.some((incoming) => incoming.email.subject === 'After the bombs'),
+      'the plain email behind them is read',
+    );
     assert.equal(read.length, 3, 'each crafted email is read as an email, none stalls the poll');
     // Mail the poller cannot read ends set aside (rejected/), not re-read on every poll.
     await deliverToMaildir(root, acme, 'garbage\u0000 not an email');

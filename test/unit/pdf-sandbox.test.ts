@@ -29,8 +29,14 @@ async function readInChild(data: Buffer, overrides: Partial<PdfLimits> = {}, sig
   const started = Date.now();
   const progress: Array<[number, number]> = [];
   try {
-    const result: { text?: PdfText; error?: unknown } = await extractTextInChild(handle, { limits: { ...limits, ...overrides }, signal, onProgress: (done, total) => progress.push([done, total]) })
-      .then((text) => ({ text }), (error: unknown) => ({ error }));
+    const result: { text?: PdfText; error?: unknown } = await extractTextInChild(handle, {
+      limits: { ...limits, ...overrides },
+      signal,
+      onProgress: (done, total) => progress.push([done, total]),
+    }).then(
+      (text) => ({ text }),
+      (error: unknown) => ({ error }),
+    );
     return { ...result, progress, elapsedMs: Date.now() - started, ...probe.stop() };
   } finally {
     probe.stop();
@@ -49,7 +55,11 @@ test('a normal PDF reads the same in the child as in process, with progress per 
   const pdf = await makePdf(['Chapter one: routers.', 'Chapter two: the reset button.', 'Chapter three: warranty.']);
   const run = await readInChild(pdf);
   assert.deepEqual(run.text, await extractText(pdf, { maxPages: 100 }));
-  assert.deepEqual(run.progress, [[1, 3], [2, 3], [3, 3]]);
+  assert.deepEqual(run.progress, [
+    [1, 3],
+    [2, 3],
+    [3, 3],
+  ]);
 });
 
 test('errors of the PDF come back from the child with their code', { timeout: 120_000 }, async () => {

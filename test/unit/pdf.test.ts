@@ -3,12 +3,7 @@ import assert from 'node:assert/strict';
 import PDFDocument from 'pdfkit';
 import { extractPages, extractText } from '../../src/rag/pdf.js';
 import { RagmailError } from '../../src/lib/errors.js';
-import {
-  makeCorruptPdf,
-  makeEncryptedPdf,
-  makePdf,
-  makePdfClaimingPages,
-} from '../helpers/pdf-fixtures.js';
+import { makeCorruptPdf, makeEncryptedPdf, makePdf, makePdfClaimingPages } from '../helpers/pdf-fixtures.js';
 
 async function assertPermanentError(promise: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -21,11 +16,7 @@ async function assertPermanentError(promise: Promise<unknown>, code: string): Pr
 }
 
 test('extractPages returns the text of each page of a 3-page PDF in page order', async () => {
-  const pdf = await makePdf([
-    'Chapter one talks about routers.',
-    'Chapter two explains the reset button.',
-    'Chapter three covers the warranty.',
-  ]);
+  const pdf = await makePdf(['Chapter one talks about routers.', 'Chapter two explains the reset button.', 'Chapter three covers the warranty.']);
   const pages = await extractPages(pdf, { maxPages: 10 });
   assert.equal(pages.length, 3);
   assert.match(pages[0], /Chapter one talks about routers\./);
@@ -36,7 +27,10 @@ test('extractPages returns the text of each page of a 3-page PDF in page order',
 
 test('extractPages gives an empty string for a page without text', async () => {
   const pages = await extractPages(await makePdf(['First page.', '', 'Third page.']), { maxPages: 10 });
-  assert.deepEqual(pages.map((page) => page.length > 0), [true, false, true]);
+  assert.deepEqual(
+    pages.map((page) => page.length > 0),
+    [true, false, true],
+  );
 });
 
 test('extractPages reports progress once per page, ending at the total', async () => {
@@ -87,10 +81,7 @@ test('a PDF of 100,000 pages is refused from its page count, without reading its
   const pdf = makePdfClaimingPages(100_000);
   const progress: number[] = [];
   const started = Date.now();
-  await assertPermanentError(
-    extractPages(pdf, { maxPages: 500, onProgress: (done) => progress.push(done) }),
-    'pdf_too_many_pages',
-  );
+  await assertPermanentError(extractPages(pdf, { maxPages: 500, onProgress: (done) => progress.push(done) }), 'pdf_too_many_pages');
   assert.deepEqual(progress, [], 'no page was extracted before the refusal');
   assert.ok(Date.now() - started < 10_000, 'the refusal is quick');
 });
@@ -125,7 +116,7 @@ function makeManualWithOutline(title: string): Promise<Buffer> {
   });
 }
 
-test('extractText gives the metadata title and the outline in document order with each entry\'s path', async () => {
+test("extractText gives the metadata title and the outline in document order with each entry's path", async () => {
   const text = await extractText(await makeManualWithOutline('Router handbook'), { maxPages: 10 });
   assert.equal(text.title, 'Router handbook');
   assert.deepEqual(text.outline, [

@@ -39,13 +39,22 @@ test('250 chunks go up in 3 upsert requests of at most 100, with ids <document_i
   await store.upsert(acme, manyChunks('manual', 250));
 
   const upserts = fake.requests.filter((request) => request.path === '/vectors/upsert');
-  assert.deepEqual(upserts.map((request) => (request.body as { vectors: unknown[] }).vectors.length), [100, 100, 50]);
-  assert.ok(upserts.every((request) => (request.body as { namespace: string }).namespace === acme), 'namespace = agent_email');
+  assert.deepEqual(
+    upserts.map((request) => (request.body as { vectors: unknown[] }).vectors.length),
+    [100, 100, 50],
+  );
+  assert.ok(
+    upserts.every((request) => (request.body as { namespace: string }).namespace === acme),
+    'namespace = agent_email',
+  );
   assert.equal(upserts[0].headers['api-key'], apiKey);
   const stored = fake.namespace(acme);
   assert.equal(stored.size, 250);
   assert.deepEqual(stored.get('manual#42')?.metadata, {
-    document_id: 'manual', document_name: 'manual.pdf', page: 5, chunk_index: 42,
+    document_id: 'manual',
+    document_name: 'manual.pdf',
+    page: 5,
+    chunk_index: 42,
     text: 'Section 42 of the manual describes feature number 42.',
   });
   assert.equal(stored.get('manual#42')?.values.length, embedder.dimensions);
@@ -61,9 +70,10 @@ test('section and document title go up as metadata and come back; several chunks
   ]);
   assert.equal(fake.namespace(acme).get('m#0')?.metadata?.section, 'Reset');
   const results = await store.query(acme, text, 2);
-  assert.deepEqual(results.map(({ chunk_index, section, document_title }) => ({ chunk_index, section, document_title })), [
-    { chunk_index: 0, section: 'Reset', document_title: 'Router handbook' },
-  ]);
+  assert.deepEqual(
+    results.map(({ chunk_index, section, document_title }) => ({ chunk_index, section, document_title })),
+    [{ chunk_index: 0, section: 'Reset', document_title: 'Router handbook' }],
+  );
 });
 
 test('a query sends topK (3 matches per result wanted), includeMetadata and the namespace, and maps cosine similarity into [0, 1]', async (context) => {
@@ -72,10 +82,7 @@ test('a query sends topK (3 matches per result wanted), includeMetadata and the 
   await store.upsert(acme, routerManual);
   const [best] = await store.query(acme, routerManual[1].text, 2);
   const query = fake.requests.find((request) => request.path === '/query');
-  assert.deepEqual(
-    { ...(query?.body as Record<string, unknown>), vector: undefined },
-    { namespace: acme, topK: 6, includeMetadata: true, vector: undefined },
-  );
+  assert.deepEqual({ ...(query?.body as Record<string, unknown>), vector: undefined }, { namespace: acme, topK: 6, includeMetadata: true, vector: undefined });
   // The same text embeds to the same vector: cosine 1, the top of the scale.
   assert.equal(best.chunk_index, 1);
   assert.ok(Math.abs(best.score - 1) < 1e-9, `score ${best.score}`);
@@ -102,7 +109,10 @@ test('deleteDocument lists ids by prefix across pages and deletes exactly that d
   assert.ok(lists.every((request) => request.query.prefix === 'doc#' && request.query.namespace === acme));
   assert.ok(lists[1].query.paginationToken, 'the second list carries the pagination token');
   const deletes = fake.requests.filter((request) => request.path === '/vectors/delete');
-  assert.ok(deletes.every((request) => !(request.body as Record<string, unknown>).filter), 'no metadata filter');
+  assert.ok(
+    deletes.every((request) => !(request.body as Record<string, unknown>).filter),
+    'no metadata filter',
+  );
   assert.deepEqual([...fake.namespace(acme).keys()].sort(), ['doc#2#0', 'doc#2#1', 'doc#2#2', 'other#0', 'other#1']);
   assert.equal(fake.namespace('support@globex.example').size, 2, 'another namespace is untouched');
 });
@@ -111,7 +121,9 @@ test('429 becomes a retryable error, 500 too', async (context) => {
   const { fake, embedder, apiKey } = await withFake(context);
   const store = createPineconeVectorStore({ apiKey, index: 'ragmail', indexHost: fake.url, embedder });
   fake.enqueue({
-    status: 429, path: '/query', headers: { 'retry-after': '1' },
+    status: 429,
+    path: '/query',
+    headers: { 'retry-after': '1' },
     body: { code: 8, message: 'Request rate limit exceeded', details: [] },
   });
   const quota = await rejection(store.query(acme, 'reset password', 3));
@@ -150,7 +162,10 @@ test('checkPinecone reports a good index, a rejected key and a dimension mismatc
   assert.match(badKey.detail, /API key rejected/);
 
   const mismatch = await checkPinecone({
-    apiKey: 'the-right-key', index: 'ragmail', controllerHost: fake.url, embedder: new HashedBagOfWordsEmbedder(8),
+    apiKey: 'the-right-key',
+    index: 'ragmail',
+    controllerHost: fake.url,
+    embedder: new HashedBagOfWordsEmbedder(8),
   });
   assert.equal(mismatch.ok, false);
   assert.match(mismatch.detail, /dimension 64 differs from the embedder's 8/);

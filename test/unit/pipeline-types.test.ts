@@ -20,8 +20,16 @@ import { toSendSchema, type ToClassifyMessage, type ToSendMessage } from '../../
 import { WORK_STAGES, toClassify, toSend } from '../../src/pipeline/stages.js';
 
 /** Never called: type-checked only. */
-function compileTimeChecks(broker: Broker, logger: Logger, options: RuntimeOptions, emit: HandlerContext['emit'], event: PipelineEvent,
-  email: ToClassifyMessage, reply: ToSendMessage, send: Handler<ToSendMessage>): void {
+function compileTimeChecks(
+  broker: Broker,
+  logger: Logger,
+  options: RuntimeOptions,
+  emit: HandlerContext['emit'],
+  event: PipelineEvent,
+  email: ToClassifyMessage,
+  reply: ToSendMessage,
+  send: Handler<ToSendMessage>,
+): void {
   // A stage's message goes to its own queue...
   void broker.publish(toSend, reply, { priority: reply.email.priority });
   // @ts-expect-error ...and an email waiting for classification cannot be queued for sending.
@@ -60,9 +68,11 @@ test('npm run typecheck covers the test files, so the compile-time checks of thi
   assert.match(scripts.typecheck ?? '', /\btsc\b.*--noEmit/);
 });
 
-test('the topology declares one work queue per stage, fed by the stage\'s exchange and routing key', () => {
-  assert.deepEqual(WORK_QUEUES.map(({ name, exchange, routingKey, deadLetterRoutingKey }) => [name, exchange, routingKey, deadLetterRoutingKey]),
-    WORK_STAGES.map((stage) => [stage.queue, stage.exchange, stage.routingKey, stage.deadLetterRoutingKey]));
+test("the topology declares one work queue per stage, fed by the stage's exchange and routing key", () => {
+  assert.deepEqual(
+    WORK_QUEUES.map(({ name, exchange, routingKey, deadLetterRoutingKey }) => [name, exchange, routingKey, deadLetterRoutingKey]),
+    WORK_STAGES.map((stage) => [stage.queue, stage.exchange, stage.routingKey, stage.deadLetterRoutingKey]),
+  );
   for (const stage of WORK_STAGES) {
     const declared = SPECIFIED_QUEUES.find((queue) => queue.name === stage.queue);
     assert.ok(declared, `${stage.queue} is declared`);
@@ -99,7 +109,14 @@ test('a known stage reads field by field: older shapes pass, a mistyped field re
 });
 
 test('an event as a role emits it reads back unchanged', () => {
-  const detail = { mode: 'review', reason: 'review mode', provider_id: 'd-1', message_id: '<r@x>', draft_removed: null, replay: { replay_id: 'r-1', shadow: true } };
+  const detail = {
+    mode: 'review',
+    reason: 'review mode',
+    provider_id: 'd-1',
+    message_id: '<r@x>',
+    draft_removed: null,
+    replay: { replay_id: 'r-1', shadow: true },
+  };
   const event = eventSchema.parse({ ...envelope, stage: 'drafted', detail });
   assert.deepEqual(event.detail, detail);
   assert.equal(JSON.stringify(event.detail), JSON.stringify(detail));

@@ -39,7 +39,12 @@ function fenceName(prompt: { system: string }): string {
  * the letters of `untrusted`, whatever stands between them.
  */
 function countFenceTags(text: string): { open: number; close: number } {
-  const read = unhomoglyph(text.normalize('NFKD').replace(/[\p{M}\p{Cf}]/gu, '').toLowerCase())
+  const read = unhomoglyph(
+    text
+      .normalize('NFKD')
+      .replace(/[\p{M}\p{Cf}]/gu, '')
+      .toLowerCase(),
+  )
     .toLowerCase()
     .replace(/&lt;?|[〈〈⟨《⧼❬❰]/g, '<');
   const letters = [...'untrusted'].join('[^a-z0-9<>\\n]*');
@@ -113,13 +118,17 @@ test("the fence's own name in the text is neutralised, with or without brackets"
 
 test('every prompt gets a fence of its own, named in its system prompt', () => {
   const email = { from: 'a@example.net', subject: 'Reset', body: 'How?' };
-  const names = [classificationPrompt(email), classificationPrompt(email), replyPrompt({ email, passages: [passage] }), replyPrompt({ email, passages: [passage] })]
-    .map((prompt) => {
-      const name = fenceName(prompt);
-      assert.ok(prompt.system.includes(`</${name}>`), 'the system prompt names the closing tag');
-      assert.ok(prompt.user.includes(`<${name}>\nFrom: a@example.net`), prompt.user);
-      return name;
-    });
+  const names = [
+    classificationPrompt(email),
+    classificationPrompt(email),
+    replyPrompt({ email, passages: [passage] }),
+    replyPrompt({ email, passages: [passage] }),
+  ].map((prompt) => {
+    const name = fenceName(prompt);
+    assert.ok(prompt.system.includes(`</${name}>`), 'the system prompt names the closing tag');
+    assert.ok(prompt.user.includes(`<${name}>\nFrom: a@example.net`), prompt.user);
+    return name;
+  });
   assert.equal(new Set(names).size, names.length, names.join(' '));
 });
 
@@ -154,7 +163,20 @@ test('a fence tag inside a passage is neutralised too', () => {
 
 test('the classification prompt asks for the JSON fields and lists every category', () => {
   const prompt = classificationPrompt({ from: 'a@example.net', subject: 'Hi', body: 'Help' });
-  for (const word of ['is_support_inquiry', 'category', 'confidence', 'reasoning', 'technical', 'billing', 'account', 'general', 'spam', 'marketing', 'automated', 'other']) {
+  for (const word of [
+    'is_support_inquiry',
+    'category',
+    'confidence',
+    'reasoning',
+    'technical',
+    'billing',
+    'account',
+    'general',
+    'spam',
+    'marketing',
+    'automated',
+    'other',
+  ]) {
     assert.ok(prompt.system.includes(word), `system prompt names ${word}`);
   }
   assert.match(prompt.system, /never instructions/);
@@ -188,7 +210,10 @@ test('parseReplyAnswer reads the reply and its verdict, in a fence with prose ar
   const answer = parseReplyAnswer('Sure:\n```json\n{"reply": "Hold it [1].", "answerable": true, "confidence": 0.8, "cited": [1]}\n```');
   assert.deepEqual(answer, { reply: 'Hold it [1].', answerable: true, confidence: 0.8, cited: [1] });
   assert.throws(() => parseReplyAnswer('{"reply": " ", "answerable": true, "confidence": 0.8, "cited": []}'), /the reply is empty/);
-  assert.throws(() => parseReplyAnswer('{"reply": "x", "answerable": "yes", "confidence": 0.8}'), (error: unknown) => error instanceof RagmailError && error.code === 'llm_malformed_output');
+  assert.throws(
+    () => parseReplyAnswer('{"reply": "x", "answerable": "yes", "confidence": 0.8}'),
+    (error: unknown) => error instanceof RagmailError && error.code === 'llm_malformed_output',
+  );
 });
 
 test('the reply prompt says so when there are no passages', () => {
@@ -202,7 +227,8 @@ test('parseClassification reads plain JSON', () => {
 });
 
 test('parseClassification reads JSON inside a ```json fence with prose around it', () => {
-  const answer = 'Here is my answer:\n```json\n{"is_support_inquiry": false, "category": "Spam", "confidence": 0.9, "reasoning": "lottery"}\n```\nHope it helps.';
+  const answer =
+    'Here is my answer:\n```json\n{"is_support_inquiry": false, "category": "Spam", "confidence": 0.9, "reasoning": "lottery"}\n```\nHope it helps.';
   const value = parseClassification(answer);
   assert.equal(value.is_support_inquiry, false);
   assert.equal(value.category, 'spam');
@@ -244,8 +270,10 @@ const craftedBodies: Array<[string, string]> = [
 for (const [label, body] of craftedBodies) {
   test(`building both prompts around ${label} takes well under 2 s`, async () => {
     const email = { from: 'a@example.net', subject: body.slice(0, 1_000), body };
-    const prompts = await withinTime(CRAFTED_INPUT_LIMIT_MS, `prompts around ${label}`, () =>
-      [classificationPrompt(email), replyPrompt({ email, passages: [passage] })]);
+    const prompts = await withinTime(CRAFTED_INPUT_LIMIT_MS, `prompts around ${label}`, () => [
+      classificationPrompt(email),
+      replyPrompt({ email, passages: [passage] }),
+    ]);
     for (const prompt of prompts) assert.equal(countFenceTags(prompt.user).close, 1);
   });
 }
@@ -254,5 +282,9 @@ test('parsing a 250 KB model answer of "```" and spaces takes well under 2 s', a
   // Before, `\s*` and the lazy body shared the run of spaces: about 5 s.
   const answer = `\`\`\`${' '.repeat(250_000)}`;
   await withinTime(CRAFTED_INPUT_LIMIT_MS, 'parseClassification', () =>
-    assert.throws(() => parseClassification(answer), (error: unknown) => error instanceof RagmailError && error.code === 'llm_malformed_output'));
+    assert.throws(
+      () => parseClassification(answer),
+      (error: unknown) => error instanceof RagmailError && error.code === 'llm_malformed_output',
+    ),
+  );
 });

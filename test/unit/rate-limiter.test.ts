@@ -5,7 +5,12 @@ import { TokenBucket } from '../../src/store/rate-limiter.js';
 /** A clock the test moves by hand. */
 function manualClock(start = 1_000): { now: () => number; advance: (milliseconds: number) => void } {
   let current = start;
-  return { now: () => current, advance: (milliseconds) => { current += milliseconds; } };
+  return {
+    now: () => current,
+    advance: (milliseconds) => {
+      current += milliseconds;
+    },
+  };
 }
 
 test('a full bucket allows a burst of its capacity, then refuses', () => {

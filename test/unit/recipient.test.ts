@@ -75,7 +75,16 @@ test('one address with a display name is the recipient, lower-cased', async () =
 
 test('isSingleAddress takes one addr-spec only', () => {
   for (const good of ['a@x.example', 'first.last+tag@sub.x.example']) assert.ok(isSingleAddress(good), good);
-  for (const bad of ['a@x.example,b@y.example', '<a@x.example>', 'a b@x.example', '"a"@x.example', 'a@x.example\r\nBcc: b@y.example', 'a@localhost', `${'a'.repeat(250)}@x.example`, '']) {
+  for (const bad of [
+    'a@x.example,b@y.example',
+    '<a@x.example>',
+    'a b@x.example',
+    '"a"@x.example',
+    'a@x.example\r\nBcc: b@y.example',
+    'a@localhost',
+    `${'a'.repeat(250)}@x.example`,
+    '',
+  ]) {
     assert.ok(!isSingleAddress(bad), JSON.stringify(bad));
   }
 });
@@ -84,7 +93,10 @@ test('the built reply has exactly one To address, as a structured address; no re
   const { email } = await parse(makeEmail({ from: 'customer@example.com' }));
   const reply = { email, message_id: replyMessageId(email.email_id, acme), subject: 'Re: A question', body: 'Hello.' };
   const sent = await PostalMime.parse(await buildReply(reply));
-  assert.deepEqual(sent.to?.map((address) => address.address), ['customer@example.com']);
+  assert.deepEqual(
+    sent.to?.map((address) => address.address),
+    ['customer@example.com'],
+  );
   assert.match(sent.headers.find((header) => header.key === 'to')?.value ?? '', /^<?customer@example\.com>?$/);
 
   const { email: listed } = await parse(makeEmail({ headers: { 'Reply-To': `<${victims(200).join(',')}>` } }));

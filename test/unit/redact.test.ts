@@ -66,22 +66,27 @@ test('API keys and tokens of well-known formats are removed', () => {
 });
 
 test('passwords and secrets after a label are removed, the label kept', () => {
-  const { text, findings } = redactSensitive([
-    'Login: dana@example.com',
-    'Password: hunter2!',
-    'pwd="c0rrect horse"',
-    'token: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
-    'api_key=abcd1234efgh5678',
-    'Authorization: Bearer abcdefghijklmnop.qrstuvwx',
-  ].join('\n'));
-  assert.equal(text, [
-    'Login: dana@example.com',
-    'Password: [password removed]',
-    'pwd=[password removed]',
-    'token: [secret removed]',
-    'api_key=[secret removed]',
-    'Authorization: Bearer [secret removed]',
-  ].join('\n'));
+  const { text, findings } = redactSensitive(
+    [
+      'Login: dana@example.com',
+      'Password: hunter2!',
+      'pwd="c0rrect horse"',
+      'token: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+      'api_key=abcd1234efgh5678',
+      'Authorization: Bearer abcdefghijklmnop.qrstuvwx',
+    ].join('\n'),
+  );
+  assert.equal(
+    text,
+    [
+      'Login: dana@example.com',
+      'Password: [password removed]',
+      'pwd=[password removed]',
+      'token: [secret removed]',
+      'api_key=[secret removed]',
+      'Authorization: Bearer [secret removed]',
+    ].join('\n'),
+  );
   assert.ok(!text.includes('hunter2'));
   assert.ok(!text.includes('9f86d081'));
   assert.ok(!text.includes('abcd1234efgh5678'));
@@ -130,7 +135,10 @@ test('the redacting model sends Gemini the email without card numbers or passwor
   assert.equal(model.provider, 'gemini');
   const result = await model.classify(emailWithCard);
   assert.equal(typeof result.value.is_support_inquiry, 'boolean');
-  await model.reply({ email: emailWithCard, passages: [{ document_id: 'd', source: 'refunds.pdf', page: 2, chunk_index: 0, similarity_score: 0.9, text: 'Refunds take 5 days.' }] });
+  await model.reply({
+    email: emailWithCard,
+    passages: [{ document_id: 'd', source: 'refunds.pdf', page: 2, chunk_index: 0, similarity_score: 0.9, text: 'Refunds take 5 days.' }],
+  });
   const sent = receivedText(fake);
   assert.equal(fake.requests.length, 2);
   for (const secret of ['4111 1111 1111 1111', '5555-5555-5555-4444', 'hunter2']) assert.ok(!sent.includes(secret), `${secret} reached the fake`);
@@ -173,7 +181,8 @@ for (const [label, text] of craftedTexts) {
 }
 
 test('a private key and a JSON Web Token are still removed', () => {
-  const key = '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17\n\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF0qx\n-----END RSA PRIVATE KEY-----';
+  const key =
+    '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17\n\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF0qx\n-----END RSA PRIVATE KEY-----';
   const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U';
   const { text, findings } = redactSensitive(`key:\n${key}\nand Authorization=${jwt} ok`);
   assert.equal(text, `key:\n${PLACEHOLDERS.private_key}\nand Authorization=${PLACEHOLDERS.api_key} ok`);
@@ -185,5 +194,8 @@ test('withoutQuotedInput takes well under 2 s on 200 KB of quote marks', async (
   const unquoted = `Unexpected token 'x', ${'"a'.repeat(100_000)} is not valid JSON`;
   assert.equal(await withinTime(CRAFTED_INPUT_LIMIT_MS, 'withoutQuotedInput', () => withoutQuotedInput(unquoted)), unquoted);
   const quoted = `Unexpected token 'x', "${'"'.repeat(200_000)}"... is not valid JSON`;
-  assert.equal(await withinTime(CRAFTED_INPUT_LIMIT_MS, 'withoutQuotedInput', () => withoutQuotedInput(quoted)), "Unexpected token 'x', (input not shown) is not valid JSON");
+  assert.equal(
+    await withinTime(CRAFTED_INPUT_LIMIT_MS, 'withoutQuotedInput', () => withoutQuotedInput(quoted)),
+    "Unexpected token 'x', (input not shown) is not valid JSON",
+  );
 });

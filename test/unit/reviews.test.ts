@@ -21,11 +21,24 @@ const GLOBEX = 'support@globex.example';
 /** A drafted `emails.to_send` message of `emailId` in mailbox `agentEmail`. */
 function drafted(emailId: string, agentEmail = ACME, body = 'Hold the reset button for 10 seconds.'): ToSendMessage {
   return {
-    message_id: `message-${emailId}`, timestamp: '2024-05-01T10:00:00.000Z', original_message_id: null,
+    message_id: `message-${emailId}`,
+    timestamp: '2024-05-01T10:00:00.000Z',
+    original_message_id: null,
     email: {
-      email_id: emailId, thread_id: null, agent_email: agentEmail, mailbox_ref: `ref-${emailId}`, from: 'dana@example.net',
-      to: [agentEmail], subject: 'Router', body: 'How do I reset it?', message_id_header: `<${emailId}>`,
-      references: [], received_at: '2024-05-01T09:59:00.000Z', priority: 5, reply_recipient: 'dana@example.net', recipient_problem: null,
+      email_id: emailId,
+      thread_id: null,
+      agent_email: agentEmail,
+      mailbox_ref: `ref-${emailId}`,
+      from: 'dana@example.net',
+      to: [agentEmail],
+      subject: 'Router',
+      body: 'How do I reset it?',
+      message_id_header: `<${emailId}>`,
+      references: [],
+      received_at: '2024-05-01T09:59:00.000Z',
+      priority: 5,
+      reply_recipient: 'dana@example.net',
+      recipient_problem: null,
     },
     classification: { is_support_inquiry: true, category: 'technical', confidence: 0.6, reasoning: 'test', provider: 'test', model: 'test' },
     generated_response: { subject: 'Re: Router', body, handoff: false, provider: 'test', model: 'test', top_score: 0.8 },
@@ -65,18 +78,23 @@ test('decide records who, when and the edit; a second decision is a conflict; un
   reviews.open(drafted('a@x'), 'review mode');
   reviews.open(drafted('b@x'), 'review mode');
   const approved = reviews.decide('a@x', { action: 'approved', by: 'alice', at: '2024-05-01T11:00:00.000Z', body: 'Edited reply.' });
-  assert.deepEqual([approved.status, approved.decided_by, approved.decided_at, approved.reply_body, approved.edited],
-    ['approved', 'alice', '2024-05-01T11:00:00.000Z', 'Edited reply.', true]);
+  assert.deepEqual(
+    [approved.status, approved.decided_by, approved.decided_at, approved.reply_body, approved.edited],
+    ['approved', 'alice', '2024-05-01T11:00:00.000Z', 'Edited reply.', true],
+  );
   const unedited = reviews.decide('b@x', { action: 'approved', by: 'bob', body: 'Hold the reset button for 10 seconds.' });
   assert.equal(unedited.edited, false, 'the generated body sent back unchanged is not an edit');
 
-  assert.throws(() => reviews.decide('a@x', { action: 'rejected', by: 'bob' }), (error: unknown) => {
-    assert.ok(error instanceof ReviewConflictError);
-    assert.equal(error.code, 'review_conflict');
-    assert.equal(error.review.decided_by, 'alice');
-    assert.match(error.message, /already approved by alice/);
-    return true;
-  });
+  assert.throws(
+    () => reviews.decide('a@x', { action: 'rejected', by: 'bob' }),
+    (error: unknown) => {
+      assert.ok(error instanceof ReviewConflictError);
+      assert.equal(error.code, 'review_conflict');
+      assert.equal(error.review.decided_by, 'alice');
+      assert.match(error.message, /already approved by alice/);
+      return true;
+    },
+  );
   assert.equal(reviews.get('a@x')?.reply_body, 'Edited reply.', 'the losing decision changed nothing');
   assert.throws(() => reviews.decide('missing@x', { action: 'approved', by: 'alice' }), ReviewNotFoundError);
 });
@@ -87,8 +105,10 @@ test('revertToPending undoes exactly the given decision, not a later one', () =>
   const approved = reviews.decide('a@x', { action: 'approved', by: 'alice', body: 'Edited.' });
   assert.equal(reviews.revertToPending(approved), true);
   const pending = reviews.get('a@x');
-  assert.deepEqual([pending?.status, pending?.decided_by, pending?.decided_at, pending?.reply_body, pending?.edited],
-    ['pending', null, null, 'Hold the reset button for 10 seconds.', false]);
+  assert.deepEqual(
+    [pending?.status, pending?.decided_by, pending?.decided_at, pending?.reply_body, pending?.edited],
+    ['pending', null, null, 'Hold the reset button for 10 seconds.', false],
+  );
   const later = reviews.decide('a@x', { action: 'rejected', by: 'bob' });
   assert.equal(reviews.revertToPending(approved), false, 'a stale undo leaves the newer decision');
   assert.equal(reviews.get('a@x')?.status, 'rejected');
@@ -131,8 +151,10 @@ test('list and count filter by mailbox and status, oldest first, with limit and 
   assert.deepEqual(ids(reviews.list({ status: 'rejected' })), ['a4@x']);
   assert.deepEqual(ids(reviews.list({ agentEmail: GLOBEX })), ['g2@x']);
   assert.deepEqual(ids(reviews.list({ limit: 2, offset: 1 })), ['g2@x', 'a3@x']);
-  assert.deepEqual([reviews.count(), reviews.count({ status: 'pending' }), reviews.count({ status: 'pending', agentEmail: ACME }),
-    reviews.count({ status: 'sent' })], [4, 3, 2, 0]);
+  assert.deepEqual(
+    [reviews.count(), reviews.count({ status: 'pending' }), reviews.count({ status: 'pending', agentEmail: ACME }), reviews.count({ status: 'sent' })],
+    [4, 3, 2, 0],
+  );
 });
 
 /**
@@ -201,7 +223,11 @@ test('two reviewers deciding the same reviews at once from two threads: each rev
     const setup = new ReviewQueue(openDatabase(file));
     for (let index = 0; index < count; index += 1) setup.open(drafted(`email-${index}@x`), 'review mode');
     const common = {
-      file, gate: new SharedArrayBuffer(4), workers: 2, count, gateTimeoutMs: 60_000,
+      file,
+      gate: new SharedArrayBuffer(4),
+      workers: 2,
+      count,
+      gateTimeoutMs: 60_000,
       tsxModule: import.meta.resolve('tsx/esm/api'),
       databaseModule: new URL('../../src/store/database.ts', import.meta.url).href,
       reviewsModule: new URL('../../src/store/reviews.ts', import.meta.url).href,
@@ -209,10 +235,15 @@ test('two reviewers deciding the same reviews at once from two threads: each rev
     threads.push(startReviewer({ ...common, by: 'alice', action: 'approved' }), startReviewer({ ...common, by: 'bob', action: 'rejected' }));
     const [alice, bob] = await Promise.all([threads[0]!.result, threads[1]!.result]);
     const won = [...alice.won, ...bob.won].sort((left, right) => left - right);
-    assert.deepEqual(won, Array.from({ length: count }, (_, index) => index), 'every review won by exactly one reviewer');
+    assert.deepEqual(
+      won,
+      Array.from({ length: count }, (_, index) => index),
+      'every review won by exactly one reviewer',
+    );
     assert.equal(alice.conflicts + bob.conflicts, count, 'the other reviewer got a conflict every time');
     const reviews = new ReviewQueue(openDatabase(file));
-    for (const index of alice.won) assert.deepEqual([reviews.get(`email-${index}@x`)?.status, reviews.get(`email-${index}@x`)?.decided_by], ['approved', 'alice']);
+    for (const index of alice.won)
+      assert.deepEqual([reviews.get(`email-${index}@x`)?.status, reviews.get(`email-${index}@x`)?.decided_by], ['approved', 'alice']);
     for (const index of bob.won) assert.deepEqual([reviews.get(`email-${index}@x`)?.status, reviews.get(`email-${index}@x`)?.decided_by], ['rejected', 'bob']);
   } finally {
     // A thread still loading or waiting at the gate would keep the file from ending.
@@ -225,8 +256,14 @@ test('the recorder on a database of its own: drafted opens, review_approved deci
   const database = openDatabase(':memory:');
   const warnings: string[] = [];
   const stores = {
-    activity: new ActivityLog(database), documents: new DocumentRegistry(database), reviews: new ReviewQueue(database),
-    logger: { warn: (message: string) => { warnings.push(message); } },
+    activity: new ActivityLog(database),
+    documents: new DocumentRegistry(database),
+    reviews: new ReviewQueue(database),
+    logger: {
+      warn: (message: string) => {
+        warnings.push(message);
+      },
+    },
   };
   const message = drafted('a@x');
   const at = (second: number) => `2024-05-01T10:00:0${second}.000Z`;
@@ -238,14 +275,19 @@ test('the recorder on a database of its own: drafted opens, review_approved deci
   ];
   for (const event of [...events, ...events]) applyEvent(event, stores);
   const review = stores.reviews.get('a@x');
-  assert.deepEqual([review?.status, review?.decided_by, review?.decided_at, review?.reply_body, review?.edited, review?.sent_at, review?.created_at],
-    ['sent', 'alice', at(2), 'Edited.', true, at(3), at(1)]);
+  assert.deepEqual(
+    [review?.status, review?.decided_by, review?.decided_at, review?.reply_body, review?.edited, review?.sent_at, review?.created_at],
+    ['sent', 'alice', at(2), 'Edited.', true, at(3), at(1)],
+  );
   assert.equal(stores.activity.getEmail('a@x')?.state, 'sent');
   assert.equal(stores.activity.timeline('a@x').length, 3, 'each event recorded once');
 
   // A rejection read from the stream ends the email as rejected; a draft event without its message opens nothing.
   const other = { email_id: 'b@x', agent_email: ACME };
-  applyEvent({ ...buildEvent('sender', { stage: 'drafted', ...other, detail: { mode: 'review', reason: 'review mode', message: drafted('b@x') } }), timestamp: at(4) }, stores);
+  applyEvent(
+    { ...buildEvent('sender', { stage: 'drafted', ...other, detail: { mode: 'review', reason: 'review mode', message: drafted('b@x') } }), timestamp: at(4) },
+    stores,
+  );
   applyEvent({ ...buildEvent('api', { stage: 'review_rejected', ...other, detail: { by: 'bob', note: 'off topic' } }), timestamp: at(5) }, stores);
   assert.deepEqual([stores.reviews.get('b@x')?.status, stores.reviews.get('b@x')?.note], ['rejected', 'off topic']);
   assert.deepEqual([stores.activity.getEmail('b@x')?.state, stores.activity.getEmail('b@x')?.outcome], ['rejected', 'rejected by bob: off topic']);
@@ -258,8 +300,14 @@ test('forged drafted events open no review: another role, another email or anoth
   const database = openDatabase(':memory:');
   const warnings: string[] = [];
   const stores = {
-    activity: new ActivityLog(database), documents: new DocumentRegistry(database), reviews: new ReviewQueue(database),
-    logger: { warn: (message: string) => { warnings.push(message); } },
+    activity: new ActivityLog(database),
+    documents: new DocumentRegistry(database),
+    reviews: new ReviewQueue(database),
+    logger: {
+      warn: (message: string) => {
+        warnings.push(message);
+      },
+    },
   };
   // The event names one customer's email; its message replies to another's.
   const forged = [
@@ -268,14 +316,20 @@ test('forged drafted events open no review: another role, another email or anoth
     buildEvent('sender', { stage: 'handed_off', email_id: 'c@x', agent_email: ACME, detail: { reason: 'review mode', message: drafted('c@x', GLOBEX) } }),
   ];
   for (const event of forged) applyEvent(event, stores);
-  assert.deepEqual(['a@x', 'b@x', 'c@x', 'other@x'].map((id) => stores.reviews.get(id)), [undefined, undefined, undefined, undefined]);
+  assert.deepEqual(
+    ['a@x', 'b@x', 'c@x', 'other@x'].map((id) => stores.reviews.get(id)),
+    [undefined, undefined, undefined, undefined],
+  );
   assert.equal(warnings.length, 3);
   assert.match(warnings[0], /role "poller", not the sender/);
   assert.match(warnings[1], /another email/);
   assert.match(warnings[2], /another mailbox/);
 
   // A decision is the api's: one published under another role is ignored.
-  applyEvent(buildEvent('sender', { stage: 'drafted', email_id: 'd@x', agent_email: ACME, detail: { reason: 'review mode', message: drafted('d@x') } }), stores);
+  applyEvent(
+    buildEvent('sender', { stage: 'drafted', email_id: 'd@x', agent_email: ACME, detail: { reason: 'review mode', message: drafted('d@x') } }),
+    stores,
+  );
   applyEvent(buildEvent('classifier', { stage: 'review_approved', email_id: 'd@x', agent_email: ACME, detail: { by: 'mallory' } }), stores);
   assert.equal(stores.reviews.get('d@x')?.status, 'pending');
   assert.match(warnings[3], /review_approved event from role "classifier"/);
@@ -299,12 +353,16 @@ test('verifyApproval: only a reply the store holds as approved, exactly as appro
   const reviews = new ReviewQueue(openDatabase(':memory:'));
   const approval = { approved_by: 'alice', approved_at: '2024-05-01T10:01:00.000Z', edited: false };
   const claim = (message: ToSendMessage): ToSendMessage => ({ ...message, review: approval });
-  const refused = (message: ToSendMessage, reason: RegExp) => assert.throws(() => verifyApproval(claim(message), reviews), (error: unknown) => {
-    assert.ok(error instanceof RagmailError);
-    assert.deepEqual([error.code, error.retryable], ['review_unverified', false]);
-    assert.match(error.message, reason);
-    return true;
-  });
+  const refused = (message: ToSendMessage, reason: RegExp) =>
+    assert.throws(
+      () => verifyApproval(claim(message), reviews),
+      (error: unknown) => {
+        assert.ok(error instanceof RagmailError);
+        assert.deepEqual([error.code, error.retryable], ['review_unverified', false]);
+        assert.match(error.message, reason);
+        return true;
+      },
+    );
   refused(drafted('a@x'), /holds no review/);
   reviews.open(drafted('a@x'), 'review mode');
   refused(drafted('a@x'), /review is pending/);
@@ -323,7 +381,11 @@ test('verifyApproval: only a reply the store holds as approved, exactly as appro
   reviews.markSent('a@x');
   refused(approved, /review is sent, not approved/);
   assert.equal(approvalAlreadySent(claim(approved), reviews), true);
-  assert.equal(approvalAlreadySent(claim({ ...approved, email: { ...approved.email, reply_recipient: 'mallory@evil.example' } }), reviews), false, 'another reply is not the sent one');
+  assert.equal(
+    approvalAlreadySent(claim({ ...approved, email: { ...approved.email, reply_recipient: 'mallory@evil.example' } }), reviews),
+    false,
+    'another reply is not the sent one',
+  );
   assert.equal(approvalAlreadySent(claim(drafted('b@x')), reviews), false, 'a rejected review was never sent');
 });
 
@@ -331,8 +393,14 @@ test('the recorder: a sent event never closes a pending review; one read before 
   const database = openDatabase(':memory:');
   const warnings: string[] = [];
   const stores = {
-    activity: new ActivityLog(database), documents: new DocumentRegistry(database), reviews: new ReviewQueue(database),
-    logger: { warn: (message: string) => { warnings.push(message); } },
+    activity: new ActivityLog(database),
+    documents: new DocumentRegistry(database),
+    reviews: new ReviewQueue(database),
+    logger: {
+      warn: (message: string) => {
+        warnings.push(message);
+      },
+    },
   };
   const at = (second: number) => `2024-05-01T10:00:0${second}.000Z`;
   const email = { email_id: 'a@x', agent_email: ACME };
@@ -347,16 +415,26 @@ test('the recorder: a sent event never closes a pending review; one read before 
   assert.deepEqual([stores.reviews.get('a@x')?.status, stores.reviews.get('a@x')?.decided_by, stores.reviews.get('a@x')?.sent_at], ['sent', 'alice', at(3)]);
 });
 
-test('the recorder registers a document path only from the uploader\'s queued event', () => {
+test("the recorder registers a document path only from the uploader's queued event", () => {
   const database = openDatabase(':memory:');
   const warnings: string[] = [];
   const stores = {
-    activity: new ActivityLog(database), documents: new DocumentRegistry(database), reviews: new ReviewQueue(database),
-    logger: { warn: (message: string) => { warnings.push(message); } },
+    activity: new ActivityLog(database),
+    documents: new DocumentRegistry(database),
+    reviews: new ReviewQueue(database),
+    logger: {
+      warn: (message: string) => {
+        warnings.push(message);
+      },
+    },
   };
-  const queued = (role: string, documentId: string) => buildEvent(role, {
-    stage: 'queued', document_id: documentId, agent_email: ACME, detail: { filename: 'manual.pdf', path: '/srv/ragmail/uploads' },
-  });
+  const queued = (role: string, documentId: string) =>
+    buildEvent(role, {
+      stage: 'queued',
+      document_id: documentId,
+      agent_email: ACME,
+      detail: { filename: 'manual.pdf', path: '/srv/ragmail/uploads' },
+    });
   applyEvent(queued('poller', 'forged'), stores);
   assert.equal(stores.documents.get('forged'), undefined);
   assert.match(warnings[0] ?? '', /queued event from role "poller", not the upload; ignored/);

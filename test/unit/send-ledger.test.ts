@@ -85,7 +85,7 @@ test('an expired lease is taken over by another owner', () => {
   assert.equal(ledger.get('<c@x>')?.lease_expires_ms, now + 30_000);
 });
 
-test('two ledgers on the same file: the second sees the first one\'s claim and completion', () => {
+test("two ledgers on the same file: the second sees the first one's claim and completion", () => {
   const { file, cleanup } = temporaryFile();
   try {
     const first = new SendLedger(openDatabase(file));
@@ -107,14 +107,22 @@ test('concurrent claims and quota from two threads on the same file: each email 
     const quota = 250;
     const gate = new SharedArrayBuffer(4);
     const common = {
-      file, gate, workers: 2, emails, quota,
+      file,
+      gate,
+      workers: 2,
+      emails,
+      quota,
       tsxModule: import.meta.resolve('tsx/esm/api'),
       databaseModule: new URL('../../src/store/database.ts', import.meta.url).href,
       ledgerModule: new URL('../../src/store/send-ledger.ts', import.meta.url).href,
     };
     const results = await Promise.all([runWorker({ ...common, owner: 'sender-1' }), runWorker({ ...common, owner: 'sender-2' })]);
     const claimed = results.flatMap((result) => result.claimed).sort((left, right) => left - right);
-    assert.deepEqual(claimed, Array.from({ length: emails }, (_, index) => index), 'every email claimed exactly once');
+    assert.deepEqual(
+      claimed,
+      Array.from({ length: emails }, (_, index) => index),
+      'every email claimed exactly once',
+    );
     assert.equal(results[0].allowed + results[1].allowed, quota, 'the quota is never exceeded nor under-counted');
     assert.equal(new SendLedger(openDatabase(file)).quotaRemaining('support@acme.test', quota), 0);
   } finally {

@@ -55,11 +55,7 @@ const manual: Chunk[] = [
   text,
 }));
 
-function withStore(
-  name: string,
-  body: (store: VectorStore, file: string) => Promise<void>,
-  embedder?: Embedder,
-): void {
+function withStore(name: string, body: (store: VectorStore, file: string) => Promise<void>, embedder?: Embedder): void {
   test(name, async () => {
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
     const file = path.join(directory, 'vectors.db');
@@ -98,12 +94,11 @@ withStore('a query about something the chunks never mention scores nothing', asy
   await store.upsert('support@acme.example', manual);
   assert.deepEqual(await store.query('support@acme.example', 'Do you deliver pizza to Berlin?', 3), []);
   // One shared word among many unrelated ones is weak evidence and must stay under a threshold.
-  const weak = await store.query(
-    'support@acme.example',
-    'My invoice shows a duplicate charge for the annual subscription, also the router',
-    3,
+  const weak = await store.query('support@acme.example', 'My invoice shows a duplicate charge for the annual subscription, also the router', 3);
+  assert.ok(
+    weak.every((result) => result.score < 0.15),
+    `scores ${weak.map((r) => r.score)}`,
   );
-  assert.ok(weak.every((result) => result.score < 0.15), `scores ${weak.map((r) => r.score)}`);
 });
 
 withStore('query text made of FTS operators and punctuation never throws', async (store) => {
@@ -125,7 +120,10 @@ withStore('query text made of FTS operators and punctuation never throws', async
   assert.equal(unicode[0]?.page, 1, 'the one real word still finds its chunk');
   const terms = extractQueryTerms(hostile.join(' '));
   assert.ok(terms.includes('reset') && terms.includes('unterminated'));
-  assert.ok(terms.every((term) => /^[\p{L}\p{N}]+$/u.test(term)), `unsafe term in ${terms.join(',')}`);
+  assert.ok(
+    terms.every((term) => /^[\p{L}\p{N}]+$/u.test(term)),
+    `unsafe term in ${terms.join(',')}`,
+  );
 });
 
 withStore('a namespace never sees the chunks of another namespace', async (store) => {
@@ -153,9 +151,7 @@ withStore('re-ingesting a document after deleteDocument leaves no duplicates', a
   await store.upsert('support@acme.example', manual);
   await store.upsert('support@acme.example', manual);
   const countWarranty = async (): Promise<number> =>
-    (await store.query('support@acme.example', 'warranty RMA serial', 50)).filter((result) =>
-      result.text.includes('Warranty'),
-    ).length;
+    (await store.query('support@acme.example', 'warranty RMA serial', 50)).filter((result) => result.text.includes('Warranty')).length;
   assert.equal(await countWarranty(), 1, 'upsert of the same chunks replaces them');
   await store.deleteDocument('support@acme.example', 'router-manual');
   assert.deepEqual(await store.query('support@acme.example', 'warranty reset firmware', 50), []);
@@ -174,7 +170,7 @@ withStore('deleteDocument removes one document of one namespace only', async (st
   assert.equal((await store.query('support@other.example', 'warranty', 5)).length, 1);
 });
 
-withStore('two connections to one file see each other\'s writes', async (store, file) => {
+withStore("two connections to one file see each other's writes", async (store, file) => {
   const second = createSqliteVectorStore({ path: file });
   try {
     await second.upsert('support@acme.example', manual);
@@ -238,28 +234,57 @@ test('a file made with one embedding model refuses another', async () => {
 });
 
 const filler = (index: number) => ({
-  document_id: 'radio-manual', document_name: 'radio-manual.pdf', page: 10 + index, chunk_index: 10 + index,
+  document_id: 'radio-manual',
+  document_name: 'radio-manual.pdf',
+  page: 10 + index,
+  chunk_index: 10 + index,
   text: `Chapter ${index}: configure the ${['clock', 'alarm', 'display', 'speaker', 'battery', 'remote'][index]} from the settings menu.`,
 });
 
 withStore('ranking is BM25 (frequency and rarity of terms), not the share of query terms, which is the score', async (store) => {
-  const dedicated = { document_id: 'radio-manual', document_name: 'radio-manual.pdf', page: 1, chunk_index: 0, text: 'Antenna gain. The antenna gain decides the range: a higher antenna gain reaches farther. Antenna gain is set with the dial.' };
-  const passing = { document_id: 'radio-manual', document_name: 'radio-manual.pdf', page: 2, chunk_index: 1, text: 'To configure the radio, read the chapters on the antenna and on gain before anything else.' };
+  const dedicated = {
+    document_id: 'radio-manual',
+    document_name: 'radio-manual.pdf',
+    page: 1,
+    chunk_index: 0,
+    text: 'Antenna gain. The antenna gain decides the range: a higher antenna gain reaches farther. Antenna gain is set with the dial.',
+  };
+  const passing = {
+    document_id: 'radio-manual',
+    document_name: 'radio-manual.pdf',
+    page: 2,
+    chunk_index: 1,
+    text: 'To configure the radio, read the chapters on the antenna and on gain before anything else.',
+  };
   await store.upsert('support@acme.example', [dedicated, passing, ...[0, 1, 2, 3, 4, 5].map(filler)]);
   const results = await store.query('support@acme.example', 'How do I configure the antenna gain?', 2);
-  assert.deepEqual(results.map((result) => result.page), [1, 2], 'the page about antenna gain ranks first');
+  assert.deepEqual(
+    results.map((result) => result.page),
+    [1, 2],
+    'the page about antenna gain ranks first',
+  );
   assert.ok(results[1].score > results[0].score, 'although the passing mention holds more of the query terms');
   assert.ok(results[1].score === 1 && results[0].score < 1);
 });
 
-withStore('at most one chunk per page is returned, the page\'s best', async (store) => {
+withStore("at most one chunk per page is returned, the page's best", async (store) => {
   const page = (chunk_index: number, text: string) => ({ document_id: 'router-manual', document_name: 'router-manual.pdf', page: 7, chunk_index, text });
-  await store.upsert('support@acme.example', [...manual, page(10, 'Warranty claims need the receipt.'), page(11, 'Warranty: extend the warranty to 5 years with a warranty plan.')]);
+  await store.upsert('support@acme.example', [
+    ...manual,
+    page(10, 'Warranty claims need the receipt.'),
+    page(11, 'Warranty: extend the warranty to 5 years with a warranty plan.'),
+  ]);
   const results = await store.query('support@acme.example', 'extend warranty', 5);
-  assert.deepEqual(results.map((result) => [result.page, result.chunk_index]), [[7, 11], [3, 2]]);
+  assert.deepEqual(
+    results.map((result) => [result.page, result.chunk_index]),
+    [
+      [7, 11],
+      [3, 2],
+    ],
+  );
 });
 
-withStore('a chunk\'s section and document title are stored and returned, and the section heading is searched', async (store) => {
+withStore("a chunk's section and document title are stored and returned, and the section heading is searched", async (store) => {
   await store.upsert('support@acme.example', [
     { ...manual[0], section: 'Administration > Password', document_title: 'Router handbook' },
     { ...manual[1], text: 'Hold it pressed for ten seconds.', section: 'Reset button', document_title: 'Router handbook' },
@@ -283,7 +308,8 @@ function oldStoreFile(schema: string, chunks: Chunk[]): { directory: string; fil
 }
 
 test('a file made before sections existed gets the new columns and keeps its chunks searchable', async () => {
-  const { directory, file } = oldStoreFile(`
+  const { directory, file } = oldStoreFile(
+    `
     CREATE TABLE chunks (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, document_id TEXT NOT NULL, document_name TEXT NOT NULL,
       page INTEGER NOT NULL, chunk_index INTEGER NOT NULL, text TEXT NOT NULL, UNIQUE (namespace, document_id, chunk_index));
     CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -291,7 +317,9 @@ test('a file made before sections existed gets the new columns and keeps its chu
     CREATE TRIGGER chunks_after_insert AFTER INSERT ON chunks BEGIN INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;
     CREATE TRIGGER chunks_after_delete AFTER DELETE ON chunks BEGIN INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
     CREATE TRIGGER chunks_after_update AFTER UPDATE ON chunks BEGIN
-      INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;`, manual);
+      INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text); END;`,
+    manual,
+  );
   const store = createSqliteVectorStore({ path: file });
   try {
     assert.equal((await store.query('support@acme.example', 'warranty RMA', 1))[0]?.page, 3);
@@ -317,7 +345,7 @@ withStore('Japanese text, written without spaces, is found by a Japanese questio
   assert.equal(first?.page, 10);
   assert.equal((await store.query('support@acme.example', 'スキャンの解像度', 1))[0]?.page, 11);
   await store.deleteDocument('support@acme.example', 'amc-ja');
-  assert.deepEqual(await store.query('support@acme.example', '受験者数', 3), [], 'a deleted chunk\'s bigrams leave the index');
+  assert.deepEqual(await store.query('support@acme.example', '受験者数', 3), [], "a deleted chunk's bigrams leave the index");
 });
 
 test('Japanese query terms are bigrams without the ones of hiragana alone (particles, endings)', () => {
@@ -336,14 +364,22 @@ withStore('pseudo-relevance feedback lifts a page that shares the vocabulary of 
     'Wall mounting: two screws, at least 40 cm above the floor.',
     'The fan turns on above 60 degrees.',
   ];
-  await store.upsert('support@acme.example', texts.map((text, index) => ({ document_id: 'router', document_name: 'router.pdf', page: index + 1, chunk_index: index, text })));
+  await store.upsert(
+    'support@acme.example',
+    texts.map((text, index) => ({ document_id: 'router', document_name: 'router.pdf', page: index + 1, chunk_index: index, text })),
+  );
   const results = await store.query('support@acme.example', 'reset password', 3);
-  assert.deepEqual(results.map((result) => result.page), [1, 2, 3], 'page 3 holds "password" once, page 4 twice, but page 3 speaks of the button and light');
+  assert.deepEqual(
+    results.map((result) => result.page),
+    [1, 2, 3],
+    'page 3 holds "password" once, page 4 twice, but page 3 speaks of the button and light',
+  );
   assert.ok(results[2].score < results[0].score, 'the score stays the share of the query the chunk holds');
 });
 
 test('a file whose index predates CJK bigrams is indexed again on opening', async () => {
-  const { directory, file } = oldStoreFile(`
+  const { directory, file } = oldStoreFile(
+    `
     CREATE TABLE chunks (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, document_id TEXT NOT NULL, document_name TEXT NOT NULL,
       page INTEGER NOT NULL, chunk_index INTEGER NOT NULL, text TEXT NOT NULL, section TEXT, document_title TEXT,
       UNIQUE (namespace, document_id, chunk_index));
@@ -351,7 +387,9 @@ test('a file whose index predates CJK bigrams is indexed again on opening', asyn
     CREATE VIRTUAL TABLE chunks_fts USING fts5(text, section, content = 'chunks', content_rowid = 'id', tokenize = 'porter unicode61 remove_diacritics 2');
     CREATE VIRTUAL TABLE chunks_terms USING fts5vocab(chunks_fts, instance);
     CREATE TRIGGER chunks_after_insert AFTER INSERT ON chunks BEGIN
-      INSERT INTO chunks_fts (rowid, text, section) VALUES (new.id, new.text, new.section); END;`, japanese);
+      INSERT INTO chunks_fts (rowid, text, section) VALUES (new.id, new.text, new.section); END;`,
+    japanese,
+  );
   const store = createSqliteVectorStore({ path: file });
   try {
     assert.equal((await store.query('support@acme.example', '受験者数', 1))[0]?.page, 10);
@@ -369,7 +407,10 @@ withStore("a French query's function words count neither in its score nor in its
     'Pour numériser les copies, nous vous conseillons une résolution de 300 dpi dans votre scanner.',
     'Est-il possible de lire votre liste des étudiants ? Oui, dans un fichier CSV pour chaque classe.',
   ];
-  await store.upsert('support@acme.example', texts.map((text, index) => ({ document_id: 'amc', document_name: 'amc.fr.pdf', page: index + 1, chunk_index: index, text })));
+  await store.upsert(
+    'support@acme.example',
+    texts.map((text, index) => ({ document_id: 'amc', document_name: 'amc.fr.pdf', page: index + 1, chunk_index: index, text })),
+  );
   const [best] = await store.query('support@acme.example', 'Est-il possible, pour une question, d’empêcher dans votre logiciel le mélange des réponses ?', 3);
   assert.equal(best.page, 1);
   // Page 1 holds every word of the query but "logiciel" (0.62); counting "est", "il", "pour", "dans", "votre", which it lacks, gave 0.43.

@@ -79,7 +79,8 @@ export async function approveReview(broker: Broker, reviews: ReviewQueue, emailI
       email_id: review.email_id,
       agent_email: review.agent_email,
       detail: {
-        by: review.decided_by, edited: review.edited,
+        by: review.decided_by,
+        edited: review.edited,
         // A recorder with a database of its own learns the edited text from the event alone.
         ...(review.edited ? { body: review.reply_body } : {}),
       },
@@ -87,7 +88,9 @@ export async function approveReview(broker: Broker, reviews: ReviewQueue, emailI
   } catch (error) {
     // The reply is on its way and cannot be called back; undoing the decision would allow a second one.
     throw new RagmailError(`the reply to ${emailId} was approved and queued for sending, but the review_approved event was not published`, {
-      code: 'review_event_unpublished', retryable: true, cause: error,
+      code: 'review_event_unpublished',
+      retryable: true,
+      cause: error,
     });
   }
   return review;

@@ -40,13 +40,22 @@ export function buildApiApp(context: ApiContext, tokens: readonly ApiToken[]): F
   app.decorateRequest('operator', '');
   app.setErrorHandler(errorHandler(logger));
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
-    reply.header('content-security-policy', CONTENT_SECURITY_POLICY)
-      .header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer');
+    reply
+      .header('content-security-policy', CONTENT_SECURITY_POLICY)
+      .header('x-content-type-options', 'nosniff')
+      .header('x-frame-options', 'DENY')
+      .header('referrer-policy', 'no-referrer');
     if (isApiPath(request.url)) reply.header('cache-control', 'no-store');
   });
   // Never the headers: they carry the token.
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-    logger.debug('api request', { method: request.method, url: request.url, status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime), operator: request.operator || undefined });
+    logger.debug('api request', {
+      method: request.method,
+      url: request.url,
+      status: reply.statusCode,
+      duration_ms: Math.round(reply.elapsedTime),
+      operator: request.operator || undefined,
+    });
   });
   app.setNotFoundHandler(async (request, reply) => {
     // An unknown /api path says nothing to a caller without a token.
@@ -67,11 +76,14 @@ export function buildApiApp(context: ApiContext, tokens: readonly ApiToken[]): F
     // The API is not a folder of files: its unknown paths get the JSON 404 above.
     allowedPath: (pathName) => !isApiPath(pathName),
   });
-  void app.register(async (api) => {
-    api.addHook('onRequest', authenticate);
-    for (const routes of [overviewRoutes, documentRoutes, uploadRoutes, emailRoutes, reviewRoutes, deadLetterRoutes, brokerRoutes]) {
-      await api.register(routes(context));
-    }
-  }, { prefix: '/api' });
+  void app.register(
+    async (api) => {
+      api.addHook('onRequest', authenticate);
+      for (const routes of [overviewRoutes, documentRoutes, uploadRoutes, emailRoutes, reviewRoutes, deadLetterRoutes, brokerRoutes]) {
+        await api.register(routes(context));
+      }
+    },
+    { prefix: '/api' },
+  );
   return app;
 }

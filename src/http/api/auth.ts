@@ -45,7 +45,9 @@ export function requireToken({ tokens, throttle, logger }: TokenCheckOptions) {
       // Still counted, so the log tells how hard the address kept trying; one warning per window is enough.
       const failures = match ? await throttle.recordFailure(address) : undefined;
       logger.debug('api sign-in throttled', { address, path, failures });
-      await reply.status(429).header('retry-after', String(seconds))
+      await reply
+        .status(429)
+        .header('retry-after', String(seconds))
         .send({ error: `too many wrong API tokens from this address; try again in ${seconds} s`, code: 'too_many_sign_in_failures' });
       return;
     }
@@ -54,7 +56,10 @@ export function requireToken({ tokens, throttle, logger }: TokenCheckOptions) {
       const failures = await throttle.recordFailure(address);
       const throttled = failures >= throttle.maxFailures;
       logger.warn(throttled ? 'api sign-ins throttled: too many wrong tokens' : 'api sign-in refused: wrong token', {
-        address, path, failures, ...(throttled ? { max_failures: throttle.maxFailures } : {}),
+        address,
+        path,
+        failures,
+        ...(throttled ? { max_failures: throttle.maxFailures } : {}),
       });
     }
     const error = match ? 'the API token is not valid' : 'an API token is required: Authorization: Bearer <token>';

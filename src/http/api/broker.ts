@@ -44,7 +44,10 @@ export function brokerRoutes(context: ApiContext) {
         const byName = new Map(queues.map((queue) => [queue.name, queue]));
         return {
           reachable: true,
-          queues: SHOWN_QUEUES.flatMap((name) => { const queue = byName.get(name); return queue ? [toStatus(queue)] : []; }),
+          queues: SHOWN_QUEUES.flatMap((name) => {
+            const queue = byName.get(name);
+            return queue ? [toStatus(queue)] : [];
+          }),
         };
       } catch (error) {
         context.logger.debug('management API unreachable', { error: (error as Error).message });

@@ -4,9 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import {
-  DeadLetterQueueBusyError, listDeadLetters, purgeDeadLetters, replayDeadLetters, type DeadLetterOutcome,
-} from '../../messaging/dead-letters.js';
+import { DeadLetterQueueBusyError, listDeadLetters, purgeDeadLetters, replayDeadLetters, type DeadLetterOutcome } from '../../messaging/dead-letters.js';
 import { parseInput, type ApiContext } from './context.js';
 import { ApiError } from './errors.js';
 

@@ -66,7 +66,9 @@ export function documentRoutes(context: ApiContext) {
       if (folder) await rm(folder, { recursive: true, force: true });
       documents.remove(document.document_id);
       await publishEvent(context.broker, 'api', {
-        stage: 'deleted', document_id: document.document_id, agent_email: document.agent_email,
+        stage: 'deleted',
+        document_id: document.document_id,
+        agent_email: document.agent_email,
         detail: { filename: document.filename, by: request.operator },
       });
       return { deleted: document.document_id };
@@ -77,7 +79,11 @@ export function documentRoutes(context: ApiContext) {
       const file = isInsideFolder(config.UPLOAD_DIR, document.path) ? await stat(document.path).catch(() => undefined) : undefined;
       if (!file?.isFile()) throw new ApiError(409, 'document_file_missing', `the stored file of ${document.filename} is gone; upload it again`);
       await enqueueDocument(context, {
-        documentId: document.document_id, agentEmail: document.agent_email, filename: document.filename, path: document.path, bytes: file.size,
+        documentId: document.document_id,
+        agentEmail: document.agent_email,
+        filename: document.filename,
+        path: document.path,
+        bytes: file.size,
       });
       return reply.status(202).send({ document: documents.get(document.document_id) });
     });

@@ -8,7 +8,12 @@ import type { Logger } from '../../lib/log.js';
 
 /** An error the API answers with `status` and a stable `code`. */
 export class ApiError extends RagmailError {
-  constructor(readonly status: number, code: string, message: string, cause?: unknown) {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+    cause?: unknown,
+  ) {
     super(message, { code, retryable: isRetryableHttpStatus(status), cause });
     this.name = 'ApiError';
   }
@@ -65,9 +70,11 @@ export function errorHandler(logger: Logger) {
   return (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     // A client that hung up mid-request (a dropped upload) is no server fault, and hears no answer.
     const clientGone = request.raw.destroyed && !request.raw.complete;
-    const { status, body } = clientGone ? { status: 400, body: { error: 'the client closed the connection before the request was complete', code: 'request_aborted' } } : describeError(error);
+    const { status, body } = clientGone
+      ? { status: 400, body: { error: 'the client closed the connection before the request was complete', code: 'request_aborted' } }
+      : describeError(error);
     const fields = { method: request.method, path: request.routeOptions.url ?? request.url, status, code: body.code };
-    if (status >= 500) logger.error('api request failed', { ...fields, error: error instanceof Error ? error.stack ?? error.message : String(error) });
+    if (status >= 500) logger.error('api request failed', { ...fields, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
     else logger.debug('api request refused', { ...fields, error: body.error });
     return reply.status(status).send(body);
   };

@@ -44,10 +44,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const dashboard = `http://localhost:${port}/`;
   if (tokens.generated) {
     // Where the token is, never the token: stderr ends up in shipped logs, and reading them must not sign anyone in.
-    process.stderr.write(`\nragmail dashboard: ${dashboard}\nSign in with the token generated for "${tokens.tokens[0].name}", kept in ${tokens.file} (mode 0600):\n  cat ${tokens.file}\nand paste it into the sign-in form, or open ${dashboard}#token=<that token>. Set API_TOKENS to choose your own.\n\n`);
+    process.stderr.write(
+      `\nragmail dashboard: ${dashboard}\nSign in with the token generated for "${tokens.tokens[0].name}", kept in ${tokens.file} (mode 0600):\n  cat ${tokens.file}\nand paste it into the sign-in form, or open ${dashboard}#token=<that token>. Set API_TOKENS to choose your own.\n\n`,
+    );
   }
   logger.info('operator API and dashboard listening', {
-    url: dashboard, operators: tokens.tokens.map((token) => token.name), ...(tokens.file ? { token_file: tokens.file } : {}),
+    url: dashboard,
+    operators: tokens.tokens.map((token) => token.name),
+    ...(tokens.file ? { token_file: tokens.file } : {}),
   });
   return { port, url: `http://${host}:${port}`, close: () => app.close() };
 }

@@ -66,10 +66,13 @@ export function uploadRoutes(context: ApiContext) {
 
     app.post('/documents', async (request, reply) => {
       if (receiving >= config.API_MAX_CONCURRENT_UPLOADS) {
-        return reply.status(503).header('retry-after', String(UPLOAD_RETRY_AFTER_SECONDS)).send({
-          error: `${receiving} uploads are being received, the most at once (API_MAX_CONCURRENT_UPLOADS); try again in ${UPLOAD_RETRY_AFTER_SECONDS} s`,
-          code: 'uploads_busy',
-        });
+        return reply
+          .status(503)
+          .header('retry-after', String(UPLOAD_RETRY_AFTER_SECONDS))
+          .send({
+            error: `${receiving} uploads are being received, the most at once (API_MAX_CONCURRENT_UPLOADS); try again in ${UPLOAD_RETRY_AFTER_SECONDS} s`,
+            code: 'uploads_busy',
+          });
       }
       receiving += 1;
       const temporaryPaths: string[] = [];
@@ -82,7 +85,13 @@ export function uploadRoutes(context: ApiContext) {
           await rename(file.temporaryPath, place.path);
           const stored = { ...place, bytes: file.bytes };
           await enqueueDocument(context, stored);
-          context.logger.info('document uploaded', { document_id: stored.documentId, agent_email: agentEmail, filename: stored.filename, bytes: stored.bytes, by: request.operator });
+          context.logger.info('document uploaded', {
+            document_id: stored.documentId,
+            agent_email: agentEmail,
+            filename: stored.filename,
+            bytes: stored.bytes,
+            by: request.operator,
+          });
           accepted.push({ document_id: stored.documentId, agent_email: agentEmail, filename: stored.filename, status: 'queued' as const });
         }
         return await reply.status(202).send({ documents: accepted });

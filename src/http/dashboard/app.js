@@ -24,8 +24,15 @@ const context = {
     // Emptying first makes a repeated message be read out again; the message goes after a while.
     status.textContent = '';
     clearTimeout(statusTimer);
-    setTimeout(() => { status.textContent = text; }, 50);
-    statusTimer = setTimeout(() => { status.textContent = ''; }, isError ? 20_000 : 8_000);
+    setTimeout(() => {
+      status.textContent = text;
+    }, 50);
+    statusTimer = setTimeout(
+      () => {
+        status.textContent = '';
+      },
+      isError ? 20_000 : 8_000,
+    );
   },
   /** Reports a failed call, unless it was a 401, which already sent the page to the sign-in form. */
   fail(error) {
@@ -106,11 +113,17 @@ async function loadMailboxes() {
     context.fail(error);
   }
   const select = byId('mailbox');
-  fill(select, h('option', { value: '' }, 'All mailboxes'),
-    context.mailboxes.map((address) => h('option', { value: address }, address)));
+  fill(
+    select,
+    h('option', { value: '' }, 'All mailboxes'),
+    context.mailboxes.map((address) => h('option', { value: address }, address)),
+  );
   select.value = context.mailboxes.includes(context.mailbox) ? context.mailbox : '';
   context.mailbox = select.value;
-  fill(byId('known-mailboxes'), context.mailboxes.map((address) => h('option', { value: address })));
+  fill(
+    byId('known-mailboxes'),
+    context.mailboxes.map((address) => h('option', { value: address })),
+  );
 }
 
 /** The pending-review count in the navigation; returns the overview for whoever wants it. */

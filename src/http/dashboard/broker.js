@@ -17,7 +17,10 @@ export function createBroker(section, context) {
 
   async function refresh() {
     const [broker, counts] = await Promise.all([
-      api('broker').catch((error) => { context.fail(error); throw error; }),
+      api('broker').catch((error) => {
+        context.fail(error);
+        throw error;
+      }),
       context.refreshCounts(),
     ]);
     updated.textContent = `Updated ${new Date().toLocaleTimeString()}; refreshes every ${EVERY_MS / 1000} seconds.`;
@@ -25,13 +28,21 @@ export function createBroker(section, context) {
     const fingerprint = JSON.stringify([broker, counts]);
     if (fingerprint === shown) return;
     shown = fingerprint;
-    keepFocus(list, () => fill(list, broker.reachable ? queuesTable(broker.queues)
-      : h('p', { class: 'error-text' }, `The RabbitMQ management API does not answer: ${broker.error ?? 'unknown error'}`)));
+    keepFocus(list, () =>
+      fill(
+        list,
+        broker.reachable
+          ? queuesTable(broker.queues)
+          : h('p', { class: 'error-text' }, `The RabbitMQ management API does not answer: ${broker.error ?? 'unknown error'}`),
+      ),
+    );
     if (counts) {
-      fill(overview,
+      fill(
+        overview,
         totals('Emails by state', counts.states),
         totals('Manuals by status', counts.documents),
-        h('p', {}, `${counts.pending_reviews} ${counts.pending_reviews === 1 ? 'reply waits' : 'replies wait'} for review.`));
+        h('p', {}, `${counts.pending_reviews} ${counts.pending_reviews === 1 ? 'reply waits' : 'replies wait'} for review.`),
+      );
     }
   }
 
@@ -49,15 +60,24 @@ export function createBroker(section, context) {
 
 function queuesTable(queues) {
   // Numbers read better in columns, scrolled sideways on a phone, than as cards.
-  return table('Queues', ['Queue', 'Messages', 'Ready', 'Unacked', 'Consumers', 'Publish /s', 'Deliver /s'],
-    queues.map((queue) => h('tr', { 'data-queue': queue.name, class: queue.name === 'dead_letter_queue' && queue.messages ? 'alert' : null },
-      h('td', {}, h('code', {}, queue.name)),
-      h('td', { class: 'number' }, queue.messages),
-      h('td', { class: 'number' }, queue.messages_ready),
-      h('td', { class: 'number' }, queue.messages_unacknowledged),
-      h('td', { class: 'number' }, queue.consumers),
-      h('td', { class: 'number' }, rate(queue.publish_rate)),
-      h('td', { class: 'number' }, rate(queue.deliver_rate)))), { cards: false });
+  return table(
+    'Queues',
+    ['Queue', 'Messages', 'Ready', 'Unacked', 'Consumers', 'Publish /s', 'Deliver /s'],
+    queues.map((queue) =>
+      h(
+        'tr',
+        { 'data-queue': queue.name, class: queue.name === 'dead_letter_queue' && queue.messages ? 'alert' : null },
+        h('td', {}, h('code', {}, queue.name)),
+        h('td', { class: 'number' }, queue.messages),
+        h('td', { class: 'number' }, queue.messages_ready),
+        h('td', { class: 'number' }, queue.messages_unacknowledged),
+        h('td', { class: 'number' }, queue.consumers),
+        h('td', { class: 'number' }, rate(queue.publish_rate)),
+        h('td', { class: 'number' }, rate(queue.deliver_rate)),
+      ),
+    ),
+    { cards: false },
+  );
 }
 
 function rate(value) {
@@ -66,7 +86,16 @@ function rate(value) {
 
 function totals(title, counts = {}) {
   const entries = Object.entries(counts);
-  return h('div', {}, h('h4', {}, title), entries.length
-    ? h('ul', { class: 'totals' }, entries.map(([name, count]) => h('li', {}, h('span', {}, name.replace(/_/g, ' ')), ' ', h('strong', {}, count))))
-    : h('p', { class: 'empty' }, 'None yet.'));
+  return h(
+    'div',
+    {},
+    h('h4', {}, title),
+    entries.length
+      ? h(
+          'ul',
+          { class: 'totals' },
+          entries.map(([name, count]) => h('li', {}, h('span', {}, name.replace(/_/g, ' ')), ' ', h('strong', {}, count))),
+        )
+      : h('p', { class: 'empty' }, 'None yet.'),
+  );
 }

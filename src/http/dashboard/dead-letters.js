@@ -38,30 +38,88 @@ export function createDeadLetters(section, context) {
   function render() {
     const shown = entries.filter((entry) => !context.mailbox || mailboxOf(entry) === context.mailbox);
     const hiddenCount = entries.length - shown.length;
-    setText(summary, `${entries.length ? `${entries.length} dead ${entries.length === 1 ? 'letter' : 'letters'}` : 'No dead letters. Nothing failed for good.'}${hiddenCount ? ` (${hiddenCount} of other mailboxes hidden)` : ''}`);
+    setText(
+      summary,
+      `${entries.length ? `${entries.length} dead ${entries.length === 1 ? 'letter' : 'letters'}` : 'No dead letters. Nothing failed for good.'}${hiddenCount ? ` (${hiddenCount} of other mailboxes hidden)` : ''}`,
+    );
     replaySelected.disabled = discardSelected.disabled = !shown.length;
-    fill(list, shown.length ? table('Dead letters', ['Select', 'Failed in', 'Reason', 'Retries', 'Age', 'Email / document', 'Actions'],
-      shown.map((entry, index) => {
-        const record = h('tr', { class: 'record-row', hidden: true, id: `dead-letter-record-${index}` },
-          h('td', { colSpan: 7 }, h('pre', { class: 'record', tabIndex: 0, 'aria-label': `Dead-letter record ${entry.id}` },
-            JSON.stringify(entry.record ?? { original_message: entry.originalMessage, headers: entry.headers }, null, 2))));
-        const inspectButton = h('button', { type: 'button', class: 'secondary', 'aria-expanded': 'false', 'aria-controls': record.id, onclick: () => {
-          record.hidden = !record.hidden;
-          inspectButton.setAttribute('aria-expanded', String(!record.hidden));
-        } }, 'Inspect');
-        const subject = entry.emailId ?? entry.documentId ?? entry.id;
-        return [h('tr', { 'data-dead-letter-id': entry.id },
-          h('td', {}, h('input', { type: 'checkbox', value: entry.id, id: `dead-letter-${index}`, 'aria-label': `Select ${subject}` })),
-          h('td', {}, entry.originalQueue ?? 'unknown', h('br'), h('small', {}, entry.kind === 'broker' ? 'by the broker' : 'by a worker')),
-          h('td', { class: 'clip' }, h('strong', {}, entry.errorType), h('br'), entry.reason),
-          h('td', { class: 'number' }, entry.retryCount),
-          h('td', {}, entry.ageMs === null ? '—' : `${duration(entry.ageMs)} ago`),
-          h('td', { class: 'clip' }, entry.emailId ? h('a', { href: `#/emails/${encodeURIComponent(entry.emailId)}` }, entry.emailId) : h('code', {}, subject)),
-          h('td', {}, h('div', { class: 'actions' }, inspectButton,
-            h('button', { type: 'button', onclick: () => act('replay', [entry.id]) }, 'Replay', h('span', { class: 'visually-hidden' }, ` ${subject}`)),
-            h('button', { type: 'button', class: 'danger', onclick: () => act('discard', [entry.id]) }, 'Discard', h('span', { class: 'visually-hidden' }, ` ${subject}`))))),
-          record];
-      })) : null);
+    fill(
+      list,
+      shown.length
+        ? table(
+            'Dead letters',
+            ['Select', 'Failed in', 'Reason', 'Retries', 'Age', 'Email / document', 'Actions'],
+            shown.map((entry, index) => {
+              const record = h(
+                'tr',
+                { class: 'record-row', hidden: true, id: `dead-letter-record-${index}` },
+                h(
+                  'td',
+                  { colSpan: 7 },
+                  h(
+                    'pre',
+                    { class: 'record', tabIndex: 0, 'aria-label': `Dead-letter record ${entry.id}` },
+                    JSON.stringify(entry.record ?? { original_message: entry.originalMessage, headers: entry.headers }, null, 2),
+                  ),
+                ),
+              );
+              const inspectButton = h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'secondary',
+                  'aria-expanded': 'false',
+                  'aria-controls': record.id,
+                  onclick: () => {
+                    record.hidden = !record.hidden;
+                    inspectButton.setAttribute('aria-expanded', String(!record.hidden));
+                  },
+                },
+                'Inspect',
+              );
+              const subject = entry.emailId ?? entry.documentId ?? entry.id;
+              return [
+                h(
+                  'tr',
+                  { 'data-dead-letter-id': entry.id },
+                  h('td', {}, h('input', { type: 'checkbox', value: entry.id, id: `dead-letter-${index}`, 'aria-label': `Select ${subject}` })),
+                  h('td', {}, entry.originalQueue ?? 'unknown', h('br'), h('small', {}, entry.kind === 'broker' ? 'by the broker' : 'by a worker')),
+                  h('td', { class: 'clip' }, h('strong', {}, entry.errorType), h('br'), entry.reason),
+                  h('td', { class: 'number' }, entry.retryCount),
+                  h('td', {}, entry.ageMs === null ? '—' : `${duration(entry.ageMs)} ago`),
+                  h(
+                    'td',
+                    { class: 'clip' },
+                    entry.emailId ? h('a', { href: `#/emails/${encodeURIComponent(entry.emailId)}` }, entry.emailId) : h('code', {}, subject),
+                  ),
+                  h(
+                    'td',
+                    {},
+                    h(
+                      'div',
+                      { class: 'actions' },
+                      inspectButton,
+                      h(
+                        'button',
+                        { type: 'button', onclick: () => act('replay', [entry.id]) },
+                        'Replay',
+                        h('span', { class: 'visually-hidden' }, ` ${subject}`),
+                      ),
+                      h(
+                        'button',
+                        { type: 'button', class: 'danger', onclick: () => act('discard', [entry.id]) },
+                        'Discard',
+                        h('span', { class: 'visually-hidden' }, ` ${subject}`),
+                      ),
+                    ),
+                  ),
+                ),
+                record,
+              ];
+            }),
+          )
+        : null,
+    );
   }
 
   async function act(action, ids) {

@@ -78,17 +78,36 @@ export function table(caption, headings, rows, options = {}) {
       if (cell.colSpan === 1 && headings[index]) cell.dataset.label = headings[index];
     });
   }
-  return h('div', { class: options.cards === false ? 'table-wrap' : 'table-wrap cards', role: 'region', 'aria-label': caption, tabIndex: 0 },
-    h('table', {},
+  return h(
+    'div',
+    { class: options.cards === false ? 'table-wrap' : 'table-wrap cards', role: 'region', 'aria-label': caption, tabIndex: 0 },
+    h(
+      'table',
+      {},
       h('caption', { class: 'visually-hidden' }, caption),
-      h('thead', {}, h('tr', {}, headings.map((heading) => h('th', { scope: 'col' }, heading)))),
-      body));
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          headings.map((heading) => h('th', { scope: 'col' }, heading)),
+        ),
+      ),
+      body,
+    ),
+  );
 }
 
 /** A `<dl>` of the pairs whose value is present. */
 export function definitions(pairs) {
-  return h('dl', { class: 'facts' }, pairs.filter(([, value]) => value !== null && value !== undefined && value !== '')
-    .map(([term, value]) => h('div', {}, h('dt', {}, term), h('dd', {}, value))));
+  return h(
+    'dl',
+    { class: 'facts' },
+    pairs
+      .filter(([, value]) => value !== null && value !== undefined && value !== '')
+      .map(([term, value]) => h('div', {}, h('dt', {}, term), h('dd', {}, value))),
+  );
 }
 
 /** A coloured state word; the colour only repeats what the word says. */

@@ -4,22 +4,67 @@ import { api } from './api.js';
 import { badge, definitions, duration, fill, h, keepFocus, percent, setText, table, when } from './dom.js';
 import { poll } from './poll.js';
 
-const STATES = ['received', 'classified', 'retrieved', 'replied', 'sent', 'drafted', 'handed_off', 'shadowed', 'ignored', 'skipped', 'dead_lettered', 'rejected'];
+const STATES = [
+  'received',
+  'classified',
+  'retrieved',
+  'replied',
+  'sent',
+  'drafted',
+  'handed_off',
+  'shadowed',
+  'ignored',
+  'skipped',
+  'dead_lettered',
+  'rejected',
+];
 const PAGE_SIZE = 50;
 
 export function createEmails(section, context) {
   const body = section.querySelector('.section-body');
   const search = h('input', { id: 'email-search', type: 'search', name: 'search', placeholder: 'Subject, sender, id, reply' });
-  const state = h('select', { id: 'email-state', name: 'state' }, h('option', { value: '' }, 'Any state'), STATES.map((name) => h('option', { value: name }, name.replace(/_/g, ' '))));
+  const state = h(
+    'select',
+    { id: 'email-state', name: 'state' },
+    h('option', { value: '' }, 'Any state'),
+    STATES.map((name) => h('option', { value: name }, name.replace(/_/g, ' '))),
+  );
   const category = h('input', { id: 'email-category', type: 'text', name: 'category', list: 'known-categories', autocomplete: 'off' });
   const categories = h('datalist', { id: 'known-categories' });
-  const filters = h('form', { class: 'toolbar', role: 'search', 'aria-label': 'Filter emails', onsubmit: (event) => { event.preventDefault(); offset = 0; restart(); } },
+  const filters = h(
+    'form',
+    {
+      class: 'toolbar',
+      role: 'search',
+      'aria-label': 'Filter emails',
+      onsubmit: (event) => {
+        event.preventDefault();
+        offset = 0;
+        restart();
+      },
+    },
     h('div', { class: 'field grow' }, h('label', { for: 'email-search' }, 'Search'), search),
     h('div', { class: 'field' }, h('label', { for: 'email-state' }, 'State'), state),
     h('div', { class: 'field' }, h('label', { for: 'email-category' }, 'Category'), category, categories),
     h('button', { type: 'submit' }, 'Apply filters'),
-    h('button', { type: 'reset', class: 'secondary', onclick: () => setTimeout(() => { offset = 0; restart(); }) }, 'Clear'));
-  state.addEventListener('change', () => { offset = 0; restart(); });
+    h(
+      'button',
+      {
+        type: 'reset',
+        class: 'secondary',
+        onclick: () =>
+          setTimeout(() => {
+            offset = 0;
+            restart();
+          }),
+      },
+      'Clear',
+    ),
+  );
+  state.addEventListener('change', () => {
+    offset = 0;
+    restart();
+  });
   const summary = h('p', { class: 'summary', 'aria-live': 'polite' });
   const list = h('div');
   const pager = h('div', { class: 'pager' });
@@ -33,30 +78,78 @@ export function createEmails(section, context) {
   let emailId = null;
 
   async function refreshList() {
-    const answer = await api('emails', { query: { agent_email: context.mailbox, state: state.value, category: category.value.trim(), search: search.value.trim(), limit: PAGE_SIZE, offset } })
-      .catch((error) => { context.fail(error); throw error; });
+    const answer = await api('emails', {
+      query: { agent_email: context.mailbox, state: state.value, category: category.value.trim(), search: search.value.trim(), limit: PAGE_SIZE, offset },
+    }).catch((error) => {
+      context.fail(error);
+      throw error;
+    });
     const fingerprint = JSON.stringify(answer);
     if (fingerprint === shown) return;
     shown = fingerprint;
     const { total, emails } = answer;
-    fill(categories, [...new Set(emails.map((email) => email.category).filter(Boolean))].map((name) => h('option', { value: name })));
+    fill(
+      categories,
+      [...new Set(emails.map((email) => email.category).filter(Boolean))].map((name) => h('option', { value: name })),
+    );
     setText(summary, total ? `${offset + 1}–${offset + emails.length} of ${total} emails` : 'No emails match.');
-    keepFocus(list, () => fill(list, emails.length ? table('Emails', ['Received', 'From', 'Subject', 'Mailbox', 'State', 'Category', 'Confidence'],
-      emails.map((email) => h('tr', { 'data-email-id': email.email_id },
-        h('td', {}, when(email.received_at ?? email.first_seen_at)),
-        h('td', { class: 'clip' }, email.from ?? '—'),
-        h('td', {}, h('a', { href: `#/emails/${encodeURIComponent(email.email_id)}` }, email.subject || '(no subject)')),
-        h('td', {}, email.agent_email ?? '—'),
-        h('td', { class: 'email-state' }, badge(email.state)),
-        h('td', {}, email.category ?? '—'),
-        h('td', { class: 'number' }, percent(email.confidence))))) : null));
+    keepFocus(list, () =>
+      fill(
+        list,
+        emails.length
+          ? table(
+              'Emails',
+              ['Received', 'From', 'Subject', 'Mailbox', 'State', 'Category', 'Confidence'],
+              emails.map((email) =>
+                h(
+                  'tr',
+                  { 'data-email-id': email.email_id },
+                  h('td', {}, when(email.received_at ?? email.first_seen_at)),
+                  h('td', { class: 'clip' }, email.from ?? '—'),
+                  h('td', {}, h('a', { href: `#/emails/${encodeURIComponent(email.email_id)}` }, email.subject || '(no subject)')),
+                  h('td', {}, email.agent_email ?? '—'),
+                  h('td', { class: 'email-state' }, badge(email.state)),
+                  h('td', {}, email.category ?? '—'),
+                  h('td', { class: 'number' }, percent(email.confidence)),
+                ),
+              ),
+            )
+          : null,
+      ),
+    );
     const filtered = Boolean(context.mailbox || state.value || category.value.trim() || search.value.trim());
     if (!total) setText(summary, filtered ? 'No emails match.' : 'No emails yet.');
     // Page buttons only when there is more than one page.
     if (offset === 0 && total <= PAGE_SIZE) return void fill(pager);
-    fill(pager,
-      h('button', { type: 'button', class: 'secondary', disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE_SIZE); restart(); } }, 'Previous page'),
-      h('button', { type: 'button', class: 'secondary', disabled: offset + emails.length >= total, onclick: () => { offset += PAGE_SIZE; restart(); } }, 'Next page'));
+    fill(
+      pager,
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'secondary',
+          disabled: offset === 0,
+          onclick: () => {
+            offset = Math.max(0, offset - PAGE_SIZE);
+            restart();
+          },
+        },
+        'Previous page',
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'secondary',
+          disabled: offset + emails.length >= total,
+          onclick: () => {
+            offset += PAGE_SIZE;
+            restart();
+          },
+        },
+        'Next page',
+      ),
+    );
   }
 
   async function refreshDetail() {
@@ -120,35 +213,79 @@ function renderDetail({ email, timeline, review }) {
     ]),
     email.error_message ? h('p', { class: 'error-text' }, `${email.error_type ?? 'error'}: ${email.error_message}`) : null,
     h('h4', {}, 'Classification'),
-    email.is_support_inquiry === null ? h('p', { class: 'empty' }, 'Not classified yet.') : definitions([
-      ['Support inquiry', email.is_support_inquiry ? 'yes' : 'no'],
-      ['Category', email.category],
-      ['Confidence', percent(email.confidence)],
-      ['Reasoning', email.reasoning],
-    ]),
+    email.is_support_inquiry === null
+      ? h('p', { class: 'empty' }, 'Not classified yet.')
+      : definitions([
+          ['Support inquiry', email.is_support_inquiry ? 'yes' : 'no'],
+          ['Category', email.category],
+          ['Confidence', percent(email.confidence)],
+          ['Reasoning', email.reasoning],
+        ]),
     h('h4', {}, 'Retrieved passages'),
     passages.length
-      ? h('ol', { class: 'passages' }, passages.map((chunk) => h('li', {}, h('span', { class: 'filename' }, chunk.source ?? 'unknown document'), `, page ${chunk.page ?? '?'}`, typeof chunk.score === 'number' ? ` · score ${chunk.score.toFixed(3)}` : '')))
+      ? h(
+          'ol',
+          { class: 'passages' },
+          passages.map((chunk) =>
+            h(
+              'li',
+              {},
+              h('span', { class: 'filename' }, chunk.source ?? 'unknown document'),
+              `, page ${chunk.page ?? '?'}`,
+              typeof chunk.score === 'number' ? ` · score ${chunk.score.toFixed(3)}` : '',
+            ),
+          ),
+        )
       : h('p', { class: 'empty' }, email.chunk_count === 0 ? 'Nothing relevant was found.' : 'No retrieval recorded.'),
     h('h4', {}, 'Reply'),
     replyText ? h('pre', { class: 'reply' }, replyText) : h('p', { class: 'empty' }, 'No reply yet.'),
-    email.citations?.length ? h('p', {}, 'Cites: ', email.citations.map((citation, index) => [index ? '; ' : '', h('span', { class: 'filename' }, citation.title ?? citation.source), citation.page ? ` p. ${citation.page}` : ''])) : null,
+    email.citations?.length
+      ? h(
+          'p',
+          {},
+          'Cites: ',
+          email.citations.map((citation, index) => [
+            index ? '; ' : '',
+            h('span', { class: 'filename' }, citation.title ?? citation.source),
+            citation.page ? ` p. ${citation.page}` : '',
+          ]),
+        )
+      : null,
     definitions([
       ['Handed off', email.handoff === null ? null : email.handoff ? 'yes' : 'no'],
       ['Send mode', email.send_mode],
       ['Sent message id', email.sent_message_id ? h('code', {}, email.sent_message_id) : null],
     ]),
-    review ? h('p', {}, 'Review: ', badge(review.status), review.decided_by ? ` by ${review.decided_by} ` : ' ', review.decided_at ? when(review.decided_at) : '',
-      review.status === 'pending' ? [' — ', h('a', { href: '#/reviews' }, 'open the review queue')] : null) : null,
+    review
+      ? h(
+          'p',
+          {},
+          'Review: ',
+          badge(review.status),
+          review.decided_by ? ` by ${review.decided_by} ` : ' ',
+          review.decided_at ? when(review.decided_at) : '',
+          review.status === 'pending' ? [' — ', h('a', { href: '#/reviews' }, 'open the review queue')] : null,
+        )
+      : null,
     h('h4', {}, 'Journey'),
-    timeline.length ? table('Pipeline events', ['Time', 'Stage', 'Role', 'Duration', 'Model', 'Detail'],
-      timeline.map((event) => h('tr', {},
-        h('td', {}, when(event.timestamp)),
-        h('td', {}, badge(event.stage)),
-        h('td', {}, event.role),
-        h('td', { class: 'number' }, duration(event.duration_ms)),
-        h('td', {}, [event.provider, event.model].filter(Boolean).join(' / ') || '—'),
-        h('td', { class: 'clip' }, describe(event))))) : h('p', { class: 'empty' }, 'No events yet.'),
+    timeline.length
+      ? table(
+          'Pipeline events',
+          ['Time', 'Stage', 'Role', 'Duration', 'Model', 'Detail'],
+          timeline.map((event) =>
+            h(
+              'tr',
+              {},
+              h('td', {}, when(event.timestamp)),
+              h('td', {}, badge(event.stage)),
+              h('td', {}, event.role),
+              h('td', { class: 'number' }, duration(event.duration_ms)),
+              h('td', {}, [event.provider, event.model].filter(Boolean).join(' / ') || '—'),
+              h('td', { class: 'clip' }, describe(event)),
+            ),
+          ),
+        )
+      : h('p', { class: 'empty' }, 'No events yet.'),
   ];
 }
 
@@ -156,22 +293,28 @@ function renderDetail({ email, timeline, review }) {
 function describe(event) {
   const detail = event.detail ?? {};
   switch (event.stage) {
-    case 'classified': case 'ignored': {
+    case 'classified':
+    case 'ignored': {
       // The classifier role records the email's language and, when it cannot vouch for its verdict, why a person must review the reply.
       const language = detail.language ? `language ${detail.language}` : null;
       const review = detail.review_reason ? `review: ${detail.review_reason}` : null;
       return [`${detail.category ?? ''} ${percent(detail.confidence)}`.trim(), language, review].filter(Boolean).join(' · ');
     }
-    case 'retrieved': return `${plural(Array.isArray(detail.chunks) ? detail.chunks.length : detail.chunks ?? 0, 'passage')}, top ${typeof detail.top_score === 'number' ? detail.top_score.toFixed(3) : '—'}`;
+    case 'retrieved':
+      return `${plural(Array.isArray(detail.chunks) ? detail.chunks.length : (detail.chunks ?? 0), 'passage')}, top ${typeof detail.top_score === 'number' ? detail.top_score.toFixed(3) : '—'}`;
     case 'replied': {
       // The responder's one decision about the reply and why (src/rag/decide.ts); older events have none.
       const decision = detail.decision ? `${detail.decision.action}: ${(detail.decision.reasons ?? []).join('; ')}` : null;
       return [detail.handoff ? 'hand-off to a person' : plural(detail.citations?.length ?? 0, 'citation'), decision].filter(Boolean).join(' · ');
     }
-    case 'review_approved': return `approved by ${detail.by ?? '?'}${detail.edited ? ' (edited)' : ''}`;
-    case 'review_rejected': return `rejected by ${detail.by ?? '?'}${detail.note ? `: ${detail.note}` : ''}`;
-    case 'dead_lettered': return `${detail.error_type ?? ''} ${detail.error_message ?? ''}`.trim();
-    default: return [detail.mode, detail.reason].filter(Boolean).join(' · ');
+    case 'review_approved':
+      return `approved by ${detail.by ?? '?'}${detail.edited ? ' (edited)' : ''}`;
+    case 'review_rejected':
+      return `rejected by ${detail.by ?? '?'}${detail.note ? `: ${detail.note}` : ''}`;
+    case 'dead_lettered':
+      return `${detail.error_type ?? ''} ${detail.error_message ?? ''}`.trim();
+    default:
+      return [detail.mode, detail.reason].filter(Boolean).join(' · ');
   }
 }
 

@@ -7,13 +7,24 @@ const BUSY = new Set(['queued', 'processing']);
 
 export function createManuals(section, context) {
   const body = section.querySelector('.section-body');
-  const mailboxInput = h('input', { id: 'upload-mailbox', name: 'agent_email', type: 'email', required: true, autocomplete: 'off', list: 'known-mailboxes', placeholder: 'support@example.com' });
+  const mailboxInput = h('input', {
+    id: 'upload-mailbox',
+    name: 'agent_email',
+    type: 'email',
+    required: true,
+    autocomplete: 'off',
+    list: 'known-mailboxes',
+    placeholder: 'support@example.com',
+  });
   const fileInput = h('input', { id: 'upload-files', name: 'file', type: 'file', accept: 'application/pdf,.pdf', multiple: true, required: true });
   const uploadButton = h('button', { type: 'submit' }, 'Upload');
-  const form = h('form', { class: 'toolbar', onsubmit: upload },
+  const form = h(
+    'form',
+    { class: 'toolbar', onsubmit: upload },
     h('div', { class: 'field' }, h('label', { for: 'upload-mailbox' }, 'Mailbox'), mailboxInput),
     h('div', { class: 'field' }, h('label', { for: 'upload-files' }, 'PDF manuals'), fileInput),
-    uploadButton);
+    uploadButton,
+  );
   const list = h('div');
   fill(body, h('h3', { class: 'visually-hidden' }, 'Upload'), form, h('h3', {}, 'Documents'), list);
 
@@ -38,17 +49,47 @@ export function createManuals(section, context) {
       fill(list, h('p', { class: 'empty' }, context.mailbox ? `No manuals for ${context.mailbox} yet.` : 'No manuals yet.'));
       return;
     }
-    keepFocus(list, () => fill(list, table('Uploaded manuals', ['Document', 'Mailbox', 'Status', 'Progress', 'Chunks', 'Updated', 'Actions'],
-      documents.map((record) => h('tr', { 'data-document-id': record.document_id },
-        h('td', {}, h('span', { class: 'filename' }, record.filename)),
-        h('td', {}, record.agent_email),
-        h('td', { class: 'document-status' }, badge(record.status), record.error ? h('p', { class: 'error-text' }, record.error) : null),
-        h('td', {}, progress(record)),
-        h('td', { class: 'number' }, record.chunks ?? '—'),
-        h('td', {}, when(record.updated_at)),
-        h('td', {}, h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'secondary', disabled: BUSY.has(record.status), onclick: () => reingest(record) }, 'Re-ingest', h('span', { class: 'visually-hidden' }, ` ${record.filename}`)),
-          h('button', { type: 'button', class: 'danger', onclick: () => remove(record) }, 'Delete', h('span', { class: 'visually-hidden' }, ` ${record.filename}`)))))))));
+    keepFocus(list, () =>
+      fill(
+        list,
+        table(
+          'Uploaded manuals',
+          ['Document', 'Mailbox', 'Status', 'Progress', 'Chunks', 'Updated', 'Actions'],
+          documents.map((record) =>
+            h(
+              'tr',
+              { 'data-document-id': record.document_id },
+              h('td', {}, h('span', { class: 'filename' }, record.filename)),
+              h('td', {}, record.agent_email),
+              h('td', { class: 'document-status' }, badge(record.status), record.error ? h('p', { class: 'error-text' }, record.error) : null),
+              h('td', {}, progress(record)),
+              h('td', { class: 'number' }, record.chunks ?? '—'),
+              h('td', {}, when(record.updated_at)),
+              h(
+                'td',
+                {},
+                h(
+                  'div',
+                  { class: 'actions' },
+                  h(
+                    'button',
+                    { type: 'button', class: 'secondary', disabled: BUSY.has(record.status), onclick: () => reingest(record) },
+                    'Re-ingest',
+                    h('span', { class: 'visually-hidden' }, ` ${record.filename}`),
+                  ),
+                  h(
+                    'button',
+                    { type: 'button', class: 'danger', onclick: () => remove(record) },
+                    'Delete',
+                    h('span', { class: 'visually-hidden' }, ` ${record.filename}`),
+                  ),
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
   }
 
   function progress(record) {
@@ -56,9 +97,12 @@ export function createManuals(section, context) {
     const done = record.pages_done ?? 0;
     if (!BUSY.has(record.status)) return total ? `${total} ${total === 1 ? 'page' : 'pages'}` : '—';
     const label = total ? `${done} of ${total} pages` : 'waiting';
-    return h('div', { class: 'progress' },
+    return h(
+      'div',
+      { class: 'progress' },
       h('progress', { max: total || 1, value: total ? done : 0, 'aria-label': `${record.filename}: ${label}` }),
-      h('span', {}, label));
+      h('span', {}, label),
+    );
   }
 
   async function upload(event) {

@@ -9,21 +9,35 @@ let serial = 0;
 
 export function createReviews(section, context) {
   const body = section.querySelector('.section-body');
-  const status = h('select', { id: 'review-status', name: 'status' }, STATUSES.map((name) => h('option', { value: name }, name)));
+  const status = h(
+    'select',
+    { id: 'review-status', name: 'status' },
+    STATUSES.map((name) => h('option', { value: name }, name)),
+  );
   status.addEventListener('change', () => restart());
   const summary = h('p', { class: 'summary', 'aria-live': 'polite' });
   const list = h('div', { class: 'reviews' });
-  fill(body, h('div', { class: 'toolbar' },
-    h('div', { class: 'field' }, h('label', { for: 'review-status' }, 'Show'), status),
-    h('button', { type: 'button', class: 'secondary', onclick: () => restart() }, 'Refresh')), summary, list);
+  fill(
+    body,
+    h(
+      'div',
+      { class: 'toolbar' },
+      h('div', { class: 'field' }, h('label', { for: 'review-status' }, 'Show'), status),
+      h('button', { type: 'button', class: 'secondary', onclick: () => restart() }, 'Refresh'),
+    ),
+    summary,
+    list,
+  );
 
   /** email_id → { element, stamp, textarea } of the cards on screen. */
   let cards = new Map();
   let stop = () => {};
 
   async function refresh() {
-    const { total, reviews } = await api('reviews', { query: { agent_email: context.mailbox, status: status.value } })
-      .catch((error) => { context.fail(error); throw error; });
+    const { total, reviews } = await api('reviews', { query: { agent_email: context.mailbox, status: status.value } }).catch((error) => {
+      context.fail(error);
+      throw error;
+    });
     setText(summary, total ? `${total} ${status.value} ${total === 1 ? 'reply' : 'replies'}` : `No ${status.value} replies.`);
     const next = new Map();
     for (const review of reviews) {
@@ -49,7 +63,11 @@ export function createReviews(section, context) {
     textarea.defaultValue = review.reply_body;
     const note = h('input', { id: `${id}-note`, type: 'text', autocomplete: 'off' });
     const approve = h('button', { type: 'button', onclick: () => decide('approve', { body: textarea.value }) }, 'Approve and send');
-    const reject = h('button', { type: 'button', class: 'danger', onclick: () => decide('reject', note.value.trim() ? { note: note.value.trim() } : {}) }, 'Reject');
+    const reject = h(
+      'button',
+      { type: 'button', class: 'danger', onclick: () => decide('reject', note.value.trim() ? { note: note.value.trim() } : {}) },
+      'Reject',
+    );
 
     async function decide(action, payload) {
       if (action === 'approve' && !textarea.value.trim()) {
@@ -70,30 +88,76 @@ export function createReviews(section, context) {
       restart();
     }
 
-    const element = h('article', { class: 'review', 'data-email-id': review.email_id, 'aria-labelledby': `${id}-title` },
+    const element = h(
+      'article',
+      { class: 'review', 'data-email-id': review.email_id, 'aria-labelledby': `${id}-title` },
       h('h3', { id: `${id}-title` }, email.subject || '(no subject)'),
-      h('p', { class: 'meta' }, `From ${email.from} to ${review.agent_email} · `, classification.category, ` ${percent(classification.confidence)} · `,
-        review.reason ? `${review.reason} · ` : '', 'drafted ', when(review.created_at)),
+      h(
+        'p',
+        { class: 'meta' },
+        `From ${email.from} to ${review.agent_email} · `,
+        classification.category,
+        ` ${percent(classification.confidence)} · `,
+        review.reason ? `${review.reason} · ` : '',
+        'drafted ',
+        when(review.created_at),
+      ),
       review.status !== 'pending' ? decision(review) : null,
       recipient === null
-        ? h('p', { class: 'recipient-problem error-text', role: 'note' }, 'No reply can be sent from here: ', h('strong', {}, review.recipient_problem ?? 'no single valid recipient'),
-          '. Answer by hand, then reject this draft.')
+        ? h(
+            'p',
+            { class: 'recipient-problem error-text', role: 'note' },
+            'No reply can be sent from here: ',
+            h('strong', {}, review.recipient_problem ?? 'no single valid recipient'),
+            '. Answer by hand, then reject this draft.',
+          )
         : null,
-      h('div', { class: 'review-grid' },
-        h('div', { class: 'review-reply' },
+      h(
+        'div',
+        { class: 'review-grid' },
+        h(
+          'div',
+          { class: 'review-reply' },
           h('details', { open: pending }, h('summary', {}, 'The customer’s email'), h('pre', { class: 'email-body' }, email.body)),
-          h('label', { for: textarea.id, class: 'reply-recipient' }, recipient === null ? 'Draft reply (no recipient)' : sendable ? `Reply to ${recipient} (you can edit it)` : `Reply to ${recipient}`),
+          h(
+            'label',
+            { for: textarea.id, class: 'reply-recipient' },
+            recipient === null ? 'Draft reply (no recipient)' : sendable ? `Reply to ${recipient} (you can edit it)` : `Reply to ${recipient}`,
+          ),
           textarea,
-          pending ? [
-            h('div', { class: 'field' }, h('label', { for: note.id }, 'Note for a rejection (optional)'), note),
-            h('div', { class: 'actions' }, sendable ? approve : null, reject),
-          ] : null),
-        h('section', { class: 'review-citations', 'aria-labelledby': `${id}-passages` },
+          pending
+            ? [
+                h('div', { class: 'field' }, h('label', { for: note.id }, 'Note for a rejection (optional)'), note),
+                h('div', { class: 'actions' }, sendable ? approve : null, reject),
+              ]
+            : null,
+        ),
+        h(
+          'section',
+          { class: 'review-citations', 'aria-labelledby': `${id}-passages` },
           h('h4', { id: `${id}-passages` }, 'Passages the reply is based on'),
-          passages.length ? h('ol', { class: 'passages' }, passages.map((passage) => h('li', {},
-            h('p', { class: 'cite-source' }, h('span', { class: 'filename' }, passage.source), `, page ${passage.page} · score ${passage.similarity_score.toFixed(3)}`),
-            h('blockquote', {}, passage.text))))
-            : h('p', { class: 'empty' }, 'No passages: nothing relevant was found in the manuals.'))));
+          passages.length
+            ? h(
+                'ol',
+                { class: 'passages' },
+                passages.map((passage) =>
+                  h(
+                    'li',
+                    {},
+                    h(
+                      'p',
+                      { class: 'cite-source' },
+                      h('span', { class: 'filename' }, passage.source),
+                      `, page ${passage.page} · score ${passage.similarity_score.toFixed(3)}`,
+                    ),
+                    h('blockquote', {}, passage.text),
+                  ),
+                ),
+              )
+            : h('p', { class: 'empty' }, 'No passages: nothing relevant was found in the manuals.'),
+        ),
+      ),
+    );
     return { element, stamp, textarea: pending ? textarea : null };
   }
 
@@ -114,8 +178,17 @@ export function createReviews(section, context) {
 
 function decision(review) {
   const verb = { approved: 'Approved', sent: 'Approved', rejected: 'Rejected' }[review.status] ?? review.status;
-  return h('p', { class: 'decision' }, badge(review.status), ' ',
-    `${verb} by `, h('strong', { class: 'decided-by' }, review.decided_by ?? 'unknown'), ' ', when(review.decided_at),
-    review.edited ? ' · edited' : '', review.note ? ` · note: ${review.note}` : '',
-    review.sent_at ? [' · sent ', when(review.sent_at)] : '');
+  return h(
+    'p',
+    { class: 'decision' },
+    badge(review.status),
+    ' ',
+    `${verb} by `,
+    h('strong', { class: 'decided-by' }, review.decided_by ?? 'unknown'),
+    ' ',
+    when(review.decided_at),
+    review.edited ? ' · edited' : '',
+    review.note ? ` · note: ${review.note}` : '',
+    review.sent_at ? [' · sent ', when(review.sent_at)] : '',
+  );
 }

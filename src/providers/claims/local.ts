@@ -20,7 +20,7 @@ export function createLocalClaims(ledger: SendLedger): SendClaims {
     },
     async holder(emailId: string): Promise<string | undefined> {
       const record = ledger.get(emailId);
-      return record?.status === 'sending' ? record.owner ?? undefined : undefined;
+      return record?.status === 'sending' ? (record.owner ?? undefined) : undefined;
     },
     // The ledger's database belongs to whoever opened it.
     async close(): Promise<void> {},

@@ -32,13 +32,18 @@ export function createCachedEmbedder(embedder: Embedder, cache: Cache, ttlSecond
       const cached = await Promise.all(keys.map((key) => cache.get<number[]>(key)));
       const missing = texts.flatMap((text, index) => (isVector(cached[index], embedder.dimensions) ? [] : [index]));
       if (missing.length === 0) return cached as number[][];
-      const fresh = await embedder.embed(missing.map((index) => texts[index]), embedOptions);
+      const fresh = await embedder.embed(
+        missing.map((index) => texts[index]),
+        embedOptions,
+      );
       const vectors = [...cached] as (number[] | undefined)[];
-      await Promise.all(missing.map(async (textIndex, freshIndex) => {
-        vectors[textIndex] = fresh[freshIndex];
-        // A malformed answer is the caller's to reject, never the cache's to keep.
-        if (isVector(fresh[freshIndex], embedder.dimensions)) await cache.set(keys[textIndex], fresh[freshIndex], ttlSeconds);
-      }));
+      await Promise.all(
+        missing.map(async (textIndex, freshIndex) => {
+          vectors[textIndex] = fresh[freshIndex];
+          // A malformed answer is the caller's to reject, never the cache's to keep.
+          if (isVector(fresh[freshIndex], embedder.dimensions)) await cache.set(keys[textIndex], fresh[freshIndex], ttlSeconds);
+        }),
+      );
       return vectors as number[][];
     },
   };

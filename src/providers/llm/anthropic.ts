@@ -6,14 +6,7 @@ import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, API
 import type { RagmailError } from '../../lib/errors.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
 import { createChatLanguageModel, type ChatAnswer, type ChatRequest } from './chat-model.js';
-import {
-  abortedError,
-  httpFailureError,
-  parseRetryDelay,
-  timeoutError,
-  unexpectedError,
-  type ProviderCallContext,
-} from './errors.js';
+import { abortedError, httpFailureError, parseRetryDelay, timeoutError, unexpectedError, type ProviderCallContext } from './errors.js';
 import type { LanguageModel } from './spec.js';
 
 /** Settings of {@link createAnthropicModel} (ANTHROPIC_API_KEY, ANTHROPIC_MODEL, ANTHROPIC_BASE_URL, LLM_TIMEOUT_MS). */

@@ -28,10 +28,7 @@ export class ProviderCallError extends RagmailError {
   /** How long the provider asked to wait before retrying (RetryInfo, `retry-after`), in ms. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(
-    message: string,
-    options: { code: string; retryable: boolean; cause?: unknown; status?: number; retryAfterMs?: number },
-  ) {
+  constructor(message: string, options: { code: string; retryable: boolean; cause?: unknown; status?: number; retryAfterMs?: number }) {
     super(message, options);
     this.name = 'ProviderCallError';
     this.status = options.status;

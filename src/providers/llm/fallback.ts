@@ -11,10 +11,7 @@ export function createFallbackModel(models: LanguageModel[], logger: Logger): La
   if (models.length === 0) throw new Error('a fallback chain needs at least one model');
   if (models.length === 1) return models[0];
 
-  async function firstThatAnswers<T>(
-    call: (model: LanguageModel) => Promise<ModelResult<T>>,
-    signal: AbortSignal | undefined,
-  ): Promise<ModelResult<T>> {
+  async function firstThatAnswers<T>(call: (model: LanguageModel) => Promise<ModelResult<T>>, signal: AbortSignal | undefined): Promise<ModelResult<T>> {
     const failures: string[] = [];
     for (const model of models) {
       try {

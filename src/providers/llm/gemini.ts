@@ -8,14 +8,7 @@ import type { RagmailError } from '../../lib/errors.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
 import { nonSupportCategories, supportCategories } from '../../rag/prompt.js';
 import { createChatLanguageModel, type ChatAnswer, type ChatRequest } from './chat-model.js';
-import {
-  httpFailureError,
-  isAbortLike,
-  parseRetryDelay,
-  timeoutError,
-  unexpectedError,
-  type ProviderCallContext,
-} from './errors.js';
+import { httpFailureError, isAbortLike, parseRetryDelay, timeoutError, unexpectedError, type ProviderCallContext } from './errors.js';
 import type { LanguageModel } from './spec.js';
 
 /** Settings of {@link createGeminiModel} (GEMINI_API_KEY, GEMINI_MODEL, GEMINI_BASE_URL, LLM_TIMEOUT_MS). */

@@ -10,12 +10,13 @@ import type { EmailText } from './spec.js';
 
 /** Words that carry no topic, left out when matching passages to an email. */
 const STOPWORDS = new Set(
-  ('a an and are as at be been but by can could do does did for from had has have hello hi how i if in into is it its ' +
+  (
+    'a an and are as at be been but by can could do does did for from had has have hello hi how i if in into is it its ' +
     'me my no not of on or our please so that the their them then there these they this to too us was we were what when ' +
     'where which who why will with would you your yours thanks thank regards dear hey am any just get got also about ' +
     // Verbs too common to tie a sentence to a question on their own.
-    'take use need want know like make go see tell let try should one some all')
-    .split(' '),
+    'take use need want know like make go see tell let try should one some all'
+  ).split(' '),
 );
 
 /** The longest quote: a section's steps fit, a whole page does not. */
@@ -130,8 +131,9 @@ function joinAdjacentChunks(passages: ContextItem[]): Array<{ text: string; firs
   const order = passages.map((passage, index) => ({ passage, number: index + 1 }));
   const groups: Array<{ text: string; first: ContextItem; last: ContextItem; members: number[] }> = [];
   for (const { passage, number } of order) {
-    const joined = groups.find((group) =>
-      group.last.document_id === passage.document_id && group.last.page === passage.page && group.last.chunk_index + 1 === passage.chunk_index);
+    const joined = groups.find(
+      (group) => group.last.document_id === passage.document_id && group.last.page === passage.page && group.last.chunk_index + 1 === passage.chunk_index,
+    );
     if (joined) {
       joined.text = joinOverlapping(joined.text, passage.text);
       joined.last = passage;
@@ -160,7 +162,14 @@ function joinOverlapping(left: string, right: string): string {
 function withoutRunningHeader(text: string, passage: ContextItem): string {
   const names = [passage.title, passage.source.replace(/\.[a-z0-9]+$/i, '')].filter((name): name is string => Boolean(name?.trim()));
   // "acme-billing-guide" also matches the header "ACME Billing Guide".
-  const name = names.map((value) => value.trim().replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/[-_\s]+/g, '[-_\\s]+')).join('|');
+  const name = names
+    .map((value) =>
+      value
+        .trim()
+        .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/[-_\s]+/g, '[-_\\s]+'),
+    )
+    .join('|');
   // The header names the page: its number before the title ("172 gnuplot") or after it ("… - page 5").
   const header = new RegExp(`^\\s*(?:(?:page\\s+)?${passage.page}\\s+(?:${name})|(?:${name})\\s*[-–—|,]?\\s*page\\s+${passage.page}\\b)[\\s:.-]*`, 'iu');
   let stripped = text.replace(header, '');
@@ -187,17 +196,19 @@ function splitSentences(text: string, group: number): Sentence[] {
     const section = headingWords.length > 0 || (lineIndex === 0 && isHeading(line));
     const inherited = headingWords;
     headingWords = [];
-    return flat(line)
-      // Not after "(p." of a page reference, nor "e.g." or "i.e.".
-      .split(/(?<=[.!?])(?<!\b(?:p|e\.g|i\.e|etc|vs)\.)\s+(?=[\p{Lu}\p{N}"“(])/u)
-      .map((sentence) => sentence.trim())
-      .filter((sentence) => /\p{L}{2}/u.test(sentence))
-      .map((sentence, index) => ({
-        text: shorten(sentence),
-        words: new Set([...contentWords(sentence), ...(index === 0 ? inherited : [])]),
-        group,
-        startsSection: section && index === 0,
-      }));
+    return (
+      flat(line)
+        // Not after "(p." of a page reference, nor "e.g." or "i.e.".
+        .split(/(?<=[.!?])(?<!\b(?:p|e\.g|i\.e|etc|vs)\.)\s+(?=[\p{Lu}\p{N}"“(])/u)
+        .map((sentence) => sentence.trim())
+        .filter((sentence) => /\p{L}{2}/u.test(sentence))
+        .map((sentence, index) => ({
+          text: shorten(sentence),
+          words: new Set([...contentWords(sentence), ...(index === 0 ? inherited : [])]),
+          group,
+          startsSection: section && index === 0,
+        }))
+    );
   });
 }
 

@@ -38,9 +38,18 @@ type NonSupportCategory = (typeof nonSupportCategories)[number];
 
 /** Words that name a support category; they only name it, the model decides whether it is support. */
 const CATEGORY_WORDS: Array<[SupportCategory, RegExp]> = [
-  ['billing', /refund|invoice|charged|payment|billing|subscription|receipt|vat\b|rembours|factur|prélève|abonnement|rechnung|erstatt|abo\b|kündig|reembols|factura|cobr|suscripci|rimbors|fattura|addebit|abbonamento|disdi|reembolso|fatura|cobrança|assinatura|請求|返金|領収書|解約/i],
-  ['technical', /error|fail|crash|not working|internet|outage|\bdown\b|doesn'?t work|won'?t|broken|firmware|update|install|connect|wi-?fi|sync|erreur|panne|plante|fehler|verbindung|funktioniert nicht|no funciona|se reinicia|errore|non funziona|erro\b|não funciona|エラー|接続|起動|不具合/i],
-  ['account', /password|log ?in|sign ?in|locked|account|two-factor|2fa|mot de passe|connecter|compte|passwort|konto|anmeld|contraseña|iniciar sesión|cuenta|accedere|senha|conta|パスワード|ログイン|アカウント/i],
+  [
+    'billing',
+    /refund|invoice|charged|payment|billing|subscription|receipt|vat\b|rembours|factur|prélève|abonnement|rechnung|erstatt|abo\b|kündig|reembols|factura|cobr|suscripci|rimbors|fattura|addebit|abbonamento|disdi|reembolso|fatura|cobrança|assinatura|請求|返金|領収書|解約/i,
+  ],
+  [
+    'technical',
+    /error|fail|crash|not working|internet|outage|\bdown\b|doesn'?t work|won'?t|broken|firmware|update|install|connect|wi-?fi|sync|erreur|panne|plante|fehler|verbindung|funktioniert nicht|no funciona|se reinicia|errore|non funziona|erro\b|não funciona|エラー|接続|起動|不具合/i,
+  ],
+  [
+    'account',
+    /password|log ?in|sign ?in|locked|account|two-factor|2fa|mot de passe|connecter|compte|passwort|konto|anmeld|contraseña|iniciar sesión|cuenta|accedere|senha|conta|パスワード|ログイン|アカウント/i,
+  ],
 ];
 
 /** The classification of one email by the committed model (or `model`, when training tries one). */
@@ -88,4 +97,3 @@ function otherCategory(features: string[]): NonSupportCategory {
   if (has('[reply]') || has('[quotes earlier mail]')) return 'other';
   return has('[money amount]') || has('[3+ exclamation marks]') || has('[subject in capitals]') ? 'spam' : 'other';
 }
-

@@ -19,10 +19,14 @@ export function composeLocalReply(input: ReplyInput): GeneratedReply {
     // No phrases for the language: a person answers, in English, the one language we can still write.
     return { body: handoffBody(input.email, input.language, input.signature), verdict: { answerable: false, confidence: 0, cited: [] } };
   }
-  const sources = [...new Set(answer.cited.map((number) => {
-    const passage = input.passages[number - 1];
-    return passage.url ? `${citationLabel(passage)}: ${passage.url}` : citationLabel(passage);
-  }))];
+  const sources = [
+    ...new Set(
+      answer.cited.map((number) => {
+        const passage = input.passages[number - 1];
+        return passage.url ? `${citationLabel(passage)}: ${passage.url}` : citationLabel(passage);
+      }),
+    ),
+  ];
   const body = [
     phrases.greeting(name),
     phrases.introduction,

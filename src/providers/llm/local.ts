@@ -18,8 +18,13 @@ export interface LocalModelOptions {
 export function createLocalModel(options: LocalModelOptions = {}): LanguageModel {
   const provider = 'local';
   const model = options.name ?? 'local-v2';
-  const result = <T>(value: T, usage: TokenUsage, startedAt: number): ModelResult<T> =>
-    ({ value, provider, model, usage, latency_ms: performance.now() - startedAt });
+  const result = <T>(value: T, usage: TokenUsage, startedAt: number): ModelResult<T> => ({
+    value,
+    provider,
+    model,
+    usage,
+    latency_ms: performance.now() - startedAt,
+  });
   return {
     provider,
     model,
@@ -43,4 +48,3 @@ export function createLocalModel(options: LocalModelOptions = {}): LanguageModel
 function countWords(text: string): number {
   return text.split(/\s+/).filter(Boolean).length;
 }
-

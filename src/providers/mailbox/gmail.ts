@@ -90,8 +90,7 @@ function factsOf(error: unknown): FailureFacts {
   }
   // gaxios hands back a Headers-like object that is not always this realm's `Headers`.
   const headers = response?.headers as { get?: (name: string) => string | null } | Record<string, unknown> | undefined;
-  const retryAfter =
-    typeof headers?.get === 'function' ? headers.get('retry-after') : (headers as Record<string, unknown> | undefined)?.['retry-after'];
+  const retryAfter = typeof headers?.get === 'function' ? headers.get('retry-after') : (headers as Record<string, unknown> | undefined)?.['retry-after'];
   const seconds = typeof retryAfter === 'string' && retryAfter ? Number(retryAfter) : NaN;
   return {
     status: typeof status === 'number' ? status : undefined,
@@ -117,12 +116,10 @@ export function gmailError(action: string, error: unknown): RagmailError {
   if (refused || facts.status === 401) return permanentError('mailbox_auth', message, error);
   if (facts.status === 403) return permanentError('mailbox_forbidden', message, error);
   if (facts.status === undefined) return transientError('mailbox_unavailable', message, error);
-  return isRetryableHttpStatus(facts.status)
-    ? transientError('mailbox_unavailable', message, error)
-    : permanentError('mailbox_rejected', message, error);
+  return isRetryableHttpStatus(facts.status) ? transientError('mailbox_unavailable', message, error) : permanentError('mailbox_rejected', message, error);
 }
 
-type Google = typeof import('googleapis')['google'];
+type Google = (typeof import('googleapis'))['google'];
 
 /** The authorised client for the settings; the token endpoint is moved when `tokenUrl` is set. */
 function authorise(google: Google, settings: GmailMailboxSettings) {
@@ -168,7 +165,10 @@ async function gmailClient(settings: GmailMailboxSettings): Promise<gmail_v1.Gma
 
 /** How Gmail search names a label: lower case, spaces and slashes as hyphens. */
 function searchableLabel(name: string): string {
-  return name.trim().toLowerCase().replace(/[\s/]+/g, '-');
+  return name
+    .trim()
+    .toLowerCase()
+    .replace(/[\s/]+/g, '-');
 }
 
 function bareMessageId(messageId: string): string {
@@ -206,7 +206,11 @@ export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
     do {
       const page = await call('list messages', (gmail) =>
         gmail.users.messages.list({
-          userId, q: query, includeSpamTrash, pageToken, maxResults: Math.min(settings.pageSize ?? 500, cap - found.length),
+          userId,
+          q: query,
+          includeSpamTrash,
+          pageToken,
+          maxResults: Math.min(settings.pageSize ?? 500, cap - found.length),
         }),
       );
       found.push(...(page.messages ?? []));
@@ -218,9 +222,7 @@ export function createGmailMailbox(settings: GmailMailboxSettings): Mailbox {
   async function processedLabelId(): Promise<string> {
     const wanted = settings.processedLabel.trim().toLowerCase();
     const existing = async () =>
-      (await call('list labels', (gmail) => gmail.users.labels.list({ userId }))).labels?.find(
-        (label) => label.name?.toLowerCase() === wanted,
-      )?.id;
+      (await call('list labels', (gmail) => gmail.users.labels.list({ userId }))).labels?.find((label) => label.name?.toLowerCase() === wanted)?.id;
     labelPromise ??= (async () => {
       const found = await existing();
       if (found) return found;
@@ -352,10 +354,7 @@ export async function checkGmail(settings: GmailMailboxSettings): Promise<Provid
     },
     (error) => {
       const mapped = gmailError('profile', error);
-      const hint =
-        mapped.code === 'mailbox_auth'
-          ? 'credentials rejected, check GMAIL_CLIENT_ID/SECRET/REFRESH_TOKEN or GMAIL_SERVICE_ACCOUNT_FILE: '
-          : '';
+      const hint = mapped.code === 'mailbox_auth' ? 'credentials rejected, check GMAIL_CLIENT_ID/SECRET/REFRESH_TOKEN or GMAIL_SERVICE_ACCOUNT_FILE: ' : '';
       return `${mapped.code}: ${hint}${mapped.message}`;
     },
   );

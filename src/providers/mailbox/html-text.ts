@@ -31,26 +31,30 @@ export function htmlToText(html: string, maxChars = Number.POSITIVE_INFINITY): s
     pieces.push(text);
     length += text.length;
   };
-  const parser = new Parser({
-    onopentag(name) {
-      if (SKIPPED.has(name)) skippedDepth += 1;
-      else if (skippedDepth > 0) return;
-      else if (name === 'br') add('\n');
-      else if (name === 'li') add('\n- ');
+  const parser = new Parser(
+    {
+      onopentag(name) {
+        if (SKIPPED.has(name)) skippedDepth += 1;
+        else if (skippedDepth > 0) return;
+        else if (name === 'br') add('\n');
+        else if (name === 'li') add('\n- ');
+      },
+      onclosetag(name) {
+        if (SKIPPED.has(name)) skippedDepth = Math.max(0, skippedDepth - 1);
+        else if (skippedDepth > 0) return;
+        else if (PARAGRAPH_ENDS.has(name)) add('\n\n');
+        else if (LINE_ENDS.has(name)) add('\n');
+      },
+      ontext(text) {
+        if (skippedDepth === 0) add(text);
+      },
     },
-    onclosetag(name) {
-      if (SKIPPED.has(name)) skippedDepth = Math.max(0, skippedDepth - 1);
-      else if (skippedDepth > 0) return;
-      else if (PARAGRAPH_ENDS.has(name)) add('\n\n');
-      else if (LINE_ENDS.has(name)) add('\n');
-    },
-    ontext(text) {
-      if (skippedDepth === 0) add(text);
-    },
-  }, { decodeEntities: true });
+    { decodeEntities: true },
+  );
   parser.end(html.length > MAX_HTML_CHARS ? html.slice(0, MAX_HTML_CHARS) : html);
   // Each pattern below is linear: no two quantifiers compete for the same characters.
-  return pieces.join('')
+  return pieces
+    .join('')
     .replace(/[ \t\u00a0]+/g, ' ')
     .replace(/ ?\n ?/g, '\n')
     .replace(/\n{3,}/g, '\n\n')

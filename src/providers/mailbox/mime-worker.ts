@@ -13,10 +13,7 @@ export interface ParseRequest {
 }
 
 /** The worker's answers: loaded, a parse (without attachments), or why postal-mime refused the email. */
-export type ParseReply =
-  | { type: 'ready' }
-  | { type: 'parsed'; parsed: ParsedEmail }
-  | { type: 'failed'; message: string };
+export type ParseReply = { type: 'ready' } | { type: 'parsed'; parsed: ParsedEmail } | { type: 'failed'; message: string };
 
 /**
  * postal-mime's own limits, far above any real email: a message past one is refused before the

@@ -85,7 +85,10 @@ function messageIdList(value: string | undefined): string[] {
   const bracketed = value.match(/<[^<>\s]+>/g);
   if (bracketed) return bracketed;
   // Some senders drop the brackets; each whitespace-separated token is then one id.
-  return value.split(/\s+/).filter(Boolean).map((id) => `<${id}>`);
+  return value
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((id) => `<${id}>`);
 }
 
 /** Lower-case bare addresses as postal-mime read them (one may still be a list), groups unwrapped. */
@@ -163,9 +166,7 @@ function readParsed(parsed: ParsedEmail, options: ParseEmailOptions): IncomingEm
   // A Message-ID no header line can hold is no usable id: the email is then known by its place.
   const messageId = parsed.messageId !== undefined && parsed.messageId.length <= MAX_MESSAGE_ID_CHARS ? parsed.messageId : undefined;
   const messageIdHeader = messageId ? `<${stripAngleBrackets(messageId)}>` : null;
-  const emailId = messageIdHeader
-    ? stripAngleBrackets(messageIdHeader)
-    : sha256Hex(options.agentEmail + options.mailboxRef);
+  const emailId = messageIdHeader ? stripAngleBrackets(messageIdHeader) : sha256Hex(options.agentEmail + options.mailboxRef);
   const references = messageIdList(bounded(parsed.references, MAX_HEADER_CHARS));
   const threadRoot = references[0] ?? messageIdList(bounded(parsed.inReplyTo, MAX_HEADER_CHARS))[0];
   const subject = bounded(parsed.subject, MAX_SUBJECT_CHARS) ?? '';

@@ -76,10 +76,6 @@ function recipientOf(header: 'Reply-To' | 'From', addresses: Address[] | Address
  * only when that header holds exactly one valid address. A Reply-To that is unusable does not fall
  * back to the From: its writer asked for replies elsewhere, and a person should decide.
  */
-export function resolveReplyRecipient(
-  from: Address[] | Address | undefined,
-  replyTo: Address[] | Address | undefined,
-  hasReplyTo: boolean,
-): ReplyRecipient {
+export function resolveReplyRecipient(from: Address[] | Address | undefined, replyTo: Address[] | Address | undefined, hasReplyTo: boolean): ReplyRecipient {
   return hasReplyTo ? recipientOf('Reply-To', replyTo) : recipientOf('From', from);
 }

@@ -24,8 +24,7 @@ const AUTOMATED_HEADERS = ['list-id', 'list-unsubscribe', 'x-autoreply', 'x-auto
  * managers (`owner-*`, `*-request`, RFC 3834 §3.2). Separators vary (`no-reply`, `no_reply`,
  * `noreply`), and robots often add a suffix (`noreply-billing`).
  */
-const AUTOMATED_SENDER =
-  /^(mailer-daemon|postmaster|listserv|majordomo|no[-_.]?reply|do[-_.]?not[-_.]?reply|owner-.+|.+-request)([-+_.].*)?$/i;
+const AUTOMATED_SENDER = /^(mailer-daemon|postmaster|listserv|majordomo|no[-_.]?reply|do[-_.]?not[-_.]?reply|owner-.+|.+-request)([-+_.].*)?$/i;
 
 /** Whole words of a subject that signal urgency. */
 const URGENT_WORDS = /\b(urgent|asap|outage|down|emergency|critical)\b/i;

@@ -98,9 +98,7 @@ export function pineconeError(action: string, error: unknown): RagmailError {
   if (status === 401 || status === 403) return permanentError('vector_store_auth', message, error);
   if (status === 429) return transientError('vector_store_quota', message, error);
   if (status !== undefined) {
-    return isRetryableHttpStatus(status)
-      ? transientError('vector_store_unavailable', message, error)
-      : permanentError('vector_store_rejected', message, error);
+    return isRetryableHttpStatus(status) ? transientError('vector_store_unavailable', message, error) : permanentError('vector_store_rejected', message, error);
   }
   if (error.name === 'PineconeArgumentError' || error.name === 'PineconeConfigurationError') {
     return permanentError('vector_store_rejected', message, error);
@@ -157,10 +155,7 @@ export function createPineconeVectorStore(settings: PineconeVectorStoreSettings)
       const batch = texts.slice(start, start + embeddingBatchSize);
       const result = await embedder.embed(batch);
       if (result.length !== batch.length || result.some((vector) => vector.length !== embedder.dimensions)) {
-        throw permanentError(
-          'embedding_invalid',
-          `${embedder.provider}/${embedder.model} returned vectors of the wrong count or length`,
-        );
+        throw permanentError('embedding_invalid', `${embedder.provider}/${embedder.model} returned vectors of the wrong count or length`);
       }
       vectors.push(...result);
     }
@@ -235,26 +230,30 @@ export function createPineconeVectorStore(settings: PineconeVectorStoreSettings)
         throw pineconeError('query', error);
       }
       const pages = new Set<string>();
-      return (matches ?? []).flatMap((match) => {
-        const metadata = match.metadata;
-        if (!metadata || match.score === undefined) return [];
-        // Best first: a page's first match is its best chunk.
-        const page = `${String(metadata.document_id)}#${Number(metadata.page)}`;
-        if (pages.has(page)) return [];
-        pages.add(page);
-        const score = Math.min(1, Math.max(0, (match.score - similarityFloor) / (1 - similarityFloor)));
-        if (score <= 0) return [];
-        return [{
-          document_id: String(metadata.document_id),
-          document_name: String(metadata.document_name),
-          page: Number(metadata.page),
-          chunk_index: Number(metadata.chunk_index),
-          text: String(metadata.text),
-          ...(typeof metadata.section === 'string' ? { section: metadata.section } : {}),
-          ...(typeof metadata.document_title === 'string' ? { document_title: metadata.document_title } : {}),
-          score,
-        }];
-      }).slice(0, Math.floor(k));
+      return (matches ?? [])
+        .flatMap((match) => {
+          const metadata = match.metadata;
+          if (!metadata || match.score === undefined) return [];
+          // Best first: a page's first match is its best chunk.
+          const page = `${String(metadata.document_id)}#${Number(metadata.page)}`;
+          if (pages.has(page)) return [];
+          pages.add(page);
+          const score = Math.min(1, Math.max(0, (match.score - similarityFloor) / (1 - similarityFloor)));
+          if (score <= 0) return [];
+          return [
+            {
+              document_id: String(metadata.document_id),
+              document_name: String(metadata.document_name),
+              page: Number(metadata.page),
+              chunk_index: Number(metadata.chunk_index),
+              text: String(metadata.text),
+              ...(typeof metadata.section === 'string' ? { section: metadata.section } : {}),
+              ...(typeof metadata.document_title === 'string' ? { document_title: metadata.document_title } : {}),
+              score,
+            },
+          ];
+        })
+        .slice(0, Math.floor(k));
     },
 
     async close(): Promise<void> {

@@ -95,8 +95,10 @@ const stopwords = new Set(
  */
 const lists = stopwordLists as unknown as Record<string, string[]>;
 const languageStopwords = new Map(
-  Object.entries({ fr: lists.fra, de: lists.deu, es: lists.spa, it: lists.ita, pt: lists.por, nl: lists.nld })
-    .map(([language, words]) => [language, new Set(words.map((word) => word.toLowerCase()))]),
+  Object.entries({ fr: lists.fra, de: lists.deu, es: lists.spa, it: lists.ita, pt: lists.por, nl: lists.nld }).map(([language, words]) => [
+    language,
+    new Set(words.map((word) => word.toLowerCase())),
+  ]),
 );
 const noWords = new Set<string>();
 
@@ -122,7 +124,10 @@ interface ChunkRow {
  * `functionWords` are those of the text's language, left out like the English stopwords.
  */
 function countQueryWords(text: string, functionWords: Set<string> = noWords): Map<string, number> {
-  const tokens = cjkBigrams(text).toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  const tokens =
+    cjkBigrams(text)
+      .toLowerCase()
+      .match(/[\p{L}\p{N}]+/gu) ?? [];
   const counts = new Map<string, number>();
   for (const token of tokens) {
     if ((token.length === 1 && !/\p{N}/u.test(token)) || stopwords.has(token) || functionWords.has(token) || kanaOnly.test(token)) continue;
@@ -187,7 +192,10 @@ const schema = `
  * second field and CJK text as bigrams.
  */
 function migrate(database: BetterSqlite3.Database): void {
-  const columns = database.prepare<[], { name: string }>('PRAGMA table_info(chunks)').all().map((column) => column.name);
+  const columns = database
+    .prepare<[], { name: string }>('PRAGMA table_info(chunks)')
+    .all()
+    .map((column) => column.name);
   if (columns.length === 0 || database.pragma('user_version', { simple: true }) === indexVersion) return;
   if (!columns.includes('section')) {
     database.exec('ALTER TABLE chunks ADD COLUMN section TEXT; ALTER TABLE chunks ADD COLUMN document_title TEXT;');
@@ -214,27 +222,26 @@ function openDatabase(options: SqliteVectorStoreOptions): BetterSqlite3.Database
   sqliteVec.load(database);
   const embedder = options.embedder;
   // IMMEDIATE: processes starting together create the schema one after the other.
-  database.transaction(() => {
-    migrate(database);
-    database.exec(schema);
-    database.pragma(`user_version = ${indexVersion}`);
-    if (!embedder) {
-      return;
-    }
-    const identity = `${embedder.provider}/${embedder.model}/${embedder.dimensions}`;
-    const readMeta = database.prepare<[string], { value: string }>('SELECT value FROM store_meta WHERE key = ?');
-    const stored = readMeta.get('embedding_model')?.value;
-    if (stored !== undefined && stored !== identity) {
-      throw permanentError(
-        'embedding_model_mismatch',
-        `${options.path} holds vectors of ${stored}, not ${identity}: use a new file or re-ingest into one`,
-      );
-    }
-    database.prepare('INSERT OR IGNORE INTO store_meta (key, value) VALUES (?, ?)').run('embedding_model', identity);
-    database.exec(`CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vectors USING vec0(
+  database
+    .transaction(() => {
+      migrate(database);
+      database.exec(schema);
+      database.pragma(`user_version = ${indexVersion}`);
+      if (!embedder) {
+        return;
+      }
+      const identity = `${embedder.provider}/${embedder.model}/${embedder.dimensions}`;
+      const readMeta = database.prepare<[string], { value: string }>('SELECT value FROM store_meta WHERE key = ?');
+      const stored = readMeta.get('embedding_model')?.value;
+      if (stored !== undefined && stored !== identity) {
+        throw permanentError('embedding_model_mismatch', `${options.path} holds vectors of ${stored}, not ${identity}: use a new file or re-ingest into one`);
+      }
+      database.prepare('INSERT OR IGNORE INTO store_meta (key, value) VALUES (?, ?)').run('embedding_model', identity);
+      database.exec(`CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vectors USING vec0(
       chunk_id INTEGER PRIMARY KEY, namespace TEXT PARTITION KEY,
       embedding FLOAT[${embedder.dimensions}] DISTANCE_METRIC = cosine)`);
-  }).immediate();
+    })
+    .immediate();
   // The query's words go through the index's own tokenizer (this connection's temp schema), so
   // they are stemmed exactly as the chunks were.
   database.exec(`
@@ -272,8 +279,7 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
   const database = openDatabase(options);
   const embedder = options.embedder;
   const similarityFloor = options.similarityFloor ?? 0.5;
-  const hasVectorTable = (): boolean =>
-    database.prepare("SELECT 1 FROM sqlite_master WHERE name = 'chunk_vectors'").get() !== undefined;
+  const hasVectorTable = (): boolean => database.prepare("SELECT 1 FROM sqlite_master WHERE name = 'chunk_vectors'").get() !== undefined;
 
   const upsertChunk = database.prepare<[string, string, string, number, number, string, string | null, string | null], { id: number }>(`
     INSERT INTO chunks (namespace, document_id, document_name, page, chunk_index, text, section, document_title)
@@ -288,7 +294,10 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
   const clearQueryWords = database.prepare('DELETE FROM temp.query_words');
   const insertQueryWord = database.prepare<[number, string]>('INSERT INTO temp.query_words (rowid, word) VALUES (?, ?)');
   const selectQueryStems = database.prepare<[], { doc: number; term: string }>('SELECT doc, term FROM temp.query_stems');
-  const termInstances = database.prepare<[string, string], { id: number; document_id: string; page: number; text_length: number; section_length: number; field: string; frequency: number }>(`
+  const termInstances = database.prepare<
+    [string, string],
+    { id: number; document_id: string; page: number; text_length: number; section_length: number; field: string; frequency: number }
+  >(`
     SELECT c.id, c.document_id, c.page, length(c.text) AS text_length, coalesce(length(c.section), 0) AS section_length,
            t.col AS field, count(*) AS frequency
     FROM chunks_terms AS t JOIN chunks AS c ON c.id = t.doc
@@ -304,10 +313,7 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
       const batch = texts.slice(start, start + embeddingBatchSize);
       const result = await activeEmbedder.embed(batch);
       if (result.length !== batch.length || result.some((vector) => vector.length !== activeEmbedder.dimensions)) {
-        throw permanentError(
-          'embedding_invalid',
-          `${activeEmbedder.provider}/${activeEmbedder.model} returned vectors of the wrong count or length`,
-        );
+        throw permanentError('embedding_invalid', `${activeEmbedder.provider}/${activeEmbedder.model} returned vectors of the wrong count or length`);
       }
       vectors.push(...result.map((vector) => Float32Array.from(vector)));
     }
@@ -345,9 +351,10 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
       const perChunk = new Map<number, { row: (typeof instances)[number]; frequency: number }>();
       for (const row of instances) {
         const fieldWeight = row.field === 'section' ? sectionWeight : 1;
-        const norm = row.field === 'section'
-          ? 1 - lengthNormalisation + (lengthNormalisation * row.section_length) / meanSection
-          : 1 - lengthNormalisation + (lengthNormalisation * row.text_length) / meanText;
+        const norm =
+          row.field === 'section'
+            ? 1 - lengthNormalisation + (lengthNormalisation * row.section_length) / meanSection
+            : 1 - lengthNormalisation + (lengthNormalisation * row.text_length) / meanText;
         const entry = perChunk.get(row.id) ?? { row, frequency: 0 };
         entry.frequency += (fieldWeight * row.frequency) / norm;
         perChunk.set(row.id, entry);
@@ -355,7 +362,15 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
       const idf = inverseDocumentFrequency(chunkCount, perChunk.size);
       queryWeight += weight * idf;
       for (const [id, { row, frequency }] of perChunk) {
-        const candidate = candidates.get(id) ?? { id, document_id: row.document_id, page: row.page, text_length: row.text_length, section_length: row.section_length, bm25: 0, matched: 0 };
+        const candidate = candidates.get(id) ?? {
+          id,
+          document_id: row.document_id,
+          page: row.page,
+          text_length: row.text_length,
+          section_length: row.section_length,
+          bm25: 0,
+          matched: 0,
+        };
         candidate.bm25 += (weight * idf * frequency * (k1 + 1)) / (frequency + k1);
         candidate.matched += weight * idf;
         candidates.set(id, candidate);
@@ -411,9 +426,11 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
   /** Pages ranked by their nearest chunk; the score is its cosine similarity rescaled above the floor. */
   function vectorRanking(namespace: string, queryVector: Float32Array, limit: number): RankedPage[] {
     const nearest = database
-      .prepare<[Float32Array, number, string], { chunk_id: number; distance: number; document_id: string; page: number }>(`
+      .prepare<[Float32Array, number, string], { chunk_id: number; distance: number; document_id: string; page: number }>(
+        `
         SELECT v.chunk_id, v.distance, c.document_id, c.page FROM chunk_vectors AS v JOIN chunks AS c ON c.id = v.chunk_id
-        WHERE v.embedding MATCH ? AND v.k = ? AND v.namespace = ? ORDER BY v.distance`)
+        WHERE v.embedding MATCH ? AND v.k = ? AND v.namespace = ? ORDER BY v.distance`,
+      )
       .all(queryVector, limit, namespace);
     const pages = new Map<string, RankedPage>();
     for (const hit of nearest) {
@@ -444,39 +461,54 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
     name: options.path,
 
     async upsert(namespace: string, chunks: Chunk[]): Promise<void> {
-      const vectors = embedder ? await embedAll(chunks.map((chunk) => chunk.text), embedder) : undefined;
+      const vectors = embedder
+        ? await embedAll(
+            chunks.map((chunk) => chunk.text),
+            embedder,
+          )
+        : undefined;
       const vectorTable = hasVectorTable();
       const deleteVector = vectorTable ? database.prepare('DELETE FROM chunk_vectors WHERE chunk_id = ?') : undefined;
-      const insertVector = vectors
-        ? database.prepare('INSERT INTO chunk_vectors (chunk_id, namespace, embedding) VALUES (?, ?, ?)')
-        : undefined;
-      database.transaction(() => {
-        chunks.forEach((chunk, index) => {
-          const stored = upsertChunk.get(
-            namespace, chunk.document_id, chunk.document_name, chunk.page, chunk.chunk_index, chunk.text,
-            chunk.section ?? null, chunk.document_title ?? null,
-          );
-          if (!stored) {
-            throw new Error('SQLite returned no id for an upserted chunk');
-          }
-          const id = stored.id;
-          // vec0 takes integer keys only as BigInt; a replaced chunk's old vector goes first.
-          deleteVector?.run(BigInt(id));
-          insertVector?.run(BigInt(id), namespace, vectors?.[index]);
-        });
-      }).immediate();
+      const insertVector = vectors ? database.prepare('INSERT INTO chunk_vectors (chunk_id, namespace, embedding) VALUES (?, ?, ?)') : undefined;
+      database
+        .transaction(() => {
+          chunks.forEach((chunk, index) => {
+            const stored = upsertChunk.get(
+              namespace,
+              chunk.document_id,
+              chunk.document_name,
+              chunk.page,
+              chunk.chunk_index,
+              chunk.text,
+              chunk.section ?? null,
+              chunk.document_title ?? null,
+            );
+            if (!stored) {
+              throw new Error('SQLite returned no id for an upserted chunk');
+            }
+            const id = stored.id;
+            // vec0 takes integer keys only as BigInt; a replaced chunk's old vector goes first.
+            deleteVector?.run(BigInt(id));
+            insertVector?.run(BigInt(id), namespace, vectors?.[index]);
+          });
+        })
+        .immediate();
     },
 
     async deleteDocument(namespace: string, documentId: string): Promise<void> {
-      database.transaction(() => {
-        if (hasVectorTable()) {
-          database
-            .prepare(`DELETE FROM chunk_vectors WHERE chunk_id IN
-              (SELECT id FROM chunks WHERE namespace = ? AND document_id = ?)`)
-            .run(namespace, documentId);
-        }
-        database.prepare('DELETE FROM chunks WHERE namespace = ? AND document_id = ?').run(namespace, documentId);
-      }).immediate();
+      database
+        .transaction(() => {
+          if (hasVectorTable()) {
+            database
+              .prepare(
+                `DELETE FROM chunk_vectors WHERE chunk_id IN
+              (SELECT id FROM chunks WHERE namespace = ? AND document_id = ?)`,
+              )
+              .run(namespace, documentId);
+          }
+          database.prepare('DELETE FROM chunks WHERE namespace = ? AND document_id = ?').run(namespace, documentId);
+        })
+        .immediate();
     },
 
     async query(namespace: string, text: string, k: number): Promise<ScoredChunk[]> {
@@ -494,16 +526,18 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
       return top.flatMap(({ chunkId, score }) => {
         const row = rows.get(chunkId);
         if (!row) return [];
-        return [{
-          document_id: row.document_id,
-          document_name: row.document_name,
-          page: row.page,
-          chunk_index: row.chunk_index,
-          text: row.text,
-          ...(row.section === null ? {} : { section: row.section }),
-          ...(row.document_title === null ? {} : { document_title: row.document_title }),
-          score,
-        }];
+        return [
+          {
+            document_id: row.document_id,
+            document_name: row.document_name,
+            page: row.page,
+            chunk_index: row.chunk_index,
+            text: row.text,
+            ...(row.section === null ? {} : { section: row.section }),
+            ...(row.document_title === null ? {} : { document_title: row.document_title }),
+            score,
+          },
+        ];
       });
     },
 

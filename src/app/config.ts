@@ -449,12 +449,13 @@ export function replySettingsOf(
 }
 
 /** The decision thresholds (AUTO_SEND_*) as src/rag/decide.ts takes them. */
-export function decisionPolicyOf(
-  config: Pick<
-    Config,
-    'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet'
-  >,
-): DecisionPolicy {
+/** The settings the send decision is made from (responder and sender both read them). */
+export type DecisionSettings = Pick<
+  Config,
+  'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet'
+>;
+
+export function decisionPolicyOf(config: DecisionSettings): DecisionPolicy {
   return {
     // SEND_POLICY unset means the local model's replies are drafts, also when it stands in for Gemini or Claude.
     draftProviders: config.sendPolicySet ? [] : ['local'],

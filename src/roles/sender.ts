@@ -17,7 +17,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { decisionPolicyOf, sendModeOf, type Config } from '../app/config.js';
+import { decisionPolicyOf, sendModeOf, type Config, type DecisionSettings } from '../app/config.js';
 import { transientError } from '../lib/errors.js';
 import type { Handler, HandlerContext } from '../messaging/consumer.js';
 import type { StageDetails } from '../pipeline/events.js';
@@ -32,21 +32,7 @@ import type { ReviewQueue } from '../store/reviews.js';
 import { approvalAlreadySent, verifyApproval } from '../features/reviews/verify.js';
 
 export interface SenderDependencies {
-  config: Pick<
-    Config,
-    | 'SEND_POLICY'
-    | 'mailboxPolicies'
-    | 'AUTO_SEND_MIN_CONFIDENCE'
-    | 'AUTO_SEND_MIN_SCORE'
-    | 'AUTO_SEND_MIN_MARGIN'
-    | 'AUTO_SEND_MIN_COVERAGE'
-    | 'AUTO_SEND_MIN_MODEL_CONFIDENCE'
-    | 'sendPolicySet'
-    | 'SEND_RATE_PER_MINUTE'
-    | 'SEND_BURST'
-    | 'DAILY_SEND_QUOTA'
-    | 'SEND_LEASE_MS'
-  >;
+  config: DecisionSettings & Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
   mailbox: Mailbox;
   /** Who may send which reply: the local ledger, or Redis across hosts with the ledger as fallback. */
   claims: SendClaims;

@@ -151,7 +151,7 @@ export const environmentSchema = z.object({
   /** Language models in fallback order, comma separated; `local` needs no key. */
   LLM_PROVIDERS: z
     .string()
-    .regex(/^\s*(local|gemini|anthropic)(\s*,\s*(local|gemini|anthropic))*\s*$/, 'a comma-separated list of local, gemini, anthropic')
+    .regex(/^\s*(local|gemini|anthropic|openai)(\s*,\s*(local|gemini|anthropic|openai))*\s*$/, 'a comma-separated list of local, gemini, anthropic, openai')
     .default('local'),
   /** Gemini (`@google/genai`): key, models, and an optional endpoint (a proxy, or a test server). */
   GEMINI_API_KEY: text(''),
@@ -162,15 +162,25 @@ export const environmentSchema = z.object({
   ANTHROPIC_API_KEY: text(''),
   ANTHROPIC_MODEL: text('claude-sonnet-4-6'),
   ANTHROPIC_BASE_URL: text(''),
+  /**
+   * Any OpenAI-compatible server (`openai` SDK): OpenAI itself with a key, or a local one (Ollama,
+   * llama.cpp, vLLM, LM Studio) by its base URL, e.g. `http://127.0.0.1:11434/v1`, key optional.
+   */
+  OPENAI_API_KEY: text(''),
+  OPENAI_BASE_URL: text(''),
+  OPENAI_MODEL: text('gpt-4.1-mini'),
+  OPENAI_EMBEDDING_MODEL: text('text-embedding-3-small'),
+  /** How the JSON answer is asked for: `json_schema` (structured output), `json_object` (JSON mode) or `text` (the prompt alone). */
+  OPENAI_RESPONSE_FORMAT: z.enum(['json_schema', 'json_object', 'text']).default('json_schema'),
   /** A model call slower than this counts as a timeout: the next provider in the chain is tried. */
   LLM_TIMEOUT_MS: integer(30_000, 100),
-  /** Card numbers, IBANs, keys and passwords in an email are replaced before it goes to gemini or anthropic (never needed for local). */
+  /** Card numbers, IBANs, keys and passwords in an email are replaced before it goes to gemini, anthropic or openai (never needed for local). */
   REDACT_BEFORE_LLM: z
     .enum(['true', 'false'], { error: 'true or false' })
     .default('true')
     .transform((value) => value === 'true'),
-  /** `none` (lexical retrieval only) or `gemini`. */
-  EMBEDDING_PROVIDER: z.enum(['none', 'gemini']).default('none'),
+  /** `none` (lexical retrieval only), `gemini` or `openai` (an OpenAI-compatible server, see OPENAI_*). */
+  EMBEDDING_PROVIDER: z.enum(['none', 'gemini', 'openai']).default('none'),
   EMBEDDING_DIMENSIONS: integer(768, 8, 4096),
   /** `sqlite` (embedded) or `pinecone` (needs an embedding provider). */
   VECTOR_STORE: z.enum(['sqlite', 'pinecone']).default('sqlite'),

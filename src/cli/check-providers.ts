@@ -13,11 +13,19 @@ import type { Logger } from '../lib/log.js';
 import { RagmailError } from '../lib/errors.js';
 import { Broker, redactUrl } from '../messaging/broker.js';
 import { ManagementClient } from '../messaging/management.js';
-import { anthropicSettings, geminiSettings, gmailSettings, requireSetting } from '../providers/factory.js';
+import {
+  anthropicSettings,
+  createUncachedEmbedder,
+  embeddingModelName,
+  geminiSettings,
+  gmailSettings,
+  openaiSettings,
+  requireSetting,
+} from '../providers/factory.js';
 import { runProviderCheck, type ProviderCheck } from '../providers/provider-check.js';
 import { checkGemini } from '../providers/llm/gemini.js';
 import { checkAnthropic } from '../providers/llm/anthropic.js';
-import { createGeminiEmbedder } from '../providers/embeddings/gemini.js';
+import { checkOpenAI } from '../providers/llm/openai.js';
 import type { Embedder } from '../providers/embeddings/spec.js';
 import { checkPinecone } from '../providers/vector-store/pinecone.js';
 import { createSqliteVectorStore } from '../providers/vector-store/sqlite.js';
@@ -92,15 +100,6 @@ function checkManagement(config: Config): Promise<Check> {
   });
 }
 
-function geminiEmbedder(config: Config): Embedder {
-  return createGeminiEmbedder({
-    ...geminiSettings(config),
-    timeoutMs: Math.min(config.LLM_TIMEOUT_MS, CHECK_TIMEOUT_MS),
-    model: config.GEMINI_EMBEDDING_MODEL,
-    dimensions: config.EMBEDDING_DIMENSIONS,
-  });
-}
-
 /**
  * What a store compares with its contents (provider, model, dimensions), without a client: the
  * stores' checks read only these, and a missing Gemini key is the embedder row's to report.
@@ -108,7 +107,7 @@ function geminiEmbedder(config: Config): Embedder {
 function embedderIdentity(config: Config): Embedder {
   return {
     provider: config.EMBEDDING_PROVIDER,
-    model: config.GEMINI_EMBEDDING_MODEL,
+    model: embeddingModelName(config),
     dimensions: config.EMBEDDING_DIMENSIONS,
     embed: () => Promise.reject(new Error('the provider check embeds nothing through the store')),
   };
@@ -116,7 +115,8 @@ function embedderIdentity(config: Config): Embedder {
 
 function checkEmbedder(config: Config): Promise<Check> {
   return guarded(async () => {
-    const embedder = geminiEmbedder(config);
+    if (config.EMBEDDING_PROVIDER === 'none') throw new Error('EMBEDDING_PROVIDER=none has no embedder to check');
+    const embedder = createUncachedEmbedder({ ...config, LLM_TIMEOUT_MS: Math.min(config.LLM_TIMEOUT_MS, CHECK_TIMEOUT_MS) }, config.EMBEDDING_PROVIDER);
     return timed(async () => {
       const [vector] = await embedder.embed([EMBEDDING_PROBE]);
       return `model ${embedder.model} returns ${vector.length}-dimension vectors`;
@@ -129,7 +129,7 @@ function checkVectorStore(config: Config): Promise<Check> {
     if (config.VECTOR_STORE === 'pinecone') {
       const apiKey = requireSetting(config, 'PINECONE_API_KEY', 'VECTOR_STORE=pinecone');
       if (config.EMBEDDING_PROVIDER === 'none') {
-        return { status: 'failed', latencyMs: null, detail: 'VECTOR_STORE=pinecone needs an embedding provider: set EMBEDDING_PROVIDER=gemini' };
+        return { status: 'failed', latencyMs: null, detail: 'VECTOR_STORE=pinecone needs an embedding provider: set EMBEDDING_PROVIDER=gemini or openai' };
       }
       return fromProviderCheck(
         await checkPinecone({
@@ -206,7 +206,9 @@ function languageModelChecks(config: Config, timeoutMs: number): Array<{ provide
         ? guarded(async () => fromProviderCheck(await checkGemini({ ...geminiSettings(config), model: config.GEMINI_MODEL, timeoutMs })))
         : name === 'anthropic'
           ? guarded(async () => fromProviderCheck(await checkAnthropic({ ...anthropicSettings(config), timeoutMs })))
-          : Promise.resolve<Check>({ status: 'ok', latencyMs: null, detail: 'deterministic rules in this process, no key, no network' }),
+          : name === 'openai'
+            ? guarded(async () => fromProviderCheck(await checkOpenAI({ ...openaiSettings(config), timeoutMs })))
+            : Promise.resolve<Check>({ status: 'ok', latencyMs: null, detail: 'deterministic rules in this process, no key, no network' }),
   }));
 }
 

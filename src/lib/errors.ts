@@ -34,6 +34,12 @@ export function isRetryable(error: unknown): boolean {
   return true;
 }
 
+/** The pause an error asks for before the next attempt (a provider's `retry-after`), in ms, if any. */
+export function retryAfterMsOf(error: unknown): number | undefined {
+  const value = error && typeof error === 'object' && 'retryAfterMs' in error ? (error as { retryAfterMs: unknown }).retryAfterMs : undefined;
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
 /** The stable code of an error, or its class name when it has none. */
 export function errorCode(error: unknown): string {
   if (error && typeof error === 'object' && 'code' in error && typeof error.code === 'string') {

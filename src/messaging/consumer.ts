@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../lib/log.js';
-import { errorCode, isRetryable, permanentError } from '../lib/errors.js';
+import { errorCode, isRetryable, permanentError, retryAfterMsOf } from '../lib/errors.js';
 import { isChannelOpen, type Broker, type ConsumerHandle } from './broker.js';
 import { EXCHANGES, REQUEUE_ROUTING_KEY, retryDelayMs, retryExchangeName, waitRoutingKey } from './topology.js';
 import { publishEvent } from './events.js';
@@ -258,18 +258,26 @@ export class ConsumerRuntime<T> extends EventEmitter {
     }
   }
 
-  /** Parks the message in the wait queue for its attempt; the broker brings it back after the delay. */
+  /**
+   * Parks the message in the wait queue for its attempt; the broker brings it back after the delay.
+   * A pause the error asks for (a provider's `retry-after`) is honoured up to the longest wait
+   * queue: the message waits in the first queue long enough, for the pause asked.
+   */
   private async retryLater(message: ConsumeMessage, channel: Channel, attempt: number, error: Error, logger: Logger): Promise<void> {
-    const delay = retryDelayMs(this.options, attempt);
+    const asked = retryAfterMsOf(error);
+    let queueAttempt = attempt;
+    while (asked !== undefined && retryDelayMs(this.options, queueAttempt) < asked && queueAttempt < this.options.maxAttempts - 1) queueAttempt += 1;
+    const delay = retryDelayMs(this.options, queueAttempt);
     // Jitter within the upper quarter keeps delays growing strictly from one attempt to the next.
     const jittered = Math.round(delay * (0.75 + Math.random() * 0.25));
-    logger.warn('attempt failed, retrying later', { attempt, retry_in_ms: jittered, error: error.message, code: errorCode(error) });
+    const wait = asked === undefined ? jittered : Math.min(delay, Math.max(jittered, asked));
+    logger.warn('attempt failed, retrying later', { attempt, retry_in_ms: wait, retry_after_ms: asked, error: error.message, code: errorCode(error) });
     if (!(await this.stillHeld(channel))) {
       logger.warn("the delivery's channel closed during the attempt; the broker redelivers it, no retry copy published");
       return;
     }
     try {
-      await this.republish(message, waitRoutingKey(delay), { ...stripDeathHeaders(message.properties.headers), [ATTEMPTS_HEADER]: attempt }, jittered);
+      await this.republish(message, waitRoutingKey(delay), { ...stripDeathHeaders(message.properties.headers), [ATTEMPTS_HEADER]: attempt }, wait);
       this.settleOn(channel, message, logger);
     } catch (publishError) {
       logger.error('could not schedule the retry; returning the message to the queue', { error: (publishError as Error).message });

@@ -10,10 +10,12 @@ import type { LanguageModel } from './llm/spec.js';
 import { createLocalModel } from './llm/local.js';
 import { createGeminiModel } from './llm/gemini.js';
 import { createAnthropicModel } from './llm/anthropic.js';
+import { createOpenAIModel, openaiDialect } from './llm/openai.js';
 import { createFallbackModel } from './llm/fallback.js';
 import { createRedactingModel } from './llm/redacting.js';
 import type { Embedder } from './embeddings/spec.js';
 import { createGeminiEmbedder } from './embeddings/gemini.js';
+import { createOpenAIEmbedder } from './embeddings/openai.js';
 import { createCachedEmbedder } from './embeddings/cached.js';
 import type { VectorStore } from './vector-store/spec.js';
 import { createSqliteVectorStore } from './vector-store/sqlite.js';
@@ -57,6 +59,20 @@ export function anthropicSettings(config: Config) {
   };
 }
 
+/** OpenAI itself needs a key; a compatible server named by OPENAI_BASE_URL may need none. */
+export function openaiSettings(config: Config) {
+  return {
+    apiKey: config.OPENAI_BASE_URL
+      ? config.OPENAI_API_KEY
+      : requireSetting(config, 'OPENAI_API_KEY', 'the openai provider (or set OPENAI_BASE_URL for a local server)'),
+    model: config.OPENAI_MODEL,
+    baseUrl: config.OPENAI_BASE_URL || undefined,
+    responseFormat: config.OPENAI_RESPONSE_FORMAT,
+    dialect: openaiDialect(config.OPENAI_BASE_URL || undefined),
+    timeoutMs: config.LLM_TIMEOUT_MS,
+  };
+}
+
 /** The chain of LLM_PROVIDERS; `wrap` (e.g. metrics) goes around each provider, so each is seen apart. */
 export function createLanguageModel(config: Config, logger: Logger, wrap: (model: LanguageModel) => LanguageModel = (model) => model): LanguageModel {
   // Only text leaving for an outside API is redacted; the local model runs in this process.
@@ -76,6 +92,8 @@ export function createLanguageModel(config: Config, logger: Logger, wrap: (model
         return redacted(createGeminiModel({ ...geminiSettings(config), model: config.GEMINI_MODEL }));
       case 'anthropic':
         return redacted(createAnthropicModel(anthropicSettings(config)));
+      case 'openai':
+        return redacted(createOpenAIModel(openaiSettings(config)));
       default:
         return createLocalModel();
     }
@@ -85,8 +103,19 @@ export function createLanguageModel(config: Config, logger: Logger, wrap: (model
 
 export function createEmbedder(config: Config, cache: Cache): Embedder | undefined {
   if (config.EMBEDDING_PROVIDER === 'none') return undefined;
-  const embedder = createGeminiEmbedder({ ...geminiSettings(config), model: config.GEMINI_EMBEDDING_MODEL, dimensions: config.EMBEDDING_DIMENSIONS });
-  return createCachedEmbedder(embedder, cache, config.CACHE_TTL_SECONDS);
+  return createCachedEmbedder(createUncachedEmbedder(config, config.EMBEDDING_PROVIDER), cache, config.CACHE_TTL_SECONDS);
+}
+
+/** The embedder EMBEDDING_PROVIDER names, talking to its API on every call. */
+export function createUncachedEmbedder(config: Config, provider: 'gemini' | 'openai'): Embedder {
+  return provider === 'openai'
+    ? createOpenAIEmbedder({ ...openaiSettings(config), model: config.OPENAI_EMBEDDING_MODEL, dimensions: config.EMBEDDING_DIMENSIONS })
+    : createGeminiEmbedder({ ...geminiSettings(config), model: config.GEMINI_EMBEDDING_MODEL, dimensions: config.EMBEDDING_DIMENSIONS });
+}
+
+/** The embedding model EMBEDDING_PROVIDER uses, e.g. `text-embedding-3-small`. */
+export function embeddingModelName(config: Config): string {
+  return config.EMBEDDING_PROVIDER === 'openai' ? config.OPENAI_EMBEDDING_MODEL : config.GEMINI_EMBEDDING_MODEL;
 }
 
 export function pineconeSettings(config: Config, embedder: Embedder) {
@@ -101,7 +130,7 @@ export function pineconeSettings(config: Config, embedder: Embedder) {
 
 export function createVectorStore(config: Config, cache: Cache, embedder: Embedder | undefined): VectorStore {
   if (config.VECTOR_STORE === 'pinecone') {
-    if (!embedder) throw permanentError('configuration_missing', 'VECTOR_STORE=pinecone needs an embedding provider: set EMBEDDING_PROVIDER=gemini');
+    if (!embedder) throw permanentError('configuration_missing', 'VECTOR_STORE=pinecone needs an embedding provider: set EMBEDDING_PROVIDER=gemini or openai');
     // Pinecone is eventually consistent: results right after a change are not cached.
     return createCachedVectorStore(createPineconeVectorStore(pineconeSettings(config, embedder)), cache, config.CACHE_TTL_SECONDS, { freshnessLagMs: 10_000 });
   }

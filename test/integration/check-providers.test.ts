@@ -16,6 +16,7 @@ import { createLogger } from '../../src/lib/log.js';
 import { createTestVhost, type TestVhost } from '../helpers/broker.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
 import { CLOUD_MAILBOX, startCloudStack } from '../helpers/cloud-stack.js';
+import { startFakeOpenAI } from '../fakes/openai-server.js';
 
 const rowKey = (row: ProviderCheckRow) => `${row.provider} ${row.kind}`;
 
@@ -174,3 +175,37 @@ test('the embedded defaults need no key: every configured provider ok, the rest 
     await vhost.cleanup();
   }
 });
+
+test(
+  'an OpenAI-compatible server (a local one: base URL, no key) is checked as llm and embeddings; a refused key fails with the reason',
+  { timeout: 60_000 },
+  async () => {
+    const server = await startFakeOpenAI({ embeddingDimensions: 768 });
+    const guarded = await startFakeOpenAI({ apiKey: 'sk-right' });
+    const vhost = await createTestVhost({
+      LLM_PROVIDERS: 'openai,local',
+      OPENAI_BASE_URL: `${server.url}/v1`,
+      OPENAI_MODEL: 'qwen3:8b',
+      EMBEDDING_PROVIDER: 'openai',
+      OPENAI_EMBEDDING_MODEL: 'nomic-embed-text',
+    });
+    try {
+      const rows = await checkProviders(vhost.config, vhost.logger);
+      const row = (key: string) => rows.find((candidate) => rowKey(candidate) === key);
+      assert.equal(row('openai llm')?.status, 'ok', row('openai llm')?.detail);
+      assert.match(row('openai llm')!.detail, /model qwen3:8b is available at http:\/\/127\.0\.0\.1/);
+      assert.equal(row('openai embeddings')?.status, 'ok', row('openai embeddings')?.detail);
+      assert.match(row('openai embeddings')!.detail, /nomic-embed-text returns 768-dimension vectors/);
+      assert.ok(server.requests.some((request) => request.path === '/v1/models/qwen3:8b'));
+
+      const refused = await checkProviders({ ...vhost.config, OPENAI_BASE_URL: `${guarded.url}/v1`, OPENAI_API_KEY: 'sk-wrong' }, vhost.logger);
+      const failed = refused.find((candidate) => rowKey(candidate) === 'openai llm');
+      assert.equal(failed?.status, 'failed');
+      assert.match(failed!.detail, /llm_unauthorized.*HTTP 401 invalid_api_key/);
+    } finally {
+      await vhost.cleanup();
+      await server.close();
+      await guarded.close();
+    }
+  },
+);

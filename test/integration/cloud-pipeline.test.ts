@@ -72,9 +72,11 @@ test(
       );
 
       // Gemini's quota runs out for a while: the next Gemini calls, the first classifications, get 429.
+      // No RetryInfo: with one, Gemini would rest for the delay and every call meanwhile go to Claude
+      // without reaching Gemini (llm-fallback.test.ts); here each 429 is met by exactly one call.
       const geminiCallsBefore = stack.gemini.requests.length;
       for (let count = 0; count < GEMINI_QUOTA_ERRORS; count += 1) {
-        stack.gemini.enqueue(geminiErrorResponse(429, 'RESOURCE_EXHAUSTED', 'Resource has been exhausted (e.g. check quota).', { retryDelay: '7s' }));
+        stack.gemini.enqueue(geminiErrorResponse(429, 'RESOURCE_EXHAUSTED', 'Resource has been exhausted (e.g. check quota).'));
       }
       const delivered = await deliverSampleEmailsToGmail(stack.gmail);
       assert.equal(delivered.size, 11);

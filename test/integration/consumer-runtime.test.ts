@@ -13,6 +13,7 @@ import { ConsumerRuntime, type Handler } from '../../src/messaging/consumer.js';
 import { QUEUES, waitQueueName } from '../../src/messaging/topology.js';
 import { deadLetterSchema, type DeadLetterRecord } from '../../src/pipeline/messages.js';
 import { permanentError } from '../../src/lib/errors.js';
+import { ProviderCallError } from '../../src/providers/llm/errors.js';
 import { toClassify } from '../../src/pipeline/stages.js';
 
 const bodySchema = z.object({ n: z.number() });
@@ -106,6 +107,29 @@ test(
           assert.equal(await readyCount(channel, queue), 0, `${queue} is empty`);
         }
         assert.equal(attempts.length, 3);
+      },
+    );
+  },
+);
+
+test(
+  "an error asking for a pause (a provider's retry-after) waits in a wait queue long enough for it, not the attempt's own",
+  { timeout: 60_000 },
+  async () => {
+    const attempts: number[] = [];
+    await withRuntime(
+      async () => {
+        attempts.push(Date.now());
+        // Asks for 350 ms: more than the first wait (200 ms), within the second (400 ms).
+        throw new ProviderCallError('gemini quota exhausted; retry after 0.35s', { code: 'llm_quota', retryable: true, status: 429, retryAfterMs: 350 });
+      },
+      async ({ broker, channel }) => {
+        await broker.publishRaw('email_exchange', 'classify', { n: 8 });
+        await nextDeadLetter(channel);
+        assert.equal(attempts.length, 3);
+        const firstGap = attempts[1] - attempts[0];
+        assert.ok(firstGap >= 345, `the first retry waited the 350 ms asked for, not 150-200 ms: ${firstGap} ms`);
+        assert.ok(firstGap < 2_000, `and not much longer: ${firstGap} ms`);
       },
     );
   },

@@ -22,7 +22,10 @@ test('a wrong value is refused with the variable name and what it accepts', () =
       return true;
     },
   );
-  assert.throws(() => loadConfig({ LLM_PROVIDERS: 'local,openai' }), /LLM_PROVIDERS="local,openai": a comma-separated list of local, gemini, anthropic/);
+  assert.throws(
+    () => loadConfig({ LLM_PROVIDERS: 'local,chatgpt' }),
+    /LLM_PROVIDERS="local,chatgpt": a comma-separated list of local, gemini, anthropic, openai/,
+  );
   assert.throws(() => loadConfig({ CHUNK_SIZE: '200', CHUNK_OVERLAP: '300' }), /CHUNK_OVERLAP=300: must be smaller than CHUNK_SIZE/);
 });
 

@@ -97,3 +97,40 @@ test("the caller's abort ends the chain: no other provider is tried", async () =
   assert.equal(gemini.requests.length, 1);
   assert.equal(anthropic.requests.length, 0);
 });
+
+test("a provider's retry-after is honoured: it is not called again before the pause ends, the next one answers meanwhile", async () => {
+  const gemini = await startFakeGemini({ apiKey: 'gemini-key' });
+  const anthropic = await startFakeAnthropic({ apiKey: 'anthropic-key' });
+  servers.push(gemini, anthropic);
+  let clock = 1_000_000;
+  const chain = createFallbackModel(
+    [
+      createGeminiModel({ apiKey: 'gemini-key', model: 'gemini-2.5-flash', baseUrl: gemini.url, timeoutMs: 5_000 }),
+      createAnthropicModel({ apiKey: 'anthropic-key', model: 'claude-sonnet-4-6', baseUrl: anthropic.url, timeoutMs: 5_000 }),
+    ],
+    logger,
+    () => clock,
+  );
+  gemini.enqueue(geminiErrorResponse(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded', { retryDelay: '30s' }));
+  assert.equal((await chain.classify(supportEmail)).provider, 'anthropic');
+  clock += 29_000;
+  assert.equal((await chain.classify(supportEmail)).provider, 'anthropic');
+  assert.equal(gemini.requests.length, 1, 'Gemini rests for the 30 s it asked for');
+  clock += 1_001;
+  assert.equal((await chain.classify(supportEmail)).provider, 'gemini', 'after the pause Gemini is first again');
+  assert.equal(gemini.requests.length, 2);
+
+  // Both resting or failing: the chain's error is retryable and carries the shortest pause left.
+  gemini.enqueue(geminiErrorResponse(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded', { retryDelay: '20s' }));
+  anthropic.enqueue(anthropicErrorResponse(429, 'rate_limit_error', 'Rate limited', { retryAfter: '5' }));
+  await assert.rejects(chain.classify(supportEmail), { code: 'llm_unavailable', retryable: true, retryAfterMs: 5_000 });
+  clock += 2_000;
+  const requestsBefore = gemini.requests.length + anthropic.requests.length;
+  await assert.rejects(chain.classify(supportEmail), (error: { code: string; retryAfterMs: number; message: string }) => {
+    assert.equal(error.code, 'llm_unavailable');
+    assert.equal(error.retryAfterMs, 3_000);
+    assert.match(error.message, /gemini: resting 18 s more.*anthropic: resting 3 s more/);
+    return true;
+  });
+  assert.equal(gemini.requests.length + anthropic.requests.length, requestsBefore, 'no request to a resting provider');
+});

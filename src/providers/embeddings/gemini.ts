@@ -6,6 +6,7 @@ import { permanentError } from '../../lib/errors.js';
 import { abortedError } from '../llm/errors.js';
 import { createGeminiClient, toGeminiError } from '../llm/gemini.js';
 import type { EmbedOptions, Embedder } from './spec.js';
+import { unitLength } from './unit-length.js';
 
 /** Most texts the Gemini API embeds in one request. */
 export const GEMINI_EMBEDDING_BATCH_SIZE = 100;
@@ -56,7 +57,7 @@ export function createGeminiEmbedder(settings: GeminiEmbedderSettings): Embedder
           `gemini model ${settings.model} returned ${values.length} dimensions for text ${index}, expected ${settings.dimensions} (EMBEDDING_DIMENSIONS)`,
         );
       }
-      return normalise(values);
+      return unitLength(values);
     });
   }
 
@@ -74,9 +75,4 @@ export function createGeminiEmbedder(settings: GeminiEmbedderSettings): Embedder
       return vectors;
     },
   };
-}
-
-function normalise(values: number[]): number[] {
-  const length = Math.hypot(...values);
-  return length > 0 ? values.map((value) => value / length) : values;
 }

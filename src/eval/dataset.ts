@@ -15,6 +15,19 @@ const emailFields = {
 };
 
 /**
+ * A page added to a question's answer pages by pooled judging (eval/README.md, "Pooled judging"):
+ * the page's own `evidence` phrase lets scripts/check-eval-pages.ts check it against that page
+ * alone, so a judged page cannot ride on another page's evidence.
+ */
+export const judgedPageSchema = z.object({
+  page: z.number().int().positive(),
+  /** A phrase of this page's text that answers the question. */
+  evidence: z.string().min(1),
+  /** A few words on why the page answers it; the full record is eval/judgements.md. */
+  note: z.string().min(1),
+});
+
+/**
  * A test question. `manual` is the document's file name as ingested (the `document_name` of its
  * chunks): a retrieved page counts only in that document. `evidence` is a phrase of an answer
  * page's text, checked by scripts/check-eval-pages.ts.
@@ -25,10 +38,14 @@ export const questionSchema = z.object({
   answerable: z.boolean().default(true),
   answer_pages: z.array(z.number().int().positive()).default([]),
   evidence: z.string().min(1).optional(),
+  /** Answer pages found by pooled judging, each with its own evidence; every one is also in `answer_pages`. */
+  judged: z.array(judgedPageSchema).optional(),
   /** Language the customer writes in (ISO 639-1); English when absent. */
   language: z.string().length(2).optional(),
 }).refine((q) => q.answerable === (q.answer_pages.length > 0), { message: 'an answerable question lists its answer_pages; one with "answerable": false lists none' })
-  .refine((q) => !q.answerable || q.manual !== undefined, { message: 'an answerable question names its manual' });
+  .refine((q) => !q.answerable || q.manual !== undefined, { message: 'an answerable question names its manual' })
+  .refine((q) => (q.judged ?? []).every((judged) => q.answer_pages.includes(judged.page)), { message: 'every judged page is also one of the answer_pages' })
+  .refine((q) => new Set((q.judged ?? []).map((judged) => judged.page)).size === (q.judged ?? []).length, { message: 'a page is judged once' });
 export type Question = z.infer<typeof questionSchema>;
 
 export const labelledEmailSchema = z.object({ ...emailFields, label: z.enum(['support', 'not_support']) });

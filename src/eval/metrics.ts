@@ -17,6 +17,11 @@ export interface QuestionReport {
   retrieved: Array<PageRef & { score: number }>;
   /** 1-based rank of the first retrieved answer page, or null. */
   hit_rank: number | null;
+  /**
+   * The same with the labels as first written (`answer_pages` without the pages added by pooled
+   * judging, eval/judgements.md): pooling judged only what one run retrieved, so both are shown.
+   */
+  hit_rank_first_labels: number | null;
   decision: Decision;
   reason: string;
   confidence: number | null;
@@ -33,11 +38,14 @@ const ratio = (count: number, of: number): Ratio => ({ count, of, rate: of ? cou
 
 export function questionReport(q: Question, retrieved: QuestionReport['retrieved'], result: PipelineResult): QuestionReport {
   const onAnswer = (ref: PageRef | undefined | null) => Boolean(ref && q.answerable && ref.manual === q.manual && q.answer_pages.includes(ref.page));
+  const judged = new Set((q.judged ?? []).map((entry) => entry.page));
   const rank = retrieved.findIndex(onAnswer);
+  const firstLabelsRank = retrieved.findIndex((ref) => onAnswer(ref) && !judged.has(ref.page));
   const firstCited = result.reply?.cited[0] ?? null;
   return {
     id: q.id, manual: q.manual ?? null, answerable: q.answerable, expected_pages: q.answer_pages, retrieved,
     hit_rank: rank >= 0 ? rank + 1 : null,
+    hit_rank_first_labels: firstLabelsRank >= 0 ? firstLabelsRank + 1 : null,
     decision: result.decision, reason: result.reason, confidence: result.confidence,
     top_score: result.reply?.top_score ?? null, first_cited: firstCited,
     sent_correct: result.decision === 'sent' && onAnswer(firstCited),
@@ -52,6 +60,8 @@ export interface QuestionFigures {
   recall_at_1: Ratio;
   recall_at_3: Ratio;
   recall_at_5: Ratio;
+  /** Recall with the labels as first written, before pooled judging (see hit_rank_first_labels). */
+  first_labels: { recall_at_1: Ratio; recall_at_3: Ratio; recall_at_5: Ratio };
   decisions: Record<Decision, number>;
   /** Answerable questions auto-sent, out of the answerable. */
   auto_sent: Ratio;
@@ -65,6 +75,7 @@ export interface QuestionFigures {
 export function questionFigures(reports: QuestionReport[]): QuestionFigures {
   const answerable = reports.filter((r) => r.answerable);
   const recallAt = (k: number, of = answerable) => ratio(of.filter((r) => r.hit_rank !== null && r.hit_rank <= k).length, of.length);
+  const firstLabelsAt = (k: number) => ratio(answerable.filter((r) => r.hit_rank_first_labels !== null && r.hit_rank_first_labels <= k).length, answerable.length);
   const sentOf = (of: QuestionReport[]) => ratio(of.filter((r) => r.decision === 'sent').length, of.length);
   const manuals = [...new Set(answerable.map((r) => r.manual!))];
   const byManual = Object.fromEntries(manuals.map((manual) => {
@@ -78,6 +89,7 @@ export function questionFigures(reports: QuestionReport[]): QuestionFigures {
     answerable: answerable.length,
     unanswerable: reports.length - answerable.length,
     recall_at_1: recallAt(1), recall_at_3: recallAt(3), recall_at_5: recallAt(5),
+    first_labels: { recall_at_1: firstLabelsAt(1), recall_at_3: firstLabelsAt(3), recall_at_5: firstLabelsAt(5) },
     decisions,
     auto_sent: sentOf(answerable),
     auto_precision: ratio(reports.filter((r) => r.sent_correct).length, decisions.sent),

@@ -20,9 +20,11 @@ export function printQuestions(reports: QuestionReport[], figures: QuestionFigur
   print('\nper question (top5 = pages retrieved, * = a page of another manual; hit = rank of the first answer page):');
   for (const r of reports) print(questionLine(r));
   print(`\nretrieval (${figures.answerable} answerable questions, k = 5):`);
-  print(`  recall@1                      ${pct(figures.recall_at_1)}`);
-  print(`  recall@3                      ${pct(figures.recall_at_3)}`);
-  print(`  recall@5                      ${pct(figures.recall_at_5)}`);
+  // Pooled judging added pages that one run retrieved (eval/judgements.md): the first labels' figure stays beside it.
+  const pooled = (['recall_at_1', 'recall_at_3', 'recall_at_5'] as const).some((key) => figures.first_labels[key].count !== figures[key].count);
+  for (const [label, key] of [['recall@1', 'recall_at_1'], ['recall@3', 'recall_at_3'], ['recall@5', 'recall_at_5']] as const) {
+    print(`  ${pad(label, 30)}${pad(pct(figures[key]), 16)}${pooled ? `  labels as first written: ${pct(figures.first_labels[key])}` : ''}`);
+  }
   const short = (r: Ratio) => `${r.count}/${r.of}`;
   for (const [manual, m] of Object.entries(figures.by_manual)) {
     print(`  ${pad(manual, 30)}recall@1 ${pad(short(m.recall_at_1), 6)} @3 ${pad(short(m.recall_at_3), 6)} @5 ${pad(short(m.recall_at_5), 6)} auto-sent ${short(m.auto_sent)}`);

@@ -66,6 +66,14 @@ export const environmentSchema = z.object({
    */
   MAX_DELIVERIES: integer(5, 1, 100),
   /**
+   * When every language model (or the embedder) fails for reasons that pass — 429, 5xx, timeouts —
+   * the role pauses and messages wait in their queue, attempts uncounted, for at most this long;
+   * after it, failures count again and end in the dead-letter queue. 0: no pause, every failure counts.
+   */
+  OUTAGE_LIMIT_MS: integer(1_800_000, 0),
+  /** Longest pause between two probes during such an outage (a provider's retry-after, or a doubling backoff). */
+  OUTAGE_MAX_PAUSE_MS: integer(60_000, 10),
+  /**
    * How long a record stays in `dead_letter_queue` (Y, M, D, h, m, s; at most 49D, RabbitMQ's
    * largest message TTL). Applied by `npm run topology` as an operator policy.
    */

@@ -69,6 +69,7 @@ function consumerRole<T>(
     retryBaseDelayMs: config.RETRY_BASE_DELAY_MS,
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
     maxDeliveries: config.MAX_DELIVERIES,
+    outage: { limitMs: config.OUTAGE_LIMIT_MS, basePauseMs: config.RETRY_BASE_DELAY_MS, maxPauseMs: config.OUTAGE_MAX_PAUSE_MS, maxHolds: 10 },
   });
   runtime.start();
   return { name, stop: () => runtime.stop(), runtime: runtime as ConsumerRuntime<unknown> };

@@ -35,6 +35,10 @@ export interface PublishOptions {
 export interface ConsumerHandle {
   cancel(): Promise<void>;
   close(): Promise<void>;
+  /** Stops deliveries and keeps the channel, so deliveries being handled can still be settled. */
+  pause(): Promise<void>;
+  /** Starts deliveries again on the same channel, with this prefetch from now on. */
+  resume(prefetch: number): Promise<void>;
 }
 
 export type DeliveryHandler = (message: ConsumeMessage, channel: Channel) => void;
@@ -200,22 +204,36 @@ export class Broker extends EventEmitter {
   consume(queue: string, prefetch: number, onDelivery: DeliveryHandler, consumeArguments?: () => Record<string, unknown>): ConsumerHandle {
     let active: { channel: Channel; consumerTag: string } | undefined;
     let cancelled = false;
+    let paused = false;
+    let currentPrefetch = prefetch;
+    /** The channel of the current connection, consuming or paused. */
+    let current: Channel | undefined;
+    const startConsuming = async (channel: Channel) => {
+      await channel.prefetch(currentPrefetch);
+      const { consumerTag } = await channel.consume(
+        queue,
+        (message) => {
+          if (message) onDelivery(message, channel);
+        },
+        { noAck: false, arguments: consumeArguments?.() },
+      );
+      active = { channel, consumerTag };
+    };
+    const stopConsuming = async () => {
+      const consuming = active;
+      active = undefined;
+      if (consuming) await consuming.channel.cancel(consuming.consumerTag).catch(() => undefined);
+    };
     const wrapper = this.manager.createChannel({
       name: `consumer ${queue}`,
       confirm: false,
       setup: async (channel: Channel) => {
         channel.once('close', () => closedChannels.add(channel));
+        current = channel;
         await this.assertTopology(channel);
-        if (cancelled) return;
-        await channel.prefetch(prefetch);
-        const { consumerTag } = await channel.consume(
-          queue,
-          (message) => {
-            if (message) onDelivery(message, channel);
-          },
-          { noAck: false, arguments: consumeArguments?.() },
-        );
-        active = { channel, consumerTag };
+        // Paused across a reconnect: resume() starts consuming on this channel.
+        if (cancelled || paused) return;
+        await startConsuming(channel);
       },
     });
     wrapper.on('error', (error) => this.logger.error('consumer channel error', { queue, error: error.message }));
@@ -223,9 +241,19 @@ export class Broker extends EventEmitter {
     return {
       cancel: async () => {
         cancelled = true;
-        const current = active;
-        active = undefined;
-        if (current) await current.channel.cancel(current.consumerTag).catch(() => undefined);
+        await stopConsuming();
+      },
+      pause: async () => {
+        paused = true;
+        await stopConsuming();
+      },
+      resume: async (nextPrefetch: number) => {
+        if (cancelled) return;
+        paused = false;
+        currentPrefetch = nextPrefetch;
+        await stopConsuming();
+        // A closed channel is replaced on reconnect, whose setup consumes with this prefetch.
+        if (current && isChannelOpen(current)) await startConsuming(current);
       },
       close: async () => {
         this.consumers.delete(wrapper);

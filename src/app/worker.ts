@@ -37,6 +37,7 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
     http = await startHttpServer({
       host: config.METRICS_HOST,
       port: config.METRICS_PORT,
+      nextPortsToTry: 20,
       registry: metrics.registry,
       readiness: () => checkReadiness({ broker: brokerReadiness(broker), roles: phaseReadiness(() => phase) }),
       logger,

@@ -7,7 +7,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
 import { startWorker } from '../../src/app/worker.js';
 import { createTestVhost, waitFor } from '../helpers/broker.js';

@@ -6,16 +6,13 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { durationMs } from '../lib/duration.js';
 import type { DecisionPolicy } from '../rag/decide.js';
 
 const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
 const fraction = (fallback: number) => z.coerce.number().min(0).max(1).default(fallback);
 const text = (fallback: string) => z.string().default(fallback);
 
-/** Milliseconds per unit of a RabbitMQ duration (`7D`, `12h`); a month is 30 days, a year 365. */
-const DURATION_UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, D: 86_400_000, M: 2_592_000_000, Y: 31_536_000_000 };
-/** A duration such as `14D` in milliseconds. */
-export const durationMs = (value: string): number => Number(value.slice(0, -1)) * DURATION_UNIT_MS[value.slice(-1)]!;
 /** RabbitMQ refuses a larger message TTL. */
 const MAX_MESSAGE_TTL_MS = 2 ** 32 - 1;
 

@@ -10,7 +10,7 @@ import type { Embedder } from '../providers/embeddings/spec.js';
 import type { Mailbox } from '../providers/mailbox/spec.js';
 import type { Cache } from '../providers/cache/spec.js';
 import type { SendClaims } from '../providers/claims/spec.js';
-import { createCache, createEmbedder, createLanguageModel, createMailbox, createSendClaims, createVectorStore } from '../providers/factory.js';
+import { createCache, createEmbedder, createLanguageModel, createMailbox, createSendClaims, createVectorStore } from './providers.js';
 import { openDatabase } from '../store/database.js';
 import { instrumentLanguageModel, instrumentVectorStore, type WorkerMetrics } from '../observability/metrics.js';
 

@@ -6,7 +6,7 @@ import type { Config } from './config.js';
 import type { Logger } from '../lib/log.js';
 import { Broker } from '../messaging/broker.js';
 import { Services } from './services.js';
-import { reportLanguageModelProblems } from '../cli/check-providers.js';
+import { reportLanguageModelProblems } from './provider-checks.js';
 import { startRole, type RoleName, type RunningRole } from './registry.js';
 import { ManagementClient } from '../messaging/management.js';
 import { SendLedger } from '../store/send-ledger.js';

@@ -105,7 +105,7 @@ program
   .command('check-providers')
   .description('check the credentials and reachability of every configured provider and print a table; exits 1 when one failed')
   .action(async () => {
-    const { checkProviders, printProviderTable } = await import('./check-providers.js');
+    const [{ checkProviders }, { printProviderTable }] = await Promise.all([import('../app/provider-checks.js'), import('./check-providers.js')]);
     const config = configuration();
     const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'check-providers' });
     const rows = await checkProviders(config, logger);

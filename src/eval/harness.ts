@@ -19,7 +19,7 @@ import type { HandlerContext } from '../messaging/consumer.js';
 import type { EventFields } from '../pipeline/events.js';
 import type { ToClassifyMessage, ToRespondMessage, ToSendMessage } from '../pipeline/messages.js';
 import { parseEmail } from '../providers/mailbox/mime.js';
-import { emailParseLimits } from '../providers/factory.js';
+import { emailParseLimits } from '../app/providers.js';
 import type { ScoredChunk } from '../providers/vector-store/spec.js';
 import { retrieveForEmail } from '../rag/retrieve.js';
 import { createClassifierHandler } from '../roles/classifier.js';

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { durationMs } from '../lib/duration.js';
-import type { DecisionPolicy } from '../rag/decide.js';
+import { SEND_MODES, type MailboxSettings, type SendMode } from '../features/send-policy.js';
 
 const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
 const fraction = (fallback: number) => z.coerce.number().min(0).max(1).default(fallback);
@@ -15,9 +15,6 @@ const text = (fallback: string) => z.string().default(fallback);
 
 /** RabbitMQ refuses a larger message TTL. */
 const MAX_MESSAGE_TTL_MS = 2 ** 32 - 1;
-
-export const SEND_MODES = ['auto', 'draft', 'review', 'shadow'] as const;
-export type SendMode = (typeof SEND_MODES)[number];
 
 /** The environment variables, their accepted values and defaults. */
 export const environmentSchema = z.object({
@@ -399,12 +396,6 @@ function parseApiTokens(value: string): ApiToken[] {
   return tokens;
 }
 
-/** What a mailbox may set for its replies (MAILBOX_SETTINGS). */
-export interface MailboxSettings {
-  signature?: string;
-  manuals_url?: string;
-}
-
 const mailboxSettingsSchema = z.record(
   z.string().email(),
   z
@@ -433,38 +424,4 @@ function parseMailboxSettings(value: string, context: z.core.$RefinementCtx<stri
     return z.NEVER;
   }
   return new Map(Object.entries(parsed.data).map(([address, settings]) => [address.toLowerCase(), settings]));
-}
-
-/** The signature and the manuals' public URL template of a mailbox, its own settings before the defaults. */
-export function replySettingsOf(
-  config: Pick<Config, 'MAILBOX_SETTINGS' | 'REPLY_SIGNATURE' | 'MANUALS_PUBLIC_URL'>,
-  agentEmail: string,
-): { signature: string; manualsUrl: string | undefined } {
-  const own = config.MAILBOX_SETTINGS.get(agentEmail.toLowerCase());
-  const signature = (own?.signature ?? config.REPLY_SIGNATURE).replaceAll('\\n', '\n');
-  return { signature, manualsUrl: own?.manuals_url ?? (config.MANUALS_PUBLIC_URL || undefined) };
-}
-
-/** The decision thresholds (AUTO_SEND_*) as src/rag/decide.ts takes them. */
-/** The settings the send decision is made from (responder and sender both read them). */
-export type DecisionSettings = Pick<
-  Config,
-  'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet'
->;
-
-export function decisionPolicyOf(config: DecisionSettings): DecisionPolicy {
-  return {
-    // SEND_POLICY unset means the local model's replies are drafts, also when it stands in for Gemini or Claude.
-    draftProviders: config.sendPolicySet ? [] : ['local'],
-    minClassificationConfidence: config.AUTO_SEND_MIN_CONFIDENCE,
-    minRelevance: config.AUTO_SEND_MIN_SCORE,
-    minMargin: config.AUTO_SEND_MIN_MARGIN,
-    minCoverage: config.AUTO_SEND_MIN_COVERAGE,
-    minModelConfidence: config.AUTO_SEND_MIN_MODEL_CONFIDENCE,
-  };
-}
-
-/** The send mode of a mailbox. */
-export function sendModeOf(config: Pick<Config, 'mailboxPolicies' | 'SEND_POLICY'>, agentEmail: string): SendMode {
-  return config.mailboxPolicies.get(agentEmail.toLowerCase()) ?? config.SEND_POLICY;
 }

@@ -22,7 +22,8 @@ import { submitDocument, type DocumentUpload } from '../../src/features/document
 import { ActivityLog, isFinal, type EmailSummary } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { tokenFileOf } from '../../src/http/api/tokens.js';
-import { loadConfig, replySettingsOf } from '../../src/app/config.js';
+import { loadConfig } from '../../src/app/config.js';
+import { replySettingsOf } from '../../src/features/send-policy.js';
 import { handoffBody } from '../../src/rag/reply-framing.js';
 
 export const SAMPLES = path.join(PROJECT_ROOT, 'samples');

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { durationMs } from '../lib/duration.js';
+import type { ApiToken } from '../http/api/tokens.js';
 import { SEND_MODES, type MailboxSettings, type SendMode } from '../features/send-policy.js';
 
 const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
@@ -288,13 +289,6 @@ export interface Config extends Environment {
   mailboxPolicies: Map<string, SendMode>;
   /** API_TOKENS as a list; empty means the `api` role generates one (see API_TOKENS). */
   apiTokens: ApiToken[];
-}
-
-/** One API token and the name it acts under. */
-export interface ApiToken {
-  /** Who uses the token: recorded as `decided_by` on review decisions. */
-  name: string;
-  token: string;
 }
 
 /** A configuration error: names each variable and what it accepts. */

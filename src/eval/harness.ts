@@ -27,6 +27,7 @@ import { createIngesterHandler } from '../roles/ingester.js';
 import { createResponderHandler } from '../roles/responder.js';
 import { createSenderHandler } from '../roles/sender.js';
 import { Services } from '../app/services.js';
+import type { PipelineResult } from './pipeline-result.js';
 import { SendLedger } from '../store/send-ledger.js';
 
 /** Depth of retrieval for recall@1/3/5, independent of RETRIEVAL_K. */
@@ -38,20 +39,6 @@ export interface EvalEmail {
   subject: string;
   body: string;
   headers?: Record<string, string>;
-}
-
-export type Decision = 'sent' | 'drafted' | 'handed_off' | 'ignored' | 'error';
-
-export interface PipelineResult {
-  decision: Decision;
-  /** Why it was not sent (the sender's reason, the classifier's category, an error), or ''. */
-  reason: string;
-  /** Why the poller would skip it as automated mail before the classifier, or null. */
-  automated: string | null;
-  is_support: boolean | null;
-  confidence: number | null;
-  /** What the sender was given: the reply and the passages it used. */
-  reply: { subject: string; body: string; top_score: number; cited: Array<{ manual: string; page: number }> } | null;
 }
 
 export interface Harness {

@@ -11,7 +11,7 @@ import { QUEUES } from '../../src/messaging/topology.js';
 import type { ToRespondMessage, ToSendMessage } from '../../src/pipeline/messages.js';
 import { loadConfig } from '../../src/app/config.js';
 import { replySettingsOf } from '../../src/features/send-policy.js';
-import { handoffBody } from '../../src/rag/reply-framing.js';
+import { handoffBody } from '../../src/providers/llm/reply-framing.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { toClassify, toRespond, toSend } from '../../src/pipeline/stages.js';
 import { waitFor } from '../helpers/broker.js';

@@ -33,10 +33,10 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import * as sqliteVec from 'sqlite-vec';
 import * as stopwordLists from 'stopword';
-import { detectLanguage } from '../../classify/language.js';
+import { detectLanguage } from '../../text/language.js';
 import { permanentError } from '../../lib/errors.js';
 import type { Embedder } from '../embeddings/spec.js';
-import { cjkBigrams } from './cjk-bigrams.js';
+import { cjkBigrams } from '../../text/cjk-bigrams.js';
 import type { Chunk, ScoredChunk, VectorStore } from './spec.js';
 
 /** Options of {@link createSqliteVectorStore}. */

@@ -3,7 +3,6 @@
  * only the contracts in each `spec.ts`. It lives in the composition root because it reads the whole
  * configuration and knows every implementation (docs/ARCHITECTURE.md#layers).
  */
-import type { Database } from 'better-sqlite3';
 import type { Config } from './config.js';
 import type { Logger } from '../lib/log.js';
 import { permanentError } from '../lib/errors.js';
@@ -30,7 +29,7 @@ import { createRedisCache } from '../providers/cache/redis.js';
 import type { SendClaims } from '../providers/claims/spec.js';
 import { createLocalClaims } from '../providers/claims/local.js';
 import { createRedisClaims } from '../providers/claims/redis.js';
-import { SendLedger } from '../store/send-ledger.js';
+import type { SendLedger } from '../store/send-ledger.js';
 
 /** A secret the configuration must hold for the provider it chose; the error names the variable. */
 export function requireSetting(config: Config, name: keyof Config, forWhat: string): string {
@@ -146,7 +145,7 @@ export function createCache(config: Config, logger: Logger): Cache {
   return config.REDIS_URL ? createRedisCache({ url: config.REDIS_URL, logger }) : createMemoryCache({ maxEntries: 10_000 });
 }
 
-export function createSendClaims(config: Config, database: Database, logger: Logger): SendClaims {
-  const local = createLocalClaims(new SendLedger(database));
+export function createSendClaims(config: Config, ledger: SendLedger, logger: Logger): SendClaims {
+  const local = createLocalClaims(ledger);
   return config.REDIS_URL ? createRedisClaims({ url: config.REDIS_URL, fallback: local, logger }) : local;
 }

@@ -28,7 +28,6 @@ import { createResponderHandler } from '../roles/responder.js';
 import { createSenderHandler } from '../roles/sender.js';
 import { Services } from '../app/services.js';
 import type { PipelineResult } from './pipeline-result.js';
-import { SendLedger } from '../store/send-ledger.js';
 
 /** Depth of retrieval for recall@1/3/5, independent of RETRIEVAL_K. */
 export const RECALL_DEPTH = 5;
@@ -93,7 +92,7 @@ export async function openHarness({ agentEmail, env, freshStore, logger }: Harne
   // Dependencies as src/app/registry.ts builds them for the workers.
   const classifier = createClassifierHandler({ model: services.model });
   const responder = createResponderHandler({ model: services.model, store: services.vectorStore, k: config.RETRIEVAL_K, relevanceThreshold: config.RELEVANCE_THRESHOLD, config });
-  const sender = createSenderHandler({ config, mailbox: services.mailbox, claims: services.sendClaims, ledger: new SendLedger(services.database), reviews: { get: () => undefined } });
+  const sender = createSenderHandler({ config, mailbox: services.mailbox, claims: services.sendClaims, ledger: services.sendLedger, reviews: { get: () => undefined } });
 
   const parse = (e: EvalEmail) => parseEmail(rawEmail(agentEmail, e), { agentEmail, mailboxRef: e.id, limits: emailParseLimits(config) });
 

@@ -6,7 +6,7 @@
 
 /** Bottom to top; a module may import its own layer and the layers below it, never one above. */
 const LAYERS = [
-  { name: 'lib', paths: ['^src/lib/', '^src/pipeline/'] },
+  { name: 'lib', paths: ['^src/lib/', '^src/pipeline/', '^src/text/'] },
   { name: 'core', paths: ['^src/(rag|providers|store|messaging|classify)/'] },
   { name: 'observability', paths: ['^src/observability/'] },
   { name: 'roles-features', paths: ['^src/(roles|features)/', '^src/eval/(?!(cli|harness)\\.ts$)'] },

@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Config } from '../app/config.js';
 import { createLogger } from '../lib/log.js';
-import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from '../app/registry.js';
+import { ROLE_NAMES, ROLES, type RoleName } from '../app/registry.js';
 import { startWorker } from '../app/worker.js';
 import { printTopology } from '../messaging/topology-report.js';
 import { Broker } from '../messaging/broker.js';
@@ -37,7 +37,7 @@ program
   .addOption(new Option('--role <role>', 'the role to run').choices([...ROLE_NAMES, 'all']).makeOptionMandatory())
   .addHelpText(
     'after',
-    `\nRoles:\n${ROLE_NAMES.map((name) => `  ${name.padEnd(11)} ${ROLE_DESCRIPTIONS[name]}`).join('\n')}\n  all         every role above in one process\n\nOptions come from the environment or .env: see .env.example (AMQP_URL, CONCURRENCY_<ROLE>, MAX_ATTEMPTS, ...).`,
+    `\nRoles:\n${ROLE_NAMES.map((name) => `  ${name.padEnd(11)} ${ROLES[name].description}`).join('\n')}\n  all         every role above in one process\n\nOptions come from the environment or .env: see .env.example (AMQP_URL, CONCURRENCY_<ROLE>, MAX_ATTEMPTS, ...).`,
   )
   .action(async ({ role }: { role: RoleName | 'all' }) => {
     const config = configuration();
@@ -105,7 +105,7 @@ program
   .command('check-providers')
   .description('check the credentials and reachability of every configured provider and print a table; exits 1 when one failed')
   .action(async () => {
-    const { checkProviders, printProviderTable } = await import('./check-providers.js');
+    const [{ checkProviders }, { printProviderTable }] = await Promise.all([import('../app/provider-checks.js'), import('./check-providers.js')]);
     const config = configuration();
     const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'check-providers' });
     const rows = await checkProviders(config, logger);

@@ -7,13 +7,13 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import amqpConnectionManager, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import type { Config } from '../app/config.js';
 import type { Logger } from '../lib/log.js';
 import { transientError } from '../lib/errors.js';
 import { buildTopology, declareTopology, type Topology } from './topology.js';
 import type { MessageOf, WorkStage } from '../pipeline/stages.js';
 import { TopologyMismatchError, describeTopologyMismatch } from './topology-mismatch.js';
-import { buildConnectionOptions, connectionFailureHint, describeTlsFailure } from './connection-options.js';
+import { buildConnectionOptions, connectionFailureHint, describeTlsFailure, type ConnectionSettings } from './connection-options.js';
+import type { ManagementTarget } from './management.js';
 
 /**
  * Broker reply codes that a reconnect cannot cure: the same request would fail again.
@@ -55,6 +55,24 @@ export function isChannelOpen(channel: Channel): boolean {
   return !closedChannels.has(channel);
 }
 
+/**
+ * The settings a broker connection is made from (the variables of the same names, docs/ARCHITECTURE.md#topology);
+ * the composition root passes its configuration, which holds them.
+ */
+export interface BrokerSettings extends ConnectionSettings, ManagementTarget {
+  AMQP_HEARTBEAT_SECONDS: number;
+  AMQP_RECONNECT_MIN_MS: number;
+  AMQP_RECONNECT_MAX_MS: number;
+  AMQP_CONNECT_TIMEOUT_MS: number;
+  /** `declare` asserts the topology at boot, `verify` only checks that it exists. */
+  AMQP_TOPOLOGY: 'declare' | 'verify';
+  PUBLISH_TIMEOUT_MS: number;
+  PUBLISH_BUFFER_LIMIT: number;
+  MAX_ATTEMPTS: number;
+  RETRY_BASE_DELAY_MS: number;
+  EVENTS_MAX_AGE: string;
+}
+
 export class Broker extends EventEmitter {
   readonly topology: Topology;
   private readonly manager: AmqpConnectionManager;
@@ -67,7 +85,7 @@ export class Broker extends EventEmitter {
   private lastConnectFailure?: string;
 
   constructor(
-    private readonly config: Config,
+    private readonly config: BrokerSettings,
     private readonly logger: Logger,
   ) {
     super();

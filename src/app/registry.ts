@@ -23,8 +23,9 @@ import { runPoller } from '../roles/poller.js';
 import { startRecorder } from '../roles/recorder.js';
 import { startApiServer } from '../http/api/server.js';
 
-export const ROLE_NAMES = ['classifier', 'responder', 'sender', 'ingester', 'poller', 'recorder', 'api'] as const;
-export type RoleName = (typeof ROLE_NAMES)[number];
+import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from './role-names.js';
+
+export { ROLE_NAMES, type RoleName };
 
 /**
  * How the worker treats a role: a `producer` brings new work in and is stopped first, so nothing
@@ -99,7 +100,7 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
   classifier: {
     name: 'classifier',
     kind: 'consumer',
-    description: 'emails.to_classify → LLM: support inquiry or not → emails.to_respond',
+    description: ROLE_DESCRIPTIONS.classifier,
     usesLanguageModel: true,
     start: (environment) => {
       const { config, services } = environment;
@@ -116,7 +117,7 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
   responder: {
     name: 'responder',
     kind: 'consumer',
-    description: 'emails.to_respond → retrieve passages, LLM reply with citations → emails.to_send',
+    description: ROLE_DESCRIPTIONS.responder,
     usesLanguageModel: true,
     start: (environment) => {
       const { config, services } = environment;
@@ -139,7 +140,7 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
   sender: {
     name: 'sender',
     kind: 'consumer',
-    description: 'emails.to_send → send policy, rate limit, quota → reply or draft in the thread, exactly once',
+    description: ROLE_DESCRIPTIONS.sender,
     start: (environment) => {
       const { config, services, metrics } = environment;
       const role = consumerRole(
@@ -170,7 +171,7 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
   ingester: {
     name: 'ingester',
     kind: 'consumer',
-    description: 'documents.to_ingest → PDF pages → chunks → vector store (one document at a time)',
+    description: ROLE_DESCRIPTIONS.ingester,
     start: (environment) => {
       const { config, services } = environment;
       return consumerRole(
@@ -199,7 +200,7 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
   poller: {
     name: 'poller',
     kind: 'producer',
-    description: 'mailbox → emails.to_classify, with a priority; automated mail skipped',
+    description: ROLE_DESCRIPTIONS.poller,
     start: ({ config, services, broker, logger }) => {
       const abort = new AbortController();
       const loop = runPoller(
@@ -225,7 +226,7 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
   recorder: {
     name: 'recorder',
     kind: 'consumer',
-    description: 'events.audit stream → SQLite activity log, document registry and review queue',
+    description: ROLE_DESCRIPTIONS.recorder,
     start: ({ config, services, broker, logger }) => {
       const handle = startRecorder({
         broker,
@@ -248,7 +249,7 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
   api: {
     name: 'api',
     kind: 'service',
-    description: 'operator API and dashboard (API_HOST:API_PORT): uploads, timeline, review queue, dead letters',
+    description: ROLE_DESCRIPTIONS.api,
     start: ({ config, broker, services, logger }) => {
       const server = startApiServer({ config, broker, services, logger });
       const role: RoleHandle = {

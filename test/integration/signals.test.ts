@@ -72,7 +72,7 @@ test(
     try {
       await waitFor(() => /"message":"worker running"/.test(output), { timeoutMs: 60_000, what: `the worker running:\n${output}` });
       tree = descendants(npm.pid!);
-      assert.ok(tree.length >= 2, `npm started the worker under it: ${tree}`);
+      assert.ok(tree.length >= 1, `npm started the worker under it: ${tree}`);
       const sentAt = Date.now();
       process.kill(npm.pid!, 'SIGTERM');
       const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000))]);

@@ -400,8 +400,8 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
    * Pages ranked by their best chunk's BM25F for the query and its feedback stems; the score is
    * that chunk's share of the query alone.
    */
-  function lexicalRanking(namespace: string, text: string, limit: number): RankedPage[] {
-    const functionWords = languageStopwords.get(detectLanguage(text)) ?? noWords;
+  function lexicalRanking(namespace: string, text: string, language: string, limit: number): RankedPage[] {
+    const functionWords = languageStopwords.get(language) ?? noWords;
     const stems = queryStems(text, functionWords);
     const { candidates, queryWeight } = lexicalCandidates(namespace, stems);
     const byId = new Map(candidates.map((candidate) => [candidate.id, { ...candidate }]));
@@ -516,7 +516,7 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
         return [];
       }
       const limit = Math.max(Math.floor(k) * 5, 50);
-      let ranked = lexicalRanking(namespace, text, limit);
+      let ranked = lexicalRanking(namespace, text, await detectLanguage(text), limit);
       if (embedder && text.trim().length > 0) {
         const [queryVector] = await embedAll([text], embedder);
         ranked = fuse([ranked, vectorRanking(namespace, queryVector, limit)]);

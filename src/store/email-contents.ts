@@ -41,14 +41,11 @@ const MAX_TEXT = 100_000;
  * widths), so an address or amount reads as it is.
  */
 export function plainText(text: string): string {
-  return (
-    text
-      .replace(/\r\n?/g, '\n')
-      // eslint-disable-next-line no-control-regex -- the point is to remove them
-      .replace(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g, '')
-      .replace(/[\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/g, '')
-      .slice(0, MAX_TEXT)
-  );
+  return text
+    .replace(/\r\n?/g, '\n')
+    .replace(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g, '')
+    .replace(/[\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/g, '')
+    .slice(0, MAX_TEXT);
 }
 
 type Loose = Record<string, unknown>;

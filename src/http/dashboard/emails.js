@@ -1,8 +1,9 @@
-// Email timeline: every email with where it stands, filters, and one email's whole journey
-// (classification, retrieved passages, reply, outcome, timings per stage) at #/emails/<email_id>.
+// Email timeline: every email with where it stands, filters, and one email at #/emails/<email_id>:
+// the conversation (conversation.js), then classification, retrieved passages and the journey.
 import { api } from './api.js';
 import { badge, definitions, duration, fill, h, keepFocus, percent, setText, table, when } from './dom.js';
 import { poll } from './poll.js';
+import { renderConversation } from './conversation.js';
 
 const STATES = [
   'received',
@@ -155,7 +156,7 @@ export function createEmails(section, context) {
   async function refreshDetail() {
     let answer;
     try {
-      answer = await api(`emails/${encodeURIComponent(emailId)}`);
+      answer = await api(`emails/${encodeURIComponent(emailId)}/conversation`);
     } catch (error) {
       if (error.status === 404) {
         shown = '';
@@ -195,23 +196,20 @@ function backLink() {
   return h('p', {}, h('a', { href: '#/emails' }, '← All emails'));
 }
 
-function renderDetail({ email, timeline, review }) {
+function renderDetail(answer) {
+  const { email, timeline, review } = answer;
   const retrieved = [...timeline].reverse().find((event) => event.stage === 'retrieved');
-  const replied = [...timeline].reverse().find((event) => event.stage === 'replied');
   const passages = Array.isArray(retrieved?.detail?.chunks) ? retrieved.detail.chunks : [];
-  const replyText = review?.reply_body ?? replied?.detail?.excerpt ?? email.reply_excerpt;
   return [
     h('h3', { id: 'email-detail-title' }, email.subject || '(no subject)'),
     definitions([
       ['State', badge(email.state)],
-      ['Outcome', email.outcome],
-      ['From', email.from],
-      ['Mailbox', email.agent_email],
-      ['Received', email.received_at ? when(email.received_at) : null],
+      ['Mailbox', email.agent_email ? h('span', { class: 'address' }, email.agent_email) : null],
       ['Priority', email.priority],
       ['Email id', h('code', {}, email.email_id)],
     ]),
     email.error_message ? h('p', { class: 'error-text' }, `${email.error_type ?? 'error'}: ${email.error_message}`) : null,
+    ...renderConversation(answer),
     h('h4', {}, 'Classification'),
     email.is_support_inquiry === null
       ? h('p', { class: 'empty' }, 'Not classified yet.')
@@ -237,20 +235,6 @@ function renderDetail({ email, timeline, review }) {
           ),
         )
       : h('p', { class: 'empty' }, email.chunk_count === 0 ? 'Nothing relevant was found.' : 'No retrieval recorded.'),
-    h('h4', {}, 'Reply'),
-    replyText ? h('pre', { class: 'reply' }, replyText) : h('p', { class: 'empty' }, 'No reply yet.'),
-    email.citations?.length
-      ? h(
-          'p',
-          {},
-          'Cites: ',
-          email.citations.map((citation, index) => [
-            index ? '; ' : '',
-            h('span', { class: 'filename' }, citation.title ?? citation.source),
-            citation.page ? ` p. ${citation.page}` : '',
-          ]),
-        )
-      : null,
     definitions([
       ['Handed off', email.handoff === null ? null : email.handoff ? 'yes' : 'no'],
       ['Send mode', email.send_mode],

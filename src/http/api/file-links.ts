@@ -8,7 +8,6 @@
  * others' links, and removing a token from API_TOKENS voids the links signed under the old set.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { ApiToken } from '../../app/config.js';
 
 /** Where the file route listens (outside `/api`: it takes a signature, not a bearer token). */
 export const MANUAL_FILE_PREFIX = '/manual-files';
@@ -26,7 +25,8 @@ export interface FileLinkSigner {
   problem(documentId: string, expires: string | undefined, signature: string | undefined, now?: number): 'link_invalid' | 'link_expired' | null;
 }
 
-export function createFileLinkSigner(tokens: readonly ApiToken[], ttlMs = LINK_TTL_MS): FileLinkSigner {
+/** `tokens`: the API's named tokens (API_TOKENS, or the generated one). */
+export function createFileLinkSigner(tokens: ReadonlyArray<{ name: string; token: string }>, ttlMs = LINK_TTL_MS): FileLinkSigner {
   const secrets = tokens.map(({ name, token }) => `${name}=${token}`).sort();
   const key = createHmac('sha256', 'ragmail manual links v1').update(secrets.join('\n')).digest();
   const sign = (documentId: string, expires: number) => createHmac('sha256', key).update(`${documentId}\n${expires}`).digest('base64url');

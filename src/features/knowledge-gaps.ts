@@ -50,22 +50,13 @@ const EXAMPLES_PER_GROUP = 3;
 const MAX_CITED_PAGES = 20;
 /** Words of every support email that say nothing about what it asks. */
 const SUPPORT_WORDS = [
-  'hello',
-  'hi',
-  'dear',
-  'thanks',
-  'thank',
-  'please',
-  'help',
-  'question',
-  'regards',
-  'support',
-  'team',
-  'problem',
-  'issue',
-  'anyone',
-  'know',
+  ...['hello', 'hi', 'dear', 'thanks', 'thank', 'please', 'help', 'question', 'regards', 'support', 'team', 'problem', 'issue', 'anyone', 'know'],
+  ...['does', 'can', 'could', 'would', 'get', 'need', 'want', 'use', 'using', 'work', 'working', 'tell', 'still', 'also', 'urgent'],
 ];
+/** A term more than this share of the period's support emails use is the mailbox's everyday vocabulary (its product's name), not a topic. */
+const COMMON_SHARE = 0.5;
+/** Below this many support emails no term is called common: too few to tell. */
+const COMMON_MIN_EMAILS = 6;
 const STOPWORDS = new Set([...eng, ...deu, ...fra, ...spa, ...ita, ...nld, ...por, ...SUPPORT_WORDS].map((word) => word.toLowerCase()));
 
 /** The key terms of a text: stems of its content words, with the surface form seen for each. */
@@ -106,6 +97,10 @@ export function knowledgeGaps(database: Database, query: GapQuery, { examplesPer
     ORDER BY ${arrivedAtSql('email.')} DESC`,
   ).all(parameters) as QuestionRow[];
 
+  // The mailbox's own name ("acme" of support@acme.example) says nothing about what a question asks.
+  const ownWords = new Set((query.agentEmail ?? '').split(/[@.]/).map((word) => stemmer(word.toLowerCase())));
+  const everyday = commonTerms(database, parameters, mailbox);
+  const isKey = (stem: string) => !ownWords.has(stem) && !everyday.has(stem);
   const questions = rows.map((row) => {
     const question: GapQuestion = {
       email_id: row.email_id,
@@ -114,7 +109,8 @@ export function knowledgeGaps(database: Database, query: GapQuery, { examplesPer
       top_score: row.top_score,
       why: row.state === 'handed_off' || row.handoff === 1 ? 'handed_off' : 'low_relevance',
     };
-    return { question, terms: keyTerms(emailQuery({ subject: row.subject ?? '', body: row.customer_body ?? '' })) };
+    const terms = keyTerms(emailQuery({ subject: row.subject ?? '', body: row.customer_body ?? '' }));
+    return { question, terms: new Map([...terms].filter(([stem]) => isKey(stem))) };
   });
 
   // How many questions use each term; a term of one question only groups nothing.
@@ -157,6 +153,22 @@ export function knowledgeGaps(database: Database, query: GapQuery, { examplesPer
   ).all(parameters) as KnowledgeGaps['cited_pages'];
 
   return { questions: questions.length, groups, cited_pages: cited };
+}
+
+/** The terms more than {@link COMMON_SHARE} of the period's support emails use. */
+function commonTerms(database: Database, parameters: Record<string, unknown>, mailbox: string): Set<string> {
+  const rows = prepared(
+    database,
+    `SELECT email.subject, contents.customer_body FROM emails AS email LEFT JOIN email_contents AS contents ON contents.email_id = email.email_id
+    WHERE ${arrivedAtSql('email.')} >= @start AND ${arrivedAtSql('email.')} < @end ${mailbox} AND email.is_support_inquiry = 1`,
+  ).all(parameters) as Array<{ subject: string | null; customer_body: string | null }>;
+  if (rows.length < COMMON_MIN_EMAILS) return new Set();
+  const counts = new Map<string, number>();
+  for (const row of rows) {
+    for (const stem of keyTerms(emailQuery({ subject: row.subject ?? '', body: row.customer_body ?? '' })).keys())
+      counts.set(stem, (counts.get(stem) ?? 0) + 1);
+  }
+  return new Set([...counts].filter(([, count]) => count > rows.length * COMMON_SHARE).map(([stem]) => stem));
 }
 
 /** A CSV field: quoted when needed, and a leading `=`, `+`, `-` or `@` defused so a spreadsheet does not run it. */

@@ -1,5 +1,5 @@
-// The operator dashboard: sign-in, the hash router (#/manuals, #/emails[/<email_id>], #/reviews,
-// #/dead-letters, #/broker), the mailbox selector, and the status line every section reports to.
+// The operator dashboard: sign-in, the hash router (#/overview, #/manuals, #/emails[/<email_id>],
+// #/reviews, #/gaps, #/dead-letters, #/broker), the mailbox selector, and the status line every section reports to.
 import { adoptTokenFromFragment, api, clearToken, getToken, setToken, whenUnauthorized } from './api.js';
 import { fill, h } from './dom.js';
 import { createManuals } from './manuals.js';
@@ -7,9 +7,11 @@ import { createEmails } from './emails.js';
 import { createReviews } from './reviews.js';
 import { createDeadLetters } from './dead-letters.js';
 import { createBroker } from './broker.js';
+import { createOverview } from './overview.js';
+import { createGaps } from './gaps.js';
 
 const byId = (id) => document.getElementById(id);
-const DEFAULT_ROUTE = 'emails';
+const DEFAULT_ROUTE = 'overview';
 let statusTimer;
 
 /** What the sections share: the selected mailbox, the known mailboxes, the status line. */
@@ -44,9 +46,11 @@ const context = {
 };
 
 const sections = {
+  overview: createOverview(byId('overview'), context),
   manuals: createManuals(byId('manuals'), context),
   emails: createEmails(byId('emails'), context),
   reviews: createReviews(byId('reviews'), context),
+  gaps: createGaps(byId('gaps'), context),
   'dead-letters': createDeadLetters(byId('dead-letters'), context),
   broker: createBroker(byId('broker'), context),
 };

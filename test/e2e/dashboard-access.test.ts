@@ -58,7 +58,7 @@ test('without a token only the sign-in form shows; a wrong token is refused, the
     const { page } = linked;
     await page.locator('#nav').waitFor();
     assert.ok(!page.url().includes(token), `the token left the address bar (${page.url()})`);
-    assert.equal(new URL(page.url()).hash, '#/emails');
+    assert.equal(new URL(page.url()).hash, '#/overview');
     assert.equal(await storedToken(page), token);
 
     // A token the API stops accepting sends the page back to the sign-in form.
@@ -116,11 +116,11 @@ test('the keyboard alone reaches the navigation, the mailbox selector and the ma
   const session = await openDashboard(browser, url, { token });
   try {
     const { page } = session;
-    await page.locator('#emails table, #emails .summary:not(:empty)').first().waitFor();
+    await page.locator('#overview .summary:not(:empty)').first().waitFor();
     const start = await tabTo(page, 'a:Skip to content', 1);
     assert.deepEqual(start, ['a:Skip to content']);
     await tabTo(page, 'button:Sign out');
-    for (const link of ['Manuals', 'Email timeline', 'Review queue', 'Dead letters', 'Broker']) await tabTo(page, `a:${link}`);
+    for (const link of ['Overview', 'Manuals', 'Email timeline', 'Review queue', 'Knowledge gaps', 'Dead letters', 'Broker']) await tabTo(page, `a:${link}`);
     await tabTo(page, 'select:Mailbox');
 
     // Enter on a navigation link opens its section and moves the focus to its heading.
@@ -156,9 +156,11 @@ test('every section renders at 1280 and at 360 px wide without sideways scrollin
     try {
       const { page } = session;
       for (const [link, id] of [
+        ['Overview', 'overview'],
         ['Manuals', 'manuals'],
         ['Email timeline', 'emails'],
         ['Review queue', 'reviews'],
+        ['Knowledge gaps', 'gaps'],
         ['Dead letters', 'dead-letters'],
         ['Broker', 'broker'],
       ]) {
@@ -188,7 +190,7 @@ test('the Content-Security-Policy holds in the browser: the signed-in page runs 
   const session = await openDashboard(browser, url, { token });
   try {
     const { page } = session;
-    await page.locator('#emails .summary:not(:empty), #emails .empty, #emails table').first().waitFor();
+    await page.locator('#overview .summary:not(:empty)').first().waitFor();
     assert.deepEqual(session.errors, [], 'the page itself needs nothing the policy forbids');
 
     // What a markup injection would try: an inline script and an inline style.

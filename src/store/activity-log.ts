@@ -191,6 +191,13 @@ export class ActivityLog {
     ).map((row) => row.agent_email);
   }
 
+  /** The categories any recorded email was classified in, sorted. */
+  categories(): string[] {
+    return (
+      prepared(this.database, 'SELECT DISTINCT category FROM emails WHERE category IS NOT NULL ORDER BY category').all() as Array<{ category: string }>
+    ).map((row) => row.category);
+  }
+
   /** Number of emails in each state, for one mailbox or all of them. */
   countByState(agentEmail?: string): Record<string, number> {
     const rows = prepared(

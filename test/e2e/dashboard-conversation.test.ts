@@ -46,11 +46,20 @@ test('a sent reply reads in full beside the customer email and the decision; a s
   try {
     const { page } = session;
     const section = await goToSection(page, 'Email timeline', 'emails');
+    // The Category filter offers the classifier's categories, not free text.
+    await section.getByLabel('Category').locator('option', { hasText: 'billing' }).waitFor({ state: 'attached' });
+    const categories = await section.getByLabel('Category').locator('option').allTextContents();
+    for (const name of ['Any category', 'technical', 'billing', 'account', 'general', 'spam']) assert.ok(categories.includes(name), `category ${name}`);
     await section.locator(`tr[data-email-id="${email.email_id}"]`).getByRole('link').click();
     const detail = section.locator('article.detail');
     await detail.locator('.full-reply').waitFor();
 
     assert.equal((await detail.locator('.customer-body').textContent())?.trim(), email.body.replace(/\r\n?/g, '\n').trim());
+    // The sender's address breaks only after its @ or before a dot (a <wbr> there), never mid-word.
+    const from = detail.locator('section.conversation .address').first();
+    assert.equal((await from.textContent())?.trim(), email.from);
+    assert.equal(await from.locator('wbr').count(), email.from.split(/(?=[.@])/).length - 1);
+    assert.equal(await from.evaluate((element) => getComputedStyle(element).overflowWrap), 'break-word');
     const reply = (await detail.locator('.full-reply').textContent()) ?? '';
     assert.equal(reply.trim(), sent.parsed.text.replace(/\r\n?/g, '\n').trim(), 'the reply exactly as it went out');
     assert.ok(reply.length > 300, 'more than the excerpt the timeline used to show');

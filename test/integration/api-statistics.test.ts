@@ -212,3 +212,23 @@ test('knowledge gaps: handed-off and low-relevance questions grouped by shared t
     assert.ok(!lines.some((line) => /,=/.test(line)), 'no field starts a formula');
   });
 });
+
+test("categories: the classifier's categories, then any other recorded in the activity log, for the Category filter", async () => {
+  await withPipeline(['api'], {}, async (pipeline) => {
+    fill(pipeline);
+    story(pipeline, 'old', 'Old', 'x', [['classified', at(3, 9), { is_support_inquiry: true, category: 'legacy-orders', confidence: 0.9, reasoning: 'r' }]]);
+    const response = await fetch(`${pipeline.apiUrl}/api/categories`, { headers: { authorization: `Bearer ${pipeline.apiToken}` } });
+    assert.equal(response.status, 200);
+    assert.deepEqual(((await response.json()) as { categories: string[] }).categories, [
+      'technical',
+      'billing',
+      'account',
+      'general',
+      'spam',
+      'marketing',
+      'automated',
+      'other',
+      'legacy-orders',
+    ]);
+  });
+});

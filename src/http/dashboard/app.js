@@ -124,10 +124,6 @@ async function loadMailboxes() {
   );
   select.value = context.mailboxes.includes(context.mailbox) ? context.mailbox : '';
   context.mailbox = select.value;
-  fill(
-    byId('known-mailboxes'),
-    context.mailboxes.map((address) => h('option', { value: address })),
-  );
 }
 
 /** The pending-review count in the navigation; returns the overview for whoever wants it. */
@@ -147,7 +143,7 @@ whenUnauthorized(() => {
   // Calls running side by side may all answer 401: the first one signs out, the others are late.
   if (getToken() === null) return;
   clearToken();
-  showSignIn('The token was refused. Paste a valid API token.');
+  showSignIn('The token was refused. Paste a valid access token.');
 });
 
 byId('sign-in-form').addEventListener('submit', (event) => {
@@ -155,10 +151,10 @@ byId('sign-in-form').addEventListener('submit', (event) => {
   const input = byId('token');
   const token = input.value.trim();
   if (!token) {
-    byId('sign-in-error').textContent = 'Paste the API token first.';
+    byId('sign-in-error').textContent = 'Paste the access token first.';
     return;
   }
-  setToken(token);
+  setToken(token, byId('remember').checked);
   input.value = '';
   byId('sign-in-error').textContent = '';
   start();

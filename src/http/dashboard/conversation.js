@@ -1,7 +1,7 @@
 // One email as a conversation (#/emails/<email_id>): what the customer wrote, the reply as sent or
 // drafted in full, the sources it cites (each opening the manual at its page in a new tab), and why
 // it was sent, drafted or handed off. Data reaches the page as text only (dom.js).
-import { badge, definitions, h, when } from './dom.js';
+import { address, badge, definitions, h, when } from './dom.js';
 
 /** What each decision means to a support lead. */
 const DECISIONS = {
@@ -56,7 +56,7 @@ export function renderConversation({ customer, reply, decision, citations, email
       { class: 'conversation', 'aria-labelledby': 'customer-title' },
       h('h4', { id: 'customer-title' }, 'Customer’s email'),
       definitions([
-        ['From', customer.from ? h('span', { class: 'address' }, customer.from) : null],
+        ['From', customer.from ? address(customer.from) : null],
         ['Received', customer.received_at ? when(customer.received_at) : null],
       ]),
       customer.body

@@ -1,7 +1,7 @@
 // Email timeline: every email with where it stands, filters, and one email at #/emails/<email_id>:
 // the conversation (conversation.js), then classification, retrieved passages and the journey.
 import { api } from './api.js';
-import { badge, definitions, duration, fill, h, keepFocus, percent, setText, table, when } from './dom.js';
+import { address, badge, definitions, duration, fill, h, keepFocus, percent, setText, table, when } from './dom.js';
 import { poll } from './poll.js';
 import { renderConversation } from './conversation.js';
 
@@ -30,8 +30,8 @@ export function createEmails(section, context) {
     h('option', { value: '' }, 'Any state'),
     STATES.map((name) => h('option', { value: name }, name.replace(/_/g, ' '))),
   );
-  const category = h('input', { id: 'email-category', type: 'text', name: 'category', list: 'known-categories', autocomplete: 'off' });
-  const categories = h('datalist', { id: 'known-categories' });
+  // The classifier's categories, known once the API answered (loadCategories).
+  const category = h('select', { id: 'email-category', name: 'category' }, h('option', { value: '' }, 'Any category'));
   const filters = h(
     'form',
     {
@@ -46,7 +46,7 @@ export function createEmails(section, context) {
     },
     h('div', { class: 'field grow' }, h('label', { for: 'email-search' }, 'Search'), search),
     h('div', { class: 'field' }, h('label', { for: 'email-state' }, 'State'), state),
-    h('div', { class: 'field' }, h('label', { for: 'email-category' }, 'Category'), category, categories),
+    h('div', { class: 'field' }, h('label', { for: 'email-category' }, 'Category'), category),
     h('button', { type: 'submit' }, 'Apply filters'),
     h(
       'button',
@@ -62,10 +62,29 @@ export function createEmails(section, context) {
       'Clear',
     ),
   );
-  state.addEventListener('change', () => {
-    offset = 0;
-    restart();
-  });
+  for (const select of [state, category]) {
+    select.addEventListener('change', () => {
+      offset = 0;
+      restart();
+    });
+  }
+  let categoriesLoaded = false;
+  async function loadCategories() {
+    if (categoriesLoaded) return;
+    try {
+      const { categories } = await api('categories');
+      const chosen = category.value;
+      fill(
+        category,
+        h('option', { value: '' }, 'Any category'),
+        categories.map((name) => h('option', { value: name }, name)),
+      );
+      category.value = chosen;
+      categoriesLoaded = true;
+    } catch (error) {
+      context.fail(error);
+    }
+  }
   const summary = h('p', { class: 'summary', 'aria-live': 'polite' });
   const list = h('div');
   const pager = h('div', { class: 'pager' });
@@ -80,7 +99,7 @@ export function createEmails(section, context) {
 
   async function refreshList() {
     const answer = await api('emails', {
-      query: { agent_email: context.mailbox, state: state.value, category: category.value.trim(), search: search.value.trim(), limit: PAGE_SIZE, offset },
+      query: { agent_email: context.mailbox, state: state.value, category: category.value, search: search.value.trim(), limit: PAGE_SIZE, offset },
     }).catch((error) => {
       context.fail(error);
       throw error;
@@ -89,10 +108,6 @@ export function createEmails(section, context) {
     if (fingerprint === shown) return;
     shown = fingerprint;
     const { total, emails } = answer;
-    fill(
-      categories,
-      [...new Set(emails.map((email) => email.category).filter(Boolean))].map((name) => h('option', { value: name })),
-    );
     setText(summary, total ? `${offset + 1}–${offset + emails.length} of ${total} emails` : 'No emails match.');
     keepFocus(list, () =>
       fill(
@@ -106,9 +121,9 @@ export function createEmails(section, context) {
                   'tr',
                   { 'data-email-id': email.email_id },
                   h('td', {}, when(email.received_at ?? email.first_seen_at)),
-                  h('td', { class: 'clip' }, email.from ?? '—'),
+                  h('td', { class: 'clip' }, address(email.from)),
                   h('td', {}, h('a', { href: `#/emails/${encodeURIComponent(email.email_id)}` }, email.subject || '(no subject)')),
-                  h('td', {}, email.agent_email ?? '—'),
+                  h('td', {}, address(email.agent_email)),
                   h('td', { class: 'email-state' }, badge(email.state)),
                   h('td', {}, email.category ?? '—'),
                   h('td', { class: 'number' }, percent(email.confidence)),
@@ -118,7 +133,7 @@ export function createEmails(section, context) {
           : null,
       ),
     );
-    const filtered = Boolean(context.mailbox || state.value || category.value.trim() || search.value.trim());
+    const filtered = Boolean(context.mailbox || state.value || category.value || search.value.trim());
     if (!total) setText(summary, filtered ? 'No emails match.' : 'No emails yet.');
     // Page buttons only when there is more than one page.
     if (offset === 0 && total <= PAGE_SIZE) return void fill(pager);
@@ -180,6 +195,7 @@ export function createEmails(section, context) {
 
   return {
     show(argument) {
+      loadCategories();
       emailId = argument;
       listView.hidden = Boolean(emailId);
       detailView.hidden = !emailId;
@@ -204,7 +220,7 @@ function renderDetail(answer) {
     h('h3', { id: 'email-detail-title' }, email.subject || '(no subject)'),
     definitions([
       ['State', badge(email.state)],
-      ['Mailbox', email.agent_email ? h('span', { class: 'address' }, email.agent_email) : null],
+      ['Mailbox', email.agent_email ? address(email.agent_email) : null],
       ['Priority', email.priority],
       ['Email id', h('code', {}, email.email_id)],
     ]),

@@ -78,7 +78,7 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
   };
   try {
     for (const name of roleNames) {
-      const role = startRole(name, { config, broker, services, logger, metrics });
+      const role = await startRole(name, { config, broker, services, logger, metrics });
       roles.push(role);
       await role.ready;
       if (role.runtime) metrics.observeRuntime(role.runtime);

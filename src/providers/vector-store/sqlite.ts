@@ -299,10 +299,10 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
     { id: number; document_id: string; page: number; text_length: number; section_length: number; field: string; frequency: number }
   >(`
     SELECT c.id, c.document_id, c.page, length(c.text) AS text_length, coalesce(length(c.section), 0) AS section_length,
-           t.col AS field, count(*) AS frequency
-    FROM chunks_terms AS t JOIN chunks AS c ON c.id = t.doc
-    WHERE t.term = ? AND c.namespace = ?
-    GROUP BY t.doc, t.col`);
+           t.field, t.frequency
+    FROM (SELECT doc, col AS field, count(*) AS frequency FROM chunks_terms WHERE term = ? GROUP BY doc, col) AS t
+    JOIN chunks AS c ON c.id = t.doc
+    WHERE c.namespace = ?`);
   const selectByIds = database.prepare<[string, string], ChunkRow>(`
     SELECT id, document_id, document_name, page, chunk_index, text, section, document_title FROM chunks
     WHERE namespace = ? AND id IN (SELECT value FROM json_each(?))`);

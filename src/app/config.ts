@@ -20,7 +20,10 @@ const MAX_MESSAGE_TTL_MS = 2 ** 32 - 1;
 /** The environment variables, their accepted values and defaults. */
 export const environmentSchema = z.object({
   /** Broker URL; `amqps://` for TLS. The vhost is the URL's path. */
-  AMQP_URL: text('amqp://guest:guest@127.0.0.1:5672'),
+  AMQP_URL: z
+    .string()
+    .refine(isAmqpUrl, 'an amqp:// or amqps:// URL with a host, e.g. amqp://user:password@rabbitmq:5672/ragmail')
+    .default('amqp://guest:guest@127.0.0.1:5672'),
   /** TLS (`amqps://` only): PEM file of the CA(s) that signed the broker's certificate; empty trusts Node's default CAs. */
   AMQP_CA_FILE: text(''),
   /** TLS client certificate (PEM) and its private key, for brokers that require one (`fail_if_no_peer_cert`). */
@@ -319,7 +322,25 @@ export class ConfigError extends Error {
 
 function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>): string {
   const name = String(issue.path[0] ?? '(unknown)');
-  return `${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+  return `${name}=${JSON.stringify(withoutPassword(env[name] ?? ''))}: ${issue.message}`;
+}
+
+/** A value as a problem may quote it: the password of a URL (`scheme://user:password@host`) masked. */
+function withoutPassword(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+}
+
+/**
+ * amqplib takes a URL without a scheme or host and fails later in ways that do not point here
+ * (`localhost:5672` parses as the scheme `localhost:`), so the boot would wait for a broker it can never reach.
+ */
+function isAmqpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'amqp:' || url.protocol === 'amqps:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 /** Parses the environment into a Config, or throws ConfigError naming every bad variable. */

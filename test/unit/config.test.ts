@@ -101,3 +101,20 @@ test('with SEND_POLICY unset the local model stays a drafter as a fallback; set,
   assert.deepEqual(decisionPolicyOf(loadConfig({ LLM_PROVIDERS: 'gemini,local' })).draftProviders, ['local']);
   assert.deepEqual(decisionPolicyOf(loadConfig({ LLM_PROVIDERS: 'gemini,local', SEND_POLICY: 'auto' })).draftProviders, []);
 });
+
+test('AMQP_URL must be an amqp:// or amqps:// URL with a host; the problem names the variable and never shows the password', () => {
+  for (const wrong of ['localhost:5672', 'http://guest:guest@127.0.0.1:5672', 'amqp://', 'rabbitmq']) {
+    assert.throws(
+      () => loadConfig({ AMQP_URL: wrong }),
+      (error: unknown) => error instanceof ConfigError && /AMQP_URL=.*: an amqp:\/\/ or amqps:\/\/ URL with a host/.test(error.message),
+      wrong,
+    );
+  }
+  assert.throws(
+    () => loadConfig({ AMQP_URL: 'ampq://ragmail:s3cret-pass@rabbitmq:5672/ragmail' }),
+    (error: unknown) =>
+      error instanceof ConfigError && error.message.includes('AMQP_URL="ampq://ragmail:***@rabbitmq') && !error.message.includes('s3cret-pass'),
+  );
+  assert.equal(loadConfig({ AMQP_URL: 'amqps://user:pw@broker.example:5671/ragmail' }).AMQP_URL, 'amqps://user:pw@broker.example:5671/ragmail');
+  assert.equal(loadConfig({ AMQP_URL: 'amqp://rabbitmq' }).AMQP_URL, 'amqp://rabbitmq');
+});

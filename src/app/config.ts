@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { durationMs } from '../lib/duration.js';
 import type { ApiToken } from '../http/api/tokens.js';
+import { readSecretFiles } from './secret-files.js';
 import { SEND_MODES, type MailboxSettings, type SendMode } from '../features/send-policy.js';
 
 const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
@@ -295,6 +296,25 @@ export const environmentSchema = z.object({
 
 export type Environment = z.infer<typeof environmentSchema>;
 
+/**
+ * The variables holding a password, key or token (or a URL with a password in it). Each may be read
+ * from a file instead, named by `<NAME>_FILE` (Docker and Kubernetes secrets; src/app/secret-files.ts),
+ * and a problem never quotes its value. One name per line: a new secret joins with one line.
+ */
+export const SECRET_VARIABLES = [
+  'AMQP_URL',
+  'AMQP_KEY_PASSPHRASE',
+  'RABBITMQ_MANAGEMENT_URL',
+  'REDIS_URL',
+  'API_TOKENS',
+  'GEMINI_API_KEY',
+  'ANTHROPIC_API_KEY',
+  'OPENAI_API_KEY',
+  'PINECONE_API_KEY',
+  'GMAIL_CLIENT_SECRET',
+  'GMAIL_REFRESH_TOKEN',
+] as const satisfies readonly (keyof Environment)[];
+
 /** The typed configuration every part of the program receives. */
 export interface Config extends Environment {
   SEND_POLICY: SendMode;
@@ -322,12 +342,17 @@ export class ConfigError extends Error {
 
 function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>): string {
   const name = String(issue.path[0] ?? '(unknown)');
-  return `${name}=${JSON.stringify(withoutPassword(env[name] ?? ''))}: ${issue.message}`;
+  return `${name}=${quotable(name, env[name] ?? '')}: ${issue.message}`;
 }
 
-/** A value as a problem may quote it: the password of a URL (`scheme://user:password@host`) masked. */
-function withoutPassword(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+/**
+ * A value as a problem may quote it: a secret never, but a URL's host and scheme help, so a secret
+ * URL is shown with its password masked (`scheme://user:***@host`), or hidden if it cannot be.
+ */
+function quotable(name: string, value: string): string {
+  if (!(SECRET_VARIABLES as readonly string[]).includes(name)) return JSON.stringify(value);
+  const masked = value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+  return name.endsWith('_URL') && (masked !== value || !value.includes('@')) ? JSON.stringify(masked) : '(hidden)';
 }
 
 /**
@@ -344,7 +369,11 @@ function isAmqpUrl(value: string): boolean {
 }
 
 /** Parses the environment into a Config, or throws ConfigError naming every bad variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(variables: Record<string, string | undefined> = process.env): Config {
+  // `<NAME>_FILE` first, so a secret read from a file is checked as one set directly.
+  const fromFiles = readSecretFiles(variables, SECRET_VARIABLES);
+  if (fromFiles.problems.length > 0) throw new ConfigError(fromFiles.problems);
+  const env = fromFiles.env;
   // Empty strings mean "unset", so a blank line in .env keeps the default.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const parsed = environmentSchema.safeParse(present);

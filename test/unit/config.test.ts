@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { ConfigError, environmentSchema, loadConfig } from '../../src/app/config.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, SECRET_VARIABLES, environmentSchema, loadConfig } from '../../src/app/config.js';
 import { decisionPolicyOf, replySettingsOf, sendModeOf } from '../../src/features/send-policy.js';
 
 test('defaults apply when the environment is empty, and paths derive from DATA_DIR', () => {
@@ -117,4 +119,56 @@ test('AMQP_URL must be an amqp:// or amqps:// URL with a host; the problem names
   );
   assert.equal(loadConfig({ AMQP_URL: 'amqps://user:pw@broker.example:5671/ragmail' }).AMQP_URL, 'amqps://user:pw@broker.example:5671/ragmail');
   assert.equal(loadConfig({ AMQP_URL: 'amqp://rabbitmq' }).AMQP_URL, 'amqp://rabbitmq');
+});
+
+test('every secret variable can come from <NAME>_FILE (Docker and Kubernetes secrets): the content without its trailing line break; both set, an unreadable or an empty file is a ConfigError that never shows the secret', () => {
+  const folder = mkdtempSync(path.join(tmpdir(), 'ragmail-secrets-'));
+  try {
+    const secretFile = (name: string, content: string) => {
+      const file = path.join(folder, name);
+      writeFileSync(file, content);
+      return file;
+    };
+    const values: Record<(typeof SECRET_VARIABLES)[number], string> = {
+      AMQP_URL: 'amqps://ragmail-poller:s3cret@rabbitmq:5671/ragmail',
+      AMQP_KEY_PASSPHRASE: 'key passphrase',
+      RABBITMQ_MANAGEMENT_URL: 'http://ragmail-monitor:s3cret@rabbitmq:15672',
+      REDIS_URL: 'redis://:s3cret@redis:6379',
+      API_TOKENS: 'admin=0123456789abcdefghijklmnopqrstuvwxyz',
+      GEMINI_API_KEY: 'AIza-gemini-key',
+      ANTHROPIC_API_KEY: 'sk-ant-key',
+      OPENAI_API_KEY: 'sk-openai-key',
+      PINECONE_API_KEY: 'pcsk-key',
+      GMAIL_CLIENT_SECRET: 'GOCSPX-secret',
+      GMAIL_REFRESH_TOKEN: '1//refresh-token',
+    };
+    const env = Object.fromEntries(Object.entries(values).map(([name, value]) => [`${name}_FILE`, secretFile(name, `${value}\n`)]));
+    const config = loadConfig(env);
+    for (const [name, value] of Object.entries(values)) assert.equal(config[name as keyof typeof values], value, name);
+    assert.deepEqual(
+      config.apiTokens,
+      [{ name: 'admin', token: '0123456789abcdefghijklmnopqrstuvwxyz' }],
+      'a secret from a file is parsed as one set directly',
+    );
+    assert.equal(loadConfig({ GEMINI_API_KEY_FILE: secretFile('crlf', 'key with spaces \r\n\n') }).GEMINI_API_KEY, 'key with spaces ');
+
+    const refused = (variables: Record<string, string>, expected: RegExp) =>
+      assert.throws(
+        () => loadConfig(variables),
+        (error: unknown) => error instanceof ConfigError && expected.test(error.message) && !/s3cret|sk-ant|AIza/.test(error.message),
+        String(expected),
+      );
+    refused(
+      { ANTHROPIC_API_KEY: 'sk-ant-direct', ANTHROPIC_API_KEY_FILE: env.ANTHROPIC_API_KEY_FILE },
+      /ANTHROPIC_API_KEY and ANTHROPIC_API_KEY_FILE are both set/,
+    );
+    refused({ GEMINI_API_KEY_FILE: path.join(folder, 'missing') }, /GEMINI_API_KEY_FILE=".*missing": cannot read the file \(ENOENT\)/);
+    refused({ API_TOKENS_FILE: secretFile('empty', '\n') }, /API_TOKENS_FILE=".*empty": the file is empty/);
+    refused({ AMQP_URL_FILE: secretFile('bad-url', 'localhost:5672\n') }, /AMQP_URL="localhost:5672": an amqp:\/\/ or amqps:\/\/ URL/);
+    refused({ AMQP_URL_FILE: secretFile('bad-url-password', 'guest:s3cret@localhost:5672\n') }, /AMQP_URL=\(hidden\): an amqp/);
+    // A variable outside the list keeps its value: `_FILE` is for secrets only.
+    assert.equal(loadConfig({ LOG_LEVEL_FILE: secretFile('level', 'debug') }).LOG_LEVEL, 'info');
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
 });

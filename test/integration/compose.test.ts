@@ -15,6 +15,7 @@ import { ROLE_NAMES, type RoleName } from '../../src/app/registry.js';
 import { QUEUES } from '../../src/messaging/topology.js';
 import { createWorkerMetrics, registerQueueGauges, registerQuotaGauge } from '../../src/observability/metrics.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
+import { HASHING_ALGORITHM, matchesRabbitHash } from '../helpers/rabbit-password.js';
 
 const COMPOSE_FILE = 'docker-compose.rabbitmq.yml';
 const INSTALL = {
@@ -90,11 +91,25 @@ function valuesOf(block: string[], key: string): string[] {
 interface BrokerUser {
   name: string;
   password?: string;
+  password_hash?: string;
+  hashing_algorithm?: string;
   /** A comma-separated string in exported definitions, a list in newer ones. */
   tags: string | string[];
 }
 
 const tagsOf = (user: BrokerUser) => (Array.isArray(user.tags) ? user.tags : user.tags.split(',')).map((tag) => tag.trim()).filter(Boolean);
+
+test('rabbitmq/definitions.json holds no plain-text password: every user a sha256 password_hash, each of its documented example password', () => {
+  const definitions = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'rabbitmq/definitions.json'), 'utf8')) as { users: BrokerUser[] };
+  for (const user of definitions.users) {
+    assert.equal(user.password, undefined, `${user.name} has no plain-text password`);
+    assert.equal(user.hashing_algorithm, HASHING_ALGORITHM, `${user.name}'s hashing algorithm`);
+    // The compose file's example passwords (rabbitmq/README.md): ragmail/ragmail for the admin, change-me-<role> for the others.
+    const example = user.name === 'ragmail' ? 'ragmail' : `change-me-${user.name.replace(/^ragmail-/, '')}`;
+    assert.ok(matchesRabbitHash(example, user.password_hash ?? ''), `${user.name}'s hash is of ${example}`);
+    assert.ok(!matchesRabbitHash(`${example}x`, user.password_hash ?? ''), 'a hash matches one password only');
+  }
+});
 
 test('docker-compose config accepts the compose file: a service per role running that role as its own broker user, with /healthz checks, Prometheus and Grafana', (context) => {
   const result = run(context, 'docker-compose', ['-f', COMPOSE_FILE, 'config']);
@@ -109,7 +124,10 @@ test('docker-compose config accepts the compose file: a service per role running
     const parsed = new URL(url);
     const user = definitions.users.find((candidate) => candidate.name === decodeURIComponent(parsed.username));
     assert.ok(user, `${parsed.username} is a user of rabbitmq/definitions.json`);
-    assert.equal(user.password, decodeURIComponent(parsed.password), `the password of ${user.name} is the one of rabbitmq/definitions.json`);
+    assert.ok(
+      matchesRabbitHash(decodeURIComponent(parsed.password), user.password_hash ?? ''),
+      `the password of ${user.name} is the one hashed in rabbitmq/definitions.json`,
+    );
     return user;
   };
 

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { durationMs } from '../lib/duration.js';
 import type { ApiToken } from '../http/api/tokens.js';
 import { readSecretFiles } from './secret-files.js';
+import { STACK_PASSWORD_VARIABLES, exampleSecretsIn } from './example-passwords.js';
 import { SEND_MODES, type MailboxSettings, type SendMode } from '../features/send-policy.js';
 
 const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
@@ -134,6 +135,15 @@ export const environmentSchema = z.object({
   API_MAX_UPLOAD_BYTES: integer(52_428_800, 1),
   /** Upload requests received at once; more get 503 with Retry-After (each streams to disk, so this bounds disk and CPU, not memory). */
   API_MAX_CONCURRENT_UPLOADS: integer(2, 1, 100),
+  /**
+   * `true` lets a process run on the example passwords of this repository's stack (`change-me-…`,
+   * the broker admin `ragmail` / `ragmail`): a demo on one machine. Otherwise a process given one
+   * (AMQP_URL, RABBITMQ_MANAGEMENT_URL, a key, GRAFANA_ADMIN_PASSWORD of the compose stack) stops at boot.
+   */
+  RAGMAIL_DEMO: z
+    .enum(['true', 'false'], { error: 'true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
   /** `debug | info | warn | error` */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** `auto` is JSON lines off a terminal and readable lines on one. */
@@ -379,6 +389,13 @@ export function loadConfig(variables: Record<string, string | undefined> = proce
   const parsed = environmentSchema.safeParse(present);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => describeIssue(issue, env)));
   const values = parsed.data;
+  // API_TOKENS' placeholders are refused even in a demo (parseApiTokens): an empty value makes a real token.
+  const examples = exampleSecretsIn(env, [...SECRET_VARIABLES.filter((name) => name !== 'API_TOKENS'), ...STACK_PASSWORD_VARIABLES]);
+  if (examples.length > 0 && !values.RAGMAIL_DEMO) {
+    throw new ConfigError([
+      `${examples.join(', ')}: an example password of this repository (change-me-…, or the broker admin ragmail/ragmail), known to anyone who read it. Set your own (rabbitmq/README.md, "Passwords"), or RAGMAIL_DEMO=true for a demo on one machine.`,
+    ]);
+  }
   if (values.CHUNK_OVERLAP >= values.CHUNK_SIZE) {
     throw new ConfigError([`CHUNK_OVERLAP=${values.CHUNK_OVERLAP}: must be smaller than CHUNK_SIZE (${values.CHUNK_SIZE})`]);
   }

@@ -11,6 +11,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { loadConfig } from '../../src/app/config.js';
 import { ROLE_NAMES, type RoleName } from '../../src/app/registry.js';
 import { QUEUES } from '../../src/messaging/topology.js';
 import { createWorkerMetrics, registerQueueGauges, registerQuotaGauge } from '../../src/observability/metrics.js';
@@ -163,6 +164,26 @@ test('docker-compose config accepts the compose file: a service per role running
     tagsOf(userOf(environment(topology, 'RABBITMQ_MANAGEMENT_URL') ?? '')).includes('administrator'),
     'the dead-letter retention policy is set by the admin',
   );
+
+  // Example passwords: every ragmail service refuses them, unless RAGMAIL_DEMO=true; Grafana waits for the topology service, which checks its password.
+  const grafana = services.get('grafana')!;
+  assert.equal(
+    unquote(environment(topology, 'GRAFANA_ADMIN_PASSWORD') ?? ''),
+    unquote(environment(grafana, 'GF_SECURITY_ADMIN_PASSWORD') ?? '-'),
+    "topology checks Grafana's password",
+  );
+  assert.ok(grafana.join('\n').includes('topology:\n        condition: service_completed_successfully'), 'Grafana starts after the topology service');
+  for (const [name, block] of [...workers, ['topology', topology] as const]) {
+    const variables = Object.fromEntries(
+      ['AMQP_URL', 'RABBITMQ_MANAGEMENT_URL', 'GRAFANA_ADMIN_PASSWORD', 'RAGMAIL_DEMO'].map((variable) => [
+        variable,
+        unquote(environment(block, variable) ?? ''),
+      ]),
+    );
+    assert.equal(variables.RAGMAIL_DEMO, 'false', `${name}: RAGMAIL_DEMO defaults to false`);
+    assert.throws(() => loadConfig(variables), /an example password of this repository/, `${name} refuses the example passwords`);
+    assert.equal(loadConfig({ ...variables, RAGMAIL_DEMO: 'true' }).RAGMAIL_DEMO, true, `${name} runs on them as a demo`);
+  }
 
   assert.ok(
     services.get('prometheus')!.some((line) => line.includes('prometheus/prometheus.yml:/etc/prometheus/prometheus.yml')),

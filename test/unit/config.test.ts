@@ -172,3 +172,40 @@ test('every secret variable can come from <NAME>_FILE (Docker and Kubernetes sec
     rmSync(folder, { recursive: true, force: true });
   }
 });
+
+test('the example passwords of the stack stop the boot unless RAGMAIL_DEMO=true; guest/guest and real passwords do not', () => {
+  const refused = (variables: Record<string, string>, names: RegExp) =>
+    assert.throws(
+      () => loadConfig(variables),
+      (error: unknown) => error instanceof ConfigError && names.test(error.message) && /RAGMAIL_DEMO=true/.test(error.message),
+      JSON.stringify(variables),
+    );
+  refused({ AMQP_URL: 'amqp://ragmail-poller:change-me-poller@rabbitmq:5672/ragmail' }, /AMQP_URL: an example password/);
+  refused(
+    { AMQP_URL: 'amqp://ragmail:ragmail@127.0.0.1:5672/ragmail', RABBITMQ_MANAGEMENT_URL: 'http://ragmail:ragmail@127.0.0.1:15672' },
+    /AMQP_URL, RABBITMQ_MANAGEMENT_URL:/,
+  );
+  refused({ RABBITMQ_MANAGEMENT_URL: 'http://ragmail-monitor:change-me-monitor@rabbitmq:15672' }, /RABBITMQ_MANAGEMENT_URL:/);
+  refused({ GRAFANA_ADMIN_PASSWORD: 'change-me-grafana' }, /GRAFANA_ADMIN_PASSWORD:/);
+  refused({ GEMINI_API_KEY: 'change-me' }, /GEMINI_API_KEY:/);
+  const folder = mkdtempSync(path.join(tmpdir(), 'ragmail-secrets-'));
+  try {
+    const file = path.join(folder, 'amqp-url');
+    writeFileSync(file, 'amqp://ragmail-api:change-me-api@rabbitmq:5672/ragmail\n');
+    refused({ AMQP_URL_FILE: file }, /AMQP_URL:/);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+
+  const demo = loadConfig({ AMQP_URL: 'amqp://ragmail:ragmail@127.0.0.1:5672/ragmail', GRAFANA_ADMIN_PASSWORD: 'change-me-grafana', RAGMAIL_DEMO: 'true' });
+  assert.equal(demo.RAGMAIL_DEMO, true);
+  assert.equal(loadConfig({}).RAGMAIL_DEMO, false);
+  // Not the stack's: RabbitMQ's own guest (tests, a fresh local broker), the admin user with another password, any real one.
+  loadConfig({ AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672', RABBITMQ_MANAGEMENT_URL: 'http://guest:guest@127.0.0.1:15672' });
+  loadConfig({ AMQP_URL: 'amqp://ragmail:Zq8-long-and-random@rabbitmq:5672/ragmail', GRAFANA_ADMIN_PASSWORD: 'a-real-one' });
+  // API_TOKENS' placeholder stays refused even in a demo, with its own message (an empty API_TOKENS makes a real token).
+  assert.throws(
+    () => loadConfig({ RAGMAIL_DEMO: 'true', API_TOKENS: 'admin=change-me-to-a-long-random-token' }),
+    /API_TOKENS: the token of admin is the example placeholder/,
+  );
+});

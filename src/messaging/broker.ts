@@ -13,7 +13,7 @@ import { buildTopology, declareTopology, type Topology } from './topology.js';
 import type { MessageOf, WorkStage } from '../pipeline/stages.js';
 import { TopologyMismatchError, describeTopologyMismatch } from './topology-mismatch.js';
 import { buildConnectionOptions, type ConnectionSettings } from './connection-options.js';
-import { describeConnectionFailure } from './connection-failure.js';
+import { describeConnectionFailure, explainVhostRefusal } from './connection-failure.js';
 import type { ManagementTarget } from './management.js';
 
 /**
@@ -113,13 +113,15 @@ export class Broker extends EventEmitter {
     this.manager.on('connectFailed', ({ err }) => {
       const failure = describeConnectionFailure(config.AMQP_URL, err);
       this.lastConnectFailure = failure?.message ?? err?.message;
+      // A fatal failure is logged once, as the error that stops the process.
       this.logger.warn('broker connection failed', {
         reason: err?.message,
-        hint: failure?.message,
+        hint: failure?.fatal ? undefined : failure?.message,
         retry_in_ms: Math.round(this.manager.reconnectTimeInSeconds * 1000),
       });
       this.backOff();
-      if (failure?.fatal) this.fail(new Error(failure.message));
+      if (failure?.vhostRefused) void explainVhostRefusal(failure, config).then((explained) => this.fail(new Error(explained.message)));
+      else if (failure?.fatal) this.fail(new Error(failure.message));
     });
     this.manager.on('blocked', ({ reason }) => this.logger.warn('broker blocked publishing', { reason }));
     this.publisher = this.manager.createChannel({

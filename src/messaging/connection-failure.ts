@@ -7,6 +7,7 @@
  * failure.
  */
 import { connectionFailureHint, describeTlsFailure } from './connection-options.js';
+import { ManagementClient, type ManagementTarget } from './management.js';
 
 /** A connection failure described for the operator. */
 export interface ConnectionFailure {
@@ -14,10 +15,12 @@ export interface ConnectionFailure {
   fatal: boolean;
   /** What happened and what to change, naming the variable. */
   message: string;
+  /** Set when the broker would not open AMQP_URL's vhost: {@link explainVhostRefusal} can tell why. */
+  vhostRefused?: boolean;
 }
 
 /** The parts of AMQP_URL a message may show: never the password. */
-function target(url: string): { user: string; address: string; vhost: string } {
+function targetOf(url: string): { user: string; address: string; vhost: string } {
   try {
     const parsed = new URL(url);
     return {
@@ -37,7 +40,7 @@ function target(url: string): { user: string; address: string; vhost: string } {
 export function describeConnectionFailure(url: string, error: unknown): ConnectionFailure | undefined {
   const reason = (error as Error | undefined)?.message ?? String(error);
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const { user, address, vhost } = target(url);
+  const { user, address, vhost } = targetOf(url);
   if (/ACCESS[-_]REFUSED|\b403\b/.test(reason)) {
     // RabbitMQ says the same for an unknown user and a wrong password, and for `guest` from another host.
     const guest = user === 'guest' ? '; RabbitMQ also refuses `guest` to any client that is not on the broker host itself' : '';
@@ -51,6 +54,7 @@ export function describeConnectionFailure(url: string, error: unknown): Connecti
   if (/NOT[-_]ALLOWED|\b530\b|Expected ConnectionOpenOk; got <ConnectionClose/.test(reason)) {
     return {
       fatal: true,
+      vhostRefused: true,
       message: `The broker at ${address} accepted the password but would not open vhost ${JSON.stringify(vhost)} (AMQP_URL's path) for user ${user}: the vhost does not exist, or the user has no permission on it. Fix the path of AMQP_URL (an encoded vhost, e.g. /ragmail; none for "/"), or create the vhost (rabbitmqctl add_vhost ${vhost}) and grant the user access (rabbitmqctl set_permissions -p ${vhost} ${user} …). Broker said: ${reason}`,
     };
   }
@@ -70,4 +74,27 @@ export function describeConnectionFailure(url: string, error: unknown): Connecti
   }
   const hint = connectionFailureHint(url, error);
   return hint ? { fatal: false, message: hint } : undefined;
+}
+
+/**
+ * The broker says the same for a vhost that does not exist and one the user may not use; the
+ * management API (RABBITMQ_MANAGEMENT_URL) tells them apart. The failure as it was when it cannot
+ * (no management API, or a user not allowed to ask).
+ */
+export async function explainVhostRefusal(failure: ConnectionFailure, target: ManagementTarget): Promise<ConnectionFailure> {
+  const { user, address, vhost } = targetOf(target.AMQP_URL);
+  const said = failure.message.slice(failure.message.indexOf('Broker said:'));
+  try {
+    await new ManagementClient(target).request('GET', `vhosts/${encodeURIComponent(vhost)}`);
+  } catch (error) {
+    if (!/: 404 /.test((error as Error).message)) return failure;
+    return {
+      ...failure,
+      message: `The broker at ${address} has no vhost ${JSON.stringify(vhost)} (AMQP_URL's path): fix the path of AMQP_URL (an encoded vhost, e.g. /ragmail; none for "/"), or create the vhost (rabbitmqctl add_vhost ${vhost}) and grant ${user} access (rabbitmqctl set_permissions -p ${vhost} ${user} …). ${said}`,
+    };
+  }
+  return {
+    ...failure,
+    message: `User ${user} may not use vhost ${JSON.stringify(vhost)} on the broker at ${address} (it exists): grant access (rabbitmqctl set_permissions -p ${vhost} ${user} …; rabbitmq/README.md lists each role's), or connect as the user meant for this role in AMQP_URL. ${said}`,
+  };
 }

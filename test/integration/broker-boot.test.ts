@@ -53,6 +53,23 @@ async function failedBoot(amqpUrl: string, environment: Record<string, string> =
   }
 }
 
+test('a user without permission on an existing vhost is told so, apart from a missing vhost (the broker answers both alike; the management API tells them apart)', async () => {
+  const user = `test-boot-${randomUUID()}`;
+  const password = randomUUID();
+  await vhost.management.request('PUT', `users/${encodeURIComponent(user)}`, { password, tags: '' });
+  try {
+    const outcome = await failedBoot(`amqp://${encodeURIComponent(user)}:${password}@127.0.0.1:5672/${encodeURIComponent(vhost.name)}`);
+    assert.ok(outcome.elapsedMs < 5_000, `stopped after ${outcome.elapsedMs} ms`);
+    assert.match(
+      outcome.message,
+      new RegExp(`User ${user} may not use vhost "${vhost.name}" on the broker at 127\\.0\\.0\\.1:5672 \\(it exists\\): grant access`),
+    );
+    assert.doesNotMatch(outcome.message, new RegExp(password));
+  } finally {
+    await vhost.management.request('DELETE', `users/${encodeURIComponent(user)}`).catch(() => undefined);
+  }
+});
+
 test('a wrong password, a missing vhost, a closed port and an untrusted TLS certificate each stop the boot within seconds, with their own message', async () => {
   const vhostPath = encodeURIComponent(vhost.name);
   // The default boot timeout (30 s): what the broker answered stops the boot, not the timeout.
@@ -75,7 +92,7 @@ test('a wrong password, a missing vhost, a closed port and an untrusted TLS cert
   assert.match(password.message, /fix them in AMQP_URL/);
   assert.doesNotMatch(password.message, /not-the-password/, 'the password is never shown');
 
-  assert.match(missingVhost.message, /would not open vhost "test-missing-[0-9a-f-]+" \(AMQP_URL's path\) for user guest/);
+  assert.match(missingVhost.message, /has no vhost "test-missing-[0-9a-f-]+" \(AMQP_URL's path\): fix the path of AMQP_URL/);
   assert.match(missingVhost.message, /rabbitmqctl add_vhost/);
 
   assert.match(untrusted.message, /certificate is not trusted .*set AMQP_CA_FILE/);

@@ -263,6 +263,48 @@ test(
   },
 );
 
+test(
+  "the chart library is served from node_modules at /vendor/uplot/: its two files with the page's headers, nothing else of it or of node_modules (404)",
+  { timeout: 120_000 },
+  async () => {
+    await withPipeline(['api'], {}, async (pipeline) => {
+      for (const [name, type] of [
+        ['uPlot.esm.js', /^(text|application)\/javascript/],
+        ['uPlot.min.css', /^text\/css/],
+      ] as const) {
+        const response = await fetch(`${pipeline.apiUrl}/vendor/uplot/${name}`);
+        assert.equal(response.status, 200, name);
+        assert.match(response.headers.get('content-type') ?? '', type, name);
+        assert.match(response.headers.get('content-security-policy') ?? '', /(^|;\s*)default-src 'self'(;|$)/, name);
+        assert.equal(response.headers.get('x-content-type-options'), 'nosniff', name);
+        assert.equal(await response.text(), readFileSync(path.join(PROJECT_ROOT, 'node_modules/uplot/dist', name), 'utf8'), name);
+      }
+      const elsewhere = [
+        '/vendor/uplot/',
+        '/vendor/uplot',
+        '/vendor/uplot/uPlot.cjs.js',
+        '/vendor/uplot/uPlot.iife.min.js',
+        '/vendor/uplot/uPlot.d.ts',
+        '/vendor/uplot/package.json',
+        '/vendor/uplot/uPlot.esm.js/',
+        '/vendor/uplot/uplot.esm.js',
+        '/vendor/uplot/%2e%2e/package.json',
+        '/vendor/uplot/..%2f..%2fpackage.json',
+        '/vendor/uplot/..%2f..%2ffastify%2fpackage.json',
+        '/vendor/fastify/package.json',
+        '/vendor/',
+        '/node_modules/uplot/dist/uPlot.esm.js',
+        '/node_modules/uplot/package.json',
+      ];
+      for (const route of elsewhere) {
+        const response = await fetch(`${pipeline.apiUrl}${route}`);
+        assert.equal(response.status, 404, route);
+        assert.equal((await response.json()).code, 'not_found', route);
+      }
+    });
+  },
+);
+
 test('a generated API token is never printed: the api says which file holds it and how to read it', { timeout: 120_000 }, async () => {
   const vhost = await createTestVhost();
   const api = await spawnApiProcess(vhost, { API_TOKENS: '' });

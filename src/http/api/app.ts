@@ -1,7 +1,10 @@
 /**
  * The operator API and dashboard as one fastify instance: the static page (no data, no auth) at
- * `/`, and the JSON API under `/api`, where every route needs a bearer token.
+ * `/` with its chart library at `/vendor/uplot/`, and the JSON API under `/api`, where every route
+ * needs a bearer token.
  */
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
@@ -26,6 +29,18 @@ import { categoryRoutes } from './categories.js';
 
 /** The dashboard's files (index.html, app.js, style.css), served as they are. */
 const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+
+/**
+ * The chart library's folder in node_modules (resolved as Node resolves the package, so a hoisted or
+ * linked install works too). The page loads it from here: no build step, no CDN.
+ */
+const UPLOT_DIR = path.dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.esm.js'));
+
+/**
+ * What of the chart library the page may load, under `/vendor/uplot/`: these two files by name and
+ * nothing else of node_modules; any other path under the prefix is the ordinary 404.
+ */
+const VENDOR_FILES = ['uPlot.esm.js', 'uPlot.min.css'] as const;
 
 const isApiPath = (url: string) => url === '/api' || url.startsWith('/api/') || url.startsWith('/api?');
 
@@ -81,6 +96,9 @@ export function buildApiApp(context: ApiContext, tokens: readonly ApiToken[]): F
     // The API is not a folder of files: its unknown paths get the JSON 404 above.
     allowedPath: (pathName) => !isApiPath(pathName),
   });
+  for (const name of VENDOR_FILES) {
+    app.get(`/vendor/uplot/${name}`, (_request, reply) => reply.sendFile(name, UPLOT_DIR));
+  }
   // Citations open manuals in a new tab, which sends no bearer token: the API signs short-lived links instead.
   const signer = createFileLinkSigner(tokens);
   void app.register(manualFileRoutes({ documents: context.documents, uploadDir: context.config.UPLOAD_DIR, signer }));

@@ -104,12 +104,42 @@ test('the overview opens first and shows, for the period and mailbox, outcomes p
     assert.equal(totalCells[headings.indexOf('Sent on its own')], String(expected.totals.auto_sent));
     assert.equal(totalCells[headings.indexOf('Handed off')], String(expected.totals.handed_off));
     assert.ok(expected.totals.auto_sent > 0 && expected.totals.handed_off > 0 && expected.totals.approved_sent === 1);
-    // The chart draws a bar segment for every non-zero cell.
-    const cells = expected.days.reduce(
-      (sum, day) => sum + Object.entries(day).filter(([key, value]) => key !== 'day' && typeof value === 'number' && value > 0).length,
-      0,
-    );
-    assert.equal(await section.locator('svg.chart').first().locator('rect').count(), cells);
+    // uPlot draws the chart on a canvas in each series' colour (its legend swatch's): a series'
+    // share of the coloured pixels is its share of the emails, as the bars are all one width.
+    await section.locator('.chart-figure .chart canvas').first().waitFor();
+    const drawn = await section
+      .locator('.chart-figure')
+      .first()
+      .evaluate((figure) => {
+        const canvas = figure.querySelector('canvas')!;
+        const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+        const colours = new Map<string, string>();
+        for (const swatch of figure.querySelectorAll<HTMLElement>('.legend .swatch')) {
+          const key = [...swatch.classList].find((name) => name.startsWith('series-'))!.slice('series-'.length);
+          const [red, green, blue] = getComputedStyle(swatch).backgroundColor.match(/\d+/g)!.map(Number);
+          colours.set(`${red},${green},${blue}`, key);
+        }
+        const counts: Record<string, number> = Object.fromEntries([...colours.values()].map((key) => [key, 0]));
+        for (let index = 0; index < pixels.length; index += 4) {
+          const key = pixels[index + 3] === 255 ? colours.get(`${pixels[index]},${pixels[index + 1]},${pixels[index + 2]}`) : undefined;
+          if (key) counts[key] += 1;
+        }
+        return { width: canvas.width, height: canvas.height, counts };
+      });
+    assert.ok(drawn.width > 300 && drawn.height > 100, `canvas ${drawn.width}×${drawn.height}`);
+    const legendKeys = Object.keys(drawn.counts);
+    assert.ok(legendKeys.includes('auto_sent') && legendKeys.includes('handed_off'), legendKeys.join());
+    const count = (key: string) => expected.totals[key as keyof typeof expected.totals] as number;
+    const emailsDrawn = legendKeys.reduce((sum, key) => sum + count(key), 0);
+    const pixelsDrawn = Object.values(drawn.counts).reduce((sum, pixels) => sum + pixels, 0);
+    for (const key of legendKeys) {
+      assert.equal(drawn.counts[key] > 0, count(key) > 0, `${key}: ${drawn.counts[key]} pixels for ${count(key)} emails`);
+      const share = drawn.counts[key] / pixelsDrawn;
+      assert.ok(
+        Math.abs(share - count(key) / emailsDrawn) < 0.03,
+        `${key}: ${(share * 100).toFixed(1)} % of the bars for ${count(key)} of ${emailsDrawn} emails`,
+      );
+    }
 
     const figures = (await section.locator('.key-figures').textContent()) ?? '';
     assert.match(figures, new RegExp(`Auto-send rate${Math.round((expected.auto_send_rate ?? 0) * 100)}%`));
@@ -137,6 +167,7 @@ test('the overview opens first and shows, for the period and mailbox, outcomes p
     await section.getByRole('button', { name: 'Last 30 days' }).click();
     await section.locator('.summary', { hasText: `from ${localDay(Date.now() - 29 * DAY_MS)}` }).waitFor();
     assert.equal(await rows.count(), 31);
+    assert.equal(await section.locator('.chart-figure canvas').count(), 1, 'one chart, the earlier one gone');
     assert.deepEqual(session.errors, []);
   } finally {
     await session.close();

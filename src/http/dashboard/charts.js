@@ -1,78 +1,125 @@
-// Small SVG charts drawn with DOM calls (no markup strings, no inline style: the page's CSP allows
-// neither), coloured by CSS classes so the dark scheme applies. Each chart is decoration for sighted
-// readers: the same numbers are always in a table next to it, so the SVG is hidden from screen readers.
+// Charts drawn by uPlot (served by the api role from node_modules at /vendor/uplot/, no build step, no
+// CDN) on a canvas, so the page's CSP holds: no markup strings, no inline script or style. Colours
+// come from the stylesheet (each series' legend swatch), so the dark scheme applies. A chart is
+// decoration for sighted readers: the same numbers are always in a table next to it, so the chart
+// is hidden from screen readers.
+import uPlot from './vendor/uplot/uPlot.esm.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
-
-function svg(tag, attributes = {}, ...children) {
-  const element = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) if (value !== undefined && value !== null) element.setAttribute(name, String(value));
-  for (const child of children.flat()) if (child) element.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  return element;
-}
-
-/** A round step for an axis reaching `max`: 1, 2 or 5 times a power of ten. */
-function niceMax(max) {
-  if (max <= 0) return 1;
-  const power = 10 ** Math.floor(Math.log10(max));
-  const step = [1, 2, 5, 10].find((factor) => factor * power >= max);
-  return step * power;
-}
+const HEIGHT = 220;
+const DARK = window.matchMedia('(prefers-color-scheme: dark)');
 
 /**
  * Stacked bars, one per category (a day), one segment per series. `series`: [{key, label}];
- * `rows`: [{label, values: {key: number}}]. Returns a figure with the SVG and a legend.
+ * `rows`: [{label, values: {key: number}}]. Returns a figure with the chart and a legend; the chart
+ * is drawn once the figure is in the page (it needs a width) and redrawn when the width or the
+ * colour scheme changes.
  */
 export function stackedBars({ title, series, rows }) {
-  const width = 640;
-  const left = 36;
-  const top = 10;
-  const plotHeight = 180;
-  const height = top + plotHeight + 28;
-  const slot = (width - left) / Math.max(1, rows.length);
-  const barWidth = Math.min(48, slot * 0.7);
-  const totals = rows.map((row) => series.reduce((sum, { key }) => sum + (row.values[key] ?? 0), 0));
-  const max = niceMax(Math.max(0, ...totals));
-  const y = (value) => top + plotHeight - (value / max) * plotHeight;
-  const grid = [0, max / 2, max].map((tick) => [
-    svg('line', { x1: left, x2: width, y1: y(tick), y2: y(tick), class: 'grid-line' }),
-    svg('text', { x: left - 6, y: y(tick) + 4, class: 'axis-label', 'text-anchor': 'end' }, Number.isInteger(tick) ? tick : tick.toFixed(1)),
-  ]);
-  // Every label when they fit, else every n-th so they do not overlap.
-  const labelEvery = Math.max(1, Math.ceil(40 / slot));
-  const bars = rows.map((row, index) => {
-    const x = left + index * slot + (slot - barWidth) / 2;
-    let base = 0;
-    const segments = series.map(({ key }) => {
+  const swatches = new Map(series.map(({ key }) => [key, swatch(key)]));
+  const canvasHolder = document.createElement('div');
+  canvasHolder.className = 'chart';
+  canvasHolder.setAttribute('aria-hidden', 'true');
+  const element = figure(title, canvasHolder, series, swatches);
+
+  // uPlot does not stack: each series is drawn as the running total up to it, the tallest first, so
+  // every later (shorter) bar covers the lower part of the one before. An empty segment is no bar.
+  const running = rows.map(() => 0);
+  const stacked = series.map(({ key }) =>
+    rows.map((row, index) => {
       const value = row.values[key] ?? 0;
-      if (!value) return null;
-      const rect = svg('rect', { x, y: y(base + value), width: barWidth, height: y(base) - y(base + value), class: `series-${key}` });
-      base += value;
-      return rect;
-    });
-    const label =
-      index % labelEvery === 0 ? svg('text', { x: x + barWidth / 2, y: top + plotHeight + 16, class: 'axis-label', 'text-anchor': 'middle' }, row.label) : null;
-    return svg('g', {}, segments, label);
+      running[index] += value;
+      return value > 0 ? running[index] : null;
+    }),
+  );
+  const data = [rows.map((_row, index) => index), ...stacked.reverse()];
+  const drawOrder = [...series].reverse();
+  const labels = rows.map((row) => row.label);
+
+  let plot = null;
+  const draw = (width) => {
+    plot?.destroy();
+    const style = getComputedStyle(element);
+    const muted = style.getPropertyValue('--muted').trim();
+    const grid = { stroke: style.getPropertyValue('--border').trim(), width: 1 };
+    const axis = { stroke: muted, grid, ticks: { show: false }, font: `11px ${style.fontFamily}` };
+    plot = new uPlot(
+      {
+        width,
+        height: HEIGHT,
+        legend: { show: false },
+        cursor: { show: false, drag: { x: false, y: false } },
+        select: { show: false },
+        scales: {
+          x: { time: false, range: [-0.5, rows.length - 0.5] },
+          // A tenth of headroom above the tallest bar.
+          y: { range: (_plot, _min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] },
+        },
+        axes: [
+          // Whole days only, as many labels as fit without overlapping.
+          { ...axis, grid: { show: false }, space: 44, incrs: [1, 2, 3, 7, 14, 28], values: (_plot, splits) => splits.map((index) => labels[index] ?? '') },
+          { ...axis, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] },
+        ],
+        series: [
+          {},
+          ...drawOrder.map(({ key, label }) => {
+            const colour = getComputedStyle(swatches.get(key)).backgroundColor;
+            return { label, stroke: colour, fill: colour, width: 0, points: { show: false }, paths: uPlot.paths.bars({ size: [0.7, 48] }) };
+          }),
+        ],
+      },
+      data,
+      canvasHolder,
+    );
+  };
+
+  // The first observation comes when the figure enters the page; the last one (width 0) when it leaves.
+  let width = 0;
+  const resized = new ResizeObserver(([entry]) => {
+    if (!element.isConnected) return forget();
+    const next = Math.floor(entry.contentRect.width);
+    if (next <= 0 || next === width) return;
+    if (plot && width) plot.setSize({ width: next, height: HEIGHT });
+    else draw(next);
+    width = next;
   });
-  const chart = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', 'aria-hidden': 'true', focusable: 'false' }, grid, bars);
-  return figure(title, chart, series);
+  const schemeChanged = () => (element.isConnected ? draw(width) : forget());
+  function forget() {
+    resized.disconnect();
+    DARK.removeEventListener('change', schemeChanged);
+    plot?.destroy();
+    plot = null;
+  }
+  resized.observe(canvasHolder);
+  DARK.addEventListener('change', schemeChanged);
+  return element;
 }
 
 /**
- * A bar for a table cell: `value` of `max` as a filled length, class `series-<key>`. The number is
- * in the cell next to it; the bar only lets the eye compare rows.
+ * A bar for a table cell: `value` of `max` as a filled length, coloured as series `key`. The number
+ * is in the cell next to it; the bar only lets the eye compare rows. Its length is set through the
+ * CSSOM, which the CSP allows (an inline `style` attribute it would refuse).
  */
 export function cellBar(value, max, key) {
-  const length = max > 0 ? (value / max) * 100 : 0;
-  return svg(
-    'svg',
-    { viewBox: '0 0 100 10', preserveAspectRatio: 'none', class: 'cell-bar', 'aria-hidden': 'true', focusable: 'false' },
-    svg('rect', { x: 0, y: 0, width: 100, height: 10, class: 'cell-bar-track' }),
-    value > 0 ? svg('rect', { x: 0, y: 0, width: Math.max(1, length), height: 10, class: `series-${key}` }) : null,
-  );
+  const track = document.createElement('span');
+  track.className = 'cell-bar';
+  track.setAttribute('aria-hidden', 'true');
+  if (value > 0) {
+    const bar = document.createElement('span');
+    bar.className = `series-${key}`;
+    bar.style.width = `${Math.max(1, max > 0 ? (value / max) * 100 : 0)}%`;
+    track.append(bar);
+  }
+  return track;
 }
 
-function figure(title, chart, legendItems) {
+/** An empty box coloured as series `key` by the stylesheet. */
+function swatch(key) {
+  const element = document.createElement('span');
+  element.className = `swatch series-${key}`;
+  return element;
+}
+
+function figure(title, chart, legendItems, swatches) {
   const element = document.createElement('figure');
   element.className = 'chart-figure';
   const caption = document.createElement('figcaption');
@@ -82,8 +129,7 @@ function figure(title, chart, legendItems) {
   legend.setAttribute('aria-hidden', 'true');
   for (const { key, label } of legendItems) {
     const item = document.createElement('li');
-    const swatch = svg('svg', { viewBox: '0 0 10 10', class: 'swatch' }, svg('rect', { width: 10, height: 10, class: `series-${key}` }));
-    item.append(swatch, document.createTextNode(label));
+    item.append(swatches.get(key), document.createTextNode(label));
     legend.append(item);
   }
   element.append(caption, chart, legend);

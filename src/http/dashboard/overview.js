@@ -1,7 +1,7 @@
 // Overview (#/overview, the first section): for a period and the chosen mailbox, what came in and
 // how it ended per day, how much went out on its own, how long customers waited, what reviewers did
-// with drafts, and why emails were handed off or drafted. Charts are SVG (charts.js); every figure
-// is also in a table.
+// with drafts, and why emails were handed off or drafted. Charts are uPlot's (charts.js); every
+// figure is also in a table.
 import { api } from './api.js';
 import { definitions, duration, fill, h, percent, table } from './dom.js';
 import { cellBar, stackedBars } from './charts.js';

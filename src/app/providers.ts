@@ -73,9 +73,18 @@ export function openaiSettings(config: Config) {
  * process starts: a worker on the embedded defaults never loads them. Its settings are read now,
  * so a missing key still stops the start with the variable's name.
  */
+/** `load` once; a failed load is not kept, so the next call tries again. */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | undefined;
+  return () =>
+    (loaded ??= load().catch((error: unknown) => {
+      loaded = undefined;
+      throw error;
+    }));
+}
+
 function lazyModel(provider: string, model: string, load: () => Promise<LanguageModel>): LanguageModel {
-  let loaded: Promise<LanguageModel> | undefined;
-  const get = () => (loaded ??= load());
+  const get = once(load);
   return {
     provider,
     model,
@@ -85,13 +94,14 @@ function lazyModel(provider: string, model: string, load: () => Promise<Language
 }
 
 function lazyEmbedder(provider: string, model: string, dimensions: number, load: () => Promise<Embedder>): Embedder {
-  let loaded: Promise<Embedder> | undefined;
-  return { provider, model, dimensions, embed: async (texts, options) => (await (loaded ??= load())).embed(texts, options) };
+  const get = once(load);
+  return { provider, model, dimensions, embed: async (texts, options) => (await get()).embed(texts, options) };
 }
 
 function lazyVectorStore(provider: string, name: string, load: () => Promise<VectorStore>): VectorStore {
   let loaded: Promise<VectorStore> | undefined;
-  const get = () => (loaded ??= load());
+  const loadOnce = once(load);
+  const get = () => (loaded = loadOnce());
   return {
     provider,
     name,
@@ -99,7 +109,9 @@ function lazyVectorStore(provider: string, name: string, load: () => Promise<Vec
     deleteDocument: async (namespace, documentId) => (await get()).deleteDocument(namespace, documentId),
     query: async (namespace, text, k) => (await get()).query(namespace, text, k),
     close: async () => {
-      if (loaded) await (await loaded).close();
+      // Never loaded, or its load failed: nothing to close.
+      const store = await loaded?.catch(() => undefined);
+      await store?.close();
     },
   };
 }

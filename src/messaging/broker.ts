@@ -81,6 +81,8 @@ export class Broker extends EventEmitter {
   private readonly consumers = new Set<ChannelWrapper>();
   private pendingPublishes = 0;
   private topologyAsserted = false;
+  /** Whether a connection was ever made: a refusal is fatal only before. */
+  private connectedOnce = false;
   private closed = false;
   /** Why the last connection attempt failed, for the boot timeout's message. */
   private lastConnectFailure?: string;
@@ -102,6 +104,7 @@ export class Broker extends EventEmitter {
       connectionOptions: buildConnectionOptions(config, `ragmail ${logger.defaultMeta?.role ?? ''} ${process.pid}`),
     });
     this.manager.on('connect', () => {
+      this.connectedOnce = true;
       this.manager.reconnectTimeInSeconds = config.AMQP_RECONNECT_MIN_MS / 1000;
       this.logger.info('broker connected');
     });
@@ -120,8 +123,15 @@ export class Broker extends EventEmitter {
         retry_in_ms: Math.round(this.manager.reconnectTimeInSeconds * 1000),
       });
       this.backOff();
-      if (failure?.vhostRefused) void explainVhostRefusal(failure, config).then((explained) => this.fail(new Error(explained.message)));
-      else if (failure?.fatal) this.fail(new Error(failure.message));
+      // Only at boot: once connected, a refusal is what a restarting broker, a recovering vhost or a
+      // connection limit also answer for a while, so a reconnect keeps trying.
+      if (this.connectedOnce) return;
+      if (failure?.vhostRefused) {
+        explainVhostRefusal(failure, config).then(
+          (explained) => this.fail(new Error(explained.message)),
+          () => this.fail(new Error(failure.message)),
+        );
+      } else if (failure?.fatal) this.fail(new Error(failure.message));
     });
     this.manager.on('blocked', ({ reason }) => this.logger.warn('broker blocked publishing', { reason }));
     this.publisher = this.manager.createChannel({
@@ -247,6 +257,14 @@ export class Broker extends EventEmitter {
       active = undefined;
       if (consuming) await consuming.channel.cancel(consuming.consumerTag).catch(() => undefined);
     };
+    // Starting and stopping the consumer one at a time: a resume in the middle of a reconnect's setup
+    // (or a pause in the middle of a start) would otherwise leave two consumers, one of them untracked.
+    let serial: Promise<void> = Promise.resolve();
+    const inTurn = (step: () => Promise<void>): Promise<void> => {
+      const next = serial.then(step, step);
+      serial = next.catch(() => undefined);
+      return next;
+    };
     const wrapper = this.manager.createChannel({
       name: `consumer ${queue}`,
       confirm: false,
@@ -254,29 +272,33 @@ export class Broker extends EventEmitter {
         channel.once('close', () => closedChannels.add(channel));
         current = channel;
         await this.assertTopology(channel);
-        // Paused across a reconnect: resume() starts consuming on this channel.
-        if (cancelled || paused) return;
-        await startConsuming(channel);
+        await inTurn(async () => {
+          // Paused across a reconnect: resume() starts consuming on this channel.
+          if (cancelled || paused || current !== channel) return;
+          await startConsuming(channel);
+        });
       },
     });
     wrapper.on('error', (error) => this.logger.error('consumer channel error', { queue, error: error.message }));
     this.consumers.add(wrapper);
     return {
-      cancel: async () => {
+      cancel: () => {
         cancelled = true;
-        await stopConsuming();
+        return inTurn(stopConsuming);
       },
-      pause: async () => {
+      pause: () => {
         paused = true;
-        await stopConsuming();
+        return inTurn(stopConsuming);
       },
-      resume: async (nextPrefetch: number) => {
-        if (cancelled) return;
+      resume: (nextPrefetch: number) => {
         paused = false;
         currentPrefetch = nextPrefetch;
-        await stopConsuming();
-        // A closed channel is replaced on reconnect, whose setup consumes with this prefetch.
-        if (current && isChannelOpen(current)) await startConsuming(current);
+        return inTurn(async () => {
+          if (cancelled || paused) return;
+          await stopConsuming();
+          // A closed channel is replaced on reconnect, whose setup consumes with this prefetch.
+          if (current && isChannelOpen(current)) await startConsuming(current);
+        });
       },
       close: async () => {
         this.consumers.delete(wrapper);

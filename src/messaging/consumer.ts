@@ -207,6 +207,11 @@ export class ConsumerRuntime<T> extends EventEmitter {
   }
 
   private pump(): void {
+    // Paused by an outage: what arrived before the consumer was cancelled goes back unstarted.
+    if (this.breaker?.paused) {
+      for (const delivery of this.waiting.splice(0)) this.handBack(delivery);
+      return;
+    }
     while (this.inFlight.size < this.definition.concurrency && this.waiting.length > 0) {
       const delivery = this.waiting.shift()!;
       // Its channel closed while it waited: the broker has put it back already.
@@ -280,9 +285,12 @@ export class ConsumerRuntime<T> extends EventEmitter {
         safely(() => channel.nack(message, false, true));
         settle('requeued', 'shutdown');
       } else if (this.breaker?.shouldHold(error, Number(message.properties.headers?.[OUTAGE_HOLDS_HEADER] ?? 0) || 0)) {
-        await this.holdForOutage(message, channel, error as Error, logger);
-        settle('held', errorCode(error));
+        // Only a failure that trips a working role counts against the message; a failed probe does not.
+        const countsHold = !this.breaker.inOutage;
+        // Paused first: the copy put back must not come straight back to this consumer.
         this.breaker.tripped(error);
+        await this.holdForOutage(message, channel, error as Error, countsHold, logger);
+        settle('held', errorCode(error));
       } else if (isRetryable(error) && attempt < this.options.maxAttempts) {
         await this.retryLater(message, channel, attempt, error as Error, logger);
         settle('retried', errorCode(error));
@@ -356,8 +364,9 @@ export class ConsumerRuntime<T> extends EventEmitter {
    * Puts the message back at the end of its queue as it came, its attempts uncounted, with one more
    * outage hold in its headers: the outage, not the message, failed.
    */
-  private async holdForOutage(message: ConsumeMessage, channel: Channel, error: Error, logger: Logger): Promise<void> {
-    const holds = (Number(message.properties.headers?.[OUTAGE_HOLDS_HEADER] ?? 0) || 0) + 1;
+  private async holdForOutage(message: ConsumeMessage, channel: Channel, error: Error, countsHold: boolean, logger: Logger): Promise<void> {
+    await this.breaker?.pausing;
+    const holds = (Number(message.properties.headers?.[OUTAGE_HOLDS_HEADER] ?? 0) || 0) + (countsHold ? 1 : 0);
     logger.warn('dependency outage: message held back in its queue, attempt not counted', { code: errorCode(error), holds, error: error.message });
     if (!(await this.stillHeld(channel))) return;
     try {

@@ -6,9 +6,10 @@
  * work: its consumer pauses for the pause the provider asked for (`retry-after`) or for a backoff
  * that doubles up to a maximum. Then it takes one message (prefetch 1) as a probe: a success
  * resumes normal work, another outage error pauses again. An outage longer than the limit is
- * treated as any failure again (retries, then the dead-letter queue with its reason), and a message
- * held back more than `maxHolds` times goes that way too, so one message that always times out
- * cannot stall its role for the whole limit.
+ * treated as any failure again (retries, then the dead-letter queue with its reason). A message
+ * that trips a healthy role (others were being handled) counts a hold; after `maxHolds` of those it
+ * goes the usual way too, so one message that always times out cannot stall its role for the whole
+ * limit. A probe that fails during an outage counts no hold: a lone email waits out the outage.
  */
 import type { Logger } from '../lib/log.js';
 import { errorCode, isRetryable, retryAfterMsOf } from '../lib/errors.js';
@@ -48,6 +49,8 @@ export class OutageBreaker {
   private since: number | undefined;
   private pauseMs = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Settles once the consumer has stopped taking deliveries after the last trip. */
+  pausing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly options: OutageOptions,
@@ -76,14 +79,23 @@ export class OutageBreaker {
       outage_for_ms: this.now() - this.since,
       limit_ms: this.options.limitMs,
     });
-    void this.actions.pause().catch((pauseError: unknown) => this.logger.error('could not pause the consumer', { error: (pauseError as Error).message }));
+    this.pausing = this.actions.pause().catch((pauseError: unknown) => {
+      this.logger.error('could not pause the consumer', { error: (pauseError as Error).message });
+    });
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.state = 'probing';
       this.logger.info('probing: taking one message to see whether the outage is over');
-      void this.actions
-        .resume(true)
-        .catch((resumeError: unknown) => this.logger.error('could not resume the consumer', { error: (resumeError as Error).message }));
+      this.actions.resume(true).catch((resumeError: unknown) => {
+        // Not taking work and no probe to come would stall the role: try again after the pause.
+        this.logger.error('could not resume the consumer; trying again after the pause', { error: (resumeError as Error).message });
+        this.state = 'open';
+        this.scheduleProbe();
+      });
     }, this.pauseMs);
     this.timer.unref();
   }
@@ -103,6 +115,11 @@ export class OutageBreaker {
   /** Whether the role is paused or probing now. */
   get inOutage(): boolean {
     return this.state !== 'closed';
+  }
+
+  /** Whether the role is paused: no delivery may start until the probe. */
+  get paused(): boolean {
+    return this.state === 'open';
   }
 
   stop(): void {

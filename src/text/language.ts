@@ -13,11 +13,18 @@ type Detector = (typeof import('eld/extrasmall'))['eld'];
 let detector: Promise<Detector> | undefined;
 
 function loadDetector(): Promise<Detector> {
-  detector ??= import('eld/extrasmall').then(({ eld }) => {
-    // URLs, addresses and domains say nothing about the language of the words around them.
-    eld.enableTextCleanup(true);
-    return eld;
-  });
+  detector ??= import('eld/extrasmall').then(
+    ({ eld }) => {
+      // URLs, addresses and domains say nothing about the language of the words around them.
+      eld.enableTextCleanup(true);
+      return eld;
+    },
+    (error: unknown) => {
+      // Not kept: the next detection tries again.
+      detector = undefined;
+      throw error;
+    },
+  );
   return detector;
 }
 

@@ -169,6 +169,28 @@ test(
   },
 );
 
+test('a lone email waits out an outage however many probes fail: a failed probe counts no hold', { timeout: 60_000 }, async () => {
+  const outageUntil = Date.now() + 2_500;
+  let calls = 0;
+  let handled = false;
+  await withRuntime(
+    async () => {
+      calls += 1;
+      if (Date.now() < outageUntil) throw new ProviderCallError('every language model failed', { code: 'llm_unavailable', retryable: true });
+      handled = true;
+      return { status: 'done' };
+    },
+    async ({ broker, channel }) => {
+      await broker.publishRaw('email_exchange', 'classify', { n: 11 });
+      await waitFor(() => handled, { timeoutMs: 20_000, what: 'the email handled once the outage is over' });
+      // Probes every 100-200 ms for 2.5 s: far more than the 3 holds allowed, none of them counted.
+      assert.ok(calls > 4, `probed ${calls} times`);
+      assert.equal(await readyCount(channel, QUEUES.deadLetter), 0, 'not dead-lettered');
+    },
+    { outage: { limitMs: 60_000, basePauseMs: 100, maxPauseMs: 200, maxHolds: 3 } },
+  );
+});
+
 test('an outage longer than its limit is failed as usual: retried, then dead-lettered with the reason', { timeout: 60_000 }, async () => {
   let calls = 0;
   await withRuntime(

@@ -134,3 +134,23 @@ test("a provider's retry-after is honoured: it is not called again before the pa
   });
   assert.equal(gemini.requests.length + anthropic.requests.length, requestsBefore, 'no request to a resting provider');
 });
+
+test('a chain error asks for no pause when one provider failed without asking for one (it may answer at the next try)', async () => {
+  const gemini = await startFakeGemini({ apiKey: 'gemini-key' });
+  const anthropic = await startFakeAnthropic({ apiKey: 'anthropic-key' });
+  servers.push(gemini, anthropic);
+  const chain = createFallbackModel(
+    [
+      createGeminiModel({ apiKey: 'gemini-key', model: 'gemini-2.5-flash', baseUrl: gemini.url, timeoutMs: 5_000 }),
+      createAnthropicModel({ apiKey: 'anthropic-key', model: 'claude-sonnet-4-6', baseUrl: anthropic.url, timeoutMs: 5_000 }),
+    ],
+    logger,
+  );
+  gemini.enqueue(geminiErrorResponse(500, 'INTERNAL', 'Internal error'));
+  anthropic.enqueue(anthropicErrorResponse(429, 'rate_limit_error', 'Rate limited', { retryAfter: '600' }));
+  await assert.rejects(chain.classify(supportEmail), (error: { code: string; retryAfterMs?: number }) => {
+    assert.equal(error.code, 'llm_unavailable');
+    assert.equal(error.retryAfterMs, undefined, 'not the 600 s Claude asked for: Gemini may be back in a second');
+    return true;
+  });
+});

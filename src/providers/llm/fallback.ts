@@ -24,6 +24,8 @@ export function createFallbackModel(models: LanguageModel[], logger: Logger, now
   async function firstThatAnswers<T>(call: (model: LanguageModel) => Promise<ModelResult<T>>, signal: AbortSignal | undefined): Promise<ModelResult<T>> {
     const failures: string[] = [];
     let shortestRest: number | undefined;
+    // A provider that failed without asking for a pause may answer at the next try: no pause then.
+    let mayAnswerSoon = false;
     for (const model of models) {
       const rest = (restingUntil.get(model) ?? 0) - now();
       if (rest > 0) {
@@ -40,6 +42,8 @@ export function createFallbackModel(models: LanguageModel[], logger: Logger, now
         if (pause !== undefined && pause > 0) {
           restingUntil.set(model, now() + Math.min(pause, MAX_REST_MS));
           shortestRest = Math.min(shortestRest ?? pause, pause);
+        } else {
+          mayAnswerSoon = true;
         }
         failures.push(`${model.provider}: ${(error as Error).message}`);
         logger.warn('language model failed, trying the next one', { provider: model.provider, error: (error as Error).message, retry_after_ms: pause });
@@ -48,7 +52,7 @@ export function createFallbackModel(models: LanguageModel[], logger: Logger, now
     throw new ProviderCallError(`every language model failed: ${failures.join('; ')}`, {
       code: 'llm_unavailable',
       retryable: true,
-      retryAfterMs: shortestRest === undefined ? undefined : Math.min(shortestRest, MAX_REST_MS),
+      retryAfterMs: shortestRest === undefined || mayAnswerSoon ? undefined : Math.min(shortestRest, MAX_REST_MS),
     });
   }
 

@@ -1,0 +1,290 @@
+/**
+ * A Dovecot and a Postfix of the test's own, on free loopback ports, with their configuration,
+ * queue, logs and mail in one temporary folder, so a reply the IMAP mailbox sends over SMTP can be
+ * read back over IMAP without touching /etc, the system's services or ports 25/143/993.
+ *
+ * - Dovecot (`dovecot -F -c <conf>`, Debian `dovecot-imapd`): IMAP on loopback with plaintext
+ *   login allowed, users from a passwd-file, Maildir storage (`<dir>/mail/<user>/Maildir`), the
+ *   Sent and Drafts folders marked with their special use.
+ * - Postfix (`postfix -c <confdir> start`, Debian `postfix`): SMTP on loopback, AUTH through
+ *   Dovecot's auth socket, and every domain delivered by Postfix's `virtual` agent into a Maildir:
+ *   a user's mail into the Maildir Dovecot serves as their INBOX, any other address into
+ *   `<dir>/mail/outside/Maildir` (the world outside: `outside()` reads it).
+ *
+ * Postfix's master runs as root and its `virtual` agent writes as a mail user, so the helper needs
+ * root; the mail belongs to `nobody`, whom Dovecot's mail processes run as too.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { freePorts } from './private-broker.js';
+
+const run = promisify(execFile);
+
+/** The uid and gid mail is stored as (`nobody` / `nogroup` on Debian). */
+const MAIL_UID = 65534;
+const MAIL_GID = 65534;
+
+export interface MailUser {
+  address: string;
+  password: string;
+}
+
+export interface PrivateMailServers {
+  host: '127.0.0.1';
+  imapPort: number;
+  smtpPort: number;
+  users: MailUser[];
+  /** Raw messages Postfix delivered to addresses that are not users (the customers), oldest first. */
+  outside(): string[];
+  /** Postfix's and Dovecot's logs, for a failed test's message. */
+  logs(): string;
+  /** `postfix stop` / `start`: SMTP goes away and comes back, IMAP stays. */
+  stopSmtp(): Promise<void>;
+  startSmtp(): Promise<void>;
+  /** Stops both servers and removes the folder. */
+  stop(): Promise<void>;
+}
+
+/** Why the private servers cannot run here, or undefined when they can. */
+export function privateMailServersUnavailable(): string | undefined {
+  if (!existsSync('/usr/sbin/dovecot') || !existsSync('/usr/lib/dovecot/imap')) return 'Dovecot is not installed (Debian package dovecot-imapd)';
+  if (!existsSync('/usr/sbin/postfix') || !existsSync('/usr/lib/postfix/sbin/virtual')) return 'Postfix is not installed (Debian package postfix)';
+  if (process.getuid?.() !== 0) return 'a private Postfix must be started as root (its master process and virtual delivery)';
+  return undefined;
+}
+
+function dovecotConfig(dir: string, imapPort: number): string {
+  return `# A private Dovecot of a ragmail test (test/helpers/private-mail-servers.ts)
+instance_name = ragmail-${path.basename(dir)}
+base_dir = ${dir}/dovecot/run
+state_dir = ${dir}/dovecot/state
+log_path = ${dir}/dovecot/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u ${dir}/dovecot/users
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u ${dir}/dovecot/users
+}
+mail_location = maildir:~/Maildir
+first_valid_uid = 1
+namespace inbox {
+  inbox = yes
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = ${imapPort}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 0
+  }
+}
+service submission-login {
+  inet_listener submission {
+    port = 0
+  }
+}
+# Postfix's smtpd checks SMTP AUTH here.
+service auth {
+  unix_listener auth-client {
+    mode = 0666
+  }
+}
+`;
+}
+
+function postfixMainConfig(dir: string): string {
+  const own = `${dir}/postfix`;
+  return `# A private Postfix of a ragmail test (test/helpers/private-mail-servers.ts)
+compatibility_level = 3.6
+queue_directory = ${own}/queue
+data_directory = ${own}/data
+daemon_directory = /usr/lib/postfix/sbin
+command_directory = /usr/sbin
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = ${own}/postfix.log
+maillog_file_prefixes = ${own}
+myhostname = mail.ragmail.test
+mydomain = ragmail.test
+myorigin = $myhostname
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost =
+smtp_dns_support_level = disabled
+alias_maps =
+alias_database =
+local_recipient_maps =
+# Every domain is "virtual": nothing ever leaves the machine.
+virtual_mailbox_domains = static:all
+virtual_mailbox_base = ${dir}/mail
+virtual_mailbox_maps = regexp:${own}/conf/mailboxes
+virtual_uid_maps = static:${MAIL_UID}
+virtual_gid_maps = static:${MAIL_GID}
+virtual_minimum_uid = 1
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = ${dir}/dovecot/run/auth-client
+smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
+smtpd_banner = $myhostname ESMTP
+biff = no
+`;
+}
+
+function postfixMasterConfig(smtpPort: number): string {
+  // Debian's master.cf without chroot (there is no chroot jail here) and with the one listener.
+  const services = [
+    `127.0.0.1:${smtpPort} inet n - n - - smtpd`,
+    'pickup unix n - n 60 1 pickup',
+    'cleanup unix n - n - 0 cleanup',
+    'qmgr unix n - n 300 1 qmgr',
+    'tlsmgr unix - - n 1000? 1 tlsmgr',
+    'rewrite unix - - n - - trivial-rewrite',
+    'bounce unix - - n - 0 bounce',
+    'defer unix - - n - 0 bounce',
+    'trace unix - - n - 0 bounce',
+    'verify unix - - n - 1 verify',
+    'flush unix n - n 1000? 0 flush',
+    'proxymap unix - - n - - proxymap',
+    'smtp unix - - n - - smtp',
+    'relay unix - - n - - smtp',
+    'showq unix n - n - - showq',
+    'error unix - - n - - error',
+    'retry unix - - n - - error',
+    'discard unix - - n - - discard',
+    'local unix - n n - - local',
+    'virtual unix - n n - - virtual',
+    'lmtp unix - - n - - lmtp',
+    'anvil unix - - n - 1 anvil',
+    'scache unix - - n - 1 scache',
+    'postlog unix-dgram n - n - 1 postlogd',
+  ];
+  return `${services.join('\n')}\n`;
+}
+
+/** Resolves once `port` greets with `prefix` (an IMAP `* OK`, an SMTP `220`). */
+async function waitForGreeting(port: number, prefix: string, timeoutMs: number, describe: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const greeted = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.setTimeout(2_000, () => socket.destroy());
+      socket.once('data', (data) => {
+        socket.destroy();
+        resolve(data.toString().startsWith(prefix));
+      });
+      socket.once('error', () => resolve(false));
+      socket.once('close', () => resolve(false));
+    });
+    if (greeted) return;
+    if (Date.now() > deadline) throw new Error(`no ${prefix} greeting on 127.0.0.1:${port}: ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function readIfThere(file: string): string {
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
+/** Starts Dovecot and Postfix with these users (each gets a Maildir with Sent and Drafts). */
+export async function startPrivateMailServers(users: MailUser[]): Promise<PrivateMailServers> {
+  const unavailable = privateMailServersUnavailable();
+  if (unavailable) throw new Error(unavailable);
+  const dir = mkdtempSync(path.join(tmpdir(), 'ragmail-mail-'));
+  // Postfix's and Dovecot's unprivileged processes walk into it.
+  chmodSync(dir, 0o755);
+  const [imapPort, smtpPort] = (await freePorts(2)) as [number, number];
+  for (const sub of ['dovecot/run', 'dovecot/state', 'postfix/conf', 'postfix/queue', 'postfix/data', 'mail/outside']) {
+    mkdirSync(path.join(dir, sub), { recursive: true });
+  }
+  chownSync(path.join(dir, 'postfix/data'), Number((await run('id', ['-u', 'postfix'])).stdout.trim()), 0);
+  const homes = users.map((user, index) => ({ ...user, home: path.join(dir, 'mail', `user${index}`) }));
+  for (const user of homes) mkdirSync(user.home, { recursive: true });
+  for (const sub of ['mail', ...homes.map((user) => path.relative(dir, user.home)), 'mail/outside']) chownSync(path.join(dir, sub), MAIL_UID, MAIL_GID);
+  const usersFile = path.join(dir, 'dovecot/users');
+  writeFileSync(usersFile, homes.map((user) => `${user.address}:{PLAIN}${user.password}:${MAIL_UID}:${MAIL_GID}::${user.home}::\n`).join(''));
+  chmodSync(usersFile, 0o644);
+  writeFileSync(path.join(dir, 'dovecot/dovecot.conf'), dovecotConfig(dir, imapPort));
+
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const mailboxes = homes.map((user) => `/^${escape(user.address)}$/ ${path.relative(path.join(dir, 'mail'), user.home)}/Maildir/`);
+  writeFileSync(path.join(dir, 'postfix/conf/mailboxes'), `${[...mailboxes, '/./ outside/Maildir/'].join('\n')}\n`);
+  writeFileSync(path.join(dir, 'postfix/conf/main.cf'), postfixMainConfig(dir));
+  writeFileSync(path.join(dir, 'postfix/conf/master.cf'), postfixMasterConfig(smtpPort));
+
+  const logs = () =>
+    `--- dovecot.log\n${readIfThere(path.join(dir, 'dovecot/dovecot.log'))}--- postfix.log\n${readIfThere(path.join(dir, 'postfix/postfix.log'))}--- dovecot output\n${dovecotOutput}`;
+  let dovecotOutput = '';
+  const dovecot: ChildProcess = spawn('/usr/sbin/dovecot', ['-F', '-c', path.join(dir, 'dovecot/dovecot.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  dovecot.stdout?.on('data', (data: Buffer) => (dovecotOutput += data.toString()));
+  dovecot.stderr?.on('data', (data: Buffer) => (dovecotOutput += data.toString()));
+  const postfix = (command: 'start' | 'stop') => run('/usr/sbin/postfix', ['-c', path.join(dir, 'postfix/conf'), command]);
+
+  const stop = async () => {
+    await postfix('stop').catch(() => undefined);
+    if (dovecot.exitCode === null && dovecot.signalCode === null) {
+      const exited = new Promise((resolve) => dovecot.once('exit', resolve));
+      dovecot.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForGreeting(imapPort, '* OK', 15_000, logs);
+    await postfix('start');
+    await waitForGreeting(smtpPort, '220', 15_000, logs);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  const outsideNew = path.join(dir, 'mail/outside/Maildir/new');
+  return {
+    host: '127.0.0.1',
+    imapPort,
+    smtpPort,
+    users,
+    outside: () =>
+      existsSync(outsideNew)
+        ? readdirSync(outsideNew)
+            .sort()
+            .map((name) => readFileSync(path.join(outsideNew, name), 'utf8'))
+        : [],
+    logs,
+    stopSmtp: async () => {
+      await postfix('stop');
+    },
+    startSmtp: async () => {
+      await postfix('start');
+      await waitForGreeting(smtpPort, '220', 15_000, logs);
+    },
+    stop,
+  };
+}

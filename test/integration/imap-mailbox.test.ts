@@ -1,0 +1,188 @@
+/**
+ * The mailbox contract against real mail servers: the IMAP mailbox reads from a private Dovecot
+ * and sends through a private Postfix, which delivers the replies to the customers' addresses in a
+ * Maildir the test reads back. Incoming mail arrives through Postfix too (SMTP, then virtual
+ * delivery into the Maildir Dovecot serves), so every test drives both servers.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import { createImapMailbox, TAKEN_KEYWORD, type ImapMailbox } from '../../src/providers/mailbox/imap.js';
+import { mailboxContract } from '../contracts/mailbox.js';
+import { makeEmail } from '../helpers/email-fixtures.js';
+import { privateMailServersUnavailable, startPrivateMailServers, type MailUser, type PrivateMailServers } from '../helpers/private-mail-servers.js';
+
+const unavailable = privateMailServersUnavailable();
+/** One fresh user per test: the contract wants an empty mailbox each time. */
+const USERS: MailUser[] = Array.from({ length: 10 }, (_, index) => ({ address: `support${index}@acme.example`, password: `secret-${index}` }));
+let servers: PrivateMailServers | undefined;
+let nextUser = 0;
+
+before(async () => {
+  if (!unavailable) servers = await startPrivateMailServers(USERS);
+});
+after(async () => {
+  await servers?.stop();
+});
+
+function mailboxFor(user: MailUser, overrides: { takenFolder?: string } = {}): ImapMailbox {
+  const { host, imapPort, smtpPort } = servers!;
+  return createImapMailbox({
+    address: user.address,
+    imap: { host, port: imapPort, tls: 'none', user: user.address, password: user.password },
+    smtp: { host, port: smtpPort, tls: 'none', user: user.address, password: user.password },
+    timeoutMs: 10_000,
+    ...overrides,
+  });
+}
+
+/** A client of the test's own, to look into the user's folders. */
+async function withClient<T>(user: MailUser, work: (client: ImapFlow) => Promise<T>): Promise<T> {
+  const client = new ImapFlow({
+    host: servers!.host,
+    port: servers!.imapPort,
+    secure: false,
+    doSTARTTLS: false,
+    auth: { user: user.address, pass: user.password },
+    logger: false,
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
+}
+
+async function countIn(user: MailUser, folder: string): Promise<number> {
+  return withClient(user, async (client) => ((await client.status(folder, { messages: true })) || { messages: 0 }).messages ?? 0);
+}
+
+async function rawMessagesIn(user: MailUser, folder: string): Promise<string[]> {
+  return withClient(user, async (client) => {
+    const lock = await client.getMailboxLock(folder, { readOnly: true });
+    try {
+      if (!client.mailbox || client.mailbox.exists === 0) return [];
+      const messages = await client.fetchAll('1:*', { uid: true, source: true, flags: true });
+      return messages.filter((message) => !message.flags?.has('\\Deleted')).map((message) => message.source!.toString('utf8'));
+    } finally {
+      lock.release();
+    }
+  });
+}
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${servers?.logs()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Mails `raw` to the user through Postfix (no login: the user's domain is local) and waits until Dovecot shows it. */
+async function deliverBySmtp(user: MailUser, raw: string): Promise<void> {
+  const before = await countIn(user, 'INBOX');
+  const transport = nodemailer.createTransport({ host: servers!.host, port: servers!.smtpPort, secure: false, ignoreTLS: true });
+  try {
+    await transport.sendMail({ envelope: { from: 'someone@example.net', to: [user.address] }, raw });
+  } finally {
+    transport.close();
+  }
+  // One at a time, so arrival order is delivery order.
+  await eventually(`delivery to ${user.address}`, async () => ((await countIn(user, 'INBOX')) > before ? true : undefined));
+}
+
+describe('imap mailbox on a private Dovecot and Postfix', { skip: unavailable }, () => {
+  mailboxContract('imap (dovecot + postfix)', async () => {
+    const user = USERS[nextUser++];
+    assert.ok(user, 'more tests than prepared users');
+    const mailbox = mailboxFor(user);
+    return {
+      mailbox,
+      agentEmail: user.address,
+      deliver: (raw) => deliverBySmtp(user, raw),
+      // What reached the customers, once every copy in Sent did (delivery after SMTP is asynchronous).
+      sent: async () => {
+        const copies = (await rawMessagesIn(user, 'Sent')).length;
+        const ours = () => servers!.outside().filter((raw) => raw.includes(`From: ${user.address}`));
+        return eventually('the replies to reach the outside', () => (ours().length >= copies ? ours() : undefined));
+      },
+      drafts: () => rawMessagesIn(user, 'Drafts'),
+      dispose: () => mailbox.close(),
+    };
+  });
+
+  test('a reply sent over SMTP reaches the customer and its copy sits in Sent with \\Seen', async () => {
+    const user = USERS[nextUser++]!;
+    const mailbox = mailboxFor(user);
+    try {
+      await deliverBySmtp(user, makeEmail({ from: 'ana@example.org', to: user.address, subject: 'Hinge', messageId: '<hinge-1@example.org>' }));
+      const [{ email }] = await mailbox.fetchNew(10);
+      const messageId = `<ragmail.0123456789abcdef0123456789abcdef@acme.example>`;
+      await mailbox.send({ email, message_id: messageId, subject: 'Re: Hinge', body: 'Tighten the hinge screw.' });
+      const flags = await withClient(user, async (client) => {
+        const lock = await client.getMailboxLock('Sent');
+        try {
+          return ((await client.fetchOne('*', { flags: true })) || undefined)?.flags;
+        } finally {
+          lock.release();
+        }
+      });
+      assert.ok(flags?.has('\\Seen'), 'the Sent copy is read');
+      const delivered = await eventually('the reply at ana', () => servers!.outside().find((raw) => raw.includes(messageId)));
+      assert.match(delivered, /^To: ana@example.org/m);
+      assert.match(delivered, /^In-Reply-To: <hinge-1@example.org>/m);
+      // A redelivered send finds its Sent copy and sends nothing more.
+      await mailbox.send({ email, message_id: messageId, subject: 'Re: Hinge', body: 'Tighten the hinge screw.' });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(servers!.outside().filter((raw) => raw.includes(messageId)).length, 1, 'sent once');
+    } finally {
+      await mailbox.close();
+    }
+  });
+
+  test('taken mail gets \\Seen and the keyword, or moves to IMAP_TAKEN_FOLDER; a new connection does not take it again', async () => {
+    const user = USERS[nextUser++]!;
+    let mailbox = mailboxFor(user, { takenFolder: 'Answered by ragmail' });
+    try {
+      await deliverBySmtp(user, makeEmail({ to: user.address, subject: 'one', messageId: '<one@example.net>' }));
+      await deliverBySmtp(user, makeEmail({ to: user.address, subject: 'two', messageId: '<two@example.net>' }));
+      const [first] = await mailbox.fetchNew(1);
+      assert.equal(first.email.subject, 'one');
+      assert.match(first.email.mailbox_ref, /^\d+:\d+$/, '<UIDVALIDITY>:<UID>');
+      await mailbox.markTaken(first.email);
+      await mailbox.markTaken(first.email);
+      // A restarted poller: a fresh connection and no memory of its own.
+      await mailbox.close();
+      mailbox = mailboxFor(user, { takenFolder: 'Answered by ragmail' });
+      assert.deepEqual(
+        (await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject),
+        ['two'],
+      );
+      const moved = await withClient(user, async (client) => {
+        const lock = await client.getMailboxLock('Answered by ragmail', { readOnly: true });
+        try {
+          return (await client.fetchOne('*', { flags: true, envelope: true })) || undefined;
+        } finally {
+          lock.release();
+        }
+      });
+      assert.equal(moved?.envelope?.subject, 'one');
+      assert.ok(moved?.flags?.has('\\Seen') && moved.flags.has(TAKEN_KEYWORD));
+      assert.equal(await countIn(user, 'INBOX'), 1, 'only the untaken one is left in INBOX');
+    } finally {
+      await mailbox.close();
+    }
+  });
+
+  test('wrong password: a permanent mailbox_auth error', async () => {
+    const user = USERS[nextUser++]!;
+    const mailbox = mailboxFor({ ...user, password: 'wrong' });
+    await assert.rejects(mailbox.fetchNew(10), (error: { code?: string; retryable?: boolean }) => error.code === 'mailbox_auth' && error.retryable === false);
+    await mailbox.close();
+  });
+});

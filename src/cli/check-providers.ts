@@ -19,6 +19,7 @@ import {
   embeddingModelName,
   geminiSettings,
   gmailSettings,
+  imapSettings,
   openaiSettings,
   requireSetting,
 } from '../providers/factory.js';
@@ -30,6 +31,7 @@ import type { Embedder } from '../providers/embeddings/spec.js';
 import { checkPinecone } from '../providers/vector-store/pinecone.js';
 import { createSqliteVectorStore } from '../providers/vector-store/sqlite.js';
 import { checkGmail } from '../providers/mailbox/gmail.js';
+import { checkMailServers } from '../providers/mailbox/mail-servers.js';
 
 /** What the check of one provider found: one row of the table. */
 export interface ProviderCheckRow {
@@ -156,6 +158,10 @@ function checkMailbox(config: Config): Promise<Check> {
   return guarded(async () => {
     if (config.MAILBOX_PROVIDER === 'gmail') {
       return fromProviderCheck(await checkGmail({ ...gmailSettings(config), retries: 0, timeoutMs: CHECK_TIMEOUT_MS }));
+    }
+    if (config.MAILBOX_PROVIDER === 'imap') {
+      const settings = imapSettings(config);
+      return fromProviderCheck(await checkMailServers({ ...settings, timeoutMs: CHECK_TIMEOUT_MS }, settings.mailbox ?? 'INBOX'));
     }
     return timed(async () => {
       const root = config.MAILDIR_ROOT;

@@ -9,13 +9,17 @@ import assert from 'node:assert/strict';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { createImapMailbox, TAKEN_KEYWORD, type ImapMailbox } from '../../src/providers/mailbox/imap.js';
+import { checkMailServers } from '../../src/providers/mailbox/mail-servers.js';
+import { createMailbox, imapSettings } from '../../src/providers/factory.js';
+import { loadConfig } from '../../src/app/config.js';
+import { createLogger } from '../../src/lib/log.js';
 import { mailboxContract } from '../contracts/mailbox.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { privateMailServersUnavailable, startPrivateMailServers, type MailUser, type PrivateMailServers } from '../helpers/private-mail-servers.js';
 
 const unavailable = privateMailServersUnavailable();
 /** One fresh user per test: the contract wants an empty mailbox each time. */
-const USERS: MailUser[] = Array.from({ length: 10 }, (_, index) => ({ address: `support${index}@acme.example`, password: `secret-${index}` }));
+const USERS: MailUser[] = Array.from({ length: 16 }, (_, index) => ({ address: `support${index}@acme.example`, password: `secret-${index}` }));
 let servers: PrivateMailServers | undefined;
 let nextUser = 0;
 
@@ -184,5 +188,50 @@ describe('imap mailbox on a private Dovecot and Postfix', { skip: unavailable },
     const mailbox = mailboxFor({ ...user, password: 'wrong' });
     await assert.rejects(mailbox.fetchNew(10), (error: { code?: string; retryable?: boolean }) => error.code === 'mailbox_auth' && error.retryable === false);
     await mailbox.close();
+  });
+});
+
+describe('imap mailbox configured by the environment alone', { skip: unavailable }, () => {
+  function environment(user: MailUser, overrides: Record<string, string> = {}): Record<string, string> {
+    return {
+      MAILBOX_PROVIDER: 'imap',
+      IMAP_HOST: servers!.host,
+      IMAP_PORT: String(servers!.imapPort),
+      IMAP_TLS: 'none',
+      IMAP_USER: user.address,
+      IMAP_PASSWORD: user.password,
+      SMTP_PORT: String(servers!.smtpPort),
+      SMTP_TLS: 'none',
+      ...overrides,
+    };
+  }
+
+  test('check-providers logs in to IMAP and SMTP; a refused SMTP password fails the check and says where', async () => {
+    const user = USERS[nextUser++]!;
+    const good = imapSettings(loadConfig(environment(user)));
+    assert.equal(good.smtp.host, servers!.host, 'SMTP_HOST defaults to IMAP_HOST');
+    const passed = await checkMailServers(good, 'INBOX');
+    assert.equal(passed.ok, true, passed.detail);
+    assert.match(passed.detail, /INBOX: 0 messages/);
+    assert.match(passed.detail, /smtp 127\.0\.0\.1:\d+ accepted the login/);
+
+    const refused = await checkMailServers(imapSettings(loadConfig(environment(user, { SMTP_PASSWORD: 'wrong' }))), 'INBOX');
+    assert.equal(refused.ok, false);
+    assert.match(refused.detail, /^mailbox_auth: credentials rejected, check SMTP_USER/);
+  });
+
+  test('createMailbox(MAILBOX_PROVIDER=imap) serves the address of IMAP_USER when IMAP_ADDRESS is empty and reads its INBOX', async () => {
+    const user = USERS[nextUser++]!;
+    const config = loadConfig(environment(user));
+    const mailbox = createMailbox(config, createLogger({ level: 'error', format: 'json', role: 'test' }));
+    try {
+      assert.equal(mailbox.provider, 'imap');
+      assert.deepEqual(await mailbox.addresses(), [user.address]);
+      await deliverBySmtp(user, makeEmail({ from: 'ola@example.org', to: user.address, subject: 'Battery' }));
+      const [{ email }] = await mailbox.fetchNew(10);
+      assert.equal(email.agent_email, user.address);
+    } finally {
+      await mailbox.close?.();
+    }
   });
 });

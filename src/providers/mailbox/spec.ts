@@ -35,4 +35,6 @@ export interface Mailbox {
    * @returns true when a draft was deleted.
    */
   deleteDraft(agentEmail: string, messageId: string): Promise<boolean>;
+  /** Releases what the mailbox holds open (the IMAP connection); the others hold nothing. */
+  close?(): Promise<void>;
 }

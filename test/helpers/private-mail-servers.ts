@@ -20,6 +20,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
 import { freePorts } from './private-broker.js';
 
 const run = promisify(execFile);
@@ -33,6 +35,12 @@ export interface MailUser {
   password: string;
 }
 
+/** A message of a folder as a test reads it back. */
+export interface StoredMail {
+  raw: string;
+  flags: Set<string>;
+}
+
 export interface PrivateMailServers {
   host: '127.0.0.1';
   imapPort: number;
@@ -40,6 +48,10 @@ export interface PrivateMailServers {
   users: MailUser[];
   /** Raw messages Postfix delivered to addresses that are not users (the customers), oldest first. */
   outside(): string[];
+  /** Mails `raw` to the user through Postfix (no login: the user's domain is local) and waits until Dovecot shows it in INBOX. */
+  deliver(user: MailUser, raw: string | Buffer): Promise<void>;
+  /** The undeleted messages of one of the user's folders, in UID order, read over IMAP; none when it does not exist. */
+  folder(user: MailUser, path: string): Promise<StoredMail[]>;
   /** Postfix's and Dovecot's logs, for a failed test's message. */
   logs(): string;
   /** `postfix stop` / `start`: SMTP goes away and comes back, IMAP stays. */
@@ -213,6 +225,63 @@ function readIfThere(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
+/** Runs `work` with an IMAP client logged in as `user`, then logs out. */
+async function withImapClient<T>(imapPort: number, user: MailUser, work: (client: ImapFlow) => Promise<T>): Promise<T> {
+  const client = new ImapFlow({
+    host: '127.0.0.1',
+    port: imapPort,
+    secure: false,
+    doSTARTTLS: false,
+    auth: { user: user.address, pass: user.password },
+    logger: false,
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
+}
+
+async function readFolder(imapPort: number, user: MailUser, folder: string): Promise<StoredMail[]> {
+  return withImapClient(imapPort, user, async (client) => {
+    let lock;
+    try {
+      lock = await client.getMailboxLock(folder, { readOnly: true });
+    } catch (error) {
+      if ((error as { mailboxMissing?: boolean }).mailboxMissing) return [];
+      throw error;
+    }
+    try {
+      if (!client.mailbox || client.mailbox.exists === 0) return [];
+      const messages = await client.fetchAll('1:*', { uid: true, source: true, flags: true });
+      return messages
+        .filter((message) => !message.flags?.has('\\Deleted'))
+        .map((message) => ({ raw: message.source?.toString('utf8') ?? '', flags: message.flags ?? new Set<string>() }));
+    } finally {
+      lock.release();
+    }
+  });
+}
+
+async function deliverBySmtp(imapPort: number, smtpPort: number, user: MailUser, raw: string | Buffer): Promise<void> {
+  const count = () => withImapClient(imapPort, user, async (client) => ((await client.status('INBOX', { messages: true })) || { messages: 0 }).messages ?? 0);
+  const before = await count();
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: smtpPort, secure: false, ignoreTLS: true });
+  try {
+    await transport.sendMail({ envelope: { from: 'someone@example.net', to: [user.address] }, raw });
+  } finally {
+    transport.close();
+  }
+  // One at a time, so arrival order is delivery order.
+  const deadline = Date.now() + 15_000;
+  while ((await count()) <= before) {
+    if (Date.now() > deadline) throw new Error(`${user.address} did not receive the message within 15 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Starts Dovecot and Postfix with these users (each gets a Maildir with Sent and Drafts). */
 export async function startPrivateMailServers(users: MailUser[]): Promise<PrivateMailServers> {
   const unavailable = privateMailServersUnavailable();
@@ -277,6 +346,8 @@ export async function startPrivateMailServers(users: MailUser[]): Promise<Privat
             .sort()
             .map((name) => readFileSync(path.join(outsideNew, name), 'utf8'))
         : [],
+    deliver: (user, raw) => deliverBySmtp(imapPort, smtpPort, user, raw),
+    folder: (user, folder) => readFolder(imapPort, user, folder),
     logs,
     stopSmtp: async () => {
       await postfix('stop');

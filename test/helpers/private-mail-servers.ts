@@ -41,10 +41,20 @@ export interface StoredMail {
   flags: Set<string>;
 }
 
+/** A certificate (PEM) for 127.0.0.1 / localhost and its key: both servers then speak TLS too. */
+export interface MailServerTls {
+  certFile: string;
+  keyFile: string;
+}
+
 export interface PrivateMailServers {
   host: '127.0.0.1';
+  /** IMAP and SMTP in clear, with STARTTLS offered when the servers have a certificate. */
   imapPort: number;
   smtpPort: number;
+  /** With a certificate: IMAP and SMTP with TLS from the first byte (imaps, smtps); 0 without. */
+  imapsPort: number;
+  smtpsPort: number;
   users: MailUser[];
   /** Raw messages Postfix delivered to addresses that are not users (the customers), oldest first. */
   outside(): string[];
@@ -69,7 +79,7 @@ export function privateMailServersUnavailable(): string | undefined {
   return undefined;
 }
 
-function dovecotConfig(dir: string, imapPort: number): string {
+function dovecotConfig(dir: string, imapPort: number, tls: { imapsPort: number; certificate: MailServerTls } | undefined): string {
   return `# A private Dovecot of a ragmail test (test/helpers/private-mail-servers.ts)
 instance_name = ragmail-${path.basename(dir)}
 base_dir = ${dir}/dovecot/run
@@ -77,7 +87,7 @@ state_dir = ${dir}/dovecot/state
 log_path = ${dir}/dovecot/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+${tls ? `ssl = yes\nssl_cert = <${tls.certificate.certFile}\nssl_key = <${tls.certificate.keyFile}` : 'ssl = no'}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 passdb {
@@ -107,7 +117,8 @@ service imap-login {
     port = ${imapPort}
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = ${tls?.imapsPort ?? 0}
   }
 }
 service pop3-login {
@@ -129,7 +140,7 @@ service auth {
 `;
 }
 
-function postfixMainConfig(dir: string): string {
+function postfixMainConfig(dir: string, certificate: MailServerTls | undefined): string {
   const own = `${dir}/postfix`;
   return `# A private Postfix of a ragmail test (test/helpers/private-mail-servers.ts)
 compatibility_level = 3.6
@@ -167,13 +178,14 @@ smtpd_sasl_path = ${dir}/dovecot/run/auth-client
 smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
 smtpd_banner = $myhostname ESMTP
 biff = no
-`;
+${certificate ? `smtpd_tls_cert_file = ${certificate.certFile}\nsmtpd_tls_key_file = ${certificate.keyFile}\nsmtpd_tls_security_level = may\n` : ''}`;
 }
 
-function postfixMasterConfig(smtpPort: number): string {
-  // Debian's master.cf without chroot (there is no chroot jail here) and with the one listener.
+function postfixMasterConfig(smtpPort: number, smtpsPort: number): string {
+  // Debian's master.cf without chroot (there is no chroot jail here) and with our listeners.
   const services = [
     `127.0.0.1:${smtpPort} inet n - n - - smtpd`,
+    ...(smtpsPort ? [`127.0.0.1:${smtpsPort} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes`] : []),
     'pickup unix n - n 60 1 pickup',
     'cleanup unix n - n - 0 cleanup',
     'qmgr unix n - n 300 1 qmgr',
@@ -282,14 +294,17 @@ async function deliverBySmtp(imapPort: number, smtpPort: number, user: MailUser,
   }
 }
 
-/** Starts Dovecot and Postfix with these users (each gets a Maildir with Sent and Drafts). */
-export async function startPrivateMailServers(users: MailUser[]): Promise<PrivateMailServers> {
+/**
+ * Starts Dovecot and Postfix with these users (each gets a Maildir with Sent and Drafts); with
+ * `certificate`, both offer STARTTLS and listen with implicit TLS as well.
+ */
+export async function startPrivateMailServers(users: MailUser[], certificate?: MailServerTls): Promise<PrivateMailServers> {
   const unavailable = privateMailServersUnavailable();
   if (unavailable) throw new Error(unavailable);
   const dir = mkdtempSync(path.join(tmpdir(), 'ragmail-mail-'));
   // Postfix's and Dovecot's unprivileged processes walk into it.
   chmodSync(dir, 0o755);
-  const [imapPort, smtpPort] = (await freePorts(2)) as [number, number];
+  const [imapPort, smtpPort, imapsPort, smtpsPort] = certificate ? ((await freePorts(4)) as number[]) : [...((await freePorts(2)) as number[]), 0, 0];
   for (const sub of ['dovecot/run', 'dovecot/state', 'postfix/conf', 'postfix/queue', 'postfix/data', 'mail/outside']) {
     mkdirSync(path.join(dir, sub), { recursive: true });
   }
@@ -300,13 +315,13 @@ export async function startPrivateMailServers(users: MailUser[]): Promise<Privat
   const usersFile = path.join(dir, 'dovecot/users');
   writeFileSync(usersFile, homes.map((user) => `${user.address}:{PLAIN}${user.password}:${MAIL_UID}:${MAIL_GID}::${user.home}::\n`).join(''));
   chmodSync(usersFile, 0o644);
-  writeFileSync(path.join(dir, 'dovecot/dovecot.conf'), dovecotConfig(dir, imapPort));
+  writeFileSync(path.join(dir, 'dovecot/dovecot.conf'), dovecotConfig(dir, imapPort, certificate && { imapsPort, certificate }));
 
   const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const mailboxes = homes.map((user) => `/^${escape(user.address)}$/ ${path.relative(path.join(dir, 'mail'), user.home)}/Maildir/`);
   writeFileSync(path.join(dir, 'postfix/conf/mailboxes'), `${[...mailboxes, '/./ outside/Maildir/'].join('\n')}\n`);
-  writeFileSync(path.join(dir, 'postfix/conf/main.cf'), postfixMainConfig(dir));
-  writeFileSync(path.join(dir, 'postfix/conf/master.cf'), postfixMasterConfig(smtpPort));
+  writeFileSync(path.join(dir, 'postfix/conf/main.cf'), postfixMainConfig(dir, certificate));
+  writeFileSync(path.join(dir, 'postfix/conf/master.cf'), postfixMasterConfig(smtpPort, smtpsPort));
 
   const logs = () =>
     `--- dovecot.log\n${readIfThere(path.join(dir, 'dovecot/dovecot.log'))}--- postfix.log\n${readIfThere(path.join(dir, 'postfix/postfix.log'))}--- dovecot output\n${dovecotOutput}`;
@@ -339,6 +354,8 @@ export async function startPrivateMailServers(users: MailUser[]): Promise<Privat
     host: '127.0.0.1',
     imapPort,
     smtpPort,
+    imapsPort,
+    smtpsPort,
     users,
     outside: () =>
       existsSync(outsideNew)

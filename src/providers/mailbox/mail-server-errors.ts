@@ -25,8 +25,24 @@ const CONNECTION_CODES = new Set([
   'EDNS',
 ]);
 
+/** Node's codes of a certificate it does not trust: the same certificate fails the next time too. */
+const CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REVOKED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 interface Facts {
   code?: string;
+  /** Whether the error, or one it wraps, is a certificate Node refused. */
+  certificateRefused: boolean;
   responseCode?: number;
   authenticationFailed?: boolean;
   tlsFailed?: boolean;
@@ -34,12 +50,21 @@ interface Facts {
   serverResponseCode?: string;
 }
 
+function certificateRefused(error: unknown, depth = 0): boolean {
+  if (!error || typeof error !== 'object' || depth > 3) return false;
+  const record = error as Record<string, unknown>;
+  // nodemailer keeps Node's code as `originalCode` under its own `ESOCKET`.
+  for (const key of ['code', 'originalCode']) if (typeof record[key] === 'string' && CERTIFICATE_CODES.has(record[key])) return true;
+  return certificateRefused(record.cause, depth + 1) || certificateRefused(record._err, depth + 1);
+}
+
 function factsOf(error: unknown): Facts {
-  if (!error || typeof error !== 'object') return {};
+  if (!error || typeof error !== 'object') return { certificateRefused: false };
   const record = error as Record<string, unknown>;
   const text = (key: string) => (typeof record[key] === 'string' ? (record[key] as string) : undefined);
   return {
     code: text('code'),
+    certificateRefused: certificateRefused(error),
     responseCode: typeof record.responseCode === 'number' ? record.responseCode : undefined,
     authenticationFailed: record.authenticationFailed === true,
     tlsFailed: record.tlsFailed === true,
@@ -61,7 +86,7 @@ export function imapError(action: string, error: unknown): RagmailError {
   const message = describe('imap', action, error, facts);
   if (facts.authenticationFailed) return permanentError('mailbox_auth', message, error);
   // A certificate the CA file does not vouch for stays untrusted on the next attempt too.
-  if (facts.tlsFailed) return permanentError('mailbox_tls', message, error);
+  if (facts.tlsFailed || facts.certificateRefused) return permanentError('mailbox_tls', message, error);
   if (facts.code && CONNECTION_CODES.has(facts.code)) return transientError('mailbox_unavailable', message, error);
   // RFC 5530 response codes of a server that cannot serve now, as against one that refuses.
   if (facts.serverResponseCode && ['UNAVAILABLE', 'INUSE', 'LIMIT', 'OVERQUOTA', 'SERVERBUG'].includes(facts.serverResponseCode)) {
@@ -80,7 +105,7 @@ export function smtpError(action: string, error: unknown): RagmailError {
   const facts = factsOf(error);
   const message = describe('smtp', action, error, facts);
   if (facts.code === 'EAUTH' || facts.code === 'ENOAUTH') return permanentError('mailbox_auth', message, error);
-  if (facts.code === 'ETLS' || facts.code === 'ESTARTTLS') return permanentError('mailbox_tls', message, error);
+  if (facts.code === 'ETLS' || facts.code === 'ESTARTTLS' || facts.certificateRefused) return permanentError('mailbox_tls', message, error);
   if (facts.responseCode !== undefined) {
     // 4xx: try again later (greylisting, a full queue); 5xx: the server refuses this message for good.
     return facts.responseCode >= 500 ? permanentError('mailbox_rejected', message, error) : transientError('mailbox_unavailable', message, error);

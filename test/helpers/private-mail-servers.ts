@@ -47,6 +47,17 @@ export interface MailServerTls {
   keyFile: string;
 }
 
+/** What the servers offer beyond plain logins on clear ports. */
+export interface PrivateMailServerOptions {
+  /** A certificate: STARTTLS on both servers, and imaps and smtps listeners. */
+  certificate?: MailServerTls;
+  /**
+   * An OAuth2 token-info endpoint (Dovecot's `oauth2` passdb appends the token and expects
+   * `{"email": <user>}` back): XOAUTH2 and OAUTHBEARER are then accepted by both servers.
+   */
+  oauth2TokenInfoUrl?: string;
+}
+
 export interface PrivateMailServers {
   host: '127.0.0.1';
   /** IMAP and SMTP in clear, with STARTTLS offered when the servers have a certificate. */
@@ -79,7 +90,7 @@ export function privateMailServersUnavailable(): string | undefined {
   return undefined;
 }
 
-function dovecotConfig(dir: string, imapPort: number, tls: { imapsPort: number; certificate: MailServerTls } | undefined): string {
+function dovecotConfig(dir: string, imapPort: number, tls: { imapsPort: number; certificate: MailServerTls } | undefined, oauth2: boolean): string {
   return `# A private Dovecot of a ragmail test (test/helpers/private-mail-servers.ts)
 instance_name = ragmail-${path.basename(dir)}
 base_dir = ${dir}/dovecot/run
@@ -89,10 +100,20 @@ protocols = imap
 listen = 127.0.0.1
 ${tls ? `ssl = yes\nssl_cert = <${tls.certificate.certFile}\nssl_key = <${tls.certificate.keyFile}` : 'ssl = no'}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${oauth2 ? ' xoauth2 oauthbearer' : ''}
 passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u ${dir}/dovecot/users
+}
+${
+  oauth2
+    ? `passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = ${dir}/dovecot/oauth2.conf.ext
+}`
+    : ''
 }
 userdb {
   driver = passwd-file
@@ -295,10 +316,11 @@ async function deliverBySmtp(imapPort: number, smtpPort: number, user: MailUser,
 }
 
 /**
- * Starts Dovecot and Postfix with these users (each gets a Maildir with Sent and Drafts); with
- * `certificate`, both offer STARTTLS and listen with implicit TLS as well.
+ * Starts Dovecot and Postfix with these users (each gets a Maildir with Sent and Drafts); see
+ * {@link PrivateMailServerOptions} for TLS and OAuth2.
  */
-export async function startPrivateMailServers(users: MailUser[], certificate?: MailServerTls): Promise<PrivateMailServers> {
+export async function startPrivateMailServers(users: MailUser[], options: PrivateMailServerOptions = {}): Promise<PrivateMailServers> {
+  const { certificate, oauth2TokenInfoUrl } = options;
   const unavailable = privateMailServersUnavailable();
   if (unavailable) throw new Error(unavailable);
   const dir = mkdtempSync(path.join(tmpdir(), 'ragmail-mail-'));
@@ -315,7 +337,12 @@ export async function startPrivateMailServers(users: MailUser[], certificate?: M
   const usersFile = path.join(dir, 'dovecot/users');
   writeFileSync(usersFile, homes.map((user) => `${user.address}:{PLAIN}${user.password}:${MAIL_UID}:${MAIL_GID}::${user.home}::\n`).join(''));
   chmodSync(usersFile, 0o644);
-  writeFileSync(path.join(dir, 'dovecot/dovecot.conf'), dovecotConfig(dir, imapPort, certificate && { imapsPort, certificate }));
+  if (oauth2TokenInfoUrl)
+    writeFileSync(path.join(dir, 'dovecot/oauth2.conf.ext'), `tokeninfo_url = ${oauth2TokenInfoUrl}\nusername_format = %u\ntimeout_msecs = 5000\n`);
+  writeFileSync(
+    path.join(dir, 'dovecot/dovecot.conf'),
+    dovecotConfig(dir, imapPort, certificate && { imapsPort, certificate }, oauth2TokenInfoUrl !== undefined),
+  );
 
   const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const mailboxes = homes.map((user) => `/^${escape(user.address)}$/ ${path.relative(path.join(dir, 'mail'), user.home)}/Maildir/`);

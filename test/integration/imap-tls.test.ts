@@ -20,7 +20,7 @@ let servers: PrivateMailServers | undefined;
 before(async () => {
   if (unavailable) return;
   pki = createTestPki();
-  servers = await startPrivateMailServers([USER], { certFile: pki.serverCert, keyFile: pki.serverKey });
+  servers = await startPrivateMailServers([USER], { certificate: { certFile: pki.serverCert, keyFile: pki.serverKey } });
 });
 after(async () => {
   await servers?.stop();

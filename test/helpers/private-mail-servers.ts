@@ -75,6 +75,10 @@ export interface PrivateMailServers {
   folder(user: MailUser, path: string): Promise<StoredMail[]>;
   /** Postfix's and Dovecot's logs, for a failed test's message. */
   logs(): string;
+  /** Stops Dovecot (every IMAP connection breaks) and starts it again on the same port. */
+  restartImap(): Promise<void>;
+  /** Gives a folder a new UIDVALIDITY (`doveadm mailbox update`), as a server that renumbered it would. */
+  setUidValidity(user: MailUser, folder: string, uidValidity: number): Promise<void>;
   /** `postfix stop` / `start`: SMTP goes away and comes back, IMAP stays. */
   stopSmtp(): Promise<void>;
   startSmtp(): Promise<void>;
@@ -353,18 +357,25 @@ export async function startPrivateMailServers(users: MailUser[], options: Privat
   const logs = () =>
     `--- dovecot.log\n${readIfThere(path.join(dir, 'dovecot/dovecot.log'))}--- postfix.log\n${readIfThere(path.join(dir, 'postfix/postfix.log'))}--- dovecot output\n${dovecotOutput}`;
   let dovecotOutput = '';
-  const dovecot: ChildProcess = spawn('/usr/sbin/dovecot', ['-F', '-c', path.join(dir, 'dovecot/dovecot.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  dovecot.stdout?.on('data', (data: Buffer) => (dovecotOutput += data.toString()));
-  dovecot.stderr?.on('data', (data: Buffer) => (dovecotOutput += data.toString()));
+  const dovecotConf = path.join(dir, 'dovecot/dovecot.conf');
+  const launchDovecot = (): ChildProcess => {
+    const child = spawn('/usr/sbin/dovecot', ['-F', '-c', dovecotConf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (data: Buffer) => (dovecotOutput += data.toString()));
+    child.stderr?.on('data', (data: Buffer) => (dovecotOutput += data.toString()));
+    return child;
+  };
+  const stopDovecot = async (child: ChildProcess) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  let dovecot = launchDovecot();
   const postfix = (command: 'start' | 'stop') => run('/usr/sbin/postfix', ['-c', path.join(dir, 'postfix/conf'), command]);
 
   const stop = async () => {
     await postfix('stop').catch(() => undefined);
-    if (dovecot.exitCode === null && dovecot.signalCode === null) {
-      const exited = new Promise((resolve) => dovecot.once('exit', resolve));
-      dovecot.kill('SIGTERM');
-      await exited;
-    }
+    await stopDovecot(dovecot);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -393,6 +404,14 @@ export async function startPrivateMailServers(users: MailUser[], options: Privat
     deliver: (user, raw) => deliverBySmtp(imapPort, smtpPort, user, raw),
     folder: (user, folder) => readFolder(imapPort, user, folder),
     logs,
+    restartImap: async () => {
+      await stopDovecot(dovecot);
+      dovecot = launchDovecot();
+      await waitForGreeting(imapPort, '* OK', 15_000, logs);
+    },
+    setUidValidity: async (user, folder, uidValidity) => {
+      await run('/usr/bin/doveadm', ['-c', dovecotConf, 'mailbox', 'update', '-u', user.address, '--uid-validity', String(uidValidity), folder]);
+    },
     stopSmtp: async () => {
       await postfix('stop');
     },

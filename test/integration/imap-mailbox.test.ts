@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createImapMailbox, TAKEN_KEYWORD, type ImapMailbox } from '../../src/providers/mailbox/imap.js';
+import { createImapMailbox, REJECTED_KEYWORD, TAKEN_KEYWORD, type ImapMailbox } from '../../src/providers/mailbox/imap.js';
 import { checkMailServers } from '../../src/providers/mailbox/mail-servers.js';
 import { createMailbox, imapSettings } from '../../src/providers/factory.js';
 import { loadConfig } from '../../src/app/config.js';
@@ -17,7 +17,7 @@ import { privateMailServersUnavailable, startPrivateMailServers, type MailUser, 
 
 const unavailable = privateMailServersUnavailable();
 /** One fresh user per test: the contract wants an empty mailbox each time. */
-const USERS: MailUser[] = Array.from({ length: 16 }, (_, index) => ({ address: `support${index}@acme.example`, password: `secret-${index}` }));
+const USERS: MailUser[] = Array.from({ length: 20 }, (_, index) => ({ address: `support${index}@acme.example`, password: `secret-${index}` }));
 let servers: PrivateMailServers | undefined;
 let nextUser = 0;
 
@@ -128,6 +128,78 @@ describe('imap mailbox on a private Dovecot and Postfix', { skip: unavailable },
       assert.match(moved[0]!.raw, /^Subject: one$/m);
       assert.ok(moved[0]!.flags.has('\\Seen') && moved[0]!.flags.has(TAKEN_KEYWORD));
       assert.equal(await countIn(user, 'INBOX'), 1, 'only the untaken one is left in INBOX');
+    } finally {
+      await mailbox.close();
+    }
+  });
+
+  test('a folder renumbered (new UIDVALIDITY) before the take: the email is found by its Message-ID, the other stays new', async () => {
+    const user = USERS[nextUser++]!;
+    let mailbox = mailboxFor(user);
+    try {
+      await deliverBySmtp(user, makeEmail({ to: user.address, subject: 'alpha', messageId: '<alpha@example.net>' }));
+      await deliverBySmtp(user, makeEmail({ to: user.address, subject: 'beta', messageId: '<beta@example.net>' }));
+      const [alpha, beta] = (await mailbox.fetchNew(10)).map((incoming) => incoming.email);
+      await mailbox.close();
+      const [oldValidity] = beta!.mailbox_ref.split(':');
+      await servers!.setUidValidity(user, 'INBOX', Number(oldValidity) + 1000);
+      mailbox = mailboxFor(user);
+      await mailbox.markTaken(beta!);
+      const left = await mailbox.fetchNew(10);
+      assert.deepEqual(
+        left.map((incoming) => incoming.email.subject),
+        ['alpha'],
+      );
+      assert.notEqual(left[0]!.email.mailbox_ref, alpha!.mailbox_ref, 'refs carry the new UIDVALIDITY');
+      assert.match(left[0]!.email.mailbox_ref, new RegExp(`^${Number(oldValidity) + 1000}:`));
+    } finally {
+      await mailbox.close();
+    }
+  });
+
+  test('a message over the size limit is set aside unread with $RagmailRejected and not fetched again', async () => {
+    const user = USERS[nextUser++]!;
+    const mailbox = createImapMailbox({
+      address: user.address,
+      imap: { host: servers!.host, port: servers!.imapPort, tls: 'none', user: user.address, password: user.password },
+      smtp: { host: servers!.host, port: servers!.smtpPort, tls: 'none', user: user.address, password: user.password },
+      parseLimits: { maxBytes: 4_000, timeoutMs: 10_000 },
+    });
+    try {
+      await deliverBySmtp(user, makeEmail({ to: user.address, subject: 'huge', body: 'x'.repeat(10_000) }));
+      await deliverBySmtp(user, makeEmail({ to: user.address, subject: 'small' }));
+      assert.deepEqual(
+        (await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject),
+        ['small'],
+      );
+      assert.deepEqual(
+        (await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject),
+        ['small'],
+      );
+      const [huge] = await servers!.folder(user, 'INBOX');
+      assert.ok(huge!.flags.has(REJECTED_KEYWORD) && huge!.flags.has(TAKEN_KEYWORD), [...huge!.flags].join(' '));
+      assert.ok(!huge!.flags.has('\\Seen'), 'left unread for a person');
+    } finally {
+      await mailbox.close();
+    }
+  });
+
+  test('Dovecot restarts under an open connection: the mailbox reconnects (at most one retryable failure)', async () => {
+    const user = USERS[nextUser++]!;
+    const mailbox = mailboxFor(user);
+    try {
+      await deliverBySmtp(user, makeEmail({ to: user.address, subject: 'before' }));
+      assert.equal((await mailbox.fetchNew(10)).length, 1);
+      await servers!.restartImap();
+      const first = await mailbox.fetchNew(10).then(
+        (emails) => emails.length,
+        (error: { code?: string; retryable?: boolean }) => {
+          assert.equal(error.retryable, true, `the failure after a restart is retryable: ${error.code}`);
+          return -1;
+        },
+      );
+      if (first === -1) assert.equal((await mailbox.fetchNew(10)).length, 1);
+      else assert.equal(first, 1);
     } finally {
       await mailbox.close();
     }

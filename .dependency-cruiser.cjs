@@ -6,12 +6,13 @@
 
 /** Bottom to top; a module may import its own layer and the layers below it, never one above. */
 const LAYERS = [
-  { name: 'lib', paths: ['^src/lib/', '^src/pipeline/'] },
+  { name: 'lib', paths: ['^src/lib/', '^src/pipeline/', '^src/text/'] },
   { name: 'core', paths: ['^src/(rag|providers|store|messaging|classify)/'] },
   { name: 'observability', paths: ['^src/observability/'] },
-  { name: 'roles-features', paths: ['^src/(roles|features)/', '^src/eval/(?!cli\\.ts$)'] },
+  { name: 'roles-features', paths: ['^src/(roles|features)/', '^src/eval/(?!(cli|harness)\\.ts$)'] },
   { name: 'http-api', paths: ['^src/http/'] },
-  { name: 'app', paths: ['^src/app/'] },
+  // The evaluation harness builds providers and handlers from the configuration, as a worker does: a composition root.
+  { name: 'app', paths: ['^src/app/', '^src/eval/harness\\.ts$'] },
   { name: 'cli', paths: ['^src/cli/', '^src/eval/cli\\.ts$'] },
 ];
 

@@ -1,16 +1,22 @@
 # One image for every role: the role is chosen by the command (`--role=...`).
-FROM node:20-bookworm-slim AS build
+# Build stage: every dependency, the TypeScript compiled to dist/ (npm ci runs `prepare`, the build),
+# then the development dependencies removed.
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json ./
-RUN npm ci
 COPY . .
+RUN npm ci && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+# Run stage: compiled JavaScript and production dependencies only, as the unprivileged `node` user.
+FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production DATA_DIR=/data
-COPY --from=build /app /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+RUN mkdir -p /data && chown node:node /data
+USER node
 VOLUME /data
-# node itself is PID 1's child under `init: true` and receives SIGTERM directly (npx would not pass it on).
-ENTRYPOINT ["node", "--import", "tsx", "src/cli/index.ts"]
+# node is PID 1's child under `init: true` (tini) and receives SIGTERM directly.
+ENTRYPOINT ["node", "dist/cli/index.js"]
 CMD ["worker", "--role=all"]

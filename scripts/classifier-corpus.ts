@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { classifierInput } from '../src/classify/input.js';
+import { classifierInput } from '../src/roles/classifier-input.js';
 import { RagmailError } from '../src/lib/errors.js';
 import type { ClassifyInput } from '../src/providers/llm/spec.js';
 import { parseEmail } from '../src/providers/mailbox/mime.js';

@@ -6,21 +6,16 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-import type { DecisionPolicy } from '../rag/decide.js';
+import { durationMs } from '../lib/duration.js';
+import type { ApiToken } from '../http/api/tokens.js';
+import { SEND_MODES, type MailboxSettings, type SendMode } from '../features/send-policy.js';
 
 const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
 const fraction = (fallback: number) => z.coerce.number().min(0).max(1).default(fallback);
 const text = (fallback: string) => z.string().default(fallback);
 
-/** Milliseconds per unit of a RabbitMQ duration (`7D`, `12h`); a month is 30 days, a year 365. */
-const DURATION_UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, D: 86_400_000, M: 2_592_000_000, Y: 31_536_000_000 };
-/** A duration such as `14D` in milliseconds. */
-export const durationMs = (value: string): number => Number(value.slice(0, -1)) * DURATION_UNIT_MS[value.slice(-1)]!;
 /** RabbitMQ refuses a larger message TTL. */
 const MAX_MESSAGE_TTL_MS = 2 ** 32 - 1;
-
-export const SEND_MODES = ['auto', 'draft', 'review', 'shadow'] as const;
-export type SendMode = (typeof SEND_MODES)[number];
 
 /** The environment variables, their accepted values and defaults. */
 export const environmentSchema = z.object({
@@ -65,6 +60,14 @@ export const environmentSchema = z.object({
    * broker while handling it) before it is dead-lettered as `delivery_limit_exceeded`.
    */
   MAX_DELIVERIES: integer(5, 1, 100),
+  /**
+   * When every language model (or the embedder) fails for reasons that pass — 429, 5xx, timeouts —
+   * the role pauses and messages wait in their queue, attempts uncounted, for at most this long;
+   * after it, failures count again and end in the dead-letter queue. 0: no pause, every failure counts.
+   */
+  OUTAGE_LIMIT_MS: integer(1_800_000, 0),
+  /** Longest pause between two probes during such an outage (a provider's retry-after, or a doubling backoff). */
+  OUTAGE_MAX_PAUSE_MS: integer(60_000, 10),
   /**
    * How long a record stays in `dead_letter_queue` (Y, M, D, h, m, s; at most 49D, RabbitMQ's
    * largest message TTL). Applied by `npm run topology` as an operator policy.
@@ -333,13 +336,6 @@ export interface Config extends Environment {
   apiTokens: ApiToken[];
 }
 
-/** One API token and the name it acts under. */
-export interface ApiToken {
-  /** Who uses the token: recorded as `decided_by` on review decisions. */
-  name: string;
-  token: string;
-}
-
 /** A configuration error: names each variable and what it accepts. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -439,12 +435,6 @@ function parseApiTokens(value: string): ApiToken[] {
   return tokens;
 }
 
-/** What a mailbox may set for its replies (MAILBOX_SETTINGS). */
-export interface MailboxSettings {
-  signature?: string;
-  manuals_url?: string;
-}
-
 const mailboxSettingsSchema = z.record(
   z.string().email(),
   z
@@ -473,38 +463,4 @@ function parseMailboxSettings(value: string, context: z.core.$RefinementCtx<stri
     return z.NEVER;
   }
   return new Map(Object.entries(parsed.data).map(([address, settings]) => [address.toLowerCase(), settings]));
-}
-
-/** The signature and the manuals' public URL template of a mailbox, its own settings before the defaults. */
-export function replySettingsOf(
-  config: Pick<Config, 'MAILBOX_SETTINGS' | 'REPLY_SIGNATURE' | 'MANUALS_PUBLIC_URL'>,
-  agentEmail: string,
-): { signature: string; manualsUrl: string | undefined } {
-  const own = config.MAILBOX_SETTINGS.get(agentEmail.toLowerCase());
-  const signature = (own?.signature ?? config.REPLY_SIGNATURE).replaceAll('\\n', '\n');
-  return { signature, manualsUrl: own?.manuals_url ?? (config.MANUALS_PUBLIC_URL || undefined) };
-}
-
-/** The decision thresholds (AUTO_SEND_*) as src/rag/decide.ts takes them. */
-/** The settings the send decision is made from (responder and sender both read them). */
-export type DecisionSettings = Pick<
-  Config,
-  'AUTO_SEND_MIN_CONFIDENCE' | 'AUTO_SEND_MIN_SCORE' | 'AUTO_SEND_MIN_MARGIN' | 'AUTO_SEND_MIN_COVERAGE' | 'AUTO_SEND_MIN_MODEL_CONFIDENCE' | 'sendPolicySet'
->;
-
-export function decisionPolicyOf(config: DecisionSettings): DecisionPolicy {
-  return {
-    // SEND_POLICY unset means the local model's replies are drafts, also when it stands in for Gemini or Claude.
-    draftProviders: config.sendPolicySet ? [] : ['local'],
-    minClassificationConfidence: config.AUTO_SEND_MIN_CONFIDENCE,
-    minRelevance: config.AUTO_SEND_MIN_SCORE,
-    minMargin: config.AUTO_SEND_MIN_MARGIN,
-    minCoverage: config.AUTO_SEND_MIN_COVERAGE,
-    minModelConfidence: config.AUTO_SEND_MIN_MODEL_CONFIDENCE,
-  };
-}
-
-/** The send mode of a mailbox. */
-export function sendModeOf(config: Pick<Config, 'mailboxPolicies' | 'SEND_POLICY'>, agentEmail: string): SendMode {
-  return config.mailboxPolicies.get(agentEmail.toLowerCase()) ?? config.SEND_POLICY;
 }

@@ -1,17 +1,19 @@
 /**
- * Maps `--role` names to what each role runs. Consumer roles run their handler inside the shared
- * consumer runtime; the poller and the recorder run loops of their own; the api serves HTTP.
+ * The roles a worker can run, each a {@link RoleDefinition}: its `--role` name, its kind and how it
+ * starts. Consumer roles run their handler inside the shared consumer runtime; the poller and the
+ * recorder run loops of their own; the api serves HTTP. The worker (src/app/worker.ts) reads only
+ * the definitions, never a role's name (docs/ARCHITECTURE.md#shutdown).
  */
 import type { Config } from './config.js';
 import type { Broker } from '../messaging/broker.js';
 import { ConsumerRuntime, type Handler } from '../messaging/consumer.js';
 import { toClassify, toIngest, toRespond, toSend, type WorkStage } from '../pipeline/stages.js';
 import type { Logger } from '../lib/log.js';
+import { registerQuotaGauge, type WorkerMetrics } from '../observability/metrics.js';
 import type { Services } from './services.js';
 import { ActivityLog } from '../store/activity-log.js';
 import { DocumentRegistry } from '../store/documents.js';
 import { PublishedEmails } from '../store/published-emails.js';
-import { SendLedger } from '../store/send-ledger.js';
 import { ReviewQueue } from '../store/reviews.js';
 import { createClassifierHandler } from '../roles/classifier.js';
 import { createResponderHandler } from '../roles/responder.js';
@@ -21,21 +23,19 @@ import { runPoller } from '../roles/poller.js';
 import { startRecorder } from '../roles/recorder.js';
 import { startApiServer } from '../http/api/server.js';
 
-export const ROLE_NAMES = ['classifier', 'responder', 'sender', 'ingester', 'poller', 'recorder', 'api'] as const;
-export type RoleName = (typeof ROLE_NAMES)[number];
+import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from './role-names.js';
 
-export const ROLE_DESCRIPTIONS: Record<RoleName, string> = {
-  classifier: 'emails.to_classify → LLM: support inquiry or not → emails.to_respond',
-  responder: 'emails.to_respond → retrieve passages, LLM reply with citations → emails.to_send',
-  sender: 'emails.to_send → send policy, rate limit, quota → reply or draft in the thread, exactly once',
-  ingester: 'documents.to_ingest → PDF pages → chunks → vector store (one document at a time)',
-  poller: 'mailbox → emails.to_classify, with a priority; automated mail skipped',
-  recorder: 'events.audit stream → SQLite activity log, document registry and review queue',
-  api: 'operator API and dashboard (API_HOST:API_PORT): uploads, timeline, review queue, dead letters',
-};
+export { ROLE_NAMES, type RoleName };
 
-export interface RunningRole {
-  name: RoleName;
+/**
+ * How the worker treats a role: a `producer` brings new work in and is stopped first, so nothing
+ * new enters while the others drain; a `consumer` works off a queue or stream; a `service` answers
+ * requests.
+ */
+export type RoleKind = 'producer' | 'consumer' | 'service';
+
+/** What a role gives back once started. */
+export interface RoleHandle {
   stop(): Promise<void>;
   /** Present on consumer roles. */
   runtime?: ConsumerRuntime<unknown>;
@@ -48,11 +48,31 @@ export interface RunningRole {
   url?: string;
 }
 
-interface RoleEnvironment {
+/** A started role, with its name and kind. */
+export interface RunningRole extends RoleHandle {
+  readonly name: RoleName;
+  readonly kind: RoleKind;
+}
+
+/** What every role is started with: the worker's configuration, broker, services and metrics. */
+export interface RoleEnvironment {
   config: Config;
   broker: Broker;
   services: Services;
   logger: Logger;
+  /** This process's metrics, for a role that adds its own. */
+  metrics?: WorkerMetrics;
+}
+
+/** One role: its `--role` name, how the worker treats it, and how it starts. */
+export interface RoleDefinition {
+  name: RoleName;
+  kind: RoleKind;
+  /** One line for `--help`. */
+  description: string;
+  /** True when the role calls the language models: the worker checks their credentials at start. */
+  usesLanguageModel?: boolean;
+  start(environment: RoleEnvironment): RoleHandle;
 }
 
 function consumerRole<T>(
@@ -62,36 +82,47 @@ function consumerRole<T>(
   concurrency: number,
   prefetch: number,
   environment: RoleEnvironment,
-): RunningRole {
+): RoleHandle {
   const { config, broker, logger } = environment;
   const runtime = new ConsumerRuntime<T>({ role: name, stage, handle, concurrency, prefetch: prefetch || concurrency }, broker, logger, {
     maxAttempts: config.MAX_ATTEMPTS,
     retryBaseDelayMs: config.RETRY_BASE_DELAY_MS,
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
     maxDeliveries: config.MAX_DELIVERIES,
+    outage: { limitMs: config.OUTAGE_LIMIT_MS, basePauseMs: config.RETRY_BASE_DELAY_MS, maxPauseMs: config.OUTAGE_MAX_PAUSE_MS, maxHolds: 10 },
   });
   runtime.start();
-  return { name, stop: () => runtime.stop(), runtime: runtime as ConsumerRuntime<unknown> };
+  return { stop: () => runtime.stop(), runtime: runtime as ConsumerRuntime<unknown> };
 }
 
-/** Starts one role in this process. */
-export function startRole(name: RoleName, environment: RoleEnvironment): RunningRole {
-  const { config, services, broker } = environment;
-  const logger = environment.logger.child({ role: name });
-  const scoped = { ...environment, logger };
-  switch (name) {
-    case 'classifier':
+/** Every role, by name. */
+export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name } } = {
+  classifier: {
+    name: 'classifier',
+    kind: 'consumer',
+    description: ROLE_DESCRIPTIONS.classifier,
+    usesLanguageModel: true,
+    start: (environment) => {
+      const { config, services } = environment;
       return consumerRole(
-        name,
+        'classifier',
         toClassify,
         createClassifierHandler({ model: services.model }),
         config.CONCURRENCY_CLASSIFIER,
         config.PREFETCH_CLASSIFIER,
-        scoped,
+        environment,
       );
-    case 'responder':
+    },
+  },
+  responder: {
+    name: 'responder',
+    kind: 'consumer',
+    description: ROLE_DESCRIPTIONS.responder,
+    usesLanguageModel: true,
+    start: (environment) => {
+      const { config, services } = environment;
       return consumerRole(
-        name,
+        'responder',
         toRespond,
         createResponderHandler({
           model: services.model,
@@ -102,27 +133,49 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
         }),
         config.CONCURRENCY_RESPONDER,
         config.PREFETCH_RESPONDER,
-        scoped,
+        environment,
       );
-    case 'sender':
-      return consumerRole(
-        name,
+    },
+  },
+  sender: {
+    name: 'sender',
+    kind: 'consumer',
+    description: ROLE_DESCRIPTIONS.sender,
+    start: (environment) => {
+      const { config, services, metrics } = environment;
+      const role = consumerRole(
+        'sender',
         toSend,
         createSenderHandler({
           config,
           mailbox: services.mailbox,
           claims: services.sendClaims,
-          ledger: new SendLedger(services.database),
+          ledger: services.sendLedger,
           // The API's review queue: in one database with the api role (--role=all, or a shared data volume).
           reviews: new ReviewQueue(services.database),
         }),
         config.CONCURRENCY_SENDER,
         config.PREFETCH_SENDER,
-        scoped,
+        environment,
       );
-    case 'ingester':
+      if (metrics) {
+        registerQuotaGauge(metrics, {
+          ledger: services.sendLedger,
+          limit: config.DAILY_SEND_QUOTA,
+          mailboxes: () => [...config.mailboxPolicies.keys(), ...metrics.mailboxesSeen],
+        });
+      }
+      return role;
+    },
+  },
+  ingester: {
+    name: 'ingester',
+    kind: 'consumer',
+    description: ROLE_DESCRIPTIONS.ingester,
+    start: (environment) => {
+      const { config, services } = environment;
       return consumerRole(
-        name,
+        'ingester',
         toIngest,
         createIngesterHandler({
           store: services.vectorStore,
@@ -140,9 +193,15 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
         }),
         config.CONCURRENCY_INGESTER,
         config.PREFETCH_INGESTER,
-        scoped,
+        environment,
       );
-    case 'poller': {
+    },
+  },
+  poller: {
+    name: 'poller',
+    kind: 'producer',
+    description: ROLE_DESCRIPTIONS.poller,
+    start: ({ config, services, broker, logger }) => {
       const abort = new AbortController();
       const loop = runPoller(
         {
@@ -157,14 +216,18 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
       );
       logger.info('polling', { every_ms: config.POLL_INTERVAL_MS, mailbox: services.mailbox.provider });
       return {
-        name,
         stop: async () => {
           abort.abort();
           await loop;
         },
       };
-    }
-    case 'recorder': {
+    },
+  },
+  recorder: {
+    name: 'recorder',
+    kind: 'consumer',
+    description: ROLE_DESCRIPTIONS.recorder,
+    start: ({ config, services, broker, logger }) => {
       const handle = startRecorder({
         broker,
         database: services.database,
@@ -176,17 +239,20 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
       });
       logger.info('recording events from the audit stream');
       return {
-        name,
         stop: async () => {
           await handle.cancel();
           await handle.close();
         },
       };
-    }
-    case 'api': {
+    },
+  },
+  api: {
+    name: 'api',
+    kind: 'service',
+    description: ROLE_DESCRIPTIONS.api,
+    start: ({ config, broker, services, logger }) => {
       const server = startApiServer({ config, broker, services, logger });
-      const role: RunningRole = {
-        name,
+      const role: RoleHandle = {
         ready: server.then((started) => {
           role.url = started.url;
         }),
@@ -196,6 +262,14 @@ export function startRole(name: RoleName, environment: RoleEnvironment): Running
         },
       };
       return role;
-    }
-  }
+    },
+  },
+};
+
+/** Starts one role in this process, its log lines marked with its name. */
+export function startRole(name: RoleName, environment: RoleEnvironment): RunningRole {
+  const definition = ROLES[name];
+  const handle = definition.start({ ...environment, logger: environment.logger.child({ role: name }) });
+  // The same object, so what a role sets on its handle later (the api's url) shows on the running role.
+  return Object.assign(handle, { name, kind: definition.kind });
 }

@@ -10,8 +10,9 @@ import type { Embedder } from '../providers/embeddings/spec.js';
 import type { Mailbox } from '../providers/mailbox/spec.js';
 import type { Cache } from '../providers/cache/spec.js';
 import type { SendClaims } from '../providers/claims/spec.js';
-import { createCache, createEmbedder, createLanguageModel, createMailbox, createSendClaims, createVectorStore } from '../providers/factory.js';
+import { createCache, createEmbedder, createLanguageModel, createMailbox, createSendClaims, createVectorStore } from './providers.js';
 import { openDatabase } from '../store/database.js';
+import { SendLedger } from '../store/send-ledger.js';
 import { instrumentLanguageModel, instrumentVectorStore, type WorkerMetrics } from '../observability/metrics.js';
 
 export class Services {
@@ -57,8 +58,13 @@ export class Services {
     return this.once('mailbox', () => createMailbox(this.config, this.logger));
   }
 
+  /** The send ledger (claims, daily quota): one per process, for the sender, its claims and the quota gauge. */
+  get sendLedger(): SendLedger {
+    return this.once('sendLedger', () => new SendLedger(this.database));
+  }
+
   get sendClaims(): SendClaims {
-    return this.once('sendClaims', () => createSendClaims(this.config, this.database, this.logger));
+    return this.once('sendClaims', () => createSendClaims(this.config, this.sendLedger, this.logger));
   }
 
   async close(): Promise<void> {

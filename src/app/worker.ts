@@ -6,11 +6,10 @@ import type { Config } from './config.js';
 import type { Logger } from '../lib/log.js';
 import { Broker } from '../messaging/broker.js';
 import { Services } from './services.js';
-import { reportLanguageModelProblems } from '../cli/check-providers.js';
-import { startRole, type RoleName, type RunningRole } from './registry.js';
+import { reportLanguageModelProblems } from './provider-checks.js';
+import { ROLES, startRole, type RoleName, type RunningRole } from './registry.js';
 import { ManagementClient } from '../messaging/management.js';
-import { SendLedger } from '../store/send-ledger.js';
-import { createWorkerMetrics, registerQueueGauges, registerQuotaGauge, type WorkerMetrics } from '../observability/metrics.js';
+import { createWorkerMetrics, registerQueueGauges, type WorkerMetrics } from '../observability/metrics.js';
 import { brokerReadiness, checkReadiness, phaseReadiness, type WorkerPhase } from '../observability/health.js';
 import { startHttpServer, type HttpServer } from '../observability/server.js';
 
@@ -37,6 +36,7 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
     http = await startHttpServer({
       host: config.METRICS_HOST,
       port: config.METRICS_PORT,
+      nextPortsToTry: 20,
       registry: metrics.registry,
       readiness: () => checkReadiness({ broker: brokerReadiness(broker), roles: phaseReadiness(() => phase) }),
       logger,
@@ -58,15 +58,15 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
   // A client per lookup: a bad RABBITMQ_MANAGEMENT_URL shows as ragmail_management_up 0, not a failed boot.
   registerQueueGauges(metrics, { queues: () => new ManagementClient(config).queues() });
   const services = new Services(config, logger, metrics);
-  if (roleNames.includes('classifier') || roleNames.includes('responder')) void reportLanguageModelProblems(config, logger);
+  if (roleNames.some((name) => ROLES[name].usesLanguageModel)) void reportLanguageModelProblems(config, logger);
   const roles: RunningRole[] = [];
   let stopping: Promise<void> | undefined;
   const stop = () => {
     phase = 'stopping';
     stopping ??= (async () => {
       // Producers first, so nothing new enters while the consumers drain.
-      for (const role of roles.filter((role) => role.name === 'poller')) await role.stop();
-      await Promise.all(roles.filter((role) => role.name !== 'poller').map((role) => role.stop()));
+      for (const role of roles.filter((role) => role.kind === 'producer')) await role.stop();
+      await Promise.all(roles.filter((role) => role.kind !== 'producer').map((role) => role.stop()));
       await broker.close();
       // Before the services: the quota gauge reads their database.
       await http.close();
@@ -76,17 +76,10 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
   };
   try {
     for (const name of roleNames) {
-      const role = startRole(name, { config, broker, services, logger });
+      const role = startRole(name, { config, broker, services, logger, metrics });
       roles.push(role);
       await role.ready;
       if (role.runtime) metrics.observeRuntime(role.runtime);
-    }
-    if (roleNames.includes('sender')) {
-      registerQuotaGauge(metrics, {
-        ledger: new SendLedger(services.database),
-        limit: config.DAILY_SEND_QUOTA,
-        mailboxes: () => [...config.mailboxPolicies.keys(), ...metrics.mailboxesSeen],
-      });
     }
   } catch (error) {
     await stop();

@@ -4,8 +4,8 @@
  * Words generalise poorly across products and languages on their own; structure tells a newsletter
  * full of questions, a digest or an answer that quotes the question from a customer's first message.
  */
-import type { ClassifyInput } from '../providers/llm/spec.js';
-import { cjkBigrams } from '../providers/vector-store/cjk-bigrams.js';
+import type { ClassifyInput } from '../pipeline/email-text.js';
+import { cjkBigrams } from '../text/cjk-bigrams.js';
 import { freshText } from './fresh-text.js';
 
 /** Structural features are named in brackets, so they never collide with a word. */

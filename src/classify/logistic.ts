@@ -60,30 +60,42 @@ export function probability(model: LogisticModel, rawScore: number): number {
   return sigmoid(model.calibration.a * rawScore + model.calibration.b);
 }
 
-/** Weights of a logistic regression over `examples`, by deterministic full-batch gradient descent. */
+/**
+ * Weights of a logistic regression over `examples`, by deterministic full-batch gradient descent.
+ * Features are numbered once and the passes run over typed arrays: the same sums in the same order
+ * as over named features, many times faster (cross-validation fits the model six times).
+ */
 export function train(examples: Example[], options: TrainingOptions): Pick<LogisticModel, 'bias' | 'weights'> {
-  const prepared = examples.map((example) => ({ ...example, learned: example.features.filter(options.learns) }));
-  const weights = new Map<string, number>();
+  const index = new Map<string, number>();
+  const prepared = examples.map(({ features, label }) => ({
+    label,
+    value: featureValue(features.length),
+    learned: Int32Array.from(features.filter(options.learns), (feature) => {
+      let position = index.get(feature);
+      if (position === undefined) index.set(feature, (position = index.size));
+      return position;
+    }),
+  }));
+  const weights = new Float64Array(index.size);
+  const gradient = new Float64Array(index.size);
   let bias = 0;
   for (let iteration = 0; iteration < options.iterations; iteration += 1) {
-    const gradient = new Map<string, number>();
+    gradient.fill(0);
     let biasGradient = 0;
-    for (const { features, learned, label } of prepared) {
-      const value = featureValue(features.length);
+    for (const { learned, label, value } of prepared) {
       let total = bias;
-      for (const feature of learned) total += (weights.get(feature) ?? 0) * value;
+      for (const feature of learned) total += weights[feature] * value;
       const error = sigmoid(total) - label;
       biasGradient += error;
-      for (const feature of learned) gradient.set(feature, (gradient.get(feature) ?? 0) + error * value);
+      for (const feature of learned) gradient[feature] += error * value;
     }
     const step = options.learningRate / examples.length;
     bias -= step * biasGradient;
-    for (const [feature, sum] of gradient) {
-      const weight = weights.get(feature) ?? 0;
-      weights.set(feature, weight - step * sum - options.learningRate * options.l2 * weight);
+    for (let feature = 0; feature < weights.length; feature += 1) {
+      weights[feature] = weights[feature] - step * gradient[feature] - options.learningRate * options.l2 * weights[feature];
     }
   }
-  return { bias, weights: Object.fromEntries(weights) };
+  return { bias, weights: Object.fromEntries([...index].map(([feature, position]) => [feature, weights[position]])) };
 }
 
 /** Platt's a and b: the logistic fit of labels on raw scores, by Newton's method. */

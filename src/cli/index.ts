@@ -6,11 +6,7 @@ import { Command, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Config } from '../app/config.js';
 import { createLogger } from '../lib/log.js';
-import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from '../app/registry.js';
-import { startWorker } from '../app/worker.js';
-import { printTopology } from '../messaging/topology-report.js';
-import { Broker } from '../messaging/broker.js';
-import { submitDocument } from '../features/documents.js';
+import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from '../app/role-names.js';
 import { registerDeadLetterCommand } from './dlq.js';
 import { registerReplayCommand } from './replay.js';
 import { readFile } from 'node:fs/promises';
@@ -43,6 +39,8 @@ program
     const config = configuration();
     const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role });
     const roles: RoleName[] = role === 'all' ? [...ROLE_NAMES] : [role];
+    // Loaded here, not at the top: `--help` and the small commands need none of the roles or providers.
+    const { startWorker } = await import('../app/worker.js');
     let worker;
     try {
       worker = await startWorker(roles, config, logger);
@@ -77,6 +75,7 @@ program
   .action(async (files: string[], { mailbox }: { mailbox: string }) => {
     const config = configuration();
     const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'ingest' });
+    const [{ Broker }, { submitDocument }] = await Promise.all([import('../messaging/broker.js'), import('../features/documents.js')]);
     const broker = new Broker(config, logger);
     try {
       await broker.start();
@@ -98,6 +97,7 @@ program
   .action(async () => {
     const config = configuration();
     const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'topology' });
+    const { printTopology } = await import('../messaging/topology-report.js');
     process.exitCode = await printTopology(config, logger);
   });
 
@@ -105,7 +105,7 @@ program
   .command('check-providers')
   .description('check the credentials and reachability of every configured provider and print a table; exits 1 when one failed')
   .action(async () => {
-    const { checkProviders, printProviderTable } = await import('./check-providers.js');
+    const [{ checkProviders }, { printProviderTable }] = await Promise.all([import('../app/provider-checks.js'), import('./check-providers.js')]);
     const config = configuration();
     const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'check-providers' });
     const rows = await checkProviders(config, logger);

@@ -19,7 +19,7 @@ import type { HandlerContext } from '../messaging/consumer.js';
 import type { EventFields } from '../pipeline/events.js';
 import type { ToClassifyMessage, ToRespondMessage, ToSendMessage } from '../pipeline/messages.js';
 import { parseEmail } from '../providers/mailbox/mime.js';
-import { emailParseLimits } from '../providers/factory.js';
+import { emailParseLimits } from '../app/providers.js';
 import type { ScoredChunk } from '../providers/vector-store/spec.js';
 import { retrieveForEmail } from '../rag/retrieve.js';
 import { createClassifierHandler } from '../roles/classifier.js';
@@ -27,7 +27,7 @@ import { createIngesterHandler } from '../roles/ingester.js';
 import { createResponderHandler } from '../roles/responder.js';
 import { createSenderHandler } from '../roles/sender.js';
 import { Services } from '../app/services.js';
-import { SendLedger } from '../store/send-ledger.js';
+import type { PipelineResult } from './pipeline-result.js';
 
 /** Depth of retrieval for recall@1/3/5, independent of RETRIEVAL_K. */
 export const RECALL_DEPTH = 5;
@@ -38,20 +38,6 @@ export interface EvalEmail {
   subject: string;
   body: string;
   headers?: Record<string, string>;
-}
-
-export type Decision = 'sent' | 'drafted' | 'handed_off' | 'ignored' | 'error';
-
-export interface PipelineResult {
-  decision: Decision;
-  /** Why it was not sent (the sender's reason, the classifier's category, an error), or ''. */
-  reason: string;
-  /** Why the poller would skip it as automated mail before the classifier, or null. */
-  automated: string | null;
-  is_support: boolean | null;
-  confidence: number | null;
-  /** What the sender was given: the reply and the passages it used. */
-  reply: { subject: string; body: string; top_score: number; cited: Array<{ manual: string; page: number }> } | null;
 }
 
 export interface Harness {
@@ -106,7 +92,7 @@ export async function openHarness({ agentEmail, env, freshStore, logger }: Harne
   // Dependencies as src/app/registry.ts builds them for the workers.
   const classifier = createClassifierHandler({ model: services.model });
   const responder = createResponderHandler({ model: services.model, store: services.vectorStore, k: config.RETRIEVAL_K, relevanceThreshold: config.RELEVANCE_THRESHOLD, config });
-  const sender = createSenderHandler({ config, mailbox: services.mailbox, claims: services.sendClaims, ledger: new SendLedger(services.database), reviews: { get: () => undefined } });
+  const sender = createSenderHandler({ config, mailbox: services.mailbox, claims: services.sendClaims, ledger: services.sendLedger, reviews: { get: () => undefined } });
 
   const parse = (e: EvalEmail) => parseEmail(rawEmail(agentEmail, e), { agentEmail, mailboxRef: e.id, limits: emailParseLimits(config) });
 

@@ -4,7 +4,7 @@
  * manual of the mailbox is a miss.
  */
 import type { Question } from './dataset.js';
-import type { Decision, PipelineResult } from './harness.js';
+import type { Decision, PipelineResult } from './pipeline-result.js';
 
 export interface PageRef { manual: string; page: number }
 

@@ -7,13 +7,13 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import amqpConnectionManager, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import type { Config } from '../app/config.js';
 import type { Logger } from '../lib/log.js';
 import { transientError } from '../lib/errors.js';
 import { buildTopology, declareTopology, type Topology } from './topology.js';
 import type { MessageOf, WorkStage } from '../pipeline/stages.js';
 import { TopologyMismatchError, describeTopologyMismatch } from './topology-mismatch.js';
-import { buildConnectionOptions, connectionFailureHint, describeTlsFailure } from './connection-options.js';
+import { buildConnectionOptions, connectionFailureHint, describeTlsFailure, type ConnectionSettings } from './connection-options.js';
+import type { ManagementTarget } from './management.js';
 
 /**
  * Broker reply codes that a reconnect cannot cure: the same request would fail again.
@@ -35,6 +35,10 @@ export interface PublishOptions {
 export interface ConsumerHandle {
   cancel(): Promise<void>;
   close(): Promise<void>;
+  /** Stops deliveries and keeps the channel, so deliveries being handled can still be settled. */
+  pause(): Promise<void>;
+  /** Starts deliveries again on the same channel, with this prefetch from now on. */
+  resume(prefetch: number): Promise<void>;
 }
 
 export type DeliveryHandler = (message: ConsumeMessage, channel: Channel) => void;
@@ -51,6 +55,24 @@ export function isChannelOpen(channel: Channel): boolean {
   return !closedChannels.has(channel);
 }
 
+/**
+ * The settings a broker connection is made from (the variables of the same names, docs/ARCHITECTURE.md#topology);
+ * the composition root passes its configuration, which holds them.
+ */
+export interface BrokerSettings extends ConnectionSettings, ManagementTarget {
+  AMQP_HEARTBEAT_SECONDS: number;
+  AMQP_RECONNECT_MIN_MS: number;
+  AMQP_RECONNECT_MAX_MS: number;
+  AMQP_CONNECT_TIMEOUT_MS: number;
+  /** `declare` asserts the topology at boot, `verify` only checks that it exists. */
+  AMQP_TOPOLOGY: 'declare' | 'verify';
+  PUBLISH_TIMEOUT_MS: number;
+  PUBLISH_BUFFER_LIMIT: number;
+  MAX_ATTEMPTS: number;
+  RETRY_BASE_DELAY_MS: number;
+  EVENTS_MAX_AGE: string;
+}
+
 export class Broker extends EventEmitter {
   readonly topology: Topology;
   private readonly manager: AmqpConnectionManager;
@@ -63,7 +85,7 @@ export class Broker extends EventEmitter {
   private lastConnectFailure?: string;
 
   constructor(
-    private readonly config: Config,
+    private readonly config: BrokerSettings,
     private readonly logger: Logger,
   ) {
     super();
@@ -200,22 +222,36 @@ export class Broker extends EventEmitter {
   consume(queue: string, prefetch: number, onDelivery: DeliveryHandler, consumeArguments?: () => Record<string, unknown>): ConsumerHandle {
     let active: { channel: Channel; consumerTag: string } | undefined;
     let cancelled = false;
+    let paused = false;
+    let currentPrefetch = prefetch;
+    /** The channel of the current connection, consuming or paused. */
+    let current: Channel | undefined;
+    const startConsuming = async (channel: Channel) => {
+      await channel.prefetch(currentPrefetch);
+      const { consumerTag } = await channel.consume(
+        queue,
+        (message) => {
+          if (message) onDelivery(message, channel);
+        },
+        { noAck: false, arguments: consumeArguments?.() },
+      );
+      active = { channel, consumerTag };
+    };
+    const stopConsuming = async () => {
+      const consuming = active;
+      active = undefined;
+      if (consuming) await consuming.channel.cancel(consuming.consumerTag).catch(() => undefined);
+    };
     const wrapper = this.manager.createChannel({
       name: `consumer ${queue}`,
       confirm: false,
       setup: async (channel: Channel) => {
         channel.once('close', () => closedChannels.add(channel));
+        current = channel;
         await this.assertTopology(channel);
-        if (cancelled) return;
-        await channel.prefetch(prefetch);
-        const { consumerTag } = await channel.consume(
-          queue,
-          (message) => {
-            if (message) onDelivery(message, channel);
-          },
-          { noAck: false, arguments: consumeArguments?.() },
-        );
-        active = { channel, consumerTag };
+        // Paused across a reconnect: resume() starts consuming on this channel.
+        if (cancelled || paused) return;
+        await startConsuming(channel);
       },
     });
     wrapper.on('error', (error) => this.logger.error('consumer channel error', { queue, error: error.message }));
@@ -223,9 +259,19 @@ export class Broker extends EventEmitter {
     return {
       cancel: async () => {
         cancelled = true;
-        const current = active;
-        active = undefined;
-        if (current) await current.channel.cancel(current.consumerTag).catch(() => undefined);
+        await stopConsuming();
+      },
+      pause: async () => {
+        paused = true;
+        await stopConsuming();
+      },
+      resume: async (nextPrefetch: number) => {
+        if (cancelled) return;
+        paused = false;
+        currentPrefetch = nextPrefetch;
+        await stopConsuming();
+        // A closed channel is replaced on reconnect, whose setup consumes with this prefetch.
+        if (current && isChannelOpen(current)) await startConsuming(current);
       },
       close: async () => {
         this.consumers.delete(wrapper);

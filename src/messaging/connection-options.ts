@@ -6,11 +6,16 @@
  */
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import type { Config } from '../app/config.js';
 
 /** The variables the connection options come from; the TLS ones are optional for callers that only have a URL. */
-export type ConnectionSettings = Pick<Config, 'AMQP_URL'> &
-  Partial<Pick<Config, 'AMQP_CA_FILE' | 'AMQP_CERT_FILE' | 'AMQP_KEY_FILE' | 'AMQP_KEY_PASSPHRASE' | 'AMQP_TLS_SERVERNAME'>>;
+export interface ConnectionSettings {
+  AMQP_URL: string;
+  AMQP_CA_FILE?: string;
+  AMQP_CERT_FILE?: string;
+  AMQP_KEY_FILE?: string;
+  AMQP_KEY_PASSPHRASE?: string;
+  AMQP_TLS_SERVERNAME?: string;
+}
 
 /** What amqplib's `connect(url, socketOptions)` receives (it hands them to `tls.connect` for amqps). */
 export interface AmqpSocketOptions {

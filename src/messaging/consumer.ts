@@ -24,6 +24,7 @@ import { DELIVERIES_HEADER, deliveryLimitError, lostDeliveries } from './deliver
 import { withoutQuotedInput } from '../lib/redact.js';
 import { agentEmailOf, documentIdOf, emailIdOf, messageIdOf, parsedOrRaw, stripDeathHeaders } from './message-body.js';
 import { forwardingReplay, markedAsReplay, replayMarkerOf } from './audit-replay.js';
+import { OUTAGE_HOLDS_HEADER, OutageBreaker, type OutageOptions } from './outage-breaker.js';
 
 /** Header carrying how many attempts a message has had so far. */
 export const ATTEMPTS_HEADER = 'x-ragmail-attempts';
@@ -76,13 +77,16 @@ export interface RuntimeOptions {
   shutdownGraceMs: number;
   /** Deliveries that may end without an outcome before the message is dead-lettered (MAX_DELIVERIES); default 5. */
   maxDeliveries?: number;
+  /** Riding out a dependency's outage (outage-breaker.ts); absent or `limitMs` 0: every failure counts as an attempt. */
+  outage?: OutageOptions;
 }
 
 /** Emitted as `settled` after each message, for metrics. */
 export interface SettledInfo {
   role: string;
   queue: string;
-  outcome: 'processed' | 'retried' | 'dead_lettered' | 'requeued';
+  /** `held`: back in its queue, no attempt counted, while a dependency is out (outage-breaker.ts). */
+  outcome: 'processed' | 'retried' | 'dead_lettered' | 'requeued' | 'held';
   status: string;
   durationMs: number;
 }
@@ -100,6 +104,7 @@ export class ConsumerRuntime<T> extends EventEmitter {
   private readonly returning = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   private readonly consumerId: string;
+  private readonly breaker?: OutageBreaker;
   private stopping = false;
 
   constructor(
@@ -110,6 +115,30 @@ export class ConsumerRuntime<T> extends EventEmitter {
   ) {
     super();
     this.consumerId = `${hostname()}:${process.pid}:${definition.role}`;
+    if (options.outage && options.outage.limitMs > 0) {
+      this.breaker = new OutageBreaker(
+        options.outage,
+        {
+          pause: async () => {
+            await this.handle?.pause();
+            for (const delivery of this.waiting.splice(0)) this.handBack(delivery);
+          },
+          resume: async (probe) => {
+            if (!this.stopping) await this.handle?.resume(probe ? 1 : this.prefetch);
+          },
+        },
+        logger,
+      );
+    }
+  }
+
+  private get prefetch(): number {
+    return Math.max(this.definition.prefetch, this.definition.concurrency);
+  }
+
+  /** True while a dependency's outage pauses this consumer (or it probes whether the outage is over). */
+  get inOutage(): boolean {
+    return this.breaker?.inOutage ?? false;
   }
 
   /** Messages being handled now. */
@@ -119,7 +148,7 @@ export class ConsumerRuntime<T> extends EventEmitter {
 
   start(): void {
     const { queue } = this.definition.stage;
-    this.handle = this.broker.consume(queue, Math.max(this.definition.prefetch, this.definition.concurrency), (message, channel) => {
+    this.handle = this.broker.consume(queue, this.prefetch, (message, channel) => {
       if (this.stopping) {
         this.handBack({ message, channel });
         return;
@@ -138,6 +167,7 @@ export class ConsumerRuntime<T> extends EventEmitter {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.breaker?.stop();
     await this.handle?.cancel();
     for (const delivery of this.waiting.splice(0)) this.handBack(delivery);
     const drained = Promise.allSettled([...this.inFlight]);
@@ -243,11 +273,16 @@ export class ConsumerRuntime<T> extends EventEmitter {
       safely(() => channel.ack(message));
       logger.debug('handled', { status: outcome.status, attempt });
       settle('processed', outcome.status);
+      this.breaker?.succeeded();
     } catch (error) {
       if (this.abort.signal.aborted) {
         // Shutdown cut the work short: it goes back to the queue as it was.
         safely(() => channel.nack(message, false, true));
         settle('requeued', 'shutdown');
+      } else if (this.breaker?.shouldHold(error, Number(message.properties.headers?.[OUTAGE_HOLDS_HEADER] ?? 0) || 0)) {
+        await this.holdForOutage(message, channel, error as Error, logger);
+        settle('held', errorCode(error));
+        this.breaker.tripped(error);
       } else if (isRetryable(error) && attempt < this.options.maxAttempts) {
         await this.retryLater(message, channel, attempt, error as Error, logger);
         settle('retried', errorCode(error));
@@ -315,6 +350,23 @@ export class ConsumerRuntime<T> extends EventEmitter {
       safely(() => channel.nack(message, false, true));
     }
     return 'requeued';
+  }
+
+  /**
+   * Puts the message back at the end of its queue as it came, its attempts uncounted, with one more
+   * outage hold in its headers: the outage, not the message, failed.
+   */
+  private async holdForOutage(message: ConsumeMessage, channel: Channel, error: Error, logger: Logger): Promise<void> {
+    const holds = (Number(message.properties.headers?.[OUTAGE_HOLDS_HEADER] ?? 0) || 0) + 1;
+    logger.warn('dependency outage: message held back in its queue, attempt not counted', { code: errorCode(error), holds, error: error.message });
+    if (!(await this.stillHeld(channel))) return;
+    try {
+      await this.republish(message, REQUEUE_ROUTING_KEY, { ...message.properties.headers, [OUTAGE_HOLDS_HEADER]: holds });
+      this.settleOn(channel, message, logger);
+    } catch (publishError) {
+      logger.error('could not hold the message back; returning it to the queue', { error: (publishError as Error).message });
+      safely(() => channel.nack(message, false, true));
+    }
   }
 
   /** Publishes a copy of the delivery to this queue's retry exchange (a wait queue, or `requeue` straight back). */

@@ -14,7 +14,7 @@
  * The TTL counts from when a record entered the queue. Records already there when the policy is
  * first set carry no expiry and stay until purged (`npm run dlq purge`).
  */
-import { durationMs } from '../app/config.js';
+import { durationMs } from '../lib/duration.js';
 import { ManagementClient, type ManagementTarget } from './management.js';
 import { QUEUES } from './topology.js';
 

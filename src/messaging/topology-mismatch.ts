@@ -3,7 +3,7 @@
  * be fixed by reconnecting. This turns the broker's terse reply into an error that names the queue
  * and both argument sets, so an operator knows what to delete or reconfigure.
  */
-import type { Config } from '../app/config.js';
+import type { ManagementTarget } from './management.js';
 import type { Topology } from './topology.js';
 
 export class TopologyMismatchError extends Error {
@@ -27,7 +27,7 @@ export class TopologyMismatchError extends Error {
 }
 
 /** Reads a queue's current arguments from the management API, or null when it cannot. */
-export async function fetchQueueArguments(config: Config, queue: string): Promise<Record<string, unknown> | null> {
+export async function fetchQueueArguments(config: ManagementTarget, queue: string): Promise<Record<string, unknown> | null> {
   try {
     const management = new URL(config.RABBITMQ_MANAGEMENT_URL);
     const vhost = decodeURIComponent(new URL(config.AMQP_URL).pathname.slice(1)) || '/';
@@ -45,7 +45,7 @@ export async function fetchQueueArguments(config: Config, queue: string): Promis
 }
 
 /** Builds the TopologyMismatchError for a 406 raised while declaring `topology`. */
-export async function describeTopologyMismatch(error: Error, topology: Topology, config: Config): Promise<Error> {
+export async function describeTopologyMismatch(error: Error, topology: Topology, config: ManagementTarget): Promise<Error> {
   const queue = /queue '([^']+)'/.exec(error.message)?.[1];
   const spec = topology.queues.find((candidate) => candidate.name === queue);
   if (!queue || !spec) return error;

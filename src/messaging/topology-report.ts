@@ -3,13 +3,12 @@
  * see RETIRED_BINDINGS), sets the dead-letter retention policy, then prints what the broker holds.
  * Exits 1 when either could not be done.
  */
-import type { Config } from '../app/config.js';
 import type { Logger } from '../lib/log.js';
-import { Broker } from './broker.js';
+import { Broker, type BrokerSettings } from './broker.js';
 import { ManagementClient } from './management.js';
 import { applyDeadLetterRetention } from './dead-letter-retention.js';
 
-export async function printTopology(config: Config, logger: Logger): Promise<number> {
+export async function printTopology(config: BrokerSettings & { DEAD_LETTER_MAX_AGE: string }, logger: Logger): Promise<number> {
   const broker = new Broker(config, logger);
   try {
     await broker.start();

@@ -38,7 +38,7 @@ export class WorkerMetrics {
   private readonly registers = [this.registry];
   readonly messages = new Counter({
     name: 'ragmail_messages_total',
-    help: 'Messages settled by a consumer role, by outcome (processed, retried, dead_lettered, requeued).',
+    help: 'Messages settled by a consumer role, by outcome (processed, retried, dead_lettered, requeued, held: back in the queue during an outage).',
     labelNames: ['role', 'queue', 'outcome'] as const,
     registers: this.registers,
   });

@@ -14,6 +14,11 @@ export interface HttpServerOptions {
   host: string;
   /** Port to listen on (METRICS_PORT); 0 picks a free one, see {@link HttpServer.port}. */
   port: number;
+  /**
+   * When `port` is in use, the next ports tried, one by one (two roles started on one host each
+   * get one without hand work); 0: only `port`.
+   */
+  nextPortsToTry?: number;
   /** The registry `/metrics` serves. */
   registry: Registry;
   /** What `/readyz` answers. */
@@ -72,13 +77,24 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       else response.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  const lastPort = options.port === 0 ? 0 : Math.min(65_535, options.port + (options.nextPortsToTry ?? 0));
+  for (let port = options.port; ; port += 1) {
+    try {
+      await listen(port);
+      if (port !== options.port) options.logger.warn('metrics port in use, listening on the next free one', { wanted: options.port, port });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port >= lastPort) throw error;
+    }
+  }
   server.on('error', (error) => options.logger.error('metrics/health server error', { error: error.message }));
   const { port } = server.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;

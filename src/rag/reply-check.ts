@@ -10,7 +10,7 @@ import { stemmer } from 'stemmer';
 import { eng as englishStopwords } from 'stopword';
 import type { ContextItem } from '../pipeline/messages.js';
 import type { ReplyVerdict } from '../providers/llm/spec.js';
-import { citationLabel, MARKER_GROUP, markerNumbers } from './citations.js';
+import { citationLabel, MARKER_GROUP, markerNumbers } from '../providers/llm/citations.js';
 
 /** What the check found. */
 export interface ReplyCheck {

@@ -5,7 +5,7 @@
  * unsure or cannot judge its language; only an email confidently judged not support is ignored.
  */
 import { randomUUID } from 'node:crypto';
-import { classifierInput } from '../classify/input.js';
+import { classifierInput } from './classifier-input.js';
 import type { Handler } from '../messaging/consumer.js';
 import type { Classification, ToClassifyMessage, ToRespondMessage } from '../pipeline/messages.js';
 import { toRespond } from '../pipeline/stages.js';

@@ -5,16 +5,16 @@
  * When nothing relevant is found the outcome is a hand-off, never a guess.
  */
 import { randomUUID } from 'node:crypto';
-import { decisionPolicyOf, replySettingsOf, type Config, type DecisionSettings } from '../app/config.js';
+import { decisionPolicyOf, replySettingsOf, type DecisionSettings, type ReplySettings } from '../features/send-policy.js';
 import type { Handler } from '../messaging/consumer.js';
 import type { ContextItem, ToRespondMessage, ToSendMessage } from '../pipeline/messages.js';
 import { toSend } from '../pipeline/stages.js';
 import type { GeneratedReply, LanguageModel } from '../providers/llm/spec.js';
 import type { ScoredChunk, VectorStore } from '../providers/vector-store/spec.js';
 import { replySubject } from '../providers/mailbox/mime.js';
-import { pageUrl } from '../rag/citations.js';
-import { handoffBody } from '../rag/reply-framing.js';
-import { phrasesFor } from '../rag/reply-phrases.js';
+import { pageUrl } from '../providers/llm/citations.js';
+import { handoffBody } from '../providers/llm/reply-framing.js';
+import { phrasesFor } from '../providers/llm/reply-phrases.js';
 import { decideReply } from '../rag/decide.js';
 import { cutDetail, limitForModel } from '../rag/model-input.js';
 import { checkReply } from '../rag/reply-check.js';
@@ -28,7 +28,7 @@ export interface ResponderDependencies {
   /** Passages scoring below this are not relevant. */
   relevanceThreshold: number;
   /** Decision thresholds, the claim-support threshold, signatures and the manuals' public URLs. */
-  config: DecisionSettings & Pick<Config, 'REPLY_MIN_SUPPORT' | 'REPLY_SIGNATURE' | 'MANUALS_PUBLIC_URL' | 'MAILBOX_SETTINGS'>;
+  config: DecisionSettings & ReplySettings & { REPLY_MIN_SUPPORT: number };
 }
 
 /** The sender as a From header would show it, display name included, so a reply can greet by name. */

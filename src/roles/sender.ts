@@ -17,7 +17,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { decisionPolicyOf, sendModeOf, type Config, type DecisionSettings } from '../app/config.js';
+import { decisionPolicyOf, sendModeOf, type DecisionSettings, type SendModeSettings } from '../features/send-policy.js';
 import { transientError } from '../lib/errors.js';
 import type { Handler, HandlerContext } from '../messaging/consumer.js';
 import type { StageDetails } from '../pipeline/events.js';
@@ -32,7 +32,16 @@ import type { ReviewQueue } from '../store/reviews.js';
 import { approvalAlreadySent, verifyApproval } from '../features/reviews/verify.js';
 
 export interface SenderDependencies {
-  config: DecisionSettings & Pick<Config, 'SEND_POLICY' | 'mailboxPolicies' | 'SEND_RATE_PER_MINUTE' | 'SEND_BURST' | 'DAILY_SEND_QUOTA' | 'SEND_LEASE_MS'>;
+  config: DecisionSettings &
+    SendModeSettings & {
+      /** Token bucket per mailbox. */
+      SEND_RATE_PER_MINUTE: number;
+      SEND_BURST: number;
+      /** Replies per mailbox per UTC day. */
+      DAILY_SEND_QUOTA: number;
+      /** How long a claim on an email holds. */
+      SEND_LEASE_MS: number;
+    };
   mailbox: Mailbox;
   /** Who may send which reply: the local ledger, or Redis across hosts with the ledger as fallback. */
   claims: SendClaims;

@@ -5,12 +5,12 @@
  */
 import type { ContextItem } from '../../src/pipeline/messages.js';
 import { createLocalModel } from '../../src/providers/llm/local.js';
-import { citationLabel } from '../../src/rag/citations.js';
+import { citationLabel } from '../../src/providers/llm/citations.js';
 import type { EmailText } from '../../src/providers/llm/spec.js';
 
 const localModel = createLocalModel({ name: 'fake-brain' });
 
-/** The email inside its per-prompt fence `<untrusted_email_1a2b3c4d>` (src/rag/prompt.ts). */
+/** The email inside its per-prompt fence `<untrusted_email_1a2b3c4d>` (src/providers/llm/prompt.ts). */
 const FENCED_EMAIL = /<(untrusted_email_[0-9a-f]{8})>\nFrom: (.*)\nSubject: (.*)\n\n([\s\S]*?)\n<\/\1>/;
 const FENCE_OPEN = /<untrusted_email_[0-9a-f]{8}>/;
 const PASSAGE_HEADER = /^\[(\d+)\] "(.+)", page (\d+)(?: \(section .*\))?$/;

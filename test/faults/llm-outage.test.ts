@@ -2,10 +2,11 @@
  * Fault suite, issue 7: the language models in trouble for a while mid-flow. The workers use the
  * fallback chain Gemini → Claude through their SDKs, against the loopback fakes; both answer 429
  * (quota), then 500, then nothing before the client's timeout, each for a seeded while, then they
- * recover. An email that meets the outage is retried, and ends dead-lettered with the reason when
- * its attempts run out; every email must end accounted for — replied exactly once, ended as it
- * must, or in the dead-letter queue because every model failed — none lost, none answered twice,
- * and every email that arrives after the recovery answered as usual.
+ * recover. The roles ride the outage out (src/messaging/outage-breaker.ts): a message that meets it
+ * goes back to its queue with its attempts uncounted and the role pauses, probing now and then,
+ * until the models answer again. Every email must end as it must — replied exactly once, or skipped
+ * or ignored — none lost, none answered twice, and none dead-lettered (the outage is far shorter than
+ * OUTAGE_LIMIT_MS).
  *
  * Already proven elsewhere: each provider's mapping of 429 / 500 / timeouts to retryable errors
  * and the fallback chain on its own (test/unit/gemini-model.test.ts, anthropic-model.test.ts,
@@ -26,7 +27,7 @@ import { startOutageProxy, type OutageKind } from '../helpers/outage-proxy.js';
 const LLM_TIMEOUT_MS = 1_000;
 
 test(
-  'Gemini and Claude answering 429, 500 and timeouts for a while: every email replied exactly once, ended as it must, or dead-lettered with the reason; 0 lost, 0 sent twice',
+  'Gemini and Claude answering 429, 500 and timeouts for a while: the roles pause and every email is replied exactly once or ended as it must after the recovery; 0 lost, 0 sent twice, 0 dead-lettered',
   { timeout: 900_000 },
   async () => {
     const [gemini, anthropic] = [await startFakeGemini(), await startFakeAnthropic()];
@@ -77,22 +78,13 @@ test(
             `answered ${fronts.map((front) => `${front.counts.quota}×429 ${front.counts.server_error}×500 ${front.counts.timeout}×timeout`).join(' / ')}`,
         });
 
-        for (const kind of ['quota', 'server_error', 'timeout'] as const) {
-          assert.ok(
-            fronts.every((front) => front.counts[kind] > 0),
-            `both models answered with ${kind} during the outage`,
-          );
-        }
-        assertAccounted(report, {
-          mayDeadLetter: (account) => account.reasons.every((reason) => /^llm_unavailable: every language model failed/.test(reason)),
-        });
-        // Emails that arrived once the models were back were answered as usual, none dead-lettered.
-        assert.ok(recoveredAfter !== undefined && recoveredAfter < size, 'the models recovered while mail still arrived');
-        const afterRecovery = report.accounts.filter((account) => run.emails.indexOf(account.email) >= recoveredAfter!);
-        assert.deepEqual(
-          afterRecovery.filter((account) => account.end === 'dead_lettered').map((account) => account.email.emailId),
-          [],
+        // The models were met failing (a paused role calls them only to probe, so not every kind need reach both).
+        assert.ok(
+          fronts.every((front) => front.counts.quota + front.counts.server_error + front.counts.timeout > 0),
+          'both models answered with failures during the outage',
         );
+        assertAccounted(report, { mayDeadLetter: () => false });
+        assert.ok(recoveredAfter !== undefined && recoveredAfter < size, 'the models recovered while mail still arrived');
       });
     } finally {
       await Promise.all([...fronts, gemini, anthropic].map((server) => server.close()));

@@ -22,8 +22,9 @@ import { submitDocument, type DocumentUpload } from '../../src/features/document
 import { ActivityLog, isFinal, type EmailSummary } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { tokenFileOf } from '../../src/http/api/tokens.js';
-import { loadConfig, replySettingsOf } from '../../src/app/config.js';
-import { handoffBody } from '../../src/rag/reply-framing.js';
+import { loadConfig } from '../../src/app/config.js';
+import { replySettingsOf } from '../../src/features/send-policy.js';
+import { handoffBody } from '../../src/providers/llm/reply-framing.js';
 
 export const SAMPLES = path.join(PROJECT_ROOT, 'samples');
 export const ACME = 'support@acme.example';

@@ -9,7 +9,7 @@ import amqplib, { type Channel, type GetMessage } from 'amqplib';
 import { z } from 'zod';
 import { createTestVhost, waitFor, type TestVhost } from '../helpers/broker.js';
 import { Broker } from '../../src/messaging/broker.js';
-import { ConsumerRuntime, type Handler } from '../../src/messaging/consumer.js';
+import { ConsumerRuntime, type Handler, type RuntimeOptions } from '../../src/messaging/consumer.js';
 import { QUEUES, waitQueueName } from '../../src/messaging/topology.js';
 import { deadLetterSchema, type DeadLetterRecord } from '../../src/pipeline/messages.js';
 import { permanentError } from '../../src/lib/errors.js';
@@ -34,7 +34,7 @@ interface Harness {
 }
 
 /** A vhost, a started Broker and a ConsumerRuntime on emails.to_classify (concurrency 1) around `body`. */
-async function withRuntime(handle: Handler<Body>, body: (harness: Harness) => Promise<void>): Promise<void> {
+async function withRuntime(handle: Handler<Body>, body: (harness: Harness) => Promise<void>, extra: Partial<RuntimeOptions> = {}): Promise<void> {
   const vhost = await createTestVhost();
   const broker = new Broker(vhost.config, vhost.logger);
   const connection = await amqplib.connect(vhost.config.AMQP_URL);
@@ -42,7 +42,7 @@ async function withRuntime(handle: Handler<Body>, body: (harness: Harness) => Pr
     { role: 'test', stage: { ...toClassify, schema: bodySchema }, handle, concurrency: 1, prefetch: 1 },
     broker,
     vhost.logger,
-    { maxAttempts: vhost.config.MAX_ATTEMPTS, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, shutdownGraceMs: 1_000 },
+    { maxAttempts: vhost.config.MAX_ATTEMPTS, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, shutdownGraceMs: 1_000, ...extra },
   );
   try {
     await broker.start();
@@ -134,6 +134,58 @@ test(
     );
   },
 );
+
+test(
+  'every model down for a while: the role pauses, messages wait in the queue with their attempts uncounted, and all are handled once it is back',
+  { timeout: 60_000 },
+  async () => {
+    const outageUntil = Date.now() + 1_500;
+    const calls: Array<{ n: number; attempt: number; down: boolean }> = [];
+    const handled = new Set<number>();
+    await withRuntime(
+      async (message, context) => {
+        const down = Date.now() < outageUntil;
+        calls.push({ n: message.n, attempt: context.attempt, down });
+        if (down)
+          throw new ProviderCallError('every language model failed: gemini: HTTP 429; anthropic: timeout', { code: 'llm_unavailable', retryable: true });
+        handled.add(message.n);
+        return { status: 'done' };
+      },
+      async ({ broker, channel }) => {
+        for (let n = 1; n <= 6; n += 1) await broker.publishRaw('email_exchange', 'classify', { n });
+        await waitFor(() => handled.size === 6, { timeoutMs: 20_000, what: 'all six handled after the outage' });
+        assert.ok(
+          calls.every((call) => call.attempt === 1),
+          `no attempt was counted: ${JSON.stringify(calls)}`,
+        );
+        const duringOutage = calls.filter((call) => call.down).length;
+        // Without the pause each message would be tried 3 times within the 1.5 s (18 calls) and end
+        // dead-lettered; paused, it takes a probe after 0.2, 0.6, 1.0 and 1.4 s, plus what was in flight.
+        assert.ok(duringOutage <= 10, `the paused role tried only a few messages during the outage: ${duringOutage}`);
+        assert.equal(await readyCount(channel, QUEUES.deadLetter), 0, 'nothing dead-lettered');
+      },
+      { outage: { limitMs: 60_000, basePauseMs: 200, maxPauseMs: 400, maxHolds: 10 } },
+    );
+  },
+);
+
+test('an outage longer than its limit is failed as usual: retried, then dead-lettered with the reason', { timeout: 60_000 }, async () => {
+  let calls = 0;
+  await withRuntime(
+    async () => {
+      calls += 1;
+      throw new ProviderCallError('every language model failed', { code: 'llm_unavailable', retryable: true });
+    },
+    async ({ broker, channel }) => {
+      await broker.publishRaw('email_exchange', 'classify', { n: 9 });
+      const record = await nextDeadLetter(channel);
+      assert.equal(record.failure_info.error_type, 'llm_unavailable');
+      assert.equal(record.failure_info.retry_count, 3);
+      assert.ok(calls >= 4, `held at first, then its 3 attempts: ${calls} calls`);
+    },
+    { outage: { limitMs: 600, basePauseMs: 200, maxPauseMs: 200, maxHolds: 10 } },
+  );
+});
 
 test('a permanent error is dead-lettered after one attempt, with its code as error_type', { timeout: 60_000 }, async () => {
   const attempts: number[] = [];

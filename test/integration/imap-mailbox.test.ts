@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImapMailbox, REJECTED_KEYWORD, TAKEN_KEYWORD, type ImapMailbox } from '../../src/providers/mailbox/imap.js';
 import { checkMailServers } from '../../src/providers/mailbox/mail-servers.js';
-import { createMailbox, imapSettings } from '../../src/providers/factory.js';
+import { createMailbox, imapSettings } from '../../src/app/providers.js';
 import { loadConfig } from '../../src/app/config.js';
 import { createLogger } from '../../src/lib/log.js';
 import { mailboxContract } from '../contracts/mailbox.js';

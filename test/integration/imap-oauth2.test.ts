@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/app/config.js';
-import { imapSettings } from '../../src/providers/factory.js';
+import { imapSettings } from '../../src/app/providers.js';
 import { createImapMailbox } from '../../src/providers/mailbox/imap.js';
 import { checkMailServers } from '../../src/providers/mailbox/mail-servers.js';
 import { makeEmail } from '../helpers/email-fixtures.js';

@@ -7,7 +7,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { EXCHANGES, QUEUES, ROUTING_KEYS } from '../../src/messaging/topology.js';
 import { startWorker } from '../../src/app/worker.js';
 import { createTestVhost, waitFor } from '../helpers/broker.js';
@@ -123,15 +122,47 @@ test('/readyz is 503 while the broker connection is down and 200 again after the
   await assert.rejects(fetch(`${url}/healthz`), 'the server is closed with the worker');
 });
 
-test('a worker does not start when METRICS_PORT is taken, and says which variable to change', { timeout: 30_000 }, async () => {
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const { port } = blocker.address() as AddressInfo;
-  const vhost = await createTestVhost({ METRICS_PORT: String(port) });
+/** Listens on `count` consecutive loopback ports from a random base, or throws when they are not all free. */
+async function blockPorts(count: number): Promise<{ base: number; close(): Promise<void> }> {
+  for (let tries = 0; tries < 20; tries += 1) {
+    const base = 40_000 + Math.floor(Math.random() * 20_000);
+    const servers: ReturnType<typeof createServer>[] = [];
+    try {
+      for (let port = base; port < base + count; port += 1) {
+        const server = createServer();
+        await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+        servers.push(server);
+      }
+      return { base, close: () => Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => undefined) };
+    } catch {
+      await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    }
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
+test('a second worker on the same host takes the next free metrics port; with none free it refuses and names METRICS_PORT', { timeout: 30_000 }, async () => {
+  const taken = await blockPorts(2);
+  const vhost = await createTestVhost({ METRICS_PORT: String(taken.base) });
   try {
-    await assert.rejects(startWorker(['classifier'], vhost.config, vhost.logger), /METRICS_PORT.*EADDRINUSE/s);
+    const worker = await startWorker(['classifier'], vhost.config, vhost.logger);
+    try {
+      assert.equal(worker.http.port, taken.base + 2, 'the first port free after the taken ones');
+      assert.equal((await fetch(`${worker.http.url}/healthz`)).status, 200);
+    } finally {
+      await worker.stop();
+    }
   } finally {
+    await taken.close();
     await vhost.cleanup();
-    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+  }
+
+  const all = await blockPorts(21);
+  const crowded = await createTestVhost({ METRICS_PORT: String(all.base) });
+  try {
+    await assert.rejects(startWorker(['classifier'], crowded.config, crowded.logger), /METRICS_PORT.*EADDRINUSE/s);
+  } finally {
+    await all.close();
+    await crowded.cleanup();
   }
 });

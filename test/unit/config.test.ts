@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ConfigError, decisionPolicyOf, environmentSchema, loadConfig, replySettingsOf, sendModeOf } from '../../src/app/config.js';
+import { ConfigError, environmentSchema, loadConfig } from '../../src/app/config.js';
+import { decisionPolicyOf, replySettingsOf, sendModeOf } from '../../src/features/send-policy.js';
 
 test('defaults apply when the environment is empty, and paths derive from DATA_DIR', () => {
   const config = loadConfig({ DATA_DIR: '/srv/ragmail' });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { questionSchema } from '../../src/eval/dataset.js';
-import type { PipelineResult } from '../../src/eval/harness.js';
+import type { PipelineResult } from '../../src/eval/pipeline-result.js';
 import { questionFigures, questionReport } from '../../src/eval/metrics.js';
 
 const drafted: PipelineResult = { decision: 'drafted', reason: '', automated: null, is_support: true, confidence: 0.7, reply: null };

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../../src/app/config.js';
-import { imapSettings } from '../../src/providers/factory.js';
+import { imapSettings } from '../../src/app/providers.js';
 import { imapOptions, smtpOptions } from '../../src/providers/mailbox/mail-servers.js';
 import { imapError, smtpError } from '../../src/providers/mailbox/mail-server-errors.js';
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ContextItem } from '../../src/pipeline/messages.js';
 import { createLocalModel } from '../../src/providers/llm/local.js';
-import { senderName } from '../../src/rag/reply-framing.js';
+import { senderName } from '../../src/providers/llm/reply-framing.js';
 import type { EmailText } from '../../src/providers/llm/spec.js';
 import { languageModelContract, passages, supportEmail } from '../contracts/language-model.js';
 import { CRAFTED_INPUT_LIMIT_MS, withinTime } from '../helpers/time-limit.js';

@@ -2,7 +2,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../src/lib/log.js';
 import { loadConfig } from '../../src/app/config.js';
-import { createLanguageModel, createUncachedEmbedder } from '../../src/providers/factory.js';
+import { createLanguageModel, createUncachedEmbedder } from '../../src/app/providers.js';
 import { createOpenAIEmbedder } from '../../src/providers/embeddings/openai.js';
 import { ProviderCallError } from '../../src/providers/llm/errors.js';
 import { createFallbackModel } from '../../src/providers/llm/fallback.js';

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { RagmailError } from '../../src/lib/errors.js';
 import type { ContextItem } from '../../src/pipeline/messages.js';
 import type { EmailText } from '../../src/providers/llm/spec.js';
-import { classificationPrompt, languageName, parseClassification, parseReplyAnswer, replyPrompt } from '../../src/rag/prompt.js';
-import { createFence, fenceSafeText, FENCE_TAG_PLACEHOLDER } from '../../src/rag/untrusted-text.js';
+import { classificationPrompt, languageName, parseClassification, parseReplyAnswer, replyPrompt } from '../../src/providers/llm/prompt.js';
+import { createFence, fenceSafeText, FENCE_TAG_PLACEHOLDER } from '../../src/providers/llm/untrusted-text.js';
 import unhomoglyph from 'unhomoglyph';
 import { CRAFTED_INPUT_LIMIT_MS, withinTime } from '../helpers/time-limit.js';
 

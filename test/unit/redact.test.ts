@@ -2,7 +2,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../src/app/config.js';
 import { createLogger } from '../../src/lib/log.js';
-import { createLanguageModel } from '../../src/providers/factory.js';
+import { createLanguageModel } from '../../src/app/providers.js';
 import { createGeminiModel } from '../../src/providers/llm/gemini.js';
 import { isValidIban, passesLuhn, PLACEHOLDERS, redactSensitive, withoutQuotedInput } from '../../src/lib/redact.js';
 import { createRedactingModel } from '../../src/providers/llm/redacting.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ContextItem } from '../../src/pipeline/messages.js';
-import { citationLabel, pageUrl, renderReply } from '../../src/rag/citations.js';
+import { citationLabel, pageUrl, renderReply } from '../../src/providers/llm/citations.js';
 import { checkReply } from '../../src/rag/reply-check.js';
 
 const passages: ContextItem[] = [

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
-import type { ApiToken } from '../../app/config.js';
+import type { ApiToken } from './tokens.js';
 import { requireToken } from './auth.js';
 import { SignInThrottle } from './sign-in-throttle.js';
 import type { ApiContext } from './context.js';

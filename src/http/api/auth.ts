@@ -5,7 +5,7 @@
  * fastify's `request.ip`, the client a trusted proxy names (API_TRUST_PROXY) or else the peer.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiToken } from '../../app/config.js';
+import type { ApiToken } from './tokens.js';
 import type { Logger } from '../../lib/log.js';
 import type { SignInThrottle } from './sign-in-throttle.js';
 import { nameOfToken } from './tokens.js';

@@ -3,20 +3,40 @@
  * reading requests.
  */
 import type { ZodType } from 'zod';
-import type { Config } from '../../app/config.js';
+import type { Database } from 'better-sqlite3';
 import type { Logger } from '../../lib/log.js';
 import type { Broker } from '../../messaging/broker.js';
-import type { Services } from '../../app/services.js';
+import type { ConnectionSettings } from '../../messaging/connection-options.js';
+import type { ManagementTarget } from '../../messaging/management.js';
+import type { Mailbox } from '../../providers/mailbox/spec.js';
+import type { VectorStore } from '../../providers/vector-store/spec.js';
 import { ActivityLog } from '../../store/activity-log.js';
 import { DocumentRegistry } from '../../store/documents.js';
 import { ReviewQueue } from '../../store/reviews.js';
 import { ApiError } from './errors.js';
 
+/** The settings the API routes read (the variables of the same names); the broker's tools read the AMQP ones. */
+export interface ApiSettings extends ConnectionSettings, ManagementTarget {
+  /** fastify's `trustProxy` (API_TRUST_PROXY). */
+  API_TRUST_PROXY: boolean | string[];
+  API_MAX_FAILED_SIGN_INS: number;
+  API_MAX_UPLOAD_BYTES: number;
+  API_MAX_CONCURRENT_UPLOADS: number;
+  UPLOAD_DIR: string;
+}
+
+/** What the API uses of the providers and the database of its process. */
+export interface ApiServices {
+  database: Database;
+  vectorStore: VectorStore;
+  mailbox: Mailbox;
+}
+
 /** The dependencies of the API routes. */
 export interface ApiContext {
-  config: Config;
+  config: ApiSettings;
   broker: Broker;
-  services: Services;
+  services: ApiServices;
   logger: Logger;
   activity: ActivityLog;
   documents: DocumentRegistry;

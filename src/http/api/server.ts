@@ -2,19 +2,17 @@
  * Starting and stopping the operator API server of the `api` role (API_HOST, API_PORT).
  */
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../../app/config.js';
 import type { Logger } from '../../lib/log.js';
 import type { Broker } from '../../messaging/broker.js';
-import type { Services } from '../../app/services.js';
 import { buildApiApp } from './app.js';
-import { createApiContext } from './context.js';
-import { loadTokens } from './tokens.js';
+import { createApiContext, type ApiServices, type ApiSettings } from './context.js';
+import { loadTokens, type TokenSettings } from './tokens.js';
 
 /** What the API server needs from its worker. */
 export interface ApiServerOptions {
-  config: Config;
+  config: ApiSettings & TokenSettings & { API_HOST: string; API_PORT: number };
   broker: Broker;
-  services: Services;
+  services: ApiServices;
   logger: Logger;
 }
 

@@ -6,7 +6,19 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ApiToken, Config } from '../../app/config.js';
+
+/** One API token and the name it acts under (API_TOKENS). */
+export interface ApiToken {
+  /** Who uses the token: recorded as `decided_by` on review decisions. */
+  name: string;
+  token: string;
+}
+
+/** Where the tokens come from: API_TOKENS as a list (empty: generate one), and DATA_DIR for the generated one. */
+export interface TokenSettings {
+  DATA_DIR: string;
+  apiTokens: ApiToken[];
+}
 
 /** The name the generated token acts under. */
 const GENERATED_TOKEN_NAME = 'admin';
@@ -21,12 +33,12 @@ export interface TokenSet {
 }
 
 /** The file of the generated token. */
-export function tokenFileOf(config: Pick<Config, 'DATA_DIR'>): string {
+export function tokenFileOf(config: Pick<TokenSettings, 'DATA_DIR'>): string {
   return path.join(config.DATA_DIR, 'api-token');
 }
 
 /** API_TOKENS, or the generated token (created on first use). */
-export async function loadTokens(config: Pick<Config, 'DATA_DIR' | 'apiTokens'>): Promise<TokenSet> {
+export async function loadTokens(config: TokenSettings): Promise<TokenSet> {
   if (config.apiTokens.length > 0) return { tokens: config.apiTokens, generated: false };
   const file = tokenFileOf(config);
   const existing = await readToken(file);

@@ -5,8 +5,8 @@
  * how to send one conversation to its API and how to read the answer.
  */
 import { transientError } from '../../lib/errors.js';
-import { renderReply } from '../../rag/citations.js';
-import { classificationPrompt, parseClassification, parseReplyAnswer, replyPrompt } from '../../rag/prompt.js';
+import { renderReply } from './citations.js';
+import { classificationPrompt, parseClassification, parseReplyAnswer, replyPrompt } from './prompt.js';
 import { abortedError } from './errors.js';
 import type { CallOptions, EmailText, GeneratedReply, LanguageModel, ModelResult, ReplyInput, TokenUsage } from './spec.js';
 

@@ -6,7 +6,7 @@
 import { ApiError, GoogleGenAI, Type, type GenerateContentResponse, type Schema } from '@google/genai';
 import type { RagmailError } from '../../lib/errors.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
-import { nonSupportCategories, supportCategories } from '../../rag/prompt.js';
+import { nonSupportCategories, supportCategories } from './prompt.js';
 import { createChatLanguageModel, type ChatAnswer, type ChatRequest } from './chat-model.js';
 import { httpFailureError, isAbortLike, parseRetryDelay, timeoutError, unexpectedError, type ProviderCallContext } from './errors.js';
 import type { LanguageModel } from './spec.js';

@@ -4,7 +4,7 @@
  * follows it in its section (the steps, list items or command syntax a matched sentence
  * introduces), because a manual states the topic first and the fix after it.
  */
-import { ownWords } from '../../rag/email-query.js';
+import { ownWords } from '../../classify/own-words.js';
 import type { ContextItem } from '../../pipeline/messages.js';
 import type { EmailText } from './spec.js';
 

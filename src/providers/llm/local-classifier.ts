@@ -8,9 +8,9 @@
  * classifier role then sends for review). The `reasoning` names the features that decided.
  */
 import { readFileSync } from 'node:fs';
-import type { nonSupportCategories, supportCategories } from '../../rag/prompt.js';
+import type { nonSupportCategories, supportCategories } from './prompt.js';
 import { featuresOf, isStructural } from '../../classify/features.js';
-import { UNDETERMINED_LANGUAGE } from '../../classify/language.js';
+import { UNDETERMINED_LANGUAGE } from '../../text/language.js';
 import { probability, score, type LogisticModel } from '../../classify/logistic.js';
 import type { ClassifyInput } from './spec.js';
 

@@ -4,10 +4,10 @@
  * the mailbox's signature, all in the customer's language. Nothing in it comes from the email but
  * the sender's display name, checked to be a name, so instructions hidden in an email go nowhere.
  */
-import { citationLabel } from '../../rag/citations.js';
+import { citationLabel } from './citations.js';
 import { findAnswer } from './local-answer.js';
-import { handoffBody, senderName, signOff } from '../../rag/reply-framing.js';
-import { phrasesFor } from '../../rag/reply-phrases.js';
+import { handoffBody, senderName, signOff } from './reply-framing.js';
+import { phrasesFor } from './reply-phrases.js';
 import type { GeneratedReply, ReplyInput } from './spec.js';
 
 /** The reply to `input`: a quoted answer, or a hand-off to a person when the passages hold none. */

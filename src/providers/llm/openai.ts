@@ -15,7 +15,7 @@
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { RagmailError } from '../../lib/errors.js';
-import { nonSupportCategories, supportCategories } from '../../rag/prompt.js';
+import { nonSupportCategories, supportCategories } from './prompt.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
 import { createChatLanguageModel, type ChatAnswer, type ChatRequest } from './chat-model.js';
 import { abortedError, httpFailureError, parseRetryDelay, timeoutError, unexpectedError, type ProviderCallContext } from './errors.js';

@@ -1,23 +1,10 @@
 /** The language-model contract: task-level verbs, so the local fallback needs no prompt parsing. */
+import type { EmailText, ClassifyInput } from '../../pipeline/email-text.js';
 import type { Classification, ContextItem } from '../../pipeline/messages.js';
 
-/** The part of an email a model may see; all of it is untrusted data. */
-export interface EmailText {
-  from: string;
-  subject: string;
-  body: string;
-}
-
-/**
- * What the classifier reads: the email's text and what the classifier role knows about it besides.
- * The fields beyond {@link EmailText} are optional, so a bare email can still be classified.
- */
-export interface ClassifyInput extends EmailText {
-  /** ISO 639-1 code of the email's language (`und` when it could not be told), detected by the classifier role. */
-  language?: string;
-  /** True when the email answers an earlier message (it has References). */
-  is_reply?: boolean;
-}
+// Defined with the domain vocabulary, so the classifier's features (src/classify/) can read them
+// without depending on the providers that use them (docs/ARCHITECTURE.md#layers).
+export type { ClassifyInput, EmailText };
 
 export interface ReplyInput {
   email: EmailText;

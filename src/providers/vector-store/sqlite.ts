@@ -12,7 +12,7 @@
  * query words lost recall@3, and crediting a section's first page with its later pages' best
  * chunk gained one question at one setting and lost three at the next, so both were left out).
  * Function words are left out of the query and of the feedback in the query's language (detected
- * with eld, see classify/language.ts), not only in English: with the French ones left out,
+ * with eld, see text/language.ts), not only in English: with the French ones left out,
  * recall@3 57/68 → 59/68 (two of the eight French questions gained, none lost). Measured and
  * kept as they were: chunk size and overlap (500 to 1500 and 0 to 300 characters: none above
  * 800/150), k1 0.9 to 2 and b 0.4 to 0.9 (recall@3 52 to 58, no setting better at both @1 and @3),
@@ -33,10 +33,10 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import * as sqliteVec from 'sqlite-vec';
 import * as stopwordLists from 'stopword';
-import { detectLanguage } from '../../classify/language.js';
+import { detectLanguage } from '../../text/language.js';
 import { permanentError } from '../../lib/errors.js';
 import type { Embedder } from '../embeddings/spec.js';
-import { cjkBigrams } from './cjk-bigrams.js';
+import { cjkBigrams } from '../../text/cjk-bigrams.js';
 import type { Chunk, ScoredChunk, VectorStore } from './spec.js';
 
 /** Options of {@link createSqliteVectorStore}. */

@@ -6,8 +6,8 @@
 import type { Email } from '../pipeline/messages.js';
 import type { ClassifyInput } from '../providers/llm/spec.js';
 import { limitForModel, type ModelInput } from '../rag/model-input.js';
-import { freshText } from './fresh-text.js';
-import { detectLanguage } from './language.js';
+import { freshText } from '../classify/fresh-text.js';
+import { detectLanguage } from '../text/language.js';
 
 export interface ClassifierInput {
   input: ClassifyInput;

@@ -4,7 +4,7 @@
  * and, below the reply, a list of the sources with a link to the page when the mailbox publishes
  * its manuals. The reply check (reply-check.ts) reads both forms.
  */
-import type { ContextItem } from '../pipeline/messages.js';
+import type { ContextItem } from '../../pipeline/messages.js';
 
 /** `"<document title>", page N`; the file name stands in for a document without a title. */
 export function citationLabel(passage: Pick<ContextItem, 'title' | 'source' | 'page'>): string {

@@ -2,13 +2,13 @@
  * Prompts for remote language models (Gemini, Claude) and the parser of their classification
  * answer. Email text is untrusted: it travels inside a fence named anew for every prompt
  * (`<untrusted_email_1a2b3c4d>`), normalised so that no look-alike of a fence tag survives in it
- * (src/rag/untrusted-text.ts), and the instructions say, before and after it, that nothing
- * inside is to be obeyed.
+ * (src/providers/llm/untrusted-text.ts), and the instructions say, before and after it, that
+ * nothing inside is to be obeyed.
  */
 import { z } from 'zod';
-import { permanentError } from '../lib/errors.js';
-import type { Classification } from '../pipeline/messages.js';
-import type { EmailText, ReplyInput } from '../providers/llm/spec.js';
+import { permanentError } from '../../lib/errors.js';
+import type { Classification } from '../../pipeline/messages.js';
+import type { EmailText, ReplyInput } from './spec.js';
 import { citationLabel } from './citations.js';
 import { createFence, fenceSafeText, type Fence } from './untrusted-text.js';
 
@@ -73,8 +73,8 @@ export function languageName(code: string | undefined): string | undefined {
 
 /**
  * Asks for a reply grounded only in the numbered passages, citing them as `[n]`, with the model's
- * verdict: one JSON object `{reply, answerable, confidence, cited}` (src/rag/citations.ts turns the
- * `[n]` into readable citations and adds the sources and the signature).
+ * verdict: one JSON object `{reply, answerable, confidence, cited}` (src/providers/llm/citations.ts
+ * turns the `[n]` into readable citations and adds the sources and the signature).
  */
 export function replyPrompt(input: ReplyInput): Prompt {
   const fence = createFence();

@@ -1,38 +1,38 @@
 /**
  * Chooses provider implementations from configuration alone. Roles receive the results and know
- * only the contracts in each `spec.ts`.
+ * only the contracts in each `spec.ts`. It lives in the composition root because it reads the whole
+ * configuration and knows every implementation (docs/ARCHITECTURE.md#layers).
  */
-import type { Database } from 'better-sqlite3';
-import type { Config } from '../app/config.js';
+import type { Config } from './config.js';
 import type { Logger } from '../lib/log.js';
 import { permanentError } from '../lib/errors.js';
-import type { LanguageModel } from './llm/spec.js';
-import { createLocalModel } from './llm/local.js';
-import { createGeminiModel } from './llm/gemini.js';
-import { createAnthropicModel } from './llm/anthropic.js';
-import { createOpenAIModel, openaiDialect } from './llm/openai.js';
-import { createFallbackModel } from './llm/fallback.js';
-import { createRedactingModel } from './llm/redacting.js';
-import type { Embedder } from './embeddings/spec.js';
-import { createGeminiEmbedder } from './embeddings/gemini.js';
-import { createOpenAIEmbedder } from './embeddings/openai.js';
-import { createCachedEmbedder } from './embeddings/cached.js';
-import type { VectorStore } from './vector-store/spec.js';
-import { createSqliteVectorStore } from './vector-store/sqlite.js';
-import { createPineconeVectorStore } from './vector-store/pinecone.js';
-import { createCachedVectorStore } from './vector-store/cached.js';
-import type { Mailbox } from './mailbox/spec.js';
-import { createMaildirMailbox } from './mailbox/maildir.js';
-import { createGmailMailbox } from './mailbox/gmail.js';
-import { createImapMailbox, type ImapMailboxSettings } from './mailbox/imap.js';
-import type { EmailParseLimits } from './mailbox/mime.js';
-import type { Cache } from './cache/spec.js';
-import { createMemoryCache } from './cache/memory.js';
-import { createRedisCache } from './cache/redis.js';
-import type { SendClaims } from './claims/spec.js';
-import { createLocalClaims } from './claims/local.js';
-import { createRedisClaims } from './claims/redis.js';
-import { SendLedger } from '../store/send-ledger.js';
+import type { LanguageModel } from '../providers/llm/spec.js';
+import { createLocalModel } from '../providers/llm/local.js';
+import { createGeminiModel } from '../providers/llm/gemini.js';
+import { createAnthropicModel } from '../providers/llm/anthropic.js';
+import { createOpenAIModel, openaiDialect } from '../providers/llm/openai.js';
+import { createFallbackModel } from '../providers/llm/fallback.js';
+import { createRedactingModel } from '../providers/llm/redacting.js';
+import type { Embedder } from '../providers/embeddings/spec.js';
+import { createGeminiEmbedder } from '../providers/embeddings/gemini.js';
+import { createOpenAIEmbedder } from '../providers/embeddings/openai.js';
+import { createCachedEmbedder } from '../providers/embeddings/cached.js';
+import type { VectorStore } from '../providers/vector-store/spec.js';
+import { createSqliteVectorStore } from '../providers/vector-store/sqlite.js';
+import { createPineconeVectorStore } from '../providers/vector-store/pinecone.js';
+import { createCachedVectorStore } from '../providers/vector-store/cached.js';
+import type { Mailbox } from '../providers/mailbox/spec.js';
+import { createMaildirMailbox } from '../providers/mailbox/maildir.js';
+import { createGmailMailbox } from '../providers/mailbox/gmail.js';
+import { createImapMailbox, type ImapMailboxSettings } from '../providers/mailbox/imap.js';
+import type { EmailParseLimits } from '../providers/mailbox/mime.js';
+import type { Cache } from '../providers/cache/spec.js';
+import { createMemoryCache } from '../providers/cache/memory.js';
+import { createRedisCache } from '../providers/cache/redis.js';
+import type { SendClaims } from '../providers/claims/spec.js';
+import { createLocalClaims } from '../providers/claims/local.js';
+import { createRedisClaims } from '../providers/claims/redis.js';
+import type { SendLedger } from '../store/send-ledger.js';
 
 /** A secret the configuration must hold for the provider it chose; the error names the variable. */
 export function requireSetting(config: Config, name: keyof Config, forWhat: string): string {
@@ -206,7 +206,7 @@ export function createCache(config: Config, logger: Logger): Cache {
   return config.REDIS_URL ? createRedisCache({ url: config.REDIS_URL, logger }) : createMemoryCache({ maxEntries: 10_000 });
 }
 
-export function createSendClaims(config: Config, database: Database, logger: Logger): SendClaims {
-  const local = createLocalClaims(new SendLedger(database));
+export function createSendClaims(config: Config, ledger: SendLedger, logger: Logger): SendClaims {
+  const local = createLocalClaims(ledger);
   return config.REDIS_URL ? createRedisClaims({ url: config.REDIS_URL, fallback: local, logger }) : local;
 }

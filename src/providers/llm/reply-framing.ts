@@ -3,7 +3,7 @@
  * with the mailbox's signature, and the hand-off a person takes over, in the customer's language.
  */
 import { addressParser } from 'postal-mime';
-import type { EmailText } from '../providers/llm/spec.js';
+import type { EmailText } from './spec.js';
 import { phrasesFor, REPLY_PHRASES, type ReplyPhrases } from './reply-phrases.js';
 
 /** A display name longer than this, or of more words, is not a person's name. */

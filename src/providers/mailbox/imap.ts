@@ -258,7 +258,10 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
   async function appendSentCopy(path: string, raw: Buffer, messageId: string): Promise<string | undefined> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await withImap('append sent copy', (client) => append(client, path, raw, ['\\Seen']));
+        return await withImap('append sent copy', async (client) =>
+          // Already there (an earlier try whose answer was lost, or Gmail, which files what its SMTP server sent): no duplicate.
+          (await holds(client, path, messageId)) ? undefined : append(client, path, raw, ['\\Seen']),
+        );
       } catch (error) {
         if (attempt >= SENT_COPY_ATTEMPTS) {
           // Retrying the whole send would send the reply twice: better a person looks at it.

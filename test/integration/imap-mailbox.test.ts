@@ -17,7 +17,7 @@ import { privateMailServersUnavailable, startPrivateMailServers, type MailUser, 
 
 const unavailable = privateMailServersUnavailable();
 /** One fresh user per test: the contract wants an empty mailbox each time. */
-const USERS: MailUser[] = Array.from({ length: 20 }, (_, index) => ({ address: `support${index}@acme.example`, password: `secret-${index}` }));
+const USERS: MailUser[] = Array.from({ length: 24 }, (_, index) => ({ address: `support${index}@acme.example`, password: `secret-${index}` }));
 let servers: PrivateMailServers | undefined;
 let nextUser = 0;
 
@@ -200,6 +200,37 @@ describe('imap mailbox on a private Dovecot and Postfix', { skip: unavailable },
       );
       if (first === -1) assert.equal((await mailbox.fetchNew(10)).length, 1);
       else assert.equal(first, 1);
+    } finally {
+      await mailbox.close();
+    }
+  });
+
+  test('IDLE: waitForNew returns as soon as a message arrives, else after its wait, and at once on abort', async () => {
+    const user = USERS[nextUser++]!;
+    const mailbox = mailboxFor(user);
+    const never = new AbortController().signal;
+    const timed = async (wait: Promise<void>) => {
+      const started = Date.now();
+      await wait;
+      return Date.now() - started;
+    };
+    try {
+      assert.deepEqual(await mailbox.fetchNew(10), []);
+      assert.ok((await timed(mailbox.waitForNew!(10_000, never))) < 5_000, 'a new IDLE connection first sends the poller to look');
+      assert.ok((await timed(mailbox.waitForNew!(400, never))) >= 350, 'nothing new: the whole wait');
+
+      const waiting = timed(mailbox.waitForNew!(30_000, never));
+      await deliverBySmtp(user, makeEmail({ to: user.address, subject: 'announced' }));
+      assert.ok((await waiting) < 10_000, 'the arrival ended the wait');
+      assert.deepEqual(
+        (await mailbox.fetchNew(10)).map((incoming) => incoming.email.subject),
+        ['announced'],
+      );
+
+      const controller = new AbortController();
+      const aborted = timed(mailbox.waitForNew!(30_000, controller.signal));
+      controller.abort();
+      assert.ok((await aborted) < 1_000);
     } finally {
       await mailbox.close();
     }

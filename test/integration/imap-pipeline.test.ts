@@ -44,7 +44,8 @@ test(
         SMTP_PORT: String(smtpPort),
         SMTP_TLS: 'none',
         SEND_POLICY: 'auto',
-        POLL_INTERVAL_MS: '200',
+        // IDLE wakes the poller: with a 10-minute fallback the run would miss its deadline without it.
+        POLL_INTERVAL_MS: '600000',
       });
       assert.equal(pipeline.worker.services.mailbox.provider, 'imap');
       await ingestSampleManuals(pipeline);

@@ -8,11 +8,14 @@
  * instead of flagging whatever now has that UID. Taking adds `\Seen` and the keyword, then moves
  * the message to IMAP_TAKEN_FOLDER when one is set.
  *
+ * New mail is announced by IMAP IDLE on a second connection (`waitForNew`), so the poller takes
+ * it at once; POLL_INTERVAL_MS is then only the fallback.
+ *
  * A reply goes out over SMTP, then a copy is appended to the Sent folder; drafts are appended to
  * the Drafts folder with `\Draft`. `findReply` searches both by the reply's deterministic
  * Message-ID, which is what keeps a send exactly-once (docs/ARCHITECTURE.md#idempotency).
  */
-import type { ImapFlow } from 'imapflow';
+import type { ImapFlow, MailboxLockObject } from 'imapflow';
 import { RagmailError, permanentError, transientError } from '../../lib/errors.js';
 import type { Email } from '../../pipeline/messages.js';
 import { imapError, smtpError } from './mail-server-errors.js';
@@ -75,6 +78,22 @@ function isMissingMailbox(error: unknown): boolean {
   return Boolean(error && typeof error === 'object' && ((error as { mailboxMissing?: unknown }).mailboxMissing === true || isTryCreate(error)));
 }
 
+/**
+ * Opens a folder and brings this connection's view of it up to date. A folder selected earlier on
+ * the connection does not show mail that arrived since until the server syncs it, and a SEARCH
+ * answers from the old view (Dovecot syncs on NOOP).
+ */
+async function openFolder(client: ImapFlow, path: string, readOnly = false): Promise<MailboxLockObject> {
+  const lock = await client.getMailboxLock(path, { readOnly });
+  try {
+    await client.noop();
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  return lock;
+}
+
 /** Creates the IMAP/SMTP mailbox; see the module comment. Nothing connects before the first call. */
 export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
   const agentEmail = settings.address.trim().toLowerCase();
@@ -82,14 +101,27 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
   const parseLimits = settings.parseLimits ?? DEFAULT_EMAIL_PARSE_LIMITS;
   let current: ImapFlow | undefined;
   let connecting: Promise<ImapFlow> | undefined;
+  /** A second connection, IDLE in the watched folder, so the first stays free for reading and sending. */
+  let idler: ImapFlow | undefined;
+  let idlerConnecting: Promise<ImapFlow> | undefined;
+  /** The server announced a message since the last wait (or the IDLE connection is new): look at once. */
+  let newMailAnnounced = false;
   const folders = new Map<'sent' | 'drafts', Promise<string>>();
+
+  /**
+   * A connection left unused past the socket timeout is closed by imapflow (`ETIMEOUT`) and opened
+   * again by the next call: not worth a warning. A command that fails rejects on its own.
+   */
+  function reportConnectionError(message: string, error: Error & { code?: string }): void {
+    if (error.code !== 'ETIMEOUT') settings.logger?.warn(message, { error: error.message });
+  }
 
   async function connection(): Promise<ImapFlow> {
     if (current?.usable) return current;
     connecting ??= (async () => {
       const client = newImapClient(settings);
       // A dropped connection is found unusable by the next call, which opens a new one.
-      client.on('error', (error: Error) => settings.logger?.warn('imap connection error', { error: error.message }));
+      client.on('error', (error: Error) => reportConnectionError('imap connection error', error));
       try {
         await client.connect();
       } catch (error) {
@@ -135,7 +167,7 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
   async function withMatches<T>(client: ImapFlow, path: string, messageId: string, work: (uids: number[]) => Promise<T>, readOnly = true): Promise<T> {
     let lock;
     try {
-      lock = await client.getMailboxLock(path, { readOnly });
+      lock = await openFolder(client, path, readOnly);
     } catch (error) {
       if (isMissingMailbox(error)) return work([]);
       throw error;
@@ -175,7 +207,7 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
   async function fetchNew(limit: number): Promise<IncomingEmail[]> {
     if (limit < 1) return [];
     return withImap('fetch new mail', async (client) => {
-      const lock = await client.getMailboxLock(watched);
+      const lock = await openFolder(client, watched);
       try {
         const opened = client.mailbox;
         if (!opened) throw transientError('mailbox_unavailable', `imap folder ${watched} is not open`);
@@ -213,7 +245,7 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
   async function markTaken(email: Email): Promise<void> {
     const ref = parseMailboxRef(email.mailbox_ref);
     await withImap('mark taken', async (client) => {
-      const lock = await client.getMailboxLock(watched);
+      const lock = await openFolder(client, watched);
       try {
         const opened = client.mailbox;
         let uids: number[];
@@ -311,11 +343,64 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
     );
   }
 
-  async function close(): Promise<void> {
-    const client = current;
-    current = undefined;
-    if (client?.usable) await client.logout().catch(() => client.close());
+  function idleConnection(): Promise<ImapFlow> {
+    if (idler?.usable) return Promise.resolve(idler);
+    idlerConnecting ??= (async () => {
+      // IDLE restarted every 30 s stays under the socket timeout (60 s); without IDLE imapflow polls with NOOP.
+      const client = newImapClient(settings, { maxIdleTime: 30_000 });
+      client.on('error', (error: Error) => reportConnectionError('imap idle connection error', error));
+      client.on('exists', () => (newMailAnnounced = true));
+      try {
+        await client.connect();
+        await client.mailboxOpen(watched, { readOnly: true });
+      } catch (error) {
+        client.close();
+        throw imapError('idle', error);
+      }
+      // Mail may have come between the last look and this connection's SELECT: look once more.
+      newMailAnnounced = true;
+      idler = client;
+      return client;
+    })().finally(() => (idlerConnecting = undefined));
+    return idlerConnecting;
   }
 
-  return { provider: 'imap', addresses: async () => [agentEmail], fetchNew, markTaken, findReply, send, saveDraft, deleteDraft, close };
+  async function waitForNew(maxWaitMs: number, signal: AbortSignal): Promise<void> {
+    let client: ImapFlow | undefined;
+    try {
+      client = await idleConnection();
+    } catch (error) {
+      // No IDLE now: the poller's interval is the fallback, as on a server without IDLE.
+      settings.logger?.warn('imap idle unavailable; polling', { error: (error as Error).message });
+    }
+    const idling = client;
+    await new Promise<void>((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', finish);
+        idling?.off('exists', finish);
+        idling?.off('close', finish);
+        resolve();
+      };
+      const timer = setTimeout(finish, maxWaitMs);
+      if (signal.aborted || newMailAnnounced) return finish();
+      signal.addEventListener('abort', finish, { once: true });
+      if (!idling) return;
+      idling.on('exists', finish);
+      idling.on('close', finish);
+      // IDLE stays on between waits, so what the server announces meanwhile is heard (newMailAnnounced).
+      idling.idle().catch(() => undefined);
+    });
+    newMailAnnounced = false;
+  }
+
+  async function close(): Promise<void> {
+    for (const client of [current, idler]) {
+      if (client?.usable) await client.logout().catch(() => client.close());
+    }
+    current = undefined;
+    idler = undefined;
+  }
+
+  return { provider: 'imap', addresses: async () => [agentEmail], fetchNew, markTaken, findReply, send, saveDraft, deleteDraft, waitForNew, close };
 }

@@ -98,8 +98,8 @@ export function smtpOptions(servers: MailServers): SMTPTransport.Options {
 }
 
 /** A new, unconnected IMAP client; the caller connects it and must log it out. */
-export function newImapClient(servers: MailServers): ImapFlow {
-  return new ImapFlow(imapOptions(servers));
+export function newImapClient(servers: MailServers, overrides: Partial<ImapFlowOptions> = {}): ImapFlow {
+  return new ImapFlow({ ...imapOptions(servers), ...overrides });
 }
 
 /** The SMTP transport; one connection per message, so nothing is held open between replies. */

@@ -8,7 +8,7 @@
  * instead of flagging whatever now has that UID. Taking adds `\Seen` and the keyword, then moves
  * the message to IMAP_TAKEN_FOLDER when one is set.
  *
- * New mail is announced by IMAP IDLE on a second connection (`waitForNew`), so the poller takes
+ * New mail is announced by IMAP IDLE on a second connection (`waitForNew`, imap-idle.ts), so the poller takes
  * it at once; POLL_INTERVAL_MS is then only the fallback.
  *
  * A reply goes out over SMTP, then a copy is appended to the Sent folder; drafts are appended to
@@ -19,7 +19,8 @@ import type { ImapFlow, MailboxLockObject } from 'imapflow';
 import { RagmailError, permanentError, transientError } from '../../lib/errors.js';
 import type { Email } from '../../pipeline/messages.js';
 import { imapError, smtpError } from './mail-server-errors.js';
-import { newImapClient, newSmtpTransport, type MailServers } from './mail-servers.js';
+import { createIdleWatcher } from './imap-idle.js';
+import { newImapClient, newSmtpTransport, reportConnectionError, type ConnectionLogger, type MailServers } from './mail-servers.js';
 import { DEFAULT_EMAIL_PARSE_LIMITS, buildReply, parseEmail, type EmailParseLimits } from './mime.js';
 import type { IncomingEmail, Mailbox, OutgoingReply } from './spec.js';
 
@@ -38,7 +39,7 @@ export interface ImapMailboxSettings extends MailServers {
   /** Largest message read and parse time budget (MAX_EMAIL_BYTES, EMAIL_PARSE_TIMEOUT_MS). */
   parseLimits?: EmailParseLimits;
   /** Told about messages set aside and connection errors. */
-  logger?: { warn(message: string, fields?: Record<string, unknown>): void };
+  logger?: ConnectionLogger;
 }
 
 /** The IMAP mailbox holds a connection: `close` logs it out. */
@@ -101,27 +102,15 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
   const parseLimits = settings.parseLimits ?? DEFAULT_EMAIL_PARSE_LIMITS;
   let current: ImapFlow | undefined;
   let connecting: Promise<ImapFlow> | undefined;
-  /** A second connection, IDLE in the watched folder, so the first stays free for reading and sending. */
-  let idler: ImapFlow | undefined;
-  let idlerConnecting: Promise<ImapFlow> | undefined;
-  /** The server announced a message since the last wait (or the IDLE connection is new): look at once. */
-  let newMailAnnounced = false;
+  const watcher = createIdleWatcher(settings, watched);
   const folders = new Map<'sent' | 'drafts', Promise<string>>();
-
-  /**
-   * A connection left unused past the socket timeout is closed by imapflow (`ETIMEOUT`) and opened
-   * again by the next call: not worth a warning. A command that fails rejects on its own.
-   */
-  function reportConnectionError(message: string, error: Error & { code?: string }): void {
-    if (error.code !== 'ETIMEOUT') settings.logger?.warn(message, { error: error.message });
-  }
 
   async function connection(): Promise<ImapFlow> {
     if (current?.usable) return current;
     connecting ??= (async () => {
       const client = newImapClient(settings);
       // A dropped connection is found unusable by the next call, which opens a new one.
-      client.on('error', (error: Error) => reportConnectionError('imap connection error', error));
+      client.on('error', (error: Error) => reportConnectionError(settings.logger, 'imap connection error', error));
       try {
         await client.connect();
       } catch (error) {
@@ -343,64 +332,23 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
     );
   }
 
-  function idleConnection(): Promise<ImapFlow> {
-    if (idler?.usable) return Promise.resolve(idler);
-    idlerConnecting ??= (async () => {
-      // IDLE restarted every 30 s stays under the socket timeout (60 s); without IDLE imapflow polls with NOOP.
-      const client = newImapClient(settings, { maxIdleTime: 30_000 });
-      client.on('error', (error: Error) => reportConnectionError('imap idle connection error', error));
-      client.on('exists', () => (newMailAnnounced = true));
-      try {
-        await client.connect();
-        await client.mailboxOpen(watched, { readOnly: true });
-      } catch (error) {
-        client.close();
-        throw imapError('idle', error);
-      }
-      // Mail may have come between the last look and this connection's SELECT: look once more.
-      newMailAnnounced = true;
-      idler = client;
-      return client;
-    })().finally(() => (idlerConnecting = undefined));
-    return idlerConnecting;
-  }
-
-  async function waitForNew(maxWaitMs: number, signal: AbortSignal): Promise<void> {
-    let client: ImapFlow | undefined;
-    try {
-      client = await idleConnection();
-    } catch (error) {
-      // No IDLE now: the poller's interval is the fallback, as on a server without IDLE.
-      settings.logger?.warn('imap idle unavailable; polling', { error: (error as Error).message });
-    }
-    const idling = client;
-    await new Promise<void>((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', finish);
-        idling?.off('exists', finish);
-        idling?.off('close', finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, maxWaitMs);
-      if (signal.aborted || newMailAnnounced) return finish();
-      signal.addEventListener('abort', finish, { once: true });
-      if (!idling) return;
-      idling.on('exists', finish);
-      idling.on('close', finish);
-      // IDLE stays on between waits, so what the server announces meanwhile is heard (newMailAnnounced).
-      idling.idle().catch(() => undefined);
-    });
-    newMailAnnounced = false;
-  }
-
   async function close(): Promise<void> {
-    for (const client of [current, idler]) {
-      if (client?.usable) await client.logout().catch(() => client.close());
-    }
+    const client = current;
     current = undefined;
-    idler = undefined;
+    if (client?.usable) await client.logout().catch(() => client.close());
+    await watcher.close();
   }
 
-  return { provider: 'imap', addresses: async () => [agentEmail], fetchNew, markTaken, findReply, send, saveDraft, deleteDraft, waitForNew, close };
+  return {
+    provider: 'imap',
+    addresses: async () => [agentEmail],
+    fetchNew,
+    markTaken,
+    findReply,
+    send,
+    saveDraft,
+    deleteDraft,
+    waitForNew: watcher.waitForNew,
+    close,
+  };
 }

@@ -97,6 +97,20 @@ export function smtpOptions(servers: MailServers): SMTPTransport.Options {
   };
 }
 
+/**
+ * Logs an imapflow connection's `error` event. A connection left unused past the socket timeout
+ * is closed by imapflow (`ETIMEOUT`) and opened again by the next call: not worth a warning; a
+ * command that fails rejects on its own.
+ */
+export function reportConnectionError(logger: ConnectionLogger | undefined, message: string, error: Error & { code?: string }): void {
+  if (error.code !== 'ETIMEOUT') logger?.warn(message, { error: error.message });
+}
+
+/** What the mailbox tells about its connections. */
+export interface ConnectionLogger {
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
 /** A new, unconnected IMAP client; the caller connects it and must log it out. */
 export function newImapClient(servers: MailServers, overrides: Partial<ImapFlowOptions> = {}): ImapFlow {
   return new ImapFlow({ ...imapOptions(servers), ...overrides });

@@ -17,7 +17,7 @@ import { privateMailServersUnavailable, startPrivateMailServers, type MailUser, 
 
 const unavailable = privateMailServersUnavailable();
 /** One fresh user per test: the contract wants an empty mailbox each time. */
-const USERS: MailUser[] = Array.from({ length: 24 }, (_, index) => ({ address: `support${index}@acme.example`, password: `secret-${index}` }));
+const USERS: MailUser[] = Array.from({ length: 28 }, (_, index) => ({ address: `support${index}@acme.example`, password: `secret-${index}` }));
 let servers: PrivateMailServers | undefined;
 let nextUser = 0;
 
@@ -231,6 +231,32 @@ describe('imap mailbox on a private Dovecot and Postfix', { skip: unavailable },
       const aborted = timed(mailbox.waitForNew!(30_000, controller.signal));
       controller.abort();
       assert.ok((await aborted) < 1_000);
+    } finally {
+      await mailbox.close();
+    }
+  });
+
+  test('Sent and Drafts folders that do not exist yet: findReply says null, and the first draft and send create them', async () => {
+    const user = USERS[nextUser++]!;
+    const mailbox = createImapMailbox({
+      address: user.address,
+      imap: { host: servers!.host, port: servers!.imapPort, tls: 'none', user: user.address, password: user.password },
+      smtp: { host: servers!.host, port: servers!.smtpPort, tls: 'none', user: user.address, password: user.password },
+      sentFolder: 'Outgoing',
+      draftsFolder: 'Pending review',
+    });
+    try {
+      await deliverBySmtp(user, makeEmail({ from: 'noa@example.org', to: user.address, subject: 'Remote', messageId: '<remote@example.org>' }));
+      const [{ email }] = await mailbox.fetchNew(10);
+      const reply = { email, message_id: '<ragmail.00000000000000000000000000000003@acme.example>', subject: 'Re: Remote', body: 'Replace the batteries.' };
+      assert.equal(await mailbox.findReply(user.address, reply.message_id), null);
+      assert.equal(await mailbox.deleteDraft(user.address, reply.message_id), false);
+      await mailbox.saveDraft(reply);
+      assert.equal(await mailbox.findReply(user.address, reply.message_id), 'draft');
+      await mailbox.send(reply);
+      assert.equal(await mailbox.findReply(user.address, reply.message_id), 'sent');
+      assert.equal((await servers!.folder(user, 'Pending review')).length, 1);
+      assert.equal((await servers!.folder(user, 'Outgoing')).length, 1);
     } finally {
       await mailbox.close();
     }

@@ -160,7 +160,7 @@ export async function loadCorpus(): Promise<Array<CorpusEmail & { split: Split }
     );
     if (!parsed) continue;
     const { email, automated } = parsed;
-    corpus.push({ id, label, source, automated, input: classifierInput(email).input, split: split.get(id)! });
+    corpus.push({ id, label, source, automated, input: (await classifierInput(email)).input, split: split.get(id)! });
   }
   return corpus;
 }

@@ -53,7 +53,8 @@ async function demoBroker(amqpUrl: string, managementUrl: string): Promise<{ url
   }
 }
 
-const base = loadConfig({ ...process.env });
+// A demo on one machine: the compose broker's example admin (README, "Try it") is fine here.
+const base = loadConfig({ ...process.env, RAGMAIL_DEMO: 'true' });
 const broker = await demoBroker(base.AMQP_URL, base.RABBITMQ_MANAGEMENT_URL);
 // The dashboard's token: yours from API_TOKENS, or one made for this run and printed below.
 const demoToken = randomBytes(18).toString('base64url');
@@ -63,6 +64,7 @@ const config = loadConfig({
   // An empty API_TOKENS (as in .env.example) means "none of mine": the demo's own token then.
   API_TOKENS: process.env.API_TOKENS || `demo=${demoToken}`,
   AMQP_URL: broker.url,
+  RAGMAIL_DEMO: 'true',
   DATA_DIR: dataDir,
   MAILDIR_ROOT: '',
   DATABASE_PATH: '',

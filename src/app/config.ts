@@ -8,6 +8,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { durationMs } from '../lib/duration.js';
 import type { ApiToken } from '../http/api/tokens.js';
+import { readSecretFiles } from './secret-files.js';
+import { STACK_PASSWORD_VARIABLES, exampleSecretsIn } from './example-passwords.js';
 import { SEND_MODES, type MailboxSettings, type SendMode } from '../features/send-policy.js';
 
 const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
@@ -20,7 +22,10 @@ const MAX_MESSAGE_TTL_MS = 2 ** 32 - 1;
 /** The environment variables, their accepted values and defaults. */
 export const environmentSchema = z.object({
   /** Broker URL; `amqps://` for TLS. The vhost is the URL's path. */
-  AMQP_URL: text('amqp://guest:guest@127.0.0.1:5672'),
+  AMQP_URL: z
+    .string()
+    .refine(isAmqpUrl, 'an amqp:// or amqps:// URL with a host, e.g. amqp://user:password@rabbitmq:5672/ragmail')
+    .default('amqp://guest:guest@127.0.0.1:5672'),
   /** TLS (`amqps://` only): PEM file of the CA(s) that signed the broker's certificate; empty trusts Node's default CAs. */
   AMQP_CA_FILE: text(''),
   /** TLS client certificate (PEM) and its private key, for brokers that require one (`fail_if_no_peer_cert`). */
@@ -130,6 +135,15 @@ export const environmentSchema = z.object({
   API_MAX_UPLOAD_BYTES: integer(52_428_800, 1),
   /** Upload requests received at once; more get 503 with Retry-After (each streams to disk, so this bounds disk and CPU, not memory). */
   API_MAX_CONCURRENT_UPLOADS: integer(2, 1, 100),
+  /**
+   * `true` lets a process run on the example passwords of this repository's stack (`change-me-…`,
+   * the broker admin `ragmail` / `ragmail`): a demo on one machine. Otherwise a process given one
+   * (AMQP_URL, RABBITMQ_MANAGEMENT_URL, a key, GRAFANA_ADMIN_PASSWORD of the compose stack) stops at boot.
+   */
+  RAGMAIL_DEMO: z
+    .enum(['true', 'false'], { error: 'true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
   /** `debug | info | warn | error` */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** `auto` is JSON lines off a terminal and readable lines on one. */
@@ -319,6 +333,25 @@ export const environmentSchema = z.object({
 
 export type Environment = z.infer<typeof environmentSchema>;
 
+/**
+ * The variables holding a password, key or token (or a URL with a password in it). Each may be read
+ * from a file instead, named by `<NAME>_FILE` (Docker and Kubernetes secrets; src/app/secret-files.ts),
+ * and a problem never quotes its value. One name per line: a new secret joins with one line.
+ */
+export const SECRET_VARIABLES = [
+  'AMQP_URL',
+  'AMQP_KEY_PASSPHRASE',
+  'RABBITMQ_MANAGEMENT_URL',
+  'REDIS_URL',
+  'API_TOKENS',
+  'GEMINI_API_KEY',
+  'ANTHROPIC_API_KEY',
+  'OPENAI_API_KEY',
+  'PINECONE_API_KEY',
+  'GMAIL_CLIENT_SECRET',
+  'GMAIL_REFRESH_TOKEN',
+] as const satisfies readonly (keyof Environment)[];
+
 /** The typed configuration every part of the program receives. */
 export interface Config extends Environment {
   SEND_POLICY: SendMode;
@@ -346,16 +379,50 @@ export class ConfigError extends Error {
 
 function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>): string {
   const name = String(issue.path[0] ?? '(unknown)');
-  return `${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+  return `${name}=${quotable(name, env[name] ?? '')}: ${issue.message}`;
+}
+
+/**
+ * A value as a problem may quote it: a secret never, but a URL's host and scheme help, so a secret
+ * URL is shown with its password masked (`scheme://user:***@host`), or hidden if it cannot be.
+ */
+function quotable(name: string, value: string): string {
+  if (!(SECRET_VARIABLES as readonly string[]).includes(name)) return JSON.stringify(value);
+  const masked = value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+  return name.endsWith('_URL') && (masked !== value || !value.includes('@')) ? JSON.stringify(masked) : '(hidden)';
+}
+
+/**
+ * amqplib takes a URL without a scheme or host and fails later in ways that do not point here
+ * (`localhost:5672` parses as the scheme `localhost:`), so the boot would wait for a broker it can never reach.
+ */
+function isAmqpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'amqp:' || url.protocol === 'amqps:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 /** Parses the environment into a Config, or throws ConfigError naming every bad variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(variables: Record<string, string | undefined> = process.env): Config {
+  // `<NAME>_FILE` first, so a secret read from a file is checked as one set directly.
+  const fromFiles = readSecretFiles(variables, SECRET_VARIABLES);
+  if (fromFiles.problems.length > 0) throw new ConfigError(fromFiles.problems);
+  const env = fromFiles.env;
   // Empty strings mean "unset", so a blank line in .env keeps the default.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const parsed = environmentSchema.safeParse(present);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => describeIssue(issue, env)));
   const values = parsed.data;
+  // API_TOKENS' placeholders are refused even in a demo (parseApiTokens): an empty value makes a real token.
+  const examples = exampleSecretsIn(env, [...SECRET_VARIABLES.filter((name) => name !== 'API_TOKENS'), ...STACK_PASSWORD_VARIABLES]);
+  if (examples.length > 0 && !values.RAGMAIL_DEMO) {
+    throw new ConfigError([
+      `${examples.join(', ')}: an example password of this repository (change-me-…, or the broker admin ragmail/ragmail), known to anyone who read it. Set your own (rabbitmq/README.md, "Passwords"), or RAGMAIL_DEMO=true for a demo on one machine.`,
+    ]);
+  }
   if (values.CHUNK_OVERLAP >= values.CHUNK_SIZE) {
     throw new ConfigError([`CHUNK_OVERLAP=${values.CHUNK_OVERLAP}: must be smaller than CHUNK_SIZE (${values.CHUNK_SIZE})`]);
   }

@@ -8,18 +8,13 @@ import type { Logger } from '../lib/log.js';
 import { permanentError } from '../lib/errors.js';
 import type { LanguageModel } from '../providers/llm/spec.js';
 import { createLocalModel } from '../providers/llm/local.js';
-import { createGeminiModel } from '../providers/llm/gemini.js';
-import { createAnthropicModel } from '../providers/llm/anthropic.js';
-import { createOpenAIModel, openaiDialect } from '../providers/llm/openai.js';
 import { createFallbackModel } from '../providers/llm/fallback.js';
+import { openaiDialect } from '../providers/llm/openai-dialect.js';
 import { createRedactingModel } from '../providers/llm/redacting.js';
 import type { Embedder } from '../providers/embeddings/spec.js';
-import { createGeminiEmbedder } from '../providers/embeddings/gemini.js';
-import { createOpenAIEmbedder } from '../providers/embeddings/openai.js';
 import { createCachedEmbedder } from '../providers/embeddings/cached.js';
 import type { VectorStore } from '../providers/vector-store/spec.js';
 import { createSqliteVectorStore } from '../providers/vector-store/sqlite.js';
-import { createPineconeVectorStore } from '../providers/vector-store/pinecone.js';
 import { createCachedVectorStore } from '../providers/vector-store/cached.js';
 import type { Mailbox } from '../providers/mailbox/spec.js';
 import { createMaildirMailbox } from '../providers/mailbox/maildir.js';
@@ -74,6 +69,42 @@ export function openaiSettings(config: Config) {
   };
 }
 
+/**
+ * A provider whose module (and SDK: 15-35 MiB each) is loaded on its first call, not when the
+ * process starts: a worker on the embedded defaults never loads them. Its settings are read now,
+ * so a missing key still stops the start with the variable's name.
+ */
+function lazyModel(provider: string, model: string, load: () => Promise<LanguageModel>): LanguageModel {
+  let loaded: Promise<LanguageModel> | undefined;
+  const get = () => (loaded ??= load());
+  return {
+    provider,
+    model,
+    classify: async (email, options) => (await get()).classify(email, options),
+    reply: async (input, options) => (await get()).reply(input, options),
+  };
+}
+
+function lazyEmbedder(provider: string, model: string, dimensions: number, load: () => Promise<Embedder>): Embedder {
+  let loaded: Promise<Embedder> | undefined;
+  return { provider, model, dimensions, embed: async (texts, options) => (await (loaded ??= load())).embed(texts, options) };
+}
+
+function lazyVectorStore(provider: string, name: string, load: () => Promise<VectorStore>): VectorStore {
+  let loaded: Promise<VectorStore> | undefined;
+  const get = () => (loaded ??= load());
+  return {
+    provider,
+    name,
+    upsert: async (namespace, chunks) => (await get()).upsert(namespace, chunks),
+    deleteDocument: async (namespace, documentId) => (await get()).deleteDocument(namespace, documentId),
+    query: async (namespace, text, k) => (await get()).query(namespace, text, k),
+    close: async () => {
+      if (loaded) await (await loaded).close();
+    },
+  };
+}
+
 /** The chain of LLM_PROVIDERS; `wrap` (e.g. metrics) goes around each provider, so each is seen apart. */
 export function createLanguageModel(config: Config, logger: Logger, wrap: (model: LanguageModel) => LanguageModel = (model) => model): LanguageModel {
   // Only text leaving for an outside API is redacted; the local model runs in this process.
@@ -89,12 +120,18 @@ export function createLanguageModel(config: Config, logger: Logger, wrap: (model
       : model;
   const models = config.llmProviders.map((name): LanguageModel => {
     switch (name) {
-      case 'gemini':
-        return redacted(createGeminiModel({ ...geminiSettings(config), model: config.GEMINI_MODEL }));
-      case 'anthropic':
-        return redacted(createAnthropicModel(anthropicSettings(config)));
-      case 'openai':
-        return redacted(createOpenAIModel(openaiSettings(config)));
+      case 'gemini': {
+        const settings = { ...geminiSettings(config), model: config.GEMINI_MODEL };
+        return redacted(lazyModel('gemini', settings.model, async () => (await import('../providers/llm/gemini.js')).createGeminiModel(settings)));
+      }
+      case 'anthropic': {
+        const settings = anthropicSettings(config);
+        return redacted(lazyModel('anthropic', settings.model, async () => (await import('../providers/llm/anthropic.js')).createAnthropicModel(settings)));
+      }
+      case 'openai': {
+        const settings = openaiSettings(config);
+        return redacted(lazyModel('openai', settings.model, async () => (await import('../providers/llm/openai.js')).createOpenAIModel(settings)));
+      }
       default:
         return createLocalModel();
     }
@@ -109,9 +146,13 @@ export function createEmbedder(config: Config, cache: Cache): Embedder | undefin
 
 /** The embedder EMBEDDING_PROVIDER names, talking to its API on every call. */
 export function createUncachedEmbedder(config: Config, provider: 'gemini' | 'openai'): Embedder {
-  return provider === 'openai'
-    ? createOpenAIEmbedder({ ...openaiSettings(config), model: config.OPENAI_EMBEDDING_MODEL, dimensions: config.EMBEDDING_DIMENSIONS })
-    : createGeminiEmbedder({ ...geminiSettings(config), model: config.GEMINI_EMBEDDING_MODEL, dimensions: config.EMBEDDING_DIMENSIONS });
+  const dimensions = config.EMBEDDING_DIMENSIONS;
+  if (provider === 'openai') {
+    const settings = { ...openaiSettings(config), model: config.OPENAI_EMBEDDING_MODEL, dimensions };
+    return lazyEmbedder('openai', settings.model, dimensions, async () => (await import('../providers/embeddings/openai.js')).createOpenAIEmbedder(settings));
+  }
+  const settings = { ...geminiSettings(config), model: config.GEMINI_EMBEDDING_MODEL, dimensions };
+  return lazyEmbedder('gemini', settings.model, dimensions, async () => (await import('../providers/embeddings/gemini.js')).createGeminiEmbedder(settings));
 }
 
 /** The embedding model EMBEDDING_PROVIDER uses, e.g. `text-embedding-3-small`. */
@@ -133,7 +174,11 @@ export function createVectorStore(config: Config, cache: Cache, embedder: Embedd
   if (config.VECTOR_STORE === 'pinecone') {
     if (!embedder) throw permanentError('configuration_missing', 'VECTOR_STORE=pinecone needs an embedding provider: set EMBEDDING_PROVIDER=gemini or openai');
     // Pinecone is eventually consistent: results right after a change are not cached.
-    return createCachedVectorStore(createPineconeVectorStore(pineconeSettings(config, embedder)), cache, config.CACHE_TTL_SECONDS, { freshnessLagMs: 10_000 });
+    const settings = pineconeSettings(config, embedder);
+    const pinecone = lazyVectorStore('pinecone', settings.index, async () =>
+      (await import('../providers/vector-store/pinecone.js')).createPineconeVectorStore(settings),
+    );
+    return createCachedVectorStore(pinecone, cache, config.CACHE_TTL_SECONDS, { freshnessLagMs: 10_000 });
   }
   const store = createSqliteVectorStore({ path: config.VECTOR_DB_PATH, embedder });
   // A per-process cache cannot see another process's ingest: cache results only when shared.

@@ -15,14 +15,6 @@ import { ActivityLog } from '../store/activity-log.js';
 import { DocumentRegistry } from '../store/documents.js';
 import { PublishedEmails } from '../store/published-emails.js';
 import { ReviewQueue } from '../store/reviews.js';
-import { createClassifierHandler } from '../roles/classifier.js';
-import { createResponderHandler } from '../roles/responder.js';
-import { createSenderHandler } from '../roles/sender.js';
-import { createIngesterHandler } from '../roles/ingester.js';
-import { runPoller } from '../roles/poller.js';
-import { startRecorder } from '../roles/recorder.js';
-import { startApiServer } from '../http/api/server.js';
-
 import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from './role-names.js';
 
 export { ROLE_NAMES, type RoleName };
@@ -72,7 +64,8 @@ export interface RoleDefinition {
   description: string;
   /** True when the role calls the language models: the worker checks their credentials at start. */
   usesLanguageModel?: boolean;
-  start(environment: RoleEnvironment): RoleHandle;
+  /** Loads the role's code (a worker loads only the roles it runs) and starts it. */
+  start(environment: RoleEnvironment): Promise<RoleHandle>;
 }
 
 function consumerRole<T>(
@@ -102,7 +95,8 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
     kind: 'consumer',
     description: ROLE_DESCRIPTIONS.classifier,
     usesLanguageModel: true,
-    start: (environment) => {
+    start: async (environment) => {
+      const { createClassifierHandler } = await import('../roles/classifier.js');
       const { config, services } = environment;
       return consumerRole(
         'classifier',
@@ -119,7 +113,8 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
     kind: 'consumer',
     description: ROLE_DESCRIPTIONS.responder,
     usesLanguageModel: true,
-    start: (environment) => {
+    start: async (environment) => {
+      const { createResponderHandler } = await import('../roles/responder.js');
       const { config, services } = environment;
       return consumerRole(
         'responder',
@@ -141,7 +136,8 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
     name: 'sender',
     kind: 'consumer',
     description: ROLE_DESCRIPTIONS.sender,
-    start: (environment) => {
+    start: async (environment) => {
+      const { createSenderHandler } = await import('../roles/sender.js');
       const { config, services, metrics } = environment;
       const role = consumerRole(
         'sender',
@@ -172,7 +168,8 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
     name: 'ingester',
     kind: 'consumer',
     description: ROLE_DESCRIPTIONS.ingester,
-    start: (environment) => {
+    start: async (environment) => {
+      const { createIngesterHandler } = await import('../roles/ingester.js');
       const { config, services } = environment;
       return consumerRole(
         'ingester',
@@ -201,7 +198,8 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
     name: 'poller',
     kind: 'producer',
     description: ROLE_DESCRIPTIONS.poller,
-    start: ({ config, services, broker, logger }) => {
+    start: async ({ config, services, broker, logger }) => {
+      const { runPoller } = await import('../roles/poller.js');
       const abort = new AbortController();
       const loop = runPoller(
         {
@@ -227,7 +225,8 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
     name: 'recorder',
     kind: 'consumer',
     description: ROLE_DESCRIPTIONS.recorder,
-    start: ({ config, services, broker, logger }) => {
+    start: async ({ config, services, broker, logger }) => {
+      const { startRecorder } = await import('../roles/recorder.js');
       const handle = startRecorder({
         broker,
         database: services.database,
@@ -250,7 +249,8 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
     name: 'api',
     kind: 'service',
     description: ROLE_DESCRIPTIONS.api,
-    start: ({ config, broker, services, logger }) => {
+    start: async ({ config, broker, services, logger }) => {
+      const { startApiServer } = await import('../http/api/server.js');
       const server = startApiServer({ config, broker, services, logger });
       const role: RoleHandle = {
         ready: server.then((started) => {
@@ -267,9 +267,9 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
 };
 
 /** Starts one role in this process, its log lines marked with its name. */
-export function startRole(name: RoleName, environment: RoleEnvironment): RunningRole {
+export async function startRole(name: RoleName, environment: RoleEnvironment): Promise<RunningRole> {
   const definition = ROLES[name];
-  const handle = definition.start({ ...environment, logger: environment.logger.child({ role: name }) });
+  const handle = await definition.start({ ...environment, logger: environment.logger.child({ role: name }) });
   // The same object, so what a role sets on its handle later (the api's url) shows on the running role.
   return Object.assign(handle, { name, kind: definition.kind });
 }

@@ -6,7 +6,6 @@ import type { Config } from './config.js';
 import type { Logger } from '../lib/log.js';
 import { Broker } from '../messaging/broker.js';
 import { Services } from './services.js';
-import { reportLanguageModelProblems } from './provider-checks.js';
 import { ROLES, startRole, type RoleName, type RunningRole } from './registry.js';
 import { ManagementClient } from '../messaging/management.js';
 import { createWorkerMetrics, registerQueueGauges, type WorkerMetrics } from '../observability/metrics.js';
@@ -58,7 +57,10 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
   // A client per lookup: a bad RABBITMQ_MANAGEMENT_URL shows as ragmail_management_up 0, not a failed boot.
   registerQueueGauges(metrics, { queues: () => new ManagementClient(config).queues() });
   const services = new Services(config, logger, metrics);
-  if (roleNames.some((name) => ROLES[name].usesLanguageModel)) void reportLanguageModelProblems(config, logger);
+  // The checks load the provider SDKs: only when a role here uses a model that is not the local one.
+  if (roleNames.some((name) => ROLES[name].usesLanguageModel) && config.llmProviders.some((name) => name !== 'local')) {
+    void import('./provider-checks.js').then(({ reportLanguageModelProblems }) => reportLanguageModelProblems(config, logger));
+  }
   const roles: RunningRole[] = [];
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -76,7 +78,7 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
   };
   try {
     for (const name of roleNames) {
-      const role = startRole(name, { config, broker, services, logger, metrics });
+      const role = await startRole(name, { config, broker, services, logger, metrics });
       roles.push(role);
       await role.ready;
       if (role.runtime) metrics.observeRuntime(role.runtime);

@@ -72,15 +72,40 @@ program
   .description('upload PDF manuals for a mailbox: they go to documents.to_ingest for the ingester')
   .requiredOption('--mailbox <address>', 'the mailbox (agent_email) the manuals belong to')
   .argument('<files...>', 'PDF files')
+  .addHelpText(
+    'after',
+    '\nEvery file and the mailbox are checked before anything is queued: one refused file (missing, not a PDF, over API_MAX_UPLOAD_BYTES) queues none and exits 2.',
+  )
   .action(async (files: string[], { mailbox }: { mailbox: string }) => {
     const config = configuration();
     const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'ingest' });
-    const [{ Broker }, { submitDocument }] = await Promise.all([import('../messaging/broker.js'), import('../features/documents.js')]);
+    const [{ Broker }, { submitDocument }, { fileProblem, mailboxAddressSchema }] = await Promise.all([
+      import('../messaging/broker.js'),
+      import('../features/documents.js'),
+      import('../features/document-check.js'),
+    ]);
+    // Everything is checked before the first publish, so a refused command leaves nothing half-queued.
+    const address = mailboxAddressSchema.safeParse(mailbox);
+    const problems = [
+      ...(address.success ? [] : [`--mailbox ${JSON.stringify(mailbox)}: ${address.error.issues[0].message}`]),
+      ...(await Promise.all(files.map((file) => fileProblem(file, config.API_MAX_UPLOAD_BYTES))))
+        .filter((problem) => problem !== undefined)
+        .map((problem) => problem.message),
+    ];
+    if (!address.success || problems.length > 0) {
+      process.stderr.write(`${problems.join('\n')}\nNothing was queued.\n`);
+      process.exitCode = 2;
+      return;
+    }
     const broker = new Broker(config, logger);
     try {
       await broker.start();
       for (const file of files) {
-        const message = await submitDocument(broker, config.UPLOAD_DIR, { agentEmail: mailbox, filename: path.basename(file), data: await readFile(file) });
+        const message = await submitDocument(broker, config.UPLOAD_DIR, {
+          agentEmail: address.data,
+          filename: path.basename(file),
+          data: await readFile(file),
+        });
         process.stdout.write(`queued ${message.filename} for ${message.agent_email} (document ${message.document_id})\n`);
       }
     } catch (error) {

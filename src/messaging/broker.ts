@@ -12,7 +12,8 @@ import { transientError } from '../lib/errors.js';
 import { buildTopology, declareTopology, type Topology } from './topology.js';
 import type { MessageOf, WorkStage } from '../pipeline/stages.js';
 import { TopologyMismatchError, describeTopologyMismatch } from './topology-mismatch.js';
-import { buildConnectionOptions, connectionFailureHint, describeTlsFailure, type ConnectionSettings } from './connection-options.js';
+import { buildConnectionOptions, type ConnectionSettings } from './connection-options.js';
+import { describeConnectionFailure, explainVhostRefusal } from './connection-failure.js';
 import type { ManagementTarget } from './management.js';
 
 /**
@@ -110,13 +111,17 @@ export class Broker extends EventEmitter {
       this.backOff();
     });
     this.manager.on('connectFailed', ({ err }) => {
-      const hint = connectionFailureHint(config.AMQP_URL, err);
-      this.lastConnectFailure = [err?.message, hint].filter(Boolean).join('; ');
-      this.logger.warn('broker connection failed', { reason: err?.message, hint, retry_in_ms: Math.round(this.manager.reconnectTimeInSeconds * 1000) });
+      const failure = describeConnectionFailure(config.AMQP_URL, err);
+      this.lastConnectFailure = failure?.message ?? err?.message;
+      // A fatal failure is logged once, as the error that stops the process.
+      this.logger.warn('broker connection failed', {
+        reason: err?.message,
+        hint: failure?.fatal ? undefined : failure?.message,
+        retry_in_ms: Math.round(this.manager.reconnectTimeInSeconds * 1000),
+      });
       this.backOff();
-      if (err && /ACCESS_REFUSED|403/.test(err.message)) this.fail(new Error(`The broker refused the credentials of AMQP_URL: ${err.message}`));
-      const tlsFailure = describeTlsFailure(err);
-      if (tlsFailure) this.fail(new Error(`${tlsFailure} (AMQP_URL ${redactUrl(config.AMQP_URL)})`));
+      if (failure?.vhostRefused) void explainVhostRefusal(failure, config).then((explained) => this.fail(new Error(explained.message)));
+      else if (failure?.fatal) this.fail(new Error(failure.message));
     });
     this.manager.on('blocked', ({ reason }) => this.logger.warn('broker blocked publishing', { reason }));
     this.publisher = this.manager.createChannel({

@@ -38,10 +38,10 @@ export const DETAIL_READERS = {
   /** `chunks` is a count in events of older versions, the list of passages now. */
   retrieved: z.looseObject({ top_score: number, chunks: lenient(z.union([z.array(z.unknown()), z.number()])) }),
   replied: z.looseObject({ handoff: flag, excerpt: text, citations }),
-  sent: z.looseObject(delivery),
+  sent: z.looseObject({ ...delivery, subject: text, body: text }),
   drafted: z.looseObject({ ...delivery, message: embeddedMessage }),
   handed_off: z.looseObject({ ...delivery, message: embeddedMessage }),
-  shadowed: z.looseObject(delivery),
+  shadowed: z.looseObject({ ...delivery, subject: text, body: text }),
   dead_lettered: z.looseObject({ error_message: text, error_type: text, queue: text }),
   replayed: z.looseObject({}),
   replay_started: z.looseObject({ replay_id: text }),

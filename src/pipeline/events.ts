@@ -43,6 +43,9 @@ type DeliveryDetail = {
   found_in_mailbox?: true;
 };
 
+/** The reply as it went out (or, shadowed, would have): the activity log keeps it whole for the conversation view. */
+type ReplyText = { subject?: string; body?: string };
+
 /** A reply left for a person; the whole message rides along so the recorder can open a review from it. */
 type DraftDetail = DeliveryDetail & {
   reason?: string;
@@ -70,10 +73,10 @@ export interface StageDetails {
     citations: Array<{ source: string; page: number; title?: string }>;
     input_cut?: unknown;
   };
-  sent: DeliveryDetail & { approved_by?: string; edited?: boolean; quota_remaining?: number; draft_removed?: boolean | null };
+  sent: DeliveryDetail & ReplyText & { approved_by?: string; edited?: boolean; quota_remaining?: number; draft_removed?: boolean | null };
   drafted: DraftDetail;
   handed_off: DraftDetail;
-  shadowed: DeliveryDetail & { reason?: string };
+  shadowed: DeliveryDetail & ReplyText & { reason?: string };
   dead_lettered: { error_message: string; error_type: string; queue: string; retry_count: number };
   /** A replay from the dead-letter queue (`dlq`) or from the audit stream (`replay`). */
   replayed:

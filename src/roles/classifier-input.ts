@@ -15,10 +15,10 @@ export interface ClassifierInput {
   limited: ModelInput;
 }
 
-export function classifierInput(email: Email): ClassifierInput {
+export async function classifierInput(email: Email): Promise<ClassifierInput> {
   const limited = limitForModel({ from: email.from, subject: email.subject, body: email.body });
   // The language of what the sender wrote, not of the history or the list footer it quotes.
-  const language = detectLanguage(`${email.subject}\n${freshText(limited.email.body).text}`);
+  const language = await detectLanguage(`${email.subject}\n${freshText(limited.email.body).text}`);
   const isReply = email.references.length > 0;
   return { input: { ...limited.email, language, is_reply: isReply }, limited };
 }

@@ -47,7 +47,7 @@ export function createClassifierHandler({ model }: ClassifierDependencies): Hand
   return async (message, context) => {
     const { email } = message;
     const started = Date.now();
-    const { input, limited } = classifierInput(email);
+    const { input, limited } = await classifierInput(email);
     if (cutDetail(limited).input_cut) context.logger.info('email cut for the model', cutDetail(limited));
     const result = await model.classify(input, { signal: context.signal });
     const addressed = email.to.length === 0 || email.to.some((address) => isOwnAddress(address, email.agent_email));

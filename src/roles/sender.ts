@@ -140,7 +140,9 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
 
   async function deliver(message: ToSendMessage, reply: OutgoingReply, decision: Decision, context: HandlerContext): Promise<Delivery> {
     const agentEmail = message.email.agent_email;
-    if (decision.action === 'shadow') return { stage: 'shadowed', detail: { mode: 'shadow' } };
+    // The reply's text rides along so the activity log can show it whole (the conversation view).
+    const text = { subject: reply.subject, body: reply.body };
+    if (decision.action === 'shadow') return { stage: 'shadowed', detail: { mode: 'shadow', ...text } };
     if (decision.action === 'send') {
       const quota = ledger.tryConsumeQuota(agentEmail, config.DAILY_SEND_QUOTA);
       if (!quota.allowed) {
@@ -157,7 +159,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
       await bucketOf(agentEmail).take(context.signal);
       const { id } = await mailbox.send(reply);
       const mode = message.review ? { mode: 'review', approved_by: message.review.approved_by, edited: message.review.edited } : { mode: 'auto' };
-      return { stage: 'sent', detail: { ...mode, provider_id: id, quota_remaining: quota.remaining } };
+      return { stage: 'sent', detail: { ...mode, provider_id: id, quota_remaining: quota.remaining, ...text } };
     }
     const { id } = await mailbox.saveDraft(reply);
     // The whole message travels with the event: the recorder opens a review from it.
@@ -224,7 +226,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
           mode: sendModeOf(config, email.agent_email),
           message_id: reply.message_id,
           found_in_mailbox: true,
-          ...(already === 'draft' ? { message } : {}),
+          ...(already === 'draft' ? { message } : { subject: reply.subject, body: reply.body }),
         },
       });
       await claims.complete(claimKey, { mode: already, message_id: reply.message_id });

@@ -7,9 +7,11 @@
 import { readEvent } from '../pipeline/event-reading.js';
 import type { OtherStageEvent, PipelineEvent } from '../pipeline/events.js';
 import { immediate, prepared, type Database } from './database.js';
+import { readContents, recordContents, type EmailContents } from './email-contents.js';
 import { STAGE_RANK, isFinal, outcomeOf, stageColumns, stateOfStage, type Citation, type EmailSummary, type Row, type StageRecord } from './email-summary.js';
 
 export { FINAL_STATES, isFinal, type EmailSummary } from './email-summary.js';
+export type { EmailContents, StoredPassage } from './email-contents.js';
 
 /** Filters of {@link ActivityLog.listEmails}; all optional and combined with AND. */
 export interface EmailFilter {
@@ -90,6 +92,8 @@ export class ActivityLog {
         now,
       );
       if (inserted.changes === 0) return false;
+      // The texts travel in the detail the events table does not keep (storedDetail): taken here, whole.
+      recordContents(this.database, event, timestampMs);
       // A shadow replay is recorded in the timeline but does not rewrite how the email ended.
       if (event.email_id !== null && STAGE_RANK[stateOfStage(event.stage)] !== undefined && !('replay' in (event.detail ?? {}))) {
         this.foldIntoSummary(event, event.email_id, timestampMs, now);
@@ -152,6 +156,11 @@ export class ActivityLog {
     return (row as { total: number }).total;
   }
 
+  /** The customer's text and the reply in full, as far as recorded events carried them. */
+  contents(emailId: string): EmailContents | undefined {
+    return readContents(this.database, emailId);
+  }
+
   /** Every event recorded about an email, in the order they happened (not the order they arrived). */
   timeline(emailId: string): PipelineEvent[] {
     const rows = prepared(
@@ -180,6 +189,13 @@ export class ActivityLog {
         agent_email: string;
       }>
     ).map((row) => row.agent_email);
+  }
+
+  /** The categories any recorded email was classified in, sorted. */
+  categories(): string[] {
+    return (
+      prepared(this.database, 'SELECT DISTINCT category FROM emails WHERE category IS NOT NULL ORDER BY category').all() as Array<{ category: string }>
+    ).map((row) => row.category);
   }
 
   /** Number of emails in each state, for one mailbox or all of them. */

@@ -137,6 +137,21 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE TABLE IF NOT EXISTS stream_offsets (stream TEXT PRIMARY KEY, next_offset INTEGER NOT NULL);
   `,
+  // 6: what the conversation view shows in full: the customer's text (from the poller's `received`)
+  // and the reply as sent or drafted (from the sender's events), kept apart from the summary rows
+  // so listing emails never reads bodies (src/store/email-contents.ts).
+  `
+  CREATE TABLE IF NOT EXISTS email_contents (
+    email_id        TEXT PRIMARY KEY,
+    customer_body   TEXT,
+    reply_subject   TEXT,
+    reply_body      TEXT,
+    reply_source    TEXT,
+    reply_rank      INTEGER NOT NULL DEFAULT 0,
+    reply_at_ms     INTEGER NOT NULL DEFAULT 0,
+    passages        TEXT
+  );
+  `,
 ];
 
 /** Compiled statements per open database, by SQL text. */

@@ -52,7 +52,9 @@ test('a PDF uploaded through the page becomes ingested, can be re-ingested and d
   try {
     const { page } = session;
     const section = await goToSection(page, 'Manuals', 'manuals');
-    await section.getByLabel('Mailbox').fill(MAILBOX);
+    // A mailbox the page does not know yet: the select offers another address.
+    await section.getByLabel('Mailbox', { exact: true }).selectOption({ label: 'Another address…' });
+    await section.getByLabel('New mailbox address').fill(MAILBOX);
     await section.getByLabel('PDF manuals').setInputFiles(fake);
     await section.getByRole('button', { name: 'Upload' }).click();
     await page.locator('#status.error').filter({ hasText: /pdf/i }).waitFor();
@@ -71,8 +73,10 @@ test('a PDF uploaded through the page becomes ingested, can be re-ingested and d
     assert.equal(record?.pages_total, 3);
     assert.ok((record?.chunks ?? 0) > 0);
     assert.equal((await row.locator('td.number').textContent())?.trim(), String(record?.chunks));
-    // The new mailbox joined the selector.
+    // The new mailbox joined the selector and is now the upload's choice.
     assert.ok((await page.locator('#mailbox option').allTextContents()).includes(MAILBOX));
+    assert.equal(await section.getByLabel('Mailbox', { exact: true }).inputValue(), MAILBOX);
+    assert.ok(await section.getByLabel('New mailbox address').isHidden());
     await saveScreenshot(page, 'manuals');
     await checkPhoneLayout(page, 'manuals');
 
@@ -105,7 +109,8 @@ test('a PDF over API_MAX_UPLOAD_BYTES is refused with a message the page shows, 
   try {
     const { page } = session;
     const section = await goToSection(page, 'Manuals', 'manuals');
-    await section.getByLabel('Mailbox').fill('oversize@initech.example');
+    await section.getByLabel('Mailbox', { exact: true }).selectOption({ label: 'Another address…' });
+    await section.getByLabel('New mailbox address').fill('oversize@initech.example');
     await section.getByLabel('PDF manuals').setInputFiles(huge);
     await section.getByRole('button', { name: 'Upload' }).click();
     await page

@@ -15,11 +15,13 @@ import { ManagementClient } from '../../src/messaging/management.js';
 import type { RoleName } from '../../src/app/registry.js';
 import { AMQP_BASE, MANAGEMENT_URL } from './broker.js';
 import { PROJECT_ROOT } from './worker-process.js';
+import { HASHING_ALGORITHM, rabbitPasswordHash } from './rabbit-password.js';
 
 /** A user of definitions.json by role (`ragmail` is the admin). */
 export type Account = 'admin' | RoleName | 'uploader' | 'monitor';
 export interface DefinitionUser {
   name: string;
+  /** The random password the sandbox gives the user (the file holds only example hashes). */
   password: string;
   tags: string;
 }
@@ -68,6 +70,8 @@ export async function createSandbox(): Promise<Sandbox> {
   const rename = (name: string) => `${name}-test-${suffix}`;
   // The example passwords of the file never reach the shared broker.
   const users = definitions.users.map((user) => ({ ...user, name: rename(user.name), password: randomUUID() }));
+  // Imported as hashes, as the file's are: the broker takes the file's hash format.
+  const imported = users.map(({ password, ...user }) => ({ ...user, password_hash: rabbitPasswordHash(password), hashing_algorithm: HASHING_ALGORITHM }));
   for (const [index, user] of users.entries()) accounts.set(accountOf(definitions.users[index].name), user);
   const permissions = definitions.permissions.map((permission) => ({ ...permission, user: rename(permission.user), vhost }));
   const topicPermissions = definitions.topic_permissions.map((permission) => ({ ...permission, user: rename(permission.user), vhost }));
@@ -101,7 +105,7 @@ export async function createSandbox(): Promise<Sandbox> {
     for (const user of accounts.values()) await guest.request('DELETE', `users/${encodeURIComponent(user.name)}`).catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
   };
-  await guest.request('POST', 'definitions', { users, vhosts: [{ name: vhost }], permissions, topic_permissions: topicPermissions });
+  await guest.request('POST', 'definitions', { users: imported, vhosts: [{ name: vhost }], permissions, topic_permissions: topicPermissions });
   const admin = new Broker(configFor('admin'), createLogger({ level: 'error', format: 'json', role: 'admin' }));
   try {
     await admin.start();

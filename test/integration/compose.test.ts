@@ -11,10 +11,12 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { loadConfig } from '../../src/app/config.js';
 import { ROLE_NAMES, type RoleName } from '../../src/app/registry.js';
 import { QUEUES } from '../../src/messaging/topology.js';
 import { createWorkerMetrics, registerQueueGauges, registerQuotaGauge } from '../../src/observability/metrics.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
+import { HASHING_ALGORITHM, matchesRabbitHash } from '../helpers/rabbit-password.js';
 
 const COMPOSE_FILE = 'docker-compose.rabbitmq.yml';
 const INSTALL = {
@@ -90,11 +92,25 @@ function valuesOf(block: string[], key: string): string[] {
 interface BrokerUser {
   name: string;
   password?: string;
+  password_hash?: string;
+  hashing_algorithm?: string;
   /** A comma-separated string in exported definitions, a list in newer ones. */
   tags: string | string[];
 }
 
 const tagsOf = (user: BrokerUser) => (Array.isArray(user.tags) ? user.tags : user.tags.split(',')).map((tag) => tag.trim()).filter(Boolean);
+
+test('rabbitmq/definitions.json holds no plain-text password: every user a sha256 password_hash, each of its documented example password', () => {
+  const definitions = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'rabbitmq/definitions.json'), 'utf8')) as { users: BrokerUser[] };
+  for (const user of definitions.users) {
+    assert.equal(user.password, undefined, `${user.name} has no plain-text password`);
+    assert.equal(user.hashing_algorithm, HASHING_ALGORITHM, `${user.name}'s hashing algorithm`);
+    // The compose file's example passwords (rabbitmq/README.md): ragmail/ragmail for the admin, change-me-<role> for the others.
+    const example = user.name === 'ragmail' ? 'ragmail' : `change-me-${user.name.replace(/^ragmail-/, '')}`;
+    assert.ok(matchesRabbitHash(example, user.password_hash ?? ''), `${user.name}'s hash is of ${example}`);
+    assert.ok(!matchesRabbitHash(`${example}x`, user.password_hash ?? ''), 'a hash matches one password only');
+  }
+});
 
 test('docker-compose config accepts the compose file: a service per role running that role as its own broker user, with /healthz checks, Prometheus and Grafana', (context) => {
   const result = run(context, 'docker-compose', ['-f', COMPOSE_FILE, 'config']);
@@ -109,7 +125,10 @@ test('docker-compose config accepts the compose file: a service per role running
     const parsed = new URL(url);
     const user = definitions.users.find((candidate) => candidate.name === decodeURIComponent(parsed.username));
     assert.ok(user, `${parsed.username} is a user of rabbitmq/definitions.json`);
-    assert.equal(user.password, decodeURIComponent(parsed.password), `the password of ${user.name} is the one of rabbitmq/definitions.json`);
+    assert.ok(
+      matchesRabbitHash(decodeURIComponent(parsed.password), user.password_hash ?? ''),
+      `the password of ${user.name} is the one hashed in rabbitmq/definitions.json`,
+    );
     return user;
   };
 
@@ -145,6 +164,26 @@ test('docker-compose config accepts the compose file: a service per role running
     tagsOf(userOf(environment(topology, 'RABBITMQ_MANAGEMENT_URL') ?? '')).includes('administrator'),
     'the dead-letter retention policy is set by the admin',
   );
+
+  // Example passwords: every ragmail service refuses them, unless RAGMAIL_DEMO=true; Grafana waits for the topology service, which checks its password.
+  const grafana = services.get('grafana')!;
+  assert.equal(
+    unquote(environment(topology, 'GRAFANA_ADMIN_PASSWORD') ?? ''),
+    unquote(environment(grafana, 'GF_SECURITY_ADMIN_PASSWORD') ?? '-'),
+    "topology checks Grafana's password",
+  );
+  assert.ok(grafana.join('\n').includes('topology:\n        condition: service_completed_successfully'), 'Grafana starts after the topology service');
+  for (const [name, block] of [...workers, ['topology', topology] as const]) {
+    const variables = Object.fromEntries(
+      ['AMQP_URL', 'RABBITMQ_MANAGEMENT_URL', 'GRAFANA_ADMIN_PASSWORD', 'RAGMAIL_DEMO'].map((variable) => [
+        variable,
+        unquote(environment(block, variable) ?? ''),
+      ]),
+    );
+    assert.equal(variables.RAGMAIL_DEMO, 'false', `${name}: RAGMAIL_DEMO defaults to false`);
+    assert.throws(() => loadConfig(variables), /an example password of this repository/, `${name} refuses the example passwords`);
+    assert.equal(loadConfig({ ...variables, RAGMAIL_DEMO: 'true' }).RAGMAIL_DEMO, true, `${name} runs on them as a demo`);
+  }
 
   assert.ok(
     services.get('prometheus')!.some((line) => line.includes('prometheus/prometheus.yml:/etc/prometheus/prometheus.yml')),

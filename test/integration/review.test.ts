@@ -113,6 +113,8 @@ test(
         await waitForState(pipeline, router.email_id, 'sent');
         const summary = pipeline.activity.getEmail(router.email_id);
         assert.equal(summary?.send_mode, 'review');
+        // The approval's own event and the sender's travel apart: the recorder may store them in either order.
+        await waitFor(() => pipeline.activity.timeline(router.email_id).some((event) => event.stage === 'review_approved'), { what: 'the approval recorded' });
         const timeline = pipeline.activity.timeline(router.email_id);
         const decision = timeline.find((event) => event.stage === 'review_approved');
         assert.deepEqual([decision?.role, decision?.detail.by, decision?.detail.edited], ['api', 'alice', true]);

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { ConfigError, environmentSchema, loadConfig } from '../../src/app/config.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, SECRET_VARIABLES, environmentSchema, loadConfig } from '../../src/app/config.js';
 import { decisionPolicyOf, replySettingsOf, sendModeOf } from '../../src/features/send-policy.js';
 
 test('defaults apply when the environment is empty, and paths derive from DATA_DIR', () => {
@@ -100,4 +102,110 @@ test('SEND_POLICY unset: draft with the local model first, auto with a remote on
 test('with SEND_POLICY unset the local model stays a drafter as a fallback; set, it is judged like any model', () => {
   assert.deepEqual(decisionPolicyOf(loadConfig({ LLM_PROVIDERS: 'gemini,local' })).draftProviders, ['local']);
   assert.deepEqual(decisionPolicyOf(loadConfig({ LLM_PROVIDERS: 'gemini,local', SEND_POLICY: 'auto' })).draftProviders, []);
+});
+
+test('AMQP_URL must be an amqp:// or amqps:// URL with a host; the problem names the variable and never shows the password', () => {
+  for (const wrong of ['localhost:5672', 'http://guest:guest@127.0.0.1:5672', 'amqp://', 'rabbitmq']) {
+    assert.throws(
+      () => loadConfig({ AMQP_URL: wrong }),
+      (error: unknown) => error instanceof ConfigError && /AMQP_URL=.*: an amqp:\/\/ or amqps:\/\/ URL with a host/.test(error.message),
+      wrong,
+    );
+  }
+  assert.throws(
+    () => loadConfig({ AMQP_URL: 'ampq://ragmail:s3cret-pass@rabbitmq:5672/ragmail' }),
+    (error: unknown) =>
+      error instanceof ConfigError && error.message.includes('AMQP_URL="ampq://ragmail:***@rabbitmq') && !error.message.includes('s3cret-pass'),
+  );
+  assert.equal(loadConfig({ AMQP_URL: 'amqps://user:pw@broker.example:5671/ragmail' }).AMQP_URL, 'amqps://user:pw@broker.example:5671/ragmail');
+  assert.equal(loadConfig({ AMQP_URL: 'amqp://rabbitmq' }).AMQP_URL, 'amqp://rabbitmq');
+});
+
+test('every secret variable can come from <NAME>_FILE (Docker and Kubernetes secrets): the content without its trailing line break; both set, an unreadable or an empty file is a ConfigError that never shows the secret', () => {
+  const folder = mkdtempSync(path.join(tmpdir(), 'ragmail-secrets-'));
+  try {
+    const secretFile = (name: string, content: string) => {
+      const file = path.join(folder, name);
+      writeFileSync(file, content);
+      return file;
+    };
+    const values: Record<(typeof SECRET_VARIABLES)[number], string> = {
+      AMQP_URL: 'amqps://ragmail-poller:s3cret@rabbitmq:5671/ragmail',
+      AMQP_KEY_PASSPHRASE: 'key passphrase',
+      RABBITMQ_MANAGEMENT_URL: 'http://ragmail-monitor:s3cret@rabbitmq:15672',
+      REDIS_URL: 'redis://:s3cret@redis:6379',
+      API_TOKENS: 'admin=0123456789abcdefghijklmnopqrstuvwxyz',
+      GEMINI_API_KEY: 'AIza-gemini-key',
+      ANTHROPIC_API_KEY: 'sk-ant-key',
+      OPENAI_API_KEY: 'sk-openai-key',
+      PINECONE_API_KEY: 'pcsk-key',
+      GMAIL_CLIENT_SECRET: 'GOCSPX-secret',
+      GMAIL_REFRESH_TOKEN: '1//refresh-token',
+    };
+    const env = Object.fromEntries(Object.entries(values).map(([name, value]) => [`${name}_FILE`, secretFile(name, `${value}\n`)]));
+    const config = loadConfig(env);
+    for (const [name, value] of Object.entries(values)) assert.equal(config[name as keyof typeof values], value, name);
+    assert.deepEqual(
+      config.apiTokens,
+      [{ name: 'admin', token: '0123456789abcdefghijklmnopqrstuvwxyz' }],
+      'a secret from a file is parsed as one set directly',
+    );
+    assert.equal(loadConfig({ GEMINI_API_KEY_FILE: secretFile('crlf', 'key with spaces \r\n\n') }).GEMINI_API_KEY, 'key with spaces ');
+
+    const refused = (variables: Record<string, string>, expected: RegExp) =>
+      assert.throws(
+        () => loadConfig(variables),
+        (error: unknown) => error instanceof ConfigError && expected.test(error.message) && !/s3cret|sk-ant|AIza/.test(error.message),
+        String(expected),
+      );
+    refused(
+      { ANTHROPIC_API_KEY: 'sk-ant-direct', ANTHROPIC_API_KEY_FILE: env.ANTHROPIC_API_KEY_FILE },
+      /ANTHROPIC_API_KEY and ANTHROPIC_API_KEY_FILE are both set/,
+    );
+    refused({ GEMINI_API_KEY_FILE: path.join(folder, 'missing') }, /GEMINI_API_KEY_FILE=".*missing": cannot read the file \(ENOENT\)/);
+    refused({ API_TOKENS_FILE: secretFile('empty', '\n') }, /API_TOKENS_FILE=".*empty": the file is empty/);
+    refused({ AMQP_URL_FILE: secretFile('bad-url', 'localhost:5672\n') }, /AMQP_URL="localhost:5672": an amqp:\/\/ or amqps:\/\/ URL/);
+    refused({ AMQP_URL_FILE: secretFile('bad-url-password', 'guest:s3cret@localhost:5672\n') }, /AMQP_URL=\(hidden\): an amqp/);
+    // A variable outside the list keeps its value: `_FILE` is for secrets only.
+    assert.equal(loadConfig({ LOG_LEVEL_FILE: secretFile('level', 'debug') }).LOG_LEVEL, 'info');
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test('the example passwords of the stack stop the boot unless RAGMAIL_DEMO=true; guest/guest and real passwords do not', () => {
+  const refused = (variables: Record<string, string>, names: RegExp) =>
+    assert.throws(
+      () => loadConfig(variables),
+      (error: unknown) => error instanceof ConfigError && names.test(error.message) && /RAGMAIL_DEMO=true/.test(error.message),
+      JSON.stringify(variables),
+    );
+  refused({ AMQP_URL: 'amqp://ragmail-poller:change-me-poller@rabbitmq:5672/ragmail' }, /AMQP_URL: an example password/);
+  refused(
+    { AMQP_URL: 'amqp://ragmail:ragmail@127.0.0.1:5672/ragmail', RABBITMQ_MANAGEMENT_URL: 'http://ragmail:ragmail@127.0.0.1:15672' },
+    /AMQP_URL, RABBITMQ_MANAGEMENT_URL:/,
+  );
+  refused({ RABBITMQ_MANAGEMENT_URL: 'http://ragmail-monitor:change-me-monitor@rabbitmq:15672' }, /RABBITMQ_MANAGEMENT_URL:/);
+  refused({ GRAFANA_ADMIN_PASSWORD: 'change-me-grafana' }, /GRAFANA_ADMIN_PASSWORD:/);
+  refused({ GEMINI_API_KEY: 'change-me' }, /GEMINI_API_KEY:/);
+  const folder = mkdtempSync(path.join(tmpdir(), 'ragmail-secrets-'));
+  try {
+    const file = path.join(folder, 'amqp-url');
+    writeFileSync(file, 'amqp://ragmail-api:change-me-api@rabbitmq:5672/ragmail\n');
+    refused({ AMQP_URL_FILE: file }, /AMQP_URL:/);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+
+  const demo = loadConfig({ AMQP_URL: 'amqp://ragmail:ragmail@127.0.0.1:5672/ragmail', GRAFANA_ADMIN_PASSWORD: 'change-me-grafana', RAGMAIL_DEMO: 'true' });
+  assert.equal(demo.RAGMAIL_DEMO, true);
+  assert.equal(loadConfig({}).RAGMAIL_DEMO, false);
+  // Not the stack's: RabbitMQ's own guest (tests, a fresh local broker), the admin user with another password, any real one.
+  loadConfig({ AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672', RABBITMQ_MANAGEMENT_URL: 'http://guest:guest@127.0.0.1:15672' });
+  loadConfig({ AMQP_URL: 'amqp://ragmail:Zq8-long-and-random@rabbitmq:5672/ragmail', GRAFANA_ADMIN_PASSWORD: 'a-real-one' });
+  // API_TOKENS' placeholder stays refused even in a demo, with its own message (an empty API_TOKENS makes a real token).
+  assert.throws(
+    () => loadConfig({ RAGMAIL_DEMO: 'true', API_TOKENS: 'admin=change-me-to-a-long-random-token' }),
+    /API_TOKENS: the token of admin is the example placeholder/,
+  );
 });

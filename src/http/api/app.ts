@@ -18,6 +18,11 @@ import { emailRoutes } from './emails.js';
 import { reviewRoutes } from './reviews.js';
 import { deadLetterRoutes } from './dead-letters.js';
 import { brokerRoutes } from './broker.js';
+import { conversationRoutes } from './conversations.js';
+import { createFileLinkSigner } from './file-links.js';
+import { manualFileRoutes } from './manual-files.js';
+import { statisticsRoutes } from './statistics.js';
+import { categoryRoutes } from './categories.js';
 
 /** The dashboard's files (index.html, app.js, style.css), served as they are. */
 const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
@@ -76,12 +81,18 @@ export function buildApiApp(context: ApiContext, tokens: readonly ApiToken[]): F
     // The API is not a folder of files: its unknown paths get the JSON 404 above.
     allowedPath: (pathName) => !isApiPath(pathName),
   });
+  // Citations open manuals in a new tab, which sends no bearer token: the API signs short-lived links instead.
+  const signer = createFileLinkSigner(tokens);
+  void app.register(manualFileRoutes({ documents: context.documents, uploadDir: context.config.UPLOAD_DIR, signer }));
   void app.register(
     async (api) => {
       api.addHook('onRequest', authenticate);
       for (const routes of [overviewRoutes, documentRoutes, uploadRoutes, emailRoutes, reviewRoutes, deadLetterRoutes, brokerRoutes]) {
         await api.register(routes(context));
       }
+      await api.register(conversationRoutes({ activity: context.activity, documents: context.documents, reviews: context.reviews, signer }));
+      await api.register(statisticsRoutes({ database: context.services.database, lowScore: context.config.AUTO_SEND_MIN_SCORE }));
+      await api.register(categoryRoutes({ activity: context.activity }));
     },
     { prefix: '/api' },
   );

@@ -23,6 +23,8 @@ export interface ApiSettings extends ConnectionSettings, ManagementTarget {
   API_MAX_UPLOAD_BYTES: number;
   API_MAX_CONCURRENT_UPLOADS: number;
   UPLOAD_DIR: string;
+  /** Below this retrieval score a reply counts as a knowledge gap (the send decision's own floor). */
+  AUTO_SEND_MIN_SCORE: number;
 }
 
 /** What the API uses of the providers and the database of its process. */

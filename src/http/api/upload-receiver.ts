@@ -11,11 +11,8 @@ import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { MultipartFile } from '@fastify/multipart';
-import { fileTypeFromBuffer } from 'file-type';
+import { PDF_SNIFF_BYTES, pdfHeadProblem, tooLargeProblem, type DocumentProblem } from '../../features/document-check.js';
 import { ApiError } from './errors.js';
-
-/** Bytes file-type needs to tell most types apart (its own `reasonableDetectionSizeInBytes`). */
-const SNIFF_BYTES = 4100;
 
 /** Temporary files older than this are left over from a process that died mid-upload. */
 const STALE_AFTER_MS = 60 * 60 * 1000;
@@ -32,8 +29,15 @@ export interface ReceivedFile {
   bytes: number;
 }
 
+/** The answer to a refused upload: 400 empty, 413 too large, 415 not a PDF. */
+function refusal(problem: DocumentProblem): ApiError {
+  const [status, code] =
+    problem.code === 'document_empty' ? [400, 'upload_empty'] : problem.code === 'document_too_large' ? [413, 'upload_too_large'] : [415, 'upload_not_pdf'];
+  return new ApiError(status, code, problem.message);
+}
+
 /**
- * Passes bytes through, keeping the first {@link SNIFF_BYTES}; once it has them (or the file ends)
+ * Passes bytes through, keeping the first {@link PDF_SNIFF_BYTES}; once it has them (or the file ends)
  * it fails the stream unless they are a PDF's, so a file of another type is refused early.
  */
 class PdfSniffer extends Transform {
@@ -49,8 +53,8 @@ class PdfSniffer extends Transform {
     this.bytes += chunk.byteLength;
     this.push(chunk);
     if (this.checked) return callback();
-    this.head = Buffer.concat([this.head, chunk.subarray(0, SNIFF_BYTES - this.head.byteLength)]);
-    if (this.head.byteLength < SNIFF_BYTES) return callback();
+    this.head = Buffer.concat([this.head, chunk.subarray(0, PDF_SNIFF_BYTES - this.head.byteLength)]);
+    if (this.head.byteLength < PDF_SNIFF_BYTES) return callback();
     this.check().then(() => callback(), callback);
   }
 
@@ -61,12 +65,8 @@ class PdfSniffer extends Transform {
 
   private async check(): Promise<void> {
     this.checked = true;
-    const name = this.filename || 'the file';
-    if (this.bytes === 0) throw new ApiError(400, 'upload_empty', `${name} is empty`);
-    const type = await fileTypeFromBuffer(this.head);
-    if (type?.mime !== 'application/pdf') {
-      throw new ApiError(415, 'upload_not_pdf', `${name} is not a PDF (its content looks like ${type?.mime ?? 'an unknown type'})`);
-    }
+    const problem = await pdfHeadProblem(this.filename || 'the file', this.head);
+    if (problem) throw refusal(problem);
   }
 }
 
@@ -79,7 +79,7 @@ export async function receivePdf(part: MultipartFile, incomingFolder: string, ma
   const temporaryPath = path.join(incomingFolder, `${randomUUID()}.part`);
   temporaryPaths.push(temporaryPath);
   const sniffer = new PdfSniffer(part.filename);
-  const tooLarge = () => new ApiError(413, 'upload_too_large', `${part.filename || 'the file'} is larger than ${maxBytes} bytes (API_MAX_UPLOAD_BYTES)`);
+  const tooLarge = () => refusal(tooLargeProblem(part.filename || 'the file', maxBytes));
   // busboy stops the file at `maxBytes` and says so; failing the stream at once answers 413 without reading the rest.
   const stopAtLimit = () => part.file.destroy(tooLarge());
   part.file.once('limit', stopAtLimit);

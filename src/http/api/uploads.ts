@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
 import { z } from 'zod';
+import { mailboxAddressSchema } from '../../features/document-check.js';
 import { storedDocumentOf } from '../../features/documents.js';
 import { parseInput, type ApiContext } from './context.js';
 import { enqueueDocument } from './documents.js';
@@ -36,7 +37,7 @@ function discardRest(request: IncomingMessage): void {
   if (!request.complete) request.resume();
 }
 
-const agentEmailSchema = z.object({ agent_email: z.string().trim().toLowerCase().pipe(z.email('agent_email must be an email address')) });
+const agentEmailSchema = z.object({ agent_email: mailboxAddressSchema });
 
 export function uploadRoutes(context: ApiContext) {
   const { config } = context;

@@ -1,19 +1,28 @@
-// The JSON API client: the bearer token kept for this browser tab, and one request function that
+// The JSON API client: the bearer token kept for this browser tab (or browser, when remembered), and one request function that
 // turns the API's `{error, code}` answers into errors the sections can show.
 
 const TOKEN_KEY = 'ragmail.token';
 
-/** The token of this tab, or null. sessionStorage: it goes away with the tab, never to other sites. */
+/**
+ * The token of this tab, or null. sessionStorage by default: it goes away with the tab, never to
+ * other sites. localStorage only when the operator asked to be remembered on this browser, so a
+ * new tab signs in too.
+ */
 export function getToken() {
-  return sessionStorage.getItem(TOKEN_KEY);
+  return sessionStorage.getItem(TOKEN_KEY) ?? localStorage.getItem(TOKEN_KEY);
 }
 
-export function setToken(token) {
+/** Keeps `token` for this tab, and with `remember` for every tab of this browser until sign-out. */
+export function setToken(token, remember = false) {
   sessionStorage.setItem(TOKEN_KEY, token);
+  if (remember) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
 }
 
+/** Forgets the token everywhere this browser kept it. */
 export function clearToken() {
   sessionStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(TOKEN_KEY);
 }
 
 /**
@@ -23,7 +32,8 @@ export function clearToken() {
 export function adoptTokenFromFragment(landing) {
   const match = /^#token=([^&]+)/.exec(location.hash);
   if (!match) return;
-  setToken(decodeURIComponent(match[1]));
+  // This tab only: a link is no request to be remembered, nor to forget a remembered token.
+  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
   history.replaceState(null, '', `${location.pathname}${location.search}${landing}`);
 }
 

@@ -1,5 +1,5 @@
-// The operator dashboard: sign-in, the hash router (#/manuals, #/emails[/<email_id>], #/reviews,
-// #/dead-letters, #/broker), the mailbox selector, and the status line every section reports to.
+// The operator dashboard: sign-in, the hash router (#/overview, #/manuals, #/emails[/<email_id>],
+// #/reviews, #/gaps, #/dead-letters, #/broker), the mailbox selector, and the status line every section reports to.
 import { adoptTokenFromFragment, api, clearToken, getToken, setToken, whenUnauthorized } from './api.js';
 import { fill, h } from './dom.js';
 import { createManuals } from './manuals.js';
@@ -7,9 +7,11 @@ import { createEmails } from './emails.js';
 import { createReviews } from './reviews.js';
 import { createDeadLetters } from './dead-letters.js';
 import { createBroker } from './broker.js';
+import { createOverview } from './overview.js';
+import { createGaps } from './gaps.js';
 
 const byId = (id) => document.getElementById(id);
-const DEFAULT_ROUTE = 'emails';
+const DEFAULT_ROUTE = 'overview';
 let statusTimer;
 
 /** What the sections share: the selected mailbox, the known mailboxes, the status line. */
@@ -44,9 +46,11 @@ const context = {
 };
 
 const sections = {
+  overview: createOverview(byId('overview'), context),
   manuals: createManuals(byId('manuals'), context),
   emails: createEmails(byId('emails'), context),
   reviews: createReviews(byId('reviews'), context),
+  gaps: createGaps(byId('gaps'), context),
   'dead-letters': createDeadLetters(byId('dead-letters'), context),
   broker: createBroker(byId('broker'), context),
 };
@@ -120,10 +124,6 @@ async function loadMailboxes() {
   );
   select.value = context.mailboxes.includes(context.mailbox) ? context.mailbox : '';
   context.mailbox = select.value;
-  fill(
-    byId('known-mailboxes'),
-    context.mailboxes.map((address) => h('option', { value: address })),
-  );
 }
 
 /** The pending-review count in the navigation; returns the overview for whoever wants it. */
@@ -143,7 +143,7 @@ whenUnauthorized(() => {
   // Calls running side by side may all answer 401: the first one signs out, the others are late.
   if (getToken() === null) return;
   clearToken();
-  showSignIn('The token was refused. Paste a valid API token.');
+  showSignIn('The token was refused. Paste a valid access token.');
 });
 
 byId('sign-in-form').addEventListener('submit', (event) => {
@@ -151,10 +151,10 @@ byId('sign-in-form').addEventListener('submit', (event) => {
   const input = byId('token');
   const token = input.value.trim();
   if (!token) {
-    byId('sign-in-error').textContent = 'Paste the API token first.';
+    byId('sign-in-error').textContent = 'Paste the access token first.';
     return;
   }
-  setToken(token);
+  setToken(token, byId('remember').checked);
   input.value = '';
   byId('sign-in-error').textContent = '';
   start();

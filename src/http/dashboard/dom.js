@@ -137,3 +137,17 @@ export function duration(milliseconds) {
   if (milliseconds < 86_400_000) return `${Math.round(milliseconds / 3_600_000)} h`;
   return `${Math.round(milliseconds / 86_400_000)} d`;
 }
+
+/**
+ * An email address that wraps only where an address may: after the `@` and before a dot, never
+ * in the middle of a name (`jose.garcia@mailbox.exampl` / `e`).
+ */
+export function address(text) {
+  if (!text) return '—';
+  const parts = String(text).split(/(?=[.@])/);
+  return h(
+    'span',
+    { class: 'address' },
+    parts.flatMap((part, index) => (index ? [h('wbr'), part] : [part])),
+  );
+}

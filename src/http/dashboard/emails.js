@@ -1,8 +1,9 @@
-// Email timeline: every email with where it stands, filters, and one email's whole journey
-// (classification, retrieved passages, reply, outcome, timings per stage) at #/emails/<email_id>.
+// Email timeline: every email with where it stands, filters, and one email at #/emails/<email_id>:
+// the conversation (conversation.js), then classification, retrieved passages and the journey.
 import { api } from './api.js';
-import { badge, definitions, duration, fill, h, keepFocus, percent, setText, table, when } from './dom.js';
+import { address, badge, definitions, duration, fill, h, keepFocus, percent, setText, table, when } from './dom.js';
 import { poll } from './poll.js';
+import { renderConversation } from './conversation.js';
 
 const STATES = [
   'received',
@@ -29,8 +30,8 @@ export function createEmails(section, context) {
     h('option', { value: '' }, 'Any state'),
     STATES.map((name) => h('option', { value: name }, name.replace(/_/g, ' '))),
   );
-  const category = h('input', { id: 'email-category', type: 'text', name: 'category', list: 'known-categories', autocomplete: 'off' });
-  const categories = h('datalist', { id: 'known-categories' });
+  // The classifier's categories, known once the API answered (loadCategories).
+  const category = h('select', { id: 'email-category', name: 'category' }, h('option', { value: '' }, 'Any category'));
   const filters = h(
     'form',
     {
@@ -45,7 +46,7 @@ export function createEmails(section, context) {
     },
     h('div', { class: 'field grow' }, h('label', { for: 'email-search' }, 'Search'), search),
     h('div', { class: 'field' }, h('label', { for: 'email-state' }, 'State'), state),
-    h('div', { class: 'field' }, h('label', { for: 'email-category' }, 'Category'), category, categories),
+    h('div', { class: 'field' }, h('label', { for: 'email-category' }, 'Category'), category),
     h('button', { type: 'submit' }, 'Apply filters'),
     h(
       'button',
@@ -61,10 +62,29 @@ export function createEmails(section, context) {
       'Clear',
     ),
   );
-  state.addEventListener('change', () => {
-    offset = 0;
-    restart();
-  });
+  for (const select of [state, category]) {
+    select.addEventListener('change', () => {
+      offset = 0;
+      restart();
+    });
+  }
+  let categoriesLoaded = false;
+  async function loadCategories() {
+    if (categoriesLoaded) return;
+    try {
+      const { categories } = await api('categories');
+      const chosen = category.value;
+      fill(
+        category,
+        h('option', { value: '' }, 'Any category'),
+        categories.map((name) => h('option', { value: name }, name)),
+      );
+      category.value = chosen;
+      categoriesLoaded = true;
+    } catch (error) {
+      context.fail(error);
+    }
+  }
   const summary = h('p', { class: 'summary', 'aria-live': 'polite' });
   const list = h('div');
   const pager = h('div', { class: 'pager' });
@@ -79,7 +99,7 @@ export function createEmails(section, context) {
 
   async function refreshList() {
     const answer = await api('emails', {
-      query: { agent_email: context.mailbox, state: state.value, category: category.value.trim(), search: search.value.trim(), limit: PAGE_SIZE, offset },
+      query: { agent_email: context.mailbox, state: state.value, category: category.value, search: search.value.trim(), limit: PAGE_SIZE, offset },
     }).catch((error) => {
       context.fail(error);
       throw error;
@@ -88,10 +108,6 @@ export function createEmails(section, context) {
     if (fingerprint === shown) return;
     shown = fingerprint;
     const { total, emails } = answer;
-    fill(
-      categories,
-      [...new Set(emails.map((email) => email.category).filter(Boolean))].map((name) => h('option', { value: name })),
-    );
     setText(summary, total ? `${offset + 1}–${offset + emails.length} of ${total} emails` : 'No emails match.');
     keepFocus(list, () =>
       fill(
@@ -105,9 +121,9 @@ export function createEmails(section, context) {
                   'tr',
                   { 'data-email-id': email.email_id },
                   h('td', {}, when(email.received_at ?? email.first_seen_at)),
-                  h('td', { class: 'clip' }, email.from ?? '—'),
+                  h('td', { class: 'clip' }, address(email.from)),
                   h('td', {}, h('a', { href: `#/emails/${encodeURIComponent(email.email_id)}` }, email.subject || '(no subject)')),
-                  h('td', {}, email.agent_email ?? '—'),
+                  h('td', {}, address(email.agent_email)),
                   h('td', { class: 'email-state' }, badge(email.state)),
                   h('td', {}, email.category ?? '—'),
                   h('td', { class: 'number' }, percent(email.confidence)),
@@ -117,7 +133,7 @@ export function createEmails(section, context) {
           : null,
       ),
     );
-    const filtered = Boolean(context.mailbox || state.value || category.value.trim() || search.value.trim());
+    const filtered = Boolean(context.mailbox || state.value || category.value || search.value.trim());
     if (!total) setText(summary, filtered ? 'No emails match.' : 'No emails yet.');
     // Page buttons only when there is more than one page.
     if (offset === 0 && total <= PAGE_SIZE) return void fill(pager);
@@ -155,7 +171,7 @@ export function createEmails(section, context) {
   async function refreshDetail() {
     let answer;
     try {
-      answer = await api(`emails/${encodeURIComponent(emailId)}`);
+      answer = await api(`emails/${encodeURIComponent(emailId)}/conversation`);
     } catch (error) {
       if (error.status === 404) {
         shown = '';
@@ -179,6 +195,7 @@ export function createEmails(section, context) {
 
   return {
     show(argument) {
+      loadCategories();
       emailId = argument;
       listView.hidden = Boolean(emailId);
       detailView.hidden = !emailId;
@@ -195,23 +212,20 @@ function backLink() {
   return h('p', {}, h('a', { href: '#/emails' }, '← All emails'));
 }
 
-function renderDetail({ email, timeline, review }) {
+function renderDetail(answer) {
+  const { email, timeline, review } = answer;
   const retrieved = [...timeline].reverse().find((event) => event.stage === 'retrieved');
-  const replied = [...timeline].reverse().find((event) => event.stage === 'replied');
   const passages = Array.isArray(retrieved?.detail?.chunks) ? retrieved.detail.chunks : [];
-  const replyText = review?.reply_body ?? replied?.detail?.excerpt ?? email.reply_excerpt;
   return [
     h('h3', { id: 'email-detail-title' }, email.subject || '(no subject)'),
     definitions([
       ['State', badge(email.state)],
-      ['Outcome', email.outcome],
-      ['From', email.from],
-      ['Mailbox', email.agent_email],
-      ['Received', email.received_at ? when(email.received_at) : null],
+      ['Mailbox', email.agent_email ? address(email.agent_email) : null],
       ['Priority', email.priority],
       ['Email id', h('code', {}, email.email_id)],
     ]),
     email.error_message ? h('p', { class: 'error-text' }, `${email.error_type ?? 'error'}: ${email.error_message}`) : null,
+    ...renderConversation(answer),
     h('h4', {}, 'Classification'),
     email.is_support_inquiry === null
       ? h('p', { class: 'empty' }, 'Not classified yet.')
@@ -237,20 +251,6 @@ function renderDetail({ email, timeline, review }) {
           ),
         )
       : h('p', { class: 'empty' }, email.chunk_count === 0 ? 'Nothing relevant was found.' : 'No retrieval recorded.'),
-    h('h4', {}, 'Reply'),
-    replyText ? h('pre', { class: 'reply' }, replyText) : h('p', { class: 'empty' }, 'No reply yet.'),
-    email.citations?.length
-      ? h(
-          'p',
-          {},
-          'Cites: ',
-          email.citations.map((citation, index) => [
-            index ? '; ' : '',
-            h('span', { class: 'filename' }, citation.title ?? citation.source),
-            citation.page ? ` p. ${citation.page}` : '',
-          ]),
-        )
-      : null,
     definitions([
       ['Handed off', email.handoff === null ? null : email.handoff ? 'yes' : 'no'],
       ['Send mode', email.send_mode],

@@ -4,24 +4,28 @@ import { badge, fill, h, keepFocus, table, when } from './dom.js';
 import { poll } from './poll.js';
 
 const BUSY = new Set(['queued', 'processing']);
+/** The upload's mailbox choice that reveals the address field. */
+const OTHER = 'other';
 
 export function createManuals(section, context) {
   const body = section.querySelector('.section-body');
-  const mailboxInput = h('input', {
-    id: 'upload-mailbox',
-    name: 'agent_email',
-    type: 'email',
-    required: true,
-    autocomplete: 'off',
-    list: 'known-mailboxes',
-    placeholder: 'support@example.com',
+  // The known mailboxes (the selector's list), or another address for a mailbox that has none yet.
+  const mailboxSelect = h('select', { id: 'upload-mailbox', name: 'agent_email', required: true });
+  const otherInput = h('input', { id: 'upload-mailbox-other', type: 'email', autocomplete: 'off', placeholder: 'support@example.com' });
+  const otherField = h('div', { class: 'field', hidden: true }, h('label', { for: 'upload-mailbox-other' }, 'New mailbox address'), otherInput);
+  mailboxSelect.addEventListener('change', () => {
+    const other = mailboxSelect.value === OTHER;
+    otherField.hidden = !other;
+    otherInput.required = other;
+    if (other) otherInput.focus();
   });
   const fileInput = h('input', { id: 'upload-files', name: 'file', type: 'file', accept: 'application/pdf,.pdf', multiple: true, required: true });
   const uploadButton = h('button', { type: 'submit' }, 'Upload');
   const form = h(
     'form',
     { class: 'toolbar', onsubmit: upload },
-    h('div', { class: 'field' }, h('label', { for: 'upload-mailbox' }, 'Mailbox'), mailboxInput),
+    h('div', { class: 'field' }, h('label', { for: 'upload-mailbox' }, 'Mailbox'), mailboxSelect),
+    otherField,
     h('div', { class: 'field' }, h('label', { for: 'upload-files' }, 'PDF manuals'), fileInput),
     uploadButton,
   );
@@ -108,13 +112,13 @@ export function createManuals(section, context) {
   async function upload(event) {
     event.preventDefault();
     const files = [...fileInput.files];
-    if (!mailboxInput.checkValidity() || !files.length) {
+    if (!form.checkValidity() || !files.length) {
       form.reportValidity();
       return;
     }
     const data = new FormData();
     // The API reads the mailbox before the files, so the field goes first.
-    data.append('agent_email', mailboxInput.value.trim());
+    data.append('agent_email', chosenMailbox());
     for (const file of files) data.append('file', file, file.name);
     uploadButton.disabled = true;
     context.announce(`Uploading ${files.length === 1 ? files[0].name : `${files.length} files`}…`);
@@ -122,7 +126,11 @@ export function createManuals(section, context) {
       const { documents } = await api('documents', { form: data });
       context.announce(`Uploaded ${documents.map((record) => record.filename).join(', ')}; ingestion queued.`);
       fileInput.value = '';
-      if (!context.mailboxes.includes(documents[0]?.agent_email)) await context.reloadMailboxes();
+      const uploadedTo = documents[0]?.agent_email;
+      if (!context.mailboxes.includes(uploadedTo)) {
+        await context.reloadMailboxes();
+        fillMailboxChoices(uploadedTo);
+      }
       restart();
     } catch (error) {
       context.fail(error);
@@ -158,9 +166,28 @@ export function createManuals(section, context) {
     stop = poll(refresh, 10_000);
   }
 
+  function chosenMailbox() {
+    return mailboxSelect.value === OTHER ? otherInput.value.trim() : mailboxSelect.value;
+  }
+
+  /** The known mailboxes as choices, `preferred` chosen (or the one chosen before). */
+  function fillMailboxChoices(preferred) {
+    const chosen = preferred ?? mailboxSelect.value;
+    fill(
+      mailboxSelect,
+      h('option', { value: '' }, 'Choose a mailbox'),
+      context.mailboxes.map((mailbox) => h('option', { value: mailbox }, mailbox)),
+      h('option', { value: OTHER }, 'Another address…'),
+    );
+    mailboxSelect.value = context.mailboxes.includes(chosen) ? chosen : context.mailboxes.length ? '' : OTHER;
+    otherField.hidden = mailboxSelect.value !== OTHER;
+    otherInput.required = mailboxSelect.value === OTHER;
+    if (mailboxSelect.value !== OTHER) otherInput.value = '';
+  }
+
   return {
     show() {
-      if (context.mailbox) mailboxInput.value = context.mailbox;
+      fillMailboxChoices(context.mailbox || undefined);
       restart();
     },
     hide() {

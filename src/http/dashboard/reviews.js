@@ -1,7 +1,7 @@
 // Review queue: each drafted reply beside the passages it was built from; edit, approve or reject.
 // Cards are kept across refreshes, so a reply being edited is never overwritten by polling.
 import { api } from './api.js';
-import { badge, fill, h, keepFocus, percent, setText, when } from './dom.js';
+import { address, badge, fill, h, keepFocus, percent, setText, when } from './dom.js';
 import { poll } from './poll.js';
 
 const STATUSES = ['pending', 'approved', 'sent', 'rejected'];
@@ -95,7 +95,11 @@ export function createReviews(section, context) {
       h(
         'p',
         { class: 'meta' },
-        `From ${email.from} to ${review.agent_email} · `,
+        'From ',
+        address(email.from),
+        ' to ',
+        address(review.agent_email),
+        ' · ',
         classification.category,
         ` ${percent(classification.confidence)} · `,
         review.reason ? `${review.reason} · ` : '',

@@ -5,7 +5,8 @@
  */
 import { permanentError } from '../../lib/errors.js';
 import { abortedError } from '../llm/errors.js';
-import { createOpenAIClient, toOpenAIError, type OpenAIDialect } from '../llm/openai.js';
+import { createOpenAIClient, toOpenAIError } from '../llm/openai.js';
+import type { OpenAIDialect } from '../llm/openai-dialect.js';
 import type { EmbedOptions, Embedder } from './spec.js';
 import { unitLength } from './unit-length.js';
 

@@ -20,25 +20,15 @@ import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
 import { createChatLanguageModel, type ChatAnswer, type ChatRequest } from './chat-model.js';
 import { abortedError, httpFailureError, parseRetryDelay, timeoutError, unexpectedError, type ProviderCallContext } from './errors.js';
 import type { LanguageModel } from './spec.js';
+import { openaiDialect, type OpenAIDialect } from './openai-dialect.js';
+
+export { openaiDialect, type OpenAIDialect };
 
 /** OPENAI_RESPONSE_FORMAT: structured output, JSON mode, or the prompt alone. */
 export type OpenAIResponseFormat = 'json_schema' | 'json_object' | 'text';
 
 /** OpenAI's endpoint, used when no base URL is configured. */
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
-
-/** `openai`: OpenAI's own API; `compatible`: any other server that speaks it. */
-export type OpenAIDialect = 'openai' | 'compatible';
-
-/** OpenAI's own endpoint (no base URL, or one on api.openai.com) speaks `openai`; anything else `compatible`. */
-export function openaiDialect(baseUrl: string | undefined): OpenAIDialect {
-  if (!baseUrl) return 'openai';
-  try {
-    return new URL(baseUrl).hostname === 'api.openai.com' ? 'openai' : 'compatible';
-  } catch {
-    return 'compatible';
-  }
-}
 
 /** Settings of {@link createOpenAIModel} (OPENAI_API_KEY, OPENAI_MODEL, OPENAI_BASE_URL, OPENAI_RESPONSE_FORMAT, LLM_TIMEOUT_MS). */
 export interface OpenAISettings {

@@ -299,10 +299,10 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
     { id: number; document_id: string; page: number; text_length: number; section_length: number; field: string; frequency: number }
   >(`
     SELECT c.id, c.document_id, c.page, length(c.text) AS text_length, coalesce(length(c.section), 0) AS section_length,
-           t.col AS field, count(*) AS frequency
-    FROM chunks_terms AS t JOIN chunks AS c ON c.id = t.doc
-    WHERE t.term = ? AND c.namespace = ?
-    GROUP BY t.doc, t.col`);
+           t.field, t.frequency
+    FROM (SELECT doc, col AS field, count(*) AS frequency FROM chunks_terms WHERE term = ? GROUP BY doc, col) AS t
+    JOIN chunks AS c ON c.id = t.doc
+    WHERE c.namespace = ?`);
   const selectByIds = database.prepare<[string, string], ChunkRow>(`
     SELECT id, document_id, document_name, page, chunk_index, text, section, document_title FROM chunks
     WHERE namespace = ? AND id IN (SELECT value FROM json_each(?))`);
@@ -400,8 +400,8 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
    * Pages ranked by their best chunk's BM25F for the query and its feedback stems; the score is
    * that chunk's share of the query alone.
    */
-  function lexicalRanking(namespace: string, text: string, limit: number): RankedPage[] {
-    const functionWords = languageStopwords.get(detectLanguage(text)) ?? noWords;
+  function lexicalRanking(namespace: string, text: string, language: string, limit: number): RankedPage[] {
+    const functionWords = languageStopwords.get(language) ?? noWords;
     const stems = queryStems(text, functionWords);
     const { candidates, queryWeight } = lexicalCandidates(namespace, stems);
     const byId = new Map(candidates.map((candidate) => [candidate.id, { ...candidate }]));
@@ -516,7 +516,7 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
         return [];
       }
       const limit = Math.max(Math.floor(k) * 5, 50);
-      let ranked = lexicalRanking(namespace, text, limit);
+      let ranked = lexicalRanking(namespace, text, await detectLanguage(text), limit);
       if (embedder && text.trim().length > 0) {
         const [queryVector] = await embedAll([text], embedder);
         ranked = fuse([ranked, vectorRanking(namespace, queryVector, limit)]);

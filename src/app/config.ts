@@ -350,6 +350,9 @@ export const SECRET_VARIABLES = [
   'PINECONE_API_KEY',
   'GMAIL_CLIENT_SECRET',
   'GMAIL_REFRESH_TOKEN',
+  'IMAP_PASSWORD',
+  'IMAP_ACCESS_TOKEN',
+  'SMTP_PASSWORD',
 ] as const satisfies readonly (keyof Environment)[];
 
 /** The typed configuration every part of the program receives. */

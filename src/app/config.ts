@@ -207,8 +207,8 @@ export const environmentSchema = z.object({
   PINECONE_INDEX_HOST: text(''),
   /** Control-plane URL, for a proxy or a test server. */
   PINECONE_CONTROLLER_HOST: text(''),
-  /** `maildir` (embedded) or `gmail`. */
-  MAILBOX_PROVIDER: z.enum(['maildir', 'gmail']).default('maildir'),
+  /** `maildir` (embedded), `gmail` (the Gmail API) or `imap` (any mail server over IMAP and SMTP). */
+  MAILBOX_PROVIDER: z.enum(['maildir', 'gmail', 'imap']).default('maildir'),
   /** The Gmail address served (`agent_email`); with a service account, the user impersonated. */
   GMAIL_USER: text(''),
   /** OAuth2 client with a refresh token ... */
@@ -222,6 +222,33 @@ export const environmentSchema = z.object({
   /** Gmail API root and OAuth token endpoint, for a proxy or a test server. */
   GMAIL_ROOT_URL: text(''),
   GMAIL_TOKEN_URL: text(''),
+  /** MAILBOX_PROVIDER=imap: the address served (`agent_email`, the From of replies); empty = IMAP_USER. */
+  IMAP_ADDRESS: text(''),
+  IMAP_HOST: text(''),
+  IMAP_PORT: integer(993, 1, 65_535),
+  /** `tls` (from the first byte, port 993), `starttls` (required upgrade, port 143) or `none` (loopback only). */
+  IMAP_TLS: z.enum(['tls', 'starttls', 'none']).default('tls'),
+  IMAP_USER: text(''),
+  /** Password login, or an OAuth2 access token (XOAUTH2, Gmail and Microsoft 365; used for SMTP too), which wins. */
+  IMAP_PASSWORD: text(''),
+  IMAP_ACCESS_TOKEN: text(''),
+  /** Folder new mail is read from. */
+  IMAP_MAILBOX: text('INBOX'),
+  /** Folder taken mail is moved to (full path, the server's delimiter); empty = only flagged (`\Seen` and `$RagmailTaken`). */
+  IMAP_TAKEN_FOLDER: text(''),
+  /** Sent and Drafts folders; empty = the folders the server marks `\Sent` and `\Drafts`, else `Sent` and `Drafts`. */
+  IMAP_SENT_FOLDER: text(''),
+  IMAP_DRAFTS_FOLDER: text(''),
+  /** SMTP server replies go out through; empty host = IMAP_HOST. */
+  SMTP_HOST: text(''),
+  SMTP_PORT: integer(587, 1, 65_535),
+  /** `starttls` (port 587), `tls` (port 465) or `none` (loopback only). */
+  SMTP_TLS: z.enum(['tls', 'starttls', 'none']).default('starttls'),
+  /** Empty = IMAP_USER and IMAP_PASSWORD. */
+  SMTP_USER: text(''),
+  SMTP_PASSWORD: text(''),
+  /** PEM file of the CA(s) that signed the IMAP and SMTP servers' certificates; empty trusts Node's default CAs. */
+  MAIL_CA_FILE: text(''),
   /** Redis for the shared cache and cross-host send claims; empty = in-process cache, local claims. */
   REDIS_URL: text(''),
   /** How long cached query embeddings and retrieval results live. */
@@ -323,6 +350,9 @@ export const SECRET_VARIABLES = [
   'PINECONE_API_KEY',
   'GMAIL_CLIENT_SECRET',
   'GMAIL_REFRESH_TOKEN',
+  'IMAP_PASSWORD',
+  'IMAP_ACCESS_TOKEN',
+  'SMTP_PASSWORD',
 ] as const satisfies readonly (keyof Environment)[];
 
 /** The typed configuration every part of the program receives. */

@@ -16,7 +16,16 @@ import type { Logger } from '../lib/log.js';
 import { RagmailError } from '../lib/errors.js';
 import { Broker, redactUrl } from '../messaging/broker.js';
 import { ManagementClient } from '../messaging/management.js';
-import { anthropicSettings, createUncachedEmbedder, embeddingModelName, gmailSettings, geminiSettings, openaiSettings, requireSetting } from './providers.js';
+import {
+  anthropicSettings,
+  createUncachedEmbedder,
+  embeddingModelName,
+  gmailSettings,
+  geminiSettings,
+  imapSettings,
+  openaiSettings,
+  requireSetting,
+} from './providers.js';
 import { runProviderCheck, type ProviderCheck } from '../providers/provider-check.js';
 import { checkGemini } from '../providers/llm/gemini.js';
 import { checkAnthropic } from '../providers/llm/anthropic.js';
@@ -25,6 +34,7 @@ import type { Embedder } from '../providers/embeddings/spec.js';
 import { checkPinecone } from '../providers/vector-store/pinecone.js';
 import { createSqliteVectorStore } from '../providers/vector-store/sqlite.js';
 import { checkGmail } from '../providers/mailbox/gmail.js';
+import { checkMailServers } from '../providers/mailbox/mail-servers.js';
 
 /** What the check of one provider found: one row of the table. */
 export interface ProviderCheckRow {
@@ -151,6 +161,10 @@ function checkMailbox(config: Config): Promise<Check> {
   return guarded(async () => {
     if (config.MAILBOX_PROVIDER === 'gmail') {
       return fromProviderCheck(await checkGmail({ ...gmailSettings(config), retries: 0, timeoutMs: CHECK_TIMEOUT_MS }));
+    }
+    if (config.MAILBOX_PROVIDER === 'imap') {
+      const settings = imapSettings(config);
+      return fromProviderCheck(await checkMailServers({ ...settings, timeoutMs: CHECK_TIMEOUT_MS }, settings.mailbox ?? 'INBOX'));
     }
     return timed(async () => {
       const root = config.MAILDIR_ROOT;

@@ -19,6 +19,7 @@ import { createCachedVectorStore } from '../providers/vector-store/cached.js';
 import type { Mailbox } from '../providers/mailbox/spec.js';
 import { createMaildirMailbox } from '../providers/mailbox/maildir.js';
 import { createGmailMailbox } from '../providers/mailbox/gmail.js';
+import { createImapMailbox, type ImapMailboxSettings } from '../providers/mailbox/imap.js';
 import type { EmailParseLimits } from '../providers/mailbox/mime.js';
 import type { Cache } from '../providers/cache/spec.js';
 import { createMemoryCache } from '../providers/cache/memory.js';
@@ -216,12 +217,43 @@ export function gmailSettings(config: Config, logger?: Logger) {
   };
 }
 
+/** MAILBOX_PROVIDER=imap: the servers, the folders and the address served. */
+export function imapSettings(config: Config, logger?: Logger): ImapMailboxSettings {
+  const user = requireSetting(config, 'IMAP_USER', 'MAILBOX_PROVIDER=imap');
+  const host = requireSetting(config, 'IMAP_HOST', 'MAILBOX_PROVIDER=imap');
+  const accessToken = config.IMAP_ACCESS_TOKEN || undefined;
+  const password = accessToken ? undefined : requireSetting(config, 'IMAP_PASSWORD', 'MAILBOX_PROVIDER=imap (or set IMAP_ACCESS_TOKEN)');
+  const address = config.IMAP_ADDRESS || user;
+  if (!address.includes('@'))
+    throw permanentError('configuration_missing', `IMAP_USER ${user} is not an email address: set IMAP_ADDRESS to the address served`);
+  return {
+    address,
+    imap: { host, port: config.IMAP_PORT, tls: config.IMAP_TLS, user, password, accessToken },
+    smtp: {
+      host: config.SMTP_HOST || host,
+      port: config.SMTP_PORT,
+      tls: config.SMTP_TLS,
+      user: config.SMTP_USER || user,
+      password: config.SMTP_PASSWORD || password,
+      accessToken,
+    },
+    caFile: config.MAIL_CA_FILE || undefined,
+    mailbox: config.IMAP_MAILBOX,
+    takenFolder: config.IMAP_TAKEN_FOLDER,
+    sentFolder: config.IMAP_SENT_FOLDER,
+    draftsFolder: config.IMAP_DRAFTS_FOLDER,
+    parseLimits: emailParseLimits(config),
+    logger,
+  };
+}
+
 /** How large an email may be and how long its parse may take, for every mailbox provider. */
 export function emailParseLimits(config: Config): EmailParseLimits {
   return { maxBytes: config.MAX_EMAIL_BYTES, timeoutMs: config.EMAIL_PARSE_TIMEOUT_MS };
 }
 
 export function createMailbox(config: Config, logger: Logger): Mailbox {
+  if (config.MAILBOX_PROVIDER === 'imap') return createImapMailbox(imapSettings(config, logger));
   return config.MAILBOX_PROVIDER === 'gmail'
     ? createGmailMailbox(gmailSettings(config, logger))
     : createMaildirMailbox({ root: config.MAILDIR_ROOT, parseLimits: emailParseLimits(config) });

@@ -71,6 +71,7 @@ export class Services {
     const get = <T>(name: string) => this.cached.get(name) as T | undefined;
     await get<VectorStore>('vectorStore')?.close();
     await get<SendClaims>('sendClaims')?.close();
+    await get<Mailbox>('mailbox')?.close?.();
     await get<Cache>('cache')?.close();
     get<Database>('database')?.close();
     this.cached.clear();

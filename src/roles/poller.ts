@@ -68,7 +68,8 @@ export async function runPoller(dependencies: PollerDependencies, intervalMs: nu
     } catch (error) {
       dependencies.logger.error('poll failed', { error: (error as Error).message });
     }
-    await sleep(intervalMs, signal);
+    // A mailbox that hears of new mail (IMAP IDLE) wakes the poller early; the interval is then the fallback.
+    await (dependencies.mailbox.waitForNew ? dependencies.mailbox.waitForNew(intervalMs, signal) : sleep(intervalMs, signal));
   }
 }
 

@@ -141,6 +141,9 @@ test('every secret variable can come from <NAME>_FILE (Docker and Kubernetes sec
       PINECONE_API_KEY: 'pcsk-key',
       GMAIL_CLIENT_SECRET: 'GOCSPX-secret',
       GMAIL_REFRESH_TOKEN: '1//refresh-token',
+      IMAP_PASSWORD: 'imap password',
+      IMAP_ACCESS_TOKEN: 'ya29.access-token',
+      SMTP_PASSWORD: 'smtp password',
     };
     const env = Object.fromEntries(Object.entries(values).map(([name, value]) => [`${name}_FILE`, secretFile(name, `${value}\n`)]));
     const config = loadConfig(env);

@@ -35,4 +35,11 @@ export interface Mailbox {
    * @returns true when a draft was deleted.
    */
   deleteDraft(agentEmail: string, messageId: string): Promise<boolean>;
+  /**
+   * Waits until the mailbox may have new mail (IMAP IDLE: the server announced a message), at most
+   * `maxWaitMs`, or until `signal` aborts. Without it the poller sleeps its interval.
+   */
+  waitForNew?(maxWaitMs: number, signal: AbortSignal): Promise<void>;
+  /** Releases what the mailbox holds open (the IMAP connections); the others hold nothing. */
+  close?(): Promise<void>;
 }

@@ -29,6 +29,8 @@ export interface QuestionReport {
   first_cited: PageRef | null;
   /** Sent, answerable, and the first cited passage is on an answer page of the right manual. */
   sent_correct: boolean;
+  /** The same with the labels as first written (see hit_rank_first_labels). */
+  sent_correct_first_labels: boolean;
   reply: { subject: string; body: string } | null;
 }
 
@@ -49,6 +51,7 @@ export function questionReport(q: Question, retrieved: QuestionReport['retrieved
     decision: result.decision, reason: result.reason, confidence: result.confidence,
     top_score: result.reply?.top_score ?? null, first_cited: firstCited,
     sent_correct: result.decision === 'sent' && onAnswer(firstCited),
+    sent_correct_first_labels: result.decision === 'sent' && onAnswer(firstCited) && !judged.has(firstCited!.page),
     reply: result.reply && { subject: result.reply.subject, body: result.reply.body },
   };
 }
@@ -61,7 +64,7 @@ export interface QuestionFigures {
   recall_at_3: Ratio;
   recall_at_5: Ratio;
   /** Recall with the labels as first written, before pooled judging (see hit_rank_first_labels). */
-  first_labels: { recall_at_1: Ratio; recall_at_3: Ratio; recall_at_5: Ratio };
+  first_labels: { recall_at_1: Ratio; recall_at_3: Ratio; recall_at_5: Ratio; auto_precision: Ratio };
   decisions: Record<Decision, number>;
   /** Answerable questions auto-sent, out of the answerable. */
   auto_sent: Ratio;
@@ -89,7 +92,12 @@ export function questionFigures(reports: QuestionReport[]): QuestionFigures {
     answerable: answerable.length,
     unanswerable: reports.length - answerable.length,
     recall_at_1: recallAt(1), recall_at_3: recallAt(3), recall_at_5: recallAt(5),
-    first_labels: { recall_at_1: firstLabelsAt(1), recall_at_3: firstLabelsAt(3), recall_at_5: firstLabelsAt(5) },
+    first_labels: {
+      recall_at_1: firstLabelsAt(1),
+      recall_at_3: firstLabelsAt(3),
+      recall_at_5: firstLabelsAt(5),
+      auto_precision: ratio(reports.filter((r) => r.sent_correct_first_labels).length, decisions.sent),
+    },
     decisions,
     auto_sent: sentOf(answerable),
     auto_precision: ratio(reports.filter((r) => r.sent_correct).length, decisions.sent),

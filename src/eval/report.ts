@@ -33,7 +33,9 @@ export function printQuestions(reports: QuestionReport[], figures: QuestionFigur
   print(`  ${Object.entries(figures.decisions).map(([name, count]) => `${name} ${count}`).join(', ')}`);
   print('auto mode:');
   print(`  auto-sent (answerable)        ${pct(figures.auto_sent)}`);
-  print(`  auto-send precision           ${pct(figures.auto_precision)}  (of all auto-sent: first cited passage on an answer page of the right manual)`);
+  print(
+    `  auto-send precision           ${pct(figures.auto_precision)}  (of all auto-sent: first cited passage on an answer page of the right manual)${pooled ? `; labels as first written: ${pct(figures.first_labels.auto_precision)}` : ''}`,
+  );
   print(`  unanswerable auto-sent        ${pct(figures.unanswerable_sent)}  (should be 0)`);
   const samples = reports.filter((r) => r.decision === 'sent').slice(0, 3);
   if (samples.length) print('\nreplies it would auto-send (the first three, in question order):');

@@ -285,12 +285,15 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
         );
       } catch (error) {
         if (attempt >= SENT_COPY_ATTEMPTS) {
-          // Retrying the whole send would send the reply twice: better a person looks at it.
-          throw permanentError(
-            'mailbox_sent_copy_failed',
-            `the reply ${messageId} was sent, but its copy could not be appended to ${path}: ${(error as Error).message}`,
-            error,
-          );
+          // The reply went out: failing the send now would dead-letter it, and replaying that dead
+          // letter would send it a second time. The missing copy is logged for a person instead.
+          settings.logger?.warn('imap reply sent, but its copy could not be appended to the Sent folder', {
+            code: 'mailbox_sent_copy_failed',
+            message_id: messageId,
+            folder: path,
+            error: (error as Error).message,
+          });
+          return undefined;
         }
         await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt));
       }

@@ -90,7 +90,7 @@ test("OpenAI's own dialect: max_completion_tokens and no temperature (a server r
   const result = await model.reply({ email: supportEmail, passages });
   assert.match(result.value.body, /"router-manual\.pdf", page 3/);
   const body = server.requests[0].body as CompletionRequest;
-  assert.equal(body.max_completion_tokens, 2000);
+  assert.equal(body.max_completion_tokens, 8000, 'the reply budget and room for a reasoning model to think');
   assert.equal(body.max_tokens, undefined);
   assert.equal(body.temperature, undefined);
   // The other dialect against the same server is refused permanently, naming the parameter.

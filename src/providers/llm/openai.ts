@@ -48,6 +48,11 @@ export interface OpenAISettings {
 
 /** Output budgets: a classification is one short JSON object, a reply a few paragraphs inside one. */
 const MAX_OUTPUT_TOKENS = { classification: 512, reply: 2000 } as const;
+/**
+ * On OpenAI's endpoint `max_completion_tokens` also bounds a reasoning model's hidden reasoning,
+ * which can spend a small budget whole and leave an empty answer: room for it on top.
+ */
+const REASONING_ALLOWANCE = 6000;
 
 /** The JSON Schemas of the two answers (strict: every field required, nothing else allowed). */
 const answerSchemas = {
@@ -119,7 +124,7 @@ export function createOpenAIModel(settings: OpenAISettings): LanguageModel {
             model: settings.model,
             messages: [{ role: 'system', content: request.system }, ...request.turns.map((turn) => ({ role: turn.role, content: turn.text }))],
             ...dialect.temperature,
-            [dialect.budgetField]: MAX_OUTPUT_TOKENS[request.task],
+            [dialect.budgetField]: MAX_OUTPUT_TOKENS[request.task] + (settings.dialect === 'openai' ? REASONING_ALLOWANCE : 0),
             ...(format ? { response_format: format } : {}),
           },
           { signal: request.signal },

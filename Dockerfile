@@ -17,6 +17,9 @@ COPY --from=build /app/dist ./dist
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data
+# Ready: connected to the broker, topology in place, roles started (METRICS_PORT, 9464 by default).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.METRICS_PORT||9464)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node is PID 1's child under `init: true` (tini) and receives SIGTERM directly.
 ENTRYPOINT ["node", "dist/cli/index.js"]
 CMD ["worker", "--role=all"]

@@ -112,7 +112,7 @@ test('rabbitmq/definitions.json holds no plain-text password: every user a sha25
   }
 });
 
-test('docker-compose config accepts the compose file: a service per role running that role as its own broker user, with /healthz checks, Prometheus and Grafana', (context) => {
+test('docker-compose config accepts the compose file: a service per role running that role as its own broker user, with /readyz checks, Prometheus and Grafana', (context) => {
   const result = run(context, 'docker-compose', ['-f', COMPOSE_FILE, 'config']);
   if (!result) return;
   assert.equal(result.status, 0, `docker-compose config failed:\n${result.stderr}`);
@@ -138,8 +138,8 @@ test('docker-compose config accepts the compose file: a service per role running
     assert.deepEqual(valuesOf(block, 'image'), ['ragmail:latest'], `${name} runs the ragmail image`);
     assert.match(valuesOf(block, 'command').join(' '), new RegExp(`^worker --role[= ]${name}$`), `command of ${name}`);
     assert.ok(
-      block.some((line) => line.includes('/healthz')),
-      `${name} has a /healthz healthcheck`,
+      block.some((line) => line.includes('/readyz')),
+      `${name} has a /readyz healthcheck (connected to the broker, not only alive)`,
     );
     assert.match(environment(block, 'METRICS_PORT') ?? '', /^'?9464'?$/, `${name} serves metrics on 9464, where Prometheus looks`);
     // Loopback is the default: Prometheus, on another container, needs the compose network address.

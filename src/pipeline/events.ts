@@ -73,7 +73,15 @@ export interface StageDetails {
     citations: Array<{ source: string; page: number; title?: string }>;
     input_cut?: unknown;
   };
-  sent: DeliveryDetail & ReplyText & { approved_by?: string; edited?: boolean; quota_remaining?: number; draft_removed?: boolean | null };
+  sent: DeliveryDetail &
+    ReplyText & {
+      approved_by?: string;
+      edited?: boolean;
+      quota_remaining?: number;
+      draft_removed?: boolean | null;
+      /** Set when an earlier sender's reply had left (SMTP accepted it) and this one only filed its copy. */
+      transmitted_earlier?: true;
+    };
   drafted: DraftDetail;
   handed_off: DraftDetail;
   shadowed: DeliveryDetail & ReplyText & { reason?: string };

@@ -1,7 +1,9 @@
 /**
  * sender: applies the mailbox's send policy, rate limit and daily quota, and delivers the reply in
  * the original thread exactly once. The claim on `email_id` stops two senders; the deterministic
- * Message-ID finds a reply that a crashed sender already delivered.
+ * Message-ID finds a reply that a crashed sender already delivered. A mailbox that sends in two
+ * steps (IMAP/SMTP) reports the reply transmitted between them, and the sender records it with
+ * the claim: a sender that died before the second step leaves the next one only that step to do.
  *
  * A reply a reviewer approved (`message.review`, published by src/features/reviews/actions.ts) comes back
  * here after its draft: it is sent whatever the policy (shadow mode excepted), under a claim of its
@@ -23,7 +25,7 @@ import type { Handler, HandlerContext } from '../messaging/consumer.js';
 import type { StageDetails } from '../pipeline/events.js';
 import type { ToSendMessage } from '../pipeline/messages.js';
 import { decideReply } from '../rag/decide.js';
-import type { Mailbox, OutgoingReply } from '../providers/mailbox/spec.js';
+import type { Mailbox, OutgoingReply, SendProgress } from '../providers/mailbox/spec.js';
 import { replyMessageId } from '../providers/mailbox/mime.js';
 import type { SendClaims } from '../providers/claims/spec.js';
 import type { SendLedger } from '../store/send-ledger.js';
@@ -125,7 +127,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     return { action: 'send' };
   }
 
-  async function claim(emailId: string, owner: string): Promise<'claimed' | 'done'> {
+  async function claim(emailId: string, owner: string): Promise<'claimed' | 'transmitted' | 'done'> {
     let result = await claims.claim(emailId, owner, config.SEND_LEASE_MS);
     if (result === 'held') {
       const holder = await claims.holder(emailId);
@@ -138,7 +140,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     return result;
   }
 
-  async function deliver(message: ToSendMessage, reply: OutgoingReply, decision: Decision, context: HandlerContext): Promise<Delivery> {
+  async function deliver(message: ToSendMessage, reply: OutgoingReply, decision: Decision, context: HandlerContext, progress: SendProgress): Promise<Delivery> {
     const agentEmail = message.email.agent_email;
     // The reply's text rides along so the activity log can show it whole (the conversation view).
     const text = { subject: reply.subject, body: reply.body };
@@ -154,16 +156,31 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
             `the daily quota of ${config.DAILY_SEND_QUOTA} replies of ${agentEmail} is used; the approved reply waits`,
           );
         }
-        return deliver(message, reply, { action: 'draft', stage: 'drafted', reason: `daily quota of ${config.DAILY_SEND_QUOTA} replies used` }, context);
+        return deliver(
+          message,
+          reply,
+          { action: 'draft', stage: 'drafted', reason: `daily quota of ${config.DAILY_SEND_QUOTA} replies used` },
+          context,
+          progress,
+        );
       }
       await bucketOf(agentEmail).take(context.signal);
-      const { id } = await mailbox.send(reply);
-      const mode = message.review ? { mode: 'review', approved_by: message.review.approved_by, edited: message.review.edited } : { mode: 'auto' };
-      return { stage: 'sent', detail: { ...mode, provider_id: id, quota_remaining: quota.remaining, ...text } };
+      const { id } = await mailbox.send(reply, progress);
+      return { stage: 'sent', detail: { ...sentMode(message), provider_id: id, quota_remaining: quota.remaining, ...text } };
     }
     const { id } = await mailbox.saveDraft(reply);
     // The whole message travels with the event: the recorder opens a review from it.
     return { stage: decision.stage, detail: { mode: sendModeOf(config, agentEmail), reason: decision.reason, provider_id: id, message } };
+  }
+
+  /**
+   * Finishes the send of a reply that already left: its sender died after the mailbox transmitted
+   * it and before the send was complete. Whatever the policy says now, nothing is sent (nor counted
+   * against the quota again); the mailbox only files the reply's copy.
+   */
+  async function finishTransmitted(message: ToSendMessage, reply: OutgoingReply): Promise<Delivered<'sent'>> {
+    const { id } = mailbox.fileSent ? await mailbox.fileSent(reply) : { id: reply.message_id };
+    return { stage: 'sent', detail: { ...sentMode(message), provider_id: id, transmitted_earlier: true, subject: reply.subject, body: reply.body } };
   }
 
   /**
@@ -177,6 +194,10 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
       context.logger.warn('the approved reply was sent but its draft could not be removed', { message_id: messageId, error: (error as Error).message });
       return null;
     }
+  }
+
+  function sentMode(message: ToSendMessage): { mode: string; approved_by?: string; edited?: boolean } {
+    return message.review ? { mode: 'review', approved_by: message.review.approved_by, edited: message.review.edited } : { mode: 'auto' };
   }
 
   return async (message, context) => {
@@ -236,14 +257,27 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
       return { status: 'duplicate' };
     }
     const owner = `${OWNER}:${randomUUID()}`;
-    if ((await claim(claimKey, owner)) === 'done') {
+    const claimed = await claim(claimKey, owner);
+    if (claimed === 'done') {
       context.logger.info('reply already handled; not sending again');
       return { status: 'duplicate' };
     }
+    // Recorded with the claim before the mailbox files the reply's copy, the one trace it leaves until then.
+    const progress: SendProgress = {
+      transmitted: async () => {
+        try {
+          await claims.transmitted(claimKey, reply.message_id);
+        } catch (error) {
+          // The reply is out whatever happens here: the send goes on, and its Sent copy is what a retry finds.
+          context.logger.warn('the reply left but could not be recorded as transmitted', { message_id: reply.message_id, error: (error as Error).message });
+        }
+      },
+    };
     const started = Date.now();
     let outcome: Delivery;
     try {
-      outcome = await deliver(message, reply, decide(message), context);
+      if (claimed === 'transmitted') context.logger.info('reply transmitted by an earlier sender; filing its copy, not sending again');
+      outcome = claimed === 'transmitted' ? await finishTransmitted(message, reply) : await deliver(message, reply, decide(message), context, progress);
     } catch (error) {
       await claims.release(claimKey, owner);
       throw error;

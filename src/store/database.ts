@@ -152,6 +152,11 @@ const MIGRATIONS: readonly string[] = [
     passages        TEXT
   );
   `,
+  // 7: the moment a reply left (its SMTP transaction accepted) before its send was complete, so a
+  // sender taking over finishes that send instead of sending the reply again (src/store/send-ledger.ts).
+  `
+  ALTER TABLE send_ledger ADD COLUMN transmitted_at TEXT;
+  `,
 ];
 
 /** Compiled statements per open database, by SQL text. */

@@ -5,6 +5,11 @@
  * leaves a lease that expires, after which another sender may take over — and, because the reply
  * carries a deterministic Message-ID, check the mailbox before sending again.
  *
+ * A send of two steps (IMAP/SMTP: the SMTP transaction, then the copy in the Sent folder) is
+ * recorded `transmitted` between them: the mailbox check cannot see such a reply yet, so a sender
+ * that takes over is answered `transmitted` and only finishes the send
+ * (docs/ARCHITECTURE.md#idempotency).
+ *
  * Also keeps each mailbox's daily send quota, counted per UTC day.
  */
 import { immediate, prepared, type Database } from './database.js';
@@ -13,6 +18,11 @@ import { immediate, prepared, type Database } from './database.js';
 export type ClaimResult =
   /** The caller owns the email now and may send. */
   | 'claimed'
+  /**
+   * The caller owns the email now, but the reply already left (a sender died after its mailbox
+   * transmitted it, before the send was complete): finish the send, never send again.
+   */
+  | 'transmitted'
   /** A previous send completed: acknowledge the message without sending. */
   | 'done'
   /** Another owner holds an unexpired lease: try again later. */
@@ -34,6 +44,8 @@ export interface SendRecord {
   message_id: string | null;
   claimed_at: string | null;
   completed_at: string | null;
+  /** When the mailbox said the reply left (SMTP accepted it), or null: set, and not `sent`, means transmitted but not complete. */
+  transmitted_at: string | null;
 }
 
 /** Answer of {@link SendLedger.tryConsumeQuota}. */
@@ -70,6 +82,7 @@ export class SendLedger {
   /**
    * Claims `emailId` for `owner` for `leaseMs` milliseconds, atomically across processes. A claim
    * by the owner that already holds the lease renews it; an expired or released claim is taken over.
+   * The claim of a reply recorded {@link transmitted} is answered `transmitted`.
    */
   claim(emailId: string, owner: string, leaseMs: number): ClaimResult {
     return immediate(this.database, () => {
@@ -85,8 +98,24 @@ export class SendLedger {
           claimed_at = @claimedAt,
           attempts = attempts + (CASE WHEN send_ledger.owner = @owner AND send_ledger.status = 'sending' THEN 0 ELSE 1 END)`,
       ).run({ emailId, owner, expires: now + leaseMs, claimedAt: new Date(now).toISOString() });
-      return 'claimed';
+      return record?.transmitted_at ? 'transmitted' : 'claimed';
     });
+  }
+
+  /**
+   * Records that the reply to `emailId` left (its SMTP transaction accepted) while its send is not
+   * complete yet (the Sent copy still to be filed). From then on every claim is answered
+   * `transmitted` until {@link complete}. Recorded whoever holds the claim: it is a fact about the reply.
+   */
+  transmitted(emailId: string, messageId: string): void {
+    const at = new Date(this.now()).toISOString();
+    prepared(
+      this.database,
+      `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, message_id, transmitted_at)
+      VALUES (@emailId, 'released', NULL, 0, 0, @messageId, @at)
+      ON CONFLICT (email_id) DO UPDATE SET message_id = @messageId, transmitted_at = COALESCE(send_ledger.transmitted_at, @at)
+      WHERE send_ledger.status != 'sent'`,
+    ).run({ emailId, messageId, at });
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * The contract every Mailbox passes (Maildir on disk, Gmail behind its loopback fake): new mail
  * is read and parsed, taken once, replies go out in the thread to the right address, sends and
- * drafts are found again by their Message-ID, and automated mail is flagged.
+ * drafts are found again by their Message-ID (a send of two steps reporting the moment between
+ * them), and automated mail is flagged.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,6 +117,24 @@ export function mailboxContract(name: string, makeMailbox: () => Promise<Mailbox
       assert.equal(parsed.inReplyTo, '<question-2@example.net>');
       assert.equal(parsed.subject, 'Re: Router password');
       assert.match(parsed.text ?? '', /reset button/);
+    }));
+
+  test(`${name}: a send of two steps reports the reply transmitted once, before it can be found; fileSent then sends nothing more`, () =>
+    withMailbox(async ({ mailbox, agentEmail, deliver, sent }) => {
+      await deliver(makeEmail({ from: 'kim@example.org', to: agentEmail, subject: 'Firmware' }));
+      const [{ email }] = await mailbox.fetchNew(10);
+      const reply = replyTo(email, 'Update the firmware from the app.');
+      const foundWhenTransmitted: Array<'sent' | 'draft' | null> = [];
+      await mailbox.send(reply, { transmitted: async () => void foundWhenTransmitted.push(await mailbox.findReply(agentEmail, reply.message_id)) });
+      if (mailbox.fileSent) {
+        // The moment a sender records: the reply is out, and nothing else says so yet.
+        assert.deepEqual(foundWhenTransmitted, [null], 'reported once, before the reply can be found');
+        await mailbox.fileSent(reply);
+      } else {
+        assert.deepEqual(foundWhenTransmitted, [], 'a send of one step has no moment to report');
+      }
+      assert.equal(await mailbox.findReply(agentEmail, reply.message_id), 'sent');
+      assert.equal((await sent()).length, 1, 'one reply went out');
     }));
 
   test(`${name}: a reply without Reply-To goes to the sender; a saved draft is found as 'draft'`, () =>

@@ -106,7 +106,7 @@ export function plannedOutages(
 }
 
 /** Waits until every consumer role of the fleet consumes its queue. */
-async function waitForConsumers(config: Config, processes: FleetRole[], fleet: WorkerFleet): Promise<void> {
+export async function waitForConsumers(config: Config, processes: FleetRole[], fleet: WorkerFleet): Promise<void> {
   const queueOf: Record<string, string> = { classifier: QUEUES.toClassify, responder: QUEUES.toRespond, sender: QUEUES.toSend, ingester: QUEUES.toIngest };
   const queues = processes.includes('all') ? Object.values(queueOf) : processes.map((role) => queueOf[role]).filter(Boolean);
   await waitFor(

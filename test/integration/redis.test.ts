@@ -129,6 +129,19 @@ function sendClaimsContract(name: string, makeHosts: () => { first: SendClaims; 
       assert.equal(await first.claim(id, 'owner-1', 60_000), 'held');
     });
 
+    test('a reply recorded transmitted by one claimer: the other, taking over, is told transmitted (finish, never send again) until complete', async () => {
+      const id = email();
+      assert.equal(await first.claim(id, 'owner-1', 200), 'claimed');
+      await first.transmitted(id, '<reply@acme.test>');
+      assert.equal(await second.claim(id, 'owner-2', 60_000), 'held', 'while the lease lives');
+      await delay(350);
+      assert.equal(await second.claim(id, 'owner-2', 60_000), 'transmitted');
+      assert.equal(await second.release(id, 'owner-2'), true);
+      assert.equal(await first.claim(id, 'owner-3', 60_000), 'transmitted', 'the fact outlives a released claim');
+      await first.complete(id, { mode: 'sent', message_id: '<reply@acme.test>' });
+      assert.equal(await second.claim(id, 'owner-2', 60_000), 'done');
+    });
+
     test('only the owner releases a claim', async () => {
       const id = email();
       assert.equal(await first.claim(id, 'owner-1', 60_000), 'claimed');

@@ -85,6 +85,30 @@ test('an expired lease is taken over by another owner', () => {
   assert.equal(ledger.get('<c@x>')?.lease_expires_ms, now + 30_000);
 });
 
+test('a reply recorded transmitted (SMTP accepted it, its copy not filed) is answered transmitted to every later claim until complete', () => {
+  let now = Date.parse('2024-05-01T10:00:00Z');
+  const ledger = new SendLedger(openDatabase(':memory:'), { now: () => now });
+  assert.equal(ledger.claim('<t@x>', 'dying-sender', 30_000), 'claimed');
+  ledger.transmitted('<t@x>', '<reply-t@acme>');
+  assert.equal(ledger.claim('<t@x>', 'sender-2', 30_000), 'held', 'the lease still stops others while its owner lives');
+  now += 30_000;
+  assert.equal(ledger.claim('<t@x>', 'sender-2', 30_000), 'transmitted', 'taken over: finish the send, never send again');
+  assert.equal(ledger.get('<t@x>')?.owner, 'sender-2');
+  assert.equal(ledger.release('<t@x>', 'sender-2'), true, 'a failure while filing the copy gives the claim back');
+  assert.equal(ledger.claim('<t@x>', 'sender-3', 30_000), 'transmitted', 'and the fact stays');
+  const record = ledger.get('<t@x>');
+  assert.equal(record?.transmitted_at, '2024-05-01T10:00:00.000Z');
+  assert.equal(record?.message_id, '<reply-t@acme>');
+  ledger.complete('<t@x>', { mode: 'sent', message_id: '<reply-t@acme>' });
+  assert.equal(ledger.claim('<t@x>', 'sender-4', 30_000), 'done');
+  ledger.transmitted('<t@x>', '<reply-t@acme>');
+  assert.equal(ledger.get('<t@x>')?.status, 'sent', 'a late record does not reopen a completed send');
+
+  // Recorded without a claim of this ledger (a Redis claim taken elsewhere): the next claim still knows.
+  ledger.transmitted('<u@x>', '<reply-u@acme>');
+  assert.equal(ledger.claim('<u@x>', 'sender-1', 30_000), 'transmitted');
+});
+
 test("two ledgers on the same file: the second sees the first one's claim and completion", () => {
   const { file, cleanup } = temporaryFile();
   try {

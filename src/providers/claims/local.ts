@@ -15,6 +15,9 @@ export function createLocalClaims(ledger: SendLedger): SendClaims {
     async complete(emailId: string, result: SendCompletion): Promise<void> {
       ledger.complete(emailId, result);
     },
+    async transmitted(emailId: string, messageId: string): Promise<void> {
+      ledger.transmitted(emailId, messageId);
+    },
     async release(emailId: string, owner: string): Promise<boolean> {
       return ledger.release(emailId, owner);
     },

@@ -3,7 +3,8 @@
  * local ledger first and then in Redis, so the local ledger always knows what this host holds:
  * while Redis is unreachable the claim stands on the local ledger alone (one warning per outage),
  * which still keeps any one host from sending a reply twice, and a claim taken during an outage
- * still stops this host's other senders once Redis is back. Completions go to both stores.
+ * still stops this host's other senders once Redis is back. Completions and transmitted replies
+ * go to both stores.
  */
 import { createHash } from 'node:crypto';
 import { connectRedis, type RedisConnectionSettings } from '../cache/redis.js';
@@ -22,7 +23,8 @@ export interface RedisClaimsOptions extends RedisConnectionSettings {
 /**
  * Takes the claim unless the send is done or another owner's lease is live; the holder's own
  * claim is renewed. One script, so "not done" and "not held" are checked and the claim set at once.
- * KEYS: claim, done. ARGV: owner, lease in ms.
+ * A claim of a reply already transmitted is answered `transmitted`, with its Message-ID.
+ * KEYS: claim, done, transmitted. ARGV: owner, lease in ms.
  */
 const CLAIM_SCRIPT = `
 local done = redis.call('GET', KEYS[2])
@@ -30,6 +32,8 @@ if done then return {'done', done} end
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return {'held', current} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local transmitted = redis.call('GET', KEYS[3])
+if transmitted then return {'transmitted', transmitted} end
 return {'claimed', ARGV[1]}
 `;
 
@@ -55,18 +59,25 @@ export function createRedisClaims(options: RedisClaimsOptions): SendClaims {
   // keys of one email in one Redis Cluster slot, as the scripts require.
   const keysOf = (emailId: string) => {
     const hash = createHash('sha256').update(emailId).digest('hex').slice(0, 32);
-    return { claim: `${keyPrefix}{${hash}}:claim`, done: `${keyPrefix}{${hash}}:done` };
+    return { claim: `${keyPrefix}{${hash}}:claim`, done: `${keyPrefix}{${hash}}:done`, transmitted: `${keyPrefix}{${hash}}:transmitted` };
   };
 
   async function claim(emailId: string, owner: string, leaseMs: number): Promise<SendClaimResult> {
     const local = await fallback.claim(emailId, owner, leaseMs);
-    if (local !== 'claimed') return local;
+    if (local === 'done' || local === 'held') return local;
     const keys = keysOf(emailId);
-    const outcome = await connection.run((client) => client.eval(CLAIM_SCRIPT, 2, keys.claim, keys.done, owner, Math.max(1, Math.round(leaseMs))));
+    const outcome = await connection.run((client) =>
+      client.eval(CLAIM_SCRIPT, 3, keys.claim, keys.done, keys.transmitted, owner, Math.max(1, Math.round(leaseMs))),
+    );
     // Redis unreachable: the local claim stands alone (the connection has warned once).
-    if (!outcome.ok) return 'claimed';
+    if (!outcome.ok) return local;
     const [answer, detail] = outcome.value as [string, string];
-    if (answer === 'claimed') return 'claimed';
+    if (answer === 'claimed') return local;
+    if (answer === 'transmitted') {
+      // Transmitted by a sender of another host: remembered here too, for a later outage.
+      await fallback.transmitted(emailId, detail);
+      return 'transmitted';
+    }
     await fallback.release(emailId, owner);
     if (answer === 'done') {
       // Remember it here too, so this host still answers `done` during a later outage.
@@ -83,7 +94,14 @@ export function createRedisClaims(options: RedisClaimsOptions): SendClaims {
     const marker = JSON.stringify({ email_id: emailId, mode: result.mode, message_id: result.message_id, completed_at: new Date().toISOString() });
     // Not a failure when Redis is away: the send happened and the local ledger knows; another
     // host that takes over later finds the reply by its Message-ID before sending.
-    await connection.run((client) => client.multi().set(keys.done, marker, 'PX', doneTtlMs).del(keys.claim).exec());
+    await connection.run((client) => client.multi().set(keys.done, marker, 'PX', doneTtlMs).del(keys.claim).del(keys.transmitted).exec());
+  }
+
+  async function transmitted(emailId: string, messageId: string): Promise<void> {
+    await fallback.transmitted(emailId, messageId);
+    // Not a failure when Redis is away: this host's ledger knows; a sender of another host would
+    // then send again, the one case a local ledger cannot cover (as for `complete`).
+    await connection.run((client) => client.set(keysOf(emailId).transmitted, messageId, 'PX', doneTtlMs));
   }
 
   async function release(emailId: string, owner: string): Promise<boolean> {
@@ -103,6 +121,7 @@ export function createRedisClaims(options: RedisClaimsOptions): SendClaims {
     provider: 'redis',
     claim,
     complete,
+    transmitted,
     release,
     holder,
     close: () => connection.close(),

@@ -2,12 +2,16 @@
  * The send-claim contract: what keeps a reply from being sent twice by senders running at the same
  * time, in one process, on one host or on several hosts. A sender claims an email's id under a
  * lease before sending, completes it once sent, and releases it after a failure before sending.
+ * A send of two steps (SMTP, then the Sent copy) is recorded `transmitted` between them, so a
+ * sender that takes over finishes it instead of sending the reply again.
  */
 
 /** Answer of {@link SendClaims.claim}. */
 export type SendClaimResult =
   /** The caller owns the email now and may send. */
   | 'claimed'
+  /** The caller owns the email now, but its reply already left: finish the send (file its copy), never send again. */
+  | 'transmitted'
   /** A previous send completed: acknowledge the message without sending. */
   | 'done'
   /** Another owner holds an unexpired lease: try again later. */
@@ -34,6 +38,12 @@ export interface SendClaims {
    * a sender that found its reply already in the mailbox records that fact the same way.
    */
   complete(emailId: string, result: SendCompletion): Promise<void>;
+  /**
+   * Records that the reply left (the SMTP server accepted it) before the send is complete: until
+   * {@link complete}, every claim of `emailId` is answered `transmitted`. Written before anything
+   * else happens to the reply, since the mailbox cannot tell yet that it went out.
+   */
+  transmitted(emailId: string, messageId: string): Promise<void>;
   /**
    * Gives up a claim after a failure before anything was sent, so a retry need not wait for the
    * lease to expire. Only the owner can release; a completed send stays completed.

@@ -13,7 +13,9 @@
  *
  * A reply goes out over SMTP, then a copy is appended to the Sent folder; drafts are appended to
  * the Drafts folder with `\Draft`. `findReply` searches both by the reply's deterministic
- * Message-ID, which is what keeps a send exactly-once (docs/ARCHITECTURE.md#idempotency).
+ * Message-ID, which is what keeps a send exactly-once (docs/ARCHITECTURE.md#idempotency). Between
+ * SMTP's acceptance and the Sent copy the reply is out but cannot be found: `send` reports that
+ * moment (`SendProgress.transmitted`) for the sender to record, and `fileSent` finishes such a send.
  */
 import type { ImapFlow, MailboxLockObject } from 'imapflow';
 import { RagmailError, permanentError, transientError } from '../../lib/errors.js';
@@ -22,7 +24,7 @@ import { imapError, smtpError } from './mail-server-errors.js';
 import { createIdleWatcher } from './imap-idle.js';
 import { newImapClient, newSmtpTransport, reportConnectionError, type ConnectionLogger, type MailServers } from './mail-servers.js';
 import { DEFAULT_EMAIL_PARSE_LIMITS, buildReply, parseEmail, type EmailParseLimits } from './mime.js';
-import type { IncomingEmail, Mailbox, OutgoingReply } from './spec.js';
+import type { IncomingEmail, Mailbox, OutgoingReply, SendProgress } from './spec.js';
 
 /** Settings of {@link createImapMailbox}. */
 export interface ImapMailboxSettings extends MailServers {
@@ -42,8 +44,9 @@ export interface ImapMailboxSettings extends MailServers {
   logger?: ConnectionLogger;
 }
 
-/** The IMAP mailbox holds a connection: `close` logs it out. */
+/** The IMAP mailbox holds a connection (`close` logs it out) and sends in two steps (`fileSent`). */
 export interface ImapMailbox extends Mailbox {
+  fileSent(reply: OutgoingReply): Promise<{ id: string }>;
   close(): Promise<void>;
 }
 
@@ -300,7 +303,7 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
     }
   }
 
-  async function send(reply: OutgoingReply): Promise<{ id: string }> {
+  async function send(reply: OutgoingReply, progress?: SendProgress): Promise<{ id: string }> {
     const sent = await folder('sent');
     // Sent already (a redelivered send whose ack was lost): the same as sending it now.
     if (await withImap('find sent reply', (client) => holds(client, sent, reply.message_id))) return { id: reply.message_id };
@@ -315,6 +318,14 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
     } finally {
       transport.close();
     }
+    await progress?.transmitted();
+    return { id: (await appendSentCopy(sent, raw, reply.message_id)) ?? reply.message_id };
+  }
+
+  async function fileSent(reply: OutgoingReply): Promise<{ id: string }> {
+    const sent = await folder('sent');
+    // Built again: the same Message-ID, headers and text as the reply that went out, dated now.
+    const raw = await buildReply(reply);
     return { id: (await appendSentCopy(sent, raw, reply.message_id)) ?? reply.message_id };
   }
 
@@ -349,6 +360,7 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
     markTaken,
     findReply,
     send,
+    fileSent,
     saveDraft,
     deleteDraft,
     waitForNew: watcher.waitForNew,

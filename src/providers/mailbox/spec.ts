@@ -17,6 +17,20 @@ export interface OutgoingReply {
   body: string;
 }
 
+/**
+ * What a mailbox whose send takes two steps (IMAP/SMTP: the SMTP transaction, then the copy in the
+ * Sent folder) tells its caller between them.
+ */
+export interface SendProgress {
+  /**
+   * The reply has left (the SMTP server accepted it) and its copy is not filed yet: until it is,
+   * {@link Mailbox.findReply} cannot tell that it went out, so the caller records it now, and a
+   * send that dies before the copy is finished with {@link Mailbox.fileSent}, never sent again.
+   * Awaited before the copy is filed; it must not throw (the reply is out whatever it does).
+   */
+  transmitted(): Promise<void>;
+}
+
 export interface Mailbox {
   readonly provider: string;
   /** The mailbox addresses (`agent_email`) this mailbox serves. */
@@ -27,7 +41,14 @@ export interface Mailbox {
   markTaken(email: Email): Promise<void>;
   /** Whether a reply with this Message-ID was already sent or drafted. */
   findReply(agentEmail: string, messageId: string): Promise<'sent' | 'draft' | null>;
-  send(reply: OutgoingReply): Promise<{ id: string }>;
+  /** Sends the reply in its thread; a mailbox of two steps reports the first through `progress`. */
+  send(reply: OutgoingReply, progress?: SendProgress): Promise<{ id: string }>;
+  /**
+   * Finishes a send that died after {@link SendProgress.transmitted}: files the reply's copy
+   * (when it is not there yet) without sending anything. Only mailboxes whose send takes two steps
+   * have it; for the others a send is done in one.
+   */
+  fileSent?(reply: OutgoingReply): Promise<{ id: string }>;
   saveDraft(reply: OutgoingReply): Promise<{ id: string }>;
   /**
    * Deletes the draft of the reply with this Message-ID (once a reviewer's approved version went

@@ -84,7 +84,8 @@ export class EvaluationBusyError extends Error {
 
 export class EvaluationJobs {
   private readonly folder: string;
-  private current: { record: EvaluationRecord; child: ChildProcess; exited: Promise<void> } | undefined;
+  /** The run of this process; its child is missing only while its files are being written. */
+  private current: { record: EvaluationRecord; child?: ChildProcess; exited?: Promise<void> } | undefined;
   private stopping = false;
 
   constructor(
@@ -153,12 +154,13 @@ export class EvaluationJobs {
       figures: null,
     };
     // Taken before the first await, so a second request arriving meanwhile gets the 409.
-    const placeholder = { record, child: undefined as unknown as ChildProcess, exited: Promise.resolve() };
-    this.current = placeholder;
+    this.current = { record };
     try {
       await mkdir(this.fileOf(id, ''), { recursive: true });
       await writeFile(this.fileOf(id, 'questions.jsonl'), input.questionsText);
       await this.save(record);
+      // The api began to stop while the files were written: no child may start after its stop.
+      if (this.stopping) throw new Error('the api role is shutting down');
       this.current = { record, ...this.spawnChild(record) };
     } catch (error) {
       this.current = undefined;
@@ -171,12 +173,12 @@ export class EvaluationJobs {
   /** Ends a running child (SIGTERM, then SIGKILL after a grace time) and takes no new run. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const current = this.current;
-    if (!current?.child) return;
-    current.record.error = 'stopped: the api role shut down';
-    current.child.kill('SIGTERM');
-    const timer = setTimeout(() => current.child.kill('SIGKILL'), STOP_GRACE_MS);
-    await current.exited;
+    const { child, exited, record } = this.current ?? {};
+    if (!child || !exited || !record) return;
+    record.error = 'stopped: the api role shut down';
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
     clearTimeout(timer);
   }
 
@@ -199,13 +201,19 @@ export class EvaluationJobs {
       }
     });
     const exited = new Promise<void>((resolve) => {
-      child.once('error', (error) => {
-        errorText += `cannot start the evaluation: ${error.message}\n`;
-      });
-      child.once('close', (code, signal) => {
+      let ended = false;
+      const end = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (ended) return;
+        ended = true;
         output.end();
         this.finish(record, code, signal, errorText.trim()).finally(resolve);
+      };
+      child.once('error', (error) => {
+        errorText += `cannot start the evaluation: ${error.message}\n`;
+        // A child that never started has no 'close' to wait for.
+        if (child.pid === undefined) end(null, null);
       });
+      child.once('close', end);
     });
     return { child, exited };
   }

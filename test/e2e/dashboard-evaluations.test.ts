@@ -108,8 +108,8 @@ test('a questions file run from the page ends in the figures and a row per quest
     assert.equal(await run.count(), 1);
     assert.equal(await run.locator('td[data-label="Status"]').textContent(), 'done');
     assert.equal(await run.locator('td[data-label="Recall@3"]').textContent(), '1/2 (50%)');
-    await saveScreenshot(page, 'evaluations');
-    await checkPhoneLayout(page, 'evaluations');
+    await saveScreenshot(page, 'evaluation-results');
+    await checkPhoneLayout(page, 'evaluation-results');
     assert.deepEqual(session.errors, []);
   } finally {
     await session.close();
@@ -132,7 +132,7 @@ test('a long run shows its progress, and a second start meanwhile is refused wit
     // It moves: the count of questions done grows while the page polls.
     await section.locator('.evaluation-detail .progress span', { hasText: /^[1-9]\d* of 400 questions$/ }).waitFor({ timeout: 60_000 });
     assert.equal(await section.locator('tr.current td[data-label="Status"]').textContent(), 'running');
-    await saveScreenshot(page, 'evaluations-running');
+    await saveScreenshot(page, 'evaluation-running');
 
     await section.getByLabel('Questions (.jsonl)').setInputFiles(many);
     await section.getByRole('button', { name: 'Start' }).click();
@@ -140,7 +140,7 @@ test('a long run shows its progress, and a second start meanwhile is refused wit
       .getByRole('alert')
       .filter({ hasText: /an evaluation is running .*one at a time/ })
       .waitFor();
-    await checkPhoneLayout(page, 'evaluations-running');
+    await checkPhoneLayout(page, 'evaluation-running');
     assert.deepEqual(session.errors, []);
   } finally {
     await session.close();

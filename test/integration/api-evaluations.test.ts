@@ -89,7 +89,7 @@ test(
       const second = await call<Started>(pipeline, 'POST', '/api/evaluations', { agent_email: ACME, questions: jsonl(QUESTIONS) });
       assert.equal(second.status, 409, JSON.stringify(second.body));
       assert.equal(second.body.code, 'evaluation_running');
-      assert.match(second.body.error ?? '', new RegExp(id));
+      assert.match(second.body.error ?? '', /^an evaluation is running \(router\.jsonl for support@acme\.example, \d of 3 questions done\)/);
 
       const { evaluation, report } = await finished(pipeline, id);
       assert.equal(evaluation.status, 'done', evaluation.error ?? '');

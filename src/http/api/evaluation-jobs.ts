@@ -77,7 +77,7 @@ const ERROR_TAIL_CHARS = 2_000;
 export class EvaluationBusyError extends Error {
   constructor(readonly running: EvaluationRecord) {
     super(
-      `an evaluation is running (${running.id}, ${running.agent_email}, ${running.done}/${running.questions} questions): one at a time; wait for it to finish`,
+      `an evaluation is running (${running.filename} for ${running.agent_email}, ${running.done} of ${running.questions} questions done): one at a time; wait for it to finish`,
     );
   }
 }

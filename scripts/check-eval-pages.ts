@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { questionSchema, readJsonl } from '../src/eval/dataset.js';
+import { questionSchema, readJsonl } from '../src/features/eval-dataset.js';
 import { fetchDevManual, readDevManuals } from '../src/eval/manuals.js';
 import { extractPages } from '../src/rag/pdf.js';
 

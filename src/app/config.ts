@@ -408,6 +408,21 @@ function isAmqpUrl(value: string): boolean {
   }
 }
 
+/** The variables each Config was parsed from (see {@link environmentOf}). */
+const sourceEnvironments = new WeakMap<Config, Readonly<Record<string, string | undefined>>>();
+
+/**
+ * The variables `config` was parsed from, as given (a secret's `<NAME>_FILE` still a file name):
+ * what a child process must be given to run with the same configuration (the api role's
+ * evaluations), whether the parent's came from process.env, .env or a test's own variables.
+ * Only a Config made by loadConfig has one.
+ */
+export function environmentOf(config: Config): Readonly<Record<string, string | undefined>> {
+  const environment = sourceEnvironments.get(config);
+  if (!environment) throw new Error('this configuration was not made by loadConfig: it has no environment to hand a child process');
+  return environment;
+}
+
 /** Parses the environment into a Config, or throws ConfigError naming every bad variable. */
 export function loadConfig(variables: Record<string, string | undefined> = process.env): Config {
   // `<NAME>_FILE` first, so a secret read from a file is checked as one set directly.
@@ -437,7 +452,7 @@ export function loadConfig(variables: Record<string, string | undefined> = proce
   }
   const apiTokens = parseApiTokens(values.API_TOKENS);
   const llmProviders = values.LLM_PROVIDERS.split(',').map((name) => name.trim());
-  return {
+  const config: Config = {
     ...values,
     SEND_POLICY: values.SEND_POLICY ?? (llmProviders[0] === 'local' ? 'draft' : 'auto'),
     sendPolicySet: values.SEND_POLICY !== undefined,
@@ -449,6 +464,8 @@ export function loadConfig(variables: Record<string, string | undefined> = proce
     mailboxPolicies,
     apiTokens,
   };
+  sourceEnvironments.set(config, { ...variables });
+  return config;
 }
 
 /** Named address ranges fastify's trustProxy (proxy-addr) knows. */

@@ -250,8 +250,8 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
     kind: 'service',
     description: ROLE_DESCRIPTIONS.api,
     start: async ({ config, broker, services, logger }) => {
-      const { startApiServer } = await import('../http/api/server.js');
-      const server = startApiServer({ config, broker, services, logger });
+      const [{ startApiServer }, { evaluationCommand }] = await Promise.all([import('../http/api/server.js'), import('./evaluation-command.js')]);
+      const server = startApiServer({ config, broker, services, logger, evaluationCommand: evaluationCommand(config) });
       const role: RoleHandle = {
         ready: server.then((started) => {
           role.url = started.url;

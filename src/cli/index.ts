@@ -1,6 +1,7 @@
 /**
  * The one door in: `worker --role=<name>` runs roles, `topology` declares the broker topology and
- * prints what exists.
+ * prints what exists, `eval` is `npm run eval` where only the compiled dist/ is installed (the
+ * image, and the api role that runs an evaluation for the dashboard).
  */
 import { Command, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
@@ -11,6 +12,7 @@ import { registerDeadLetterCommand } from './dlq.js';
 import { registerReplayCommand } from './replay.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 function configuration(): Config {
   loadDotenv({ quiet: true });
@@ -136,6 +138,22 @@ program
     const rows = await checkProviders(config, logger);
     printProviderTable(rows);
     process.exitCode = rows.some((row) => row.status === 'failed') ? 1 : 0;
+  });
+
+program
+  .command('eval')
+  .description('npm run eval: how the configured providers would answer test questions, nothing sent (src/eval/cli.ts)')
+  // Its own flags (--mailbox, --json, limits…) are src/eval/cli.ts's: passed on as written, checked there.
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .argument('[arguments...]')
+  .action(async (argv: string[]) => {
+    loadDotenv({ quiet: true });
+    const { main } = await import('../eval/cli.js');
+    // dist/cli/ or src/cli/: the project's root, where eval/ holds the dev set, is two folders up either way.
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+    process.exitCode = await main(argv, process.env, root);
   });
 
 // dlq list | show | replay | purge: the dead-letter tools (src/cli/dlq.ts).

@@ -6,14 +6,16 @@
  *   npm run eval -- --mailbox ADDR questions.jsonl [--classify emails.jsonl]   a mailbox already ingested
  *   npm run eval -- --classify emails.jsonl        the classifier alone
  *
- * Common flags: --json FILE (the report), and limits (--min-recall-at-3 0.9 …, see THRESHOLD_FLAGS).
+ * Common flags: --json FILE (the report), --progress (a line `progress N/M` on stderr after each
+ * question, read by the api role that runs an evaluation for the dashboard), and limits
+ * (--min-recall-at-3 0.9 …, see THRESHOLD_FLAGS).
  * Exit code 0, 1 when a limit is not met or a question failed with an error, 2 on bad usage.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../lib/log.js';
-import { DatasetError, labelledEmailSchema, questionSchema, readJsonl, type LabelledEmail, type Question } from './dataset.js';
+import { DatasetError, labelledEmailSchema, questionSchema, readJsonl, type LabelledEmail, type Question } from '../features/eval-dataset.js';
 import { openHarness, RECALL_DEPTH, type Harness } from './harness.js';
 import { fetchDevManual, readDevManuals } from './manuals.js';
 import { checkThresholds, classifierFigures, questionFigures, questionReport, THRESHOLD_FLAGS, type Ratio, type Threshold } from './metrics.js';
@@ -30,7 +32,7 @@ const USAGE = `usage:
   npm run eval [-- --dev [--slice N] [--manual NAME]...]           the dev set in eval/
   npm run eval -- --mailbox ADDR questions.jsonl [--classify emails.jsonl]
   npm run eval -- --classify emails.jsonl
-options: --json FILE, ${Object.keys(THRESHOLD_FLAGS).map((flag) => `--${flag} X`).join(', ')}`;
+options: --json FILE, --progress, ${Object.keys(THRESHOLD_FLAGS).map((flag) => `--${flag} X`).join(', ')}`;
 
 interface Options {
   mode: 'dev' | 'mailbox' | 'classify';
@@ -40,6 +42,7 @@ interface Options {
   slice?: number;
   manuals: string[];
   json?: string;
+  progress: boolean;
   thresholds: Threshold[];
 }
 
@@ -49,7 +52,7 @@ function parseOptions(argv: string[], root: string): Options {
   try {
     parsed = parseArgs({
       args: argv, allowPositionals: true, strict: true,
-      options: { dev: { type: 'boolean' }, mailbox: { type: 'string' }, classify: { type: 'string' }, json: { type: 'string' }, slice: { type: 'string' }, manual: { type: 'string', multiple: true }, ...thresholdOptions },
+      options: { dev: { type: 'boolean' }, mailbox: { type: 'string' }, classify: { type: 'string' }, json: { type: 'string' }, progress: { type: 'boolean' }, slice: { type: 'string' }, manual: { type: 'string', multiple: true }, ...thresholdOptions },
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -81,7 +84,7 @@ function parseOptions(argv: string[], root: string): Options {
     mailbox: dev ? DEV_MAILBOX : values.mailbox ?? CLASSIFY_MAILBOX,
     questions: dev ? path.join(root, 'eval', 'questions.jsonl') : questions,
     emails: dev ? emails ?? path.join(root, 'eval', 'emails.jsonl') : emails,
-    slice, manuals: values.manual ?? [], json: values.json, thresholds,
+    slice, manuals: values.manual ?? [], json: values.json, progress: values.progress === true, thresholds,
   };
 }
 
@@ -143,6 +146,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, root: string,
       for (const q of questions) {
         const retrieved = (await harness.retrieve(q, RECALL_DEPTH)).map((chunk) => ({ manual: chunk.document_name, page: chunk.page, score: chunk.score }));
         reports.push(questionReport(q, retrieved, await harness.run(q)));
+        if (options.progress) process.stderr.write(`progress ${reports.length}/${questions.length}\n`);
       }
       const qFigures = questionFigures(reports);
       Object.assign(figures, { recall_at_1: qFigures.recall_at_1, recall_at_3: qFigures.recall_at_3, recall_at_5: qFigures.recall_at_5, auto_sent: qFigures.auto_sent, auto_precision: qFigures.auto_precision, unanswerable_sent: qFigures.unanswerable_sent });

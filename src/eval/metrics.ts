@@ -3,7 +3,7 @@
  * question's own manual (`document_name`), so a page number that happens to match in another
  * manual of the mailbox is a miss.
  */
-import type { Question } from './dataset.js';
+import type { Question } from '../features/eval-dataset.js';
 import type { Decision, PipelineResult } from './pipeline-result.js';
 
 export interface PageRef { manual: string; page: number }

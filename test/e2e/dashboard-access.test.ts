@@ -162,7 +162,8 @@ test('the keyboard alone reaches the navigation, the mailbox selector and the ma
     const start = await tabTo(page, 'a:Skip to content', 1);
     assert.deepEqual(start, ['a:Skip to content']);
     await tabTo(page, 'button:Sign out');
-    for (const link of ['Overview', 'Manuals', 'Email timeline', 'Review queue', 'Knowledge gaps', 'Dead letters', 'Broker']) await tabTo(page, `a:${link}`);
+    for (const link of ['Overview', 'Manuals', 'Email timeline', 'Review queue', 'Knowledge gaps', 'Test questions', 'Dead letters', 'Broker'])
+      await tabTo(page, `a:${link}`);
     await tabTo(page, 'select:Mailbox');
 
     // Enter on a navigation link opens its section and moves the focus to its heading.
@@ -177,6 +178,7 @@ test('the keyboard alone reaches the navigation, the mailbox selector and the ma
       ['Email timeline', 'Email timeline', ['input:Search', 'select:State', 'select:Category', 'button:Apply filters', 'button:Clear']],
       ['Review queue', 'Review queue', ['select:Show', 'button:Refresh']],
       ['Knowledge gaps', 'Knowledge gaps', ['input:From', 'input:To', 'button:Show', 'button:Export CSV']],
+      ['Test questions', 'Test questions', ['select:Mailbox', 'input:Questions (.jsonl)', 'button:Start']],
       ['Dead letters', 'Dead letters', ['button:Refresh']],
     ];
     for (const [link, heading, controls] of sections) {
@@ -206,6 +208,7 @@ test('every section renders at 1280 and at 360 px wide without sideways scrollin
         ['Email timeline', 'emails'],
         ['Review queue', 'reviews'],
         ['Knowledge gaps', 'gaps'],
+        ['Test questions', 'evaluations'],
         ['Dead letters', 'dead-letters'],
         ['Broker', 'broker'],
       ]) {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DatasetError, questionSchema, readJsonl } from '../../src/eval/dataset.js';
+import { DatasetError, questionSchema, readJsonl } from '../../src/features/eval-dataset.js';
 
 const question = {
   id: 'q01',

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { questionSchema } from '../../src/eval/dataset.js';
+import { questionSchema } from '../../src/features/eval-dataset.js';
 import type { PipelineResult } from '../../src/eval/pipeline-result.js';
 import { questionFigures, questionReport } from '../../src/eval/metrics.js';
 

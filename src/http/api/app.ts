@@ -26,6 +26,7 @@ import { createFileLinkSigner } from './file-links.js';
 import { manualFileRoutes } from './manual-files.js';
 import { statisticsRoutes } from './statistics.js';
 import { categoryRoutes } from './categories.js';
+import { evaluationRoutes } from './evaluations.js';
 
 /** The dashboard's files (index.html, app.js, style.css), served as they are. */
 const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
@@ -111,6 +112,7 @@ export function buildApiApp(context: ApiContext, tokens: readonly ApiToken[]): F
       await api.register(conversationRoutes({ activity: context.activity, documents: context.documents, reviews: context.reviews, signer }));
       await api.register(statisticsRoutes({ database: context.services.database, lowScore: context.config.AUTO_SEND_MIN_SCORE }));
       await api.register(categoryRoutes({ activity: context.activity }));
+      await api.register(evaluationRoutes({ dataDir: context.config.DATA_DIR, command: context.evaluationCommand, logger }));
     },
     { prefix: '/api' },
   );

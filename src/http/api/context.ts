@@ -14,6 +14,7 @@ import { ActivityLog } from '../../store/activity-log.js';
 import { DocumentRegistry } from '../../store/documents.js';
 import { ReviewQueue } from '../../store/reviews.js';
 import { ApiError } from './errors.js';
+import type { EvaluationCommand } from './evaluation-jobs.js';
 
 /** The settings the API routes read (the variables of the same names); the broker's tools read the AMQP ones. */
 export interface ApiSettings extends ConnectionSettings, ManagementTarget {
@@ -23,6 +24,8 @@ export interface ApiSettings extends ConnectionSettings, ManagementTarget {
   API_MAX_UPLOAD_BYTES: number;
   API_MAX_CONCURRENT_UPLOADS: number;
   UPLOAD_DIR: string;
+  /** Evaluations started from the dashboard are kept in `<DATA_DIR>/evaluations/`. */
+  DATA_DIR: string;
   /** Below this retrieval score a reply counts as a knowledge gap (the send decision's own floor). */
   AUTO_SEND_MIN_SCORE: number;
 }
@@ -43,10 +46,12 @@ export interface ApiContext {
   activity: ActivityLog;
   documents: DocumentRegistry;
   reviews: ReviewQueue;
+  /** How to start `npm run eval` in a child process (src/app/evaluation-command.ts). */
+  evaluationCommand: EvaluationCommand;
 }
 
 /** The context over the services of this process. */
-export function createApiContext(environment: Pick<ApiContext, 'config' | 'broker' | 'services' | 'logger'>): ApiContext {
+export function createApiContext(environment: Pick<ApiContext, 'config' | 'broker' | 'services' | 'logger' | 'evaluationCommand'>): ApiContext {
   const { database } = environment.services;
   return {
     ...environment,

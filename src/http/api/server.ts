@@ -7,6 +7,7 @@ import type { Broker } from '../../messaging/broker.js';
 import { buildApiApp } from './app.js';
 import { createApiContext, type ApiServices, type ApiSettings } from './context.js';
 import { loadTokens, type TokenSettings } from './tokens.js';
+import type { EvaluationCommand } from './evaluation-jobs.js';
 
 /** What the API server needs from its worker. */
 export interface ApiServerOptions {
@@ -14,6 +15,8 @@ export interface ApiServerOptions {
   broker: Broker;
   services: ApiServices;
   logger: Logger;
+  /** How to start `npm run eval` for the dashboard's test questions. */
+  evaluationCommand: EvaluationCommand;
 }
 
 /** A listening API server. */

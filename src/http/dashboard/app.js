@@ -1,5 +1,5 @@
 // The operator dashboard: sign-in, the hash router (#/overview, #/manuals, #/emails[/<email_id>],
-// #/reviews, #/gaps, #/dead-letters, #/broker), the mailbox selector, and the status line every section reports to.
+// #/reviews, #/gaps, #/evaluations[/<id>], #/dead-letters, #/broker), the mailbox selector, and the status line every section reports to.
 import { adoptTokenFromFragment, api, clearToken, getToken, setToken, whenUnauthorized } from './api.js';
 import { fill, h } from './dom.js';
 import { createManuals } from './manuals.js';
@@ -9,6 +9,7 @@ import { createDeadLetters } from './dead-letters.js';
 import { createBroker } from './broker.js';
 import { createOverview } from './overview.js';
 import { createGaps } from './gaps.js';
+import { createEvaluations } from './evaluations.js';
 
 const byId = (id) => document.getElementById(id);
 const DEFAULT_ROUTE = 'overview';
@@ -51,6 +52,7 @@ const sections = {
   emails: createEmails(byId('emails'), context),
   reviews: createReviews(byId('reviews'), context),
   gaps: createGaps(byId('gaps'), context),
+  evaluations: createEvaluations(byId('evaluations'), context),
   'dead-letters': createDeadLetters(byId('dead-letters'), context),
   broker: createBroker(byId('broker'), context),
 };

@@ -30,7 +30,7 @@ function append(parent, children) {
 }
 
 /** Rows and cards the page re-renders, by the data attribute that names them. */
-const KEYED = '[data-document-id], [data-email-id], [data-dead-letter-id], [data-queue]';
+const KEYED = '[data-document-id], [data-email-id], [data-dead-letter-id], [data-queue], [data-evaluation-id], [data-question-id]';
 
 function focusKey(element) {
   const owner = element.closest(KEYED);

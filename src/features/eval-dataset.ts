@@ -32,17 +32,21 @@ export const judgedPageSchema = z.object({
  * chunks): a retrieved page counts only in that document. `evidence` is a phrase of an answer
  * page's text, checked by scripts/check-eval-pages.ts.
  */
-export const questionSchema = z.object({
-  ...emailFields,
-  manual: z.string().min(1).optional(),
-  answerable: z.boolean().default(true),
-  answer_pages: z.array(z.number().int().positive()).default([]),
-  evidence: z.string().min(1).optional(),
-  /** Answer pages found by pooled judging, each with its own evidence; every one is also in `answer_pages`. */
-  judged: z.array(judgedPageSchema).optional(),
-  /** Language the customer writes in (ISO 639-1); English when absent. */
-  language: z.string().length(2).optional(),
-}).refine((q) => q.answerable === (q.answer_pages.length > 0), { message: 'an answerable question lists its answer_pages; one with "answerable": false lists none' })
+export const questionSchema = z
+  .object({
+    ...emailFields,
+    manual: z.string().min(1).optional(),
+    answerable: z.boolean().default(true),
+    answer_pages: z.array(z.number().int().positive()).default([]),
+    evidence: z.string().min(1).optional(),
+    /** Answer pages found by pooled judging, each with its own evidence; every one is also in `answer_pages`. */
+    judged: z.array(judgedPageSchema).optional(),
+    /** Language the customer writes in (ISO 639-1); English when absent. */
+    language: z.string().length(2).optional(),
+  })
+  .refine((q) => q.answerable === q.answer_pages.length > 0, {
+    message: 'an answerable question lists its answer_pages; one with "answerable": false lists none',
+  })
   .refine((q) => !q.answerable || q.manual !== undefined, { message: 'an answerable question names its manual' })
   .refine((q) => (q.judged ?? []).every((judged) => q.answer_pages.includes(judged.page)), { message: 'every judged page is also one of the answer_pages' })
   .refine((q) => new Set((q.judged ?? []).map((judged) => judged.page)).size === (q.judged ?? []).length, { message: 'a page is judged once' });
@@ -61,6 +65,14 @@ export async function readJsonl<T>(file: string, schema: z.ZodType<T>): Promise<
   } catch (error) {
     throw new DatasetError(`cannot read ${file}: ${(error as Error).message}`);
   }
+  return parseJsonl(text, schema, file);
+}
+
+/**
+ * The lines of `text`, each checked with `schema`; `name` (a path, or an uploaded file's name)
+ * starts every error, with the line number, so a mistake is found in the file as written.
+ */
+export function parseJsonl<T>(text: string, schema: z.ZodType<T>, name: string): T[] {
   const items: T[] = [];
   const ids = new Set<string>();
   for (const [index, line] of text.split('\n').entries()) {
@@ -69,15 +81,15 @@ export async function readJsonl<T>(file: string, schema: z.ZodType<T>): Promise<
     try {
       value = JSON.parse(line);
     } catch (error) {
-      throw new DatasetError(`${file}:${index + 1}: not JSON: ${(error as Error).message}`);
+      throw new DatasetError(`${name}:${index + 1}: not JSON: ${(error as Error).message}`);
     }
     const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new DatasetError(`${file}:${index + 1}: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`);
+    if (!parsed.success) throw new DatasetError(`${name}:${index + 1}: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`);
     const id = (parsed.data as { id: string }).id;
-    if (ids.has(id)) throw new DatasetError(`${file}:${index + 1}: id ${id} is used twice`);
+    if (ids.has(id)) throw new DatasetError(`${name}:${index + 1}: id ${id} is used twice`);
     ids.add(id);
     items.push(parsed.data);
   }
-  if (items.length === 0) throw new DatasetError(`${file} holds no lines`);
+  if (items.length === 0) throw new DatasetError(`${name} holds no lines`);
   return items;
 }

@@ -11,7 +11,9 @@
  *   of seeing an empty queue while the first holds the messages: commands are serialized by the
  *   broker, not by a lock file, and the hold goes away with the connection if the process dies.
  * - What was not selected is nacked back with requeue; a classic queue puts requeued messages back
- *   at their old positions, so order is kept. Closing the channel does the same on a crash.
+ *   at their old positions, so order is kept. Closing the channel does the same on a crash. A
+ *   quorum queue (QUEUE_TYPE=quorum) may change the order, and counts each nack as a delivery:
+ *   hence its delivery limit of none in effect (DEAD_LETTER_QUEUE_DELIVERY_LIMIT).
  * - A replayed entry is acked only after its republish was confirmed: a crash between the two
  *   leaves it in the queue, and a second replay duplicates it. Duplicates are safe (email_id is the
  *   idempotency key downstream); the other order could lose the message.

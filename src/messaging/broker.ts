@@ -378,10 +378,12 @@ export { TopologyMismatchError };
  * A 404 saying the home node of a durable queue "is down or inaccessible" is not a missing queue:
  * right after the broker (re)starts, the `events.audit` stream answers so until its member is up
  * (seen in test/faults/broker-restart.test.ts), and so does any queue of a cluster node that is
- * down. The next reconnect cures it; stopping the worker would not.
+ * down. So does a queue whose "process is stopped by supervisor": a classic queue of a cluster node
+ * that is stopping (seen with QUEUE_TYPE=classic in test/faults/cluster-failover.test.ts, where it
+ * stopped the recorder). The next reconnect cures it; stopping the worker would not.
  */
-function isQueueStarting(error: unknown): boolean {
-  return (error as { code?: number }).code === 404 && /is down or inaccessible/.test((error as Error).message ?? '');
+export function isQueueStarting(error: unknown): boolean {
+  return (error as { code?: number }).code === 404 && /is down or inaccessible|process is stopped by supervisor/.test((error as Error).message ?? '');
 }
 
 /**

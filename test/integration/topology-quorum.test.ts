@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import amqplib, { type Channel, type GetMessage } from 'amqplib';
 import { createTestVhost, waitFor, type TestVhost } from '../helpers/broker.js';
+import { freePort } from '../helpers/private-broker.js';
 import { Broker, TopologyMismatchError } from '../../src/messaging/broker.js';
 import { listDeadLetters } from '../../src/messaging/dead-letters.js';
 import { QUEUES, QUORUM_DELIVERY_LIMIT, retryExchangeName, waitQueueName, waitRoutingKey } from '../../src/messaging/topology.js';
@@ -180,3 +181,23 @@ test(
     });
   },
 );
+
+test("npm run dlq with a cluster's AMQP_URL list reads dead_letter_queue through the next node when the first is down", { timeout: 60_000 }, async () => {
+  await withVhost({ QUEUE_TYPE: 'quorum' }, async (vhost) => {
+    const broker = new Broker(vhost.config, vhost.logger);
+    try {
+      await broker.start();
+      await broker.sendToQueue(QUEUES.deadLetter, { n: 5 }, { messageId: 'dead-5' });
+    } finally {
+      await broker.close();
+    }
+    // A port nothing listens on stands for a node that is down; the vhost is the same on every node.
+    const down = new URL(vhost.config.AMQP_URL);
+    down.port = String(await freePort());
+    const entries = await listDeadLetters({ config: { ...vhost.config, AMQP_URL: down.toString(), amqpUrls: [down.toString(), vhost.config.AMQP_URL] } });
+    assert.deepEqual(
+      entries.map((entry) => entry.messageId),
+      ['dead-5'],
+    );
+  });
+});

@@ -21,10 +21,17 @@ const MAX_MESSAGE_TTL_MS = 2 ** 32 - 1;
 
 /** The environment variables, their accepted values and defaults. */
 export const environmentSchema = z.object({
-  /** Broker URL; `amqps://` for TLS. The vhost is the URL's path. */
+  /**
+   * Broker URL; `amqps://` for TLS. The vhost is the URL's path. For a cluster, the nodes' URLs
+   * separated by commas (same scheme and vhost): a worker connects to the first that answers and,
+   * when its node goes, to the next.
+   */
   AMQP_URL: z
     .string()
-    .refine(isAmqpUrl, 'an amqp:// or amqps:// URL with a host, e.g. amqp://user:password@rabbitmq:5672/ragmail')
+    .refine(
+      isAmqpUrlList,
+      'an amqp:// or amqps:// URL with a host, e.g. amqp://user:password@rabbitmq:5672/ragmail, or several separated by commas (one scheme, one vhost)',
+    )
     .default('amqp://guest:guest@127.0.0.1:5672'),
   /** TLS (`amqps://` only): PEM file of the CA(s) that signed the broker's certificate; empty trusts Node's default CAs. */
   AMQP_CA_FILE: text(''),
@@ -41,6 +48,13 @@ export const environmentSchema = z.object({
    * admin declares the topology once with `npm run topology`.
    */
   AMQP_TOPOLOGY: z.enum(['declare', 'verify']).default('declare'),
+  /**
+   * `classic`: classic queues, `emails.to_classify` with 10 priorities; one broker node.
+   * `quorum`: replicated quorum queues with a delivery limit, for a cluster (src/messaging/topology.ts,
+   * `asQuorumQueue`). A vhost keeps the type it was declared with: a worker of the other type stops
+   * with a TopologyMismatchError.
+   */
+  QUEUE_TYPE: z.enum(['classic', 'quorum']).default('classic'),
   /** RabbitMQ management API, used by the topology report, the dead-letter tools and the dashboard. */
   RABBITMQ_MANAGEMENT_URL: text('http://guest:guest@127.0.0.1:15672'),
   /** AMQP heartbeat. */
@@ -370,6 +384,8 @@ export interface Config extends Environment {
   mailboxPolicies: Map<string, SendMode>;
   /** API_TOKENS as a list; empty means the `api` role generates one (see API_TOKENS). */
   apiTokens: ApiToken[];
+  /** Every URL of AMQP_URL, in order; AMQP_URL itself is the first (its vhost, its user, for messages). */
+  amqpUrls: string[];
 }
 
 /** A configuration error: names each variable and what it accepts. */
@@ -391,8 +407,11 @@ function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | und
  */
 function quotable(name: string, value: string): string {
   if (!(SECRET_VARIABLES as readonly string[]).includes(name)) return JSON.stringify(value);
-  const masked = value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
-  return name.endsWith('_URL') && (masked !== value || !value.includes('@')) ? JSON.stringify(masked) : '(hidden)';
+  // Each URL of a list (AMQP_URL of a cluster) masked on its own.
+  const parts = value.split(',');
+  const masked = parts.map((part) => part.replace(/^(\s*[a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@'));
+  const allMasked = parts.every((part, index) => masked[index] !== part || !part.includes('@'));
+  return name.endsWith('_URL') && allMasked ? JSON.stringify(masked.join(',')) : '(hidden)';
 }
 
 /**
@@ -421,6 +440,25 @@ export function environmentOf(config: Config): Readonly<Record<string, string | 
   const environment = sourceEnvironments.get(config);
   if (!environment) throw new Error('this configuration was not made by loadConfig: it has no environment to hand a child process');
   return environment;
+}
+
+/** The URLs of a comma-separated AMQP_URL. */
+export function splitAmqpUrls(value: string): string[] {
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+}
+
+/**
+ * One URL, or several (a cluster's nodes) of one scheme and one vhost: the TLS settings, the
+ * topology and the management API's vhost are the same whichever node a worker reaches.
+ */
+function isAmqpUrlList(value: string): boolean {
+  const urls = splitAmqpUrls(value);
+  if (urls.length === 0 || !urls.every(isAmqpUrl)) return false;
+  const parsed = urls.map((url) => new URL(url));
+  return parsed.every((url) => url.protocol === parsed[0]!.protocol && url.pathname.replace(/\/$/, '') === parsed[0]!.pathname.replace(/\/$/, ''));
 }
 
 /** Parses the environment into a Config, or throws ConfigError naming every bad variable. */
@@ -452,8 +490,11 @@ export function loadConfig(variables: Record<string, string | undefined> = proce
   }
   const apiTokens = parseApiTokens(values.API_TOKENS);
   const llmProviders = values.LLM_PROVIDERS.split(',').map((name) => name.trim());
+  const amqpUrls = splitAmqpUrls(values.AMQP_URL);
   const config: Config = {
     ...values,
+    AMQP_URL: amqpUrls[0]!,
+    amqpUrls,
     SEND_POLICY: values.SEND_POLICY ?? (llmProviders[0] === 'local' ? 'draft' : 'auto'),
     sendPolicySet: values.SEND_POLICY !== undefined,
     MAILDIR_ROOT: inData(values.MAILDIR_ROOT, 'maildir'),

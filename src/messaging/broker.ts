@@ -9,7 +9,7 @@ import amqpConnectionManager, { type AmqpConnectionManager, type ChannelWrapper 
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../lib/log.js';
 import { transientError } from '../lib/errors.js';
-import { buildTopology, declareTopology, type Topology } from './topology.js';
+import { buildTopology, declareTopology, type QueueType, type Topology } from './topology.js';
 import type { MessageOf, WorkStage } from '../pipeline/stages.js';
 import { TopologyMismatchError, describeTopologyMismatch } from './topology-mismatch.js';
 import { buildConnectionOptions, type ConnectionSettings } from './connection-options.js';
@@ -61,6 +61,14 @@ export function isChannelOpen(channel: Channel): boolean {
  * the composition root passes its configuration, which holds them.
  */
 export interface BrokerSettings extends ConnectionSettings, ManagementTarget {
+  /**
+   * Every node of a cluster, in order (AMQP_URL's comma-separated list); default `[AMQP_URL]`. The
+   * connection tries them in turn: after a lost connection the next one first, so a worker whose
+   * node went away reconnects to a surviving one.
+   */
+  amqpUrls?: string[];
+  /** QUEUE_TYPE: `classic` (default) or `quorum` queues (src/messaging/topology.ts). */
+  QUEUE_TYPE?: QueueType;
   AMQP_HEARTBEAT_SECONDS: number;
   AMQP_RECONNECT_MIN_MS: number;
   AMQP_RECONNECT_MAX_MS: number;
@@ -96,25 +104,26 @@ export class Broker extends EventEmitter {
       maxAttempts: config.MAX_ATTEMPTS,
       retryBaseDelayMs: config.RETRY_BASE_DELAY_MS,
       eventsMaxAge: config.EVENTS_MAX_AGE,
+      queueType: config.QUEUE_TYPE ?? 'classic',
     });
-    this.manager = amqpConnectionManager.connect([config.AMQP_URL], {
+    this.manager = amqpConnectionManager.connect(this.urls, {
       heartbeatIntervalInSeconds: config.AMQP_HEARTBEAT_SECONDS,
       reconnectTimeInSeconds: config.AMQP_RECONNECT_MIN_MS / 1000,
       // TLS files are read (and checked) here: a wrong one stops the boot with the variable's name.
       connectionOptions: buildConnectionOptions(config, `ragmail ${logger.defaultMeta?.role ?? ''} ${process.pid}`),
     });
-    this.manager.on('connect', () => {
+    this.manager.on('connect', ({ url }) => {
       this.connectedOnce = true;
       this.manager.reconnectTimeInSeconds = config.AMQP_RECONNECT_MIN_MS / 1000;
-      this.logger.info('broker connected');
+      this.logger.info('broker connected', this.urls.length > 1 && typeof url === 'string' ? { node: redactUrl(url) } : {});
     });
     this.manager.on('disconnect', ({ err }) => {
       this.topologyAsserted = false;
       if (!this.closed) this.logger.warn('broker connection lost, reconnecting', { reason: err?.message });
       this.backOff();
     });
-    this.manager.on('connectFailed', ({ err }) => {
-      const failure = describeConnectionFailure(config.AMQP_URL, err);
+    this.manager.on('connectFailed', ({ err, url }) => {
+      const failure = describeConnectionFailure(typeof url === 'string' ? url : config.AMQP_URL, err);
       this.lastConnectFailure = failure?.message ?? err?.message;
       // A fatal failure is logged once, as the error that stops the process.
       this.logger.warn('broker connection failed', {
@@ -143,6 +152,11 @@ export class Broker extends EventEmitter {
     this.publisher.on('error', (error) => this.logger.error('publisher channel error', { error: error.message }));
   }
 
+  /** The nodes to connect to, in order. */
+  private get urls(): string[] {
+    return this.config.amqpUrls && this.config.amqpUrls.length > 0 ? this.config.amqpUrls : [this.config.AMQP_URL];
+  }
+
   /** Connected and topology asserted on the current connection. */
   get ready(): boolean {
     return this.manager.isConnected() && this.topologyAsserted;
@@ -157,7 +171,7 @@ export class Broker extends EventEmitter {
         const last = this.lastConnectFailure ? `; last failure: ${this.lastConnectFailure}` : '';
         reject(
           new Error(
-            `No RabbitMQ answered at ${redactUrl(this.config.AMQP_URL)} within ${this.config.AMQP_CONNECT_TIMEOUT_MS} ms (AMQP_URL, AMQP_CONNECT_TIMEOUT_MS)${last}`,
+            `No RabbitMQ answered at ${this.urls.map(redactUrl).join(', ')} within ${this.config.AMQP_CONNECT_TIMEOUT_MS} ms (AMQP_URL, AMQP_CONNECT_TIMEOUT_MS)${last}`,
           ),
         );
       }, this.config.AMQP_CONNECT_TIMEOUT_MS);
@@ -364,10 +378,12 @@ export { TopologyMismatchError };
  * A 404 saying the home node of a durable queue "is down or inaccessible" is not a missing queue:
  * right after the broker (re)starts, the `events.audit` stream answers so until its member is up
  * (seen in test/faults/broker-restart.test.ts), and so does any queue of a cluster node that is
- * down. The next reconnect cures it; stopping the worker would not.
+ * down. So does a queue whose "process is stopped by supervisor": a classic queue of a cluster node
+ * that is stopping (seen with QUEUE_TYPE=classic in test/faults/cluster-failover.test.ts, where it
+ * stopped the recorder). The next reconnect cures it; stopping the worker would not.
  */
-function isQueueStarting(error: unknown): boolean {
-  return (error as { code?: number }).code === 404 && /is down or inaccessible/.test((error as Error).message ?? '');
+export function isQueueStarting(error: unknown): boolean {
+  return (error as { code?: number }).code === 404 && /is down or inaccessible|process is stopped by supervisor/.test((error as Error).message ?? '');
 }
 
 /**

@@ -11,7 +11,9 @@
  *   of seeing an empty queue while the first holds the messages: commands are serialized by the
  *   broker, not by a lock file, and the hold goes away with the connection if the process dies.
  * - What was not selected is nacked back with requeue; a classic queue puts requeued messages back
- *   at their old positions, so order is kept. Closing the channel does the same on a crash.
+ *   at their old positions, so order is kept. Closing the channel does the same on a crash. A
+ *   quorum queue (QUEUE_TYPE=quorum) may change the order, and counts each nack as a delivery:
+ *   hence its delivery limit of none in effect (DEAD_LETTER_QUEUE_DELIVERY_LIMIT).
  * - A replayed entry is acked only after its republish was confirmed: a crash between the two
  *   leaves it in the queue, and a second replay duplicates it. Duplicates are safe (email_id is the
  *   idempotency key downstream); the other order could lose the message.
@@ -60,8 +62,11 @@ export interface DeadLetterEntry {
 
 /** Where the dead letters are. */
 export interface DeadLetterSource {
-  /** The queue is read on a connection of its own to this URL (the vhost is its path), with the same TLS options as the Broker. */
-  config: ConnectionSettings;
+  /**
+   * The queue is read on a connection of its own to AMQP_URL (the vhost is its path), with the same
+   * TLS options as the Broker; with a cluster's `amqpUrls`, to the first node that answers.
+   */
+  config: ConnectionSettings & { amqpUrls?: string[] };
   /** At most this many entries are read at once (the consumer's prefetch). Default 10 000. */
   limit?: number;
 }
@@ -157,7 +162,7 @@ const IDLE_MS = 1_000;
 /** Holds every ready dead letter for `action`; whatever it did not ack returns to the queue. */
 async function withDeadLetters<T>(source: DeadLetterSource, action: (held: Held[], channel: Channel) => Promise<T>): Promise<T> {
   const limit = source.limit ?? 10_000;
-  const connection = await amqplib.connect(source.config.AMQP_URL, buildConnectionOptions(source.config, `ragmail dlq ${process.pid}`));
+  const connection = await connectToFirstNode(source.config);
   connection.on('error', () => undefined);
   try {
     const channel = await connection.createChannel();
@@ -191,6 +196,20 @@ async function withDeadLetters<T>(source: DeadLetterSource, action: (held: Held[
   } finally {
     await connection.close().catch(() => undefined);
   }
+}
+
+/** A connection to the first node of AMQP_URL's list that answers; the last node's error when none does. */
+async function connectToFirstNode(config: DeadLetterSource['config']): Promise<amqplib.ChannelModel> {
+  const urls = config.amqpUrls && config.amqpUrls.length > 0 ? config.amqpUrls : [config.AMQP_URL];
+  let failure: unknown;
+  for (const url of urls) {
+    try {
+      return await amqplib.connect(url, buildConnectionOptions(config, `ragmail dlq ${process.pid}`));
+    } catch (error) {
+      failure = error;
+    }
+  }
+  throw failure;
 }
 
 /** Consumes exclusively until `expected` messages arrived (or deliveries stop), then cancels. */

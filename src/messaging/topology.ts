@@ -145,6 +145,64 @@ export function waitRoutingKey(delayMs: number): string {
 /** Routing key on a retry exchange that leads straight back to the work queue, with no delay. */
 export const REQUEUE_ROUTING_KEY = 'requeue';
 
+/**
+ * `classic` (the default): single-node classic queues, `emails.to_classify` with 10 priorities.
+ * `quorum`: every queue but the audit stream is a replicated quorum queue, for a cluster
+ * ({@link asQuorumQueue}).
+ */
+export type QueueType = 'classic' | 'quorum';
+
+/**
+ * `x-delivery-limit` of the quorum queues: returns of one copy of a message (a worker that died or
+ * lost its channel, a nack) before the broker dead-letters it by itself. The runtime counts lost
+ * deliveries itself and dead-letters at MAX_DELIVERIES with its failure record
+ * (src/messaging/delivery-limit.ts): it puts a redelivered message back as a new copy, whose
+ * broker count starts again at 0, so a copy's count passes 1 only when the runtime could not
+ * republish it (the broker refusing publishes, a worker killed again within the same moment). This
+ * limit is the backstop for that loop, above anything the runtime's own count reaches, and a
+ * constant: a queue's arguments cannot change, so tying it to MAX_DELIVERIES would turn a
+ * setting change into a TopologyMismatchError. (RabbitMQ 4 gives quorum queues a default of 20;
+ * this states it on 3.10 too.)
+ */
+export const QUORUM_DELIVERY_LIMIT = 20;
+
+/**
+ * `x-delivery-limit` of a quorum `dead_letter_queue`: in effect none. `npm run dlq` reads the queue
+ * by taking every message and nacking back what it did not act on (src/messaging/dead-letters.ts),
+ * and on a quorum queue every nack counts a delivery; with RabbitMQ 4's default limit of 20 the
+ * twentieth `dlq list` would drop the records (the queue has no dead-letter exchange of its own).
+ * Not `-1`: RabbitMQ 3.10 reads that as "dead-letter on the first return".
+ */
+export const DEAD_LETTER_QUEUE_DELIVERY_LIMIT = 1_000_000_000;
+
+/**
+ * The quorum queue for a queue of the classic topology:
+ * - `x-queue-type quorum`: replicated on the cluster's nodes (RabbitMQ's default group size), led
+ *   by one; a consumer or publisher on any node keeps working when the leader's node goes.
+ * - `x-max-priority` dropped: RabbitMQ 3.10 refuses it on a quorum queue (406). RabbitMQ 4 quorum
+ *   queues have two priorities without any argument (5-255 before 0-4), so on 4.x the poller's
+ *   priorities still put urgent mail first, in two levels instead of ten; on 3.10 the queue is FIFO.
+ *   `emails.to_classify` is a quorum queue all the same: a classic queue in a cluster lives on one
+ *   node, and while that node is down RabbitMQ confirms a publish routed to it and drops the
+ *   message (measured on 3.10.8 with three private nodes: confirmed, and not in the queue when
+ *   the node was back), and cancels its consumers: email would be lost.
+ * - `x-delivery-limit` ({@link QUORUM_DELIVERY_LIMIT}, {@link DEAD_LETTER_QUEUE_DELIVERY_LIMIT}).
+ * - On a queue with a dead-letter exchange: `x-dead-letter-strategy at-least-once` (which needs
+ *   `x-overflow reject-publish`; no length limit is set, so nothing is ever rejected). The runtime
+ *   dead-letters a failure itself, publishing its record to `dead_letter_exchange` with a confirm
+ *   and acking afterwards, so these arguments never touch that record. They are for what the broker
+ *   dead-letters by itself: a message whose TTL expired, one over the delivery limit, and a wait
+ *   queue's message going back to its work queue (through the default exchange). With the
+ *   default `at-most-once` such a message is dropped when its target cannot take it (its leader
+ *   away); with `at-least-once` the source queue keeps it until the target confirmed it.
+ */
+export function asQuorumQueue(queue: QueueSpec): QueueSpec {
+  const { 'x-max-priority': _priority, ...kept } = queue.arguments;
+  const deadLettering: QueueArguments = 'x-dead-letter-exchange' in kept ? { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } : {};
+  const deliveryLimit = queue.name === QUEUES.deadLetter ? DEAD_LETTER_QUEUE_DELIVERY_LIMIT : QUORUM_DELIVERY_LIMIT;
+  return { ...queue, arguments: { 'x-queue-type': 'quorum', ...kept, ...deadLettering, 'x-delivery-limit': deliveryLimit } };
+}
+
 export interface TopologyOptions {
   /** Attempts per message; there is one wait queue per retry (attempts - 1). */
   maxAttempts: number;
@@ -152,6 +210,8 @@ export interface TopologyOptions {
   retryBaseDelayMs: number;
   /** Retention of the audit stream, e.g. `7D`. */
   eventsMaxAge: string;
+  /** QUEUE_TYPE; default `classic`. */
+  queueType?: QueueType;
 }
 
 export interface Topology {
@@ -197,6 +257,7 @@ export function waitQueues(options: TopologyOptions): QueueSpec[] {
 export function buildTopology(options: TopologyOptions): Topology {
   const requeueBinding = (queue: QueueSpec) =>
     WORK_QUEUES.some((work) => work.name === queue.name) ? [{ exchange: retryExchangeName(queue.name), routingKey: REQUEUE_ROUTING_KEY }] : [];
+  const ofType = (queue: QueueSpec) => (options.queueType === 'quorum' ? asQuorumQueue(queue) : queue);
   return {
     exchanges: [
       ...SPECIFIED_EXCHANGES,
@@ -204,8 +265,10 @@ export function buildTopology(options: TopologyOptions): Topology {
       { name: EXCHANGES.events, type: 'topic' },
     ],
     queues: [
-      ...SPECIFIED_QUEUES.map((queue) => ({ ...queue, bindings: [...queue.bindings, ...requeueBinding(queue)] })),
-      ...waitQueues(options),
+      ...SPECIFIED_QUEUES.map((queue) => ofType({ ...queue, bindings: [...queue.bindings, ...requeueBinding(queue)] })),
+      // Quorum too: a retry waiting on a node that goes down would wait until it is back, and one
+      // published meanwhile to a classic wait queue there would be dropped.
+      ...waitQueues(options).map(ofType),
       {
         name: QUEUES.audit,
         arguments: { 'x-queue-type': 'stream', 'x-max-age': options.eventsMaxAge },

@@ -35,7 +35,7 @@ export interface FaultCaseOptions {
   processes: FleetRole[];
   /** Worker environment on top of {@link FAULT_WORKER_ENVIRONMENT}. */
   environment?: Record<string, string>;
-  /** A broker of the case's own, with its management API; default a fresh vhost of the shared RabbitMQ. */
+  /** A broker of the case's own (`amqpUrl` may list a cluster's nodes, comma separated), with its management API; default a fresh vhost of the shared RabbitMQ. */
   broker?: { amqpUrl: string; managementUrl: string };
 }
 
@@ -153,7 +153,8 @@ export async function withFaultRun(options: FaultCaseOptions, body: (run: FaultR
   const fleet = new WorkerFleet({
     ...FAULT_WORKER_ENVIRONMENT,
     ...options.environment,
-    AMQP_URL: config.AMQP_URL,
+    // Every node of a cluster, not only the first (config.AMQP_URL).
+    AMQP_URL: config.amqpUrls.join(','),
     RABBITMQ_MANAGEMENT_URL: config.RABBITMQ_MANAGEMENT_URL,
     DATA_DIR: dataDir,
   });

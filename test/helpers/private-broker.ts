@@ -25,6 +25,8 @@ export interface PrivateBroker {
   /** `http://guest:guest@127.0.0.1:<port>` of the node's management API. */
   managementUrl: string;
   node: string;
+  /** Runs `rabbitmqctl -n <node> <args>` with the node's environment (cookie, HOME). */
+  rabbitmqctl(...args: string[]): Promise<{ stdout: string; stderr: string }>;
   /** `rabbitmqctl stop_app`: connections close, queues and persistent messages stay. */
   stopApp(): Promise<void>;
   /** `rabbitmqctl start_app`, retried while the listener's port is still being released. */
@@ -71,12 +73,20 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/** Options of {@link startPrivateBroker}. */
+export interface PrivateBrokerOptions {
+  /** Erlang cookie of the node (and of its rabbitmqctl): nodes that are to form a cluster share one. Default: the node makes its own. */
+  cookie?: string;
+}
+
 /** Starts a private node and resolves once it accepts AMQP connections. */
-export async function startPrivateBroker(): Promise<PrivateBroker> {
+export async function startPrivateBroker(options: PrivateBrokerOptions = {}): Promise<PrivateBroker> {
   const base = mkdtempSync(path.join(tmpdir(), 'ragmail-rabbit-'));
   const node = `ragmail-fault-${randomUUID().slice(0, 8)}@localhost`;
   const [port, distributionPort, managementPort] = (await freePorts(3)) as [number, number, number];
   for (const folder of ['home', 'mnesia', 'log']) mkdirSync(path.join(base, folder));
+  // Erlang reads the cookie from $HOME and refuses one that others may read.
+  if (options.cookie) writeFileSync(path.join(base, 'home', '.erlang.cookie'), options.cookie, { mode: 0o400 });
   writeFileSync(path.join(base, 'enabled_plugins'), '[rabbitmq_management].\n');
   writeFileSync(path.join(base, 'rabbitmq-env.conf'), '');
   writeFileSync(path.join(base, 'rabbitmq.conf'), `management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = ${managementPort}\n`);
@@ -133,6 +143,7 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     managementUrl,
     node,
+    rabbitmqctl,
     stopApp: async () => {
       await rabbitmqctl('stop_app');
     },

@@ -200,6 +200,56 @@ test('docker-compose config accepts the compose file: a service per role running
   for (const name of ['redis', 'rabbitmq', 'prometheus', 'grafana']) {
     for (const port of valuesOf(services.get(name)!, 'ports')) assert.match(port, /^127\.0\.0\.1:/, `${name} publishes ${port} on loopback only`);
   }
+  // The current series, with the management plugin the dead-letter tools and the dashboard read.
+  assert.deepEqual(valuesOf(services.get('rabbitmq')!, 'image'), ['rabbitmq:4.2-management'], 'the broker runs RabbitMQ 4.2');
+});
+
+const CLUSTER_FILE = 'deploy/rabbitmq-cluster/docker-compose.cluster.yml';
+
+test('docker-compose config accepts the three-node cluster example: three RabbitMQ 4.2 nodes of one cookie that find each other, every process given all three nodes and quorum queues, the topology declared once all three are up', (context) => {
+  const result = run(context, 'docker-compose', ['-f', COMPOSE_FILE, '-f', CLUSTER_FILE, 'config']);
+  if (!result) return;
+  assert.equal(result.status, 0, `docker-compose config failed:\n${result.stderr}`);
+  const services = serviceBlocks(result.stdout);
+  const nodes = ['rabbitmq', 'rabbitmq-2', 'rabbitmq-3'];
+  const environment = (block: string[], name: string) => unquote(block.map((line) => new RegExp(`^ {6}${name}: (.*)$`).exec(line)?.[1]).find(Boolean) ?? '');
+  const clusterConf = readFileSync(path.join(PROJECT_ROOT, 'deploy/rabbitmq-cluster/cluster.conf'), 'utf8');
+  const cookies = new Set<string>();
+  for (const node of nodes) {
+    const block = services.get(node);
+    assert.ok(block, `service ${node}`);
+    assert.deepEqual(valuesOf(block, 'image'), ['rabbitmq:4.2-management'], `${node} runs RabbitMQ 4.2`);
+    assert.ok(
+      block.some((line) => line.includes('deploy/rabbitmq-cluster/cluster.conf:/etc/rabbitmq/conf.d/20-cluster.conf')),
+      `${node} gets cluster.conf`,
+    );
+    assert.ok(
+      block.some((line) => line.includes('rabbitmq/definitions.json:/etc/rabbitmq/definitions.json')),
+      `${node} gets the users and vhost`,
+    );
+    assert.match(clusterConf, new RegExp(`^cluster_formation\\.classic_config\\.nodes\\.\\d = rabbit@${node}$`, 'm'), `cluster.conf names rabbit@${node}`);
+    const cookie = /-setcookie (\S+)/.exec(environment(block, 'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS'))?.[1];
+    assert.ok(cookie, `${node} has an Erlang cookie`);
+    assert.equal(/-setcookie (\S+)/.exec(environment(block, 'RABBITMQ_CTL_ERL_ARGS'))?.[1], cookie, `${node}'s CLI tools (health check) use its cookie`);
+    cookies.add(cookie);
+  }
+  assert.equal(cookies.size, 1, 'one cookie for the three nodes');
+  // YAML may fold the health check's command over two lines.
+  assert.match(services.get('rabbitmq')!.join(' ').replace(/\s+/g, ' '), /await_online_nodes 3/, 'the first node is healthy once three nodes run');
+
+  const topology = services.get('topology')!;
+  assert.ok(topology.join('\n').includes('rabbitmq-2:\n        condition: service_healthy'), 'the topology waits for rabbitmq-2');
+  assert.ok(topology.join('\n').includes('rabbitmq-3:\n        condition: service_healthy'), 'the topology waits for rabbitmq-3');
+  for (const [name, block] of [...services].filter(([, block]) => ['worker', 'topology'].includes(valuesOf(block, 'command')[0] ?? ''))) {
+    const config = loadConfig({ AMQP_URL: environment(block, 'AMQP_URL'), QUEUE_TYPE: environment(block, 'QUEUE_TYPE'), RAGMAIL_DEMO: 'true' });
+    assert.equal(config.QUEUE_TYPE, 'quorum', `${name} declares or verifies quorum queues`);
+    assert.deepEqual(
+      config.amqpUrls.map((url) => new URL(url).hostname),
+      nodes,
+      `${name} knows every node`,
+    );
+    assert.equal(new Set(config.amqpUrls.map((url) => new URL(url).username)).size, 1, `${name} is one user on every node`);
+  }
 });
 
 test('promtool accepts prometheus/prometheus.yml, which discovers every role by DNS on :9464 and scrapes RabbitMQ', (context) => {

@@ -59,7 +59,8 @@ async function attempt(connection: ChannelModel, probe: Probe): Promise<'ok' | n
     await channel.prefetch(10);
     if ('consume' in probe) await channel.consume(probe.consume, () => undefined);
     else if ('check' in probe) await channel.checkQueue(probe.check);
-    else if ('declare' in probe) await channel.assertQueue(probe.declare, { durable: false, autoDelete: true });
+    // Exclusive, not transient and shared: RabbitMQ 4 deprecates transient non-exclusive queues.
+    else if ('declare' in probe) await channel.assertQueue(probe.declare, { exclusive: true });
     else if ('delete' in probe) await channel.deleteQueue(probe.delete);
     else {
       const [exchange, routingKey] = probe.publish;

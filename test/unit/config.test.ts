@@ -121,6 +121,34 @@ test('AMQP_URL must be an amqp:// or amqps:// URL with a host; the problem names
   assert.equal(loadConfig({ AMQP_URL: 'amqp://rabbitmq' }).AMQP_URL, 'amqp://rabbitmq');
 });
 
+test("AMQP_URL may list a cluster's nodes, comma separated, of one scheme and one vhost; every password in a refused list is masked", () => {
+  const config = loadConfig({ AMQP_URL: 'amqp://u:p@rabbit1:5672/ragmail, amqp://u:p@rabbit2:5672/ragmail,amqp://u:p@rabbit3:5672/ragmail' });
+  assert.deepEqual(config.amqpUrls, ['amqp://u:p@rabbit1:5672/ragmail', 'amqp://u:p@rabbit2:5672/ragmail', 'amqp://u:p@rabbit3:5672/ragmail']);
+  assert.equal(config.AMQP_URL, 'amqp://u:p@rabbit1:5672/ragmail', 'AMQP_URL is the first node (its vhost and user name the target in messages)');
+  assert.deepEqual(loadConfig({}).amqpUrls, ['amqp://guest:guest@127.0.0.1:5672']);
+  for (const wrong of [
+    'amqp://u:first-secret@rabbit1:5672/ragmail,amqp://u:second-secret@rabbit2:5672/other',
+    'amqp://u:first-secret@rabbit1:5672/ragmail,amqps://u:second-secret@rabbit2:5671/ragmail',
+    'amqp://u:first-secret@rabbit1:5672/ragmail,rabbit2:5672',
+  ]) {
+    assert.throws(
+      () => loadConfig({ AMQP_URL: wrong }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /AMQP_URL=.*one scheme, one vhost/.test(error.message) &&
+        !error.message.includes('first-secret') &&
+        !error.message.includes('second-secret'),
+      wrong,
+    );
+  }
+});
+
+test('QUEUE_TYPE is classic unless set to quorum; anything else is refused', () => {
+  assert.equal(loadConfig({}).QUEUE_TYPE, 'classic');
+  assert.equal(loadConfig({ QUEUE_TYPE: 'quorum' }).QUEUE_TYPE, 'quorum');
+  assert.throws(() => loadConfig({ QUEUE_TYPE: 'mirrored' }), /QUEUE_TYPE="mirrored".*classic.*quorum/);
+});
+
 test('every secret variable can come from <NAME>_FILE (Docker and Kubernetes secrets): the content without its trailing line break; both set, an unreadable or an empty file is a ConfigError that never shows the secret', () => {
   const folder = mkdtempSync(path.join(tmpdir(), 'ragmail-secrets-'));
   try {

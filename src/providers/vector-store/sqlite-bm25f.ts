@@ -118,6 +118,19 @@ export function rankPages(scored: RankedChunk[]): RankedChunk[] {
     .map((page) => page.best);
 }
 
+/** The ids of the unscored chunks with the largest partial sums, without sorting them all. */
+function mostPromising(partial: Map<number, number>, scored: Map<number, unknown>): number[] {
+  const best: Array<[number, number]> = [];
+  for (const [id, sum] of partial) {
+    if (scored.has(id) || (best.length === probeChunks && sum <= best[best.length - 1][1])) continue;
+    let index = best.length;
+    while (index > 0 && best[index - 1][1] < sum) index--;
+    best.splice(index, 0, [id, sum]);
+    if (best.length > probeChunks) best.pop();
+  }
+  return best.map(([id]) => id);
+}
+
 /** The figures of one namespace and of one query's chunks, computed once per query. */
 export interface Bm25fQuery {
   /** False when the namespace holds no chunk. */
@@ -279,6 +292,36 @@ export function createBm25f(database: BetterSqlite3.Database) {
         return (term.weight * term.idf * frequency * (k1 + 1)) / (frequency + k1);
       }
 
+      /**
+       * Every chunk holding a term, when every term's rows were read: the sums of {@link score},
+       * added term by term in the same order, so the same figures, without a lookup per term and chunk.
+       */
+      function scoreFromPostings(groups: Term[][]): RankedChunk[] {
+        const sums = new Map<number, RankedChunk & { group: number; sum: number }>();
+        groups.forEach((terms, group) => {
+          terms.forEach((term, index) => {
+            const posting = postings.get(term.stem);
+            if (!posting) return;
+            for (const [id, fields] of posting) {
+              const chunk = chunks.get(id)!;
+              let entry = sums.get(id);
+              if (!entry) {
+                entry = { id, document_id: chunk.document_id, page: chunk.page, bm25: 0, matched: 0, order: [group, index, id], group, sum: 0 };
+                sums.set(id, entry);
+              }
+              if (entry.group !== group) {
+                entry.bm25 += entry.sum;
+                entry.sum = 0;
+                entry.group = group;
+              }
+              entry.sum += part(term, fields, chunk);
+              if (group === 0) entry.matched += term.weight * term.idf;
+            }
+          });
+        });
+        return [...sums.values()].map(({ group: _group, sum, ...chunk }) => ({ ...chunk, bm25: chunk.bm25 + sum }));
+      }
+
       function score(id: number, groups: Term[][]): RankedChunk {
         const chunk = chunks.get(id)!;
         let bm25 = 0;
@@ -341,13 +384,7 @@ export function createBm25f(database: BetterSqlite3.Database) {
           do readNext();
           while (read < present.length && rowsRead + present[read].documentFrequency <= cheapRows);
           for (;;) {
-            const unscored = [...partial].filter(([id]) => !scored.has(id));
-            scoreAll(
-              unscored
-                .sort((left, right) => right[1] - left[1])
-                .slice(0, probeChunks)
-                .map(([id]) => id),
-            );
+            scoreAll(mostPromising(partial, scored));
             const threshold = needed([...scored.values()]);
             while (read < present.length && rest() > threshold - epsilon) readNext();
             // A chunk holding none of the terms read scores under rest(), so under the threshold;
@@ -355,18 +392,16 @@ export function createBm25f(database: BetterSqlite3.Database) {
             // costs less and rules most of them out.
             const running = () => {
               const bound = rest();
-              return [...partial].filter(([id, sum]) => !scored.has(id) && sum + bound >= threshold - epsilon).map(([id]) => id);
+              const ids: number[] = [];
+              for (const [id, sum] of partial) if (sum + bound >= threshold - epsilon && !scored.has(id)) ids.push(id);
+              return ids;
             };
             let survivors = running();
             while (read < present.length && present[read].documentFrequency < rowsPerChunkRead * survivors.length) {
               readNext();
               survivors = running();
             }
-            if (read === present.length) {
-              // Every term read: the exact figures of every chunk holding one, as without pruning.
-              scoreAll([...partial.keys()]);
-              return [...scored.values()];
-            }
+            if (read === present.length) return scoreFromPostings(groups);
             scoreAll(survivors);
             // Every chunk reaching the threshold is scored: the ranking is exact down to it, and
             // done if the position needed is above it (scoring more can move it further down).

@@ -416,3 +416,51 @@ withStore("a French query's function words count neither in its score nor in its
   // Page 1 holds every word of the query but "logiciel" (0.62); counting "est", "il", "pour", "dans", "votre", which it lacks, gave 0.43.
   assert.ok(best.score > 0.55, `score ${best.score}`);
 });
+
+test("another connection's ingestion changes the figures of a store that has already answered (cached statistics are dropped)", async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+  const file = path.join(directory, 'vectors.db');
+  const reader = createSqliteVectorStore({ path: file });
+  const writer = createSqliteVectorStore({ path: file });
+  const chunk = (index: number, text: string): Chunk => ({ document_id: 'router', document_name: 'router.pdf', page: index + 1, chunk_index: index, text });
+  try {
+    await writer.upsert('support@acme.example', [chunk(0, 'The button is on the back.'), chunk(1, 'Warranty: two years.')]);
+    assert.equal((await reader.query('support@acme.example', 'reset button', 1))[0]?.page, 1);
+    // "reset" occurs now, in new chunks: the chunk count and its idf change, so the first chunk's share of the query does.
+    await writer.upsert('support@acme.example', [chunk(2, 'A reset keeps the firmware.'), chunk(3, 'After a reset, sign in again.')]);
+    const fresh = createSqliteVectorStore({ path: file });
+    try {
+      const expected = await fresh.query('support@acme.example', 'reset button', 3);
+      assert.equal(expected.length, 3);
+      assert.deepEqual(await reader.query('support@acme.example', 'reset button', 3), expected);
+    } finally {
+      await fresh.close();
+    }
+  } finally {
+    await reader.close();
+    await writer.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('a file of the previous version (index version 2) gets its namespace statistics on opening', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+  const file = path.join(directory, 'vectors.db');
+  const first = createSqliteVectorStore({ path: file });
+  await first.upsert('support@acme.example', manual);
+  const expected = await first.query('support@acme.example', 'warranty RMA', 2);
+  await first.close();
+  // What version 2 left: no statistics table, triggers without it.
+  const old = new BetterSqlite3(file);
+  old.exec(`DROP TABLE namespace_stats; PRAGMA user_version = 2;`);
+  old.close();
+  const store = createSqliteVectorStore({ path: file });
+  try {
+    assert.deepEqual(await store.query('support@acme.example', 'warranty RMA', 2), expected);
+    await store.deleteDocument('support@acme.example', 'router-manual');
+    assert.deepEqual(await store.query('support@acme.example', 'warranty RMA', 2), []);
+  } finally {
+    await store.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});

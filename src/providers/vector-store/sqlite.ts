@@ -4,7 +4,7 @@
  * the FTS5 index (porter stemming; Chinese, Japanese and Korean runs indexed and queried as
  * character bigrams, see cjk-bigrams.ts) with the namespace's own statistics (chunk count,
  * document frequencies, mean field lengths), over two fields: the chunk's text and the heading of
- * the section it belongs to (weighted {@link sectionWeight}); a query word's weight is its
+ * the section it belongs to (weighted twice, see sqlite-bm25f.ts); a query word's weight is its
  * (saturated) frequency in the query text, so a caller weights the subject by repeating it. The
  * query is then expanded by pseudo-relevance feedback (RM3-style: the stems the first ranking's
  * best chunks share, at a small weight), which finds the page that words its answer otherwise
@@ -27,6 +27,22 @@
  * its lexical share and its cosine similarity rescaled above a floor,
  * max(0, (cos - floor) / (1 - floor)). Every statement that reads chunks filters on the namespace
  * in SQL. Files made by earlier versions are migrated on opening (PRAGMA user_version).
+ *
+ * Cost (BENCHMARKS.md section 7, `npm run bench:retrieval-scale`). The figures are computed
+ * exactly as above, but only for the chunks that can reach the part of the ranking returned
+ * (sqlite-bm25f.ts: MaxScore over the terms, rarest first; the chunks still in the running read
+ * again through a temporary FTS5 table), with the namespace's chunk count and mean lengths kept
+ * by triggers in `namespace_stats` and its document frequencies cached in memory (cleared on this
+ * store's writes and on PRAGMA data_version, another process's). Measured on the dev set and on
+ * it copied 15 times into one mailbox: the same pages, scores and ties as computing every chunk
+ * holding a query term. At 50,000 chunks: p50 465 → 118 ms, p99 847 → 812 ms (1×: p99 165 → 54).
+ * Reading the namespace's statistics with avg(length(text)) at each query cost 190 ms alone at
+ * 50,000 chunks (now one row). What is left at 50,000 chunks: an email's query has 20 to 60
+ * stems, and the bound a term can add (weight · idf · (k1 + 1)) is loose enough that the terms
+ * left unread must be few before they can be ruled out, so common terms' index rows are still
+ * read (up to 260,000 for the slowest dev question). Not tried for lack of time: a tighter per-term bound kept per namespace (the largest part the term adds to
+ * any chunk), and FTS5's own bm25() in C to pick candidates (not exact: it has no per-namespace
+ * statistics nor query weights; 29 ms for a 7-term OR over 29,000 matching chunks, measured).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -38,6 +54,7 @@ import { permanentError } from '../../lib/errors.js';
 import type { Embedder } from '../embeddings/spec.js';
 import { cjkBigrams } from '../../text/cjk-bigrams.js';
 import type { Chunk, ScoredChunk, VectorStore } from './spec.js';
+import { createBm25f, pageKey, rankOrder, rankPages, type RankedChunk, type WeightedStem } from './sqlite-bm25f.js';
 
 /** Options of {@link createSqliteVectorStore}. */
 export interface SqliteVectorStoreOptions {
@@ -55,13 +72,8 @@ const reciprocalRankConstant = 60;
 const maxQueryTerms = 64;
 /** Texts per embedding request, within the batch limits of the hosted embedding APIs. */
 const embeddingBatchSize = 100;
-/** BM25 term-frequency saturation and length normalisation (the usual values). */
-const k1 = 1.2;
-const lengthNormalisation = 0.75;
 /** Saturation of a word's frequency in the query: twice as often weighs less than twice as much. */
 const queryFrequencySaturation = 4;
-/** A query word in a chunk's section heading counts this many times one in its text (BM25F). */
-const sectionWeight = 2;
 /**
  * Pseudo-relevance feedback (RM3's defaults in Anserini: 10 documents, 10 terms): the query is
  * expanded with the stems most of the first ranking's best chunks share, each weighing this much
@@ -142,10 +154,6 @@ export function extractQueryTerms(text: string): string[] {
   return [...countQueryWords(text).keys()];
 }
 
-function inverseDocumentFrequency(chunkCount: number, documentFrequency: number): number {
-  return Math.log(1 + (chunkCount - documentFrequency + 0.5) / (documentFrequency + 0.5));
-}
-
 /**
  * PRAGMA user_version of a file whose index holds `search_text` of both fields: what the index
  * holds of a chunk's fields (see cjk-bigrams.ts), the SQL function the triggers apply. Because the
@@ -153,8 +161,25 @@ function inverseDocumentFrequency(chunkCount: number, documentFrequency: number)
  * 'rebuild'.
  */
 const indexVersion = 2;
+/**
+ * PRAGMA user_version of a file that also keeps each namespace's chunk count and summed field
+ * lengths in `namespace_stats` (triggers on chunks): the means BM25F needs, without reading every
+ * chunk's text at each query (190 ms at 50,000 chunks).
+ */
+const statisticsVersion = 3;
 
 const tokenizer = `tokenize = 'porter unicode61 remove_diacritics 2'`;
+
+/** Trigger statements that count a chunk (`row`: new) into its namespace's statistics, and out of them (old). */
+const addStatistics = (row: string) => `
+    INSERT INTO namespace_stats (namespace, chunks, text_length, section_length)
+    VALUES (${row}.namespace, 1, length(${row}.text), coalesce(length(${row}.section), 0))
+    ON CONFLICT (namespace) DO UPDATE SET chunks = chunks + 1, text_length = text_length + excluded.text_length,
+      section_length = section_length + excluded.section_length;`;
+const removeStatistics = `
+    UPDATE namespace_stats SET chunks = chunks - 1, text_length = text_length - length(old.text),
+      section_length = section_length - coalesce(length(old.section), 0)
+    WHERE namespace = old.namespace;`;
 
 const schema = `
   CREATE TABLE IF NOT EXISTS chunks (
@@ -174,15 +199,25 @@ const schema = `
     text, section, content = 'chunks', content_rowid = 'id', ${tokenizer}
   );
   CREATE VIRTUAL TABLE IF NOT EXISTS chunks_terms USING fts5vocab(chunks_fts, instance);
+  CREATE TABLE IF NOT EXISTS namespace_stats (
+    namespace      TEXT PRIMARY KEY,
+    chunks         INTEGER NOT NULL,
+    text_length    INTEGER NOT NULL,
+    section_length INTEGER NOT NULL
+  );
   CREATE TRIGGER IF NOT EXISTS chunks_after_insert AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_fts (rowid, text, section) VALUES (new.id, search_text(new.text), search_text(new.section));
+    ${addStatistics('new')}
   END;
   CREATE TRIGGER IF NOT EXISTS chunks_after_delete AFTER DELETE ON chunks BEGIN
     INSERT INTO chunks_fts (chunks_fts, rowid, text, section) VALUES ('delete', old.id, search_text(old.text), search_text(old.section));
+    ${removeStatistics}
   END;
   CREATE TRIGGER IF NOT EXISTS chunks_after_update AFTER UPDATE ON chunks BEGIN
     INSERT INTO chunks_fts (chunks_fts, rowid, text, section) VALUES ('delete', old.id, search_text(old.text), search_text(old.section));
     INSERT INTO chunks_fts (rowid, text, section) VALUES (new.id, search_text(new.text), search_text(new.section));
+    ${removeStatistics}
+    ${addStatistics('new')}
   END;
 `;
 
@@ -196,17 +231,26 @@ function migrate(database: BetterSqlite3.Database): void {
     .prepare<[], { name: string }>('PRAGMA table_info(chunks)')
     .all()
     .map((column) => column.name);
-  if (columns.length === 0 || database.pragma('user_version', { simple: true }) === indexVersion) return;
-  if (!columns.includes('section')) {
-    database.exec('ALTER TABLE chunks ADD COLUMN section TEXT; ALTER TABLE chunks ADD COLUMN document_title TEXT;');
-  }
+  const version = database.pragma('user_version', { simple: true }) as number;
+  if (columns.length === 0 || version >= statisticsVersion) return;
   database.exec(`
     DROP TRIGGER IF EXISTS chunks_after_insert;
     DROP TRIGGER IF EXISTS chunks_after_delete;
     DROP TRIGGER IF EXISTS chunks_after_update;
-    DROP TABLE IF EXISTS chunks_fts;`);
+    DROP TABLE IF EXISTS namespace_stats;`);
+  if (version < indexVersion) {
+    if (!columns.includes('section')) {
+      database.exec('ALTER TABLE chunks ADD COLUMN section TEXT; ALTER TABLE chunks ADD COLUMN document_title TEXT;');
+    }
+    database.exec('DROP TABLE IF EXISTS chunks_fts;');
+  }
   database.exec(schema);
-  database.exec('INSERT INTO chunks_fts (rowid, text, section) SELECT id, search_text(text), search_text(section) FROM chunks');
+  if (version < indexVersion) {
+    database.exec('INSERT INTO chunks_fts (rowid, text, section) SELECT id, search_text(text), search_text(section) FROM chunks');
+  }
+  database.exec(`
+    INSERT INTO namespace_stats (namespace, chunks, text_length, section_length)
+    SELECT namespace, count(*), sum(length(text)), sum(coalesce(length(section), 0)) FROM chunks GROUP BY namespace`);
 }
 
 function openDatabase(options: SqliteVectorStoreOptions): BetterSqlite3.Database {
@@ -226,7 +270,7 @@ function openDatabase(options: SqliteVectorStoreOptions): BetterSqlite3.Database
     .transaction(() => {
       migrate(database);
       database.exec(schema);
-      database.pragma(`user_version = ${indexVersion}`);
+      database.pragma(`user_version = ${statisticsVersion}`);
       if (!embedder) {
         return;
       }
@@ -246,21 +290,10 @@ function openDatabase(options: SqliteVectorStoreOptions): BetterSqlite3.Database
   // they are stemmed exactly as the chunks were.
   database.exec(`
     CREATE VIRTUAL TABLE temp.query_words USING fts5(word, ${tokenizer});
-    CREATE VIRTUAL TABLE temp.query_stems USING fts5vocab(temp, query_words, instance);`);
+    CREATE VIRTUAL TABLE temp.query_stems USING fts5vocab(temp, query_words, instance);
+    CREATE VIRTUAL TABLE temp.chunk_words USING fts5(text, section, content = '', ${tokenizer});
+    CREATE VIRTUAL TABLE temp.chunk_word_terms USING fts5vocab(temp, chunk_words, instance);`);
   return database;
-}
-
-/** A chunk that holds at least one query term, with what ranking and relevance need of it. */
-interface Candidate {
-  id: number;
-  document_id: string;
-  page: number;
-  text_length: number;
-  section_length: number;
-  /** Σ over the query's stems of their weighted term frequency in each field. */
-  bm25: number;
-  /** Σ q·idf of the query stems the chunk holds. */
-  matched: number;
 }
 
 /** A page, represented by its best chunk, with the figure it is ranked by. */
@@ -271,8 +304,6 @@ interface RankedPage {
   rank: number;
   score: number;
 }
-
-const pageKey = (documentId: string, page: number) => `${page}#${documentId}`;
 
 /** Creates the SQLite vector store; see the module comment for ranking and scores. */
 export function createSqliteVectorStore(options: SqliteVectorStoreOptions): VectorStore {
@@ -288,21 +319,10 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
       document_name = excluded.document_name, page = excluded.page, text = excluded.text,
       section = excluded.section, document_title = excluded.document_title
     RETURNING id`);
-  const namespaceStatistics = database.prepare<[string], { count: number; text_length: number | null; section_length: number | null }>(`
-    SELECT count(*) AS count, avg(length(text)) AS text_length, avg(coalesce(length(section), 0)) AS section_length
-    FROM chunks WHERE namespace = ?`);
   const clearQueryWords = database.prepare('DELETE FROM temp.query_words');
   const insertQueryWord = database.prepare<[number, string]>('INSERT INTO temp.query_words (rowid, word) VALUES (?, ?)');
   const selectQueryStems = database.prepare<[], { doc: number; term: string }>('SELECT doc, term FROM temp.query_stems');
-  const termInstances = database.prepare<
-    [string, string],
-    { id: number; document_id: string; page: number; text_length: number; section_length: number; field: string; frequency: number }
-  >(`
-    SELECT c.id, c.document_id, c.page, length(c.text) AS text_length, coalesce(length(c.section), 0) AS section_length,
-           t.field, t.frequency
-    FROM (SELECT doc, col AS field, count(*) AS frequency FROM chunks_terms WHERE term = ? GROUP BY doc, col) AS t
-    JOIN chunks AS c ON c.id = t.doc
-    WHERE c.namespace = ?`);
+  const bm25f = createBm25f(database);
   const selectByIds = database.prepare<[string, string], ChunkRow>(`
     SELECT id, document_id, document_name, page, chunk_index, text, section, document_title FROM chunks
     WHERE namespace = ? AND id IN (SELECT value FROM json_each(?))`);
@@ -320,63 +340,31 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
     return vectors;
   }
 
-  /** The query's stems with their weights: the saturated count of the words that stem to each. */
-  function queryStems(text: string, functionWords: Set<string>): Map<string, number> {
+  /**
+   * The query's stems with their weights: the saturated count of the words that stem to each; and
+   * a word that stems to it alone, to count its chunks with MATCH.
+   */
+  function queryStems(text: string, functionWords: Set<string>): Map<string, WeightedStem> {
     const words = [...countQueryWords(text, functionWords)];
     const rows = database.transaction(() => {
       clearQueryWords.run();
       words.forEach(([word], index) => insertQueryWord.run(index, word));
       return selectQueryStems.all();
     })();
-    const counts = new Map<string, number>();
-    for (const { doc, term } of rows) counts.set(term, (counts.get(term) ?? 0) + words[doc][1]);
-    const weights = new Map<string, number>();
-    for (const [stem, count] of counts) {
-      weights.set(stem, (count * (queryFrequencySaturation + 1)) / (count + queryFrequencySaturation));
+    const tokens = new Map<number, number>();
+    for (const { doc } of rows) tokens.set(doc, (tokens.get(doc) ?? 0) + 1);
+    const counts = new Map<string, { count: number; word?: string }>();
+    for (const { doc, term } of rows) {
+      const entry = counts.get(term) ?? { count: 0 };
+      entry.count += words[doc][1];
+      if (entry.word === undefined && tokens.get(doc) === 1) entry.word = words[doc][0];
+      counts.set(term, entry);
+    }
+    const weights = new Map<string, WeightedStem>();
+    for (const [stem, { count, word }] of counts) {
+      weights.set(stem, { weight: (count * (queryFrequencySaturation + 1)) / (count + queryFrequencySaturation), word });
     }
     return weights;
-  }
-
-  /** BM25F of every chunk holding a query stem, and the share of the query each holds. */
-  function lexicalCandidates(namespace: string, stems: Map<string, number>): { candidates: Candidate[]; queryWeight: number } {
-    const statistics = namespaceStatistics.get(namespace);
-    const chunkCount = statistics?.count ?? 0;
-    const candidates = new Map<number, Candidate>();
-    let queryWeight = 0;
-    if (chunkCount === 0) return { candidates: [], queryWeight };
-    const meanText = statistics?.text_length || 1;
-    const meanSection = statistics?.section_length || 1;
-    for (const [stem, weight] of stems) {
-      const instances = termInstances.all(stem, namespace);
-      const perChunk = new Map<number, { row: (typeof instances)[number]; frequency: number }>();
-      for (const row of instances) {
-        const fieldWeight = row.field === 'section' ? sectionWeight : 1;
-        const norm =
-          row.field === 'section'
-            ? 1 - lengthNormalisation + (lengthNormalisation * row.section_length) / meanSection
-            : 1 - lengthNormalisation + (lengthNormalisation * row.text_length) / meanText;
-        const entry = perChunk.get(row.id) ?? { row, frequency: 0 };
-        entry.frequency += (fieldWeight * row.frequency) / norm;
-        perChunk.set(row.id, entry);
-      }
-      const idf = inverseDocumentFrequency(chunkCount, perChunk.size);
-      queryWeight += weight * idf;
-      for (const [id, { row, frequency }] of perChunk) {
-        const candidate = candidates.get(id) ?? {
-          id,
-          document_id: row.document_id,
-          page: row.page,
-          text_length: row.text_length,
-          section_length: row.section_length,
-          bm25: 0,
-          matched: 0,
-        };
-        candidate.bm25 += (weight * idf * frequency * (k1 + 1)) / (frequency + k1);
-        candidate.matched += weight * idf;
-        candidates.set(id, candidate);
-      }
-    }
-    return { candidates: [...candidates.values()], queryWeight };
   }
 
   /**
@@ -384,43 +372,55 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
    * most widespread first, each with the feedback weight. The chunks are read as in the query's
    * language, whose function words they share most.
    */
-  function feedbackStems(namespace: string, stems: Map<string, number>, candidates: Candidate[], functionWords: Set<string>): Map<string, number> {
-    const best = [...candidates].sort((left, right) => right.bm25 - left.bm25).slice(0, feedbackChunks);
-    const counts = new Map<string, number>();
-    for (const row of selectByIds.all(namespace, JSON.stringify(best.map((candidate) => candidate.id)))) {
-      for (const stem of queryStems(row.text, functionWords).keys()) {
-        if (!stems.has(stem)) counts.set(stem, (counts.get(stem) ?? 0) + 1);
+  function feedbackStems(namespace: string, stems: Map<string, WeightedStem>, best: number[], functionWords: Set<string>): Map<string, WeightedStem> {
+    const counts = new Map<string, { count: number; word?: string }>();
+    for (const row of selectByIds.all(namespace, JSON.stringify(best))) {
+      for (const [stem, { word }] of queryStems(row.text, functionWords)) {
+        if (stems.has(stem)) continue;
+        const entry = counts.get(stem) ?? { count: 0, word };
+        entry.count += 1;
+        entry.word ??= word;
+        counts.set(stem, entry);
       }
     }
-    const shared = [...counts].filter(([, count]) => count >= 2).sort((left, right) => right[1] - left[1]);
-    return new Map(shared.slice(0, feedbackTerms).map(([stem]) => [stem, feedbackWeight]));
+    const shared = [...counts].filter(([, { count }]) => count >= 2).sort((left, right) => right[1].count - left[1].count);
+    return new Map(shared.slice(0, feedbackTerms).map(([stem, { word }]) => [stem, { weight: feedbackWeight, word }]));
   }
 
   /**
    * Pages ranked by their best chunk's BM25F for the query and its feedback stems; the score is
-   * that chunk's share of the query alone.
+   * that chunk's share of the query alone. Exact down to the k-th page with a score (or to
+   * `limit`), which is all that is returned.
    */
-  function lexicalRanking(namespace: string, text: string, language: string, limit: number): RankedPage[] {
+  function lexicalRanking(namespace: string, text: string, language: string, k: number, limit: number): RankedPage[] {
     const functionWords = languageStopwords.get(language) ?? noWords;
     const stems = queryStems(text, functionWords);
-    const { candidates, queryWeight } = lexicalCandidates(namespace, stems);
-    const byId = new Map(candidates.map((candidate) => [candidate.id, { ...candidate }]));
+    const scorer = bm25f.open(namespace);
+    if (!scorer.ready) return [];
+    const queryWeight = scorer.queryWeight(stems);
+    const firstRanking = scorer.scoreDown([stems], (scored) =>
+      scored.length < feedbackChunks ? -Infinity : [...scored].sort(rankOrder)[feedbackChunks - 1].bm25,
+    );
+    const best = firstRanking
+      .sort(rankOrder)
+      .slice(0, feedbackChunks)
+      .map((chunk) => chunk.id);
     // BM25F adds up over terms, so the feedback stems' part is added to the query's.
-    for (const extra of lexicalCandidates(namespace, feedbackStems(namespace, stems, candidates, functionWords)).candidates) {
-      const candidate = byId.get(extra.id);
-      if (candidate) candidate.bm25 += extra.bm25;
-      else byId.set(extra.id, { ...extra, matched: 0 });
-    }
-    const pages = new Map<string, Candidate>();
-    for (const candidate of byId.values()) {
-      const key = pageKey(candidate.document_id, candidate.page);
-      const best = pages.get(key);
-      if (!best || candidate.bm25 > best.bm25) pages.set(key, candidate);
-    }
-    return [...pages.values()]
-      .sort((left, right) => right.bm25 - left.bm25)
-      .slice(0, limit)
-      .map((best) => ({ key: pageKey(best.document_id, best.page), chunkId: best.id, rank: best.bm25, score: best.matched / queryWeight }));
+    const groups = [stems, feedbackStems(namespace, stems, best, functionWords)];
+    /** The pages down to the k-th with a score or to `limit`, and whether the ranking reaches that far. */
+    const needed = (scored: RankedChunk[]) => {
+      const pages = rankPages(scored).slice(0, limit);
+      let withScore = 0;
+      const index = pages.findIndex((page) => page.matched > 0 && ++withScore === k);
+      return { pages: pages.slice(0, index === -1 ? limit : index + 1), reached: index !== -1 || pages.length === limit };
+    };
+    const final = needed(
+      scorer.scoreDown(groups, (scored) => {
+        const { pages, reached } = needed(scored);
+        return reached ? pages[pages.length - 1].bm25 : -Infinity;
+      }),
+    );
+    return final.pages.map((best) => ({ key: pageKey(best.document_id, best.page), chunkId: best.id, rank: best.bm25, score: best.matched / queryWeight }));
   }
 
   /** Pages ranked by their nearest chunk; the score is its cosine similarity rescaled above the floor. */
@@ -493,6 +493,7 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
           });
         })
         .immediate();
+      bm25f.forget(namespace);
     },
 
     async deleteDocument(namespace: string, documentId: string): Promise<void> {
@@ -509,6 +510,7 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
           database.prepare('DELETE FROM chunks WHERE namespace = ? AND document_id = ?').run(namespace, documentId);
         })
         .immediate();
+      bm25f.forget(namespace);
     },
 
     async query(namespace: string, text: string, k: number): Promise<ScoredChunk[]> {
@@ -516,7 +518,8 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
         return [];
       }
       const limit = Math.max(Math.floor(k) * 5, 50);
-      let ranked = lexicalRanking(namespace, text, await detectLanguage(text), limit);
+      // Fusion uses the lexical ranking all the way down to the limit; alone, only its first k pages with a score.
+      let ranked = lexicalRanking(namespace, text, await detectLanguage(text), embedder ? limit : Math.floor(k), limit);
       if (embedder && text.trim().length > 0) {
         const [queryVector] = await embedAll([text], embedder);
         ranked = fuse([ranked, vectorRanking(namespace, queryVector, limit)]);

@@ -1,0 +1,166 @@
+/**
+ * Benchmark 7, retrieval at scale: the SQLite store alone (no broker, no pipeline) answering the
+ * dev set's 90 questions (eval/questions.jsonl) in a mailbox holding the dev manuals
+ * (eval/manuals.json, fetched into data/eval-cache as `npm run eval` does) copied N times, each
+ * copy a document of its own. A second mailbox in the same file holds one copy, so the namespace
+ * filter is part of what is measured. Prints p50 / p90 / p99 of `retrieveForEmail` (k = 5, as the
+ * eval measures recall) for every N: the first pass over the questions (cold: the store's
+ * per-mailbox caches empty, as after an ingestion) and the later passes together.
+ *
+ *   npx tsx bench/retrieval-scale.ts [--copies 1,15] [--passes 3]
+ */
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { loadConfig } from '../src/app/config.js';
+import { questionSchema, readJsonl } from '../src/eval/dataset.js';
+import { fetchDevManual, readDevManuals } from '../src/eval/manuals.js';
+import { chunkPages } from '../src/rag/chunking.js';
+import { stripRunningLines } from '../src/rag/document-structure.js';
+import { extractTextInChild } from '../src/rag/pdf-sandbox.js';
+import { retrieveForEmail } from '../src/rag/retrieve.js';
+import { createSqliteVectorStore } from '../src/providers/vector-store/sqlite.js';
+import type { Chunk } from '../src/providers/vector-store/spec.js';
+import { integerListOption, integerOption } from './lib/options.js';
+import { printReport, progress } from './lib/report.js';
+import { percentile, round } from './lib/stats.js';
+
+const MAILBOX = 'support@scale.example';
+const OTHER_MAILBOX = 'support@other.example';
+const K = 5;
+
+const options = new Command('retrieval-scale')
+  .description('retrieval latency of the SQLite store with the dev manuals copied N times into one mailbox')
+  .option('--copies <list>', 'copies of the dev manuals in the mailbox, one store per figure', integerListOption, [1, 15])
+  .option('--passes <n>', 'passes over the 90 questions; the first is reported apart (cold caches)', integerOption, 3)
+  .parse()
+  .opts<{ copies: number[]; passes: number }>();
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const config = loadConfig({});
+
+/** The dev manuals' chunks, made as the ingester makes them. */
+async function devChunks(): Promise<Chunk[][]> {
+  const manuals = await readDevManuals(path.join(root, 'eval', 'manuals.json'));
+  const documents: Chunk[][] = [];
+  for (const manual of manuals) {
+    const file = await open(await fetchDevManual(manual, path.join(root, 'data', 'eval-cache')));
+    try {
+      const pdf = await extractTextInChild(file, {
+        limits: {
+          maxPages: config.MAX_PDF_PAGES,
+          maxPageChars: config.PDF_MAX_PAGE_CHARS,
+          maxDocumentChars: config.PDF_MAX_DOCUMENT_CHARS,
+          timeoutMs: config.PDF_PARSE_TIMEOUT_MS,
+          maxMemoryMb: config.PDF_PARSE_MAX_MEMORY_MB,
+        },
+      });
+      const pages = stripRunningLines(pdf.pages);
+      documents.push(
+        chunkPages(pages, {
+          documentId: manual.name,
+          documentName: manual.name,
+          documentTitle: pdf.title ?? pdf.outline[0]?.title,
+          outline: pdf.outline,
+          chunkSize: config.CHUNK_SIZE,
+          overlap: config.CHUNK_OVERLAP,
+        }),
+      );
+    } finally {
+      await file.close();
+    }
+    progress(`chunked ${manual.name}: ${documents.at(-1)?.length} chunks`);
+  }
+  return documents;
+}
+
+/** The documents again as copy `copy`: another document id and name, the same text. */
+function copyOf(documents: Chunk[][], copy: number): Chunk[][] {
+  if (copy === 0) return documents;
+  return documents.map((chunks) =>
+    chunks.map((chunk) => ({ ...chunk, document_id: `${chunk.document_id}~${copy}`, document_name: `${chunk.document_name} (copy ${copy})` })),
+  );
+}
+
+const documents = await devChunks();
+const questions = await readJsonl(path.join(root, 'eval', 'questions.jsonl'), questionSchema);
+const folder = await mkdtemp(path.join(tmpdir(), 'ragmail-bench-scale-'));
+
+interface Figures {
+  copies: number;
+  chunks: number;
+  ingest_seconds: number;
+  cold_ms: { p50: number; p90: number; p99: number };
+  warm_ms: { p50: number; p90: number; p99: number };
+  queries_warm: number;
+}
+
+const summary = (times: number[]) => ({
+  p50: round(percentile(times, 0.5), 2),
+  p90: round(percentile(times, 0.9), 2),
+  p99: round(percentile(times, 0.99), 2),
+});
+
+const results: Figures[] = [];
+try {
+  for (const copies of options.copies) {
+    const file = path.join(folder, `copies-${copies}.db`);
+    const store = createSqliteVectorStore({ path: file });
+    try {
+      const started = performance.now();
+      let chunks = 0;
+      for (let copy = 0; copy < copies; copy++) {
+        for (const chunksOfDocument of copyOf(documents, copy)) {
+          await store.upsert(MAILBOX, chunksOfDocument);
+          chunks += chunksOfDocument.length;
+        }
+      }
+      for (const chunksOfDocument of documents) await store.upsert(OTHER_MAILBOX, chunksOfDocument);
+      const ingestSeconds = (performance.now() - started) / 1000;
+      progress(`${copies} ×: ${chunks} chunks in the mailbox, stored in ${round(ingestSeconds, 1)} s`);
+      const cold: number[] = [];
+      const warm: number[] = [];
+      for (let pass = 1; pass <= options.passes; pass++) {
+        for (const question of questions) {
+          const begun = performance.now();
+          await retrieveForEmail(store, MAILBOX, question, K);
+          (pass === 1 ? cold : warm).push(performance.now() - begun);
+        }
+      }
+      results.push({ copies, chunks, ingest_seconds: round(ingestSeconds, 1), cold_ms: summary(cold), warm_ms: summary(warm), queries_warm: warm.length });
+      progress(`${copies} ×: warm p50 ${summary(warm).p50} ms, p99 ${summary(warm).p99} ms`);
+    } finally {
+      await store.close();
+      await rm(file, { force: true });
+      await rm(`${file}-wal`, { force: true });
+      await rm(`${file}-shm`, { force: true });
+    }
+  }
+} finally {
+  await rm(folder, { recursive: true, force: true });
+}
+
+printReport({ bench: 'retrieval-scale', questions: questions.length, k: K, passes: options.passes, results }, [
+  {
+    title: `Retrieval in one mailbox holding the dev manuals N times (${questions.length} questions, k = ${K})`,
+    columns: ['copies', 'chunks', 'store s', 'cold p50', 'p90', 'p99', 'warm p50', 'p90', 'p99'],
+    rows: results.map((figures) => [
+      figures.copies,
+      figures.chunks,
+      figures.ingest_seconds,
+      figures.cold_ms.p50,
+      figures.cold_ms.p90,
+      figures.cold_ms.p99,
+      figures.warm_ms.p50,
+      figures.warm_ms.p90,
+      figures.warm_ms.p99,
+    ]),
+    notes: [
+      'milliseconds of retrieveForEmail (one store query per email) in this process, the SQLite store alone;',
+      `cold: the first pass over the questions after the mailbox was filled; warm: passes 2 to ${options.passes} together`,
+      `the file also holds a second mailbox with one copy of the manuals`,
+    ],
+  },
+]);

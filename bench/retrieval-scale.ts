@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig } from '../src/app/config.js';
-import { questionSchema, readJsonl } from '../src/eval/dataset.js';
+import { questionSchema, readJsonl } from '../src/features/eval-dataset.js';
 import { fetchDevManual, readDevManuals } from '../src/eval/manuals.js';
 import { chunkPages } from '../src/rag/chunking.js';
 import { stripRunningLines } from '../src/rag/document-structure.js';

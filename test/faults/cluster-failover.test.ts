@@ -15,8 +15,9 @@
  * the case fails, twice of twice (seed 1435431832): 8-9 automated emails delivered 7-10 s after
  * the stop never reach the activity log (no `skipped` event recorded) and 1-2 replies sent then
  * miss their `sent` event; no work message is lost or doubled. Events of that window are lost
- * between the publishers' confirms and the recorder (the `events.audit` stream failing over?);
- * not diagnosed yet.
+ * between the publishers' confirms and the recorder; not diagnosed yet. Likely the `events.audit`
+ * stream failing over: RabbitMQ's open issue rabbitmq/rabbitmq-server#9457 reports confirmed
+ * messages lost by a stream during fail-over, where quorum queues lose none.
  *
  * The shared RabbitMQ on 5672 is never touched.
  */

@@ -11,6 +11,14 @@
  * unaccounted after 139 s, the recorder dead of a 404 (`emails.to_classify` "process is stopped by
  * supervisor" while declaring), no leader moved; a classic queue lives on one node.
  *
+ * Open problem: at RAGMAIL_FAULTS_FULL=1 (1,000 emails, leader stopped at 424 delivered for 16-18 s)
+ * the case fails, twice of twice (seed 1435431832): 8-9 automated emails delivered 7-10 s after
+ * the stop never reach the activity log (no `skipped` event recorded) and 1-2 replies sent then
+ * miss their `sent` event; no work message is lost or doubled. Events of that window are lost
+ * between the publishers' confirms and the recorder; not diagnosed yet. Likely the `events.audit`
+ * stream failing over: RabbitMQ's open issue rabbitmq/rabbitmq-server#9457 reports confirmed
+ * messages lost by a stream during fail-over, where quorum queues lose none.
+ *
  * The shared RabbitMQ on 5672 is never touched.
  */
 import { test } from 'node:test';

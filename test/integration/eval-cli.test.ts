@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../src/lib/log.js';
 import { openHarness } from '../../src/eval/harness.js';
+import { MANUAL, QUESTIONS } from '../helpers/evaluations.js';
 
 const MAILBOX = 'support@acme.example';
-const MANUAL = 'acme-router-x200-manual.pdf';
 
 interface Run {
   code: number;
@@ -65,36 +65,7 @@ test(
     try {
       const before = (await readdir(dataDir)).sort();
       const questions = path.join(work, 'questions.jsonl');
-      await writeFile(
-        questions,
-        jsonl([
-          {
-            id: 'reset',
-            from: 'ann@example.org',
-            subject: 'Forgot the admin password',
-            body: "Hello,\n\nI forgot the admin password of my router's web admin. How do I reset it to factory settings?\n\nThanks,\nAnn",
-            manual: MANUAL,
-            answer_pages: [3],
-          },
-          // No page 40 in a 6-page manual: recall@1 cannot be 1.
-          {
-            id: 'impossible',
-            from: 'bob@example.org',
-            subject: 'Firmware update',
-            body: 'Hi, how do I update the firmware of the X200? Bob',
-            manual: MANUAL,
-            answer_pages: [40],
-          },
-          {
-            id: 'refund',
-            from: 'cy@example.org',
-            subject: 'Refund please',
-            body: 'Hello, I was charged twice for order 5531, please refund one payment. Cy',
-            answerable: false,
-            answer_pages: [],
-          },
-        ]),
-      );
+      await writeFile(questions, jsonl(QUESTIONS));
       const report = path.join(work, 'report.json');
 
       const passing = await evalCli(['--mailbox', MAILBOX, questions, '--json', report, '--min-recall-at-5', '0.5', '--max-unanswerable-sent', '0'], {

@@ -8,7 +8,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/app/config.js';
@@ -381,4 +381,64 @@ test('kustomize builds the Kubernetes example (where kubectl is installed; Debia
   if (!built) return;
   assert.equal(built.status, 0, built.stderr);
   assert.equal([...built.stdout.matchAll(/^kind: Deployment$/gm)].length, ROLE_NAMES.length);
+});
+
+const POSTGRES_FILE = 'deploy/postgres/docker-compose.postgres.yml';
+
+test('docker-compose config accepts the PostgreSQL example: a postgres service with a volume, a health check and its password from a secret file, and every role given DATABASE_URL, that password and a wait for it', (context) => {
+  // The secret file is the operator's (the override's first comment makes it); config only needs it to exist.
+  const secrets = path.join(PROJECT_ROOT, 'secrets');
+  const made = !existsSync(secrets);
+  mkdirSync(secrets, { recursive: true });
+  const secretFile = path.join(secrets, 'postgres-password');
+  const madeFile = !existsSync(secretFile);
+  if (madeFile) writeFileSync(secretFile, 'not-a-real-password\n');
+  try {
+    const result = run(context, 'docker-compose', ['-f', COMPOSE_FILE, '-f', POSTGRES_FILE, 'config']);
+    if (!result) return;
+    assert.equal(result.status, 0, `docker-compose config failed:\n${result.stderr}`);
+    const services = serviceBlocks(result.stdout);
+    const postgres = services.get('postgres');
+    assert.ok(postgres, 'a postgres service');
+    const text = (block: string[]) => block.join('\n');
+    assert.match(valuesOf(postgres, 'image')[0] ?? '', /^postgres:1[89]/, 'a supported PostgreSQL image');
+    assert.match(text(postgres), /POSTGRES_PASSWORD_FILE: \/run\/secrets\/postgres-password/, 'its password from the secret');
+    assert.match(text(postgres), /postgres-data:\/var\/lib\/postgresql/, 'its data in a volume');
+    assert.match(text(postgres), /pg_isready/, 'a health check');
+    const roles = [...services].filter(([, block]) => valuesOf(block, 'command')[0] === 'worker');
+    assert.equal(roles.length, ROLE_NAMES.length, 'every role');
+    for (const [name, block] of roles) {
+      const environment = (key: string) => unquote(block.map((line) => new RegExp(`^ {6}${key}: (.*)$`).exec(line)?.[1]).find(Boolean) ?? '');
+      const url = new URL(environment('DATABASE_URL'));
+      assert.equal(url.protocol, 'postgres:', `${name} uses PostgreSQL`);
+      assert.equal(url.password, '', `${name}: no password in the URL`);
+      assert.equal(environment('DATABASE_PASSWORD_FILE'), '/run/secrets/postgres-password', `${name} reads the password from the secret`);
+      assert.ok(text(block).includes('- source: postgres-password'), `${name} mounts the secret`);
+      assert.ok(text(block).includes('postgres:\n        condition: service_healthy'), `${name} waits for PostgreSQL`);
+    }
+  } finally {
+    if (madeFile) rmSync(secretFile);
+    if (made) rmSync(secrets, { recursive: true, force: true });
+  }
+});
+
+test('the Kubernetes PostgreSQL component unpins the api and sender and drops the single-node volume (where kubectl is installed)', (context) => {
+  // An overlay beside deploy/ (kustomize refuses one inside the base it builds on).
+  const overlay = mkdtempSync(path.join(PROJECT_ROOT, '.kustomize-'));
+  try {
+    const relative = path.relative(overlay, path.join(PROJECT_ROOT, 'deploy'));
+    writeFileSync(path.join(overlay, 'kustomization.yaml'), `resources:\n  - ${relative}\ncomponents:\n  - ${relative}/postgres\n`);
+    const built = run(context, 'kubectl', ['kustomize', overlay]);
+    if (!built) return;
+    assert.equal(built.status, 0, built.stderr);
+    const documents = built.stdout.split(/^---$/m);
+    assert.equal(documents.filter((document) => /^kind: Deployment$/m.test(document)).length, ROLE_NAMES.length);
+    assert.doesNotMatch(built.stdout, /ragmail-activity/, 'nothing mounts or declares the ReadWriteOnce volume');
+    assert.doesNotMatch(built.stdout, /podAffinity/, 'no role is pinned to another');
+    assert.match(built.stdout, /DATABASE_URL: postgres:\/\//, 'every role reads DATABASE_URL from ragmail-secrets');
+    const api = documents.find((document) => /^kind: Deployment$/m.test(document) && /name: ragmail-api$/m.test(document));
+    assert.match(api ?? '', /^ {2}replicas: 2$/m, 'the api runs two replicas');
+  } finally {
+    rmSync(overlay, { recursive: true, force: true });
+  }
 });

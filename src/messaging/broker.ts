@@ -325,9 +325,10 @@ export class Broker extends EventEmitter {
       const channel = current;
       if (!channel || !isChannelOpen(channel)) {
         // A lost connection sets the channel up again when it comes back; a channel the broker closed
-        // under a live connection (a refused consume) is reopened only by a new connection
-        // (amqp-connection-manager issue 347): force one.
-        if (this.manager.isConnected()) {
+        // under a live connection (a refused consume, a check of the missing queue) is reopened only
+        // by a new connection (amqp-connection-manager issue 347): force one. Not when the channel
+        // died with its connection and the next one is still running the setup.
+        if (channel && channel.connection === this.manager.connection?.connection) {
           this.logger.warn('the consumer channel closed while the connection stays; reconnecting', { queue });
           this.manager.reconnect();
         }

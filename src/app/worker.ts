@@ -9,7 +9,7 @@ import { Services } from './services.js';
 import { ROLES, startRole, type RoleName, type RunningRole } from './registry.js';
 import { ManagementClient } from '../messaging/management.js';
 import { createWorkerMetrics, registerQueueGauges, type WorkerMetrics } from '../observability/metrics.js';
-import { brokerReadiness, checkReadiness, phaseReadiness, type WorkerPhase } from '../observability/health.js';
+import { brokerReadiness, checkReadiness, consumerReadiness, phaseReadiness, type WorkerPhase } from '../observability/health.js';
 import { startHttpServer, type HttpServer } from '../observability/server.js';
 
 export interface Worker {
@@ -37,7 +37,7 @@ export async function startWorker(roleNames: RoleName[], config: Config, logger:
       port: config.METRICS_PORT,
       nextPortsToTry: 20,
       registry: metrics.registry,
-      readiness: () => checkReadiness({ broker: brokerReadiness(broker), roles: phaseReadiness(() => phase) }),
+      readiness: () => checkReadiness({ broker: brokerReadiness(broker), consumers: consumerReadiness(broker), roles: phaseReadiness(() => phase) }),
       logger,
     });
   } catch (error) {

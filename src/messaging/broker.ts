@@ -1,7 +1,7 @@
 /**
  * The broker connection: amqp-connection-manager with exponential reconnect backoff, the topology
  * asserted on every (re)connect, publishes that always wait for the broker's confirm, and consumers
- * that come back after a reconnect.
+ * that come back after a reconnect or after the broker cancelled them.
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
@@ -9,7 +9,7 @@ import amqpConnectionManager, { type AmqpConnectionManager, type ChannelWrapper 
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../lib/log.js';
 import { transientError } from '../lib/errors.js';
-import { buildTopology, declareTopology, type QueueType, type Topology } from './topology.js';
+import { buildTopology, declareQueue, declareTopology, type QueueType, type Topology } from './topology.js';
 import type { MessageOf, WorkStage } from '../pipeline/stages.js';
 import { TopologyMismatchError, describeTopologyMismatch } from './topology-mismatch.js';
 import { buildConnectionOptions, type ConnectionSettings } from './connection-options.js';
@@ -43,6 +43,9 @@ export interface ConsumerHandle {
 }
 
 export type DeliveryHandler = (message: ConsumeMessage, channel: Channel) => void;
+
+/** Emitted by a {@link Broker} with `{ queue }` each time the broker cancels one of its consumers. */
+export const CONSUMER_CANCELLED = 'consumer_cancelled';
 
 /**
  * Consumer channels that have closed. A delivery can only be acked on the channel it came on; once
@@ -87,6 +90,8 @@ export class Broker extends EventEmitter {
   private readonly manager: AmqpConnectionManager;
   private readonly publisher: ChannelWrapper;
   private readonly consumers = new Set<ChannelWrapper>();
+  /** Consumers the broker cancelled that do not consume again yet, each `{ queue }`. */
+  private readonly resubscribing = new Set<{ queue: string }>();
   private pendingPublishes = 0;
   private topologyAsserted = false;
   /** Whether a connection was ever made: a refusal is fatal only before. */
@@ -160,6 +165,11 @@ export class Broker extends EventEmitter {
   /** Connected and topology asserted on the current connection. */
   get ready(): boolean {
     return this.manager.isConnected() && this.topologyAsserted;
+  }
+
+  /** The queues with a consumer the broker cancelled that does not consume again yet (for `/readyz`). */
+  get cancelledQueues(): string[] {
+    return [...new Set([...this.resubscribing].map((subscription) => subscription.queue))];
   }
 
   /** Resolves once connected with the topology asserted; rejects on a fatal error or timeout. */
@@ -247,6 +257,14 @@ export class Broker extends EventEmitter {
   /**
    * Consumes a queue with manual acks on a channel of its own. After a reconnect the consumer is set
    * up again; each delivery comes with the channel it arrived on, so it is acked there or not at all.
+   *
+   * The broker cancels a consumer (basic.cancel; amqplib hands the callback `null`) when its queue is
+   * deleted or the queue's node is lost, and the connection stays up: nothing else would then bring
+   * the consumer back (the channel's setup runs on a reconnect only). So a cancel is logged,
+   * emitted as {@link CONSUMER_CANCELLED}, reported by {@link cancelledQueues}, and the consumer
+   * subscribes again with the reconnect's backoff (AMQP_RECONNECT_MIN_MS doubling up to
+   * AMQP_RECONNECT_MAX_MS), the queue declared again first as the topology has it (checked, with
+   * AMQP_TOPOLOGY=verify), so a deleted queue comes back with its arguments and bindings.
    */
   consume(queue: string, prefetch: number, onDelivery: DeliveryHandler, consumeArguments?: () => Record<string, unknown>): ConsumerHandle {
     let active: { channel: Channel; consumerTag: string } | undefined;
@@ -255,16 +273,22 @@ export class Broker extends EventEmitter {
     let currentPrefetch = prefetch;
     /** The channel of the current connection, consuming or paused. */
     let current: Channel | undefined;
+    const subscription = { queue };
+    let resubscribeDelayMs = this.config.AMQP_RECONNECT_MIN_MS;
+    let resubscribeTimer: NodeJS.Timeout | undefined;
     const startConsuming = async (channel: Channel) => {
       await channel.prefetch(currentPrefetch);
       const { consumerTag } = await channel.consume(
         queue,
         (message) => {
           if (message) onDelivery(message, channel);
+          else cancelledByBroker(channel);
         },
         { noAck: false, arguments: consumeArguments?.() },
       );
       active = { channel, consumerTag };
+      resubscribeDelayMs = this.config.AMQP_RECONNECT_MIN_MS;
+      if (this.resubscribing.delete(subscription)) this.logger.info('consuming again after the broker cancelled the consumer', { queue });
     };
     const stopConsuming = async () => {
       const consuming = active;
@@ -279,11 +303,53 @@ export class Broker extends EventEmitter {
       serial = next.catch(() => undefined);
       return next;
     };
+    const resubscribeLater = () => {
+      const delay = Math.round(resubscribeDelayMs * (0.8 + Math.random() * 0.2));
+      resubscribeDelayMs = Math.min(resubscribeDelayMs * 2, this.config.AMQP_RECONNECT_MAX_MS);
+      clearTimeout(resubscribeTimer);
+      resubscribeTimer = setTimeout(() => void inTurn(resubscribe), delay);
+      return delay;
+    };
+    const cancelledByBroker = (channel: Channel) => {
+      // Only the consumer of now: one this process cancelled itself is not to be restarted.
+      if (active?.channel !== channel) return;
+      active = undefined;
+      this.resubscribing.add(subscription);
+      this.emit(CONSUMER_CANCELLED, { queue });
+      this.logger.warn('the broker cancelled the consumer (queue deleted, or its node lost); subscribing again', { queue, retry_in_ms: resubscribeLater() });
+    };
+    /** Declares the queue again on a channel of its own, then consumes on the consumer's; on failure, tries again later. */
+    const resubscribe = async () => {
+      // Stopped, paused (resume() calls this), or consuming again since (a reconnect's setup).
+      if (cancelled || paused || active || !this.resubscribing.has(subscription)) return;
+      const channel = current;
+      if (!channel || !isChannelOpen(channel)) {
+        // A lost connection sets the channel up again when it comes back; a channel the broker closed
+        // under a live connection (a refused consume, a check of the missing queue) is reopened only
+        // by a new connection (amqp-connection-manager issue 347): force one. Not when the channel
+        // died with its connection and the next one is still running the setup.
+        if (channel && channel.connection === this.manager.connection?.connection) {
+          this.logger.warn('the consumer channel closed while the connection stays; reconnecting', { queue });
+          this.manager.reconnect();
+        }
+        return;
+      }
+      try {
+        await this.onSpareChannel((spare) => this.assertQueue(spare, queue));
+        // The channel of before the wait: a reconnect meanwhile has its own setup consume on its channel.
+        await startConsuming(channel);
+      } catch (error) {
+        this.logger.warn('could not subscribe again yet', { queue, error: (error as Error).message, retry_in_ms: resubscribeLater() });
+      }
+    };
     const wrapper = this.manager.createChannel({
       name: `consumer ${queue}`,
       confirm: false,
       setup: async (channel: Channel) => {
         channel.once('close', () => closedChannels.add(channel));
+        // A channel the broker closes emits `error` first (a check of a deleted queue, a refused
+        // consume); unheard, that error would end the process. The close is what the runtime acts on.
+        channel.on('error', (error: Error) => this.logger.warn('consumer channel closed by the broker', { queue, error: error.message }));
         current = channel;
         await this.assertTopology(channel);
         await inTurn(async () => {
@@ -295,9 +361,14 @@ export class Broker extends EventEmitter {
     });
     wrapper.on('error', (error) => this.logger.error('consumer channel error', { queue, error: error.message }));
     this.consumers.add(wrapper);
+    const forget = () => {
+      clearTimeout(resubscribeTimer);
+      this.resubscribing.delete(subscription);
+    };
     return {
       cancel: () => {
         cancelled = true;
+        forget();
         return inTurn(stopConsuming);
       },
       pause: () => {
@@ -310,11 +381,14 @@ export class Broker extends EventEmitter {
         return inTurn(async () => {
           if (cancelled || paused) return;
           await stopConsuming();
+          // Cancelled by the broker meanwhile: its queue may be gone, so not a bare consume.
+          if (this.resubscribing.has(subscription)) await resubscribe();
           // A closed channel is replaced on reconnect, whose setup consumes with this prefetch.
-          if (current && isChannelOpen(current)) await startConsuming(current);
+          else if (current && isChannelOpen(current)) await startConsuming(current);
         });
       },
       close: async () => {
+        forget();
         this.consumers.delete(wrapper);
         await wrapper.close().catch(() => undefined);
       },
@@ -331,10 +405,30 @@ export class Broker extends EventEmitter {
   }
 
   private async assertTopology(channel: Channel): Promise<void> {
+    await this.asserting(() => (this.config.AMQP_TOPOLOGY === 'verify' ? verifyTopology(channel, this.topology) : declareTopology(channel, this.topology)));
+    if (!this.topologyAsserted) {
+      this.topologyAsserted = true;
+      this.emit('topology');
+    }
+  }
+
+  /** Declares one queue of the topology and its bindings again (checks it, with AMQP_TOPOLOGY=verify). */
+  private async assertQueue(channel: Channel, queue: string): Promise<void> {
+    const spec = this.topology.queues.find((candidate) => candidate.name === queue);
+    await this.asserting(async () => {
+      if (this.config.AMQP_TOPOLOGY === 'verify' || !spec) await channel.checkQueue(queue);
+      else await declareQueue(channel, spec);
+    });
+  }
+
+  /**
+   * Runs a declaration, and reports a broker refusal no reconnect can cure as `fatal` (a mismatch,
+   * a missing topology the user may not declare, a user who may not declare) before rethrowing.
+   */
+  private async asserting(declaration: () => Promise<void>): Promise<void> {
     const verifyOnly = this.config.AMQP_TOPOLOGY === 'verify';
     try {
-      if (verifyOnly) await verifyTopology(channel, this.topology);
-      else await declareTopology(channel, this.topology);
+      await declaration();
     } catch (error) {
       const code = (error as { code?: number }).code;
       if (code !== undefined && UNRECOVERABLE_REPLY_CODES.has(code) && !isQueueStarting(error)) {
@@ -354,9 +448,22 @@ export class Broker extends EventEmitter {
       }
       throw error;
     }
-    if (!this.topologyAsserted) {
-      this.topologyAsserted = true;
-      this.emit('topology');
+  }
+
+  /**
+   * Runs `step` on a channel of its own on the current connection, closed afterwards: a declaration
+   * the broker refuses closes that channel, not a consumer's.
+   */
+  private async onSpareChannel(step: (channel: Channel) => Promise<void>): Promise<void> {
+    const connection = this.manager.connection;
+    if (!connection) throw new Error('not connected');
+    const channel = await connection.createChannel();
+    // The refusal also comes as the step's rejection; unheard, the `error` event would end the process.
+    channel.on('error', () => undefined);
+    try {
+      await step(channel);
+    } finally {
+      await channel.close().catch(() => undefined);
     }
   }
 

@@ -288,13 +288,16 @@ export async function declareTopology(channel: Channel, topology: Topology): Pro
   for (const exchange of topology.exchanges) {
     await channel.assertExchange(exchange.name, exchange.type, { durable: true });
   }
-  for (const queue of topology.queues) {
-    await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
-    for (const binding of queue.bindings) {
-      await channel.bindQueue(queue.name, binding.exchange, binding.routingKey);
-    }
-  }
+  for (const queue of topology.queues) await declareQueue(channel, queue);
   for (const binding of topology.retiredBindings) {
     await channel.unbindQueue(binding.queue, binding.exchange, binding.routingKey);
+  }
+}
+
+/** Asserts one queue with its arguments and its bindings (their exchanges must exist). */
+export async function declareQueue(channel: Channel, queue: QueueSpec): Promise<void> {
+  await channel.assertQueue(queue.name, { durable: true, arguments: queue.arguments });
+  for (const binding of queue.bindings) {
+    await channel.bindQueue(queue.name, binding.exchange, binding.routingKey);
   }
 }

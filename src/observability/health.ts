@@ -1,7 +1,8 @@
 /**
  * Liveness and readiness. `/healthz` answers while the process runs; `/readyz` asks each check and
  * is ready only when all of them are, naming the reasons otherwise — so an orchestrator keeps a
- * worker without a broker connection (or one shutting down) out of rotation without killing it.
+ * worker without a broker connection, one whose consumer the broker cancelled, or one shutting down
+ * out of rotation without killing it.
  */
 
 /** Undefined when ready; otherwise why not, e.g. `broker not connected`. */
@@ -37,6 +38,17 @@ export async function checkReadiness(checks: Record<string, ReadinessCheck>): Pr
 /** Ready when the broker is connected and the topology asserted on the current connection. */
 export function brokerReadiness(broker: { readonly ready: boolean }): ReadinessCheck {
   return () => (broker.ready ? undefined : 'not connected, or the topology not yet asserted on this connection');
+}
+
+/**
+ * Ready unless the broker cancelled a consumer (its queue deleted, its node lost) that does not
+ * consume again yet: such a worker is connected and looks healthy, but takes no work from that queue.
+ */
+export function consumerReadiness(broker: { readonly cancelledQueues: string[] }): ReadinessCheck {
+  return () => {
+    const queues = broker.cancelledQueues;
+    return queues.length === 0 ? undefined : `cancelled by the broker, subscribing again: ${queues.join(', ')}`;
+  };
 }
 
 /** Where a worker is in its life. */

@@ -8,6 +8,7 @@ import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isRetryable } from '../lib/errors.js';
 import type { SettledInfo } from '../messaging/consumer.js';
+import { CONSUMER_CANCELLED } from '../messaging/broker.js';
 import { PIPELINE_EVENT } from '../messaging/events.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import type { LanguageModel, ModelResult } from '../providers/llm/spec.js';
@@ -53,6 +54,12 @@ export class WorkerMetrics {
     help: 'Time from delivery to settlement of a message.',
     labelNames: ['role', 'outcome'] as const,
     buckets: DURATION_BUCKETS,
+    registers: this.registers,
+  });
+  readonly consumerCancellations = new Counter({
+    name: 'ragmail_consumer_cancellations_total',
+    help: 'Consumers the broker cancelled (their queue deleted, or its node lost), each then subscribed again, by queue.',
+    labelNames: ['queue'] as const,
     registers: this.registers,
   });
   readonly stageEvents = new Counter({
@@ -130,10 +137,11 @@ export class WorkerMetrics {
     runtime.on('settled', (info: SettledInfo) => quietly(() => this.observeSettled(info)));
   }
 
-  /** Follows the pipeline events published through a Broker (see PIPELINE_EVENT). */
+  /** Follows the pipeline events published through a Broker (see PIPELINE_EVENT) and its cancelled consumers. */
   observeBroker(broker: EventEmitter): void {
     // A throwing listener would fail the publish it observes.
     broker.on(PIPELINE_EVENT, (event: PipelineEvent) => quietly(() => this.observeEvent(event)));
+    broker.on(CONSUMER_CANCELLED, ({ queue }: { queue: string }) => quietly(() => this.consumerCancellations.inc({ queue })));
   }
 
   /** The text exposition format, as `/metrics` serves it. */

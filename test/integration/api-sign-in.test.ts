@@ -11,14 +11,12 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
-import winston from 'winston';
 import { loadConfig, MIN_API_TOKEN_LENGTH } from '../../src/app/config.js';
 import { tokenFileOf } from '../../src/http/api/tokens.js';
-import type { Logger } from '../../src/lib/log.js';
 import { createTestVhost, waitFor } from '../helpers/broker.js';
 import { spawnApiProcess } from '../helpers/api-process.js';
 import { withPipeline } from '../helpers/pipeline.js';
+import { captureWarnings } from '../helpers/log-capture.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
 
 /**
@@ -47,20 +45,6 @@ function getFrom(
     request.once('error', reject);
     request.end();
   });
-}
-
-/** Every line `logger` writes at warn and above from now on, as JSON objects. */
-function captureWarnings(logger: Logger): Array<Record<string, unknown>> {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new PassThrough();
-  stream.setEncoding('utf8');
-  stream.on('data', (text: string) => {
-    for (const line of text.split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  logger.level = 'warn';
-  for (const transport of logger.transports) transport.silent = true;
-  logger.add(new winston.transports.Stream({ stream, level: 'warn' }));
-  return lines;
 }
 
 test(

@@ -94,7 +94,7 @@ test('/readyz is 503 while the broker connection is down and 200 again after the
     return { status: response.status, body: (await response.json()) as { status: string; reasons: string[] } };
   };
   try {
-    assert.deepEqual(await readiness(), { status: 200, body: { status: 'ready', checks: { broker: 'ok', roles: 'ok' }, reasons: [] } });
+    assert.deepEqual(await readiness(), { status: 200, body: { status: 'ready', checks: { broker: 'ok', consumers: 'ok', roles: 'ok' }, reasons: [] } });
     const connection = await waitFor(async () => (await pipeline.vhost.management.connections()).find((entry) => entry.vhost === pipeline.vhost.name), {
       timeoutMs: 15_000,
       what: 'the worker connection in the management API',

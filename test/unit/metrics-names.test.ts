@@ -4,6 +4,7 @@
  * against Prometheus conventions and by `promtool check metrics`; and the `/metrics`, `/healthz`,
  * `/readyz` server.
  */
+import { EventEmitter } from 'node:events';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ManagementClient } from '../../src/messaging/management.js';
+import { CONSUMER_CANCELLED } from '../../src/messaging/broker.js';
 import { buildEvent } from '../../src/messaging/events.js';
 import { createLocalModel } from '../../src/providers/llm/local.js';
 import { createSqliteVectorStore } from '../../src/providers/vector-store/sqlite.js';
@@ -71,6 +73,9 @@ const QUEUES_ANSWER = [
 async function feedEverything(context: TestContext, metrics: WorkerMetrics): Promise<void> {
   metrics.observeSettled({ role: 'classifier', queue: 'emails.to_classify', outcome: 'processed', status: 'classified', durationMs: 42 });
   metrics.observeEvent(buildEvent('sender', { stage: 'sent', agent_email: 'support@acme.example', duration_ms: 12, provider: 'maildir' }));
+  const broker = new EventEmitter();
+  metrics.observeBroker(broker);
+  broker.emit(CONSUMER_CANCELLED, { queue: 'emails.to_classify' });
   const model = instrumentLanguageModel(createLocalModel(), metrics);
   await model.classify({ from: 'ana@example.com', subject: 'Router reset', body: 'How do I reset my router? It will not connect.' });
   const store = instrumentVectorStore(createSqliteVectorStore({ path: path.join(tempDir(context), 'vectors.db') }), metrics);
@@ -93,6 +98,7 @@ test('every ragmail metric follows the Prometheus naming conventions', async (co
     'ragmail_message_status_total',
     'ragmail_message_duration_seconds',
     'ragmail_stage_duration_seconds',
+    'ragmail_consumer_cancellations_total',
     'ragmail_llm_request_duration_seconds',
     'ragmail_llm_tokens_total',
     'ragmail_retrieval_duration_seconds',

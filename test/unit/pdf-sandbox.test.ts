@@ -45,9 +45,9 @@ async function readInChild(data: Buffer, overrides: Partial<PdfLimits> = {}, sig
   }
 }
 
-function assertCode(error: unknown, code: string): void {
+function assertCode(error: unknown, code: string | readonly string[]): void {
   assert.ok(error instanceof RagmailError, `expected a RagmailError, got ${String(error)}`);
-  assert.equal(error.code, code, error.message);
+  assert.ok((typeof code === 'string' ? [code] : code).includes(error.code), `${error.code}: ${error.message}`);
   assert.equal(error.retryable, false);
 }
 
@@ -67,15 +67,21 @@ test('errors of the PDF come back from the child with their code', { timeout: 12
   assertCode((await readInChild(await makePdf(['a', 'b', 'c']), { maxPages: 2 })).error, 'pdf_too_many_pages');
 });
 
-test('a 100 KB compressed-stream bomb: the child is killed over its memory budget, this process stays small and responsive', { timeout: 180_000 }, async () => {
-  const bomb = await makeCompressedStreamBomb();
-  assert.ok(bomb.length < 150_000, `the bomb is small: ${bomb.length} bytes`);
-  const run = await readInChild(bomb);
-  assertCode(run.error, 'pdf_parse_memory');
-  assert.ok(run.elapsedMs < 90_000, `stopped in ${run.elapsedMs} ms`);
-  assert.ok(run.rssGrowthMb < 100, `this process grew by ${run.rssGrowthMb.toFixed(0)} MB`);
-  assert.ok(run.maxGapMs < 1_000, `event loop blocked for ${run.maxGapMs} ms`);
-});
+test(
+  'a 100 KB compressed-stream bomb: the child is stopped by its memory budget or the per-page limit, this process stays small and responsive',
+  { timeout: 180_000 },
+  async () => {
+    const bomb = await makeCompressedStreamBomb();
+    assert.ok(bomb.length < 150_000, `the bomb is small: ${bomb.length} bytes`);
+    const run = await readInChild(bomb);
+    // Node 20 runs out of the child's memory budget first; Node 22 inflates the stream lazily enough
+    // that the page's text reaches the per-page limit first. Either refuses the PDF for good.
+    assertCode(run.error, ['pdf_parse_memory', 'pdf_too_large']);
+    assert.ok(run.elapsedMs < 90_000, `stopped in ${run.elapsedMs} ms`);
+    assert.ok(run.rssGrowthMb < 100, `this process grew by ${run.rssGrowthMb.toFixed(0)} MB`);
+    assert.ok(run.maxGapMs < 1_000, `event loop blocked for ${run.maxGapMs} ms`);
+  },
+);
 
 test('a 2 KB PDF of nested forms drawing text a million times: stopped by the time budget when memory allows it', { timeout: 180_000 }, async () => {
   const bomb = makeNestedFormBomb();

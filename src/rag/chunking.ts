@@ -1,7 +1,7 @@
 /**
  * Splits the pages of a document into overlapping chunks for retrieval. A chunk's text is on one
- * line but for its headings and its code lines, which keep lines of their own (see
- * normaliseKeepingHeadings).
+ * line but for its headings, its code lines and the starts of its list items, which keep lines of
+ * their own (see normaliseKeepingHeadings).
  *
  * Chunks never cross a page boundary: a chunk then holds text of exactly one page, so the page a
  * reply cites is the page the fact is on. Nor do they cross a heading of the document's outline,
@@ -12,6 +12,7 @@
  */
 import type { Chunk } from '../providers/vector-store/spec.js';
 import { CODE_BREAK, isCodeLine } from '../text/code-lines.js';
+import { startsListItem } from '../text/list-items.js';
 import { splitSections } from './document-structure.js';
 import type { OutlineEntry } from './pdf.js';
 
@@ -86,8 +87,9 @@ const admonitions = new Set([
  * colon, and stay the text they are.
  *
  * A code line of the page (src/text/code-lines.ts) starts with a tab, and the line after it with
- * a line break: each takes the place of the space the line would be joined with, so the words,
- * the length and where chunks end are what they would be without code lines.
+ * a line break; so does a list item (a bullet or a number first, src/text/list-items.ts). Each
+ * takes the place of the space the line would be joined with, so the words, the length and where
+ * chunks end are what they would be without them.
  */
 export function normaliseKeepingHeadings(text: string): string {
   const rawLines = text.split('\n').filter((line) => line.trim() !== '');
@@ -113,7 +115,7 @@ export function normaliseKeepingHeadings(text: string): string {
       // dev set (59 → 58 of 68), as "well-known" and the like lose their hyphen with them.
       if (/\p{L}-$/u.test(previous) && /^\p{Lu}/u.test(line)) return line;
       if (code[index]) return `${CODE_BREAK}${line}`;
-      return `${code[index - 1] || heading(index - 1) || heading(index) ? '\n' : ' '}${line}`;
+      return `${code[index - 1] || startsListItem(line) || heading(index - 1) || heading(index) ? '\n' : ' '}${line}`;
     })
     .join('');
 }

@@ -157,3 +157,12 @@ test('a code line keeps its line, a tab in place of the space that would join it
     }
   }
 });
+
+test('a list item (a bullet or a number first) starts on a line of its own, a line break in place of the joining space', () => {
+  assert.equal(
+    normaliseKeepingHeadings('R makes use of the following domains.\n• Domain R for the C-level error messages\nfrom the interpreter.\n2. Restart the modem.'),
+    'R makes use of the following domains.\n• Domain R for the C-level error messages from the interpreter.\n2. Restart the modem.',
+  );
+  // A number that only ends a wrapped line's first word is no list item.
+  assert.equal(normaliseKeepingHeadings('there is always\n1 dependent variable.'), 'there is always 1 dependent variable.');
+});

@@ -420,3 +420,23 @@ test('code lines in a quote are shown one per line, indented, with a blank line 
   assert.equal(fromTwo.body.match(/'measured\.dat' using/g)?.length, 1, fromTwo.body);
   assert.ok(fromTwo.body.includes("    f(x) = a + b*x + c*x**2\n    fit f(x) 'measured.dat' using 1:2 via a,b,c\n"), fromTwo.body);
 });
+
+test('a list item the chunker starts on a line of its own is quoted on a line of its own; the quote is chosen as without the line break', async () => {
+  const domains: ContextItem = {
+    document_id: 'doc-r-admin',
+    source: 'R-admin.pdf',
+    page: 40,
+    chunk_index: 120,
+    similarity_score: 0.6,
+    text: 'R makes use of the following domains.\n• Domain R for the C-level error and warning messages from the R interpreter.\n• Domain R-pkg for the R stop, warning and message messages in each package.',
+  };
+  const email = { from: customer, subject: 'Translated messages', body: 'Which domains does R use for the translated error and warning messages?' };
+  const { value } = await createLocalModel().reply({ email, passages: [domains] });
+  assert.deepEqual(
+    quotedLines(value.body).slice(0, 2),
+    ['R makes use of the following domains.', '• Domain R for the C-level error and warning messages from the R interpreter.'],
+    value.body,
+  );
+  const joined = await createLocalModel().reply({ email, passages: [{ ...domains, text: domains.text.replaceAll('\n', ' ') }] });
+  assert.deepEqual(value.verdict, joined.value.verdict);
+});

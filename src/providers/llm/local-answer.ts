@@ -7,6 +7,7 @@
 import { ownWords } from '../../classify/own-words.js';
 import type { ContextItem } from '../../pipeline/messages.js';
 import { CODE_BREAK } from '../../text/code-lines.js';
+import { startsListItem } from '../../text/list-items.js';
 import type { EmailText } from './spec.js';
 
 /** Words that carry no topic, left out when matching passages to an email. */
@@ -194,12 +195,13 @@ function withoutRunningHeader(text: string, passage: ContextItem): string {
  * The sentences of a passage. A heading on a line of its own (the chunker keeps them so) is not
  * quoted: its words count as words of the section's first sentence, which starts the section.
  *
- * Code lines are read as words of the sentence they stand in, as if joined to it by spaces, so a
- * quote is chosen as it was before the chunker kept them; the sentence keeps their marks
- * (src/text/code-lines.ts), for the reply to show them line by line.
+ * Code lines and list items are read as words of the sentence they stand in, as if joined to it
+ * by spaces, so a quote is chosen as it was before the chunker kept their lines; the sentence
+ * keeps its line breaks and the marks of its code lines (src/text/code-lines.ts), for the reply to
+ * show them line by line.
  */
 function splitSentences(text: string, group: number): Sentence[] {
-  const lines = linesAroundCode(text);
+  const lines = linesAsJoined(text);
   let headingWords: string[] = [];
   return lines.flatMap((line, lineIndex) => {
     if (isHeading(line) && lineIndex + 1 < lines.length) {
@@ -227,14 +229,14 @@ function splitSentences(text: string, group: number): Sentence[] {
 }
 
 /**
- * The passage's lines, a code line and the text after it (the chunker starts that text on a new
- * line) being one line, as they were one line before the chunker kept code lines.
+ * The passage's lines, with the line breaks the chunker puts after a code line and before a list
+ * item inside a line, as the text was one line before it kept them.
  */
-function linesAroundCode(text: string): string[] {
+function linesAsJoined(text: string): string[] {
   const lines: string[] = [];
   let afterCode = false;
   for (const line of text.split(/\n+/)) {
-    if (afterCode) lines[lines.length - 1] += `\n${line}`;
+    if (lines.length > 0 && (afterCode || startsListItem(line))) lines[lines.length - 1] += `\n${line}`;
     else lines.push(line);
     afterCode = line.includes(CODE_BREAK);
   }

@@ -1,6 +1,7 @@
 /**
  * Splits the pages of a document into overlapping chunks for retrieval. A chunk's text is on one
- * line but for its headings, which keep lines of their own (see normaliseKeepingHeadings).
+ * line but for its headings, its code lines and the starts of its list items, which keep lines of
+ * their own (see normaliseKeepingHeadings).
  *
  * Chunks never cross a page boundary: a chunk then holds text of exactly one page, so the page a
  * reply cites is the page the fact is on. Nor do they cross a heading of the document's outline,
@@ -10,6 +11,8 @@
  * of the two chunks.
  */
 import type { Chunk } from '../providers/vector-store/spec.js';
+import { CODE_BREAK, isCodeLine } from '../text/code-lines.js';
+import { startsListItem } from '../text/list-items.js';
 import { splitSections } from './document-structure.js';
 import type { OutlineEntry } from './pdf.js';
 
@@ -82,12 +85,16 @@ const admonitions = new Set([
  * before a line that starts with a capital and is not heading-like itself: the items of a list
  * ("To reset it:" / "Unplug the cable" / "Hold the button") are runs of such lines, or follow a
  * colon, and stay the text they are.
+ *
+ * A code line of the page (src/text/code-lines.ts) starts with a tab, and the line after it with
+ * a line break; so does a list item (a bullet or a number first, src/text/list-items.ts). Each
+ * takes the place of the space the line would be joined with, so the words, the length and where
+ * chunks end are what they would be without them.
  */
 export function normaliseKeepingHeadings(text: string): string {
-  const lines = text
-    .split('\n')
-    .map(normaliseWhitespace)
-    .filter((line) => line !== '');
+  const rawLines = text.split('\n').filter((line) => line.trim() !== '');
+  const code = rawLines.map(isCodeLine);
+  const lines = rawLines.map(normaliseWhitespace);
   const heading = (index: number) => {
     const line = lines[index];
     return (
@@ -101,23 +108,25 @@ export function normaliseKeepingHeadings(text: string): string {
   };
   return lines
     .map((line, index) => {
-      if (index === 0) return line;
+      if (index === 0) return code[index] ? `${CODE_BREAK}${line}` : line;
       const previous = lines[index - 1];
       // A compound cut after its hyphen ("Wi-" + "Fi") is one word again. A word cut by a hyphen
       // before a small letter ("créa-" + "tion") stays apart: joining those lost recall@3 on the
       // dev set (59 → 58 of 68), as "well-known" and the like lose their hyphen with them.
       if (/\p{L}-$/u.test(previous) && /^\p{Lu}/u.test(line)) return line;
-      return `${heading(index - 1) || heading(index) ? '\n' : ' '}${line}`;
+      if (code[index]) return `${CODE_BREAK}${line}`;
+      return `${code[index - 1] || startsListItem(line) || heading(index - 1) || heading(index) ? '\n' : ' '}${line}`;
     })
     .join('');
 }
 
-/** The last space or line break at or before `from`, or -1. */
-const lastBreak = (text: string, from: number): number => Math.max(text.lastIndexOf(' ', from), text.lastIndexOf('\n', from));
+/** The last space or line break (a code line's too) at or before `from`, or -1. */
+const lastBreak = (text: string, from: number): number =>
+  Math.max(text.lastIndexOf(' ', from), text.lastIndexOf('\n', from), text.lastIndexOf(CODE_BREAK, from));
 
-/** The first space or line break at or after `from`, or -1. */
+/** The first space or line break (a code line's too) at or after `from`, or -1. */
 function nextBreak(text: string, from: number): number {
-  const found = text.slice(from).search(/[ \n]/);
+  const found = text.slice(from).search(/[ \n\t]/);
   return found < 0 ? -1 : from + found;
 }
 
@@ -155,18 +164,35 @@ function findNextStart(text: string, start: number, end: number, overlap: number
   return nextStart > start && nextStart < end ? nextStart : end;
 }
 
-function splitPage(text: string, chunkSize: number, overlap: number): string[] {
+/**
+ * The text from `start` to `end`, trimmed. A piece that starts in a code line starts with the
+ * tab that marks it, one character the chunk has more than it would have without code lines.
+ * `startsWithCode`: the text's first line is code (its tab is not in `text`).
+ */
+function pieceOf(text: string, start: number, end: number, startsWithCode: boolean): string {
+  const trimmed = text.slice(start, end).trim();
+  const lineStart = Math.max(text.lastIndexOf('\n', start - 1), text.lastIndexOf(CODE_BREAK, start - 1));
+  const inCode = lineStart < 0 ? startsWithCode : text[lineStart] === CODE_BREAK;
+  return trimmed && inCode ? `${CODE_BREAK}${trimmed}` : trimmed;
+}
+
+/** The chunks of one part's text, as normaliseKeepingHeadings gives it. */
+function splitPage(normalised: string, chunkSize: number, overlap: number): string[] {
+  // Chunks are measured without the tab of a first code line, as they were before code lines were kept.
+  const startsWithCode = normalised.startsWith(CODE_BREAK);
+  const text = startsWithCode ? normalised.slice(1) : normalised;
+  const piece = (start: number, end: number) => pieceOf(text, start, end, startsWithCode);
   const pieces: string[] = [];
   let start = 0;
   while (start < text.length) {
     if (text.length - start <= chunkSize) {
-      pieces.push(text.slice(start).trim());
+      pieces.push(piece(start, text.length));
       break;
     }
     const end = findChunkEnd(text, start, start + chunkSize);
-    pieces.push(text.slice(start, end).trim());
+    pieces.push(piece(start, end));
     start = findNextStart(text, start, end, overlap);
-    while (text[start] === ' ' || text[start] === '\n') {
+    while (text[start] === ' ' || text[start] === '\n' || text[start] === CODE_BREAK) {
       start += 1;
     }
   }

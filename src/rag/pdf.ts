@@ -5,6 +5,7 @@
  */
 import { PDFParse } from 'pdf-parse';
 import { permanentError, RagmailError } from '../lib/errors.js';
+import { pageText, type PdfPage } from './pdf-page-text.js';
 
 /** Options of {@link extractPages}. */
 export interface ExtractPagesOptions {
@@ -20,7 +21,11 @@ export interface ExtractPagesOptions {
 
 /** What a PDF holds for retrieval. */
 export interface PdfText {
-  /** Page n (1-based) is at index n - 1; a page without text is an empty string. */
+  /**
+   * Page n (1-based) is at index n - 1; a page without text is an empty string. Lines are
+   * separated by line breaks; a line of code starts with four spaces (src/text/code-lines.ts), no
+   * other line with whitespace.
+   */
   pages: string[];
   /** The title in the document's metadata, when it has a usable one. */
   title?: string;
@@ -71,6 +76,19 @@ function metadataTitle(info: unknown): string | undefined {
   return title && !placeholderTitle.test(title) ? title : undefined;
 }
 
+/**
+ * The pdf.js document pdf-parse has loaded. pdf-parse 2.4 reads a page's text only as a string
+ * (see pdf-page-text.ts for what that loses); its own getText reads the pages of this document.
+ */
+function loadedDocument(parser: PDFParse): Promise<LoadedDocument> {
+  return (parser as unknown as { load(): Promise<LoadedDocument> }).load();
+}
+
+/** What is read of that document: its pages, each released once its text is read. */
+interface LoadedDocument {
+  getPage(pageNumber: number): Promise<PdfPage & { cleanup(): void }>;
+}
+
 /** Names of the pdf-parse exceptions that mean the file needs a password. */
 const passwordExceptionName = 'PasswordException';
 
@@ -119,11 +137,13 @@ export async function extractText(data: Uint8Array, options: ExtractPagesOptions
     }
     const maxPageChars = options.maxPageChars ?? Number.POSITIVE_INFINITY;
     const maxDocumentChars = options.maxDocumentChars ?? Number.POSITIVE_INFINITY;
+    const document = await loadedDocument(parser);
     const pages: string[] = [];
     let documentChars = 0;
     for (let pageNumber = 1; pageNumber <= total; pageNumber += 1) {
-      const result = await parser.getText({ partial: [pageNumber] });
-      const text = result.getPageText(pageNumber).trim();
+      const page = await document.getPage(pageNumber);
+      const text = await pageText(page);
+      page.cleanup();
       if (text.length > maxPageChars) {
         throw permanentError('pdf_too_large', `Page ${pageNumber} of the PDF holds ${text.length} characters; at most ${maxPageChars} per page are accepted.`);
       }

@@ -104,10 +104,14 @@ function markCitations(text: string, passages: ContextItem[]): { marked: string;
 
 const citedIn = (text: string) => [...text.matchAll(/⟦(\d+)⟧/g)].map((match) => Number(match[1])).filter((number) => number > 0);
 
-/** Paragraphs and list items, each split into sentences. */
+/**
+ * Paragraphs and list items, each split into sentences. A block of code lines (src/text/code-lines.ts)
+ * belongs to the paragraph around it, whose citation covers it, though blank lines set it apart;
+ * its lines are no list items.
+ */
 function sentencesByParagraph(text: string): string[][] {
   return text
-    .split(/\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)/)
+    .split(/(?<!^ {4}[^\n]*)\n(?:[^\S\n]*\n)+(?! {4})|\n(?! {4})(?=\s*(?:[-*•]|\d+[.)])\s)/m)
     .map((paragraph) => paragraph.replace(/\s+/g, ' ').trim())
     .filter(Boolean)
     .map((paragraph) =>

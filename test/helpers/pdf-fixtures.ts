@@ -36,6 +36,42 @@ export function makePdf(pages: string[]): Promise<Buffer> {
   return renderDocument(pages);
 }
 
+/** One paragraph of a {@link makeManualPdf} page: prose, or lines of code. */
+export type ManualBlock = { prose: string } | { code: string[] };
+
+/**
+ * A PDF laid out as a manual sets it: each page's prose in Helvetica, wrapped by pdfkit into lines
+ * at the page width, its code in Courier (a fixed-pitch font), one line per line, indented.
+ * A prose paragraph may hold code words in Courier inside the sentence: write them `like this`.
+ */
+export function makeManualPdf(pages: ManualBlock[][]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const document = new PDFDocument({ autoFirstPage: false });
+    const parts: Buffer[] = [];
+    document.on('data', (part: Buffer) => parts.push(part));
+    document.on('end', () => resolve(Buffer.concat(parts)));
+    document.on('error', reject);
+    for (const blocks of pages) {
+      document.addPage({ size: 'A4', margin: 50 });
+      for (const block of blocks) {
+        if ('code' in block) {
+          for (const line of block.code) document.font('Courier').fontSize(11).text(line, 70);
+        } else {
+          const pieces = block.prose.split('`');
+          pieces.forEach((piece, index) =>
+            document
+              .font(index % 2 === 1 ? 'Courier' : 'Helvetica')
+              .fontSize(12)
+              .text(piece, 50, undefined, { continued: index < pieces.length - 1 }),
+          );
+        }
+        document.moveDown(0.5);
+      }
+    }
+    document.end();
+  });
+}
+
 /** A one-page PDF that needs a user password to open. */
 export function makeEncryptedPdf(): Promise<Buffer> {
   return renderDocument(['Secret page: only readable with the password.'], { userPassword: 'secret' });

@@ -122,3 +122,47 @@ test('invalid sizes are refused', () => {
   assert.throws(() => chunkPages(['text'], { ...document, chunkSize: 0 }), RangeError);
   assert.throws(() => chunkPages(['text'], { ...document, chunkSize: 100, overlap: 100 }), RangeError);
 });
+
+test('a code line keeps its line, a tab in place of the space that would join it: the words, the length and the chunk ends stay those of the text without code lines', () => {
+  const example = "The basic use of fit is best explained by a simple example:\n    f(x) = a + b*x\n    fit f(x) 'data' via a, b\nThe fit prints the values.";
+  assert.equal(
+    normaliseKeepingHeadings(example),
+    "The basic use of fit is best explained by a simple example:\tf(x) = a + b*x\tfit f(x) 'data' via a, b\nThe fit prints the values.",
+  );
+  assert.equal(normaliseKeepingHeadings('    plot sin(x)\nDone.'), '\tplot sin(x)\nDone.', 'a first code line has its tab too');
+
+  const code = Array.from({ length: 14 }, (_, index) => `    set style line ${index} lc rgb 'blue' lw ${index}`);
+  const page = [sentences('Before', 6), ...code, sentences('After', 6)].join('\n');
+  const withoutCodeLines = page.replace(/^ {4}/gm, '');
+  const options = { ...document, chunkSize: 240, overlap: 60 };
+  const chunks = chunkPages([page], options);
+  const plain = chunkPages([withoutCodeLines], options);
+  assert.equal(chunks.length, plain.length);
+  chunks.forEach((chunk, index) => {
+    // A chunk that starts in a code line starts with its tab, one character more.
+    const body = chunk.text.replace(/^\t/, '');
+    assert.equal(body.length, plain[index].text.length, chunk.text);
+    assert.equal(normaliseWhitespace(body), normaliseWhitespace(plain[index].text));
+  });
+  const inCode = chunks.filter((chunk) => chunk.text.startsWith('\t'));
+  assert.ok(inCode.length > 0, 'some chunk starts inside the code block');
+  // A chunk may start or end inside a code line (its ends are those of the plain text), but what follows a tab is one code line's text.
+  const codeText = code.map((line) => line.trim());
+  for (const chunk of chunks) {
+    for (const line of chunk.text.split('\t').slice(1)) {
+      assert.ok(
+        codeText.some((whole) => whole.includes(line.split('\n')[0])),
+        JSON.stringify(chunk.text),
+      );
+    }
+  }
+});
+
+test('a list item (a bullet or a number first) starts on a line of its own, a line break in place of the joining space', () => {
+  assert.equal(
+    normaliseKeepingHeadings('R makes use of the following domains.\n• Domain R for the C-level error messages\nfrom the interpreter.\n2. Restart the modem.'),
+    'R makes use of the following domains.\n• Domain R for the C-level error messages from the interpreter.\n2. Restart the modem.',
+  );
+  // A number that only ends a wrapped line's first word is no list item.
+  assert.equal(normaliseKeepingHeadings('there is always\n1 dependent variable.'), 'there is always 1 dependent variable.');
+});

@@ -385,3 +385,58 @@ test('a display name that is a domain or an address is no name: the reply greets
   }
   assert.deepEqual(senderName('"Dr. Jean-Luc O\'Brien" <j@example.org>'), { given: 'Jean-Luc', full: "Dr. Jean-Luc O'Brien" });
 });
+
+test('code lines in a quote are shown one per line, indented, with a blank line around each block; the quote is chosen as without them', async () => {
+  const fitPage = (text: string, chunk_index = 400): ContextItem => ({
+    document_id: 'doc-gnuplot',
+    source: 'gnuplot.pdf',
+    title: 'gnuplot documentation',
+    page: 91,
+    chunk_index,
+    similarity_score: 0.7,
+    text,
+  });
+  // As the chunker stores it (src/text/code-lines.ts): a tab starts a code line, a line break ends the block.
+  const text =
+    'The fit command fits a user-supplied expression to a set of data points, using the Marquardt-Levenberg algorithm. ' +
+    "The basic use of fit is best explained by a simple example:\tf(x) = a + b*x + c*x**2\tfit f(x) 'measured.dat' using 1:2 via a,b,c\tplot 'measured.dat' u 1:2, f(x)\n" +
+    'Syntax:\tfit {<ranges>} <expression>\nRanges may be specified to filter the data used in fitting.';
+  const email = { from: customer, subject: 'Curve fitting', body: 'Which algorithm does the fit command use to fit my measured data?' };
+  const { value } = await createLocalModel().reply({ email, passages: [fitPage(text)] });
+  assert.ok(
+    value.body.includes(
+      '> The basic use of fit is best explained by a simple example:\n\n' +
+        "    f(x) = a + b*x + c*x**2\n    fit f(x) 'measured.dat' using 1:2 via a,b,c\n    plot 'measured.dat' u 1:2, f(x)\n\n" +
+        '> Syntax:\n\n    fit {<ranges>} <expression>\n\n> Ranges may be specified',
+    ),
+    value.body,
+  );
+  const joined = await createLocalModel().reply({ email, passages: [fitPage(text.replace(/[\t\n]/g, ' '))] });
+  assert.deepEqual(value.verdict, joined.value.verdict, 'the same quote, cited and scored alike');
+
+  // Two adjacent chunks, the second starting inside a code line (the chunker marks it with a tab): one quote, nothing repeated.
+  const cut = text.indexOf("'measured.dat' using");
+  const { value: fromTwo } = await createLocalModel().reply({ email, passages: [fitPage(text.slice(0, cut + 60)), fitPage(`\t${text.slice(cut)}`, 401)] });
+  assert.equal(fromTwo.body.match(/'measured\.dat' using/g)?.length, 1, fromTwo.body);
+  assert.ok(fromTwo.body.includes("    f(x) = a + b*x + c*x**2\n    fit f(x) 'measured.dat' using 1:2 via a,b,c\n"), fromTwo.body);
+});
+
+test('a list item the chunker starts on a line of its own is quoted on a line of its own; the quote is chosen as without the line break', async () => {
+  const domains: ContextItem = {
+    document_id: 'doc-r-admin',
+    source: 'R-admin.pdf',
+    page: 40,
+    chunk_index: 120,
+    similarity_score: 0.6,
+    text: 'R makes use of the following domains.\n• Domain R for the C-level error and warning messages from the R interpreter.\n• Domain R-pkg for the R stop, warning and message messages in each package.',
+  };
+  const email = { from: customer, subject: 'Translated messages', body: 'Which domains does R use for the translated error and warning messages?' };
+  const { value } = await createLocalModel().reply({ email, passages: [domains] });
+  assert.deepEqual(
+    quotedLines(value.body).slice(0, 2),
+    ['R makes use of the following domains.', '• Domain R for the C-level error and warning messages from the R interpreter.'],
+    value.body,
+  );
+  const joined = await createLocalModel().reply({ email, passages: [{ ...domains, text: domains.text.replaceAll('\n', ' ') }] });
+  assert.deepEqual(value.verdict, joined.value.verdict);
+});

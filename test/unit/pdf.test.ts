@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import PDFDocument from 'pdfkit';
 import { extractPages, extractText } from '../../src/rag/pdf.js';
 import { RagmailError } from '../../src/lib/errors.js';
-import { makeCorruptPdf, makeEncryptedPdf, makePdf, makePdfClaimingPages } from '../helpers/pdf-fixtures.js';
+import { makeCorruptPdf, makeEncryptedPdf, makeManualPdf, makePdf, makePdfClaimingPages } from '../helpers/pdf-fixtures.js';
+import { pageText, type PdfPage } from '../../src/rag/pdf-page-text.js';
 
 async function assertPermanentError(promise: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -130,4 +131,60 @@ test('extractText ignores a placeholder title and a document without an outline 
   const text = await extractText(await makeManualWithOutline('Microsoft Word - draft3.docx'), { maxPages: 10 });
   assert.equal(text.title, undefined);
   assert.deepEqual((await extractText(await makePdf(['plain']), { maxPages: 10 })).outline, []);
+});
+
+test('a line set wholly in a fixed-pitch font is a code line, indented by four spaces; prose lines, a code word in a sentence included, start at their first word', async () => {
+  const pdf = await makeManualPdf([
+    [
+      {
+        prose:
+          'The fit command fits a user-defined function to a set of data points, using the nonlinear least-squares Marquardt-Levenberg algorithm. The basic use of `fit` is best explained by a simple example:',
+      },
+      { code: ['f(x) = a + b*x + c*x**2', "fit f(x) 'measured.dat' using 1:2 via a,b,c", "plot 'measured.dat' u 1:2, f(x)"] },
+      { prose: 'After the fit, the parameters hold the fitted values.' },
+    ],
+  ]);
+  const [page] = await extractPages(pdf, { maxPages: 5 });
+  const lines = page.split('\n');
+  assert.deepEqual(
+    lines.filter((line) => line.startsWith(' ')),
+    ['    f(x) = a + b*x + c*x**2', "    fit f(x) 'measured.dat' using 1:2 via a,b,c", "    plot 'measured.dat' u 1:2, f(x)"],
+    page,
+  );
+  assert.ok(lines.length > 5, 'the prose paragraph wraps over several lines');
+  assert.ok(
+    lines.some((line) => line.includes('use of fit is best explained')),
+    'the line with the code word "fit" is prose',
+  );
+});
+
+test('a line of Chinese, Japanese or Korean is never code, though its font is fixed-pitch, nor is Latin text in such a font', async () => {
+  // pdf.js calls every fixed-pitch font "monospace", and CJK fonts are fixed-pitch; the page as pdf.js reads it.
+  const item = (str: string, fontName: string, y: number, x = 72, hasEOL = true) => ({
+    str,
+    fontName,
+    transform: [1, 0, 0, 1, x, y],
+    width: str.length * 6,
+    height: 10,
+    hasEOL,
+  });
+  const page: PdfPage = {
+    getViewport: () => ({ convertToViewportPoint: (x: number, y: number) => [x, 800 - y] }),
+    getTextContent: async () => ({
+      styles: { cjk: { fontFamily: 'monospace' }, code: { fontFamily: 'monospace' } },
+      items: [
+        item('インストールが完了したら、GUI を起動します。', 'cjk', 700),
+        item('ANSIA, ANSIB', 'cjk', 680),
+        item('Lang: JA', 'code', 660),
+        item('Title: ', 'code', 640, 72, false),
+        item('はじめての試験問題', 'cjk', 640, 114),
+      ],
+    }),
+  };
+  assert.deepEqual((await pageText(page)).split('\n'), [
+    'インストールが完了したら、GUI を起動します。',
+    'ANSIA, ANSIB',
+    '    Lang: JA',
+    'Title: はじめての試験問題',
+  ]);
 });

@@ -196,6 +196,14 @@ test('the reply prompt numbers the passages with their title and page and states
   assert.match(prompt.system, /email address, phone number, or link that does not appear in the passages/);
 });
 
+test('a passage shows its code lines indented on lines of their own, and the model is told to quote them so', () => {
+  // As the chunker stores them (src/text/code-lines.ts): a tab starts a code line, a line break ends the block.
+  const example = { ...passage, text: 'To reset it from the console, type:\treset --admin\treboot\nThe router restarts.' };
+  const prompt = replyPrompt({ email: { from: 'a@example.net', subject: 'Reset', body: 'How?' }, passages: [example] });
+  assert.ok(prompt.user.includes('To reset it from the console, type:\n    reset --admin\n    reboot\nThe router restarts.'), prompt.user);
+  assert.match(prompt.system, /indented by four spaces is a command, code or an example: quote it exactly/);
+});
+
 test("the reply prompt asks for the customer's language by name and for the mailbox's signature", () => {
   const email = { from: 'a@example.net', subject: 'Zurücksetzen', body: 'Wie?' };
   const german = replyPrompt({ email, passages: [passage], language: 'de', signature: 'Acme Support\nacme.example' });

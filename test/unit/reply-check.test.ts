@@ -78,6 +78,20 @@ test('a claim without a citation is reported; one covered by a citation later in
   assert.deepEqual(check('> Hold the reset button on the back of the router for 10 seconds.\n\nSource: "X200 Router Manual", page 3').problems, []);
 });
 
+test('a block of code lines set apart by blank lines belongs to the quote around it, which the source line under it covers', () => {
+  const quote =
+    '> To reset the admin password, hold the reset button on the back of the router.\n\n    reset --admin\n    - hold 10 seconds until the power LED blinks\n\n> The power LED blinks.';
+  assert.deepEqual(check(`${quote}\n\nSource: "X200 Router Manual", page 3`).problems, []);
+  // Without the code block the first paragraph would be covered by nothing: the blank lines are what was bridged.
+  assert.match(
+    check(
+      quote.replace('\n\n    reset --admin\n    - hold 10 seconds until the power LED blinks\n\n', '\n\nUnrelated.\n\n') +
+        '\n\nSource: "X200 Router Manual", page 3',
+    ).problems.join(' | '),
+    /claim without a citation: "> To reset/,
+  );
+});
+
 test('a claim its cited passage does not support is reported', () => {
   const problems = check('Hello,\n\nYour warranty covers free replacement within thirty days of purchase [1].').problems;
   assert.match(problems.join(' | '), /claim not supported by the passages it cites \(\d+% of its words\): "Your warranty/);

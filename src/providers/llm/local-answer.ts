@@ -6,6 +6,8 @@
  */
 import { ownWords } from '../../classify/own-words.js';
 import type { ContextItem } from '../../pipeline/messages.js';
+import { CODE_BREAK } from '../../text/code-lines.js';
+import { startsListItem } from '../../text/list-items.js';
 import type { EmailText } from './spec.js';
 
 /** Words that carry no topic, left out when matching passages to an email. */
@@ -32,7 +34,10 @@ const REGION_WEIGHT = 0.25;
 
 /** The passage text that answers, and how well. */
 export interface Answer {
-  /** The quoted sentences, in the order of the manual. */
+  /**
+   * The quoted sentences, in the order of the manual, with the code lines a sentence holds marked
+   * as in a chunk's text (src/text/code-lines.ts: a tab starts a code line, a line break ends it).
+   */
   sentences: string[];
   /** 1-based numbers (in the given passages) of the passages the quote comes from, first one first. */
   cited: number[];
@@ -88,7 +93,7 @@ export function findAnswer(email: EmailText, passages: ContextItem[], ignoredWor
   const total = sum([...questionWords].map(questionWeight));
   const covered = sum([...questionWords].filter((word) => quotedWords.has(word)).map(questionWeight));
   const group = groups[quoted[0].group];
-  const cited = group.members.filter((member) => quoted.some((sentence) => flat(passages[member - 1].text).includes(sentence.text.replace(/…$/, ''))));
+  const cited = group.members.filter((member) => quoted.some((sentence) => flat(passages[member - 1].text).includes(flat(sentence.text).replace(/…$/, ''))));
   return {
     sentences: quoted.map((sentence) => sentence.text),
     cited: cited.length > 0 ? cited : [group.members[0]],
@@ -145,11 +150,16 @@ function joinAdjacentChunks(passages: ContextItem[]): Array<{ text: string; firs
   return groups;
 }
 
-/** `left` then `right`, without the text `right` repeats from the end of `left` (the chunker's overlap). */
+/**
+ * `left` then `right`, without the text `right` repeats from the end of `left` (the chunker's
+ * overlap). A chunk that starts in a code line starts with the tab that marks the line, which
+ * `left` holds before the repeat, so the repeat is looked for without it.
+ */
 function joinOverlapping(left: string, right: string): string {
-  const probe = right.slice(0, 40);
+  const body = right.trimStart();
+  const probe = body.slice(0, 40);
   for (let at = left.lastIndexOf(probe); probe.length > 0 && at >= 0; at = left.lastIndexOf(probe, at - 1)) {
-    if (right.startsWith(left.slice(at))) return left.slice(0, at) + right;
+    if (body.startsWith(left.slice(at))) return left.slice(0, at) + body;
     if (at === 0) break;
   }
   return `${left}\n${right}`;
@@ -184,9 +194,14 @@ function withoutRunningHeader(text: string, passage: ContextItem): string {
 /**
  * The sentences of a passage. A heading on a line of its own (the chunker keeps them so) is not
  * quoted: its words count as words of the section's first sentence, which starts the section.
+ *
+ * Code lines and list items are read as words of the sentence they stand in, as if joined to it
+ * by spaces, so a quote is chosen as it was before the chunker kept their lines; the sentence
+ * keeps its line breaks and the marks of its code lines (src/text/code-lines.ts), for the reply to
+ * show them line by line.
  */
 function splitSentences(text: string, group: number): Sentence[] {
-  const lines = text.split(/\n+/);
+  const lines = linesAsJoined(text);
   let headingWords: string[] = [];
   return lines.flatMap((line, lineIndex) => {
     if (isHeading(line) && lineIndex + 1 < lines.length) {
@@ -197,10 +212,11 @@ function splitSentences(text: string, group: number): Sentence[] {
     const inherited = headingWords;
     headingWords = [];
     return (
-      flat(line)
-        // Not after "(p." of a page reference, nor "e.g." or "i.e.".
-        .split(/(?<=[.!?])(?<!\b(?:p|e\.g|i\.e|etc|vs)\.)\s+(?=[\p{Lu}\p{N}"“(])/u)
-        .map((sentence) => sentence.trim())
+      line
+        // Not after "(p." of a page reference, nor "e.g." or "i.e.". The space taken by the split
+        // goes, the mark of a code line that starts the next sentence stays.
+        .split(/(?<=[.!?])(?<!\b(?:p|e\.g|i\.e|etc|vs)\.)(?:[ \n]*(?=\t)|\s+)(?=\s*[\p{Lu}\p{N}"“(])/u)
+        .map((sentence) => (/^[ \n]*\t/u.test(sentence) ? CODE_BREAK : '') + sentence.trim())
         .filter((sentence) => /\p{L}{2}/u.test(sentence))
         .map((sentence, index) => ({
           text: shorten(sentence),
@@ -212,6 +228,21 @@ function splitSentences(text: string, group: number): Sentence[] {
   });
 }
 
+/**
+ * The passage's lines, with the line breaks the chunker puts after a code line and before a list
+ * item inside a line, as the text was one line before it kept them.
+ */
+function linesAsJoined(text: string): string[] {
+  const lines: string[] = [];
+  let afterCode = false;
+  for (const line of text.split(/\n+/)) {
+    if (lines.length > 0 && (afterCode || startsListItem(line))) lines[lines.length - 1] += `\n${line}`;
+    else lines.push(line);
+    afterCode = line.includes(CODE_BREAK);
+  }
+  return lines;
+}
+
 /** A line that reads like a heading: short, no sentence punctuation at its end. */
 function isHeading(line: string): boolean {
   const text = line.trim();
@@ -221,7 +252,7 @@ function isHeading(line: string): boolean {
 function shorten(sentence: string): string {
   if (sentence.length <= MAX_SENTENCE_CHARACTERS) return sentence;
   const cut = sentence.slice(0, MAX_SENTENCE_CHARACTERS);
-  return `${cut.slice(0, Math.max(cut.lastIndexOf(' '), 1))}…`;
+  return `${cut.slice(0, Math.max(cut.search(/\s\S*$/u), 1))}…`;
 }
 
 function flat(text: string): string {

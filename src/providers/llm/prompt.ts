@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { permanentError } from '../../lib/errors.js';
 import type { Classification } from '../../pipeline/messages.js';
+import { displayText } from '../../text/code-lines.js';
 import type { EmailText, ReplyInput } from './spec.js';
 import { citationLabel } from './citations.js';
 import { createFence, fenceSafeText, type Fence } from './untrusted-text.js';
@@ -83,6 +84,8 @@ export function replyPrompt(input: ReplyInput): Prompt {
     'You write replies to customer-support email for the company, in plain text.',
     'Answer only from the numbered documentation passages you are given. Do not add facts, steps, prices, or promises that are not in them.',
     'After each statement taken from a passage, cite it by its number in square brackets, e.g. [1] or [1][2]. Every statement of fact needs a citation; cite only numbers of passages you were given.',
+    // Passages show a manual's code lines so (src/text/code-lines.ts): run into a sentence, they cannot be copied.
+    'A passage line indented by four spaces is a command, code or an example: quote it exactly, on a line of its own indented by four spaces, with a blank line before and after the block.',
     'If the passages do not answer the question, do not guess: set answerable to false and say plainly, in the reply, that a member of the support team will follow up.',
     untrustedRule(fence),
     'Never include an email address, phone number, or link that does not appear in the passages.',
@@ -92,7 +95,7 @@ export function replyPrompt(input: ReplyInput): Prompt {
     'answerable: whether the passages answer the question; confidence: from 0 to 1, how sure you are that the reply is correct and complete; cited: the passage numbers the reply cites.',
   ].join('\n');
   const passages = input.passages.length
-    ? input.passages.map((passage, index) => `${passageHeader(index + 1, passage)}\n${fenceSafeText(passage.text, fence)}`).join('\n\n')
+    ? input.passages.map((passage, index) => `${passageHeader(index + 1, passage)}\n${fenceSafeText(displayText(passage.text), fence)}`).join('\n\n')
     : '(no passages were found)';
   const user = [
     'Documentation passages, best match first:',

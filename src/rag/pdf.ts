@@ -79,6 +79,8 @@ function metadataTitle(info: unknown): string | undefined {
 /**
  * The pdf.js document pdf-parse has loaded. pdf-parse 2.4 reads a page's text only as a string
  * (see pdf-page-text.ts for what that loses); its own getText reads the pages of this document.
+ * `load` is private to pdf-parse, hence its exact version in package.json: an upgrade is checked
+ * by the extraction tests (test/unit/pdf.test.ts, test/integration/manual-code-lines.test.ts).
  */
 function loadedDocument(parser: PDFParse): Promise<LoadedDocument> {
   return (parser as unknown as { load(): Promise<LoadedDocument> }).load();

@@ -82,8 +82,8 @@ test('tls, starttls and none become implicit TLS, a required STARTTLS, and no TL
 test('failures say whether a retry may help', () => {
   const classify = (error: { code: string; retryable: boolean }) => [error.code, error.retryable];
   assert.deepEqual(classify(imapError('login', Object.assign(new Error('no'), { authenticationFailed: true }))), ['mailbox_auth', false]);
-  assert.deepEqual(classify(imapError('fetch', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))), ['mailbox_unavailable', true]);
-  assert.deepEqual(classify(imapError('fetch', Object.assign(new Error('busy'), { serverResponseCode: 'UNAVAILABLE' }))), ['mailbox_unavailable', true]);
+  assert.deepEqual(classify(imapError('fetch', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))), ['mailbox_unreachable', true]);
+  assert.deepEqual(classify(imapError('fetch', Object.assign(new Error('busy'), { serverResponseCode: 'UNAVAILABLE' }))), ['mailbox_unreachable', true]);
   assert.deepEqual(classify(smtpError('send', Object.assign(new Error('auth'), { code: 'EAUTH', responseCode: 535 }))), ['mailbox_auth', false]);
   assert.deepEqual(classify(smtpError('send', Object.assign(new Error('greylisted'), { code: 'EENVELOPE', responseCode: 451 }))), [
     'mailbox_unavailable',
@@ -93,7 +93,7 @@ test('failures say whether a retry may help', () => {
     'mailbox_rejected',
     false,
   ]);
-  assert.deepEqual(classify(smtpError('send', Object.assign(new Error('reset'), { code: 'ECONNECTION' }))), ['mailbox_unavailable', true]);
+  assert.deepEqual(classify(smtpError('send', Object.assign(new Error('reset'), { code: 'ECONNECTION' }))), ['mailbox_unreachable', true]);
   assert.deepEqual(
     classify(smtpError('send', Object.assign(new Error('unable to verify'), { code: 'ESOCKET', originalCode: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }))),
     ['mailbox_tls', false],

@@ -22,7 +22,7 @@ import { RagmailError, permanentError, transientError } from '../../lib/errors.j
 import type { Email } from '../../pipeline/messages.js';
 import { imapError, smtpError } from './mail-server-errors.js';
 import { createIdleWatcher } from './imap-idle.js';
-import { newImapClient, newSmtpTransport, reportConnectionError, type ConnectionLogger, type MailServers } from './mail-servers.js';
+import { connectImap, newSmtpTransport, reportConnectionError, type ConnectionLogger, type MailServers } from './mail-servers.js';
 import { DEFAULT_EMAIL_PARSE_LIMITS, buildReply, parseEmail, type EmailParseLimits } from './mime.js';
 import type { IncomingEmail, Mailbox, OutgoingReply, SendProgress } from './spec.js';
 
@@ -111,17 +111,11 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
   async function connection(): Promise<ImapFlow> {
     if (current?.usable) return current;
     connecting ??= (async () => {
-      const client = newImapClient(settings);
       // A dropped connection is found unusable by the next call, which opens a new one.
-      client.on('error', (error: Error) => reportConnectionError(settings.logger, 'imap connection error', error));
-      try {
-        await client.connect();
-      } catch (error) {
-        client.close();
-        throw imapError('connect', error);
-      }
-      current = client;
-      return client;
+      current = await connectImap(settings, {}, (client) =>
+        client.on('error', (error: Error) => reportConnectionError(settings.logger, 'imap connection error', error)),
+      );
+      return current;
     })().finally(() => (connecting = undefined));
     return connecting;
   }

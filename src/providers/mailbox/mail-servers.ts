@@ -152,7 +152,7 @@ export async function connectImap(
     } catch (error) {
       client.close();
       const authenticationFailed = (error as { authenticationFailed?: unknown }).authenticationFailed === true;
-      if (!(accessToken && authenticationFailed && refused === undefined)) throw imapError('login', error);
+      if (!(accessToken && authenticationFailed && refused === undefined)) throw imapError('connect', error);
       refused = accessToken;
     }
   }

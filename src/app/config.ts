@@ -246,6 +246,16 @@ export const environmentSchema = z.object({
   /** Password login, or an OAuth2 access token (XOAUTH2, Gmail and Microsoft 365; used for SMTP too), which wins. */
   IMAP_PASSWORD: text(''),
   IMAP_ACCESS_TOKEN: text(''),
+  /**
+   * ... or OAuth2 tokens refreshed by ragmail (wins over both): the token endpoint (Google's
+   * `https://oauth2.googleapis.com/token`, Microsoft's `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`),
+   * the client and the mailbox user's refresh token; the scope is optional (empty: the refresh token's own).
+   */
+  IMAP_OAUTH2_TOKEN_URL: text(''),
+  IMAP_OAUTH2_CLIENT_ID: text(''),
+  IMAP_OAUTH2_CLIENT_SECRET: text(''),
+  IMAP_OAUTH2_REFRESH_TOKEN: text(''),
+  IMAP_OAUTH2_SCOPE: text(''),
   /** Folder new mail is read from. */
   IMAP_MAILBOX: text('INBOX'),
   /** Folder taken mail is moved to (full path, the server's delimiter); empty = only flagged (`\Seen` and `$RagmailTaken`). */
@@ -366,6 +376,8 @@ export const SECRET_VARIABLES = [
   'GMAIL_REFRESH_TOKEN',
   'IMAP_PASSWORD',
   'IMAP_ACCESS_TOKEN',
+  'IMAP_OAUTH2_CLIENT_SECRET',
+  'IMAP_OAUTH2_REFRESH_TOKEN',
   'SMTP_PASSWORD',
 ] as const satisfies readonly (keyof Environment)[];
 

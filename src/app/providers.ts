@@ -19,6 +19,7 @@ import { createCachedVectorStore } from '../providers/vector-store/cached.js';
 import type { Mailbox } from '../providers/mailbox/spec.js';
 import { createMaildirMailbox } from '../providers/mailbox/maildir.js';
 import { createGmailMailbox } from '../providers/mailbox/gmail.js';
+import { fixedAccessToken, refreshingAccessToken, type AccessTokens } from '../providers/mailbox/access-token.js';
 import { createImapMailbox, type ImapMailboxSettings } from '../providers/mailbox/imap.js';
 import type { EmailParseLimits } from '../providers/mailbox/mime.js';
 import type { Cache } from '../providers/cache/spec.js';
@@ -217,25 +218,42 @@ export function gmailSettings(config: Config, logger?: Logger) {
   };
 }
 
+/** The OAuth2 tokens of both mail servers (one source, one cache): refreshed, fixed, or none (a password login). */
+function imapAccessTokens(config: Config): AccessTokens | undefined {
+  if (config.IMAP_OAUTH2_REFRESH_TOKEN) {
+    const needs = 'OAuth2 refresh (IMAP_OAUTH2_REFRESH_TOKEN)';
+    return refreshingAccessToken({
+      tokenUrl: requireSetting(config, 'IMAP_OAUTH2_TOKEN_URL', needs),
+      clientId: requireSetting(config, 'IMAP_OAUTH2_CLIENT_ID', needs),
+      clientSecret: config.IMAP_OAUTH2_CLIENT_SECRET || undefined,
+      refreshToken: config.IMAP_OAUTH2_REFRESH_TOKEN,
+      scope: config.IMAP_OAUTH2_SCOPE || undefined,
+    });
+  }
+  return config.IMAP_ACCESS_TOKEN ? fixedAccessToken(config.IMAP_ACCESS_TOKEN) : undefined;
+}
+
 /** MAILBOX_PROVIDER=imap: the servers, the folders and the address served. */
 export function imapSettings(config: Config, logger?: Logger): ImapMailboxSettings {
   const user = requireSetting(config, 'IMAP_USER', 'MAILBOX_PROVIDER=imap');
   const host = requireSetting(config, 'IMAP_HOST', 'MAILBOX_PROVIDER=imap');
-  const accessToken = config.IMAP_ACCESS_TOKEN || undefined;
-  const password = accessToken ? undefined : requireSetting(config, 'IMAP_PASSWORD', 'MAILBOX_PROVIDER=imap (or set IMAP_ACCESS_TOKEN)');
+  const oauth2 = imapAccessTokens(config);
+  const password = oauth2
+    ? undefined
+    : requireSetting(config, 'IMAP_PASSWORD', 'MAILBOX_PROVIDER=imap (or set IMAP_ACCESS_TOKEN or IMAP_OAUTH2_REFRESH_TOKEN)');
   const address = config.IMAP_ADDRESS || user;
   if (!address.includes('@'))
     throw permanentError('configuration_missing', `IMAP_USER ${user} is not an email address: set IMAP_ADDRESS to the address served`);
   return {
     address,
-    imap: { host, port: config.IMAP_PORT, tls: config.IMAP_TLS, user, password, accessToken },
+    imap: { host, port: config.IMAP_PORT, tls: config.IMAP_TLS, user, password, oauth2 },
     smtp: {
       host: config.SMTP_HOST || host,
       port: config.SMTP_PORT,
       tls: config.SMTP_TLS,
       user: config.SMTP_USER || user,
       password: config.SMTP_PASSWORD || password,
-      accessToken,
+      oauth2,
     },
     caFile: config.MAIL_CA_FILE || undefined,
     mailbox: config.IMAP_MAILBOX,

@@ -17,8 +17,13 @@ import { errorCode, isRetryable, retryAfterMsOf } from '../lib/errors.js';
 /** Header counting how often a message was held back by an outage (never an attempt). */
 export const OUTAGE_HOLDS_HEADER = 'x-ragmail-outage-holds';
 
-/** Failures of a dependency that pass with time, as the providers report them. */
-const OUTAGE_CODE = /^(llm|embedding)_(unavailable|quota|server_error|timeout|unreachable)$/;
+/**
+ * Failures of a dependency that pass with time, as the providers report them: the language and
+ * embedding models' (quota, 5xx, timeouts, unreachable), and the mail servers' that cannot be
+ * reached or will not serve anyone now (src/providers/mailbox/mail-server-errors.ts) — not a
+ * 4xx or 5xx answer to one message, which is that message's own failure.
+ */
+const OUTAGE_CODE = /^((llm|embedding)_(unavailable|quota|server_error|timeout|unreachable)|mailbox_unreachable)$/;
 
 /** True for an error that says a dependency is down for a while, not that this message is bad. */
 export function isOutageError(error: unknown): boolean {

@@ -42,7 +42,7 @@ test('per-mailbox send policies override the default', () => {
 test('.env.example lists every variable with its default', () => {
   const lines = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
     .split('\n')
-    .filter((line) => /^[A-Z_]+=/.test(line));
+    .filter((line) => /^[A-Z][A-Z0-9_]*=/.test(line));
   const listed = new Map(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
   assert.deepEqual([...listed.keys()].sort(), Object.keys(environmentSchema.shape).sort());
   const defaults = environmentSchema.parse({});
@@ -171,6 +171,8 @@ test('every secret variable can come from <NAME>_FILE (Docker and Kubernetes sec
       GMAIL_REFRESH_TOKEN: '1//refresh-token',
       IMAP_PASSWORD: 'imap password',
       IMAP_ACCESS_TOKEN: 'ya29.access-token',
+      IMAP_OAUTH2_CLIENT_SECRET: 'imap client secret',
+      IMAP_OAUTH2_REFRESH_TOKEN: '1//imap-refresh-token',
       SMTP_PASSWORD: 'smtp password',
     };
     const env = Object.fromEntries(Object.entries(values).map(([name, value]) => [`${name}_FILE`, secretFile(name, `${value}\n`)]));

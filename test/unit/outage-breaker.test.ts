@@ -4,6 +4,7 @@ import { createLogger } from '../../src/lib/log.js';
 import { permanentError, transientError } from '../../src/lib/errors.js';
 import { ProviderCallError } from '../../src/providers/llm/errors.js';
 import { isOutageError, OutageBreaker } from '../../src/messaging/outage-breaker.js';
+import { imapError, smtpError } from '../../src/providers/mailbox/mail-server-errors.js';
 
 const logger = createLogger({ level: 'error', format: 'json', role: 'test' });
 const options = { limitMs: 60_000, basePauseMs: 1_000, maxPauseMs: 8_000, maxHolds: 3 };
@@ -27,9 +28,24 @@ function breaker(now: () => number) {
   return { instance, calls };
 }
 
-test('outage errors are the retryable llm_/embedding_ failures of a dependency; bad input and permanent errors are not', () => {
+test('outage errors are the retryable llm_/embedding_ failures of a dependency and an unreachable mail server; bad input and permanent errors are not', () => {
   for (const code of ['llm_unavailable', 'llm_quota', 'llm_server_error', 'llm_timeout', 'llm_unreachable', 'embedding_quota', 'embedding_timeout']) {
     assert.equal(isOutageError(transientError(code, 'x')), true, code);
+  }
+  const smtp = (fields: Record<string, unknown>) => smtpError('send', Object.assign(new Error('smtp'), fields));
+  for (const error of [
+    smtp({ code: 'ECONNECTION', originalCode: 'ECONNREFUSED' }),
+    smtp({ code: 'ETIMEDOUT' }),
+    smtp({ code: 'EDNS' }),
+    smtp({ code: 'EPROTOCOL', command: 'CONN', responseCode: 421 }),
+    smtp({ code: 'EPROTOCOL', command: 'CONN', responseCode: 450 }),
+    smtp({ code: 'EAUTH', command: 'AUTH PLAIN', responseCode: 454 }),
+    smtp({ code: 'EENVELOPE', command: 'RCPT TO', responseCode: 421 }),
+    imapError('connect', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })),
+    imapError('fetch', Object.assign(new Error('gone'), { code: 'NoConnection' })),
+    imapError('login', Object.assign(new Error('busy'), { serverResponseCode: 'UNAVAILABLE' })),
+  ]) {
+    assert.equal(isOutageError(error), true, error.message);
   }
   for (const error of [
     transientError('llm_malformed_output', 'x'),
@@ -37,6 +53,13 @@ test('outage errors are the retryable llm_/embedding_ failures of a dependency; 
     permanentError('llm_unauthorized', 'x'),
     new Error('boom'),
     transientError('mailbox_io', 'x'),
+    // One message's own failures: greylisted (retried as usual), refused for good, a command the server said NO to.
+    smtp({ code: 'EENVELOPE', command: 'RCPT TO', responseCode: 451 }),
+    smtp({ code: 'EENVELOPE', command: 'RCPT TO', responseCode: 550 }),
+    smtp({ code: 'EMESSAGE', command: 'DATA', responseCode: 552 }),
+    smtp({ code: 'EAUTH', command: 'AUTH PLAIN', responseCode: 535 }),
+    imapError('append', Object.assign(new Error('no'), { serverResponseCode: 'OVERQUOTA' })),
+    imapError('login', Object.assign(new Error('no'), { authenticationFailed: true })),
   ]) {
     assert.equal(isOutageError(error), false, String((error as { code?: string }).code ?? error.message));
   }

@@ -6,7 +6,7 @@
  */
 import type { ImapFlow } from 'imapflow';
 import { imapError } from './mail-server-errors.js';
-import { newImapClient, reportConnectionError, type ConnectionLogger, type MailServers } from './mail-servers.js';
+import { connectImap, reportConnectionError, type ConnectionLogger, type MailServers } from './mail-servers.js';
 
 /** The `waitForNew` of a mailbox, and the connection behind it. */
 export interface IdleWatcher {
@@ -25,11 +25,11 @@ export function createIdleWatcher(settings: MailServers & { logger?: ConnectionL
   function connection(): Promise<ImapFlow> {
     if (idler?.usable) return Promise.resolve(idler);
     connecting ??= (async () => {
-      const client = newImapClient(settings, { maxIdleTime: 30_000 });
-      client.on('error', (error: Error) => reportConnectionError(settings.logger, 'imap idle connection error', error));
-      client.on('exists', () => (announced = true));
+      const client = await connectImap(settings, { maxIdleTime: 30_000 }, (unconnected) => {
+        unconnected.on('error', (error: Error) => reportConnectionError(settings.logger, 'imap idle connection error', error));
+        unconnected.on('exists', () => (announced = true));
+      });
       try {
-        await client.connect();
         await client.mailboxOpen(folder, { readOnly: true });
       } catch (error) {
         client.close();

@@ -17,12 +17,13 @@
  * SMTP's acceptance and the Sent copy the reply is out but cannot be found: `send` reports that
  * moment (`SendProgress.transmitted`) for the sender to record, and `fileSent` finishes such a send.
  */
-import type { ImapFlow, MailboxLockObject } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import { RagmailError, permanentError, transientError } from '../../lib/errors.js';
 import type { Email } from '../../pipeline/messages.js';
 import { imapError, smtpError } from './mail-server-errors.js';
+import { append, holds, mailboxRef, openFolder, parseMailboxRef, withMatches } from './imap-folders.js';
 import { createIdleWatcher } from './imap-idle.js';
-import { newImapClient, newSmtpTransport, reportConnectionError, type ConnectionLogger, type MailServers } from './mail-servers.js';
+import { connectImap, newSmtpTransport, reportConnectionError, type ConnectionLogger, type MailServers } from './mail-servers.js';
 import { DEFAULT_EMAIL_PARSE_LIMITS, buildReply, parseEmail, type EmailParseLimits } from './mime.js';
 import type { IncomingEmail, Mailbox, OutgoingReply, SendProgress } from './spec.js';
 
@@ -57,47 +58,6 @@ export const REJECTED_KEYWORD = '$RagmailRejected';
 /** Tries of the Sent copy of a reply already accepted by SMTP. */
 const SENT_COPY_ATTEMPTS = 3;
 
-/** `<UIDVALIDITY>:<UID>` of a message. */
-function mailboxRef(uidValidity: bigint, uid: number): string {
-  return `${uidValidity}:${uid}`;
-}
-
-function parseMailboxRef(ref: string): { uidValidity: string; uid: number } {
-  const match = /^(\d+):(\d+)$/.exec(ref);
-  if (!match) throw permanentError('mailbox_ref_invalid', `not an IMAP mailbox ref (<UIDVALIDITY>:<UID>): ${JSON.stringify(ref)}`);
-  return { uidValidity: match[1]!, uid: Number(match[2]) };
-}
-
-/** The Message-ID in angle brackets, as it stands in the header. */
-function bracketed(messageId: string): string {
-  const bare = messageId.trim().replace(/^<+/, '').replace(/>+$/, '');
-  return `<${bare}>`;
-}
-
-function isTryCreate(error: unknown): boolean {
-  return Boolean(error && typeof error === 'object' && (error as { serverResponseCode?: unknown }).serverResponseCode === 'TRYCREATE');
-}
-
-function isMissingMailbox(error: unknown): boolean {
-  return Boolean(error && typeof error === 'object' && ((error as { mailboxMissing?: unknown }).mailboxMissing === true || isTryCreate(error)));
-}
-
-/**
- * Opens a folder and brings this connection's view of it up to date. A folder selected earlier on
- * the connection does not show mail that arrived since until the server syncs it, and a SEARCH
- * answers from the old view (Dovecot syncs on NOOP).
- */
-async function openFolder(client: ImapFlow, path: string, readOnly = false): Promise<MailboxLockObject> {
-  const lock = await client.getMailboxLock(path, { readOnly });
-  try {
-    await client.noop();
-  } catch (error) {
-    lock.release();
-    throw error;
-  }
-  return lock;
-}
-
 /** Creates the IMAP/SMTP mailbox; see the module comment. Nothing connects before the first call. */
 export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
   const agentEmail = settings.address.trim().toLowerCase();
@@ -111,17 +71,11 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
   async function connection(): Promise<ImapFlow> {
     if (current?.usable) return current;
     connecting ??= (async () => {
-      const client = newImapClient(settings);
       // A dropped connection is found unusable by the next call, which opens a new one.
-      client.on('error', (error: Error) => reportConnectionError(settings.logger, 'imap connection error', error));
-      try {
-        await client.connect();
-      } catch (error) {
-        client.close();
-        throw imapError('connect', error);
-      }
-      current = client;
-      return client;
+      current = await connectImap(settings, {}, (client) =>
+        client.on('error', (error: Error) => reportConnectionError(settings.logger, 'imap connection error', error)),
+      );
+      return current;
     })().finally(() => (connecting = undefined));
     return connecting;
   }
@@ -150,44 +104,6 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
       folders.set(kind, found);
     }
     return found;
-  }
-
-  /**
-   * Runs `work` on the UIDs of the undeleted messages of `path` with this Message-ID, the folder
-   * open; none when the folder does not exist.
-   */
-  async function withMatches<T>(client: ImapFlow, path: string, messageId: string, work: (uids: number[]) => Promise<T>, readOnly = true): Promise<T> {
-    let lock;
-    try {
-      lock = await openFolder(client, path, readOnly);
-    } catch (error) {
-      if (isMissingMailbox(error)) return work([]);
-      throw error;
-    }
-    try {
-      return await work((await client.search({ header: { 'message-id': bracketed(messageId) }, deleted: false }, { uid: true })) || []);
-    } finally {
-      lock.release();
-    }
-  }
-
-  /** Whether `path` holds an undeleted message with this Message-ID. */
-  function holds(client: ImapFlow, path: string, messageId: string): Promise<boolean> {
-    return withMatches(client, path, messageId, async (uids) => uids.length > 0);
-  }
-
-  /** Appends a message, creating the folder when the server says it is missing. @returns its ref. */
-  async function append(client: ImapFlow, path: string, raw: Buffer, flags: string[]): Promise<string | undefined> {
-    let appended;
-    try {
-      appended = await client.append(path, raw, flags);
-    } catch (error) {
-      if (!isTryCreate(error)) throw error;
-      await client.mailboxCreate(path);
-      appended = await client.append(path, raw, flags);
-    }
-    if (!appended) throw transientError('mailbox_unavailable', `imap append to ${path} failed`);
-    return appended.uid !== undefined && appended.uidValidity !== undefined ? `${path}:${mailboxRef(appended.uidValidity, appended.uid)}` : undefined;
   }
 
   /** Flags a message that can never be answered so it is not read again, and leaves it unread. */

@@ -2,6 +2,12 @@
  * IMAP (imapflow) and SMTP (nodemailer) failures as RagmailErrors that say whether a retry may
  * succeed: refused credentials and 5xx SMTP replies will fail again; a lost connection, a timeout,
  * a 4xx SMTP reply or a server that is busy may pass later.
+ *
+ * Of those that pass, a server that cannot be reached or will not serve anyone now (refused,
+ * timed out, not resolved, a 421 or a 4xx greeting, a temporary login failure, IMAP's
+ * `[UNAVAILABLE]`) is `mailbox_unreachable`: an outage the consumer rides out without counting
+ * attempts (src/messaging/outage-breaker.ts). A 4xx answer to one message (greylisting, a full
+ * mailbox) stays `mailbox_unavailable`, retried as that message's failure.
  */
 import { RagmailError, permanentError, transientError } from '../../lib/errors.js';
 
@@ -39,8 +45,13 @@ const CERTIFICATE_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/** nodemailer's `command` of the steps of an SMTP session before any message: a 4xx there refuses them all. */
+const SESSION_COMMANDS = new Set(['CONN', 'EHLO', 'HELO', 'LHLO', 'STARTTLS', 'AUTH']);
+
 interface Facts {
   code?: string;
+  /** nodemailer's: the SMTP command the reply answered (`CONN` for the greeting, `AUTH PLAIN`, `RCPT TO` …). */
+  command?: string;
   /** Whether the error, or one it wraps, is a certificate Node refused. */
   certificateRefused: boolean;
   responseCode?: number;
@@ -64,6 +75,7 @@ function factsOf(error: unknown): Facts {
   const text = (key: string) => (typeof record[key] === 'string' ? (record[key] as string) : undefined);
   return {
     code: text('code'),
+    command: text('command'),
     certificateRefused: certificateRefused(error),
     responseCode: typeof record.responseCode === 'number' ? record.responseCode : undefined,
     authenticationFailed: record.authenticationFailed === true,
@@ -87,9 +99,11 @@ export function imapError(action: string, error: unknown): RagmailError {
   if (facts.authenticationFailed) return permanentError('mailbox_auth', message, error);
   // A certificate the CA file does not vouch for stays untrusted on the next attempt too.
   if (facts.tlsFailed || facts.certificateRefused) return permanentError('mailbox_tls', message, error);
-  if (facts.code && CONNECTION_CODES.has(facts.code)) return transientError('mailbox_unavailable', message, error);
-  // RFC 5530 response codes of a server that cannot serve now, as against one that refuses.
-  if (facts.serverResponseCode && ['UNAVAILABLE', 'INUSE', 'LIMIT', 'OVERQUOTA', 'SERVERBUG'].includes(facts.serverResponseCode)) {
+  if (facts.code && CONNECTION_CODES.has(facts.code)) return transientError('mailbox_unreachable', message, error);
+  // RFC 5530 response codes of a server that cannot serve now, as against one that refuses:
+  // UNAVAILABLE is the server's own subsystem down; the others concern this user or command.
+  if (facts.serverResponseCode === 'UNAVAILABLE') return transientError('mailbox_unreachable', message, error);
+  if (facts.serverResponseCode && ['INUSE', 'LIMIT', 'OVERQUOTA', 'SERVERBUG'].includes(facts.serverResponseCode)) {
     return transientError('mailbox_unavailable', message, error);
   }
   if (facts.serverResponseCode && ['AUTHENTICATIONFAILED', 'AUTHORIZATIONFAILED', 'NOPERM', 'PRIVACYREQUIRED'].includes(facts.serverResponseCode)) {
@@ -102,13 +116,23 @@ export function imapError(action: string, error: unknown): RagmailError {
 /** A nodemailer SMTP failure as a RagmailError. */
 export function smtpError(action: string, error: unknown): RagmailError {
   if (error instanceof RagmailError) return error;
+  // An OAuth2 access token that could not be had fails the login (nodemailer's EAUTH), for the token source's reason.
+  if (error instanceof Error && error.cause instanceof RagmailError) return error.cause;
   const facts = factsOf(error);
   const message = describe('smtp', action, error, facts);
-  if (facts.code === 'EAUTH' || facts.code === 'ENOAUTH') return permanentError('mailbox_auth', message, error);
+  const deferred = facts.responseCode !== undefined && facts.responseCode >= 400 && facts.responseCode < 500;
+  // 454 to AUTH: the server's login service is down (Postfix without its Dovecot), not the credentials wrong.
+  if ((facts.code === 'EAUTH' || facts.code === 'ENOAUTH') && !deferred) return permanentError('mailbox_auth', message, error);
   if (facts.code === 'ETLS' || facts.code === 'ESTARTTLS' || facts.certificateRefused) return permanentError('mailbox_tls', message, error);
-  if (facts.responseCode !== undefined) {
-    // 4xx: try again later (greylisting, a full queue); 5xx: the server refuses this message for good.
-    return facts.responseCode >= 500 ? permanentError('mailbox_rejected', message, error) : transientError('mailbox_unavailable', message, error);
+  if (facts.code && CONNECTION_CODES.has(facts.code)) return transientError('mailbox_unreachable', message, error);
+  if (deferred) {
+    // 421 anywhere closes the session; a 4xx before any message (greeting, EHLO, AUTH) refuses every message alike.
+    const beforeMessage = facts.command !== undefined && SESSION_COMMANDS.has(facts.command.split(' ')[0]!.toUpperCase());
+    if (facts.responseCode === 421 || beforeMessage) return transientError('mailbox_unreachable', message, error);
+    // Greylisting, a full mailbox, a full queue: this message is tried again later.
+    return transientError('mailbox_unavailable', message, error);
   }
+  // 5xx: the server refuses this message for good.
+  if (facts.responseCode !== undefined && facts.responseCode >= 500) return permanentError('mailbox_rejected', message, error);
   return transientError('mailbox_unavailable', message, error);
 }

@@ -1,14 +1,16 @@
 /**
  * The connections of the IMAP/SMTP mailbox: how its settings become imapflow and nodemailer
- * options (password or OAuth2 bearer, implicit TLS, STARTTLS or none, a CA file), and the start-up
- * check that logs in to both servers.
+ * options (password or OAuth2 bearer, implicit TLS, STARTTLS or none, a CA file), the IMAP login
+ * (a refused OAuth2 token is renewed once), and the start-up check that logs in to both servers.
  */
 import { readFileSync } from 'node:fs';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import type { XOAuth2ProvisionCallback } from 'nodemailer/lib/xoauth2/index.js';
 import { permanentError } from '../../lib/errors.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
+import type { AccessTokens } from './access-token.js';
 import { imapError, smtpError } from './mail-server-errors.js';
 
 /**
@@ -27,8 +29,8 @@ export interface MailServer {
   user: string;
   /** Password login (IMAP LOGIN / AUTHENTICATE PLAIN, SMTP AUTH PLAIN or LOGIN) ... */
   password?: string;
-  /** ... or an OAuth2 access token (SASL XOAUTH2), e.g. for Gmail and Microsoft 365; wins over the password. */
-  accessToken?: string;
+  /** ... or OAuth2 access tokens (SASL XOAUTH2), e.g. for Gmail and Microsoft 365; win over the password. */
+  oauth2?: AccessTokens;
 }
 
 /** The two servers of one mailbox. */
@@ -51,8 +53,8 @@ function certificateAuthorities(caFile: string | undefined): Buffer | undefined 
   }
 }
 
-/** imapflow's options for `servers.imap`. */
-export function imapOptions(servers: MailServers): ImapFlowOptions {
+/** imapflow's options for `servers.imap`, logging in with `accessToken` when it uses OAuth2. */
+export function imapOptions(servers: MailServers, accessToken?: string): ImapFlowOptions {
   const { imap } = servers;
   const ca = certificateAuthorities(servers.caFile);
   const timeout = servers.timeoutMs ?? 30_000;
@@ -62,7 +64,7 @@ export function imapOptions(servers: MailServers): ImapFlowOptions {
     secure: imap.tls === 'tls',
     // true: STARTTLS or no login at all; false: stay in clear even when the server offers it.
     doSTARTTLS: imap.tls === 'starttls' ? true : imap.tls === 'none' ? false : undefined,
-    auth: imap.accessToken ? { user: imap.user, accessToken: imap.accessToken } : { user: imap.user, pass: imap.password ?? '' },
+    auth: accessToken ? { user: imap.user, accessToken } : { user: imap.user, pass: imap.password ?? '' },
     tls: ca ? { ca } : undefined,
     logger: false,
     // The poller polls; an IDLE between two polls would only have to be broken by the next command.
@@ -78,8 +80,8 @@ export function smtpOptions(servers: MailServers): SMTPTransport.Options {
   const { smtp } = servers;
   const ca = certificateAuthorities(servers.caFile);
   const timeout = servers.timeoutMs ?? 30_000;
-  const auth: SMTPTransport.Options['auth'] = smtp.accessToken
-    ? { type: 'OAuth2', user: smtp.user, accessToken: smtp.accessToken }
+  const auth: SMTPTransport.Options['auth'] = smtp.oauth2
+    ? { type: 'OAuth2', user: smtp.user, provisionCallback: provisionFrom(smtp.oauth2) }
     : smtp.user
       ? { user: smtp.user, pass: smtp.password ?? '' }
       : undefined;
@@ -98,6 +100,24 @@ export function smtpOptions(servers: MailServers): SMTPTransport.Options {
 }
 
 /**
+ * nodemailer's OAuth2 token hook, fed by `tokens`: nodemailer asks again with `renew` when the
+ * server refused the token it was given, and tries the login once more with the answer.
+ */
+function provisionFrom(tokens: AccessTokens): XOAuth2ProvisionCallback {
+  let given: string | undefined;
+  return (_user, renew, callback) => {
+    tokens.token(renew ? given : undefined).then(
+      (token) => {
+        given = token;
+        callback(null, token);
+      },
+      // nodemailer recodes the error it is handed as EAUTH: the token source's own verdict rides in `cause` (smtpError).
+      (error: Error) => callback(new Error(error.message, { cause: error })),
+    );
+  };
+}
+
+/**
  * Logs an imapflow connection's `error` event. A connection left unused past the socket timeout
  * is closed by imapflow (`ETIMEOUT`) and opened again by the next call: not worth a warning; a
  * command that fails rejects on its own.
@@ -111,9 +131,31 @@ export interface ConnectionLogger {
   warn(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** A new, unconnected IMAP client; the caller connects it and must log it out. */
-export function newImapClient(servers: MailServers, overrides: Partial<ImapFlowOptions> = {}): ImapFlow {
-  return new ImapFlow({ ...imapOptions(servers), ...overrides });
+/**
+ * A logged-in IMAP client; the caller must log it out. `prepare` sees the client before it connects
+ * (to listen to its events). An OAuth2 token the server refuses is renewed and tried once more:
+ * one that expired early, or was revoked and replaced, needs no restart.
+ */
+export async function connectImap(
+  servers: MailServers,
+  overrides: Partial<ImapFlowOptions> = {},
+  prepare: (client: ImapFlow) => void = () => undefined,
+): Promise<ImapFlow> {
+  let refused: string | undefined;
+  for (;;) {
+    const accessToken = await servers.imap.oauth2?.token(refused);
+    const client = new ImapFlow({ ...imapOptions(servers, accessToken), ...overrides });
+    prepare(client);
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      client.close();
+      const authenticationFailed = (error as { authenticationFailed?: unknown }).authenticationFailed === true;
+      if (!(accessToken && authenticationFailed && refused === undefined)) throw imapError('connect', error);
+      refused = accessToken;
+    }
+  }
 }
 
 /** The SMTP transport; one connection per message, so nothing is held open between replies. */
@@ -130,11 +172,10 @@ export async function checkMailServers(servers: MailServers, mailbox: string): P
   let stage = 'imap';
   return runProviderCheck(
     async () => {
-      const client = newImapClient(servers);
-      client.on('error', () => undefined); // reported by the failed command
+      // A connection error is reported by the failed command.
+      const client = await connectImap(servers, {}, (unconnected) => unconnected.on('error', () => undefined));
       let status;
       try {
-        await client.connect();
         status = await client.status(mailbox, { messages: true, unseen: true });
       } finally {
         await client.logout().catch(() => client.close());
@@ -152,7 +193,10 @@ export async function checkMailServers(servers: MailServers, mailbox: string): P
     },
     (error) => {
       const mapped = stage === 'imap' ? imapError('login', error) : smtpError('login', error);
-      const hint = mapped.code === 'mailbox_auth' ? `credentials rejected, check ${stage.toUpperCase()}_USER and the password or IMAP_ACCESS_TOKEN: ` : '';
+      const hint =
+        mapped.code === 'mailbox_auth'
+          ? `credentials rejected, check ${stage.toUpperCase()}_USER and the password or the OAuth2 settings (IMAP_ACCESS_TOKEN, IMAP_OAUTH2_*): `
+          : '';
       return `${mapped.code}: ${hint}${mapped.message}`;
     },
   );

@@ -32,6 +32,19 @@ const LIST_FOOTER = /mailing list|listinfo|mailman|\(un\)subscri/i;
 const OPT_OUT =
   /unsubscri|opt[- ]?out|to be removed|remove me|email preferences|désabonn|désinscri|abmeld|abbestell|darse de baja|date de baja|annullare l'iscrizione|cancel(e|ar) a inscrição|配信停止|配信解除/i;
 
+/**
+ * Words of a problem, in the languages of the corpus. As one feature they carry what each word alone
+ * cannot: a help request whose own words drown in a pasted log or config still says "error" or
+ * "doesn't work" early on, in whatever product's vocabulary.
+ */
+const PROBLEM =
+  /\b(errors?|fail(s|ed|ing|ure)?|problems?|trouble|unable|can'?t|cannot|couldn'?t|doesn'?t|won'?t|not working|broken|crash(es|ed|ing)?|traceback|hangs?|stuck|issues?|wrong)\b|erreur|problème|marche pas|fonctionne pas|fehler|problem|funktioniert nicht|geht nicht|no funciona|errore|problema|non funziona|não funciona|エラー|できません|不具合/i;
+/** Asking the reader for help: "anyone", "any ideas", "how can I", "I'd appreciate", in the corpus's languages. */
+const ASKS_FOR_HELP =
+  /\b(any ?(one|body)|some ?(one|body)|any (ideas|help|suggestions|pointers|advice)|help|advice|suggestions?|how (do|can|should) i|is (it|there) (a way|possible)|what am i doing wrong|i need|i'?d appreciate|thanks in advance)\b|aide[zr]?\b|pourriez-vous|hilfe|können sie|ayuda|podrían|aiuto|potete|ajuda|podem|助けて|教えて/i;
+/** How far into the fresh text a problem or a plea for help counts: the request, not the log below it. */
+const REQUEST_CHARS = 1_500;
+
 /** The distinct features of an email, words first, then structure. */
 export function featuresOf(email: ClassifyInput): string[] {
   const fresh = freshText(email.body);
@@ -59,6 +72,11 @@ export function featuresOf(email: ClassifyInput): string[] {
   if (fresh.footer !== '') features.add('[signature or footer]');
   if (MONEY.test(text)) features.add('[money amount]');
   if (/[?？]/.test(text) || /[?？]/.test(subject)) features.add('[question mark]');
+  // A first message that asks is how a request opens a thread; a question in a reply is mostly discussion.
+  if (!isReply && /[?？]/.test(text)) features.add('[first message asks]');
+  const request = text.slice(0, REQUEST_CHARS);
+  if (PROBLEM.test(request)) features.add('[problem words]');
+  if (ASKS_FOR_HELP.test(request)) features.add('[asks for help]');
   if ((text.match(/!/g) ?? []).length >= 3) features.add('[3+ exclamation marks]');
   if (isShouting(subject)) features.add('[subject in capitals]');
   if (/digest|today's topics/i.test(subject) || /today's topics/i.test(text.slice(0, 2_000))) features.add('[digest]');

@@ -5,6 +5,7 @@
  * × 20,000 words), natural's classifiers serialise every document they saw. Same data and options →
  * same weights.
  */
+import { isStructural } from './features.js';
 
 /** A trained model as committed in classifier-model.json. */
 export interface LogisticModel {
@@ -32,26 +33,38 @@ export interface TrainingOptions {
 }
 
 /**
- * Each feature counts 1/√n for an email of n features, so a long email does not shout by length; n
- * is at least {@link MIN_NORMALISED_FEATURES}, so an email of a few features is little evidence.
+ * A word counts 1/√n for an email of n features, so a long email does not shout by length; n is at
+ * least {@link MIN_NORMALISED_FEATURES}, so an email of a few features is little evidence.
  */
-const featureValue = (count: number) => 1 / Math.sqrt(Math.max(count, MIN_NORMALISED_FEATURES));
+const wordValue = (count: number) => 1 / Math.sqrt(Math.max(count, MIN_NORMALISED_FEATURES));
 /** About the features of a one-line question (its words, pairs and structure). */
 const MIN_NORMALISED_FEATURES = 20;
+/**
+ * A structural feature ("[reply]", "[asks for help]") counts the same in every email: a help request
+ * with a pasted log has hundreds of words, and at 1/√n its structure weighed next to nothing. Chosen
+ * by cross-validation on 2026-12-03 (eval/classify/README.md, "Third pass").
+ */
+const STRUCTURE_VALUE = 0.1;
+
+/** What each feature of an email counts, in the order given. */
+const valuesOf = (features: string[]) => {
+  const word = wordValue(features.length);
+  return features.map((feature) => (isStructural(feature) ? STRUCTURE_VALUE : word));
+};
 
 export const sigmoid = (value: number) => 1 / (1 + Math.exp(-value));
 
 /** The uncalibrated score and each known feature's share of it. */
 export function score(model: Pick<LogisticModel, 'bias' | 'weights'>, features: string[]): { score: number; contributions: Array<[string, number]> } {
-  const value = featureValue(features.length);
+  const values = valuesOf(features);
   const contributions: Array<[string, number]> = [];
   let total = model.bias;
-  for (const feature of features) {
+  features.forEach((feature, position) => {
     const weight = model.weights[feature];
-    if (weight === undefined) continue;
-    contributions.push([feature, weight * value]);
-    total += weight * value;
-  }
+    if (weight === undefined) return;
+    contributions.push([feature, weight * values[position]]);
+    total += weight * values[position];
+  });
   return { score: total, contributions };
 }
 
@@ -67,27 +80,31 @@ export function probability(model: LogisticModel, rawScore: number): number {
  */
 export function train(examples: Example[], options: TrainingOptions): Pick<LogisticModel, 'bias' | 'weights'> {
   const index = new Map<string, number>();
-  const prepared = examples.map(({ features, label }) => ({
-    label,
-    value: featureValue(features.length),
-    learned: Int32Array.from(features.filter(options.learns), (feature) => {
-      let position = index.get(feature);
-      if (position === undefined) index.set(feature, (position = index.size));
-      return position;
-    }),
-  }));
+  const prepared = examples.map(({ features, label }) => {
+    const values = valuesOf(features);
+    const learned = features.flatMap((feature, position) => (options.learns(feature) ? [position] : []));
+    return {
+      label,
+      values: Float64Array.from(learned, (position) => values[position]),
+      learned: Int32Array.from(learned, (position) => {
+        let number = index.get(features[position]);
+        if (number === undefined) index.set(features[position], (number = index.size));
+        return number;
+      }),
+    };
+  });
   const weights = new Float64Array(index.size);
   const gradient = new Float64Array(index.size);
   let bias = 0;
   for (let iteration = 0; iteration < options.iterations; iteration += 1) {
     gradient.fill(0);
     let biasGradient = 0;
-    for (const { learned, label, value } of prepared) {
+    for (const { learned, label, values } of prepared) {
       let total = bias;
-      for (const feature of learned) total += weights[feature] * value;
+      for (let position = 0; position < learned.length; position += 1) total += weights[learned[position]] * values[position];
       const error = sigmoid(total) - label;
       biasGradient += error;
-      for (const feature of learned) gradient[feature] += error * value;
+      for (let position = 0; position < learned.length; position += 1) gradient[learned[position]] += error * values[position];
     }
     const step = options.learningRate / examples.length;
     bias -= step * biasGradient;

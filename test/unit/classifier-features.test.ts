@@ -29,3 +29,17 @@ test('words of a spaced script are read whole', () => {
   const features = featuresOf(email('Printer', 'My printer will not print'));
   for (const word of ['printer', 'will', 'not', 'print', 'will not']) assert.ok(features.includes(word), word);
 });
+
+test('a request that opens a thread carries its structure: [first message asks], [problem words], [asks for help]', () => {
+  const features = featuresOf(
+    email('xine fails', 'Playing a DVD fails with "a52_block error". Any ideas how to fix it?\n\n' + 'a52_block error\n'.repeat(200)),
+  );
+  for (const feature of ['[first message asks]', '[problem words]', '[asks for help]']) assert.ok(features.includes(feature), feature);
+});
+
+test('a question in a reply is no [first message asks]; an announcement has no [problem words]', () => {
+  const reply = featuresOf({ ...email('Re: xine fails', 'Which version do you run?'), is_reply: true });
+  assert.ok(reply.includes('[question mark]'));
+  assert.ok(!reply.includes('[first message asks]'));
+  assert.ok(!featuresOf(email('Version 2.4', 'Version 2.4 is out with dark mode and faster search.')).includes('[problem words]'));
+});

@@ -5,10 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { HandlerContext } from '../../src/messaging/consumer.js';
 import { toClassifySchema, type ToRespondMessage } from '../../src/pipeline/messages.js';
 import { createLogger } from '../../src/lib/log.js';
 import { createLocalModel } from '../../src/providers/llm/local.js';
+import { supportModel } from '../../src/providers/llm/local-classifier.js';
 import { parseEmail } from '../../src/providers/mailbox/mime.js';
 import { createClassifierHandler } from '../../src/roles/classifier.js';
 
@@ -110,3 +112,26 @@ test('a support question that only copies the mailbox goes to review', async () 
   assert.equal(outcome.status, 'classified');
   assert.match(classification?.review_reason ?? '', /only copied/);
 });
+
+/** The hand-written edge cases of eval/classify/edge-cases.jsonl (eval/classify/README.md lists how each comes out). */
+const edgeCases = readFileSync(new URL('../../eval/classify/edge-cases.jsonl', import.meta.url), 'utf8')
+  .split('\n')
+  .filter((line) => line.trim())
+  .map(
+    (line) =>
+      JSON.parse(line) as { id: string; label: 'support' | 'not_support'; from: string; subject: string; body: string; headers?: Record<string, string> },
+  );
+const JUDGED_LANGUAGES = new Set(supportModel.languages);
+
+for (const edge of edgeCases) {
+  test(`edge case ${edge.id} (${edge.label}): nothing other than support is answered without review, no language the model cannot judge is ignored`, async () => {
+    const { outcome, classification, event } = await classify({ From: edge.from, Subject: edge.subject, ...edge.headers }, edge.body);
+    const answered = outcome.status === 'classified' && !classification?.review_reason;
+    if (edge.label === 'not_support') assert.ok(!answered, `answered without review: ${JSON.stringify(classification)}`);
+    const language = String(classification?.language ?? event?.detail?.language);
+    if (!JUDGED_LANGUAGES.has(language)) {
+      assert.equal(outcome.status, 'classified', `${language}: ${JSON.stringify(event?.detail)}`);
+      assert.match(classification?.review_reason ?? '', new RegExp(`language ${language}: the local model cannot judge it`));
+    }
+  });
+}

@@ -135,3 +135,25 @@ for (const edge of edgeCases) {
     }
   });
 }
+
+test('a customer answering the mailbox ("still not working") is read by a person, never ignored: by the reply id ragmail wrote, or by the quoted attribution naming the mailbox', async () => {
+  const ragmailReply = '<ragmail.0123456789abcdef0123456789abcdef@acme.example>';
+  const byId = await classify(
+    { From: 'lena@example.net', Subject: 'Re: Sync issue', 'In-Reply-To': ragmailReply, References: ragmailReply },
+    'Did that, no change.',
+  );
+  assert.equal(byId.outcome.status, 'classified');
+  assert.match(byId.classification?.review_reason ?? '', /reply to the mailbox's own message/);
+  const byAttribution = await classify(
+    { From: 'lena@example.net', Subject: 'Re: Sync issue', 'In-Reply-To': '<a1@mail.acme.example>' },
+    `Did that, no change.\n\nOn Wed, 3 Jan 2024, Support <${MAILBOX}> wrote:\n> Please reinstall the app and sign in again.`,
+  );
+  assert.equal(byAttribution.outcome.status, 'classified');
+  assert.match(byAttribution.classification?.review_reason ?? '', /reply to the mailbox's own message/);
+  // The same words as a reply in someone else's conversation stay the model's to judge.
+  const elsewhere = await classify(
+    { From: 'lena@example.net', Subject: 'Re: Sync issue', 'In-Reply-To': '<a1@lists.example.org>' },
+    'Did that, no change.\n\nOn Wed, 3 Jan 2024, Bob <bob@lists.example.org> wrote:\n> Please reinstall the app and sign in again.',
+  );
+  assert.doesNotMatch(elsewhere.classification?.review_reason ?? '', /reply to the mailbox's own message/);
+});

@@ -30,6 +30,8 @@ const sectionWeight = 2;
  * their feedback read about 2 million of them (measured, BENCHMARKS.md section 7).
  */
 const maxKeptPostings = 4_000_000;
+/** A chunk's first stem's position in its group is below this (the digits of a met key). */
+const groupStride = 1 << 16;
 const space = ' '.charCodeAt(0);
 const sectionMark = 's'.charCodeAt(0);
 const zero = '0'.charCodeAt(0);
@@ -60,6 +62,9 @@ interface Namespace {
   /** Chunk number → page number (an index of `pages`). */
   pageOf: Int32Array;
   pages: Array<{ documentId: string; page: number }>;
+  /** The chunks of page p, ascending: pageChunks[pageStarts[p]] to pageChunks[pageStarts[p + 1] - 1]. */
+  pageStarts: Int32Array;
+  pageChunks: Int32Array;
   postings: Map<string, Posting>;
   /** Chunks plus postings kept, for the bound. */
   size: number;
@@ -91,25 +96,38 @@ export interface Bm25fQuery {
 }
 
 /**
- * The `count` items of highest score, best first; of equal scores, the one offered first. Most
- * items are turned down by one comparison with the last kept: little more than one pass.
+ * The `count` items (indexes of `scores`) of highest positive score, best first; of equal scores,
+ * by `tieBefore`. Most items are turned down by one comparison with the last kept.
  */
-function bestOf(count: number, items: number[], score: (item: number) => number): number[] {
+function bestOf(count: number, scores: Float64Array, tieBefore: (left: number, right: number) => boolean): number[] {
   const kept: number[] = [];
-  const scores: number[] = [];
-  for (const item of items) {
-    const value = score(item);
-    if (kept.length === count && value <= scores[count - 1]) continue;
+  const before = (value: number, item: number, index: number) => value > scores[kept[index]] || (value === scores[kept[index]] && tieBefore(item, kept[index]));
+  let floor = 0;
+  for (let item = 0; item < scores.length; item++) {
+    const value = scores[item];
+    if (value < floor || value === 0 || (kept.length === count && !before(value, item, count - 1))) continue;
     let index = kept.length === count ? count - 1 : kept.length;
-    while (index > 0 && value > scores[index - 1]) {
+    while (index > 0 && before(value, item, index - 1)) {
       kept[index] = kept[index - 1];
-      scores[index] = scores[index - 1];
       index--;
     }
     kept[index] = item;
-    scores[index] = value;
+    if (kept.length === count) floor = scores[kept[count - 1]];
   }
   return kept;
+}
+
+/** Whether the ascending `chunks` hold `chunk` (binary search). */
+function holds(chunks: Int32Array, chunk: number): boolean {
+  let low = 0;
+  let high = chunks.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    if (chunks[middle] === chunk) return true;
+    if (chunks[middle] < chunk) low = middle + 1;
+    else high = middle - 1;
+  }
+  return false;
 }
 
 /** Builds the per-query scorer over `database` (the store's connection). */
@@ -170,6 +188,8 @@ export function createBm25f(database: BetterSqlite3.Database) {
       sectionLengths: new Int32Array(chunkCount),
       pageOf: new Int32Array(chunkCount),
       pages: [],
+      pageStarts: new Int32Array(1),
+      pageChunks: new Int32Array(chunkCount),
       postings: new Map(),
       size: 0,
     };
@@ -190,6 +210,11 @@ export function createBm25f(database: BetterSqlite3.Database) {
       }
       facts.pageOf[number] = pageNumber;
     }
+    facts.pageStarts = new Int32Array(facts.pages.length + 1);
+    for (const page of facts.pageOf) facts.pageStarts[page + 1]++;
+    for (let page = 0; page < facts.pages.length; page++) facts.pageStarts[page + 1] += facts.pageStarts[page];
+    const filled = facts.pageStarts.slice(0, -1);
+    facts.pageOf.forEach((page, number) => (facts.pageChunks[filled[page]++] = number));
     return facts;
   }
 
@@ -269,17 +294,41 @@ export function createBm25f(database: BetterSqlite3.Database) {
     open(namespace: string): Bm25fQuery {
       const facts = namespaceFacts(namespace);
       const count = facts.chunkCount;
+      /** Per chunk; 0 for the chunks holding none of the stems (a part is always positive). */
       const bm25 = new Float64Array(count);
-      const matched = new Float64Array(count);
-      const met = new Uint8Array(count);
+      /** The groups added: each stem's postings and q·idf, in order. */
+      const groups: Array<Array<{ chunks: Int32Array; weight: number }>> = [];
+      /** Per chunk, when it was first met; worked out when chunks tie, again after a group is added. */
+      let metKeys: Int32Array | undefined;
+
       /**
-       * The chunks holding a stem of the groups added, in the order first met: by the group and
-       * position of their first stem, then by id (postings are in id order). Ties are broken in
-       * this order, so in a pass over it a chunk or page displaces one met before only if it
-       * scores strictly more.
+       * When the chunk was first met, as the full computation met chunks: by the group and position
+       * of the first stem it holds (then by id, see metBefore). The postings are read last to
+       * first, so the first stem holding a chunk writes its key last.
        */
-      const touched: number[] = [];
-      let groupsAdded = 0;
+      function metKey(chunk: number): number {
+        if (!metKeys) {
+          metKeys = new Int32Array(count);
+          for (let group = groups.length - 1; group >= 0; group--) {
+            for (let position = groups[group].length - 1; position >= 0; position--) {
+              const key = group * groupStride + position;
+              for (const held of groups[group][position].chunks) metKeys[held] = key;
+            }
+          }
+        }
+        return metKeys[chunk];
+      }
+      const metBefore = (left: number, right: number) => {
+        const leftKey = metKey(left);
+        const rightKey = metKey(right);
+        return leftKey !== rightKey ? leftKey < rightKey : left < right;
+      };
+      /** Σ q·idf of the first group's stems the chunk holds. */
+      const matched = (chunk: number) => {
+        let weight = 0;
+        for (const term of groups[0]) if (holds(term.chunks, chunk)) weight += term.weight;
+        return weight;
+      };
 
       return {
         ready: count > 0,
@@ -291,46 +340,57 @@ export function createBm25f(database: BetterSqlite3.Database) {
         },
 
         add(stems) {
-          const first = groupsAdded++ === 0;
-          // Summed apart, then added to the total: the same figures as adding group by group.
-          const sum = new Float64Array(count);
+          // A group is summed apart, then added to the total: the same figures as the full
+          // computation's, which added group by group.
+          const sum = groups.length === 0 ? bm25 : new Float64Array(count);
+          const terms: Array<{ chunks: Int32Array; weight: number }> = [];
           for (const [stem, q] of stems) {
             const { chunks, frequencies } = postingOf(facts, stem);
             const weight = q * inverseDocumentFrequency(count, chunks.length);
+            terms.push({ chunks, weight });
             for (let index = 0; index < chunks.length; index++) {
-              const chunk = chunks[index];
               const frequency = frequencies[index];
-              sum[chunk] += (weight * frequency * (k1 + 1)) / (frequency + k1);
-              if (first) matched[chunk] += weight;
-              if (met[chunk] === 0) {
-                met[chunk] = 1;
-                touched.push(chunk);
-              }
+              sum[chunks[index]] += (weight * frequency * (k1 + 1)) / (frequency + k1);
             }
           }
-          for (const chunk of touched) bm25[chunk] += sum[chunk];
+          groups.push(terms);
+          metKeys = undefined;
+          if (sum !== bm25) for (let chunk = 0; chunk < count; chunk++) bm25[chunk] += sum[chunk];
         },
 
         bestChunks(wanted) {
-          return bestOf(wanted, touched, (chunk) => bm25[chunk]).map((chunk) => facts.ids[chunk]);
+          return bestOf(wanted, bm25, metBefore).map((chunk) => facts.ids[chunk]);
         },
 
         bestPages(wanted) {
-          /** 1 + the page's best chunk, 0 while the page is untouched. */
-          const bestChunk = new Int32Array(facts.pages.length);
-          /** Pages in the order their first chunk was met. */
-          const pages: number[] = [];
-          for (const chunk of touched) {
+          const bestChunk = new Int32Array(facts.pages.length).fill(-1);
+          const pageScores = new Float64Array(facts.pages.length);
+          for (let chunk = 0; chunk < count; chunk++) {
+            const score = bm25[chunk];
+            if (score === 0) continue;
             const page = facts.pageOf[chunk];
-            if (bestChunk[page] === 0) {
-              pages.push(page);
-              bestChunk[page] = chunk + 1;
-            } else if (bm25[chunk] > bm25[bestChunk[page] - 1]) bestChunk[page] = chunk + 1;
+            if (score > pageScores[page] || (score === pageScores[page] && metBefore(chunk, bestChunk[page]))) {
+              bestChunk[page] = chunk;
+              pageScores[page] = score;
+            }
           }
-          return bestOf(wanted, pages, (page) => bm25[bestChunk[page] - 1]).map((page) => {
-            const chunk = bestChunk[page] - 1;
+          /** A page ties as the first of its chunks met. */
+          const firstMet = new Map<number, number>();
+          const firstOf = (page: number) => {
+            let first = firstMet.get(page);
+            if (first !== undefined) return first;
+            first = -1;
+            for (let index = facts.pageStarts[page]; index < facts.pageStarts[page + 1]; index++) {
+              const chunk = facts.pageChunks[index];
+              if (bm25[chunk] !== 0 && (first === -1 || metBefore(chunk, first))) first = chunk;
+            }
+            firstMet.set(page, first);
+            return first;
+          };
+          return bestOf(wanted, pageScores, (left, right) => metBefore(firstOf(left), firstOf(right))).map((page) => {
+            const chunk = bestChunk[page];
             const { documentId, page: number } = facts.pages[page];
-            return { id: facts.ids[chunk], document_id: documentId, page: number, bm25: bm25[chunk], matched: matched[chunk] };
+            return { id: facts.ids[chunk], document_id: documentId, page: number, bm25: bm25[chunk], matched: matched(chunk) };
           });
         },
       };

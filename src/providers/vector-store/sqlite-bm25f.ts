@@ -66,6 +66,12 @@ interface Namespace {
   pageStarts: Int32Array;
   pageChunks: Int32Array;
   postings: Map<string, Posting>;
+  /**
+   * The arrays a query over the namespace works in, made once rather than at each query (2 MB
+   * at 50,000 chunks; collecting them took the CPU time's p99 from 7 to 13 ms, measured): a
+   * query is done with them before the next one opens, the store's queries being synchronous.
+   */
+  workspace?: { bm25: Float64Array; sum: Float64Array; metKeys: Int32Array; bestChunk: Int32Array; pageScores: Float64Array };
   /** Chunks plus postings kept, for the bound. */
   size: number;
 }
@@ -294,12 +300,24 @@ export function createBm25f(database: BetterSqlite3.Database) {
     open(namespace: string): Bm25fQuery {
       const facts = namespaceFacts(namespace);
       const count = facts.chunkCount;
+      const pageCount = facts.pages.length;
+      facts.workspace ??= {
+        bm25: new Float64Array(count),
+        sum: new Float64Array(count),
+        metKeys: new Int32Array(count),
+        bestChunk: new Int32Array(pageCount),
+        pageScores: new Float64Array(pageCount),
+      };
+      const { sum, metKeys, bestChunk, pageScores } = facts.workspace;
       /** Per chunk; 0 for the chunks holding none of the stems (a part is always positive). */
-      const bm25 = new Float64Array(count);
+      const bm25 = facts.workspace.bm25.fill(0);
       /** The groups added: each stem's postings and q·idf, in order. */
       const groups: Array<Array<{ chunks: Int32Array; weight: number }>> = [];
-      /** Per chunk, when it was first met; worked out when chunks tie, again after a group is added. */
-      let metKeys: Int32Array | undefined;
+      /**
+       * Per chunk holding a stem, when it was first met (others: left from earlier queries, never
+       * read); worked out when chunks tie, again after a group is added.
+       */
+      let metKeysGroups = 0;
 
       /**
        * When the chunk was first met, as the full computation met chunks: by the group and position
@@ -307,8 +325,8 @@ export function createBm25f(database: BetterSqlite3.Database) {
        * first, so the first stem holding a chunk writes its key last.
        */
       function metKey(chunk: number): number {
-        if (!metKeys) {
-          metKeys = new Int32Array(count);
+        if (metKeysGroups !== groups.length) {
+          metKeysGroups = groups.length;
           for (let group = groups.length - 1; group >= 0; group--) {
             for (let position = groups[group].length - 1; position >= 0; position--) {
               const key = group * groupStride + position;
@@ -342,7 +360,7 @@ export function createBm25f(database: BetterSqlite3.Database) {
         add(stems) {
           // A group is summed apart, then added to the total: the same figures as the full
           // computation's, which added group by group.
-          const sum = groups.length === 0 ? bm25 : new Float64Array(count);
+          const summed = groups.length === 0 ? bm25 : sum.fill(0);
           const terms: Array<{ chunks: Int32Array; weight: number }> = [];
           for (const [stem, q] of stems) {
             const { chunks, frequencies } = postingOf(facts, stem);
@@ -350,12 +368,11 @@ export function createBm25f(database: BetterSqlite3.Database) {
             terms.push({ chunks, weight });
             for (let index = 0; index < chunks.length; index++) {
               const frequency = frequencies[index];
-              sum[chunks[index]] += (weight * frequency * (k1 + 1)) / (frequency + k1);
+              summed[chunks[index]] += (weight * frequency * (k1 + 1)) / (frequency + k1);
             }
           }
           groups.push(terms);
-          metKeys = undefined;
-          if (sum !== bm25) for (let chunk = 0; chunk < count; chunk++) bm25[chunk] += sum[chunk];
+          if (summed !== bm25) for (let chunk = 0; chunk < count; chunk++) bm25[chunk] += summed[chunk];
         },
 
         bestChunks(wanted) {
@@ -363,8 +380,8 @@ export function createBm25f(database: BetterSqlite3.Database) {
         },
 
         bestPages(wanted) {
-          const bestChunk = new Int32Array(facts.pages.length).fill(-1);
-          const pageScores = new Float64Array(facts.pages.length);
+          // A page's best chunk is read only once its score is positive.
+          pageScores.fill(0);
           for (let chunk = 0; chunk < count; chunk++) {
             const score = bm25[chunk];
             if (score === 0) continue;

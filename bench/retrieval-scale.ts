@@ -6,7 +6,7 @@
  * filter is part of what is measured. Prints p50 / p90 / p99 of `retrieveForEmail` (k = 5, as the
  * eval measures recall) for every N: the first pass over the questions (cold: the store's
  * per-mailbox caches empty, as after an ingestion) and the later passes together, and the later
- * passes' CPU time per query (on a shared machine, wall-clock time includes waiting for a core).
+ * passes' CPU time per query (on a shared machine, wall-clock time also counts waiting for a core).
  *
  *   npx tsx bench/retrieval-scale.ts [--copies 1,15] [--passes 3]
  */
@@ -95,7 +95,7 @@ interface Figures {
   ingest_seconds: number;
   cold_ms: { p50: number; p90: number; p99: number };
   warm_ms: { p50: number; p90: number; p99: number };
-  /** CPU time of this process per warm query: what the machine's other load does not inflate. */
+  /** CPU time of this process per warm query: the machine's other load inflates it less than wall-clock time. */
   warm_cpu_ms: { p50: number; p90: number; p99: number };
   queries_warm: number;
 }
@@ -178,7 +178,7 @@ printReport({ bench: 'retrieval-scale', questions: questions.length, k: K, passe
     notes: [
       'milliseconds of retrieveForEmail (one store query per email) in this process, the SQLite store alone;',
       `cold: the first pass over the questions after the mailbox was filled; warm: passes 2 to ${options.passes} together`,
-      'warm CPU: the CPU time this process used during each warm query (all its threads), which a loaded machine does not inflate',
+      'warm CPU: the CPU time this process used during each warm query (all its threads), which a loaded machine inflates less',
       `the file also holds a second mailbox with one copy of the manuals`,
     ],
   },

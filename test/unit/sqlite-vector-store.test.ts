@@ -162,6 +162,20 @@ withStore('re-ingesting a document after deleteDocument leaves no duplicates', a
   assert.ok(all.every((result) => result.text.endsWith('Revised edition.')));
 });
 
+withStore('pages that tie exactly keep the order their chunks were stored in', async (store) => {
+  // The same chunk in three documents scores the same in each: the one stored first ranks first,
+  // whatever the documents' names.
+  for (const documentId of ['zeta', 'alpha', 'mid']) {
+    await store.upsert('support@acme.example', [{ ...manual[2], document_id: documentId, document_name: `${documentId}.pdf` }]);
+  }
+  const results = await store.query('support@acme.example', 'warranty RMA serial number', 3);
+  assert.deepEqual(
+    results.map((result) => result.document_id),
+    ['zeta', 'alpha', 'mid'],
+  );
+  assert.equal(new Set(results.map((result) => result.score)).size, 1);
+});
+
 withStore('deleteDocument removes one document of one namespace only', async (store) => {
   await store.upsert('support@acme.example', manual);
   await store.upsert('support@other.example', manual);

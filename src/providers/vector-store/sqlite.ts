@@ -29,20 +29,16 @@
  * in SQL. Files made by earlier versions are migrated on opening (PRAGMA user_version).
  *
  * Cost (BENCHMARKS.md section 7, `npm run bench:retrieval-scale`). The figures are computed
- * exactly as above, but only for the chunks that can reach the part of the ranking returned
- * (sqlite-bm25f.ts: MaxScore over the terms, rarest first; the chunks still in the running read
- * again through a temporary FTS5 table), with the namespace's chunk count and mean lengths kept
- * by triggers in `namespace_stats` and its document frequencies cached in memory (cleared on this
- * store's writes and on PRAGMA data_version, another process's). Measured on the dev set and on
- * it copied 15 times into one mailbox: the same pages, scores and ties as computing every chunk
- * holding a query term. At 50,000 chunks: p50 465 → 118 ms, p99 847 → 812 ms (1×: p99 165 → 54).
- * Reading the namespace's statistics with avg(length(text)) at each query cost 190 ms alone at
- * 50,000 chunks (now one row). What is left at 50,000 chunks: an email's query has 20 to 60
- * stems, and the bound a term can add (weight · idf · (k1 + 1)) is loose enough that the terms
- * left unread must be few before they can be ruled out, so common terms' index rows are still
- * read (up to 260,000 for the slowest dev question). Not tried for lack of time: a tighter per-term bound kept per namespace (the largest part the term adds to
- * any chunk), and FTS5's own bm25() in C to pick candidates (not exact: it has no per-namespace
- * statistics nor query weights; 29 ms for a 7-term OR over 29,000 matching chunks, measured).
+ * exactly as above for every chunk holding a query or feedback stem, from posting arrays this
+ * process keeps per namespace (sqlite-bm25f.ts: read from the index once per stem, dropped on this
+ * store's writes and on PRAGMA data_version, another process's), with the chunk count and mean
+ * lengths kept by triggers in `namespace_stats`; the stems of the query's and the feedback
+ * chunks' words are kept per word. Measured on the dev set and on it copied 15 times into one
+ * mailbox: the same pages, scores and ties as before. At 50,000 chunks, once the questions' stems
+ * have been read, a query takes 4 ms of CPU at the median and 9 ms at p99 (200 ms and 1.5 to 2 s
+ * with the MaxScore computation this replaced, same bench and load). A stem read for the first time still
+ * costs its index rows (about 0.1 s for the commonest at 50,000 chunks), so the first queries
+ * after an ingestion are the slow ones (cold p99 about 1.1 s).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -54,7 +50,7 @@ import { permanentError } from '../../lib/errors.js';
 import type { Embedder } from '../embeddings/spec.js';
 import { cjkBigrams } from '../../text/cjk-bigrams.js';
 import type { Chunk, ScoredChunk, VectorStore } from './spec.js';
-import { createBm25f, pageKey, rankOrder, rankPages, type RankedChunk, type WeightedStem } from './sqlite-bm25f.js';
+import { createBm25f, pageKey } from './sqlite-bm25f.js';
 
 /** Options of {@link createSqliteVectorStore}. */
 export interface SqliteVectorStoreOptions {
@@ -70,6 +66,8 @@ const busyTimeoutMs = 5000;
 const reciprocalRankConstant = 60;
 /** Long emails are cut to this many distinct terms, in order of appearance. */
 const maxQueryTerms = 64;
+/** Words whose stems are kept in memory (a few megabytes), for the query and the feedback's chunks. */
+const maxKeptWords = 100_000;
 /** Texts per embedding request, within the batch limits of the hosted embedding APIs. */
 const embeddingBatchSize = 100;
 /** Saturation of a word's frequency in the query: twice as often weighs less than twice as much. */
@@ -119,6 +117,16 @@ const noWords = new Set<string>();
  * function words, so like the stopwords above it is left out of queries.
  */
 const kanaOnly = /^\p{Script=Hiragana}+$/u;
+
+/**
+ * Compares strings as their UTF-8 bytes, the order of the index's vocabulary: as UTF-16 code
+ * units, unless a character beyond U+FFFF is in either.
+ */
+const outsideBasicPlane = /[\uD800-\uDFFF]/;
+function byteOrder(left: string, right: string): number {
+  if (outsideBasicPlane.test(left) || outsideBasicPlane.test(right)) return Buffer.compare(Buffer.from(left), Buffer.from(right));
+  return left < right ? -1 : left > right ? 1 : 0;
+}
 
 interface ChunkRow {
   id: number;
@@ -290,9 +298,7 @@ function openDatabase(options: SqliteVectorStoreOptions): BetterSqlite3.Database
   // they are stemmed exactly as the chunks were.
   database.exec(`
     CREATE VIRTUAL TABLE temp.query_words USING fts5(word, ${tokenizer});
-    CREATE VIRTUAL TABLE temp.query_stems USING fts5vocab(temp, query_words, instance);
-    CREATE VIRTUAL TABLE temp.chunk_words USING fts5(text, section, content = '', ${tokenizer});
-    CREATE VIRTUAL TABLE temp.chunk_word_terms USING fts5vocab(temp, chunk_words, instance);`);
+    CREATE VIRTUAL TABLE temp.query_stems USING fts5vocab(temp, query_words, instance);`);
   return database;
 }
 
@@ -320,12 +326,15 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
       section = excluded.section, document_title = excluded.document_title
     RETURNING id`);
   const clearQueryWords = database.prepare('DELETE FROM temp.query_words');
-  const insertQueryWord = database.prepare<[number, string]>('INSERT INTO temp.query_words (rowid, word) VALUES (?, ?)');
+  const insertQueryWords = database.prepare<[string]>('INSERT INTO temp.query_words (rowid, word) SELECT key, value FROM json_each(?)');
   const selectQueryStems = database.prepare<[], { doc: number; term: string }>('SELECT doc, term FROM temp.query_stems');
+  /** Word → the stems the index's tokenizer makes of it (most often one), for the words seen lately. */
+  const stemsOfWord = new Map<string, string[]>();
   const bm25f = createBm25f(database);
+  // "+namespace": by their ids, not by scanning the namespace's index (4 ms at 50,000 chunks).
   const selectByIds = database.prepare<[string, string], ChunkRow>(`
     SELECT id, document_id, document_name, page, chunk_index, text, section, document_title FROM chunks
-    WHERE namespace = ? AND id IN (SELECT value FROM json_each(?))`);
+    WHERE +namespace = ? AND id IN (SELECT value FROM json_each(?)) ORDER BY document_id, chunk_index`);
 
   async function embedAll(texts: string[], activeEmbedder: Embedder): Promise<Float32Array[]> {
     const vectors: Float32Array[] = [];
@@ -340,29 +349,35 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
     return vectors;
   }
 
-  /**
-   * The query's stems with their weights: the saturated count of the words that stem to each; and
-   * a word that stems to it alone, to count its chunks with MATCH.
-   */
-  function queryStems(text: string, functionWords: Set<string>): Map<string, WeightedStem> {
-    const words = [...countQueryWords(text, functionWords)];
-    const rows = database.transaction(() => {
-      clearQueryWords.run();
-      words.forEach(([word], index) => insertQueryWord.run(index, word));
-      return selectQueryStems.all();
-    })();
-    const tokens = new Map<number, number>();
-    for (const { doc } of rows) tokens.set(doc, (tokens.get(doc) ?? 0) + 1);
-    const counts = new Map<string, { count: number; word?: string }>();
-    for (const { doc, term } of rows) {
-      const entry = counts.get(term) ?? { count: 0 };
-      entry.count += words[doc][1];
-      if (entry.word === undefined && tokens.get(doc) === 1) entry.word = words[doc][0];
-      counts.set(term, entry);
+  /** The stems of each word, tokenising in one go those not seen lately. */
+  function stemWords(words: string[]): string[][] {
+    const unknown = [...new Set(words.filter((word) => !stemsOfWord.has(word)))];
+    if (unknown.length > 0) {
+      const rows = database.transaction(() => {
+        clearQueryWords.run();
+        insertQueryWords.run(JSON.stringify(unknown));
+        return selectQueryStems.all();
+      })();
+      if (stemsOfWord.size + unknown.length > maxKeptWords) stemsOfWord.clear();
+      for (const word of unknown) stemsOfWord.set(word, []);
+      for (const { doc, term } of rows) stemsOfWord.get(unknown[doc])!.push(term);
     }
-    const weights = new Map<string, WeightedStem>();
-    for (const [stem, { count, word }] of counts) {
-      weights.set(stem, { weight: (count * (queryFrequencySaturation + 1)) / (count + queryFrequencySaturation), word });
+    return words.map((word) => stemsOfWord.get(word)!);
+  }
+
+  /**
+   * The query's stems with their weights: the saturated count of the words that stem to each. In
+   * the order the index's vocabulary lists them (by their UTF-8 bytes), which breaks ranking ties.
+   */
+  function queryStems(text: string, functionWords: Set<string>): Map<string, number> {
+    const words = [...countQueryWords(text, functionWords)];
+    const counts = new Map<string, number>();
+    stemWords(words.map(([word]) => word)).forEach((stems, index) => {
+      for (const stem of stems) counts.set(stem, (counts.get(stem) ?? 0) + words[index][1]);
+    });
+    const weights = new Map<string, number>();
+    for (const [stem, count] of [...counts].sort(([left], [right]) => byteOrder(left, right))) {
+      weights.set(stem, (count * (queryFrequencySaturation + 1)) / (count + queryFrequencySaturation));
     }
     return weights;
   }
@@ -372,25 +387,20 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
    * most widespread first, each with the feedback weight. The chunks are read as in the query's
    * language, whose function words they share most.
    */
-  function feedbackStems(namespace: string, stems: Map<string, WeightedStem>, best: number[], functionWords: Set<string>): Map<string, WeightedStem> {
-    const counts = new Map<string, { count: number; word?: string }>();
+  function feedbackStems(namespace: string, stems: Map<string, number>, best: number[], functionWords: Set<string>): Map<string, number> {
+    const counts = new Map<string, number>();
     for (const row of selectByIds.all(namespace, JSON.stringify(best))) {
-      for (const [stem, { word }] of queryStems(row.text, functionWords)) {
-        if (stems.has(stem)) continue;
-        const entry = counts.get(stem) ?? { count: 0, word };
-        entry.count += 1;
-        entry.word ??= word;
-        counts.set(stem, entry);
+      for (const stem of queryStems(row.text, functionWords).keys()) {
+        if (!stems.has(stem)) counts.set(stem, (counts.get(stem) ?? 0) + 1);
       }
     }
-    const shared = [...counts].filter(([, { count }]) => count >= 2).sort((left, right) => right[1].count - left[1].count);
-    return new Map(shared.slice(0, feedbackTerms).map(([stem, { word }]) => [stem, { weight: feedbackWeight, word }]));
+    const shared = [...counts].filter(([, count]) => count >= 2).sort((left, right) => right[1] - left[1]);
+    return new Map(shared.slice(0, feedbackTerms).map(([stem]) => [stem, feedbackWeight]));
   }
 
   /**
    * Pages ranked by their best chunk's BM25F for the query and its feedback stems; the score is
-   * that chunk's share of the query alone. Exact down to the k-th page with a score (or to
-   * `limit`), which is all that is returned.
+   * that chunk's share of the query alone. Down to the k-th page with a score (or to `limit`).
    */
   function lexicalRanking(namespace: string, text: string, language: string, k: number, limit: number): RankedPage[] {
     const functionWords = languageStopwords.get(language) ?? noWords;
@@ -398,29 +408,15 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
     const scorer = bm25f.open(namespace);
     if (!scorer.ready) return [];
     const queryWeight = scorer.queryWeight(stems);
-    const firstRanking = scorer.scoreDown([stems], (scored) =>
-      scored.length < feedbackChunks ? -Infinity : [...scored].sort(rankOrder)[feedbackChunks - 1].bm25,
-    );
-    const best = firstRanking
-      .sort(rankOrder)
-      .slice(0, feedbackChunks)
-      .map((chunk) => chunk.id);
+    scorer.add(stems);
     // BM25F adds up over terms, so the feedback stems' part is added to the query's.
-    const groups = [stems, feedbackStems(namespace, stems, best, functionWords)];
-    /** The pages down to the k-th with a score or to `limit`, and whether the ranking reaches that far. */
-    const needed = (scored: RankedChunk[]) => {
-      const pages = rankPages(scored).slice(0, limit);
-      let withScore = 0;
-      const index = pages.findIndex((page) => page.matched > 0 && ++withScore === k);
-      return { pages: pages.slice(0, index === -1 ? limit : index + 1), reached: index !== -1 || pages.length === limit };
-    };
-    const final = needed(
-      scorer.scoreDown(groups, (scored) => {
-        const { pages, reached } = needed(scored);
-        return reached ? pages[pages.length - 1].bm25 : -Infinity;
-      }),
-    );
-    return final.pages.map((best) => ({ key: pageKey(best.document_id, best.page), chunkId: best.id, rank: best.bm25, score: best.matched / queryWeight }));
+    scorer.add(feedbackStems(namespace, stems, scorer.bestChunks(feedbackChunks), functionWords));
+    const pages = scorer.bestPages(limit);
+    let withScore = 0;
+    const last = pages.findIndex((page) => page.matched > 0 && ++withScore === k);
+    return pages
+      .slice(0, last === -1 ? limit : last + 1)
+      .map((best) => ({ key: pageKey(best.document_id, best.page), chunkId: best.id, rank: best.bm25, score: best.matched / queryWeight }));
   }
 
   /** Pages ranked by their nearest chunk; the score is its cosine similarity rescaled above the floor. */

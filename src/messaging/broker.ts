@@ -248,7 +248,12 @@ export class Broker extends EventEmitter {
    * Consumes a queue with manual acks on a channel of its own. After a reconnect the consumer is set
    * up again; each delivery comes with the channel it arrived on, so it is acked there or not at all.
    */
-  consume(queue: string, prefetch: number, onDelivery: DeliveryHandler, consumeArguments?: () => Record<string, unknown>): ConsumerHandle {
+  consume(
+    queue: string,
+    prefetch: number,
+    onDelivery: DeliveryHandler,
+    consumeArguments?: () => Record<string, unknown> | Promise<Record<string, unknown>>,
+  ): ConsumerHandle {
     let active: { channel: Channel; consumerTag: string } | undefined;
     let cancelled = false;
     let paused = false;
@@ -262,7 +267,7 @@ export class Broker extends EventEmitter {
         (message) => {
           if (message) onDelivery(message, channel);
         },
-        { noAck: false, arguments: consumeArguments?.() },
+        { noAck: false, arguments: await consumeArguments?.() },
       );
       active = { channel, consumerTag };
     };

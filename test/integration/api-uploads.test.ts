@@ -117,13 +117,7 @@ test(
 
       const again = await rawUpload(url, token, ACME, [{ name: 'third.pdf', bytes: 10_000 }]).response;
       assert.equal(again.status, 202, JSON.stringify(again.body));
-      assert.deepEqual(
-        pipeline.documents
-          .list(ACME)
-          .map((document) => document.filename)
-          .sort(),
-        ['finished.pdf', 'third.pdf'],
-      );
+      assert.deepEqual((await pipeline.documents.list(ACME)).map((document) => document.filename).sort(), ['finished.pdf', 'third.pdf']);
     });
   },
 );

@@ -162,6 +162,7 @@ test('every secret variable can come from <NAME>_FILE (Docker and Kubernetes sec
       AMQP_KEY_PASSPHRASE: 'key passphrase',
       RABBITMQ_MANAGEMENT_URL: 'http://ragmail-monitor:s3cret@rabbitmq:15672',
       REDIS_URL: 'redis://:s3cret@redis:6379',
+      DATABASE_URL: 'postgres://ragmail:s3cret@postgres:5432/ragmail',
       API_TOKENS: 'admin=0123456789abcdefghijklmnopqrstuvwxyz',
       GEMINI_API_KEY: 'AIza-gemini-key',
       ANTHROPIC_API_KEY: 'sk-ant-key',

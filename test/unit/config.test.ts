@@ -143,6 +143,15 @@ test("AMQP_URL may list a cluster's nodes, comma separated, of one scheme and on
   }
 });
 
+test('DATABASE_URL is empty (SQLite) or a postgres:// URL; another scheme is refused without showing the URL', () => {
+  assert.equal(loadConfig({}).DATABASE_URL, '');
+  assert.equal(loadConfig({ DATABASE_URL: 'postgresql://ragmail:pw@db:5432/ragmail' }).DATABASE_URL, 'postgresql://ragmail:pw@db:5432/ragmail');
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: 'mysql://ragmail:s3cret@db/ragmail' }),
+    (error: Error) => /DATABASE_URL.*postgres:\/\//.test(error.message) && !error.message.includes('s3cret'),
+  );
+});
+
 test('QUEUE_TYPE is classic unless set to quorum; anything else is refused', () => {
   assert.equal(loadConfig({}).QUEUE_TYPE, 'classic');
   assert.equal(loadConfig({ QUEUE_TYPE: 'quorum' }).QUEUE_TYPE, 'quorum');

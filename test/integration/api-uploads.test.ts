@@ -151,7 +151,7 @@ test(
 
       await waitFor(async () => (await incomingFiles(uploadDir)).length === 0, { timeoutMs: 10_000, what: 'no temporary file after the refusals' });
       assert.deepEqual(await storedFolders(), [], 'nothing of a refused upload is stored');
-      assert.deepEqual(pipeline.documents.list(), []);
+      assert.deepEqual(await pipeline.documents.list(), []);
 
       const accepted = await rawUpload(url, token, ACME, [
         { name: 'small.pdf', bytes: 50_000 },

@@ -79,10 +79,10 @@ const config = loadConfig({
 const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'demo' });
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
-async function waitUntil(what: string, done: () => boolean, timeoutMs: number): Promise<boolean> {
+async function waitUntil(what: string, done: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (done()) return true;
+    if (await done()) return true;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   say(`  (gave up waiting for ${what} after ${timeoutMs / 1000} s)`);
@@ -153,8 +153,9 @@ async function main(): Promise<number> {
     return 1;
   }
   try {
-    const activity = new ActivityLog(worker.services.database);
-    const documents = new DocumentRegistry(worker.services.database);
+    const database = await worker.services.database();
+    const activity = new ActivityLog(database);
+    const documents = new DocumentRegistry(database);
 
     say('\n1. Ingesting the sample manuals');
     const documentIds: string[] = [];
@@ -168,9 +169,13 @@ async function main(): Promise<number> {
         documentIds.push(message.document_id);
       }
     }
-    await waitUntil('the manuals', () => documentIds.every((id) => ['ingested', 'failed'].includes(documents.get(id)?.status ?? '')), 60_000);
+    const documentsDone = async () => {
+      for (const id of documentIds) if (!['ingested', 'failed'].includes((await documents.get(id))?.status ?? '')) return false;
+      return true;
+    };
+    await waitUntil('the manuals', documentsDone, 60_000);
     for (const id of documentIds) {
-      const document = documents.get(id);
+      const document = await documents.get(id);
       say(
         `   ${document?.status === 'ingested' ? '✓' : '✗'} ${document?.agent_email}  ${document?.filename}: ${document?.status}, ${document?.pages_total ?? '?'} pages, ${document?.chunks ?? 0} chunks${document?.error ? ` (${document.error})` : ''}`,
       );
@@ -192,10 +197,16 @@ async function main(): Promise<number> {
 
     say('\n3. Waiting for every email to reach a final state');
     const started = Date.now();
-    await waitUntil('the emails', () => emailIds.every((id) => isFinal(activity.getEmail(id)?.state ?? '')), 90_000);
+    const emailsDone = async () => {
+      for (const id of emailIds) if (!isFinal((await activity.getEmail(id))?.state ?? '')) return false;
+      return true;
+    };
+    await waitUntil('the emails', emailsDone, 90_000);
     say(`   done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 
-    const rows = emailIds.map((id) => activity.getEmail(id) ?? ({ email_id: id, state: 'not seen', citations: [] } as unknown as EmailSummary));
+    const rows = await Promise.all(
+      emailIds.map(async (id) => (await activity.getEmail(id)) ?? ({ email_id: id, state: 'not seen', citations: [] } as unknown as EmailSummary)),
+    );
     printTable(rows, subjects);
     const counts = rows.reduce<Record<string, number>>((tally, row) => ({ ...tally, [row.state]: (tally[row.state] ?? 0) + 1 }), {});
     say(

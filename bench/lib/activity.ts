@@ -6,7 +6,7 @@
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { FINAL_STATES } from '../../src/store/activity-log.js';
-import { BUSY_TIMEOUT_MS } from '../../src/store/database.js';
+import { BUSY_TIMEOUT_MS } from '../../src/store/sqlite-engine.js';
 
 /** States in which an email got a reply file (outbox or drafts) after passing all three queues. */
 export const REPLIED_STATES = ['sent', 'drafted', 'handed_off'] as const;

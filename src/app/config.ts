@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { durationMs } from '../lib/duration.js';
 import type { ApiToken } from '../http/api/tokens.js';
+import { isPostgresUrl } from '../store/database.js';
 import { readSecretFiles } from './secret-files.js';
 import { STACK_PASSWORD_VARIABLES, exampleSecretsIn } from './example-passwords.js';
 import { SEND_MODES, type MailboxSettings, type SendMode } from '../features/send-policy.js';
@@ -166,8 +167,13 @@ export const environmentSchema = z.object({
   DATA_DIR: text('./data'),
   /** Maildir root: one Maildir per mailbox address below it. Default `<DATA_DIR>/maildir`. */
   MAILDIR_ROOT: text(''),
-  /** SQLite activity log, documents and send ledger. Default `<DATA_DIR>/ragmail.db`. */
+  /** SQLite activity log, documents, review queue and send ledger. Default `<DATA_DIR>/ragmail.db`. */
   DATABASE_PATH: text(''),
+  /**
+   * PostgreSQL for those stores instead (`postgres://user:password@host:5432/name`), shared by every
+   * host: the send claims and daily quota then hold across hosts. Empty = the SQLite file of DATABASE_PATH.
+   */
+  DATABASE_URL: text('').refine((value) => value === '' || isPostgresUrl(value), 'must be a postgres:// or postgresql:// URL'),
   /** SQLite vector store. Default `<DATA_DIR>/vectors.db`. */
   VECTOR_DB_PATH: text(''),
   /** Uploaded documents, read by the ingester. Default `<DATA_DIR>/uploads`. */
@@ -367,6 +373,7 @@ export const SECRET_VARIABLES = [
   'AMQP_KEY_PASSPHRASE',
   'RABBITMQ_MANAGEMENT_URL',
   'REDIS_URL',
+  'DATABASE_URL',
   'API_TOKENS',
   'GEMINI_API_KEY',
   'ANTHROPIC_API_KEY',

@@ -11,8 +11,6 @@ import { toClassify, toIngest, toRespond, toSend, type WorkStage } from '../pipe
 import type { Logger } from '../lib/log.js';
 import { registerQuotaGauge, type WorkerMetrics } from '../observability/metrics.js';
 import type { Services } from './services.js';
-import { ActivityLog } from '../store/activity-log.js';
-import { DocumentRegistry } from '../store/documents.js';
 import { PublishedEmails } from '../store/published-emails.js';
 import { ReviewQueue } from '../store/reviews.js';
 import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from './role-names.js';
@@ -139,16 +137,17 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
     start: async (environment) => {
       const { createSenderHandler } = await import('../roles/sender.js');
       const { config, services, metrics } = environment;
+      const ledger = await services.sendLedger();
       const role = consumerRole(
         'sender',
         toSend,
         createSenderHandler({
           config,
           mailbox: services.mailbox,
-          claims: services.sendClaims,
-          ledger: services.sendLedger,
-          // The API's review queue: in one database with the api role (--role=all, or a shared data volume).
-          reviews: new ReviewQueue(services.database),
+          claims: await services.sendClaims(),
+          ledger,
+          // The API's review queue: in one database with the api role (--role=all, a shared data volume, or PostgreSQL).
+          reviews: new ReviewQueue(await services.database()),
         }),
         config.CONCURRENCY_SENDER,
         config.PREFETCH_SENDER,
@@ -156,7 +155,7 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
       );
       if (metrics) {
         registerQuotaGauge(metrics, {
-          ledger: services.sendLedger,
+          ledger,
           limit: config.DAILY_SEND_QUOTA,
           mailboxes: () => [...config.mailboxPolicies.keys(), ...metrics.mailboxesSeen],
         });
@@ -205,7 +204,7 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
         {
           mailbox: services.mailbox,
           broker,
-          published: new PublishedEmails(services.database),
+          published: new PublishedEmails(await services.database()),
           logger,
           batchSize: config.POLL_BATCH_SIZE,
         },
@@ -229,10 +228,7 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
       const { startRecorder } = await import('../roles/recorder.js');
       const handle = startRecorder({
         broker,
-        database: services.database,
-        activity: new ActivityLog(services.database),
-        documents: new DocumentRegistry(services.database),
-        reviews: new ReviewQueue(services.database),
+        database: await services.database(),
         logger,
         start: config.AUDIT_STREAM_START,
       });

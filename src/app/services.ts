@@ -1,7 +1,6 @@
 /**
  * The services one process shares between its roles, made on first use and closed once.
  */
-import type { Database } from 'better-sqlite3';
 import type { Config } from './config.js';
 import type { Logger } from '../lib/log.js';
 import type { LanguageModel } from '../providers/llm/spec.js';
@@ -11,7 +10,7 @@ import type { Mailbox } from '../providers/mailbox/spec.js';
 import type { Cache } from '../providers/cache/spec.js';
 import type { SendClaims } from '../providers/claims/spec.js';
 import { createCache, createEmbedder, createLanguageModel, createMailbox, createSendClaims, createVectorStore } from './providers.js';
-import { openDatabase } from '../store/database.js';
+import { openDatabase, type SqlDatabase } from '../store/database.js';
 import { SendLedger } from '../store/send-ledger.js';
 import { instrumentLanguageModel, instrumentVectorStore, type WorkerMetrics } from '../observability/metrics.js';
 
@@ -30,8 +29,9 @@ export class Services {
     return this.cached.get(name) as T;
   }
 
-  get database(): Database {
-    return this.once('database', () => openDatabase(this.config.DATABASE_PATH));
+  /** The stores' database: the PostgreSQL one of `DATABASE_URL` when set, else the SQLite file of `DATABASE_PATH`. */
+  database(): Promise<SqlDatabase> {
+    return this.once('database', () => openDatabase(this.config.DATABASE_URL || this.config.DATABASE_PATH));
   }
 
   get cache(): Cache {
@@ -59,21 +59,21 @@ export class Services {
   }
 
   /** The send ledger (claims, daily quota): one per process, for the sender, its claims and the quota gauge. */
-  get sendLedger(): SendLedger {
-    return this.once('sendLedger', () => new SendLedger(this.database));
+  sendLedger(): Promise<SendLedger> {
+    return this.once('sendLedger', async () => new SendLedger(await this.database()));
   }
 
-  get sendClaims(): SendClaims {
-    return this.once('sendClaims', () => createSendClaims(this.config, this.sendLedger, this.logger));
+  sendClaims(): Promise<SendClaims> {
+    return this.once('sendClaims', async () => createSendClaims(this.config, await this.sendLedger(), this.logger));
   }
 
   async close(): Promise<void> {
     const get = <T>(name: string) => this.cached.get(name) as T | undefined;
     await get<VectorStore>('vectorStore')?.close();
-    await get<SendClaims>('sendClaims')?.close();
+    await (await get<Promise<SendClaims>>('sendClaims'))?.close();
     await get<Mailbox>('mailbox')?.close?.();
     await get<Cache>('cache')?.close();
-    get<Database>('database')?.close();
+    await (await get<Promise<SqlDatabase>>('database'))?.close();
     this.cached.clear();
   }
 }

@@ -72,7 +72,7 @@ export async function openHarness({ agentEmail, env, freshStore, logger }: Harne
   const configured = loadConfig(env);
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ragmail-eval-'));
   const config = loadConfig({
-    ...env, DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', UPLOAD_DIR: '',
+    ...env, DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', DATABASE_URL: '', UPLOAD_DIR: '',
     VECTOR_DB_PATH: freshStore ? '' : configured.VECTOR_DB_PATH,
     ...(freshStore ? { VECTOR_STORE: 'sqlite' } : {}),
     MAILBOX_PROVIDER: 'maildir', REDIS_URL: '', SEND_POLICY: 'auto', MAILBOX_POLICIES: '',
@@ -92,7 +92,13 @@ export async function openHarness({ agentEmail, env, freshStore, logger }: Harne
   // Dependencies as src/app/registry.ts builds them for the workers.
   const classifier = createClassifierHandler({ model: services.model });
   const responder = createResponderHandler({ model: services.model, store: services.vectorStore, k: config.RETRIEVAL_K, relevanceThreshold: config.RELEVANCE_THRESHOLD, config });
-  const sender = createSenderHandler({ config, mailbox: services.mailbox, claims: services.sendClaims, ledger: services.sendLedger, reviews: { get: () => undefined } });
+  const sender = createSenderHandler({
+    config,
+    mailbox: services.mailbox,
+    claims: await services.sendClaims(),
+    ledger: await services.sendLedger(),
+    reviews: { get: async () => undefined },
+  });
 
   const parse = (e: EvalEmail) => parseEmail(rawEmail(agentEmail, e), { agentEmail, mailboxRef: e.id, limits: emailParseLimits(config) });
 

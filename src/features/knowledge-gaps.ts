@@ -7,7 +7,7 @@
 import { stemmer } from 'stemmer';
 import { deu, eng, fra, ita, nld, por, spa } from 'stopword';
 import { emailQuery } from '../rag/email-query.js';
-import { prepared, type Database } from '../store/database.js';
+import type { SqlClient } from '../store/sql.js';
 import { arrivedAtSql } from '../store/statistics.js';
 
 /** The period, mailbox and what counts as low relevance. */
@@ -84,22 +84,26 @@ interface QuestionRow {
  * The gaps of a period. `examplesPerGroup` (default 3) bounds the examples of each group; the CSV
  * export asks for all of them.
  */
-export function knowledgeGaps(database: Database, query: GapQuery, { examplesPerGroup = EXAMPLES_PER_GROUP } = {}): KnowledgeGaps {
-  const mailbox = query.agentEmail === undefined ? '' : 'AND email.agent_email = @agentEmail';
-  const parameters = { start: query.fromIso, end: query.toIso, agentEmail: query.agentEmail, lowScore: query.lowScore };
-  const rows = prepared(
-    database,
+export async function knowledgeGaps(database: SqlClient, query: GapQuery, { examplesPerGroup = EXAMPLES_PER_GROUP } = {}): Promise<KnowledgeGaps> {
+  const arrivedAt = arrivedAtSql(database, 'email.');
+  // The period and mailbox, as SQL and its parameters, shared by every query below.
+  const inPeriod = {
+    sql: `${arrivedAt} >= ? AND ${arrivedAt} < ? ${query.agentEmail === undefined ? '' : 'AND email.agent_email = ?'}`,
+    parameters: [query.fromIso, query.toIso, ...(query.agentEmail === undefined ? [] : [query.agentEmail])],
+  };
+  const rows = await database.all<QuestionRow>(
     `SELECT email.email_id, email.subject, email.state, email.top_score, email.handoff, contents.customer_body
     FROM emails AS email LEFT JOIN email_contents AS contents ON contents.email_id = email.email_id
-    WHERE ${arrivedAtSql('email.')} >= @start AND ${arrivedAtSql('email.')} < @end ${mailbox}
+    WHERE ${inPeriod.sql}
       AND email.is_support_inquiry = 1
-      AND (email.state = 'handed_off' OR email.handoff = 1 OR (email.top_score IS NOT NULL AND email.top_score < @lowScore))
-    ORDER BY ${arrivedAtSql('email.')} DESC`,
-  ).all(parameters) as QuestionRow[];
+      AND (email.state = 'handed_off' OR email.handoff = 1 OR (email.top_score IS NOT NULL AND email.top_score < ?))
+    ORDER BY ${arrivedAt} DESC`,
+    [...inPeriod.parameters, query.lowScore],
+  );
 
   // The mailbox's own name ("acme" of support@acme.example) says nothing about what a question asks.
   const ownWords = new Set((query.agentEmail ?? '').split(/[@.]/).map((word) => stemmer(word.toLowerCase())));
-  const everyday = commonTerms(database, parameters, mailbox);
+  const everyday = await commonTerms(database, inPeriod);
   const isKey = (stem: string) => !ownWords.has(stem) && !everyday.has(stem);
   const questions = rows.map((row) => {
     const question: GapQuestion = {
@@ -143,25 +147,45 @@ export function knowledgeGaps(database: Database, query: GapQuery, { examplesPer
     groups.push({ label: first.length ? first.join(' · ') : question.subject, terms: first, count: 1, examples: [question] });
   }
 
-  const cited = prepared(
-    database,
-    `SELECT json_extract(citation.value, '$.source') AS source, json_extract(citation.value, '$.title') AS title,
-      json_extract(citation.value, '$.page') AS page, COUNT(*) AS count
-    FROM emails AS email, json_each(email.citations) AS citation
-    WHERE email.citations IS NOT NULL AND ${arrivedAtSql('email.')} >= @start AND ${arrivedAtSql('email.')} < @end ${mailbox}
-    GROUP BY source, page ORDER BY count DESC, source, page LIMIT ${MAX_CITED_PAGES}`,
-  ).all(parameters) as KnowledgeGaps['cited_pages'];
+  const cited = citedPages(
+    await database.all<{ citations: string }>(
+      `SELECT email.citations FROM emails AS email WHERE email.citations IS NOT NULL AND ${inPeriod.sql}`,
+      inPeriod.parameters,
+    ),
+  );
 
   return { questions: questions.length, groups, cited_pages: cited };
 }
 
+/**
+ * The pages the replies' citations name, most cited first, at most {@link MAX_CITED_PAGES}: counted
+ * here rather than in SQL, whose JSON functions the two engines do not share.
+ */
+function citedPages(rows: Array<{ citations: string }>): KnowledgeGaps['cited_pages'] {
+  const pages = new Map<string, KnowledgeGaps['cited_pages'][number]>();
+  for (const row of rows) {
+    for (const citation of JSON.parse(row.citations) as Array<{ source?: string; title?: string; page?: number }>) {
+      const source = citation.source ?? '';
+      const page = citation.page ?? null;
+      const key = JSON.stringify([source, page]);
+      const counted = pages.get(key) ?? { source, title: citation.title ?? null, page, count: 0 };
+      counted.count += 1;
+      pages.set(key, counted);
+    }
+  }
+  const byText = (left: string, right: string) => (left < right ? -1 : left > right ? 1 : 0);
+  return [...pages.values()]
+    .sort((left, right) => right.count - left.count || byText(left.source, right.source) || (left.page ?? -Infinity) - (right.page ?? -Infinity))
+    .slice(0, MAX_CITED_PAGES);
+}
+
 /** The terms more than {@link COMMON_SHARE} of the period's support emails use. */
-function commonTerms(database: Database, parameters: Record<string, unknown>, mailbox: string): Set<string> {
-  const rows = prepared(
-    database,
+async function commonTerms(database: SqlClient, inPeriod: { sql: string; parameters: string[] }): Promise<Set<string>> {
+  const rows = await database.all<{ subject: string | null; customer_body: string | null }>(
     `SELECT email.subject, contents.customer_body FROM emails AS email LEFT JOIN email_contents AS contents ON contents.email_id = email.email_id
-    WHERE ${arrivedAtSql('email.')} >= @start AND ${arrivedAtSql('email.')} < @end ${mailbox} AND email.is_support_inquiry = 1`,
-  ).all(parameters) as Array<{ subject: string | null; customer_body: string | null }>;
+    WHERE ${inPeriod.sql} AND email.is_support_inquiry = 1`,
+    inPeriod.parameters,
+  );
   if (rows.length < COMMON_MIN_EMAILS) return new Set();
   const counts = new Map<string, number>();
   for (const row of rows) {

@@ -266,7 +266,12 @@ export class Broker extends EventEmitter {
    * AMQP_RECONNECT_MAX_MS), the queue declared again first as the topology has it (checked, with
    * AMQP_TOPOLOGY=verify), so a deleted queue comes back with its arguments and bindings.
    */
-  consume(queue: string, prefetch: number, onDelivery: DeliveryHandler, consumeArguments?: () => Record<string, unknown>): ConsumerHandle {
+  consume(
+    queue: string,
+    prefetch: number,
+    onDelivery: DeliveryHandler,
+    consumeArguments?: () => Record<string, unknown> | Promise<Record<string, unknown>>,
+  ): ConsumerHandle {
     let active: { channel: Channel; consumerTag: string } | undefined;
     let cancelled = false;
     let paused = false;
@@ -284,7 +289,7 @@ export class Broker extends EventEmitter {
           if (message) onDelivery(message, channel);
           else cancelledByBroker(channel);
         },
-        { noAck: false, arguments: consumeArguments?.() },
+        { noAck: false, arguments: await consumeArguments?.() },
       );
       active = { channel, consumerTag };
       resubscribeDelayMs = this.config.AMQP_RECONNECT_MIN_MS;

@@ -302,14 +302,17 @@ export function registerQuotaGauge(metrics: WorkerMetrics, options: QuotaGaugeOp
     help: 'Replies a mailbox may still send today (UTC) under DAILY_SEND_QUOTA.',
     labelNames: ['agent_email'] as const,
     registers: [metrics.registry],
-    collect() {
+    async collect() {
       gauge.reset();
       // A closed or busy database leaves the gauge empty rather than failing the whole scrape.
-      quietly(() => {
+      try {
         for (const agentEmail of new Set(options.mailboxes())) {
-          gauge.set({ agent_email: agentEmail }, options.ledger.quotaRemaining(agentEmail, options.limit));
+          const remaining = await options.ledger.quotaRemaining(agentEmail, options.limit);
+          quietly(() => gauge.set({ agent_email: agentEmail }, remaining));
         }
-      });
+      } catch {
+        gauge.reset();
+      }
     },
   });
 }

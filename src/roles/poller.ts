@@ -32,7 +32,7 @@ export async function pollOnce({ mailbox, broker, published, logger, batchSize }
   for (const { email, automated } of await mailbox.fetchNew(batchSize)) {
     const log = logger.child({ email_id: email.email_id });
     const summary = { from: email.from, subject: email.subject, received_at: email.received_at, priority: email.priority };
-    if (published.has(email.email_id)) {
+    if (await published.has(email.email_id)) {
       result.duplicates += 1;
       log.info('email already published; marking it taken');
     } else if (automated) {
@@ -47,7 +47,7 @@ export async function pollOnce({ mailbox, broker, published, logger, batchSize }
     } else {
       const message: ToClassifyMessage = { message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null, email };
       await broker.publish(toClassify, message, { priority: email.priority });
-      published.add(email.email_id, email.agent_email);
+      await published.add(email.email_id, email.agent_email);
       // The published message itself rides along: replay from the audit stream re-publishes it (src/messaging/audit-replay.ts).
       await publishEvent(broker, 'poller', { stage: 'received', email_id: email.email_id, agent_email: email.agent_email, detail: { ...summary, message } });
       result.published += 1;

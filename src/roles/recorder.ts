@@ -7,16 +7,17 @@
  * (src/messaging/event-delivery.ts): the topic permissions bound who may publish which key, not
  * what a body says. The checks of the body (role, embedded message) are a second line.
  */
-import type { Database } from 'better-sqlite3';
+import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Broker, ConsumerHandle } from '../messaging/broker.js';
 import { readEventDelivery } from '../messaging/event-delivery.js';
 import { isStage, type PipelineEvent } from '../pipeline/events.js';
 import { toSendSchema, type ToSendMessage } from '../pipeline/messages.js';
 import { QUEUES } from '../messaging/topology.js';
 import type { Logger } from '../lib/log.js';
-import type { ActivityLog } from '../store/activity-log.js';
-import type { DocumentRegistry } from '../store/documents.js';
-import { ReviewConflictError, ReviewNotFoundError, type ReviewQueue } from '../store/reviews.js';
+import { ActivityLog } from '../store/activity-log.js';
+import { DocumentRegistry } from '../store/documents.js';
+import { ReviewConflictError, ReviewNotFoundError, ReviewQueue } from '../store/reviews.js';
+import type { SqlDatabase } from '../store/sql.js';
 
 /** Where {@link applyEvent} writes, and whom it tells about events it cannot use. */
 export interface RecorderStores {
@@ -26,9 +27,10 @@ export interface RecorderStores {
   logger: { warn(message: string, fields?: Record<string, unknown>): void };
 }
 
-export interface RecorderDependencies extends RecorderStores {
+export interface RecorderDependencies {
   broker: Broker;
-  database: Database;
+  /** Where the activity log, document registry and review queue live, and the stream offset. */
+  database: SqlDatabase;
   logger: Logger;
   /** Where to start when no offset is stored: `first` replays the retained history. */
   start: 'first' | 'next';
@@ -49,7 +51,7 @@ const STAGE_ROLES: Readonly<Record<string, string>> = {
 };
 
 /** Applies one event to the activity log, the document registry and the review queue. */
-export function applyEvent(event: PipelineEvent, { activity, documents, reviews, logger }: RecorderStores): void {
+export async function applyEvent(event: PipelineEvent, { activity, documents, reviews, logger }: RecorderStores): Promise<void> {
   const expectedRole = STAGE_ROLES[event.stage];
   if (expectedRole !== undefined && event.role !== expectedRole) {
     logger.warn(`${event.stage} event from role ${JSON.stringify(event.role)}, not the ${expectedRole}; ignored`, {
@@ -61,27 +63,27 @@ export function applyEvent(event: PipelineEvent, { activity, documents, reviews,
   }
   if (event.email_id) {
     // A redelivered event must not re-open or re-decide a review: only a first recording applies.
-    if (activity.record(event)) applyToReviews(event, event.email_id, { activity, reviews, logger });
+    if (await activity.record(event)) await applyToReviews(event, event.email_id, { activity, reviews, logger });
     return;
   }
   if (!event.document_id) return;
   if (isStage(event, 'queued') && event.agent_email) {
-    documents.register({
+    await documents.register({
       document_id: event.document_id,
       agent_email: event.agent_email,
       filename: event.detail.filename ?? event.document_id,
       path: event.detail.path ?? '',
     });
   } else if (isStage(event, 'ingest_progress')) {
-    const document = documents.get(event.document_id);
-    if (!document || document.status === 'queued') documents.markProcessing(event.document_id, event.detail.pages_total ?? 0);
-    documents.progress(event.document_id, event.detail.pages_done ?? 0);
+    const document = await documents.get(event.document_id);
+    if (!document || document.status === 'queued') await documents.markProcessing(event.document_id, event.detail.pages_total ?? 0);
+    await documents.progress(event.document_id, event.detail.pages_done ?? 0);
   } else if (isStage(event, 'ingested')) {
-    documents.markIngested(event.document_id, { chunks: event.detail.chunks ?? 0, pages: event.detail.pages ?? 0 });
+    await documents.markIngested(event.document_id, { chunks: event.detail.chunks ?? 0, pages: event.detail.pages ?? 0 });
   } else if (isStage(event, 'dead_lettered')) {
-    documents.markFailed(event.document_id, event.detail.error_message ?? 'failed');
+    await documents.markFailed(event.document_id, event.detail.error_message ?? 'failed');
   } else if (event.stage === 'deleted') {
-    documents.remove(event.document_id);
+    await documents.remove(event.document_id);
   }
 }
 
@@ -97,7 +99,11 @@ function draftEventProblem(event: PipelineEvent, message: ToSendMessage): string
 }
 
 /** A drafted reply opens a review; the decisions and the approved reply's send move it along. */
-function applyToReviews(event: PipelineEvent, emailId: string, { activity, reviews, logger }: Pick<RecorderStores, 'activity' | 'reviews' | 'logger'>): void {
+async function applyToReviews(
+  event: PipelineEvent,
+  emailId: string,
+  { activity, reviews, logger }: Pick<RecorderStores, 'activity' | 'reviews' | 'logger'>,
+): Promise<void> {
   if (isStage(event, 'drafted', 'handed_off')) {
     // Checked with the message's own schema: the event's body is only a claim (src/pipeline/event-reading.ts).
     const message = toSendSchema.safeParse(event.detail.message);
@@ -107,12 +113,12 @@ function applyToReviews(event: PipelineEvent, emailId: string, { activity, revie
     }
     const problem = draftEventProblem(event, message.data);
     if (problem) logger.warn(`drafted event ${problem}; no review opened`, { email_id: emailId, event_id: event.event_id, role: event.role });
-    else reviews.open(message.data, event.detail.reason ?? null, event.timestamp);
+    else await reviews.open(message.data, event.detail.reason ?? null, event.timestamp);
   } else if (isStage(event, 'review_approved', 'review_rejected')) {
     const { by, note, body } = event.detail;
     try {
       // Where the operator API shares this database the decision is in already: a conflict, ignored.
-      reviews.decide(emailId, {
+      await reviews.decide(emailId, {
         action: event.stage === 'review_approved' ? 'approved' : 'rejected',
         by: by || 'unknown',
         at: event.timestamp,
@@ -124,45 +130,58 @@ function applyToReviews(event: PipelineEvent, emailId: string, { activity, revie
     }
     // The API publishes the approved reply before its decision's event, so the sender's `sent` may
     // be in the stream first; it only counts once the approval is recorded.
-    const sent = event.stage === 'review_approved' ? activity.timeline(emailId).find((earlier) => earlier.stage === 'sent') : undefined;
-    if (sent) reviews.markSent(emailId, sent.timestamp);
+    const sent = event.stage === 'review_approved' ? (await activity.timeline(emailId)).find((earlier) => earlier.stage === 'sent') : undefined;
+    if (sent) await reviews.markSent(emailId, sent.timestamp);
   } else if (event.stage === 'sent') {
     // Only an approved review becomes sent: a `sent` of a pending draft says nothing a reviewer decided.
-    reviews.markSent(emailId, event.timestamp);
+    await reviews.markSent(emailId, event.timestamp);
   }
 }
 
-export function startRecorder({ broker, database, activity, documents, reviews, logger, start }: RecorderDependencies): ConsumerHandle {
-  const readOffset = database.prepare<[string], { next_offset: number }>('SELECT next_offset FROM stream_offsets WHERE stream = ?');
-  const writeOffset = database.prepare(
-    'INSERT INTO stream_offsets (stream, next_offset) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET next_offset = excluded.next_offset',
-  );
-  const apply = database.transaction((event: PipelineEvent, offset: number | undefined) => {
-    applyEvent(event, { activity, documents, reviews, logger });
-    if (offset !== undefined) writeOffset.run(QUEUES.audit, offset + 1);
-  });
+export function startRecorder({ broker, database, logger, start }: RecorderDependencies): ConsumerHandle {
+  // An event and the offset after it are recorded together, so a restart neither skips nor repeats work.
+  const apply = (event: PipelineEvent, offset: number | undefined) =>
+    database.transaction(async (tx) => {
+      await applyEvent(event, { activity: new ActivityLog(tx), documents: new DocumentRegistry(tx), reviews: new ReviewQueue(tx), logger });
+      if (offset !== undefined) {
+        await tx.run('INSERT INTO stream_offsets (stream, next_offset) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET next_offset = excluded.next_offset', [
+          QUEUES.audit,
+          offset + 1,
+        ]);
+      }
+    });
+  // Deliveries are recorded one at a time, in stream order: the stored offset only moves forward.
+  let recorded: Promise<void> = Promise.resolve();
+  const record = async (message: ConsumeMessage, channel: Channel) => {
+    const offset = message.properties.headers?.['x-stream-offset'] as number | undefined;
+    const read = readEventDelivery(message);
+    if ('problem' in read) {
+      logger.warn(`${read.problem}; skipped`, { offset, event_id: read.event_id });
+    } else {
+      try {
+        await apply(read.event, offset);
+      } catch (error) {
+        logger.warn('event could not be recorded; skipped', { offset, event_id: read.event.event_id, error: (error as Error).message });
+      }
+    }
+    try {
+      channel.ack(message);
+    } catch {
+      // The channel closed; the stream is read again from the stored offset.
+    }
+  };
 
   return broker.consume(
     QUEUES.audit,
     500,
     (message, channel) => {
-      const offset = message.properties.headers?.['x-stream-offset'] as number | undefined;
-      const read = readEventDelivery(message);
-      if ('problem' in read) {
-        logger.warn(`${read.problem}; skipped`, { offset, event_id: read.event_id });
-      } else {
-        try {
-          apply(read.event, offset);
-        } catch (error) {
-          logger.warn('event could not be recorded; skipped', { offset, event_id: read.event.event_id, error: (error as Error).message });
-        }
-      }
-      try {
-        channel.ack(message);
-      } catch {
-        // The channel closed; the stream is read again from the stored offset.
-      }
+      recorded = recorded.then(() => record(message, channel));
     },
-    () => ({ 'x-stream-offset': readOffset.get(QUEUES.audit)?.next_offset ?? start }),
+    async () => {
+      // A reconnect reads on from where the deliveries still being recorded will have left the offset.
+      await recorded;
+      const stored = await database.get<{ next_offset: number }>('SELECT next_offset FROM stream_offsets WHERE stream = ?', [QUEUES.audit]);
+      return { 'x-stream-offset': stored?.next_offset ?? start };
+    },
   );
 }

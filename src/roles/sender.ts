@@ -146,7 +146,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     const text = { subject: reply.subject, body: reply.body };
     if (decision.action === 'shadow') return { stage: 'shadowed', detail: { mode: 'shadow', ...text } };
     if (decision.action === 'send') {
-      const quota = ledger.tryConsumeQuota(agentEmail, config.DAILY_SEND_QUOTA);
+      const quota = await ledger.tryConsumeQuota(agentEmail, config.DAILY_SEND_QUOTA);
       if (!quota.allowed) {
         // An approved reply is already a draft a person decided on: drafting it again would lose
         // the decision. It waits (retries), and ends dead-lettered with this reason if the day is long.
@@ -222,13 +222,13 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     }
     const approved = message.review !== undefined;
     // The recorder marked the review sent: this approval was carried out (a redelivery), not a new one.
-    if (approved && approvalAlreadySent(message, reviews)) {
+    if (approved && (await approvalAlreadySent(message, reviews))) {
       context.logger.info('approved reply already sent (its review says so); not sending again');
       return { status: 'duplicate' };
     }
     // Before anything else, even the duplicate check: a forged approval must not be answered at all.
     // An approval whose send crashed before its `sent` event is still `approved` here: findReply below finds it sent.
-    if (approved) verifyApproval(message, reviews);
+    if (approved) await verifyApproval(message, reviews);
     // The email's own claim was completed by its draft; an approval is a send of its own.
     const claimKey = approved ? `review:${email.email_id}` : email.email_id;
     const already = await mailbox.findReply(email.agent_email, reply.message_id);

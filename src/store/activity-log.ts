@@ -6,7 +6,7 @@
  */
 import { readEvent } from '../pipeline/event-reading.js';
 import type { OtherStageEvent, PipelineEvent } from '../pipeline/events.js';
-import { immediate, prepared, type Database } from './database.js';
+import { forUpdate, type SqlClient, type SqlEngine } from './sql.js';
 import { readContents, recordContents, type EmailContents } from './email-contents.js';
 import { STAGE_RANK, isFinal, outcomeOf, stageColumns, stateOfStage, type Citation, type EmailSummary, type Row, type StageRecord } from './email-summary.js';
 
@@ -58,55 +58,61 @@ function storedDetail(detail: Record<string, unknown>): Record<string, unknown> 
 
 /** The activity log over one open database (see `openDatabase`). */
 export class ActivityLog {
-  constructor(private readonly database: Database) {}
+  constructor(private readonly database: SqlClient) {}
 
   /**
    * Records one event and folds it into its email's summary.
    * @returns false when an event with the same `event_id` was already recorded (nothing changes).
    */
-  record(event: PipelineEvent): boolean {
+  record(event: PipelineEvent): Promise<boolean> {
     const now = new Date().toISOString();
     const parsed = Date.parse(event.timestamp);
     // An unparseable timestamp still has to sort somewhere: arrival time is the best guess.
     const timestampMs = Number.isNaN(parsed) ? Date.now() : parsed;
-    return immediate(this.database, () => {
-      const inserted = prepared(
-        this.database,
-        `INSERT OR IGNORE INTO events
+    return this.database.transaction(async (tx) => {
+      const inserted = await tx.run(
+        `INSERT INTO events
         (event_id, timestamp, timestamp_ms, stage, email_id, document_id, agent_email, role,
          duration_ms, provider, model, detail, recorded_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        event.event_id,
-        event.timestamp,
-        timestampMs,
-        event.stage,
-        event.email_id,
-        event.document_id,
-        event.agent_email,
-        event.role,
-        event.duration_ms,
-        event.provider,
-        event.model,
-        JSON.stringify(storedDetail(event.detail ?? {})),
-        now,
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+        [
+          event.event_id,
+          event.timestamp,
+          timestampMs,
+          event.stage,
+          event.email_id,
+          event.document_id,
+          event.agent_email,
+          event.role,
+          event.duration_ms,
+          event.provider,
+          event.model,
+          JSON.stringify(storedDetail(event.detail ?? {})),
+          now,
+        ],
       );
       if (inserted.changes === 0) return false;
       // The texts travel in the detail the events table does not keep (storedDetail): taken here, whole.
-      recordContents(this.database, event, timestampMs);
+      await recordContents(tx, event, timestampMs);
       // A shadow replay is recorded in the timeline but does not rewrite how the email ended.
       if (event.email_id !== null && STAGE_RANK[stateOfStage(event.stage)] !== undefined && !('replay' in (event.detail ?? {}))) {
-        this.foldIntoSummary(event, event.email_id, timestampMs, now);
+        await this.foldIntoSummary(tx, event, event.email_id, timestampMs, now);
       }
       return true;
     });
   }
 
-  private foldIntoSummary(event: PipelineEvent, emailId: string, timestampMs: number, now: string): void {
+  private async foldIntoSummary(tx: SqlClient, event: PipelineEvent, emailId: string, timestampMs: number, now: string): Promise<void> {
     const state = stateOfStage(event.stage);
     const rank = STAGE_RANK[state];
-    const existing = prepared(this.database, 'SELECT * FROM emails WHERE email_id = ?').get(emailId) as Row | undefined;
-    const row: Row = existing ?? { email_id: emailId, state, state_rank: 0, state_at_ms: 0, stages: '{}', first_seen_at: now };
+    // The row exists before it is read, so that where rows are locked (PostgreSQL) two recorders
+    // folding events of one new email take turns instead of each writing its own first version.
+    await tx.run(
+      `INSERT INTO emails (email_id, state, state_rank, state_at_ms, stages, first_seen_at, updated_at)
+      VALUES (?, ?, 0, 0, '{}', ?, ?) ON CONFLICT (email_id) DO NOTHING`,
+      [emailId, state, now, now],
+    );
+    const row = (await tx.get<Row>(`SELECT * FROM emails WHERE email_id = ?${forUpdate(tx)}`, [emailId])) as Row;
     const stages = JSON.parse(String(row.stages)) as Record<string, StageRecord & { at_ms: number }>;
     const previous = stages[event.stage];
     // A stage seen twice (a redelivery) keeps the newer run's data, whatever order they arrive in.
@@ -122,52 +128,51 @@ export class ActivityLog {
     row.agent_email = row.agent_email ?? event.agent_email;
     row.stages = JSON.stringify(stages);
     row.updated_at = now;
-    const columns = Object.keys(row);
-    prepared(
-      this.database,
-      `INSERT OR REPLACE INTO emails (${columns.join(', ')})
-      VALUES (${columns.map((column) => `@${column}`).join(', ')})`,
-    ).run(row);
+    const columns = Object.keys(row).filter((column) => column !== 'email_id');
+    await tx.run(`UPDATE emails SET ${columns.map((column) => `${column} = ?`).join(', ')} WHERE email_id = ?`, [
+      ...columns.map((column) => row[column]),
+      emailId,
+    ]);
   }
 
   /** The summary of one email, or undefined when no event about it was recorded. */
-  getEmail(emailId: string): EmailSummary | undefined {
-    const row = prepared(this.database, `SELECT ${SUMMARY_COLUMNS} FROM emails WHERE email_id = ?`).get(emailId) as Row | undefined;
+  async getEmail(emailId: string): Promise<EmailSummary | undefined> {
+    const row = await this.database.get<Row>(`SELECT ${SUMMARY_COLUMNS} FROM emails WHERE email_id = ?`, [emailId]);
     return row === undefined ? undefined : toSummary(row);
   }
 
   /** Emails matching `filter`, newest received first. */
-  listEmails(filter: EmailFilter = {}): EmailSummary[] {
-    const { where, parameters } = whereClause(filter);
+  async listEmails(filter: EmailFilter = {}): Promise<EmailSummary[]> {
+    const { where, parameters } = whereClause(filter, this.database.engine);
     const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 500);
     const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
-    const rows = prepared(
-      this.database,
+    const rows = await this.database.all<Row>(
       `SELECT ${SUMMARY_COLUMNS} FROM emails ${where}
       ORDER BY COALESCE(received_at, first_seen_at) DESC, email_id LIMIT ? OFFSET ?`,
-    ).all(...parameters, limit, offset) as Row[];
+      [...parameters, limit, offset],
+    );
     return rows.map(toSummary);
   }
 
   /** How many emails match `filter` (its limit and offset ignored), for paging. */
-  countEmails(filter: EmailFilter = {}): number {
-    const { where, parameters } = whereClause(filter);
-    const row = prepared(this.database, `SELECT COUNT(*) AS total FROM emails ${where}`).get(...parameters);
+  async countEmails(filter: EmailFilter = {}): Promise<number> {
+    const { where, parameters } = whereClause(filter, this.database.engine);
+    const row = await this.database.get<{ total: number }>(`SELECT COUNT(*) AS total FROM emails ${where}`, parameters);
     return (row as { total: number }).total;
   }
 
   /** The customer's text and the reply in full, as far as recorded events carried them. */
-  contents(emailId: string): EmailContents | undefined {
+  contents(emailId: string): Promise<EmailContents | undefined> {
     return readContents(this.database, emailId);
   }
 
   /** Every event recorded about an email, in the order they happened (not the order they arrived). */
-  timeline(emailId: string): PipelineEvent[] {
-    const rows = prepared(
-      this.database,
+  async timeline(emailId: string): Promise<PipelineEvent[]> {
+    const rows = await this.database.all<Row>(
       `SELECT event_id, timestamp, stage, email_id, document_id, agent_email, role,
       duration_ms, provider, model, detail, timestamp_ms, sequence FROM events WHERE email_id = ?`,
-    ).all(emailId) as Row[];
+      [emailId],
+    );
     const rankOf = (row: Row): number => STAGE_RANK[stateOfStage(String(row.stage))] ?? 0;
     // Events stamped in the same millisecond are put in flow order rather than arrival order.
     rows.sort(
@@ -183,33 +188,29 @@ export class ActivityLog {
   }
 
   /** The mailboxes (`agent_email`) any recorded email arrived in, sorted. */
-  mailboxes(): string[] {
-    return (
-      prepared(this.database, 'SELECT DISTINCT agent_email FROM emails WHERE agent_email IS NOT NULL ORDER BY agent_email').all() as Array<{
-        agent_email: string;
-      }>
-    ).map((row) => row.agent_email);
+  async mailboxes(): Promise<string[]> {
+    const rows = await this.database.all<{ agent_email: string }>('SELECT DISTINCT agent_email FROM emails WHERE agent_email IS NOT NULL ORDER BY agent_email');
+    return rows.map((row) => row.agent_email);
   }
 
   /** The categories any recorded email was classified in, sorted. */
-  categories(): string[] {
-    return (
-      prepared(this.database, 'SELECT DISTINCT category FROM emails WHERE category IS NOT NULL ORDER BY category').all() as Array<{ category: string }>
-    ).map((row) => row.category);
+  async categories(): Promise<string[]> {
+    const rows = await this.database.all<{ category: string }>('SELECT DISTINCT category FROM emails WHERE category IS NOT NULL ORDER BY category');
+    return rows.map((row) => row.category);
   }
 
   /** Number of emails in each state, for one mailbox or all of them. */
-  countByState(agentEmail?: string): Record<string, number> {
-    const rows = prepared(
-      this.database,
+  async countByState(agentEmail?: string): Promise<Record<string, number>> {
+    const rows = await this.database.all<{ state: string; total: number }>(
       `SELECT state, COUNT(*) AS total FROM emails
       ${agentEmail === undefined ? '' : 'WHERE agent_email = ?'} GROUP BY state`,
-    ).all(...(agentEmail === undefined ? [] : [agentEmail])) as { state: string; total: number }[];
+      agentEmail === undefined ? [] : [agentEmail],
+    );
     return Object.fromEntries(rows.map((row) => [row.state, row.total]));
   }
 }
 
-function whereClause(filter: EmailFilter): { where: string; parameters: string[] } {
+function whereClause(filter: EmailFilter, engine: SqlEngine): { where: string; parameters: string[] } {
   const conditions: string[] = [];
   const parameters: string[] = [];
   if (filter.agentEmail !== undefined) {
@@ -226,9 +227,11 @@ function whereClause(filter: EmailFilter): { where: string; parameters: string[]
   }
   const search = filter.search?.trim();
   if (search) {
-    // Escape LIKE's wildcards so a search for "50%" means the text, not a pattern.
+    // Escape LIKE's wildcards so a search for "50%" means the text, not a pattern. SQLite's LIKE
+    // ignores (ASCII) case; PostgreSQL's needs ILIKE for that.
+    const like = engine === 'postgres' ? 'ILIKE' : 'LIKE';
     const pattern = `%${search.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
-    conditions.push(`(${['subject', 'from_address', 'email_id', 'reply_excerpt'].map((column) => `${column} LIKE ? ESCAPE '\\'`).join(' OR ')})`);
+    conditions.push(`(${['subject', 'from_address', 'email_id', 'reply_excerpt'].map((column) => `${column} ${like} ? ESCAPE '\\'`).join(' OR ')})`);
     parameters.push(pattern, pattern, pattern, pattern);
   }
   return { where: conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`, parameters };

@@ -7,7 +7,7 @@
  * higher one (and, on a tie, a newer one) replaces the stored reply: what went out beats a draft.
  */
 import { isStage, type PipelineEvent } from '../pipeline/events.js';
-import { prepared, type Database } from './database.js';
+import type { SqlClient } from './sql.js';
 
 /** Where the stored reply came from, weakest first. */
 export const REPLY_SOURCES = ['drafted', 'handed_off', 'shadowed', 'approved', 'sent'] as const;
@@ -111,36 +111,38 @@ function contentsOfEvent(event: PipelineEvent, emailId: string): Found {
 }
 
 /** Folds what `event` carries into its email's stored texts. Part of the caller's transaction. */
-export function recordContents(database: Database, event: PipelineEvent, timestampMs: number): void {
+export async function recordContents(tx: SqlClient, event: PipelineEvent, timestampMs: number): Promise<void> {
   const emailId = event.email_id;
   // A shadow replay's reply is an experiment: it never replaces what the customer got.
   if (emailId === null || 'replay' in (event.detail ?? {})) return;
   const found = contentsOfEvent(event, emailId);
   if (found.customerBody === undefined && found.reply === undefined && found.passages === undefined) return;
-  prepared(database, 'INSERT OR IGNORE INTO email_contents (email_id) VALUES (?)').run(emailId);
+  await tx.run('INSERT INTO email_contents (email_id) VALUES (?) ON CONFLICT (email_id) DO NOTHING', [emailId]);
   if (found.customerBody !== undefined) {
-    prepared(database, 'UPDATE email_contents SET customer_body = ? WHERE email_id = ?').run(plainText(found.customerBody), emailId);
+    await tx.run('UPDATE email_contents SET customer_body = ? WHERE email_id = ?', [plainText(found.customerBody), emailId]);
   }
   if (found.passages !== undefined) {
-    prepared(database, 'UPDATE email_contents SET passages = ? WHERE email_id = ?').run(JSON.stringify(found.passages), emailId);
+    await tx.run('UPDATE email_contents SET passages = ? WHERE email_id = ?', [JSON.stringify(found.passages), emailId]);
   }
   if (found.reply !== undefined) {
     const rank = REPLY_SOURCES.indexOf(found.reply.source) + 1;
-    prepared(
-      database,
+    await tx.run(
       `UPDATE email_contents SET reply_subject = COALESCE(?, reply_subject), reply_body = ?, reply_source = ?, reply_rank = ?, reply_at_ms = ?
       WHERE email_id = ? AND (reply_rank < ? OR (reply_rank = ? AND reply_at_ms <= ?))`,
-    ).run(found.reply.subject ?? null, plainText(found.reply.body), found.reply.source, rank, timestampMs, emailId, rank, rank, timestampMs);
+      [found.reply.subject ?? null, plainText(found.reply.body), found.reply.source, rank, timestampMs, emailId, rank, rank, timestampMs],
+    );
   }
 }
 
 /** The stored texts of one email, or undefined when no event carried any. */
-export function readContents(database: Database, emailId: string): EmailContents | undefined {
-  const row = prepared(database, 'SELECT customer_body, reply_subject, reply_body, reply_source, passages FROM email_contents WHERE email_id = ?').get(
-    emailId,
-  ) as
-    | { customer_body: string | null; reply_subject: string | null; reply_body: string | null; reply_source: ReplySource | null; passages: string | null }
-    | undefined;
+export async function readContents(database: SqlClient, emailId: string): Promise<EmailContents | undefined> {
+  const row = await database.get<{
+    customer_body: string | null;
+    reply_subject: string | null;
+    reply_body: string | null;
+    reply_source: ReplySource | null;
+    passages: string | null;
+  }>('SELECT customer_body, reply_subject, reply_body, reply_source, passages FROM email_contents WHERE email_id = ?', [emailId]);
   if (row === undefined) return undefined;
   return { ...row, passages: row.passages === null ? [] : (JSON.parse(row.passages) as StoredPassage[]) };
 }

@@ -6,7 +6,7 @@
  * the approved reply arrives. A decision is taken once: deciding a review twice is a conflict.
  */
 import { UNCHECKED_RECIPIENT, type ToSendMessage } from '../pipeline/messages.js';
-import { immediate, prepared, type Database } from './database.js';
+import { forUpdate, type SqlClient } from './sql.js';
 
 /** pending → approved → sent, or pending → rejected. */
 export const REVIEW_STATUSES = ['pending', 'approved', 'rejected', 'sent'] as const;
@@ -94,75 +94,69 @@ function toReview(row: Row): Review {
   };
 }
 
+/** One review read through `client`; `lock` is `forUpdate`'s fragment inside a transaction that writes it next. */
+async function readReview(client: SqlClient, emailId: string, lock = ''): Promise<Review | undefined> {
+  const row = await client.get<Row>(`SELECT * FROM reviews WHERE email_id = ?${lock}`, [emailId]);
+  return row === undefined ? undefined : toReview(row);
+}
+
 /** The review queue over one open database (see `openDatabase`). */
 export class ReviewQueue {
-  constructor(private readonly database: Database) {}
+  constructor(private readonly database: SqlClient) {}
 
   /**
    * Opens a review for a drafted reply. A redelivered draft refreshes a pending review and leaves
    * a decided one as it is. @returns true when a review was created or refreshed.
    */
-  open(message: ToSendMessage, reason: string | null, at = new Date().toISOString()): boolean {
-    const result = prepared(
-      this.database,
+  async open(message: ToSendMessage, reason: string | null, at = new Date().toISOString()): Promise<boolean> {
+    const result = await this.database.run(
       `INSERT INTO reviews
         (email_id, agent_email, status, reason, message, reply_body, edited, created_at, updated_at)
-      VALUES (@email_id, @agent_email, 'pending', @reason, @message, @reply_body, 0, @at, @at)
+      VALUES (?, ?, 'pending', ?, ?, ?, 0, ?, ?)
       ON CONFLICT (email_id) DO UPDATE SET reason = excluded.reason, message = excluded.message,
         reply_body = excluded.reply_body, updated_at = excluded.updated_at
       WHERE reviews.status = 'pending'`,
-    ).run({
-      email_id: message.email.email_id,
-      agent_email: message.email.agent_email,
-      reason,
-      message: JSON.stringify(message),
-      reply_body: message.generated_response.body,
-      at,
-    });
+      [message.email.email_id, message.email.agent_email, reason, JSON.stringify(message), message.generated_response.body, at, at],
+    );
     return result.changes > 0;
   }
 
-  get(emailId: string): Review | undefined {
-    const row = prepared(this.database, 'SELECT * FROM reviews WHERE email_id = ?').get(emailId) as Row | undefined;
-    return row === undefined ? undefined : toReview(row);
+  get(emailId: string): Promise<Review | undefined> {
+    return readReview(this.database, emailId);
   }
 
   /** Reviews matching `filter`, oldest first (the order a reviewer works through them). */
-  list(filter: ReviewFilter = {}): Review[] {
+  async list(filter: ReviewFilter = {}): Promise<Review[]> {
     const { where, parameters } = whereClause(filter);
     const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 50), 1), 500);
     const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
-    const rows = prepared(this.database, `SELECT * FROM reviews ${where} ORDER BY created_at, email_id LIMIT ? OFFSET ?`).all(
-      ...parameters,
-      limit,
-      offset,
-    ) as Row[];
+    const rows = await this.database.all<Row>(`SELECT * FROM reviews ${where} ORDER BY created_at, email_id LIMIT ? OFFSET ?`, [...parameters, limit, offset]);
     return rows.map(toReview);
   }
 
-  count(filter: ReviewFilter = {}): number {
+  async count(filter: ReviewFilter = {}): Promise<number> {
     const { where, parameters } = whereClause(filter);
-    return (prepared(this.database, `SELECT COUNT(*) AS total FROM reviews ${where}`).get(...parameters) as { total: number }).total;
+    return ((await this.database.get<{ total: number }>(`SELECT COUNT(*) AS total FROM reviews ${where}`, parameters)) as { total: number }).total;
   }
 
   /**
    * Decides a pending review, atomically: of two reviewers clicking at once, one wins and the
    * other gets {@link ReviewConflictError}.
    */
-  decide(emailId: string, decision: ReviewDecision): DecidedReview {
-    return immediate(this.database, () => {
-      const review = this.get(emailId);
+  decide(emailId: string, decision: ReviewDecision): Promise<DecidedReview> {
+    return this.database.transaction(async (tx) => {
+      const review = await readReview(tx, emailId, forUpdate(tx));
       if (review === undefined) throw new ReviewNotFoundError(`no drafted reply to ${emailId} is waiting for review`);
       if (review.status !== 'pending') throw new ReviewConflictError(review);
       const at = decision.at ?? new Date().toISOString();
       const generated = review.message.generated_response.body;
       const body = decision.action === 'approved' && decision.body !== undefined ? decision.body : generated;
-      prepared(
-        this.database,
+      await tx.run(
         `UPDATE reviews SET status = ?, reply_body = ?, edited = ?, decided_by = ?, decided_at = ?,
           note = ?, updated_at = ? WHERE email_id = ?`,
-      ).run(decision.action, body, Number(body !== generated), decision.by, at, decision.note ?? null, at, emailId);
-      return this.get(emailId) as DecidedReview;
+        [decision.action, body, Number(body !== generated), decision.by, at, decision.note ?? null, at, emailId],
+      );
+      return (await readReview(tx, emailId)) as DecidedReview;
     });
   }
 
@@ -172,16 +166,15 @@ export class ReviewQueue {
    * decision `decided` is undone, so a later one is never lost.
    * @returns false when the review no longer holds that decision.
    */
-  revertToPending(decided: Review): boolean {
+  async revertToPending(decided: Review): Promise<boolean> {
     const at = new Date().toISOString();
-    return (
-      prepared(
-        this.database,
-        `UPDATE reviews SET status = 'pending', reply_body = ?, edited = 0, decided_by = NULL,
+    const result = await this.database.run(
+      `UPDATE reviews SET status = 'pending', reply_body = ?, edited = 0, decided_by = NULL,
         decided_at = NULL, note = NULL, updated_at = ?
-      WHERE email_id = ? AND status = ? AND decided_by IS ? AND decided_at IS ?`,
-      ).run(decided.message.generated_response.body, at, decided.email_id, decided.status, decided.decided_by, decided.decided_at).changes > 0
+      WHERE email_id = ? AND status = ? AND decided_by IS NOT DISTINCT FROM ? AND decided_at IS NOT DISTINCT FROM ?`,
+      [decided.message.generated_response.body, at, decided.email_id, decided.status, decided.decided_by, decided.decided_at],
     );
+    return result.changes > 0;
   }
 
   /**
@@ -189,14 +182,13 @@ export class ReviewQueue {
    * nobody, and marking it sent would hide it from the reviewers.
    * @returns false when no approved review of this email exists.
    */
-  markSent(emailId: string, at = new Date().toISOString()): boolean {
-    return (
-      prepared(
-        this.database,
-        `UPDATE reviews SET status = 'sent', sent_at = ?, updated_at = ?
-      WHERE email_id = ? AND status = 'approved'`,
-      ).run(at, at, emailId).changes > 0
-    );
+  async markSent(emailId: string, at = new Date().toISOString()): Promise<boolean> {
+    const result = await this.database.run(`UPDATE reviews SET status = 'sent', sent_at = ?, updated_at = ? WHERE email_id = ? AND status = 'approved'`, [
+      at,
+      at,
+      emailId,
+    ]);
+    return result.changes > 0;
   }
 }
 

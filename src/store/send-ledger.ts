@@ -11,8 +11,11 @@
  * (docs/ARCHITECTURE.md#idempotency).
  *
  * Also keeps each mailbox's daily send quota, counted per UTC day.
+ *
+ * On PostgreSQL every host shares the ledger: a claim locks the email's row before it reads it, and
+ * the quota is counted by one atomic statement, so no two hosts ever both win.
  */
-import { immediate, prepared, type Database } from './database.js';
+import { forUpdate, type SqlClient } from './sql.js';
 
 /** Answer of {@link SendLedger.claim}. */
 export type ClaimResult =
@@ -73,7 +76,7 @@ export class SendLedger {
   private readonly now: () => number;
 
   constructor(
-    private readonly database: Database,
+    private readonly database: SqlClient,
     options: SendLedgerOptions = {},
   ) {
     this.now = options.now ?? Date.now;
@@ -84,21 +87,26 @@ export class SendLedger {
    * by the owner that already holds the lease renews it; an expired or released claim is taken over.
    * The claim of a reply recorded {@link transmitted} is answered `transmitted`.
    */
-  claim(emailId: string, owner: string, leaseMs: number): ClaimResult {
-    return immediate(this.database, () => {
+  claim(emailId: string, owner: string, leaseMs: number): Promise<ClaimResult> {
+    return this.database.transaction(async (tx) => {
       const now = this.now();
-      const record = this.get(emailId);
-      if (record?.status === 'sent') return 'done';
-      if (record?.status === 'sending' && record.owner !== owner && record.lease_expires_ms > now) return 'held';
-      prepared(
-        this.database,
-        `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, claimed_at)
-        VALUES (@emailId, 'sending', @owner, @expires, 1, @claimedAt)
-        ON CONFLICT (email_id) DO UPDATE SET status = 'sending', owner = @owner, lease_expires_ms = @expires,
-          claimed_at = @claimedAt,
-          attempts = attempts + (CASE WHEN send_ledger.owner = @owner AND send_ledger.status = 'sending' THEN 0 ELSE 1 END)`,
-      ).run({ emailId, owner, expires: now + leaseMs, claimedAt: new Date(now).toISOString() });
-      return record?.transmitted_at ? 'transmitted' : 'claimed';
+      // The row exists before it is read and locked, so two hosts claiming a new email take turns;
+      // a claim that does not take the email rolls nothing back but leaves no trace either.
+      await tx.run(
+        `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts) VALUES (?, 'released', NULL, 0, 0)
+        ON CONFLICT (email_id) DO NOTHING`,
+        [emailId],
+      );
+      const record = (await tx.get<SendRecord>(`SELECT * FROM send_ledger WHERE email_id = ?${forUpdate(tx)}`, [emailId])) as SendRecord;
+      if (record.status === 'sent') return 'done';
+      if (record.status === 'sending' && record.owner !== owner && record.lease_expires_ms > now) return 'held';
+      const renewal = record.status === 'sending' && record.owner === owner;
+      await tx.run(
+        `UPDATE send_ledger SET status = 'sending', owner = ?, lease_expires_ms = ?, claimed_at = ?, attempts = attempts + ?
+        WHERE email_id = ?`,
+        [owner, now + leaseMs, new Date(now).toISOString(), renewal ? 0 : 1, emailId],
+      );
+      return record.transmitted_at ? 'transmitted' : 'claimed';
     });
   }
 
@@ -107,30 +115,31 @@ export class SendLedger {
    * complete yet (the Sent copy still to be filed). From then on every claim is answered
    * `transmitted` until {@link complete}. Recorded whoever holds the claim: it is a fact about the reply.
    */
-  transmitted(emailId: string, messageId: string): void {
+  async transmitted(emailId: string, messageId: string): Promise<void> {
     const at = new Date(this.now()).toISOString();
-    prepared(
-      this.database,
+    await this.database.run(
       `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, message_id, transmitted_at)
-      VALUES (@emailId, 'released', NULL, 0, 0, @messageId, @at)
-      ON CONFLICT (email_id) DO UPDATE SET message_id = @messageId, transmitted_at = COALESCE(send_ledger.transmitted_at, @at)
+      VALUES (?, 'released', NULL, 0, 0, ?, ?)
+      ON CONFLICT (email_id) DO UPDATE SET message_id = excluded.message_id,
+        transmitted_at = COALESCE(send_ledger.transmitted_at, excluded.transmitted_at)
       WHERE send_ledger.status != 'sent'`,
-    ).run({ emailId, messageId, at });
+      [emailId, messageId, at],
+    );
   }
 
   /**
    * Records a completed send. Later claims answer `done`. Completing without a claim is allowed:
    * a sender that found its reply already in the mailbox records that fact the same way.
    */
-  complete(emailId: string, result: { mode: string; message_id: string }): void {
-    prepared(
-      this.database,
+  async complete(emailId: string, result: { mode: string; message_id: string }): Promise<void> {
+    await this.database.run(
       `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, mode,
         message_id, completed_at)
-      VALUES (@emailId, 'sent', NULL, 0, 0, @mode, @message_id, @completedAt)
-      ON CONFLICT (email_id) DO UPDATE SET status = 'sent', lease_expires_ms = 0, mode = @mode,
-        message_id = @message_id, completed_at = @completedAt`,
-    ).run({ emailId, mode: result.mode, message_id: result.message_id, completedAt: new Date(this.now()).toISOString() });
+      VALUES (?, 'sent', NULL, 0, 0, ?, ?, ?)
+      ON CONFLICT (email_id) DO UPDATE SET status = 'sent', lease_expires_ms = 0, mode = excluded.mode,
+        message_id = excluded.message_id, completed_at = excluded.completed_at`,
+      [emailId, result.mode, result.message_id, new Date(this.now()).toISOString()],
+    );
   }
 
   /**
@@ -138,54 +147,56 @@ export class SendLedger {
    * wait for the lease to expire. Only the owner can release; a completed send stays completed.
    * @returns true when the claim was released.
    */
-  release(emailId: string, owner: string): boolean {
-    const result = prepared(
-      this.database,
+  async release(emailId: string, owner: string): Promise<boolean> {
+    const result = await this.database.run(
       `UPDATE send_ledger SET status = 'released', owner = NULL, lease_expires_ms = 0
       WHERE email_id = ? AND owner = ? AND status = 'sending'`,
-    ).run(emailId, owner);
+      [emailId, owner],
+    );
     return result.changes > 0;
   }
 
   /** The ledger entry of one email, or undefined when it was never claimed. */
-  get(emailId: string): SendRecord | undefined {
-    return prepared(this.database, 'SELECT * FROM send_ledger WHERE email_id = ?').get(emailId) as SendRecord | undefined;
+  get(emailId: string): Promise<SendRecord | undefined> {
+    return this.database.get<SendRecord>('SELECT * FROM send_ledger WHERE email_id = ?', [emailId]);
   }
 
   /**
    * Counts one send against `agentEmail`'s quota for the UTC day of `now`, unless `limit` sends
    * were already counted that day. Atomic across processes.
    */
-  tryConsumeQuota(agentEmail: string, limit: number, now: Date = new Date(this.now())): QuotaResult {
+  async tryConsumeQuota(agentEmail: string, limit: number, now: Date = new Date(this.now())): Promise<QuotaResult> {
     const day = utcDay(now);
-    return immediate(this.database, () => {
-      const used = this.usedOn(agentEmail, day);
-      if (used >= limit) return { allowed: false, used, remaining: 0 };
-      prepared(
-        this.database,
-        `INSERT INTO send_quota (agent_email, day, used) VALUES (?, ?, 1)
-        ON CONFLICT (agent_email, day) DO UPDATE SET used = used + 1`,
-      ).run(agentEmail, day);
-      return { allowed: true, used: used + 1, remaining: Math.max(limit - used - 1, 0) };
-    });
+    // One statement counts the send only while under the limit: no read-then-write between hosts.
+    const counted =
+      limit > 0
+        ? await this.database.get<{ used: number }>(
+            `INSERT INTO send_quota (agent_email, day, used) VALUES (?, ?, 1)
+            ON CONFLICT (agent_email, day) DO UPDATE SET used = send_quota.used + 1 WHERE send_quota.used < ?
+            RETURNING used`,
+            [agentEmail, day, limit],
+          )
+        : undefined;
+    if (counted === undefined) return { allowed: false, used: await this.usedOn(agentEmail, day), remaining: 0 };
+    return { allowed: true, used: counted.used, remaining: Math.max(limit - counted.used, 0) };
   }
 
   /**
    * Gives back one send counted today, for a send that failed after its quota was consumed.
    * @returns true when a send was given back.
    */
-  refundQuota(agentEmail: string, now: Date = new Date(this.now())): boolean {
-    const result = prepared(this.database, 'UPDATE send_quota SET used = used - 1 WHERE agent_email = ? AND day = ? AND used > 0').run(agentEmail, utcDay(now));
+  async refundQuota(agentEmail: string, now: Date = new Date(this.now())): Promise<boolean> {
+    const result = await this.database.run('UPDATE send_quota SET used = used - 1 WHERE agent_email = ? AND day = ? AND used > 0', [agentEmail, utcDay(now)]);
     return result.changes > 0;
   }
 
   /** Sends left today for `agentEmail` under `limit`, without consuming any. */
-  quotaRemaining(agentEmail: string, limit: number, now: Date = new Date(this.now())): number {
-    return Math.max(limit - this.usedOn(agentEmail, utcDay(now)), 0);
+  async quotaRemaining(agentEmail: string, limit: number, now: Date = new Date(this.now())): Promise<number> {
+    return Math.max(limit - (await this.usedOn(agentEmail, utcDay(now))), 0);
   }
 
-  private usedOn(agentEmail: string, day: string): number {
-    const row = prepared(this.database, 'SELECT used FROM send_quota WHERE agent_email = ? AND day = ?').get(agentEmail, day) as { used: number } | undefined;
+  private async usedOn(agentEmail: string, day: string): Promise<number> {
+    const row = await this.database.get<{ used: number }>('SELECT used FROM send_quota WHERE agent_email = ? AND day = ?', [agentEmail, day]);
     return row?.used ?? 0;
   }
 }

@@ -6,7 +6,7 @@
  * An email belongs to the day it arrived: its `received` (or `skipped`) event's time, never the
  * Date header the sender wrote. Days are calendar days at `utcOffsetMinutes` (the reader's zone).
  */
-import { prepared, type Database } from './database.js';
+import { jsonText, type SqlClient } from './sql.js';
 
 /** The outcome columns of a day, in the order a chart stacks them. */
 export const OUTCOMES = [
@@ -104,8 +104,9 @@ function countReasons(reasons: string[]): Array<{ reason: string; count: number 
 }
 
 /** The arrival time of an email, as SQL over the summary row (`prefix`: the table's alias and a dot). */
-export function arrivedAtSql(prefix = ''): string {
-  return `COALESCE(json_extract(${prefix}stages, '$.received.timestamp'), json_extract(${prefix}stages, '$.skipped.timestamp'), ${prefix}first_seen_at)`;
+export function arrivedAtSql(client: SqlClient, prefix = ''): string {
+  const stage = (name: string) => jsonText(client, `${prefix}stages`, [name, 'timestamp']);
+  return `COALESCE(${stage('received')}, ${stage('skipped')}, ${prefix}first_seen_at)`;
 }
 
 interface EmailRow {
@@ -116,17 +117,19 @@ interface EmailRow {
   sent_at: string | null;
 }
 
-export function statistics(database: Database, query: StatisticsQuery): Statistics {
+export async function statistics(database: SqlClient, query: StatisticsQuery): Promise<Statistics> {
   const offset = query.utcOffsetMinutes ?? 0;
   const startMs = dayStartMs(query.from, offset);
   const endMs = dayStartMs(query.to, offset) + DAY_MS;
-  const mailbox = query.agentEmail === undefined ? '' : 'AND agent_email = @agentEmail';
-  const parameters = { start: new Date(startMs).toISOString(), end: new Date(endMs).toISOString(), agentEmail: query.agentEmail };
-  const rows = prepared(
-    database,
-    `SELECT email_id, state, send_mode, ${arrivedAtSql()} AS arrived_at, json_extract(stages, '$.sent.timestamp') AS sent_at
-    FROM emails WHERE ${arrivedAtSql()} >= @start AND ${arrivedAtSql()} < @end ${mailbox}`,
-  ).all(parameters) as EmailRow[];
+  const period = [new Date(startMs).toISOString(), new Date(endMs).toISOString()];
+  const mailbox = query.agentEmail === undefined ? '' : 'AND agent_email = ?';
+  const parameters = query.agentEmail === undefined ? period : [...period, query.agentEmail];
+  const arrivedAt = arrivedAtSql(database);
+  const rows = await database.all<EmailRow>(
+    `SELECT email_id, state, send_mode, ${arrivedAt} AS arrived_at, ${jsonText(database, 'stages', ['sent', 'timestamp'])} AS sent_at
+    FROM emails WHERE ${arrivedAt} >= ? AND ${arrivedAt} < ? ${mailbox}`,
+    parameters,
+  );
 
   const empty = () => Object.fromEntries(OUTCOMES.map((outcome) => [outcome, 0])) as Record<Outcome, number>;
   const days = new Map<string, Record<Outcome, number>>();
@@ -147,10 +150,10 @@ export function statistics(database: Database, query: StatisticsQuery): Statisti
   }
   const decided = totals.auto_sent + totals.approved_sent + totals.drafted + totals.handed_off + totals.rejected;
 
-  const reviewRows = prepared(
-    database,
-    `SELECT status, edited, COUNT(*) AS total FROM reviews WHERE created_at >= @start AND created_at < @end ${mailbox} GROUP BY status, edited`,
-  ).all(parameters) as Array<{ status: string; edited: number; total: number }>;
+  const reviewRows = await database.all<{ status: string; edited: number; total: number }>(
+    `SELECT status, edited, COUNT(*) AS total FROM reviews WHERE created_at >= ? AND created_at < ? ${mailbox} GROUP BY status, edited`,
+    parameters,
+  );
   const reviews = { approved_unchanged: 0, approved_edited: 0, rejected: 0, pending: 0 };
   for (const { status, edited, total } of reviewRows) {
     if (status === 'rejected') reviews.rejected += total;
@@ -160,17 +163,21 @@ export function statistics(database: Database, query: StatisticsQuery): Statisti
   }
 
   // The sender's reason of each email's latest draft or hand-off: the responder's decision, the mode, or a missing recipient.
-  const reasonRows = prepared(
-    database,
-    // SQLite takes the bare columns of a MAX() group from the row holding the maximum: the latest event.
-    `SELECT events.stage AS stage, json_extract(events.detail, '$.reason') AS reason, MAX(events.timestamp_ms) AS latest FROM events
-    JOIN emails AS email ON email.email_id = events.email_id AND email.state = events.stage
-    WHERE events.stage IN ('drafted', 'handed_off') AND ${arrivedAtSql('email.')} >= @start AND ${arrivedAtSql('email.')} < @end
-      ${query.agentEmail === undefined ? '' : 'AND email.agent_email = @agentEmail'}
-    GROUP BY events.email_id`,
-  ).all(parameters) as Array<{ stage: string; reason: string | null }>;
+  const arrivedAtEmail = arrivedAtSql(database, 'email.');
+  const reasonRows = await database.all<{ email_id: string; stage: string; reason: string | null; at_ms: number }>(
+    `SELECT events.email_id AS email_id, events.stage AS stage, ${jsonText(database, 'events.detail', ['reason'])} AS reason, events.timestamp_ms AS at_ms
+    FROM events JOIN emails AS email ON email.email_id = events.email_id AND email.state = events.stage
+    WHERE events.stage IN ('drafted', 'handed_off') AND ${arrivedAtEmail} >= ? AND ${arrivedAtEmail} < ?
+      ${query.agentEmail === undefined ? '' : 'AND email.agent_email = ?'}`,
+    parameters,
+  );
+  const latest = new Map<string, (typeof reasonRows)[number]>();
+  for (const row of reasonRows) {
+    const seen = latest.get(row.email_id);
+    if (seen === undefined || row.at_ms > seen.at_ms) latest.set(row.email_id, row);
+  }
   const reasonsOf = (stage: string) =>
-    reasonRows.filter((row) => row.stage === stage).flatMap((row) => (row.reason ?? 'no reason recorded').split('; ').map(reasonKind));
+    [...latest.values()].filter((row) => row.stage === stage).flatMap((row) => (row.reason ?? 'no reason recorded').split('; ').map(reasonKind));
 
   return {
     from: query.from,

@@ -89,7 +89,7 @@ test('a dead letter replayed from the page reaches a final state; another one is
     assert.ok(final);
     assert.notEqual(final.state, 'dead_lettered');
     // The discarded one never ran again.
-    assert.equal(pipeline.activity.getEmail(discarded.email.email_id)?.state ?? 'unseen', 'unseen');
+    assert.equal((await pipeline.activity.getEmail(discarded.email.email_id))?.state ?? 'unseen', 'unseen');
     const check = await openChannel(pipeline);
     try {
       assert.equal((await check.channel.checkQueue(QUEUES.deadLetter)).messageCount, 0);

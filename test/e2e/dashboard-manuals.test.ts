@@ -58,7 +58,7 @@ test('a PDF uploaded through the page becomes ingested, can be re-ingested and d
     await section.getByLabel('PDF manuals').setInputFiles(fake);
     await section.getByRole('button', { name: 'Upload' }).click();
     await page.locator('#status.error').filter({ hasText: /pdf/i }).waitFor();
-    assert.deepEqual(pipeline.documents.list(MAILBOX), []);
+    assert.deepEqual(await pipeline.documents.list(MAILBOX), []);
 
     await section.getByLabel('PDF manuals').setInputFiles(pdf);
     await section.getByRole('button', { name: 'Upload' }).click();
@@ -67,7 +67,7 @@ test('a PDF uploaded through the page becomes ingested, can be re-ingested and d
 
     const documentId = await row.getAttribute('data-document-id');
     assert.ok(documentId);
-    const record = pipeline.documents.get(documentId);
+    const record = await pipeline.documents.get(documentId);
     assert.equal(record?.status, 'ingested');
     assert.equal(record?.agent_email, MAILBOX);
     assert.equal(record?.pages_total, 3);
@@ -83,8 +83,8 @@ test('a PDF uploaded through the page becomes ingested, can be re-ingested and d
     const before = record!.updated_at;
     await row.getByRole('button', { name: /Re-ingest/ }).click();
     await waitFor(
-      () => {
-        const now = pipeline.documents.get(documentId);
+      async () => {
+        const now = await pipeline.documents.get(documentId);
         return now?.status === 'ingested' && now.updated_at > before;
       },
       { timeoutMs: 60_000, what: 're-ingestion' },
@@ -93,7 +93,7 @@ test('a PDF uploaded through the page becomes ingested, can be re-ingested and d
 
     await row.getByRole('button', { name: /Delete/ }).click();
     await row.waitFor({ state: 'detached', timeout: 15_000 });
-    assert.equal(pipeline.documents.get(documentId), undefined);
+    assert.equal(await pipeline.documents.get(documentId), undefined);
     assert.deepEqual(session.errors, []);
   } finally {
     await session.close();
@@ -117,7 +117,7 @@ test('a PDF over API_MAX_UPLOAD_BYTES is refused with a message the page shows, 
       .locator('#status.error')
       .filter({ hasText: /larger than 2000000 bytes/ })
       .waitFor({ timeout: 20_000 });
-    assert.deepEqual(pipeline.documents.list('oversize@initech.example'), []);
+    assert.deepEqual(await pipeline.documents.list('oversize@initech.example'), []);
     assert.deepEqual(session.errors, []);
   } finally {
     await session.close();

@@ -25,7 +25,7 @@ const DAY_MS = 86_400_000;
 const localDay = (ms: number) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 10);
 
 /** Earlier days of ACME, recorded as the roles would have said them: a trend to draw. */
-function recordHistory(): void {
+async function recordHistory(): Promise<void> {
   const noon = Date.parse(`${localDay(Date.now())}T12:00:00`);
   for (const [daysAgo, sent, handedOff] of [
     [3, 4, 1],
@@ -39,10 +39,10 @@ function recordHistory(): void {
         pipeline.activity.record(
           buildEvent(role, { stage, email_id: emailId, agent_email: ACME, timestamp: new Date(start + offsetMs).toISOString(), detail } as never),
         );
-      record('received', 0, { from: 'customer@example.com', subject: `Question ${index}`, received_at: new Date(start).toISOString(), priority: 5 });
-      record('classified', 2000, { is_support_inquiry: true, category: 'technical', confidence: 0.9, reasoning: 'r' });
-      if (index < sent) record('sent', 20_000 + index * 15_000, { mode: 'auto', message_id: `<r-${daysAgo}-${index}>` }, 'sender');
-      else record('handed_off', 9000, { mode: 'auto', message_id: `<r-${daysAgo}-${index}>`, reason: 'nothing relevant in the manuals' }, 'sender');
+      await record('received', 0, { from: 'customer@example.com', subject: `Question ${index}`, received_at: new Date(start).toISOString(), priority: 5 });
+      await record('classified', 2000, { is_support_inquiry: true, category: 'technical', confidence: 0.9, reasoning: 'r' });
+      if (index < sent) await record('sent', 20_000 + index * 15_000, { mode: 'auto', message_id: `<r-${daysAgo}-${index}>` }, 'sender');
+      else await record('handed_off', 9000, { mode: 'auto', message_id: `<r-${daysAgo}-${index}>`, reason: 'nothing relevant in the manuals' }, 'sender');
     }
   }
 }
@@ -58,8 +58,8 @@ before(async () => {
     120_000,
   );
   // A reviewer edits one draft and rejects another, through the API as the page does.
-  const reviews = new ReviewQueue(pipeline.worker.services.database);
-  const pending = reviews.list({ status: 'pending' });
+  const reviews = new ReviewQueue(pipeline.database);
+  const pending = await reviews.list({ status: 'pending' });
   assert.ok(pending.length >= 2, `drafts to review (${pending.length})`);
   const call = (path: string, json: unknown) =>
     fetch(`${pipeline.apiUrl}${path}`, {
@@ -72,8 +72,8 @@ before(async () => {
   assert.equal((await call(`/api/reviews/${encodeURIComponent(sendable.email_id)}/approve`, { body: `${sendable.reply_body}\n\nP.S. edited` })).status, 202);
   const other = pending.find((review) => review.email_id !== sendable.email_id)!;
   assert.equal((await call(`/api/reviews/${encodeURIComponent(other.email_id)}/reject`, { note: 'answered by phone' })).status, 200);
-  await waitFor(() => pipeline.activity.getEmail(sendable.email_id)?.state === 'sent', { timeoutMs: 30_000, what: 'the approved reply sent' });
-  recordHistory();
+  await waitFor(async () => (await pipeline.activity.getEmail(sendable.email_id))?.state === 'sent', { timeoutMs: 30_000, what: 'the approved reply sent' });
+  await recordHistory();
 });
 
 after(async () => {
@@ -93,7 +93,7 @@ test('the overview opens first and shows, for the period and mailbox, outcomes p
 
     const offset = -new Date().getTimezoneOffset();
     const today = localDay(Date.now());
-    const expected = statistics(pipeline.worker.services.database, { from: localDay(Date.now() - 6 * DAY_MS), to: today, utcOffsetMinutes: offset });
+    const expected = await statistics(pipeline.database, { from: localDay(Date.now() - 6 * DAY_MS), to: today, utcOffsetMinutes: offset });
     const table = section.getByRole('region', { name: 'Emails by outcome per day' });
     const rows = table.locator('tbody tr');
     assert.equal(await rows.count(), 8, 'seven days and a total');
@@ -156,7 +156,7 @@ test('the overview opens first and shows, for the period and mailbox, outcomes p
     // The mailbox selector narrows the figures; the period can be widened.
     await page.locator('#mailbox').selectOption(GLOBEX);
     await section.locator('.summary', { hasText: `in ${GLOBEX}` }).waitFor();
-    const globex = statistics(pipeline.worker.services.database, {
+    const globex = await statistics(pipeline.database, {
       from: localDay(Date.now() - 6 * DAY_MS),
       to: today,
       utcOffsetMinutes: offset,

@@ -61,12 +61,12 @@ test('drafted replies are read beside their passages; one is edited and approved
     }),
   );
   const emailId = delivered.email.email_id;
-  const reviews = new ReviewQueue(pipeline.worker.services.database);
-  await waitFor(() => reviews.get(emailId) && reviews.get(declined.email.email_id) && reviews.get(listed.email.email_id), {
+  const reviews = new ReviewQueue(pipeline.database);
+  await waitFor(async () => (await reviews.get(emailId)) && (await reviews.get(declined.email.email_id)) && (await reviews.get(listed.email.email_id)), {
     timeoutMs: 60_000,
     what: 'the drafted replies in the review queue',
   });
-  const review = reviews.get(emailId);
+  const review = await reviews.get(emailId);
   assert.ok(review);
   assert.equal(review.status, 'pending');
   assert.ok(review.message.context_used.length > 0, 'the draft was grounded on passages');
@@ -115,7 +115,7 @@ test('drafted replies are read beside their passages; one is edited and approved
     await other.getByLabel('Note for a rejection (optional)').fill('Answered by phone');
     await other.getByRole('button', { name: 'Reject' }).click();
     await other.waitFor({ state: 'detached', timeout: 15_000 });
-    assert.equal(reviews.get(declined.email.email_id)?.status, 'rejected');
+    assert.equal((await reviews.get(declined.email.email_id))?.status, 'rejected');
 
     const marker = `Edited in the dashboard ${Date.now()}`;
     await textarea.fill(`${review.reply_body}\n\n${marker}`);
@@ -151,7 +151,7 @@ test('drafted replies are read beside their passages; one is edited and approved
     await timeline.getByRole('button', { name: 'Apply filters' }).click();
     const row = timeline.locator(`tr[data-email-id="${emailId}"]`);
     await row.locator('.email-state', { hasText: 'sent' }).waitFor({ timeout: 30_000 });
-    assert.equal(pipeline.activity.getEmail(emailId)?.state, 'sent');
+    assert.equal((await pipeline.activity.getEmail(emailId))?.state, 'sent');
     await saveScreenshot(page, 'email-timeline');
 
     await row.getByRole('link').click();

@@ -26,7 +26,7 @@ const MAILBOX = 'support@acme.example';
 
 test('the fault books name every kind of damage: lost, sent twice (two writes, two sent events), missing from the log, wrong end, unlike ends of one sample, stray reply; each check of assertAccounted fails alone', async () => {
   const root = mkdtempSync(path.join(tmpdir(), 'ragmail-books-'));
-  const database = openDatabase(path.join(root, 'ragmail.db'));
+  const database = await openDatabase(path.join(root, 'ragmail.db'));
   const watch = new ReplyWatch(path.join(root, 'maildir'), [MAILBOX]);
   try {
     const activity = new ActivityLog(database);
@@ -66,15 +66,15 @@ test('the fault books name every kind of damage: lost, sent twice (two writes, t
     await build('twin-drafted', true, 'twin');
     for (const name of ['fine', 'written-twice', 'logged-twice', 'wrongly-answered', 'twin-sent']) {
       await send(name);
-      log(name, 'sent');
+      await log(name, 'sent');
     }
     await send('twin-drafted', 'saveDraft');
-    log('twin-drafted', 'drafted');
+    await log('twin-drafted', 'drafted');
     await send('unlogged');
-    log('unlogged', 'replied');
-    log('lost', 'replied');
-    log('logged-twice', 'sent');
-    log('wrongly-ignored', 'ignored');
+    await log('unlogged', 'replied');
+    await log('lost', 'replied');
+    await log('logged-twice', 'sent');
+    await log('wrongly-ignored', 'ignored');
     // A second sender that also believed it owned the reply: a new file under the same name, later,
     // once the watch has noted the first.
     const twice = emails.get('written-twice')!;
@@ -92,7 +92,7 @@ test('the fault books name every kind of damage: lost, sent twice (two writes, t
       errorType: 'llm_unavailable',
       reason: 'every language model failed',
     } as DeadLetterEntry;
-    const report = accountFor([...emails.values()], {
+    const report = await accountFor([...emails.values()], {
       database,
       maildirRoot: path.join(root, 'maildir'),
       watch,
@@ -146,7 +146,7 @@ test('the fault books name every kind of damage: lost, sent twice (two writes, t
     assert.throws(() => assertAccounted({ ...clean, unlogged: report.unlogged }), /activity log does not show/);
   } finally {
     watch.close();
-    database.close();
+    await database.close();
     rmSync(root, { recursive: true, force: true });
   }
 });

@@ -26,9 +26,9 @@ test(
       const broker = pipeline.worker.broker;
       // Straight into the queue, whichever exchange feeds it.
       await broker.publishRaw('', QUEUES.toSend, drafted);
-      const reviews = new ReviewQueue(pipeline.worker.services.database);
-      await waitFor(() => reviews.get(email.email_id)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review' });
-      const review = reviews.decide(email.email_id, { action: 'approved', by: 'alice' });
+      const reviews = new ReviewQueue(pipeline.database);
+      await waitFor(async () => (await reviews.get(email.email_id))?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review' });
+      const review = await reviews.decide(email.email_id, { action: 'approved', by: 'alice' });
       const approved = { ...drafted, message_id: randomUUID(), review: { approved_by: 'alice', approved_at: review.decided_at, edited: false } };
       // What the dying sender got done: the approved reply is in the outbox, no `sent` event went out.
       const reply = {
@@ -42,7 +42,10 @@ test(
       await broker.publishRaw('', QUEUES.toSend, approved);
       const afterCrash = await waitForSettled(pipeline, 'sender', 2);
       assert.equal(afterCrash[1]?.status, 'duplicate', 'the redelivered approval finds its reply sent');
-      await waitFor(() => reviews.get(email.email_id)?.status === 'sent', { timeoutMs: 30_000, what: "the review marked sent from the sender's event" });
+      await waitFor(async () => (await reviews.get(email.email_id))?.status === 'sent', {
+        timeoutMs: 30_000,
+        what: "the review marked sent from the sender's event",
+      });
 
       await broker.publishRaw('', QUEUES.toSend, approved);
       const afterSent = await waitForSettled(pipeline, 'sender', 3);

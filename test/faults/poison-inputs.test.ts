@@ -108,7 +108,7 @@ test(
       assert.equal(huge?.errorType, 'pdf_too_many_pages', `the 100,000-page PDF dead-lettered: ${huge?.reason}`);
       assert.match(huge!.reason, /100000 pages; at most 2000/);
       const registry = new DocumentRegistry(run.database);
-      await waitFor(() => registry.get(uploaded.huge!)?.status === 'failed' && registry.get(uploaded.good!)?.status === 'ingested', {
+      await waitFor(async () => (await registry.get(uploaded.huge!))?.status === 'failed' && (await registry.get(uploaded.good!))?.status === 'ingested', {
         timeoutMs: 30_000,
         what: 'the huge PDF failed and the next one ingested',
       });

@@ -44,9 +44,9 @@ for (const kind of ['sent', 'handed_off'] as const) {
           ['duplicate'],
           'not sent again',
         );
-        await waitFor(() => pipeline.activity.getEmail(email.email_id)?.state === kind, {
+        await waitFor(async () => (await pipeline.activity.getEmail(email.email_id))?.state === kind, {
           timeoutMs: 10_000,
-          what: `the activity log to show the reply as ${kind} (it says ${pipeline.activity.getEmail(email.email_id)?.state ?? 'nothing'})`,
+          what: `the activity log to show the reply as ${kind} (it says ${(await pipeline.activity.getEmail(email.email_id))?.state ?? 'nothing'})`,
         });
 
         // A second redelivery of the same message adds nothing to the timeline.
@@ -58,8 +58,8 @@ for (const kind of ['sent', 'handed_off'] as const) {
         // `marker` is no stage of the pipeline: published raw, it is recorded as an event of an unknown stage is.
         const event = buildEvent('test', { stage: 'marker', email_id: marker, agent_email: MAILBOX });
         await pipeline.worker.broker.publishRaw(EXCHANGES.events, eventRoutingKey(event), event);
-        await waitFor(() => pipeline.activity.timeline(marker).length === 1, { timeoutMs: 10_000, what: 'the marker event in the activity log' });
-        assert.equal(pipeline.activity.timeline(email.email_id).filter((event) => event.stage === kind).length, 1, `one ${kind} event`);
+        await waitFor(async () => (await pipeline.activity.timeline(marker)).length === 1, { timeoutMs: 10_000, what: 'the marker event in the activity log' });
+        assert.equal((await pipeline.activity.timeline(email.email_id)).filter((event) => event.stage === kind).length, 1, `one ${kind} event`);
       });
     },
   );

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../../src/store/sql.js';
 import type { DeadLetterEntry } from '../../src/messaging/dead-letters.js';
 import { replyFileName } from '../../src/providers/mailbox/maildir.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
@@ -80,22 +80,23 @@ export function rejectedReasons(root: string, mailboxes: readonly string[]): Map
 }
 
 /** Accounts for every email of the run from the reply files and their writes, the activity log, the dead letters and `rejected/`. */
-export function accountFor(
+export async function accountFor(
   emails: readonly CorpusEmail[],
-  sources: { database: Database; maildirRoot: string; watch: ReplyWatch; deadLetters: readonly DeadLetterEntry[]; settlement: Settlement },
-): FaultReport {
+  sources: { database: SqlDatabase; maildirRoot: string; watch: ReplyWatch; deadLetters: readonly DeadLetterEntry[]; settlement: Settlement },
+): Promise<FaultReport> {
   const activity = new ActivityLog(sources.database);
   const mailboxes = [...new Set(emails.map((email) => email.mailbox))];
   const rejected = rejectedReasons(sources.maildirRoot, mailboxes);
   const known = new Set<string>();
-  const accounts = emails.map((email): EmailAccount => {
+  const accounts: EmailAccount[] = [];
+  for (const email of emails) {
     const file = replyFileName(replyMessageId(email.emailId, email.mailbox));
     const inOutbox = existsSync(path.join(sources.maildirRoot, email.mailbox, 'outbox', file));
     const inDrafts = existsSync(path.join(sources.maildirRoot, email.mailbox, 'drafts', file));
     known.add(`${email.mailbox}/outbox/${file}`).add(`${email.mailbox}/drafts/${file}`);
     const writes = sources.watch.writesOf(email.mailbox, 'outbox', file) + sources.watch.writesOf(email.mailbox, 'drafts', file);
-    const logState = activity.getEmail(email.emailId)?.state ?? 'unseen';
-    const replyEvents = activity.timeline(email.emailId).filter((event) => REPLY_STAGES.includes(event.stage)).length;
+    const logState = (await activity.getEmail(email.emailId))?.state ?? 'unseen';
+    const replyEvents = (await activity.timeline(email.emailId)).filter((event) => REPLY_STAGES.includes(event.stage)).length;
     const deadLetters = sources.deadLetters.filter((entry) => entry.emailId === email.emailId);
     const reasons = [
       ...deadLetters.map((entry) => `${entry.errorType}: ${entry.reason}`),
@@ -122,8 +123,8 @@ export function accountFor(
     }
     if (writes > 1) problems.push(`duplicated: its reply was written ${writes} times`);
     if (replyEvents > 1) problems.push(`duplicated: ${replyEvents} sent/drafted/handed_off events in the activity log`);
-    return { email, end, logState, writes, replyEvents, reasons, problems };
-  });
+    accounts.push({ email, end, logState, writes, replyEvents, reasons, problems });
+  }
   const counts = Object.fromEntries(
     ['sent', 'drafted', 'handed_off', 'ignored', 'skipped', 'dead_lettered', 'rejected', 'lost'].map((end) => [end, 0]),
   ) as Record<EmailEnd, number>;

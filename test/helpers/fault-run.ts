@@ -11,13 +11,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
-import type { Database } from 'better-sqlite3';
 import { loadConfig, type Config } from '../../src/app/config.js';
 import { createLogger } from '../../src/lib/log.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { listDeadLetters } from '../../src/messaging/dead-letters.js';
 import { QUEUES } from '../../src/messaging/topology.js';
-import { openDatabase } from '../../src/store/database.js';
+import { openDatabase, type SqlDatabase } from '../../src/store/database.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { createTestVhost, waitFor } from './broker.js';
 import { ACME, GLOBEX, uploadSampleManuals } from './pipeline.js';
@@ -46,7 +45,7 @@ export interface FaultRun {
   fleet: WorkerFleet;
   /** The test's own connection, for uploads and poison messages. */
   broker: Broker;
-  database: Database;
+  database: SqlDatabase;
   /** Sees every reply the workers write. */
   watch: ReplyWatch;
   random: SeededRandom;
@@ -149,7 +148,7 @@ export async function withFaultRun(options: FaultCaseOptions, body: (run: FaultR
       LOG_LEVEL: 'error',
     });
   // Opened (and migrated) before the workers start, so every process finds the schema in place.
-  const database = openDatabase(config.DATABASE_PATH);
+  const database = await openDatabase(config.DATABASE_PATH);
   const fleet = new WorkerFleet({
     ...FAULT_WORKER_ENVIRONMENT,
     ...options.environment,
@@ -198,7 +197,7 @@ export async function withFaultRun(options: FaultCaseOptions, body: (run: FaultR
         // The books wait for every fault to end (a broker back, a killed worker restarted).
         await Promise.all(lanes.values());
         const settlement = await waitUntilSettled(run, all, 90_000 + all.length * 150);
-        const report = accountFor(all, { database, maildirRoot: config.MAILDIR_ROOT, watch, deadLetters: await listDeadLetters({ config }), settlement });
+        const report = await accountFor(all, { database, maildirRoot: config.MAILDIR_ROOT, watch, deadLetters: await listDeadLetters({ config }), settlement });
         const timing = `set up ${((flowStarted - started) / 1000).toFixed(1)} s, delivered in ${deliveredIn}, ${settlement.quiet ? 'ended and quiet' : 'given up on'} ${seconds(flowStarted)} after the first delivery`;
         process.stdout.write(`${summaryLine(options.name, report, [timing, describe?.()].filter(Boolean).join(' | '))}\n`);
         return report;
@@ -218,7 +217,7 @@ export async function withFaultRun(options: FaultCaseOptions, body: (run: FaultR
     watch.close();
     await fleet.stopAll();
     await broker.close();
-    database.close();
+    await database.close();
     if (vhost) await vhost.cleanup();
     else rmSync(dataDir, { recursive: true, force: true });
   }

@@ -18,6 +18,7 @@ import type { FaultRun } from './fault-run.js';
 import { seconds } from './faults.js';
 import { ACME, GLOBEX } from './pipeline.js';
 import type { ReplyFolder } from './reply-watch.js';
+import { filterOf } from './async-lists.js';
 
 /** Work and retry queues: all must be empty before the books are made. */
 function workQueues(config: Config): string[] {
@@ -72,14 +73,17 @@ export async function waitUntilSettled(run: FaultRun, emails: readonly CorpusEma
   const activity = new ActivityLog(run.database);
   const management = new ManagementClient(run.config);
   const queues = workQueues(run.config);
-  const countEvents = run.database.prepare('SELECT COUNT(*) FROM events').pluck();
+  const countEvents = async () => ((await run.database.get<{ total: number }>('SELECT COUNT(*) AS total FROM events')) as { total: number }).total;
   const root = run.config.MAILDIR_ROOT;
   // A reply on disk ends an email too, whatever the log says: the books tell a log that missed it.
   const replied = (email: CorpusEmail) =>
     ['outbox', 'drafts'].some((folder) => existsSync(path.join(root, email.mailbox, folder, replyFileName(replyMessageId(email.emailId, email.mailbox)))));
   const measure = async (): Promise<Motion> => {
     const rejected = rejectedReasons(root, [ACME, GLOBEX]);
-    const notEnded = emails.filter((email) => !rejected.has(email.emailId) && !isFinal(activity.getEmail(email.emailId)?.state ?? '') && !replied(email));
+    const notEnded = await filterOf(
+      emails,
+      async (email) => !rejected.has(email.emailId) && !isFinal((await activity.getEmail(email.emailId))?.state ?? '') && !replied(email),
+    );
     const replyWrites = run.watch.seen().reduce((total, key) => {
       const [mailbox, folder, file] = key.split('/') as [string, ReplyFolder, string];
       return total + run.watch.writesOf(mailbox, folder, file);
@@ -89,7 +93,7 @@ export async function waitUntilSettled(run: FaultRun, emails: readonly CorpusEma
       ready: await readyMessages(run.config, queues),
       inQueues: await sampledMessages(management, queues),
       replyWrites,
-      events: countEvents.get() as number,
+      events: await countEvents(),
     };
   };
   const started = Date.now();

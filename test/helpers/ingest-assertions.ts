@@ -20,8 +20,8 @@ export async function assertRefused(
   assert.match(record.failure_info.error_message, message);
   assert.ok(record.failure_info.retry_count <= 1, `retry_count ${record.failure_info.retry_count}`);
   const registered = await waitFor(
-    () => {
-      const document = pipeline.documents.get(documentId);
+    async () => {
+      const document = await pipeline.documents.get(documentId);
       return document?.status === 'failed' ? document : undefined;
     },
     { what: `${documentId} marked failed` },

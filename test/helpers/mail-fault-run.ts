@@ -9,7 +9,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
-import type { Database } from 'better-sqlite3';
 import { ImapFlow } from 'imapflow';
 import type { Config } from '../../src/app/config.js';
 import { createLogger } from '../../src/lib/log.js';
@@ -17,7 +16,7 @@ import { Broker } from '../../src/messaging/broker.js';
 import { listDeadLetters } from '../../src/messaging/dead-letters.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { ActivityLog, isFinal } from '../../src/store/activity-log.js';
-import { openDatabase } from '../../src/store/database.js';
+import { openDatabase, type SqlDatabase } from '../../src/store/database.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { createTestVhost, waitFor } from './broker.js';
 import { buildCorpus, type CorpusEmail } from './fault-corpus.js';
@@ -27,6 +26,7 @@ import { startImapAppendTap, type ImapAppendTap } from './imap-append-tap.js';
 import { ACME, uploadSampleManuals } from './pipeline.js';
 import { startPrivateMailServers, type MailUser, type PrivateMailServers } from './private-mail-servers.js';
 import { WorkerFleet, type FleetRole } from './worker-fleet.js';
+import { everyOf } from './async-lists.js';
 
 const SUPPORT: MailUser = { address: ACME, password: 'acme-fault-secret' };
 const ROLES: FleetRole[] = ['recorder', 'ingester', 'poller', 'classifier', 'responder', 'sender'];
@@ -60,7 +60,7 @@ export interface MailFaultRun {
   tap: ImapAppendTap;
   fleet: WorkerFleet;
   config: Config;
-  database: Database;
+  database: SqlDatabase;
   random: SeededRandom;
   emails: CorpusEmail[];
   /** Delivers `emails` while `faults` run (one after the other), waits until all ended, and makes the books. */
@@ -109,15 +109,16 @@ async function makeBooks(run: MailFaultRun, activity: ActivityLog, describe: str
   const sent = (await servers.folder(SUPPORT, 'Sent')).map((stored) => stored.raw);
   const drafts = (await servers.folder(SUPPORT, 'Drafts')).map((stored) => stored.raw);
   const deadLetters = (await listDeadLetters({ config: run.config })).length;
-  const accounts = run.emails.map((email): MailAccount => {
+  const accounts: MailAccount[] = [];
+  for (const email of run.emails) {
     const replyId = replyMessageId(email.emailId, ACME);
     const account: MailAccount = {
       email,
-      state: activity.getEmail(email.emailId)?.state ?? 'unseen',
+      state: (await activity.getEmail(email.emailId))?.state ?? 'unseen',
       delivered: holding(outside, replyId),
       sentCopies: holding(sent, replyId),
       drafts: holding(drafts, replyId),
-      sentEvents: activity.timeline(email.emailId).filter((event) => event.stage === 'sent').length,
+      sentEvents: (await activity.timeline(email.emailId)).filter((event) => event.stage === 'sent').length,
       problems: [],
     };
     const problem = (text: string) => account.problems.push(text);
@@ -132,8 +133,8 @@ async function makeBooks(run: MailFaultRun, activity: ActivityLog, describe: str
     if (['drafted', 'handed_off'].includes(account.state) && account.drafts !== 1) problem(`state ${account.state}, but ${account.drafts} drafts`);
     if (email.expectsReply && !['sent', 'drafted', 'handed_off'].includes(account.state)) problem(`no reply (state ${account.state})`);
     if (!email.expectsReply && ['sent', 'drafted', 'handed_off'].includes(account.state)) problem(`a reply where none is due (${account.state})`);
-    return account;
-  });
+    accounts.push(account);
+  }
   const count = (state: string) => accounts.filter((account) => account.state === state).length;
   const wrong = accounts.filter((account) => account.problems.length > 0);
   const summary =
@@ -175,11 +176,11 @@ export async function withMailFaultRun(options: { name: string; size: number }, 
   let vhost: Awaited<ReturnType<typeof createTestVhost>> | undefined;
   let fleet: WorkerFleet | undefined;
   let broker: Broker | undefined;
-  let database: Database | undefined;
+  let database: SqlDatabase | undefined;
   try {
     vhost = await createTestVhost({ ...environment, LOG_LEVEL: 'error' });
     const { config } = vhost;
-    database = openDatabase(config.DATABASE_PATH);
+    database = await openDatabase(config.DATABASE_PATH);
     fleet = new WorkerFleet({ ...environment, AMQP_URL: config.AMQP_URL, RABBITMQ_MANAGEMENT_URL: config.RABBITMQ_MANAGEMENT_URL, DATA_DIR: vhost.dataDir });
     broker = new Broker(config, createLogger({ level: 'error', format: 'json', role: `faults-${options.name}` }));
     await broker.start();
@@ -208,7 +209,7 @@ export async function withMailFaultRun(options: { name: string; size: number }, 
           }
         });
         await lane;
-        await waitFor(() => emails.every((email) => isFinal(activity.getEmail(email.emailId)?.state ?? '')), {
+        await waitFor(async () => everyOf(emails, async (email) => isFinal((await activity.getEmail(email.emailId))?.state ?? '')), {
           timeoutMs: 120_000,
           intervalMs: 200,
           what: 'every email ended',
@@ -233,7 +234,7 @@ export async function withMailFaultRun(options: { name: string; size: number }, 
   } finally {
     await fleet?.stopAll();
     await broker?.close();
-    database?.close();
+    await database?.close();
     await vhost?.cleanup();
     await tap.close();
     await servers.stop();

@@ -19,6 +19,7 @@ import type { Email, ToClassifyMessage, ToRespondMessage, ToSendMessage } from '
 import { deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import { parseEmail, replySubject } from '../../src/providers/mailbox/mime.js';
 import { submitDocument, type DocumentUpload } from '../../src/features/documents.js';
+import type { SqlDatabase } from '../../src/store/sql.js';
 import { ActivityLog, isFinal, type EmailSummary } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import { tokenFileOf } from '../../src/http/api/tokens.js';
@@ -43,6 +44,8 @@ export function handoffBodyFor(email: Pick<Email, 'from' | 'from_name'>): string
 export interface Pipeline {
   vhost: TestVhost;
   worker: Worker;
+  /** The worker's stores' database. */
+  database: SqlDatabase;
   activity: ActivityLog;
   documents: DocumentRegistry;
   /** Every message each consumer role settled so far, in order (for statuses such as `duplicate`). */
@@ -80,11 +83,13 @@ export async function startPipeline(roles: readonly RoleName[], overrides: Recor
   }
   const api = worker.roles.find((role) => role.name === 'api');
   const apiToken = api && (vhost.config.apiTokens[0]?.token ?? (await readFile(tokenFileOf(vhost.config), 'utf8')).trim());
+  const database = await worker.services.database();
   return {
     vhost,
     worker,
-    activity: new ActivityLog(worker.services.database),
-    documents: new DocumentRegistry(worker.services.database),
+    database,
+    activity: new ActivityLog(database),
+    documents: new DocumentRegistry(database),
     settled,
     apiUrl: api?.url && `http://127.0.0.1:${new URL(api.url).port}`,
     apiToken,
@@ -122,7 +127,7 @@ export async function filesIn(folder: string, extension = ''): Promise<string[]>
 /** Uploads a document and waits until the registry says it is ingested (or failed). */
 export async function submitAndWait(pipeline: Pipeline, upload: DocumentUpload, timeoutMs = 60_000): Promise<string> {
   const message = await submitDocument(pipeline.worker.broker, pipeline.vhost.config.UPLOAD_DIR, upload);
-  await waitFor(() => ['ingested', 'failed'].includes(pipeline.documents.get(message.document_id)?.status ?? ''), {
+  await waitFor(async () => ['ingested', 'failed'].includes((await pipeline.documents.get(message.document_id))?.status ?? ''), {
     timeoutMs,
     what: `document ${upload.filename} ingested`,
   });
@@ -150,7 +155,11 @@ export async function uploadSampleManuals(target: ManualTarget, timeoutMs = 90_0
   }
   // An empty list would pass the wait below: the samples must be where they are expected.
   assert.ok(ids.size > 0, `no sample manuals found in ${path.join(SAMPLES, 'manuals')}`);
-  await waitFor(() => [...ids.values()].every((id) => target.documents.get(id)?.status === 'ingested'), { timeoutMs, intervalMs: 100, what });
+  await waitFor(async () => (await Promise.all([...ids.values()].map((id) => target.documents.get(id)))).every((document) => document?.status === 'ingested'), {
+    timeoutMs,
+    intervalMs: 100,
+    what,
+  });
   return ids;
 }
 
@@ -189,14 +198,16 @@ export async function deliverSampleEmails(pipeline: Pipeline): Promise<Map<strin
 
 /** Waits until every email id reached a final state in the activity log; returns their summaries. */
 export async function waitForFinalStates(pipeline: Pipeline, emailIds: string[], timeoutMs = 90_000): Promise<Map<string, EmailSummary>> {
+  const summaries = () => Promise.all(emailIds.map((id) => pipeline.activity.getEmail(id)));
   try {
-    await waitFor(() => emailIds.every((id) => isFinal(pipeline.activity.getEmail(id)?.state ?? '')), { timeoutMs, intervalMs: 100, what: 'final states' });
+    await waitFor(async () => (await summaries()).every((summary) => isFinal(summary?.state ?? '')), { timeoutMs, intervalMs: 100, what: 'final states' });
   } catch (error) {
     // The states at the moment of giving up say which stage got stuck.
-    const states = emailIds.map((id) => `${id}=${pipeline.activity.getEmail(id)?.state ?? 'unseen'}`).join(', ');
+    const states = (await summaries()).map((summary, index) => `${emailIds[index]}=${summary?.state ?? 'unseen'}`).join(', ');
     throw new Error(`${(error as Error).message} (now: ${states})`);
   }
-  return new Map(emailIds.map((id) => [id, pipeline.activity.getEmail(id)!]));
+  const final = await summaries();
+  return new Map(emailIds.map((id, index) => [id, final[index]!]));
 }
 
 /** A reply or draft file read back from the Maildir. */

@@ -84,7 +84,7 @@ test(
       // The bearer token does not stand in for a signature, and a signature opens only its own document.
       await refused(link.replace(/signature=[\w-]+/, 'signature=AAAA'), 'link_invalid');
       await refused(link.replace(/\?.*$/, ''), 'link_invalid');
-      const otherDocument = [...pipeline.documents.list(ACME)].find((document) => !link.includes(encodeURIComponent(document.document_id)));
+      const otherDocument = [...(await pipeline.documents.list(ACME))].find((document) => !link.includes(encodeURIComponent(document.document_id)));
       assert.ok(otherDocument);
       await refused(link.replace(/^\/manual-files\/[^?]+/, `/manual-files/${encodeURIComponent(otherDocument.document_id)}`), 'link_invalid');
       // A link signed (with the same tokens) an hour ago has expired.

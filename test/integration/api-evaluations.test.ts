@@ -129,7 +129,7 @@ test(
       for (const folder of ['outbox', 'drafts']) {
         assert.deepEqual(await readdir(path.join(mailbox, folder)).catch(() => []), [], `${folder} of ${ACME}`);
       }
-      assert.equal(pipeline.activity.countEmails(), 0, 'no email entered the activity log');
+      assert.equal(await pipeline.activity.countEmails(), 0, 'no email entered the activity log');
     });
   },
 );

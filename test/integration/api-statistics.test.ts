@@ -15,14 +15,14 @@ const at = (day: number, hour: number, minute = 0, second = 0) => new Date(Date.
 
 type Step = [stage: string, time: string, detail?: Record<string, unknown>];
 
-function story(pipeline: Pipeline, emailId: string, subject: string, body: string, steps: Step[], agentEmail = ACME): void {
+async function story(pipeline: Pipeline, emailId: string, subject: string, body: string, steps: Step[], agentEmail = ACME): Promise<void> {
   for (const [stage, timestamp, detail = {}] of steps) {
     const full =
       stage === 'received'
         ? { from: 'customer@example.com', subject, received_at: timestamp, priority: 5, message: { email: { email_id: emailId, body } }, ...detail }
         : detail;
     const role = ['sent', 'drafted', 'handed_off'].includes(stage) ? 'sender' : 'test';
-    pipeline.activity.record(buildEvent(role, { stage, email_id: emailId, agent_email: agentEmail, timestamp, detail: full } as never));
+    await pipeline.activity.record(buildEvent(role, { stage, email_id: emailId, agent_email: agentEmail, timestamp, detail: full } as never));
   }
 }
 
@@ -30,61 +30,61 @@ const support = { is_support_inquiry: true, category: 'technical', confidence: 0
 const cites = (...pages: number[]) => ({ handoff: false, excerpt: 'x', citations: pages.map((page) => ({ source: 'x200.pdf', page })) });
 const handoff = { handoff: true, excerpt: 'A person will answer', citations: [] };
 
-function fill(pipeline: Pipeline): void {
-  story(pipeline, 'e1', 'Reset password', 'How do I reset the admin password?', [
+async function fill(pipeline: Pipeline): Promise<void> {
+  await story(pipeline, 'e1', 'Reset password', 'How do I reset the admin password?', [
     ['received', at(2, 9)],
     ['classified', at(2, 9, 0, 5), support],
     ['replied', at(2, 9, 0, 10), cites(3)],
     ['sent', at(2, 9, 0, 30), { mode: 'auto', message_id: '<r1>' }],
   ]);
-  story(pipeline, 'e2', 'Router firmware', 'Where is the firmware changelog of the X200?', [
+  await story(pipeline, 'e2', 'Router firmware', 'Where is the firmware changelog of the X200?', [
     ['received', at(2, 10)],
     ['classified', at(2, 10, 0, 5), support],
     ['retrieved', at(2, 10, 0, 10), { top_score: 0.2, chunks: [] }],
     ['replied', at(2, 10, 1), cites(3, 5)],
     ['sent', at(2, 10, 1, 30), { mode: 'auto', message_id: '<r2>' }],
   ]);
-  story(pipeline, 'e3', 'Lights', 'What do the lights mean?', [
+  await story(pipeline, 'e3', 'Lights', 'What do the lights mean?', [
     ['received', at(3, 8)],
     ['classified', at(3, 8, 0, 5), support],
     ['drafted', at(3, 8, 1), { mode: 'auto', message_id: '<r3>', reason: 'retrieval score 0.21 below 0.3' }],
     ['review_approved', at(3, 11), { by: 'ann', edited: true, body: 'Edited' }],
     ['sent', at(3, 12), { mode: 'review', message_id: '<r3>' }],
   ]);
-  story(pipeline, 'e4', 'Battery warranty claim', 'My battery stopped charging. Is it under warranty?', [
+  await story(pipeline, 'e4', 'Battery warranty claim', 'My battery stopped charging. Is it under warranty?', [
     ['received', at(3, 9)],
     ['classified', at(3, 9, 0, 5), support],
     ['replied', at(3, 9, 0, 10), handoff],
     ['handed_off', at(3, 9, 0, 20), { mode: 'auto', message_id: '<r4>', reason: 'nothing relevant in the manuals' }],
   ]);
-  story(pipeline, 'e5', '=Warranty for a battery', 'Does the warranty cover a swollen battery?', [
+  await story(pipeline, 'e5', '=Warranty for a battery', 'Does the warranty cover a swollen battery?', [
     ['received', at(3, 9, 30)],
     ['classified', at(3, 9, 30, 5), support],
     ['replied', at(3, 9, 30, 10), handoff],
     ['handed_off', at(3, 9, 30, 20), { mode: 'auto', message_id: '<r5>', reason: 'nothing relevant in the manuals' }],
   ]);
-  story(pipeline, 'e6', 'You won', 'Claim your prize', [
+  await story(pipeline, 'e6', 'You won', 'Claim your prize', [
     ['received', at(3, 10)],
     ['ignored', at(3, 10, 0, 5), { is_support_inquiry: false, category: 'spam', confidence: 0.99, reasoning: 'r' }],
   ]);
-  story(pipeline, 'e7', 'Newsletter', '', [['skipped', at(2, 11), { from: 'news@example.com', subject: 'Newsletter', reason: 'List-Id' }]]);
-  story(pipeline, 'e8', 'Broken', 'x', [
+  await story(pipeline, 'e7', 'Newsletter', '', [['skipped', at(2, 11), { from: 'news@example.com', subject: 'Newsletter', reason: 'List-Id' }]]);
+  await story(pipeline, 'e8', 'Broken', 'x', [
     ['received', at(3, 11)],
     ['dead_lettered', at(3, 11, 5), { error_message: 'boom', error_type: 'llm_rejected', queue: 'emails.to_respond' }],
   ]);
-  story(pipeline, 'e9', 'Refund', 'I want my money back', [
+  await story(pipeline, 'e9', 'Refund', 'I want my money back', [
     ['received', at(3, 12)],
     ['classified', at(3, 12, 0, 5), support],
     ['drafted', at(3, 12, 1), { mode: 'review', message_id: '<r9>', reason: 'review mode' }],
     ['review_rejected', at(3, 13), { by: 'ann', note: null }],
   ]);
-  story(pipeline, 'e12', 'Manual', 'Where is the manual?', [
+  await story(pipeline, 'e12', 'Manual', 'Where is the manual?', [
     ['received', at(3, 14)],
     ['classified', at(3, 14, 0, 5), support],
     ['drafted', at(3, 14, 1), { mode: 'auto', message_id: '<r12>', reason: 'retrieval score 0.21 below 0.3; model confidence 0.4 below 0.5' }],
   ]);
   // Another mailbox, and a day after the period: neither counts.
-  story(
+  await story(
     pipeline,
     'g1',
     'Battery warranty',
@@ -95,24 +95,24 @@ function fill(pipeline: Pipeline): void {
     ],
     GLOBEX,
   );
-  story(pipeline, 'e11', 'Battery warranty late', 'battery warranty', [['received', at(9, 9)]]);
+  await story(pipeline, 'e11', 'Battery warranty late', 'battery warranty', [['received', at(9, 9)]]);
 
-  const reviews = new ReviewQueue(pipeline.worker.services.database);
+  const reviews = new ReviewQueue(pipeline.database);
   const draft = (emailId: string) =>
     ({
       email: { email_id: emailId, agent_email: ACME, body: 'b', reply_recipient: 'customer@example.com' },
       generated_response: { body: 'Draft' },
     }) as unknown as ToSendMessage;
-  reviews.open(draft('e3'), 'low score', at(3, 8, 1));
-  reviews.decide('e3', { action: 'approved', by: 'ann', body: 'Edited', at: at(3, 11) });
-  reviews.open(draft('e9'), 'review mode', at(3, 12, 1));
-  reviews.decide('e9', { action: 'rejected', by: 'ann', at: at(3, 13) });
-  reviews.open(draft('e4'), 'hand-off', at(3, 9, 0, 20));
+  await reviews.open(draft('e3'), 'low score', at(3, 8, 1));
+  await reviews.decide('e3', { action: 'approved', by: 'ann', body: 'Edited', at: at(3, 11) });
+  await reviews.open(draft('e9'), 'review mode', at(3, 12, 1));
+  await reviews.decide('e9', { action: 'rejected', by: 'ann', at: at(3, 13) });
+  await reviews.open(draft('e4'), 'hand-off', at(3, 9, 0, 20));
 }
 
 test('statistics: outcomes per day, auto-send rate, median and p90 time to reply, review decisions and hand-off reasons for a period and mailbox', async () => {
   await withPipeline(['api'], {}, async (pipeline) => {
-    fill(pipeline);
+    await fill(pipeline);
     const get = async (query: string) => {
       const response = await fetch(`${pipeline.apiUrl}/api/statistics${query}`, { headers: { authorization: `Bearer ${pipeline.apiToken}` } });
       return { status: response.status, body: (await response.json()) as Record<string, never> };
@@ -164,7 +164,7 @@ test('statistics: outcomes per day, auto-send rate, median and p90 time to reply
 
 test('knowledge gaps: handed-off and low-relevance questions grouped by shared terms with counts and examples, the pages cited most, and a CSV whose formulas are defused', async () => {
   await withPipeline(['api'], {}, async (pipeline) => {
-    fill(pipeline);
+    await fill(pipeline);
     const get = (query: string) => fetch(`${pipeline.apiUrl}/api/knowledge-gaps${query}`, { headers: { authorization: `Bearer ${pipeline.apiToken}` } });
     const period = `?agent_email=${encodeURIComponent(ACME)}&from=2026-11-02&to=2026-11-03`;
     const answer = await get(period);
@@ -215,8 +215,10 @@ test('knowledge gaps: handed-off and low-relevance questions grouped by shared t
 
 test("categories: the classifier's categories, then any other recorded in the activity log, for the Category filter", async () => {
   await withPipeline(['api'], {}, async (pipeline) => {
-    fill(pipeline);
-    story(pipeline, 'old', 'Old', 'x', [['classified', at(3, 9), { is_support_inquiry: true, category: 'legacy-orders', confidence: 0.9, reasoning: 'r' }]]);
+    await fill(pipeline);
+    await story(pipeline, 'old', 'Old', 'x', [
+      ['classified', at(3, 9), { is_support_inquiry: true, category: 'legacy-orders', confidence: 0.9, reasoning: 'r' }],
+    ]);
     const response = await fetch(`${pipeline.apiUrl}/api/categories`, { headers: { authorization: `Bearer ${pipeline.apiToken}` } });
     assert.equal(response.status, 200);
     assert.deepEqual(((await response.json()) as { categories: string[] }).categories, [

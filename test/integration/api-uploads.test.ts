@@ -117,13 +117,7 @@ test(
 
       const again = await rawUpload(url, token, ACME, [{ name: 'third.pdf', bytes: 10_000 }]).response;
       assert.equal(again.status, 202, JSON.stringify(again.body));
-      assert.deepEqual(
-        pipeline.documents
-          .list(ACME)
-          .map((document) => document.filename)
-          .sort(),
-        ['finished.pdf', 'third.pdf'],
-      );
+      assert.deepEqual((await pipeline.documents.list(ACME)).map((document) => document.filename).sort(), ['finished.pdf', 'third.pdf']);
     });
   },
 );
@@ -157,7 +151,7 @@ test(
 
       await waitFor(async () => (await incomingFiles(uploadDir)).length === 0, { timeoutMs: 10_000, what: 'no temporary file after the refusals' });
       assert.deepEqual(await storedFolders(), [], 'nothing of a refused upload is stored');
-      assert.deepEqual(pipeline.documents.list(), []);
+      assert.deepEqual(await pipeline.documents.list(), []);
 
       const accepted = await rawUpload(url, token, ACME, [
         { name: 'small.pdf', bytes: 50_000 },

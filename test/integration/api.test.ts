@@ -138,7 +138,7 @@ test('without API_TOKENS a token for admin is generated into <DATA_DIR>/api-toke
   });
 });
 
-test('API_TOKENS: name=token pairs; a malformed or repeated entry is refused without quoting the secret', () => {
+test('API_TOKENS: name=token pairs; a malformed or repeated entry is refused without quoting the secret', async () => {
   const secret = 's3cret-1-of-24-characters';
   assert.deepEqual(loadConfig({ API_TOKENS: `alice=${secret}, bob.k@acme = dG9rZW4tb2YtYm9iLWF0LWFjbWU==` }).apiTokens, [
     { name: 'alice', token: secret },
@@ -210,7 +210,7 @@ test('uploads are checked: size limit 413, content sniffed (PNG as .pdf 415, PDF
     );
     const uploadDir = path.resolve(pipeline.vhost.config.UPLOAD_DIR);
     for (const document of documents) {
-      const stored = pipeline.documents.get(document.document_id);
+      const stored = await pipeline.documents.get(document.document_id);
       assert.ok(stored, `${document.filename} registered at once`);
       assert.ok(stored.path.startsWith(`${uploadDir}${path.sep}`), `${stored.path} inside ${uploadDir}`);
       assert.ok(existsSync(stored.path));
@@ -263,24 +263,24 @@ test('an uploaded manual is ingested with live progress, can be ingested again, 
 
 test('emails: filters by mailbox, state, category and text with a total for paging; one email by its URL-encoded Message-ID, 404 when unknown', async () => {
   await withPipeline(['api'], {}, async (pipeline) => {
-    const record = (emailId: string, agentEmail: string, subject: string, stages: Array<[string, Record<string, unknown>]>) => {
-      for (const [stage, detail] of stages) pipeline.activity.record(buildEvent('test', { stage, email_id: emailId, agent_email: agentEmail, detail }));
+    const record = async (emailId: string, agentEmail: string, subject: string, stages: Array<[string, Record<string, unknown>]>) => {
+      for (const [stage, detail] of stages) await pipeline.activity.record(buildEvent('test', { stage, email_id: emailId, agent_email: agentEmail, detail }));
     };
     const received = (subject: string, minutes: number) =>
       ['received', { from: 'customer@example.com', subject, received_at: new Date(Date.UTC(2025, 0, 1, 10, minutes)).toISOString(), priority: 5 }] as [
         string,
         Record<string, unknown>,
       ];
-    record('<one/1@example.com>', ACME, 'Router reset', [
+    await record('<one/1@example.com>', ACME, 'Router reset', [
       received('Router reset', 1),
       ['classified', { is_support_inquiry: true, category: 'technical', confidence: 0.9, reasoning: 'r' }],
       ['sent', { mode: 'auto', message_id: '<r1@acme.example>' }],
     ]);
-    record('<two@example.com>', ACME, 'Invoice question', [
+    await record('<two@example.com>', ACME, 'Invoice question', [
       received('Invoice question', 2),
       ['classified', { is_support_inquiry: true, category: 'billing', confidence: 0.8, reasoning: 'r' }],
     ]);
-    record('<three@example.com>', GLOBEX, 'Router again', [received('Router again', 3)]);
+    await record('<three@example.com>', GLOBEX, 'Router again', [received('Router again', 3)]);
 
     const list = async (query: string) => (await call<{ total: number; emails: Array<{ email_id: string }> }>(pipeline, 'GET', `/api/emails${query}`)).body;
     const ids = (body: { emails: Array<{ email_id: string }> }) => body.emails.map((email) => email.email_id);

@@ -24,6 +24,7 @@ import {
 } from '../helpers/pipeline.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
 import { replayFromAudit } from '../../src/messaging/audit-replay.js';
+import { everyOf, filterOf } from '../helpers/async-lists.js';
 
 const run = promisify(execFile);
 
@@ -39,8 +40,8 @@ async function runBatch(pipeline: Pipeline, samples: Array<[mailbox: string, fil
 }
 
 /** Classification outcomes (classified or ignored) of an email recorded in the activity log. */
-const classifications = (pipeline: Pipeline, emailId: string) =>
-  pipeline.activity.timeline(emailId).filter((event) => event.stage === 'classified' || event.stage === 'ignored');
+const classifications = async (pipeline: Pipeline, emailId: string) =>
+  (await pipeline.activity.timeline(emailId)).filter((event) => event.stage === 'classified' || event.stage === 'ignored');
 
 /** Every reply and draft file of both mailboxes. */
 async function replyFiles(pipeline: Pipeline): Promise<string[]> {
@@ -74,7 +75,8 @@ test('a shadow replay of a time window re-classifies its emails only, and sends 
     await pause(1_100);
     const after = await runBatch(pipeline, [[ACME, '02-firmware-update.eml']]);
 
-    const original = new Map([...before, ...inWindow, ...after].map((id) => [id, pipeline.activity.getEmail(id)!.state]));
+    const original = new Map<string, string>();
+    for (const id of [...before, ...inWindow, ...after]) original.set(id, (await pipeline.activity.getEmail(id))!.state);
     assert.equal(original.get(inWindow[2]), 'sent', `the battery reply (last of the window) went to an outbox in the first run: ${[...original.values()]}`);
     const reachingSender = inWindow.filter((id) => !['ignored', 'skipped'].includes(original.get(id)!));
     assert.ok(reachingSender.length >= 1 && reachingSender.length < inWindow.length, 'the window holds support mail and mail that is not');
@@ -89,7 +91,7 @@ test('a shadow replay of a time window re-classifies its emails only, and sends 
       { cwd: PROJECT_ROOT, env: { ...process.env, AMQP_URL: pipeline.vhost.config.AMQP_URL, LOG_LEVEL: 'error' } },
     );
     const listed = [...cli.stdout.matchAll(/^would replay (\S+) \(/gm)].map((match) => match[1]).sort();
-    assert.deepEqual(listed, inWindow.filter((id) => pipeline.activity.getEmail(id)!.agent_email === ACME).sort());
+    assert.deepEqual(listed, (await filterOf(inWindow, async (id) => (await pipeline.activity.getEmail(id))!.agent_email === ACME)).sort());
     assert.match(cli.stdout, /would replay 2 email\(s\) through classify \(live/);
 
     // Through respond, a dry run: the support emails with their original classification; the others are skipped.
@@ -111,15 +113,17 @@ test('a shadow replay of a time window re-classifies its emails only, and sends 
       reachingSender.map(() => 'shadowed'),
       'the sender shadowed the replayed replies',
     );
-    await waitFor(() => inWindow.every((id) => classifications(pipeline, id).length === 2), { what: "the replay's classifications recorded" });
+    await waitFor(() => everyOf(inWindow, async (id) => (await classifications(pipeline, id)).length === 2), { what: "the replay's classifications recorded" });
     // The replay's own event and the new classification travel as separate events: the recorder may store them in either order.
-    await waitFor(() => inWindow.every((id) => pipeline.activity.timeline(id).some((event) => event.stage === 'replayed')), { what: 'the replay is recorded' });
+    await waitFor(async () => everyOf(inWindow, async (id) => (await pipeline.activity.timeline(id)).some((event) => event.stage === 'replayed')), {
+      what: 'the replay is recorded',
+    });
     for (const id of inWindow) {
-      const replayed = classifications(pipeline, id)[1]!;
+      const replayed = (await classifications(pipeline, id))[1]!;
       assert.deepEqual(replayed.detail.replay, { replay_id: report.replay_id, shadow: true }, "the new classification is marked as the replay's");
     }
     for (const id of reachingSender) {
-      await waitFor(() => pipeline.activity.timeline(id).some((event) => event.stage === 'shadowed' && event.detail.replay !== undefined), {
+      await waitFor(async () => (await pipeline.activity.timeline(id)).some((event) => event.stage === 'shadowed' && event.detail.replay !== undefined), {
         what: 'shadowed events',
       });
     }
@@ -127,10 +131,10 @@ test('a shadow replay of a time window re-classifies its emails only, and sends 
     await pause(1_000);
     assert.deepEqual(await replyFiles(pipeline), filesBefore, 'no new reply or draft');
     for (const id of [...before, ...after]) {
-      assert.equal(classifications(pipeline, id).length, 1, `${id} is outside the window: not replayed`);
+      assert.equal((await classifications(pipeline, id)).length, 1, `${id} is outside the window: not replayed`);
     }
     assert.equal(pipeline.settled.get('classifier')!.length, classifiedBefore + inWindow.length, 'nothing else was classified');
-    for (const id of [...before, ...after]) assert.equal(pipeline.activity.getEmail(id)!.state, original.get(id));
+    for (const id of [...before, ...after]) assert.equal((await pipeline.activity.getEmail(id))!.state, original.get(id));
   } finally {
     await pipeline.close();
   }

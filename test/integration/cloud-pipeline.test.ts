@@ -27,10 +27,13 @@ async function ingestMailboxManuals(pipeline: Pipeline): Promise<Map<string, str
     const upload = { agentEmail: CLOUD_MAILBOX, filename: path.basename(file), data: await readFile(file) };
     ids.set(upload.filename, (await submitDocument(pipeline.worker.broker, pipeline.vhost.config.UPLOAD_DIR, upload)).document_id);
   }
-  await waitFor(() => [...ids.values()].every((id) => pipeline.documents.get(id)?.status === 'ingested'), {
-    timeoutMs: 30_000,
-    what: 'the sample manuals ingested',
-  });
+  await waitFor(
+    async () => (await Promise.all([...ids.values()].map((id) => pipeline.documents.get(id)))).every((document) => document?.status === 'ingested'),
+    {
+      timeoutMs: 30_000,
+      what: 'the sample manuals ingested',
+    },
+  );
   return ids;
 }
 

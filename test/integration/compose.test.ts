@@ -280,7 +280,7 @@ test('every query of the Grafana dashboard is valid PromQL and names only metric
   // What the dashboard asks of the workers must exist, or its panels stay empty without a word.
   const metrics = createWorkerMetrics();
   registerQueueGauges(metrics, { queues: async () => [] });
-  registerQuotaGauge(metrics, { ledger: { quotaRemaining: () => 0 }, limit: 1, mailboxes: () => [] });
+  registerQuotaGauge(metrics, { ledger: { quotaRemaining: async () => 0 }, limit: 1, mailboxes: () => [] });
   const exported = new Map((await metrics.registry.getMetricsAsJSON()).map((metric) => [metric.name, String(metric.type)]));
   for (const { title, expr } of queries) {
     for (const [name] of expr.matchAll(/\bragmail_[a-z0-9_]+/g)) {

@@ -54,14 +54,14 @@ test(
         const config = sandbox.configFor(role, { SEND_POLICY: 'review' });
         workers.push(await startWorker([role], config, createLogger({ level: config.LOG_LEVEL, format: 'json', role })));
       }
-      const { database } = workers[0].services;
+      const database = await workers[0].services.database();
       const [reviews, documents, activity] = [new ReviewQueue(database), new DocumentRegistry(database), new ActivityLog(database)];
 
       // A real draft: the sender user leaves it and says so under email.drafted; the recorder opens a pending review.
       const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
       const draftedId = drafted.email.email_id;
       await sandbox.admin.publishRaw('', QUEUES.toSend, drafted);
-      await waitFor(() => reviews.get(draftedId)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review of the real draft' });
+      await waitFor(async () => (await reviews.get(draftedId))?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review of the real draft' });
 
       // Chain B's draft: another customer's email, replying to a stranger, with a body of the forger's.
       const other = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Invoice' }));
@@ -91,16 +91,16 @@ test(
       // The poller's real stage last: once the recorder has it, it has read every forgery before it.
       const marker = buildEvent('poller', { stage: 'received', ...email(`marker-${randomUUID()}`), detail: {} });
       await poller.publish('email.received', marker);
-      await waitFor(() => activity.getEmail(marker.email_id!), { timeoutMs: 30_000, what: "the poller's own event recorded" });
+      await waitFor(async () => await activity.getEmail(marker.email_id!), { timeoutMs: 30_000, what: "the poller's own event recorded" });
 
       assert.deepEqual(
-        [reviews.get(draftedId)?.status, reviews.get(draftedId)?.decided_by, reviews.get(draftedId)?.sent_at],
+        [(await reviews.get(draftedId))?.status, (await reviews.get(draftedId))?.decided_by, (await reviews.get(draftedId))?.sent_at],
         ['pending', null, null],
         'the real draft is still waiting for a reviewer',
       );
-      assert.equal(reviews.get(evilId), undefined, 'no review opened for the forged draft');
-      assert.equal(documents.get(documentId), undefined, 'the document registry is untouched');
-      const recorded = new Set([...activity.timeline(draftedId), ...activity.timeline(evilId)].map((event) => event.event_id));
+      assert.equal(await reviews.get(evilId), undefined, 'no review opened for the forged draft');
+      assert.equal(await documents.get(documentId), undefined, 'the document registry is untouched');
+      const recorded = new Set([...(await activity.timeline(draftedId)), ...(await activity.timeline(evilId))].map((event) => event.event_id));
       assert.deepEqual(
         forged.filter((event) => recorded.has(event.event_id)).map((event) => event.stage),
         [],
@@ -124,7 +124,7 @@ test(
       }
       const maildir = path.join(sandbox.configFor('sender').MAILDIR_ROOT, ACME);
       assert.deepEqual(await filesIn(path.join(maildir, 'outbox'), '.eml'), [], 'nothing was sent');
-      assert.equal(reviews.get(draftedId)?.status, 'pending');
+      assert.equal((await reviews.get(draftedId))?.status, 'pending');
     } finally {
       await poller.close();
       await inspector.close().catch(() => undefined);

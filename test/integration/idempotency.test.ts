@@ -42,8 +42,8 @@ test('the same emails.to_send message delivered twice leaves exactly one .eml in
     assert.deepEqual((await finishedStatuses(pipeline, 'sender', 2)).sort(), ['duplicate', 'sent']);
     assert.equal((await outbox(pipeline)).length, 1);
     assert.equal((await outbox(pipeline, 'drafts')).length, 0);
-    await waitFor(() => pipeline.activity.getEmail(message.email.email_id)?.state === 'sent', { what: 'sent recorded' });
-    assert.equal(pipeline.activity.timeline(message.email.email_id).filter((event) => event.stage === 'sent').length, 1, 'one sent event');
+    await waitFor(async () => (await pipeline.activity.getEmail(message.email.email_id))?.state === 'sent', { what: 'sent recorded' });
+    assert.equal((await pipeline.activity.timeline(message.email.email_id)).filter((event) => event.stage === 'sent').length, 1, 'one sent event');
   });
 });
 
@@ -64,7 +64,11 @@ test('the same email (same Message-ID) through the whole pipeline twice gets one
     const replies = await readReplies(pipeline, MAILBOX);
     assert.equal(replies.length, 1, 'one reply');
     assert.equal(replies[0].parsed.inReplyTo, first.email.message_id_header);
-    assert.equal(pipeline.activity.timeline(first.email.email_id).filter((event) => event.stage === 'received').length, 1, 'the poller published it once');
+    assert.equal(
+      (await pipeline.activity.timeline(first.email.email_id)).filter((event) => event.stage === 'received').length,
+      1,
+      'the poller published it once',
+    );
   });
 });
 
@@ -91,7 +95,7 @@ test(
       assert.deepEqual(await outbox(pipeline, 'drafts'), []);
       assert.deepEqual(await readFile(file), before.content);
       assert.equal((await stat(file)).mtimeMs, before.modified);
-      const ledger = new SendLedger(pipeline.worker.services.database).get(message.email.email_id);
+      const ledger = await new SendLedger(pipeline.database).get(message.email.email_id);
       assert.equal(ledger?.status, 'sent');
       assert.equal(ledger?.message_id, messageId);
     });

@@ -114,7 +114,8 @@ test(
           subject: message.generated_response.subject,
           body: message.generated_response.body,
         };
-        const { mailbox, sendClaims, sendLedger } = pipeline.worker.services;
+        const { mailbox } = pipeline.worker.services;
+        const [sendClaims, sendLedger] = [await pipeline.worker.services.sendClaims(), await pipeline.worker.services.sendLedger()];
         // What the dying sender got done: its claim, the SMTP transaction, the record of it; no Sent copy.
         assert.equal(await sendClaims.claim(email.email_id, 'dead-host:1:sender', 60_000), 'claimed');
         await assert.rejects(
@@ -133,11 +134,11 @@ test(
         assert.equal(settled?.status, 'sent', `the send is finished (${settled?.status} ${JSON.stringify(settled)})`);
         assert.equal(await deliveredCopies(reply.message_id, 1), 1, 'the customer got the reply once');
         assert.equal((await servers!.folder(user, 'Sent')).length, 1, 'and its Sent copy is filed');
-        assert.equal(sendLedger.get(email.email_id)?.status, 'sent');
-        const sent = () => pipeline.activity.timeline(email.email_id).find((event) => event.stage === 'sent');
+        assert.equal((await sendLedger.get(email.email_id))?.status, 'sent');
+        const sent = async () => (await pipeline.activity.timeline(email.email_id)).find((event) => event.stage === 'sent');
         const deadline = Date.now() + 10_000;
-        while (!sent() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-        assert.equal((sent()?.detail as { transmitted_earlier?: boolean } | undefined)?.transmitted_earlier, true, 'the sent event says so');
+        while (!(await sent()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(((await sent())?.detail as { transmitted_earlier?: boolean } | undefined)?.transmitted_earlier, true, 'the sent event says so');
       },
     );
   },

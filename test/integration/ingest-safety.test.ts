@@ -109,7 +109,7 @@ test(
       }
       const store = pipeline.worker.services.vectorStore;
       assert.deepEqual(await store.query(ALPHA, 'vault code zebracode 4471', 10), [], 'nothing from outside the folder was stored');
-      await waitFor(() => pipeline.documents.get(good.document_id)?.status === 'ingested', { what: 'the normal upload ingested' });
+      await waitFor(async () => (await pipeline.documents.get(good.document_id))?.status === 'ingested', { what: 'the normal upload ingested' });
       assert.ok((await store.query(ALPHA, 'reset button', 5)).some((chunk) => chunk.document_id === good.document_id));
     });
   },
@@ -155,7 +155,7 @@ test(
         );
         const records = await deadLetters(pipeline, hostile.length);
         for (const [documentId, { errorType, message }] of expected) await assertRefused(pipeline, records, documentId, errorType, message);
-        await waitFor(() => pipeline.documents.get(good.document_id)?.status === 'ingested', { what: 'the real manual ingested' });
+        await waitFor(async () => (await pipeline.documents.get(good.document_id))?.status === 'ingested', { what: 'the real manual ingested' });
         assert.ok((await pipeline.worker.services.vectorStore.query(ALPHA, 'router reset', 5)).some((chunk) => chunk.document_id === good.document_id));
 
         const { rssGrowthMb, maxGapMs } = probe.stop();

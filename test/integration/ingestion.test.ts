@@ -40,8 +40,8 @@ test("tenant isolation: mailbox A never retrieves mailbox B's chunks, in the pip
         filename: 'beta-widget.pdf',
         data: await makePdf(['Widget W1 manual. Resetting the widget: pull the red lever twice, then enter the calibration code 7741.']),
       });
-      assert.equal(pipeline.documents.get(alphaId)?.status, 'ingested');
-      assert.equal(pipeline.documents.get(betaId)?.status, 'ingested');
+      assert.equal((await pipeline.documents.get(alphaId))?.status, 'ingested');
+      assert.equal((await pipeline.documents.get(betaId))?.status, 'ingested');
 
       const store = pipeline.worker.services.vectorStore;
       const question = 'How do I reset the widget? Do I pull the red lever and enter the calibration code?';
@@ -131,8 +131,8 @@ test('re-ingesting a document id replaces its chunks: same content keeps the cou
       );
       assert.deepEqual(await retrieved('zebra stripes crossing'), [], 'the old text is no longer retrievable');
       const record = await waitFor(
-        () => {
-          const document = pipeline.documents.get(documentId);
+        async () => {
+          const document = await pipeline.documents.get(documentId);
           return document?.status === 'ingested' && document.chunks === 2 ? document : undefined;
         },
         { what: 'registry updated to the new version' },
@@ -204,7 +204,7 @@ test('poison documents are dead-lettered with a clear reason, marked failed, and
         // Not retried: dead-lettered on its first attempt (the settled outcomes above show no retry).
         await assertRefused(pipeline, records, documentId, errorType, message);
       }
-      await waitFor(() => pipeline.documents.get(good.document_id)?.status === 'ingested', { what: 'the good document ingested' });
+      await waitFor(async () => (await pipeline.documents.get(good.document_id))?.status === 'ingested', { what: 'the good document ingested' });
       assert.ok((await pipeline.worker.services.vectorStore.query(ALPHA, 'reset button', 5)).some((chunk) => chunk.document_id === good.document_id));
     } finally {
       await raw.close();

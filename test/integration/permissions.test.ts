@@ -29,6 +29,7 @@ import { DocumentRegistry } from '../../src/store/documents.js';
 import { MANAGEMENT_URL, waitFor } from '../helpers/broker.js';
 import { PROJECT_ROOT } from '../helpers/worker-process.js';
 import { createSandbox, guest, type Account, type Sandbox } from '../helpers/permission-sandbox.js';
+import { everyOf } from '../helpers/async-lists.js';
 
 /** The vhost the probing tests share; they only probe, so they cannot disturb one another. */
 let shared: Sandbox;
@@ -263,8 +264,8 @@ test('every role runs its real runtime as its own user: a manual is ingested, su
       workers.push(await startWorker([role], configFor(role), createLogger({ level: configFor(role).LOG_LEVEL, format: 'json', role })));
     }
     const recorder = workers[0];
-    const activity = new ActivityLog(recorder.services.database);
-    const documents = new DocumentRegistry(recorder.services.database);
+    const activity = new ActivityLog(await recorder.services.database());
+    const documents = new DocumentRegistry(await recorder.services.database());
     await uploader.start();
     const acme = 'support@acme.example';
     const manual = path.join(PROJECT_ROOT, 'samples', 'manuals', acme, 'acme-router-x200-manual.pdf');
@@ -273,7 +274,10 @@ test('every role runs its real runtime as its own user: a manual is ingested, su
       filename: path.basename(manual),
       data: await readFile(manual),
     });
-    await waitFor(() => documents.get(documentId)?.status === 'ingested', { timeoutMs: 60_000, what: 'the manual ingested by the ingester user' });
+    await waitFor(async () => (await documents.get(documentId))?.status === 'ingested', {
+      timeoutMs: 60_000,
+      what: 'the manual ingested by the ingester user',
+    });
 
     const emailIds: Record<string, string> = {};
     for (const name of ['01-router-reset.eml', '09-spam-prize.eml']) {
@@ -282,15 +286,15 @@ test('every role runs its real runtime as its own user: a manual is ingested, su
       emailIds[name] = (await parseEmail(raw, { agentEmail: acme, mailboxRef })).email.email_id;
     }
     await admin.publishRaw(EXCHANGES.email, ROUTING_KEYS.classify, { message_id: `bad-${suffix}`, not: 'an email' });
-    await waitFor(() => Object.values(emailIds).every((id) => isFinal(activity.getEmail(id)?.state ?? '')), {
+    await waitFor(async () => everyOf(Object.values(emailIds), async (id) => isFinal((await activity.getEmail(id))?.state ?? '')), {
       timeoutMs: 60_000,
       what: 'both emails in a final state',
     });
     assert.ok(
-      ['sent', 'drafted'].includes(activity.getEmail(emailIds['01-router-reset.eml'])!.state),
-      `router reset: ${activity.getEmail(emailIds['01-router-reset.eml'])!.state}`,
+      ['sent', 'drafted'].includes((await activity.getEmail(emailIds['01-router-reset.eml']))!.state),
+      `router reset: ${(await activity.getEmail(emailIds['01-router-reset.eml']))!.state}`,
     );
-    assert.equal(activity.getEmail(emailIds['09-spam-prize.eml'])!.state, 'ignored');
+    assert.equal((await activity.getEmail(emailIds['09-spam-prize.eml']))!.state, 'ignored');
     // The classifier's runtime wrapped it (docs/ARCHITECTURE.md#dead-letters) and published it to dead_letter_exchange.
     const inspector = await amqplib.connect(configFor('admin').AMQP_URL);
     try {

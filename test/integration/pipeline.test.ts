@@ -34,7 +34,7 @@ test('the sample emails run through every role to the expected outcome, with thr
 
     const manuals = await ingestSampleManuals(pipeline);
     assert.equal(manuals.size, 3);
-    for (const id of manuals.values()) assert.ok((pipeline.documents.get(id)?.chunks ?? 0) > 0, `document ${id} has chunks`);
+    for (const id of manuals.values()) assert.ok(((await pipeline.documents.get(id))?.chunks ?? 0) > 0, `document ${id} has chunks`);
 
     const delivered = await deliverSampleEmails(pipeline);
     assert.equal(delivered.size, 12);

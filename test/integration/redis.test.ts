@@ -22,7 +22,7 @@ import { createRedisClaims } from '../../src/providers/claims/redis.js';
 import type { SendClaims } from '../../src/providers/claims/spec.js';
 import { createCachedVectorStore } from '../../src/providers/vector-store/cached.js';
 import { createSqliteVectorStore } from '../../src/providers/vector-store/sqlite.js';
-import { openDatabase } from '../../src/store/database.js';
+import { openSqlite } from '../../src/store/sqlite-engine.js';
 import { SendLedger } from '../../src/store/send-ledger.js';
 import { cacheContract } from '../contracts/cache.js';
 
@@ -53,7 +53,7 @@ function capturingLogger(): { logger: Logger; lines: { level: string; message: s
 
 /** The send claims of one host: its own SQLite ledger. */
 function localClaimsOf(host: string): SendClaims {
-  return createLocalClaims(new SendLedger(openDatabase(path.join(directory, `${host}-${randomUUID()}.sqlite`))));
+  return createLocalClaims(new SendLedger(openSqlite(path.join(directory, `${host}-${randomUUID()}.sqlite`))));
 }
 
 cacheContract('redis', () => createRedisCache({ url: SHARED_REDIS, keyPrefix: `${prefix}cache:`, logger: capturingLogger().logger }));
@@ -156,7 +156,7 @@ function sendClaimsContract(name: string, makeHosts: () => { first: SendClaims; 
 
 sendClaimsContract('local (two processes, one ledger file)', () => {
   const file = path.join(directory, 'shared-ledger.sqlite');
-  return { first: createLocalClaims(new SendLedger(openDatabase(file))), second: createLocalClaims(new SendLedger(openDatabase(file))) };
+  return { first: createLocalClaims(new SendLedger(openSqlite(file))), second: createLocalClaims(new SendLedger(openSqlite(file))) };
 });
 
 sendClaimsContract('redis (two hosts, two ledgers, two connections)', () => {

@@ -100,11 +100,11 @@ test(
       assert.equal(listedDraft?.folder, 'drafts');
       assert.deepEqual(recipientsOf(listedDraft!.parsed), [], 'the draft addresses nobody: a person answers by hand');
 
-      const reviews = new ReviewQueue(pipeline.worker.services.database);
-      const review = await waitFor(() => reviews.get(listed.email_id), { timeoutMs: 30_000, what: 'the review of the listed email' });
+      const reviews = new ReviewQueue(pipeline.database);
+      const review = await waitFor(async () => await reviews.get(listed.email_id), { timeoutMs: 30_000, what: 'the review of the listed email' });
       assert.equal(review?.reason, 'no single valid recipient: Reply-To names 200 addresses; answer by hand');
       assert.deepEqual([review?.recipient, review?.recipient_problem], [null, 'Reply-To names 200 addresses']);
-      assert.equal(reviews.get(fromList.email_id)?.recipient_problem, 'From names 2 addresses');
+      assert.equal((await reviews.get(fromList.email_id))?.recipient_problem, 'From names 2 addresses');
 
       // The API shows the problem and refuses the approval with a clear 4xx.
       const listing = await fetch(`${pipeline.apiUrl}/api/reviews?agent_email=${encodeURIComponent(ACME)}`, {
@@ -116,7 +116,7 @@ test(
       assert.equal(refused.status, 422);
       assert.equal(refused.body.code, 'review_no_recipient');
       assert.match(refused.body.error ?? '', /no single valid recipient; answer by hand/);
-      assert.equal(reviews.get(listed.email_id)?.status, 'pending', 'nothing was decided');
+      assert.equal((await reviews.get(listed.email_id))?.status, 'pending', 'nothing was decided');
       assert.equal((await readReplies(pipeline, ACME)).filter((reply) => reply.folder === 'outbox').length, 1, 'still only the control reply sent');
     });
   },
@@ -131,8 +131,8 @@ test(
       const emailId = drafted.email.email_id;
       const broker = pipeline.worker.broker;
       await broker.publish(toSend, drafted);
-      const reviews = new ReviewQueue(pipeline.worker.services.database);
-      await waitFor(() => reviews.get(emailId)?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review' });
+      const reviews = new ReviewQueue(pipeline.database);
+      await waitFor(async () => (await reviews.get(emailId))?.status === 'pending', { timeoutMs: 30_000, what: 'the pending review' });
 
       const raw = await openChannel(pipeline);
       try {
@@ -162,12 +162,12 @@ test(
           ['drafts'],
           'nothing was sent',
         );
-        assert.equal(reviews.get(emailId)?.status, 'pending');
+        assert.equal((await reviews.get(emailId))?.status, 'pending');
 
         // The real approval goes out once, to the one recipient of the email.
         const approved = await post(pipeline, `/api/reviews/${encodeURIComponent(emailId)}/approve`);
         assert.equal(approved.status, 202);
-        await waitFor(() => reviews.get(emailId)?.status === 'sent', { timeoutMs: 30_000, what: 'the approved reply sent' });
+        await waitFor(async () => (await reviews.get(emailId))?.status === 'sent', { timeoutMs: 30_000, what: 'the approved reply sent' });
         const outbox = (await readReplies(pipeline, ACME)).filter((reply) => reply.folder === 'outbox');
         assert.equal(outbox.length, 1);
         assert.deepEqual(recipientsOf(outbox[0].parsed), ['customer@example.com']);

@@ -32,25 +32,25 @@ import {
 
 const FULL_FLOW = ['poller', 'classifier', 'responder', 'sender', 'recorder', 'ingester'] as const;
 
-const reviewsOf = (pipeline: Pipeline) => new ReviewQueue(pipeline.worker.services.database);
+const reviewsOf = (pipeline: Pipeline) => new ReviewQueue(pipeline.database);
 
 async function waitForReview(pipeline: Pipeline, emailId: string, status: ReviewStatus, timeoutMs = 90_000): Promise<Review> {
   const review = await waitFor(
-    () => {
-      const found = reviewsOf(pipeline).get(emailId);
+    async () => {
+      const found = await reviewsOf(pipeline).get(emailId);
       return found?.status === status ? found : undefined;
     },
-    { timeoutMs, intervalMs: 100, what: `review of ${emailId} ${status} (now ${reviewsOf(pipeline).get(emailId)?.status ?? 'none'})` },
+    { timeoutMs, intervalMs: 100, what: `review of ${emailId} ${status} (now ${(await reviewsOf(pipeline).get(emailId))?.status ?? 'none'})` },
   );
   assert.ok(review);
   return review;
 }
 
 async function waitForState(pipeline: Pipeline, emailId: string, state: string): Promise<void> {
-  await waitFor(() => pipeline.activity.getEmail(emailId)?.state === state, {
+  await waitFor(async () => (await pipeline.activity.getEmail(emailId))?.state === state, {
     timeoutMs: 30_000,
     intervalMs: 100,
-    what: `${emailId} in state ${state} (now ${pipeline.activity.getEmail(emailId)?.state})`,
+    what: `${emailId} in state ${state} (now ${(await pipeline.activity.getEmail(emailId))?.state})`,
   });
 }
 
@@ -92,7 +92,7 @@ test(
           approveReview(pipeline.worker.broker, reviews, router.email_id, { by: 'alice', body: '  \n ' }),
           (error: Error & { code?: string; retryable?: boolean }) => error.code === 'review_body_empty' && error.retryable === false,
         );
-        assert.equal(reviews.get(router.email_id)?.status, 'pending', 'a blank body decides nothing');
+        assert.equal((await reviews.get(router.email_id))?.status, 'pending', 'a blank body decides nothing');
 
         const edited = `${pending.reply_body}\n\nAlice from Acme support: your settings are kept after the reset.`;
         const approved = await approveReview(pipeline.worker.broker, reviews, router.email_id, { by: 'alice', body: edited });
@@ -107,15 +107,17 @@ test(
         assert.equal(reply.parsed.text?.trim(), edited.trim());
         assert.equal(reply.headers['x-ragmail-status'], undefined, 'the sent reply is not marked as a draft');
         assert.equal(reply.parsed.inReplyTo, router.message_id_header);
-        const sentReview = reviewsOf(pipeline).get(router.email_id);
+        const sentReview = await reviewsOf(pipeline).get(router.email_id);
         assert.equal(sentReview?.decided_by, 'alice');
         assert.ok(sentReview?.sent_at);
         await waitForState(pipeline, router.email_id, 'sent');
-        const summary = pipeline.activity.getEmail(router.email_id);
+        const summary = await pipeline.activity.getEmail(router.email_id);
         assert.equal(summary?.send_mode, 'review');
         // The approval's own event and the sender's travel apart: the recorder may store them in either order.
-        await waitFor(() => pipeline.activity.timeline(router.email_id).some((event) => event.stage === 'review_approved'), { what: 'the approval recorded' });
-        const timeline = pipeline.activity.timeline(router.email_id);
+        await waitFor(async () => (await pipeline.activity.timeline(router.email_id)).some((event) => event.stage === 'review_approved'), {
+          what: 'the approval recorded',
+        });
+        const timeline = await pipeline.activity.timeline(router.email_id);
         const decision = timeline.find((event) => event.stage === 'review_approved');
         assert.deepEqual([decision?.role, decision?.detail.by, decision?.detail.edited], ['api', 'alice', true]);
         const sent = timeline.find((event) => event.stage === 'sent');
@@ -145,7 +147,7 @@ test(
         const rejected = await rejectReview(pipeline.worker.broker, reviews, firmware.email_id, { by: 'bob', note: 'firmware answer is outdated' });
         assert.deepEqual([rejected.status, rejected.decided_by, rejected.note], ['rejected', 'bob', 'firmware answer is outdated']);
         await waitForState(pipeline, firmware.email_id, 'rejected');
-        assert.equal(pipeline.activity.getEmail(firmware.email_id)?.outcome, 'rejected by bob: firmware answer is outdated');
+        assert.equal((await pipeline.activity.getEmail(firmware.email_id))?.outcome, 'rejected by bob: firmware answer is outdated');
         await assert.rejects(approveReview(pipeline.worker.broker, reviews, firmware.email_id, { by: 'alice' }), ReviewConflictError);
         assert.deepEqual(
           (await repliesTo(pipeline, firmware.email_id)).map((file) => file.folder),
@@ -168,8 +170,8 @@ test(
           ['outbox'],
         );
         assert.equal(handoffReplies[0].parsed.text?.trim(), handoffBodyFor(zigbee));
-        assert.match(pipeline.activity.getEmail(zigbee.email_id)?.outcome ?? '', /^sent \(review\)/);
-        assert.deepEqual(reviewsOf(pipeline).list({ status: 'pending' }), [], 'no review left waiting');
+        assert.match((await pipeline.activity.getEmail(zigbee.email_id))?.outcome ?? '', /^sent \(review\)/);
+        assert.deepEqual(await reviewsOf(pipeline).list({ status: 'pending' }), [], 'no review left waiting');
       } finally {
         await raw.close();
       }
@@ -195,7 +197,7 @@ test(
         approveReview(closed, reviews, emailId, { by: 'alice', body: 'Edited.' }),
         (error: Error & { code?: string }) => error.code === 'broker_closed',
       );
-      const reverted = reviews.get(emailId);
+      const reverted = await reviews.get(emailId);
       assert.deepEqual(
         [reverted?.status, reverted?.decided_by, reverted?.edited, reverted?.reply_body],
         ['pending', null, false, drafted.generated_response.body],
@@ -223,7 +225,7 @@ test(
         ['drafts'],
         'nothing sent, the draft kept',
       );
-      assert.equal(reviews.get(emailId)?.status, 'approved');
+      assert.equal((await reviews.get(emailId))?.status, 'approved');
     });
   },
 );

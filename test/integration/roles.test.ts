@@ -139,7 +139,8 @@ test('sender: draft mode leaves a draft, shadow mode writes nothing, auto mode w
     assert.equal(unsureDraft.folder, 'drafts');
     assert.equal(unsureDraft.headers['x-ragmail-status'], 'draft');
 
-    const outcome = async (id: string): Promise<string> => (await waitFor(() => pipeline.activity.getEmail(id)?.outcome, { what: `outcome of ${id}` })) ?? '';
+    const outcome = async (id: string): Promise<string> =>
+      (await waitFor(async () => (await pipeline.activity.getEmail(id))?.outcome, { what: `outcome of ${id}` })) ?? '';
     assert.match(await outcome(draft.email.email_id), /^drafted \(draft\)/);
     assert.match(await outcome(shadow.email.email_id), /^shadowed/);
     assert.match(await outcome(unsure.email.email_id), /confidence 0\.40 below 0\.7/);
@@ -169,7 +170,7 @@ test('sender with DAILY_SEND_QUOTA=1 sends the first auto reply and drafts the s
         ['outbox', first.email.email_id],
       ].sort(),
     );
-    const outcome = await waitFor(() => pipeline.activity.getEmail(second.email.email_id)?.outcome, { what: 'outcome of the second' });
+    const outcome = await waitFor(async () => (await pipeline.activity.getEmail(second.email.email_id))?.outcome, { what: 'outcome of the second' });
     assert.match(outcome ?? '', /daily quota of 1/);
   });
 });
@@ -205,20 +206,20 @@ test('poller skips automated mail with the reason, marks every email taken and n
       for (const file of await filesIn(path.join(folder, 'cur'))) assert.match(path.basename(file), /:2,S$/);
 
       for (const skipped of [newsletter, bounce]) {
-        const summary = await waitFor(() => pipeline.activity.getEmail(skipped.email.email_id), { what: 'skipped email recorded' });
+        const summary = await waitFor(async () => await pipeline.activity.getEmail(skipped.email.email_id), { what: 'skipped email recorded' });
         assert.ok(summary);
         assert.equal(summary.state, 'skipped');
         assert.ok(skipped.automated);
         assert.equal(summary.outcome, `skipped: ${skipped.automated}`);
       }
-      await waitFor(() => pipeline.activity.getEmail(first.email.email_id)?.state === 'received', { what: 'received recorded' });
+      await waitFor(async () => (await pipeline.activity.getEmail(first.email.email_id))?.state === 'received', { what: 'received recorded' });
 
       const { messageCount } = await raw.channel.checkQueue(QUEUES.toClassify);
       assert.equal(messageCount, 1, 'one message in emails.to_classify');
       const { body, priority } = await getMessage<{ email: { email_id: string; priority: number } }>(raw.channel, QUEUES.toClassify);
       assert.equal(body.email.email_id, first.email.email_id);
       assert.equal(priority, body.email.priority);
-      assert.equal(pipeline.activity.timeline(first.email.email_id).filter((event) => event.stage === 'received').length, 1);
+      assert.equal((await pipeline.activity.timeline(first.email.email_id)).filter((event) => event.stage === 'received').length, 1);
     } finally {
       await raw.close();
     }

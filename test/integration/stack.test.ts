@@ -20,9 +20,10 @@ import { submitDocument } from '../../src/features/documents.js';
 import { deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import { parseEmail } from '../../src/providers/mailbox/mime.js';
 import { openDatabase } from '../../src/store/database.js';
-import { ActivityLog, isFinal } from '../../src/store/activity-log.js';
+import { ActivityLog, isFinal, type EmailSummary } from '../../src/store/activity-log.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
 import type { Email } from '../../src/pipeline/messages.js';
+import { everyOf } from '../helpers/async-lists.js';
 
 /** Worker processes (`src/cli/index.ts worker`) whose parent is `parentPid`, read from /proc: field 4 of `stat` is the parent. */
 function workersOf(parentPid: number): number[] {
@@ -58,7 +59,7 @@ test(
     const vhost = await createTestVhost();
     const { config } = vhost;
     // Opened (and migrated) before the workers start, so they find the schema in place.
-    const database = openDatabase(config.DATABASE_PATH);
+    const database = await openDatabase(config.DATABASE_PATH);
     const activity = new ActivityLog(database);
     const documents = new DocumentRegistry(database);
     const started = Date.now();
@@ -114,7 +115,7 @@ test(
       for (const pid of workerPids.filter(isRunning)) process.kill(pid, 'SIGKILL');
       await exited;
       await broker.close().catch(() => undefined);
-      database.close();
+      await database.close();
       await vhost.cleanup();
     });
 
@@ -138,12 +139,12 @@ test(
       );
     }
     assert.equal(documentIds.length, 2, 'the acme manuals');
-    await waitFor(() => documentIds.every((id) => documents.get(id)?.status === 'ingested'), {
+    await waitFor(async () => everyOf(documentIds, async (id) => (await documents.get(id))?.status === 'ingested'), {
       timeoutMs: 60_000,
       intervalMs: 200,
-      what: `the manuals ingested (now ${documentIds.map((id) => documents.get(id)?.status ?? 'unseen').join(', ')})${tail()}`,
+      what: `the manuals ingested (now ${(await Promise.all(documentIds.map(async (id) => (await documents.get(id))?.status ?? 'unseen'))).join(', ')})${tail()}`,
     });
-    for (const id of documentIds) assert.ok((documents.get(id)?.chunks ?? 0) > 0, `document ${id} has chunks`);
+    for (const id of documentIds) assert.ok(((await documents.get(id))?.chunks ?? 0) > 0, `document ${id} has chunks`);
     context.diagnostic(`manuals ingested after ${elapsed()}`);
 
     // Every replica of the stack consumes: two classifiers and two responders, one of the rest.
@@ -165,13 +166,17 @@ test(
       emails.set(path.basename(file), (await parseEmail(raw, { agentEmail: ACME, mailboxRef })).email);
     }
     assert.equal(emails.size, 11, 'the acme sample emails');
-    const stateOf = (name: string) => activity.getEmail(emails.get(name)!.email_id);
+    // The summaries as last read, by sample file name.
+    const summaries = new Map<string, EmailSummary | undefined>();
+    const readSummaries = async () => {
+      for (const [name, email] of emails) summaries.set(name, await activity.getEmail(email.email_id));
+      return [...summaries.values()].every((summary) => isFinal(summary?.state ?? ''));
+    };
+    const stateOf = (name: string) => summaries.get(name);
     try {
-      await waitFor(() => [...emails.values()].every((email) => isFinal(activity.getEmail(email.email_id)?.state ?? '')), {
-        timeoutMs: 45_000,
-        intervalMs: 200,
-      });
+      await waitFor(readSummaries, { timeoutMs: 45_000, intervalMs: 200 });
     } catch {
+      await readSummaries();
       assert.fail(
         `not every email reached a final state: ${[...emails.keys()].map((name) => `${name}=${stateOf(name)?.state ?? 'unseen'}`).join(', ')}${tail()}`,
       );

@@ -143,6 +143,15 @@ test("AMQP_URL may list a cluster's nodes, comma separated, of one scheme and on
   }
 });
 
+test('DATABASE_URL is empty (SQLite) or a postgres:// URL; another scheme is refused without showing the URL', () => {
+  assert.equal(loadConfig({}).DATABASE_URL, '');
+  assert.equal(loadConfig({ DATABASE_URL: 'postgresql://ragmail:pw@db:5432/ragmail' }).DATABASE_URL, 'postgresql://ragmail:pw@db:5432/ragmail');
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: 'mysql://ragmail:s3cret@db/ragmail' }),
+    (error: Error) => /DATABASE_URL.*postgres:\/\//.test(error.message) && !error.message.includes('s3cret'),
+  );
+});
+
 test('QUEUE_TYPE is classic unless set to quorum; anything else is refused', () => {
   assert.equal(loadConfig({}).QUEUE_TYPE, 'classic');
   assert.equal(loadConfig({ QUEUE_TYPE: 'quorum' }).QUEUE_TYPE, 'quorum');
@@ -162,6 +171,7 @@ test('every secret variable can come from <NAME>_FILE (Docker and Kubernetes sec
       AMQP_KEY_PASSPHRASE: 'key passphrase',
       RABBITMQ_MANAGEMENT_URL: 'http://ragmail-monitor:s3cret@rabbitmq:15672',
       REDIS_URL: 'redis://:s3cret@redis:6379',
+      DATABASE_URL: 'postgres://ragmail:s3cret@postgres:5432/ragmail',
       API_TOKENS: 'admin=0123456789abcdefghijklmnopqrstuvwxyz',
       GEMINI_API_KEY: 'AIza-gemini-key',
       ANTHROPIC_API_KEY: 'sk-ant-key',

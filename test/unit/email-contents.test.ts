@@ -22,15 +22,15 @@ function record(log: ActivityLog, stage: string, second: number, detail: Record<
   return log.record(buildEvent('test', { stage, email_id: emailId, agent_email: AGENT, timestamp: at(second), detail } as never));
 }
 
-test('the customer text and the whole reply are kept; what went out beats a draft whatever order the events arrive in', () => {
-  const log = new ActivityLog(openDatabase(':memory:'));
+test('the customer text and the whole reply are kept; what went out beats a draft whatever order the events arrive in', async () => {
+  const log = new ActivityLog(await openDatabase(':memory:'));
   const long = `${'The full answer. '.repeat(80)}End.`;
   // The sent event (second 30) arrives before the draft (second 20) and the approval (25).
-  record(log, 'sent', 30, { mode: 'review', message_id: '<r@acme.test>', subject: 'Re: Router', body: `${long} (as sent)` });
-  record(log, 'drafted', 20, { mode: 'review', message_id: '<r@acme.test>', message: message(EMAIL, long) });
-  record(log, 'review_approved', 25, { by: 'ann', edited: true, body: 'edited' });
-  record(log, 'received', 1, { from: 'c@customer.test', subject: 'Router', message: { email: { email_id: EMAIL, body: 'Hello' } } });
-  const contents = log.contents(EMAIL);
+  await record(log, 'sent', 30, { mode: 'review', message_id: '<r@acme.test>', subject: 'Re: Router', body: `${long} (as sent)` });
+  await record(log, 'drafted', 20, { mode: 'review', message_id: '<r@acme.test>', message: message(EMAIL, long) });
+  await record(log, 'review_approved', 25, { by: 'ann', edited: true, body: 'edited' });
+  await record(log, 'received', 1, { from: 'c@customer.test', subject: 'Router', message: { email: { email_id: EMAIL, body: 'Hello' } } });
+  const contents = await log.contents(EMAIL);
   assert.ok(contents);
   assert.equal(contents.reply_body, `${long} (as sent)`);
   assert.equal(contents.reply_source, 'sent');
@@ -38,21 +38,21 @@ test('the customer text and the whole reply are kept; what went out beats a draf
   assert.equal(contents.customer_body, 'Hello');
   assert.deepEqual(contents.passages, [{ document_id: 'doc-1', source: 'x200.pdf', page: 4, score: 0.8 }]);
   // The events table still keeps no body: only the conversation texts do.
-  assert.ok(!JSON.stringify(log.timeline(EMAIL)).includes('Hello'));
+  assert.ok(!JSON.stringify(await log.timeline(EMAIL)).includes('Hello'));
 });
 
-test('a draft keeps its full text until something stronger comes; texts of another email or of a shadow replay are ignored', () => {
-  const log = new ActivityLog(openDatabase(':memory:'));
-  record(log, 'drafted', 20, { mode: 'review', message_id: '<r@acme.test>', message: message(EMAIL, 'Draft body') });
-  assert.equal(log.contents(EMAIL)?.reply_body, 'Draft body');
-  assert.equal(log.contents(EMAIL)?.customer_body, 'My routerreset fails.\nHelp!', 'controls and bidi overrides removed');
-  record(log, 'shadowed', 40, { mode: 'shadow', message_id: '<r@acme.test>', body: 'Replayed', replay: { replay_id: 'x', shadow: true } });
+test('a draft keeps its full text until something stronger comes; texts of another email or of a shadow replay are ignored', async () => {
+  const log = new ActivityLog(await openDatabase(':memory:'));
+  await record(log, 'drafted', 20, { mode: 'review', message_id: '<r@acme.test>', message: message(EMAIL, 'Draft body') });
+  assert.equal((await log.contents(EMAIL))?.reply_body, 'Draft body');
+  assert.equal((await log.contents(EMAIL))?.customer_body, 'My routerreset fails.\nHelp!', 'controls and bidi overrides removed');
+  await record(log, 'shadowed', 40, { mode: 'shadow', message_id: '<r@acme.test>', body: 'Replayed', replay: { replay_id: 'x', shadow: true } });
   // A forged draft about another email does not put its texts under this one.
-  record(log, 'handed_off', 50, { mode: 'review', message_id: '<r@acme.test>', message: message('<other@customer.test>', 'Forged') });
-  assert.equal(log.contents(EMAIL)?.reply_body, 'Draft body');
-  assert.equal(log.contents('<unknown@customer.test>'), undefined);
+  await record(log, 'handed_off', 50, { mode: 'review', message_id: '<r@acme.test>', message: message('<other@customer.test>', 'Forged') });
+  assert.equal((await log.contents(EMAIL))?.reply_body, 'Draft body');
+  assert.equal(await log.contents('<unknown@customer.test>'), undefined);
 });
 
-test('plainText keeps tabs and newlines and removes controls and invisible reordering characters', () => {
+test('plainText keeps tabs and newlines and removes controls and invisible reordering characters', async () => {
   assert.equal(plainText('a\tb\r\nc\u0000d\u200Be\u2066f'), 'a\tb\ncdef');
 });

@@ -81,7 +81,7 @@ async function feedEverything(context: TestContext, metrics: WorkerMetrics): Pro
   const store = instrumentVectorStore(createSqliteVectorStore({ path: path.join(tempDir(context), 'vectors.db') }), metrics);
   context.after(() => store.close());
   await store.query('support@acme.example', 'reset router', 3);
-  const database = openDatabase(path.join(tempDir(context), 'ragmail.db'));
+  const database = await openDatabase(path.join(tempDir(context), 'ragmail.db'));
   context.after(() => database.close());
   registerQuotaGauge(metrics, { ledger: new SendLedger(database), limit: 250, mailboxes: () => metrics.mailboxesSeen });
   const { client } = await managementServer(context, (response) => response.end(JSON.stringify(QUEUES_ANSWER)));
@@ -181,12 +181,12 @@ test('instrumentVectorStore records the latency and best score of each query, 0 
 
 test('the send-quota gauge reads the ledger at each scrape for the mailboxes the sender reported on', async (context) => {
   const metrics = createWorkerMetrics();
-  const database = openDatabase(path.join(tempDir(context), 'ragmail.db'));
+  const database = await openDatabase(path.join(tempDir(context), 'ragmail.db'));
   context.after(() => database.close());
   const ledger = new SendLedger(database);
   registerQuotaGauge(metrics, { ledger, limit: 10, mailboxes: () => metrics.mailboxesSeen });
   assert.equal(sampleValue(await metrics.metrics(), 'ragmail_send_quota_remaining'), undefined, 'no mailbox seen yet');
-  for (let sent = 0; sent < 3; sent++) ledger.tryConsumeQuota('support@acme.example', 10);
+  for (let sent = 0; sent < 3; sent++) await ledger.tryConsumeQuota('support@acme.example', 10);
   metrics.observeEvent(buildEvent('sender', { stage: 'sent', agent_email: 'support@acme.example' }));
   metrics.observeEvent(buildEvent('sender', { stage: 'drafted', agent_email: 'help@globex.example' }));
   metrics.observeEvent(buildEvent('classifier', { stage: 'classified', agent_email: 'other@initech.example' }));
@@ -194,7 +194,7 @@ test('the send-quota gauge reads the ledger at each scrape for the mailboxes the
   assert.equal(sampleValue(text, 'ragmail_send_quota_remaining', { agent_email: 'support@acme.example' }), 7);
   assert.equal(sampleValue(text, 'ragmail_send_quota_remaining', { agent_email: 'help@globex.example' }), 10);
   assert.equal(sampleValue(text, 'ragmail_send_quota_remaining', { agent_email: 'other@initech.example' }), undefined, 'only mailboxes the sender served');
-  ledger.tryConsumeQuota('support@acme.example', 10);
+  await ledger.tryConsumeQuota('support@acme.example', 10);
   text = await metrics.metrics();
   assert.equal(sampleValue(text, 'ragmail_send_quota_remaining', { agent_email: 'support@acme.example' }), 6, 'read again at the next scrape');
 });

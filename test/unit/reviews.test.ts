@@ -51,42 +51,42 @@ function temporaryFile(): { file: string; cleanup: () => void } {
   return { file: path.join(directory, 'reviews.sqlite'), cleanup: () => fs.rmSync(directory, { recursive: true, force: true }) };
 }
 
-test('open creates a pending review; a redelivered draft refreshes it, a decided one stays as decided', () => {
-  const reviews = new ReviewQueue(openDatabase(':memory:'));
-  assert.equal(reviews.open(drafted('a@x'), 'review mode', '2024-05-01T10:00:01.000Z'), true);
-  const review = reviews.get('a@x');
+test('open creates a pending review; a redelivered draft refreshes it, a decided one stays as decided', async () => {
+  const reviews = new ReviewQueue(await openDatabase(':memory:'));
+  assert.equal(await reviews.open(drafted('a@x'), 'review mode', '2024-05-01T10:00:01.000Z'), true);
+  const review = await reviews.get('a@x');
   assert.equal(review?.status, 'pending');
   assert.equal(review?.reason, 'review mode');
   assert.equal(review?.reply_body, 'Hold the reset button for 10 seconds.');
   assert.deepEqual(review?.message, drafted('a@x'), 'the whole message is kept, passages included');
   assert.equal(review?.edited, false);
 
-  assert.equal(reviews.open(drafted('a@x', ACME, 'A newer draft.'), 'review mode'), true, 'a pending review is refreshed');
-  assert.equal(reviews.get('a@x')?.reply_body, 'A newer draft.');
-  assert.equal(reviews.get('a@x')?.created_at, '2024-05-01T10:00:01.000Z', 'refreshing keeps when it was opened');
-  assert.equal(reviews.count(), 1);
+  assert.equal(await reviews.open(drafted('a@x', ACME, 'A newer draft.'), 'review mode'), true, 'a pending review is refreshed');
+  assert.equal((await reviews.get('a@x'))?.reply_body, 'A newer draft.');
+  assert.equal((await reviews.get('a@x'))?.created_at, '2024-05-01T10:00:01.000Z', 'refreshing keeps when it was opened');
+  assert.equal(await reviews.count(), 1);
 
-  reviews.decide('a@x', { action: 'rejected', by: 'alice', note: 'wrong product' });
-  assert.equal(reviews.open(drafted('a@x', ACME, 'Yet another.'), 'review mode'), false);
-  const decided = reviews.get('a@x');
+  await reviews.decide('a@x', { action: 'rejected', by: 'alice', note: 'wrong product' });
+  assert.equal(await reviews.open(drafted('a@x', ACME, 'Yet another.'), 'review mode'), false);
+  const decided = await reviews.get('a@x');
   assert.equal(decided?.status, 'rejected');
   assert.equal(decided?.reply_body, 'A newer draft.', 'a decided review is not overwritten by a late draft');
 });
 
-test('decide records who, when and the edit; a second decision is a conflict; unknown ids are not found', () => {
-  const reviews = new ReviewQueue(openDatabase(':memory:'));
-  reviews.open(drafted('a@x'), 'review mode');
-  reviews.open(drafted('b@x'), 'review mode');
-  const approved = reviews.decide('a@x', { action: 'approved', by: 'alice', at: '2024-05-01T11:00:00.000Z', body: 'Edited reply.' });
+test('decide records who, when and the edit; a second decision is a conflict; unknown ids are not found', async () => {
+  const reviews = new ReviewQueue(await openDatabase(':memory:'));
+  await reviews.open(drafted('a@x'), 'review mode');
+  await reviews.open(drafted('b@x'), 'review mode');
+  const approved = await reviews.decide('a@x', { action: 'approved', by: 'alice', at: '2024-05-01T11:00:00.000Z', body: 'Edited reply.' });
   assert.deepEqual(
     [approved.status, approved.decided_by, approved.decided_at, approved.reply_body, approved.edited],
     ['approved', 'alice', '2024-05-01T11:00:00.000Z', 'Edited reply.', true],
   );
-  const unedited = reviews.decide('b@x', { action: 'approved', by: 'bob', body: 'Hold the reset button for 10 seconds.' });
+  const unedited = await reviews.decide('b@x', { action: 'approved', by: 'bob', body: 'Hold the reset button for 10 seconds.' });
   assert.equal(unedited.edited, false, 'the generated body sent back unchanged is not an edit');
 
-  assert.throws(
-    () => reviews.decide('a@x', { action: 'rejected', by: 'bob' }),
+  await assert.rejects(
+    async () => await reviews.decide('a@x', { action: 'rejected', by: 'bob' }),
     (error: unknown) => {
       assert.ok(error instanceof ReviewConflictError);
       assert.equal(error.code, 'review_conflict');
@@ -95,64 +95,73 @@ test('decide records who, when and the edit; a second decision is a conflict; un
       return true;
     },
   );
-  assert.equal(reviews.get('a@x')?.reply_body, 'Edited reply.', 'the losing decision changed nothing');
-  assert.throws(() => reviews.decide('missing@x', { action: 'approved', by: 'alice' }), ReviewNotFoundError);
+  assert.equal((await reviews.get('a@x'))?.reply_body, 'Edited reply.', 'the losing decision changed nothing');
+  await assert.rejects(async () => await reviews.decide('missing@x', { action: 'approved', by: 'alice' }), ReviewNotFoundError);
 });
 
-test('revertToPending undoes exactly the given decision, not a later one', () => {
-  const reviews = new ReviewQueue(openDatabase(':memory:'));
-  reviews.open(drafted('a@x'), 'review mode');
-  const approved = reviews.decide('a@x', { action: 'approved', by: 'alice', body: 'Edited.' });
-  assert.equal(reviews.revertToPending(approved), true);
-  const pending = reviews.get('a@x');
+test('revertToPending undoes exactly the given decision, not a later one', async () => {
+  const reviews = new ReviewQueue(await openDatabase(':memory:'));
+  await reviews.open(drafted('a@x'), 'review mode');
+  const approved = await reviews.decide('a@x', { action: 'approved', by: 'alice', body: 'Edited.' });
+  assert.equal(await reviews.revertToPending(approved), true);
+  const pending = await reviews.get('a@x');
   assert.deepEqual(
     [pending?.status, pending?.decided_by, pending?.decided_at, pending?.reply_body, pending?.edited],
     ['pending', null, null, 'Hold the reset button for 10 seconds.', false],
   );
-  const later = reviews.decide('a@x', { action: 'rejected', by: 'bob' });
-  assert.equal(reviews.revertToPending(approved), false, 'a stale undo leaves the newer decision');
-  assert.equal(reviews.get('a@x')?.status, 'rejected');
+  const later = await reviews.decide('a@x', { action: 'rejected', by: 'bob' });
+  assert.equal(await reviews.revertToPending(approved), false, 'a stale undo leaves the newer decision');
+  assert.equal((await reviews.get('a@x'))?.status, 'rejected');
   assert.equal(later.decided_by, 'bob');
 });
 
-test('markSent moves an approved review to sent once; a pending, a rejected and an unknown one are left alone', () => {
-  const reviews = new ReviewQueue(openDatabase(':memory:'));
-  reviews.open(drafted('a@x'), 'review mode');
-  reviews.open(drafted('b@x'), 'review mode');
-  reviews.open(drafted('p@x'), 'review mode');
+test('markSent moves an approved review to sent once; a pending, a rejected and an unknown one are left alone', async () => {
+  const reviews = new ReviewQueue(await openDatabase(':memory:'));
+  await reviews.open(drafted('a@x'), 'review mode');
+  await reviews.open(drafted('b@x'), 'review mode');
+  await reviews.open(drafted('p@x'), 'review mode');
   // Nobody decided it: a `sent` must not take it away from the reviewers (nor make it look sendable).
-  assert.equal(reviews.markSent('p@x'), false);
-  assert.deepEqual([reviews.get('p@x')?.status, reviews.get('p@x')?.sent_at], ['pending', null]);
-  reviews.decide('a@x', { action: 'approved', by: 'alice' });
-  reviews.decide('b@x', { action: 'rejected', by: 'alice' });
-  assert.equal(reviews.markSent('a@x', '2024-05-01T12:00:00.000Z'), true);
-  const sent = reviews.get('a@x');
+  assert.equal(await reviews.markSent('p@x'), false);
+  assert.deepEqual([(await reviews.get('p@x'))?.status, (await reviews.get('p@x'))?.sent_at], ['pending', null]);
+  await reviews.decide('a@x', { action: 'approved', by: 'alice' });
+  await reviews.decide('b@x', { action: 'rejected', by: 'alice' });
+  assert.equal(await reviews.markSent('a@x', '2024-05-01T12:00:00.000Z'), true);
+  const sent = await reviews.get('a@x');
   assert.deepEqual([sent?.status, sent?.sent_at, sent?.decided_by], ['sent', '2024-05-01T12:00:00.000Z', 'alice']);
-  assert.equal(reviews.markSent('a@x'), false, 'a second sent event changes nothing');
-  assert.equal(reviews.get('a@x')?.sent_at, '2024-05-01T12:00:00.000Z');
-  assert.equal(reviews.markSent('b@x'), false);
-  assert.equal(reviews.get('b@x')?.status, 'rejected');
-  assert.equal(reviews.markSent('missing@x'), false);
-  assert.throws(() => reviews.decide('a@x', { action: 'approved', by: 'bob' }), ReviewConflictError, 'a sent review cannot be decided again');
+  assert.equal(await reviews.markSent('a@x'), false, 'a second sent event changes nothing');
+  assert.equal((await reviews.get('a@x'))?.sent_at, '2024-05-01T12:00:00.000Z');
+  assert.equal(await reviews.markSent('b@x'), false);
+  assert.equal((await reviews.get('b@x'))?.status, 'rejected');
+  assert.equal(await reviews.markSent('missing@x'), false);
+  await assert.rejects(
+    async () => await reviews.decide('a@x', { action: 'approved', by: 'bob' }),
+    ReviewConflictError,
+    'a sent review cannot be decided again',
+  );
 });
 
-test('list and count filter by mailbox and status, oldest first, with limit and offset', () => {
-  const reviews = new ReviewQueue(openDatabase(':memory:'));
-  reviews.open(drafted('a3@x'), 'review mode', '2024-05-01T10:03:00.000Z');
-  reviews.open(drafted('a1@x'), 'review mode', '2024-05-01T10:01:00.000Z');
-  reviews.open(drafted('g2@x', GLOBEX), 'nothing relevant', '2024-05-01T10:02:00.000Z');
-  reviews.open(drafted('a4@x'), 'review mode', '2024-05-01T10:04:00.000Z');
-  reviews.decide('a4@x', { action: 'rejected', by: 'alice' });
+test('list and count filter by mailbox and status, oldest first, with limit and offset', async () => {
+  const reviews = new ReviewQueue(await openDatabase(':memory:'));
+  await reviews.open(drafted('a3@x'), 'review mode', '2024-05-01T10:03:00.000Z');
+  await reviews.open(drafted('a1@x'), 'review mode', '2024-05-01T10:01:00.000Z');
+  await reviews.open(drafted('g2@x', GLOBEX), 'nothing relevant', '2024-05-01T10:02:00.000Z');
+  await reviews.open(drafted('a4@x'), 'review mode', '2024-05-01T10:04:00.000Z');
+  await reviews.decide('a4@x', { action: 'rejected', by: 'alice' });
 
   const ids = (list: { email_id: string }[]) => list.map((review) => review.email_id);
-  assert.deepEqual(ids(reviews.list()), ['a1@x', 'g2@x', 'a3@x', 'a4@x']);
-  assert.deepEqual(ids(reviews.list({ status: 'pending' })), ['a1@x', 'g2@x', 'a3@x']);
-  assert.deepEqual(ids(reviews.list({ status: 'pending', agentEmail: ACME })), ['a1@x', 'a3@x']);
-  assert.deepEqual(ids(reviews.list({ status: 'rejected' })), ['a4@x']);
-  assert.deepEqual(ids(reviews.list({ agentEmail: GLOBEX })), ['g2@x']);
-  assert.deepEqual(ids(reviews.list({ limit: 2, offset: 1 })), ['g2@x', 'a3@x']);
+  assert.deepEqual(ids(await reviews.list()), ['a1@x', 'g2@x', 'a3@x', 'a4@x']);
+  assert.deepEqual(ids(await reviews.list({ status: 'pending' })), ['a1@x', 'g2@x', 'a3@x']);
+  assert.deepEqual(ids(await reviews.list({ status: 'pending', agentEmail: ACME })), ['a1@x', 'a3@x']);
+  assert.deepEqual(ids(await reviews.list({ status: 'rejected' })), ['a4@x']);
+  assert.deepEqual(ids(await reviews.list({ agentEmail: GLOBEX })), ['g2@x']);
+  assert.deepEqual(ids(await reviews.list({ limit: 2, offset: 1 })), ['g2@x', 'a3@x']);
   assert.deepEqual(
-    [reviews.count(), reviews.count({ status: 'pending' }), reviews.count({ status: 'pending', agentEmail: ACME }), reviews.count({ status: 'sent' })],
+    [
+      await reviews.count(),
+      await reviews.count({ status: 'pending' }),
+      await reviews.count({ status: 'pending', agentEmail: ACME }),
+      await reviews.count({ status: 'sent' }),
+    ],
     [4, 3, 2, 0],
   );
 });
@@ -168,7 +177,7 @@ const { workerData, parentPort } = require('node:worker_threads');
   (await import(workerData.tsxModule)).register();
   const { openDatabase } = await import(workerData.databaseModule);
   const { ReviewQueue, ReviewConflictError } = await import(workerData.reviewsModule);
-  const reviews = new ReviewQueue(openDatabase(workerData.file));
+  const reviews = new ReviewQueue((await openDatabase(workerData.file)));
   const gate = new Int32Array(workerData.gate);
   Atomics.add(gate, 0, 1);
   Atomics.notify(gate, 0);
@@ -181,7 +190,7 @@ const { workerData, parentPort } = require('node:worker_threads');
   let conflicts = 0;
   for (let index = 0; index < workerData.count; index += 1) {
     try {
-      reviews.decide('email-' + index + '@x', { action: workerData.action, by: workerData.by });
+      (await reviews.decide('email-' + index + '@x', { action: workerData.action, by: workerData.by }));
       won.push(index);
     } catch (error) {
       if (!(error instanceof ReviewConflictError)) throw error;
@@ -220,8 +229,8 @@ test('two reviewers deciding the same reviews at once from two threads: each rev
   const threads: ReviewerThread[] = [];
   try {
     const count = 200;
-    const setup = new ReviewQueue(openDatabase(file));
-    for (let index = 0; index < count; index += 1) setup.open(drafted(`email-${index}@x`), 'review mode');
+    const setup = new ReviewQueue(await openDatabase(file));
+    for (let index = 0; index < count; index += 1) await setup.open(drafted(`email-${index}@x`), 'review mode');
     const common = {
       file,
       gate: new SharedArrayBuffer(4),
@@ -241,10 +250,11 @@ test('two reviewers deciding the same reviews at once from two threads: each rev
       'every review won by exactly one reviewer',
     );
     assert.equal(alice.conflicts + bob.conflicts, count, 'the other reviewer got a conflict every time');
-    const reviews = new ReviewQueue(openDatabase(file));
+    const reviews = new ReviewQueue(await openDatabase(file));
     for (const index of alice.won)
-      assert.deepEqual([reviews.get(`email-${index}@x`)?.status, reviews.get(`email-${index}@x`)?.decided_by], ['approved', 'alice']);
-    for (const index of bob.won) assert.deepEqual([reviews.get(`email-${index}@x`)?.status, reviews.get(`email-${index}@x`)?.decided_by], ['rejected', 'bob']);
+      assert.deepEqual([(await reviews.get(`email-${index}@x`))?.status, (await reviews.get(`email-${index}@x`))?.decided_by], ['approved', 'alice']);
+    for (const index of bob.won)
+      assert.deepEqual([(await reviews.get(`email-${index}@x`))?.status, (await reviews.get(`email-${index}@x`))?.decided_by], ['rejected', 'bob']);
   } finally {
     // A thread still loading or waiting at the gate would keep the file from ending.
     await Promise.all(threads.map((thread) => thread.worker.terminate()));
@@ -252,8 +262,8 @@ test('two reviewers deciding the same reviews at once from two threads: each rev
   }
 });
 
-test('the recorder on a database of its own: drafted opens, review_approved decides, sent closes; events read twice change nothing', () => {
-  const database = openDatabase(':memory:');
+test('the recorder on a database of its own: drafted opens, review_approved decides, sent closes; events read twice change nothing', async () => {
+  const database = await openDatabase(':memory:');
   const warnings: string[] = [];
   const stores = {
     activity: new ActivityLog(database),
@@ -273,31 +283,34 @@ test('the recorder on a database of its own: drafted opens, review_approved deci
     { ...buildEvent('api', { stage: 'review_approved', ...email, detail: { by: 'alice', edited: true, body: 'Edited.' } }), timestamp: at(2) },
     { ...buildEvent('sender', { stage: 'sent', ...email, detail: { mode: 'review', approved_by: 'alice', edited: true } }), timestamp: at(3) },
   ];
-  for (const event of [...events, ...events]) applyEvent(event, stores);
-  const review = stores.reviews.get('a@x');
+  for (const event of [...events, ...events]) await applyEvent(event, stores);
+  const review = await stores.reviews.get('a@x');
   assert.deepEqual(
     [review?.status, review?.decided_by, review?.decided_at, review?.reply_body, review?.edited, review?.sent_at, review?.created_at],
     ['sent', 'alice', at(2), 'Edited.', true, at(3), at(1)],
   );
-  assert.equal(stores.activity.getEmail('a@x')?.state, 'sent');
-  assert.equal(stores.activity.timeline('a@x').length, 3, 'each event recorded once');
+  assert.equal((await stores.activity.getEmail('a@x'))?.state, 'sent');
+  assert.equal((await stores.activity.timeline('a@x')).length, 3, 'each event recorded once');
 
   // A rejection read from the stream ends the email as rejected; a draft event without its message opens nothing.
   const other = { email_id: 'b@x', agent_email: ACME };
-  applyEvent(
+  await applyEvent(
     { ...buildEvent('sender', { stage: 'drafted', ...other, detail: { mode: 'review', reason: 'review mode', message: drafted('b@x') } }), timestamp: at(4) },
     stores,
   );
-  applyEvent({ ...buildEvent('api', { stage: 'review_rejected', ...other, detail: { by: 'bob', note: 'off topic' } }), timestamp: at(5) }, stores);
-  assert.deepEqual([stores.reviews.get('b@x')?.status, stores.reviews.get('b@x')?.note], ['rejected', 'off topic']);
-  assert.deepEqual([stores.activity.getEmail('b@x')?.state, stores.activity.getEmail('b@x')?.outcome], ['rejected', 'rejected by bob: off topic']);
-  applyEvent(buildEvent('sender', { stage: 'handed_off', email_id: 'c@x', agent_email: ACME, detail: { mode: 'review' } }), stores);
-  assert.equal(stores.reviews.get('c@x'), undefined);
+  await applyEvent({ ...buildEvent('api', { stage: 'review_rejected', ...other, detail: { by: 'bob', note: 'off topic' } }), timestamp: at(5) }, stores);
+  assert.deepEqual([(await stores.reviews.get('b@x'))?.status, (await stores.reviews.get('b@x'))?.note], ['rejected', 'off topic']);
+  assert.deepEqual(
+    [(await stores.activity.getEmail('b@x'))?.state, (await stores.activity.getEmail('b@x'))?.outcome],
+    ['rejected', 'rejected by bob: off topic'],
+  );
+  await applyEvent(buildEvent('sender', { stage: 'handed_off', email_id: 'c@x', agent_email: ACME, detail: { mode: 'review' } }), stores);
+  assert.equal(await stores.reviews.get('c@x'), undefined);
   assert.equal(warnings.length, 1);
 });
 
-test('forged drafted events open no review: another role, another email or another mailbox in the message', () => {
-  const database = openDatabase(':memory:');
+test('forged drafted events open no review: another role, another email or another mailbox in the message', async () => {
+  const database = await openDatabase(':memory:');
   const warnings: string[] = [];
   const stores = {
     activity: new ActivityLog(database),
@@ -315,46 +328,43 @@ test('forged drafted events open no review: another role, another email or anoth
     buildEvent('sender', { stage: 'drafted', email_id: 'b@x', agent_email: ACME, detail: { reason: 'review mode', message: drafted('other@x') } }),
     buildEvent('sender', { stage: 'handed_off', email_id: 'c@x', agent_email: ACME, detail: { reason: 'review mode', message: drafted('c@x', GLOBEX) } }),
   ];
-  for (const event of forged) applyEvent(event, stores);
-  assert.deepEqual(
-    ['a@x', 'b@x', 'c@x', 'other@x'].map((id) => stores.reviews.get(id)),
-    [undefined, undefined, undefined, undefined],
-  );
+  for (const event of forged) await applyEvent(event, stores);
+  assert.deepEqual(await Promise.all(['a@x', 'b@x', 'c@x', 'other@x'].map((id) => stores.reviews.get(id))), [undefined, undefined, undefined, undefined]);
   assert.equal(warnings.length, 3);
   assert.match(warnings[0], /role "poller", not the sender/);
   assert.match(warnings[1], /another email/);
   assert.match(warnings[2], /another mailbox/);
 
   // A decision is the api's: one published under another role is ignored.
-  applyEvent(
+  await applyEvent(
     buildEvent('sender', { stage: 'drafted', email_id: 'd@x', agent_email: ACME, detail: { reason: 'review mode', message: drafted('d@x') } }),
     stores,
   );
-  applyEvent(buildEvent('classifier', { stage: 'review_approved', email_id: 'd@x', agent_email: ACME, detail: { by: 'mallory' } }), stores);
-  assert.equal(stores.reviews.get('d@x')?.status, 'pending');
+  await applyEvent(buildEvent('classifier', { stage: 'review_approved', email_id: 'd@x', agent_email: ACME, detail: { by: 'mallory' } }), stores);
+  assert.equal((await stores.reviews.get('d@x'))?.status, 'pending');
   assert.match(warnings[3], /review_approved event from role "classifier"/);
 });
 
-test('a review shows the recipient the reply goes to, or why there is none (older drafts: unchecked)', () => {
-  const database = openDatabase(':memory:');
+test('a review shows the recipient the reply goes to, or why there is none (older drafts: unchecked)', async () => {
+  const database = await openDatabase(':memory:');
   const reviews = new ReviewQueue(database);
-  reviews.open(drafted('a@x'), 'review mode');
-  assert.deepEqual([reviews.get('a@x')?.recipient, reviews.get('a@x')?.recipient_problem], ['dana@example.net', null]);
+  await reviews.open(drafted('a@x'), 'review mode');
+  assert.deepEqual([(await reviews.get('a@x'))?.recipient, (await reviews.get('a@x'))?.recipient_problem], ['dana@example.net', null]);
   const listed = drafted('b@x');
   listed.email = { ...listed.email, reply_recipient: null, recipient_problem: 'Reply-To names 200 addresses' };
-  reviews.open(listed, 'no single valid recipient');
-  assert.deepEqual([reviews.get('b@x')?.recipient, reviews.get('b@x')?.recipient_problem], [null, 'Reply-To names 200 addresses']);
+  await reviews.open(listed, 'no single valid recipient');
+  assert.deepEqual([(await reviews.get('b@x'))?.recipient, (await reviews.get('b@x'))?.recipient_problem], [null, 'Reply-To names 200 addresses']);
   const { reply_recipient: _recipient, recipient_problem: _problem, ...olderEmail } = drafted('c@x').email;
-  reviews.open({ ...drafted('c@x'), email: olderEmail as ToSendMessage['email'] }, 'review mode');
-  assert.deepEqual([reviews.get('c@x')?.recipient, reviews.get('c@x')?.recipient_problem], [null, UNCHECKED_RECIPIENT]);
+  await reviews.open({ ...drafted('c@x'), email: olderEmail as ToSendMessage['email'] }, 'review mode');
+  assert.deepEqual([(await reviews.get('c@x'))?.recipient, (await reviews.get('c@x'))?.recipient_problem], [null, UNCHECKED_RECIPIENT]);
 });
 
-test('verifyApproval: only a reply the store holds as approved, exactly as approved, passes', () => {
-  const reviews = new ReviewQueue(openDatabase(':memory:'));
+test('verifyApproval: only a reply the store holds as approved, exactly as approved, passes', async () => {
+  const reviews = new ReviewQueue(await openDatabase(':memory:'));
   const approval = { approved_by: 'alice', approved_at: '2024-05-01T10:01:00.000Z', edited: false };
   const claim = (message: ToSendMessage): ToSendMessage => ({ ...message, review: approval });
   const refused = (message: ToSendMessage, reason: RegExp) =>
-    assert.throws(
+    assert.rejects(
       () => verifyApproval(claim(message), reviews),
       (error: unknown) => {
         assert.ok(error instanceof RagmailError);
@@ -363,34 +373,34 @@ test('verifyApproval: only a reply the store holds as approved, exactly as appro
         return true;
       },
     );
-  refused(drafted('a@x'), /holds no review/);
-  reviews.open(drafted('a@x'), 'review mode');
-  refused(drafted('a@x'), /review is pending/);
-  reviews.decide('a@x', { action: 'approved', by: 'alice', body: 'Edited by Alice.' });
-  refused(drafted('a@x'), /body differs/);
+  await refused(drafted('a@x'), /holds no review/);
+  await reviews.open(drafted('a@x'), 'review mode');
+  await refused(drafted('a@x'), /review is pending/);
+  await reviews.decide('a@x', { action: 'approved', by: 'alice', body: 'Edited by Alice.' });
+  await refused(drafted('a@x'), /body differs/);
   const approved = drafted('a@x', ACME, 'Edited by Alice.');
-  assert.equal(verifyApproval(claim(approved), reviews).decided_by, 'alice');
-  refused({ ...approved, email: { ...approved.email, reply_recipient: 'mallory@evil.example' } }, /recipient differs/);
-  refused({ ...approved, generated_response: { ...approved.generated_response, subject: 'Your invoice' } }, /subject differs/);
-  reviews.open(drafted('b@x'), 'review mode');
-  reviews.decide('b@x', { action: 'rejected', by: 'bob' });
-  refused(drafted('b@x'), /review is rejected/);
+  assert.equal((await verifyApproval(claim(approved), reviews)).decided_by, 'alice');
+  await refused({ ...approved, email: { ...approved.email, reply_recipient: 'mallory@evil.example' } }, /recipient differs/);
+  await refused({ ...approved, generated_response: { ...approved.generated_response, subject: 'Your invoice' } }, /subject differs/);
+  await reviews.open(drafted('b@x'), 'review mode');
+  await reviews.decide('b@x', { action: 'rejected', by: 'bob' });
+  await refused(drafted('b@x'), /review is rejected/);
 
   // Once sent, the approval is carried out: verifying it again refuses, and the sender sees it as already sent.
-  assert.equal(approvalAlreadySent(claim(approved), reviews), false, 'approved, not yet sent');
-  reviews.markSent('a@x');
-  refused(approved, /review is sent, not approved/);
-  assert.equal(approvalAlreadySent(claim(approved), reviews), true);
+  assert.equal(await approvalAlreadySent(claim(approved), reviews), false, 'approved, not yet sent');
+  await reviews.markSent('a@x');
+  await refused(approved, /review is sent, not approved/);
+  assert.equal(await approvalAlreadySent(claim(approved), reviews), true);
   assert.equal(
-    approvalAlreadySent(claim({ ...approved, email: { ...approved.email, reply_recipient: 'mallory@evil.example' } }), reviews),
+    await approvalAlreadySent(claim({ ...approved, email: { ...approved.email, reply_recipient: 'mallory@evil.example' } }), reviews),
     false,
     'another reply is not the sent one',
   );
-  assert.equal(approvalAlreadySent(claim(drafted('b@x')), reviews), false, 'a rejected review was never sent');
+  assert.equal(await approvalAlreadySent(claim(drafted('b@x')), reviews), false, 'a rejected review was never sent');
 });
 
-test('the recorder: a sent event never closes a pending review; one read before its approval closes it once approved', () => {
-  const database = openDatabase(':memory:');
+test('the recorder: a sent event never closes a pending review; one read before its approval closes it once approved', async () => {
+  const database = await openDatabase(':memory:');
   const warnings: string[] = [];
   const stores = {
     activity: new ActivityLog(database),
@@ -404,19 +414,25 @@ test('the recorder: a sent event never closes a pending review; one read before 
   };
   const at = (second: number) => `2024-05-01T10:00:0${second}.000Z`;
   const email = { email_id: 'a@x', agent_email: ACME };
-  applyEvent({ ...buildEvent('sender', { stage: 'drafted', ...email, detail: { reason: 'review mode', message: drafted('a@x') } }), timestamp: at(1) }, stores);
-  applyEvent(buildEvent('poller', { stage: 'sent', ...email }), stores);
-  assert.equal(stores.reviews.get('a@x')?.status, 'pending', 'a sent from another role is ignored');
+  await applyEvent(
+    { ...buildEvent('sender', { stage: 'drafted', ...email, detail: { reason: 'review mode', message: drafted('a@x') } }), timestamp: at(1) },
+    stores,
+  );
+  await applyEvent(buildEvent('poller', { stage: 'sent', ...email }), stores);
+  assert.equal((await stores.reviews.get('a@x'))?.status, 'pending', 'a sent from another role is ignored');
   assert.match(warnings[0] ?? '', /sent event from role "poller", not the sender/);
   // The API publishes the approved reply before its decision's event: the sender's `sent` can come first.
-  applyEvent({ ...buildEvent('sender', { stage: 'sent', ...email, detail: { mode: 'review' } }), timestamp: at(3) }, stores);
-  assert.equal(stores.reviews.get('a@x')?.status, 'pending', 'nobody approved it yet');
-  applyEvent({ ...buildEvent('api', { stage: 'review_approved', ...email, detail: { by: 'alice' } }), timestamp: at(2) }, stores);
-  assert.deepEqual([stores.reviews.get('a@x')?.status, stores.reviews.get('a@x')?.decided_by, stores.reviews.get('a@x')?.sent_at], ['sent', 'alice', at(3)]);
+  await applyEvent({ ...buildEvent('sender', { stage: 'sent', ...email, detail: { mode: 'review' } }), timestamp: at(3) }, stores);
+  assert.equal((await stores.reviews.get('a@x'))?.status, 'pending', 'nobody approved it yet');
+  await applyEvent({ ...buildEvent('api', { stage: 'review_approved', ...email, detail: { by: 'alice' } }), timestamp: at(2) }, stores);
+  assert.deepEqual(
+    [(await stores.reviews.get('a@x'))?.status, (await stores.reviews.get('a@x'))?.decided_by, (await stores.reviews.get('a@x'))?.sent_at],
+    ['sent', 'alice', at(3)],
+  );
 });
 
-test("the recorder registers a document path only from the uploader's queued event", () => {
-  const database = openDatabase(':memory:');
+test("the recorder registers a document path only from the uploader's queued event", async () => {
+  const database = await openDatabase(':memory:');
   const warnings: string[] = [];
   const stores = {
     activity: new ActivityLog(database),
@@ -435,9 +451,9 @@ test("the recorder registers a document path only from the uploader's queued eve
       agent_email: ACME,
       detail: { filename: 'manual.pdf', path: '/srv/ragmail/uploads' },
     });
-  applyEvent(queued('poller', 'forged'), stores);
-  assert.equal(stores.documents.get('forged'), undefined);
+  await applyEvent(queued('poller', 'forged'), stores);
+  assert.equal(await stores.documents.get('forged'), undefined);
   assert.match(warnings[0] ?? '', /queued event from role "poller", not the upload; ignored/);
-  applyEvent(queued('upload', 'real'), stores);
-  assert.equal(stores.documents.get('real')?.status, 'queued');
+  await applyEvent(queued('upload', 'real'), stores);
+  assert.equal((await stores.documents.get('real'))?.status, 'queued');
 });

@@ -23,15 +23,15 @@ const { workerData, parentPort } = require('node:worker_threads');
   (await import(workerData.tsxModule)).register();
   const { openDatabase } = await import(workerData.databaseModule);
   const { SendLedger } = await import(workerData.ledgerModule);
-  const ledger = new SendLedger(openDatabase(workerData.file));
+  const ledger = new SendLedger((await openDatabase(workerData.file)));
   const gate = new Int32Array(workerData.gate);
   Atomics.add(gate, 0, 1);
   while (Atomics.load(gate, 0) < workerData.workers) {}
   const claimed = [];
   let allowed = 0;
   for (let index = 0; index < workerData.emails; index += 1) {
-    if (ledger.claim('<email-' + index + '@x>', workerData.owner, 60000) === 'claimed') claimed.push(index);
-    if (ledger.tryConsumeQuota('support@acme.test', workerData.quota).allowed) allowed += 1;
+    if ((await ledger.claim('<email-' + index + '@x>', workerData.owner, 60000)) === 'claimed') claimed.push(index);
+    if ((await ledger.tryConsumeQuota('support@acme.test', workerData.quota)).allowed) allowed += 1;
   }
   parentPort.postMessage({ claimed, allowed });
 })().catch((error) => { throw error; });
@@ -45,79 +45,79 @@ function runWorker(data: Record<string, unknown>): Promise<{ claimed: number[]; 
   });
 }
 
-test('one ledger: claim, renew, hold, complete, then done', () => {
-  const ledger = new SendLedger(openDatabase(':memory:'));
-  assert.equal(ledger.claim('<a@x>', 'sender-1', 60_000), 'claimed');
-  assert.equal(ledger.claim('<a@x>', 'sender-2', 60_000), 'held');
-  assert.equal(ledger.claim('<a@x>', 'sender-1', 60_000), 'claimed', 'the owner may renew its own lease');
-  assert.equal(ledger.get('<a@x>')?.attempts, 1);
-  ledger.complete('<a@x>', { mode: 'auto', message_id: '<reply-a@acme>' });
-  assert.equal(ledger.claim('<a@x>', 'sender-1', 60_000), 'done');
-  assert.equal(ledger.claim('<a@x>', 'sender-2', 60_000), 'done');
-  const record = ledger.get('<a@x>');
+test('one ledger: claim, renew, hold, complete, then done', async () => {
+  const ledger = new SendLedger(await openDatabase(':memory:'));
+  assert.equal(await ledger.claim('<a@x>', 'sender-1', 60_000), 'claimed');
+  assert.equal(await ledger.claim('<a@x>', 'sender-2', 60_000), 'held');
+  assert.equal(await ledger.claim('<a@x>', 'sender-1', 60_000), 'claimed', 'the owner may renew its own lease');
+  assert.equal((await ledger.get('<a@x>'))?.attempts, 1);
+  await ledger.complete('<a@x>', { mode: 'auto', message_id: '<reply-a@acme>' });
+  assert.equal(await ledger.claim('<a@x>', 'sender-1', 60_000), 'done');
+  assert.equal(await ledger.claim('<a@x>', 'sender-2', 60_000), 'done');
+  const record = await ledger.get('<a@x>');
   assert.equal(record?.status, 'sent');
   assert.equal(record?.message_id, '<reply-a@acme>');
   assert.equal(record?.mode, 'auto');
-  assert.equal(ledger.release('<a@x>', 'sender-1'), false, 'a completed send cannot be released');
-  assert.equal(ledger.get('<never@x>'), undefined);
+  assert.equal(await ledger.release('<a@x>', 'sender-1'), false, 'a completed send cannot be released');
+  assert.equal(await ledger.get('<never@x>'), undefined);
 });
 
-test('release lets another sender claim at once; only the owner can release', () => {
-  const ledger = new SendLedger(openDatabase(':memory:'));
-  ledger.claim('<b@x>', 'sender-1', 60_000);
-  assert.equal(ledger.release('<b@x>', 'sender-2'), false);
-  assert.equal(ledger.claim('<b@x>', 'sender-2', 60_000), 'held');
-  assert.equal(ledger.release('<b@x>', 'sender-1'), true);
-  assert.equal(ledger.claim('<b@x>', 'sender-2', 60_000), 'claimed');
-  assert.equal(ledger.get('<b@x>')?.owner, 'sender-2');
-  assert.equal(ledger.get('<b@x>')?.attempts, 2);
+test('release lets another sender claim at once; only the owner can release', async () => {
+  const ledger = new SendLedger(await openDatabase(':memory:'));
+  await ledger.claim('<b@x>', 'sender-1', 60_000);
+  assert.equal(await ledger.release('<b@x>', 'sender-2'), false);
+  assert.equal(await ledger.claim('<b@x>', 'sender-2', 60_000), 'held');
+  assert.equal(await ledger.release('<b@x>', 'sender-1'), true);
+  assert.equal(await ledger.claim('<b@x>', 'sender-2', 60_000), 'claimed');
+  assert.equal((await ledger.get('<b@x>'))?.owner, 'sender-2');
+  assert.equal((await ledger.get('<b@x>'))?.attempts, 2);
 });
 
-test('an expired lease is taken over by another owner', () => {
+test('an expired lease is taken over by another owner', async () => {
   let now = Date.parse('2024-05-01T10:00:00Z');
-  const ledger = new SendLedger(openDatabase(':memory:'), { now: () => now });
-  assert.equal(ledger.claim('<c@x>', 'crashed-sender', 30_000), 'claimed');
+  const ledger = new SendLedger(await openDatabase(':memory:'), { now: () => now });
+  assert.equal(await ledger.claim('<c@x>', 'crashed-sender', 30_000), 'claimed');
   now += 29_999;
-  assert.equal(ledger.claim('<c@x>', 'sender-2', 30_000), 'held');
+  assert.equal(await ledger.claim('<c@x>', 'sender-2', 30_000), 'held');
   now += 1;
-  assert.equal(ledger.claim('<c@x>', 'sender-2', 30_000), 'claimed');
-  assert.equal(ledger.claim('<c@x>', 'crashed-sender', 30_000), 'held', 'the old owner lost its claim');
-  assert.equal(ledger.get('<c@x>')?.lease_expires_ms, now + 30_000);
+  assert.equal(await ledger.claim('<c@x>', 'sender-2', 30_000), 'claimed');
+  assert.equal(await ledger.claim('<c@x>', 'crashed-sender', 30_000), 'held', 'the old owner lost its claim');
+  assert.equal((await ledger.get('<c@x>'))?.lease_expires_ms, now + 30_000);
 });
 
-test('a reply recorded transmitted (SMTP accepted it, its copy not filed) is answered transmitted to every later claim until complete', () => {
+test('a reply recorded transmitted (SMTP accepted it, its copy not filed) is answered transmitted to every later claim until complete', async () => {
   let now = Date.parse('2024-05-01T10:00:00Z');
-  const ledger = new SendLedger(openDatabase(':memory:'), { now: () => now });
-  assert.equal(ledger.claim('<t@x>', 'dying-sender', 30_000), 'claimed');
-  ledger.transmitted('<t@x>', '<reply-t@acme>');
-  assert.equal(ledger.claim('<t@x>', 'sender-2', 30_000), 'held', 'the lease still stops others while its owner lives');
+  const ledger = new SendLedger(await openDatabase(':memory:'), { now: () => now });
+  assert.equal(await ledger.claim('<t@x>', 'dying-sender', 30_000), 'claimed');
+  await ledger.transmitted('<t@x>', '<reply-t@acme>');
+  assert.equal(await ledger.claim('<t@x>', 'sender-2', 30_000), 'held', 'the lease still stops others while its owner lives');
   now += 30_000;
-  assert.equal(ledger.claim('<t@x>', 'sender-2', 30_000), 'transmitted', 'taken over: finish the send, never send again');
-  assert.equal(ledger.get('<t@x>')?.owner, 'sender-2');
-  assert.equal(ledger.release('<t@x>', 'sender-2'), true, 'a failure while filing the copy gives the claim back');
-  assert.equal(ledger.claim('<t@x>', 'sender-3', 30_000), 'transmitted', 'and the fact stays');
-  const record = ledger.get('<t@x>');
+  assert.equal(await ledger.claim('<t@x>', 'sender-2', 30_000), 'transmitted', 'taken over: finish the send, never send again');
+  assert.equal((await ledger.get('<t@x>'))?.owner, 'sender-2');
+  assert.equal(await ledger.release('<t@x>', 'sender-2'), true, 'a failure while filing the copy gives the claim back');
+  assert.equal(await ledger.claim('<t@x>', 'sender-3', 30_000), 'transmitted', 'and the fact stays');
+  const record = await ledger.get('<t@x>');
   assert.equal(record?.transmitted_at, '2024-05-01T10:00:00.000Z');
   assert.equal(record?.message_id, '<reply-t@acme>');
-  ledger.complete('<t@x>', { mode: 'sent', message_id: '<reply-t@acme>' });
-  assert.equal(ledger.claim('<t@x>', 'sender-4', 30_000), 'done');
-  ledger.transmitted('<t@x>', '<reply-t@acme>');
-  assert.equal(ledger.get('<t@x>')?.status, 'sent', 'a late record does not reopen a completed send');
+  await ledger.complete('<t@x>', { mode: 'sent', message_id: '<reply-t@acme>' });
+  assert.equal(await ledger.claim('<t@x>', 'sender-4', 30_000), 'done');
+  await ledger.transmitted('<t@x>', '<reply-t@acme>');
+  assert.equal((await ledger.get('<t@x>'))?.status, 'sent', 'a late record does not reopen a completed send');
 
   // Recorded without a claim of this ledger (a Redis claim taken elsewhere): the next claim still knows.
-  ledger.transmitted('<u@x>', '<reply-u@acme>');
-  assert.equal(ledger.claim('<u@x>', 'sender-1', 30_000), 'transmitted');
+  await ledger.transmitted('<u@x>', '<reply-u@acme>');
+  assert.equal(await ledger.claim('<u@x>', 'sender-1', 30_000), 'transmitted');
 });
 
-test("two ledgers on the same file: the second sees the first one's claim and completion", () => {
+test("two ledgers on the same file: the second sees the first one's claim and completion", async () => {
   const { file, cleanup } = temporaryFile();
   try {
-    const first = new SendLedger(openDatabase(file));
-    const second = new SendLedger(openDatabase(file));
-    assert.equal(first.claim('<d@x>', 'sender-1', 60_000), 'claimed');
-    assert.equal(second.claim('<d@x>', 'sender-2', 60_000), 'held');
-    first.complete('<d@x>', { mode: 'draft', message_id: '<draft@acme>' });
-    assert.equal(second.claim('<d@x>', 'sender-2', 60_000), 'done');
+    const first = new SendLedger(await openDatabase(file));
+    const second = new SendLedger(await openDatabase(file));
+    assert.equal(await first.claim('<d@x>', 'sender-1', 60_000), 'claimed');
+    assert.equal(await second.claim('<d@x>', 'sender-2', 60_000), 'held');
+    await first.complete('<d@x>', { mode: 'draft', message_id: '<draft@acme>' });
+    assert.equal(await second.claim('<d@x>', 'sender-2', 60_000), 'done');
   } finally {
     cleanup();
   }
@@ -126,7 +126,7 @@ test("two ledgers on the same file: the second sees the first one's claim and co
 test('concurrent claims and quota from two threads on the same file: each email claimed once, quota exact', async () => {
   const { file, cleanup } = temporaryFile();
   try {
-    openDatabase(file).close(); // migrate once, so the race is about claims, not schema
+    await (await openDatabase(file)).close(); // migrate once, so the race is about claims, not schema
     const emails = 300;
     const quota = 250;
     const gate = new SharedArrayBuffer(4);
@@ -148,34 +148,34 @@ test('concurrent claims and quota from two threads on the same file: each email 
       'every email claimed exactly once',
     );
     assert.equal(results[0].allowed + results[1].allowed, quota, 'the quota is never exceeded nor under-counted');
-    assert.equal(new SendLedger(openDatabase(file)).quotaRemaining('support@acme.test', quota), 0);
+    assert.equal(await new SendLedger(await openDatabase(file)).quotaRemaining('support@acme.test', quota), 0);
   } finally {
     cleanup();
   }
 });
 
-test('daily quota counts per mailbox and resets on the next UTC day', () => {
-  const ledger = new SendLedger(openDatabase(':memory:'));
+test('daily quota counts per mailbox and resets on the next UTC day', async () => {
+  const ledger = new SendLedger(await openDatabase(':memory:'));
   const lateEvening = new Date('2024-05-01T23:59:59.999Z');
   const nextMorning = new Date('2024-05-02T00:00:00.000Z');
-  assert.deepEqual(ledger.tryConsumeQuota('a@acme.test', 2, lateEvening), { allowed: true, used: 1, remaining: 1 });
-  assert.deepEqual(ledger.tryConsumeQuota('a@acme.test', 2, lateEvening), { allowed: true, used: 2, remaining: 0 });
-  assert.deepEqual(ledger.tryConsumeQuota('a@acme.test', 2, lateEvening), { allowed: false, used: 2, remaining: 0 });
-  assert.equal(ledger.quotaRemaining('b@acme.test', 2, lateEvening), 2, 'another mailbox has its own quota');
-  assert.equal(ledger.quotaRemaining('a@acme.test', 2, nextMorning), 2);
-  assert.deepEqual(ledger.tryConsumeQuota('a@acme.test', 2, nextMorning), { allowed: true, used: 1, remaining: 1 });
-  assert.equal(ledger.quotaRemaining('a@acme.test', 2, lateEvening), 0, 'the previous day stays spent');
-  assert.equal(ledger.refundQuota('a@acme.test', nextMorning), true);
-  assert.equal(ledger.quotaRemaining('a@acme.test', 2, nextMorning), 2);
-  assert.equal(ledger.refundQuota('a@acme.test', nextMorning), false, 'nothing left to give back');
+  assert.deepEqual(await ledger.tryConsumeQuota('a@acme.test', 2, lateEvening), { allowed: true, used: 1, remaining: 1 });
+  assert.deepEqual(await ledger.tryConsumeQuota('a@acme.test', 2, lateEvening), { allowed: true, used: 2, remaining: 0 });
+  assert.deepEqual(await ledger.tryConsumeQuota('a@acme.test', 2, lateEvening), { allowed: false, used: 2, remaining: 0 });
+  assert.equal(await ledger.quotaRemaining('b@acme.test', 2, lateEvening), 2, 'another mailbox has its own quota');
+  assert.equal(await ledger.quotaRemaining('a@acme.test', 2, nextMorning), 2);
+  assert.deepEqual(await ledger.tryConsumeQuota('a@acme.test', 2, nextMorning), { allowed: true, used: 1, remaining: 1 });
+  assert.equal(await ledger.quotaRemaining('a@acme.test', 2, lateEvening), 0, 'the previous day stays spent');
+  assert.equal(await ledger.refundQuota('a@acme.test', nextMorning), true);
+  assert.equal(await ledger.quotaRemaining('a@acme.test', 2, nextMorning), 2);
+  assert.equal(await ledger.refundQuota('a@acme.test', nextMorning), false, 'nothing left to give back');
   assert.equal(utcDay(new Date('2024-05-01T23:30:00-02:00')), '2024-05-02');
 });
 
-test('quota uses the injected clock by default', () => {
+test('quota uses the injected clock by default', async () => {
   let now = Date.parse('2024-05-01T23:59:00Z');
-  const ledger = new SendLedger(openDatabase(':memory:'), { now: () => now });
-  assert.equal(ledger.tryConsumeQuota('a@acme.test', 1).allowed, true);
-  assert.equal(ledger.tryConsumeQuota('a@acme.test', 1).allowed, false);
+  const ledger = new SendLedger(await openDatabase(':memory:'), { now: () => now });
+  assert.equal((await ledger.tryConsumeQuota('a@acme.test', 1)).allowed, true);
+  assert.equal((await ledger.tryConsumeQuota('a@acme.test', 1)).allowed, false);
   now += 60_000;
-  assert.equal(ledger.tryConsumeQuota('a@acme.test', 1).allowed, true);
+  assert.equal((await ledger.tryConsumeQuota('a@acme.test', 1)).allowed, true);
 });

@@ -58,17 +58,17 @@ export async function approveReview(broker: Broker, reviews: ReviewQueue, emailI
   if (options.body !== undefined && options.body.trim() === '') {
     throw permanentError('review_body_empty', 'the approved reply is empty; write a reply or reject the draft');
   }
-  const current = reviews.get(emailId);
+  const current = await reviews.get(emailId);
   if (current?.status === 'pending' && current.recipient === null) {
     throw permanentError('review_no_recipient', `${NO_RECIPIENT_MESSAGE} (${current.recipient_problem})`);
   }
-  const review = reviews.decide(emailId, { action: 'approved', by: options.by, body: options.body });
+  const review = await reviews.decide(emailId, { action: 'approved', by: options.by, body: options.body });
   const message = approvedMessage(review);
   try {
     await broker.publish(toSend, message, { priority: message.email.priority });
   } catch (error) {
     // Nothing will be sent: the decision must not stand, or the reply would be stuck as approved.
-    reviews.revertToPending(review);
+    await reviews.revertToPending(review);
     throw error;
   }
   try {
@@ -103,7 +103,7 @@ export async function approveReview(broker: Broker, reviews: ReviewQueue, emailI
  * pending again, so the rejection can be repeated and is not missing from the audit stream).
  */
 export async function rejectReview(broker: Broker, reviews: ReviewQueue, emailId: string, options: RejectOptions): Promise<Review> {
-  const review = reviews.decide(emailId, { action: 'rejected', by: options.by, note: options.note });
+  const review = await reviews.decide(emailId, { action: 'rejected', by: options.by, note: options.note });
   try {
     await publishEvent(broker, ROLE, {
       stage: 'review_rejected',
@@ -112,7 +112,7 @@ export async function rejectReview(broker: Broker, reviews: ReviewQueue, emailId
       detail: { by: review.decided_by, note: review.note },
     });
   } catch (error) {
-    reviews.revertToPending(review);
+    await reviews.revertToPending(review);
     throw error;
   }
   return review;

@@ -35,10 +35,10 @@ function mismatchOf(message: ToSendMessage, review: Review): string | null {
  * @throws RagmailError `review_unverified` (permanent: dead-lettered with the reason) when the
  *   store holds no approval of this email, or the reply differs from the approved one.
  */
-export function verifyApproval(message: ToSendMessage, reviews: Pick<ReviewQueue, 'get'>): Review {
+export async function verifyApproval(message: ToSendMessage, reviews: Pick<ReviewQueue, 'get'>): Promise<Review> {
   const emailId = message.email.email_id;
   const refuse = (why: string) => permanentError('review_unverified', `the approved reply to ${emailId} was not sent: ${why}`);
-  const review = reviews.get(emailId);
+  const review = await reviews.get(emailId);
   if (review === undefined) throw refuse('the review store holds no review of this email');
   if (!SENDABLE.has(review.status)) throw refuse(`its review is ${review.status}, not approved`);
   if (review.recipient === null) throw refuse(`the email has no single valid recipient (${review.recipient_problem})`);
@@ -52,7 +52,7 @@ export function verifyApproval(message: ToSendMessage, reviews: Pick<ReviewQueue
  * redelivered approval, which the sender answers as a duplicate, neither sending it again nor
  * dead-lettering it. A reply that differs from the sent one is not "already sent".
  */
-export function approvalAlreadySent(message: ToSendMessage, reviews: Pick<ReviewQueue, 'get'>): boolean {
-  const review = reviews.get(message.email.email_id);
+export async function approvalAlreadySent(message: ToSendMessage, reviews: Pick<ReviewQueue, 'get'>): Promise<boolean> {
+  const review = await reviews.get(message.email.email_id);
   return review?.status === 'sent' && review.recipient !== null && mismatchOf(message, review) === null;
 }

@@ -110,7 +110,7 @@ export function buildApiApp(context: ApiContext, tokens: readonly ApiToken[]): F
         await api.register(routes(context));
       }
       await api.register(conversationRoutes({ activity: context.activity, documents: context.documents, reviews: context.reviews, signer }));
-      await api.register(statisticsRoutes({ database: context.services.database, lowScore: context.config.AUTO_SEND_MIN_SCORE }));
+      await api.register(statisticsRoutes({ database: context.database, lowScore: context.config.AUTO_SEND_MIN_SCORE }));
       await api.register(categoryRoutes({ activity: context.activity }));
       await api.register(evaluationRoutes({ dataDir: context.config.DATA_DIR, command: context.evaluationCommand, logger }));
     },

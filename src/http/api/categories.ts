@@ -8,6 +8,6 @@ import type { ActivityLog } from '../../store/activity-log.js';
 
 export function categoryRoutes({ activity }: { activity: Pick<ActivityLog, 'categories'> }) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.get('/categories', async () => ({ categories: [...new Set([...supportCategories, ...nonSupportCategories, ...activity.categories()])] }));
+    app.get('/categories', async () => ({ categories: [...new Set([...supportCategories, ...nonSupportCategories, ...(await activity.categories())])] }));
   };
 }

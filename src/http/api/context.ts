@@ -3,7 +3,6 @@
  * reading requests.
  */
 import type { ZodType } from 'zod';
-import type { Database } from 'better-sqlite3';
 import type { Logger } from '../../lib/log.js';
 import type { Broker } from '../../messaging/broker.js';
 import type { ConnectionSettings } from '../../messaging/connection-options.js';
@@ -13,6 +12,7 @@ import type { VectorStore } from '../../providers/vector-store/spec.js';
 import { ActivityLog } from '../../store/activity-log.js';
 import { DocumentRegistry } from '../../store/documents.js';
 import { ReviewQueue } from '../../store/reviews.js';
+import type { SqlDatabase } from '../../store/sql.js';
 import { ApiError } from './errors.js';
 import type { EvaluationCommand } from './evaluation-jobs.js';
 
@@ -32,7 +32,7 @@ export interface ApiSettings extends ConnectionSettings, ManagementTarget {
 
 /** What the API uses of the providers and the database of its process. */
 export interface ApiServices {
-  database: Database;
+  database(): Promise<SqlDatabase>;
   vectorStore: VectorStore;
   mailbox: Mailbox;
 }
@@ -43,6 +43,8 @@ export interface ApiContext {
   broker: Broker;
   services: ApiServices;
   logger: Logger;
+  /** The stores' database, for the statistics' own queries. */
+  database: SqlDatabase;
   activity: ActivityLog;
   documents: DocumentRegistry;
   reviews: ReviewQueue;
@@ -51,10 +53,11 @@ export interface ApiContext {
 }
 
 /** The context over the services of this process. */
-export function createApiContext(environment: Pick<ApiContext, 'config' | 'broker' | 'services' | 'logger' | 'evaluationCommand'>): ApiContext {
-  const { database } = environment.services;
+export async function createApiContext(environment: Pick<ApiContext, 'config' | 'broker' | 'services' | 'logger' | 'evaluationCommand'>): Promise<ApiContext> {
+  const database = await environment.services.database();
   return {
     ...environment,
+    database,
     activity: new ActivityLog(database),
     documents: new DocumentRegistry(database),
     reviews: new ReviewQueue(database),

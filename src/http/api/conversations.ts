@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { isStage } from '../../pipeline/events.js';
 import { plainText, type StoredPassage } from '../../store/email-contents.js';
 import type { ActivityLog } from '../../store/activity-log.js';
-import type { DocumentRegistry } from '../../store/documents.js';
+import type { DocumentRecord, DocumentRegistry } from '../../store/documents.js';
 import type { ReviewQueue } from '../../store/reviews.js';
 import { parseInput } from './context.js';
 import { ApiError } from './errors.js';
@@ -36,9 +36,8 @@ const emailParams = z.object({ email_id: z.string().min(1) });
 const decisionSchema = z.object({ action: z.string(), reasons: z.array(z.string()).catch([]) });
 
 export function conversationRoutes({ activity, documents, reviews, signer }: ConversationOptions) {
-  /** The stored document a citation names: the passage's own id when known, else the mailbox's manual of that name. */
-  function documentIdOf(agentEmail: string | null, citation: { source: string; page: number | null }, passages: StoredPassage[]): string | null {
-    const stored = agentEmail ? documents.list(agentEmail) : [];
+  /** The stored document (of the mailbox's, `stored`) a citation names: the passage's own id when known, else the mailbox's manual of that name. */
+  function documentIdOf(stored: DocumentRecord[], citation: { source: string; page: number | null }, passages: StoredPassage[]): string | null {
     const passage =
       passages.find((item) => item.source === citation.source && item.page === citation.page) ?? passages.find((item) => item.source === citation.source);
     // A manual deleted since gets no link rather than one that answers 404.
@@ -51,11 +50,11 @@ export function conversationRoutes({ activity, documents, reviews, signer }: Con
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/emails/:email_id/conversation', async (request) => {
       const { email_id: emailId } = parseInput(emailParams, request.params);
-      const email = activity.getEmail(emailId);
+      const email = await activity.getEmail(emailId);
       if (!email) throw new ApiError(404, 'email_not_found', `no email ${emailId} in the activity log`);
-      const timeline = activity.timeline(emailId);
-      const review = reviews.get(emailId) ?? null;
-      const contents = activity.contents(emailId);
+      const timeline = await activity.timeline(emailId);
+      const review = (await reviews.get(emailId)) ?? null;
+      const contents = await activity.contents(emailId);
       const replied = [...timeline].reverse().find((event) => isStage(event, 'replied'));
       const passages = contents?.passages.length ? contents.passages : (review?.message.context_used ?? []);
 
@@ -69,8 +68,9 @@ export function conversationRoutes({ activity, documents, reviews, signer }: Con
       const customerBody = contents?.customer_body ?? (review ? plainText(review.message.email.body) : null);
 
       const decision = decisionSchema.safeParse((replied?.detail as Record<string, unknown> | undefined)?.decision);
+      const stored = email.agent_email ? await documents.list(email.agent_email) : [];
       const citations: ConversationCitation[] = email.citations.map((citation) => {
-        const documentId = documentIdOf(email.agent_email, citation, passages);
+        const documentId = documentIdOf(stored, citation, passages);
         const page = citation.page === null ? '' : `#page=${citation.page}`;
         return {
           source: citation.source,

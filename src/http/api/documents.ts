@@ -21,11 +21,11 @@ const documentParams = z.object({ document_id: z.string().min(1) });
  */
 export async function enqueueDocument(context: ApiContext, stored: StoredDocument): Promise<void> {
   // Registered before the publish, so a fast ingester's progress is never reset to `queued` after the fact.
-  context.documents.register({ document_id: stored.documentId, agent_email: stored.agentEmail, filename: stored.filename, path: stored.path });
+  await context.documents.register({ document_id: stored.documentId, agent_email: stored.agentEmail, filename: stored.filename, path: stored.path });
   try {
     await queueDocument(context.broker, stored);
   } catch (error) {
-    context.documents.markFailed(stored.documentId, `not queued: ${(error as Error).message}`);
+    await context.documents.markFailed(stored.documentId, `not queued: ${(error as Error).message}`);
     throw error;
   }
 }
@@ -45,8 +45,8 @@ export function ownFolderOf(uploadDir: string, document: Pick<DocumentRecord, 'd
 export function documentRoutes(context: ApiContext) {
   const { documents, config } = context;
 
-  function existing(documentId: string): DocumentRecord {
-    const document = documents.get(documentId);
+  async function existing(documentId: string): Promise<DocumentRecord> {
+    const document = await documents.get(documentId);
     if (!document) throw new ApiError(404, 'document_not_found', `no document ${documentId}`);
     return document;
   }
@@ -54,17 +54,17 @@ export function documentRoutes(context: ApiContext) {
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/documents', async (request) => {
       const { agent_email: agentEmail } = parseInput(listQuery, request.query);
-      return { documents: documents.list(agentEmail) };
+      return { documents: await documents.list(agentEmail) };
     });
 
     app.delete('/documents/:document_id', async (request) => {
-      const document = existing(parseInput(documentParams, request.params).document_id);
+      const document = await existing(parseInput(documentParams, request.params).document_id);
       await context.services.vectorStore.deleteDocument(document.agent_email, document.document_id);
       // Only the document's own folder (UPLOAD_DIR/<document_id>, see storedDocumentOf) is ever removed,
       // and only when the registry's file is in it: never the upload folder, never another document's.
       const folder = ownFolderOf(config.UPLOAD_DIR, document);
       if (folder) await rm(folder, { recursive: true, force: true });
-      documents.remove(document.document_id);
+      await documents.remove(document.document_id);
       await publishEvent(context.broker, 'api', {
         stage: 'deleted',
         document_id: document.document_id,
@@ -75,7 +75,7 @@ export function documentRoutes(context: ApiContext) {
     });
 
     app.post('/documents/:document_id/reingest', async (request, reply) => {
-      const document = existing(parseInput(documentParams, request.params).document_id);
+      const document = await existing(parseInput(documentParams, request.params).document_id);
       const file = isInsideFolder(config.UPLOAD_DIR, document.path) ? await stat(document.path).catch(() => undefined) : undefined;
       if (!file?.isFile()) throw new ApiError(409, 'document_file_missing', `the stored file of ${document.filename} is gone; upload it again`);
       await enqueueDocument(context, {
@@ -85,7 +85,7 @@ export function documentRoutes(context: ApiContext) {
         path: document.path,
         bytes: file.size,
       });
-      return reply.status(202).send({ document: documents.get(document.document_id) });
+      return reply.status(202).send({ document: await documents.get(document.document_id) });
     });
   };
 }

@@ -28,16 +28,16 @@ export function emailRoutes(context: ApiContext) {
       const query = parseInput(listQuery, request.query);
       const filter = { agentEmail: query.agent_email, state: query.state, category: query.category, search: query.search };
       return {
-        total: activity.countEmails(filter),
-        emails: activity.listEmails({ ...filter, limit: query.limit, offset: query.offset }),
+        total: await activity.countEmails(filter),
+        emails: await activity.listEmails({ ...filter, limit: query.limit, offset: query.offset }),
       };
     });
 
     app.get('/emails/:email_id', async (request) => {
       const { email_id: emailId } = parseInput(emailParams, request.params);
-      const email = activity.getEmail(emailId);
+      const email = await activity.getEmail(emailId);
       if (!email) throw new ApiError(404, 'email_not_found', `no email ${emailId} in the activity log`);
-      return { email, timeline: activity.timeline(emailId), review: reviews.get(emailId) ?? null };
+      return { email, timeline: await activity.timeline(emailId), review: (await reviews.get(emailId)) ?? null };
     });
   };
 }

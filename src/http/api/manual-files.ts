@@ -37,7 +37,7 @@ export function manualFileRoutes({ documents, uploadDir, signer }: ManualFileOpt
       const problem = signer.problem(documentId, expires, signature);
       if (problem === 'link_expired') throw new ApiError(403, problem, 'this link to the manual has expired; open the citation from the dashboard again');
       if (problem) throw new ApiError(403, problem, 'this link to the manual is not valid');
-      const document = documents.get(documentId);
+      const document = await documents.get(documentId);
       if (!document) throw new ApiError(404, 'document_not_found', `no document ${documentId}`);
       const handle = await openStoredDocument(uploadDir, document.path).catch((error: unknown) => {
         if (error instanceof RagmailError) throw new ApiError(404, 'document_file_missing', `the stored file of ${document.filename} cannot be read`, error);

@@ -18,8 +18,8 @@ export function overviewRoutes(context: ApiContext) {
         context.logger.warn('cannot list the mailbox addresses', { error: error.message });
         return [];
       });
-      const fromEmails = context.activity.mailboxes();
-      const fromDocuments = context.documents.list().map((document) => document.agent_email);
+      const fromEmails = await context.activity.mailboxes();
+      const fromDocuments = (await context.documents.list()).map((document) => document.agent_email);
       const mailboxes = [...new Set([...fromMailbox, ...fromEmails, ...fromDocuments].map((address) => address.toLowerCase()))].sort();
       return { mailboxes };
     });
@@ -27,10 +27,10 @@ export function overviewRoutes(context: ApiContext) {
     app.get('/overview', async (request) => {
       const { agent_email: agentEmail } = parseInput(mailboxQuery, request.query);
       const documents = Object.fromEntries(DOCUMENT_STATUSES.map((status) => [status, 0])) as Record<DocumentStatus, number>;
-      for (const document of context.documents.list(agentEmail)) documents[document.status] += 1;
+      for (const document of await context.documents.list(agentEmail)) documents[document.status] += 1;
       return {
-        states: context.activity.countByState(agentEmail),
-        pending_reviews: context.reviews.count({ agentEmail, status: 'pending' }),
+        states: await context.activity.countByState(agentEmail),
+        pending_reviews: await context.reviews.count({ agentEmail, status: 'pending' }),
         documents,
       };
     });

@@ -27,7 +27,7 @@ export function reviewRoutes(context: ApiContext) {
     app.get('/reviews', async (request) => {
       const query = parseInput(listQuery, request.query);
       const filter = { agentEmail: query.agent_email, status: query.status };
-      return { total: reviews.count(filter), reviews: reviews.list({ ...filter, limit: query.limit, offset: query.offset }) };
+      return { total: await reviews.count(filter), reviews: await reviews.list({ ...filter, limit: query.limit, offset: query.offset }) };
     });
 
     app.post('/reviews/:email_id/approve', async (request, reply) => {

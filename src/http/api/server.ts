@@ -33,7 +33,7 @@ export interface ApiServer {
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { config, logger } = options;
   const tokens = await loadTokens(config);
-  const app = buildApiApp(createApiContext(options), tokens.tokens);
+  const app = buildApiApp(await createApiContext(options), tokens.tokens);
   try {
     await app.listen({ host: config.API_HOST, port: config.API_PORT });
   } catch (error) {

@@ -8,14 +8,14 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { knowledgeGaps, knowledgeGapsCsv } from '../../features/knowledge-gaps.js';
-import type { Database } from '../../store/database.js';
+import type { SqlClient } from '../../store/sql.js';
 import { statistics } from '../../store/statistics.js';
 import { parseInput } from './context.js';
 import { ApiError } from './errors.js';
 
 /** What the statistics routes read. */
 export interface StatisticsOptions {
-  database: Database;
+  database: SqlClient;
   /** Below this best-passage score a question counts as a gap though it was answered (AUTO_SEND_MIN_SCORE). */
   lowScore: number;
 }
@@ -53,7 +53,7 @@ export function statisticsRoutes({ database, lowScore }: StatisticsOptions) {
     app.get('/statistics', async (request) => {
       const query = parseInput(periodQuery, request.query);
       const { from, to } = periodOf(query);
-      return statistics(database, { agentEmail: query.agent_email, from, to, utcOffsetMinutes: query.utc_offset });
+      return await statistics(database, { agentEmail: query.agent_email, from, to, utcOffsetMinutes: query.utc_offset });
     });
 
     app.get('/knowledge-gaps', async (request, reply) => {
@@ -61,11 +61,11 @@ export function statisticsRoutes({ database, lowScore }: StatisticsOptions) {
       const { from, to, startMs, endMs } = periodOf(query);
       const gapQuery = { agentEmail: query.agent_email, fromIso: new Date(startMs).toISOString(), toIso: new Date(endMs).toISOString(), lowScore };
       if (query.format === 'csv') {
-        const csv = knowledgeGapsCsv(knowledgeGaps(database, gapQuery, { examplesPerGroup: Number.POSITIVE_INFINITY }));
+        const csv = knowledgeGapsCsv(await knowledgeGaps(database, gapQuery, { examplesPerGroup: Number.POSITIVE_INFINITY }));
         const name = `knowledge-gaps-${query.agent_email ?? 'all'}-${from}-${to}.csv`.replace(/[^\w.@-]/g, '_');
         return reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(csv);
       }
-      return { from, to, agent_email: query.agent_email ?? null, low_score: lowScore, ...knowledgeGaps(database, gapQuery) };
+      return { from, to, agent_email: query.agent_email ?? null, low_score: lowScore, ...(await knowledgeGaps(database, gapQuery)) };
     });
   };
 }

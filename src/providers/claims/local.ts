@@ -1,6 +1,7 @@
 /**
- * Send claims in the local SQLite ledger: exclusive among every process that shares the database
- * file, i.e. on one host. The embedded default, and the fallback of the Redis claims.
+ * Send claims in the sender's ledger: exclusive among every process that shares its database — the
+ * SQLite file of one host, or a PostgreSQL database every host shares. The embedded default, and
+ * the fallback of the Redis claims.
  */
 import type { SendLedger } from '../../store/send-ledger.js';
 import type { SendClaimResult, SendClaims, SendCompletion } from './spec.js';
@@ -13,16 +14,16 @@ export function createLocalClaims(ledger: SendLedger): SendClaims {
       return ledger.claim(emailId, owner, leaseMs);
     },
     async complete(emailId: string, result: SendCompletion): Promise<void> {
-      ledger.complete(emailId, result);
+      await ledger.complete(emailId, result);
     },
     async transmitted(emailId: string, messageId: string): Promise<void> {
-      ledger.transmitted(emailId, messageId);
+      await ledger.transmitted(emailId, messageId);
     },
     async release(emailId: string, owner: string): Promise<boolean> {
       return ledger.release(emailId, owner);
     },
     async holder(emailId: string): Promise<string | undefined> {
-      const record = ledger.get(emailId);
+      const record = await ledger.get(emailId);
       return record?.status === 'sending' ? (record.owner ?? undefined) : undefined;
     },
     // The ledger's database belongs to whoever opened it.

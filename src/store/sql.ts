@@ -1,0 +1,62 @@
+/**
+ * The one interface every store talks to, whichever engine holds the data: SQLite (the default, one
+ * file on one host) or PostgreSQL (`DATABASE_URL`, shared by every host). SQL is written once, with
+ * `?` placeholders and syntax both engines accept (`INSERT … ON CONFLICT`, `RETURNING`, `IS NOT
+ * DISTINCT FROM`); where they differ, a store asks {@link SqlClient.engine} for its fragment.
+ */
+
+/** Which engine a client speaks to. */
+export type SqlEngine = 'sqlite' | 'postgres';
+
+/** The database, or one open transaction of it. */
+export interface SqlClient {
+  readonly engine: SqlEngine;
+  /** Every row `sql` returns. */
+  all<Row>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** The first row `sql` returns, or undefined. */
+  get<Row>(sql: string, params?: readonly unknown[]): Promise<Row | undefined>;
+  /** Runs a statement that returns no rows; `changes` is how many rows it inserted, updated or deleted. */
+  run(sql: string, params?: readonly unknown[]): Promise<{ changes: number }>;
+  /**
+   * Runs `work` in one transaction, committed when it resolves and rolled back when it throws.
+   * Inside `work`, use `tx` only: on SQLite every other call on this database waits until the
+   * transaction ends, so calling the database itself there would wait forever. Called on a
+   * transaction, it nests a savepoint in it, so a store's own transaction can join a caller's (the
+   * recorder records an event and its stream offset together).
+   */
+  transaction<R>(work: (tx: SqlClient) => Promise<R>): Promise<R>;
+}
+
+/** An open database: SQLite file or PostgreSQL pool (see `openDatabase`). */
+export interface SqlDatabase extends SqlClient {
+  close(): Promise<void>;
+}
+
+/** Runs `work` inside a savepoint of the open transaction `tx`: what it wrote is undone if it throws. */
+export async function inSavepoint<R>(tx: SqlClient, work: (tx: SqlClient) => Promise<R>): Promise<R> {
+  // One name serves every depth: both engines release or roll back the most recent savepoint of a name.
+  await tx.run('SAVEPOINT nested');
+  try {
+    const result = await work(tx);
+    await tx.run('RELEASE SAVEPOINT nested');
+    return result;
+  } catch (error) {
+    await tx.run('ROLLBACK TO SAVEPOINT nested');
+    await tx.run('RELEASE SAVEPOINT nested');
+    throw error;
+  }
+}
+
+/** `FOR UPDATE` where the engine locks rows (PostgreSQL); SQLite's `BEGIN IMMEDIATE` already holds the whole file. */
+export function forUpdate(client: SqlClient): string {
+  return client.engine === 'postgres' ? ' FOR UPDATE' : '';
+}
+
+/**
+ * The text at `path` (keys, outermost first) of the JSON held in a TEXT column, as SQL: the JSON
+ * functions of the two engines have nothing in common.
+ */
+export function jsonText(client: SqlClient, column: string, path: readonly string[]): string {
+  if (client.engine === 'postgres') return `(${column}::jsonb #>> '{${path.join(',')}}')`;
+  return `json_extract(${column}, '$.${path.join('.')}')`;
+}

@@ -99,7 +99,7 @@ const result = await withBenchVhost('ingestion', async (vhost) => {
       raw: composeEmail({ agentEmail: MAILBOX, messageId: benchEmailId('manual', index), ...questionFrom(chunk) }),
     }));
     const backlog = await pipeline.runBacklog(emails, 'bench-manual-');
-    const retrievalInResponder = pipeline.activity.stageDurations('bench-manual-', 'retrieved');
+    const retrievalInResponder = await pipeline.activity.stageDurations('bench-manual-', 'retrieved');
     return {
       ingestions,
       chunkCount: chunks.length,

@@ -61,11 +61,11 @@ async function steadyLoad(pipeline: RunningPipeline, templates: EmailTemplate[],
     await deliverOne(pipeline.config.MAILDIR_ROOT, email(templates, runId, index));
   }
   const prefix = `bench-${runId}-`;
-  await waitUntil(() => {
-    const finished = pipeline.activity.finishedCount(prefix);
+  await waitUntil(async () => {
+    const finished = await pipeline.activity.finishedCount(prefix);
     return { done: finished >= total, progress: finished };
   }, `the steady load of run ${runId}`);
-  const passages = pipeline.activity.passages(prefix);
+  const passages = await pipeline.activity.passages(prefix);
   const measured = passages.filter((passage) => (deliveredAt.get(passage.emailId) ?? 0) >= started + options.warmup * 1000);
   const pollToSent = measured.map((passage) => passage.finalMs - passage.receivedMs);
   const deliveryToSent = measured.map((passage) => passage.finalMs - deliveredAt.get(passage.emailId)!);
@@ -78,7 +78,7 @@ async function steadyLoad(pipeline: RunningPipeline, templates: EmailTemplate[],
     completedPerSecond: passages.length / window,
     pollToSent: { ...percentiles(pollToSent), max: Math.max(...pollToSent) },
     deliveryToSent: percentiles(deliveryToSent),
-    states: pipeline.activity.statesOf(prefix),
+    states: await pipeline.activity.statesOf(prefix),
   };
 }
 

@@ -129,7 +129,7 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
       processes.push(worker);
       await worker.ready();
     }
-    activity = new ActivityReader(config.DATABASE_PATH);
+    activity = await ActivityReader.open(config.DATABASE_URL || config.DATABASE_PATH);
   } catch (error) {
     await stopAll();
     throw error;
@@ -177,8 +177,8 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
       const started = Date.now();
       await deliverBacklog(config.MAILDIR_ROOT, path.join(vhost.dataDir, 'staging'), emails);
       try {
-        await waitUntil(() => {
-          const finished = activity.finishedCount(prefix);
+        await waitUntil(async () => {
+          const finished = await activity.finishedCount(prefix);
           return { done: finished >= emails.length, progress: finished };
         }, `the backlog of ${emails.length} emails`);
       } finally {
@@ -190,9 +190,9 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
       const cpuCores = Object.fromEntries(processes.map((worker, index) => [worker.role, cpuUsed[index] / wallSeconds]));
       const cpuMsPerEmail = Object.fromEntries(processes.map((worker, index) => [worker.role, (cpuUsed[index] * 1000) / emails.length]));
       cpuMsPerEmail.rabbitmq = (brokerCores * wallSeconds * 1000) / emails.length;
-      const passages = activity.passages(prefix);
+      const passages = await activity.passages(prefix);
       const windowSeconds = (Math.max(...passages.map((passage) => passage.finalMs)) - Math.min(...passages.map((passage) => passage.receivedMs))) / 1000;
-      const states = activity.statesOf(prefix);
+      const states = await activity.statesOf(prefix);
       const replied = REPLIED_STATES.reduce((total, state) => total + (states[state] ?? 0), 0);
       const hops = 3 * replied + (states.ignored ?? 0);
       return {
@@ -208,7 +208,7 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
         cpuMsPerEmail,
         machineCores,
         brokerCores,
-        recorderLagMs: activity.recorderLagMs(prefix),
+        recorderLagMs: await activity.recorderLagMs(prefix),
       };
     },
     peakMemory() {
@@ -216,7 +216,7 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
     },
     async stop() {
       await broker?.close();
-      activity.close();
+      await activity.close();
       await stopAll();
     },
   };

@@ -174,6 +174,11 @@ export const environmentSchema = z.object({
    * host: the send claims and daily quota then hold across hosts. Empty = the SQLite file of DATABASE_PATH.
    */
   DATABASE_URL: text('').refine((value) => value === '' || isPostgresUrl(value), 'must be a postgres:// or postgresql:// URL'),
+  /**
+   * The password of a DATABASE_URL that has none, kept apart so it can come from a secret file
+   * (`DATABASE_PASSWORD_FILE`, as the compose override does). Refused when the URL has one too.
+   */
+  DATABASE_PASSWORD: text(''),
   /** SQLite vector store. Default `<DATA_DIR>/vectors.db`. */
   VECTOR_DB_PATH: text(''),
   /** Uploaded documents, read by the ingester. Default `<DATA_DIR>/uploads`. */
@@ -374,6 +379,7 @@ export const SECRET_VARIABLES = [
   'RABBITMQ_MANAGEMENT_URL',
   'REDIS_URL',
   'DATABASE_URL',
+  'DATABASE_PASSWORD',
   'API_TOKENS',
   'GEMINI_API_KEY',
   'ANTHROPIC_API_KEY',
@@ -502,6 +508,7 @@ export function loadConfig(variables: Record<string, string | undefined> = proce
     throw new ConfigError([`CHUNK_OVERLAP=${values.CHUNK_OVERLAP}: must be smaller than CHUNK_SIZE (${values.CHUNK_SIZE})`]);
   }
   const inData = (value: string, name: string) => value || path.join(values.DATA_DIR, name);
+  const databaseUrl = withDatabasePassword(values.DATABASE_URL, values.DATABASE_PASSWORD);
   const mailboxPolicies = new Map<string, SendMode>();
   for (const pair of values.MAILBOX_POLICIES.split(',').filter((entry) => entry.trim())) {
     const [address, mode] = pair.split('=').map((part) => part.trim());
@@ -514,6 +521,7 @@ export function loadConfig(variables: Record<string, string | undefined> = proce
     ...values,
     AMQP_URL: amqpUrls[0]!,
     amqpUrls,
+    DATABASE_URL: databaseUrl,
     SEND_POLICY: values.SEND_POLICY ?? (llmProviders[0] === 'local' ? 'draft' : 'auto'),
     sendPolicySet: values.SEND_POLICY !== undefined,
     MAILDIR_ROOT: inData(values.MAILDIR_ROOT, 'maildir'),
@@ -526,6 +534,27 @@ export function loadConfig(variables: Record<string, string | undefined> = proce
   };
   sourceEnvironments.set(config, { ...variables });
   return config;
+}
+
+/**
+ * DATABASE_URL with DATABASE_PASSWORD written into it (percent-encoded, as the URL's password must
+ * be), so every store opens the one URL. Problems never quote the password.
+ */
+function withDatabasePassword(url: string, password: string): string {
+  if (password === '') return url;
+  if (url === '') {
+    throw new ConfigError([
+      'DATABASE_PASSWORD is set without DATABASE_URL: it is the password of the PostgreSQL database DATABASE_URL names (the SQLite file of DATABASE_PATH has none)',
+    ]);
+  }
+  const parsed = new URL(url);
+  if (parsed.password !== '') {
+    throw new ConfigError([
+      `DATABASE_URL=${quotable('DATABASE_URL', url)} has a password and DATABASE_PASSWORD gives another: keep one (DATABASE_PASSWORD is for a URL without one)`,
+    ]);
+  }
+  parsed.password = encodeURIComponent(password);
+  return parsed.toString();
 }
 
 /** Named address ranges fastify's trustProxy (proxy-addr) knows. */

@@ -1,7 +1,8 @@
 /**
  * The one door in: `worker --role=<name>` runs roles, `topology` declares the broker topology and
- * prints what exists, `eval` is `npm run eval` where only the compiled dist/ is installed (the
- * image, and the api role that runs an evaluation for the dashboard).
+ * prints what exists, `db-copy` moves a SQLite file's stores to PostgreSQL, `eval` is `npm run
+ * eval` where only the compiled dist/ is installed (the image, and the api role that runs an
+ * evaluation for the dashboard).
  */
 import { Command, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
@@ -10,6 +11,7 @@ import { createLogger } from '../lib/log.js';
 import { ROLE_DESCRIPTIONS, ROLE_NAMES, type RoleName } from '../app/role-names.js';
 import { registerDeadLetterCommand } from './dlq.js';
 import { registerReplayCommand } from './replay.js';
+import { registerDatabaseCopyCommand } from './db-copy.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -160,5 +162,7 @@ program
 registerDeadLetterCommand(program, configuration);
 // replay --stage ... --since ...: re-run a time window from the audit stream (src/cli/replay.ts).
 registerReplayCommand(program, configuration);
+// db-copy --from <file> --to <url>: move the stores of a SQLite file to PostgreSQL (src/cli/db-copy.ts).
+registerDatabaseCopyCommand(program, configuration);
 
 await program.parseAsync(process.argv);

@@ -72,7 +72,7 @@ export async function openHarness({ agentEmail, env, freshStore, logger }: Harne
   const configured = loadConfig(env);
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ragmail-eval-'));
   const config = loadConfig({
-    ...env, DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', DATABASE_URL: '', UPLOAD_DIR: '',
+    ...env, DATA_DIR: dataDir, MAILDIR_ROOT: '', DATABASE_PATH: '', DATABASE_URL: '', DATABASE_URL_FILE: '', DATABASE_PASSWORD: '', DATABASE_PASSWORD_FILE: '', UPLOAD_DIR: '',
     VECTOR_DB_PATH: freshStore ? '' : configured.VECTOR_DB_PATH,
     ...(freshStore ? { VECTOR_STORE: 'sqlite' } : {}),
     MAILBOX_PROVIDER: 'maildir', REDIS_URL: '', SEND_POLICY: 'auto', MAILBOX_POLICIES: '',

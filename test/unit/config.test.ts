@@ -152,6 +152,26 @@ test('DATABASE_URL is empty (SQLite) or a postgres:// URL; another scheme is ref
   );
 });
 
+test('DATABASE_PASSWORD is the password of a DATABASE_URL without one, percent-encoded; refused with a URL that has one or without DATABASE_URL, never showing it', () => {
+  const url = 'postgres://ragmail@db:5432/ragmail';
+  assert.equal(loadConfig({ DATABASE_URL: url, DATABASE_PASSWORD: 's3cret' }).DATABASE_URL, 'postgres://ragmail:s3cret@db:5432/ragmail');
+  const awkward = 'p@ss:w/rd%?#';
+  const combined = new URL(loadConfig({ DATABASE_URL: url, DATABASE_PASSWORD: awkward }).DATABASE_URL);
+  assert.deepEqual([decodeURIComponent(combined.password), combined.hostname, combined.pathname], [awkward, 'db', '/ragmail']);
+  assert.equal(loadConfig({ DATABASE_URL: url }).DATABASE_URL, url, 'no password: the URL as given');
+  const refused = (variables: Record<string, string>, expected: RegExp) =>
+    assert.throws(
+      () => loadConfig(variables),
+      (error: unknown) => error instanceof ConfigError && expected.test(error.message) && !/s3cret|other-secret/.test(error.message),
+      String(expected),
+    );
+  refused(
+    { DATABASE_URL: 'postgres://ragmail:other-secret@db:5432/ragmail', DATABASE_PASSWORD: 's3cret' },
+    /DATABASE_URL=.*\*\*\*.*DATABASE_PASSWORD gives another/,
+  );
+  refused({ DATABASE_PASSWORD: 's3cret' }, /DATABASE_PASSWORD is set without DATABASE_URL/);
+});
+
 test('QUEUE_TYPE is classic unless set to quorum; anything else is refused', () => {
   assert.equal(loadConfig({}).QUEUE_TYPE, 'classic');
   assert.equal(loadConfig({ QUEUE_TYPE: 'quorum' }).QUEUE_TYPE, 'quorum');
@@ -171,7 +191,8 @@ test('every secret variable can come from <NAME>_FILE (Docker and Kubernetes sec
       AMQP_KEY_PASSPHRASE: 'key passphrase',
       RABBITMQ_MANAGEMENT_URL: 'http://ragmail-monitor:s3cret@rabbitmq:15672',
       REDIS_URL: 'redis://:s3cret@redis:6379',
-      DATABASE_URL: 'postgres://ragmail:s3cret@postgres:5432/ragmail',
+      DATABASE_URL: 'postgres://ragmail@postgres:5432/ragmail',
+      DATABASE_PASSWORD: 's3cret',
       API_TOKENS: 'admin=0123456789abcdefghijklmnopqrstuvwxyz',
       GEMINI_API_KEY: 'AIza-gemini-key',
       ANTHROPIC_API_KEY: 'sk-ant-key',
@@ -187,7 +208,11 @@ test('every secret variable can come from <NAME>_FILE (Docker and Kubernetes sec
     };
     const env = Object.fromEntries(Object.entries(values).map(([name, value]) => [`${name}_FILE`, secretFile(name, `${value}\n`)]));
     const config = loadConfig(env);
-    for (const [name, value] of Object.entries(values)) assert.equal(config[name as keyof typeof values], value, name);
+    for (const [name, value] of Object.entries(values)) {
+      // The URL is given without a password; the config's holds DATABASE_PASSWORD's.
+      const expected = name === 'DATABASE_URL' ? 'postgres://ragmail:s3cret@postgres:5432/ragmail' : value;
+      assert.equal(config[name as keyof typeof values], expected, name);
+    }
     assert.deepEqual(
       config.apiTokens,
       [{ name: 'admin', token: '0123456789abcdefghijklmnopqrstuvwxyz' }],

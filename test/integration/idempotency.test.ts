@@ -91,7 +91,8 @@ test('one email sent to two support addresses gets one reply from each, kept apa
       [SALES, sales],
     ] as const) {
       const summary = summaries.get(delivered.email.email_id)!;
-      assert.equal(summary.state, 'sent', `${mailbox}: ${summary.state} ${summary.outcome}`);
+      // No manuals here: the answer may be a hand-off, which goes out as a reply all the same.
+      assert.ok(['sent', 'handed_off'].includes(summary.state), `${mailbox}: ${summary.state} ${summary.outcome}`);
       assert.equal(summary.agent_email, mailbox);
       const replies = await readReplies(pipeline, mailbox);
       assert.equal(replies.length, 1, `one reply from ${mailbox}`);

@@ -39,7 +39,8 @@ const OLD_ROWS = `
   INSERT INTO published_emails (email_id, agent_email, published_at) VALUES ('answered@example.net', '${ACME}', ${AT});
   INSERT INTO send_ledger (email_id, status, mode, message_id, completed_at) VALUES
     ('answered@example.net', 'sent', 'auto', '<ragmail.0123@acme.test>', ${AT}),
-    ('nobody-knows@example.net', 'sent', 'auto', '<ragmail.4567@acme.test>', ${AT});
+    ('nobody-knows@example.net', 'sent', 'auto', '<ragmail.4567@acme.test>', ${AT}),
+    ('review:in-review@example.net', 'sent', 'review', '<ragmail.89ab@acme.test>', ${AT});
   INSERT INTO email_contents (email_id, customer_body) VALUES
     ('answered@example.net', 'How do I reset it?'), ('in-review@example.net', 'Is it waterproof?');
   INSERT INTO reviews (email_id, agent_email, status, message, reply_body, created_at, updated_at) VALUES
@@ -103,13 +104,14 @@ for (const [engine, create] of Object.entries(engines)) {
           );
           assert.deepEqual(
             await emailIdsOf(database, 'send_ledger'),
-            [answered, 'nobody-knows@example.net'].sort(),
+            [answered, 'nobody-knows@example.net', `review:${inReview}`].sort(),
             'a ledger row no table names a mailbox for keeps its id',
           );
 
           const ledger = new SendLedger(database);
           assert.deepEqual([(await ledger.get(answered))?.status, (await ledger.get(answered))?.message_id], ['sent', '<ragmail.0123@acme.test>']);
           assert.equal(await createLocalClaims(ledger).claim(answered, 'sender-after-upgrade', 60_000), 'done');
+          assert.equal(await createLocalClaims(ledger).claim(`review:${inReview}`, 'sender-after-upgrade', 60_000), 'done', 'an approved reply sent before');
           assert.equal(await new PublishedEmails(database).has(answered), true, 'the poller does not publish it again');
           const activity = new ActivityLog(database);
           assert.equal((await activity.getEmail(answered))?.state, 'sent');

@@ -310,10 +310,11 @@ export const MIGRATIONS: readonly Migration[] = [
  * email answered before the upgrade is found answered after it. `emailId` is the dialect's
  * expression of it: PostgreSQL's from its sha256(), SQLite's a function its engine gives the
  * connection (src/store/sqlite-engine.ts). The ledger (with its `review:<email_id>` claims of
- * approved replies) and the texts have no mailbox column: they take the mailbox of the email's summary row, else of its published or review row, so they run
- * before those are rewritten; a row found in none keeps its old id, which no new email carries
- * (the Sent-folder check still knows its reply). Events take the summary row's mailbox before
- * their own, so an email's timeline stays whole.
+ * approved replies) and the texts have no mailbox column: they take the mailbox of the email's
+ * summary row, else of its published or review row, so they run before those are rewritten; a row
+ * found in none keeps its old id, which no new email carries (the Sent-folder check still knows
+ * its reply). Events take the summary row's mailbox before their own, so an email's timeline
+ * stays whole.
  */
 function perMailboxEmailIds(emailId: (mailbox: string, key: string) => string): string {
   const mailboxOf = (id: string) =>

@@ -2,6 +2,7 @@
  * Message bodies of docs/ARCHITECTURE.md#messages, validated at every consumer. `email_id` is the idempotency key
  * of the whole flow; `original_message_id` chains each message to the one it came from.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 const envelope = {
@@ -25,10 +26,50 @@ export const singleAddressSchema = z.string().max(MAX_ADDRESS_LENGTH).email();
  */
 export const UNCHECKED_RECIPIENT = 'the email was read before replies were checked for a single recipient';
 
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** What {@link mailboxKeyOf} reads of an email. */
+export type MailboxKeyFields = { agent_email: string; mailbox_ref: string; message_id_header: string | null };
+
+/**
+ * The email's own name, the same in every mailbox it reached: its Message-ID without the angle
+ * brackets, or, without one, sha256 of the mailbox address and the mailbox's own id (64 hex). It
+ * was the `email_id` before issue 13, and it is still what the reply's deterministic Message-ID
+ * is derived from (src/providers/mailbox/mime.ts, replyMessageId), so replies sent before the
+ * email id changed are still found in the Sent folder.
+ */
+export function mailboxKeyOf(email: MailboxKeyFields): string {
+  const header = email.message_id_header;
+  if (header === null) return sha256Hex(email.agent_email + email.mailbox_ref);
+  return header.startsWith('<') && header.endsWith('>') ? header.slice(1, -1) : header;
+}
+
+/** The digest's nibbles 0-f written as the letters a-p. */
+const NIBBLE_LETTERS = 'abcdefghijklmnop';
+
+/**
+ * The email id: the first 128 bits of sha256(`<agent_email> <mailbox key>`), each hex digit written
+ * as a letter a-p (32 letters). Per mailbox, so one email sent to two support addresses is two
+ * emails, each answered once. URL-safe and of one length whatever the Message-ID holds; letters
+ * only, so no run of digits in it passes for a card number and the log redaction never cuts it
+ * (src/lib/redact.ts). Migration 8 (src/store/migrations.ts) computes the same in SQL.
+ */
+export function emailIdOf(agentEmail: string, mailboxKey: string): string {
+  return sha256Hex(`${agentEmail} ${mailboxKey}`)
+    .slice(0, 32)
+    .replace(/[0-9a-f]/g, (digit) => NIBBLE_LETTERS[Number.parseInt(digit, 16)]!);
+}
+
 /** The email as the poller read it from the mailbox. */
 export const emailSchema = z
   .object({
-    /** Idempotency key: the RFC 5322 Message-ID, or the mailbox's own id when there is none. */
+    /**
+     * Idempotency key: {@link emailIdOf} the mailbox and the Message-ID (or the mailbox's own id
+     * when there is none). A message an older release published holds the bare key instead: it is
+     * given its id here, so it is claimed, recorded and reviewed under the id the stores now hold.
+     */
     email_id: z.string().min(1).max(998),
     /** Conversation id: the mailbox's thread id, or the root of `References`. */
     thread_id: z.string().nullable().default(null),
@@ -59,7 +100,9 @@ export const emailSchema = z
   .transform(({ reply_recipient: recipient, recipient_problem: problem, ...email }) => {
     // An older message has neither field: its recipient was never checked, so it is not trusted.
     const reason = problem ?? (recipient ? null : UNCHECKED_RECIPIENT);
-    return { ...email, reply_recipient: reason === null ? (recipient as string) : null, recipient_problem: reason };
+    const key = mailboxKeyOf(email);
+    const emailId = email.email_id === key ? emailIdOf(email.agent_email, key) : email.email_id;
+    return { ...email, email_id: emailId, reply_recipient: reason === null ? (recipient as string) : null, recipient_problem: reason };
   });
 export type Email = z.infer<typeof emailSchema>;
 

@@ -23,7 +23,7 @@ import { decisionPolicyOf, sendModeOf, type DecisionSettings, type SendModeSetti
 import { transientError } from '../lib/errors.js';
 import type { Handler, HandlerContext } from '../messaging/consumer.js';
 import type { StageDetails } from '../pipeline/events.js';
-import type { ToSendMessage } from '../pipeline/messages.js';
+import { mailboxKeyOf, type ToSendMessage } from '../pipeline/messages.js';
 import { decideReply } from '../rag/decide.js';
 import type { Mailbox, OutgoingReply, SendProgress } from '../providers/mailbox/spec.js';
 import { replyMessageId } from '../providers/mailbox/mime.js';
@@ -204,7 +204,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     const { email } = message;
     const reply: OutgoingReply = {
       email,
-      message_id: replyMessageId(email.email_id, email.agent_email),
+      message_id: replyMessageId(mailboxKeyOf(email), email.agent_email),
       subject: message.generated_response.subject,
       body: message.generated_response.body,
     };

@@ -295,7 +295,47 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE send_ledger ADD COLUMN IF NOT EXISTS transmitted_at TEXT;
   `,
   },
+  // 8: the email id becomes per mailbox (issue 13), in every table that holds one.
+  {
+    sqlite: perMailboxEmailIds((mailbox, key) => `ragmail_email_id(${mailbox}, ${key})`),
+    postgres: perMailboxEmailIds(
+      (mailbox, key) =>
+        `translate(substr(encode(sha256(convert_to(${mailbox} || ' ' || ${key}, 'UTF8')), 'hex'), 1, 32), '0123456789abcdef', 'abcdefghijklmnop')`,
+    ),
+  },
 ];
+
+/**
+ * Migration 8: every email id becomes `emailIdOf(mailbox, old id)` (src/pipeline/messages.ts), so an
+ * email answered before the upgrade is found answered after it. `emailId` is the dialect's
+ * expression of it: PostgreSQL's from its sha256(), SQLite's a function its engine gives the
+ * connection (src/store/sqlite-engine.ts). The ledger (with its `review:<email_id>` claims of
+ * approved replies) and the texts have no mailbox column: they take the mailbox of the email's
+ * summary row, else of its published or review row, so they run before those are rewritten; a row
+ * found in none keeps its old id, which no new email carries (the Sent-folder check still knows
+ * its reply). Events take the summary row's mailbox before their own, so an email's timeline
+ * stays whole.
+ */
+function perMailboxEmailIds(emailId: (mailbox: string, key: string) => string): string {
+  const mailboxOf = (id: string) =>
+    `COALESCE((SELECT e.agent_email FROM emails e WHERE e.email_id = ${id}),` +
+    ` (SELECT p.agent_email FROM published_emails p WHERE p.email_id = ${id}),` +
+    ` (SELECT r.agent_email FROM reviews r WHERE r.email_id = ${id}))`;
+  // The sender claims an approved reply as `review:<email_id>` (src/roles/sender.ts).
+  const approved = 'substr(send_ledger.email_id, 8)';
+  const eventMailbox = 'COALESCE((SELECT e.agent_email FROM emails e WHERE e.email_id = events.email_id), agent_email)';
+  return [
+    `UPDATE send_ledger SET email_id = 'review:' || ${emailId(mailboxOf(approved), approved)}
+      WHERE email_id LIKE 'review:%' AND ${mailboxOf(approved)} IS NOT NULL;`,
+    ...['send_ledger', 'email_contents'].map(
+      (table) => `UPDATE ${table} SET email_id = ${emailId(mailboxOf(`${table}.email_id`), 'email_id')} WHERE ${mailboxOf(`${table}.email_id`)} IS NOT NULL;`,
+    ),
+    `UPDATE events SET email_id = ${emailId(eventMailbox, 'email_id')} WHERE email_id IS NOT NULL AND ${eventMailbox} IS NOT NULL;`,
+    ...['reviews', 'published_emails', 'emails'].map(
+      (table) => `UPDATE ${table} SET email_id = ${emailId('agent_email', 'email_id')} WHERE agent_email IS NOT NULL;`,
+    ),
+  ].join('\n');
+}
 
 /** The schema version this code writes: the length of the migration list. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { emailIdOf } from '../pipeline/messages.js';
 import { MIGRATIONS, SCHEMA_VERSION, assertKnownVersion } from './migrations.js';
 import { inSavepoint, type SqlClient, type SqlDatabase } from './sql.js';
 
@@ -123,6 +124,10 @@ export function openSqlite(filePath: string): SqlDatabase {
     if (!inMemory) connection.pragma('journal_mode = WAL');
     connection.pragma('synchronous = NORMAL');
     connection.pragma('foreign_keys = ON');
+    // Migration 8 derives the per-mailbox email ids; SQLite has no sha256 to do it in SQL.
+    connection.function('ragmail_email_id', { deterministic: true }, (mailbox: unknown, key: unknown) =>
+      typeof mailbox === 'string' && typeof key === 'string' ? emailIdOf(mailbox, key) : null,
+    );
     migrate(connection);
     return new SqliteDatabase(connection);
   } catch (error) {

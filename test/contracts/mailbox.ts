@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import PostalMime from 'postal-mime';
-import type { Email } from '../../src/pipeline/messages.js';
+import { mailboxKeyOf, type Email } from '../../src/pipeline/messages.js';
 import { replyMessageId, replySubject } from '../../src/providers/mailbox/mime.js';
 import type { Mailbox, OutgoingReply } from '../../src/providers/mailbox/spec.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
@@ -27,7 +27,7 @@ export interface MailboxFixture {
 }
 
 function replyTo(email: Email, body = 'Hold the reset button for 10 seconds.'): OutgoingReply {
-  return { email, message_id: replyMessageId(email.email_id, email.agent_email), subject: replySubject(email.subject), body };
+  return { email, message_id: replyMessageId(mailboxKeyOf(email), email.agent_email), subject: replySubject(email.subject), body };
 }
 
 /** Registers the contract's tests for one implementation; `makeMailbox` gives each test an empty mailbox. */
@@ -56,7 +56,8 @@ export function mailboxContract(name: string, makeMailbox: () => Promise<Mailbox
       const [incoming, ...more] = await mailbox.fetchNew(10);
       assert.equal(more.length, 0);
       const { email } = incoming;
-      assert.equal(email.email_id, 'question-1@example.net');
+      assert.equal(mailboxKeyOf(email), 'question-1@example.net');
+      assert.match(email.email_id, /^[a-p]{32}$/);
       assert.equal(email.message_id_header, '<question-1@example.net>');
       assert.equal(email.from, 'dana@example.net');
       assert.equal(email.agent_email, agentEmail);

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DeadLetterEntry } from '../../src/messaging/dead-letters.js';
 import { createMaildirMailbox, replyFileName } from '../../src/providers/mailbox/maildir.js';
+import { mailboxKeyOf } from '../../src/pipeline/messages.js';
 import { parseEmail, replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { openDatabase } from '../../src/store/database.js';
 import { ActivityLog } from '../../src/store/activity-log.js';
@@ -35,10 +36,10 @@ test('the fault books name every kind of damage: lost, sent twice (two writes, t
     const build = async (name: string, expectsReply = true, sample = name) => {
       const raw = Buffer.from(makeEmail({ messageId: `<${name}.${randomUUID()}@customers.example>` }));
       const { email } = await parseEmail(raw, { agentEmail: MAILBOX, mailboxRef: name });
-      emails.set(name, { sample, mailbox: MAILBOX, raw, emailId: email.email_id, expectsReply });
+      emails.set(name, { sample, mailbox: MAILBOX, raw, emailId: email.email_id, mailboxKey: mailboxKeyOf(email), expectsReply });
       return email;
     };
-    const replyKey = (emailId: string, folder = 'outbox') => `${MAILBOX}/${folder}/${replyFileName(replyMessageId(emailId, MAILBOX))}`;
+    const replyKey = (mailboxKey: string, folder = 'outbox') => `${MAILBOX}/${folder}/${replyFileName(replyMessageId(mailboxKey, MAILBOX))}`;
     const log = (name: string, stage: string) =>
       activity.record({
         event_id: randomUUID(),
@@ -56,7 +57,12 @@ test('the fault books name every kind of damage: lost, sent twice (two writes, t
     const send = async (name: string, as: 'send' | 'saveDraft' = 'send') => {
       const email = emails.get(name)!;
       const { email: parsed } = await parseEmail(email.raw, { agentEmail: MAILBOX, mailboxRef: name });
-      await mailbox[as]({ email: parsed, message_id: replyMessageId(parsed.email_id, MAILBOX), subject: 'Re: A question', body: 'Hold the reset button.' });
+      await mailbox[as]({
+        email: parsed,
+        message_id: replyMessageId(mailboxKeyOf(parsed), MAILBOX),
+        subject: 'Re: A question',
+        body: 'Hold the reset button.',
+      });
     };
 
     for (const name of ['fine', 'lost', 'unlogged', 'written-twice', 'logged-twice', 'wrongly-ignored', 'dead-lettered']) await build(name);
@@ -78,10 +84,10 @@ test('the fault books name every kind of damage: lost, sent twice (two writes, t
     // A second sender that also believed it owned the reply: a new file under the same name, later,
     // once the watch has noted the first.
     const twice = emails.get('written-twice')!;
-    await waitFor(() => watch.seen().includes(replyKey(twice.emailId)), { timeoutMs: 5_000, what: 'the watch to see the first write' });
+    await waitFor(() => watch.seen().includes(replyKey(twice.mailboxKey)), { timeoutMs: 5_000, what: 'the watch to see the first write' });
     const again = path.join(root, 'maildir', MAILBOX, 'tmp', 'second-write');
     writeFileSync(again, 'a second copy of the reply');
-    renameSync(again, path.join(root, 'maildir', MAILBOX, 'outbox', replyFileName(replyMessageId(twice.emailId, MAILBOX))));
+    renameSync(again, path.join(root, 'maildir', MAILBOX, 'outbox', replyFileName(replyMessageId(twice.mailboxKey, MAILBOX))));
     // A reply to an email that is not part of the run at all.
     await mailbox.send({ email: await build('stranger'), message_id: replyMessageId('stranger@elsewhere.example', MAILBOX), subject: 'Re: ?', body: '?' });
     emails.delete('stranger');

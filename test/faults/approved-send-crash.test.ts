@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { QUEUES } from '../../src/messaging/topology.js';
+import { mailboxKeyOf } from '../../src/pipeline/messages.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { ReviewQueue } from '../../src/store/reviews.js';
 import { waitFor } from '../helpers/broker.js';
@@ -33,7 +34,7 @@ test(
       // What the dying sender got done: the approved reply is in the outbox, no `sent` event went out.
       const reply = {
         email,
-        message_id: replyMessageId(email.email_id, ACME),
+        message_id: replyMessageId(mailboxKeyOf(email), ACME),
         subject: drafted.generated_response.subject,
         body: drafted.generated_response.body,
       };

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { buildEvent, eventRoutingKey } from '../../src/messaging/events.js';
 import { EXCHANGES } from '../../src/messaging/topology.js';
+import { mailboxKeyOf } from '../../src/pipeline/messages.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
@@ -31,7 +32,7 @@ for (const kind of ['sent', 'handed_off'] as const) {
         // What the dying sender got done: the reply (or the hand-off draft) is in the mailbox, nothing else.
         const reply = {
           email,
-          message_id: replyMessageId(email.email_id, MAILBOX),
+          message_id: replyMessageId(mailboxKeyOf(email), MAILBOX),
           subject: message.generated_response.subject,
           body: message.generated_response.body,
         };

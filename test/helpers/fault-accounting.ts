@@ -90,7 +90,7 @@ export async function accountFor(
   const known = new Set<string>();
   const accounts: EmailAccount[] = [];
   for (const email of emails) {
-    const file = replyFileName(replyMessageId(email.emailId, email.mailbox));
+    const file = replyFileName(replyMessageId(email.mailboxKey, email.mailbox));
     const inOutbox = existsSync(path.join(sources.maildirRoot, email.mailbox, 'outbox', file));
     const inDrafts = existsSync(path.join(sources.maildirRoot, email.mailbox, 'drafts', file));
     known.add(`${email.mailbox}/outbox/${file}`).add(`${email.mailbox}/drafts/${file}`);

@@ -7,6 +7,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { emailIdOf } from '../../src/pipeline/messages.js';
 import { deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import { ACME, GLOBEX, SAMPLES } from './pipeline.js';
 import type { SeededRandom } from './faults.js';
@@ -20,8 +21,10 @@ export interface CorpusEmail {
   sample: string;
   mailbox: string;
   raw: Buffer;
-  /** The flow's idempotency key: the Message-ID without brackets. */
+  /** The flow's idempotency key: `emailIdOf` the mailbox and the Message-ID. */
   emailId: string;
+  /** The Message-ID without brackets, from which the reply's Message-ID is derived. */
+  mailboxKey: string;
   /** True when the email must end with exactly one reply or draft; false when with none. */
   expectsReply: boolean;
 }
@@ -51,13 +54,20 @@ export function buildCorpus(size: number, random: SeededRandom, run: string): Co
   const weighted = samples.flatMap((sample) => (NO_REPLY_SAMPLES.has(sample.name) ? [sample] : [sample, sample, sample]));
   return Array.from({ length: size }, (_, index) => {
     const sample = random.pick(weighted);
-    let emailId = '';
+    let mailboxKey = '';
     const raw = sample.raw.replace(/^Message-ID:\s*<([^>]+)>/im, (_line, id: string) => {
-      emailId = `fault.${run}.${index}.${id}`;
-      return `Message-ID: <${emailId}>`;
+      mailboxKey = `fault.${run}.${index}.${id}`;
+      return `Message-ID: <${mailboxKey}>`;
     });
-    if (!emailId) throw new Error(`sample ${sample.name} has no Message-ID`);
-    return { sample: sample.name, mailbox: sample.mailbox, raw: Buffer.from(raw), emailId, expectsReply: !NO_REPLY_SAMPLES.has(sample.name) };
+    if (!mailboxKey) throw new Error(`sample ${sample.name} has no Message-ID`);
+    return {
+      sample: sample.name,
+      mailbox: sample.mailbox,
+      raw: Buffer.from(raw),
+      emailId: emailIdOf(sample.mailbox, mailboxKey),
+      mailboxKey,
+      expectsReply: !NO_REPLY_SAMPLES.has(sample.name),
+    };
   });
 }
 

@@ -77,7 +77,7 @@ export async function waitUntilSettled(run: FaultRun, emails: readonly CorpusEma
   const root = run.config.MAILDIR_ROOT;
   // A reply on disk ends an email too, whatever the log says: the books tell a log that missed it.
   const replied = (email: CorpusEmail) =>
-    ['outbox', 'drafts'].some((folder) => existsSync(path.join(root, email.mailbox, folder, replyFileName(replyMessageId(email.emailId, email.mailbox)))));
+    ['outbox', 'drafts'].some((folder) => existsSync(path.join(root, email.mailbox, folder, replyFileName(replyMessageId(email.mailboxKey, email.mailbox)))));
   const measure = async (): Promise<Motion> => {
     const rejected = rejectedReasons(root, [ACME, GLOBEX]);
     const notEnded = await filterOf(

@@ -111,7 +111,7 @@ async function makeBooks(run: MailFaultRun, activity: ActivityLog, describe: str
   const deadLetters = (await listDeadLetters({ config: run.config })).length;
   const accounts: MailAccount[] = [];
   for (const email of run.emails) {
-    const replyId = replyMessageId(email.emailId, ACME);
+    const replyId = replyMessageId(email.mailboxKey, ACME);
     const account: MailAccount = {
       email,
       state: (await activity.getEmail(email.emailId))?.state ?? 'unseen',

@@ -3,6 +3,7 @@
  * are not UTF-8 in a body and in headers that say UTF-8, and NUL and control characters in the
  * text. Each is a {@link CorpusEmail} with a Message-ID of its own and the end it must reach.
  */
+import { emailIdOf } from '../../src/pipeline/messages.js';
 import { makeEmail } from './email-fixtures.js';
 import type { CorpusEmail } from './fault-corpus.js';
 import { ACME } from './pipeline.js';
@@ -13,8 +14,8 @@ const QUESTION = 'Hello, how do I reset my router admin password? I forgot it an
 const INVALID_UTF8 = Buffer.from([0x80, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xff, 0xfe, 0xe2, 0x82]);
 
 function poison(name: string, run: string, build: (messageId: string) => Buffer, expectsReply: boolean): CorpusEmail {
-  const emailId = `poison.${run}.${name}@customers.example`;
-  return { sample: `poison:${name}`, mailbox: ACME, raw: build(`<${emailId}>`), emailId, expectsReply };
+  const mailboxKey = `poison.${run}.${name}@customers.example`;
+  return { sample: `poison:${name}`, mailbox: ACME, raw: build(`<${mailboxKey}>`), emailId: emailIdOf(ACME, mailboxKey), mailboxKey, expectsReply };
 }
 
 /** A raw message with an 8-bit body: headers as given, then the body bytes exactly. */

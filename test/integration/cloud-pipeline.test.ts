@@ -11,6 +11,7 @@ import path from 'node:path';
 import PostalMime, { type Email as ParsedEmail } from 'postal-mime';
 import { ROLE_NAMES } from '../../src/app/registry.js';
 import { submitDocument } from '../../src/features/documents.js';
+import { emailIdOf } from '../../src/pipeline/messages.js';
 import { waitFor } from '../helpers/broker.js';
 import { filesIn, handoffBodyFor, recipientsOf, startPipeline, waitForFinalStates, SAMPLES, type Pipeline } from '../helpers/pipeline.js';
 import { CLOUD_MAILBOX, deliverSampleEmailsToGmail, startCloudStack, type CloudStack } from '../helpers/cloud-stack.js';
@@ -88,9 +89,9 @@ test(
         assert.ok(delivery, `sample ${name} delivered`);
         return delivery;
       };
-      const emailIdOf = (name: string) => idOf(name).messageId.slice(1, -1);
-      const summaries = await waitForFinalStates(pipeline, [...delivered.keys()].map(emailIdOf), 45_000);
-      const stateOf = (name: string) => summaries.get(emailIdOf(name))!;
+      const emailIdOfSample = (name: string) => emailIdOf(CLOUD_MAILBOX, idOf(name).messageId.slice(1, -1));
+      const summaries = await waitForFinalStates(pipeline, [...delivered.keys()].map(emailIdOfSample), 45_000);
+      const stateOf = (name: string) => summaries.get(emailIdOfSample(name))!;
 
       // Nothing lost: every email reached an outcome other than the dead-letter queue.
       for (const name of delivered.keys()) {

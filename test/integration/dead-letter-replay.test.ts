@@ -17,14 +17,15 @@ import { makeEmail } from '../helpers/email-fixtures.js';
 import { createTestVhost, waitFor } from '../helpers/broker.js';
 import { filesIn, sendMessage } from '../helpers/pipeline.js';
 import { toSend } from '../../src/pipeline/stages.js';
+import { emailIdOf } from '../../src/pipeline/messages.js';
 
 const MAILBOX = 'support@acme.example';
 /** Where an `emails.to_send` message is published (the topology's own entry, so the test follows it). */
 const TO_SEND = WORK_QUEUES.find((queue) => queue.name === QUEUES.toSend)!;
 /** 16 digits that pass Luhn: the log redaction takes them for a card number wherever they stand in a text. */
 const CARD_SHAPED_MESSAGE_ID = '<4111111111111111@mail.example>';
-/** The email_id the poller makes of it: the Message-ID without its brackets. */
-const CARD_SHAPED_EMAIL_ID = '4111111111111111@mail.example';
+/** The email_id the poller makes of it: of the mailbox and the Message-ID without its brackets. */
+const CARD_SHAPED_EMAIL_ID = emailIdOf(MAILBOX, '4111111111111111@mail.example');
 
 test(
   'a dead-lettered emails.to_send message with a card-shaped Message-ID, replayed, keeps its email_id: the sender finds the reply already sent and sends no second one',

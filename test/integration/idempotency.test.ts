@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFile, stat } from 'node:fs/promises';
 import { ROLE_NAMES } from '../../src/app/registry.js';
-import type { ToClassifyMessage } from '../../src/pipeline/messages.js';
+import { mailboxKeyOf, type ToClassifyMessage } from '../../src/pipeline/messages.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { SendLedger } from '../../src/store/send-ledger.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
@@ -72,6 +72,46 @@ test('the same email (same Message-ID) through the whole pipeline twice gets one
   });
 });
 
+test('one email sent to two support addresses gets one reply from each, kept apart in ledger, claims and activity', { timeout: 120_000 }, async () => {
+  const SALES = 'sales@widgets.example';
+  const toBoth = makeEmail({
+    from: 'customer@example.com',
+    to: `${MAILBOX}, ${SALES}`,
+    subject: 'How do I reset my router?',
+    body: 'Hello, how do I reset my X200 router?\n',
+  });
+  await withPipeline(ROLE_NAMES, { SEND_POLICY: 'auto' }, async (pipeline) => {
+    const support = await deliverEmail(pipeline, MAILBOX, toBoth);
+    const sales = await deliverEmail(pipeline, SALES, toBoth);
+    assert.notEqual(support.email.email_id, sales.email.email_id, 'one email id per mailbox');
+    const summaries = await waitForFinalStates(pipeline, [support.email.email_id, sales.email.email_id], 60_000);
+    const ledger = new SendLedger(pipeline.database);
+    for (const [mailbox, delivered] of [
+      [MAILBOX, support],
+      [SALES, sales],
+    ] as const) {
+      const summary = summaries.get(delivered.email.email_id)!;
+      // No manuals here: the answer may be a hand-off, which goes out as a reply all the same.
+      assert.ok(['sent', 'handed_off'].includes(summary.state), `${mailbox}: ${summary.state} ${summary.outcome}`);
+      assert.equal(summary.agent_email, mailbox);
+      const replies = await readReplies(pipeline, mailbox);
+      assert.equal(replies.length, 1, `one reply from ${mailbox}`);
+      assert.equal(replies[0]!.parsed.inReplyTo, delivered.email.message_id_header);
+      const replyId = replyMessageId(mailboxKeyOf(delivered.email), mailbox);
+      assert.equal(replies[0]!.parsed.messageId, replyId);
+      const record = await ledger.get(delivered.email.email_id);
+      assert.deepEqual([record?.status, record?.message_id], ['sent', replyId], `the ledger of ${mailbox}`);
+      assert.equal(await ledger.claim(delivered.email.email_id, 'another-sender', 60_000), 'done');
+      const timeline = await pipeline.activity.timeline(delivered.email.email_id);
+      assert.equal(timeline.filter((event) => event.stage === 'received').length, 1);
+      assert.ok(
+        timeline.every((event) => event.agent_email === null || event.agent_email === mailbox),
+        `${mailbox}'s timeline holds its own events only`,
+      );
+    }
+  });
+});
+
 test(
   'a sender killed between send and ack: the redelivered message finds the reply (duplicate) and the outbox keeps one file',
   { timeout: 60_000 },
@@ -79,7 +119,7 @@ test(
     await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'auto' }, async (pipeline) => {
       const message = await sendMessage(MAILBOX, QUESTION);
       // What the crashed sender got done: the reply, under its deterministic Message-ID, is in the outbox.
-      const messageId = replyMessageId(message.email.email_id, MAILBOX);
+      const messageId = replyMessageId(mailboxKeyOf(message.email), MAILBOX);
       await pipeline.worker.services.mailbox.send({
         email: message.email,
         message_id: messageId,

@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ImapMailbox } from '../../src/providers/mailbox/imap.js';
 import { createImapMailbox } from '../../src/providers/mailbox/imap.js';
+import { mailboxKeyOf } from '../../src/pipeline/messages.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { toSend } from '../../src/pipeline/stages.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
@@ -60,7 +61,7 @@ test(
     const mailbox = mailboxFor(user);
     try {
       const message = await sendMessage(user.address, makeEmail({ from: 'ana@example.org', to: user.address, subject: 'Hinge' }));
-      const reply = { email: message.email, message_id: replyMessageId(message.email.email_id, user.address), subject: 'Re: Hinge', body: 'Tighten it.' };
+      const reply = { email: message.email, message_id: replyMessageId(mailboxKeyOf(message.email), user.address), subject: 'Re: Hinge', body: 'Tighten it.' };
       let copiesWhenTransmitted: number | undefined;
       await assert.rejects(
         mailbox.send(reply, {
@@ -110,7 +111,7 @@ test(
         const { email } = message;
         const reply = {
           email,
-          message_id: replyMessageId(email.email_id, user.address),
+          message_id: replyMessageId(mailboxKeyOf(email), user.address),
           subject: message.generated_response.subject,
           body: message.generated_response.body,
         };

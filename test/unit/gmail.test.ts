@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkGmail, createGmailMailbox, type GmailMailboxSettings } from '../../src/providers/mailbox/gmail.js';
+import { mailboxKeyOf } from '../../src/pipeline/messages.js';
 import { replyMessageId, replySubject } from '../../src/providers/mailbox/mime.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { gmailErrorBody, startFakeGmail, type FakeGmail } from '../fakes/gmail-server.js';
@@ -136,7 +137,7 @@ test('send posts the raw reply with In-Reply-To and References, in the Gmail thr
     }),
   );
   const [{ email }] = await mailbox.fetchNew(10);
-  const message_id = replyMessageId(email.email_id, email.agent_email);
+  const message_id = replyMessageId(mailboxKeyOf(email), email.agent_email);
   await mailbox.send({ email, message_id, subject: replySubject(email.subject), body: 'Hold reset for 10 seconds.' });
 
   const [send] = fake.requests.filter((request) => request.path.endsWith('/messages/send'));

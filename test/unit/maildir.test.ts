@@ -7,7 +7,7 @@ import PostalMime from 'postal-mime';
 import { createMaildirMailbox, deliverToMaildir, replyFileName } from '../../src/providers/mailbox/maildir.js';
 import { replyMessageId, replySubject } from '../../src/providers/mailbox/mime.js';
 import type { OutgoingReply } from '../../src/providers/mailbox/spec.js';
-import type { Email } from '../../src/pipeline/messages.js';
+import { mailboxKeyOf, type Email } from '../../src/pipeline/messages.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 
 const acme = 'support@acme.example';
@@ -21,7 +21,7 @@ function temporaryRoot(context: { after: (callback: () => void) => void }): stri
 }
 
 function replyTo(email: Email, body = 'Hold the RESET button for 10 seconds.'): OutgoingReply {
-  return { email, message_id: replyMessageId(email.email_id, email.agent_email), subject: replySubject(email.subject), body };
+  return { email, message_id: replyMessageId(mailboxKeyOf(email), email.agent_email), subject: replySubject(email.subject), body };
 }
 
 test('addresses lists the mailbox folders and gives each a tmp/new/cur', async (context) => {

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import PostalMime from 'postal-mime';
 import { RagmailError } from '../../src/lib/errors.js';
+import { emailIdOf, emailSchema, mailboxKeyOf } from '../../src/pipeline/messages.js';
 import { buildReply, htmlToText, MAX_BODY_CHARS, parseEmail, replyMessageId, replySubject } from '../../src/providers/mailbox/mime.js';
 import { createMaildirMailbox, deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
 import type { IncomingEmail } from '../../src/providers/mailbox/spec.js';
@@ -38,9 +39,10 @@ test('every sample email parses into a valid email addressed to its mailbox', as
 
 test('a plain question: ids without brackets, lower-case sender, decoded text, Date in ISO', async () => {
   const { email, automated } = await parseSample(acme, '01-router-reset.eml');
-  assert.equal(email.email_id, 'CAF3x9Lq7-reset.8812@mailbox.example');
+  assert.equal(email.email_id, emailIdOf(acme, 'CAF3x9Lq7-reset.8812@mailbox.example'));
+  assert.match(email.email_id, /^[a-p]{32}$/, 'the email id is URL-safe');
   assert.equal(email.message_id_header, '<CAF3x9Lq7-reset.8812@mailbox.example>');
-  assert.equal(email.thread_id, email.email_id);
+  assert.equal(email.thread_id, 'CAF3x9Lq7-reset.8812@mailbox.example', 'the thread is the Message-ID, as the mailbox knows it');
   assert.equal(email.from, 'jose.garcia@mailbox.example');
   assert.equal(email.from_name, 'José García', 'the display name, kept for a greeting');
   assert.deepEqual(email.to, [acme]);
@@ -108,7 +110,8 @@ test('without a Message-ID the email id is a stable hash of mailbox and ref', as
   const first = await parseEmail(raw, { agentEmail: acme, mailboxRef: 'ref-1' });
   const again = await parseEmail(raw, { agentEmail: acme, mailboxRef: 'ref-1' });
   const other = await parseEmail(raw, { agentEmail: acme, mailboxRef: 'ref-2' });
-  assert.match(first.email.email_id, /^[0-9a-f]{64}$/);
+  assert.match(first.email.email_id, /^[a-p]{32}$/);
+  assert.match(mailboxKeyOf(first.email), /^[0-9a-f]{64}$/);
   assert.equal(first.email.email_id, again.email.email_id);
   assert.notEqual(first.email.email_id, other.email.email_id);
   assert.equal(first.email.message_id_header, null);
@@ -154,6 +157,31 @@ test('replyMessageId is deterministic and differs per mailbox and per email', ()
   assert.notEqual(replyMessageId('abd@example.com', acme), id);
 });
 
+test('one email sent to two support addresses is two emails, each with its own id and reply id', async () => {
+  const raw = makeEmail({ to: `${acme}, sales@acme.example`, messageId: '<both-1@example.net>' });
+  const { email: support } = await parseEmail(raw, { agentEmail: acme, mailboxRef: 'same-ref' });
+  const { email: sales } = await parseEmail(raw, { agentEmail: 'sales@acme.example', mailboxRef: 'same-ref' });
+  assert.notEqual(support.email_id, sales.email_id);
+  assert.equal(mailboxKeyOf(support), mailboxKeyOf(sales), 'the same email, as both mailboxes know it');
+  assert.equal(support.thread_id, sales.thread_id);
+  assert.notEqual(replyMessageId(mailboxKeyOf(support), acme), replyMessageId(mailboxKeyOf(sales), 'sales@acme.example'));
+});
+
+test('the reply id is what releases before per-mailbox email ids gave, so replies already sent are recognised', async () => {
+  const { email } = await parseEmail(makeEmail({ messageId: '<kept-1@example.net>' }), { agentEmail: acme, mailboxRef: 'r' });
+  // Then: replyMessageId(email_id, agent) with email_id the bare Message-ID; its value, computed once.
+  assert.equal(replyMessageId(mailboxKeyOf(email), acme), '<ragmail.0f122e83194ec9d5edc4729c610ba6b0@acme.example>');
+});
+
+test('a message an older release published (email_id the bare Message-ID or mailbox hash) is given its per-mailbox id', async () => {
+  const { email } = await parseEmail(makeEmail({ messageId: '<old-1@example.net>' }), { agentEmail: acme, mailboxRef: 'r' });
+  const asOlderReleasesWroteIt = { ...email, email_id: 'old-1@example.net' };
+  assert.equal(emailSchema.parse(asOlderReleasesWroteIt).email_id, email.email_id);
+  const { email: anonymous } = await parseEmail(makeEmail({ messageId: '' }), { agentEmail: acme, mailboxRef: 'r2' });
+  assert.equal(emailSchema.parse({ ...anonymous, email_id: mailboxKeyOf(anonymous) }).email_id, anonymous.email_id);
+  assert.equal(emailSchema.parse({ ...email, email_id: 'chosen-by-a-test' }).email_id, 'chosen-by-a-test', 'any other id is kept');
+});
+
 test('replySubject adds Re: once', () => {
   assert.equal(replySubject('Router help'), 'Re: Router help');
   assert.equal(replySubject('Re: Router help'), 'Re: Router help');
@@ -164,7 +192,7 @@ test('replySubject adds Re: once', () => {
 
 test('a built reply goes to Reply-To, threads with the original and is marked auto-replied', async () => {
   const { email } = await parseSample(acme, '10-warranty-rma-reply-to.eml');
-  const messageId = replyMessageId(email.email_id, acme);
+  const messageId = replyMessageId(mailboxKeyOf(email), acme);
   const raw = await buildReply({
     email,
     message_id: messageId,
@@ -191,7 +219,7 @@ test('a built reply goes to Reply-To, threads with the original and is marked au
 test('a reply without Reply-To goes to the sender and extends References; drafts are marked', async () => {
   const { email } = await parseSample(acme, '02-firmware-update.eml');
   const raw = await buildReply(
-    { email, message_id: replyMessageId(email.email_id, acme), subject: replySubject(email.subject), body: 'Ünïcode ok.' },
+    { email, message_id: replyMessageId(mailboxKeyOf(email), acme), subject: replySubject(email.subject), body: 'Ünïcode ok.' },
     { draft: true },
   );
   const reply = await PostalMime.parse(raw);
@@ -233,11 +261,11 @@ test('an HTML email of 400 KB of "<" and a Message-ID of 200 KB of ">" parse in 
   const messageId = `From: a@example.com\r\nTo: ${acme}\r\nMessage-ID: <a${'>'.repeat(200_000)}x\r\nReferences: <b${'>'.repeat(200_000)}x\r\n\r\nHello\r\n`;
   const long = await withinTime(2_000, 'parsing a Message-ID of 200 KB of ">"', () => parseEmail(messageId, { agentEmail: acme, mailboxRef: 'gt' }));
   // Too long to be an id: the email is known by its place instead, and still answered.
-  assert.match(long.email.email_id, /^[0-9a-f]{64}$/);
+  assert.match(mailboxKeyOf(long.email), /^[0-9a-f]{64}$/);
   assert.equal(long.email.message_id_header, null);
   const closing = `From: a@example.com\r\nTo: ${acme}\r\nMessage-ID: <abc@example.com${'>'.repeat(900)}\r\n\r\nHello\r\n`;
   const trimmed = await withinTime(2_000, 'a Message-ID ending in many ">"', () => parseEmail(closing, { agentEmail: acme, mailboxRef: 'gt2' }));
-  assert.equal(trimmed.email.email_id, 'abc@example.com');
+  assert.equal(mailboxKeyOf(trimmed.email), 'abc@example.com');
 });
 
 test('a long plain-text body is cut at MAX_BODY_CHARS with a note', async () => {

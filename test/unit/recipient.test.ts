@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import PostalMime from 'postal-mime';
 import { RagmailError } from '../../src/lib/errors.js';
-import { emailSchema, UNCHECKED_RECIPIENT } from '../../src/pipeline/messages.js';
+import { emailSchema, mailboxKeyOf, UNCHECKED_RECIPIENT } from '../../src/pipeline/messages.js';
 import { buildReply, parseEmail, replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { isOwnAddress, isSingleAddress } from '../../src/providers/mailbox/recipient.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
@@ -91,7 +91,7 @@ test('isSingleAddress takes one addr-spec only', () => {
 
 test('the built reply has exactly one To address, as a structured address; no recipient means no send', async () => {
   const { email } = await parse(makeEmail({ from: 'customer@example.com' }));
-  const reply = { email, message_id: replyMessageId(email.email_id, acme), subject: 'Re: A question', body: 'Hello.' };
+  const reply = { email, message_id: replyMessageId(mailboxKeyOf(email), acme), subject: 'Re: A question', body: 'Hello.' };
   const sent = await PostalMime.parse(await buildReply(reply));
   assert.deepEqual(
     sent.to?.map((address) => address.address),

@@ -33,7 +33,7 @@ function drafted(emailId: string, agentEmail = ACME, body = 'Hold the reset butt
       to: [agentEmail],
       subject: 'Router',
       body: 'How do I reset it?',
-      message_id_header: `<${emailId}>`,
+      message_id_header: `<message.${emailId}>`,
       references: [],
       received_at: '2024-05-01T09:59:00.000Z',
       priority: 5,

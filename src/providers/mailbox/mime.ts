@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Address, Email as ParsedEmail } from 'postal-mime';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { RagmailError, permanentError } from '../../lib/errors.js';
-import { emailSchema } from '../../pipeline/messages.js';
+import { emailIdOf, emailSchema, mailboxKeyOf } from '../../pipeline/messages.js';
 import { htmlToText } from './html-text.js';
 import { EmailParseRefusal, parseMimeInWorker } from './mime-parser.js';
 import { addressesIn, isOwnAddress, isSingleAddress, mailboxesOf, resolveReplyRecipient } from './recipient.js';
@@ -25,7 +25,7 @@ export const MAX_BODY_CHARS = 128 * 1024;
 const MAX_HEADER_CHARS = 8 * 1024;
 /** Longest subject kept, in characters (RFC 5322 lines stop at 998; a folded subject may run on). */
 const MAX_SUBJECT_CHARS = 2_000;
-/** Longest Message-ID taken as the email's id (an RFC 5322 line is at most 998 characters). */
+/** Longest Message-ID taken as the email's key (an RFC 5322 line is at most 998 characters). */
 const MAX_MESSAGE_ID_CHARS = 998;
 /** Longest single address string (From) and most To addresses kept. */
 const MAX_ADDRESS_CHARS = 998;
@@ -166,7 +166,7 @@ function readParsed(parsed: ParsedEmail, options: ParseEmailOptions): IncomingEm
   // A Message-ID no header line can hold is no usable id: the email is then known by its place.
   const messageId = parsed.messageId !== undefined && parsed.messageId.length <= MAX_MESSAGE_ID_CHARS ? parsed.messageId : undefined;
   const messageIdHeader = messageId ? `<${stripAngleBrackets(messageId)}>` : null;
-  const emailId = messageIdHeader ? stripAngleBrackets(messageIdHeader) : sha256Hex(options.agentEmail + options.mailboxRef);
+  const key = mailboxKeyOf({ agent_email: options.agentEmail, mailbox_ref: options.mailboxRef, message_id_header: messageIdHeader });
   const references = messageIdList(bounded(parsed.references, MAX_HEADER_CHARS));
   const threadRoot = references[0] ?? messageIdList(bounded(parsed.inReplyTo, MAX_HEADER_CHARS))[0];
   const subject = bounded(parsed.subject, MAX_SUBJECT_CHARS) ?? '';
@@ -174,8 +174,8 @@ function readParsed(parsed: ParsedEmail, options: ParseEmailOptions): IncomingEm
   const { recipient, problem } = resolveReplyRecipient(parsed.from, parsed.replyTo, 'reply-to' in headers);
 
   const candidate = {
-    email_id: emailId,
-    thread_id: threadRoot ? stripAngleBrackets(threadRoot) : emailId,
+    email_id: emailIdOf(options.agentEmail, key),
+    thread_id: threadRoot ? stripAngleBrackets(threadRoot) : key,
     agent_email: options.agentEmail,
     mailbox_ref: options.mailboxRef,
     from,
@@ -210,11 +210,13 @@ function readParsed(parsed: ParsedEmail, options: ParseEmailOptions): IncomingEm
 /**
  * The deterministic Message-ID of the reply to an email: the same email always gets the same
  * reply id, so a send that crashed before its ack is found instead of repeated (docs/ARCHITECTURE.md#idempotency).
- * Its shape is `<ragmail.<32 hex of sha256(agentEmail + emailId)>@<domain of agentEmail>>`.
+ * Its shape is `<ragmail.<32 hex of sha256(agentEmail + mailboxKey)>@<domain of agentEmail>>`, with
+ * the email's mailbox key (`mailboxKeyOf`, the bare Message-ID), not its email id: so it is what it
+ * was before the email id became per mailbox, and replies sent before that are still recognised.
  */
-export function replyMessageId(emailId: string, agentEmail: string): string {
+export function replyMessageId(mailboxKey: string, agentEmail: string): string {
   const domain = agentEmail.slice(agentEmail.lastIndexOf('@') + 1).toLowerCase();
-  return `<ragmail.${sha256Hex(agentEmail + emailId).slice(0, 32)}@${domain}>`;
+  return `<ragmail.${sha256Hex(agentEmail + mailboxKey).slice(0, 32)}@${domain}>`;
 }
 
 /** The subject of a reply: `Re: ` once, never `Re: Re: `. */

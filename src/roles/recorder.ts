@@ -19,6 +19,7 @@ import { ActivityLog } from '../store/activity-log.js';
 import { DocumentRegistry } from '../store/documents.js';
 import { ReviewConflictError, ReviewNotFoundError, ReviewQueue } from '../store/reviews.js';
 import type { SqlDatabase } from '../store/sql.js';
+import { StreamOffsets } from '../store/stream-offsets.js';
 
 /** Where {@link applyEvent} writes, and whom it tells about events it cannot use. */
 export interface RecorderStores {
@@ -218,13 +219,7 @@ function project({ broker, database, logger, start }: RecorderDependencies, hold
   const apply = (event: PipelineEvent, offset: number | undefined) =>
     database.transaction(async (tx) => {
       await applyEvent(event, { activity: new ActivityLog(tx), documents: new DocumentRegistry(tx), reviews: new ReviewQueue(tx), logger });
-      if (offset !== undefined) {
-        // Never backwards: a recorder that lost its lock may still finish one event after another took over.
-        await tx.run(
-          'INSERT INTO stream_offsets (stream, next_offset) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET next_offset = excluded.next_offset WHERE stream_offsets.next_offset < excluded.next_offset',
-          [QUEUES.audit, offset + 1],
-        );
-      }
+      if (offset !== undefined) await new StreamOffsets(tx).advance(QUEUES.audit, offset + 1);
     });
   // Deliveries are recorded one at a time, in stream order: the stored offset only moves forward.
   let recorded: Promise<void> = Promise.resolve();
@@ -258,8 +253,7 @@ function project({ broker, database, logger, start }: RecorderDependencies, hold
     async () => {
       // A reconnect reads on from where the deliveries still being recorded will have left the offset.
       await recorded;
-      const stored = await database.get<{ next_offset: number }>('SELECT next_offset FROM stream_offsets WHERE stream = ?', [QUEUES.audit]);
-      return { 'x-stream-offset': stored?.next_offset ?? start };
+      return { 'x-stream-offset': (await new StreamOffsets(database).next(QUEUES.audit)) ?? start };
     },
   );
   return {

@@ -108,6 +108,13 @@ test(
         `each email sent or drafted, once: sent ${sent.join(',')}, drafted ${drafted.join(',')}`,
       );
       assert.equal(await new SendLedger(database).quotaRemaining(ACME, QUOTA), 0, "the shared ledger's quota counted each send once");
+      // Claims are owned `host:pid:…`: both processes sent or drafted some of the replies.
+      const owners = await database.all<{ owner: string }>('SELECT DISTINCT owner FROM send_ledger WHERE owner IS NOT NULL');
+      const pids = new Set(owners.map(({ owner }) => Number(owner.split(':')[1])));
+      assert.ok(
+        fleets.every((fleet) => pids.has(fleet.processes[0]!.pid)),
+        `both senders took part: ${owners.map(({ owner }) => owner).join(', ')}`,
+      );
       assert.deepEqual(await listDeadLetters({ config: vhost.config }), [], 'nothing dead-lettered');
       for (const fleet of fleets) assert.deepEqual(fleet.unexpectedExits, [], 'no sender died');
       process.stdout.write(

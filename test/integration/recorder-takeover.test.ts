@@ -61,6 +61,16 @@ test(
       await said(first, /"projecting the audit stream"/);
       const second = fleet.start('recorder');
       await said(second, /standing by: another recorder projects/);
+      // A standby is ready, and says on /metrics which of the two projects.
+      for (const [worker, projecting] of [
+        [first, 1],
+        [second, 0],
+      ] as const) {
+        const url = /"message":"metrics and health endpoints listening".*?"url":"([^"]+)"/.exec(worker.output)?.[1];
+        assert.ok(url, worker.output);
+        assert.equal((await fetch(`${url}/readyz`)).status, 200);
+        assert.match(await (await fetch(`${url}/metrics`)).text(), new RegExp(`^ragmail_recorder_projecting ${projecting}$`, 'm'));
+      }
 
       // The active recorder dies (SIGKILL) while it reads the stream; PostgreSQL releases its lock with its connection.
       await publishBatch();

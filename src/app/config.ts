@@ -114,6 +114,8 @@ export const environmentSchema = z.object({
     .default('7D'),
   /** Where a recorder with no stored offset starts reading `events.audit`: its `first` event, or only `next` ones. */
   AUDIT_STREAM_START: z.enum(['first', 'next']).default('first'),
+  /** How often a standby recorder (another projects the audit stream, DATABASE_URL) tries to take over. */
+  RECORDER_TAKEOVER_INTERVAL_MS: integer(5_000, 50),
   /** Port of the `/metrics`, `/healthz` and `/readyz` server; 0 picks a free port (the worker logs the one chosen). */
   METRICS_PORT: integer(9464, 0, 65535),
   /**

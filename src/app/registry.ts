@@ -9,7 +9,7 @@ import type { Broker } from '../messaging/broker.js';
 import { ConsumerRuntime, type Handler } from '../messaging/consumer.js';
 import { toClassify, toIngest, toRespond, toSend, type WorkStage } from '../pipeline/stages.js';
 import type { Logger } from '../lib/log.js';
-import { registerQuotaGauge, type WorkerMetrics } from '../observability/metrics.js';
+import { registerQuotaGauge, registerRecorderGauge, type WorkerMetrics } from '../observability/metrics.js';
 import type { Services } from './services.js';
 import { PublishedEmails } from '../store/published-emails.js';
 import { ReviewQueue } from '../store/reviews.js';
@@ -224,21 +224,17 @@ export const ROLES: { readonly [Name in RoleName]: RoleDefinition & { name: Name
     name: 'recorder',
     kind: 'consumer',
     description: ROLE_DESCRIPTIONS.recorder,
-    start: async ({ config, services, broker, logger }) => {
+    start: async ({ config, services, broker, logger, metrics }) => {
       const { startRecorder } = await import('../roles/recorder.js');
-      const handle = startRecorder({
+      const recorder = startRecorder({
         broker,
         database: await services.database(),
         logger,
         start: config.AUDIT_STREAM_START,
+        takeoverIntervalMs: config.RECORDER_TAKEOVER_INTERVAL_MS,
       });
-      logger.info('recording events from the audit stream');
-      return {
-        stop: async () => {
-          await handle.cancel();
-          await handle.close();
-        },
-      };
+      if (metrics) registerRecorderGauge(metrics, () => recorder.projecting);
+      return { stop: () => recorder.stop() };
     },
   },
   api: {

@@ -11,6 +11,6 @@ export const ROLE_DESCRIPTIONS: { readonly [Name in RoleName]: string } = {
   sender: 'emails.to_send → send policy, rate limit, quota → reply or draft in the thread, exactly once',
   ingester: 'documents.to_ingest → PDF pages → chunks → vector store (one document at a time)',
   poller: 'mailbox → emails.to_classify, with a priority; automated mail skipped',
-  recorder: 'events.audit stream → SQLite activity log, document registry and review queue',
+  recorder: 'events.audit stream → activity log, document registry and review queue (on PostgreSQL one recorder projects, the others stand by)',
   api: 'operator API and dashboard (API_HOST:API_PORT): uploads, timeline, review queue, dead letters',
 };

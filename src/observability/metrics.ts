@@ -316,3 +316,15 @@ export function registerQuotaGauge(metrics: WorkerMetrics, options: QuotaGaugeOp
     },
   });
 }
+
+/** Adds `ragmail_recorder_projecting`: 1 while this recorder projects the audit stream, 0 while it stands by. */
+export function registerRecorderGauge(metrics: WorkerMetrics, projecting: () => boolean): void {
+  const gauge: Gauge = new Gauge({
+    name: 'ragmail_recorder_projecting',
+    help: 'Whether this recorder projects events.audit (1) or stands by while another does (0).',
+    registers: [metrics.registry],
+    collect() {
+      gauge.set(projecting() ? 1 : 0);
+    },
+  });
+}

@@ -1,14 +1,15 @@
 /**
- * recorder: reads the `events.audit` stream into the SQLite activity log, document registry and
- * review queue, so workers on other hosts need no shared file. It remembers the stream offset it
- * reached; events are idempotent by `event_id`, so reading one twice changes nothing.
+ * recorder: reads the `events.audit` stream into the activity log, document registry and review
+ * queue, so workers on other hosts need no shared file. It remembers the stream offset it reached;
+ * events are idempotent by `event_id`, so reading one twice changes nothing. Of several recorders
+ * on one PostgreSQL database, one projects and the others stand by ({@link startRecorder}).
  *
  * An event is applied only when it was published under the routing key of the stage it claims
  * (src/messaging/event-delivery.ts): the topic permissions bound who may publish which key, not
  * what a body says. The checks of the body (role, embedded message) are a second line.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
-import type { Broker, ConsumerHandle } from '../messaging/broker.js';
+import type { Broker } from '../messaging/broker.js';
 import { readEventDelivery } from '../messaging/event-delivery.js';
 import { isStage, type PipelineEvent } from '../pipeline/events.js';
 import { toSendSchema, type ToSendMessage } from '../pipeline/messages.js';
@@ -18,6 +19,7 @@ import { ActivityLog } from '../store/activity-log.js';
 import { DocumentRegistry } from '../store/documents.js';
 import { ReviewConflictError, ReviewNotFoundError, ReviewQueue } from '../store/reviews.js';
 import type { SqlDatabase } from '../store/sql.js';
+import { StreamOffsets } from '../store/stream-offsets.js';
 
 /** Where {@link applyEvent} writes, and whom it tells about events it cannot use. */
 export interface RecorderStores {
@@ -34,6 +36,8 @@ export interface RecorderDependencies {
   logger: Logger;
   /** Where to start when no offset is stored: `first` replays the retained history. */
   start: 'first' | 'next';
+  /** How often a standby tries to take over from the recorder projecting the stream. */
+  takeoverIntervalMs: number;
 }
 
 /**
@@ -138,21 +142,90 @@ async function applyToReviews(
   }
 }
 
-export function startRecorder({ broker, database, logger, start }: RecorderDependencies): ConsumerHandle {
+/** Key of the PostgreSQL advisory lock whose holder is the one recorder projecting the audit stream. */
+export const RECORDER_LOCK = 7_301_220;
+
+/** A running recorder. */
+export interface Recorder {
+  /** True while this process projects the stream; false while another does and this one stands by. */
+  readonly projecting: boolean;
+  /** Stops projecting (or standing by) and lets go of the lock. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Projects the stream while this process holds {@link RECORDER_LOCK}, and stands by otherwise,
+ * trying again every `takeoverIntervalMs`: where recorders on several hosts share one PostgreSQL
+ * database, exactly one reads the stream at a time, and another takes over when it dies.
+ */
+export function startRecorder(dependencies: RecorderDependencies): Recorder {
+  const { database, logger, takeoverIntervalMs } = dependencies;
+  let projecting = false;
+  let stopping = false;
+  let stopNow: () => void = () => undefined;
+  const stopped = new Promise<'stop'>((resolve) => {
+    stopNow = () => resolve('stop');
+  });
+  const pause = () => new Promise<void>((resolve) => setTimeout(resolve, takeoverIntervalMs).unref());
+
+  const loop = (async () => {
+    let standingBy = false;
+    while (!stopping) {
+      try {
+        const lock = await database.tryLock(RECORDER_LOCK);
+        if (lock) {
+          logger.info(standingBy ? 'took over: projecting the audit stream' : 'projecting the audit stream');
+          standingBy = false;
+          projecting = true;
+          const projection = project(dependencies, () => projecting);
+          const ended = await Promise.race([lock.lost.then(() => 'lost' as const), stopped]);
+          // Before anything else, so not one more delivery is applied once another recorder may hold the lock.
+          projecting = false;
+          if (ended === 'lost') {
+            standingBy = true;
+            logger.warn('the connection holding the recorder lock dropped: stopped projecting, standing by');
+          }
+          await projection.stop();
+          await lock.release();
+        } else if (!standingBy) {
+          standingBy = true;
+          logger.info('standing by: another recorder projects the audit stream');
+        }
+      } catch (error) {
+        logger.warn('recorder lock unavailable; trying again', { error: (error as Error).message });
+      }
+      await Promise.race([pause(), stopped]);
+    }
+  })();
+
+  return {
+    get projecting() {
+      return projecting;
+    },
+    stop: async () => {
+      stopping = true;
+      stopNow();
+      await loop;
+    },
+  };
+}
+
+/**
+ * Consumes the stream from the stored offset while `holding()` says this process holds the lock.
+ * `stop` ends the consumer once the deliveries already received are settled.
+ */
+function project({ broker, database, logger, start }: RecorderDependencies, holding: () => boolean): { stop(): Promise<void> } {
   // An event and the offset after it are recorded together, so a restart neither skips nor repeats work.
   const apply = (event: PipelineEvent, offset: number | undefined) =>
     database.transaction(async (tx) => {
       await applyEvent(event, { activity: new ActivityLog(tx), documents: new DocumentRegistry(tx), reviews: new ReviewQueue(tx), logger });
-      if (offset !== undefined) {
-        await tx.run('INSERT INTO stream_offsets (stream, next_offset) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET next_offset = excluded.next_offset', [
-          QUEUES.audit,
-          offset + 1,
-        ]);
-      }
+      if (offset !== undefined) await new StreamOffsets(tx).advance(QUEUES.audit, offset + 1);
     });
   // Deliveries are recorded one at a time, in stream order: the stored offset only moves forward.
   let recorded: Promise<void> = Promise.resolve();
   const record = async (message: ConsumeMessage, channel: Channel) => {
+    // Left unacked: the recorder holding the lock now reads it from the stored offset.
+    if (!holding()) return;
     const offset = message.properties.headers?.['x-stream-offset'] as number | undefined;
     const read = readEventDelivery(message);
     if ('problem' in read) {
@@ -171,7 +244,7 @@ export function startRecorder({ broker, database, logger, start }: RecorderDepen
     }
   };
 
-  return broker.consume(
+  const consumer = broker.consume(
     QUEUES.audit,
     500,
     (message, channel) => {
@@ -180,8 +253,14 @@ export function startRecorder({ broker, database, logger, start }: RecorderDepen
     async () => {
       // A reconnect reads on from where the deliveries still being recorded will have left the offset.
       await recorded;
-      const stored = await database.get<{ next_offset: number }>('SELECT next_offset FROM stream_offsets WHERE stream = ?', [QUEUES.audit]);
-      return { 'x-stream-offset': stored?.next_offset ?? start };
+      return { 'x-stream-offset': (await new StreamOffsets(database).next(QUEUES.audit)) ?? start };
     },
   );
+  return {
+    stop: async () => {
+      await consumer.cancel();
+      await recorded;
+      await consumer.close();
+    },
+  };
 }

@@ -9,13 +9,20 @@
  */
 import pg from 'pg';
 import { MIGRATIONS, SCHEMA_VERSION, assertKnownVersion } from './migrations.js';
-import { inSavepoint, type SqlClient, type SqlDatabase } from './sql.js';
+import { inSavepoint, type SessionLock, type SqlClient, type SqlDatabase } from './sql.js';
 
 /** int8's type id: its values stay below 2^53 here (milliseconds, counts, offsets). */
 const INT8_OID = 20;
 
 /** Key of the advisory lock that serialises migrations of processes booting together. */
 const MIGRATION_LOCK = 7_301_219;
+
+/**
+ * How often a held session lock's connection must answer: a connection the server dropped without
+ * the socket telling (a network that went silent) would otherwise keep its holder working while
+ * the server has given the lock to another process.
+ */
+const LOCK_HEARTBEAT_MS = 5_000;
 
 type Parameters = readonly unknown[];
 type Queryable = pg.Pool | pg.PoolClient;
@@ -100,9 +107,51 @@ class PostgresDatabase extends PostgresClient implements SqlDatabase {
     }
   }
 
+  async tryLock(key: number): Promise<SessionLock | null> {
+    const client = await this.pool.connect();
+    let granted = false;
+    try {
+      granted = (await client.query<{ granted: boolean }>('SELECT pg_try_advisory_lock($1) AS granted', [key])).rows[0].granted;
+    } finally {
+      if (!granted) client.release();
+    }
+    return granted ? holdLock(client, key) : null;
+  }
+
   close(): Promise<void> {
     return this.pool.end();
   }
+}
+
+/** The session lock `key` that `client` holds: kept until released, watched until then. */
+function holdLock(client: pg.PoolClient, key: number): SessionLock {
+  let markLost!: () => void;
+  let gone = false;
+  const lost = new Promise<void>((resolve) => {
+    markLost = () => {
+      gone = true;
+      resolve();
+    };
+  });
+  // A held client has no idle-error listener of the pool's: without one, its connection's end would crash the process.
+  client.on('error', markLost);
+  client.on('end', markLost);
+  const heartbeat = setInterval(() => {
+    const timeout = new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error('no answer')), LOCK_HEARTBEAT_MS).unref());
+    Promise.race([client.query('SELECT 1'), timeout]).catch(markLost);
+  }, LOCK_HEARTBEAT_MS);
+  heartbeat.unref();
+  return {
+    lost,
+    release: async () => {
+      clearInterval(heartbeat);
+      if (!gone) await client.query('SELECT pg_advisory_unlock($1)', [key]).catch(markLost);
+      client.off('error', markLost);
+      client.off('end', markLost);
+      // A connection that failed is closed rather than handed back to the pool.
+      client.release(gone);
+    },
+  };
 }
 
 /**

@@ -27,8 +27,21 @@ export interface SqlClient {
   transaction<R>(work: (tx: SqlClient) => Promise<R>): Promise<R>;
 }
 
+/** A lock held by one database session (see {@link SqlDatabase.tryLock}). */
+export interface SessionLock {
+  /** Settles when the lock is gone without `release`: its connection dropped or stopped answering. */
+  readonly lost: Promise<void>;
+  release(): Promise<void>;
+}
+
 /** An open database: SQLite file or PostgreSQL pool (see `openDatabase`). */
 export interface SqlDatabase extends SqlClient {
+  /**
+   * Takes the lock `key` for this process, or null when another process holds it. On PostgreSQL a
+   * session advisory lock on a connection kept for it: when the process or the connection dies, the
+   * server releases the lock, so another process can take it. SQLite is one file on one host: granted.
+   */
+  tryLock(key: number): Promise<SessionLock | null>;
   close(): Promise<void>;
 }
 

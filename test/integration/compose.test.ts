@@ -422,7 +422,7 @@ test('docker-compose config accepts the PostgreSQL example: a postgres service w
   }
 });
 
-test('the Kubernetes PostgreSQL component unpins the api and sender and drops the single-node volume (where kubectl is installed)', (context) => {
+test('the Kubernetes PostgreSQL component unpins the api and sender, runs two recorders with a rolling update, and drops the single-node volume (where kubectl is installed)', (context) => {
   // An overlay beside deploy/ (kustomize refuses one inside the base it builds on).
   const overlay = mkdtempSync(path.join(PROJECT_ROOT, '.kustomize-'));
   try {
@@ -438,6 +438,9 @@ test('the Kubernetes PostgreSQL component unpins the api and sender and drops th
     assert.match(built.stdout, /DATABASE_URL: postgres:\/\//, 'every role reads DATABASE_URL from ragmail-secrets');
     const api = documents.find((document) => /^kind: Deployment$/m.test(document) && /name: ragmail-api$/m.test(document));
     assert.match(api ?? '', /^ {2}replicas: 2$/m, 'the api runs two replicas');
+    const recorder = documents.find((document) => /^kind: Deployment$/m.test(document) && /name: ragmail-recorder$/m.test(document));
+    assert.match(recorder ?? '', /^ {2}replicas: 2$/m, 'two recorders: one projects, one stands by');
+    assert.match(recorder ?? '', /^ {4}type: RollingUpdate$/m, 'the recorder rolls over rather than being recreated');
   } finally {
     rmSync(overlay, { recursive: true, force: true });
   }

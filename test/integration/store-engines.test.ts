@@ -14,6 +14,7 @@ import { DocumentRegistry } from '../../src/store/documents.js';
 import { PublishedEmails } from '../../src/store/published-emails.js';
 import { ReviewConflictError, ReviewQueue } from '../../src/store/reviews.js';
 import { SendLedger } from '../../src/store/send-ledger.js';
+import { StreamOffsets } from '../../src/store/stream-offsets.js';
 import { statistics } from '../../src/store/statistics.js';
 import { knowledgeGaps } from '../../src/features/knowledge-gaps.js';
 import { buildEvent } from '../../src/messaging/events.js';
@@ -168,6 +169,39 @@ for (const makeEngine of engines) {
       assert.equal(decided.edited, false);
       assert.equal(await second.revertToPending(decided), true, 'the exact decision is undone (IS NOT DISTINCT FROM on NULLs too)');
       assert.equal(await first.count({ status: 'pending' }), 1);
+    });
+
+    test('a stream offset only moves forward: a late, lower one leaves it where it is', async () => {
+      const offsets = new StreamOffsets(database);
+      assert.equal(await offsets.next('events.audit'), undefined);
+      await offsets.advance('events.audit', 10);
+      await new StreamOffsets(await connect()).advance('events.audit', 5);
+      assert.equal(await offsets.next('events.audit'), 10);
+      await offsets.advance('events.audit', 11);
+      assert.equal(await offsets.next('events.audit'), 11);
+    });
+
+    test('a session lock: one holder at a time on PostgreSQL, free again once released or its connection is cut; always granted on SQLite', async () => {
+      const key = 4_242;
+      const first = await database.tryLock(key);
+      assert.ok(first);
+      const other = await connect();
+      if (engine.name === 'sqlite') {
+        assert.ok(await other.tryLock(key), 'one file on one host: no one to exclude');
+        await first.release();
+        return;
+      }
+      assert.equal(await other.tryLock(key), null, 'held by the first connection');
+      await first.release();
+      const second = await other.tryLock(key);
+      assert.ok(second, 'free once released');
+      // The server ends the holder's session: the holder hears of it, and the lock is free.
+      await database.run("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = ? AND granted", [key]);
+      await second.lost;
+      await second.release();
+      const third = await database.tryLock(key);
+      assert.ok(third, 'free once its connection was cut');
+      await third.release();
     });
 
     test('activity log, documents and statistics read the same on this engine', async () => {

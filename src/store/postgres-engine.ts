@@ -92,25 +92,18 @@ class PostgresDatabase extends PostgresClient implements SqlDatabase {
     super(pool, shared);
   }
 
-  override async transaction<R>(work: (tx: SqlClient) => Promise<R>): Promise<R> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(new PostgresClient(client, this.shared));
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+  override transaction<R>(work: (tx: SqlClient) => Promise<R>): Promise<R> {
+    return inTransaction(this.pool, (client) => work(new PostgresClient(client, this.shared)));
   }
 
   async tryLock(key: number): Promise<SessionLock | null> {
     const client = await this.pool.connect();
     let granted = false;
     try {
+      // The server notices a holder that vanished without closing its connection (a node lost, a
+      // network cut) within about 20 s, not the 2 hours of the kernel's default keepalive, and
+      // frees the lock for a standby.
+      await client.query('SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3');
       granted = (await client.query<{ granted: boolean }>('SELECT pg_try_advisory_lock($1) AS granted', [key])).rows[0].granted;
     } finally {
       if (!granted) client.release();
@@ -158,10 +151,8 @@ function holdLock(client: pg.PoolClient, key: number): SessionLock {
  * Applies every migration newer than the `schema_version` table says, in one transaction under an
  * advisory lock, so two processes booting together apply each migration once.
  */
-async function migrate(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+function migrate(pool: pg.Pool): Promise<void> {
+  return inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
     const row = (await client.query<{ version: number }>('SELECT version FROM schema_version')).rows[0];
@@ -172,12 +163,33 @@ async function migrate(pool: pg.Pool): Promise<void> {
     }
     if (row === undefined) await client.query('INSERT INTO schema_version (version) VALUES ($1)', [SCHEMA_VERSION]);
     else if (current < SCHEMA_VERSION) await client.query('UPDATE schema_version SET version = $1', [SCHEMA_VERSION]);
+  });
+}
+
+/**
+ * Runs `work` between BEGIN and COMMIT on one pooled client (ROLLBACK when it throws). A checked-out
+ * client has no error listener of the pool's: its connection dropping mid-transaction (a restart,
+ * a failover) would be an unhandled 'error' that ends the process, so one is added here and the
+ * broken client is destroyed rather than handed back.
+ */
+async function inTransaction<R>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<R>): Promise<R> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
     await client.query('COMMIT');
+    return result;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(broken ?? false);
   }
 }
 

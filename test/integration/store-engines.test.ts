@@ -243,3 +243,25 @@ for (const makeEngine of engines) {
     });
   });
 }
+
+test('postgres: a transaction whose connection is cut (a restart, a failover) rejects; the process lives on and the next transaction works', async () => {
+  const postgres = await createTestPostgres();
+  const database = await openDatabase(postgres.url);
+  try {
+    await assert.rejects(
+      database.transaction(async (tx) => {
+        const { pid } = (await tx.get<{ pid: number }>('SELECT pg_backend_pid() AS pid'))!;
+        await database.run('SELECT pg_terminate_backend(?)', [pid]);
+        // The client hears of the cut as an 'error' event: unhandled, it would end this process.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await tx.run('SELECT 1');
+      }),
+    );
+    const published = new PublishedEmails(database);
+    await database.transaction(async (tx) => new PublishedEmails(tx).add('e-after', ACME));
+    assert.equal(await published.has('e-after'), true, 'the pool serves the next transaction');
+  } finally {
+    await database.close();
+    await postgres.drop();
+  }
+});

@@ -295,6 +295,16 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE send_ledger ADD COLUMN IF NOT EXISTS transmitted_at TEXT;
   `,
   },
+  // 8: the moment a sender began a reply's SMTP transaction, so a sender taking over a send that
+  // may have left hands it to review instead of sending it blindly (src/store/send-ledger.ts).
+  {
+    sqlite: `
+  ALTER TABLE send_ledger ADD COLUMN transmitting_at TEXT;
+  `,
+    postgres: `
+  ALTER TABLE send_ledger ADD COLUMN IF NOT EXISTS transmitting_at TEXT;
+  `,
+  },
 ];
 
 /** The schema version this code writes: the length of the migration list. */

@@ -5,7 +5,11 @@
  * - the sender SIGKILLed between SMTP's acceptance of a reply and its copy in the Sent folder (the
  *   tap in front of Dovecot stops the APPEND to Sent and the test kills the sender then): the
  *   Sent-folder check cannot see such a reply, so only the send ledger's `transmitted` record
- *   keeps the redelivered send from sending it again; the restarted sender files the copy;
+ *   keeps the redelivered send from sending it again; the restarted sender files the copy. The
+ *   other sends in flight when the sender dies may be inside their SMTP transaction (the server's
+ *   250 not read yet, or read and not written down): those were recorded `transmitting` only, and
+ *   the restarted sender hands them to review with the uncertain reason instead of sending them
+ *   again. Such an email may have reached its customer once, never twice; the case counts them;
  * - Postfix stopped mid-run for longer than the sender's retry budget and started again: the sends
  *   that meet the outage are held back without counting attempts and the sender pauses, probing,
  *   until Postfix answers (src/messaging/outage-breaker.ts); none is dead-lettered, none is lost
@@ -41,7 +45,7 @@ const SIZE = 30;
 const KILL_AT_APPENDS = [1, 4, 7];
 
 test(
-  'IMAP/SMTP: the sender SIGKILLed between SMTP accepting a reply and its Sent copy, restarted: the copy is filed, 0 lost, 0 sent twice',
+  'IMAP/SMTP: the sender SIGKILLed between SMTP accepting a reply and its Sent copy, restarted: the copy is filed; a send caught inside its SMTP transaction goes to review as uncertain; 0 lost, 0 sent twice',
   { skip: unavailable, timeout: 600_000 },
   async () => {
     await withMailFaultRun({ name: 'smtp-kill-before-sent-copy', size: SIZE }, async (run) => {
@@ -56,6 +60,16 @@ test(
       await Promise.all(kills);
       assert.equal(run.fleet.kills.length, KILL_AT_APPENDS.length, `the sender was killed at Sent APPENDs ${KILL_AT_APPENDS.join(', ')}: ${report.summary}`);
       assert.deepEqual(run.fleet.unexpectedExits, [], 'no worker died except by the test');
+      const uncertain = report.accounts.filter((account) => account.uncertain);
+      process.stdout.write(
+        `faults smtp-kill-before-sent-copy: ${uncertain.length} in review as delivery uncertain` +
+          uncertain.map((account) => `\n  ${account.email.emailId}: delivered ${account.delivered}, state ${account.state}`).join('') +
+          '\n',
+      );
+      assert.ok(
+        uncertain.every((account) => account.state === 'handed_off' && account.drafts === 1 && account.delivered <= 1),
+        `every uncertain email is in review with its draft and reached its customer at most once: ${report.summary}`,
+      );
       assertMailAccounted(report);
     });
   },

@@ -260,7 +260,15 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     if (already === 'sent' || (already === 'draft' && !approved)) {
       // The sender that delivered it may have died, or lost the broker, before its event went out.
       const decision = decide(message);
-      const stage = already === 'sent' ? 'sent' : decision.action === 'draft' ? decision.stage : 'drafted';
+      // A draft though the policy sends: a quota's draft, or a reply handed to review as delivery
+      // uncertain by a sender that died before saying so, which only the claim can tell.
+      const uncertain = already === 'draft' && decision.action === 'send' && (await claim(claimKey, `${OWNER}:${randomUUID()}`)) === 'transmitting';
+      const draft: { stage: 'drafted' | 'handed_off'; reason?: string } = uncertain
+        ? { stage: 'handed_off', reason: DELIVERY_UNCERTAIN_REASON }
+        : decision.action === 'draft'
+          ? { stage: decision.stage, reason: decision.reason }
+          : { stage: 'drafted' };
+      const stage = already === 'sent' ? 'sent' : draft.stage;
       await context.emit({
         event_id: replyEventId(email.email_id, stage, reply.message_id),
         stage,
@@ -271,7 +279,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
           mode: sendModeOf(config, email.agent_email),
           message_id: reply.message_id,
           found_in_mailbox: true,
-          ...(already === 'draft' ? { message } : { subject: reply.subject, body: reply.body }),
+          ...(already === 'draft' ? { message, reason: draft.reason } : { subject: reply.subject, body: reply.body }),
         },
       });
       await claims.complete(claimKey, { mode: already, message_id: reply.message_id });

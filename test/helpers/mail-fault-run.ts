@@ -24,6 +24,7 @@ import { buildCorpus, type CorpusEmail } from './fault-corpus.js';
 import { waitForConsumers, type ScheduledFault } from './fault-run.js';
 import { FAULT_WORKER_ENVIRONMENT, caseSeed, seconds, type SeededRandom } from './faults.js';
 import { startImapAppendTap, type ImapAppendTap } from './imap-append-tap.js';
+import { startSmtpDataTap, type SmtpDataTap } from './smtp-data-tap.js';
 import { ACME, uploadSampleManuals } from './pipeline.js';
 import { startPrivateMailServers, type MailUser, type PrivateMailServers } from './private-mail-servers.js';
 import { WorkerFleet, type FleetRole } from './worker-fleet.js';
@@ -63,6 +64,8 @@ export interface MailFaultReport {
 export interface MailFaultRun {
   servers: PrivateMailServers;
   tap: ImapAppendTap;
+  /** In front of Postfix when the case asks for it (`smtpTap`): one that accepts but cannot reach a stopped Postfix would turn its outage into lost connections. */
+  smtpTap: SmtpDataTap | undefined;
   fleet: WorkerFleet;
   config: Config;
   database: SqlDatabase;
@@ -168,10 +171,11 @@ export function assertMailAccounted(report: MailFaultReport): void {
 }
 
 /** Runs `body` on a fresh case of `size` emails and always tears it down (workers, servers, vhost). */
-export async function withMailFaultRun(options: { name: string; size: number }, body: (run: MailFaultRun) => Promise<void>): Promise<void> {
+export async function withMailFaultRun(options: { name: string; size: number; smtpTap?: boolean }, body: (run: MailFaultRun) => Promise<void>): Promise<void> {
   const random = caseSeed(options.name);
   const servers = await startPrivateMailServers([SUPPORT]);
   const tap = await startImapAppendTap(servers.imapPort, 'Sent');
+  const smtpTap = options.smtpTap ? await startSmtpDataTap(servers.smtpPort) : undefined;
   const environment: Record<string, string> = {
     ...FAULT_WORKER_ENVIRONMENT,
     // A mail server out is ridden out by the outage breaker, not by the retries (MAX_ATTEMPTS 3:
@@ -183,7 +187,7 @@ export async function withMailFaultRun(options: { name: string; size: number }, 
     IMAP_TLS: 'none',
     IMAP_USER: SUPPORT.address,
     IMAP_PASSWORD: SUPPORT.password,
-    SMTP_PORT: String(servers.smtpPort),
+    SMTP_PORT: String(smtpTap?.port ?? servers.smtpPort),
     SMTP_TLS: 'none',
   };
   let vhost: Awaited<ReturnType<typeof createTestVhost>> | undefined;
@@ -206,6 +210,7 @@ export async function withMailFaultRun(options: { name: string; size: number }, 
     const run: MailFaultRun = {
       servers,
       tap,
+      smtpTap,
       fleet,
       config,
       database,
@@ -250,6 +255,7 @@ export async function withMailFaultRun(options: { name: string; size: number }, 
     await database?.close();
     await vhost?.cleanup();
     await tap.close();
+    await smtpTap?.close();
     await servers.stop();
   }
 }

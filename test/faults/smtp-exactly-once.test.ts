@@ -64,7 +64,10 @@ test(
       };
       const report = await run.flow({ describe: () => `kills: ${run.fleet.kills.map((kill) => kill.moment).join(', ')}` });
       await Promise.all(kills);
-      assert.equal(run.fleet.kills.length, KILL_AT_APPENDS.length, `the sender was killed at Sent APPENDs ${KILL_AT_APPENDS.join(', ')}: ${report.summary}`);
+      // How many replies the policy sends depends on the seed's emails: a kill whose APPEND never came is not a failure, no kill at all is.
+      const due = KILL_AT_APPENDS.filter((count) => count <= run.tap.appends);
+      assert.ok(due.length > 0, `the sender was killed at least once: ${report.summary}`);
+      assert.equal(run.fleet.kills.length, due.length, `the sender was killed at Sent APPENDs ${due.join(', ')}: ${report.summary}`);
       assert.deepEqual(run.fleet.unexpectedExits, [], 'no worker died except by the test');
       assertUncertainInReview('smtp-kill-before-sent-copy', report);
       assertMailAccounted(report);
@@ -86,12 +89,14 @@ test(
       };
       const report = await run.flow({ describe: () => `kills: ${run.fleet.kills.map((kill) => kill.moment).join(', ')}` });
       await Promise.all(kills);
-      assert.equal(run.fleet.kills.length, KILL_AT_ANSWERS.length, `the sender was killed at SMTP answers ${KILL_AT_ANSWERS.join(', ')}: ${report.summary}`);
+      const due = KILL_AT_ANSWERS.filter((count) => count <= run.smtpTap!.messages);
+      assert.ok(due.length > 0, `the sender was killed at least once: ${report.summary}`);
+      assert.equal(run.fleet.kills.length, due.length, `the sender was killed at SMTP answers ${due.join(', ')}: ${report.summary}`);
       assert.deepEqual(run.fleet.unexpectedExits, [], 'no worker died except by the test');
       const uncertain = assertUncertainInReview('smtp-kill-inside-transaction', report);
-      assert.ok(uncertain.length >= KILL_AT_ANSWERS.length, `each send caught by a kill is in review as uncertain: ${report.summary}`);
+      assert.ok(uncertain.length >= due.length, `each send caught by a kill is in review as uncertain: ${report.summary}`);
       assert.ok(
-        uncertain.filter((account) => account.delivered === 1).length >= KILL_AT_ANSWERS.length,
+        uncertain.filter((account) => account.delivered === 1).length >= due.length,
         `the held-back ones reached their customers (once): ${report.summary}`,
       );
       assertMailAccounted(report);

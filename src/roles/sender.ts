@@ -4,6 +4,9 @@
  * Message-ID finds a reply that a crashed sender already delivered. A mailbox that sends in two
  * steps (IMAP/SMTP) reports the reply transmitted between them, and the sender records it with
  * the claim: a sender that died before the second step leaves the next one only that step to do.
+ * It reports the start of the first step too: a sender that died inside the SMTP transaction may
+ * or may not have sent the reply, so the next one sends nothing; unless the reply shows in the
+ * mailbox, it hands it to review as written, with {@link DELIVERY_UNCERTAIN_REASON}.
  *
  * A reply a reviewer approved (`message.review`, published by src/features/reviews/actions.ts) comes back
  * here after its draft: it is sent whatever the policy (shadow mode excepted), under a claim of its
@@ -52,6 +55,10 @@ export interface SenderDependencies {
   /** The review store the API decides in: an approved reply is sent only when it holds the approval. */
   reviews: Pick<ReviewQueue, 'get'>;
 }
+
+/** Why a reply whose sender stopped inside its SMTP transaction is handed to review instead of sent. */
+export const DELIVERY_UNCERTAIN_REASON =
+  'delivery uncertain: the sender stopped during the SMTP transaction; check whether the customer received it before sending';
 
 /** What became of a reply. */
 type Decision = { action: 'send' } | { action: 'draft'; stage: 'drafted' | 'handed_off'; reason: string } | { action: 'shadow' };
@@ -127,7 +134,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     return { action: 'send' };
   }
 
-  async function claim(emailId: string, owner: string): Promise<'claimed' | 'transmitted' | 'done'> {
+  async function claim(emailId: string, owner: string): Promise<'claimed' | 'transmitting' | 'transmitted' | 'done'> {
     let result = await claims.claim(emailId, owner, config.SEND_LEASE_MS);
     if (result === 'held') {
       const holder = await claims.holder(emailId);
@@ -184,6 +191,23 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
   }
 
   /**
+   * Settles a reply whose sender stopped inside its SMTP transaction: it may have left, so it is
+   * never sent again. The Sent folder is the one place it can show (the reply goes to the customer
+   * alone, and the server offers no record of what it accepted), and it is looked for again here,
+   * since its sender may have filed it since the first look; otherwise it goes to review as written.
+   */
+  async function settleUncertain(message: ToSendMessage, reply: OutgoingReply, context: HandlerContext, progress: SendProgress): Promise<Delivery> {
+    if ((await mailbox.findReply(message.email.agent_email, reply.message_id)) === 'sent') {
+      return {
+        stage: 'sent',
+        detail: { ...sentMode(message), provider_id: reply.message_id, found_in_mailbox: true, subject: reply.subject, body: reply.body },
+      };
+    }
+    context.logger.warn('reply handed to review: its sender stopped during the SMTP transaction', { message_id: reply.message_id });
+    return deliver(message, reply, { action: 'draft', stage: 'handed_off', reason: DELIVERY_UNCERTAIN_REASON }, context, progress);
+  }
+
+  /**
    * Removes the draft of a reply that went out. The reply is sent whatever happens here, so a
    * failure is logged, not thrown: retrying would only find the reply sent. @returns null on failure.
    */
@@ -236,7 +260,15 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     if (already === 'sent' || (already === 'draft' && !approved)) {
       // The sender that delivered it may have died, or lost the broker, before its event went out.
       const decision = decide(message);
-      const stage = already === 'sent' ? 'sent' : decision.action === 'draft' ? decision.stage : 'drafted';
+      // A draft though the policy sends: a quota's draft, or a reply handed to review as delivery
+      // uncertain by a sender that died before saying so, which only the claim can tell.
+      const uncertain = already === 'draft' && decision.action === 'send' && (await claim(claimKey, `${OWNER}:${randomUUID()}`)) === 'transmitting';
+      const draft: { stage: 'drafted' | 'handed_off'; reason?: string } = uncertain
+        ? { stage: 'handed_off', reason: DELIVERY_UNCERTAIN_REASON }
+        : decision.action === 'draft'
+          ? { stage: decision.stage, reason: decision.reason }
+          : { stage: 'drafted' };
+      const stage = already === 'sent' ? 'sent' : draft.stage;
       await context.emit({
         event_id: replyEventId(email.email_id, stage, reply.message_id),
         stage,
@@ -247,7 +279,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
           mode: sendModeOf(config, email.agent_email),
           message_id: reply.message_id,
           found_in_mailbox: true,
-          ...(already === 'draft' ? { message } : { subject: reply.subject, body: reply.body }),
+          ...(already === 'draft' ? { message, reason: draft.reason } : { subject: reply.subject, body: reply.body }),
         },
       });
       await claims.complete(claimKey, { mode: already, message_id: reply.message_id });
@@ -262,8 +294,22 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
       context.logger.info('reply already handled; not sending again');
       return { status: 'duplicate' };
     }
-    // Recorded with the claim before the mailbox files the reply's copy, the one trace it leaves until then.
+    // Recorded with the claim: the start of the SMTP transaction before it (a failure to record it
+    // fails the send with nothing sent), and its acceptance before the mailbox files the reply's
+    // copy, the one trace it leaves until then.
     const progress: SendProgress = {
+      transmitting: () => claims.transmitting(claimKey, reply.message_id),
+      transmissionFailed: async () => {
+        try {
+          await claims.transmissionFailed(claimKey);
+        } catch (error) {
+          // Left standing, it only sends the retry's reply to review: nothing goes out twice.
+          context.logger.warn('the reply did not leave but its transmission could not be withdrawn', {
+            message_id: reply.message_id,
+            error: (error as Error).message,
+          });
+        }
+      },
       transmitted: async () => {
         try {
           await claims.transmitted(claimKey, reply.message_id);
@@ -277,7 +323,9 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     let outcome: Delivery;
     try {
       if (claimed === 'transmitted') context.logger.info('reply transmitted by an earlier sender; filing its copy, not sending again');
-      outcome = claimed === 'transmitted' ? await finishTransmitted(message, reply) : await deliver(message, reply, decide(message), context, progress);
+      if (claimed === 'transmitted') outcome = await finishTransmitted(message, reply);
+      else if (claimed === 'transmitting') outcome = await settleUncertain(message, reply, context, progress);
+      else outcome = await deliver(message, reply, decide(message), context, progress);
     } catch (error) {
       await claims.release(claimKey, owner);
       throw error;

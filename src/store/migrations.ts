@@ -303,6 +303,16 @@ export const MIGRATIONS: readonly Migration[] = [
         `translate(substr(encode(sha256(convert_to(${mailbox} || ' ' || ${key}, 'UTF8')), 'hex'), 1, 32), '0123456789abcdef', 'abcdefghijklmnop')`,
     ),
   },
+  // 9: the moment a sender began a reply's SMTP transaction, so a sender taking over a send that
+  // may have left hands it to review instead of sending it blindly (src/store/send-ledger.ts).
+  {
+    sqlite: `
+  ALTER TABLE send_ledger ADD COLUMN transmitting_at TEXT;
+  `,
+    postgres: `
+  ALTER TABLE send_ledger ADD COLUMN IF NOT EXISTS transmitting_at TEXT;
+  `,
+  },
 ];
 
 /**

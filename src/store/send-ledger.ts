@@ -8,7 +8,9 @@
  * A send of two steps (IMAP/SMTP: the SMTP transaction, then the copy in the Sent folder) is
  * recorded `transmitted` between them: the mailbox check cannot see such a reply yet, so a sender
  * that takes over is answered `transmitted` and only finishes the send
- * (docs/ARCHITECTURE.md#idempotency).
+ * (docs/ARCHITECTURE.md#idempotency). The start of the SMTP transaction is recorded too
+ * (`transmitting`): a sender that died inside it may or may not have sent the reply, so a sender
+ * taking over is answered `transmitting` and hands the reply to review instead of sending it again.
  *
  * Also keeps each mailbox's daily send quota, counted per UTC day.
  *
@@ -26,6 +28,11 @@ export type ClaimResult =
    * transmitted it, before the send was complete): finish the send, never send again.
    */
   | 'transmitted'
+  /**
+   * The caller owns the email now, but a sender began the reply's SMTP transaction and stopped
+   * before its outcome was known: the reply may have left. Never send it blindly.
+   */
+  | 'transmitting'
   /** A previous send completed: acknowledge the message without sending. */
   | 'done'
   /** Another owner holds an unexpired lease: try again later. */
@@ -49,6 +56,8 @@ export interface SendRecord {
   completed_at: string | null;
   /** When the mailbox said the reply left (SMTP accepted it), or null: set, and not `sent`, means transmitted but not complete. */
   transmitted_at: string | null;
+  /** When a sender began the reply's SMTP transaction, or null (never, or it failed with nothing sent). */
+  transmitting_at: string | null;
 }
 
 /** Answer of {@link SendLedger.tryConsumeQuota}. */
@@ -85,7 +94,8 @@ export class SendLedger {
   /**
    * Claims `emailId` for `owner` for `leaseMs` milliseconds, atomically across processes. A claim
    * by the owner that already holds the lease renews it; an expired or released claim is taken over.
-   * The claim of a reply recorded {@link transmitted} is answered `transmitted`.
+   * The claim of a reply recorded {@link transmitted} is answered `transmitted`, else of one
+   * recorded {@link transmitting} `transmitting`.
    */
   claim(emailId: string, owner: string, leaseMs: number): Promise<ClaimResult> {
     return this.database.transaction(async (tx) => {
@@ -106,7 +116,8 @@ export class SendLedger {
         WHERE email_id = ?`,
         [owner, now + leaseMs, new Date(now).toISOString(), renewal ? 0 : 1, emailId],
       );
-      return record.transmitted_at ? 'transmitted' : 'claimed';
+      if (record.transmitted_at) return 'transmitted';
+      return record.transmitting_at ? 'transmitting' : 'claimed';
     });
   }
 
@@ -125,6 +136,30 @@ export class SendLedger {
       WHERE send_ledger.status != 'sent'`,
       [emailId, messageId, at],
     );
+  }
+
+  /**
+   * Records that a sender is about to begin the SMTP transaction of the reply to `emailId`: from then
+   * on, until {@link transmissionFailed} or {@link complete}, every claim is answered `transmitting`.
+   */
+  async transmitting(emailId: string, messageId: string): Promise<void> {
+    const at = new Date(this.now()).toISOString();
+    await this.database.run(
+      `INSERT INTO send_ledger (email_id, status, owner, lease_expires_ms, attempts, message_id, transmitting_at)
+      VALUES (?, 'released', NULL, 0, 0, ?, ?)
+      ON CONFLICT (email_id) DO UPDATE SET message_id = excluded.message_id, transmitting_at = excluded.transmitting_at
+      WHERE send_ledger.status != 'sent'`,
+      [emailId, messageId, at],
+    );
+  }
+
+  /**
+   * Withdraws {@link transmitting}: the SMTP transaction failed in a way that proves the reply did
+   * not leave (the server refused it, or it never reached the message). A reply recorded
+   * {@link transmitted} stays so.
+   */
+  async transmissionFailed(emailId: string): Promise<void> {
+    await this.database.run(`UPDATE send_ledger SET transmitting_at = NULL WHERE email_id = ? AND transmitted_at IS NULL AND status != 'sent'`, [emailId]);
   }
 
   /**

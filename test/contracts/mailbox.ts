@@ -120,19 +120,23 @@ export function mailboxContract(name: string, makeMailbox: () => Promise<Mailbox
       assert.match(parsed.text ?? '', /reset button/);
     }));
 
-  test(`${name}: a send of two steps reports the reply transmitted once, before it can be found; fileSent then sends nothing more`, () =>
+  test(`${name}: a send of two steps reports its SMTP transaction beginning, then the reply transmitted once, before it can be found; fileSent then sends nothing more`, () =>
     withMailbox(async ({ mailbox, agentEmail, deliver, sent }) => {
       await deliver(makeEmail({ from: 'kim@example.org', to: agentEmail, subject: 'Firmware' }));
       const [{ email }] = await mailbox.fetchNew(10);
       const reply = replyTo(email, 'Update the firmware from the app.');
-      const foundWhenTransmitted: Array<'sent' | 'draft' | null> = [];
-      await mailbox.send(reply, { transmitted: async () => void foundWhenTransmitted.push(await mailbox.findReply(agentEmail, reply.message_id)) });
+      const reported: string[] = [];
+      await mailbox.send(reply, {
+        transmitting: async () => void reported.push(`transmitting, ${(await sent()).length} out`),
+        transmissionFailed: async () => void reported.push('failed'),
+        transmitted: async () => void reported.push(`transmitted, found ${await mailbox.findReply(agentEmail, reply.message_id)}`),
+      });
       if (mailbox.fileSent) {
-        // The moment a sender records: the reply is out, and nothing else says so yet.
-        assert.deepEqual(foundWhenTransmitted, [null], 'reported once, before the reply can be found');
+        // The moments a sender records: before anything left, and once the reply is out while nothing else says so yet.
+        assert.deepEqual(reported, ['transmitting, 0 out', 'transmitted, found null'], 'reported once each, in order, before the reply can be found');
         await mailbox.fileSent(reply);
       } else {
-        assert.deepEqual(foundWhenTransmitted, [], 'a send of one step has no moment to report');
+        assert.deepEqual(reported, [], 'a send of one step has no moment to report');
       }
       assert.equal(await mailbox.findReply(agentEmail, reply.message_id), 'sent');
       assert.equal((await sent()).length, 1, 'one reply went out');

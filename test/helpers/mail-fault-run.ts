@@ -15,6 +15,7 @@ import { createLogger } from '../../src/lib/log.js';
 import { Broker } from '../../src/messaging/broker.js';
 import { listDeadLetters } from '../../src/messaging/dead-letters.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
+import { DELIVERY_UNCERTAIN_REASON } from '../../src/roles/sender.js';
 import { ActivityLog, isFinal } from '../../src/store/activity-log.js';
 import { openDatabase, type SqlDatabase } from '../../src/store/database.js';
 import { DocumentRegistry } from '../../src/store/documents.js';
@@ -23,6 +24,7 @@ import { buildCorpus, type CorpusEmail } from './fault-corpus.js';
 import { waitForConsumers, type ScheduledFault } from './fault-run.js';
 import { FAULT_WORKER_ENVIRONMENT, caseSeed, seconds, type SeededRandom } from './faults.js';
 import { startImapAppendTap, type ImapAppendTap } from './imap-append-tap.js';
+import { startSmtpDataTap, type SmtpDataTap } from './smtp-data-tap.js';
 import { ACME, uploadSampleManuals } from './pipeline.js';
 import { startPrivateMailServers, type MailUser, type PrivateMailServers } from './private-mail-servers.js';
 import { WorkerFleet, type FleetRole } from './worker-fleet.js';
@@ -44,6 +46,8 @@ export interface MailAccount {
   drafts: number;
   /** `sent` events in the activity log. */
   sentEvents: number;
+  /** Handed to review because its sender stopped inside the SMTP transaction (the reply may have left). */
+  uncertain: boolean;
   problems: string[];
 }
 
@@ -52,12 +56,16 @@ export interface MailFaultReport {
   /** Accounts with a problem: lost, sent twice, sent without its Sent copy, dead-lettered … */
   wrong: MailAccount[];
   deadLetters: number;
+  /** Accounts handed to review as uncertain, and how many of them the customer did get. */
+  uncertain: { count: number; delivered: number };
   summary: string;
 }
 
 export interface MailFaultRun {
   servers: PrivateMailServers;
   tap: ImapAppendTap;
+  /** In front of Postfix when the case asks for it (`smtpTap`): one that accepts but cannot reach a stopped Postfix would turn its outage into lost connections. */
+  smtpTap: SmtpDataTap | undefined;
   fleet: WorkerFleet;
   config: Config;
   database: SqlDatabase;
@@ -112,13 +120,15 @@ async function makeBooks(run: MailFaultRun, activity: ActivityLog, describe: str
   const accounts: MailAccount[] = [];
   for (const email of run.emails) {
     const replyId = replyMessageId(email.mailboxKey, ACME);
+    const timeline = await activity.timeline(email.emailId);
     const account: MailAccount = {
       email,
       state: (await activity.getEmail(email.emailId))?.state ?? 'unseen',
       delivered: holding(outside, replyId),
       sentCopies: holding(sent, replyId),
       drafts: holding(drafts, replyId),
-      sentEvents: (await activity.timeline(email.emailId)).filter((event) => event.stage === 'sent').length,
+      sentEvents: timeline.filter((event) => event.stage === 'sent').length,
+      uncertain: timeline.some((event) => event.stage === 'handed_off' && event.detail.reason === DELIVERY_UNCERTAIN_REASON),
       problems: [],
     };
     const problem = (text: string) => account.problems.push(text);
@@ -129,6 +139,9 @@ async function makeBooks(run: MailFaultRun, activity: ActivityLog, describe: str
     if (account.state === 'sent') {
       if (account.delivered !== 1) problem(`state sent, but ${account.delivered} delivered`);
       if (account.sentCopies !== 1) problem(`state sent, but ${account.sentCopies} Sent copies`);
+    } else if (account.uncertain && account.state === 'handed_off') {
+      // At most once: the reply may have left before its sender died, which the reviewer checks; it never left twice.
+      if (account.sentCopies !== 0) problem(`uncertain, but ${account.sentCopies} Sent copies`);
     } else if (account.delivered > 0 || account.sentCopies > 0) problem(`state ${account.state}, but a reply went out`);
     if (['drafted', 'handed_off'].includes(account.state) && account.drafts !== 1) problem(`state ${account.state}, but ${account.drafts} drafts`);
     if (email.expectsReply && !['sent', 'drafted', 'handed_off'].includes(account.state)) problem(`no reply (state ${account.state})`);
@@ -137,11 +150,14 @@ async function makeBooks(run: MailFaultRun, activity: ActivityLog, describe: str
   }
   const count = (state: string) => accounts.filter((account) => account.state === state).length;
   const wrong = accounts.filter((account) => account.problems.length > 0);
+  const uncertainAccounts = accounts.filter((account) => account.uncertain);
+  const uncertain = { count: uncertainAccounts.length, delivered: uncertainAccounts.filter((account) => account.delivered > 0).length };
   const summary =
     `${accounts.length} emails: sent ${count('sent')}, drafted ${count('drafted')}, handed off ${count('handed_off')}, ` +
     `ignored ${count('ignored')}, skipped ${count('skipped')}, dead-lettered ${deadLetters}; ` +
-    `delivered to customers ${outside.length}, Sent copies ${sent.length}; wrong ${wrong.length} | ${describe}`;
-  return { accounts, wrong, deadLetters, summary };
+    `delivered to customers ${outside.length}, Sent copies ${sent.length}; ` +
+    `in review as delivery uncertain ${uncertain.count} (of them delivered ${uncertain.delivered}); wrong ${wrong.length} | ${describe}`;
+  return { accounts, wrong, deadLetters, uncertain, summary };
 }
 
 /** Fails with every wrong account named: 0 lost, 0 sent twice, every sent reply filed once, no dead letter. */
@@ -155,10 +171,11 @@ export function assertMailAccounted(report: MailFaultReport): void {
 }
 
 /** Runs `body` on a fresh case of `size` emails and always tears it down (workers, servers, vhost). */
-export async function withMailFaultRun(options: { name: string; size: number }, body: (run: MailFaultRun) => Promise<void>): Promise<void> {
+export async function withMailFaultRun(options: { name: string; size: number; smtpTap?: boolean }, body: (run: MailFaultRun) => Promise<void>): Promise<void> {
   const random = caseSeed(options.name);
   const servers = await startPrivateMailServers([SUPPORT]);
   const tap = await startImapAppendTap(servers.imapPort, 'Sent');
+  const smtpTap = options.smtpTap ? await startSmtpDataTap(servers.smtpPort) : undefined;
   const environment: Record<string, string> = {
     ...FAULT_WORKER_ENVIRONMENT,
     // A mail server out is ridden out by the outage breaker, not by the retries (MAX_ATTEMPTS 3:
@@ -170,7 +187,7 @@ export async function withMailFaultRun(options: { name: string; size: number }, 
     IMAP_TLS: 'none',
     IMAP_USER: SUPPORT.address,
     IMAP_PASSWORD: SUPPORT.password,
-    SMTP_PORT: String(servers.smtpPort),
+    SMTP_PORT: String(smtpTap?.port ?? servers.smtpPort),
     SMTP_TLS: 'none',
   };
   let vhost: Awaited<ReturnType<typeof createTestVhost>> | undefined;
@@ -193,6 +210,7 @@ export async function withMailFaultRun(options: { name: string; size: number }, 
     const run: MailFaultRun = {
       servers,
       tap,
+      smtpTap,
       fleet,
       config,
       database,
@@ -237,6 +255,7 @@ export async function withMailFaultRun(options: { name: string; size: number }, 
     await database?.close();
     await vhost?.cleanup();
     await tap.close();
+    await smtpTap?.close();
     await servers.stop();
   }
 }

@@ -2,7 +2,10 @@
  * The crash window of a send over IMAP/SMTP (issue 13): between SMTP's acceptance of a reply and
  * its copy in the Sent folder the reply is out, but the Sent-folder check before a send cannot see
  * it. The mailbox reports that moment, the sender records it in the send ledger, and a sender that
- * takes over such a send files the copy without sending the reply again. Against a private
+ * takes over such a send files the copy without sending the reply again. A sender that died inside
+ * the SMTP transaction (the server's answer not yet read, or not yet written down) leaves only its
+ * start recorded: the next one cannot know whether the reply left, so it hands it to review as a
+ * draft instead of sending it again. Against a private
  * Dovecot and Postfix; the same window with real SIGKILLs is in test/faults/smtp-exactly-once.test.ts.
  */
 import { after, before, test } from 'node:test';
@@ -12,6 +15,7 @@ import { createImapMailbox } from '../../src/providers/mailbox/imap.js';
 import { mailboxKeyOf } from '../../src/pipeline/messages.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { toSend } from '../../src/pipeline/stages.js';
+import { DELIVERY_UNCERTAIN_REASON } from '../../src/roles/sender.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
 import { sendMessage, waitForSettled, withPipeline } from '../helpers/pipeline.js';
 import { privateMailServersUnavailable, startPrivateMailServers, type MailUser, type PrivateMailServers } from '../helpers/private-mail-servers.js';
@@ -20,6 +24,7 @@ const unavailable = privateMailServersUnavailable();
 const USERS: MailUser[] = [
   { address: 'support@acme.example', password: 'acme-secret' },
   { address: 'help@acme.example', password: 'help-secret' },
+  { address: 'care@acme.example', password: 'care-secret' },
 ];
 let servers: PrivateMailServers | undefined;
 
@@ -32,6 +37,9 @@ after(async () => {
 
 /** Stands for the process dying at the moment the mailbox reported: nothing after it runs. */
 class Died extends Error {}
+
+/** The start of the SMTP transaction, where a test does not record it. */
+const UNRECORDED = { transmitting: async () => undefined, transmissionFailed: async () => undefined };
 
 function mailboxFor(user: MailUser): ImapMailbox {
   const { host, imapPort, smtpPort } = servers!;
@@ -65,6 +73,7 @@ test(
       let copiesWhenTransmitted: number | undefined;
       await assert.rejects(
         mailbox.send(reply, {
+          ...UNRECORDED,
           transmitted: async () => {
             copiesWhenTransmitted = (await servers!.folder(user, 'Sent')).length;
             throw new Died();
@@ -121,6 +130,8 @@ test(
         assert.equal(await sendClaims.claim(email.email_id, 'dead-host:1:sender', 60_000), 'claimed');
         await assert.rejects(
           mailbox.send(reply, {
+            transmitting: () => sendClaims.transmitting(email.email_id, reply.message_id),
+            transmissionFailed: () => sendClaims.transmissionFailed(email.email_id),
             transmitted: async () => {
               await sendClaims.transmitted(email.email_id, reply.message_id);
               throw new Died();
@@ -140,6 +151,70 @@ test(
         const deadline = Date.now() + 10_000;
         while (!(await sent()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
         assert.equal(((await sent())?.detail as { transmitted_earlier?: boolean } | undefined)?.transmitted_earlier, true, 'the sent event says so');
+      },
+    );
+  },
+);
+
+test(
+  'a sender that died inside the SMTP transaction (the reply accepted, not yet recorded): the redelivered message hands it to review as a draft with the uncertain reason, and does not send it again',
+  { skip: unavailable, timeout: 90_000 },
+  async () => {
+    const user = USERS[2]!;
+    const { host, imapPort, smtpPort } = servers!;
+    await withPipeline(
+      ['sender', 'recorder'],
+      {
+        MAILBOX_PROVIDER: 'imap',
+        IMAP_HOST: host,
+        IMAP_PORT: String(imapPort),
+        IMAP_TLS: 'none',
+        IMAP_USER: user.address,
+        IMAP_PASSWORD: user.password,
+        SMTP_PORT: String(smtpPort),
+        SMTP_TLS: 'none',
+        SEND_POLICY: 'auto',
+      },
+      async (pipeline) => {
+        const message = await sendMessage(user.address, makeEmail({ from: 'cy@example.org', to: user.address, subject: 'Lost manual' }));
+        const { email } = message;
+        const reply = {
+          email,
+          message_id: replyMessageId(email.email_id, user.address),
+          subject: message.generated_response.subject,
+          body: message.generated_response.body,
+        };
+        const { mailbox } = pipeline.worker.services;
+        const [sendClaims, sendLedger] = [await pipeline.worker.services.sendClaims(), await pipeline.worker.services.sendLedger()];
+        // What the dying sender got done: its claim, the start of the SMTP transaction, the transaction; not the record of its end.
+        assert.equal(await sendClaims.claim(email.email_id, 'dead-host:1:sender', 60_000), 'claimed');
+        await assert.rejects(
+          mailbox.send(reply, {
+            transmitting: () => sendClaims.transmitting(email.email_id, reply.message_id),
+            transmissionFailed: () => sendClaims.transmissionFailed(email.email_id),
+            transmitted: async () => {
+              throw new Died();
+            },
+          }),
+          Died,
+        );
+        await sendClaims.release(email.email_id, 'dead-host:1:sender');
+
+        await pipeline.worker.broker.publish(toSend, message);
+        const [settled] = await waitForSettled(pipeline, 'sender', 1);
+        assert.equal(settled?.status, 'handed_off', `the reply goes to review (${settled?.status} ${JSON.stringify(settled)})`);
+        assert.equal(await deliveredCopies(reply.message_id, 1), 1, 'the customer got the reply once, from the dead sender');
+        assert.equal((await servers!.folder(user, 'Sent')).length, 0, 'nothing says it was sent');
+        assert.equal(
+          (await servers!.folder(user, 'Drafts')).filter((stored) => stored.raw.includes(reply.message_id)).length,
+          1,
+          'the reply as written is a draft',
+        );
+        assert.equal((await sendLedger.get(email.email_id))?.status, 'sent', 'the send is settled: a redelivery does nothing more');
+        const handedOff = async () => (await pipeline.activity.timeline(email.email_id)).find((event) => event.stage === 'handed_off');
+        const deadline = Date.now() + 10_000;
+        while (!(await handedOff()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(((await handedOff())?.detail as { reason?: string } | undefined)?.reason, DELIVERY_UNCERTAIN_REASON, 'the review says why');
       },
     );
   },

@@ -142,6 +142,25 @@ function sendClaimsContract(name: string, makeHosts: () => { first: SendClaims; 
       assert.equal(await second.claim(id, 'owner-2', 60_000), 'done');
     });
 
+    test('a claim whose SMTP transaction began (transmitting): the one taking over is told transmitting (never send blindly) until withdrawn; transmitted wins over it', async () => {
+      const id = email();
+      assert.equal(await first.claim(id, 'owner-1', 200), 'claimed');
+      await first.transmitting(id, '<reply@acme.test>');
+      assert.equal(await second.claim(id, 'owner-2', 60_000), 'held', 'while the lease lives');
+      await delay(350);
+      assert.equal(await second.claim(id, 'owner-2', 60_000), 'transmitting', 'its sender died inside the transaction: the reply may have left');
+      assert.equal(await second.release(id, 'owner-2'), true);
+      assert.equal(await first.claim(id, 'owner-3', 60_000), 'transmitting', 'a released claim does not forget it');
+      await first.transmissionFailed(id);
+      assert.equal(await first.claim(id, 'owner-3', 60_000), 'claimed', 'withdrawn after a failure that proves nothing left: sendable again');
+      await second.transmitting(id, '<reply@acme.test>');
+      await second.transmitted(id, '<reply@acme.test>');
+      await first.transmissionFailed(id);
+      assert.equal(await first.claim(id, 'owner-3', 60_000), 'transmitted', 'a reply known to have left stays so');
+      await first.complete(id, { mode: 'handed_off', message_id: '<reply@acme.test>' });
+      assert.equal(await second.claim(id, 'owner-4', 60_000), 'done');
+    });
+
     test('only the owner releases a claim', async () => {
       const id = email();
       assert.equal(await first.claim(id, 'owner-1', 60_000), 'claimed');

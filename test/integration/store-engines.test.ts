@@ -151,6 +151,12 @@ for (const makeEngine of engines) {
       assert.equal(await second.claim('<left@x>', 'host-a', 60_000), 'transmitted', 'a reply that left is finished, never sent again');
       await second.complete('<left@x>', { mode: 'auto', message_id: '<reply@acme>' });
       assert.deepEqual(await Promise.all([first.claim('<left@x>', 'host-b', 60_000), second.claim('<left@x>', 'host-a', 60_000)]), ['done', 'done']);
+      await first.transmitting('<began@x>', '<reply-b@acme>');
+      assert.equal(await second.claim('<began@x>', 'host-a', 60_000), 'transmitting', 'a send that stopped inside SMTP is never sent blindly');
+      assert.equal((await second.get('<began@x>'))?.message_id, '<reply-b@acme>');
+      await second.transmissionFailed('<began@x>');
+      assert.equal(await first.claim('<began@x>', 'host-b', 60_000), 'held', 'withdrawn: an ordinary claim again, still held by host-a');
+      assert.equal(await second.claim('<began@x>', 'host-a', 60_000), 'claimed', 'withdrawn: sendable again');
       const record = await first.get('<race-1@x>');
       assert.equal(typeof record?.lease_expires_ms, 'number', 'BIGINT columns come back as numbers');
     });

@@ -19,6 +19,12 @@ export function createLocalClaims(ledger: SendLedger): SendClaims {
     async transmitted(emailId: string, messageId: string): Promise<void> {
       await ledger.transmitted(emailId, messageId);
     },
+    async transmitting(emailId: string, messageId: string): Promise<void> {
+      await ledger.transmitting(emailId, messageId);
+    },
+    async transmissionFailed(emailId: string): Promise<void> {
+      await ledger.transmissionFailed(emailId);
+    },
     async release(emailId: string, owner: string): Promise<boolean> {
       return ledger.release(emailId, owner);
     },

@@ -3,8 +3,8 @@
  * local ledger first and then in Redis, so the local ledger always knows what this host holds:
  * while Redis is unreachable the claim stands on the local ledger alone (one warning per outage),
  * which still keeps any one host from sending a reply twice, and a claim taken during an outage
- * still stops this host's other senders once Redis is back. Completions and transmitted replies
- * go to both stores.
+ * still stops this host's other senders once Redis is back. Completions and transmitting and
+ * transmitted replies go to both stores.
  */
 import { createHash } from 'node:crypto';
 import { connectRedis, type RedisConnectionSettings } from '../cache/redis.js';
@@ -23,8 +23,9 @@ export interface RedisClaimsOptions extends RedisConnectionSettings {
 /**
  * Takes the claim unless the send is done or another owner's lease is live; the holder's own
  * claim is renewed. One script, so "not done" and "not held" are checked and the claim set at once.
- * A claim of a reply already transmitted is answered `transmitted`, with its Message-ID.
- * KEYS: claim, done, transmitted. ARGV: owner, lease in ms.
+ * A claim of a reply already transmitted is answered `transmitted`, else of one whose SMTP
+ * transaction began `transmitting`, with its Message-ID.
+ * KEYS: claim, done, transmitted, transmitting. ARGV: owner, lease in ms.
  */
 const CLAIM_SCRIPT = `
 local done = redis.call('GET', KEYS[2])
@@ -34,6 +35,8 @@ if current and current ~= ARGV[1] then return {'held', current} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local transmitted = redis.call('GET', KEYS[3])
 if transmitted then return {'transmitted', transmitted} end
+local transmitting = redis.call('GET', KEYS[4])
+if transmitting then return {'transmitting', transmitting} end
 return {'claimed', ARGV[1]}
 `;
 
@@ -59,7 +62,12 @@ export function createRedisClaims(options: RedisClaimsOptions): SendClaims {
   // keys of one email in one Redis Cluster slot, as the scripts require.
   const keysOf = (emailId: string) => {
     const hash = createHash('sha256').update(emailId).digest('hex').slice(0, 32);
-    return { claim: `${keyPrefix}{${hash}}:claim`, done: `${keyPrefix}{${hash}}:done`, transmitted: `${keyPrefix}{${hash}}:transmitted` };
+    return {
+      claim: `${keyPrefix}{${hash}}:claim`,
+      done: `${keyPrefix}{${hash}}:done`,
+      transmitted: `${keyPrefix}{${hash}}:transmitted`,
+      transmitting: `${keyPrefix}{${hash}}:transmitting`,
+    };
   };
 
   async function claim(emailId: string, owner: string, leaseMs: number): Promise<SendClaimResult> {
@@ -67,7 +75,7 @@ export function createRedisClaims(options: RedisClaimsOptions): SendClaims {
     if (local === 'done' || local === 'held') return local;
     const keys = keysOf(emailId);
     const outcome = await connection.run((client) =>
-      client.eval(CLAIM_SCRIPT, 3, keys.claim, keys.done, keys.transmitted, owner, Math.max(1, Math.round(leaseMs))),
+      client.eval(CLAIM_SCRIPT, 4, keys.claim, keys.done, keys.transmitted, keys.transmitting, owner, Math.max(1, Math.round(leaseMs))),
     );
     // Redis unreachable: the local claim stands alone (the connection has warned once).
     if (!outcome.ok) return local;
@@ -77,6 +85,12 @@ export function createRedisClaims(options: RedisClaimsOptions): SendClaims {
       // Transmitted by a sender of another host: remembered here too, for a later outage.
       await fallback.transmitted(emailId, detail);
       return 'transmitted';
+    }
+    if (answer === 'transmitting') {
+      // This host may know more (the reply transmitted): the surer answer wins.
+      if (local === 'transmitted') return local;
+      await fallback.transmitting(emailId, detail);
+      return 'transmitting';
     }
     await fallback.release(emailId, owner);
     if (answer === 'done') {
@@ -94,7 +108,9 @@ export function createRedisClaims(options: RedisClaimsOptions): SendClaims {
     const marker = JSON.stringify({ email_id: emailId, mode: result.mode, message_id: result.message_id, completed_at: new Date().toISOString() });
     // Not a failure when Redis is away: the send happened and the local ledger knows; another
     // host that takes over later finds the reply by its Message-ID before sending.
-    await connection.run((client) => client.multi().set(keys.done, marker, 'PX', doneTtlMs).del(keys.claim).del(keys.transmitted).exec());
+    await connection.run((client) =>
+      client.multi().set(keys.done, marker, 'PX', doneTtlMs).del(keys.claim).del(keys.transmitted).del(keys.transmitting).exec(),
+    );
   }
 
   async function transmitted(emailId: string, messageId: string): Promise<void> {
@@ -102,6 +118,17 @@ export function createRedisClaims(options: RedisClaimsOptions): SendClaims {
     // Not a failure when Redis is away: this host's ledger knows; a sender of another host would
     // then send again, the one case a local ledger cannot cover (as for `complete`).
     await connection.run((client) => client.set(keysOf(emailId).transmitted, messageId, 'PX', doneTtlMs));
+  }
+
+  async function transmitting(emailId: string, messageId: string): Promise<void> {
+    await fallback.transmitting(emailId, messageId);
+    // As for `transmitted`: while Redis is away this host's ledger alone knows, which covers its own senders.
+    await connection.run((client) => client.set(keysOf(emailId).transmitting, messageId, 'PX', doneTtlMs));
+  }
+
+  async function transmissionFailed(emailId: string): Promise<void> {
+    await fallback.transmissionFailed(emailId);
+    await connection.run((client) => client.del(keysOf(emailId).transmitting));
   }
 
   async function release(emailId: string, owner: string): Promise<boolean> {
@@ -122,6 +149,8 @@ export function createRedisClaims(options: RedisClaimsOptions): SendClaims {
     claim,
     complete,
     transmitted,
+    transmitting,
+    transmissionFailed,
     release,
     holder,
     close: () => connection.close(),

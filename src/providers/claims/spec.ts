@@ -3,7 +3,10 @@
  * time, in one process, on one host or on several hosts. A sender claims an email's id under a
  * lease before sending, completes it once sent, and releases it after a failure before sending.
  * A send of two steps (SMTP, then the Sent copy) is recorded `transmitted` between them, so a
- * sender that takes over finishes it instead of sending the reply again.
+ * sender that takes over finishes it instead of sending the reply again. The start of the SMTP
+ * transaction is recorded `transmitting` before it: a sender that takes over a send that stopped
+ * inside it cannot know whether the reply left, so it never sends it again blindly (the sender
+ * looks for it, then hands it to review).
  */
 
 /** Answer of {@link SendClaims.claim}. */
@@ -12,6 +15,11 @@ export type SendClaimResult =
   | 'claimed'
   /** The caller owns the email now, but its reply already left: finish the send (file its copy), never send again. */
   | 'transmitted'
+  /**
+   * The caller owns the email now, but a sender began the reply's SMTP transaction and stopped
+   * before its outcome was recorded: the reply may have left. Never send it blindly.
+   */
+  | 'transmitting'
   /** A previous send completed: acknowledge the message without sending. */
   | 'done'
   /** Another owner holds an unexpired lease: try again later. */
@@ -44,6 +52,18 @@ export interface SendClaims {
    * else happens to the reply, since the mailbox cannot tell yet that it went out.
    */
   transmitted(emailId: string, messageId: string): Promise<void>;
+  /**
+   * Records that the SMTP transaction of the reply (Message-ID `messageId`) is about to begin:
+   * until {@link transmissionFailed}, {@link transmitted} or {@link complete}, every claim of
+   * `emailId` is answered `transmitting`. Must succeed before the transaction starts, or the reply
+   * is not sent: a sender that dies inside it leaves no other trace.
+   */
+  transmitting(emailId: string, messageId: string): Promise<void>;
+  /**
+   * Withdraws {@link transmitting} after an SMTP transaction that failed in a way proving the reply
+   * did not leave (refused by the server, or broken before the message), so a retry may send it.
+   */
+  transmissionFailed(emailId: string): Promise<void>;
   /**
    * Gives up a claim after a failure before anything was sent, so a retry need not wait for the
    * lease to expire. Only the owner can release; a completed send stays completed.

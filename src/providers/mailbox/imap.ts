@@ -16,11 +16,14 @@
  * Message-ID, which is what keeps a send exactly-once (docs/ARCHITECTURE.md#idempotency). Between
  * SMTP's acceptance and the Sent copy the reply is out but cannot be found: `send` reports that
  * moment (`SendProgress.transmitted`) for the sender to record, and `fileSent` finishes such a send.
+ * Before the SMTP transaction `send` reports its start (`SendProgress.transmitting`), and withdraws
+ * it when the failure proves nothing left: a sender that dies inside the transaction leaves the
+ * reply's fate unknown, which the sender that takes over hands to review rather than sending again.
  */
 import type { ImapFlow } from 'imapflow';
 import { RagmailError, permanentError, transientError } from '../../lib/errors.js';
 import type { Email } from '../../pipeline/messages.js';
-import { imapError, smtpError } from './mail-server-errors.js';
+import { imapError, smtpError, smtpSentNothing } from './mail-server-errors.js';
 import { append, holds, mailboxRef, openFolder, parseMailboxRef, withMatches } from './imap-folders.js';
 import { createIdleWatcher } from './imap-idle.js';
 import { connectImap, newSmtpTransport, reportConnectionError, type ConnectionLogger, type MailServers } from './mail-servers.js';
@@ -226,10 +229,13 @@ export function createImapMailbox(settings: ImapMailboxSettings): ImapMailbox {
     const raw = await buildReply(reply);
     // buildReply refuses a reply without one valid recipient, so there is one here.
     const recipient = reply.email.reply_recipient!;
+    await progress?.transmitting();
     const transport = newSmtpTransport(settings);
     try {
       await transport.sendMail({ envelope: { from: agentEmail, to: [recipient] }, raw });
     } catch (error) {
+      // A connection lost once open leaves `transmitting` standing: the reply may have left.
+      if (smtpSentNothing(error)) await progress?.transmissionFailed();
       throw smtpError('send', error);
     } finally {
       transport.close();

@@ -48,7 +48,14 @@ const CERTIFICATE_CODES = new Set([
 /** nodemailer's `command` of the steps of an SMTP session before any message: a 4xx there refuses them all. */
 const SESSION_COMMANDS = new Set(['CONN', 'EHLO', 'HELO', 'LHLO', 'STARTTLS', 'AUTH']);
 
+/** Node's codes of a connection that never opened (nodemailer keeps them as `originalCode`). */
+const NEVER_CONNECTED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** nodemailer's codes of failures before any message: a refused envelope, login or TLS. */
+const BEFORE_MESSAGE_CODES = new Set(['EENVELOPE', 'EAUTH', 'ENOAUTH', 'ETLS', 'ESTARTTLS', 'EDNS']);
+
 interface Facts {
+  /** nodemailer's `originalCode`: Node's own code under nodemailer's (`ECONNREFUSED` under `ESOCKET`). */
+  originalCode?: string;
   code?: string;
   /** nodemailer's: the SMTP command the reply answered (`CONN` for the greeting, `AUTH PLAIN`, `RCPT TO` …). */
   command?: string;
@@ -75,6 +82,7 @@ function factsOf(error: unknown): Facts {
   const text = (key: string) => (typeof record[key] === 'string' ? (record[key] as string) : undefined);
   return {
     code: text('code'),
+    originalCode: text('originalCode'),
     command: text('command'),
     certificateRefused: certificateRefused(error),
     responseCode: typeof record.responseCode === 'number' ? record.responseCode : undefined,
@@ -111,6 +119,21 @@ export function imapError(action: string, error: unknown): RagmailError {
   }
   // Anything else (a NO to a command, a parser error) is unknown: retryable up to the attempt limit.
   return transientError('mailbox_unavailable', message, error);
+}
+
+/**
+ * Whether a failed SMTP send proves that its message did not leave: the server answered with a
+ * refusal (at any step, the end of the DATA included), the failure came before any message (login,
+ * TLS, envelope), or the connection never opened. A connection lost or timed out once open proves
+ * nothing: the server may have accepted the message before its answer was lost.
+ */
+export function smtpSentNothing(error: unknown): boolean {
+  if (error instanceof RagmailError) return true;
+  if (error instanceof Error && error.cause instanceof RagmailError) return true;
+  const facts = factsOf(error);
+  if (facts.responseCode !== undefined && facts.responseCode >= 400) return true;
+  if (facts.code && BEFORE_MESSAGE_CODES.has(facts.code)) return true;
+  return facts.originalCode !== undefined && NEVER_CONNECTED_CODES.has(facts.originalCode);
 }
 
 /** A nodemailer SMTP failure as a RagmailError. */

@@ -19,9 +19,20 @@ export interface OutgoingReply {
 
 /**
  * What a mailbox whose send takes two steps (IMAP/SMTP: the SMTP transaction, then the copy in the
- * Sent folder) tells its caller between them.
+ * Sent folder) tells its caller before, during and between them.
  */
 export interface SendProgress {
+  /**
+   * The SMTP transaction is about to begin: the caller records it, and a sender that takes over a
+   * send that stopped inside it never sends the reply again blindly. Awaited before anything is
+   * sent; when it throws, nothing is.
+   */
+  transmitting(): Promise<void>;
+  /**
+   * The SMTP transaction failed in a way that proves the reply did not leave (refused, or never
+   * connected): a retry may send it. Not called when the failure leaves that uncertain. Must not throw.
+   */
+  transmissionFailed(): Promise<void>;
   /**
    * The reply has left (the SMTP server accepted it) and its copy is not filed yet: until it is,
    * {@link Mailbox.findReply} cannot tell that it went out, so the caller records it now, and a

@@ -17,6 +17,7 @@ import amqplib from 'amqplib';
 import { Broker } from '../../src/messaging/broker.js';
 import { listDeadLetters } from '../../src/messaging/dead-letters.js';
 import { replyFileName } from '../../src/providers/mailbox/maildir.js';
+import { mailboxKeyOf } from '../../src/pipeline/messages.js';
 import { replyMessageId } from '../../src/providers/mailbox/mime.js';
 import { toSend } from '../../src/pipeline/stages.js';
 import { openDatabase } from '../../src/store/database.js';
@@ -79,8 +80,8 @@ test(
       for (const message of messages) await broker.publish(toSend, message);
       for (const message of messages) await broker.publish(toSend, message);
 
-      const fileOf = (emailId: string) => replyFileName(replyMessageId(emailId, ACME));
-      const writes = (folder: 'outbox' | 'drafts') => messages.map((message) => watch.writesOf(ACME, folder, fileOf(message.email.email_id)));
+      const fileOf = (email: (typeof messages)[number]['email']) => replyFileName(replyMessageId(mailboxKeyOf(email), ACME));
+      const writes = (folder: 'outbox' | 'drafts') => messages.map((message) => watch.writesOf(ACME, folder, fileOf(message.email)));
       await Promise.race([
         waitFor(() => watch.seen().length === EMAILS, { timeoutMs: 90_000, what: `a reply or draft for each of ${EMAILS} emails\n${describe()}` }),
         ...fleets.map((fleet) => fleet.died),

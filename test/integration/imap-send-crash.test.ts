@@ -180,7 +180,7 @@ test(
         const { email } = message;
         const reply = {
           email,
-          message_id: replyMessageId(email.email_id, user.address),
+          message_id: replyMessageId(mailboxKeyOf(email), user.address),
           subject: message.generated_response.subject,
           body: message.generated_response.body,
         };

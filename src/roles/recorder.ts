@@ -18,7 +18,7 @@ import type { Logger } from '../lib/log.js';
 import { ActivityLog } from '../store/activity-log.js';
 import { DocumentRegistry } from '../store/documents.js';
 import { ReviewConflictError, ReviewNotFoundError, ReviewQueue } from '../store/reviews.js';
-import type { SqlDatabase } from '../store/sql.js';
+import { isTransientDatabaseError, type SqlDatabase } from '../store/sql.js';
 import { StreamOffsets } from '../store/stream-offsets.js';
 
 /** Where {@link applyEvent} writes, and whom it tells about events it cannot use. */
@@ -211,6 +211,24 @@ export function startRecorder(dependencies: RecorderDependencies): Recorder {
 }
 
 /**
+ * Runs `work` until the database answers: an error that says it is unreachable or busy (a restart,
+ * a failover) is waited out with a growing pause, logged now and then; any other error is thrown.
+ * Gives up (undefined) when `goOn` turns false meanwhile.
+ */
+async function waitOutDatabase<T>(work: () => Promise<T>, logger: Logger, goOn: () => boolean = () => true): Promise<T | undefined> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isTransientDatabaseError(error)) throw error;
+      if (attempt === 1 || attempt % 10 === 0) logger.warn('database unavailable; the recorder waits', { attempt, error: (error as Error).message });
+      await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** Math.min(attempt, 6), 10_000)));
+      if (!goOn()) return undefined;
+    }
+  }
+}
+
+/**
  * Consumes the stream from the stored offset while `holding()` says this process holds the lock.
  * `stop` ends the consumer once the deliveries already received are settled.
  */
@@ -231,8 +249,12 @@ function project({ broker, database, logger, start }: RecorderDependencies, hold
     if ('problem' in read) {
       logger.warn(`${read.problem}; skipped`, { offset, event_id: read.event_id });
     } else {
+      // The database unreachable or busy (a restart, a failover) is waited out, this delivery and
+      // every later one held in order; skipping would lose the event for good, since the next one
+      // moves the offset past it. Only an event the stores refuse is skipped.
       try {
-        await apply(read.event, offset);
+        // Left unacked when the lock goes meanwhile: the recorder holding it now reads it from the stored offset.
+        if (!(await waitOutDatabase(() => apply(read.event, offset).then(() => true), logger, holding))) return;
       } catch (error) {
         logger.warn('event could not be recorded; skipped', { offset, event_id: read.event.event_id, error: (error as Error).message });
       }
@@ -253,7 +275,7 @@ function project({ broker, database, logger, start }: RecorderDependencies, hold
     async () => {
       // A reconnect reads on from where the deliveries still being recorded will have left the offset.
       await recorded;
-      return { 'x-stream-offset': (await new StreamOffsets(database).next(QUEUES.audit)) ?? start };
+      return { 'x-stream-offset': (await waitOutDatabase(() => new StreamOffsets(database).next(QUEUES.audit), logger)) ?? start };
     },
   );
   return {

@@ -73,3 +73,22 @@ export function jsonText(client: SqlClient, column: string, path: readonly strin
   if (client.engine === 'postgres') return `(${column}::jsonb #>> '{${path.join(',')}}')`;
   return `json_extract(${column}, '$.${path.join('.')}')`;
 }
+
+/** SQLSTATE classes and codes of PostgreSQL that say the database, not the statement, is in trouble. */
+const TRANSIENT_SQLSTATE = /^(08|53|57P0[1-3]|40001$|40P01$)/;
+/** Node's socket errors on the way to the database. */
+const TRANSIENT_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** What node-postgres itself says when a connection is gone or cannot be had. */
+const TRANSIENT_PG_MESSAGE = /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|Client was closed/i;
+
+/**
+ * Whether `error` says the database could not be reached or was busy — a restart, a failover, a
+ * lock held too long, a serialization conflict — so the same statement will succeed later, as
+ * opposed to an error of the statement or of the data it was given.
+ */
+export function isTransientDatabaseError(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED')) return true;
+  if (typeof code === 'string' && (TRANSIENT_SOCKET.has(code) || (code.length === 5 && TRANSIENT_SQLSTATE.test(code)))) return true;
+  return typeof message === 'string' && TRANSIENT_PG_MESSAGE.test(message);
+}

@@ -2,7 +2,7 @@
  * Two recorder processes on one PostgreSQL database and the real RabbitMQ: one projects the audit
  * stream, the other stands by. The active one is SIGKILLed mid-stream, then (restarted as a
  * standby) the new holder's lock connection is cut on the server: each time the other takes over,
- * and every published event is recorded exactly once, none lost, the stored offset at the end.
+ * and every published event is recorded, none lost, the stored offset at the end.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -112,9 +112,9 @@ test(
         what: `${published.length} events recorded\n${fleet.describe()}`,
       });
 
-      const rows = await database.all<{ event_id: string; copies: number }>('SELECT event_id, COUNT(*) AS copies FROM events GROUP BY event_id');
+      // event_id is the events table's key, so this says none lost and none foreign, not "applied once".
+      const rows = await database.all<{ event_id: string }>('SELECT event_id FROM events');
       assert.deepEqual(rows.map((row) => row.event_id).sort(), [...published].sort(), 'every published event, and nothing else, is recorded');
-      assert.ok(rows.every((row) => row.copies === 1));
       const offset = await database.get<{ next_offset: number }>('SELECT next_offset FROM stream_offsets WHERE stream = ?', [QUEUES.audit]);
       assert.equal(offset?.next_offset, published.length, 'the stored offset is past the last event');
       assert.equal(fleet.countLines(/event could not be recorded/), 0, fleet.describe());

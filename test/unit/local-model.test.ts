@@ -422,6 +422,44 @@ test('code lines in a quote are shown one per line, indented, with a blank line 
   assert.ok(fromTwo.body.includes("    f(x) = a + b*x + c*x**2\n    fit f(x) 'measured.dat' using 1:2 via a,b,c\n"), fromTwo.body);
 });
 
+test('prose that a code block runs into is quoted whole, not cut off after the code; a list of examples ends on a whole example', async () => {
+  const page = (text: string): ContextItem => ({
+    document_id: 'doc-gnuplot',
+    source: 'gnuplot.pdf',
+    title: 'gnuplot documentation',
+    page: 155,
+    chunk_index: 857,
+    similarity_score: 0.8,
+    text,
+  });
+  // No full stop between the syntax and the sentence after it: one sentence to the splitter, over its length limit.
+  const explanation =
+    'In contrast to the usual display in gnuplot, hidden line removal actually treats the given function or data grids as real surfaces ' +
+    'that can not be seen through, so plot elements behind the surface will be hidden by it and the hidden lines of the surface are removed from the plot.';
+  const hidden = `Syntax:\tset hidden3d {defaults} | { {front|back}\t{{offset <offset>} | {nooffset}}\tunset hidden3d\tshow hidden3d\n${explanation}`;
+  const email = {
+    from: customer,
+    subject: 'Hidden lines in a 3D surface',
+    body: 'My surface shows lines that should be hidden behind it. How do I enable hidden line removal?',
+  };
+  const { value } = await createLocalModel().reply({ email, passages: [page(hidden)] });
+  assert.ok(value.body.includes(`    show hidden3d\n\n> ${explanation}\n`), value.body);
+  assert.ok(!value.body.includes('…'), value.body);
+
+  // Examples, each introduced by a line that ends in "use:"; the last introduction's code lies beyond the passage.
+  const example = (n: number) =>
+    `To draw arrow number ${n} from the origin with a head of size ${n}, use:\tset arrow ${n} from 0,0 to ${n},${n} head size ${n}\n`;
+  const examples = `${Array.from({ length: 12 }, (_unused, index) => example(index + 1)).join('')}To draw an arrow with the fitted parameters,`;
+  const arrows = await createLocalModel().reply({
+    email: { from: customer, subject: 'Drawing an arrow', body: 'How do I draw an arrow with a head from the origin?' },
+    passages: [page(examples)],
+  });
+  const quote = arrows.value.body.slice(arrows.value.body.indexOf('> To draw arrow number 1 '), arrows.value.body.indexOf('\n\nSource:'));
+  assert.ok(quote.length > 0 && quote.length < 1_000, arrows.value.body);
+  assert.match(quote, /\n {4}set arrow \d+ from 0,0 to \d+,\d+ head size \d+$/, "ends on an example's code");
+  assert.ok(!arrows.value.body.includes('fitted parameters'), arrows.value.body);
+});
+
 test('a list item the chunker starts on a line of its own is quoted on a line of its own; the quote is chosen as without the line break', async () => {
   const domains: ContextItem = {
     document_id: 'doc-r-admin',

@@ -51,6 +51,11 @@ export interface Answer {
 
 interface Sentence {
   text: string;
+  /**
+   * Its length as the quote's length limit counts it: prose that a code block runs into counts up
+   * to {@link MAX_SENTENCE_CHARACTERS} with the code, as when such a sentence was shown cut there.
+   */
+  length: number;
   words: Set<string>;
   /** Index of the passage group (adjacent chunks of a page joined) the sentence belongs to. */
   group: number;
@@ -110,7 +115,7 @@ export function findAnswer(email: EmailText, passages: ContextItem[], ignoredWor
 function regionEnd(sentences: Sentence[], start: number, questionWords: Set<string>): number {
   const anchor = sentences[start];
   const listLabel = LIST_LABEL.test(anchor.text);
-  let length = anchor.text.length;
+  let length = anchor.length;
   let end = start + 1;
   for (; end < sentences.length; end++) {
     const [previous, next] = [sentences[end - 1], sentences[end]];
@@ -119,7 +124,7 @@ function regionEnd(sentences: Sentence[], start: number, questionWords: Set<stri
     if (listLabel && LIST_LABEL.test(next.text)) break;
     const related = [...next.words].some((word) => questionWords.has(word) || previous.words.has(word));
     if (!related && !(end === start + 1 && anchor.text.length <= SHORT_ANCHOR_CHARACTERS)) break;
-    length += 1 + next.text.length;
+    length += 1 + next.length;
     if (length > MAX_QUOTE_CHARACTERS) break;
   }
   return end;
@@ -220,6 +225,7 @@ function splitSentences(text: string, group: number): Sentence[] {
         .filter((sentence) => /\p{L}{2}/u.test(sentence))
         .map((sentence, index) => ({
           text: shorten(sentence),
+          length: cut(sentence).length,
           words: new Set([...contentWords(sentence), ...(index === 0 ? inherited : [])]),
           group,
           startsSection: section && index === 0,
@@ -249,7 +255,28 @@ function isHeading(line: string): boolean {
   return text.length > 0 && text.length <= 80 && !/[.!?:;,]$/.test(text);
 }
 
+/**
+ * The sentence cut to {@link MAX_SENTENCE_CHARACTERS}, each run of prose on its own: the prose a
+ * code block runs into ("Syntax: <code> In contrast to …", no full stop between them) is a
+ * sentence of the manual that is quoted whole or cut at its own length, not cut off after the code.
+ */
 function shorten(sentence: string): string {
+  const runs = sentence.split(/(?<=\t[^\t\n]*\n)/u).map((run) => (run.endsWith('\n') ? `${cut(run.slice(0, -1))}\n` : cut(run)));
+  // A list of examples ("To do this, use: <code> To do that, use: <code> …") is one sentence to
+  // the splitter: it is quoted up to the quote's limit, a whole example at a time, and never ends
+  // on an example's introduction whose code was left out (or lay beyond the passage).
+  const kept = [runs[0]];
+  let length = runs[0].length;
+  for (const run of runs.slice(1)) {
+    if (length + run.length > MAX_QUOTE_CHARACTERS) break;
+    kept.push(run);
+    length += run.length;
+  }
+  if (kept.length > 1 && !kept.at(-1)!.includes(CODE_BREAK) && /[,:]\s*$/u.test(kept.at(-1)!)) kept.pop();
+  return kept.join('').replace(/\n$/u, '');
+}
+
+function cut(sentence: string): string {
   if (sentence.length <= MAX_SENTENCE_CHARACTERS) return sentence;
   const cut = sentence.slice(0, MAX_SENTENCE_CHARACTERS);
   return `${cut.slice(0, Math.max(cut.search(/\s\S*$/u), 1))}…`;

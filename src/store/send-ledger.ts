@@ -71,7 +71,10 @@ export interface QuotaResult {
 
 /** Options of {@link SendLedger}. */
 export interface SendLedgerOptions {
-  /** The clock, in epoch milliseconds; tests inject one. Default: `Date.now`. */
+  /**
+   * This host's clock, in epoch milliseconds; tests inject one. Default: `Date.now`. Leases on
+   * PostgreSQL are measured on the database's clock instead (see {@link SendLedger.claim}).
+   */
   now?: () => number;
 }
 
@@ -99,7 +102,7 @@ export class SendLedger {
    */
   claim(emailId: string, owner: string, leaseMs: number): Promise<ClaimResult> {
     return this.database.transaction(async (tx) => {
-      const now = this.now();
+      const now = await this.leaseClock(tx);
       // The row exists before it is read and locked, so two hosts claiming a new email take turns;
       // a claim that does not take the email rolls nothing back but leaves no trace either.
       await tx.run(
@@ -119,6 +122,18 @@ export class SendLedger {
       if (record.transmitted_at) return 'transmitted';
       return record.transmitting_at ? 'transmitting' : 'claimed';
     });
+  }
+
+  /**
+   * The time leases are set and compared by. Senders of several hosts share one PostgreSQL: on
+   * their own clocks, a host running a lease's length ahead would take a claim still held by a
+   * live sender and send the reply a second time, so there the database's clock decides. SQLite
+   * is shared only by the processes of one host, which have one clock.
+   */
+  private async leaseClock(tx: SqlClient): Promise<number> {
+    if (tx.engine !== 'postgres') return this.now();
+    const row = await tx.get<{ now_ms: number | string }>('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms');
+    return Math.floor(Number(row!.now_ms));
   }
 
   /**

@@ -92,6 +92,8 @@ export class Broker extends EventEmitter {
   private readonly consumers = new Set<ChannelWrapper>();
   /** Consumers the broker cancelled that do not consume again yet, each `{ queue }`. */
   private readonly resubscribing = new Set<{ queue: string }>();
+  /** Consumers asked for that have not consumed yet (their channel's first setup still to run). */
+  private readonly notYetConsuming = new Set<{ queue: string }>();
   private pendingPublishes = 0;
   private topologyAsserted = false;
   /** Whether a connection was ever made: a refusal is fatal only before. */
@@ -170,6 +172,11 @@ export class Broker extends EventEmitter {
   /** The queues with a consumer the broker cancelled that does not consume again yet (for `/readyz`). */
   get cancelledQueues(): string[] {
     return [...new Set([...this.resubscribing].map((subscription) => subscription.queue))];
+  }
+
+  /** The queues with a consumer asked for that has not consumed yet, at boot or after a pause began before it could (for `/readyz`). */
+  get subscribingQueues(): string[] {
+    return [...new Set([...this.notYetConsuming].map((subscription) => subscription.queue))];
   }
 
   /** Resolves once connected with the topology asserted; rejects on a fatal error or timeout. */
@@ -279,6 +286,7 @@ export class Broker extends EventEmitter {
     /** The channel of the current connection, consuming or paused. */
     let current: Channel | undefined;
     const subscription = { queue };
+    this.notYetConsuming.add(subscription);
     let resubscribeDelayMs = this.config.AMQP_RECONNECT_MIN_MS;
     let resubscribeTimer: NodeJS.Timeout | undefined;
     const startConsuming = async (channel: Channel) => {
@@ -292,6 +300,7 @@ export class Broker extends EventEmitter {
         { noAck: false, arguments: await consumeArguments?.() },
       );
       active = { channel, consumerTag };
+      this.notYetConsuming.delete(subscription);
       resubscribeDelayMs = this.config.AMQP_RECONNECT_MIN_MS;
       if (this.resubscribing.delete(subscription)) this.logger.info('consuming again after the broker cancelled the consumer', { queue });
     };
@@ -369,6 +378,7 @@ export class Broker extends EventEmitter {
     const forget = () => {
       clearTimeout(resubscribeTimer);
       this.resubscribing.delete(subscription);
+      this.notYetConsuming.delete(subscription);
     };
     return {
       cancel: () => {
@@ -378,6 +388,8 @@ export class Broker extends EventEmitter {
       },
       pause: () => {
         paused = true;
+        // Paused on purpose (a mailbox outage): not a consumer that failed to start.
+        this.notYetConsuming.delete(subscription);
         return inTurn(stopConsuming);
       },
       resume: (nextPrefetch: number) => {

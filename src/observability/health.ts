@@ -41,13 +41,18 @@ export function brokerReadiness(broker: { readonly ready: boolean }): ReadinessC
 }
 
 /**
- * Ready unless the broker cancelled a consumer (its queue deleted, its node lost) that does not
- * consume again yet: such a worker is connected and looks healthy, but takes no work from that queue.
+ * Ready once every consumer consumes: not while one has yet to subscribe (its channel's setup runs
+ * after the roles started), nor while the broker cancelled one (its queue deleted, its node lost)
+ * that does not consume again yet — such a worker is connected and looks healthy, but takes no
+ * work from that queue.
  */
-export function consumerReadiness(broker: { readonly cancelledQueues: string[] }): ReadinessCheck {
+export function consumerReadiness(broker: { readonly cancelledQueues: string[]; readonly subscribingQueues: string[] }): ReadinessCheck {
   return () => {
-    const queues = broker.cancelledQueues;
-    return queues.length === 0 ? undefined : `cancelled by the broker, subscribing again: ${queues.join(', ')}`;
+    const reasons = [
+      broker.cancelledQueues.length > 0 ? `cancelled by the broker, subscribing again: ${broker.cancelledQueues.join(', ')}` : '',
+      broker.subscribingQueues.length > 0 ? `not consuming yet: ${broker.subscribingQueues.join(', ')}` : '',
+    ].filter(Boolean);
+    return reasons.length === 0 ? undefined : reasons.join('; ');
   };
 }
 

@@ -14,6 +14,11 @@ import { makeEmail } from '../helpers/email-fixtures.js';
 import { classifyMessage, startPipeline, waitForSettled, ACME, type Pipeline, withPipeline } from '../helpers/pipeline.js';
 import { promtoolCheck, sampleValue } from '../helpers/prometheus.js';
 import { toClassify } from '../../src/pipeline/stages.js';
+import amqplib from 'amqplib';
+import { z } from 'zod';
+import { Broker } from '../../src/messaging/broker.js';
+import { ConsumerRuntime } from '../../src/messaging/consumer.js';
+import { consumerReadiness } from '../../src/observability/health.js';
 
 const SUPPORT_QUESTION = makeEmail({
   from: 'jose@mailbox.example',
@@ -94,6 +99,8 @@ test('/readyz is 503 while the broker connection is down and 200 again after the
     return { status: response.status, body: (await response.json()) as { status: string; reasons: string[] } };
   };
   try {
+    // Ready once the consumer subscribed, a moment after the roles started.
+    await waitFor(async () => (await readiness()).status === 200, { timeoutMs: 10_000, intervalMs: 25, what: '/readyz 200 after the start' });
     assert.deepEqual(await readiness(), { status: 200, body: { status: 'ready', checks: { broker: 'ok', consumers: 'ok', roles: 'ok' }, reasons: [] } });
     const connection = await waitFor(async () => (await pipeline.vhost.management.connections()).find((entry) => entry.vhost === pipeline.vhost.name), {
       timeoutMs: 15_000,
@@ -121,6 +128,38 @@ test('/readyz is 503 while the broker connection is down and 200 again after the
   }
   await assert.rejects(fetch(`${url}/healthz`), 'the server is closed with the worker');
 });
+
+test(
+  'a consumer is not ready until the broker has it subscribed: /readyz names its queue from the start of the role until the consume',
+  { timeout: 60_000 },
+  async () => {
+    const vhost = await createTestVhost();
+    const broker = new Broker(vhost.config, vhost.logger);
+    const runtime = new ConsumerRuntime(
+      { role: 'readiness', stage: { ...toClassify, schema: z.object({ n: z.number() }) }, handle: async () => ({ status: 'ok' }), concurrency: 1, prefetch: 1 },
+      broker,
+      vhost.logger,
+      { maxAttempts: 3, retryBaseDelayMs: vhost.config.RETRY_BASE_DELAY_MS, shutdownGraceMs: 1_000 },
+    );
+    const connection = await amqplib.connect(vhost.config.AMQP_URL);
+    try {
+      await broker.start();
+      const check = consumerReadiness(broker);
+      assert.equal(check(), undefined, 'no consumer asked for, none missing');
+      runtime.start();
+      // The consumer channel's setup (topology, prefetch, basic.consume) has not run yet.
+      assert.equal(check(), `not consuming yet: ${QUEUES.toClassify}`);
+      await waitFor(() => check() === undefined, { what: 'the consumer subscribed' });
+      const channel = await connection.createChannel();
+      assert.equal((await channel.checkQueue(QUEUES.toClassify)).consumerCount, 1, 'ready means the broker has the consumer');
+    } finally {
+      await runtime.stop();
+      await broker.close();
+      await connection.close();
+      await vhost.cleanup();
+    }
+  },
+);
 
 /** Listens on `count` consecutive loopback ports from a random base, or throws when they are not all free. */
 async function blockPorts(count: number): Promise<{ base: number; close(): Promise<void> }> {

@@ -117,6 +117,8 @@ async function applyToReviews(
     }
     const problem = draftEventProblem(event, message.data);
     if (problem) logger.warn(`drafted event ${problem}; no review opened`, { email_id: emailId, event_id: event.event_id, role: event.role });
+    // An approved reply left as a draft (its delivery uncertain) goes back to the reviewers, or its review would say approved forever.
+    else if (message.data.review) await reviews.reopen(emailId, message.data.review, event.detail.reason ?? null, event.timestamp);
     else await reviews.open(message.data, event.detail.reason ?? null, event.timestamp);
   } else if (isStage(event, 'review_approved', 'review_rejected')) {
     const { by, note, body } = event.detail;

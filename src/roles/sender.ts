@@ -253,8 +253,9 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
     // Before anything else, even the duplicate check: a forged approval must not be answered at all.
     // An approval whose send crashed before its `sent` event is still `approved` here: findReply below finds it sent.
     if (approved) await verifyApproval(message, reviews);
-    // The email's own claim was completed by its draft; an approval is a send of its own.
-    const claimKey = approved ? `review:${email.email_id}` : email.email_id;
+    // The email's own claim was completed by its draft; an approval is a send of its own, and so is
+    // a second approval of a review reopened after the first one's delivery went uncertain.
+    const claimKey = approved ? `review:${email.email_id}:${message.review!.approved_at}` : email.email_id;
     const already = await mailbox.findReply(email.agent_email, reply.message_id);
     // For an approval the draft is expected: it is what was reviewed, not a reply already out.
     if (already === 'sent' || (already === 'draft' && !approved)) {

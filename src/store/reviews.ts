@@ -178,6 +178,27 @@ export class ReviewQueue {
   }
 
   /**
+   * Puts back in the queue an approval whose reply did not go out as approved but was left as a
+   * draft (its delivery uncertain: its sender stopped inside the SMTP transaction): the review is
+   * pending again with `reason`, the approved body kept, for a person to check and decide again.
+   * Only the exact approval `approval` is reopened, so a later decision is never undone.
+   * @returns false when the review no longer holds that approval.
+   */
+  async reopen(
+    emailId: string,
+    approval: { approved_by: string; approved_at: string },
+    reason: string | null,
+    at = new Date().toISOString(),
+  ): Promise<boolean> {
+    const result = await this.database.run(
+      `UPDATE reviews SET status = 'pending', reason = ?, decided_by = NULL, decided_at = NULL, note = NULL, updated_at = ?
+      WHERE email_id = ? AND status = 'approved' AND decided_by = ? AND decided_at = ?`,
+      [reason, at, emailId, approval.approved_by, approval.approved_at],
+    );
+    return result.changes > 0;
+  }
+
+  /**
    * The approved reply went out. Only an approved review moves: a pending one was decided by
    * nobody, and marking it sent would hide it from the reviewers.
    * @returns false when no approved review of this email exists.

@@ -32,7 +32,7 @@ export interface RejectOptions {
 }
 
 /** The stored draft's message, approved: a new envelope chained to it, carrying the approved body. */
-function approvedMessage(review: DecidedReview): ToSendMessage {
+export function approvedMessage(review: DecidedReview): ToSendMessage {
   const drafted = review.message;
   return {
     ...drafted,

@@ -3,6 +3,7 @@
  * only the contracts in each `spec.ts`. It lives in the composition root because it reads the whole
  * configuration and knows every implementation (docs/ARCHITECTURE.md#layers).
  */
+import path from 'node:path';
 import type { Config } from './config.js';
 import type { Logger } from '../lib/log.js';
 import { permanentError } from '../lib/errors.js';
@@ -19,7 +20,7 @@ import { createCachedVectorStore } from '../providers/vector-store/cached.js';
 import type { Mailbox } from '../providers/mailbox/spec.js';
 import { createMaildirMailbox } from '../providers/mailbox/maildir.js';
 import { createGmailMailbox } from '../providers/mailbox/gmail.js';
-import { fixedAccessToken, refreshingAccessToken, type AccessTokens } from '../providers/mailbox/access-token.js';
+import { fixedAccessToken, refreshingAccessToken, rotatedRefreshTokenFile, type AccessTokens } from '../providers/mailbox/access-token.js';
 import { createImapMailbox, type ImapMailboxSettings } from '../providers/mailbox/imap.js';
 import type { EmailParseLimits } from '../providers/mailbox/mime.js';
 import type { Cache } from '../providers/cache/spec.js';
@@ -228,6 +229,7 @@ function imapAccessTokens(config: Config): AccessTokens | undefined {
       clientSecret: config.IMAP_OAUTH2_CLIENT_SECRET || undefined,
       refreshToken: config.IMAP_OAUTH2_REFRESH_TOKEN,
       scope: config.IMAP_OAUTH2_SCOPE || undefined,
+      rotated: rotatedRefreshTokenFile(path.join(config.DATA_DIR, 'imap-oauth2-refresh-token.json')),
     });
   }
   return config.IMAP_ACCESS_TOKEN ? fixedAccessToken(config.IMAP_ACCESS_TOKEN) : undefined;

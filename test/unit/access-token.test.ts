@@ -7,7 +7,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isOutageError } from '../../src/messaging/outage-breaker.js';
-import { fixedAccessToken, refreshingAccessToken, type OAuth2Refresh } from '../../src/providers/mailbox/access-token.js';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fixedAccessToken, refreshingAccessToken, rotatedRefreshTokenFile, type OAuth2Refresh } from '../../src/providers/mailbox/access-token.js';
 import { startFakeOAuth2, type FakeOAuth2Server } from '../fakes/oauth2-server.js';
 
 let provider: FakeOAuth2Server;
@@ -65,6 +68,40 @@ test('a refresh token rotated by the endpoint is the one sent from then on', asy
   provider.enqueue({ status: 200, path: '/token', body: { access_token: 'ya29.after-rotation', token_type: 'Bearer', expires_in: 3600 } });
   assert.equal(await tokens.token('ya29.rotating'), 'ya29.after-rotation');
   assert.equal((tokenRequests().at(-1)!.body as Record<string, string>).refresh_token, '1//rotated');
+});
+
+test('a rotated refresh token is kept in a file for the next start; a new configured token voids it, and one the endpoint no longer takes falls back to the configured one', async () => {
+  const file = path.join(await mkdtemp(path.join(tmpdir(), 'ragmail-oauth2-')), 'imap-oauth2-refresh-token.json');
+  const rotating = { ...client, rotated: rotatedRefreshTokenFile(file) };
+  provider.enqueue({
+    status: 200,
+    path: '/token',
+    body: { access_token: 'ya29.before-restart', token_type: 'Bearer', expires_in: 3600, refresh_token: '1//rotated-on-disk' },
+  });
+  assert.equal(await refreshingAccessToken(rotating).token(), 'ya29.before-restart');
+  assert.equal((await stat(file)).mode & 0o777, 0o600, 'a secret: readable by its owner only');
+  assert.ok(!(await readFile(file, 'utf8')).includes('test-refresh-token'), 'the configured token is not written, only its digest');
+
+  // The next start: the kept token is the one sent.
+  provider.enqueue({ status: 200, path: '/token', body: { access_token: 'ya29.after-restart', token_type: 'Bearer', expires_in: 3600 } });
+  assert.equal(await refreshingAccessToken(rotating).token(), 'ya29.after-restart');
+  assert.equal((tokenRequests().at(-1)!.body as Record<string, string>).refresh_token, '1//rotated-on-disk');
+
+  // An operator sets a new grant: the kept token was for the old one.
+  provider.enqueue({ status: 200, path: '/token', body: { access_token: 'ya29.new-grant', token_type: 'Bearer', expires_in: 3600 } });
+  assert.equal(await refreshingAccessToken({ ...rotating, refreshToken: '1//new-grant' }).token(), 'ya29.new-grant');
+  assert.equal((tokenRequests().at(-1)!.body as Record<string, string>).refresh_token, '1//new-grant');
+
+  // The kept token revoked (invalid_grant): the configured one is tried once, and works.
+  provider.enqueue({ status: 400, path: '/token', body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } });
+  const before = tokenRequests().length;
+  assert.match(await refreshingAccessToken(rotating).token(), /^ya29\./);
+  assert.deepEqual(
+    tokenRequests()
+      .slice(before)
+      .map((request) => (request.body as Record<string, string>).refresh_token),
+    ['1//rotated-on-disk', '1//test-refresh-token'],
+  );
 });
 
 test('invalid_grant and invalid_client are mailbox_auth for good; a 503 or an endpoint that is not there is an outage the sender rides out', async () => {

@@ -8,6 +8,9 @@
  * until the very second of expiry, and it hands back a token endpoint's 503 as it does an
  * `invalid_grant`; here one token serves both servers, and a failure says whether it passes.
  */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { isRetryableHttpStatus, permanentError, transientError, type RagmailError } from '../../lib/errors.js';
 
 /** Where a login's access token comes from. */
@@ -31,6 +34,43 @@ export interface OAuth2Refresh {
   scope?: string;
   /** How long the token endpoint may take, in ms. Default 30000. */
   timeoutMs?: number;
+  /**
+   * Where a refresh token the endpoint rotated is kept across restarts (see
+   * {@link rotatedRefreshTokenFile}); without one it is kept in memory only, and a restart goes
+   * back to `refreshToken`, which a provider that rotates may have expired by then.
+   */
+  rotated?: RotatedRefreshTokens;
+}
+
+/** A refresh token the endpoint handed back in place of the configured one. */
+export interface RotatedRefreshTokens {
+  /** The newest rotated token for `configured`, if one was kept. */
+  load(configured: string): Promise<string | undefined>;
+  save(configured: string, rotated: string): Promise<void>;
+}
+
+/**
+ * Rotated refresh tokens in a JSON file (mode 0600, written whole then renamed into place): the
+ * newest one, with a digest of the configured token it replaced. A different configured token (a
+ * new grant an operator set) makes the kept one void, so the configuration always wins over it.
+ */
+export function rotatedRefreshTokenFile(file: string): RotatedRefreshTokens {
+  const digest = (token: string) => createHash('sha256').update(token).digest('hex');
+  return {
+    async load(configured) {
+      const stored = await readFile(file, 'utf8').then(
+        (text) => JSON.parse(text) as { configured?: unknown; refresh_token?: unknown },
+        () => undefined,
+      );
+      return stored?.configured === digest(configured) && typeof stored.refresh_token === 'string' && stored.refresh_token ? stored.refresh_token : undefined;
+    },
+    async save(configured, rotated) {
+      await mkdir(path.dirname(file), { recursive: true });
+      const temporary = `${file}.${process.pid}.tmp`;
+      await writeFile(temporary, JSON.stringify({ configured: digest(configured), refresh_token: rotated }), { mode: 0o600 });
+      await rename(temporary, file);
+    },
+  };
 }
 
 /** A token is renewed this long before the endpoint said it expires (or at half its life when that is shorter). */
@@ -50,12 +90,24 @@ export function fixedAccessToken(accessToken: string): AccessTokens {
 
 /** Tokens from `client`'s refresh token; one request at a time however many logins wait for it. */
 export function refreshingAccessToken(client: OAuth2Refresh, now: () => number = Date.now): AccessTokens {
-  let refreshToken = client.refreshToken;
+  let refreshToken: string | undefined;
   let held: { token: string; renewAt: number } | undefined;
   let fetching: Promise<string> | undefined;
 
   async function fetchToken(): Promise<string> {
-    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: client.clientId });
+    refreshToken ??= (await client.rotated?.load(client.refreshToken)) ?? client.refreshToken;
+    try {
+      return await requestToken(refreshToken);
+    } catch (error) {
+      // A kept rotation the provider no longer honours: the configured token is the last word.
+      if ((error as RagmailError).retryable || refreshToken === client.refreshToken) throw error;
+      refreshToken = client.refreshToken;
+      return requestToken(refreshToken);
+    }
+  }
+
+  async function requestToken(grant: string): Promise<string> {
+    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: grant, client_id: client.clientId });
     if (client.clientSecret) form.set('client_secret', client.clientSecret);
     if (client.scope) form.set('scope', client.scope);
     const asked = now();
@@ -76,8 +128,12 @@ export function refreshingAccessToken(client: OAuth2Refresh, now: () => number =
     if (typeof token !== 'string' || !token) {
       throw transientError('mailbox_unavailable', `oauth2 token endpoint ${client.tokenUrl} answered ${response.status} without an access_token`);
     }
-    // RFC 6749 §6: a new refresh token replaces the old one (Microsoft rotates them).
-    if (typeof body?.refresh_token === 'string' && body.refresh_token) refreshToken = body.refresh_token;
+    // RFC 6749 §6: a new refresh token replaces the old one (Microsoft rotates them); kept for the
+    // next start too, where a failure to write it costs nothing now.
+    if (typeof body?.refresh_token === 'string' && body.refresh_token && body.refresh_token !== grant) {
+      refreshToken = body.refresh_token;
+      await client.rotated?.save(client.refreshToken, body.refresh_token).catch(() => undefined);
+    }
     const lifetimeMs = typeof body?.expires_in === 'number' && body.expires_in > 0 ? body.expires_in * 1000 : undefined;
     // Without expires_in the token is kept until a server refuses it.
     held = { token, renewAt: lifetimeMs === undefined ? Infinity : asked + lifetimeMs - Math.min(RENEW_BEFORE_MS, lifetimeMs / 2) };

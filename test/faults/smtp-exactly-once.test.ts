@@ -56,7 +56,7 @@ test(
   async () => {
     await withMailFaultRun({ name: 'smtp-kill-before-sent-copy', size: SIZE }, async (run) => {
       const kills: Promise<unknown>[] = [];
-      run.tap.onAppend = (count) => {
+      run.tap.onCatch = (count) => {
         if (!KILL_AT_APPENDS.includes(count)) return 'pass';
         // The APPEND never reaches Dovecot: the sender dies with its reply out and no Sent copy.
         kills.push(run.fleet.killAndRestart('sender', `at Sent APPEND ${count}`, Math.round(run.random.between(100, 800))));
@@ -65,7 +65,7 @@ test(
       const report = await run.flow({ describe: () => `kills: ${run.fleet.kills.map((kill) => kill.moment).join(', ')}` });
       await Promise.all(kills);
       // How many replies the policy sends depends on the seed's emails: a kill whose APPEND never came is not a failure, no kill at all is.
-      const due = KILL_AT_APPENDS.filter((count) => count <= run.tap.appends);
+      const due = KILL_AT_APPENDS.filter((count) => count <= run.tap.caught);
       assert.ok(due.length > 0, `the sender was killed at least once: ${report.summary}`);
       assert.equal(run.fleet.kills.length, due.length, `the sender was killed at Sent APPENDs ${due.join(', ')}: ${report.summary}`);
       assert.deepEqual(run.fleet.unexpectedExits, [], 'no worker died except by the test');
@@ -81,7 +81,7 @@ test(
   async () => {
     await withMailFaultRun({ name: 'smtp-kill-inside-transaction', size: SIZE, smtpTap: true }, async (run) => {
       const kills: Promise<unknown>[] = [];
-      run.smtpTap!.onAnswer = (count) => {
+      run.smtpTap!.onCatch = (count) => {
         if (!KILL_AT_ANSWERS.includes(count)) return 'pass';
         // Postfix has the message and delivers it; the sender dies before it hears so.
         kills.push(run.fleet.killAndRestart('sender', `at SMTP answer ${count}`, Math.round(run.random.between(100, 800))));
@@ -89,7 +89,7 @@ test(
       };
       const report = await run.flow({ describe: () => `kills: ${run.fleet.kills.map((kill) => kill.moment).join(', ')}` });
       await Promise.all(kills);
-      const due = KILL_AT_ANSWERS.filter((count) => count <= run.smtpTap!.messages);
+      const due = KILL_AT_ANSWERS.filter((count) => count <= run.smtpTap!.caught);
       assert.ok(due.length > 0, `the sender was killed at least once: ${report.summary}`);
       assert.equal(run.fleet.kills.length, due.length, `the sender was killed at SMTP answers ${due.join(', ')}: ${report.summary}`);
       assert.deepEqual(run.fleet.unexpectedExits, [], 'no worker died except by the test');

@@ -1,6 +1,6 @@
 /**
  * A fault case over real mail servers (issue 13): every role a worker process of its own with
- * MAILBOX_PROVIDER=imap, on a private Dovecot (reached through an {@link ImapAppendTap}) and
+ * MAILBOX_PROVIDER=imap, on a private Dovecot (reached through an {@link startImapAppendTap} tap) and
  * Postfix, on a fresh vhost of the shared RabbitMQ. The run's emails are appended to INBOX at a
  * steady pace (over IMAP, so an SMTP outage does not stop mail arriving) while the case's faults
  * run; once every email has ended, the books are read from the mail servers themselves: what
@@ -23,8 +23,7 @@ import { createTestVhost, waitFor } from './broker.js';
 import { buildCorpus, type CorpusEmail } from './fault-corpus.js';
 import { waitForConsumers, type ScheduledFault } from './fault-run.js';
 import { FAULT_WORKER_ENVIRONMENT, caseSeed, seconds, type SeededRandom } from './faults.js';
-import { startImapAppendTap, type ImapAppendTap } from './imap-append-tap.js';
-import { startSmtpDataTap, type SmtpDataTap } from './smtp-data-tap.js';
+import { startImapAppendTap, startSmtpDataTap, type HoldingTap } from './holding-tap.js';
 import { ACME, uploadSampleManuals } from './pipeline.js';
 import { startPrivateMailServers, type MailUser, type PrivateMailServers } from './private-mail-servers.js';
 import { WorkerFleet, type FleetRole } from './worker-fleet.js';
@@ -63,9 +62,9 @@ export interface MailFaultReport {
 
 export interface MailFaultRun {
   servers: PrivateMailServers;
-  tap: ImapAppendTap;
+  tap: HoldingTap;
   /** In front of Postfix when the case asks for it (`smtpTap`): one that accepts but cannot reach a stopped Postfix would turn its outage into lost connections. */
-  smtpTap: SmtpDataTap | undefined;
+  smtpTap: HoldingTap | undefined;
   fleet: WorkerFleet;
   config: Config;
   database: SqlDatabase;

@@ -1,15 +1,17 @@
 /**
- * poller: takes new mail from the mailbox and publishes it to `emails.to_classify` with a priority.
- * An email is marked taken only after its publish is confirmed, and is never published twice.
+ * poller: takes new mail from the mailbox and publishes it to `emails.to_classify` with a priority,
+ * its `received` event riding on that message to the audit stream. An email is marked taken only
+ * after its publish is confirmed, and is never published twice.
  * Automated mail (docs/ARCHITECTURE.md#safety) is skipped and recorded with the reason.
  */
 import { randomUUID } from 'node:crypto';
 import type { Broker } from '../messaging/broker.js';
-import { publishEvent } from '../messaging/events.js';
+import { publishEvent, publishHop } from '../messaging/events.js';
+import type { EventFields } from '../pipeline/events.js';
 import type { ToClassifyMessage } from '../pipeline/messages.js';
 import { toClassify } from '../pipeline/stages.js';
 import type { Logger } from '../lib/log.js';
-import type { Mailbox } from '../providers/mailbox/spec.js';
+import type { IncomingEmail, Mailbox } from '../providers/mailbox/spec.js';
 import type { PublishedEmails } from '../store/published-emails.js';
 
 export interface PollerDependencies {
@@ -26,10 +28,16 @@ export interface PollResult {
   duplicates: number;
 }
 
-/** One look at the mailbox. */
+/**
+ * One look at the mailbox. The batch's publishes are in flight together (each email's `received`
+ * rides on its own publish, src/messaging/events.ts `publishHop`, so an email is one confirmed
+ * publish); emails are marked taken in the mailbox's order, each only after its own publish was
+ * confirmed. When one publish fails the others still count, and the poll fails with its error:
+ * the email not marked taken is fetched again next time.
+ */
 export async function pollOnce({ mailbox, broker, published, logger, batchSize }: PollerDependencies): Promise<PollResult> {
   const result: PollResult = { published: 0, skipped: 0, duplicates: 0 };
-  for (const { email, automated } of await mailbox.fetchNew(batchSize)) {
+  const take = async ({ email, automated }: IncomingEmail): Promise<void> => {
     const log = logger.child({ email_id: email.email_id });
     const summary = { from: email.from, subject: email.subject, received_at: email.received_at, priority: email.priority };
     if (await published.has(email.email_id)) {
@@ -46,15 +54,36 @@ export async function pollOnce({ mailbox, broker, published, logger, batchSize }
       log.info('automated email skipped', { reason: automated });
     } else {
       const message: ToClassifyMessage = { message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null, email };
-      await broker.publish(toClassify, message, { priority: email.priority });
+      // The published message itself is the event's `detail.message`: replay from the audit stream re-publishes it (src/messaging/audit-replay.ts).
+      const received: EventFields = { stage: 'received', email_id: email.email_id, agent_email: email.agent_email, detail: { ...summary, message } };
+      await publishHop(broker, 'poller', toClassify, message, [received], { priority: email.priority });
       await published.add(email.email_id, email.agent_email);
-      // The published message itself rides along: replay from the audit stream re-publishes it (src/messaging/audit-replay.ts).
-      await publishEvent(broker, 'poller', { stage: 'received', email_id: email.email_id, agent_email: email.agent_email, detail: { ...summary, message } });
       result.published += 1;
       log.info('email published', { priority: email.priority, message_id: message.message_id });
     }
-    await mailbox.markTaken(email);
+  };
+  const fetched = await mailbox.fetchNew(batchSize);
+  // Two copies of one email in a batch go one after the other, so the second finds the first published.
+  const byEmail = new Map<string, Promise<unknown>>();
+  const inTurn = (incoming: IncomingEmail) => {
+    const turn = (byEmail.get(incoming.email.email_id) ?? Promise.resolve()).catch(() => undefined).then(() => take(incoming));
+    byEmail.set(incoming.email.email_id, turn);
+    return turn;
+  };
+  // Each outcome caught at once: a later email's failure must not go unhandled while an earlier one is marked.
+  const taking = fetched.map((incoming) =>
+    inTurn(incoming).then(
+      () => ({ failed: false as const }),
+      (error: unknown) => ({ failed: true as const, error }),
+    ),
+  );
+  let failure: { error: unknown } | undefined;
+  for (const [index, outcome] of taking.entries()) {
+    const taken = await outcome;
+    if (taken.failed) failure ??= taken;
+    else await mailbox.markTaken(fetched[index]!.email);
   }
+  if (failure) throw failure.error;
   return result;
 }
 

@@ -29,11 +29,19 @@ export interface PollResult {
 }
 
 /**
+ * Publishes of one poll in flight at once: enough for the broker to group their writes and confirms
+ * (BENCHMARKS.md, section 8), far below PUBLISH_BUFFER_LIMIT (default 1,000), which a batch
+ * (POLL_BATCH_SIZE, up to 1,000) must not fill alone, since other roles of the process publish too.
+ */
+export const PUBLISHES_IN_FLIGHT = 32;
+
+/**
  * One look at the mailbox. The batch's publishes are in flight together (each email's `received`
  * rides on its own publish, src/messaging/events.ts `publishHop`, so an email is one confirmed
- * publish); emails are marked taken in the mailbox's order, each only after its own publish was
- * confirmed. When one publish fails the others still count, and the poll fails with its error:
- * the email not marked taken is fetched again next time.
+ * publish; at most {@link PUBLISHES_IN_FLIGHT}); emails are marked taken in the mailbox's order,
+ * each only after its own publish was confirmed. When a publish fails, the others in flight with it
+ * still count, no more are started, and the poll fails with its error: an email not marked taken is
+ * fetched again next time (and, if it was published meanwhile, only marked taken).
  */
 export async function pollOnce({ mailbox, broker, published, logger, batchSize }: PollerDependencies): Promise<PollResult> {
   const result: PollResult = { published: 0, skipped: 0, duplicates: 0 };
@@ -63,25 +71,29 @@ export async function pollOnce({ mailbox, broker, published, logger, batchSize }
     }
   };
   const fetched = await mailbox.fetchNew(batchSize);
-  // Two copies of one email in a batch go one after the other, so the second finds the first published.
-  const byEmail = new Map<string, Promise<unknown>>();
-  const inTurn = (incoming: IncomingEmail) => {
-    const turn = (byEmail.get(incoming.email.email_id) ?? Promise.resolve()).catch(() => undefined).then(() => take(incoming));
-    byEmail.set(incoming.email.email_id, turn);
-    return turn;
-  };
-  // Each outcome caught at once: a later email's failure must not go unhandled while an earlier one is marked.
-  const taking = fetched.map((incoming) =>
-    inTurn(incoming).then(
-      () => ({ failed: false as const }),
-      (error: unknown) => ({ failed: true as const, error }),
-    ),
-  );
   let failure: { error: unknown } | undefined;
-  for (const [index, outcome] of taking.entries()) {
-    const taken = await outcome;
-    if (taken.failed) failure ??= taken;
-    else await mailbox.markTaken(fetched[index]!.email);
+  for (let start = 0; start < fetched.length; start += PUBLISHES_IN_FLIGHT) {
+    const window = fetched.slice(start, start + PUBLISHES_IN_FLIGHT);
+    // Two copies of one email go one after the other, so the second finds the first published.
+    const byEmail = new Map<string, Promise<unknown>>();
+    const inTurn = (incoming: IncomingEmail) => {
+      const turn = (byEmail.get(incoming.email.email_id) ?? Promise.resolve()).catch(() => undefined).then(() => take(incoming));
+      byEmail.set(incoming.email.email_id, turn);
+      return turn;
+    };
+    // Each outcome caught at once: a later email's failure must not go unhandled while an earlier one is marked.
+    const taking = window.map((incoming) =>
+      inTurn(incoming).then(
+        () => ({ failed: false as const }),
+        (error: unknown) => ({ failed: true as const, error }),
+      ),
+    );
+    for (const [index, outcome] of taking.entries()) {
+      const taken = await outcome;
+      if (taken.failed) failure ??= taken;
+      else await mailbox.markTaken(window[index]!.email);
+    }
+    if (failure) break;
   }
   if (failure) throw failure.error;
   return result;

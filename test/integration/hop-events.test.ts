@@ -4,7 +4,8 @@
  * its header and coming back to the stream consumer with the exchange and routing key it was
  * published with; only `sent` is an event of its own. The activity log holds the same stages as
  * when every stage published an event. A hop replayed from the dead-letter queue comes without the
- * events header (recorded once), and retry copies never reach the stream.
+ * events header (recorded once), and retry copies never reach the stream. Events too large for
+ * the header are published on `events` after their hop.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,13 +17,23 @@ import { Broker } from '../../src/messaging/broker.js';
 import { ConsumerRuntime } from '../../src/messaging/consumer.js';
 import { replayDeadLetters } from '../../src/messaging/dead-letters.js';
 import { readEventDelivery } from '../../src/messaging/event-delivery.js';
-import { HOP_EVENTS_HEADER, publishHop } from '../../src/messaging/events.js';
+import { HOP_EVENTS_HEADER, HOP_EVENTS_HEADER_LIMIT, PIPELINE_EVENT, publishHop } from '../../src/messaging/events.js';
 import { EXCHANGES, QUEUES } from '../../src/messaging/topology.js';
-import { toClassify } from '../../src/pipeline/stages.js';
+import { toClassify, toSend } from '../../src/pipeline/stages.js';
 import { ActivityLog } from '../../src/store/activity-log.js';
 import { createTestVhost, waitFor } from '../helpers/broker.js';
 import { makeEmail } from '../helpers/email-fixtures.js';
-import { ACME, GLOBEX, SAMPLES, classifyMessage, deliverEmail, ingestSampleManuals, startPipeline, waitForFinalStates } from '../helpers/pipeline.js';
+import {
+  ACME,
+  GLOBEX,
+  SAMPLES,
+  classifyMessage,
+  deliverEmail,
+  ingestSampleManuals,
+  sendMessage,
+  startPipeline,
+  waitForFinalStates,
+} from '../helpers/pipeline.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -203,3 +214,37 @@ test(
     }
   },
 );
+
+test('events too large for the header go on events instead, after their hop: both read back, nothing refused', { timeout: 60_000 }, async () => {
+  const vhost = await createTestVhost();
+  const broker = new Broker(vhost.config, vhost.logger);
+  try {
+    await broker.start();
+    const message = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'A long reply' }));
+    const emailId = message.email.email_id;
+    const seen: string[] = [];
+    broker.on(PIPELINE_EVENT, (event: { stage: string }) => seen.push(event.stage));
+    const decision = message.generated_response.decision!;
+    await publishHop(broker, 'responder', toSend, message, [
+      { stage: 'retrieved', email_id: emailId, agent_email: ACME, detail: { top_score: 0.9, chunks: [] } },
+      // Far beyond what the responder writes (its excerpt is cut at 280 characters).
+      {
+        stage: 'replied',
+        email_id: emailId,
+        agent_email: ACME,
+        detail: { handoff: false, decision, excerpt: 'x'.repeat(HOP_EVENTS_HEADER_LIMIT), citations: [] },
+      },
+    ]);
+    assert.deepEqual(seen, ['retrieved', 'replied'], 'PIPELINE_EVENT for each, once confirmed');
+    const stream = await readStream(vhost.config.AMQP_URL, 800);
+    assert.deepEqual(stream.map(described), ['reply_exchange/send: (no events)', 'events/email.retrieved: retrieved', 'events/email.replied: replied']);
+    const read = stream.flatMap((delivery) => readEventDelivery(delivery));
+    assert.deepEqual(
+      read.map((one) => ('event' in one ? one.event.stage : one.problem)),
+      ['retrieved', 'replied'],
+    );
+  } finally {
+    await broker.close();
+    await vhost.cleanup();
+  }
+});

@@ -148,7 +148,7 @@ test(
 );
 
 test(
-  "a replay takes a received email only from the poller's key: a received body the classifier's user published is not replayed",
+  "a replay takes a received email only from the poller's key or hop: a received the classifier's user published, under its key or on its hop, is not replayed",
   { timeout: 120_000 },
   async () => {
     const sandbox = await createSandbox();

@@ -113,7 +113,7 @@ const tables: Table[] = [
     ]),
     notes: [
       'pipeline hops = 3 per replied email (emails.to_classify, emails.to_respond, emails.to_send), 1 per email ignored at classification;',
-      'each replied email also publishes 5 events (received, classified, retrieved, replied, sent) that the recorder reads from events.audit',
+      'each replied email also says 5 events (received, classified, retrieved, replied, sent) that the recorder reads from events.audit: the first 4 ride on the hops, sent is a publish of its own (4 confirmed publishes per replied email)',
       `ceiling: ${HOP_DEFINITION}; median of ${options.ceilingRuns} runs in this run`,
       'emails/s = emails ÷ (last final event − first received event), event times stamped by the roles',
     ],

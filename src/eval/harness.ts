@@ -86,6 +86,7 @@ export async function openHarness({ agentEmail, env, freshStore, logger }: Harne
     role: 'eval', logger, signal: new AbortController().signal, attempt: 1, priority: undefined,
     broker: { publish: async (_stage: unknown, message: unknown) => { published.push(message); } } as unknown as HandlerContext['broker'],
     emit: async (fields) => { events.push(fields); },
+    forward: async (_stage, message, carried) => { published.push(message); events.push(...carried); },
   };
   const envelope = () => ({ message_id: randomUUID(), timestamp: new Date().toISOString(), original_message_id: null });
 

@@ -4,7 +4,8 @@
  * replay of the Kafka design, on `events.audit`).
  *
  * Where the email comes from: the poller's `received` event carries the `emails.to_classify`
- * message it published (`detail.message`), so the stream alone holds everything a replay needs,
+ * message it published (`detail.message`; the event rides on that very message, whose body the
+ * reader puts back as `detail.message`, src/messaging/event-delivery.ts), so the stream alone holds everything a replay needs,
  * for as long as it retains events (EVENTS_MAX_AGE); mailboxes are not read again (a Gmail
  * message may be gone, a Maildir file moved). `respond` replays add the email's latest
  * `classified` event. Replayed messages carry {@link REPLAY_HEADER}; the consumer runtime passes
@@ -151,18 +152,19 @@ export async function readAuditWindow(
       }
       if (done) return;
       armIdle();
-      const read = readEventDelivery(message);
-      if ('problem' in read) {
-        // Only a body under the routing key of its own stage is history: a forged `received` is never replayed.
-        if (read.event_id !== undefined && !refused.some((seen) => seen.event_id === read.event_id))
-          refused.push({ event_id: read.event_id, reason: read.problem });
-        return;
+      for (const read of readEventDelivery(message)) {
+        if ('problem' in read) {
+          // Only an event where its stage may be said is history: a forged `received` is never replayed.
+          if (read.event_id !== undefined && !refused.some((seen) => seen.event_id === read.event_id))
+            refused.push({ event_id: read.event_id, reason: read.problem });
+          continue;
+        }
+        const { event } = read;
+        if (isStage(event, 'replay_started') && event.detail.replay_id === replayId) return finish();
+        const at = Date.parse(event.timestamp);
+        if (at > stopAfter) return finish();
+        if (at >= window.since.getTime() && !events.some((seen) => seen.event_id === event.event_id)) events.push(event);
       }
-      const { event } = read;
-      if (isStage(event, 'replay_started') && event.detail.replay_id === replayId) return finish();
-      const at = Date.parse(event.timestamp);
-      if (at > stopAfter) return finish();
-      if (at >= window.since.getTime() && !events.some((seen) => seen.event_id === event.event_id)) events.push(event);
     },
     () => ({ 'x-stream-offset': { '!': 'timestamp', value: Math.floor((window.since.getTime() - CLOCK_MARGIN_MS) / 1000) } }),
   );

@@ -14,11 +14,11 @@ import { hostname } from 'node:os';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../lib/log.js';
 import { errorCode, isRetryable, permanentError, retryAfterMsOf } from '../lib/errors.js';
-import { isChannelOpen, type Broker, type ConsumerHandle } from './broker.js';
+import { isChannelOpen, type Broker, type ConsumerHandle, type PublishOptions } from './broker.js';
 import { EXCHANGES, REQUEUE_ROUTING_KEY, retryDelayMs, retryExchangeName, waitRoutingKey } from './topology.js';
-import { publishEvent } from './events.js';
+import { publishEvent, publishHop } from './events.js';
 import type { EventFields, ReplayMarker } from '../pipeline/events.js';
-import type { WorkStage } from '../pipeline/stages.js';
+import type { MessageOf, WorkStage } from '../pipeline/stages.js';
 import { buildDeadLetterRecord } from './dead-letter-record.js';
 import { DELIVERIES_HEADER, deliveryLimitError, lostDeliveries } from './delivery-limit.js';
 import { withoutQuotedInput } from '../lib/redact.js';
@@ -43,6 +43,12 @@ export interface HandlerContext {
   broker: Broker;
   /** Publishes a stage outcome to the `events` exchange (and so to the audit stream). */
   emit(fields: EventFields): Promise<void>;
+  /**
+   * Publishes the next stage's message with this stage's outcomes riding on it to the audit stream
+   * (src/messaging/events.ts, `publishHop`): one confirmed publish where a hop and its events took
+   * one each. `events` must be of the stages `stage.carries` names.
+   */
+  forward<Stage extends WorkStage>(stage: Stage, message: MessageOf<Stage>, events: EventFields[], options?: PublishOptions): Promise<void>;
   /**
    * Set when the message is a replay from the audit stream (src/messaging/audit-replay.ts); then
    * `broker` passes the replay on to what the stage publishes and `emit` marks the events.
@@ -264,14 +270,17 @@ export class ConsumerRuntime<T> extends EventEmitter {
 
     try {
       const replay = replayMarkerOf(message.properties.headers);
+      const broker = replay ? forwardingReplay(this.broker, replay) : this.broker;
+      const marked = (fields: EventFields) => (replay ? markedAsReplay(fields, replay) : fields);
       const context: HandlerContext = {
         role,
         logger,
         signal: this.abort.signal,
         attempt,
         priority: message.properties.priority,
-        broker: replay ? forwardingReplay(this.broker, replay) : this.broker,
-        emit: (fields) => publishEvent(this.broker, role, replay ? markedAsReplay(fields, replay) : fields),
+        broker,
+        emit: (fields) => publishEvent(this.broker, role, marked(fields)),
+        forward: (stage, next, events, options) => publishHop(broker, role, stage, next, events.map(marked), options),
         replay,
       };
       const outcome = await this.definition.handle(parsed, context);

@@ -25,7 +25,7 @@ import amqplib, { type Channel, type ConsumeMessage } from 'amqplib';
 import type { Broker } from './broker.js';
 import { ATTEMPTS_HEADER, DELIVERIES_HEADER } from './consumer.js';
 import { emailIdOf } from './message-body.js';
-import { publishEvent } from './events.js';
+import { HOP_EVENTS_HEADER, publishEvent } from './events.js';
 import { deadLetterSchema, type DeadLetterRecord } from '../pipeline/messages.js';
 import { QUEUES, WORK_QUEUES, type WorkQueue } from './topology.js';
 import { buildConnectionOptions, type ConnectionSettings } from './connection-options.js';
@@ -303,13 +303,23 @@ function workQueueOf(queue: string | null): WorkQueue | undefined {
   return WORK_QUEUES.find((candidate) => candidate.name === queue || queue.startsWith(`${candidate.name}.retry.`));
 }
 
-/** The original's own headers: no death history, no attempts or lost deliveries (the replay starts afresh), nothing of ours. */
+/**
+ * The original's own headers: no death history, no attempts or lost deliveries (the replay starts
+ * afresh), nothing of ours. Nor the stage's events ({@link HOP_EVENTS_HEADER}): the replay is a hop
+ * the audit stream sees again, and its events were said the first time (the activity log would keep
+ * one per event_id anyway).
+ */
 function replayHeaders(entry: DeadLetterEntry): Record<string, unknown> {
   if (entry.kind === 'wrapped') return {};
   return Object.fromEntries(
     Object.entries(entry.headers).filter(
       ([name]) =>
-        name !== ATTEMPTS_HEADER && name !== DELIVERIES_HEADER && name !== 'x-death' && !name.startsWith('x-first-death-') && !name.startsWith('x-last-death-'),
+        name !== ATTEMPTS_HEADER &&
+        name !== DELIVERIES_HEADER &&
+        name !== HOP_EVENTS_HEADER &&
+        name !== 'x-death' &&
+        !name.startsWith('x-first-death-') &&
+        !name.startsWith('x-last-death-'),
     ),
   );
 }

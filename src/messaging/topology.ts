@@ -146,6 +146,19 @@ export function waitRoutingKey(delayMs: number): string {
 export const REQUEUE_ROUTING_KEY = 'requeue';
 
 /**
+ * What feeds the audit stream: every event on `events`, and the hops that carry their stage's events
+ * (src/pipeline/stages.ts `carries`, src/messaging/events.ts `publishHop`): `email_exchange`
+ * `classify` and `respond`, `reply_exchange` `send`. The stream keeps each hop whole, body
+ * included (the email, and for `send` the reply and its passages). Retry copies go to the retry
+ * exchanges and back through the default exchange, dead letters to `dead_letter_exchange`: none of
+ * them reaches the stream. Bindings are additive: an existing vhost takes them at the next boot.
+ */
+export const AUDIT_BINDINGS: Array<{ exchange: string; routingKey: string }> = [
+  { exchange: EXCHANGES.events, routingKey: '#' },
+  ...WORK_STAGES.filter((stage) => stage.carries.length > 0).map(({ exchange, routingKey }) => ({ exchange, routingKey })),
+];
+
+/**
  * `classic` (the default): single-node classic queues, `emails.to_classify` with 10 priorities.
  * `quorum`: every queue but the audit stream is a replicated quorum queue, for a cluster
  * ({@link asQuorumQueue}).
@@ -272,7 +285,7 @@ export function buildTopology(options: TopologyOptions): Topology {
       {
         name: QUEUES.audit,
         arguments: { 'x-queue-type': 'stream', 'x-max-age': options.eventsMaxAge },
-        bindings: [{ exchange: EXCHANGES.events, routingKey: '#' }],
+        bindings: AUDIT_BINDINGS,
       },
     ],
     retiredBindings: RETIRED_BINDINGS,

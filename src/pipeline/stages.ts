@@ -7,6 +7,7 @@
  * built from them (src/messaging/topology.ts).
  */
 import type { z } from 'zod';
+import type { StageName } from './events.js';
 import { toClassifySchema, toIngestSchema, toRespondSchema, toSendSchema } from './messages.js';
 
 /** The exchanges that feed work queues. */
@@ -35,6 +36,13 @@ export interface WorkStage<Message = unknown> {
   readonly deadLetterRoutingKey: string;
   /** Validates every message at the consumer's door; its output is the handler's message type. */
   readonly schema: z.ZodType<Message>;
+  /**
+   * The events a message of this stage carries to the audit stream (header `x-ragmail-events`,
+   * src/messaging/events.ts): the stages of the role that publishes it, which need no publish of
+   * their own. The stream is bound to the stage's exchange and key when this is not empty, and a
+   * reader trusts a hop's event only for these stages (src/messaging/event-delivery.ts).
+   */
+  readonly carries: readonly StageName[];
 }
 
 /** The message type of a stage: what its schema gives the handler, and what a publisher must send. */
@@ -52,6 +60,7 @@ export const toClassify = stage({
   routingKey: 'classify',
   deadLetterRoutingKey: FAILURE_ROUTING_KEYS.emails,
   schema: toClassifySchema,
+  carries: ['received'],
 });
 
 /** Support inquiries with their classification, waiting for the responder. */
@@ -61,6 +70,7 @@ export const toRespond = stage({
   routingKey: 'respond',
   deadLetterRoutingKey: FAILURE_ROUTING_KEYS.emails,
   schema: toRespondSchema,
+  carries: ['classified'],
 });
 
 /** Generated replies (or a reviewer's approved one), waiting for the sender. */
@@ -70,6 +80,7 @@ export const toSend = stage({
   routingKey: 'send',
   deadLetterRoutingKey: FAILURE_ROUTING_KEYS.emails,
   schema: toSendSchema,
+  carries: ['retrieved', 'replied'],
 });
 
 /** Uploaded documents, waiting for the ingester. */
@@ -79,6 +90,7 @@ export const toIngest = stage({
   routingKey: 'ingest',
   deadLetterRoutingKey: FAILURE_ROUTING_KEYS.documents,
   schema: toIngestSchema,
+  carries: [],
 });
 
 /** Every work stage, in the order of the flow. */

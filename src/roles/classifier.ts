@@ -98,8 +98,7 @@ export function createClassifierHandler({ model }: ClassifierDependencies): Hand
       original_message_id: message.message_id,
       classification,
     };
-    await context.broker.publish(toRespond, next, { priority: email.priority });
-    await context.emit({ stage: 'classified', ...common, detail });
+    await context.forward(toRespond, next, [{ stage: 'classified', ...common, detail }], { priority: email.priority });
     context.logger.info(review_reason ? 'classified for review' : 'classified as support', {
       category: classification.category,
       confidence: classification.confidence,

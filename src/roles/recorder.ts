@@ -236,9 +236,11 @@ async function waitOutDatabase<T>(work: () => Promise<T>, logger: Logger, goOn: 
  */
 function project({ broker, database, logger, start }: RecorderDependencies, holding: () => boolean): { stop(): Promise<void> } {
   // An event and the offset after it are recorded together, so a restart neither skips nor repeats work.
-  const apply = (event: PipelineEvent, offset: number | undefined) =>
+  // A hop carries up to two events (`retrieved` and `replied`): they and the offset are one transaction.
+  const apply = (events: PipelineEvent[], offset: number | undefined) =>
     database.transaction(async (tx) => {
-      await applyEvent(event, { activity: new ActivityLog(tx), documents: new DocumentRegistry(tx), reviews: new ReviewQueue(tx), logger });
+      const stores = { activity: new ActivityLog(tx), documents: new DocumentRegistry(tx), reviews: new ReviewQueue(tx), logger };
+      for (const event of events) await applyEvent(event, stores);
       if (offset !== undefined) await new StreamOffsets(tx).advance(QUEUES.audit, offset + 1);
     });
   // Deliveries are recorded one at a time, in stream order: the stored offset only moves forward.
@@ -247,18 +249,25 @@ function project({ broker, database, logger, start }: RecorderDependencies, hold
     // Left unacked: the recorder holding the lock now reads it from the stored offset.
     if (!holding()) return;
     const offset = message.properties.headers?.['x-stream-offset'] as number | undefined;
-    const read = readEventDelivery(message);
-    if ('problem' in read) {
-      logger.warn(`${read.problem}; skipped`, { offset, event_id: read.event_id });
-    } else {
+    const events: PipelineEvent[] = [];
+    for (const read of readEventDelivery(message)) {
+      if ('problem' in read) logger.warn(`${read.problem}; skipped`, { offset, event_id: read.event_id });
+      else events.push(read.event);
+    }
+    // Nothing to record (a hop without events, a refused event): the next recorded event moves the offset past it.
+    if (events.length > 0) {
       // The database unreachable or busy (a restart, a failover) is waited out, this delivery and
       // every later one held in order; skipping would lose the event for good, since the next one
       // moves the offset past it. Only an event the stores refuse is skipped.
       try {
         // Left unacked when the lock goes meanwhile: the recorder holding it now reads it from the stored offset.
-        if (!(await waitOutDatabase(() => apply(read.event, offset).then(() => true), logger, holding))) return;
+        if (!(await waitOutDatabase(() => apply(events, offset).then(() => true), logger, holding))) return;
       } catch (error) {
-        logger.warn('event could not be recorded; skipped', { offset, event_id: read.event.event_id, error: (error as Error).message });
+        logger.warn('event could not be recorded; skipped', {
+          offset,
+          event_id: events.map((event) => event.event_id).join(', '),
+          error: (error as Error).message,
+        });
       }
     }
     try {

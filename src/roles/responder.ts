@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { decisionPolicyOf, replySettingsOf, type DecisionSettings, type ReplySettings } from '../features/send-policy.js';
 import type { Handler } from '../messaging/consumer.js';
+import type { EventFields } from '../pipeline/events.js';
 import type { ContextItem, ToRespondMessage, ToSendMessage } from '../pipeline/messages.js';
 import { toSend } from '../pipeline/stages.js';
 import type { GeneratedReply, LanguageModel } from '../providers/llm/spec.js';
@@ -76,14 +77,17 @@ export function createResponderHandler({ model, store, k, relevanceThreshold, co
       const url = pageUrl(manualsUrl, item);
       return url ? { ...item, url } : item;
     });
-    await context.emit({
+    // Said with the reply, on its hop (src/messaging/events.ts, publishHop), stamped now: an attempt
+    // whose model call fails leaves no `retrieved` behind, its retry says it again.
+    const retrieved: EventFields = {
       stage: 'retrieved',
+      timestamp: new Date().toISOString(),
       email_id: email.email_id,
       agent_email: email.agent_email,
       duration_ms: Date.now() - retrievalStarted,
       provider: store.provider,
       detail: { top_score: topScore, chunks: contextUsed.map(({ source, page, similarity_score }) => ({ source, page, score: similarity_score })) },
-    });
+    };
 
     const replyStarted = Date.now();
     const generated: GeneratedReply & { provider: string; model: string } =
@@ -136,9 +140,8 @@ export function createResponderHandler({ model, store, k, relevanceThreshold, co
       },
       context_used: contextUsed,
     };
-    await context.broker.publish(toSend, next, { priority: email.priority });
     const cited = check?.cited.map((number) => contextUsed[number - 1]!) ?? [];
-    await context.emit({
+    const replied: EventFields = {
       stage: 'replied',
       email_id: email.email_id,
       agent_email: email.agent_email,
@@ -154,7 +157,8 @@ export function createResponderHandler({ model, store, k, relevanceThreshold, co
         citations: cited.map(({ source, title, page }) => ({ source, page, ...(title ? { title } : {}) })),
         ...cutDetail(input),
       },
-    });
+    };
+    await context.forward(toSend, next, [retrieved, replied], { priority: email.priority });
     context.logger.info(`reply decided: ${decision.action}`, { top_score: topScore, passages: contextUsed.length, reasons: decision.reasons });
     return { status: handoff ? 'handoff' : 'replied' };
   };

@@ -1,11 +1,13 @@
 /**
  * Forged events on the real broker, with the users and topic permissions of
  * rabbitmq/definitions.json: the poller's user may publish `email.received` on `events`, and no
- * other stage. Under that key it publishes bodies that claim other stages — a `sent` of a pending
+ * other stage. Under that key, and in the events header of its own hop (`email_exchange`/`classify`,
+ * which carries `received` only), it publishes bodies that claim other stages — a `sent` of a pending
  * draft, a `drafted` reply to a stranger and its `review_approved`, a `document.queued` naming the
  * upload folder — while a recorder and a sender (SEND_POLICY=review) run as their own users. The
  * recorder applies none of them, and the approvals built on them are dead-lettered as
- * `review_unverified`, not sent. A `received` body under the classifier's key is not replayed.
+ * `review_unverified`, not sent. A `received` body under the classifier's key, or on the
+ * classifier's hop, is not replayed; the poller's `received` on its hop is.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +16,7 @@ import path from 'node:path';
 import amqplib, { type ConfirmChannel } from 'amqplib';
 import { createLogger } from '../../src/lib/log.js';
 import { replayFromAudit } from '../../src/messaging/audit-replay.js';
-import { buildEvent } from '../../src/messaging/events.js';
+import { HOP_EVENTS_HEADER, buildEvent } from '../../src/messaging/events.js';
 import type { PipelineEvent } from '../../src/pipeline/events.js';
 import type { DeadLetterRecord, ToSendMessage } from '../../src/pipeline/messages.js';
 import { EXCHANGES, QUEUES } from '../../src/messaging/topology.js';
@@ -38,7 +40,14 @@ async function eventPublisher(sandbox: Sandbox, account: Account) {
         error ? reject(error) : resolve(),
       );
     });
-  return { publish, close: () => connection.close().catch(() => undefined) };
+  /** A hop on a work exchange with `events` in its events header, as src/messaging/events.ts writes one. */
+  const publishHop = (exchange: string, routingKey: string, body: unknown, events: PipelineEvent[]) =>
+    new Promise<void>((resolve, reject) => {
+      channel.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { headers: { [HOP_EVENTS_HEADER]: JSON.stringify(events) } }, (error) =>
+        error ? reject(error) : resolve(),
+      );
+    });
+  return { publish, publishHop, close: () => connection.close().catch(() => undefined) };
 }
 
 test(
@@ -88,6 +97,10 @@ test(
       ];
       // The broker accepts every one of them: the poller's user may publish email.received.
       for (const event of forged) await poller.publish('email.received', event);
+      // And on its hop, email_exchange/classify, which the stream reads too: that hop carries `received` only.
+      const hopBody = await classifyMessage(ACME, makeEmail({ to: ACME, subject: 'Hop' }));
+      const onHop = forged.map((event) => ({ ...event, event_id: randomUUID() }));
+      await poller.publishHop(EXCHANGES.email, 'classify', hopBody, onHop);
       // The poller's real stage last: once the recorder has it, it has read every forgery before it.
       const marker = buildEvent('poller', { stage: 'received', ...email(`marker-${randomUUID()}`), detail: {} });
       await poller.publish('email.received', marker);
@@ -102,7 +115,7 @@ test(
       assert.equal(await documents.get(documentId), undefined, 'the document registry is untouched');
       const recorded = new Set([...(await activity.timeline(draftedId)), ...(await activity.timeline(evilId))].map((event) => event.event_id));
       assert.deepEqual(
-        forged.filter((event) => recorded.has(event.event_id)).map((event) => event.stage),
+        [...forged, ...onHop].filter((event) => recorded.has(event.event_id)).map((event) => event.stage),
         [],
         'no forged event is in the activity log',
       );
@@ -135,7 +148,7 @@ test(
 );
 
 test(
-  "a replay takes a received email only from the poller's key: a received body the classifier's user published is not replayed",
+  "a replay takes a received email only from the poller's key or hop: a received the classifier's user published, under its key or on its hop, is not replayed",
   { timeout: 120_000 },
   async () => {
     const sandbox = await createSandbox();
@@ -153,14 +166,28 @@ test(
         buildEvent('poller', { stage: 'received', email_id: real.email.email_id, agent_email: ACME, detail: { message: real } }),
       );
 
+      // The same on the hops: the classifier's hop (email_exchange/respond) carries `classified` only;
+      // the poller's hop carries its `received` without the message, which is the hop's body.
+      const forgedOnHop = { ...forged, event_id: randomUUID() };
+      await classifier.publishHop(EXCHANGES.email, 'respond', stranger, [forgedOnHop]);
+      const folded = await classifyMessage(ACME, makeEmail({ to: ACME, subject: 'Real, on its hop' }));
+      await poller.publishHop(EXCHANGES.email, 'classify', folded, [
+        buildEvent('poller', { stage: 'received', email_id: folded.email.email_id, agent_email: ACME, detail: { subject: 'Real, on its hop' } }),
+      ]);
+
       const report = await replayFromAudit(sandbox.admin, { stage: 'classify', since, until: new Date(Date.now() + 1_000), shadow: true, dryRun: true });
       assert.deepEqual(
         report.replayed.map((entry) => entry.email_id),
-        [real.email.email_id],
-        "only the poller's email is replayed",
+        [real.email.email_id, folded.email.email_id],
+        "only the poller's emails are replayed",
       );
       const refused = report.refused.find((entry) => entry.event_id === forged.event_id);
       assert.match(refused?.reason ?? '', /claims stage "received" \(routing key email\.received\) but was published as "email\.classified"/);
+      const refusedOnHop = report.refused.find((entry) => entry.event_id === forgedOnHop.event_id);
+      assert.match(
+        refusedOnHop?.reason ?? '',
+        /claims stage "received" \(routing key email\.received\) but came with a hop on email_exchange\/respond, which carries only classified/,
+      );
     } finally {
       await classifier.close();
       await poller.close();

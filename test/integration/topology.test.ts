@@ -139,6 +139,10 @@ test(
           // Only the responder and the api may write reply_exchange: email_exchange does not reach emails.to_send.
           'reply_exchange --send--> emails.to_send',
           'events --#--> events.audit',
+          // The hops carry their stage's events to the stream (src/messaging/events.ts, publishHop); retries do not pass here.
+          'email_exchange --classify--> events.audit',
+          'email_exchange --respond--> events.audit',
+          'reply_exchange --send--> events.audit',
           // Retries go through each work queue's own exchange, never the default exchange.
           ...['documents.to_ingest', 'emails.to_classify', 'emails.to_respond', 'emails.to_send'].flatMap((queue) => [
             `${queue}.retry --200ms--> ${queue}.retry.200ms`,

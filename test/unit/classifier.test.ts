@@ -39,6 +39,11 @@ async function classify(headers: Record<string, string>, body: string) {
     emit: async (fields: { stage: string; detail?: Record<string, unknown> }) => {
       events.push(fields);
     },
+    // The next stage's message with its events riding on it: both kept as if published apart.
+    forward: async (_stage: unknown, message: ToRespondMessage, carried: Array<{ stage: string; detail?: Record<string, unknown> }>) => {
+      published.push(message);
+      events.push(...carried);
+    },
   } as unknown as HandlerContext;
   const message = toClassifySchema.parse({ message_id: 'm-1', timestamp: new Date().toISOString(), email });
   const outcome = await createClassifierHandler({ model: createLocalModel() })(message, context);

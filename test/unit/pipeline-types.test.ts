@@ -25,6 +25,7 @@ function compileTimeChecks(
   logger: Logger,
   options: RuntimeOptions,
   emit: HandlerContext['emit'],
+  forward: HandlerContext['forward'],
   event: PipelineEvent,
   email: ToClassifyMessage,
   reply: ToSendMessage,
@@ -50,6 +51,15 @@ function compileTimeChecks(
   void emit({ stage: 'ingested', document_id: 'doc-1', detail: { pages_done: 1, pages_total: 2, filename: 'manual.pdf' } });
   // @ts-expect-error ...and a stage must be one of the pipeline's.
   void emit({ stage: 'escalated', email_id: 'a@x', detail: {} });
+
+  // A hop carries its stage's events with the next stage's message...
+  void forward(toSend, reply, [
+    { stage: 'replied', email_id: 'a@x', detail: { handoff: false, decision: reply.generated_response.decision!, excerpt: '', citations: [] } },
+  ]);
+  // @ts-expect-error ...which must be of that stage...
+  void forward(toSend, email, []);
+  // @ts-expect-error ...and the events it carries are typed as emitted ones.
+  void forward(toSend, reply, [{ stage: 'replied', email_id: 'a@x', detail: { handoff: 'no' } }]);
 
   // Read back, a known stage's fields are typed, and optional: an older event may lack one.
   if (isStage(event, 'retrieved')) {

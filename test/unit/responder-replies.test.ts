@@ -110,6 +110,11 @@ async function respond(model: LanguageModel, email: { subject: string; body: str
     emit: async (fields: { stage: string; detail?: Record<string, unknown> }) => {
       events.push(fields);
     },
+    // The next stage's message with its events riding on it: both kept as if published apart.
+    forward: async (_stage: unknown, message: ToSendMessage, carried: Array<{ stage: string; detail?: Record<string, unknown> }>) => {
+      published.push(message);
+      events.push(...carried);
+    },
   } as unknown as HandlerContext;
   const message = toRespondSchema.parse({
     message_id: 'm-1',

@@ -21,14 +21,12 @@ import type { Mailbox } from '../providers/mailbox/spec.js';
 import { createMaildirMailbox } from '../providers/mailbox/maildir.js';
 import { createGmailMailbox } from '../providers/mailbox/gmail.js';
 import { fixedAccessToken, refreshingAccessToken, rotatedRefreshTokenFile, type AccessTokens } from '../providers/mailbox/access-token.js';
-import { createImapMailbox, type ImapMailboxSettings } from '../providers/mailbox/imap.js';
+import type { ImapMailbox, ImapMailboxSettings } from '../providers/mailbox/imap.js';
 import type { EmailParseLimits } from '../providers/mailbox/mime.js';
 import type { Cache } from '../providers/cache/spec.js';
 import { createMemoryCache } from '../providers/cache/memory.js';
-import { createRedisCache } from '../providers/cache/redis.js';
 import type { SendClaims } from '../providers/claims/spec.js';
 import { createLocalClaims } from '../providers/claims/local.js';
-import { createRedisClaims } from '../providers/claims/redis.js';
 import type { SendLedger } from '../store/send-ledger.js';
 
 /** A secret the configuration must hold for the provider it chose; the error names the variable. */
@@ -72,9 +70,10 @@ export function openaiSettings(config: Config) {
 }
 
 /**
- * A provider whose module (and SDK: 15-35 MiB each) is loaded on its first call, not when the
- * process starts: a worker on the embedded defaults never loads them. Its settings are read now,
- * so a missing key still stops the start with the variable's name.
+ * A provider whose module (and SDK or client library: 10-35 MiB each) is loaded when it is
+ * configured and first needed, not when the process starts: a worker on the embedded defaults
+ * never loads them. Its settings are read now, so a missing key still stops the start with the
+ * variable's name.
  */
 /** `load` once; a failed load is not kept, so the next call tries again. */
 function once<T>(load: () => Promise<T>): () => Promise<T> {
@@ -99,6 +98,45 @@ function lazyModel(provider: string, model: string, load: () => Promise<Language
 function lazyEmbedder(provider: string, model: string, dimensions: number, load: () => Promise<Embedder>): Embedder {
   const get = once(load);
   return { provider, model, dimensions, embed: async (texts, options) => (await get()).embed(texts, options) };
+}
+
+/**
+ * The IMAP mailbox, its module (imapflow) loaded at once but not awaited: in the background of the
+ * start, so a process whose mailbox is not IMAP never loads it. Nothing connects before a call, as
+ * with the mailbox itself.
+ */
+function lazyImapMailbox(load: () => Promise<ImapMailbox>): ImapMailbox {
+  const get = once(load);
+  // A failed load is told by the first call, which loads again.
+  get().catch(() => undefined);
+  return {
+    provider: 'imap',
+    addresses: async () => (await get()).addresses(),
+    fetchNew: async (limit) => (await get()).fetchNew(limit),
+    markTaken: async (email) => (await get()).markTaken(email),
+    findReply: async (agentEmail, messageId) => (await get()).findReply(agentEmail, messageId),
+    send: async (reply, progress) => (await get()).send(reply, progress),
+    fileSent: async (reply) => (await get()).fileSent(reply),
+    saveDraft: async (reply) => (await get()).saveDraft(reply),
+    deleteDraft: async (agentEmail, messageId) => (await get()).deleteDraft(agentEmail, messageId),
+    waitForNew: async (maxWaitMs, signal) => {
+      const mailbox = await get();
+      await mailbox.waitForNew?.(maxWaitMs, signal);
+    },
+    close: async () => (await get().catch(() => undefined))?.close(),
+  };
+}
+
+/** The Redis cache, its module (ioredis) loaded at once in the background, so it connects as soon as before. */
+function lazyRedisCache(load: () => Promise<Cache>): Cache {
+  const get = once(load);
+  get().catch(() => undefined);
+  return {
+    provider: 'redis',
+    get: async (key) => (await get()).get(key),
+    set: async (key, value, ttlSeconds) => (await get()).set(key, value, ttlSeconds),
+    close: async () => (await get().catch(() => undefined))?.close(),
+  };
 }
 
 function lazyVectorStore(provider: string, name: string, load: () => Promise<VectorStore>): VectorStore {
@@ -273,17 +311,24 @@ export function emailParseLimits(config: Config): EmailParseLimits {
 }
 
 export function createMailbox(config: Config, logger: Logger): Mailbox {
-  if (config.MAILBOX_PROVIDER === 'imap') return createImapMailbox(imapSettings(config, logger));
+  if (config.MAILBOX_PROVIDER === 'imap') {
+    const settings = imapSettings(config, logger);
+    return lazyImapMailbox(async () => (await import('../providers/mailbox/imap.js')).createImapMailbox(settings));
+  }
   return config.MAILBOX_PROVIDER === 'gmail'
     ? createGmailMailbox(gmailSettings(config, logger))
     : createMaildirMailbox({ root: config.MAILDIR_ROOT, parseLimits: emailParseLimits(config) });
 }
 
 export function createCache(config: Config, logger: Logger): Cache {
-  return config.REDIS_URL ? createRedisCache({ url: config.REDIS_URL, logger }) : createMemoryCache({ maxEntries: 10_000 });
+  const url = config.REDIS_URL;
+  if (!url) return createMemoryCache({ maxEntries: 10_000 });
+  return lazyRedisCache(async () => (await import('../providers/cache/redis.js')).createRedisCache({ url, logger }));
 }
 
-export function createSendClaims(config: Config, ledger: SendLedger, logger: Logger): SendClaims {
+export async function createSendClaims(config: Config, ledger: SendLedger, logger: Logger): Promise<SendClaims> {
   const local = createLocalClaims(ledger);
-  return config.REDIS_URL ? createRedisClaims({ url: config.REDIS_URL, fallback: local, logger }) : local;
+  if (!config.REDIS_URL) return local;
+  const { createRedisClaims } = await import('../providers/claims/redis.js');
+  return createRedisClaims({ url: config.REDIS_URL, fallback: local, logger });
 }

@@ -6,8 +6,6 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { Config } from '../app/config.js';
-import { isPostgresUrl, openDatabase } from '../store/database.js';
-import { copyDatabase, TargetNotEmptyError } from '../store/copy.js';
 
 interface CopyCommandOptions {
   from?: string;
@@ -16,7 +14,7 @@ interface CopyCommandOptions {
 }
 
 /** Adds the `db-copy` command to `program`; `configuration` loads the Config. */
-export function registerDatabaseCopyCommand(program: Command, configuration: () => Config): void {
+export function registerDatabaseCopyCommand(program: Command, configuration: () => Promise<Config>): void {
   program
     .command('db-copy')
     .description('copy the stores of a SQLite file (activity log, documents, reviews, send ledger and quota, ...) into PostgreSQL')
@@ -34,7 +32,12 @@ export function registerDatabaseCopyCommand(program: Command, configuration: () 
       ].join('\n'),
     )
     .action(async (options: CopyCommandOptions) => {
-      const config = configuration();
+      const config = await configuration();
+      // Loaded here, not at the top: the CLI's `--help` needs neither database engine.
+      const [{ isPostgresUrl, openDatabase }, { copyDatabase, TargetNotEmptyError }] = await Promise.all([
+        import('../store/database.js'),
+        import('../store/copy.js'),
+      ]);
       const from = options.from ?? config.DATABASE_PATH;
       const to = options.to ?? config.DATABASE_URL;
       if (!fs.existsSync(from)) return fail(`--from ${JSON.stringify(from)}: no such SQLite file`, 2);

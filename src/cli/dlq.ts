@@ -5,16 +5,10 @@
  */
 import type { Command } from 'commander';
 import type { Config } from '../app/config.js';
-import { createLogger } from '../lib/log.js';
-import { Broker } from '../messaging/broker.js';
-import {
-  listDeadLetters,
-  purgeDeadLetters,
-  reasonContains,
-  replayDeadLetters,
-  type DeadLetterEntry,
-  type DeadLetterOutcome,
-} from '../messaging/dead-letters.js';
+import type { DeadLetterEntry, DeadLetterOutcome } from '../messaging/dead-letters.js';
+
+/** The dead-letter tools, loaded when a dlq command runs (not for the CLI's `--help`). */
+const deadLetters = () => import('../messaging/dead-letters.js');
 
 type Selector = (entry: DeadLetterEntry) => boolean;
 
@@ -24,7 +18,7 @@ interface SelectOptions {
 }
 
 /** Adds the `dlq` command and its subcommands to `program`; `configuration` loads the Config. */
-export function registerDeadLetterCommand(program: Command, configuration: () => Config): void {
+export function registerDeadLetterCommand(program: Command, configuration: () => Promise<Config>): void {
   const dlq = program
     .command('dlq')
     .description('list, show, replay or purge the dead letters in dead_letter_queue')
@@ -39,7 +33,8 @@ export function registerDeadLetterCommand(program: Command, configuration: () =>
     .option('--json', 'one JSON object per line instead of the table')
     .action(async ({ json }: { json?: boolean }) =>
       run(async () => {
-        const entries = await listDeadLetters({ config: configuration() });
+        const { listDeadLetters } = await deadLetters();
+        const entries = await listDeadLetters({ config: await configuration() });
         if (json) for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
         else process.stdout.write(formatTable(entries));
         return 0;
@@ -52,7 +47,8 @@ export function registerDeadLetterCommand(program: Command, configuration: () =>
     .argument('<id>', 'the id shown by `dlq list`')
     .action(async (id: string) =>
       run(async () => {
-        const entry = (await listDeadLetters({ config: configuration() })).find((candidate) => candidate.id === id);
+        const { listDeadLetters } = await deadLetters();
+        const entry = (await listDeadLetters({ config: await configuration() })).find((candidate) => candidate.id === id);
         if (!entry) {
           process.stderr.write(`no dead letter with id ${id}\n`);
           return 1;
@@ -70,9 +66,11 @@ export function registerDeadLetterCommand(program: Command, configuration: () =>
     .option('--reason <text>', 'dead letters whose reason or error type contains the text (case-insensitive)')
     .action(async (id: string | undefined, options: SelectOptions) =>
       run(async () => {
-        const select = selector(id, options);
+        const { reasonContains, replayDeadLetters } = await deadLetters();
+        const select = selector(id, options, reasonContains);
         if (!select) return usage('replay needs an <id>, --all or --reason <text>');
-        const config = configuration();
+        const config = await configuration();
+        const [{ Broker }, { createLogger }] = await Promise.all([import('../messaging/broker.js'), import('../lib/log.js')]);
         const broker = new Broker(config, createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'dlq' }));
         try {
           await broker.start();
@@ -93,8 +91,9 @@ export function registerDeadLetterCommand(program: Command, configuration: () =>
     .option('--yes', 'really delete; without it the command only prints what it would delete')
     .action(async (id: string | undefined, options: SelectOptions & { yes?: boolean }) =>
       run(async () => {
-        const select = selector(id, { ...options, all: id === undefined && options.reason === undefined });
-        const config = configuration();
+        const { listDeadLetters, purgeDeadLetters, reasonContains } = await deadLetters();
+        const select = selector(id, { ...options, all: id === undefined && options.reason === undefined }, reasonContains);
+        const config = await configuration();
         if (!options.yes) {
           const entries = (await listDeadLetters({ config })).filter(select!);
           process.stdout.write(formatTable(entries));
@@ -109,7 +108,7 @@ export function registerDeadLetterCommand(program: Command, configuration: () =>
 }
 
 /** The entries an id, --all or --reason selects; undefined when none was given. */
-function selector(id: string | undefined, { all, reason }: SelectOptions): Selector | undefined {
+function selector(id: string | undefined, { all, reason }: SelectOptions, reasonContains: (text: string) => Selector): Selector | undefined {
   if (id !== undefined) return (entry) => entry.id === id;
   if (reason !== undefined) return reasonContains(reason);
   if (all) return () => true;

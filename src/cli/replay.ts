@@ -5,9 +5,13 @@
  */
 import { Option, type Command } from 'commander';
 import type { Config } from '../app/config.js';
-import { createLogger } from '../lib/log.js';
-import { Broker } from '../messaging/broker.js';
-import { REPLAY_STAGES, replayFromAudit, type ReplayStage } from '../messaging/audit-replay.js';
+import type { ReplayStage } from '../messaging/audit-replay.js';
+
+/**
+ * The stages `--stage` accepts, named here so `--help` does not load the replay (its message
+ * schemas, the broker); the type makes the list exactly audit-replay.ts's REPLAY_STAGES.
+ */
+const STAGE_CHOICES: { readonly [Stage in ReplayStage]: true } = { classify: true, respond: true };
 
 interface ReplayCommandOptions {
   stage: ReplayStage;
@@ -19,11 +23,11 @@ interface ReplayCommandOptions {
 }
 
 /** Adds the `replay` command to `program`; `configuration` loads the Config. */
-export function registerReplayCommand(program: Command, configuration: () => Config): void {
+export function registerReplayCommand(program: Command, configuration: () => Promise<Config>): void {
   program
     .command('replay')
     .description('re-run the emails received in a time window through a stage, from the events.audit stream')
-    .addOption(new Option('--stage <stage>', 'the stage to start at').choices(Object.keys(REPLAY_STAGES)).makeOptionMandatory())
+    .addOption(new Option('--stage <stage>', 'the stage to start at').choices(Object.keys(STAGE_CHOICES)).makeOptionMandatory())
     .requiredOption('--since <time>', 'emails received at or after this time (ISO 8601, e.g. 2026-11-15 or 2026-11-15T08:00Z)')
     .option('--until <time>', 'and before this time (default now)')
     .option('--mailbox <address>', 'only the emails of this mailbox (agent_email)')
@@ -44,7 +48,12 @@ export function registerReplayCommand(program: Command, configuration: () => Con
       if (!since || !until) return;
       if (since.getTime() >= until.getTime()) return fail(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`, 2);
       if (since.getTime() > Date.now()) return fail('--since is in the future: nothing was received then', 2);
-      const config = configuration();
+      const config = await configuration();
+      const [{ Broker }, { createLogger }, { replayFromAudit }] = await Promise.all([
+        import('../messaging/broker.js'),
+        import('../lib/log.js'),
+        import('../messaging/audit-replay.js'),
+      ]);
       const broker = new Broker(config, createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, role: 'replay' }));
       try {
         await broker.start();

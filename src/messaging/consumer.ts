@@ -236,26 +236,30 @@ export class ConsumerRuntime<T> extends EventEmitter {
     const { queue } = this.definition.stage;
     const previousAttempts = Number(message.properties.headers?.[ATTEMPTS_HEADER] ?? 0) || 0;
     const attempt = previousAttempts + 1;
-    let body: unknown = message.content.toString('utf8');
-    let logger = this.logger.child({ message_id: message.properties.messageId ?? null, email_id: null });
     const settle = (outcome: SettledInfo['outcome'], status: string) =>
       this.emit('settled', { role, queue, outcome, status, durationMs: Date.now() - started } satisfies SettledInfo);
 
     if (message.fields.redelivered) {
-      const counted = await this.countRedelivery(message, channel, logger);
+      const counted = await this.countRedelivery(message, channel, this.logger.child({ message_id: message.properties.messageId ?? null, email_id: null }));
       settle(counted, counted === 'dead_lettered' ? 'delivery_limit_exceeded' : 'redelivered');
       return;
     }
 
+    // The body is decoded and parsed once, and the delivery gets one logger (a body that is not
+    // JSON stays text, whose ids are null).
+    const text = message.content.toString('utf8');
+    let body: unknown = text;
+    let invalidJson: Error | undefined;
+    try {
+      body = JSON.parse(text);
+    } catch (error) {
+      // Without the quoted start of the body: this message reaches the error log.
+      invalidJson = permanentError('invalid_json', `body is not JSON: ${withoutQuotedInput((error as Error).message)}`);
+    }
+    const logger = this.logger.child({ message_id: message.properties.messageId ?? messageIdOf(body), email_id: emailIdOf(body) });
     let parsed: T;
     try {
-      try {
-        body = JSON.parse(message.content.toString('utf8'));
-      } catch (error) {
-        // Without the quoted start of the body: this message reaches the error log.
-        throw permanentError('invalid_json', `body is not JSON: ${withoutQuotedInput((error as Error).message)}`);
-      }
-      logger = this.logger.child({ message_id: message.properties.messageId ?? messageIdOf(body), email_id: emailIdOf(body) });
+      if (invalidJson) throw invalidJson;
       const validation = this.definition.stage.schema.safeParse(body);
       if (!validation.success) {
         const problems = validation.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ');

@@ -2,8 +2,6 @@
  * Opens the database every store shares (src/store/sql.ts): a SQLite file by default, or the
  * PostgreSQL database a `postgres://` URL names, whose stores every host then shares.
  */
-import { openPostgres } from './postgres-engine.js';
-import { openSqlite } from './sqlite-engine.js';
 import type { SqlDatabase } from './sql.js';
 
 export type { SqlClient, SqlDatabase } from './sql.js';
@@ -19,5 +17,8 @@ export function isPostgresUrl(location: string): boolean {
  * or a `postgres://` URL — and brings its schema up to date.
  */
 export async function openDatabase(location: string): Promise<SqlDatabase> {
-  return isPostgresUrl(location) ? openPostgres(location) : openSqlite(location);
+  // An engine and its driver load with the first database of their kind: the configuration imports
+  // this module, and a SQLite worker need not carry pg (nor `--help` either driver).
+  if (isPostgresUrl(location)) return (await import('./postgres-engine.js')).openPostgres(location);
+  return (await import('./sqlite-engine.js')).openSqlite(location);
 }

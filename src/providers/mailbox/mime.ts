@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import type { Address, Email as ParsedEmail } from 'postal-mime';
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { RagmailError, permanentError } from '../../lib/errors.js';
 import { emailIdOf, emailSchema, mailboxKeyOf } from '../../pipeline/messages.js';
 import { htmlToText } from './html-text.js';
@@ -235,6 +234,8 @@ export function replySubject(subject: string): string {
  *   valid recipient.
  */
 export async function buildReply(reply: OutgoingReply, options: BuildReplyOptions = {}): Promise<Buffer> {
+  // Loaded by the first reply (3 MiB): of a worker's roles only the sender builds replies.
+  const { default: MailComposer } = await import('nodemailer/lib/mail-composer/index.js');
   const { email } = reply;
   const recipient = email.reply_recipient;
   if (recipient !== null && !isSingleAddress(recipient)) {

@@ -12,7 +12,7 @@ import { createSqliteVectorStore } from '../src/providers/vector-store/sqlite.js
 import { retrieveForEmail } from '../src/rag/retrieve.js';
 import { withBenchVhost } from './lib/bench-vhost.js';
 import { measureReference } from './lib/broker-ceiling.js';
-import { benchEmailId, composeEmail } from './lib/emails.js';
+import { benchEmailId, benchMessageId, composeEmail } from './lib/emails.js';
 import { obtainManual } from './lib/manual.js';
 import { integerOption, withCommonOptions, type CommonOptions } from './lib/options.js';
 import { startPipeline, type IngestedDocument } from './lib/pipeline.js';
@@ -96,10 +96,14 @@ const result = await withBenchVhost('ingestion', async (vhost) => {
     progress(`answering ${options.emails} emails about the manual`);
     const emails = spread(chunks, options.emails).map((chunk, index) => ({
       agentEmail: MAILBOX,
-      raw: composeEmail({ agentEmail: MAILBOX, messageId: benchEmailId('manual', index), ...questionFrom(chunk) }),
+      emailId: benchEmailId(MAILBOX, 'manual', index),
+      raw: composeEmail({ agentEmail: MAILBOX, messageId: benchMessageId('manual', index), ...questionFrom(chunk) }),
     }));
-    const backlog = await pipeline.runBacklog(emails, 'bench-manual-');
-    const retrievalInResponder = await pipeline.activity.stageDurations('bench-manual-', 'retrieved');
+    const backlog = await pipeline.runBacklog(emails);
+    const retrievalInResponder = await pipeline.activity.stageDurations(
+      emails.map((email) => email.emailId),
+      'retrieved',
+    );
     return {
       ingestions,
       chunkCount: chunks.length,

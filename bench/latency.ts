@@ -7,7 +7,7 @@
 import { Command, Option } from 'commander';
 import { withBenchVhost } from './lib/bench-vhost.js';
 import { HOP_DEFINITION, measureReference } from './lib/broker-ceiling.js';
-import { benchEmailId, deliverOne, sampleManuals, sampleTemplates, withMessageId, type EmailTemplate, type OutgoingEmail } from './lib/emails.js';
+import { benchEmail, deliverOne, sampleManuals, sampleTemplates, type EmailTemplate, type OutgoingEmail } from './lib/emails.js';
 import { waitUntil } from './lib/activity.js';
 import { integerOption, withPipelineOptions, type PipelineOptions } from './lib/options.js';
 import { PIPELINE_MODES, startPipeline, type PipelineMode, type RunningPipeline } from './lib/pipeline.js';
@@ -29,8 +29,7 @@ const options = withPipelineOptions(
   .opts<{ mode: PipelineMode; duration: number; warmup: number; runs: number; loadFraction: number; rate?: number; maxEmails: number } & PipelineOptions>();
 
 function email(templates: EmailTemplate[], runId: string, index: number): OutgoingEmail {
-  const template = templates[index % templates.length];
-  return { agentEmail: template.agentEmail, raw: withMessageId(template.raw, benchEmailId(runId, index)) };
+  return benchEmail(templates[index % templates.length], runId, index);
 }
 
 interface LoadRun {
@@ -57,15 +56,16 @@ async function steadyLoad(pipeline: RunningPipeline, templates: EmailTemplate[],
     const due = started + (index / rate) * 1000;
     const wait = due - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    deliveredAt.set(benchEmailId(runId, index), Date.now());
-    await deliverOne(pipeline.config.MAILDIR_ROOT, email(templates, runId, index));
+    const next = email(templates, runId, index);
+    deliveredAt.set(next.emailId, Date.now());
+    await deliverOne(pipeline.config.MAILDIR_ROOT, next);
   }
-  const prefix = `bench-${runId}-`;
+  const ids = [...deliveredAt.keys()];
   await waitUntil(async () => {
-    const finished = await pipeline.activity.finishedCount(prefix);
+    const finished = await pipeline.activity.finishedCount(ids);
     return { done: finished >= total, progress: finished };
   }, `the steady load of run ${runId}`);
-  const passages = await pipeline.activity.passages(prefix);
+  const passages = await pipeline.activity.passages(ids);
   const measured = passages.filter((passage) => (deliveredAt.get(passage.emailId) ?? 0) >= started + options.warmup * 1000);
   const pollToSent = measured.map((passage) => passage.finalMs - passage.receivedMs);
   const deliveryToSent = measured.map((passage) => passage.finalMs - deliveredAt.get(passage.emailId)!);
@@ -78,7 +78,7 @@ async function steadyLoad(pipeline: RunningPipeline, templates: EmailTemplate[],
     completedPerSecond: passages.length / window,
     pollToSent: { ...percentiles(pollToSent), max: Math.max(...pollToSent) },
     deliveryToSent: percentiles(deliveryToSent),
-    states: await pipeline.activity.statesOf(prefix),
+    states: await pipeline.activity.statesOf(ids),
   };
 }
 
@@ -91,16 +91,10 @@ const { maximum, rate, runs } = await withBenchVhost(`latency-${options.mode}`, 
   try {
     await pipeline.ingest(await sampleManuals());
     const templates = await sampleTemplates();
-    await pipeline.runBacklog(
-      Array.from({ length: 100 }, (_unused, index) => email(templates, 'warmup', index)),
-      'bench-warmup-',
-    );
+    await pipeline.runBacklog(Array.from({ length: 100 }, (_unused, index) => email(templates, 'warmup', index)));
     let maximum: number | undefined;
     if (options.rate === undefined) {
-      const backlog = await pipeline.runBacklog(
-        Array.from({ length: options.maxEmails }, (_unused, index) => email(templates, 'max', index)),
-        'bench-max-',
-      );
+      const backlog = await pipeline.runBacklog(Array.from({ length: options.maxEmails }, (_unused, index) => email(templates, 'max', index)));
       maximum = backlog.emailsPerSecond;
       progress(`maximum: ${round(maximum, 1)} emails/s (backlog of ${options.maxEmails})`);
     }

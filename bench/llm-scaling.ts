@@ -18,7 +18,7 @@ import { QUEUES } from '../src/messaging/topology.js';
 import { parseEmail } from '../src/providers/mailbox/mime.js';
 import { MANAGEMENT_URL, withBenchVhost, type BenchVhost } from './lib/bench-vhost.js';
 import { measureReference } from './lib/broker-ceiling.js';
-import { benchEmailId, sampleTemplates, withMessageId } from './lib/emails.js';
+import { benchMessageId, sampleTemplates, withMessageId } from './lib/emails.js';
 import { startFixedLatencyModel, type FixedLatencyModel } from './lib/fixed-latency-gemini.js';
 import { integerListOption, integerOption, withCommonOptions, type CommonOptions } from './lib/options.js';
 import { printReport, progress } from './lib/report.js';
@@ -57,7 +57,7 @@ async function preload(broker: Broker, runId: string, count: number): Promise<vo
   await Promise.all(
     Array.from({ length: count }, async (_unused, index) => {
       const template = templates[index % templates.length];
-      const { email } = await parseEmail(withMessageId(template.raw, benchEmailId(runId, index)), {
+      const { email } = await parseEmail(withMessageId(template.raw, benchMessageId(runId, index)), {
         agentEmail: template.agentEmail,
         mailboxRef: `${runId}-${index}`,
       });
@@ -67,7 +67,7 @@ async function preload(broker: Broker, runId: string, count: number): Promise<vo
   );
 }
 
-/** Counts the classified emails arriving in `emails.to_respond`, per run (by email id prefix). */
+/** Counts the classified emails arriving in `emails.to_respond`, per run (by Message-ID prefix: the email id is a digest). */
 interface Collector {
   /** Resolves with `performance.now()` once `count` distinct emails of `prefix` arrived. */
   expect(prefix: string, count: number): Promise<number>;
@@ -82,9 +82,9 @@ async function startCollector(url: string): Promise<Collector> {
   await channel.consume(QUEUES.toRespond, (message) => {
     if (!message) return;
     channel.ack(message);
-    const emailId = (JSON.parse(message.content.toString('utf8')) as ToClassifyMessage).email.email_id;
+    const { email_id: emailId, message_id_header: messageId } = (JSON.parse(message.content.toString('utf8')) as ToClassifyMessage).email;
     // A set, so a redelivered message is not counted twice.
-    if (!current || !emailId.startsWith(current.prefix)) return;
+    if (!current || !(messageId ?? '').startsWith(`<${current.prefix}`)) return;
     current.seen.add(emailId);
     if (current.seen.size === current.count) current.finish(performance.now());
   });

@@ -8,7 +8,7 @@
 import { Command, Option } from 'commander';
 import { withBenchVhost } from './lib/bench-vhost.js';
 import { HOP_DEFINITION, measureReference } from './lib/broker-ceiling.js';
-import { benchEmailId, sampleManuals, sampleTemplates, withMessageId, type EmailTemplate, type OutgoingEmail } from './lib/emails.js';
+import { benchEmail, sampleManuals, sampleTemplates, type EmailTemplate, type OutgoingEmail } from './lib/emails.js';
 import { integerOption, withPipelineOptions, type PipelineOptions } from './lib/options.js';
 import { PIPELINE_MODES, startPipeline, type BacklogResult, type PipelineMode } from './lib/pipeline.js';
 import { printReport, progress, type Table } from './lib/report.js';
@@ -33,10 +33,7 @@ for (const mode of modes) if (!PIPELINE_MODES.includes(mode)) throw new Error(`u
 
 /** `count` copies of the templates, round robin, each with its own Message-ID. */
 function backlog(templates: EmailTemplate[], runId: string, count: number): OutgoingEmail[] {
-  return Array.from({ length: count }, (_unused, index) => {
-    const template = templates[index % templates.length];
-    return { agentEmail: template.agentEmail, raw: withMessageId(template.raw, benchEmailId(runId, index)) };
-  });
+  return Array.from({ length: count }, (_unused, index) => benchEmail(templates[index % templates.length], runId, index));
 }
 
 interface ModeResult {
@@ -60,11 +57,11 @@ for (const mode of modes) {
         await pipeline.ingest(await sampleManuals());
         const templates = await sampleTemplates();
         progress(`${mode}: warm-up with ${options.warmup} emails`);
-        await pipeline.runBacklog(backlog(templates, `${mode}-warmup`, options.warmup), `bench-${mode}-warmup-`);
+        await pipeline.runBacklog(backlog(templates, `${mode}-warmup`, options.warmup));
         const runs: BacklogResult[] = [];
         for (let run = 1; run <= options.runs; run++) {
           const runId = `${mode}-run${run}`;
-          const result = await pipeline.runBacklog(backlog(templates, runId, options.emails), `bench-${runId}-`);
+          const result = await pipeline.runBacklog(backlog(templates, runId, options.emails));
           progress(
             `${mode} run ${run}: ${round(result.emailsPerSecond, 1)} emails/s, ${round(result.hopsPerSecond)} hops/s, states ${JSON.stringify(result.states)}`,
           );

@@ -28,46 +28,48 @@ export class ActivityReader {
     return new ActivityReader(await openDatabase(location));
   }
 
-  /** Emails whose id starts with `prefix`, counted by state. */
-  async statesOf(prefix: string): Promise<Record<string, number>> {
-    const rows = await this.database.all<{ state: string; total: number }>('SELECT state, COUNT(*) AS total FROM emails WHERE email_id LIKE ? GROUP BY state', [
-      `${prefix}%`,
-    ]);
+  /** The emails `ids`, counted by state. */
+  async statesOf(ids: readonly string[]): Promise<Record<string, number>> {
+    const rows = await this.database.all<{ state: string; total: number }>(
+      `SELECT state, COUNT(*) AS total FROM emails WHERE email_id IN (${marks(ids)}) GROUP BY state`,
+      [...ids],
+    );
     return Object.fromEntries(rows.map((row) => [row.state, Number(row.total)]));
   }
 
-  /** How many emails of `prefix` reached a final state. */
-  async finishedCount(prefix: string): Promise<number> {
-    const states = await this.statesOf(prefix);
+  /** How many of the emails `ids` reached a final state. */
+  async finishedCount(ids: readonly string[]): Promise<number> {
+    const states = await this.statesOf(ids);
     return FINAL_STATES.reduce((total, state) => total + (states[state] ?? 0), 0);
   }
 
-  /** Received and final timestamps of every finished email of `prefix`. */
-  async passages(prefix: string): Promise<EmailPassage[]> {
+  /** Received and final timestamps of every finished email of `ids`. */
+  async passages(ids: readonly string[]): Promise<EmailPassage[]> {
     const rows = await this.database.all<EmailPassage>(
       `SELECT e.email_id AS "emailId", e.state AS state,
         (SELECT MIN(timestamp_ms) FROM events WHERE email_id = e.email_id AND stage = 'received') AS "receivedMs",
         (SELECT MAX(timestamp_ms) FROM events WHERE email_id = e.email_id AND stage = e.state) AS "finalMs"
-      FROM emails e WHERE e.email_id LIKE ?`,
-      [`${prefix}%`],
+      FROM emails e WHERE e.email_id IN (${marks(ids)})`,
+      [...ids],
     );
     return rows.filter((row) => (FINAL_STATES as readonly string[]).includes(row.state) && row.receivedMs !== null && row.finalMs !== null);
   }
 
-  /** Longest wait between an event being stamped and recorded, in ms, for `prefix`. */
-  async recorderLagMs(prefix: string): Promise<number> {
+  /** Longest wait between an event being stamped and recorded, in ms, for the emails `ids`. */
+  async recorderLagMs(ids: readonly string[]): Promise<number> {
     // Counted here: the two engines share no function that reads an ISO timestamp.
-    const rows = await this.database.all<{ recorded_at: string; timestamp_ms: number }>('SELECT recorded_at, timestamp_ms FROM events WHERE email_id LIKE ?', [
-      `${prefix}%`,
-    ]);
+    const rows = await this.database.all<{ recorded_at: string; timestamp_ms: number }>(
+      `SELECT recorded_at, timestamp_ms FROM events WHERE email_id IN (${marks(ids)})`,
+      [...ids],
+    );
     return rows.reduce((longest, row) => Math.max(longest, Date.parse(row.recorded_at) - row.timestamp_ms), 0);
   }
 
-  /** `duration_ms` of every `stage` event of the emails of `prefix`. */
-  async stageDurations(prefix: string, stage: string): Promise<number[]> {
+  /** `duration_ms` of every `stage` event of the emails `ids`. */
+  async stageDurations(ids: readonly string[], stage: string): Promise<number[]> {
     const rows = await this.database.all<{ duration_ms: number }>(
-      'SELECT duration_ms FROM events WHERE email_id LIKE ? AND stage = ? AND duration_ms IS NOT NULL',
-      [`${prefix}%`, stage],
+      `SELECT duration_ms FROM events WHERE email_id IN (${marks(ids)}) AND stage = ? AND duration_ms IS NOT NULL`,
+      [...ids, stage],
     );
     return rows.map((row) => row.duration_ms);
   }
@@ -75,6 +77,11 @@ export class ActivityReader {
   close(): Promise<void> {
     return this.database.close();
   }
+}
+
+/** One `?` per id (a benchmark run holds at most a few thousand: within both engines' parameter limits). */
+function marks(ids: readonly string[]): string {
+  return ids.length === 0 ? 'NULL' : ids.map(() => '?').join(', ');
 }
 
 /** Polls `check` every `intervalMs` until true; fails when `what` made no progress for `stallMs`. */

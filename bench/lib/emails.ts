@@ -1,11 +1,12 @@
 /**
  * Emails for the pipeline benchmarks: copies of the sample support emails under fresh Message-IDs
- * (so each is a new `email_id`), composed questions for other manuals, and delivery into the
+ * (so each is a new `email_id`, {@link benchEmailId}), composed questions for other manuals, and delivery into the
  * Maildir either all at once (a backlog) or one by one (a steady load).
  */
 import { mkdir, readFile, readdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { deliverToMaildir } from '../../src/providers/mailbox/maildir.js';
+import { emailIdOf } from '../../src/pipeline/messages.js';
 import { PROJECT_ROOT } from './worker-processes.js';
 
 /** A raw email and the mailbox it is delivered to. */
@@ -48,9 +49,23 @@ export async function sampleTemplates(): Promise<EmailTemplate[]> {
   );
 }
 
-/** The Message-ID (hence `email_id`) of benchmark email `index` of run `runId`. */
-export function benchEmailId(runId: string, index: number): string {
+/** The Message-ID of benchmark email `index` of run `runId`. */
+export function benchMessageId(runId: string, index: number): string {
   return `bench-${runId}-${index}@bench.example`;
+}
+
+/** The `email_id` the poller gives that email in `agentEmail`'s mailbox (per mailbox since issue 13). */
+export function benchEmailId(agentEmail: string, runId: string, index: number): string {
+  return emailIdOf(agentEmail, benchMessageId(runId, index));
+}
+
+/** Benchmark email `index` of run `runId`: `template` under its own Message-ID. */
+export function benchEmail(template: EmailTemplate, runId: string, index: number): OutgoingEmail {
+  return {
+    agentEmail: template.agentEmail,
+    emailId: benchEmailId(template.agentEmail, runId, index),
+    raw: withMessageId(template.raw, benchMessageId(runId, index)),
+  };
 }
 
 /** `raw` with its Message-ID header replaced by `<messageId>`. */
@@ -80,6 +95,8 @@ export function composeEmail(options: { agentEmail: string; messageId: string; s
 /** An email ready for delivery. */
 export interface OutgoingEmail {
   agentEmail: string;
+  /** What the activity log will know it by. */
+  emailId: string;
   raw: Buffer;
 }
 

@@ -104,8 +104,8 @@ export interface RunningPipeline {
   activity: ActivityReader;
   /** Uploads manuals through the upload path and waits until each is (re-)ingested. */
   ingest(manuals: Array<{ agentEmail: string; file: string }>, timeoutMs?: number): Promise<IngestedDocument[]>;
-  /** Delivers `emails` (ids starting with `prefix`) as one backlog and waits until each finished. */
-  runBacklog(emails: OutgoingEmail[], prefix: string): Promise<BacklogResult>;
+  /** Delivers `emails` as one backlog and waits until each finished. */
+  runBacklog(emails: OutgoingEmail[]): Promise<BacklogResult>;
   /** Peak resident memory of each process, in MiB. */
   peakMemory(): Record<string, number>;
   /** Stops every worker gracefully (SIGTERM). */
@@ -170,7 +170,8 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
         await listener.close();
       }
     },
-    async runBacklog(emails, prefix) {
+    async runBacklog(emails) {
+      const ids = emails.map((email) => email.emailId);
       const cpuBefore = processes.map((worker) => worker.cpuSeconds());
       const sampler = await sampleQueueDepths(config.AMQP_URL);
       const cpu = startCpuWindow();
@@ -178,7 +179,7 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
       await deliverBacklog(config.MAILDIR_ROOT, path.join(vhost.dataDir, 'staging'), emails);
       try {
         await waitUntil(async () => {
-          const finished = await activity.finishedCount(prefix);
+          const finished = await activity.finishedCount(ids);
           return { done: finished >= emails.length, progress: finished };
         }, `the backlog of ${emails.length} emails`);
       } finally {
@@ -190,9 +191,9 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
       const cpuCores = Object.fromEntries(processes.map((worker, index) => [worker.role, cpuUsed[index] / wallSeconds]));
       const cpuMsPerEmail = Object.fromEntries(processes.map((worker, index) => [worker.role, (cpuUsed[index] * 1000) / emails.length]));
       cpuMsPerEmail.rabbitmq = (brokerCores * wallSeconds * 1000) / emails.length;
-      const passages = await activity.passages(prefix);
+      const passages = await activity.passages(ids);
       const windowSeconds = (Math.max(...passages.map((passage) => passage.finalMs)) - Math.min(...passages.map((passage) => passage.receivedMs))) / 1000;
-      const states = await activity.statesOf(prefix);
+      const states = await activity.statesOf(ids);
       const replied = REPLIED_STATES.reduce((total, state) => total + (states[state] ?? 0), 0);
       const hops = 3 * replied + (states.ignored ?? 0);
       return {
@@ -208,7 +209,7 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
         cpuMsPerEmail,
         machineCores,
         brokerCores,
-        recorderLagMs: await activity.recorderLagMs(prefix),
+        recorderLagMs: await activity.recorderLagMs(ids),
       };
     },
     peakMemory() {

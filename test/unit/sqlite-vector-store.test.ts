@@ -6,6 +6,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { createSqliteVectorStore, extractQueryTerms } from '../../src/providers/vector-store/sqlite.js';
 import type { Chunk, VectorStore } from '../../src/providers/vector-store/spec.js';
+import { createPostingsReader } from '../../src/providers/vector-store/sqlite-postings.js';
 import type { Embedder } from '../../src/providers/embeddings/spec.js';
 
 /**
@@ -539,9 +540,15 @@ test("the stored postings count every stem of a document's text and section as t
         fromIndex.set(key, counts);
       }
       const stored = new Map<string, [number, number]>();
-      for (const { stem, postings } of database.prepare('SELECT stem, postings FROM stem_postings').all() as Array<{ stem: string; postings: Buffer }>) {
-        const entries = new Int32Array(Uint8Array.from(postings).buffer);
-        for (let index = 0; index < entries.length; index += 3) stored.set(`${stem} ${entries[index]}`, [entries[index + 1], entries[index + 2]]);
+      const readPostings = createPostingsReader(database);
+      for (const { namespace, stem } of database.prepare('SELECT DISTINCT namespace, stem FROM stem_postings').all() as Array<{
+        namespace: string;
+        stem: string;
+      }>) {
+        readPostings(namespace, stem, (id, text, section) => {
+          assert.ok(!stored.has(`${stem} ${id}`), 'one entry per chunk');
+          stored.set(`${stem} ${id}`, [text, section]);
+        });
       }
       assert.ok(stored.size > 50);
       assert.deepEqual(stored, fromIndex);

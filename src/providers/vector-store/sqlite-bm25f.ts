@@ -194,12 +194,13 @@ export function createBm25f(database: BetterSqlite3.Database) {
     }
   }
 
-  function load(namespace: string): Namespace {
+  /** `version`: PRAGMA data_version read before this snapshot began, so a commit after it is never taken as seen. */
+  function load(namespace: string, version: number): Namespace {
     const row = selectStatistics.get(namespace);
     const chunkCount = row?.chunks ?? 0;
     const facts: Namespace = {
       generation: row?.generation ?? -1,
-      checkedVersion: dataVersion(),
+      checkedVersion: version,
       chunkCount,
       // As avg() computed them before: integer sums over the count, 1 when empty or zero.
       meanText: (chunkCount > 0 ? (row?.text_length ?? 0) / chunkCount : 0) || 1,
@@ -242,9 +243,9 @@ export function createBm25f(database: BetterSqlite3.Database) {
 
   function namespaceFacts(namespace: string): Namespace {
     let facts = namespaces.get(namespace);
+    const version = dataVersion();
     if (facts) {
       // Another connection committed since the namespace was last checked: kept unless that changed it.
-      const version = dataVersion();
       if (version !== facts.checkedVersion) {
         if ((selectGeneration.get(namespace) ?? -1) === facts.generation) facts.checkedVersion = version;
         else {
@@ -255,7 +256,7 @@ export function createBm25f(database: BetterSqlite3.Database) {
     }
     if (facts) namespaces.delete(namespace);
     // One snapshot: the statistics and generation, then the chunks they count.
-    else facts = database.transaction(load)(namespace);
+    else facts = database.transaction(load)(namespace, version);
     namespaces.set(namespace, facts);
     if (facts.size === 0) keep(facts, facts.ids.length);
     return facts;

@@ -1,13 +1,13 @@
 /**
  * Each document's postings, stored beside its chunks: per (namespace, stem, document) one row
  * holding, for every chunk of the document whose text or section heading holds the stem, the
- * chunk's id and how often the stem occurs in each field (varints, see `encode`). A stem's postings in a namespace are then one index range of a few rows (one per
- * document) instead of its occurrences in the full-text index over every namespace, which cost
- * about 0.1 s for the commonest stem of a 50,000-chunk mailbox and made the first queries after an
- * ingestion slow (BENCHMARKS.md section 10). The stems are the index's own: the document's chunks
- * go through a temporary FTS5 table with the same tokenizer and the same `search_text` of both
- * fields, and its `fts5vocab` rows are counted. The store rewrites a document's rows in the
- * transaction that writes its chunks.
+ * chunk's id and how often the stem occurs in each field (varints, see `encode`). A stem's
+ * postings in a namespace are then one range of a few rows (one per document) instead of its
+ * occurrences in the full-text index over every namespace, each parsed (see
+ * {@link createPostingsReader}; BENCHMARKS.md section 10). The stems are the index's own: the
+ * document's chunks go through a temporary FTS5 table with the same tokenizer and the same
+ * `search_text` of both fields, and its `fts5vocab` rows are counted. The store rewrites a
+ * document's rows in the transaction that writes its chunks.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 
@@ -88,8 +88,8 @@ export function writeDocumentPostings(database: BetterSqlite3.Database, namespac
 /**
  * A row's blob: per chunk, ascending, the id's difference from the previous one (the first: the
  * id), the stem's count in the text, then in the section, each a varint (7 bits a byte, low bits
- * first). About 3 bytes a chunk where three 32-bit integers took 12 (the table was 84 MB at
- * 50,000 chunks, the chunks' own 43 MB).
+ * first). About 3 bytes a chunk where three 32-bit integers took 12: at 50,000 chunks the
+ * table is 34 MB instead of 84 (the chunks' own table is 41 MB).
  */
 function encode(entries: number[]): Buffer {
   const order = Array.from({ length: entries.length / 3 }, (_unused, index) => index * 3).sort((left, right) => entries[left] - entries[right]);

@@ -2,24 +2,32 @@
  * Benchmark 5, ingestion and retrieval on a real manual (Debian's freedombox-doc-en, about 300
  * pages; or --pdf): pages and chunks per second through the ingester process, retrieval p50 / p99
  * over the manual's chunks, and the peak memory of every role process while the manual is ingested
- * and emails about it are answered.
+ * and emails about it are answered. Then retrieval in the responder at scale (section 10): a second
+ * mailbox holding the dev manuals (eval/manuals.json) copied --scale-copies times (15: about 50,000
+ * chunks, some 50 manuals' worth), written into the workers' store by this process as another
+ * ingester would, and emails about its chunks answered by every role, once with nothing else
+ * written and once while a third mailbox gets a manual every --other-writes-ms.
  *
- *   npx tsx bench/ingestion.ts [--pdf <path>] [--runs 3] [--queries 200] [--emails 300]
+ *   npx tsx bench/ingestion.ts [--pdf <path>] [--runs 3] [--queries 200] [--emails 300] [--scale-copies 15] [--other-writes-ms 2000]
  */
+import { loadavg } from 'node:os';
 import BetterSqlite3 from 'better-sqlite3';
 import { Command } from 'commander';
 import { createSqliteVectorStore } from '../src/providers/vector-store/sqlite.js';
 import { retrieveForEmail } from '../src/rag/retrieve.js';
 import { withBenchVhost } from './lib/bench-vhost.js';
 import { measureReference } from './lib/broker-ceiling.js';
+import { copyOf, devManualChunks } from './lib/dev-manuals.js';
 import { benchEmailId, benchMessageId, composeEmail } from './lib/emails.js';
 import { obtainManual } from './lib/manual.js';
 import { integerOption, withCommonOptions, type CommonOptions } from './lib/options.js';
-import { startPipeline, type IngestedDocument } from './lib/pipeline.js';
+import { startPipeline, type BacklogResult, type IngestedDocument, type RunningPipeline } from './lib/pipeline.js';
 import { printReport, progress } from './lib/report.js';
 import { median, percentile, round } from './lib/stats.js';
 
 const MAILBOX = 'support@freedombox.example';
+const SCALE_MAILBOX = 'support@scale.example';
+const OTHER_MAILBOX = 'support@other.example';
 
 const options = withCommonOptions(
   new Command('ingestion')
@@ -27,10 +35,16 @@ const options = withCommonOptions(
     .option('--pdf <path>', 'ingest this PDF instead of fetching freedombox-doc-en')
     .option('--runs <n>', 'ingestions of the manual (each replaces the previous one), and passes over the queries', integerOption, 3)
     .option('--queries <n>', 'retrieval queries, one from each of that many chunks spread over the manual', integerOption, 200)
-    .option('--emails <n>', 'emails about the manual answered while memory is watched', integerOption, 300),
+    .option('--emails <n>', 'emails about the manual answered while memory is watched, and per backlog at scale', integerOption, 300)
+    .option('--scale-copies <n>', 'copies of the dev manuals in the mailbox at scale (15: about 50,000 chunks; 0: no scale case)', wholeNumber, 15)
+    .option('--other-writes-ms <ms>', 'during the second backlog at scale, one dev manual is written into another mailbox this often', integerOption, 2000),
 )
   .parse()
-  .opts<{ pdf?: string; runs: number; queries: number; emails: number } & CommonOptions>();
+  .opts<{ pdf?: string; runs: number; queries: number; emails: number; scaleCopies: number; otherWritesMs: number } & CommonOptions>();
+
+function wholeNumber(value: string): number {
+  return value === '0' ? 0 : integerOption(value);
+}
 
 interface ChunkText {
   chunk_index: number;
@@ -47,6 +61,41 @@ function questionFrom(chunk: ChunkText): { subject: string; body: string } {
     subject: `Question about ${words.slice(start, start + 5).join(' ')}`,
     body: `Hello,\n\nI have a problem with my FreedomBox: ${phrase}\nHow do I fix this?\n\nThanks,\nSam`,
   };
+}
+
+/** The chunks of a mailbox in the workers' store, read through a connection of this process. */
+function chunksOf(pipeline: RunningPipeline, mailbox: string): ChunkText[] {
+  const vectors = new BetterSqlite3(pipeline.config.VECTOR_DB_PATH, { readonly: true });
+  try {
+    return vectors.prepare('SELECT chunk_index, page, text FROM chunks WHERE namespace = ? ORDER BY id').all(mailbox) as ChunkText[];
+  } finally {
+    vectors.close();
+  }
+}
+
+/** What a backlog of emails about a mailbox's chunks showed of retrieval in the responder. */
+interface ResponderRetrieval {
+  backlog: BacklogResult;
+  /** The `retrieved` events' duration_ms: the responder's retrieveForEmail, wall time. */
+  durations: number[];
+  /** The machine's 1-minute load average before and after the backlog. */
+  load: [number, number];
+}
+
+/** Emails about `count` of `chunks` (spread over them), answered through every role. */
+async function answerAbout(pipeline: RunningPipeline, mailbox: string, chunks: ChunkText[], runId: string, count: number): Promise<ResponderRetrieval> {
+  const emails = spread(chunks, count).map((chunk, index) => ({
+    agentEmail: mailbox,
+    emailId: benchEmailId(mailbox, runId, index),
+    raw: composeEmail({ agentEmail: mailbox, messageId: benchMessageId(runId, index), ...questionFrom(chunk) }),
+  }));
+  const loadBefore = loadavg()[0];
+  const backlog = await pipeline.runBacklog(emails);
+  const durations = await pipeline.activity.stageDurations(
+    emails.map((email) => email.emailId),
+    'retrieved',
+  );
+  return { backlog, durations, load: [round(loadBefore, 1), round(loadavg()[0], 1)] };
 }
 
 /** `count` items spread evenly over `items` (repeating some when there are fewer). */
@@ -70,9 +119,7 @@ const result = await withBenchVhost('ingestion', async (vhost) => {
       ingestions.push(ingested);
     }
 
-    const vectors = new BetterSqlite3(pipeline.config.VECTOR_DB_PATH, { readonly: true });
-    const chunks = vectors.prepare('SELECT chunk_index, page, text FROM chunks WHERE namespace = ? ORDER BY chunk_index').all(MAILBOX) as ChunkText[];
-    vectors.close();
+    const chunks = chunksOf(pipeline, MAILBOX).sort((left, right) => left.chunk_index - right.chunk_index);
     const sample = spread(chunks, Math.min(options.queries, chunks.length));
     const store = createSqliteVectorStore({ path: pipeline.config.VECTOR_DB_PATH });
     const passes: Array<{ p50: number; p99: number; hitRate: number }> = [];
@@ -94,30 +141,63 @@ const result = await withBenchVhost('ingestion', async (vhost) => {
     }
 
     progress(`answering ${options.emails} emails about the manual`);
-    const emails = spread(chunks, options.emails).map((chunk, index) => ({
-      agentEmail: MAILBOX,
-      emailId: benchEmailId(MAILBOX, 'manual', index),
-      raw: composeEmail({ agentEmail: MAILBOX, messageId: benchMessageId('manual', index), ...questionFrom(chunk) }),
-    }));
-    const backlog = await pipeline.runBacklog(emails);
-    const retrievalInResponder = await pipeline.activity.stageDurations(
-      emails.map((email) => email.emailId),
-      'retrieved',
-    );
+    const manualAnswers = await answerAbout(pipeline, MAILBOX, chunks, 'manual', options.emails);
+    const memory = Object.fromEntries(pipeline.processes.map((worker) => [worker.role, worker.memory()]));
+    const scale = options.scaleCopies > 0 ? await retrievalAtScale(pipeline) : undefined;
     return {
       ingestions,
       chunkCount: chunks.length,
       queries: sample.length,
       k: pipeline.config.RETRIEVAL_K,
       passes,
-      backlog,
-      retrievalInResponder,
-      memory: Object.fromEntries(pipeline.processes.map((worker) => [worker.role, worker.memory()])),
+      backlog: manualAnswers.backlog,
+      retrievalInResponder: manualAnswers.durations,
+      manualAnswers,
+      memory,
+      scale,
     };
   } finally {
     await pipeline.stop();
   }
 }).finally(() => manual.cleanup());
+
+/**
+ * The mailbox at scale filled by this process (a write from another connection, as an ingester's),
+ * then two backlogs about its chunks: the first right after the fill (the responder has read
+ * nothing of it yet), the second while another mailbox is written to every --other-writes-ms.
+ */
+async function retrievalAtScale(pipeline: RunningPipeline) {
+  const documents = await devManualChunks(pipeline.config);
+  const store = createSqliteVectorStore({ path: pipeline.config.VECTOR_DB_PATH });
+  try {
+    const started = performance.now();
+    for (let copy = 0; copy < options.scaleCopies; copy++) {
+      for (const chunksOfDocument of copyOf(documents, copy)) await store.upsert(SCALE_MAILBOX, chunksOfDocument);
+    }
+    const chunks = chunksOf(pipeline, SCALE_MAILBOX);
+    const fillSeconds = round((performance.now() - started) / 1000, 1);
+    progress(`${SCALE_MAILBOX}: ${chunks.length} chunks stored in ${fillSeconds} s; answering ${options.emails} emails about them`);
+    const quiet = await answerAbout(pipeline, SCALE_MAILBOX, chunks, 'scale', options.emails);
+    progress(`again, while ${OTHER_MAILBOX} gets a manual every ${options.otherWritesMs} ms`);
+    let otherWrites = 0;
+    let writing = Promise.resolve();
+    const timer = setInterval(() => {
+      const document = documents[otherWrites % documents.length];
+      otherWrites += 1;
+      writing = writing.then(() => store.upsert(OTHER_MAILBOX, document));
+    }, options.otherWritesMs);
+    let written: ResponderRetrieval;
+    try {
+      written = await answerAbout(pipeline, SCALE_MAILBOX, chunks, 'scale-written', options.emails);
+    } finally {
+      clearInterval(timer);
+      await writing;
+    }
+    return { chunks: chunks.length, fillSeconds, quiet, written, otherWrites };
+  } finally {
+    await store.close();
+  }
+}
 
 function percentiles(passes: Array<{ p50: number; p99: number }>) {
   return { p50: median(passes.map((pass) => pass.p50)), p99: median(passes.map((pass) => pass.p99)) };
@@ -148,6 +228,31 @@ const figures = {
   peak_memory_mib: Object.fromEntries(Object.entries(result.memory).map(([role, memory]) => [role, round(memory.peakMiB)])),
 };
 
+/** Retrieval in the responder during one backlog, with the load it ran under. */
+function responderFigures(chunks: number, what: string, answers: ResponderRetrieval) {
+  return {
+    chunks,
+    what,
+    p50_ms: percentile(answers.durations, 0.5),
+    p90_ms: percentile(answers.durations, 0.9),
+    p99_ms: percentile(answers.durations, 0.99),
+    max_ms: Math.max(...answers.durations),
+    emails_per_second: round(answers.backlog.emailsPerSecond, 1),
+    responder_cpu_ms_per_email: round(answers.backlog.cpuMsPerEmail.responder ?? Number.NaN, 1),
+    machine_cores: round(answers.backlog.machineCores, 2),
+    load_average: answers.load,
+  };
+}
+const inResponder = [
+  responderFigures(result.chunkCount, 'the manual', result.manualAnswers),
+  ...(result.scale
+    ? [
+        responderFigures(result.scale.chunks, 'right after the fill', result.scale.quiet),
+        responderFigures(result.scale.chunks, `another mailbox written ${result.scale.otherWrites} times`, result.scale.written),
+      ]
+    : []),
+];
+
 printReport(
   {
     bench: 'ingestion',
@@ -156,6 +261,7 @@ printReport(
     runs: options.runs,
     ceiling_hops_per_second_median: round(ceiling.medianHopsPerSecond),
     ...figures,
+    retrieval_in_responder_at_scale: result.scale ? { fill_seconds: result.scale.fillSeconds, backlogs: inResponder } : undefined,
   },
   [
     {
@@ -189,6 +295,40 @@ printReport(
       columns: ['process', 'peak RSS (MiB)'],
       rows: Object.entries(figures.peak_memory_mib).map(([role, mib]) => [role, mib]),
       notes: [`email final states: ${JSON.stringify(figures.email_states)}; broker ceiling in this run ${round(ceiling.medianHopsPerSecond)} hops/s`],
+    },
+    {
+      title: `Retrieval in the responder under load: ${options.emails} emails per backlog, all delivered at once`,
+      columns: [
+        'chunks',
+        'backlog',
+        'p50 (ms)',
+        'p90 (ms)',
+        'p99 (ms)',
+        'max (ms)',
+        'emails/s',
+        'responder CPU ms/email',
+        'machine cores busy',
+        'load avg before → after',
+      ],
+      rows: inResponder.map((row) => [
+        row.chunks,
+        row.what,
+        row.p50_ms,
+        row.p90_ms,
+        row.p99_ms,
+        row.max_ms,
+        row.emails_per_second,
+        row.responder_cpu_ms_per_email,
+        row.machine_cores,
+        row.load_average.join(' → '),
+      ]),
+      notes: [
+        "the `retrieved` events' duration_ms (the responder's retrieveForEmail, wall time, whole milliseconds)",
+        result.scale
+          ? `at scale: ${SCALE_MAILBOX} holds the dev manuals ${options.scaleCopies} times, stored by this process in ${result.scale.fillSeconds} s just before the first backlog`
+          : 'no case at scale (--scale-copies 0)',
+        'responder CPU: all the responder process did per email (retrieval, reply, checks), not retrieval alone',
+      ],
     },
   ],
 );

@@ -8,22 +8,17 @@
  * per-mailbox caches empty, as after an ingestion) and the later passes together, and the later
  * passes' CPU time per query (on a shared machine, wall-clock time also counts waiting for a core).
  *
- *   npx tsx bench/retrieval-scale.ts [--copies 1,15] [--passes 3]
+ *   npx tsx bench/retrieval-scale.ts [--copies 1,15] [--passes 3] [--results results.json]
  */
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig } from '../src/app/config.js';
 import { questionSchema, readJsonl } from '../src/features/eval-dataset.js';
-import { fetchDevManual, readDevManuals } from '../src/eval/manuals.js';
-import { chunkPages } from '../src/rag/chunking.js';
-import { stripRunningLines } from '../src/rag/document-structure.js';
-import { extractTextInChild } from '../src/rag/pdf-sandbox.js';
 import { retrieveForEmail } from '../src/rag/retrieve.js';
 import { createSqliteVectorStore } from '../src/providers/vector-store/sqlite.js';
-import type { Chunk } from '../src/providers/vector-store/spec.js';
+import { copyOf, devManualChunks, repositoryRoot } from './lib/dev-manuals.js';
 import { integerListOption, integerOption } from './lib/options.js';
 import { printReport, progress } from './lib/report.js';
 import { percentile, round } from './lib/stats.js';
@@ -36,57 +31,14 @@ const options = new Command('retrieval-scale')
   .description('retrieval latency of the SQLite store with the dev manuals copied N times into one mailbox')
   .option('--copies <list>', 'copies of the dev manuals in the mailbox, one store per figure', integerListOption, [1, 15])
   .option('--passes <n>', 'passes over the 90 questions; the first is reported apart (cold caches)', integerOption, 3)
+  .option('--results <file>', "also write every question's results (k = 5 and 12, both mailboxes) to this JSON file, to compare two versions of the store")
   .parse()
-  .opts<{ copies: number[]; passes: number }>();
+  .opts<{ copies: number[]; passes: number; results?: string }>();
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const config = loadConfig({});
 
-/** The dev manuals' chunks, made as the ingester makes them. */
-async function devChunks(): Promise<Chunk[][]> {
-  const manuals = await readDevManuals(path.join(root, 'eval', 'manuals.json'));
-  const documents: Chunk[][] = [];
-  for (const manual of manuals) {
-    const file = await open(await fetchDevManual(manual, path.join(root, 'data', 'eval-cache')));
-    try {
-      const pdf = await extractTextInChild(file, {
-        limits: {
-          maxPages: config.MAX_PDF_PAGES,
-          maxPageChars: config.PDF_MAX_PAGE_CHARS,
-          maxDocumentChars: config.PDF_MAX_DOCUMENT_CHARS,
-          timeoutMs: config.PDF_PARSE_TIMEOUT_MS,
-          maxMemoryMb: config.PDF_PARSE_MAX_MEMORY_MB,
-        },
-      });
-      const pages = stripRunningLines(pdf.pages);
-      documents.push(
-        chunkPages(pages, {
-          documentId: manual.name,
-          documentName: manual.name,
-          documentTitle: pdf.title ?? pdf.outline[0]?.title,
-          outline: pdf.outline,
-          chunkSize: config.CHUNK_SIZE,
-          overlap: config.CHUNK_OVERLAP,
-        }),
-      );
-    } finally {
-      await file.close();
-    }
-    progress(`chunked ${manual.name}: ${documents.at(-1)?.length} chunks`);
-  }
-  return documents;
-}
-
-/** The documents again as copy `copy`: another document id and name, the same text. */
-function copyOf(documents: Chunk[][], copy: number): Chunk[][] {
-  if (copy === 0) return documents;
-  return documents.map((chunks) =>
-    chunks.map((chunk) => ({ ...chunk, document_id: `${chunk.document_id}~${copy}`, document_name: `${chunk.document_name} (copy ${copy})` })),
-  );
-}
-
-const documents = await devChunks();
-const questions = await readJsonl(path.join(root, 'eval', 'questions.jsonl'), questionSchema);
+const documents = await devManualChunks(config);
+const questions = await readJsonl(path.join(repositoryRoot, 'eval', 'questions.jsonl'), questionSchema);
 const folder = await mkdtemp(path.join(tmpdir(), 'ragmail-bench-scale-'));
 
 interface Figures {
@@ -95,6 +47,8 @@ interface Figures {
   ingest_seconds: number;
   cold_ms: { p50: number; p90: number; p99: number };
   warm_ms: { p50: number; p90: number; p99: number };
+  /** CPU time of this process per cold query (first pass). */
+  cold_cpu_ms: { p50: number; p90: number; p99: number };
   /** CPU time of this process per warm query: the machine's other load inflates it less than wall-clock time. */
   warm_cpu_ms: { p50: number; p90: number; p99: number };
   queries_warm: number;
@@ -107,6 +61,8 @@ const summary = (times: number[]) => ({
 });
 
 const results: Figures[] = [];
+/** Per number of copies, mailbox and k: each question's returned pages, chunks and scores, in order. */
+const returned: Record<string, unknown> = {};
 try {
   for (const copies of options.copies) {
     const file = path.join(folder, `copies-${copies}.db`);
@@ -125,6 +81,7 @@ try {
       progress(`${copies} ×: ${chunks} chunks in the mailbox, stored in ${round(ingestSeconds, 1)} s`);
       const cold: number[] = [];
       const warm: number[] = [];
+      const coldCpu: number[] = [];
       const warmCpu: number[] = [];
       for (let pass = 1; pass <= options.passes; pass++) {
         for (const question of questions) {
@@ -133,7 +90,7 @@ try {
           await retrieveForEmail(store, MAILBOX, question, K);
           const { user, system } = process.cpuUsage(cpu);
           (pass === 1 ? cold : warm).push(performance.now() - begun);
-          if (pass > 1) warmCpu.push((user + system) / 1000);
+          (pass === 1 ? coldCpu : warmCpu).push((user + system) / 1000);
         }
       }
       results.push({
@@ -142,10 +99,23 @@ try {
         ingest_seconds: round(ingestSeconds, 1),
         cold_ms: summary(cold),
         warm_ms: summary(warm),
+        cold_cpu_ms: summary(coldCpu),
         warm_cpu_ms: summary(warmCpu),
         queries_warm: warm.length,
       });
       progress(`${copies} ×: warm p50 ${summary(warm).p50} ms, p99 ${summary(warm).p99} ms`);
+      if (options.results) {
+        for (const mailbox of [MAILBOX, OTHER_MAILBOX]) {
+          for (const k of [K, 12]) {
+            const found = [];
+            for (const question of questions) {
+              const chunks = await retrieveForEmail(store, mailbox, question, k);
+              found.push(chunks.map((chunk) => [chunk.document_id, chunk.page, chunk.chunk_index, chunk.score]));
+            }
+            returned[`${copies}× ${mailbox} k=${k}`] = found;
+          }
+        }
+      }
     } finally {
       await store.close();
       await rm(file, { force: true });
@@ -156,11 +126,12 @@ try {
 } finally {
   await rm(folder, { recursive: true, force: true });
 }
+if (options.results) await writeFile(options.results, `${JSON.stringify(returned)}\n`);
 
 printReport({ bench: 'retrieval-scale', questions: questions.length, k: K, passes: options.passes, results }, [
   {
     title: `Retrieval in one mailbox holding the dev manuals N times (${questions.length} questions, k = ${K})`,
-    columns: ['copies', 'chunks', 'store s', 'cold p50', 'p90', 'p99', 'warm p50', 'p90', 'p99', 'warm CPU p50', 'p90', 'p99'],
+    columns: ['copies', 'chunks', 'store s', 'cold p50', 'p90', 'p99', 'cold CPU p50', 'p90', 'p99', 'warm p50', 'p90', 'p99', 'warm CPU p50', 'p90', 'p99'],
     rows: results.map((figures) => [
       figures.copies,
       figures.chunks,
@@ -168,6 +139,9 @@ printReport({ bench: 'retrieval-scale', questions: questions.length, k: K, passe
       figures.cold_ms.p50,
       figures.cold_ms.p90,
       figures.cold_ms.p99,
+      figures.cold_cpu_ms.p50,
+      figures.cold_cpu_ms.p90,
+      figures.cold_cpu_ms.p99,
       figures.warm_ms.p50,
       figures.warm_ms.p90,
       figures.warm_ms.p99,
@@ -178,7 +152,7 @@ printReport({ bench: 'retrieval-scale', questions: questions.length, k: K, passe
     notes: [
       'milliseconds of retrieveForEmail (one store query per email) in this process, the SQLite store alone;',
       `cold: the first pass over the questions after the mailbox was filled; warm: passes 2 to ${options.passes} together`,
-      'warm CPU: the CPU time this process used during each warm query (all its threads), which a loaded machine inflates less',
+      'CPU: the CPU time this process used during each query (all its threads), which a loaded machine inflates less',
       `the file also holds a second mailbox with one copy of the manuals`,
     ],
   },

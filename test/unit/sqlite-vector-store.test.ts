@@ -6,6 +6,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { createSqliteVectorStore, extractQueryTerms } from '../../src/providers/vector-store/sqlite.js';
 import type { Chunk, VectorStore } from '../../src/providers/vector-store/spec.js';
+import { createPostingsReader } from '../../src/providers/vector-store/sqlite-postings.js';
 import type { Embedder } from '../../src/providers/embeddings/spec.js';
 
 /**
@@ -467,6 +468,111 @@ test('a file of the previous version (index version 2) gets its namespace statis
   // What version 2 left: no statistics table, triggers without it.
   const old = new BetterSqlite3(file);
   old.exec(`DROP TABLE namespace_stats; PRAGMA user_version = 2;`);
+  old.close();
+  const store = createSqliteVectorStore({ path: file });
+  try {
+    assert.deepEqual(await store.query('support@acme.example', 'warranty RMA', 2), expected);
+    await store.deleteDocument('support@acme.example', 'router-manual');
+    assert.deepEqual(await store.query('support@acme.example', 'warranty RMA', 2), []);
+  } finally {
+    await store.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('a write to one mailbox keeps what another connection holds of another mailbox, and a write to that mailbox is seen', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+  const file = path.join(directory, 'vectors.db');
+  const reader = createSqliteVectorStore({ path: file });
+  const writer = createSqliteVectorStore({ path: file });
+  const raw = new BetterSqlite3(file);
+  const mailboxA = 'support@a.example';
+  const mailboxB = 'support@b.example';
+  try {
+    await writer.upsert(mailboxA, manual);
+    await writer.upsert(mailboxB, manual);
+    const answerA = await reader.query(mailboxA, 'warranty RMA serial', 2);
+    assert.equal(answerA[0]?.page, 3);
+    assert.equal((await reader.query(mailboxB, 'warranty RMA serial', 2))[0]?.page, 3);
+    // Behind the stores' backs (no trigger raises A's generation): A's stored postings go. A reader that
+    // dropped what it holds of A would find nothing in A any more.
+    raw.prepare('DELETE FROM stem_postings WHERE namespace = ?').run(mailboxA);
+    await writer.upsert(mailboxB, [{ ...manual[2], document_id: 'other', chunk_index: 0, text: 'Warranty claims need the receipt.' }]);
+    assert.deepEqual(await reader.query(mailboxA, 'warranty RMA serial', 2), answerA, "A's postings are still those read before the write to B");
+    const fresh = createSqliteVectorStore({ path: file });
+    try {
+      assert.deepEqual(await reader.query(mailboxB, 'warranty receipt', 3), await fresh.query(mailboxB, 'warranty receipt', 3), 'the write to B is seen');
+      await writer.upsert(mailboxA, manual);
+      const expected = await fresh.query(mailboxA, 'warranty RMA serial', 2);
+      assert.equal(expected[0]?.page, 3);
+      assert.deepEqual(await reader.query(mailboxA, 'warranty RMA serial', 2), expected, 'the write to A (its postings written again) is seen');
+      await writer.deleteDocument(mailboxA, 'router-manual');
+      assert.deepEqual(await reader.query(mailboxA, 'warranty RMA serial', 2), [], 'so is a deletion in A');
+    } finally {
+      await fresh.close();
+    }
+  } finally {
+    raw.close();
+    await reader.close();
+    await writer.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test("the stored postings count every stem of a document's text and section as the full-text index does", async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+  const file = path.join(directory, 'vectors.db');
+  const store = createSqliteVectorStore({ path: file });
+  try {
+    await store.upsert('support@acme.example', [
+      ...manual.map((chunk, index) => ({ ...chunk, section: index % 2 === 0 ? 'Reset and LED lights' : undefined })),
+      ...japanese.map((chunk) => ({ ...chunk, section: 'スキャンの解像度' })),
+    ]);
+    await store.upsert('support@other.example', manual.slice(0, 2));
+    const database = new BetterSqlite3(file, { readonly: true });
+    try {
+      // Per (stem, chunk id): [count in the text, count in the section].
+      const fromIndex = new Map<string, [number, number]>();
+      for (const { term, doc, col } of database.prepare('SELECT term, doc, col FROM chunks_terms').all() as Array<{ term: string; doc: number; col: string }>) {
+        const key = `${term} ${doc}`;
+        const counts = fromIndex.get(key) ?? [0, 0];
+        counts[col === 'section' ? 1 : 0]++;
+        fromIndex.set(key, counts);
+      }
+      const stored = new Map<string, [number, number]>();
+      const readPostings = createPostingsReader(database);
+      for (const { namespace, stem } of database.prepare('SELECT DISTINCT namespace, stem FROM stem_postings').all() as Array<{
+        namespace: string;
+        stem: string;
+      }>) {
+        readPostings(namespace, stem, (id, text, section) => {
+          assert.ok(!stored.has(`${stem} ${id}`), 'one entry per chunk');
+          stored.set(`${stem} ${id}`, [text, section]);
+        });
+      }
+      assert.ok(stored.size > 50);
+      assert.deepEqual(stored, fromIndex);
+    } finally {
+      database.close();
+    }
+  } finally {
+    await store.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('a file of version 3 (no stored postings, no generations) gets them on opening', async () => {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
+  const file = path.join(directory, 'vectors.db');
+  const first = createSqliteVectorStore({ path: file });
+  await first.upsert('support@acme.example', manual);
+  const expected = await first.query('support@acme.example', 'warranty RMA', 2);
+  await first.close();
+  const old = new BetterSqlite3(file);
+  // What version 3 left, but its triggers (dropped here, as the migration drops them): no stored postings, no generation.
+  old.exec(`
+    DROP TRIGGER chunks_after_insert; DROP TRIGGER chunks_after_delete; DROP TRIGGER chunks_after_update;
+    DROP TABLE stem_postings; ALTER TABLE namespace_stats DROP COLUMN generation; PRAGMA user_version = 3;`);
   old.close();
   const store = createSqliteVectorStore({ path: file });
   try {

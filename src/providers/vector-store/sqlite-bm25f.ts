@@ -10,17 +10,20 @@
  * chunks or pages in one pass over those figures. Ties are broken as the full computation always
  * broke them, by when a chunk was first met (the group and position of its first stem, then its
  * id), worked out only when scores tie. Everything kept of a namespace is dropped when this store
- * writes to it, and all of it when PRAGMA data_version says another connection (another worker
- * process's ingestion) committed; a term's postings are otherwise read once, from the index's
- * rows (`fts5vocab`, in proportion to its occurrences: about 0.1 s for the 255,000 of "the" in a
- * file of 54,000 chunks, measured on a loaded machine). What is kept is bounded: past
- * {@link maxKeptPostings} the namespaces least recently queried are dropped.
+ * writes to it, and when another connection (another worker process's ingestion) did: after
+ * PRAGMA data_version says one committed, the namespace's generation (raised by triggers at each
+ * write to it) is read once and compared, so a write to one mailbox leaves the others' arrays
+ * kept. A stem's postings are otherwise read once, from the rows stored per document at ingestion
+ * (sqlite-postings.ts: one row per document, where the index's own rows, `fts5vocab`, took about
+ * 0.1 s for the 255,000 occurrences of "the" in a file of 54,000 chunks). What is kept is bounded:
+ * past {@link maxKeptPostings} the namespaces least recently queried are dropped.
  *
  * This replaced MaxScore (computing only the chunks that could still reach the ranking, terms
  * read rarest first): an email's 20 to 60 stems kept its bound too loose to skip the common terms,
  * whose rows were read again at every query (BENCHMARKS.md section 7).
  */
 import type BetterSqlite3 from 'better-sqlite3';
+import { createPostingsReader } from './sqlite-postings.js';
 
 /** BM25 term-frequency saturation and length normalisation (the usual values). */
 const k1 = 1.2;
@@ -35,9 +38,6 @@ const sectionWeight = 2;
 const maxKeptPostings = 4_000_000;
 /** A chunk's first stem's position in its group is below this (the digits of a met key). */
 const groupStride = 1 << 16;
-const space = ' '.charCodeAt(0);
-const sectionMark = 's'.charCodeAt(0);
-const zero = '0'.charCodeAt(0);
 
 /** A page's key: its document and page number. */
 export const pageKey = (documentId: string, page: number) => `${page}#${documentId}`;
@@ -52,8 +52,23 @@ interface Posting {
   frequencies: Float64Array;
 }
 
+/** Arrays a query or a posting read works in, per chunk or page of the namespace. */
+interface Workspace {
+  bm25: Float64Array;
+  sum: Float64Array;
+  metKeys: Int32Array;
+  bestChunk: Int32Array;
+  pageScores: Float64Array;
+  textCounts: Int32Array;
+  sectionCounts: Int32Array;
+}
+
 /** What is kept of one namespace. Chunks are numbered densely in id order, so the number orders as the id. */
 interface Namespace {
+  /** `namespace_stats.generation` when loaded (triggers raise it at every write to the namespace); -1 when it had no row. */
+  generation: number;
+  /** PRAGMA data_version when the generation was last found unchanged. */
+  checkedVersion: number;
   chunkCount: number;
   meanText: number;
   meanSection: number;
@@ -74,7 +89,7 @@ interface Namespace {
    * at 50,000 chunks; collecting them took the CPU time's p99 from 7 to 13 ms, measured): a
    * query is done with them before the next one opens, the store's queries being synchronous.
    */
-  workspace?: { bm25: Float64Array; sum: Float64Array; metKeys: Int32Array; bestChunk: Int32Array; pageScores: Float64Array };
+  workspace?: Workspace;
   /** Chunks plus postings kept, for the bound. */
   size: number;
 }
@@ -141,26 +156,22 @@ function holds(chunks: Int32Array, chunk: number): boolean {
 
 /** Builds the per-query scorer over `database` (the store's connection). */
 export function createBm25f(database: BetterSqlite3.Database) {
-  const dataVersion = database.prepare<[], number>('PRAGMA data_version').pluck();
-  const selectStatistics = database.prepare<[string], { chunks: number; text_length: number; section_length: number }>(
-    'SELECT chunks, text_length, section_length FROM namespace_stats WHERE namespace = ?',
+  const selectDataVersion = database.prepare<[], number>('PRAGMA data_version').pluck();
+  const dataVersion = () => selectDataVersion.get() ?? 0;
+  const selectStatistics = database.prepare<[string], { chunks: number; text_length: number; section_length: number; generation: number }>(
+    'SELECT chunks, text_length, section_length, generation FROM namespace_stats WHERE namespace = ?',
   );
   const selectChunks = database
     .prepare<[string], [number, string, number, number, number]>(
       'SELECT id, document_id, page, length(text), coalesce(length(section), 0) FROM chunks WHERE namespace = ? ORDER BY id',
     )
     .raw();
-  // A term's occurrences in every namespace (those of other namespaces are left out by the chunk
-  // numbers) as one string, "id" or "id" + "s" (in the section) each: 3 to 10 times faster than a
-  // row each, or rows grouped in SQL, for a common term (measured: 250,000 occurrences of "the").
-  const termOccurrences = database
-    .prepare<[string], string | null>("SELECT group_concat(doc || iif(col = 'section', 's', ''), ' ') FROM chunks_terms WHERE term = ?")
-    .pluck();
+  const selectGeneration = database.prepare<[string], number>('SELECT generation FROM namespace_stats WHERE namespace = ?').pluck();
+  const readPostings = createPostingsReader(database);
 
   /** Least recently queried first. */
   const namespaces = new Map<string, Namespace>();
   let keptSize = 0;
-  let seenVersion: number | undefined;
 
   function drop(namespace: string): void {
     keptSize -= namespaces.get(namespace)?.size ?? 0;
@@ -183,10 +194,13 @@ export function createBm25f(database: BetterSqlite3.Database) {
     }
   }
 
-  function load(namespace: string): Namespace {
+  /** `version`: PRAGMA data_version read before this snapshot began, so a commit after it is never taken as seen. */
+  function load(namespace: string, version: number): Namespace {
     const row = selectStatistics.get(namespace);
     const chunkCount = row?.chunks ?? 0;
     const facts: Namespace = {
+      generation: row?.generation ?? -1,
+      checkedVersion: version,
       chunkCount,
       // As avg() computed them before: integer sums over the count, 1 when empty or zero.
       meanText: (chunkCount > 0 ? (row?.text_length ?? 0) / chunkCount : 0) || 1,
@@ -228,59 +242,65 @@ export function createBm25f(database: BetterSqlite3.Database) {
   }
 
   function namespaceFacts(namespace: string): Namespace {
-    const version = dataVersion.get();
-    if (version !== seenVersion) {
-      namespaces.clear();
-      keptSize = 0;
-      seenVersion = version;
-    }
     let facts = namespaces.get(namespace);
+    const version = dataVersion();
+    if (facts) {
+      // Another connection committed since the namespace was last checked: kept unless that changed it.
+      if (version !== facts.checkedVersion) {
+        if ((selectGeneration.get(namespace) ?? -1) === facts.generation) facts.checkedVersion = version;
+        else {
+          drop(namespace);
+          facts = undefined;
+        }
+      }
+    }
     if (facts) namespaces.delete(namespace);
-    else facts = load(namespace);
+    // One snapshot: the statistics and generation, then the chunks they count.
+    else facts = database.transaction(load)(namespace, version);
     namespaces.set(namespace, facts);
     if (facts.size === 0) keep(facts, facts.ids.length);
     return facts;
   }
 
-  /** A stem's postings in the namespace, read from the index the first time. */
-  function postingOf(facts: Namespace, stem: string): Posting {
+  function workspaceOf(facts: Namespace): Workspace {
+    const count = facts.chunkCount;
+    const pageCount = facts.pages.length;
+    facts.workspace ??= {
+      bm25: new Float64Array(count),
+      sum: new Float64Array(count),
+      metKeys: new Int32Array(count),
+      bestChunk: new Int32Array(pageCount),
+      pageScores: new Float64Array(pageCount),
+      textCounts: new Int32Array(count),
+      sectionCounts: new Int32Array(count),
+    };
+    return facts.workspace;
+  }
+
+  /** A stem's postings in the namespace, read from the stored postings the first time. */
+  function postingOf(facts: Namespace, namespace: string, stem: string): Posting {
     const kept = facts.postings.get(stem);
     if (kept) return kept;
-    // The index's rows come one per occurrence, in chunk order: counted per chunk and field.
-    const chunks: number[] = [];
-    const text: number[] = [];
-    const section: number[] = [];
-    let previousId: number | undefined;
-    let inNamespace = false;
-    const occurrence = (id: number, inSection: boolean) => {
-      if (id !== previousId) {
-        previousId = id;
-        const number = facts.numbers.get(id);
-        inNamespace = number !== undefined;
-        if (number === undefined) return;
-        if (chunks.length > 0 && number <= chunks[chunks.length - 1]) throw new Error(`index rows of "${stem}" out of rowid order`);
-        chunks.push(number);
-        text.push(0);
-        section.push(0);
-      }
-      if (!inNamespace) return;
-      if (inSection) section[section.length - 1]++;
-      else text[text.length - 1]++;
-    };
-    const occurrences = termOccurrences.get(stem) ?? '';
-    let id = 0;
-    let inSection = false;
-    for (let index = 0; index < occurrences.length; index++) {
-      const code = occurrences.charCodeAt(index);
-      if (code === space) {
-        occurrence(id, inSection);
-        id = 0;
-        inSection = false;
-      } else if (code === sectionMark) inSection = true;
-      else id = id * 10 + code - zero;
+    // Per chunk number: the stem's counts in the text and the section (the workspace's, zero between uses).
+    const { textCounts, sectionCounts } = workspaceOf(facts);
+    const held: number[] = [];
+    readPostings(namespace, stem, (id, text, section) => {
+      const number = facts.numbers.get(id);
+      // A chunk written after the namespace was loaded, in the same commit as its postings: seen at the next generation check.
+      if (number === undefined) return;
+      held.push(number);
+      textCounts[number] = text;
+      sectionCounts[number] = section;
+    });
+    // The documents' rows come in document id order, not chunk order.
+    const chunks = Int32Array.from(held).sort();
+    const text = Array.from(chunks, (number) => textCounts[number]);
+    const section = Array.from(chunks, (number) => sectionCounts[number]);
+    for (const number of chunks) {
+      textCounts[number] = 0;
+      sectionCounts[number] = 0;
     }
-    if (occurrences.length > 0) occurrence(id, inSection);
-    const posting: Posting = { chunks: Int32Array.from(chunks), frequencies: new Float64Array(chunks.length) };
+    const posting: Posting = { chunks, frequencies: new Float64Array(chunks.length) };
     chunks.forEach((number, index) => {
       let frequency = 0;
       if (section[index] > 0) {
@@ -303,17 +323,10 @@ export function createBm25f(database: BetterSqlite3.Database) {
     open(namespace: string): Bm25fQuery {
       const facts = namespaceFacts(namespace);
       const count = facts.chunkCount;
-      const pageCount = facts.pages.length;
-      facts.workspace ??= {
-        bm25: new Float64Array(count),
-        sum: new Float64Array(count),
-        metKeys: new Int32Array(count),
-        bestChunk: new Int32Array(pageCount),
-        pageScores: new Float64Array(pageCount),
-      };
-      const { sum, metKeys, bestChunk, pageScores } = facts.workspace;
+      const workspace = workspaceOf(facts);
+      const { sum, metKeys, bestChunk, pageScores } = workspace;
       /** Per chunk; 0 for the chunks holding none of the stems (a part is always positive). */
-      const bm25 = facts.workspace.bm25.fill(0);
+      const bm25 = workspace.bm25.fill(0);
       /** The groups added: each stem's postings and q·idf, in order. */
       const groups: Array<Array<{ chunks: Int32Array; weight: number }>> = [];
       /**
@@ -356,7 +369,7 @@ export function createBm25f(database: BetterSqlite3.Database) {
 
         queryWeight(stems) {
           let weight = 0;
-          for (const [stem, q] of stems) weight += q * inverseDocumentFrequency(count, postingOf(facts, stem).chunks.length);
+          for (const [stem, q] of stems) weight += q * inverseDocumentFrequency(count, postingOf(facts, namespace, stem).chunks.length);
           return weight;
         },
 
@@ -366,7 +379,7 @@ export function createBm25f(database: BetterSqlite3.Database) {
           const summed = groups.length === 0 ? bm25 : sum.fill(0);
           const terms: Array<{ chunks: Int32Array; weight: number }> = [];
           for (const [stem, q] of stems) {
-            const { chunks, frequencies } = postingOf(facts, stem);
+            const { chunks, frequencies } = postingOf(facts, namespace, stem);
             const weight = q * inverseDocumentFrequency(count, chunks.length);
             terms.push({ chunks, weight });
             for (let index = 0; index < chunks.length; index++) {

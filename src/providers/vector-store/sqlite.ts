@@ -28,17 +28,19 @@
  * max(0, (cos - floor) / (1 - floor)). Every statement that reads chunks filters on the namespace
  * in SQL. Files made by earlier versions are migrated on opening (PRAGMA user_version).
  *
- * Cost (BENCHMARKS.md section 7, `npm run bench:retrieval-scale`). The figures are computed
- * exactly as above for every chunk holding a query or feedback stem, from posting arrays this
- * process keeps per namespace (sqlite-bm25f.ts: read from the index once per stem, dropped on this
- * store's writes and on PRAGMA data_version, another process's), with the chunk count and mean
- * lengths kept by triggers in `namespace_stats`; the stems of the query's and the feedback
- * chunks' words are kept per word. Measured on the dev set and on it copied 15 times into one
- * mailbox: the same pages, scores and ties as before. At 50,000 chunks, once the questions' stems
- * have been read, a query takes 4 ms of CPU at the median and 9 ms at p99 (200 ms and 1.5 to 2 s
- * with the MaxScore computation this replaced, same bench and load). A stem read for the first time still
- * costs its index rows (about 0.1 s for the commonest at 50,000 chunks), so the first queries
- * after an ingestion are the slow ones (cold p99 about 1.1 s).
+ * Cost (BENCHMARKS.md sections 7 and 10, `npm run bench:retrieval-scale`, `npm run
+ * bench:ingestion`). The figures are computed exactly as above for every chunk holding a query or
+ * feedback stem, from posting arrays this process keeps per namespace (sqlite-bm25f.ts: read once
+ * per stem from the postings stored per document at ingestion, sqlite-postings.ts; dropped on this
+ * store's writes to the namespace and when its generation shows another process's), with the
+ * chunk count and mean lengths kept by triggers in `namespace_stats`; the stems of the query's and
+ * the feedback chunks' words are kept per word. Measured on the dev set and on it copied 15 times
+ * into one mailbox: the same pages, scores and ties as before. At 50,000 chunks, once the
+ * questions' stems have been read, a query takes 3 to 4 ms of CPU at the median and 7 to 9 ms at
+ * p99 (200 ms and 1.5 to 2 s with the MaxScore computation this replaced, same bench and load); a
+ * stem read for the first time costs a few rows of the stored postings instead of its occurrences
+ * in the full-text index (about 0.1 s for the commonest), so the first queries after an ingestion
+ * are no longer the slow ones. Storing the postings makes an ingestion slower (section 10).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,6 +53,7 @@ import type { Embedder } from '../embeddings/spec.js';
 import { cjkBigrams } from '../../text/cjk-bigrams.js';
 import type { Chunk, ScoredChunk, VectorStore } from './spec.js';
 import { createBm25f, pageKey } from './sqlite-bm25f.js';
+import { createPostingsTables, deleteDocumentPostings, postingsSchema, writeAllPostings, writeDocumentPostings } from './sqlite-postings.js';
 
 /** Options of {@link createSqliteVectorStore}. */
 export interface SqliteVectorStoreOptions {
@@ -170,23 +173,26 @@ export function extractQueryTerms(text: string): string[] {
  */
 const indexVersion = 2;
 /**
- * PRAGMA user_version of a file that also keeps each namespace's chunk count and summed field
- * lengths in `namespace_stats` (triggers on chunks): the means BM25F needs, without reading every
- * chunk's text at each query (190 ms at 50,000 chunks).
+ * PRAGMA user_version of a file made now. Version 3 added each namespace's chunk count and summed
+ * field lengths in `namespace_stats` (triggers on chunks): the means BM25F needs, without reading
+ * every chunk's text at each query (190 ms at 50,000 chunks). Version 4 added each document's
+ * postings (`stem_postings`, see sqlite-postings.ts) and each namespace's generation in
+ * `namespace_stats`, raised by the same triggers at every write to the namespace, so a process
+ * keeps what it holds of the namespaces another process did not write to.
  */
-const statisticsVersion = 3;
+const postingsVersion = 4;
 
 const tokenizer = `tokenize = 'porter unicode61 remove_diacritics 2'`;
 
 /** Trigger statements that count a chunk (`row`: new) into its namespace's statistics, and out of them (old). */
 const addStatistics = (row: string) => `
-    INSERT INTO namespace_stats (namespace, chunks, text_length, section_length)
-    VALUES (${row}.namespace, 1, length(${row}.text), coalesce(length(${row}.section), 0))
+    INSERT INTO namespace_stats (namespace, chunks, text_length, section_length, generation)
+    VALUES (${row}.namespace, 1, length(${row}.text), coalesce(length(${row}.section), 0), 1)
     ON CONFLICT (namespace) DO UPDATE SET chunks = chunks + 1, text_length = text_length + excluded.text_length,
-      section_length = section_length + excluded.section_length;`;
+      section_length = section_length + excluded.section_length, generation = generation + 1;`;
 const removeStatistics = `
     UPDATE namespace_stats SET chunks = chunks - 1, text_length = text_length - length(old.text),
-      section_length = section_length - coalesce(length(old.section), 0)
+      section_length = section_length - coalesce(length(old.section), 0), generation = generation + 1
     WHERE namespace = old.namespace;`;
 
 const schema = `
@@ -211,8 +217,10 @@ const schema = `
     namespace      TEXT PRIMARY KEY,
     chunks         INTEGER NOT NULL,
     text_length    INTEGER NOT NULL,
-    section_length INTEGER NOT NULL
+    section_length INTEGER NOT NULL,
+    generation     INTEGER NOT NULL DEFAULT 0
   );
+  ${postingsSchema}
   CREATE TRIGGER IF NOT EXISTS chunks_after_insert AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_fts (rowid, text, section) VALUES (new.id, search_text(new.text), search_text(new.section));
     ${addStatistics('new')}
@@ -240,12 +248,13 @@ function migrate(database: BetterSqlite3.Database): void {
     .all()
     .map((column) => column.name);
   const version = database.pragma('user_version', { simple: true }) as number;
-  if (columns.length === 0 || version >= statisticsVersion) return;
+  if (columns.length === 0 || version >= postingsVersion) return;
   database.exec(`
     DROP TRIGGER IF EXISTS chunks_after_insert;
     DROP TRIGGER IF EXISTS chunks_after_delete;
     DROP TRIGGER IF EXISTS chunks_after_update;
-    DROP TABLE IF EXISTS namespace_stats;`);
+    DROP TABLE IF EXISTS namespace_stats;
+    DROP TABLE IF EXISTS stem_postings;`);
   if (version < indexVersion) {
     if (!columns.includes('section')) {
       database.exec('ALTER TABLE chunks ADD COLUMN section TEXT; ALTER TABLE chunks ADD COLUMN document_title TEXT;');
@@ -259,6 +268,7 @@ function migrate(database: BetterSqlite3.Database): void {
   database.exec(`
     INSERT INTO namespace_stats (namespace, chunks, text_length, section_length)
     SELECT namespace, count(*), sum(length(text)), sum(coalesce(length(section), 0)) FROM chunks GROUP BY namespace`);
+  writeAllPostings(database);
 }
 
 function openDatabase(options: SqliteVectorStoreOptions): BetterSqlite3.Database {
@@ -272,13 +282,14 @@ function openDatabase(options: SqliteVectorStoreOptions): BetterSqlite3.Database
   database.function('search_text', { deterministic: true }, (text: unknown) => (typeof text === 'string' ? cjkBigrams(text) : null));
   // Always loaded, so a store without an embedder still removes the vectors of deleted chunks.
   sqliteVec.load(database);
+  createPostingsTables(database, tokenizer);
   const embedder = options.embedder;
   // IMMEDIATE: processes starting together create the schema one after the other.
   database
     .transaction(() => {
       migrate(database);
       database.exec(schema);
-      database.pragma(`user_version = ${statisticsVersion}`);
+      database.pragma(`user_version = ${postingsVersion}`);
       if (!embedder) {
         return;
       }
@@ -487,6 +498,7 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
             deleteVector?.run(BigInt(id));
             insertVector?.run(BigInt(id), namespace, vectors?.[index]);
           });
+          for (const documentId of new Set(chunks.map((chunk) => chunk.document_id))) writeDocumentPostings(database, namespace, documentId);
         })
         .immediate();
       bm25f.forget(namespace);
@@ -504,6 +516,7 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
               .run(namespace, documentId);
           }
           database.prepare('DELETE FROM chunks WHERE namespace = ? AND document_id = ?').run(namespace, documentId);
+          deleteDocumentPostings(database, namespace, documentId);
         })
         .immediate();
       bm25f.forget(namespace);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { createSqliteVectorStore, extractQueryTerms } from '../../src/providers/vector-store/sqlite.js';
 import type { Chunk, VectorStore } from '../../src/providers/vector-store/spec.js';
-import { createPostingsReader } from '../../src/providers/vector-store/sqlite-postings.js';
+import { cjkBigrams } from '../../src/text/cjk-bigrams.js';
 import type { Embedder } from '../../src/providers/embeddings/spec.js';
 
 /**
@@ -494,18 +494,27 @@ test('a write to one mailbox keeps what another connection holds of another mail
     const answerA = await reader.query(mailboxA, 'warranty RMA serial', 2);
     assert.equal(answerA[0]?.page, 3);
     assert.equal((await reader.query(mailboxB, 'warranty RMA serial', 2))[0]?.page, 3);
-    // Behind the stores' backs (no trigger raises A's generation): A's stored postings go. A reader that
-    // dropped what it holds of A would find nothing in A any more.
-    raw.prepare('DELETE FROM stem_postings WHERE namespace = ?').run(mailboxA);
+    // Behind the stores' backs (no trigger raises A's generation): A's chunks leave the full-text
+    // index. A reader that dropped what it holds of A would find nothing in A any more.
+    raw.function('search_text', { deterministic: true }, (text: unknown) => (typeof text === 'string' ? cjkBigrams(text) : null));
+    const rowsOfA = raw.prepare('SELECT id, text, section FROM chunks WHERE namespace = ?').all(mailboxA) as Array<{
+      id: number;
+      text: string;
+      section: string | null;
+    }>;
+    const unindex = raw.prepare("INSERT INTO chunks_fts (chunks_fts, rowid, text, section) VALUES ('delete', ?, search_text(?), search_text(?))");
+    for (const row of rowsOfA) unindex.run(row.id, row.text, row.section);
     await writer.upsert(mailboxB, [{ ...manual[2], document_id: 'other', chunk_index: 0, text: 'Warranty claims need the receipt.' }]);
     assert.deepEqual(await reader.query(mailboxA, 'warranty RMA serial', 2), answerA, "A's postings are still those read before the write to B");
+    const index = raw.prepare('INSERT INTO chunks_fts (rowid, text, section) VALUES (?, search_text(?), search_text(?))');
+    for (const row of rowsOfA) index.run(row.id, row.text, row.section);
     const fresh = createSqliteVectorStore({ path: file });
     try {
       assert.deepEqual(await reader.query(mailboxB, 'warranty receipt', 3), await fresh.query(mailboxB, 'warranty receipt', 3), 'the write to B is seen');
       await writer.upsert(mailboxA, manual);
       const expected = await fresh.query(mailboxA, 'warranty RMA serial', 2);
       assert.equal(expected[0]?.page, 3);
-      assert.deepEqual(await reader.query(mailboxA, 'warranty RMA serial', 2), expected, 'the write to A (its postings written again) is seen');
+      assert.deepEqual(await reader.query(mailboxA, 'warranty RMA serial', 2), expected, 'the write to A is seen');
       await writer.deleteDocument(mailboxA, 'router-manual');
       assert.deepEqual(await reader.query(mailboxA, 'warranty RMA serial', 2), [], 'so is a deletion in A');
     } finally {
@@ -519,49 +528,7 @@ test('a write to one mailbox keeps what another connection holds of another mail
   }
 });
 
-test("the stored postings count every stem of a document's text and section as the full-text index does", async () => {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
-  const file = path.join(directory, 'vectors.db');
-  const store = createSqliteVectorStore({ path: file });
-  try {
-    await store.upsert('support@acme.example', [
-      ...manual.map((chunk, index) => ({ ...chunk, section: index % 2 === 0 ? 'Reset and LED lights' : undefined })),
-      ...japanese.map((chunk) => ({ ...chunk, section: 'スキャンの解像度' })),
-    ]);
-    await store.upsert('support@other.example', manual.slice(0, 2));
-    const database = new BetterSqlite3(file, { readonly: true });
-    try {
-      // Per (stem, chunk id): [count in the text, count in the section].
-      const fromIndex = new Map<string, [number, number]>();
-      for (const { term, doc, col } of database.prepare('SELECT term, doc, col FROM chunks_terms').all() as Array<{ term: string; doc: number; col: string }>) {
-        const key = `${term} ${doc}`;
-        const counts = fromIndex.get(key) ?? [0, 0];
-        counts[col === 'section' ? 1 : 0]++;
-        fromIndex.set(key, counts);
-      }
-      const stored = new Map<string, [number, number]>();
-      const readPostings = createPostingsReader(database);
-      for (const { namespace, stem } of database.prepare('SELECT DISTINCT namespace, stem FROM stem_postings').all() as Array<{
-        namespace: string;
-        stem: string;
-      }>) {
-        readPostings(namespace, stem, (id, text, section) => {
-          assert.ok(!stored.has(`${stem} ${id}`), 'one entry per chunk');
-          stored.set(`${stem} ${id}`, [text, section]);
-        });
-      }
-      assert.ok(stored.size > 50);
-      assert.deepEqual(stored, fromIndex);
-    } finally {
-      database.close();
-    }
-  } finally {
-    await store.close();
-    fs.rmSync(directory, { recursive: true, force: true });
-  }
-});
-
-test('a file of version 3 (no stored postings, no generations) gets them on opening', async () => {
+test('a file of version 3 (no generations) gets them on opening', async () => {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ragmail-'));
   const file = path.join(directory, 'vectors.db');
   const first = createSqliteVectorStore({ path: file });
@@ -569,10 +536,10 @@ test('a file of version 3 (no stored postings, no generations) gets them on open
   const expected = await first.query('support@acme.example', 'warranty RMA', 2);
   await first.close();
   const old = new BetterSqlite3(file);
-  // What version 3 left, but its triggers (dropped here, as the migration drops them): no stored postings, no generation.
+  // What version 3 left, but its triggers (dropped here, as the migration drops them): no generation.
   old.exec(`
     DROP TRIGGER chunks_after_insert; DROP TRIGGER chunks_after_delete; DROP TRIGGER chunks_after_update;
-    DROP TABLE stem_postings; ALTER TABLE namespace_stats DROP COLUMN generation; PRAGMA user_version = 3;`);
+    ALTER TABLE namespace_stats DROP COLUMN generation; PRAGMA user_version = 3;`);
   old.close();
   const store = createSqliteVectorStore({ path: file });
   try {

@@ -13,17 +13,18 @@
  * writes to it, and when another connection (another worker process's ingestion) did: after
  * PRAGMA data_version says one committed, the namespace's generation (raised by triggers at each
  * write to it) is read once and compared, so a write to one mailbox leaves the others' arrays
- * kept. A stem's postings are otherwise read once, from the rows stored per document at ingestion
- * (sqlite-postings.ts: one row per document, where the index's own rows, `fts5vocab`, took about
- * 0.1 s for the 255,000 occurrences of "the" in a file of 54,000 chunks). What is kept is bounded:
- * past {@link maxKeptPostings} the namespaces least recently queried are dropped.
+ * kept. A stem's postings are otherwise read once, from the index's rows (`fts5vocab`, in
+ * proportion to its occurrences: about 0.1 s for the 255,000 of "the" in a file of 54,000 chunks,
+ * measured on a loaded machine; storing each document's postings at ingestion instead cut a cold
+ * query's CPU p90 from 18 to 12 ms at 50,000 chunks for 4 times the CPU of an ingestion and twice
+ * the file, and was not kept: BENCHMARKS.md section 10). What is kept is bounded: past
+ * {@link maxKeptPostings} the namespaces least recently queried are dropped.
  *
  * This replaced MaxScore (computing only the chunks that could still reach the ranking, terms
  * read rarest first): an email's 20 to 60 stems kept its bound too loose to skip the common terms,
  * whose rows were read again at every query (BENCHMARKS.md section 7).
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { createPostingsReader } from './sqlite-postings.js';
 
 /** BM25 term-frequency saturation and length normalisation (the usual values). */
 const k1 = 1.2;
@@ -38,6 +39,9 @@ const sectionWeight = 2;
 const maxKeptPostings = 4_000_000;
 /** A chunk's first stem's position in its group is below this (the digits of a met key). */
 const groupStride = 1 << 16;
+const space = ' '.charCodeAt(0);
+const sectionMark = 's'.charCodeAt(0);
+const zero = '0'.charCodeAt(0);
 
 /** A page's key: its document and page number. */
 export const pageKey = (documentId: string, page: number) => `${page}#${documentId}`;
@@ -59,8 +63,6 @@ interface Workspace {
   metKeys: Int32Array;
   bestChunk: Int32Array;
   pageScores: Float64Array;
-  textCounts: Int32Array;
-  sectionCounts: Int32Array;
 }
 
 /** What is kept of one namespace. Chunks are numbered densely in id order, so the number orders as the id. */
@@ -167,7 +169,12 @@ export function createBm25f(database: BetterSqlite3.Database) {
     )
     .raw();
   const selectGeneration = database.prepare<[string], number>('SELECT generation FROM namespace_stats WHERE namespace = ?').pluck();
-  const readPostings = createPostingsReader(database);
+  // A term's occurrences in every namespace (those of other namespaces are left out by the chunk
+  // numbers) as one string, "id" or "id" + "s" (in the section) each: 3 to 10 times faster than a
+  // row each, or rows grouped in SQL, for a common term (measured: 250,000 occurrences of "the").
+  const termOccurrences = database
+    .prepare<[string], string | null>("SELECT group_concat(doc || iif(col = 'section', 's', ''), ' ') FROM chunks_terms WHERE term = ?")
+    .pluck();
 
   /** Least recently queried first. */
   const namespaces = new Map<string, Namespace>();
@@ -271,36 +278,49 @@ export function createBm25f(database: BetterSqlite3.Database) {
       metKeys: new Int32Array(count),
       bestChunk: new Int32Array(pageCount),
       pageScores: new Float64Array(pageCount),
-      textCounts: new Int32Array(count),
-      sectionCounts: new Int32Array(count),
     };
     return facts.workspace;
   }
 
-  /** A stem's postings in the namespace, read from the stored postings the first time. */
-  function postingOf(facts: Namespace, namespace: string, stem: string): Posting {
+  /** A stem's postings in the namespace, read from the index the first time. */
+  function postingOf(facts: Namespace, stem: string): Posting {
     const kept = facts.postings.get(stem);
     if (kept) return kept;
-    // Per chunk number: the stem's counts in the text and the section (the workspace's, zero between uses).
-    const { textCounts, sectionCounts } = workspaceOf(facts);
-    const held: number[] = [];
-    readPostings(namespace, stem, (id, text, section) => {
-      const number = facts.numbers.get(id);
-      // A chunk written after the namespace was loaded, in the same commit as its postings: seen at the next generation check.
-      if (number === undefined) return;
-      held.push(number);
-      textCounts[number] = text;
-      sectionCounts[number] = section;
-    });
-    // The documents' rows come in document id order, not chunk order.
-    const chunks = Int32Array.from(held).sort();
-    const text = Array.from(chunks, (number) => textCounts[number]);
-    const section = Array.from(chunks, (number) => sectionCounts[number]);
-    for (const number of chunks) {
-      textCounts[number] = 0;
-      sectionCounts[number] = 0;
+    // The index's rows come one per occurrence, in chunk order: counted per chunk and field.
+    const chunks: number[] = [];
+    const text: number[] = [];
+    const section: number[] = [];
+    let previousId: number | undefined;
+    let inNamespace = false;
+    const occurrence = (id: number, inSection: boolean) => {
+      if (id !== previousId) {
+        previousId = id;
+        const number = facts.numbers.get(id);
+        inNamespace = number !== undefined;
+        if (number === undefined) return;
+        if (chunks.length > 0 && number <= chunks[chunks.length - 1]) throw new Error(`index rows of "${stem}" out of rowid order`);
+        chunks.push(number);
+        text.push(0);
+        section.push(0);
+      }
+      if (!inNamespace) return;
+      if (inSection) section[section.length - 1]++;
+      else text[text.length - 1]++;
+    };
+    const occurrences = termOccurrences.get(stem) ?? '';
+    let id = 0;
+    let inSection = false;
+    for (let index = 0; index < occurrences.length; index++) {
+      const code = occurrences.charCodeAt(index);
+      if (code === space) {
+        occurrence(id, inSection);
+        id = 0;
+        inSection = false;
+      } else if (code === sectionMark) inSection = true;
+      else id = id * 10 + code - zero;
     }
-    const posting: Posting = { chunks, frequencies: new Float64Array(chunks.length) };
+    if (occurrences.length > 0) occurrence(id, inSection);
+    const posting: Posting = { chunks: Int32Array.from(chunks), frequencies: new Float64Array(chunks.length) };
     chunks.forEach((number, index) => {
       let frequency = 0;
       if (section[index] > 0) {
@@ -369,7 +389,7 @@ export function createBm25f(database: BetterSqlite3.Database) {
 
         queryWeight(stems) {
           let weight = 0;
-          for (const [stem, q] of stems) weight += q * inverseDocumentFrequency(count, postingOf(facts, namespace, stem).chunks.length);
+          for (const [stem, q] of stems) weight += q * inverseDocumentFrequency(count, postingOf(facts, stem).chunks.length);
           return weight;
         },
 
@@ -379,7 +399,7 @@ export function createBm25f(database: BetterSqlite3.Database) {
           const summed = groups.length === 0 ? bm25 : sum.fill(0);
           const terms: Array<{ chunks: Int32Array; weight: number }> = [];
           for (const [stem, q] of stems) {
-            const { chunks, frequencies } = postingOf(facts, namespace, stem);
+            const { chunks, frequencies } = postingOf(facts, stem);
             const weight = q * inverseDocumentFrequency(count, chunks.length);
             terms.push({ chunks, weight });
             for (let index = 0; index < chunks.length; index++) {

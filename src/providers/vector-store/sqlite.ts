@@ -31,16 +31,15 @@
  * Cost (BENCHMARKS.md sections 7 and 10, `npm run bench:retrieval-scale`, `npm run
  * bench:ingestion`). The figures are computed exactly as above for every chunk holding a query or
  * feedback stem, from posting arrays this process keeps per namespace (sqlite-bm25f.ts: read once
- * per stem from the postings stored per document at ingestion, sqlite-postings.ts; dropped on this
- * store's writes to the namespace and when its generation shows another process's), with the
+ * per stem from the full-text index's rows; dropped on this store's writes to the namespace and
+ * when its generation shows another process's), with the
  * chunk count and mean lengths kept by triggers in `namespace_stats`; the stems of the query's and
  * the feedback chunks' words are kept per word. Measured on the dev set and on it copied 15 times
  * into one mailbox: the same pages, scores and ties as before. At 50,000 chunks, once the
  * questions' stems have been read, a query takes 3 to 4 ms of CPU at the median and 7 to 9 ms at
  * p99 (200 ms and 1.5 to 2 s with the MaxScore computation this replaced, same bench and load); a
- * stem read for the first time costs a few rows of the stored postings instead of its occurrences
- * in the full-text index (about 0.1 s for the commonest), so the first queries after an ingestion
- * are no longer the slow ones. Storing the postings makes an ingestion slower (section 10).
+ * stem read for the first time costs its occurrences in the full-text index (about 0.1 s for the
+ * commonest), so the first queries after a write to the mailbox are the slow ones (section 10).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -53,7 +52,6 @@ import type { Embedder } from '../embeddings/spec.js';
 import { cjkBigrams } from '../../text/cjk-bigrams.js';
 import type { Chunk, ScoredChunk, VectorStore } from './spec.js';
 import { createBm25f, pageKey } from './sqlite-bm25f.js';
-import { createPostingsTables, deleteDocumentPostings, postingsSchema, writeAllPostings, writeDocumentPostings } from './sqlite-postings.js';
 
 /** Options of {@link createSqliteVectorStore}. */
 export interface SqliteVectorStoreOptions {
@@ -175,12 +173,11 @@ const indexVersion = 2;
 /**
  * PRAGMA user_version of a file made now. Version 3 added each namespace's chunk count and summed
  * field lengths in `namespace_stats` (triggers on chunks): the means BM25F needs, without reading
- * every chunk's text at each query (190 ms at 50,000 chunks). Version 4 added each document's
- * postings (`stem_postings`, see sqlite-postings.ts) and each namespace's generation in
- * `namespace_stats`, raised by the same triggers at every write to the namespace, so a process
- * keeps what it holds of the namespaces another process did not write to.
+ * every chunk's text at each query (190 ms at 50,000 chunks). Version 4 added each namespace's
+ * generation in `namespace_stats`, raised by the same triggers at every write to the namespace,
+ * so a process keeps what it holds of the namespaces another process did not write to.
  */
-const postingsVersion = 4;
+const generationVersion = 4;
 
 const tokenizer = `tokenize = 'porter unicode61 remove_diacritics 2'`;
 
@@ -220,7 +217,6 @@ const schema = `
     section_length INTEGER NOT NULL,
     generation     INTEGER NOT NULL DEFAULT 0
   );
-  ${postingsSchema}
   CREATE TRIGGER IF NOT EXISTS chunks_after_insert AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_fts (rowid, text, section) VALUES (new.id, search_text(new.text), search_text(new.section));
     ${addStatistics('new')}
@@ -248,13 +244,12 @@ function migrate(database: BetterSqlite3.Database): void {
     .all()
     .map((column) => column.name);
   const version = database.pragma('user_version', { simple: true }) as number;
-  if (columns.length === 0 || version >= postingsVersion) return;
+  if (columns.length === 0 || version >= generationVersion) return;
   database.exec(`
     DROP TRIGGER IF EXISTS chunks_after_insert;
     DROP TRIGGER IF EXISTS chunks_after_delete;
     DROP TRIGGER IF EXISTS chunks_after_update;
-    DROP TABLE IF EXISTS namespace_stats;
-    DROP TABLE IF EXISTS stem_postings;`);
+    DROP TABLE IF EXISTS namespace_stats;`);
   if (version < indexVersion) {
     if (!columns.includes('section')) {
       database.exec('ALTER TABLE chunks ADD COLUMN section TEXT; ALTER TABLE chunks ADD COLUMN document_title TEXT;');
@@ -268,7 +263,6 @@ function migrate(database: BetterSqlite3.Database): void {
   database.exec(`
     INSERT INTO namespace_stats (namespace, chunks, text_length, section_length)
     SELECT namespace, count(*), sum(length(text)), sum(coalesce(length(section), 0)) FROM chunks GROUP BY namespace`);
-  writeAllPostings(database);
 }
 
 function openDatabase(options: SqliteVectorStoreOptions): BetterSqlite3.Database {
@@ -282,14 +276,13 @@ function openDatabase(options: SqliteVectorStoreOptions): BetterSqlite3.Database
   database.function('search_text', { deterministic: true }, (text: unknown) => (typeof text === 'string' ? cjkBigrams(text) : null));
   // Always loaded, so a store without an embedder still removes the vectors of deleted chunks.
   sqliteVec.load(database);
-  createPostingsTables(database, tokenizer);
   const embedder = options.embedder;
   // IMMEDIATE: processes starting together create the schema one after the other.
   database
     .transaction(() => {
       migrate(database);
       database.exec(schema);
-      database.pragma(`user_version = ${postingsVersion}`);
+      database.pragma(`user_version = ${generationVersion}`);
       if (!embedder) {
         return;
       }
@@ -498,7 +491,6 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
             deleteVector?.run(BigInt(id));
             insertVector?.run(BigInt(id), namespace, vectors?.[index]);
           });
-          for (const documentId of new Set(chunks.map((chunk) => chunk.document_id))) writeDocumentPostings(database, namespace, documentId);
         })
         .immediate();
       bm25f.forget(namespace);
@@ -516,7 +508,6 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
               .run(namespace, documentId);
           }
           database.prepare('DELETE FROM chunks WHERE namespace = ? AND document_id = ?').run(namespace, documentId);
-          deleteDocumentPostings(database, namespace, documentId);
         })
         .immediate();
       bm25f.forget(namespace);

@@ -2,9 +2,11 @@
  * Benchmark 5, ingestion and retrieval on a real manual (Debian's freedombox-doc-en, about 300
  * pages; or --pdf): pages and chunks per second through the ingester process, retrieval p50 / p99
  * over the manual's chunks, and the peak memory of every role process while the manual is ingested
- * and emails about it are answered.
+ * and emails about it are answered. The ingester's own peak is also read right after the
+ * ingestions, with the peak of the child process that read the PDF (from the `ingested` event).
  *
- *   npx tsx bench/ingestion.ts [--pdf <path>] [--runs 3] [--queries 200] [--emails 300]
+ *   npx tsx bench/ingestion.ts [--pdf <path>] [--runs 3] [--queries 200] [--emails 300 | 0]
+ *     [--compiled] [--env MAX_PDF_PAGES=3000]
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { Command } from 'commander';
@@ -14,7 +16,7 @@ import { withBenchVhost } from './lib/bench-vhost.js';
 import { measureReference } from './lib/broker-ceiling.js';
 import { benchEmailId, benchMessageId, composeEmail } from './lib/emails.js';
 import { obtainManual } from './lib/manual.js';
-import { integerOption, withCommonOptions, type CommonOptions } from './lib/options.js';
+import { environmentOption, integerOption, withCommonOptions, type CommonOptions } from './lib/options.js';
 import { startPipeline, type IngestedDocument } from './lib/pipeline.js';
 import { printReport, progress } from './lib/report.js';
 import { median, percentile, round } from './lib/stats.js';
@@ -27,10 +29,12 @@ const options = withCommonOptions(
     .option('--pdf <path>', 'ingest this PDF instead of fetching freedombox-doc-en')
     .option('--runs <n>', 'ingestions of the manual (each replaces the previous one), and passes over the queries', integerOption, 3)
     .option('--queries <n>', 'retrieval queries, one from each of that many chunks spread over the manual', integerOption, 200)
-    .option('--emails <n>', 'emails about the manual answered while memory is watched', integerOption, 300),
+    .option('--emails <n>', 'emails about the manual answered while memory is watched (0: none)', (value) => (value === '0' ? 0 : integerOption(value)), 300)
+    .option('--compiled', 'workers run the compiled CLI (dist/, `node scripts/build.mjs`), as deployed, not the sources through tsx')
+    .option('--env <NAME=VALUE>', 'worker environment override, repeatable (e.g. MAX_PDF_PAGES=3000 for a longer PDF)', environmentOption, {}),
 )
   .parse()
-  .opts<{ pdf?: string; runs: number; queries: number; emails: number } & CommonOptions>();
+  .opts<{ pdf?: string; runs: number; queries: number; emails: number; compiled?: boolean; env: Record<string, string> } & CommonOptions>();
 
 interface ChunkText {
   chunk_index: number;
@@ -61,14 +65,31 @@ const manual = await obtainManual(options.pdf);
 progress(`manual: ${manual.file} (${round(manual.bytes / 1_048_576, 1)} MiB, from ${manual.source})`);
 
 const result = await withBenchVhost('ingestion', async (vhost) => {
-  const pipeline = await startPipeline(vhost, { mode: 'per-role', logLevel: options.logLevel, pollIntervalMs: 100 });
+  const pipeline = await startPipeline(vhost, {
+    mode: 'per-role',
+    logLevel: options.logLevel,
+    pollIntervalMs: 100,
+    compiled: options.compiled,
+    env: options.env,
+  });
   try {
+    const ingester = pipeline.processes.find((worker) => worker.role === 'ingester')!;
+    const ingesterIdle = ingester.memory();
+    const ingesterCpuBefore = ingester.cpuSeconds();
     const ingestions: IngestedDocument[] = [];
     for (let run = 1; run <= options.runs; run++) {
       const [ingested] = await pipeline.ingest([{ agentEmail: MAILBOX, file: manual.file }]);
-      progress(`ingestion ${run}: ${ingested.pages} pages, ${ingested.chunks} chunks in ${round(ingested.handlerMs)} ms`);
+      progress(
+        `ingestion ${run}: ${ingested.pages} pages, ${ingested.chunks} chunks in ${round(ingested.handlerMs)} ms, reader peak ${ingested.readerPeakMiB} MiB`,
+      );
       ingestions.push(ingested);
     }
+    const ingesterMemory = {
+      idleMiB: ingesterIdle.currentMiB,
+      peakMiB: ingester.memory().peakMiB,
+      cpuSeconds: ingester.cpuSeconds() - ingesterCpuBefore,
+      readerPeakMiB: ingestions.map((ingested) => ingested.readerPeakMiB ?? Number.NaN),
+    };
 
     const vectors = new BetterSqlite3(pipeline.config.VECTOR_DB_PATH, { readonly: true });
     const chunks = vectors.prepare('SELECT chunk_index, page, text FROM chunks WHERE namespace = ? ORDER BY chunk_index').all(MAILBOX) as ChunkText[];
@@ -93,19 +114,24 @@ const result = await withBenchVhost('ingestion', async (vhost) => {
       await store.close();
     }
 
-    progress(`answering ${options.emails} emails about the manual`);
-    const emails = spread(chunks, options.emails).map((chunk, index) => ({
-      agentEmail: MAILBOX,
-      emailId: benchEmailId(MAILBOX, 'manual', index),
-      raw: composeEmail({ agentEmail: MAILBOX, messageId: benchMessageId('manual', index), ...questionFrom(chunk) }),
-    }));
-    const backlog = await pipeline.runBacklog(emails);
-    const retrievalInResponder = await pipeline.activity.stageDurations(
-      emails.map((email) => email.emailId),
-      'retrieved',
-    );
+    let backlog: { emailsPerSecond: number; states: Record<string, number> } = { emailsPerSecond: Number.NaN, states: {} };
+    let retrievalInResponder: number[] = [];
+    if (options.emails > 0) {
+      progress(`answering ${options.emails} emails about the manual`);
+      const emails = spread(chunks, options.emails).map((chunk, index) => ({
+        agentEmail: MAILBOX,
+        emailId: benchEmailId(MAILBOX, 'manual', index),
+        raw: composeEmail({ agentEmail: MAILBOX, messageId: benchMessageId('manual', index), ...questionFrom(chunk) }),
+      }));
+      backlog = await pipeline.runBacklog(emails);
+      retrievalInResponder = await pipeline.activity.stageDurations(
+        emails.map((email) => email.emailId),
+        'retrieved',
+      );
+    }
     return {
       ingestions,
+      ingesterMemory,
       chunkCount: chunks.length,
       queries: sample.length,
       k: pipeline.config.RETRIEVAL_K,
@@ -146,6 +172,14 @@ const figures = {
   emails_per_second: round(result.backlog.emailsPerSecond, 1),
   email_states: result.backlog.states,
   peak_memory_mib: Object.fromEntries(Object.entries(result.memory).map(([role, memory]) => [role, round(memory.peakMiB)])),
+  ingester_memory_mib: {
+    idle: round(result.ingesterMemory.idleMiB),
+    peak_after_ingestions: round(result.ingesterMemory.peakMiB),
+    reader_peak_per_run: result.ingesterMemory.readerPeakMiB,
+    tree_peak: round(result.ingesterMemory.peakMiB + Math.max(...result.ingesterMemory.readerPeakMiB)),
+  },
+  ingester_cpu_seconds: round(result.ingesterMemory.cpuSeconds, 2),
+  workers: options.compiled ? 'compiled (dist/)' : 'sources through tsx',
 };
 
 printReport(
@@ -170,6 +204,17 @@ printReport(
         "time = the ingester's `ingested` event duration: read the file, PDF text of every page, chunking, replace the chunks in the SQLite store",
         `upload → ingested, queueing included: ${result.ingestions.map((ingested) => round(ingested.endToEndMs / 1000, 2)).join(', ')} s`,
       ],
+    },
+    {
+      title: `Ingester memory over the ${options.runs} ingestions (workers: ${figures.workers})`,
+      columns: ['process', 'MiB'],
+      rows: [
+        ['ingester, idle (VmRSS before the first ingestion)', figures.ingester_memory_mib.idle],
+        ['ingester, peak (VmHWM after the ingestions)', figures.ingester_memory_mib.peak_after_ingestions],
+        ['PDF reader child, peak of each ingestion (its VmHWM)', figures.ingester_memory_mib.reader_peak_per_run.join(', ')],
+        ['ingester tree (ingester peak + largest reader peak)', figures.ingester_memory_mib.tree_peak],
+      ],
+      notes: [`ingester CPU over the ingestions: ${figures.ingester_cpu_seconds} s (the reader children's CPU is not in it)`],
     },
     {
       title: `Retrieval over the manual's ${result.chunkCount} chunks (${figures.retrieval_ms.queries} queries × ${options.runs} passes)`,

@@ -4,7 +4,7 @@
  * outcome over IPC. It does nothing else, so a hostile PDF can only exhaust this process, which
  * the parent measures and kills.
  */
-import { readFileSync } from 'node:fs';
+import { fstatSync, readSync } from 'node:fs';
 import { errorCode, isRetryable } from '../lib/errors.js';
 import { PDF_FILE_DESCRIPTOR, type ChildReply, type ExtractRequest } from './pdf-sandbox-protocol.js';
 
@@ -12,6 +12,17 @@ import { PDF_FILE_DESCRIPTOR, type ChildReply, type ExtractRequest } from './pdf
 // ~170 MB of heap as it loads it; this process reports errors by code, not by stack.
 process.setSourceMapsEnabled(false);
 const { readPdf } = await import('./pdf.js');
+
+/** The whole file open at `descriptor`, from its start whatever was read of it before. */
+function readWholeFile(descriptor: number): Uint8Array {
+  const bytes = new Uint8Array(fstatSync(descriptor).size);
+  for (let offset = 0; offset < bytes.length;) {
+    const read = readSync(descriptor, bytes, offset, bytes.length - offset, offset);
+    if (read === 0) break;
+    offset += read;
+  }
+  return bytes;
+}
 
 /** Resolves once the message is written; a send that fails means the parent is gone (see below). */
 function reply(message: ChildReply): Promise<void> {
@@ -25,8 +36,8 @@ process.on('disconnect', () => process.exit(0));
 
 process.once('message', async (request: ExtractRequest) => {
   try {
-    // Handed over, not copied: this process has no other use for the file's bytes.
-    const info = await readPdf(readFileSync(PDF_FILE_DESCRIPTOR), {
+    // Read from the file at each opening rather than copied: this process keeps no bytes of its own.
+    const info = await readPdf(() => readWholeFile(PDF_FILE_DESCRIPTOR), {
       maxPages: request.maxPages,
       maxPageChars: request.maxPageChars,
       maxDocumentChars: request.maxDocumentChars,

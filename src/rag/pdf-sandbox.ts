@@ -57,7 +57,7 @@ export interface SandboxedPdfInfo extends PdfInfo {
 
 /**
  * The child's young generation: V8's default (16 MB semi-spaces) let a 300-page manual's reading
- * peak at 164 MiB, 4 MB at 145 MiB, for a few per cent more CPU (measured, see BENCHMARKS.md 9).
+ * peak at 164 MiB, 4 MB at 145 MiB, for the same CPU (measured, see BENCHMARKS.md section 9).
  */
 const SEMI_SPACE_MB = 4;
 

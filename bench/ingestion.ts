@@ -2,13 +2,16 @@
  * Benchmark 5, ingestion and retrieval on a real manual (Debian's freedombox-doc-en, about 300
  * pages; or --pdf): pages and chunks per second through the ingester process, retrieval p50 / p99
  * over the manual's chunks, and the peak memory of every role process while the manual is ingested
- * and emails about it are answered. Then retrieval in the responder at scale (section 10): a second
- * mailbox holding the dev manuals (eval/manuals.json) copied --scale-copies times (15: about 50,000
- * chunks, some 50 manuals' worth), written into the workers' store by this process as another
- * ingester would, and emails about its chunks answered by every role, once with nothing else
- * written and once while a third mailbox gets a manual every --other-writes-ms.
+ * and emails about it are answered. The ingester's own peak is also read right after the
+ * ingestions, with the peak of the child process that read the PDF (from the `ingested` event).
+ * Then retrieval in the responder at scale (section 10): a second mailbox holding the dev manuals
+ * (eval/manuals.json) copied --scale-copies times (15: about 50,000 chunks, some 50 manuals'
+ * worth), written into the workers' store by this process as another ingester would, and emails
+ * about its chunks answered by every role, once with nothing else written and once while a third
+ * mailbox gets a manual every --other-writes-ms.
  *
- *   npx tsx bench/ingestion.ts [--pdf <path>] [--runs 3] [--queries 200] [--emails 300] [--scale-copies 15] [--other-writes-ms 2000]
+ *   npx tsx bench/ingestion.ts [--pdf <path>] [--runs 3] [--queries 200] [--emails 300 | 0] [--scale-copies 15]
+ *     [--other-writes-ms 2000] [--compiled] [--env MAX_PDF_PAGES=3000]
  */
 import { loadavg } from 'node:os';
 import BetterSqlite3 from 'better-sqlite3';
@@ -20,7 +23,7 @@ import { measureReference } from './lib/broker-ceiling.js';
 import { copyOf, devManualChunks } from './lib/dev-manuals.js';
 import { benchEmailId, benchMessageId, composeEmail } from './lib/emails.js';
 import { obtainManual } from './lib/manual.js';
-import { integerOption, withCommonOptions, type CommonOptions } from './lib/options.js';
+import { environmentOption, integerOption, withCommonOptions, type CommonOptions } from './lib/options.js';
 import { startPipeline, type BacklogResult, type IngestedDocument, type RunningPipeline } from './lib/pipeline.js';
 import { printReport, progress } from './lib/report.js';
 import { median, percentile, round } from './lib/stats.js';
@@ -35,12 +38,25 @@ const options = withCommonOptions(
     .option('--pdf <path>', 'ingest this PDF instead of fetching freedombox-doc-en')
     .option('--runs <n>', 'ingestions of the manual (each replaces the previous one), and passes over the queries', integerOption, 3)
     .option('--queries <n>', 'retrieval queries, one from each of that many chunks spread over the manual', integerOption, 200)
-    .option('--emails <n>', 'emails about the manual answered while memory is watched, and per backlog at scale', integerOption, 300)
+    .option('--emails <n>', 'emails about the manual answered while memory is watched, and per backlog at scale (0: none)', wholeNumber, 300)
     .option('--scale-copies <n>', 'copies of the dev manuals in the mailbox at scale (15: about 50,000 chunks; 0: no scale case)', wholeNumber, 15)
-    .option('--other-writes-ms <ms>', 'during the second backlog at scale, one dev manual is written into another mailbox this often', integerOption, 2000),
+    .option('--other-writes-ms <ms>', 'during the second backlog at scale, one dev manual is written into another mailbox this often', integerOption, 2000)
+    .option('--compiled', 'workers run the compiled CLI (dist/, `node scripts/build.mjs`), as deployed, not the sources through tsx')
+    .option('--env <NAME=VALUE>', 'worker environment override, repeatable (e.g. MAX_PDF_PAGES=3000 for a longer PDF)', environmentOption, {}),
 )
   .parse()
-  .opts<{ pdf?: string; runs: number; queries: number; emails: number; scaleCopies: number; otherWritesMs: number } & CommonOptions>();
+  .opts<
+    {
+      pdf?: string;
+      runs: number;
+      queries: number;
+      emails: number;
+      scaleCopies: number;
+      otherWritesMs: number;
+      compiled?: boolean;
+      env: Record<string, string>;
+    } & CommonOptions
+  >();
 
 function wholeNumber(value: string): number {
   return value === '0' ? 0 : integerOption(value);
@@ -110,14 +126,31 @@ const manual = await obtainManual(options.pdf);
 progress(`manual: ${manual.file} (${round(manual.bytes / 1_048_576, 1)} MiB, from ${manual.source})`);
 
 const result = await withBenchVhost('ingestion', async (vhost) => {
-  const pipeline = await startPipeline(vhost, { mode: 'per-role', logLevel: options.logLevel, pollIntervalMs: 100 });
+  const pipeline = await startPipeline(vhost, {
+    mode: 'per-role',
+    logLevel: options.logLevel,
+    pollIntervalMs: 100,
+    compiled: options.compiled,
+    env: options.env,
+  });
   try {
+    const ingester = pipeline.processes.find((worker) => worker.role === 'ingester')!;
+    const ingesterIdle = ingester.memory();
+    const ingesterCpuBefore = ingester.cpuSeconds();
     const ingestions: IngestedDocument[] = [];
     for (let run = 1; run <= options.runs; run++) {
       const [ingested] = await pipeline.ingest([{ agentEmail: MAILBOX, file: manual.file }]);
-      progress(`ingestion ${run}: ${ingested.pages} pages, ${ingested.chunks} chunks in ${round(ingested.handlerMs)} ms`);
+      progress(
+        `ingestion ${run}: ${ingested.pages} pages, ${ingested.chunks} chunks in ${round(ingested.handlerMs)} ms, reader peak ${ingested.readerPeakMiB} MiB`,
+      );
       ingestions.push(ingested);
     }
+    const ingesterMemory = {
+      idleMiB: ingesterIdle.currentMiB,
+      peakMiB: ingester.memory().peakMiB,
+      cpuSeconds: ingester.cpuSeconds() - ingesterCpuBefore,
+      readerPeakMiB: ingestions.map((ingested) => ingested.readerPeakMiB ?? Number.NaN),
+    };
 
     const chunks = chunksOf(pipeline, MAILBOX).sort((left, right) => left.chunk_index - right.chunk_index);
     const sample = spread(chunks, Math.min(options.queries, chunks.length));
@@ -140,18 +173,22 @@ const result = await withBenchVhost('ingestion', async (vhost) => {
       await store.close();
     }
 
-    progress(`answering ${options.emails} emails about the manual`);
-    const manualAnswers = await answerAbout(pipeline, MAILBOX, chunks, 'manual', options.emails);
+    let manualAnswers: ResponderRetrieval | undefined;
+    if (options.emails > 0) {
+      progress(`answering ${options.emails} emails about the manual`);
+      manualAnswers = await answerAbout(pipeline, MAILBOX, chunks, 'manual', options.emails);
+    }
     const memory = Object.fromEntries(pipeline.processes.map((worker) => [worker.role, worker.memory()]));
-    const scale = options.scaleCopies > 0 ? await retrievalAtScale(pipeline) : undefined;
+    const scale = options.scaleCopies > 0 && options.emails > 0 ? await retrievalAtScale(pipeline) : undefined;
     return {
       ingestions,
+      ingesterMemory,
       chunkCount: chunks.length,
       queries: sample.length,
       k: pipeline.config.RETRIEVAL_K,
       passes,
-      backlog: manualAnswers.backlog,
-      retrievalInResponder: manualAnswers.durations,
+      backlog: manualAnswers?.backlog ?? { emailsPerSecond: Number.NaN, states: {} },
+      retrievalInResponder: manualAnswers?.durations ?? [],
       manualAnswers,
       memory,
       scale,
@@ -226,6 +263,14 @@ const figures = {
   emails_per_second: round(result.backlog.emailsPerSecond, 1),
   email_states: result.backlog.states,
   peak_memory_mib: Object.fromEntries(Object.entries(result.memory).map(([role, memory]) => [role, round(memory.peakMiB)])),
+  ingester_memory_mib: {
+    idle: round(result.ingesterMemory.idleMiB),
+    peak_after_ingestions: round(result.ingesterMemory.peakMiB),
+    reader_peak_per_run: result.ingesterMemory.readerPeakMiB,
+    tree_peak: round(result.ingesterMemory.peakMiB + Math.max(...result.ingesterMemory.readerPeakMiB)),
+  },
+  ingester_cpu_seconds: round(result.ingesterMemory.cpuSeconds, 2),
+  workers: options.compiled ? 'compiled (dist/)' : 'sources through tsx',
 };
 
 /** Retrieval in the responder during one backlog, with the load it ran under. */
@@ -244,7 +289,7 @@ function responderFigures(chunks: number, what: string, answers: ResponderRetrie
   };
 }
 const inResponder = [
-  responderFigures(result.chunkCount, 'the manual', result.manualAnswers),
+  ...(result.manualAnswers ? [responderFigures(result.chunkCount, 'the manual', result.manualAnswers)] : []),
   ...(result.scale
     ? [
         responderFigures(result.scale.chunks, 'right after the fill', result.scale.quiet),
@@ -276,6 +321,17 @@ printReport(
         "time = the ingester's `ingested` event duration: read the file, PDF text of every page, chunking, replace the chunks in the SQLite store",
         `upload → ingested, queueing included: ${result.ingestions.map((ingested) => round(ingested.endToEndMs / 1000, 2)).join(', ')} s`,
       ],
+    },
+    {
+      title: `Ingester memory over the ${options.runs} ingestions (workers: ${figures.workers})`,
+      columns: ['process', 'MiB'],
+      rows: [
+        ['ingester, idle (VmRSS before the first ingestion)', figures.ingester_memory_mib.idle],
+        ['ingester, peak (VmHWM after the ingestions)', figures.ingester_memory_mib.peak_after_ingestions],
+        ['PDF reader child, peak of each ingestion (its VmHWM)', figures.ingester_memory_mib.reader_peak_per_run.join(', ')],
+        ['ingester tree (ingester peak + largest reader peak)', figures.ingester_memory_mib.tree_peak],
+      ],
+      notes: [`ingester CPU over the ingestions: ${figures.ingester_cpu_seconds} s (the reader children's CPU is not in it)`],
     },
     {
       title: `Retrieval over the manual's ${result.chunkCount} chunks (${figures.retrieval_ms.queries} queries × ${options.runs} passes)`,

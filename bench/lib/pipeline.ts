@@ -31,6 +31,8 @@ export interface PipelineSettings {
   pollIntervalMs: number;
   /** More environment for every worker (e.g. CONCURRENCY_CLASSIFIER). */
   env?: Record<string, string>;
+  /** Workers run the compiled CLI (dist/) rather than the sources through tsx. Default false. */
+  compiled?: boolean;
 }
 
 /**
@@ -93,6 +95,8 @@ export interface IngestedDocument {
   handlerMs: number;
   /** From the upload to the `ingested` event, queueing included. */
   endToEndMs: number;
+  /** Peak resident size of the child process that read the PDF, in MiB (the event's `reader_peak_mib`). */
+  readerPeakMiB?: number;
 }
 
 /** Worker processes on a benchmark vhost, and what the benchmarks do with them. */
@@ -125,7 +129,7 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
   let broker: Broker | undefined;
   try {
     for (const role of roles) {
-      const worker = await spawnWorker(role, env, vhost.dataDir);
+      const worker = await spawnWorker(role, env, vhost.dataDir, { compiled: settings.compiled });
       processes.push(worker);
       await worker.ready();
     }
@@ -156,13 +160,14 @@ export async function startPipeline(vhost: BenchVhost, settings: PipelineSetting
           submitted.map(async ({ documentId, submittedAtMs }) => {
             const event = await listener.next(documentId, timeoutMs);
             if (event.stage !== 'ingested') throw new Error(`ingestion of ${documentId} failed: ${JSON.stringify(event.detail)}`);
-            const detail = event.detail as { pages?: number; chunks?: number };
+            const detail = event.detail as { pages?: number; chunks?: number; reader_peak_mib?: number };
             return {
               documentId,
               pages: detail.pages ?? 0,
               chunks: detail.chunks ?? 0,
               handlerMs: event.duration_ms ?? Number.NaN,
               endToEndMs: Date.parse(event.timestamp) - submittedAtMs,
+              readerPeakMiB: detail.reader_peak_mib,
             };
           }),
         );

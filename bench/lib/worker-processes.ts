@@ -1,6 +1,6 @@
 /**
- * Worker processes as deployed: the real CLI (`node --import tsx src/cli/index.ts worker --role=...`),
- * one process per role or one for all, each serving /readyz on a port chosen here. Their output
+ * Worker processes: the real CLI (`node --import tsx src/cli/index.ts worker --role=...`, or
+ * compiled, `node dist/cli/index.js worker --role=...`, as deployed), one process per role or one for all, each serving /readyz on a port chosen here. Their output
  * goes to a log file in the benchmark's data folder; their peak memory and CPU time are read from
  * /proc while they run.
  */
@@ -44,12 +44,19 @@ function procStatus(pid: number, field: string): number {
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
+/** Options of {@link spawnWorker}. */
+export interface SpawnWorkerOptions {
+  /** Run the compiled CLI (dist/, built by `node scripts/build.mjs`) instead of the sources through tsx. Default false. */
+  compiled?: boolean;
+}
+
 /** Starts `worker --role=<role>` with `env` on top of this process's environment. */
-export async function spawnWorker(role: string, env: Record<string, string>, logDir: string): Promise<WorkerProcess> {
+export async function spawnWorker(role: string, env: Record<string, string>, logDir: string, options: SpawnWorkerOptions = {}): Promise<WorkerProcess> {
   const port = await freePort();
   const logFile = path.join(logDir, `${role}-${Date.now()}.log`);
   const output = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'src/cli/index.ts'), 'worker', `--role=${role}`], {
+  const entry = options.compiled ? [path.join(PROJECT_ROOT, 'dist/cli/index.js')] : ['--import', 'tsx', path.join(PROJECT_ROOT, 'src/cli/index.ts')];
+  const child: ChildProcess = spawn(process.execPath, [...entry, 'worker', `--role=${role}`], {
     cwd: PROJECT_ROOT,
     // The operator API (part of `--role=all`) gets a free port too, so runs never collide on 8080.
     env: { ...process.env, LOG_FORMAT: 'json', ...env, METRICS_HOST: '127.0.0.1', METRICS_PORT: String(port), API_HOST: '127.0.0.1', API_PORT: '0' },

@@ -148,6 +148,7 @@ function lazyVectorStore(provider: string, name: string, load: () => Promise<Vec
     name,
     upsert: async (namespace, chunks) => (await get()).upsert(namespace, chunks),
     deleteDocument: async (namespace, documentId) => (await get()).deleteDocument(namespace, documentId),
+    replaceDocument: async (namespace, documentId, batches) => (await get()).replaceDocument(namespace, documentId, batches),
     query: async (namespace, text, k) => (await get()).query(namespace, text, k),
     close: async () => {
       // Never loaded, or its load failed: nothing to close.

@@ -196,6 +196,7 @@ export function instrumentVectorStore(store: VectorStore, metrics: WorkerMetrics
     name: store.name,
     upsert: (namespace, chunks) => store.upsert(namespace, chunks),
     deleteDocument: (namespace, documentId) => store.deleteDocument(namespace, documentId),
+    replaceDocument: (namespace, documentId, batches) => store.replaceDocument(namespace, documentId, batches),
     close: () => store.close(),
     async query(namespace, text, k) {
       const started = performance.now();

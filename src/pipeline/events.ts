@@ -93,7 +93,8 @@ export interface StageDetails {
   replay_started: { replay_id: string; since: string; until: string };
   queued: { filename: string; path: string; bytes: number };
   ingest_progress: { pages_done: number; pages_total: number; filename: string };
-  ingested: { filename: string; pages: number; chunks: number };
+  /** `reader_peak_mib`: peak resident size of the process that read the PDF (pdf-sandbox.ts). */
+  ingested: { filename: string; pages: number; chunks: number; reader_peak_mib?: number };
   deleted: { filename: string; by: string };
   review_approved: { by: string; edited: boolean; body?: string };
   review_rejected: { by: string; note: string | null };

@@ -13,7 +13,7 @@
 import type { Chunk } from '../providers/vector-store/spec.js';
 import { CODE_BREAK, isCodeLine } from '../text/code-lines.js';
 import { startsListItem } from '../text/list-items.js';
-import { splitSections } from './document-structure.js';
+import { createSectionSplitter } from './document-structure.js';
 import type { OutlineEntry } from './pdf.js';
 
 /** Options of {@link chunkPages}. */
@@ -209,6 +209,16 @@ const sectionName = (path: string[]): string => path.join(' > ');
  * @throws RangeError when `chunkSize` is not positive or `overlap` is not in [0, chunkSize).
  */
 export function chunkPages(pages: string[], options: ChunkPagesOptions): Chunk[] {
+  return pages.flatMap(createPageChunker(options));
+}
+
+/**
+ * Chunks a document one page at a time: call the function returned with each page in turn, from
+ * page 1; it gives that page's chunks, those {@link chunkPages} gives it.
+ *
+ * @throws RangeError when `chunkSize` is not positive or `overlap` is not in [0, chunkSize).
+ */
+export function createPageChunker(options: ChunkPagesOptions): (page: string) => Chunk[] {
   const chunkSize = options.chunkSize ?? defaultChunkSize;
   const overlap = options.overlap ?? defaultOverlap;
   if (!Number.isInteger(chunkSize) || chunkSize <= 0) {
@@ -217,21 +227,26 @@ export function chunkPages(pages: string[], options: ChunkPagesOptions): Chunk[]
   if (!Number.isInteger(overlap) || overlap < 0 || overlap >= chunkSize) {
     throw new RangeError(`overlap must be an integer in [0, chunkSize), got ${overlap}`);
   }
-  const chunks: Chunk[] = [];
-  splitSections(pages, options.outline ?? []).forEach((parts, pageIndex) => {
-    for (const part of parts) {
+  const splitSections = createSectionSplitter(options.outline ?? []);
+  let pageNumber = 0;
+  let chunkIndex = 0;
+  return (page) => {
+    pageNumber += 1;
+    const chunks: Chunk[] = [];
+    for (const part of splitSections(page)) {
       for (const text of splitPage(normaliseKeepingHeadings(part.text), chunkSize, overlap)) {
         chunks.push({
           document_id: options.documentId,
           document_name: options.documentName,
-          page: pageIndex + 1,
-          chunk_index: chunks.length,
+          page: pageNumber,
+          chunk_index: chunkIndex,
           text,
           ...(part.section ? { section: sectionName(part.section) } : {}),
           ...(options.documentTitle ? { document_title: options.documentTitle } : {}),
         });
+        chunkIndex += 1;
       }
     }
-  });
-  return chunks;
+    return chunks;
+  };
 }

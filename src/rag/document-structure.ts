@@ -32,20 +32,41 @@ function edgeIndexes(lines: string[]): number[] {
   return [...indexes];
 }
 
-/** The pages without their running headers and footers. */
-export function stripRunningLines(pages: string[]): string[] {
-  const lines = pages.map((page) => page.split('\n').filter((line) => line.trim() !== ''));
-  const pagesWithShape = new Map<string, number>();
-  for (const pageLines of lines) {
+/** The lines of a page that are not blank. */
+const textLines = (page: string): string[] => page.split('\n').filter((line) => line.trim() !== '');
+
+/**
+ * The running headers and footers of a document whose pages are seen one at a time: every page is
+ * counted (`add`) before any is stripped (`strip`), since a line is running by how many pages it
+ * recurs on. What is kept is a count per distinct edge line, not the pages.
+ */
+export class RunningLines {
+  readonly #pagesWithShape = new Map<string, number>();
+  #pages = 0;
+
+  /** Counts the edge lines of the next page. */
+  add(page: string): void {
+    const pageLines = textLines(page);
+    this.#pages += 1;
     for (const shape of new Set(edgeIndexes(pageLines).map((index) => lineShape(pageLines[index])))) {
-      pagesWithShape.set(shape, (pagesWithShape.get(shape) ?? 0) + 1);
+      this.#pagesWithShape.set(shape, (this.#pagesWithShape.get(shape) ?? 0) + 1);
     }
   }
-  const threshold = Math.max(minimumRepeats, pages.length * runningShare);
-  return lines.map((pageLines) => {
-    const running = new Set(edgeIndexes(pageLines).filter((index) => (pagesWithShape.get(lineShape(pageLines[index])) ?? 0) >= threshold));
+
+  /** The page without its running lines, once every page has been added. */
+  strip(page: string): string {
+    const pageLines = textLines(page);
+    const threshold = Math.max(minimumRepeats, this.#pages * runningShare);
+    const running = new Set(edgeIndexes(pageLines).filter((index) => (this.#pagesWithShape.get(lineShape(pageLines[index])) ?? 0) >= threshold));
     return pageLines.filter((_, index) => !running.has(index)).join('\n');
-  });
+  }
+}
+
+/** The pages without their running headers and footers. */
+export function stripRunningLines(pages: string[]): string[] {
+  const runningLines = new RunningLines();
+  for (const page of pages) runningLines.add(page);
+  return pages.map((page) => runningLines.strip(page));
 }
 
 /** A heading as compared with a line: a leading section number dropped, case and spacing ignored. */
@@ -74,14 +95,14 @@ function headingAt(line: string, headings: string[]): number {
 }
 
 /**
- * Each page cut at the lines that are headings of the outline, found in document order. Text
- * before a page's first heading continues the section of the page before.
+ * Cuts pages at the lines that are headings of the outline, found in document order: call it with
+ * each page in turn. Text before a page's first heading continues the section of the page before.
  */
-export function splitSections(pages: string[], outline: OutlineEntry[]): PageSection[][] {
+export function createSectionSplitter(outline: OutlineEntry[]): (page: string) => PageSection[] {
   let next = 0;
   let current: string[] | undefined;
   const shapes = outline.map((entry) => headingShape(entry.title));
-  return pages.map((page) => {
+  return (page) => {
     const parts: PageSection[] = [{ section: current, text: '' }];
     for (const line of page.split('\n')) {
       const shape = headingShape(line);
@@ -95,5 +116,10 @@ export function splitSections(pages: string[], outline: OutlineEntry[]): PageSec
       part.text += `${line}\n`;
     }
     return parts.filter((part) => part.text.trim() !== '');
-  });
+  };
+}
+
+/** Each page cut at the lines that are headings of the outline (see {@link createSectionSplitter}). */
+export function splitSections(pages: string[], outline: OutlineEntry[]): PageSection[][] {
+  return pages.map(createSectionSplitter(outline));
 }

@@ -10,7 +10,7 @@ import { readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { permanentError, RagmailError, transientError } from '../lib/errors.js';
-import type { PdfText } from './pdf.js';
+import type { PdfInfo, PdfText } from './pdf.js';
 import type { ChildReply, ExtractRequest } from './pdf-sandbox-protocol.js';
 
 /** Limits on reading one PDF. */
@@ -31,7 +31,16 @@ export interface PdfLimits {
   maxMemoryMb: number;
 }
 
-/** Options of {@link extractPagesInChild}. */
+/** Options of {@link readPdfInChild}. */
+export interface SandboxedReadOptions {
+  limits: PdfLimits;
+  /** Called with each page's text as the child reads it, in page order (see `readPdf` in pdf.ts). */
+  onPage: (text: string, pageNumber: number, total: number) => void;
+  /** Aborting kills the child and rejects with the signal's reason (shutdown). */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link extractTextInChild}. */
 export interface SandboxedExtractOptions {
   limits: PdfLimits;
   /** Called after each page with the pages done so far and the page count. */
@@ -39,6 +48,18 @@ export interface SandboxedExtractOptions {
   /** Aborting kills the child and rejects with the signal's reason (shutdown). */
   signal?: AbortSignal;
 }
+
+/** What {@link readPdfInChild} returns once every page has been handed to `onPage`. */
+export interface SandboxedPdfInfo extends PdfInfo {
+  /** The child's peak resident size (VmHWM), in bytes: the document's cost, on top of this process's. */
+  readerPeakBytes: number;
+}
+
+/**
+ * The child's young generation: V8's default (16 MB semi-spaces) let a 300-page manual's reading
+ * peak at 164 MiB, 4 MB at 145 MiB, for the same CPU (measured, see BENCHMARKS.md section 9).
+ */
+const SEMI_SPACE_MB = 4;
 
 /** How often the child's resident memory is read: a bomb grows by a few hundred MB a second. */
 const MEMORY_POLL_MS = 50;
@@ -51,8 +72,8 @@ const childModule = fileURLToPath(new URL(`./pdf-child${path.extname(fileURLToPa
  * the loader flags (`--import tsx`, or what the tsx CLI adds) stay, so the .ts child loads.
  */
 function childExecArgv(maxMemoryMb: number): string[] {
-  const inherited = process.execArgv.filter((flag) => !/^--(test|inspect|watch|max-old-space-size)/.test(flag));
-  return [...inherited, `--max-old-space-size=${maxMemoryMb}`];
+  const inherited = process.execArgv.filter((flag) => !/^--(test|inspect|watch|max-old-space-size|max-semi-space-size)/.test(flag));
+  return [...inherited, `--max-old-space-size=${maxMemoryMb}`, `--max-semi-space-size=${SEMI_SPACE_MB}`];
 }
 
 /** Resident memory of a process in bytes, from /proc (Linux); undefined where that cannot be read. */
@@ -72,14 +93,14 @@ function exitError(code: number | null, signal: NodeJS.Signals | null, stderrTai
 }
 
 /**
- * Extracts the text, title and outline of the PDF open in `file` in a child process (see pdf.ts,
- * `extractText`, for the result and the errors). The file is handed over as a descriptor, so the
- * child reads exactly the file the caller checked and opened.
+ * Reads the PDF open in `file` in a child process, which sends each page's text as it reads it
+ * (see pdf.ts, `readPdf`, for the pages, the result and the errors). The file is handed over as a
+ * descriptor, so the child reads exactly the file the caller checked and opened.
  *
- * @throws RagmailError: everything `extractText` throws, `pdf_parse_timeout` and
+ * @throws RagmailError: everything `readPdf` throws, `pdf_parse_timeout` and
  * `pdf_parse_memory` (not retryable), `pdf_parse_crashed` (retryable).
  */
-export function extractTextInChild(file: FileHandle, options: SandboxedExtractOptions): Promise<PdfText> {
+export function readPdfInChild(file: FileHandle, options: SandboxedReadOptions): Promise<SandboxedPdfInfo> {
   const { limits, signal } = options;
   signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
@@ -99,14 +120,14 @@ export function extractTextInChild(file: FileHandle, options: SandboxedExtractOp
     }, limits.timeoutMs);
     const onAbort = () => settle(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
-    function settle(error: unknown, text?: PdfText): void {
+    function settle(error: unknown, info?: SandboxedPdfInfo): void {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       clearInterval(memoryWatch);
       signal?.removeEventListener('abort', onAbort);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      if (text) resolve(text);
+      if (info) resolve(info);
       else reject(error);
     }
     /** Once the child is loaded: its size now is its own, the PDF may add `maxMemoryMb` to it. */
@@ -123,14 +144,37 @@ export function extractTextInChild(file: FileHandle, options: SandboxedExtractOp
       const request: ExtractRequest = { maxPages: limits.maxPages, maxPageChars: limits.maxPageChars, maxDocumentChars: limits.maxDocumentChars };
       child.send(request);
     }
+    /** A page for the caller, unless the reading has ended; a caller that throws ends it. */
+    function deliverPage(text: string, pageNumber: number, total: number): void {
+      if (settled) return;
+      try {
+        options.onPage(text, pageNumber, total);
+      } catch (error) {
+        settle(error);
+      }
+    }
     child.on('message', (reply: ChildReply) => {
       if (reply.type === 'ready') void startReading(child.pid ?? 0);
-      else if (reply.type === 'progress') options.onProgress?.(reply.done, reply.total);
-      else if (reply.type === 'text') settle(undefined, reply.text);
+      else if (reply.type === 'page') deliverPage(reply.text, reply.pageNumber, reply.total);
+      else if (reply.type === 'done') settle(undefined, { ...reply.info, readerPeakBytes: reply.peakResidentBytes });
       else settle(new RagmailError(reply.message, { code: reply.code, retryable: reply.retryable }));
     });
     child.on('error', (error) => settle(transientError('pdf_parse_crashed', `The PDF reader could not run: ${error.message}`, error)));
     // 'close' comes after the IPC channel and stderr are drained, so a last reply is never lost.
     child.on('close', (code, exitSignal) => settle(exitError(code, exitSignal, stderrTail, limits.maxMemoryMb)));
   });
+}
+
+/** The text, title and outline of the PDF open in `file`, read in a child process (see {@link readPdfInChild}). */
+export async function extractTextInChild(file: FileHandle, options: SandboxedExtractOptions): Promise<PdfText> {
+  const pages: string[] = [];
+  const { title, outline } = await readPdfInChild(file, {
+    limits: options.limits,
+    signal: options.signal,
+    onPage: (text, pageNumber, total) => {
+      pages.push(text);
+      options.onProgress?.(pageNumber, total);
+    },
+  });
+  return { pages, title, outline };
 }

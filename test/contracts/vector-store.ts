@@ -1,7 +1,7 @@
 /**
  * The contract every VectorStore passes (SQLite lexical, SQLite hybrid, Pinecone behind its
  * loopback fake): relevant chunks first with scores in [0, 1], namespaces isolated, re-ingest
- * without duplicates, nothing from an empty namespace.
+ * without duplicates, a document replaced batch by batch, nothing from an empty namespace.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -145,6 +145,31 @@ export function vectorStoreContract(name: string, makeStore: () => Promise<Vecto
       assert.equal(matching.length, 1, 'exactly one copy after delete and re-ingest');
       assert.match(matching[0].text, /15 seconds/, 'the new text replaced the old');
       assert.equal(new Set(results.map(key)).size, results.length, 'no duplicate chunk in the results');
+    }));
+
+  test(`${name}: replaceDocument makes a document's chunks those of its batches, taken one at a time, and leaves other documents`, () =>
+    withStore(async (store) => {
+      await store.upsert(acme, [...routerManual, ...billingGuide]);
+      const revised = routerManual.slice(0, 3).map((chunk) => ({ ...chunk, text: chunk.text.replace('10 seconds', '15 seconds') }));
+      const taken: number[] = [];
+      async function* batches() {
+        for (const batch of [revised.slice(0, 2), revised.slice(2)]) {
+          taken.push(batch.length);
+          yield batch;
+        }
+      }
+      await store.replaceDocument(acme, 'router-manual', batches());
+      assert.deepEqual(taken, [2, 1], 'both batches taken');
+      const results = await store.query(acme, passwordQuestion, 20);
+      const matching = results.filter((result) => key(result) === key(routerManual[0]));
+      assert.equal(matching.length, 1, 'one copy of the replaced chunk');
+      assert.match(matching[0].text, /15 seconds/, 'the new text replaced the old');
+      const led = await store.query(acme, 'LED indicators solid green blinking red WAN cable', 20);
+      assert.ok(
+        led.every((result) => key(result) !== key(routerManual[3])),
+        'a chunk the new version no longer has is gone',
+      );
+      assert.equal(key((await store.query(acme, invoiceQuestion, 1))[0]), key(billingGuide[0]), 'the other document stays');
     }));
 
   test(`${name}: a query on an empty or unknown namespace returns []`, () =>

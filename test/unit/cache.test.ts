@@ -7,7 +7,7 @@ import { createMemoryCache } from '../../src/providers/cache/memory.js';
 import { createCachedVectorStore } from '../../src/providers/vector-store/cached.js';
 import { createCachedEmbedder } from '../../src/providers/embeddings/cached.js';
 import { createSqliteVectorStore } from '../../src/providers/vector-store/sqlite.js';
-import type { Chunk, ScoredChunk, VectorStore } from '../../src/providers/vector-store/spec.js';
+import type { Chunk, ChunkBatches, ScoredChunk, VectorStore } from '../../src/providers/vector-store/spec.js';
 import type { Embedder } from '../../src/providers/embeddings/spec.js';
 import { cacheContract } from '../contracts/cache.js';
 
@@ -59,6 +59,9 @@ class CountingStore implements VectorStore {
   }
   deleteDocument(namespace: string, documentId: string): Promise<void> {
     return this.inner.deleteDocument(namespace, documentId);
+  }
+  replaceDocument(namespace: string, documentId: string, batches: ChunkBatches): Promise<void> {
+    return this.inner.replaceDocument(namespace, documentId, batches);
   }
   query(namespace: string, text: string, k: number): Promise<ScoredChunk[]> {
     this.queries += 1;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RagmailError } from '../../src/lib/errors.js';
 import { extractText, type PdfText } from '../../src/rag/pdf.js';
-import { extractTextInChild, type PdfLimits } from '../../src/rag/pdf-sandbox.js';
+import { extractTextInChild, readPdfInChild, type PdfLimits } from '../../src/rag/pdf-sandbox.js';
 import { makeCompressedStreamBomb, makeNestedFormBomb, makePdf } from '../helpers/pdf-fixtures.js';
 import { startProcessProbe } from '../helpers/process-probe.js';
 
@@ -61,6 +61,35 @@ test('a normal PDF reads the same in the child as in process, with progress per 
     [3, 3],
   ]);
 });
+
+test(
+  "each page's text reaches this process as the child reads it: pages before one over the limit arrive, then the refusal",
+  { timeout: 120_000 },
+  async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'pdf-sandbox-'));
+    const file = path.join(folder, 'document.pdf');
+    await writeFile(file, await makePdf(['Chapter one: routers.', 'Chapter two: the reset button.', `Chapter three: ${'a long warranty. '.repeat(100)}`]));
+    const handle = await open(file);
+    const received: Array<[number, number, string]> = [];
+    try {
+      const outcome = await readPdfInChild(handle, {
+        limits: { ...limits, maxPageChars: 1_000 },
+        onPage: (text, pageNumber, total) => received.push([pageNumber, total, text]),
+      }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      assertCode(outcome, 'pdf_too_large');
+      assert.deepEqual(received, [
+        [1, 3, 'Chapter one: routers.'],
+        [2, 3, 'Chapter two: the reset button.'],
+      ]);
+    } finally {
+      await handle.close();
+      await rm(folder, { recursive: true, force: true });
+    }
+  },
+);
 
 test('errors of the PDF come back from the child with their code', { timeout: 120_000 }, async () => {
   assertCode((await readInChild(Buffer.from('plain text, not a PDF'))).error, 'not_a_pdf');

@@ -26,6 +26,11 @@ test('extractPages returns the text of each page of a 3-page PDF in page order',
   assert.doesNotMatch(pages[0], /reset button/);
 });
 
+test('a document long enough to be opened again midway (every 500 pages) still reads each page once, in order', { timeout: 120_000 }, async () => {
+  const texts = Array.from({ length: 1_001 }, (_unused, index) => `Page number ${index + 1} of the long manual.`);
+  assert.deepEqual(await extractPages(await makePdf(texts), { maxPages: 2_000 }), texts);
+});
+
 test('extractPages gives an empty string for a page without text', async () => {
   const pages = await extractPages(await makePdf(['First page.', '', 'Third page.']), { maxPages: 10 });
   assert.deepEqual(

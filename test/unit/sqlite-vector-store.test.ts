@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import * as sqliteVec from 'sqlite-vec';
 import { createSqliteVectorStore, extractQueryTerms } from '../../src/providers/vector-store/sqlite.js';
 import type { Chunk, VectorStore } from '../../src/providers/vector-store/spec.js';
 import { cjkBigrams } from '../../src/text/cjk-bigrams.js';
@@ -551,3 +552,103 @@ test('a file of version 3 (no generations) gets them on opening', async () => {
     fs.rmSync(directory, { recursive: true, force: true });
   }
 });
+
+/** Rows of a store file that queries never read: chunks and vectors outside the mailbox, namespaces' statistics. */
+function rowsOutside(file: string, namespace: string): { chunks: number; vectors: number; statistics: number } {
+  const database = new BetterSqlite3(file, { readonly: true });
+  sqliteVec.load(database);
+  try {
+    const count = (sql: string) => (database.prepare(sql).get(namespace) as { count: number }).count;
+    const hasVectors = database.prepare("SELECT 1 FROM sqlite_master WHERE name = 'chunk_vectors'").get() !== undefined;
+    return {
+      chunks: count('SELECT count(*) AS count FROM chunks WHERE namespace <> ?'),
+      vectors: hasVectors ? count('SELECT count(*) AS count FROM chunk_vectors WHERE chunk_id NOT IN (SELECT id FROM chunks WHERE namespace = ?)') : 0,
+      statistics: count('SELECT count(*) AS count FROM namespace_stats WHERE namespace <> ?'),
+    };
+  } finally {
+    database.close();
+  }
+}
+
+/** Ids of the chunks of a mailbox, and of the vectors a nearest-neighbour search of that mailbox reaches. */
+function chunkIdsOf(file: string, namespace: string): number[] {
+  const database = new BetterSqlite3(file, { readonly: true });
+  try {
+    return database
+      .prepare<[string], { id: number }>('SELECT id FROM chunks WHERE namespace = ? ORDER BY id')
+      .all(namespace)
+      .map((row) => row.id);
+  } finally {
+    database.close();
+  }
+}
+function vectorsOf(file: string, namespace: string): number[] {
+  const database = new BetterSqlite3(file, { readonly: true });
+  sqliteVec.load(database);
+  try {
+    const anyVector = new Float32Array(32).fill(1);
+    return database
+      .prepare<[Float32Array, string], { chunk_id: number }>('SELECT chunk_id FROM chunk_vectors WHERE embedding MATCH ? AND k = 100 AND namespace = ?')
+      .all(anyVector, namespace)
+      .map((row) => row.chunk_id)
+      .sort((left, right) => left - right);
+  } finally {
+    database.close();
+  }
+}
+
+const revisedManual = manual.map((chunk) => ({
+  ...chunk,
+  text: chunk.text.replace('10 seconds', '15 seconds').replace('restart the modem', 'reboot the modem'),
+}));
+
+for (const withVectors of [false, true]) {
+  const which = withVectors ? 'with an embedder' : 'lexical';
+  const storeEmbedder = withVectors ? new HashedBagOfWordsEmbedder() : undefined;
+
+  withStore(
+    `replaceDocument (${which}): queries see the previous chunks until the last batch is written, then the new ones, and nothing is left behind`,
+    async (store, file) => {
+      await store.upsert('support@acme.example', manual);
+      const seenDuring: string[] = [];
+      async function* batches() {
+        for (const batch of [revisedManual.slice(0, 2), revisedManual.slice(2)]) {
+          yield batch;
+          // The batch is written once the next is asked for.
+          const [best] = await store.query('support@acme.example', 'reset the admin password seconds', 1);
+          seenDuring.push(best.text);
+        }
+      }
+      await store.replaceDocument('support@acme.example', 'router-manual', batches());
+      assert.equal(seenDuring.length, 2);
+      assert.ok(
+        seenDuring.every((text) => text.includes('10 seconds')),
+        `the previous chunk while replacing: ${JSON.stringify(seenDuring)}`,
+      );
+      const after = await store.query('support@acme.example', 'reset the admin password seconds', 10);
+      assert.match(after[0].text, /15 seconds/);
+      assert.equal(after.filter((chunk) => chunk.chunk_index === 0).length, 1, 'one copy');
+      if (withVectors)
+        assert.deepEqual(vectorsOf(file, 'support@acme.example'), chunkIdsOf(file, 'support@acme.example'), "each chunk's vector is in the mailbox");
+      assert.deepEqual(rowsOutside(file, 'support@acme.example'), { chunks: 0, vectors: 0, statistics: 0 });
+    },
+    storeEmbedder,
+  );
+
+  withStore(
+    `replaceDocument (${which}): batches that fail midway leave the previous chunks, and nothing of the new ones`,
+    async (store, file) => {
+      await store.upsert('support@acme.example', manual);
+      async function* batches() {
+        yield revisedManual.slice(0, 2);
+        throw new Error('the document was refused midway');
+      }
+      await assert.rejects(store.replaceDocument('support@acme.example', 'router-manual', batches()), /refused midway/);
+      const results = await store.query('support@acme.example', 'reset the admin password seconds', 10);
+      assert.match(results[0].text, /10 seconds/);
+      assert.ok(results.every((chunk) => !chunk.text.includes('15 seconds')));
+      assert.deepEqual(rowsOutside(file, 'support@acme.example'), { chunks: 0, vectors: 0, statistics: 0 });
+    },
+    storeEmbedder,
+  );
+}

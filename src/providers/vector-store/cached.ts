@@ -7,7 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Cache } from '../cache/spec.js';
-import type { Chunk, ScoredChunk, VectorStore } from './spec.js';
+import type { Chunk, ChunkBatches, ScoredChunk, VectorStore } from './spec.js';
 
 /** Options of {@link createCachedVectorStore}. */
 export interface CachedVectorStoreOptions {
@@ -60,6 +60,14 @@ export function createCachedVectorStore(store: VectorStore, cache: Cache, ttlSec
         await store.upsert(namespace, chunks);
       } finally {
         // Even a failed upsert may have written some chunks.
+        await renewGeneration(namespace);
+      }
+    },
+
+    async replaceDocument(namespace: string, documentId: string, batches: ChunkBatches): Promise<void> {
+      try {
+        await store.replaceDocument(namespace, documentId, batches);
+      } finally {
         await renewGeneration(namespace);
       }
     },

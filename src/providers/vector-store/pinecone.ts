@@ -16,7 +16,7 @@ import { Pinecone, type Index } from '@pinecone-database/pinecone';
 import { RagmailError, isRetryableHttpStatus, permanentError, transientError } from '../../lib/errors.js';
 import type { Embedder } from '../embeddings/spec.js';
 import { runProviderCheck, type ProviderCheck } from '../provider-check.js';
-import type { Chunk, ScoredChunk, VectorStore } from './spec.js';
+import type { Chunk, ChunkBatches, ScoredChunk, VectorStore } from './spec.js';
 
 /** Settings of {@link createPineconeVectorStore}. */
 export interface PineconeVectorStoreSettings {
@@ -177,7 +177,7 @@ export function createPineconeVectorStore(settings: PineconeVectorStoreSettings)
     return ids;
   }
 
-  return {
+  const store: VectorStore = {
     provider: 'pinecone',
     name: settings.index,
 
@@ -205,6 +205,14 @@ export function createPineconeVectorStore(settings: PineconeVectorStoreSettings)
           throw pineconeError('upsert', error);
         }
       }
+    },
+
+    async replaceDocument(namespace: string, documentId: string, batches: ChunkBatches): Promise<void> {
+      // Pinecone has no transaction to swap a set of records in: as when the ingester deleted and
+      // then upserted, the previous chunks go first and a failure midway leaves part of the new
+      // set (the ingester checks a document's limits before it writes anything; a retry rewrites it).
+      await store.deleteDocument(namespace, documentId);
+      for await (const batch of batches) await store.upsert(namespace, batch);
     },
 
     async deleteDocument(namespace: string, documentId: string): Promise<void> {
@@ -260,6 +268,7 @@ export function createPineconeVectorStore(settings: PineconeVectorStoreSettings)
       // The SDK holds no connections of its own: fetch keeps none open between requests.
     },
   };
+  return store;
 }
 
 /** Settings of {@link checkPinecone}: those of the store; the embedder, when given, is compared with the index. */

@@ -23,11 +23,22 @@ export interface ScoredChunk extends Chunk {
   score: number;
 }
 
+/** A document's chunks in batches, in `chunk_index` order, as a generator produces them. */
+export type ChunkBatches = AsyncIterable<Chunk[]> | Iterable<Chunk[]>;
+
 export interface VectorStore {
   readonly provider: string;
   readonly name: string;
   /** Adds chunks to a namespace; a chunk with the same document and index replaces the old one. */
   upsert(namespace: string, chunks: Chunk[]): Promise<void>;
+  /**
+   * Makes a document's chunks those of `batches`, in place of the ones it had. Each batch is
+   * embedded and written before the next is taken, so a document's chunks and vectors are never
+   * all in memory at once. Until the last batch is written queries see the previous chunks, and a
+   * failure (`batches` throwing, or a write) leaves them: the SQLite store swaps the whole set in
+   * one transaction; Pinecone, which has none, deletes the previous chunks first (see its comment).
+   */
+  replaceDocument(namespace: string, documentId: string, batches: ChunkBatches): Promise<void>;
   /** Removes every chunk of a document from a namespace. */
   deleteDocument(namespace: string, documentId: string): Promise<void>;
   /**

@@ -41,6 +41,7 @@
  * stem read for the first time costs its occurrences in the full-text index (about 0.1 s for the
  * commonest), so the first queries after a write to the mailbox are the slow ones (section 10).
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -50,7 +51,7 @@ import { detectLanguage } from '../../text/language.js';
 import { permanentError } from '../../lib/errors.js';
 import type { Embedder } from '../embeddings/spec.js';
 import { cjkBigrams } from '../../text/cjk-bigrams.js';
-import type { Chunk, ScoredChunk, VectorStore } from './spec.js';
+import type { Chunk, ChunkBatches, ScoredChunk, VectorStore } from './spec.js';
 import { createBm25f, pageKey } from './sqlite-bm25f.js';
 
 /** Options of {@link createSqliteVectorStore}. */
@@ -353,6 +354,60 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
     return vectors;
   }
 
+  /** Embeds (when there is an embedder) and stores chunks, replacing those of the same document and index. */
+  async function writeChunks(namespace: string, chunks: Chunk[]): Promise<void> {
+    const vectors = embedder
+      ? await embedAll(
+          chunks.map((chunk) => chunk.text),
+          embedder,
+        )
+      : undefined;
+    const vectorTable = hasVectorTable();
+    const deleteVector = vectorTable ? database.prepare('DELETE FROM chunk_vectors WHERE chunk_id = ?') : undefined;
+    const insertVector = vectors ? database.prepare('INSERT INTO chunk_vectors (chunk_id, namespace, embedding) VALUES (?, ?, ?)') : undefined;
+    database
+      .transaction(() => {
+        chunks.forEach((chunk, index) => {
+          const stored = upsertChunk.get(
+            namespace,
+            chunk.document_id,
+            chunk.document_name,
+            chunk.page,
+            chunk.chunk_index,
+            chunk.text,
+            chunk.section ?? null,
+            chunk.document_title ?? null,
+          );
+          if (!stored) {
+            throw new Error('SQLite returned no id for an upserted chunk');
+          }
+          const id = stored.id;
+          // vec0 takes integer keys only as BigInt; a replaced chunk's old vector goes first.
+          deleteVector?.run(BigInt(id));
+          insertVector?.run(BigInt(id), namespace, vectors?.[index]);
+        });
+      })
+      .immediate();
+  }
+
+  /** Deletes a document's chunks and their vectors; run inside a transaction. */
+  function deleteDocumentRows(namespace: string, documentId: string): void {
+    if (hasVectorTable()) {
+      database
+        .prepare('DELETE FROM chunk_vectors WHERE chunk_id IN (SELECT id FROM chunks WHERE namespace = ? AND document_id = ?)')
+        .run(namespace, documentId);
+    }
+    database.prepare('DELETE FROM chunks WHERE namespace = ? AND document_id = ?').run(namespace, documentId);
+  }
+
+  /** Deletes every chunk of a namespace and their vectors; run inside a transaction. */
+  function deleteNamespaceRows(namespace: string): void {
+    if (hasVectorTable()) {
+      database.prepare('DELETE FROM chunk_vectors WHERE chunk_id IN (SELECT id FROM chunks WHERE namespace = ?)').run(namespace);
+    }
+    database.prepare('DELETE FROM chunks WHERE namespace = ?').run(namespace);
+  }
+
   /** The stems of each word, tokenising in one go those not seen lately. */
   function stemWords(words: string[]): string[][] {
     const unknown = [...new Set(words.filter((word) => !stemsOfWord.has(word)))];
@@ -461,56 +516,52 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
     name: options.path,
 
     async upsert(namespace: string, chunks: Chunk[]): Promise<void> {
-      const vectors = embedder
-        ? await embedAll(
-            chunks.map((chunk) => chunk.text),
-            embedder,
-          )
-        : undefined;
-      const vectorTable = hasVectorTable();
-      const deleteVector = vectorTable ? database.prepare('DELETE FROM chunk_vectors WHERE chunk_id = ?') : undefined;
-      const insertVector = vectors ? database.prepare('INSERT INTO chunk_vectors (chunk_id, namespace, embedding) VALUES (?, ?, ?)') : undefined;
-      database
-        .transaction(() => {
-          chunks.forEach((chunk, index) => {
-            const stored = upsertChunk.get(
-              namespace,
-              chunk.document_id,
-              chunk.document_name,
-              chunk.page,
-              chunk.chunk_index,
-              chunk.text,
-              chunk.section ?? null,
-              chunk.document_title ?? null,
-            );
-            if (!stored) {
-              throw new Error('SQLite returned no id for an upserted chunk');
-            }
-            const id = stored.id;
-            // vec0 takes integer keys only as BigInt; a replaced chunk's old vector goes first.
-            deleteVector?.run(BigInt(id));
-            insertVector?.run(BigInt(id), namespace, vectors?.[index]);
-          });
-        })
-        .immediate();
+      await writeChunks(namespace, chunks);
       bm25f.forget(namespace);
     },
 
     async deleteDocument(namespace: string, documentId: string): Promise<void> {
-      database
-        .transaction(() => {
-          if (hasVectorTable()) {
-            database
-              .prepare(
-                `DELETE FROM chunk_vectors WHERE chunk_id IN
-              (SELECT id FROM chunks WHERE namespace = ? AND document_id = ?)`,
-              )
-              .run(namespace, documentId);
-          }
-          database.prepare('DELETE FROM chunks WHERE namespace = ? AND document_id = ?').run(namespace, documentId);
-        })
-        .immediate();
+      database.transaction(() => deleteDocumentRows(namespace, documentId)).immediate();
       bm25f.forget(namespace);
+    },
+
+    async replaceDocument(namespace: string, documentId: string, batches: ChunkBatches): Promise<void> {
+      // The new chunks are written batch by batch under a namespace of their own, which no query
+      // reads; one transaction then drops the old chunks and moves the new ones in. A query sees
+      // the old document or the new one, never a mix or neither, and a failure leaves the old one.
+      const staging = `${namespace}\u0000replacing\u0000${randomUUID()}`;
+      try {
+        for await (const batch of batches) await writeChunks(staging, batch);
+        database
+          .transaction(() => {
+            deleteDocumentRows(namespace, documentId);
+            if (hasVectorTable()) {
+              const selectVector = database.prepare<[bigint], { embedding: Buffer }>('SELECT embedding FROM chunk_vectors WHERE chunk_id = ?');
+              const deleteVector = database.prepare('DELETE FROM chunk_vectors WHERE chunk_id = ?');
+              const insertVector = database.prepare('INSERT INTO chunk_vectors (chunk_id, namespace, embedding) VALUES (?, ?, ?)');
+              // vec0 cannot update a partition key: each vector is moved, one at a time.
+              for (const { id } of database.prepare<[string], { id: number }>('SELECT id FROM chunks WHERE namespace = ?').all(staging)) {
+                const vector = selectVector.get(BigInt(id));
+                if (!vector) continue;
+                deleteVector.run(BigInt(id));
+                insertVector.run(BigInt(id), namespace, vector.embedding);
+              }
+            }
+            database.prepare('UPDATE chunks SET namespace = ? WHERE namespace = ?').run(namespace, staging);
+            database.prepare('DELETE FROM namespace_stats WHERE namespace = ?').run(staging);
+          })
+          .immediate();
+      } catch (error) {
+        database
+          .transaction(() => {
+            deleteNamespaceRows(staging);
+            database.prepare('DELETE FROM namespace_stats WHERE namespace = ?').run(staging);
+          })
+          .immediate();
+        throw error;
+      } finally {
+        bm25f.forget(namespace);
+      }
     },
 
     async query(namespace: string, text: string, k: number): Promise<ScoredChunk[]> {

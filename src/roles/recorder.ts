@@ -263,11 +263,17 @@ function project({ broker, database, logger, start }: RecorderDependencies, hold
         // Left unacked when the lock goes meanwhile: the recorder holding it now reads it from the stored offset.
         if (!(await waitOutDatabase(() => apply(events, offset).then(() => true), logger, holding))) return;
       } catch (error) {
-        logger.warn('event could not be recorded; skipped', {
-          offset,
-          event_id: events.map((event) => event.event_id).join(', '),
-          error: (error as Error).message,
-        });
+        // One event the stores refuse must not take its partner on the same hop with it: each is tried alone.
+        const alone = events.length > 1 ? events : [];
+        if (alone.length === 0) logger.warn('event could not be recorded; skipped', { offset, event_id: events[0]?.event_id, error: (error as Error).message });
+        for (const [index, event] of alone.entries()) {
+          try {
+            const last = index === alone.length - 1;
+            if (!(await waitOutDatabase(() => apply([event], last ? offset : undefined).then(() => true), logger, holding))) return;
+          } catch (eventError) {
+            logger.warn('event could not be recorded; skipped', { offset, event_id: event.event_id, error: (eventError as Error).message });
+          }
+        }
       }
     }
     try {

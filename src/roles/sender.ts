@@ -90,8 +90,14 @@ function ownerIsDead(owner: string): boolean {
  * the mailbox says the outcome again (its predecessor may have died before saying it), and the
  * activity log, which keeps one event per id, records it once either way.
  */
-function replyEventId(emailId: string, stage: string, messageId: string): string {
-  return `reply-${createHash('sha256').update(`${emailId}\n${stage}\n${messageId}`).digest('hex').slice(0, 32)}`;
+/**
+ * The id of a reply's outcome event, the same however often it is said. An approval is a send of
+ * its own (its claim is too): its outcome is told apart by the approval, or a second approval's
+ * uncertain delivery would be taken for the first one's, and its review never reopened.
+ */
+function replyEventId(message: ToSendMessage, stage: string, messageId: string): string {
+  const approval = message.review ? `\n${message.review.approved_at}` : '';
+  return `reply-${createHash('sha256').update(`${message.email.email_id}\n${stage}\n${messageId}${approval}`).digest('hex').slice(0, 32)}`;
 }
 
 export function createSenderHandler({ config, mailbox, claims, ledger, reviews }: SenderDependencies): Handler<ToSendMessage> {
@@ -271,7 +277,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
           : { stage: 'drafted' };
       const stage = already === 'sent' ? 'sent' : draft.stage;
       await context.emit({
-        event_id: replyEventId(email.email_id, stage, reply.message_id),
+        event_id: replyEventId(message, stage, reply.message_id),
         stage,
         email_id: email.email_id,
         agent_email: email.agent_email,
@@ -336,7 +342,7 @@ export function createSenderHandler({ config, mailbox, claims, ledger, reviews }
       outcome.detail.draft_removed = await removeDraft(email.agent_email, reply.message_id, context);
     }
     await context.emit({
-      event_id: replyEventId(email.email_id, outcome.stage, reply.message_id),
+      event_id: replyEventId(message, outcome.stage, reply.message_id),
       stage: outcome.stage,
       email_id: email.email_id,
       agent_email: email.agent_email,

@@ -233,50 +233,53 @@ test(
   },
 );
 
-test(
-  'an approved reply whose sender stopped inside the SMTP transaction goes back to the reviewers with the reason; approved again, it is sent once',
-  { timeout: 120_000 },
-  async () => {
-    await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'review' }, async (pipeline) => {
-      const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }));
-      const emailId = drafted.email.email_id;
-      await pipeline.worker.broker.publish(toSend, drafted);
-      await waitForReview(pipeline, emailId, 'pending', 30_000);
-      const reviews = reviewsOf(pipeline);
+for (const handoff of [false, true]) {
+  test(
+    `an approved reply whose sender stopped inside the SMTP transaction goes back to the reviewers with the reason; approved again, it is sent once (${handoff ? 'a hand-off' : 'a draft'} to begin with)`,
+    { timeout: 120_000 },
+    async () => {
+      await withPipeline(['sender', 'recorder'], { SEND_POLICY: 'review' }, async (pipeline) => {
+        // A hand-off's review is opened by a `handed_off` event, the stage an uncertain delivery says too.
+        const drafted = await sendMessage(ACME, makeEmail({ to: ACME, subject: 'Router reset' }), { handoff });
+        const emailId = drafted.email.email_id;
+        await pipeline.worker.broker.publish(toSend, drafted);
+        await waitForReview(pipeline, emailId, 'pending', 30_000);
+        const reviews = reviewsOf(pipeline);
 
-      // Alice approves; a sender takes the approval, starts the SMTP transaction and dies inside it.
-      const approval = await reviews.decide(emailId, { action: 'approved', by: 'alice', body: 'Hold the reset button for 10 seconds.' });
-      const claims = await pipeline.worker.services.sendClaims();
-      const claimKey = `review:${emailId}:${approval.decided_at}`;
-      assert.equal(await claims.claim(claimKey, 'dead-host:1:sender', 60_000), 'claimed');
-      await claims.transmitting(claimKey, replyMessageId(mailboxKeyOf(drafted.email), ACME));
-      await claims.release(claimKey, 'dead-host:1:sender');
-      await pipeline.worker.broker.publish(toSend, approvedMessage(approval));
+        // Alice approves; a sender takes the approval, starts the SMTP transaction and dies inside it.
+        const approval = await reviews.decide(emailId, { action: 'approved', by: 'alice', body: 'Hold the reset button for 10 seconds.' });
+        const claims = await pipeline.worker.services.sendClaims();
+        const claimKey = `review:${emailId}:${approval.decided_at}`;
+        assert.equal(await claims.claim(claimKey, 'dead-host:1:sender', 60_000), 'claimed');
+        await claims.transmitting(claimKey, replyMessageId(mailboxKeyOf(drafted.email), ACME));
+        await claims.release(claimKey, 'dead-host:1:sender');
+        await pipeline.worker.broker.publish(toSend, approvedMessage(approval));
 
-      const reopened = await waitForReview(pipeline, emailId, 'pending', 30_000);
-      assert.deepEqual(
-        [reopened.reason, reopened.decided_by, reopened.reply_body, reopened.edited],
-        [DELIVERY_UNCERTAIN_REASON, null, 'Hold the reset button for 10 seconds.', true],
-        'back in the queue, saying why, with the body Alice approved',
-      );
-      assert.deepEqual(
-        (await repliesTo(pipeline, emailId)).map((file) => file.folder),
-        ['drafts'],
-        'nothing sent again',
-      );
+        const reopened = await waitForReview(pipeline, emailId, 'pending', 30_000);
+        assert.deepEqual(
+          [reopened.reason, reopened.decided_by, reopened.reply_body, reopened.edited],
+          [DELIVERY_UNCERTAIN_REASON, null, 'Hold the reset button for 10 seconds.', true],
+          'back in the queue, saying why, with the body Alice approved',
+        );
+        assert.deepEqual(
+          (await repliesTo(pipeline, emailId)).map((file) => file.folder),
+          ['drafts'],
+          'nothing sent again',
+        );
 
-      // Bob checked that the customer did not get it, and approves again: a send of its own.
-      // The dashboard shows the reopened body in its editor, and approves what it shows.
-      await approveReview(pipeline.worker.broker, reviews, emailId, { by: 'bob', body: reopened.reply_body });
-      const sent = await waitForReview(pipeline, emailId, 'sent', 30_000);
-      assert.equal(sent.decided_by, 'bob');
-      const replies = await repliesTo(pipeline, emailId);
-      assert.deepEqual(
-        replies.map((file) => file.folder),
-        ['outbox'],
-        'sent once, its draft removed',
-      );
-      assert.match(replies[0]!.parsed.text ?? '', /Hold the reset button for 10 seconds\./);
-    });
-  },
-);
+        // Bob checked that the customer did not get it, and approves again: a send of its own.
+        // The dashboard shows the reopened body in its editor, and approves what it shows.
+        await approveReview(pipeline.worker.broker, reviews, emailId, { by: 'bob', body: reopened.reply_body });
+        const sent = await waitForReview(pipeline, emailId, 'sent', 30_000);
+        assert.equal(sent.decided_by, 'bob');
+        const replies = await repliesTo(pipeline, emailId);
+        assert.deepEqual(
+          replies.map((file) => file.folder),
+          ['outbox'],
+          'sent once, its draft removed',
+        );
+        assert.match(replies[0]!.parsed.text ?? '', /Hold the reset button for 10 seconds\./);
+      });
+    },
+  );
+}

@@ -154,7 +154,7 @@ export async function readAuditWindow(
       armIdle();
       for (const read of readEventDelivery(message)) {
         if ('problem' in read) {
-          // Only an event where its stage may be said is history: a forged `received` is never replayed.
+          // Only an event where its stage may be said is history: a `received` under another stage's key, or on a hop that does not carry it, is never replayed.
           if (read.event_id !== undefined && !refused.some((seen) => seen.event_id === read.event_id))
             refused.push({ event_id: read.event_id, reason: read.problem });
           continue;

@@ -119,7 +119,11 @@ export async function recordContents(tx: SqlClient, event: PipelineEvent, timest
   if (found.customerBody === undefined && found.reply === undefined && found.passages === undefined) return;
   await tx.run('INSERT INTO email_contents (email_id) VALUES (?) ON CONFLICT (email_id) DO NOTHING', [emailId]);
   if (found.customerBody !== undefined) {
-    await tx.run('UPDATE email_contents SET customer_body = ? WHERE email_id = ?', [plainText(found.customerBody), emailId]);
+    // A `received` rides on the classify hop, which other roles than the poller can write (the hop's
+    // exchange has no per-stage permissions): it fills the customer's text, never replaces it. The
+    // sender's drafted message, the email the pipeline actually answered, does.
+    const onlyIfEmpty = isStage(event, 'received') ? ' AND customer_body IS NULL' : '';
+    await tx.run(`UPDATE email_contents SET customer_body = ? WHERE email_id = ?${onlyIfEmpty}`, [plainText(found.customerBody), emailId]);
   }
   if (found.passages !== undefined) {
     await tx.run('UPDATE email_contents SET passages = ? WHERE email_id = ?', [JSON.stringify(found.passages), emailId]);

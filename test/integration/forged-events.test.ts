@@ -7,7 +7,9 @@
  * upload folder — while a recorder and a sender (SEND_POLICY=review) run as their own users. The
  * recorder applies none of them, and the approvals built on them are dead-lettered as
  * `review_unverified`, not sent. A `received` body under the classifier's key, or on the
- * classifier's hop, is not replayed; the poller's `received` on its hop is.
+ * classifier's own hop (`respond`), is not replayed; the poller's `received` on its hop is. (The
+ * classify hop's exchange takes writes from the classifier and the api too: see
+ * docs/ARCHITECTURE.md#events for that bound.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

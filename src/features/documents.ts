@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, realpath, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, realpath, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { permanentError } from '../lib/errors.js';
 import type { Broker } from '../messaging/broker.js';
@@ -57,7 +57,17 @@ export function storedDocumentOf(uploadDir: string, upload: Omit<DocumentUpload,
 export async function storeDocument(uploadDir: string, upload: DocumentUpload): Promise<StoredDocument> {
   const stored = storedDocumentOf(uploadDir, upload);
   await mkdir(path.dirname(stored.path), { recursive: true });
-  await writeFile(stored.path, upload.data);
+  // Written beside it, then renamed into place: an ingestion still reading the previous upload of
+  // the same name (a long PDF is reopened from its descriptor every 500 pages) keeps reading that
+  // file whole, never a mix of the two or a half-written one.
+  const partial = `${stored.path}.${randomUUID()}.partial`;
+  try {
+    await writeFile(partial, upload.data);
+    await rename(partial, stored.path);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
   return { ...stored, bytes: upload.data.byteLength };
 }
 

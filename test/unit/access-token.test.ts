@@ -92,6 +92,23 @@ test('a rotated refresh token is kept in a file for the next start; a new config
   assert.equal(await refreshingAccessToken({ ...rotating, refreshToken: '1//new-grant' }).token(), 'ya29.new-grant');
   assert.equal((tokenRequests().at(-1)!.body as Record<string, string>).refresh_token, '1//new-grant');
 
+  // Another process of the host rotated the token since this one read the file: a refusal reads the file again.
+  const laggard = refreshingAccessToken(rotating);
+  provider.enqueue({ status: 200, path: '/token', body: { access_token: 'ya29.first', token_type: 'Bearer', expires_in: 3600 } });
+  assert.equal(await laggard.token(), 'ya29.first');
+  await rotatedRefreshTokenFile(file).save(client.refreshToken, '1//rotated-by-another-process');
+  provider.enqueue({ status: 400, path: '/token', body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } });
+  provider.enqueue({ status: 200, path: '/token', body: { access_token: 'ya29.from-the-file', token_type: 'Bearer', expires_in: 3600 } });
+  const asked = tokenRequests().length;
+  assert.equal(await laggard.token('ya29.first'), 'ya29.from-the-file');
+  assert.deepEqual(
+    tokenRequests()
+      .slice(asked)
+      .map((request) => (request.body as Record<string, string>).refresh_token),
+    ['1//rotated-on-disk', '1//rotated-by-another-process'],
+  );
+  await rotatedRefreshTokenFile(file).save(client.refreshToken, '1//rotated-on-disk');
+
   // The kept token revoked (invalid_grant): the configured one is tried once, and works.
   provider.enqueue({ status: 400, path: '/token', body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } });
   const before = tokenRequests().length;

@@ -96,13 +96,19 @@ export function refreshingAccessToken(client: OAuth2Refresh, now: () => number =
 
   async function fetchToken(): Promise<string> {
     refreshToken ??= (await client.rotated?.load(client.refreshToken)) ?? client.refreshToken;
-    try {
-      return await requestToken(refreshToken);
-    } catch (error) {
-      // A kept rotation the provider no longer honours: the configured token is the last word.
-      if ((error as RagmailError).retryable || refreshToken === client.refreshToken) throw error;
-      refreshToken = client.refreshToken;
-      return requestToken(refreshToken);
+    const tried = new Set<string>();
+    for (;;) {
+      tried.add(refreshToken);
+      try {
+        return await requestToken(refreshToken);
+      } catch (error) {
+        if ((error as RagmailError).retryable) throw error;
+        // Refused: another process of this host may have rotated it since (they share the file),
+        // and the configured token is the last word.
+        const next = [await client.rotated?.load(client.refreshToken), client.refreshToken].find((token) => token !== undefined && !tried.has(token));
+        if (next === undefined) throw error;
+        refreshToken = next;
+      }
     }
   }
 

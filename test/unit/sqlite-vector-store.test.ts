@@ -602,6 +602,33 @@ const revisedManual = manual.map((chunk) => ({
   text: chunk.text.replace('10 seconds', '15 seconds').replace('restart the modem', 'reboot the modem'),
 }));
 
+withStore(
+  "replaceDocument: a dead replacement's staging rows (its process killed) are swept by a later one once hours old; a live one's are left alone",
+  async (store, file) => {
+    const staging = (startedMs: number, id: string) => `support@acme.example\u0000replacing\u0000${startedMs}\u0000${id}`;
+    const dead = staging(Date.now() - 7 * 60 * 60 * 1000, 'dead');
+    const live = staging(Date.now() - 60_000, 'live');
+    // What a killed ingester leaves: batches written under its staging namespace, never swapped in.
+    await store.upsert(dead, revisedManual.slice(0, 2));
+    await store.upsert(live, revisedManual.slice(0, 2));
+    await store.replaceDocument(
+      'support@acme.example',
+      'router-manual',
+      (async function* () {
+        yield manual;
+      })(),
+    );
+    const rows = new BetterSqlite3(file, { readonly: true });
+    try {
+      const namespaces = rows.prepare('SELECT DISTINCT namespace FROM chunks ORDER BY namespace').pluck().all();
+      assert.deepEqual(namespaces, ['support@acme.example', live].sort());
+      assert.equal(rows.prepare('SELECT count(*) FROM namespace_stats WHERE namespace = ?').pluck().get(dead), 0);
+    } finally {
+      rows.close();
+    }
+  },
+);
+
 for (const withVectors of [false, true]) {
   const which = withVectors ? 'with an embedder' : 'lexical';
   const storeEmbedder = withVectors ? new HashedBagOfWordsEmbedder() : undefined;

@@ -180,6 +180,11 @@ const indexVersion = 2;
  */
 const generationVersion = 4;
 
+/** Between a mailbox and the start time of a replacement in a staging namespace's name: `<mailbox>\0replacing\0<ms>\0<uuid>`. */
+const STAGING_MARK = '\u0000replacing\u0000';
+/** A staging namespace this old is a dead replacement's leftover. */
+const ABANDONED_STAGING_MS = 6 * 60 * 60 * 1000;
+
 const tokenizer = `tokenize = 'porter unicode61 remove_diacritics 2'`;
 
 /** Trigger statements that count a chunk (`row`: new) into its namespace's statistics, and out of them (old). */
@@ -400,6 +405,30 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
     database.prepare('DELETE FROM chunks WHERE namespace = ? AND document_id = ?').run(namespace, documentId);
   }
 
+  /**
+   * Removes the staging namespaces of replacements whose process died before finishing or cleaning
+   * up (killed, out of memory, a deploy): their chunks would stay in the file, unread, for good. A
+   * staging namespace names when it began; one older than {@link ABANDONED_STAGING_MS} is no live
+   * ingestion's (an ingestion is bounded by far shorter time limits).
+   */
+  function sweepAbandonedStagings(): void {
+    const before = Date.now() - ABANDONED_STAGING_MS;
+    const abandoned = database
+      .prepare<[string], string>('SELECT namespace FROM namespace_stats WHERE instr(namespace, ?) > 0')
+      .pluck()
+      .all(STAGING_MARK)
+      .filter((name) => Number(name.slice(name.indexOf(STAGING_MARK) + STAGING_MARK.length).split('\u0000')[0]) < before);
+    if (abandoned.length === 0) return;
+    database
+      .transaction(() => {
+        for (const name of abandoned) {
+          deleteNamespaceRows(name);
+          database.prepare('DELETE FROM namespace_stats WHERE namespace = ?').run(name);
+        }
+      })
+      .immediate();
+  }
+
   /** Deletes every chunk of a namespace and their vectors; run inside a transaction. */
   function deleteNamespaceRows(namespace: string): void {
     if (hasVectorTable()) {
@@ -529,7 +558,8 @@ export function createSqliteVectorStore(options: SqliteVectorStoreOptions): Vect
       // The new chunks are written batch by batch under a namespace of their own, which no query
       // reads; one transaction then drops the old chunks and moves the new ones in. A query sees
       // the old document or the new one, never a mix or neither, and a failure leaves the old one.
-      const staging = `${namespace}\u0000replacing\u0000${randomUUID()}`;
+      const staging = `${namespace}${STAGING_MARK}${Date.now()}\u0000${randomUUID()}`;
+      sweepAbandonedStagings();
       try {
         for await (const batch of batches) await writeChunks(staging, batch);
         database

@@ -43,6 +43,8 @@ interface LoadRun {
   pollToSent: { p50: number; p95: number; p99: number; max: number };
   /** Delivery into the Maildir → final state, ms: adds the wait for the next poll. */
   deliveryToSent: { p50: number; p95: number; p99: number };
+  /** The responder's retrieval (its `retrieved` events' duration_ms, wall time) at this steady load, ms. */
+  retrieval: { p50: number; p95: number; p99: number };
   states: Record<string, number>;
 }
 
@@ -69,6 +71,10 @@ async function steadyLoad(pipeline: RunningPipeline, templates: EmailTemplate[],
   const measured = passages.filter((passage) => (deliveredAt.get(passage.emailId) ?? 0) >= started + options.warmup * 1000);
   const pollToSent = measured.map((passage) => passage.finalMs - passage.receivedMs);
   const deliveryToSent = measured.map((passage) => passage.finalMs - deliveredAt.get(passage.emailId)!);
+  const retrieval = await pipeline.activity.stageDurations(
+    measured.map((passage) => passage.emailId),
+    'retrieved',
+  );
   const window = (Math.max(...passages.map((passage) => passage.finalMs)) - Math.min(...passages.map((passage) => passage.receivedMs))) / 1000;
   const percentiles = (values: number[]) => ({ p50: percentile(values, 0.5), p95: percentile(values, 0.95), p99: percentile(values, 0.99) });
   return {
@@ -78,6 +84,7 @@ async function steadyLoad(pipeline: RunningPipeline, templates: EmailTemplate[],
     completedPerSecond: passages.length / window,
     pollToSent: { ...percentiles(pollToSent), max: Math.max(...pollToSent) },
     deliveryToSent: percentiles(deliveryToSent),
+    retrieval: percentiles(retrieval),
     states: await pipeline.activity.statesOf(ids),
   };
 }
@@ -121,6 +128,11 @@ const figures = {
     p95: medianOf((run) => run.deliveryToSent.p95),
     p99: medianOf((run) => run.deliveryToSent.p99),
   },
+  retrieval_in_responder_ms: {
+    p50: medianOf((run) => run.retrieval.p50),
+    p95: medianOf((run) => run.retrieval.p95),
+    p99: medianOf((run) => run.retrieval.p99),
+  },
 };
 printReport(
   {
@@ -141,6 +153,7 @@ printReport(
       measured: run.measured,
       completed_per_second: round(run.completedPerSecond, 1),
       poll_to_sent_ms: run.pollToSent,
+      retrieval_in_responder_ms: run.retrieval,
       states: run.states,
     })),
   },
@@ -163,11 +176,19 @@ printReport(
           figures.delivery_to_sent_ms.p99,
           runs.map((run) => run.deliveryToSent.p99).join(', '),
         ],
+        [
+          'retrieval in the responder',
+          figures.retrieval_in_responder_ms.p50,
+          figures.retrieval_in_responder_ms.p95,
+          figures.retrieval_in_responder_ms.p99,
+          runs.map((run) => run.retrieval.p99).join(', '),
+        ],
       ],
       notes: [
-        "poll → sent: from the poller's `received` event (stamped once the email's publish to emails.to_classify is confirmed)",
+        "poll → sent: from the poller's `received` event (stamped just before the email's publish to emails.to_classify, which carries it)",
         "  to the sender's final event (`sent`, or `drafted` when the send policy keeps a draft), both stamped by the roles",
         `delivery → sent adds the wait for the next poll (POLL_INTERVAL_MS=${options.pollInterval})`,
+        "retrieval: the responder's `retrieved` events' duration_ms (retrieveForEmail, wall time) of the measured emails",
         `the first ${options.warmup} s of each run are left out; completed rate per run: ${runs.map((run) => round(run.completedPerSecond, 1)).join(', ')} emails/s`,
         `load = ${round(rate * 3)} hops/s = ${round((rate * 3) / ceiling.medianHopsPerSecond, 4)} of the broker ceiling (${round(ceiling.medianHopsPerSecond)} hops/s; ${HOP_DEFINITION})`,
       ],

@@ -236,11 +236,12 @@ async function waitOutDatabase<T>(work: () => Promise<T>, logger: Logger, goOn: 
  */
 function project({ broker, database, logger, start }: RecorderDependencies, holding: () => boolean): { stop(): Promise<void> } {
   // An event and the offset after it are recorded together, so a restart neither skips nor repeats work.
-  // A hop carries up to two events (`retrieved` and `replied`): they and the offset are one transaction.
-  const apply = (events: PipelineEvent[], offset: number | undefined) =>
+  // A hop carries up to two events (`retrieved` and `replied`): each is its own transaction, the
+  // last with the offset; one the stores refuse does not take the other with it, and one recorded
+  // twice after a restart between them changes nothing (events are idempotent by `event_id`).
+  const apply = (event: PipelineEvent, offset: number | undefined) =>
     database.transaction(async (tx) => {
-      const stores = { activity: new ActivityLog(tx), documents: new DocumentRegistry(tx), reviews: new ReviewQueue(tx), logger };
-      for (const event of events) await applyEvent(event, stores);
+      await applyEvent(event, { activity: new ActivityLog(tx), documents: new DocumentRegistry(tx), reviews: new ReviewQueue(tx), logger });
       if (offset !== undefined) await new StreamOffsets(tx).advance(QUEUES.audit, offset + 1);
     });
   // Deliveries are recorded one at a time, in stream order: the stored offset only moves forward.
@@ -255,25 +256,16 @@ function project({ broker, database, logger, start }: RecorderDependencies, hold
       else events.push(read.event);
     }
     // Nothing to record (a hop without events, a refused event): the next recorded event moves the offset past it.
-    if (events.length > 0) {
+    for (const [index, event] of events.entries()) {
       // The database unreachable or busy (a restart, a failover) is waited out, this delivery and
       // every later one held in order; skipping would lose the event for good, since the next one
       // moves the offset past it. Only an event the stores refuse is skipped.
       try {
+        const offsetAfter = index === events.length - 1 ? offset : undefined;
         // Left unacked when the lock goes meanwhile: the recorder holding it now reads it from the stored offset.
-        if (!(await waitOutDatabase(() => apply(events, offset).then(() => true), logger, holding))) return;
+        if (!(await waitOutDatabase(() => apply(event, offsetAfter).then(() => true), logger, holding))) return;
       } catch (error) {
-        // One event the stores refuse must not take its partner on the same hop with it: each is tried alone.
-        const alone = events.length > 1 ? events : [];
-        if (alone.length === 0) logger.warn('event could not be recorded; skipped', { offset, event_id: events[0]?.event_id, error: (error as Error).message });
-        for (const [index, event] of alone.entries()) {
-          try {
-            const last = index === alone.length - 1;
-            if (!(await waitOutDatabase(() => apply([event], last ? offset : undefined).then(() => true), logger, holding))) return;
-          } catch (eventError) {
-            logger.warn('event could not be recorded; skipped', { offset, event_id: event.event_id, error: (eventError as Error).message });
-          }
-        }
+        logger.warn('event could not be recorded; skipped', { offset, event_id: event.event_id, error: (error as Error).message });
       }
     }
     try {
